@@ -1,0 +1,176 @@
+"""Aggregate: run directories → one N-D Dataset (``sweep.nc``) and one run table (``runs.csv``).
+
+The Dataset's dimensions are the swept keys, named verbatim, with coordinates in domain
+order. Each result is a data variable over those dimensions plus its own; ``run_id`` and
+``status`` are variables over the swept dimensions, so every cell leads back to its run.
+Cells of failed or pending runs are NaN (their ``status`` says which).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from snakesweep import store
+from snakesweep.errors import RunFileError, SnakesweepError, first_line
+from snakesweep.plan import Plan, load_plan
+
+SWEEP = "sweep.nc"
+RUNS_TABLE = "runs.csv"
+
+
+def read_results(plan: Plan, results: str | os.PathLike[str]) -> tuple[dict[str, str], dict[str, Any]]:
+    """The status of every run and the Dataset of every done run.
+
+    Unreadable result files are all reported at once, as one ``ExceptionGroup``.
+    """
+    import xarray as xr
+
+    statuses = store.run_statuses(results, plan.run_ids)
+    datasets: dict[str, Any] = {}
+    errors: list[RunFileError] = []
+    for run_id, status in statuses.items():
+        if status != "done":
+            continue
+        path = store.result_path(results, run_id)
+        try:
+            datasets[run_id] = xr.load_dataset(path, engine="h5netcdf")
+        except Exception as exc:  # noqa: BLE001 - any unreadable file is reported below
+            errors.append(RunFileError(run_id, str(path), first_line(exc)))
+    if errors:
+        raise ExceptionGroup(f"{len(errors)} run result file(s) cannot be read", errors)
+    return dict(statuses), datasets
+
+
+def merge_runs(plan: Plan, results: str | os.PathLike[str]) -> Any:
+    """The sweep's Dataset, built from the run directories under ``results``."""
+    import numpy as np
+    import xarray as xr
+
+    statuses, datasets = read_results(plan, results)
+    dims = [d.name for d in plan.dims]
+    shape = tuple(len(d.values) for d in plan.dims)
+    cells = [(p.index, p.run_id) for p in plan.points]
+
+    names: dict[str, None] = {}
+    for ds in datasets.values():
+        names.update(dict.fromkeys(ds.data_vars))
+
+    variables: dict[str, Any] = {}
+    for name in names:
+        arrays = {r: ds[name] for r, ds in datasets.items() if name in ds.data_vars}
+        aligned = _align(list(arrays.values()))
+        template = aligned[0]
+        complete = all(r in arrays for _, r in cells)
+        dtype = template.dtype if complete or template.dtype.kind in "fc" else np.float64
+        if template.dtype.kind not in "biufc":
+            raise SnakesweepError(f"result {name!r} is not numeric ({template.dtype})")
+        data = np.full(shape + template.shape, np.nan if dtype.kind in "fc" else 0, dtype=dtype)
+        by_run = dict(zip(arrays, aligned, strict=True))
+        for index, run_id in cells:
+            if run_id in by_run:
+                data[index] = by_run[run_id].values
+        coords = {k: v for k, v in template.coords.items() if k not in dims}
+        variables[name] = xr.DataArray(data, dims=dims + list(template.dims), coords=coords,
+                                       attrs=template.attrs)
+
+    run_ids = np.empty(shape, dtype=object)
+    status = np.empty(shape, dtype=object)
+    for index, run_id in cells:
+        run_ids[index] = run_id
+        status[index] = statuses[run_id]
+    variables["run_id"] = xr.DataArray(run_ids.astype(str), dims=dims)
+    variables["status"] = xr.DataArray(status.astype(str), dims=dims)
+    coords = {d.name: (d.name, _coordinate_values(d.values)) for d in plan.dims}
+    return xr.Dataset(variables, coords=coords, attrs={
+        "snakesweep_config_name": plan.config_name,
+        "snakesweep_overrides": " ".join(plan.overrides),
+    })
+
+
+def run_table(plan: Plan, results: str | os.PathLike[str], dataset: Any) -> Any:
+    """One row per run: run_id, status, duration, swept values, scalar results."""
+    import pandas as pd
+
+    scalars = [n for n, v in dataset.data_vars.items()
+               if n not in ("run_id", "status") and v.ndim == len(plan.dims)]
+    rows = []
+    for run_id in plan.run_ids:
+        point = plan.point_of(run_id)
+        meta = store.read_meta(results, run_id) or {}
+        status = dataset["status"].values[point.index]
+        row: dict[str, Any] = {"run_id": run_id, "status": str(status),
+                               "duration": meta.get("duration")}
+        row.update(point.params)
+        for name in scalars:
+            row[name] = dataset[name].values[point.index]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def write_sweep(plan: Plan, results: str | os.PathLike[str]) -> tuple[Path, Path, Any]:
+    """Merge the runs and write ``sweep.nc`` and ``runs.csv`` aside, then into place."""
+    ds = merge_runs(plan, results)
+    table = run_table(plan, results, ds)
+    sweep_path = Path(results, SWEEP)
+    table_path = Path(results, RUNS_TABLE)
+    tmp = sweep_path.with_name(f".{SWEEP}.{os.getpid()}.tmp")
+    ds.to_netcdf(tmp, engine="h5netcdf")
+    os.replace(tmp, sweep_path)
+    tmp = table_path.with_name(f".{RUNS_TABLE}.{os.getpid()}.tmp")
+    table.to_csv(tmp, index=False)
+    os.replace(tmp, table_path)
+    return sweep_path, table_path, table
+
+
+def _align(arrays: Sequence[Any]) -> list[Any]:
+    """Give every run's array of one result the same own coordinates (outer join)."""
+    import xarray as xr
+
+    first = arrays[0]
+    if all(a.dims == first.dims and a.shape == first.shape
+           and all(a.indexes[k].equals(first.indexes[k]) for k in first.indexes)
+           for a in arrays[1:]):
+        return list(arrays)
+    return list(xr.align(*arrays, join="outer", fill_value=float("nan")))
+
+
+def _coordinate_values(values: Sequence[Any]) -> Any:
+    """Coordinate labels as one NetCDF-friendly array: numbers stay numbers, mixed become text."""
+    import numpy as np
+
+    if all(isinstance(v, bool) for v in values):
+        return np.array(values, dtype=bool)
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        return np.array(values)
+    return np.array([str(v) for v in values], dtype=str)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m snakesweep.aggregate PLAN RESULTS``: write sweep.nc and runs.csv."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2:
+        print("usage: python -m snakesweep.aggregate PLAN RESULTS", file=sys.stderr)
+        return 2
+    try:
+        sweep_path, _, table = write_sweep(load_plan(args[0]), args[1])
+    except ExceptionGroup as group:
+        print(f"snakesweep: {group.message}:", file=sys.stderr)
+        for exc in group.exceptions:
+            print(f"  {exc}", file=sys.stderr)
+        return 2
+    except SnakesweepError as exc:
+        print(f"snakesweep: {exc}", file=sys.stderr)
+        return 2
+    counts = table["status"].value_counts().to_dict()
+    print(f"snakesweep: merged {len(table)} runs ({counts.get('done', 0)} done, "
+          f"{counts.get('failed', 0)} failed, {counts.get('pending', 0)} pending) "
+          f"into {sweep_path}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,233 @@
+"""Configs: composing each point with Hydra, the canonical form, and the run id."""
+
+from __future__ import annotations
+
+import copy
+import enum
+import hashlib
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path, PurePath
+from typing import Any
+
+from snakesweep.errors import ConfigError, OverrideError, first_line
+
+RUN_ID_LENGTH = 16
+RUN_ID_PATTERN = r"[0-9a-f]{16}"
+IGNORED_NODES = ("hydra", "snakesweep")
+"""Top-level nodes left out of a run's identity: Hydra's runtime and snakesweep's options."""
+
+
+def canonical_json(config: Any) -> str:
+    """The canonical JSON text of a config, from which the run id is hashed.
+
+    The rules, so that equal configs give equal text in any process, machine or Python:
+
+    - OmegaConf containers are converted with every interpolation resolved; a missing
+      mandatory value (``???``) is an error naming its key.
+    - Mappings become JSON objects with keys sorted by code point; keys must be strings.
+    - Lists and tuples become arrays, numpy arrays their ``tolist()``.
+    - ``True``/``False`` stay booleans (``true`` is not ``1``).
+    - Numbers are compared by value: an integral float is written as an integer
+      (``1.0`` and ``1`` are the same config), other floats in Python's shortest
+      round-trip form (``0.1``), NaN and infinities as the strings ``"NaN"``,
+      ``"Infinity"`` and ``"-Infinity"``. numpy scalars count as the Python number
+      they equal.
+    - ``None`` is ``null``; enums are written by name; paths as strings.
+    - No whitespace, ASCII only (``\\uXXXX`` escapes), UTF-8 bytes when hashed.
+    """
+    return json.dumps(
+        _canonical(_to_plain(config), "config"),
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=True,
+        allow_nan=False,
+    )
+
+
+def identity_of(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of a resolved config that names a run: everything but ``IGNORED_NODES``."""
+    return {k: v for k, v in config.items() if k not in IGNORED_NODES}
+
+
+def run_id_of(config: Any) -> str:
+    """The run id: the first 16 hex digits of SHA-256 over the canonical JSON of the identity."""
+    plain = _to_plain(config)
+    if not isinstance(plain, Mapping):
+        raise TypeError(f"a config is a mapping, got {type(plain).__name__}")
+    text = canonical_json(identity_of(plain))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:RUN_ID_LENGTH]
+
+
+def _to_plain(obj: Any) -> Any:
+    from omegaconf import DictConfig, ListConfig, OmegaConf
+    from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
+
+    if isinstance(obj, (DictConfig, ListConfig)):
+        try:
+            return OmegaConf.to_container(obj, resolve=True, throw_on_missing=True,
+                                          enum_to_str=True)
+        except MissingMandatoryValue as exc:
+            raise ConfigError(_full_key(exc), "missing mandatory value (???): set it") from None
+        except OmegaConfBaseException as exc:
+            raise ConfigError(_full_key(exc), first_line(exc)) from None
+    return obj
+
+
+def _canonical(obj: Any, where: str) -> Any:
+    import numpy as np
+
+    if obj is None or isinstance(obj, str):
+        return obj
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        x = float(obj)
+        if math.isnan(x):
+            return "NaN"
+        if math.isinf(x):
+            return "Infinity" if x > 0 else "-Infinity"
+        if x.is_integer() and abs(x) < 2**53:
+            return int(x)
+        return x
+    if isinstance(obj, Mapping):
+        out: dict[str, Any] = {}
+        for k, v in obj.items():
+            if not isinstance(k, str):
+                raise ConfigError(f"{where}.{k}", f"keys must be strings, got {type(k).__name__}")
+            out[k] = _canonical(v, f"{where}.{k}")
+        return out
+    if isinstance(obj, np.ndarray):
+        return [_canonical(v, f"{where}[{i}]") for i, v in enumerate(obj.tolist())]
+    if isinstance(obj, (list, tuple)):
+        return [_canonical(v, f"{where}[{i}]") for i, v in enumerate(obj)]
+    if isinstance(obj, enum.Enum):
+        return obj.name
+    if isinstance(obj, PurePath):
+        return str(obj)
+    raise ConfigError(where, f"cannot be hashed: {type(obj).__name__} is not a config value")
+
+
+class Composer:
+    """Composes the points of one config tree as Hydra's ``compose()`` would.
+
+    ``compose()`` costs tens of milliseconds, so it runs once per combination of
+    config-group choices; each point's value overrides are then applied to a copy with
+    Hydra's own override logic, which gives the same config (tests prove it).
+    Use as a context manager: it owns Hydra's global state while open.
+    """
+
+    def __init__(self, config_dir: str | os.PathLike[str], config_name: str) -> None:
+        self.config_dir = Path(config_dir).resolve()
+        self.config_name = config_name
+        self._bases: dict[tuple[str, ...], Any] = {}
+        self._parsed: dict[str, Any] = {}
+        self._is_value: dict[str, bool] = {}
+
+    def __enter__(self) -> Composer:
+        from hydra import initialize_config_dir
+        from hydra.core.global_hydra import GlobalHydra
+
+        if not self.config_dir.is_dir():
+            raise ConfigError(str(self.config_dir), "config directory does not exist")
+        if not any((self.config_dir / f"{self.config_name}{ext}").is_file()
+                   for ext in ("", ".yaml", ".yml")):
+            raise ConfigError(
+                self.config_name, f"no such primary config in {str(self.config_dir)!r}")
+        GlobalHydra.instance().clear()
+        self._init = initialize_config_dir(
+            config_dir=str(self.config_dir), version_base="1.3", job_name="snakesweep")
+        self._init.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._init.__exit__(*exc)
+
+    @property
+    def config_loader(self) -> Any:
+        from hydra.core.global_hydra import GlobalHydra
+
+        return GlobalHydra.instance().config_loader()
+
+    def compose_master(self, overrides: Sequence[str]) -> Any:
+        """The primary config as Hydra's multirun composes it (sweeps left out)."""
+        from hydra.types import RunMode
+
+        return self._compose(list(overrides), RunMode.MULTIRUN, keep_hydra=True)
+
+    def compose_point(self, overrides: Sequence[str], hydra_overrides: Sequence[str] = ()) -> Any:
+        """The config ``compose(config_name, overrides)`` returns, built the fast way."""
+        from hydra._internal.config_loader_impl import ConfigLoaderImpl
+        from hydra.errors import HydraException
+        from omegaconf.errors import OmegaConfBaseException
+
+        group = tuple(o for o in overrides if not self._value_override(o))
+        values = [self._parsed[o] for o in overrides if self._value_override(o)]
+        base = self._bases.get(group)
+        if base is None:
+            from hydra.types import RunMode
+
+            base = self._compose(list(hydra_overrides) + list(group), RunMode.RUN)
+            self._bases[group] = base
+        cfg = copy.deepcopy(base)
+        try:
+            ConfigLoaderImpl._apply_overrides_to_config(values, cfg)
+        except (HydraException, OmegaConfBaseException) as exc:
+            culprit = next((o.input_line for o in values if o.key_or_group in str(exc)),
+                           " ".join(overrides))
+            raise OverrideError(culprit, first_line(exc)) from None
+        return cfg
+
+    def _value_override(self, text: str) -> bool:
+        """Whether Hydra applies this override to values (not to the defaults list)."""
+        known = self._is_value.get(text)
+        if known is None:
+            from snakesweep.domain import parse_override
+
+            ov = parse_override(text, self.config_loader)
+            self._parsed[text] = ov
+            is_group = self.config_loader.repository.group_exists(ov.key_or_group)
+            known = isinstance(ov.value(), dict) or not is_group
+            self._is_value[text] = known
+        return known
+
+    def _compose(self, overrides: list[str], run_mode: Any, keep_hydra: bool = False) -> Any:
+        from hydra.core.global_hydra import GlobalHydra
+        from hydra.errors import HydraException
+        from omegaconf import open_dict
+        from omegaconf.errors import OmegaConfBaseException
+
+        hydra = GlobalHydra.instance().hydra
+        assert hydra is not None
+        try:
+            cfg = hydra.compose_config(
+                config_name=self.config_name, overrides=overrides, run_mode=run_mode,
+                from_shell=False, with_log_configuration=False)
+        except (HydraException, OmegaConfBaseException) as exc:
+            msg = first_line(exc)
+            culprit = next((o for o in overrides if o.split("=")[0].lstrip("+~") in msg),
+                           None)
+            if culprit is not None:
+                raise OverrideError(culprit, msg) from None
+            raise ConfigError(f"config {self.config_name!r}", msg) from None
+        if not keep_hydra and "hydra" in cfg:
+            with open_dict(cfg):
+                del cfg["hydra"]
+        return cfg
+
+
+def resolve_config(cfg: Any) -> dict[str, Any]:
+    """A composed config as plain data with every interpolation resolved."""
+    plain = _to_plain(cfg)
+    assert isinstance(plain, dict)
+    return plain
+
+
+def _full_key(exc: Any) -> str:
+    key = getattr(exc, "full_key", None)
+    return f"key {key!r}" if key else "config"
+

@@ -1,0 +1,54 @@
+"""The exceptions snakesweep raises: one base, each also the builtin it resembles.
+
+Every exception carries the object that caused it (an override, a key, a run id, a
+path) and its message quotes that culprit, so the CLI can print one line and stop.
+"""
+
+from __future__ import annotations
+
+
+class SnakesweepError(Exception):
+    """Base of every error snakesweep raises on purpose."""
+
+
+class OverrideError(SnakesweepError, ValueError):
+    """An override that Hydra's grammar or BasicSweeper rejects."""
+
+    def __init__(self, override: str, reason: str) -> None:
+        self.override = override
+        self.reason = reason
+        super().__init__(f"override {override!r}: {reason}")
+
+
+class ConfigError(SnakesweepError, ValueError):
+    """A config that cannot be composed or resolved; names the key or file at fault."""
+
+    def __init__(self, culprit: str, reason: str) -> None:
+        self.culprit = culprit
+        self.reason = reason
+        super().__init__(f"{culprit}: {reason}")
+
+
+class ExperimentError(SnakesweepError, RuntimeError):
+    """An experiment that cannot be imported, or returned something unusable."""
+
+    def __init__(self, run_id: str, reason: str) -> None:
+        self.run_id = run_id
+        self.reason = reason
+        super().__init__(f"run {run_id}: {reason}")
+
+
+class RunFileError(SnakesweepError, OSError):
+    """A run directory whose files cannot be read back."""
+
+    def __init__(self, run_id: str, path: str, reason: str) -> None:
+        self.run_id = run_id
+        self.path = path
+        self.reason = reason
+        super().__init__(f"run {run_id}: {path}: {reason}")
+
+
+def first_line(exc: BaseException) -> str:
+    """The first non-empty line of an exception's message (Hydra's run to several)."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    return lines[0] if lines else type(exc).__name__

@@ -1,0 +1,1 @@
+"""Example experiments that ship with snakesweep."""

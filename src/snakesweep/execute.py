@@ -1,0 +1,204 @@
+"""Execute: run one config in this process and write its run directory atomically.
+
+The same function serves the warm worker pool and the in-process fallback
+(``python -m snakesweep.execute PLAN RUN_ID``), so both write identical run directories.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import socket
+import sys
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from snakesweep import store
+from snakesweep.errors import ConfigError, ExperimentError, SnakesweepError
+from snakesweep.plan import Plan, load_plan
+
+RESERVED_NAMES = ("run_id", "status")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one run."""
+
+    run_id: str
+    status: store.Status
+    message: str = ""
+
+
+def load_experiment(spec: str) -> Callable[..., Any]:
+    """Import ``'package.module:function'``; a bad name raises ``ConfigError`` naming it."""
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise ConfigError("snakesweep.experiment",
+                          f"{spec!r} is not of the form 'package.module:function'")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError("snakesweep.experiment", f"{spec!r}: cannot import {module_name!r}: "
+                          f"{exc}") from None
+    fn: Any = module
+    for part in attr.split("."):
+        fn = getattr(fn, part, None)
+        if fn is None:
+            raise ConfigError("snakesweep.experiment",
+                              f"{spec!r}: module {module_name!r} has no {attr!r}")
+    if not callable(fn):
+        raise ConfigError("snakesweep.experiment", f"{spec!r} is not callable")
+    return fn  # type: ignore[no-any-return]
+
+
+def to_dataset(result: Any, run_id: str, spec: str, reserved: tuple[str, ...] = ()) -> Any:
+    """An experiment's return value as an ``xr.Dataset``, or ``ExperimentError`` saying why not."""
+    import numpy as np
+    import xarray as xr
+
+    if isinstance(result, xr.Dataset):
+        variables = dict(result.data_vars)
+        ds = result
+    elif isinstance(result, Mapping):
+        variables = {}
+        for name, value in result.items():
+            if not isinstance(name, str):
+                raise ExperimentError(run_id, f"{spec!r} returned a result named {name!r}: "
+                                      "names must be strings")
+            if isinstance(value, xr.DataArray):
+                variables[name] = value.rename(name)
+            elif isinstance(value, (bool, int, float, np.number, np.bool_)):
+                variables[name] = xr.DataArray(value)
+            elif isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
+                variables[name] = xr.DataArray(
+                    value, dims=[f"{name}_dim_{i}" for i in range(value.ndim)])
+            else:
+                raise ExperimentError(
+                    run_id, f"{spec!r} returned {name!r} as {type(value).__name__}: expected "
+                    "a number, a numeric numpy array or an xarray.DataArray")
+        ds = xr.Dataset(variables)
+    else:
+        raise ExperimentError(
+            run_id, f"{spec!r} returned {type(result).__name__}: expected an xarray.Dataset "
+            "or a mapping of names to numbers, numpy arrays or xarray.DataArrays")
+    clash = [n for n in (*variables, *ds.dims) if n in (*RESERVED_NAMES, *reserved)]
+    if clash:
+        raise ExperimentError(run_id, f"{spec!r} returned {clash[0]!r}, which is the name of "
+                              "a swept key or of 'run_id'/'status': rename it")
+    return ds
+
+
+def execute_run(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> Outcome:
+    """Run one config of ``plan`` and write ``results/runs/<run_id>/``; never raises for the run's own errors."""
+    import yaml
+
+    if run_id not in plan.configs:
+        raise ExperimentError(run_id, f"not a run of the plan {str(plan.path)!r}")
+    config = plan.configs[run_id]
+    draft = store.RunDraft(results, run_id)
+    with open(draft.path / store.CONFIG, "w", encoding="utf-8") as f:
+        yaml.safe_dump(config, f, sort_keys=False)
+    start = datetime.now(timezone.utc)
+    t0 = time.perf_counter()
+    error: dict[str, str] | None = None
+    with _captured_output(draft.path):
+        try:
+            spec = plan.experiment_of(run_id)
+            fn = load_experiment(spec)
+            ds = to_dataset(fn(_as_dictconfig(config)), run_id, spec,
+                            tuple(d.name for d in plan.dims))
+            ds.to_netcdf(draft.path / store.RESULT, engine="h5netcdf")
+        except (Exception, SystemExit) as exc:  # a run's error is data, recorded below
+            traceback.print_exc()
+            (draft.path / store.RESULT).unlink(missing_ok=True)
+            error = {"type": type(exc).__name__, "message": str(exc),
+                     "traceback": traceback.format_exc()}
+    duration = time.perf_counter() - t0
+    meta: dict[str, Any] = {
+        "run_id": run_id,
+        "status": "failed" if error else "done",
+        "start": start.isoformat(),
+        "end": datetime.now(timezone.utc).isoformat(),
+        "duration": round(duration, 6),
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "overrides": list(plan.point_of(run_id).overrides),
+    }
+    if error:
+        meta["error"] = error
+    draft.commit(meta)
+    if error:
+        return Outcome(run_id, "failed", f"{error['type']}: {error['message']}")
+    return Outcome(run_id, "done")
+
+
+def _as_dictconfig(config: dict[str, Any]) -> Any:
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.create(config)
+    OmegaConf.set_struct(cfg, True)
+    OmegaConf.set_readonly(cfg, True)
+    return cfg
+
+
+class _captured_output:
+    """Send this process's stdout and stderr (file descriptors 1 and 2) into the run directory."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def __enter__(self) -> None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        self.saved = (os.dup(1), os.dup(2))
+        self.files = (open(self.directory / store.STDOUT, "wb"),
+                      open(self.directory / store.STDERR, "wb"))
+        os.dup2(self.files[0].fileno(), 1)
+        os.dup2(self.files[1].fileno(), 2)
+
+    def __exit__(self, *exc: Any) -> None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(self.saved[0], 1)
+        os.dup2(self.saved[1], 2)
+        for fd in self.saved:
+            os.close(fd)
+        for f in self.files:
+            f.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m snakesweep.execute PLAN RUN_ID RESULTS``: one run, in this process."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 3:
+        print("usage: python -m snakesweep.execute PLAN RUN_ID RESULTS", file=sys.stderr)
+        return 2
+    plan_file, run_id, results = args
+    try:
+        outcome = execute_run(load_plan(plan_file), run_id, results)
+    except SnakesweepError as exc:
+        print(f"snakesweep: {exc}", file=sys.stderr)
+        return 2
+    line = failure_line(outcome, results)
+    if line:
+        print(line, file=sys.stderr)
+    return 1 if line else 0
+
+
+def failure_line(outcome: Outcome, results: str | os.PathLike[str]) -> str:
+    """The one line a failed run prints (empty for a done run)."""
+    if outcome.status == "done":
+        return ""
+    where = store.run_dir(results, outcome.run_id) / store.META
+    return f"snakesweep: run {outcome.run_id} failed: {outcome.message} (see {where})"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,219 @@
+"""The plan: the set of runs for one invocation, cached on disk.
+
+Snakemake parses the Snakefile again and again (and once per job on a cluster), so a plan
+is stored under ``<results>/.snakesweep/plans/`` keyed by everything it depends on: the
+files of the config directory, the primary config's name, the overrides, and the versions
+of snakesweep, Hydra and OmegaConf. Loading a cached plan imports neither Hydra nor
+xarray and composes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from snakesweep.domain import Coordinate, Dimension
+from snakesweep.errors import ConfigError
+
+PLAN_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class PlannedPoint:
+    """A point of the domain and the run it resolves to."""
+
+    run_id: str
+    index: tuple[int, ...]
+    overrides: tuple[str, ...]
+    params: dict[str, Coordinate]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Every point of one sweep, its run id, and each run's resolved config."""
+
+    config_dir: str
+    config_name: str
+    overrides: tuple[str, ...]
+    dims: tuple[Dimension, ...]
+    points: tuple[PlannedPoint, ...]
+    configs: dict[str, dict[str, Any]]
+    path: Path | None = field(default=None, compare=False)
+
+    @property
+    def run_ids(self) -> list[str]:
+        """Each run once, in domain order (points with equal configs share a run)."""
+        return list(self._first_points)
+
+    def point_of(self, run_id: str) -> PlannedPoint:
+        """The first point that resolves to this run."""
+        return self._first_points[run_id]
+
+    @cached_property
+    def _first_points(self) -> dict[str, PlannedPoint]:
+        first: dict[str, PlannedPoint] = {}
+        for p in self.points:
+            first.setdefault(p.run_id, p)
+        return first
+
+    def experiment_of(self, run_id: str) -> str:
+        """The ``snakesweep.experiment`` entry point of one run."""
+        node = self.configs[run_id].get("snakesweep") or {}
+        spec = node.get("experiment") if isinstance(node, dict) else None
+        if not spec:
+            raise ConfigError(
+                "snakesweep.experiment",
+                f"not set in config {self.config_name!r}: name the experiment as "
+                "'package.module:function'",
+            )
+        return str(spec)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": PLAN_FORMAT,
+            "config_dir": self.config_dir,
+            "config_name": self.config_name,
+            "overrides": list(self.overrides),
+            "dims": [[d.name, list(d.values), list(d.overrides)] for d in self.dims],
+            "points": [[p.run_id, list(p.index), list(p.overrides)] for p in self.points],
+            "configs": self.configs,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], path: Path | None = None) -> Plan:
+        dims = tuple(Dimension(name=n, values=tuple(v), overrides=tuple(o))
+                     for n, v, o in data["dims"])
+        points = tuple(
+            PlannedPoint(run_id=r, index=tuple(i), overrides=tuple(o),
+                         params={d.name: d.values[k] for d, k in zip(dims, i, strict=True)})
+            for r, i, o in data["points"]
+        )
+        return cls(config_dir=data["config_dir"], config_name=data["config_name"],
+                   overrides=tuple(data["overrides"]), dims=dims, points=points,
+                   configs=data["configs"], path=path)
+
+
+def make_plan(
+    config_dir: str | os.PathLike[str],
+    config_name: str,
+    overrides: Sequence[str] = (),
+    results: str | os.PathLike[str] = "results",
+    *,
+    use_cache: bool = True,
+) -> Plan:
+    """The plan for a sweep, from the cache under ``results`` when nothing it depends on changed."""
+    path = plan_path(config_dir, config_name, overrides, results)
+    if use_cache and path.is_file():
+        with open(path, encoding="utf-8") as f:
+            return Plan.from_json(json.load(f), path)
+    plan = compose_plan(config_dir, config_name, overrides)
+    if use_cache:
+        write_plan(plan, path)
+    return Plan(**{**plan.__dict__, "path": path})
+
+
+def compose_plan(
+    config_dir: str | os.PathLike[str], config_name: str, overrides: Sequence[str] = ()
+) -> Plan:
+    """Expand the domain and compose every point (no cache)."""
+    from omegaconf import OmegaConf
+
+    from snakesweep.configs import Composer, resolve_config, run_id_of
+    from snakesweep.domain import expand_domain
+
+    with Composer(config_dir, config_name) as composer:
+        master = composer.compose_master(overrides)
+        params = OmegaConf.select(master, "hydra.sweeper.params", default=None)
+        params = OmegaConf.to_container(params) if params is not None else None
+        domain = expand_domain(overrides, params, composer.config_loader)  # type: ignore[arg-type]
+        points: list[PlannedPoint] = []
+        configs: dict[str, dict[str, Any]] = {}
+        progress = _Progress(len(domain))
+        for point in domain.points():
+            cfg = composer.compose_point(point.overrides, domain.hydra_overrides)
+            resolved = resolve_config(cfg)
+            run_id = run_id_of(resolved)
+            configs.setdefault(run_id, resolved)
+            points.append(PlannedPoint(run_id, point.index, point.overrides, point.params))
+            progress.step()
+        progress.done()
+    return Plan(config_dir=str(config_dir), config_name=config_name,
+                overrides=tuple(overrides), dims=domain.dims, points=tuple(points),
+                configs=configs)
+
+
+def plan_key(
+    config_dir: str | os.PathLike[str], config_name: str, overrides: Sequence[str]
+) -> str:
+    """A hash of everything a plan depends on."""
+    h = hashlib.sha256()
+    versions = [f"{d}={version(d)}" for d in ("snakesweep", "hydra-core", "omegaconf")]
+    h.update(json.dumps([PLAN_FORMAT, versions, config_name, list(overrides)]).encode())
+    root = Path(config_dir)
+    if not root.is_dir():
+        raise ConfigError(str(config_dir), "config directory does not exist")
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if name.startswith("."):
+                continue
+            p = Path(dirpath, name)
+            h.update(p.relative_to(root).as_posix().encode() + b"\0")
+            h.update(p.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def plan_path(
+    config_dir: str | os.PathLike[str],
+    config_name: str,
+    overrides: Sequence[str],
+    results: str | os.PathLike[str],
+) -> Path:
+    """Where the plan for these arguments is cached."""
+    return Path(results, ".snakesweep", "plans",
+                f"{plan_key(config_dir, config_name, overrides)}.json")
+
+
+def load_plan(path: str | os.PathLike[str]) -> Plan:
+    """Read a plan written by ``make_plan``."""
+    with open(path, encoding="utf-8") as f:
+        return Plan.from_json(json.load(f), Path(path))
+
+
+def write_plan(plan: Plan, path: Path) -> None:
+    """Write a plan aside and rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(plan.to_json(), f, separators=(",", ":"))
+    os.replace(tmp, path)
+
+
+class _Progress:
+    """Prints composition progress to stderr when a plan takes more than a moment."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.count = total, 0
+        self.start = self.last = time.monotonic()
+
+    def step(self) -> None:
+        self.count += 1
+        now = time.monotonic()
+        if now - self.last > 2.0:
+            self.last = now
+            print(f"snakesweep: composed {self.count}/{self.total} points",
+                  file=sys.stderr, flush=True)
+
+    def done(self) -> None:
+        if self.last != self.start:
+            print(f"snakesweep: composed {self.total} points in "
+                  f"{time.monotonic() - self.start:.1f} s", file=sys.stderr, flush=True)

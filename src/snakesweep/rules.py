@@ -1,0 +1,133 @@
+"""The Snakemake glue: what ``workflow/sweep.smk`` wires together, and nothing it decides.
+
+A Snakefile includes the rules with::
+
+    from snakesweep.rules import RULES
+    include: RULES
+
+They read their options from Snakemake's config under the key ``snakesweep``
+(``config_dir``, ``config_name``, ``overrides``, ``results``), make the plan (from its cache
+when nothing changed) and ask for one ``run_experiment`` job per run whose
+``results/runs/<run_id>/result.nc`` is missing, then one ``merge_runs`` job.
+
+Per-job values reach the job's shell through the environment (``SNAKESWEEP_*``), never
+through the command line, and never a config value: the shell command is the same text
+for every sweep, so Snakemake's code and params triggers never rerun finished runs when the
+domain grows.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from snakesweep import aggregate, store
+from snakesweep.configs import RUN_ID_PATTERN
+from snakesweep.plan import Plan, make_plan
+from snakesweep.pool import CLIENT, ENV, Pool, start_pool
+
+RULES = str(Path(__file__).with_name("workflow") / "sweep.smk")
+SNAKEFILE = str(Path(__file__).with_name("workflow") / "Snakefile")
+DEFAULTS = {"config_dir": "conf", "config_name": "config", "overrides": [], "results": "results"}
+
+RUN_COMMAND = '"$SNAKESWEEP_PYTHON" -S -I "$SNAKESWEEP_CLIENT" {wildcards.run_id}'
+MERGE_COMMAND = ('"$SNAKESWEEP_PYTHON" -m snakesweep.aggregate "$SNAKESWEEP_PLAN" '
+                 '"$SNAKESWEEP_RESULTS" 2> {log:q}')
+
+
+@dataclass
+class SweepWorkflow:
+    """One sweep as the Snakefile sees it: its plan, its paths, its worker pool."""
+
+    plan: Plan
+    results: str
+    pool: Pool | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> SweepWorkflow:
+        """Read the ``snakesweep`` options of Snakemake's config and make the plan."""
+        from snakemake.exceptions import WorkflowError
+
+        from snakesweep.errors import SnakesweepError
+
+        options = {**DEFAULTS, **(config.get("snakesweep") or {})}
+        unknown = set(options) - set(DEFAULTS)
+        if unknown:
+            raise WorkflowError(f"snakesweep: unknown option(s) in config['snakesweep']: "
+                                f"{sorted(unknown)}; known: {sorted(DEFAULTS)}")
+        try:
+            plan = make_plan(options["config_dir"], options["config_name"],
+                             list(options["overrides"]), options["results"])
+        except SnakesweepError as exc:
+            raise WorkflowError(f"snakesweep: {exc}") from None
+        sweep = cls(plan=plan, results=str(options["results"]))
+        os.environ.update({
+            "SNAKESWEEP_PYTHON": sys.executable,
+            "SNAKESWEEP_CLIENT": str(CLIENT),
+            "SNAKESWEEP_PLAN": str(plan.path),
+            "SNAKESWEEP_RESULTS": sweep.results,
+        })
+        return sweep
+
+    @property
+    def run_id_pattern(self) -> str:
+        return RUN_ID_PATTERN
+
+    @property
+    def result_pattern(self) -> str:
+        return str(store.result_path(self.results, "{run_id}"))
+
+    @property
+    def run_results(self) -> list[str]:
+        return [str(store.result_path(self.results, r)) for r in self.plan.run_ids]
+
+    @property
+    def plan_file(self) -> str:
+        return str(self.plan.path)
+
+    @property
+    def sweep_file(self) -> str:
+        return str(Path(self.results, aggregate.SWEEP))
+
+    @property
+    def table_file(self) -> str:
+        return str(Path(self.results, aggregate.RUNS_TABLE))
+
+    @property
+    def merge_log(self) -> str:
+        return str(Path(self.results, ".snakesweep", "logs", "merge_runs.log"))
+
+    def start_pool(self, workflow: Any) -> None:
+        """Start the warm worker pool when jobs run on this machine (Snakemake's ``onstart``)."""
+        if not workflow.local_exec or os.environ.get("SNAKESWEEP_NO_POOL"):
+            return
+        cores = int(workflow.global_resources["_cores"].value or 1)
+        statuses = store.run_statuses(self.results, self.plan.run_ids)
+        pending = sum(s != "done" for s in statuses.values())
+        if pending == 0:
+            return
+        self.pool = start_pool(min(cores, pending), self.plan_file)
+        os.environ[ENV] = self.pool.address
+
+    def finish(self, failed: bool) -> None:
+        """Stop the pool; after a failure, still merge what finished (``onsuccess``/``onerror``)."""
+        if self.pool is not None:
+            self.pool.stop()
+            os.environ.pop(ENV, None)
+            self.pool = None
+        if not failed:
+            return
+        try:
+            _, _, table = aggregate.write_sweep(self.plan, self.results)
+        except Exception as exc:  # noqa: BLE001 - the workflow already failed; say why this did too
+            print(f"snakesweep: could not merge the finished runs: {exc}", file=sys.stderr)
+            return
+        failed_runs = table.loc[table["status"] == "failed", "run_id"].tolist()
+        print(f"snakesweep: {len(failed_runs)} of {len(table)} runs failed; merged the rest "
+              f"into {self.sweep_file}. See `snakesweep status` or "
+              f"{self.results}/runs/<run_id>/meta.json; run again to retry them.",
+              file=sys.stderr)

@@ -1,0 +1,131 @@
+"""The store: the layout of ``results/``, reading and writing run directories, run status.
+
+::
+
+    results/runs/<run_id>/result.nc     the run's results (present only when it is done)
+                          config.yaml   the resolved config
+                          meta.json     status, start, end, duration, host, error
+                          stdout.log    what the run printed
+                          stderr.log
+    results/runs/.draft-<run_id>-<pid>/ a run being written; never read as a result
+    results/.snakesweep/plans/          cached plans
+
+A run directory is written as a draft beside its final place and renamed into place
+when complete, so a process killed at any moment leaves nothing that reads as done.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Literal
+
+RESULT = "result.nc"
+CONFIG = "config.yaml"
+META = "meta.json"
+STDOUT = "stdout.log"
+STDERR = "stderr.log"
+
+Status = Literal["done", "failed", "pending"]
+
+
+def runs_dir(results: str | os.PathLike[str]) -> Path:
+    return Path(results, "runs")
+
+
+def run_dir(results: str | os.PathLike[str], run_id: str) -> Path:
+    return Path(results, "runs", run_id)
+
+
+def result_path(results: str | os.PathLike[str], run_id: str) -> Path:
+    """The file whose presence means the run is done (Snakemake's output of the run job)."""
+    return Path(results, "runs", run_id, RESULT)
+
+
+def read_meta(results: str | os.PathLike[str], run_id: str) -> dict[str, Any] | None:
+    """A run's ``meta.json``, or None if it has none (or it cannot be read)."""
+    try:
+        with open(run_dir(results, run_id) / META, encoding="utf-8") as f:
+            meta = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
+def run_statuses(results: str | os.PathLike[str], run_ids: Iterable[str]) -> dict[str, Status]:
+    """The status of each run: done (has its result), failed (recorded an error), or pending."""
+    root = runs_dir(results)
+    try:
+        present = {e.name for e in os.scandir(root) if e.is_dir() and not e.name.startswith(".")}
+    except FileNotFoundError:
+        present = set()
+    out: dict[str, Status] = {}
+    for run_id in run_ids:
+        if run_id not in present:
+            out[run_id] = "pending"
+        elif (root / run_id / RESULT).is_file():
+            out[run_id] = "done"
+        else:
+            meta = read_meta(results, run_id)
+            out[run_id] = "failed" if meta and meta.get("status") == "failed" else "pending"
+    return out
+
+
+class RunDraft:
+    """A run directory being written aside; ``commit`` renames it into place."""
+
+    def __init__(self, results: str | os.PathLike[str], run_id: str) -> None:
+        self.results = Path(results)
+        self.run_id = run_id
+        root = runs_dir(results)
+        root.mkdir(parents=True, exist_ok=True)
+        for stale in root.glob(f".draft-{run_id}-*"):
+            if not _pid_alive(stale.name.rsplit("-", 1)[-1]):
+                shutil.rmtree(stale, ignore_errors=True)
+        self.path = root / f".draft-{run_id}-{os.getpid()}"
+        shutil.rmtree(self.path, ignore_errors=True)
+        self.path.mkdir()
+
+    def commit(self, meta: dict[str, Any]) -> Path:
+        """Write ``meta.json`` and rename the draft into place, keeping earlier errors."""
+        final = run_dir(self.results, self.run_id)
+        earlier = read_meta(self.results, self.run_id)
+        if earlier:
+            meta["earlier_attempts"] = earlier.pop("earlier_attempts", []) + [
+                {k: earlier[k] for k in ("status", "start", "end", "host", "error")
+                 if k in earlier}
+            ]
+        write_json(self.path / META, meta)
+        old = None
+        if final.exists() and any(final.iterdir()):
+            old = final.with_name(f".replaced-{self.run_id}-{os.getpid()}")
+            os.rename(final, old)
+        os.rename(self.path, final)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        return final
+
+    def discard(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write JSON aside and rename it into place."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2, default=str)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def _pid_alive(pid: str) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,49 @@
+# snakesweep's rules: one job per pending run, then one merge of every run.
+# Wiring only; what these names do lives in snakesweep.rules and is tested there.
+from snakesweep.rules import MERGE_COMMAND, RUN_COMMAND, SweepWorkflow
+
+SWEEP = SweepWorkflow.from_config(config)
+
+
+wildcard_constraints:
+    run_id=SWEEP.run_id_pattern,
+
+
+# The whole sweep; a Snakefile that includes these rules makes it its default target.
+rule sweep:
+    input:
+        SWEEP.sweep_file,
+        SWEEP.table_file,
+
+
+# One run; its stdout/stderr, config and meta.json are in results/runs/<run_id>/.
+rule run_experiment:
+    output:
+        SWEEP.result_pattern,
+    shell:
+        RUN_COMMAND
+
+
+rule merge_runs:
+    input:
+        plan=SWEEP.plan_file,
+        runs=SWEEP.run_results,
+    output:
+        sweep=SWEEP.sweep_file,
+        table=SWEEP.table_file,
+    log:
+        SWEEP.merge_log,
+    shell:
+        MERGE_COMMAND
+
+
+onstart:
+    SWEEP.start_pool(workflow)
+
+
+onsuccess:
+    SWEEP.finish(failed=False)
+
+
+onerror:
+    SWEEP.finish(failed=True)
