@@ -157,6 +157,10 @@ class Composer:
         """The primary config as Hydra's multirun composes it (sweeps left out)."""
         from hydra.types import RunMode
 
+        from snakesweep.domain import parse_override
+
+        for text in overrides:
+            parse_override(text)  # a rejected override is named before Hydra composes
         return self._compose(list(overrides), RunMode.MULTIRUN, keep_hydra=True)
 
     def compose_point(self, overrides: Sequence[str], hydra_overrides: Sequence[str] = ()) -> Any:

@@ -86,7 +86,7 @@ def parse_override(text: str, config_loader: Any = None) -> Override:
 
     parser = OverridesParser.create(config_loader=config_loader)
     try:
-        return parser.parse_override(text)
+        return parser.parse_overrides([text])[0]
     except HydraException as exc:
         raise OverrideError(text, first_line(exc)) from None
 

@@ -49,6 +49,15 @@ class RunFileError(SnakesweepError, OSError):
 
 
 def first_line(exc: BaseException) -> str:
-    """The first non-empty line of an exception's message (Hydra's run to several)."""
-    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    return lines[0] if lines else type(exc).__name__
+    """An exception's message on one line: Hydra's and OmegaConf's run to several.
+
+    Their hints ("To append to your config use +x=1", available options) are kept;
+    OmegaConf's trailer (full_key, object_type) and Hydra's search path are not.
+    """
+    skip = ("full_key:", "object_type", "reference_type", "Config search path",
+            "provider=", "Set the environment variable HYDRA_FULL_ERROR",
+            "See https://hydra.cc", "^")
+    lines = [ln.strip() for ln in str(exc).splitlines()]
+    kept = [ln for ln in lines if ln and not ln.startswith(skip)]
+    text = " ".join(kept) if kept else type(exc).__name__
+    return text if len(text) <= 300 else text[:297] + "..."

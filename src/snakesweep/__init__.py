@@ -1,0 +1,32 @@
+"""snakesweep: a Hydra-defined parameter sweep, scheduled by Snakemake, merged into one Dataset.
+
+The parts, one module each: ``domain`` (overrides → points), ``configs`` (composition and
+run ids), ``plan`` (the cached set of runs), ``execute`` and ``pool`` (running configs),
+``store`` (run directories), ``aggregate`` (→ ``sweep.nc`` and ``runs.csv``), ``rules``
+(the Snakemake glue) and ``cli``.
+"""
+
+from snakesweep.configs import canonical_json, run_id_of
+from snakesweep.errors import (
+    ConfigError,
+    ExperimentError,
+    OverrideError,
+    RunFileError,
+    SnakesweepError,
+)
+from snakesweep.plan import Plan, make_plan
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConfigError",
+    "ExperimentError",
+    "OverrideError",
+    "Plan",
+    "RunFileError",
+    "SnakesweepError",
+    "__version__",
+    "canonical_json",
+    "make_plan",
+    "run_id_of",
+]

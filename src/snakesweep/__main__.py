@@ -1,0 +1,5 @@
+import sys
+
+from snakesweep.cli import main
+
+sys.exit(main())

@@ -1,0 +1,199 @@
+"""``snakesweep plan|run|status``: thin commands over the parts.
+
+Sweep arguments come first, in Hydra's shape (``-cd``, ``-cn``, overrides); arguments after
+``--`` go to Snakemake unchanged. Bad input prints one line and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from collections.abc import Sequence
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from snakesweep import store
+from snakesweep.errors import ConfigError, SnakesweepError, first_line
+from snakesweep.plan import Plan, make_plan
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``snakesweep`` command."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    snakemake_args: list[str] = []
+    if "--" in args:
+        cut = args.index("--")
+        args, snakemake_args = args[:cut], args[cut + 1:]
+    parser = _parser()
+    ns = parser.parse_args(args)
+    try:
+        return int(ns.command(ns, snakemake_args))
+    except SnakesweepError as exc:
+        print(f"snakesweep: {exc}", file=sys.stderr)
+        return 2
+    except ExceptionGroup as group:
+        print(f"snakesweep: {group.message}: " + "; ".join(str(e) for e in group.exceptions),
+              file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("snakesweep: interrupted; finished runs are kept, run again to go on",
+              file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="snakesweep",
+        description="Run a Hydra-defined sweep through Snakemake: one run per resolved config.",
+    )
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    def sweep_command(name: str, help: str, fn: Any) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.add_argument("overrides", nargs="*", metavar="OVERRIDE",
+                       help="Hydra overrides, e.g. 'optimizer.lr=1e-3,1e-2' model=mlp,cnn")
+        p.add_argument("-cd", "--config-dir", default="conf",
+                       help="directory of the Hydra config tree (default: conf)")
+        p.add_argument("-cn", "--config-name", default="config",
+                       help="primary config name (default: config)")
+        p.add_argument("--results", default="results",
+                       help="where runs, sweep.nc and runs.csv go (default: results)")
+        p.set_defaults(command=fn)
+        return p
+
+    p = sweep_command("plan", "Show the points of the sweep and their run ids; run nothing.",
+                      cmd_plan)
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p = sweep_command("run", "Run the pending points through Snakemake, then merge all runs. "
+                      "Arguments after -- go to Snakemake.", cmd_run)
+    p.add_argument("--cores", default="all",
+                   help="cores for Snakemake's local executor (default: all)")
+    p = sweep_command("status", "Count done, pending and failed runs; list the failed ones.",
+                      cmd_status)
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    return parser
+
+
+def _plan(ns: argparse.Namespace) -> Plan:
+    return make_plan(ns.config_dir, ns.config_name, ns.overrides, ns.results)
+
+
+def cmd_plan(ns: argparse.Namespace, extra: list[str]) -> int:
+    _no_extra(extra, "plan")
+    plan = _plan(ns)
+    statuses = store.run_statuses(ns.results, plan.run_ids)
+    if ns.format == "json":
+        print(json.dumps([{"run_id": p.run_id, "overrides": list(p.overrides),
+                           "params": p.params, "status": statuses[p.run_id]}
+                          for p in plan.points], indent=1))
+        return 0
+    header = ["run_id", "status", *(d.name for d in plan.dims)]
+    rows = [[p.run_id, statuses[p.run_id], *(str(v) for v in p.params.values())]
+            for p in plan.points]
+    _print_table(header, rows)
+    counts = _counts(statuses)
+    print(f"{len(plan.points)} points, {len(plan.run_ids)} runs: {_describe(counts)}")
+    return 0
+
+
+def cmd_status(ns: argparse.Namespace, extra: list[str]) -> int:
+    _no_extra(extra, "status")
+    plan = _plan(ns)
+    statuses = store.run_statuses(ns.results, plan.run_ids)
+    failed = [r for r in plan.run_ids if statuses[r] == "failed"]
+    errors = {r: (store.read_meta(ns.results, r) or {}).get("error", {}) for r in failed}
+    counts = _counts(statuses)
+    if ns.format == "json":
+        print(json.dumps({"counts": counts, "failed": [
+            {"run_id": r, "params": plan.point_of(r).params,
+             "error": {k: errors[r].get(k) for k in ("type", "message")}} for r in failed]},
+            indent=1))
+        return 0
+    print(f"{len(plan.run_ids)} runs: {_describe(counts)}")
+    if failed:
+        print("failed:")
+        _print_table(["run_id", "error", *(d.name for d in plan.dims)], [
+            [r, f"{errors[r].get('type', '?')}: {first_line_of(errors[r].get('message', ''))}",
+             *(str(v) for v in plan.point_of(r).params.values())] for r in failed])
+        print(f"details: {ns.results}/runs/<run_id>/meta.json and stderr.log")
+    return 0
+
+
+def cmd_run(ns: argparse.Namespace, extra: list[str]) -> int:
+    from snakesweep.rules import SNAKEFILE
+
+    plan = _plan(ns)
+    _check_experiment(plan)
+    invocation = Path(ns.results, ".snakesweep", "invocations", f"{plan.path.stem}.yaml"
+                      if plan.path else "invocation.yaml")
+    invocation.parent.mkdir(parents=True, exist_ok=True)
+    invocation.write_text(yaml.safe_dump({"snakesweep": {
+        "config_dir": ns.config_dir, "config_name": ns.config_name,
+        "overrides": list(ns.overrides), "results": ns.results}}), encoding="utf-8")
+    command = [sys.executable, "-m", "snakemake", "--snakefile", SNAKEFILE,
+               "--configfile", str(invocation), "--cores", str(ns.cores),
+               "--keep-going", "--rerun-incomplete", *extra]
+    code = subprocess.call(command)
+    statuses = store.run_statuses(ns.results, plan.run_ids)
+    counts = _counts(statuses)
+    if counts["failed"]:
+        print(f"snakesweep: {counts['failed']} of {len(statuses)} runs failed; "
+              f"`snakesweep status` lists them, `snakesweep run` again retries them",
+              file=sys.stderr)
+        return 1
+    if code != 0:
+        print(f"snakesweep: snakemake exited with status {code} ({_describe(counts)})",
+              file=sys.stderr)
+        return code
+    print(f"snakesweep: {_describe(counts)}; results in {ns.results}/sweep.nc",
+          file=sys.stderr)
+    return 0
+
+
+def _check_experiment(plan: Plan) -> None:
+    """Fail before any run starts when the entry point's module cannot be found."""
+    for spec in {plan.experiment_of(r) for r in plan.run_ids}:
+        module = spec.partition(":")[0]
+        sys.path.insert(0, str(Path.cwd()))
+        try:
+            found = find_spec(module) is not None
+        except (ImportError, ValueError) as exc:
+            raise ConfigError("snakesweep.experiment", f"{spec!r}: {first_line(exc)}") from None
+        finally:
+            sys.path.pop(0)
+        if not found:
+            raise ConfigError("snakesweep.experiment",
+                              f"{spec!r}: no module named {module!r} (is it installed, "
+                              "or in the current directory?)")
+
+
+def _no_extra(extra: list[str], command: str) -> None:
+    if extra:
+        raise SnakesweepError(f"`snakesweep {command}` takes no Snakemake arguments "
+                              f"(got {' '.join(extra)!r} after --)")
+
+
+def _counts(statuses: dict[str, str]) -> dict[str, int]:
+    counts = {"done": 0, "pending": 0, "failed": 0}
+    for s in statuses.values():
+        counts[s] += 1
+    return counts
+
+
+def _describe(counts: dict[str, int]) -> str:
+    return ", ".join(f"{n} {s}" for s, n in counts.items())
+
+
+def first_line_of(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else ""
+
+
+def _print_table(header: list[str], rows: list[list[str]]) -> None:
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(header)]
+    for row in [header, *rows]:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())

@@ -1,0 +1,116 @@
+"""Shared fixtures: small Hydra config trees and tiny experiments in temporary directories."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def conf_tree(tmp_path: Path) -> Path:
+    """A config tree with two groups, nested keys, an interpolation and a sweep in the config."""
+    conf = tmp_path / "conf"
+    write(conf / "config.yaml", """
+        defaults:
+          - model: mlp
+          - db: sqlite
+          - _self_
+        snakesweep:
+          experiment: tinyexp:main
+        optimizer:
+          lr: 0.1
+          momentum: 0.9
+          name: sgd
+        a: 1
+        b: x
+        flag: false
+        name: plain
+        seed: 0
+        lr_copy: ${optimizer.lr}
+        hydra:
+          sweeper:
+            params:
+              seed: 0,1
+        """)
+    write(conf / "model" / "mlp.yaml", "kind: mlp\nwidth: 16\ndepth: 2\n")
+    write(conf / "model" / "cnn.yaml", "kind: cnn\nwidth: 8\nkernel: 3\n")
+    write(conf / "model" / "rnn.yaml", "kind: rnn\nwidth: 4\ncell: gru\n")
+    write(conf / "db" / "sqlite.yaml", "driver: sqlite\nport: 0\n")
+    write(conf / "db" / "postgres.yaml", "driver: postgres\nport: 5432\n")
+    return conf
+
+
+TINY_EXPERIMENT = '''
+import os
+import time
+
+import numpy as np
+
+
+def main(cfg):
+    """Appends its run to calls.txt when it finishes, so tests can count executions."""
+    if cfg.get("sleep", 0):
+        open("sleeping.txt", "w").close()
+        time.sleep(cfg.sleep)
+    if cfg.get("fail_on") is not None and cfg.x == cfg.fail_on:
+        raise ValueError(f"x={cfg.x} is the failing point")
+    with open("calls.txt", "a") as f:
+        f.write(f"{cfg.x} {cfg.get('name', '')}\\n")
+    return {"y": cfg.x * 10 + cfg.get("offset", 0),
+            "curve": np.arange(3) * cfg.x}
+'''
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A user's project: conf/ with a one-key domain, and the tiny experiment module."""
+    write(tmp_path / "conf" / "config.yaml", """
+        snakesweep:
+          experiment: tinyexp:main
+        x: 1
+        offset: 0
+        name: plain
+        fail_on: null
+        sleep: 0
+        hydra:
+          sweeper:
+            params:
+              x: 1,2,3
+        """)
+    write(tmp_path / "tinyexp.py", TINY_EXPERIMENT)
+    return tmp_path
+
+
+def snakesweep(*args: str, cwd: Path, env: dict[str, str] | None = None,
+               timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run the real ``snakesweep`` command line in ``cwd``."""
+    return subprocess.run(
+        [sys.executable, "-m", "snakesweep", *args], cwd=cwd, capture_output=True, text=True,
+        env={**os.environ, **(env or {})}, timeout=timeout)
+
+
+def calls(project: Path) -> list[str]:
+    path = project / "calls.txt"
+    return path.read_text().splitlines() if path.exists() else []
+
+
+@pytest.fixture
+def repo_copy(tmp_path: Path) -> Path:
+    """The repository's conf/ and workflow/, copied where a test may run them."""
+    for part in ("conf", "workflow"):
+        shutil.copytree(REPO / part, tmp_path / part)
+    return tmp_path
