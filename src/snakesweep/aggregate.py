@@ -65,7 +65,7 @@ def merge_runs(plan: Plan, results: str | os.PathLike[str]) -> Any:
         aligned = _align(list(arrays.values()))
         template = aligned[0]
         complete = all(r in arrays for _, r in cells)
-        dtype = template.dtype if complete or template.dtype.kind in "fc" else np.float64
+        dtype = template.dtype if complete or template.dtype.kind in "fc" else np.dtype("f8")
         if template.dtype.kind not in "biufc":
             raise SnakesweepError(f"result {name!r} is not numeric ({template.dtype})")
         data = np.full(shape + template.shape, np.nan if dtype.kind in "fc" else 0, dtype=dtype)

@@ -125,7 +125,7 @@ def cmd_status(ns: argparse.Namespace, extra: list[str]) -> int:
 
 
 def cmd_run(ns: argparse.Namespace, extra: list[str]) -> int:
-    from snakesweep.rules import SNAKEFILE
+    from snakesweep.rules import SNAKEFILE, stale_snakemake_lock
 
     plan = _plan(ns)
     _check_experiment(plan)
@@ -135,10 +135,13 @@ def cmd_run(ns: argparse.Namespace, extra: list[str]) -> int:
     invocation.write_text(yaml.safe_dump({"snakesweep": {
         "config_dir": ns.config_dir, "config_name": ns.config_name,
         "overrides": list(ns.overrides), "results": ns.results}}), encoding="utf-8")
-    command = [sys.executable, "-m", "snakemake", "--snakefile", SNAKEFILE,
-               "--configfile", str(invocation), "--cores", str(ns.cores),
-               "--keep-going", "--rerun-incomplete", *extra]
-    code = subprocess.call(command)
+    snakemake = [sys.executable, "-m", "snakemake", "--snakefile", SNAKEFILE,
+                 "--configfile", str(invocation)]
+    if stale_snakemake_lock():
+        print("snakesweep: removing the Snakemake lock left by a killed run", file=sys.stderr)
+        subprocess.run([*snakemake, "--unlock"], capture_output=True, check=False)
+    code = subprocess.call([*snakemake, "--cores", str(ns.cores), "--keep-going",
+                            "--rerun-incomplete", *extra])
     statuses = store.run_statuses(ns.results, plan.run_ids)
     counts = _counts(statuses)
     if counts["failed"]:

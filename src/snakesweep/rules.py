@@ -18,12 +18,13 @@ domain grows.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from snakesweep import aggregate, store
 from snakesweep.configs import RUN_ID_PATTERN
@@ -46,6 +47,7 @@ class SweepWorkflow:
     plan: Plan
     results: str
     pool: Pool | None = field(default=None, repr=False)
+    _lock: IO[str] | None = field(default=None, repr=False)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> SweepWorkflow:
@@ -65,6 +67,7 @@ class SweepWorkflow:
         except SnakesweepError as exc:
             raise WorkflowError(f"snakesweep: {exc}") from None
         sweep = cls(plan=plan, results=str(options["results"]))
+        sweep._lock = hold_workdir_lock()
         os.environ.update({
             "SNAKESWEEP_PYTHON": sys.executable,
             "SNAKESWEEP_CLIENT": str(CLIENT),
@@ -122,12 +125,48 @@ class SweepWorkflow:
         if not failed:
             return
         try:
-            _, _, table = aggregate.write_sweep(self.plan, self.results)
+            sweep_path, table_path, table = aggregate.write_sweep(self.plan, self.results)
         except Exception as exc:  # noqa: BLE001 - the workflow already failed; say why this did too
             print(f"snakesweep: could not merge the finished runs: {exc}", file=sys.stderr)
             return
+        # A partial merge is out of date by definition: dated before the plan, so the next
+        # invocation merges again (Snakemake ignores missing inputs of up-to-date outputs).
+        stale = os.stat(self.plan_file).st_mtime - 1
+        for path in (sweep_path, table_path):
+            os.utime(path, (stale, stale))
         failed_runs = table.loc[table["status"] == "failed", "run_id"].tolist()
         print(f"snakesweep: {len(failed_runs)} of {len(table)} runs failed; merged the rest "
               f"into {self.sweep_file}. See `snakesweep status` or "
               f"{self.results}/runs/<run_id>/meta.json; run again to retry them.",
               file=sys.stderr)
+
+
+WORKDIR_LOCK = Path(".snakemake", "snakesweep.lock")
+
+
+def hold_workdir_lock() -> IO[str] | None:
+    """Take the advisory lock that says a Snakemake of ours is alive in this directory.
+
+    The kernel drops it when the process dies, however it dies; so Snakemake's own lock
+    files found while nobody holds this one were left by a killed run.
+    """
+    WORKDIR_LOCK.parent.mkdir(exist_ok=True)
+    handle = open(WORKDIR_LOCK, "a")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        return None
+    return handle
+
+
+def stale_snakemake_lock() -> bool:
+    """Whether Snakemake's lock in this directory was left by a process that is gone."""
+    locks = Path(".snakemake", "locks")
+    if not locks.is_dir() or not any(locks.iterdir()):
+        return False
+    handle = hold_workdir_lock()
+    if handle is None:
+        return False
+    handle.close()
+    return True
