@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -76,8 +77,9 @@ def main(cfg):
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Path:
+def project(tmp_path: Path) -> Iterator[Path]:
     """A user's project: conf/ with a one-key domain, and the tiny experiment module."""
+    sys.modules.pop("tinyexp", None)  # each project has its own tinyexp.py
     write(tmp_path / "conf" / "config.yaml", """
         snakesweep:
           experiment: tinyexp:main
@@ -92,7 +94,8 @@ def project(tmp_path: Path) -> Path:
               x: 1,2,3
         """)
     write(tmp_path / "tinyexp.py", TINY_EXPERIMENT)
-    return tmp_path
+    yield tmp_path
+    sys.modules.pop("tinyexp", None)
 
 
 def snakesweep(*args: str, cwd: Path, env: dict[str, str] | None = None,

@@ -133,11 +133,11 @@ class Composer:
         from hydra.core.global_hydra import GlobalHydra
 
         if not self.config_dir.is_dir():
-            raise ConfigError(str(self.config_dir), "config directory does not exist")
+            raise ConfigError(f"config directory {str(self.config_dir)!r}", "does not exist")
         if not any((self.config_dir / f"{self.config_name}{ext}").is_file()
                    for ext in ("", ".yaml", ".yml")):
-            raise ConfigError(
-                self.config_name, f"no such primary config in {str(self.config_dir)!r}")
+            raise ConfigError(f"config name {self.config_name!r}",
+                              f"no such primary config in {str(self.config_dir)!r}")
         GlobalHydra.instance().clear()
         self._init = initialize_config_dir(
             config_dir=str(self.config_dir), version_base="1.3", job_name="snakesweep")

@@ -160,7 +160,8 @@ def plan_key(
     h.update(json.dumps([PLAN_FORMAT, versions, config_name, list(overrides)]).encode())
     root = Path(config_dir)
     if not root.is_dir():
-        raise ConfigError(str(config_dir), "config directory does not exist")
+        raise ConfigError(f"config directory {str(config_dir)!r}",
+                          "does not exist (give it with -cd/--config-dir)")
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):

@@ -1,0 +1,61 @@
+"""The command line: plan and status read well; bad input is one line and exit status 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import snakesweep
+
+
+def test_plan_json_lists_points_with_overrides_and_params(project: Path) -> None:
+    """plan --format json: run_id, the job's overrides as BasicSweeper passes them, params."""
+    out = snakesweep("plan", "--format", "json", "offset=5", "name=a,b", cwd=project)
+    assert out.returncode == 0, out.stderr
+    points = json.loads(out.stdout)
+    assert [p["overrides"] for p in points] == [
+        ["x=1", "offset=5", "name=a"], ["x=1", "offset=5", "name=b"],
+        ["x=2", "offset=5", "name=a"], ["x=2", "offset=5", "name=b"],
+        ["x=3", "offset=5", "name=a"], ["x=3", "offset=5", "name=b"]]
+    assert points[0]["params"] == {"x": 1, "name": "a"}
+    assert len({p["run_id"] for p in points}) == 6
+    assert all(len(p["run_id"]) == 16 for p in points)
+    assert not (project / "results" / "runs").exists()
+
+
+def test_plan_table_and_status_before_running(project: Path) -> None:
+    """The table shows every run id and its values; status counts them as pending."""
+    table = snakesweep("plan", cwd=project)
+    assert table.returncode == 0
+    lines = table.stdout.splitlines()
+    assert lines[0].split() == ["run_id", "status", "x"]
+    assert len(lines) == 5 and lines[-1] == "3 points, 3 runs: 0 done, 3 pending, 0 failed"
+    status = snakesweep("status", cwd=project)
+    assert status.stdout.splitlines() == ["3 runs: 0 done, 3 pending, 0 failed"]
+
+
+@pytest.mark.parametrize("args, culprit", [
+    (["x=range("], "override 'x=range('"),
+    (["nokey=1,2"], "Could not override 'nokey'"),
+    (["x=interval(0,1)"], "override 'x=interval(0,1)'"),
+    (["-cn", "nothere"], "'nothere'"),
+    (["-cd", "noconf"], "noconf"),
+    (["snakesweep.experiment=nowhere_module:main"], "no module named 'nowhere_module'"),
+])
+def test_bad_input_is_one_line_and_status_2(project: Path, args: list[str], culprit: str) -> None:
+    """Errors name the culprit on one line, without a traceback, before anything runs."""
+    out = snakesweep("run", *args, cwd=project)
+    assert out.returncode == 2
+    assert out.stderr.count("\n") == 1 and culprit in out.stderr
+    assert out.stderr.startswith("snakesweep: ") and "Traceback" not in out.stderr
+    assert not (project / "results" / "runs").exists()
+
+
+def test_snakemake_arguments_after_double_dash(project: Path) -> None:
+    """Arguments after -- reach Snakemake: a dry run computes nothing."""
+    out = snakesweep("run", "--", "--dry-run", cwd=project)
+    assert out.returncode == 0, out.stderr
+    assert "run_experiment" in out.stdout + out.stderr
+    assert not (project / "results" / "runs").exists()
