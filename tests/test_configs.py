@@ -112,3 +112,78 @@ def test_fast_composition_equals_compose_per_point(conf_tree: Path) -> None:
     assert ours == theirs
     # equal configs share a run id (optimizer={...} makes optimizer.lr moot), others do not
     assert len({run_id_of(c) for c in ours}) == len({canonical_json(c) for c in ours}) == 20
+
+
+INTERPOLATING = """
+defaults:
+  - model: mlp
+  - _self_
+optimizer:
+  lr: 0.1
+  name: sgd
+  flag: true
+  nothing: null
+seed: 0
+copy: ${optimizer.lr}
+chain: ${copy}
+label: run-${optimizer.name}-${seed}-${optimizer.lr}
+flags: ${optimizer.flag}/${optimizer.nothing}
+whole: ${optimizer}
+width_twice: ${model.width}${model.width}
+listed: [1, "${seed}"]
+decoded: ${oc.decode:'[1, 2]'}
+escaped: \\${not.a.reference}
+"""
+
+POINTS = [[m, f"optimizer.lr={lr}", f"seed={s}", *extra]
+          for m in ("model=mlp", "model=cnn")
+          for lr in ("0.5", "1e-3", "2")
+          for s in (0, 7)
+          for extra in ([], ["optimizer.name=adam"], ["+new.key=3"], ["optimizer.flag=false"])]
+
+
+SIMPLE = "\n".join(line for line in INTERPOLATING.splitlines()
+                   if not line.startswith(("listed", "decoded", "escaped")))
+
+
+@pytest.mark.parametrize("config", [SIMPLE, INTERPOLATING], ids=["simple", "with-resolvers"])
+def test_plain_fast_path_equals_compose(config: str, conf_tree: Path) -> None:
+    """Resolving on plain data gives compose()'s config, and falls back where it must."""
+    (conf_tree / "config.yaml").write_text(config)
+    with Composer(conf_tree, "config") as composer:
+        ours = [composer.resolve_point(o) for o in POINTS]
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(conf_tree), version_base="1.3"):
+        theirs = [OmegaConf.to_container(compose("config", o), resolve=True) for o in POINTS]
+    assert ours == theirs
+
+
+def test_plain_fast_path_is_taken_for_plain_configs(conf_tree: Path) -> None:
+    """Simple references and scalar overrides never compose per point."""
+    (conf_tree / "config.yaml").write_text(SIMPLE)
+    with Composer(conf_tree, "config") as composer:
+        calls = []
+        composer.compose_point = lambda *a: calls.append(a)  # type: ignore[method-assign]
+        for o in POINTS:
+            composer.resolve_point(o)
+        assert calls == []
+
+
+def test_typed_structured_configs_take_the_exact_path(tmp_path: Path) -> None:
+    """A dataclass schema coerces values; such configs are composed the exact way."""
+    from dataclasses import dataclass
+
+    from hydra.core.config_store import ConfigStore
+
+    @dataclass
+    class Schema:
+        lr: float = 0.1
+        steps: int = 3
+        copy: float = "${steps}"  # type: ignore[assignment]
+
+    ConfigStore.instance().store(name="typed_schema", node=Schema)
+    (tmp_path / "config.yaml").write_text("defaults:\n  - typed_schema\n  - _self_\nsteps: 5\n")
+    with Composer(tmp_path, "config") as composer:
+        resolved = [composer.resolve_point([f"lr={v}"]) for v in (1, 2)]
+    assert resolved == [{"lr": 1.0, "steps": 5, "copy": 5.0}, {"lr": 2.0, "steps": 5, "copy": 5.0}]
+    assert isinstance(resolved[0]["lr"], float) and isinstance(resolved[0]["copy"], float)

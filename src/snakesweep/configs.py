@@ -124,9 +124,10 @@ class Composer:
     def __init__(self, config_dir: str | os.PathLike[str], config_name: str) -> None:
         self.config_dir = Path(config_dir).resolve()
         self.config_name = config_name
-        self._bases: dict[tuple[str, ...], Any] = {}
+        self._bases: dict[tuple[str, ...], _Base] = {}
         self._parsed: dict[str, Any] = {}
         self._is_value: dict[str, bool] = {}
+        self._effects: dict[tuple[tuple[str, ...], str], tuple[tuple[str, ...], Any] | None] = {}
 
     def __enter__(self) -> Composer:
         from hydra import initialize_config_dir
@@ -163,28 +164,85 @@ class Composer:
             parse_override(text)  # a rejected override is named before Hydra composes
         return self._compose(list(overrides), RunMode.MULTIRUN, keep_hydra=True)
 
-    def compose_point(self, overrides: Sequence[str], hydra_overrides: Sequence[str] = ()) -> Any:
-        """The config ``compose(config_name, overrides)`` returns, built the fast way."""
-        from hydra._internal.config_loader_impl import ConfigLoaderImpl
-        from hydra.errors import HydraException
-        from omegaconf.errors import OmegaConfBaseException
+    def resolve_point(self, overrides: Sequence[str],
+                      hydra_overrides: Sequence[str] = ()) -> dict[str, Any]:
+        """The resolved config of one point: ``compose(config_name, overrides)``, resolved.
+
+        Built on plain data when it can be (see ``snakesweep._plain``), else composed.
+        """
+        from snakesweep import _plain
 
         group = tuple(o for o in overrides if not self._value_override(o))
+        base = self._base(group, hydra_overrides)
+        if base.fast:
+            effects = [self._effect(group, base, o) for o in overrides
+                       if self._is_value[o]]
+            if all(e is not None for e in effects) and not _plain.overlapping(
+                    [e[0] for e in effects]):  # type: ignore[index]
+                plain = base.plain
+                for path, value in effects:  # type: ignore[misc]
+                    plain = _plain.assign(plain, path, value)
+                resolved = _plain.resolve(plain, base.interpolations)
+                if resolved is not None:
+                    return resolved
+        return resolve_config(self.compose_point(overrides, hydra_overrides))
+
+    def compose_point(self, overrides: Sequence[str], hydra_overrides: Sequence[str] = ()) -> Any:
+        """The config ``compose(config_name, overrides)`` returns: one compose() per group choice."""
+        group = tuple(o for o in overrides if not self._value_override(o))
         values = [self._parsed[o] for o in overrides if self._value_override(o)]
+        cfg = copy.deepcopy(self._base(group, hydra_overrides).cfg)
+        self._apply(values, cfg)
+        return cfg
+
+    def _base(self, group: tuple[str, ...], hydra_overrides: Sequence[str]) -> _Base:
         base = self._bases.get(group)
         if base is None:
             from hydra.types import RunMode
 
-            base = self._compose(list(hydra_overrides) + list(group), RunMode.RUN)
-            self._bases[group] = base
-        cfg = copy.deepcopy(base)
+            cfg = self._compose(list(hydra_overrides) + list(group), RunMode.RUN)
+            base = self._bases[group] = _Base(cfg)
+        return base
+
+    def _effect(self, group: tuple[str, ...], base: _Base,
+                text: str) -> tuple[tuple[str, ...], Any] | None:
+        """What one value override does to a base: (key path, value), or None if not plain."""
+        key = (group, text)
+        if key not in self._effects:
+            from omegaconf import OmegaConf
+
+            from snakesweep import _plain
+
+            ov = self._parsed[text]
+            effect = None
+            if not (ov.is_delete() or ov.package
+                    or isinstance(ov.value(), (dict, list))):
+                cfg = copy.deepcopy(base.cfg)
+                self._apply([ov], cfg)
+                path = tuple(ov.key_or_group.split("."))
+                try:
+                    value = _plain.lookup(OmegaConf.to_container(cfg, resolve=False), path)
+                except KeyError:
+                    value = None
+                else:
+                    if not (isinstance(value, (dict, list)) or _plain.is_interpolation(value)
+                            or value == "???"):
+                        effect = (path, value)
+            self._effects[key] = effect
+        return self._effects[key]
+
+    @staticmethod
+    def _apply(values: list[Any], cfg: Any) -> None:
+        from hydra._internal.config_loader_impl import ConfigLoaderImpl
+        from hydra.errors import HydraException
+        from omegaconf.errors import OmegaConfBaseException
+
         try:
             ConfigLoaderImpl._apply_overrides_to_config(values, cfg)
         except (HydraException, OmegaConfBaseException) as exc:
             culprit = next((o.input_line for o in values if o.key_or_group in str(exc)),
-                           " ".join(overrides))
+                           " ".join(o.input_line for o in values))
             raise OverrideError(culprit, first_line(exc)) from None
-        return cfg
 
     def _value_override(self, text: str) -> bool:
         """Whether Hydra applies this override to values (not to the defaults list)."""
@@ -222,6 +280,41 @@ class Composer:
             with open_dict(cfg):
                 del cfg["hydra"]
         return cfg
+
+
+class _Base:
+    """A config composed for one combination of group choices, and its plain form."""
+
+    def __init__(self, cfg: Any) -> None:
+        from omegaconf import OmegaConf
+
+        from snakesweep import _plain
+
+        self.cfg = cfg
+        self.plain: dict[str, Any] = OmegaConf.to_container(cfg, resolve=False)  # type: ignore[assignment]
+        strings = list(_plain.walk_strings(self.plain))
+        self.interpolations = [p for p, v in strings if _plain.is_interpolation(v)]
+        self.fast = _untyped(cfg) and not any(
+            v == "???" or "[]" in p or (_plain.is_interpolation(v) and _plain.segments(v) is None)
+            for p, v in strings)
+
+
+def _untyped(cfg: Any) -> bool:
+    """Whether a config holds no structured-config types (plain YAML dicts and values)."""
+    from omegaconf import AnyNode, DictConfig, ListConfig
+
+    stack = [cfg]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, DictConfig):
+            if node._metadata.object_type not in (None, dict):
+                return False
+            stack.extend(node._get_node(k) for k in node.keys())  # type: ignore[misc]
+        elif isinstance(node, ListConfig):
+            stack.extend(node._get_node(i) for i in range(len(node)))  # type: ignore[misc]
+        elif not isinstance(node, AnyNode):
+            return False
+    return True
 
 
 def resolve_config(cfg: Any) -> dict[str, Any]:

@@ -127,7 +127,7 @@ def compose_plan(
     """Expand the domain and compose every point (no cache)."""
     from omegaconf import OmegaConf
 
-    from snakesweep.configs import Composer, resolve_config, run_id_of
+    from snakesweep.configs import Composer, run_id_of
     from snakesweep.domain import expand_domain
 
     with Composer(config_dir, config_name) as composer:
@@ -139,8 +139,7 @@ def compose_plan(
         configs: dict[str, dict[str, Any]] = {}
         progress = _Progress(len(domain))
         for point in domain.points():
-            cfg = composer.compose_point(point.overrides, domain.hydra_overrides)
-            resolved = resolve_config(cfg)
+            resolved = composer.resolve_point(point.overrides, domain.hydra_overrides)
             run_id = run_id_of(resolved)
             configs.setdefault(run_id, resolved)
             points.append(PlannedPoint(run_id, point.index, point.overrides, point.params))

@@ -1,0 +1,133 @@
+"""Plain-data composition: the fast path of ``Composer.resolve_point``.
+
+Applying a point's value overrides to a deep copy of an OmegaConf config and resolving it
+costs ~1.5 ms; most of that is OmegaConf re-validating nodes and re-parsing interpolation
+strings that never change. For the common case the same result is built on plain dicts:
+
+- each distinct override's effect (its key path and its validated value) is computed once,
+  with Hydra's own override logic, on an OmegaConf copy of the base config;
+- a point copies only the dicts on the paths it sets;
+- interpolations that are plain absolute references (``${a.b}``, ``"x-${a.b}"``) are
+  resolved here, as OmegaConf resolves them (a whole-string reference keeps the value's
+  type, a reference inside text is ``str()``-ed).
+
+Anything else (typed structured configs, resolvers, relative or nested references,
+escapes, ``???``, dict or list values, deletions, overlapping keys) returns ``None`` and
+the caller composes the point the exact, slow way. Tests compare both paths with
+``compose()`` and Hydra's multirun.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from functools import lru_cache
+from typing import Any
+
+_KEY = r"[A-Za-z_]\w*"
+_REFERENCE = re.compile(rf"\$\{{({_KEY}(?:\.{_KEY})*)\}}")
+_TEXT = r"(?:[^$\\]|\$(?!\{))*"
+_SIMPLE = re.compile(rf"{_TEXT}(?:{_REFERENCE.pattern}{_TEXT})+")
+
+Path = tuple[str, ...]
+
+
+@lru_cache(maxsize=65536)
+def segments(text: str) -> tuple[str | Path, ...] | None:
+    """Split a simple interpolation string into text and reference paths; None if not simple."""
+    if not _SIMPLE.fullmatch(text):
+        return None
+    parts = _REFERENCE.split(text)
+    return tuple(p if i % 2 == 0 else tuple(p.split(".")) for i, p in enumerate(parts))
+
+
+def is_interpolation(value: Any) -> bool:
+    return isinstance(value, str) and "${" in value
+
+
+def walk_strings(node: Any, path: Path = ()) -> Iterator[tuple[Path, str]]:
+    """Every string leaf of a plain config with its path (through dicts only)."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from walk_strings(v, (*path, k))
+    elif isinstance(node, list):
+        for v in node:
+            if isinstance(v, (dict, list)) or isinstance(v, str):
+                yield from walk_strings(v, (*path, "[]"))
+    elif isinstance(node, str):
+        yield path, node
+
+
+def lookup(root: Any, path: Path) -> Any:
+    """The value at ``path`` through dicts; ``KeyError`` if there is none."""
+    node = root
+    for key in path:
+        if not isinstance(node, dict):
+            raise KeyError(key)
+        node = node[key]
+    return node
+
+
+def assign(root: dict[str, Any], path: Path, value: Any) -> dict[str, Any]:
+    """A copy of ``root`` with ``path`` set; only the dicts along the path are copied."""
+    head, *rest = path
+    out = dict(root)
+    if rest:
+        child = root.get(head, {})
+        if not isinstance(child, dict):
+            raise KeyError(head)
+        out[head] = assign(child, tuple(rest), value)
+    else:
+        out[head] = value
+    return out
+
+
+def overlapping(paths: Sequence[Path]) -> bool:
+    """Whether one path is a prefix of (or equal to) another."""
+    ordered = sorted(paths)
+    return any(b[: len(a)] == a for a, b in zip(ordered, ordered[1:], strict=False))
+
+
+def resolve(root: dict[str, Any], interpolations: Sequence[Path]) -> dict[str, Any] | None:
+    """``root`` with the interpolation strings at ``interpolations`` resolved; None if not simple."""
+    out = root
+    for path in interpolations:
+        value = _resolve_value(root, lookup(root, path), interpolations, depth=0)
+        if value is _NOT_SIMPLE:
+            return None
+        out = assign(out, path, value)
+    return out
+
+
+_NOT_SIMPLE = object()
+
+
+def _resolve_value(root: dict[str, Any], value: Any, interpolations: Sequence[Path],
+                   depth: int) -> Any:
+    if not is_interpolation(value):
+        return value
+    parts = segments(value)
+    if parts is None or depth > 32:
+        return _NOT_SIMPLE
+    resolved = []
+    for part in parts:
+        if isinstance(part, str):
+            resolved.append(part)
+            continue
+        try:
+            target = lookup(root, part)
+        except KeyError:
+            return _NOT_SIMPLE
+        if isinstance(target, (dict, list)):
+            if len(parts) != 3 or parts[0] or parts[2] or any(
+                    p[: len(part)] == part for p in interpolations):
+                return _NOT_SIMPLE
+            return target
+        target = _resolve_value(root, target, interpolations, depth + 1)
+        if target is _NOT_SIMPLE:
+            return target
+        resolved.append(target)
+    if len(resolved) == 3 and resolved[0] == "" and resolved[2] == "" and not isinstance(
+            parts[1], str):
+        return resolved[1]
+    return "".join(str(p) for p in resolved)
