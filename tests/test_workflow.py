@@ -19,7 +19,7 @@ from conftest import calls, snakesweep
 
 
 def load(project: Path, name: str = "sweep.nc") -> xr.Dataset:
-    return xr.load_dataset(project / "results" / name, engine="h5netcdf")
+    return xr.load_dataset(project / "results" / name, engine="netcdf4")
 
 
 def test_sweep_runs_every_point_and_merges(project: Path) -> None:
@@ -134,7 +134,7 @@ def test_repository_example_with_plain_snakemake(repo_copy: Path) -> None:
     first = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2"], cwd=repo_copy,
                            capture_output=True, text=True, env=env, timeout=600)
     assert first.returncode == 0, first.stderr[-3000:]
-    ds = xr.load_dataset(repo_copy / "results" / "sweep.nc", engine="h5netcdf")
+    ds = xr.load_dataset(repo_copy / "results" / "sweep.nc", engine="netcdf4")
     assert dict(ds.sizes) == {"model": 2, "optimizer.lr": 3, "seed": 3, "step": 60}
     assert (ds["status"] == "done").all()
     assert float(ds["test_accuracy"].mean()) > 0.7

@@ -37,7 +37,7 @@ def read_results(plan: Plan, results: str | os.PathLike[str]) -> tuple[dict[str,
             continue
         path = store.result_path(results, run_id)
         try:
-            datasets[run_id] = xr.load_dataset(path, engine="h5netcdf")
+            datasets[run_id] = xr.load_dataset(path, engine=store.ENGINE)
         except Exception as exc:  # noqa: BLE001 - any unreadable file is reported below
             errors.append(RunFileError(run_id, str(path), first_line(exc)))
     if errors:
@@ -118,7 +118,7 @@ def write_sweep(plan: Plan, results: str | os.PathLike[str]) -> tuple[Path, Path
     sweep_path = Path(results, SWEEP)
     table_path = Path(results, RUNS_TABLE)
     tmp = sweep_path.with_name(f".{SWEEP}.{os.getpid()}.tmp")
-    ds.to_netcdf(tmp, engine="h5netcdf")
+    ds.to_netcdf(tmp, engine=store.ENGINE)
     os.replace(tmp, sweep_path)
     tmp = table_path.with_name(f".{RUNS_TABLE}.{os.getpid()}.tmp")
     table.to_csv(tmp, index=False)

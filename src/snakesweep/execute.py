@@ -104,7 +104,8 @@ def execute_run(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> Out
     config = plan.configs[run_id]
     draft = store.RunDraft(results, run_id)
     with open(draft.path / store.CONFIG, "w", encoding="utf-8") as f:
-        yaml.safe_dump(config, f, sort_keys=False)
+        yaml.dump(config, f, Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper),
+                  sort_keys=False)
     start = datetime.now(timezone.utc)
     t0 = time.perf_counter()
     error: dict[str, str] | None = None
@@ -114,7 +115,7 @@ def execute_run(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> Out
             fn = load_experiment(spec)
             ds = to_dataset(fn(_as_dictconfig(config)), run_id, spec,
                             tuple(d.name for d in plan.dims))
-            ds.to_netcdf(draft.path / store.RESULT, engine="h5netcdf")
+            ds.to_netcdf(draft.path / store.RESULT, engine=store.ENGINE)
         except (Exception, SystemExit) as exc:  # a run's error is data, recorded below
             traceback.print_exc()
             (draft.path / store.RESULT).unlink(missing_ok=True)

@@ -1,11 +1,12 @@
 """The warm worker pool: processes that keep the experiment imported for a whole sweep.
 
 Python start-up plus heavy imports (numpy, xarray, the experiment's own) cost about half a
-second per run; a bare Snakemake ``shell:`` job costs ~30 ms. So a sweep started on the
-local executor starts this pool once (the Snakefile's ``onstart``): a master process binds a
-Unix socket, imports what the runs need, and forks one worker per core. Each Snakemake job
-is a tiny client (``_client.py``) that sends its run id over the socket and waits; the
-worker runs the config with ``execute_run`` exactly as the in-process fallback would.
+second per run; a bare Snakemake ``shell:`` job costs ~25 ms. So a sweep started on the
+local executor starts this pool once (the Snakefile's ``onstart``): a master process listens
+on 127.0.0.1, imports what the runs need, and forks one worker per core. Each Snakemake job
+is a few lines of bash (``_client.sh``) that send the run id, with the pool's random token,
+and wait; the worker runs the config with ``execute_run`` exactly as the in-process
+fallback would.
 
 The master stops when its standard input closes (Snakemake ended, however it ended), and
 replaces a worker that dies.
@@ -19,13 +20,12 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
-import time
+import secrets
 from pathlib import Path
 from typing import IO, Any
 
 ENV = "SNAKESWEEP_POOL"
-CLIENT = Path(__file__).with_name("_client.py")
+CLIENT = Path(__file__).with_name("_client.sh")
 
 
 class Pool:
@@ -34,6 +34,7 @@ class Pool:
     def __init__(self, process: subprocess.Popen[bytes], address: str) -> None:
         self.process = process
         self.address = address
+        """``PORT:TOKEN``, what the clients find in ``SNAKESWEEP_POOL``."""
 
     def stop(self) -> None:
         """Stop the workers and remove the socket."""
@@ -45,34 +46,35 @@ class Pool:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        Path(self.address).unlink(missing_ok=True)
-        try:
-            Path(self.address).parent.rmdir()
-        except OSError:
-            pass
 
 
-def start_pool(workers: int, plan_file: str | os.PathLike[str], wait: float = 10.0) -> Pool:
-    """Start a pool of ``workers`` processes and wait until its socket accepts connections."""
-    address = os.path.join(tempfile.mkdtemp(prefix="snakesweep-"), "pool.sock")
+def start_pool(workers: int, plan_file: str | os.PathLike[str]) -> Pool | None:
+    """Start a pool of ``workers`` processes; None if it could not listen."""
+    token = secrets.token_hex(16)
     process = subprocess.Popen(
-        [sys.executable, "-m", "snakesweep.pool", address, str(workers), str(plan_file)],
-        stdin=subprocess.PIPE,
+        [sys.executable, "-m", "snakesweep.pool", str(workers), str(plan_file)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
     )
-    deadline = time.monotonic() + wait
-    while not os.path.exists(address):
-        if process.poll() is not None or time.monotonic() > deadline:
-            break
-        time.sleep(0.01)
-    return Pool(process, address)
+    assert process.stdin is not None and process.stdout is not None
+    process.stdin.write(token.encode() + b"\n")
+    process.stdin.flush()
+    port = process.stdout.readline().decode().strip()
+    process.stdout.close()
+    if not port.isdigit():
+        process.kill()
+        process.wait()
+        return None
+    return Pool(process, f"{port}:{token}")
 
 
-def serve(address: str, workers: int, plan_file: str, control: IO[bytes]) -> None:
-    """Bind ``address``, warm up, fork ``workers`` and serve until ``control`` closes."""
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(address + ".tmp")
-    listener.listen(512)
-    os.rename(address + ".tmp", address)  # clients wait in the backlog while we warm up
+def serve(workers: int, plan_file: str, token: str, control: IO[bytes],
+          announce: IO[bytes]) -> None:
+    """Listen on 127.0.0.1, warm up, fork ``workers`` and serve until ``control`` closes."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(512)  # clients wait in the backlog while we warm up
+    announce.write(f"{listener.getsockname()[1]}\n".encode())
+    announce.flush()
     _warm_up(plan_file)
     master = os.getpid()
     children: set[int] = set()
@@ -89,7 +91,7 @@ def serve(address: str, workers: int, plan_file: str, control: IO[bytes]) -> Non
             while len(children) < workers:
                 pid = os.fork()
                 if pid == 0:
-                    _work(listener, master)
+                    _work(listener, master, token)
                     os._exit(0)
                 children.add(pid)
             ready, _, _ = select.select([control], [], [], 0.5)
@@ -112,12 +114,11 @@ def serve(address: str, workers: int, plan_file: str, control: IO[bytes]) -> Non
             except ChildProcessError:
                 pass
         listener.close()
-        Path(address).unlink(missing_ok=True)
 
 
 def _warm_up(plan_file: str) -> None:
     """Import what every run needs, and the plan's experiments, before forking."""
-    import h5netcdf  # noqa: F401
+    import netCDF4  # noqa: F401
     import numpy  # noqa: F401
     import omegaconf  # noqa: F401
     import xarray  # noqa: F401
@@ -135,7 +136,7 @@ def _warm_up(plan_file: str) -> None:
         pass  # each run reports its own error
 
 
-def _work(listener: socket.socket, master: int) -> None:
+def _work(listener: socket.socket, master: int, token: str) -> None:
     """A worker: take one run at a time from the socket until the master goes away."""
     from snakesweep.execute import execute_run, failure_line
     from snakesweep.plan import Plan, load_plan
@@ -158,20 +159,24 @@ def _work(listener: socket.socket, master: int) -> None:
                     break
                 request += chunk
             try:
-                plan_file, run_id, results = request.decode().rstrip("\n").split("\0")
+                given, plan_file, run_id, results = request.decode().rstrip("\n").split("\t")
+                if not secrets.compare_digest(given, token):
+                    raise PermissionError("the request did not carry the pool's token")
                 if plan_file not in plans:
                     plans[plan_file] = load_plan(plan_file)
                 outcome = execute_run(plans[plan_file], run_id, results)
                 line = failure_line(outcome, results)
-                reply = f"{1 if line else 0}\0{line}"
+                reply = f"{1 if line else 0}\t{line}"
             except Exception as exc:  # noqa: BLE001 - reported to the job, which fails
-                reply = f"2\0snakesweep: {exc}"
-            conn.sendall(reply.encode())
+                reply = f"2\tsnakesweep: {exc}"
+            conn.sendall(reply.replace("\n", " ").encode() + b"\n")
 
 
 def main() -> None:
-    address, workers, plan_file = sys.argv[1:4]
-    serve(address, int(workers), plan_file, sys.stdin.buffer)
+    """``python -m snakesweep.pool WORKERS PLAN``; the token comes on the first line of stdin."""
+    workers, plan_file = sys.argv[1:3]
+    token = sys.stdin.buffer.readline().decode().strip()
+    serve(int(workers), plan_file, token, sys.stdin.buffer, sys.stdout.buffer)
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ RULES = str(Path(__file__).with_name("workflow") / "sweep.smk")
 SNAKEFILE = str(Path(__file__).with_name("workflow") / "Snakefile")
 DEFAULTS = {"config_dir": "conf", "config_name": "config", "overrides": [], "results": "results"}
 
-RUN_COMMAND = '"$SNAKESWEEP_PYTHON" -S -I "$SNAKESWEEP_CLIENT" {wildcards.run_id}'
+RUN_COMMAND = '. "$SNAKESWEEP_CLIENT"; snakesweep_run {wildcards.run_id}'
 MERGE_COMMAND = ('"$SNAKESWEEP_PYTHON" -m snakesweep.aggregate "$SNAKESWEEP_PLAN" '
                  '"$SNAKESWEEP_RESULTS" 2> {log:q}')
 
@@ -114,7 +114,8 @@ class SweepWorkflow:
         if pending == 0:
             return
         self.pool = start_pool(min(cores, pending), self.plan_file)
-        os.environ[ENV] = self.pool.address
+        if self.pool is not None:
+            os.environ[ENV] = self.pool.address
 
     def finish(self, failed: bool) -> None:
         """Stop the pool; after a failure, still merge what finished (``onsuccess``/``onerror``)."""
