@@ -30,7 +30,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         cut = args.index("--")
         args, snakemake_args = args[:cut], args[cut + 1:]
     parser = _parser()
-    ns = parser.parse_args(args)
+    ns, rest = parser.parse_known_args(args)
+    for arg in rest:  # overrides after an option (`--cores 2 seed=1,2`) keep their order
+        if arg.startswith("-"):
+            parser.error(f"unrecognized argument {arg!r} (Snakemake's arguments go after --)")
+        ns.overrides.append(arg)
     try:
         return int(ns.command(ns, snakemake_args))
     except SnakesweepError as exc:
