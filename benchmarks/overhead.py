@@ -1,4 +1,4 @@
-"""Per-run overhead through `snakemake --cores 2`: snakesweep vs a bare `shell:` job vs a `script:` job.
+"""Per-run overhead through `snakemake --cores 2`: snakesweep, a bare `shell:` job, a `script:` job.
 
 Each workflow runs N1 and N2 trivial jobs in fresh directories, REPEATS times interleaved;
 the per-run overhead is the slope (median T(N2) - median T(N1)) / (N2 - N1), so fixed costs

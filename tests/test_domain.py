@@ -73,7 +73,7 @@ def test_points_and_configs_match_basic_sweeper(
 
 
 def test_command_line_replaces_config_params_in_place() -> None:
-    """A key in both hydra.sweeper.params and the command line keeps its place, takes the new values."""
+    """A key in both the config's params and the command line keeps its place, takes new values."""
     domain = expand_domain(["b=9", "a=7,8"], {"a": "1,2", "c": "x,y"})
     assert [d.name for d in domain.dims] == ["a", "c"]
     assert domain.dims[0].values == (7, 8)

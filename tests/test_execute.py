@@ -71,7 +71,8 @@ def test_run_output_is_captured_and_drafts_are_never_done(
     monkeypatch.chdir(project)
     (project / "tinyexp.py").write_text(
         (project / "tinyexp.py").read_text().replace(
-            '    with open("calls.txt"', '    print("hello from", cfg.x)\n    with open("calls.txt"'))
+            '    with open("calls.txt"',
+            '    print("hello from", cfg.x)\n    with open("calls.txt"'))
     plan = make_plan("conf", "config", ["x=4"], "results")
     (run_id,) = plan.run_ids
     draft = store.RunDraft("results", run_id)

@@ -78,7 +78,7 @@ def test_failing_point_does_not_stop_the_others(project: Path) -> None:
 
 
 def test_killed_run_is_not_done_and_runs_again(project: Path) -> None:
-    """SIGKILL to the whole sweep mid-run leaves nothing that counts as done; the next run finishes it."""
+    """SIGKILL to the whole sweep mid-run leaves nothing counted done; the next run finishes it."""
     proc = subprocess.Popen([sys.executable, "-m", "snakesweep", "run", "--cores", "1",
                              "x=7", "sleep=30"], cwd=project, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -89,7 +89,7 @@ def overlapping(paths: Sequence[Path]) -> bool:
 
 
 def resolve(root: dict[str, Any], interpolations: Sequence[Path]) -> dict[str, Any] | None:
-    """``root`` with the interpolation strings at ``interpolations`` resolved; None if not simple."""
+    """``root`` with the interpolations at ``interpolations`` resolved; None if not simple."""
     out = root
     for path in interpolations:
         value = _resolve_value(root, lookup(root, path), interpolations, depth=0)

@@ -22,7 +22,9 @@ SWEEP = "sweep.nc"
 RUNS_TABLE = "runs.csv"
 
 
-def read_results(plan: Plan, results: str | os.PathLike[str]) -> tuple[dict[str, str], dict[str, Any]]:
+def read_results(
+    plan: Plan, results: str | os.PathLike[str]
+) -> tuple[dict[str, str], dict[str, Any]]:
     """The status of every run and the Dataset of every done run.
 
     Unreadable result files are all reported at once, as one ``ExceptionGroup``.

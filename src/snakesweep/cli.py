@@ -10,7 +10,7 @@ import argparse
 import json
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
@@ -185,7 +185,7 @@ def _no_extra(extra: list[str], command: str) -> None:
                               f"(got {' '.join(extra)!r} after --)")
 
 
-def _counts(statuses: dict[str, str]) -> dict[str, int]:
+def _counts(statuses: Mapping[str, str]) -> dict[str, int]:
     counts = {"done": 0, "pending": 0, "failed": 0}
     for s in statuses.values():
         counts[s] += 1

@@ -188,7 +188,7 @@ class Composer:
         return resolve_config(self.compose_point(overrides, hydra_overrides))
 
     def compose_point(self, overrides: Sequence[str], hydra_overrides: Sequence[str] = ()) -> Any:
-        """The config ``compose(config_name, overrides)`` returns: one compose() per group choice."""
+        """What ``compose(config_name, overrides)`` returns (one compose() per group choice)."""
         group = tuple(o for o in overrides if not self._value_override(o))
         values = [self._parsed[o] for o in overrides if self._value_override(o)]
         cfg = copy.deepcopy(self._base(group, hydra_overrides).cfg)

@@ -14,7 +14,7 @@ import time
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -96,7 +96,10 @@ def to_dataset(result: Any, run_id: str, spec: str, reserved: tuple[str, ...] = 
 
 
 def execute_run(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> Outcome:
-    """Run one config of ``plan`` and write ``results/runs/<run_id>/``; never raises for the run's own errors."""
+    """Run one config of ``plan`` into ``results/runs/<run_id>/``.
+
+    The run's own errors are recorded, never raised.
+    """
     import yaml
 
     if run_id not in plan.configs:
@@ -106,7 +109,7 @@ def execute_run(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> Out
     with open(draft.path / store.CONFIG, "w", encoding="utf-8") as f:
         yaml.dump(config, f, Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper),
                   sort_keys=False)
-    start = datetime.now(timezone.utc)
+    start = datetime.now(UTC)
     t0 = time.perf_counter()
     error: dict[str, str] | None = None
     with _captured_output(draft.path):
@@ -126,7 +129,7 @@ def execute_run(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> Out
         "run_id": run_id,
         "status": "failed" if error else "done",
         "start": start.isoformat(),
-        "end": datetime.now(timezone.utc).isoformat(),
+        "end": datetime.now(UTC).isoformat(),
         "duration": round(duration, 6),
         "host": socket.gethostname(),
         "pid": os.getpid(),

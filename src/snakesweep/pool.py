@@ -15,12 +15,12 @@ replaces a worker that dies.
 from __future__ import annotations
 
 import os
+import secrets
 import select
 import signal
 import socket
 import subprocess
 import sys
-import secrets
 from pathlib import Path
 from typing import IO, Any
 

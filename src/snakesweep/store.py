@@ -30,7 +30,7 @@ STDOUT = "stdout.log"
 STDERR = "stderr.log"
 
 ENGINE = "netcdf4"
-"""xarray's NetCDF engine for every file snakesweep writes and reads (3x faster than h5netcdf here)."""
+"""xarray's NetCDF engine for every file snakesweep writes and reads (3x h5netcdf's speed)."""
 
 Status = Literal["done", "failed", "pending"]
 

@@ -33,8 +33,8 @@ def train(cfg: Any) -> dict[str, Any]:
     train_idx, test_idx = order[:split], order[split:]
 
     hidden = int(cfg.model.hidden)
-    w1 = rng.normal(scale=1.0, size=(2, hidden)) if hidden else None
-    b1 = np.zeros(hidden) if hidden else None
+    w1 = rng.normal(scale=1.0, size=(2, hidden))
+    b1 = np.zeros(hidden)
     w2 = rng.normal(scale=0.1, size=hidden if hidden else 2)
     b2 = 0.0
 
