@@ -11,7 +11,7 @@ import xarray as xr
 
 from snakesweep import store
 from snakesweep.errors import ConfigError, ExperimentError
-from snakesweep.execute import execute_run, load_experiment, to_dataset
+from snakesweep.execute import execute_run, failure_line, load_experiment, to_dataset
 from snakesweep.plan import make_plan
 
 
@@ -81,3 +81,17 @@ def test_run_output_is_captured_and_drafts_are_never_done(
     assert execute_run(plan, run_id, "results").status == "done"
     assert (store.run_dir("results", run_id) / "stdout.log").read_text() == "hello from 4\n"
     assert xr.load_dataset(store.result_path("results", run_id))["y"].item() == 40
+
+
+def test_missing_key_fails_the_run_with_one_line_naming_it(
+        project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An experiment reading a key the config lacks: the run fails, the line names run and key."""
+    monkeypatch.chdir(project)
+    (project / "tinyexp.py").write_text("def main(cfg):\n    return {'y': cfg.optimizer.lr}\n")
+    plan = make_plan("conf", "config", ["x=9"], "results")
+    (run_id,) = plan.run_ids
+    outcome = execute_run(plan, run_id, "results")
+    assert outcome.status == "failed" and "\n" not in outcome.message
+    assert "ConfigAttributeError" in outcome.message and "'optimizer'" in outcome.message
+    line = failure_line(outcome, "results")
+    assert line.startswith(f"snakesweep: run {run_id} failed:") and "meta.json" in line

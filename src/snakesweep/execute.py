@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from snakesweep import store
-from snakesweep.errors import ConfigError, ExperimentError, SnakesweepError
+from snakesweep.errors import ConfigError, ExperimentError, SnakesweepError, first_line
 from snakesweep.plan import Plan, load_plan
 
 RESERVED_NAMES = ("run_id", "status")
@@ -123,7 +123,7 @@ def execute_run(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> Out
             traceback.print_exc()
             (draft.path / store.RESULT).unlink(missing_ok=True)
             error = {"type": type(exc).__name__, "message": str(exc),
-                     "traceback": traceback.format_exc()}
+                     "summary": first_line(exc), "traceback": traceback.format_exc()}
     duration = time.perf_counter() - t0
     meta: dict[str, Any] = {
         "run_id": run_id,
@@ -136,10 +136,11 @@ def execute_run(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> Out
         "overrides": list(plan.point_of(run_id).overrides),
     }
     if error:
+        summary = error.pop("summary")
         meta["error"] = error
     draft.commit(meta)
     if error:
-        return Outcome(run_id, "failed", f"{error['type']}: {error['message']}")
+        return Outcome(run_id, "failed", f"{error['type']}: {summary}")
     return Outcome(run_id, "done")
 
 
