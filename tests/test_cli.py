@@ -42,7 +42,9 @@ def test_plan_table_and_status_before_running(project: Path) -> None:
     (["x=interval(0,1)"], "override 'x=interval(0,1)'"),
     (["-cn", "nothere"], "'nothere'"),
     (["-cd", "noconf"], "noconf"),
-    (["snakesweep.experiment=nowhere_module:main"], "no module named 'nowhere_module'"),
+    (["snakesweep.experiment=nowhere_module:main"], "cannot import 'nowhere_module'"),
+    (["snakesweep.experiment=tinyexp:nope"], "module 'tinyexp' has no 'nope'"),
+    (["snakesweep.experiment=tinyexp"], "not of the form 'package.module:function'"),
 ])
 def test_bad_input_is_one_line_and_status_2(project: Path, args: list[str], culprit: str) -> None:
     """Errors name the culprit on one line, without a traceback, before anything runs."""

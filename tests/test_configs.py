@@ -68,10 +68,14 @@ def test_different_values_give_different_ids() -> None:
 
 
 def test_hydra_and_snakesweep_nodes_are_not_identity() -> None:
-    """Hydra's runtime node and snakesweep's options leave the run id alone."""
+    """Hydra's node and snakesweep's options leave the run id alone; the experiment does not."""
     plain = run_id_of({"a": 1})
     assert run_id_of({"a": 1, "hydra": {"run": {"dir": "x"}}}) == plain
-    assert run_id_of({"a": 1, "snakesweep": {"experiment": "m:f"}}) == plain
+    assert run_id_of({"a": 1, "snakesweep": {"results": "elsewhere"}}) == plain
+    with_f = run_id_of({"a": 1, "snakesweep": {"experiment": "m:f", "results": "x"}})
+    assert with_f != plain
+    assert with_f == run_id_of({"a": 1, "snakesweep": {"experiment": "m:f"}})
+    assert with_f != run_id_of({"a": 1, "snakesweep": {"experiment": "m:g"}})
 
 
 def test_interpolations_are_resolved() -> None:

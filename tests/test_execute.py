@@ -75,7 +75,7 @@ def test_run_output_is_captured_and_drafts_are_never_done(
             '    print("hello from", cfg.x)\n    with open("calls.txt"'))
     plan = make_plan("conf", "config", ["x=4"], "results")
     (run_id,) = plan.run_ids
-    draft = store.RunDraft("results", run_id)
+    draft = store.RunDraft.begin("results", run_id)
     (draft.path / store.RESULT).write_bytes(b"half a file")
     assert store.run_statuses("results", [run_id]) == {run_id: "pending"}
     assert execute_run(plan, run_id, "results").status == "done"

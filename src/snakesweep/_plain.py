@@ -92,7 +92,11 @@ def resolve(root: dict[str, Any], interpolations: Sequence[Path]) -> dict[str, A
     """``root`` with the interpolations at ``interpolations`` resolved; None if not simple."""
     out = root
     for path in interpolations:
-        value = _resolve_value(root, lookup(root, path), interpolations, depth=0)
+        try:
+            value = lookup(root, path)
+        except KeyError:  # an override replaced the node that held it
+            return None
+        value = _resolve_value(root, value, interpolations, depth=0)
         if value is _NOT_SIMPLE:
             return None
         out = assign(out, path, value)

@@ -67,9 +67,11 @@ def merge_runs(plan: Plan, results: str | os.PathLike[str]) -> Any:
         aligned = _align(list(arrays.values()))
         template = aligned[0]
         complete = all(r in arrays for _, r in cells)
-        dtype = template.dtype if complete or template.dtype.kind in "fc" else np.dtype("f8")
-        if template.dtype.kind not in "biufc":
-            raise SnakesweepError(f"result {name!r} is not numeric ({template.dtype})")
+        dtype = np.result_type(*(a.dtype for a in aligned))
+        if dtype.kind not in "biufc":
+            raise SnakesweepError(f"result {name!r} is not numeric ({dtype})")
+        if not complete and dtype.kind not in "fc":
+            dtype = np.dtype("f8")
         data = np.full(shape + template.shape, np.nan if dtype.kind in "fc" else 0, dtype=dtype)
         by_run = dict(zip(arrays, aligned, strict=True))
         for index, run_id in cells:
@@ -87,18 +89,24 @@ def merge_runs(plan: Plan, results: str | os.PathLike[str]) -> Any:
     variables["run_id"] = xr.DataArray(run_ids.astype(str), dims=dims)
     variables["status"] = xr.DataArray(status.astype(str), dims=dims)
     coords = {d.name: (d.name, _coordinate_values(d.values)) for d in plan.dims}
-    return xr.Dataset(variables, coords=coords, attrs={
-        "snakesweep_config_name": plan.config_name,
-        "snakesweep_overrides": " ".join(plan.overrides),
-    })
+    # NetCDF forbids '/' in names: a nested config group `model/enc` becomes `model.enc`
+    renames = {d: d.replace("/", ".") for d in dims if "/" in d}
+    ds = xr.Dataset(variables, coords=coords).rename(renames)
+    for old, new in renames.items():
+        ds[new].attrs["hydra_key"] = old
+    return ds.assign_attrs(
+        snakesweep_config_name=plan.config_name,
+        snakesweep_overrides=" ".join(plan.overrides),
+    )
 
 
 def run_table(plan: Plan, results: str | os.PathLike[str], dataset: Any) -> Any:
     """One row per run: run_id, status, duration, swept values, scalar results."""
     import pandas as pd
 
+    swept = len(plan.dims)
     scalars = [n for n, v in dataset.data_vars.items()
-               if n not in ("run_id", "status") and v.ndim == len(plan.dims)]
+               if n not in ("run_id", "status") and v.ndim == swept]
     rows = []
     for run_id in plan.run_ids:
         point = plan.point_of(run_id)

@@ -11,14 +11,13 @@ import json
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
-from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from snakesweep import store
-from snakesweep.errors import ConfigError, SnakesweepError, first_line
+from snakesweep.errors import SnakesweepError, first_line
 from snakesweep.plan import Plan, make_plan
 
 
@@ -43,6 +42,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ExceptionGroup as group:
         print(f"snakesweep: {group.message}: " + "; ".join(str(e) for e in group.exceptions),
               file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"snakesweep: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("snakesweep: interrupted; finished runs are kept, run again to go on",
@@ -122,7 +124,7 @@ def cmd_status(ns: argparse.Namespace, extra: list[str]) -> int:
     if failed:
         print("failed:")
         _print_table(["run_id", "error", *(d.name for d in plan.dims)], [
-            [r, f"{errors[r].get('type', '?')}: {first_line_of(errors[r].get('message', ''))}",
+            [r, f"{errors[r].get('type', '?')}: {first_line(errors[r].get('message', ''))}",
              *(str(v) for v in plan.point_of(r).params.values())] for r in failed])
         print(f"details: {ns.results}/runs/<run_id>/meta.json and stderr.log")
     return 0
@@ -157,26 +159,17 @@ def cmd_run(ns: argparse.Namespace, extra: list[str]) -> int:
         print(f"snakesweep: snakemake exited with status {code} ({_describe(counts)})",
               file=sys.stderr)
         return code
-    print(f"snakesweep: {_describe(counts)}; results in {ns.results}/sweep.nc",
-          file=sys.stderr)
+    where = f"; results in {ns.results}/sweep.nc" if not counts["pending"] else ""
+    print(f"snakesweep: {_describe(counts)}{where}", file=sys.stderr)
     return 0
 
 
 def _check_experiment(plan: Plan) -> None:
-    """Fail before any run starts when the entry point's module cannot be found."""
+    """Fail before any run starts when an entry point cannot be imported (as the runs will)."""
+    from snakesweep.execute import load_experiment
+
     for spec in {plan.experiment_of(r) for r in plan.run_ids}:
-        module = spec.partition(":")[0]
-        sys.path.insert(0, str(Path.cwd()))
-        try:
-            found = find_spec(module) is not None
-        except (ImportError, ValueError) as exc:
-            raise ConfigError("snakesweep.experiment", f"{spec!r}: {first_line(exc)}") from None
-        finally:
-            sys.path.pop(0)
-        if not found:
-            raise ConfigError("snakesweep.experiment",
-                              f"{spec!r}: no module named {module!r} (is it installed, "
-                              "or in the current directory?)")
+        load_experiment(spec)
 
 
 def _no_extra(extra: list[str], command: str) -> None:
@@ -194,10 +187,6 @@ def _counts(statuses: Mapping[str, str]) -> dict[str, int]:
 
 def _describe(counts: dict[str, int]) -> str:
     return ", ".join(f"{n} {s}" for s, n in counts.items())
-
-
-def first_line_of(text: str) -> str:
-    return text.strip().splitlines()[0] if text.strip() else ""
 
 
 def _print_table(header: list[str], rows: list[list[str]]) -> None:

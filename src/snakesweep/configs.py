@@ -17,7 +17,8 @@ from snakesweep.errors import ConfigError, OverrideError, first_line
 RUN_ID_LENGTH = 16
 RUN_ID_PATTERN = r"[0-9a-f]{16}"
 IGNORED_NODES = ("hydra", "snakesweep")
-"""Top-level nodes left out of a run's identity: Hydra's runtime and snakesweep's options."""
+"""Top-level nodes left out of a run's identity: Hydra's runtime and snakesweep's options
+(all but ``snakesweep.experiment``: what computes a run is part of what the run is)."""
 
 
 def canonical_json(config: Any) -> str:
@@ -48,12 +49,20 @@ def canonical_json(config: Any) -> str:
 
 
 def identity_of(config: Mapping[str, Any]) -> dict[str, Any]:
-    """The part of a resolved config that names a run: everything but ``IGNORED_NODES``."""
-    return {k: v for k, v in config.items() if k not in IGNORED_NODES}
+    """The part of a resolved config that names a run.
+
+    Everything but ``IGNORED_NODES``, plus ``snakesweep.experiment`` when it is set.
+    """
+    identity = {k: v for k, v in config.items() if k not in IGNORED_NODES}
+    options = config.get("snakesweep")
+    if isinstance(options, Mapping) and options.get("experiment") is not None:
+        identity["snakesweep"] = {"experiment": options["experiment"]}
+    return identity
 
 
 def run_id_of(config: Any) -> str:
-    """The run id: the first 16 hex digits of SHA-256 over the canonical JSON of the identity."""
+    """The run id: the first 16 hex digits of SHA-256 over the canonical JSON of
+    ``identity_of(config)``."""
     plain = _to_plain(config)
     if not isinstance(plain, Mapping):
         raise TypeError(f"a config is a mapping, got {type(plain).__name__}")
@@ -240,7 +249,7 @@ class Composer:
         try:
             ConfigLoaderImpl._apply_overrides_to_config(values, cfg)
         except (HydraException, OmegaConfBaseException) as exc:
-            culprit = next((o.input_line for o in values if o.key_or_group in str(exc)),
+            culprit = next((o.input_line for o in values if f"'{o.key_or_group}'" in str(exc)),
                            " ".join(o.input_line for o in values))
             raise OverrideError(culprit, first_line(exc)) from None
 
@@ -258,6 +267,7 @@ class Composer:
         return known
 
     def _compose(self, overrides: list[str], run_mode: Any, keep_hydra: bool = False) -> Any:
+        import yaml
         from hydra.core.global_hydra import GlobalHydra
         from hydra.errors import HydraException
         from omegaconf import open_dict
@@ -269,10 +279,10 @@ class Composer:
             cfg = hydra.compose_config(
                 config_name=self.config_name, overrides=overrides, run_mode=run_mode,
                 from_shell=False, with_log_configuration=False)
-        except (HydraException, OmegaConfBaseException) as exc:
+        except (HydraException, OmegaConfBaseException, yaml.YAMLError) as exc:
             msg = first_line(exc)
-            culprit = next((o for o in overrides if o.split("=")[0].lstrip("+~") in msg),
-                           None)
+            culprit = next((o for o in overrides
+                            if f"'{o.split('=')[0].lstrip('+~')}'" in msg), None)
             if culprit is not None:
                 raise OverrideError(culprit, msg) from None
             raise ConfigError(f"config {self.config_name!r}", msg) from None

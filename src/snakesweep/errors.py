@@ -48,7 +48,7 @@ class RunFileError(SnakesweepError, OSError):
         super().__init__(f"run {run_id}: {path}: {reason}")
 
 
-def first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException | str) -> str:
     """An exception's message on one line: Hydra's and OmegaConf's run to several.
 
     Their hints ("To append to your config use +x=1", available options) are kept;

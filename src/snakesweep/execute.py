@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import signal
 import socket
 import sys
 import time
@@ -46,7 +47,10 @@ def load_experiment(spec: str) -> Callable[..., Any]:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise ConfigError("snakesweep.experiment", f"{spec!r}: cannot import {module_name!r}: "
-                          f"{exc}") from None
+                          f"{first_line(exc)}") from None
+    except Exception as exc:  # noqa: BLE001 - the module's own code failed at import
+        raise ConfigError("snakesweep.experiment", f"{spec!r}: importing {module_name!r} "
+                          f"raised {type(exc).__name__}: {first_line(exc)}") from None
     fn: Any = module
     for part in attr.split("."):
         fn = getattr(fn, part, None)
@@ -88,6 +92,10 @@ def to_dataset(result: Any, run_id: str, spec: str, reserved: tuple[str, ...] = 
         raise ExperimentError(
             run_id, f"{spec!r} returned {type(result).__name__}: expected an xarray.Dataset "
             "or a mapping of names to numbers, numpy arrays or xarray.DataArrays")
+    for name, var in variables.items():
+        if var.dtype.kind not in "biuf":
+            raise ExperimentError(run_id, f"{spec!r} returned {name!r} of dtype {var.dtype}: "
+                                  "results must be numbers (bool, int or float)")
     clash = [n for n in (*variables, *ds.dims) if n in (*RESERVED_NAMES, *reserved)]
     if clash:
         raise ExperimentError(run_id, f"{spec!r} returned {clash[0]!r}, which is the name of "
@@ -105,7 +113,7 @@ def execute_run(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> Out
     if run_id not in plan.configs:
         raise ExperimentError(run_id, f"not a run of the plan {str(plan.path)!r}")
     config = plan.configs[run_id]
-    draft = store.RunDraft(results, run_id)
+    draft = store.RunDraft.begin(Path(results).absolute(), run_id)
     with open(draft.path / store.CONFIG, "w", encoding="utf-8") as f:
         yaml.dump(config, f, Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper),
                   sort_keys=False)
@@ -145,12 +153,76 @@ def execute_run(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> Out
 
 
 def _as_dictconfig(config: dict[str, Any]) -> Any:
+    """The resolved config as a read-only DictConfig; a literal ``${`` stays literal."""
     from omegaconf import OmegaConf
 
-    cfg = OmegaConf.create(config)
+    cfg = OmegaConf.create(_escape_interpolations(config))
     OmegaConf.set_struct(cfg, True)
     OmegaConf.set_readonly(cfg, True)
     return cfg
+
+
+def _escape_interpolations(node: Any) -> Any:
+    if isinstance(node, str):
+        return node.replace("${", "\\${")
+    if isinstance(node, dict):
+        return {k: _escape_interpolations(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_escape_interpolations(v) for v in node]
+    return node
+
+
+def execute_contained(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> Outcome:
+    """``execute_run`` in a child process: a run that crashes it is still recorded as failed."""
+    pid = os.fork()
+    if pid == 0:  # the run's own process
+        run_in_child(plan, run_id, results)
+    _, status = os.waitpid(pid, 0)
+    return outcome_of_process(results, run_id, pid, status)
+
+
+def run_in_child(plan: Plan, run_id: str, results: str | os.PathLike[str],
+                 reply: Callable[[Outcome], None] | None = None) -> None:
+    """The body of a forked run process: run, optionally reply, and exit (never returns)."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    code = 0
+    try:
+        outcome = execute_run(plan, run_id, results)
+        if reply is not None:
+            reply(outcome)
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def outcome_of_process(results: str | os.PathLike[str], run_id: str, pid: int,
+                       status: int) -> Outcome:
+    """What became of a run from the wait status of the process that ran it.
+
+    A process that exited 0 recorded its outcome; any other end (a signal, ``os._exit``,
+    a crash in native code) is recorded here as a failed run, its logs kept.
+    """
+    code = os.waitstatus_to_exitcode(status)
+    if code == 0:
+        meta = store.read_meta(results, run_id) or {}
+        if meta.get("status") == "failed":
+            error = meta.get("error", {})
+            return Outcome(run_id, "failed",
+                           f"{error.get('type')}: {first_line(str(error.get('message', '')))}")
+        return Outcome(run_id, "done")
+    how = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
+    message = f"the run's process ended with {how} before recording a result"
+    store.RunDraft(results, run_id, pid).commit({
+        "run_id": run_id, "status": "failed",
+        "end": datetime.now(UTC).isoformat(), "host": socket.gethostname(),
+        "pid": pid, "error": {"type": "RunCrashed", "message": message, "traceback": ""},
+    })
+    return Outcome(run_id, "failed", f"RunCrashed: {message}")
 
 
 class _captured_output:
@@ -191,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     plan_file, run_id, results = args
     try:
-        outcome = execute_run(load_plan(plan_file), run_id, results)
+        outcome = execute_contained(load_plan(plan_file), run_id, results)
     except SnakesweepError as exc:
         print(f"snakesweep: {exc}", file=sys.stderr)
         return 2

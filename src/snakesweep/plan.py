@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -113,8 +114,7 @@ def make_plan(
     """The plan for a sweep, from the cache under ``results`` when nothing it depends on changed."""
     path = plan_path(config_dir, config_name, overrides, results)
     if use_cache and path.is_file():
-        with open(path, encoding="utf-8") as f:
-            return Plan.from_json(json.load(f), path)
+        return load_plan(path)
     plan = compose_plan(config_dir, config_name, overrides)
     if use_cache:
         write_plan(plan, path)
@@ -153,7 +153,13 @@ def compose_plan(
 def plan_key(
     config_dir: str | os.PathLike[str], config_name: str, overrides: Sequence[str]
 ) -> str:
-    """A hash of everything a plan depends on."""
+    """A hash of everything a plan depends on.
+
+    The files of the config directory and of ``file://`` directories the primary config
+    adds to Hydra's search path, the environment variables ``${oc.env:…}`` reads, the
+    config name, the overrides, and the versions of snakesweep, Hydra and OmegaConf.
+    (``pkg://`` search paths and custom resolvers are not followed.)
+    """
     h = hashlib.sha256()
     versions = [f"{d}={version(d)}" for d in ("snakesweep", "hydra-core", "omegaconf")]
     h.update(json.dumps([PLAN_FORMAT, versions, config_name, list(overrides)]).encode())
@@ -161,15 +167,44 @@ def plan_key(
     if not root.is_dir():
         raise ConfigError(f"config directory {str(config_dir)!r}",
                           "does not exist (give it with -cd/--config-dir)")
+    roots = [root, *_search_path_dirs(root, config_name)]
+    for top in roots:
+        for path in _config_files(top):
+            text = path.read_bytes()
+            h.update(path.relative_to(top).as_posix().encode() + b"\0" + text + b"\0")
+            for name in _ENV_REFERENCE.findall(text):  # ${oc.env:NAME} resolves per process
+                h.update(name + b"=" + os.environb.get(name, b"\0") + b"\0")
+    return h.hexdigest()[:16]
+
+
+_ENV_REFERENCE = re.compile(rb"\$\{\s*(?:oc\.env|env)\s*:\s*([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def _config_files(root: Path) -> list[Path]:
+    files: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            if name.startswith("."):
-                continue
-            p = Path(dirpath, name)
-            h.update(p.relative_to(root).as_posix().encode() + b"\0")
-            h.update(p.read_bytes() + b"\0")
-    return h.hexdigest()[:16]
+        files.extend(Path(dirpath, n) for n in sorted(filenames) if not n.startswith("."))
+    return files
+
+
+def _search_path_dirs(root: Path, config_name: str) -> list[Path]:
+    """Directories the primary config adds with ``hydra.searchpath: [file://…]``."""
+    import yaml
+
+    primary = root / f"{config_name}.yaml"
+    try:
+        data = yaml.safe_load(primary.read_text(encoding="utf-8")) if primary.is_file() else None
+    except (OSError, yaml.YAMLError):
+        return []
+    entries = ((data or {}).get("hydra") or {}).get("searchpath") or [] if isinstance(
+        data, dict) else []
+    dirs = []
+    for entry in entries:
+        if isinstance(entry, str) and entry.startswith("file://"):
+            path = Path(entry[len("file://"):])
+            dirs.append(path if path.is_absolute() else Path.cwd() / path)
+    return [d for d in dirs if d.is_dir()]
 
 
 def plan_path(

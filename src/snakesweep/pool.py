@@ -1,15 +1,16 @@
-"""The warm worker pool: processes that keep the experiment imported for a whole sweep.
+"""The warm worker pool: one process that keeps the experiment imported for a whole sweep.
 
 Python start-up plus heavy imports (numpy, xarray, the experiment's own) cost about half a
 second per run; a bare Snakemake ``shell:`` job costs ~25 ms. So a sweep started on the
-local executor starts this pool once (the Snakefile's ``onstart``): a master process listens
-on 127.0.0.1, imports what the runs need, and forks one worker per core. Each Snakemake job
-is a few lines of bash (``_client.sh``) that send the run id, with the pool's random token,
-and wait; the worker runs the config with ``execute_run`` exactly as the in-process
-fallback would.
+local executor starts this pool once (the Snakefile's ``onstart``): it listens on
+127.0.0.1, imports what the runs need, and then forks one process per run, which starts
+warm in a millisecond or two. Each Snakemake job is a few lines of bash (``_client.sh``)
+that send the run id with the pool's random token and wait for the reply.
 
-The master stops when its standard input closes (Snakemake ended, however it ended), and
-replaces a worker that dies.
+A forked run shares nothing with the next one (working directory, module globals, logging
+handlers), and a run that kills its process (a signal, ``os._exit``, a crash in native code)
+is recorded as failed by the pool. Snakemake decides how many runs go at once (``--cores``).
+The pool stops when its standard input closes: Snakemake ended, however it ended.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import signal
 import socket
 import subprocess
 import sys
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
@@ -37,7 +40,7 @@ class Pool:
         """``PORT:TOKEN``, what the clients find in ``SNAKESWEEP_POOL``."""
 
     def stop(self) -> None:
-        """Stop the workers and remove the socket."""
+        """Stop the pool (and any run still going)."""
         if self.process.poll() is None:
             assert self.process.stdin is not None
             self.process.stdin.close()
@@ -48,13 +51,11 @@ class Pool:
                 self.process.wait()
 
 
-def start_pool(workers: int, plan_file: str | os.PathLike[str]) -> Pool | None:
-    """Start a pool of ``workers`` processes; None if it could not listen."""
+def start_pool(plan_file: str | os.PathLike[str]) -> Pool | None:
+    """Start a pool for the runs of ``plan_file``; None if it could not listen."""
     token = secrets.token_hex(16)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "snakesweep.pool", str(workers), str(plan_file)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-    )
+    process = subprocess.Popen([sys.executable, "-m", "snakesweep.pool", str(plan_file)],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     assert process.stdin is not None and process.stdout is not None
     process.stdin.write(token.encode() + b"\n")
     process.stdin.flush()
@@ -67,17 +68,26 @@ def start_pool(workers: int, plan_file: str | os.PathLike[str]) -> Pool | None:
     return Pool(process, f"{port}:{token}")
 
 
-def serve(workers: int, plan_file: str, token: str, control: IO[bytes],
-          announce: IO[bytes]) -> None:
-    """Listen on 127.0.0.1, warm up, fork ``workers`` and serve until ``control`` closes."""
+@dataclass
+class _Running:
+    conn: socket.socket
+    run_id: str
+    results: str
+
+
+def serve(plan_file: str, token: str, control: IO[bytes], announce: IO[bytes]) -> None:
+    """Listen on 127.0.0.1, warm up, and fork a process per run until ``control`` closes."""
+    from snakesweep.execute import failure_line, outcome_of_process, run_in_child
+    from snakesweep.plan import Plan, load_plan
+
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.bind(("127.0.0.1", 0))
     listener.listen(512)  # clients wait in the backlog while we warm up
     announce.write(f"{listener.getsockname()[1]}\n".encode())
     announce.flush()
     _warm_up(plan_file)
-    master = os.getpid()
-    children: set[int] = set()
+    plans: dict[str, Plan] = {}
+    running: dict[int, _Running] = {}
     stopping = False
 
     def stop(*_: Any) -> None:
@@ -88,27 +98,41 @@ def serve(workers: int, plan_file: str, token: str, control: IO[bytes],
     signal.signal(signal.SIGINT, stop)
     try:
         while not stopping:
-            while len(children) < workers:
+            ready, _, _ = select.select([listener.fileno(), control.fileno()], [], [], 0.2)
+            if control.fileno() in ready and not os.read(control.fileno(), 4096):
+                break
+            if listener.fileno() in ready:
+                conn, _ = listener.accept()
+                try:
+                    plan_file_, run_id, results = _read_request(conn, token)
+                    if plan_file_ not in plans:
+                        plans[plan_file_] = load_plan(plan_file_)
+                    plan = plans[plan_file_]
+                except Exception as exc:  # noqa: BLE001 - told to the job, which fails
+                    _reply(conn, 2, f"snakesweep: {exc}")
+                    conn.close()
+                    continue
                 pid = os.fork()
                 if pid == 0:
-                    _work(listener, master, token)
-                    os._exit(0)
-                children.add(pid)
-            ready, _, _ = select.select([control], [], [], 0.5)
-            if ready and not os.read(control.fileno(), 4096):
-                break
-            while children:
-                pid, _ = os.waitpid(-1, os.WNOHANG)
+                    listener.close()
+                    run_in_child(plan, run_id, results, partial(_reply_outcome, conn, results))
+                running[pid] = _Running(conn, run_id, results)
+            while running:
+                pid, status = os.waitpid(-1, os.WNOHANG)
                 if pid == 0:
                     break
-                children.discard(pid)
+                job = running.pop(pid)
+                if os.waitstatus_to_exitcode(status) != 0 and not stopping:
+                    outcome = outcome_of_process(job.results, job.run_id, pid, status)
+                    _reply(job.conn, 1, failure_line(outcome, job.results))
+                job.conn.close()
     finally:
-        for pid in children:
+        for pid in running:
             try:
                 os.kill(pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
-        for pid in children:
+        for pid in running:
             try:
                 os.waitpid(pid, 0)
             except ChildProcessError:
@@ -116,8 +140,35 @@ def serve(workers: int, plan_file: str, token: str, control: IO[bytes],
         listener.close()
 
 
+def _read_request(conn: socket.socket, token: str) -> tuple[str, str, str]:
+    conn.settimeout(10)
+    request = b""
+    while not request.endswith(b"\n"):
+        chunk = conn.recv(65536)
+        if not chunk:
+            break
+        request += chunk
+    given, plan_file, run_id, results = request.decode().rstrip("\n").split("\t")
+    if not secrets.compare_digest(given, token):
+        raise PermissionError("the request did not carry the pool's token")
+    return plan_file, run_id, results
+
+
+def _reply_outcome(conn: socket.socket, results: str, outcome: Any) -> None:
+    from snakesweep.execute import failure_line
+
+    _reply(conn, 1 if outcome.status == "failed" else 0, failure_line(outcome, results))
+
+
+def _reply(conn: socket.socket, code: int, line: str) -> None:
+    try:
+        conn.sendall(f"{code}\t{line}".replace("\n", " ").encode() + b"\n")
+    except OSError:
+        pass  # the job is gone (Snakemake was stopped)
+
+
 def _warm_up(plan_file: str) -> None:
-    """Import what every run needs, and the plan's experiments, before forking."""
+    """Import what every run needs, and the plan's experiment, before forking."""
     import netCDF4  # noqa: F401
     import numpy  # noqa: F401
     import omegaconf  # noqa: F401
@@ -130,53 +181,16 @@ def _warm_up(plan_file: str) -> None:
 
     try:
         plan = load_plan(plan_file)
-        for spec in {plan.experiment_of(r) for r in plan.run_ids[:1]}:
-            load_experiment(spec)
+        for run_id in plan.run_ids[:1]:
+            load_experiment(plan.experiment_of(run_id))
     except (OSError, SnakesweepError):
         pass  # each run reports its own error
 
 
-def _work(listener: socket.socket, master: int, token: str) -> None:
-    """A worker: take one run at a time from the socket until the master goes away."""
-    from snakesweep.execute import execute_run, failure_line
-    from snakesweep.plan import Plan, load_plan
-
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    listener.settimeout(1.0)
-    plans: dict[str, Plan] = {}
-    while os.getppid() == master:
-        try:
-            conn, _ = listener.accept()
-        except TimeoutError:
-            continue
-        with conn:
-            conn.settimeout(None)
-            request = b""
-            while not request.endswith(b"\n"):
-                chunk = conn.recv(65536)
-                if not chunk:
-                    break
-                request += chunk
-            try:
-                given, plan_file, run_id, results = request.decode().rstrip("\n").split("\t")
-                if not secrets.compare_digest(given, token):
-                    raise PermissionError("the request did not carry the pool's token")
-                if plan_file not in plans:
-                    plans[plan_file] = load_plan(plan_file)
-                outcome = execute_run(plans[plan_file], run_id, results)
-                line = failure_line(outcome, results)
-                reply = f"{1 if line else 0}\t{line}"
-            except Exception as exc:  # noqa: BLE001 - reported to the job, which fails
-                reply = f"2\tsnakesweep: {exc}"
-            conn.sendall(reply.replace("\n", " ").encode() + b"\n")
-
-
 def main() -> None:
-    """``python -m snakesweep.pool WORKERS PLAN``; the token comes on the first line of stdin."""
-    workers, plan_file = sys.argv[1:3]
+    """``python -m snakesweep.pool PLAN``; the token comes on the first line of stdin."""
     token = sys.stdin.buffer.readline().decode().strip()
-    serve(int(workers), plan_file, token, sys.stdin.buffer, sys.stdout.buffer)
+    serve(sys.argv[1], token, sys.stdin.buffer, sys.stdout.buffer)
 
 
 if __name__ == "__main__":

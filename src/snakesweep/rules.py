@@ -28,6 +28,9 @@ from typing import IO, Any
 
 from snakesweep import aggregate, store
 from snakesweep.configs import RUN_ID_PATTERN
+
+__all__ = ["MERGE_COMMAND", "RULES", "RUN_COMMAND", "RUN_ID_PATTERN", "SNAKEFILE",
+           "SweepWorkflow"]
 from snakesweep.plan import Plan, make_plan
 from snakesweep.pool import CLIENT, ENV, Pool, start_pool
 
@@ -77,10 +80,6 @@ class SweepWorkflow:
         return sweep
 
     @property
-    def run_id_pattern(self) -> str:
-        return RUN_ID_PATTERN
-
-    @property
     def result_pattern(self) -> str:
         return str(store.result_path(self.results, "{run_id}"))
 
@@ -108,12 +107,10 @@ class SweepWorkflow:
         """Start the warm worker pool when jobs run on this machine (Snakemake's ``onstart``)."""
         if not workflow.local_exec or os.environ.get("SNAKESWEEP_NO_POOL"):
             return
-        cores = int(workflow.global_resources["_cores"].value or 1)
         statuses = store.run_statuses(self.results, self.plan.run_ids)
-        pending = sum(s != "done" for s in statuses.values())
-        if pending == 0:
+        if all(s == "done" for s in statuses.values()):
             return
-        self.pool = start_pool(min(cores, pending), self.plan_file)
+        self.pool = start_pool(self.plan_file)
         if self.pool is not None:
             os.environ[ENV] = self.pool.address
 
@@ -136,10 +133,11 @@ class SweepWorkflow:
         for path in (sweep_path, table_path):
             os.utime(path, (stale, stale))
         failed_runs = table.loc[table["status"] == "failed", "run_id"].tolist()
-        print(f"snakesweep: {len(failed_runs)} of {len(table)} runs failed; merged the rest "
-              f"into {self.sweep_file}. See `snakesweep status` or "
-              f"{self.results}/runs/<run_id>/meta.json; run again to retry them.",
-              file=sys.stderr)
+        if failed_runs:
+            print(f"snakesweep: {len(failed_runs)} of {len(table)} runs failed; merged the rest "
+                  f"into {self.sweep_file}. See `snakesweep status` or "
+                  f"{self.results}/runs/<run_id>/meta.json; run again to retry them.",
+                  file=sys.stderr)
 
 
 WORKDIR_LOCK = Path(".snakemake", "snakesweep.lock")

@@ -7,7 +7,7 @@
                           meta.json     status, start, end, duration, host, error
                           stdout.log    what the run printed
                           stderr.log
-    results/runs/.draft-<run_id>/       a run being written; never read as a result
+    results/runs/.drafts/<run_id>/…     runs being written; never read as results
     results/.snakesweep/plans/          cached plans
 
 A run directory is written as a draft beside its final place and renamed into place
@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
@@ -78,17 +79,32 @@ def run_statuses(results: str | os.PathLike[str], run_ids: Iterable[str]) -> dic
 
 
 class RunDraft:
-    """A run directory being written aside; ``commit`` renames it into place."""
+    """A run directory being written aside; ``commit`` renames it into place.
 
-    def __init__(self, results: str | os.PathLike[str], run_id: str) -> None:
-        self.results = Path(results)
+    Drafts live in ``runs/.drafts/<run_id>/<host>-<pid>/``: one per writing process, so two
+    writers never touch each other's draft, and a draft whose process is gone (on this
+    host) is removed by the next attempt at the same run.
+    """
+
+    def __init__(self, results: str | os.PathLike[str], run_id: str,
+                 pid: int | None = None) -> None:
+        self.results = Path(results).absolute()
         self.run_id = run_id
-        root = runs_dir(results)
-        root.mkdir(parents=True, exist_ok=True)
-        self.path = root / f".draft-{run_id}"
-        if self.path.exists():  # left by a run that was killed; Snakemake runs one job per run
-            shutil.rmtree(self.path)
-        self.path.mkdir()
+        self.path = _drafts(self.results, run_id) / f"{_HOST}-{pid or os.getpid()}"
+
+    @classmethod
+    def begin(cls, results: str | os.PathLike[str], run_id: str) -> RunDraft:
+        """Start a new draft of ``run_id`` for this process."""
+        draft = cls(results, run_id)
+        draft.path.parent.mkdir(parents=True, exist_ok=True)
+        for other in draft.path.parent.iterdir():
+            host, _, pid = other.name.rpartition("-")
+            if (other != draft.path and host == _HOST and pid.isdigit()
+                    and not _alive(int(pid))):
+                shutil.rmtree(other, ignore_errors=True)
+        shutil.rmtree(draft.path, ignore_errors=True)
+        draft.path.mkdir()
+        return draft
 
     def commit(self, meta: dict[str, Any]) -> Path:
         """Write ``meta.json`` and rename the draft into place, keeping earlier errors."""
@@ -99,17 +115,35 @@ class RunDraft:
                 {k: earlier[k] for k in ("status", "start", "end", "host", "error")
                  if k in earlier}
             ]
+        self.path.mkdir(parents=True, exist_ok=True)
         with open(self.path / META, "w", encoding="utf-8") as f:
             json.dump(meta, f, indent=2, default=str)
         old = None
         if final.exists() and any(final.iterdir()):
-            old = final.with_name(f".replaced-{self.run_id}")
-            shutil.rmtree(old, ignore_errors=True)
+            old = self.path.with_name(f"replaced-{self.path.name}")
             os.rename(final, old)
         os.rename(self.path, final)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
+        try:
+            self.path.parent.rmdir()
+        except OSError:
+            pass  # another writer's draft is still there
         return final
 
-    def discard(self) -> None:
-        shutil.rmtree(self.path, ignore_errors=True)
+
+def _drafts(results: Path, run_id: str) -> Path:
+    return results / "runs" / ".drafts" / run_id
+
+
+_HOST = socket.gethostname().replace("-", "_")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True

@@ -1,12 +1,12 @@
 # snakesweep's rules: one job per pending run, then one merge of every run.
 # Wiring only; what these names do lives in snakesweep.rules and is tested there.
-from snakesweep.rules import MERGE_COMMAND, RUN_COMMAND, SweepWorkflow
+from snakesweep.rules import MERGE_COMMAND, RUN_COMMAND, RUN_ID_PATTERN, SweepWorkflow
 
 SWEEP = SweepWorkflow.from_config(config)
 
 
 wildcard_constraints:
-    run_id=SWEEP.run_id_pattern,
+    run_id=RUN_ID_PATTERN,
 
 
 # The whole sweep; a Snakefile that includes these rules makes it its default target.
