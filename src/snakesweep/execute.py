@@ -13,7 +13,8 @@ import socket
 import sys
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -120,7 +121,7 @@ def execute_run(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> Out
     start = datetime.now(UTC)
     t0 = time.perf_counter()
     error: dict[str, str] | None = None
-    with _captured_output(draft.path):
+    with _captured_output(draft.path), _restored_process_state():
         try:
             spec = plan.experiment_of(run_id)
             fn = load_experiment(spec)
@@ -181,16 +182,11 @@ def execute_contained(plan: Plan, run_id: str, results: str | os.PathLike[str]) 
     return outcome_of_process(results, run_id, pid, status)
 
 
-def run_in_child(plan: Plan, run_id: str, results: str | os.PathLike[str],
-                 reply: Callable[[Outcome], None] | None = None) -> None:
-    """The body of a forked run process: run, optionally reply, and exit (never returns)."""
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+def run_in_child(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> None:
+    """The body of a forked run process: run and exit (never returns)."""
     code = 0
     try:
-        outcome = execute_run(plan, run_id, results)
-        if reply is not None:
-            reply(outcome)
+        execute_run(plan, run_id, results)
     except BaseException:
         traceback.print_exc()
         code = 1
@@ -225,8 +221,27 @@ def outcome_of_process(results: str | os.PathLike[str], run_id: str, pid: int,
     return Outcome(run_id, "failed", f"RunCrashed: {message}")
 
 
+@contextmanager
+def _restored_process_state() -> Iterator[None]:
+    """Give the next run of a warm process the working directory and sys.path this one had."""
+    cwd, path = os.getcwd(), list(sys.path)
+    try:
+        yield
+    finally:
+        os.chdir(cwd)
+        sys.path[:] = path
+
+
+_FD_STREAMS: list[Any] = []
+
+
 class _captured_output:
-    """Send this process's stdout and stderr (file descriptors 1 and 2) into the run directory."""
+    """Send this process's stdout and stderr (file descriptors 1 and 2) into the run directory.
+
+    During a run ``sys.stdout``/``sys.stderr`` are text streams over descriptors 1 and 2 that
+    live as long as the process: a logging handler one run sets up writes into whichever
+    run is going when it writes, never into a closed file.
+    """
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
@@ -234,18 +249,20 @@ class _captured_output:
     def __enter__(self) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
+        if not _FD_STREAMS:
+            _FD_STREAMS.extend(open(fd, "w", buffering=1, closefd=False)  # noqa: SIM115
+                               for fd in (1, 2))
         self.saved = (os.dup(1), os.dup(2))
         self.files = (open(self.directory / store.STDOUT, "wb"),
                       open(self.directory / store.STDERR, "wb"))
         os.dup2(self.files[0].fileno(), 1)
         os.dup2(self.files[1].fileno(), 2)
         self.streams = (sys.stdout, sys.stderr)
-        sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
-        sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
+        sys.stdout, sys.stderr = _FD_STREAMS
 
     def __exit__(self, *exc: Any) -> None:
-        sys.stdout.close()
-        sys.stderr.close()
+        for stream in _FD_STREAMS:
+            stream.flush()
         sys.stdout, sys.stderr = self.streams
         os.dup2(self.saved[0], 1)
         os.dup2(self.saved[1], 2)

@@ -1,16 +1,18 @@
-"""The warm worker pool: one process that keeps the experiment imported for a whole sweep.
+"""The warm worker pool: processes that keep the experiment imported for a whole sweep.
 
 Python start-up plus heavy imports (numpy, xarray, the experiment's own) cost about half a
 second per run; a bare Snakemake ``shell:`` job costs ~25 ms. So a sweep started on the
-local executor starts this pool once (the Snakefile's ``onstart``): it listens on
-127.0.0.1, imports what the runs need, and then forks one process per run, which starts
-warm in a millisecond or two. Each Snakemake job is a few lines of bash (``_client.sh``)
-that send the run id with the pool's random token and wait for the reply.
+local executor starts this pool once (the Snakefile's ``onstart``): a master process listens
+on 127.0.0.1, imports what the runs need, and forks one worker per core. Each Snakemake job
+is a few lines of bash (``_client.sh``) that send the run id with the pool's random token
+and wait for the reply; a worker runs the config with ``execute_run`` exactly as the
+in-process fallback does, and gives the next run the working directory, ``sys.path`` and
+output streams it found. (Forking a process per run instead costs ~10 ms here.)
 
-A forked run shares nothing with the next one (working directory, module globals, logging
-handlers), and a run that kills its process (a signal, ``os._exit``, a crash in native code)
-is recorded as failed by the pool. Snakemake decides how many runs go at once (``--cores``).
-The pool stops when its standard input closes: Snakemake ended, however it ended.
+A worker tells the master which run it starts and ends; when a worker dies in a run (a
+signal, ``os._exit``, a crash in native code) the master records that run as failed and
+starts another worker. The master stops when its standard input closes: Snakemake ended,
+however it ended.
 """
 
 from __future__ import annotations
@@ -22,8 +24,6 @@ import signal
 import socket
 import subprocess
 import sys
-from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
@@ -40,7 +40,7 @@ class Pool:
         """``PORT:TOKEN``, what the clients find in ``SNAKESWEEP_POOL``."""
 
     def stop(self) -> None:
-        """Stop the pool (and any run still going)."""
+        """Stop the workers (and any run still going)."""
         if self.process.poll() is None:
             assert self.process.stdin is not None
             self.process.stdin.close()
@@ -51,11 +51,12 @@ class Pool:
                 self.process.wait()
 
 
-def start_pool(plan_file: str | os.PathLike[str]) -> Pool | None:
-    """Start a pool for the runs of ``plan_file``; None if it could not listen."""
+def start_pool(workers: int, plan_file: str | os.PathLike[str]) -> Pool | None:
+    """Start a pool of ``workers`` processes for the runs of ``plan_file``; None if it failed."""
     token = secrets.token_hex(16)
-    process = subprocess.Popen([sys.executable, "-m", "snakesweep.pool", str(plan_file)],
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "snakesweep.pool", str(workers), str(plan_file)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     assert process.stdin is not None and process.stdout is not None
     process.stdin.write(token.encode() + b"\n")
     process.stdin.flush()
@@ -68,17 +69,10 @@ def start_pool(plan_file: str | os.PathLike[str]) -> Pool | None:
     return Pool(process, f"{port}:{token}")
 
 
-@dataclass
-class _Running:
-    conn: socket.socket
-    run_id: str
-    results: str
-
-
-def serve(plan_file: str, token: str, control: IO[bytes], announce: IO[bytes]) -> None:
-    """Listen on 127.0.0.1, warm up, and fork a process per run until ``control`` closes."""
-    from snakesweep.execute import failure_line, outcome_of_process, run_in_child
-    from snakesweep.plan import Plan, load_plan
+def serve(workers: int, plan_file: str, token: str, control: IO[bytes],
+          announce: IO[bytes]) -> None:
+    """Listen on 127.0.0.1, warm up, fork ``workers`` and serve until ``control`` closes."""
+    from snakesweep.execute import outcome_of_process
 
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.bind(("127.0.0.1", 0))
@@ -86,8 +80,9 @@ def serve(plan_file: str, token: str, control: IO[bytes], announce: IO[bytes]) -
     announce.write(f"{listener.getsockname()[1]}\n".encode())
     announce.flush()
     _warm_up(plan_file)
-    plans: dict[str, Plan] = {}
-    running: dict[int, _Running] = {}
+    master = os.getpid()
+    reports: dict[int, int] = {}  # worker pid -> read end of its report pipe
+    current: dict[int, tuple[str, str]] = {}  # worker pid -> (results, run_id) it is running
     stopping = False
 
     def stop(*_: Any) -> None:
@@ -98,46 +93,89 @@ def serve(plan_file: str, token: str, control: IO[bytes], announce: IO[bytes]) -
     signal.signal(signal.SIGINT, stop)
     try:
         while not stopping:
-            ready, _, _ = select.select([listener.fileno(), control.fileno()], [], [], 0.2)
-            if control.fileno() in ready and not os.read(control.fileno(), 4096):
-                break
-            if listener.fileno() in ready:
-                conn, _ = listener.accept()
-                try:
-                    plan_file_, run_id, results = _read_request(conn, token)
-                    if plan_file_ not in plans:
-                        plans[plan_file_] = load_plan(plan_file_)
-                    plan = plans[plan_file_]
-                except Exception as exc:  # noqa: BLE001 - told to the job, which fails
-                    _reply(conn, 2, f"snakesweep: {exc}")
-                    conn.close()
-                    continue
+            while len(reports) < workers:
+                read_end, write_end = os.pipe()
                 pid = os.fork()
                 if pid == 0:
-                    listener.close()
-                    run_in_child(plan, run_id, results, partial(_reply_outcome, conn, results))
-                running[pid] = _Running(conn, run_id, results)
-            while running:
+                    os.close(read_end)
+                    _work(listener, master, token, write_end)
+                    os._exit(0)
+                os.close(write_end)
+                reports[pid] = read_end
+            fds = [control.fileno(), *reports.values()]
+            ready, _, _ = select.select(fds, [], [], 0.5)
+            if control.fileno() in ready and not os.read(control.fileno(), 4096):
+                break
+            for pid, fd in reports.items():
+                if fd in ready:
+                    _read_reports(os.read(fd, 65536), pid, current)
+            while reports:
                 pid, status = os.waitpid(-1, os.WNOHANG)
                 if pid == 0:
                     break
-                job = running.pop(pid)
-                if os.waitstatus_to_exitcode(status) != 0 and not stopping:
-                    outcome = outcome_of_process(job.results, job.run_id, pid, status)
-                    _reply(job.conn, 1, failure_line(outcome, job.results))
-                job.conn.close()
+                _read_reports(_drain(reports.pop(pid)), pid, current)
+                if pid in current:
+                    outcome_of_process(*current.pop(pid), pid, status)
     finally:
-        for pid in running:
+        for pid in reports:
             try:
                 os.kill(pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
-        for pid in running:
-            try:
-                os.waitpid(pid, 0)
-            except ChildProcessError:
-                pass
+        for pid, fd in reports.items():  # a run cut short here is recorded as failed too
+            _, status = os.waitpid(pid, 0)
+            _read_reports(_drain(fd), pid, current)
+            if pid in current:
+                outcome_of_process(*current.pop(pid), pid, status)
         listener.close()
+
+
+def _read_reports(data: bytes, pid: int, current: dict[int, tuple[str, str]]) -> None:
+    """Follow a worker's ``start RESULTS RUN_ID`` / ``end`` lines."""
+    for line in data.decode().splitlines():
+        kind, _, rest = line.partition("\t")
+        if kind == "start":
+            results, _, run_id = rest.partition("\t")
+            current[pid] = (results, run_id)
+        else:
+            current.pop(pid, None)
+
+
+def _drain(fd: int) -> bytes:
+    data = b""
+    while chunk := os.read(fd, 65536):
+        data += chunk
+    os.close(fd)
+    return data
+
+
+def _work(listener: socket.socket, master: int, token: str, report: int) -> None:
+    """A worker: take one run at a time from the socket until the master goes away."""
+    from snakesweep.execute import execute_run, failure_line
+    from snakesweep.plan import Plan, load_plan
+
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    listener.settimeout(1.0)
+    plans: dict[str, Plan] = {}
+    while os.getppid() == master:
+        try:
+            conn, _ = listener.accept()
+        except TimeoutError:
+            continue
+        with conn:
+            try:
+                plan_file, run_id, results = _read_request(conn, token)
+                if plan_file not in plans:
+                    plans[plan_file] = load_plan(plan_file)
+                results = os.path.abspath(results)
+                os.write(report, f"start\t{results}\t{run_id}\n".encode())
+                outcome = execute_run(plans[plan_file], run_id, results)
+                os.write(report, b"end\n")
+                line = failure_line(outcome, results)
+                _reply(conn, 1 if line else 0, line)
+            except Exception as exc:  # noqa: BLE001 - told to the job, which fails
+                _reply(conn, 2, f"snakesweep: {exc}")
 
 
 def _read_request(conn: socket.socket, token: str) -> tuple[str, str, str]:
@@ -152,12 +190,6 @@ def _read_request(conn: socket.socket, token: str) -> tuple[str, str, str]:
     if not secrets.compare_digest(given, token):
         raise PermissionError("the request did not carry the pool's token")
     return plan_file, run_id, results
-
-
-def _reply_outcome(conn: socket.socket, results: str, outcome: Any) -> None:
-    from snakesweep.execute import failure_line
-
-    _reply(conn, 1 if outcome.status == "failed" else 0, failure_line(outcome, results))
 
 
 def _reply(conn: socket.socket, code: int, line: str) -> None:
@@ -188,9 +220,10 @@ def _warm_up(plan_file: str) -> None:
 
 
 def main() -> None:
-    """``python -m snakesweep.pool PLAN``; the token comes on the first line of stdin."""
+    """``python -m snakesweep.pool WORKERS PLAN``; the token comes on the first line of stdin."""
+    workers, plan_file = sys.argv[1:3]
     token = sys.stdin.buffer.readline().decode().strip()
-    serve(sys.argv[1], token, sys.stdin.buffer, sys.stdout.buffer)
+    serve(int(workers), plan_file, token, sys.stdin.buffer, sys.stdout.buffer)
 
 
 if __name__ == "__main__":

@@ -108,9 +108,11 @@ class SweepWorkflow:
         if not workflow.local_exec or os.environ.get("SNAKESWEEP_NO_POOL"):
             return
         statuses = store.run_statuses(self.results, self.plan.run_ids)
-        if all(s == "done" for s in statuses.values()):
+        pending = sum(s != "done" for s in statuses.values())
+        if pending == 0:
             return
-        self.pool = start_pool(self.plan_file)
+        cores = int(workflow.global_resources["_cores"].value or 1)
+        self.pool = start_pool(min(cores, pending), self.plan_file)
         if self.pool is not None:
             os.environ[ENV] = self.pool.address
 
