@@ -82,6 +82,22 @@ def assign(root: dict[str, Any], path: Path, value: Any) -> dict[str, Any]:
     return out
 
 
+def path_signature(root: dict[str, Any], path: Path) -> tuple[str, ...]:
+    """What lies along ``path``: 'dict' per level, then 'none', 'value', or 'missing'."""
+    out = []
+    node: Any = root
+    for key in path:
+        if not isinstance(node, dict):
+            out.append("not-a-dict")
+            break
+        if key not in node:
+            out.append("missing")
+            break
+        node = node[key]
+        out.append("dict" if isinstance(node, dict) else "none" if node is None else "value")
+    return tuple(out)
+
+
 def overlapping(paths: Sequence[Path]) -> bool:
     """Whether one path is a prefix of (or equal to) another."""
     ordered = sorted(paths)

@@ -70,7 +70,12 @@ def run_id_of(config: Any) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:RUN_ID_LENGTH]
 
 
+_PLAIN = (dict, list, str, int, float, bool, type(None))
+
+
 def _to_plain(obj: Any) -> Any:
+    if type(obj) in _PLAIN:
+        return obj
     from omegaconf import DictConfig, ListConfig, OmegaConf
     from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
@@ -86,6 +91,20 @@ def _to_plain(obj: Any) -> Any:
 
 
 def _canonical(obj: Any, where: str) -> Any:
+    kind = type(obj)
+    if kind is str or kind is int or kind is bool or obj is None:
+        return obj
+    if kind is dict:
+        out: dict[str, Any] = {}
+        for k, v in obj.items():
+            if type(k) is not str:
+                raise ConfigError(f"{where}.{k}", f"keys must be strings, got {type(k).__name__}")
+            out[k] = _canonical(v, f"{where}.{k}")
+        return out
+    return _canonical_other(obj, where)
+
+
+def _canonical_other(obj: Any, where: str) -> Any:
     import numpy as np
 
     if obj is None or isinstance(obj, str):
@@ -104,7 +123,7 @@ def _canonical(obj: Any, where: str) -> Any:
             return int(x)
         return x
     if isinstance(obj, Mapping):
-        out: dict[str, Any] = {}
+        out = {}
         for k, v in obj.items():
             if not isinstance(k, str):
                 raise ConfigError(f"{where}.{k}", f"keys must be strings, got {type(k).__name__}")
@@ -136,7 +155,7 @@ class Composer:
         self._bases: dict[tuple[str, ...], _Base] = {}
         self._parsed: dict[str, Any] = {}
         self._is_value: dict[str, bool] = {}
-        self._effects: dict[tuple[tuple[str, ...], str], tuple[tuple[str, ...], Any] | None] = {}
+        self._effects: dict[tuple[str, tuple[str, ...]], tuple[tuple[str, ...], Any] | None] = {}
 
     def __enter__(self) -> Composer:
         from hydra import initialize_config_dir
@@ -184,7 +203,7 @@ class Composer:
         group = tuple(o for o in overrides if not self._value_override(o))
         base = self._base(group, hydra_overrides)
         if base.fast:
-            effects = [self._effect(group, base, o) for o in overrides
+            effects = [self._effect(base, o) for o in overrides
                        if self._is_value[o]]
             if all(e is not None for e in effects) and not _plain.overlapping(
                     [e[0] for e in effects]):  # type: ignore[index]
@@ -213,22 +232,26 @@ class Composer:
             base = self._bases[group] = _Base(cfg)
         return base
 
-    def _effect(self, group: tuple[str, ...], base: _Base,
-                text: str) -> tuple[tuple[str, ...], Any] | None:
-        """What one value override does to a base: (key path, value), or None if not plain."""
-        key = (group, text)
+    def _effect(self, base: _Base, text: str) -> tuple[tuple[str, ...], Any] | None:
+        """What one value override does to a base: (key path, value), or None if not plain.
+
+        Computed with Hydra's override logic on a copy of the base. On untyped bases the
+        outcome depends only on what lies along the key's path (dicts, the leaf, None), so
+        bases that agree there share one computation.
+        """
+        from snakesweep import _plain
+
+        ov = self._parsed[text]
+        path = tuple(ov.key_or_group.split("."))
+        key = (text, _plain.path_signature(base.plain, path))
         if key not in self._effects:
             from omegaconf import OmegaConf
 
-            from snakesweep import _plain
-
-            ov = self._parsed[text]
             effect = None
             if not (ov.is_delete() or ov.package
                     or isinstance(ov.value(), (dict, list))):
                 cfg = copy.deepcopy(base.cfg)
                 self._apply([ov], cfg)
-                path = tuple(ov.key_or_group.split("."))
                 try:
                     value = _plain.lookup(OmegaConf.to_container(cfg, resolve=False), path)
                 except KeyError:

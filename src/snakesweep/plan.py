@@ -229,7 +229,7 @@ def write_plan(plan: Plan, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(plan.to_json(), f, separators=(",", ":"))
+        f.write(json.dumps(plan.to_json(), separators=(",", ":")))  # C encoder: one string
     os.replace(tmp, path)
 
 
