@@ -33,6 +33,46 @@ def crashes(cfg):
     return {"y": cfg.x}
 
 
+def exits_quietly(cfg):
+    """Ends its process with status 0 before returning."""
+    if cfg.x == 2:
+        os._exit(0)
+    return {"y": cfg.x}
+
+
+def interrupts(cfg):
+    """One run raises KeyboardInterrupt while the others are still working."""
+    import time
+    if cfg.x == 2:
+        time.sleep(0.5)
+        raise KeyboardInterrupt
+    time.sleep(1.5)
+    return {"y": cfg.x}
+
+
+def closes_stdout(cfg):
+    import sys
+    print("about to close")
+    if cfg.x == 1:
+        sys.stdout.close()
+    return {"y": cfg.x}
+
+
+def leaves_a_thread(cfg):
+    import threading
+    import time
+
+    def chatter():
+        for _ in range(20):
+            print(f"thread of run x={cfg.x}", flush=True)
+            time.sleep(0.05)
+
+    if cfg.x == 1:
+        threading.Thread(target=chatter, daemon=True).start()
+    time.sleep(0.2)
+    return {"y": cfg.x}
+
+
 def logs(cfg):
     logging.basicConfig(level=logging.INFO)
     logging.getLogger("exp").info("run x=%s", cfg.x)
@@ -91,6 +131,41 @@ def test_a_run_that_kills_its_process_is_recorded_as_failed(odd: Path,
     meta = json.loads((odd / "results" / "runs" / str(ds["run_id"].values[1]) /
                        "meta.json").read_text())
     assert meta["error"]["type"] == "RunCrashed" and "exit status 3" in meta["error"]["message"]
+
+
+def test_a_run_that_exits_with_status_0_is_failed_not_pending(odd: Path) -> None:
+    """os._exit(0) before returning records nothing by itself; the run is still failed."""
+    out, ds = sweep(odd, "exits_quietly", "x=1,2,3")
+    assert out.returncode == 1
+    assert list(ds["status"].values) == ["done", "failed", "done"]
+
+
+def test_a_keyboard_interrupt_in_one_run_spares_the_others(odd: Path) -> None:
+    """The runs beside it, in other workers, finish."""
+    out = snakesweep("run", "--cores", "3", "snakesweep.experiment=oddexp:interrupts",
+                     "x=1,2,3", cwd=odd)
+    ds = xr.load_dataset(odd / "results" / "sweep.nc", engine="netcdf4")
+    assert out.returncode == 1
+    assert list(ds["status"].values) == ["done", "failed", "done"]
+
+
+def test_a_run_closing_stdout_does_not_spoil_the_next(odd: Path) -> None:
+    """sys.stdout.close() in one run: the next runs in that worker still capture output."""
+    out, ds = sweep(odd, "closes_stdout", "x=1,2,3")
+    assert list(ds["status"].values)[1:] == ["done", "done"]
+    for run_id in ds["run_id"].values[1:]:
+        log = (odd / "results" / "runs" / str(run_id) / "stdout.log").read_text()
+        assert log == "about to close\n"
+
+
+def test_a_thread_left_behind_never_writes_into_another_runs_log(odd: Path) -> None:
+    """A worker whose run left a thread running is replaced before the next run."""
+    out, ds = sweep(odd, "leaves_a_thread", "x=1,2,3")
+    assert out.returncode == 0, out.stderr
+    for run_id, x in zip(ds["run_id"].values, (1, 2, 3), strict=True):
+        log = (odd / "results" / "runs" / str(run_id) / "stdout.log").read_text()
+        assert all(line == "thread of run x=1" for line in log.splitlines())
+        assert bool(log) == (x == 1)
 
 
 def test_logging_reaches_every_run_log(odd: Path) -> None:

@@ -88,12 +88,30 @@ def test_killed_run_is_not_done_and_runs_again(project: Path) -> None:
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    deadline = time.monotonic() + 15  # the pool notices that Snakemake is gone, and ends
+    while pool_processes(project):
+        assert time.monotonic() < deadline, pool_processes(project)
+        time.sleep(0.2)
     status = snakesweep("status", "x=7", "sleep=30", "--format", "json", cwd=project)
     assert json.loads(status.stdout)["counts"] == {"done": 0, "pending": 1, "failed": 0}
     assert not list((project / "results" / "runs").glob("*/result.nc"))
     out = snakesweep("run", "x=7", "sleep=0.1", cwd=project)
     assert out.returncode == 0, out.stderr
     assert calls(project) == ["7 plain"]
+
+
+def pool_processes(project: Path) -> list[str]:
+    """Command lines of live snakesweep pool processes working for ``project``."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        text = b" ".join(args).decode(errors="replace")
+        if "snakesweep.pool" in text and str(project) in text:
+            found.append(text)
+    return found
 
 
 def test_shell_text_in_a_value_is_data(project: Path) -> None:

@@ -128,7 +128,7 @@ def execute_run(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> Out
             ds = to_dataset(fn(_as_dictconfig(config)), run_id, spec,
                             tuple(d.name for d in plan.dims))
             ds.to_netcdf(draft.path / store.RESULT, engine=store.ENGINE)
-        except (Exception, SystemExit) as exc:  # a run's error is data, recorded below
+        except BaseException as exc:  # a run's error is data (KeyboardInterrupt too)
             traceback.print_exc()
             (draft.path / store.RESULT).unlink(missing_ok=True)
             error = {"type": type(exc).__name__, "message": str(exc),
@@ -200,20 +200,25 @@ def outcome_of_process(results: str | os.PathLike[str], run_id: str, pid: int,
                        status: int) -> Outcome:
     """What became of a run from the wait status of the process that ran it.
 
-    A process that exited 0 recorded its outcome; any other end (a signal, ``os._exit``,
-    a crash in native code) is recorded here as a failed run, its logs kept.
+    A process that committed its run recorded its outcome; one that left its draft behind
+    (a signal, ``os._exit``, a crash in native code) is recorded here as a failed run, its
+    logs kept, unless another attempt has finished the run meanwhile.
     """
-    code = os.waitstatus_to_exitcode(status)
-    if code == 0:
+    draft = store.RunDraft(results, run_id, pid)
+    if not draft.path.exists():  # the process committed its run, done or failed
         meta = store.read_meta(results, run_id) or {}
         if meta.get("status") == "failed":
             error = meta.get("error", {})
             return Outcome(run_id, "failed",
                            f"{error.get('type')}: {first_line(str(error.get('message', '')))}")
         return Outcome(run_id, "done")
+    code = os.waitstatus_to_exitcode(status)
     how = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
     message = f"the run's process ended with {how} before recording a result"
-    store.RunDraft(results, run_id, pid).commit({
+    if store.run_statuses(results, [run_id])[run_id] == "done":
+        draft.discard()  # another attempt finished it meanwhile: keep that one
+        return Outcome(run_id, "done")
+    draft.commit({
         "run_id": run_id, "status": "failed",
         "end": datetime.now(UTC).isoformat(), "host": socket.gethostname(),
         "pid": pid, "error": {"type": "RunCrashed", "message": message, "traceback": ""},
@@ -261,15 +266,22 @@ class _captured_output:
         sys.stdout, sys.stderr = _FD_STREAMS
 
     def __exit__(self, *exc: Any) -> None:
-        for stream in _FD_STREAMS:
-            stream.flush()
-        sys.stdout, sys.stderr = self.streams
-        os.dup2(self.saved[0], 1)
-        os.dup2(self.saved[1], 2)
-        for fd in self.saved:
-            os.close(fd)
-        for f in self.files:
-            f.close()
+        try:
+            for stream in _FD_STREAMS:
+                if not stream.closed:
+                    stream.flush()
+        except (OSError, ValueError):
+            pass  # the run broke its own output; the restore below still happens
+        finally:
+            if any(s.closed for s in _FD_STREAMS):  # the run closed sys.stdout or stderr
+                _FD_STREAMS.clear()
+            sys.stdout, sys.stderr = self.streams
+            os.dup2(self.saved[0], 1)
+            os.dup2(self.saved[1], 2)
+            for fd in self.saved:
+                os.close(fd)
+            for f in self.files:
+                f.close()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,6 +24,8 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import IO, Any
 
@@ -79,6 +81,7 @@ def serve(workers: int, plan_file: str, token: str, control: IO[bytes],
     listener.listen(512)  # clients wait in the backlog while we warm up
     announce.write(f"{listener.getsockname()[1]}\n".encode())
     announce.flush()
+    os.dup2(2, 1)  # nobody reads our stdout any more: output between runs goes to stderr
     _warm_up(plan_file)
     master = os.getpid()
     reports: dict[int, int] = {}  # worker pid -> read end of its report pipe
@@ -96,11 +99,20 @@ def serve(workers: int, plan_file: str, token: str, control: IO[bytes],
             while len(reports) < workers:
                 read_end, write_end = os.pipe()
                 pid = os.fork()
-                if pid == 0:
-                    os.close(read_end)
-                    _work(listener, master, token, write_end)
-                    os._exit(0)
+                if pid == 0:  # a worker: never returns into the master's code
+                    code = 1
+                    try:
+                        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                        signal.signal(signal.SIGINT, _ignore)  # exec'd children get the default
+                        os.close(read_end)
+                        for fd in reports.values():
+                            os.close(fd)
+                        _work(listener, master, token, write_end)
+                        code = 0
+                    finally:
+                        os._exit(code)
                 os.close(write_end)
+                os.set_blocking(read_end, False)
                 reports[pid] = read_end
             fds = [control.fileno(), *reports.values()]
             ready, _, _ = select.select(fds, [], [], 0.5)
@@ -108,26 +120,54 @@ def serve(workers: int, plan_file: str, token: str, control: IO[bytes],
                 break
             for pid, fd in reports.items():
                 if fd in ready:
-                    _read_reports(os.read(fd, 65536), pid, current)
+                    _read_reports(_drain(fd), pid, current)
             while reports:
                 pid, status = os.waitpid(-1, os.WNOHANG)
                 if pid == 0:
                     break
-                _read_reports(_drain(reports.pop(pid)), pid, current)
+                fd = reports.pop(pid)
+                _read_reports(_drain(fd), pid, current)
+                os.close(fd)
                 if pid in current:
                     outcome_of_process(*current.pop(pid), pid, status)
     finally:
-        for pid in reports:
-            try:
-                os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        for pid, fd in reports.items():  # a run cut short here is recorded as failed too
-            _, status = os.waitpid(pid, 0)
-            _read_reports(_drain(fd), pid, current)
-            if pid in current:
-                outcome_of_process(*current.pop(pid), pid, status)
+        _stop_workers(reports, current)
         listener.close()
+
+
+def _stop_workers(reports: dict[int, int], current: dict[int, tuple[str, str]]) -> None:
+    """TERM every worker, KILL what is left after a few seconds; record runs cut short."""
+    from snakesweep.execute import outcome_of_process
+
+    for pid in reports:
+        _signal(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 5
+    waiting = dict(reports)
+    while waiting:
+        for pid in list(waiting):
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                fd = waiting.pop(pid)
+                _read_reports(_drain(fd), pid, current)
+                os.close(fd)
+                if pid in current:  # a run cut short is recorded as failed
+                    outcome_of_process(*current.pop(pid), pid, status)
+        if waiting and time.monotonic() > deadline:
+            for pid in waiting:
+                _signal(pid, signal.SIGKILL)
+            deadline = float("inf")
+        time.sleep(0.02)
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _ignore(*_: Any) -> None:
+    """SIGINT in a worker: Snakemake stops the sweep; the run's own children die of it."""
 
 
 def _read_reports(data: bytes, pid: int, current: dict[int, tuple[str, str]]) -> None:
@@ -142,10 +182,16 @@ def _read_reports(data: bytes, pid: int, current: dict[int, tuple[str, str]]) ->
 
 
 def _drain(fd: int) -> bytes:
+    """What a worker's (non-blocking) report pipe holds now."""
     data = b""
-    while chunk := os.read(fd, 65536):
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except BlockingIOError:
+            break
+        if not chunk:
+            break
         data += chunk
-    os.close(fd)
     return data
 
 
@@ -154,10 +200,12 @@ def _work(listener: socket.socket, master: int, token: str, report: int) -> None
     from snakesweep.execute import execute_run, failure_line
     from snakesweep.plan import Plan, load_plan
 
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
     listener.settimeout(1.0)
     plans: dict[str, Plan] = {}
+    conn: socket.socket | None = None
+    # a process the experiment forks must not hold the job's connection or our pipes open
+    os.register_at_fork(after_in_child=lambda: _close_quietly(conn, report, listener))
+    threads = threading.active_count()
     while os.getppid() == master:
         try:
             conn, _ = listener.accept()
@@ -170,12 +218,28 @@ def _work(listener: socket.socket, master: int, token: str, report: int) -> None
                     plans[plan_file] = load_plan(plan_file)
                 results = os.path.abspath(results)
                 os.write(report, f"start\t{results}\t{run_id}\n".encode())
-                outcome = execute_run(plans[plan_file], run_id, results)
-                os.write(report, b"end\n")
+                try:
+                    outcome = execute_run(plans[plan_file], run_id, results)
+                finally:
+                    os.write(report, b"end\n")
                 line = failure_line(outcome, results)
                 _reply(conn, 1 if line else 0, line)
             except Exception as exc:  # noqa: BLE001 - told to the job, which fails
                 _reply(conn, 2, f"snakesweep: {exc}")
+        conn = None
+        if threading.active_count() > threads:
+            return  # a run left threads behind: a fresh worker takes the next run
+
+
+def _close_quietly(*things: Any) -> None:
+    for thing in things:
+        try:
+            if isinstance(thing, int):
+                os.close(thing)
+            elif thing is not None:
+                thing.close()
+        except OSError:
+            pass
 
 
 def _read_request(conn: socket.socket, token: str) -> tuple[str, str, str]:

@@ -132,6 +132,11 @@ class RunDraft:
         return final
 
 
+    def discard(self) -> None:
+        """Remove the draft (another attempt finished the run)."""
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
 def _drafts(results: Path, run_id: str) -> Path:
     return results / "runs" / ".drafts" / run_id
 
