@@ -1,5 +1,7 @@
 """Aggregate: run directories → one N-D Dataset (``sweep.nc``) and one run table (``runs.csv``).
 
+It also writes the summaries DVC shows (``metrics.json``, ``plots/``; see ``summaries``).
+
 The Dataset's dimensions are the swept keys, named verbatim, with coordinates in domain
 order. Each result is a data variable over those dimensions plus its own; ``run_id`` and
 ``status`` are variables over the swept dimensions, so every cell leads back to its run.
@@ -8,18 +10,20 @@ Cells of failed or pending runs are NaN (their ``status`` says which).
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from snakesweep import store
+from snakesweep import store, summaries
 from snakesweep.errors import RunFileError, SnakesweepError, first_line
 from snakesweep.plan import Plan, load_plan
 
 SWEEP = "sweep.nc"
 RUNS_TABLE = "runs.csv"
+SWEEP_INDEX = "sweep.json"
 
 
 def read_results(
@@ -97,6 +101,7 @@ def merge_runs(plan: Plan, results: str | os.PathLike[str]) -> Any:
     return ds.assign_attrs(
         snakesweep_config_name=plan.config_name,
         snakesweep_overrides=" ".join(plan.overrides),
+        snakesweep_layout=plan.layout_digest,
     )
 
 
@@ -122,7 +127,11 @@ def run_table(plan: Plan, results: str | os.PathLike[str], dataset: Any) -> Any:
 
 
 def write_sweep(plan: Plan, results: str | os.PathLike[str]) -> tuple[Path, Path, Any]:
-    """Merge the runs and write ``sweep.nc`` and ``runs.csv`` aside, then into place."""
+    """Merge the runs; write ``sweep.nc``, ``runs.csv`` and the summaries aside, then into place.
+
+    The files are the same bytes for the same runs, so DVC sees a change only when
+    something changed.
+    """
     ds = merge_runs(plan, results)
     table = run_table(plan, results, ds)
     sweep_path = Path(results, SWEEP)
@@ -133,7 +142,74 @@ def write_sweep(plan: Plan, results: str | os.PathLike[str]) -> tuple[Path, Path
     tmp = table_path.with_name(f".{RUNS_TABLE}.{os.getpid()}.tmp")
     table.to_csv(tmp, index=False)
     os.replace(tmp, table_path)
+    summaries.write_summaries(ds, results)
+    index = sweep_index(plan, table)
+    _write_json(Path(results, SWEEP_INDEX), index)
+    mark_merged(results, plan.layout_digest if _complete(index) else None)
     return sweep_path, table_path, table
+
+
+def sweep_index(plan: Plan, table: Any) -> dict[str, Any]:
+    """What ``sweep.nc`` holds, readable without opening it: its layout, dimensions and runs."""
+    return {
+        "layout": plan.layout_digest,
+        "config_name": plan.config_name,
+        "overrides": list(plan.overrides),
+        "dims": {d.name: list(d.values) for d in plan.dims},
+        "points": len(plan.points),
+        "runs": {s: int((table["status"] == s).sum()) for s in ("done", "failed", "pending")},
+    }
+
+
+def layout_marker(results: str | os.PathLike[str], layout: str) -> Path:
+    """The file whose presence says ``sweep.nc`` here was merged for this layout."""
+    return Path(results, ".snakesweep", "merged", layout)
+
+
+def mark_merged(results: str | os.PathLike[str], layout: str | None) -> None:
+    """Record that the merged files hold every run of ``layout``; None: of no layout.
+
+    A partial merge (failed or pending runs) is never marked, so the next invocation
+    asks for the merge again, and with it for the missing runs.
+    """
+    markers = layout_marker(results, "-").parent
+    markers.mkdir(parents=True, exist_ok=True)
+    for other in markers.iterdir():
+        if other.name != layout:
+            other.unlink(missing_ok=True)
+    if layout is not None:
+        layout_marker(results, layout).touch()
+
+
+def restore_marker(results: str | os.PathLike[str], layout: str) -> bool:
+    """Mark the merge done when the tracked ``sweep.json`` says it holds ``layout``.
+
+    After a clone and ``dvc pull`` there is no local marker, but the pulled files are the
+    merge of this layout: content, not file times or Snakemake's metadata, decides.
+    """
+    if layout_marker(results, layout).exists():
+        return True
+    try:
+        with open(Path(results, SWEEP_INDEX), encoding="utf-8") as f:
+            index = json.load(f)
+        recorded, complete = index.get("layout"), _complete(index)
+    except (OSError, ValueError, AttributeError, TypeError):
+        return False
+    if recorded != layout or not complete or not Path(results, SWEEP).is_file():
+        return False
+    mark_merged(results, layout)
+    return True
+
+
+def _complete(index: dict[str, Any]) -> bool:
+    runs = index.get("runs") or {}
+    return bool(runs.get("failed", 0) == 0 and runs.get("pending", 0) == 0)
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def _align(arrays: Sequence[Any]) -> list[Any]:
@@ -171,6 +247,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"snakesweep: {group.message}:", file=sys.stderr)
         for exc in group.exceptions:
             print(f"  {exc}", file=sys.stderr)
+        print("snakesweep: move those run directories aside and run again to compute them "
+              "again (in a DVC repository, `snakesweep pull` does both)", file=sys.stderr)
         return 2
     except SnakesweepError as exc:
         print(f"snakesweep: {exc}", file=sys.stderr)

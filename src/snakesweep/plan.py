@@ -78,6 +78,19 @@ class Plan:
             )
         return str(spec)
 
+    @cached_property
+    def layout_digest(self) -> str:
+        """A hash of what the merged Dataset's shape depends on besides the run files.
+
+        The dimensions and their coordinates, which run fills each cell, the config name and
+        the overrides. Equal for equal sweeps, whatever the files' times: the merge's
+        freshness follows it (and the run files' content addresses), never file times.
+        """
+        layout = [self.config_name, list(self.overrides),
+                  [[d.name, list(d.values)] for d in self.dims],
+                  [[p.run_id, list(p.index)] for p in self.points]]
+        return hashlib.sha256(json.dumps(layout, separators=(",", ":")).encode()).hexdigest()[:16]
+
     def to_json(self) -> dict[str, Any]:
         return {
             "format": PLAN_FORMAT,

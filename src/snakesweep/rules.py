@@ -10,6 +10,12 @@ They read their options from Snakemake's config under the key ``snakesweep``
 when nothing changed) and ask for one ``run_experiment`` job per run whose
 ``results/runs/<run_id>/result.nc`` is missing, then one ``merge_runs`` job.
 
+Freshness follows content, never file times, so a fresh clone after ``dvc pull`` (new
+times, no ``.snakemake/`` metadata) has nothing to do: a run is done when its result file
+exists under its content address; the merge reruns when a run job runs or when the plan's
+``layout_digest`` differs from the one the merged files record (``sweep.json``); its
+inputs are ``ancient``.
+
 Per-job values reach the job's shell through the environment (``SNAKESWEEP_*``), never
 through the command line, and never a config value: the shell command is the same text
 for every sweep, so Snakemake's code and params triggers never rerun finished runs when the
@@ -26,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from snakesweep import aggregate, store
+from snakesweep import aggregate, store, summaries
 from snakesweep.configs import RUN_ID_PATTERN
 
 __all__ = ["MERGE_COMMAND", "RULES", "RUN_COMMAND", "RUN_ID_PATTERN", "SNAKEFILE",
@@ -70,6 +76,7 @@ class SweepWorkflow:
         except SnakesweepError as exc:
             raise WorkflowError(f"snakesweep: {exc}") from None
         sweep = cls(plan=plan, results=str(options["results"]))
+        sweep.check_merge()
         sweep._lock = hold_workdir_lock()
         os.environ.update({
             "SNAKESWEEP_PYTHON": sys.executable,
@@ -100,8 +107,33 @@ class SweepWorkflow:
         return str(Path(self.results, aggregate.RUNS_TABLE))
 
     @property
+    def metrics_file(self) -> str:
+        return str(Path(self.results, summaries.METRICS))
+
+    @property
+    def index_file(self) -> str:
+        return str(Path(self.results, aggregate.SWEEP_INDEX))
+
+    @property
+    def layout_marker(self) -> str:
+        """The merge's marker output: missing, so the merge reruns, when the layout changed."""
+        return str(aggregate.layout_marker(self.results, self.plan.layout_digest))
+
+    @property
     def merge_log(self) -> str:
         return str(Path(self.results, ".snakesweep", "logs", "merge_runs.log"))
+
+    def check_merge(self) -> None:
+        """Keep the merge's marker only while the merged files hold every run of this plan.
+
+        Snakemake ignores missing inputs of outputs it deems up to date, so a run whose
+        result went missing (deleted, or not pulled) must un-mark the merge to be run again.
+        """
+        statuses = store.run_statuses(self.results, self.plan.run_ids)
+        if all(s == "done" for s in statuses.values()):
+            aggregate.restore_marker(self.results, self.plan.layout_digest)
+        else:
+            aggregate.mark_merged(self.results, None)
 
     def start_pool(self, workflow: Any) -> None:
         """Start the warm worker pool when jobs run on this machine (Snakemake's ``onstart``)."""
@@ -125,15 +157,10 @@ class SweepWorkflow:
         if not failed:
             return
         try:
-            sweep_path, table_path, table = aggregate.write_sweep(self.plan, self.results)
+            _, _, table = aggregate.write_sweep(self.plan, self.results)
         except Exception as exc:  # noqa: BLE001 - the workflow already failed; say why this did too
             print(f"snakesweep: could not merge the finished runs: {exc}", file=sys.stderr)
             return
-        # A partial merge is out of date by definition: dated before the plan, so the next
-        # invocation merges again (Snakemake ignores missing inputs of up-to-date outputs).
-        stale = os.stat(self.plan_file).st_mtime - 1
-        for path in (sweep_path, table_path):
-            os.utime(path, (stale, stale))
         failed_runs = table.loc[table["status"] == "failed", "run_id"].tolist()
         if failed_runs:
             print(f"snakesweep: {len(failed_runs)} of {len(table)} runs failed; merged the rest "

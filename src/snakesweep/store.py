@@ -7,8 +7,11 @@
                           meta.json     status, start, end, duration, host, error
                           stdout.log    what the run printed
                           stderr.log
-    results/runs/.drafts/<run_id>/…     runs being written; never read as results
-    results/.snakesweep/plans/          cached plans
+    results/.snakesweep/drafts/<run_id>/…  runs being written; never read as results
+    results/.snakesweep/plans/             cached plans
+
+Drafts live outside ``runs/`` so that whatever tracks ``runs/`` (DVC's ``run`` stage) sees
+finished runs only.
 
 A run directory is written as a draft beside its final place and renamed into place
 when complete, so a process killed at any moment leaves nothing that reads as done.
@@ -81,7 +84,7 @@ def run_statuses(results: str | os.PathLike[str], run_ids: Iterable[str]) -> dic
 class RunDraft:
     """A run directory being written aside; ``commit`` renames it into place.
 
-    Drafts live in ``runs/.drafts/<run_id>/<host>-<pid>/``: one per writing process, so two
+    Drafts live in ``.snakesweep/drafts/<run_id>/<host>-<pid>/``: one per writing process, so two
     writers never touch each other's draft, and a draft whose process is gone (on this
     host) is removed by the next attempt at the same run.
     """
@@ -122,6 +125,7 @@ class RunDraft:
         if final.exists() and any(final.iterdir()):
             old = self.path.with_name(f"replaced-{self.path.name}")
             os.rename(final, old)
+        final.parent.mkdir(parents=True, exist_ok=True)
         os.rename(self.path, final)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
@@ -138,7 +142,7 @@ class RunDraft:
 
 
 def _drafts(results: Path, run_id: str) -> Path:
-    return results / "runs" / ".drafts" / run_id
+    return results / ".snakesweep" / "drafts" / run_id
 
 
 _HOST = socket.gethostname().replace("-", "_")

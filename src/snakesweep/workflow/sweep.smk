@@ -14,6 +14,15 @@ rule sweep:
     input:
         SWEEP.sweep_file,
         SWEEP.table_file,
+        SWEEP.metrics_file,
+        SWEEP.index_file,
+        SWEEP.layout_marker,
+
+
+# Every run, not merged (the `run` stage of dvc.yaml).
+rule runs:
+    input:
+        SWEEP.run_results,
 
 
 # One run; its stdout/stderr, config and meta.json are in results/runs/<run_id>/.
@@ -24,13 +33,17 @@ rule run_experiment:
         RUN_COMMAND
 
 
+# Reruns when a run job runs or the sweep's layout changes; file times never decide.
+# It also writes results/plots/ (not declared: Snakemake would put a marker file in it).
 rule merge_runs:
     input:
-        plan=SWEEP.plan_file,
-        runs=SWEEP.run_results,
+        runs=ancient(SWEEP.run_results),
     output:
         sweep=SWEEP.sweep_file,
         table=SWEEP.table_file,
+        metrics=SWEEP.metrics_file,
+        index=SWEEP.index_file,
+        layout=SWEEP.layout_marker,
     log:
         SWEEP.merge_log,
     shell:

@@ -1,0 +1,91 @@
+"""Summaries: the sweep's Dataset → the small files DVC shows and compares.
+
+* ``metrics.json``: how many runs are done, failed and pending, and for every scalar
+  result its mean, minimum and maximum over the done points (``dvc metrics show|diff``).
+* ``plots/<result>.csv``: every result with exactly one dimension of its own (a curve, such
+  as a loss over ``step``), in long form: ``point, <dimension>, <result>``; ``point`` names
+  the swept values (``model=mlp optimizer.lr=0.3 seed=0``). Past ``MAX_CURVES`` points the
+  file holds the mean curve per value of the first swept dimension instead, so the plot
+  stays readable and the file small (``dvc plots show|diff``).
+
+Both are written deterministically: equal runs give equal bytes, so ``dvc.lock`` changes
+only when a result did.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+METRICS = "metrics.json"
+PLOTS = "plots"
+MAX_CURVES = 100
+"""Sweeps with more points than this get one mean curve per value of the first dimension."""
+
+_BOOKKEEPING = ("run_id", "status")
+
+
+def summary_metrics(dataset: Any) -> dict[str, Any]:
+    """Run counts and, per scalar result, its mean/min/max over the done points."""
+    import numpy as np
+
+    swept = tuple(dataset["status"].dims)
+    status, counts = np.unique(dataset["status"].values, return_counts=True)
+    found = dict(zip(status.tolist(), counts.tolist(), strict=True))
+    metrics: dict[str, Any] = {
+        "runs": {s: int(found.get(s, 0)) for s in ("done", "failed", "pending")}}
+    for name, var in dataset.data_vars.items():
+        if name in _BOOKKEEPING or var.dims != swept:
+            continue
+        values = var.values.astype("f8")
+        values = values[np.isfinite(values)]
+        if values.size:
+            metrics[str(name)] = {"mean": float(values.mean()), "min": float(values.min()),
+                                  "max": float(values.max())}
+    return metrics
+
+
+def curves(dataset: Any) -> dict[str, Any]:
+    """Each result with one dimension of its own, as a long-form ``pandas.DataFrame``."""
+    swept = list(dataset["status"].dims)
+    many = bool(swept) and dataset["status"].size > MAX_CURVES
+    keys = swept[:1] if many else swept
+    suffix = " (mean)" if many else ""
+    out: dict[str, Any] = {}
+    for name, var in dataset.data_vars.items():
+        own = [d for d in var.dims if d not in swept]
+        if name in _BOOKKEEPING or len(own) != 1:
+            continue
+        if many:
+            var = var.mean(swept[1:], skipna=True)
+        frame = var.to_series().dropna().reset_index()
+        frame.insert(0, "point", [
+            " ".join(f"{k}={v}" for k, v in zip(keys, row, strict=True)) + suffix
+            for row in frame[keys].itertuples(index=False, name=None)
+        ] if keys else "all")
+        out[str(name)] = frame[["point", own[0], name]]
+    return out
+
+
+def write_summaries(dataset: Any, results: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """Write ``metrics.json`` and ``plots/`` aside, then into place."""
+    metrics_path = Path(results, METRICS)
+    tmp = metrics_path.with_name(f".{METRICS}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(summary_metrics(dataset), indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, metrics_path)
+
+    plots = Path(results, PLOTS)
+    staged = plots.with_name(f".{PLOTS}.{os.getpid()}.tmp")
+    shutil.rmtree(staged, ignore_errors=True)
+    staged.mkdir()
+    for name, frame in curves(dataset).items():
+        frame.to_csv(staged / f"{name}.csv", index=False, float_format="%.9g")
+    old = plots.with_name(f".{PLOTS}.{os.getpid()}.old")
+    if plots.exists():
+        os.rename(plots, old)
+    os.rename(staged, plots)
+    shutil.rmtree(old, ignore_errors=True)
+    return metrics_path, plots

@@ -1,0 +1,49 @@
+"""Freshness follows content, never file times or Snakemake's metadata."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+from pathlib import Path
+
+import xarray as xr
+
+from conftest import calls, snakesweep
+
+
+def dry_run(project: Path, *overrides: str) -> str:
+    out = snakesweep("run", *overrides, "--", "--dry-run", cwd=project)
+    assert out.returncode == 0, out.stderr
+    return out.stdout + out.stderr
+
+
+def test_new_file_times_and_no_metadata_leave_nothing_to_do(project: Path) -> None:
+    """What a fresh clone after `dvc pull` looks like: shuffled times, no .snakemake/."""
+    assert snakesweep("run", "--cores", "2", cwd=project).returncode == 0
+    shutil.rmtree(project / ".snakemake")
+    shutil.rmtree(project / "results" / ".snakesweep")
+    files = [p for p in (project / "results").rglob("*") if p.is_file()]
+    random.Random(7).shuffle(files)
+    for i, path in enumerate(files):  # the merged files older than the runs they merge
+        os.utime(path, (1_000_000 + i, 1_000_000 + i))
+    assert "Nothing to be done" in dry_run(project)
+    assert snakesweep("run", cwd=project).returncode == 0
+    assert sorted(calls(project)) == ["1 plain", "2 plain", "3 plain"]
+
+
+def test_a_smaller_domain_merges_again_without_running_anything(project: Path) -> None:
+    assert snakesweep("run", "--cores", "2", cwd=project).returncode == 0
+    assert snakesweep("run", "x=1,3", cwd=project).returncode == 0
+    ds = xr.load_dataset(project / "results" / "sweep.nc")
+    assert list(ds["x"].values) == [1, 3] and list(ds["y"].values) == [10, 30]
+    assert len(calls(project)) == 3
+
+
+def test_a_run_whose_result_is_gone_is_computed_again_alone(project: Path) -> None:
+    assert snakesweep("run", "--cores", "2", cwd=project).returncode == 0
+    ds = xr.load_dataset(project / "results" / "sweep.nc")
+    shutil.rmtree(project / "results" / "runs" / str(ds["run_id"].values[1]))
+    assert dry_run(project).count("run_experiment:") == 1
+    assert snakesweep("run", cwd=project).returncode == 0
+    assert sorted(calls(project)) == ["1 plain", "2 plain", "2 plain", "3 plain"]
