@@ -117,3 +117,31 @@ def repo_copy(tmp_path: Path) -> Path:
     for part in ("conf", "workflow"):
         shutil.copytree(REPO / part, tmp_path / part)
     return tmp_path
+
+
+def tool(*args: str, cwd: Path, check: bool = True,
+         timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """Run a real command line tool (git, dvc, snakemake) of this environment in ``cwd``."""
+    command = list(args)
+    if command[0] in ("dvc", "snakemake", "snakesweep"):
+        command = [sys.executable, "-m", *command]
+    out = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    if check and out.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} exited {out.returncode}:\n{out.stdout}\n"
+                             f"{out.stderr}")
+    return out
+
+
+@pytest.fixture
+def tool_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """git and DVC without the user's settings: a fixed identity, no analytics, private state."""
+    bin_dir = str(Path(sys.executable).parent)  # dvc.yaml's `snakemake …` runs through PATH
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+    for key, value in {"GIT_AUTHOR_NAME": "snakesweep tests",
+                       "GIT_COMMITTER_NAME": "snakesweep tests",
+                       "GIT_AUTHOR_EMAIL": "tests@snakesweep.invalid",
+                       "GIT_COMMITTER_EMAIL": "tests@snakesweep.invalid",
+                       "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1",
+                       "DVC_NO_ANALYTICS": "1",
+                       "DVC_SITE_CACHE_DIR": str(tmp_path_factory.mktemp("dvc-site"))}.items():
+        monkeypatch.setenv(key, value)

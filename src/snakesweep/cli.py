@@ -1,4 +1,4 @@
-"""``snakesweep plan|run|status``: thin commands over the parts.
+"""``snakesweep plan|run|status|init|pull``: thin commands over the parts.
 
 Sweep arguments come first, in Hydra's shape (``-cd``, ``-cn``, overrides); arguments after
 ``--`` go to Snakemake unchanged. Bad input prints one line and exits with status 2.
@@ -82,7 +82,42 @@ def _parser() -> argparse.ArgumentParser:
     p = sweep_command("status", "Count done, pending and failed runs; list the failed ones.",
                       cmd_status)
     p.add_argument("--format", choices=("table", "json"), default="table")
+    p = sub.add_parser("init", help="Add conf/, workflow/ and dvc.yaml for a new sweep here.",
+                       description="Add a working sweep beside your code: conf/ (with a "
+                       "hydra.sweeper.params domain), workflow/Snakefile and dvc.yaml. "
+                       "Refuses to overwrite files that exist.")
+    p.add_argument("--experiment", metavar="MODULE:FUNCTION",
+                   help="your experiment's entry point (default: write a starter experiment.py)")
+    p.set_defaults(command=cmd_init)
+    p = sub.add_parser("pull", help="dvc pull, then every run the DVC cache holds whole; "
+                       "names the runs it cannot restore. Arguments after -- go to dvc pull.",
+                       description="Run `dvc pull`; then check every run of results/runs "
+                       "against the hashes in dvc.lock, put the whole ones in place, set "
+                       "damaged ones aside and name the runs that will be computed again.")
+    p.add_argument("--results", default="results",
+                   help="the results directory dvc.yaml tracks (default: results)")
+    p.set_defaults(command=cmd_pull)
     return parser
+
+
+def cmd_pull(ns: argparse.Namespace, extra: list[str]) -> int:
+    from snakesweep.tracking import describe, pull
+
+    report = pull(ns.results, extra)
+    for line in describe(report, ns.results):
+        print(line, file=sys.stderr)
+    return 1 if report.lost else 0
+
+
+def cmd_init(ns: argparse.Namespace, extra: list[str]) -> int:
+    from snakesweep.scaffold import init, next_steps
+
+    _no_extra(extra, "init")
+    root = Path.cwd()
+    written = init(root, ns.experiment)
+    print(f"snakesweep: wrote {', '.join(written.files)}")
+    print(next_steps(root, written))
+    return 0
 
 
 def _plan(ns: argparse.Namespace) -> Plan:

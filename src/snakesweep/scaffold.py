@@ -1,0 +1,124 @@
+"""``snakesweep init``: a working sweep (conf/, workflow/, dvc.yaml) beside a user's code.
+
+Nothing that exists is overwritten: when any file to be written is already there, the
+command names them and writes none.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from string import Template
+
+from snakesweep.errors import ConfigError, SnakesweepError
+
+TEMPLATES = Path(__file__).with_name("templates")
+
+STARTER = "experiment:main"
+"""The entry point of the starter experiment ``init`` writes when none is given."""
+
+STARTER_KEYS = {"seed": "0", "lr": "0.1", "steps": "50"}
+STARTER_DOMAIN = {"lr": "0.01,0.1,0.5", "seed": "range(0,2)"}
+USER_KEYS = {"seed": "0"}
+USER_DOMAIN = {"seed": "range(0,3)"}
+
+
+@dataclass(frozen=True)
+class Scaffold:
+    """The files ``init`` writes, by path relative to the repository, and their text."""
+
+    files: dict[str, str]
+    code: list[str]
+
+
+def scaffold(root: Path, experiment: str | None = None) -> Scaffold:
+    """The files of a new sweep in ``root`` running ``experiment`` (a starter if None)."""
+    files: dict[str, str] = {}
+    if experiment is None:
+        experiment = STARTER
+        keys, domain = STARTER_KEYS, STARTER_DOMAIN
+        files["experiment.py"] = _read("experiment.py")
+        code = ["experiment.py"]
+    else:
+        keys, domain = USER_KEYS, USER_DOMAIN
+        code = _source_of(experiment, root)
+    files["conf/config.yaml"] = Template(_read("config.yaml")).substitute(
+        experiment=experiment,
+        keys="".join(f"{k}: {v}\n" for k, v in keys.items()),
+        params="\n".join(f"      {k}: {v}" for k, v in domain.items()),
+    )
+    files["workflow/Snakefile"] = _read("Snakefile")
+    files["workflow/profiles/default/config.yaml"] = _read("profile.yaml")
+    files["workflow/plots/curves.json"] = _read("curves.json")
+    files["dvc.yaml"] = Template(_read("dvc.yaml")).substitute(
+        code="\n".join(f"      - {c}" for c in code) or "      # add your experiment's code")
+    files["results/.gitignore"] = _read("results.gitignore")
+    return Scaffold(files=files, code=code)
+
+
+def init(root: Path, experiment: str | None = None) -> Scaffold:
+    """Write the scaffold into ``root``; refuse, writing nothing, if any file exists."""
+    plan = scaffold(root, experiment)
+    existing = [p for p in plan.files if (root / p).exists()]
+    if existing:
+        raise SnakesweepError(
+            f"init writes nothing: {', '.join(existing)} already exist{'s' * (len(existing) == 1)}"
+            " (move them aside, or add snakesweep to your own files by hand; see the README)")
+    for rel, text in plan.files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    return plan
+
+
+def next_steps(root: Path, plan: Scaffold) -> str:
+    """What to type next, in the order to type it."""
+    lines = ["next:",
+             "  snakemake --cores all     # run the sweep: results/sweep.nc, results/runs.csv"]
+    if not (root / ".dvc").is_dir():
+        lines.append("  dvc init                  # once, if this repository has no .dvc/ yet")
+    lines += [
+        "  dvc repro                 # the same through DVC; dvc.lock records every run",
+        "  git add conf workflow dvc.yaml dvc.lock results/.gitignore results/*.json "
+        + " ".join(c for c in plan.code if "/" not in c),
+        "  dvc remote add -d store URL && dvc push   # share the runs with every clone",
+    ]
+    if not (root / ".git").exists():
+        lines.insert(1, "  git init                  # DVC needs a git repository")
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _read(name: str) -> str:
+    return (TEMPLATES / name).read_text(encoding="utf-8")
+
+
+def _source_of(experiment: str, root: Path) -> list[str]:
+    """The code ``experiment`` lives in, relative to ``root``: its top-level package or module.
+
+    Code outside ``root`` (an installed package) is not listed; DVC tracks files in the
+    repository only.
+    """
+    module, sep, function = experiment.partition(":")
+    if not sep or not module or not function:
+        raise ConfigError("--experiment", f"{experiment!r} is not 'package.module:function'")
+    top = module.split(".")[0]
+    sys.path.insert(0, str(root))
+    try:
+        spec = importlib.util.find_spec(top)
+    except (ImportError, ValueError) as exc:
+        raise ConfigError("--experiment", f"cannot find module {top!r}: {exc}") from None
+    finally:
+        sys.path.remove(str(root))
+    if spec is None or spec.origin is None:
+        raise ConfigError("--experiment", f"cannot find module {top!r} from {str(root)!r}")
+    origin = Path(spec.origin).resolve()
+    source = origin.parent if origin.name == "__init__.py" else origin
+    try:
+        return [source.relative_to(root.resolve()).as_posix()]
+    except ValueError:
+        return []
