@@ -15,7 +15,8 @@ from conftest import REPO, tool
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("tool_env")]
 
 SHIPPED = (".gitignore", ".dvcignore", ".dvc/config", ".dvc/.gitignore", "conf", "workflow",
-           "dvc.yaml", "results/.gitignore", "src/snakesweep/examples/classifier.py")
+           "dvc.yaml", "results/.gitignore", "src/snakesweep/examples/classifier.py",
+           "src/snakesweep/aggregate.py", "src/snakesweep/summaries.py")
 
 
 def example_repo(path: Path) -> Path:
@@ -69,6 +70,8 @@ def test_repro_tracks_runs_skips_when_nothing_changed_and_adds_only_new_points(
         "results/sweep.nc", "results/runs.csv", "results/plots", "results/metrics.json"}
     commit(repo, "18 runs")
     first, metas = (repo / "dvc.lock").read_bytes(), run_metas(repo)
+    merged = {n: (repo / "results" / n).read_bytes() for n in ("sweep.nc", "runs.csv",
+                                                              "sweep.json", "metrics.json")}
 
     again = tool("dvc", "repro", cwd=repo)
     assert "Stage 'run' didn't change, skipping" in again.stdout
@@ -89,6 +92,15 @@ def test_repro_tracks_runs_skips_when_nothing_changed_and_adds_only_new_points(
     metrics = json.loads(tool("dvc", "metrics", "diff", "--json", cwd=repo).stdout)
     assert metrics["results/metrics.json"]["runs.done"] == {"old": 18, "new": 24, "diff": 6}
 
+    # Back to the 18-run revision in git only: sweep.nc and sweep.json still hold 24 runs
+    # (both are DVC's), so asking for sweep.nc merges again, computing nothing.
+    commit(repo, "24 runs")
+    tool("git", "checkout", "-q", "HEAD~1", cwd=repo)
+    tool("snakemake", "--cores", "2", "results/sweep.nc", cwd=repo)
+    assert run_metas(repo) == after
+    # the same runs merge into the same bytes, so dvc.lock sees no change
+    assert {n: (repo / "results" / n).read_bytes() for n in merged} == merged
+
 
 def test_plots_and_metrics_are_files_dvc_renders_and_compares(tmp_path: Path) -> None:
     repo = example_repo(tmp_path / "repo")
@@ -105,7 +117,8 @@ def test_plots_and_metrics_are_files_dvc_renders_and_compares(tmp_path: Path) ->
     metrics = json.loads(tool("dvc", "metrics", "show", "--json", cwd=repo).stdout)
     summary = metrics[""]["data"]["results/metrics.json"]["data"]
     assert summary["runs"] == {"done": 18, "failed": 0, "pending": 0}
-    assert 0.5 < summary["test_accuracy"]["mean"] <= summary["test_accuracy"]["max"] <= 1
+    accuracy = summary["results"]["test_accuracy"]
+    assert 0.5 < accuracy["mean"] <= accuracy["max"] <= 1
 
     commit(repo, "18 runs")
     set_seeds(repo, "range(0,2)")
@@ -172,6 +185,27 @@ def test_a_missing_or_damaged_run_is_named_and_computed_again_alone(tmp_path: Pa
     expected = xr.load_dataset(origin / "results" / "sweep.nc")
     xr.testing.assert_equal(merged[["test_accuracy", "loss", "run_id"]],
                             expected[["test_accuracy", "loss", "run_id"]])
+
+    again = tool("snakesweep", "pull", cwd=clone, check=False)
+    assert again.returncode == 0, again.stderr
+    kept = "differs from dvc.lock and is kept: it was computed here (`dvc commit` records it)"
+    assert again.stderr.count(kept) == 2
+    assert run_metas(clone) == fresh
+
+
+def test_pull_outside_a_dvc_repository_or_with_a_broken_lock_says_so_in_one_line(
+        tmp_path: Path) -> None:
+    outside = tool("snakesweep", "pull", cwd=tmp_path, check=False)
+    assert outside.returncode == 2
+    assert outside.stderr.splitlines() == [
+        "snakesweep: not the root of a DVC repository (no .dvc/ here): run `snakesweep pull` "
+        "where dvc.yaml is, or `dvc init` first"]
+    tool("git", "init", "-q", cwd=tmp_path)
+    tool("dvc", "init", "-q", cwd=tmp_path)
+    (tmp_path / "dvc.lock").write_text("stages: [1, 2\n")
+    broken = tool("snakesweep", "pull", cwd=tmp_path, check=False)
+    assert broken.returncode == 2 and "Traceback" not in broken.stderr
+    assert broken.stderr.splitlines()[-1].startswith("snakesweep: dvc.lock cannot be read:")
 
 
 def _md5(path: Path) -> str:

@@ -32,12 +32,28 @@ def test_new_file_times_and_no_metadata_leave_nothing_to_do(project: Path) -> No
     assert sorted(calls(project)) == ["1 plain", "2 plain", "3 plain"]
 
 
-def test_a_smaller_domain_merges_again_without_running_anything(project: Path) -> None:
+def test_a_smaller_domain_merges_again_whichever_merged_file_is_asked_for(
+        project: Path) -> None:
+    """No Snakemake metadata to see the change: the merge key alone decides."""
     assert snakesweep("run", "--cores", "2", cwd=project).returncode == 0
-    assert snakesweep("run", "x=1,3", cwd=project).returncode == 0
+    shutil.rmtree(project / ".snakemake")
+    out = snakesweep("run", "x=1,3", "--", "results/runs.csv", cwd=project)
+    assert out.returncode == 0, out.stderr
     ds = xr.load_dataset(project / "results" / "sweep.nc")
     assert list(ds["x"].values) == [1, 3] and list(ds["y"].values) == [10, 30]
     assert len(calls(project)) == 3
+
+
+def test_runs_computed_again_without_a_merge_are_merged_next_time(project: Path) -> None:
+    assert snakesweep("run", "--cores", "2", cwd=project).returncode == 0
+    exp = project / "tinyexp.py"
+    exp.write_text(exp.read_text().replace("cfg.x * 10", "cfg.x * 100"))
+    forced = snakesweep("run", "--", "--forcerun", "run_experiment", "runs", cwd=project)
+    assert forced.returncode == 0, forced.stderr
+    assert list(xr.load_dataset(project / "results" / "sweep.nc")["y"].values) == [10, 20, 30]
+    assert snakesweep("run", cwd=project).returncode == 0
+    assert list(xr.load_dataset(project / "results" / "sweep.nc")["y"].values) == [100, 200, 300]
+    assert len(calls(project)) == 6
 
 
 def test_a_run_whose_result_is_gone_is_computed_again_alone(project: Path) -> None:

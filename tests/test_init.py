@@ -84,3 +84,26 @@ def test_init_with_a_bad_experiment_says_which_in_one_line(
     assert out.returncode == 2
     (line,) = out.stderr.splitlines()
     assert says in line and files(tmp_path) == set()
+
+
+@pytest.mark.usefixtures("tool_env")
+def test_init_in_a_part_of_a_git_repository_suggests_dvc_init_subdir(tmp_path: Path) -> None:
+    tool("git", "init", "-q", cwd=tmp_path)
+    write(tmp_path / "exps" / "train.py", "def main(cfg):\n    return {'score': 1}\n")
+    out = snakesweep("init", "--experiment", "train:main", cwd=tmp_path / "exps")
+    assert out.returncode == 0, out.stderr
+    assert "dvc init --subdir" in out.stdout and "git init" not in out.stdout
+    stages = yaml.safe_load((tmp_path / "exps" / "dvc.yaml").read_text())["stages"]
+    assert "train.py" in stages["run"]["deps"]
+    # at the top, `exps` is a namespace package (no __init__.py)
+    top = snakesweep("init", "--experiment", "exps.train:main", cwd=tmp_path)
+    assert top.returncode == 0, top.stderr
+    assert "exps" in yaml.safe_load((tmp_path / "dvc.yaml").read_text())["stages"]["run"]["deps"]
+
+
+def test_init_that_cannot_write_leaves_nothing_behind(tmp_path: Path) -> None:
+    write(tmp_path / "workflow", "a file where init needs a directory\n")
+    out = snakesweep("init", cwd=tmp_path)
+    assert out.returncode == 2 and len(out.stderr.splitlines()) == 1
+    assert out.stderr.startswith("snakesweep: init writes nothing:")
+    assert files(tmp_path) == {"workflow"}

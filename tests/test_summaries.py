@@ -34,8 +34,9 @@ def sweep(models: list[str], lrs: list[float], *, failed: tuple[int, int] | None
 def test_metrics_count_runs_and_summarise_scalar_results_over_done_points() -> None:
     metrics = summaries.summary_metrics(sweep(["a", "b"], [0.1, 1.0], failed=(1, 1)))
     assert metrics["runs"] == {"done": 3, "failed": 1, "pending": 0}
-    assert metrics["accuracy"] == {"mean": pytest.approx(0.1), "min": 0.0, "max": 0.2}
-    assert "loss" not in metrics  # a curve, not a scalar
+    assert metrics["results"]["accuracy"] == {"mean": pytest.approx(0.1), "min": 0.0,
+                                              "max": 0.2}
+    assert "loss" not in metrics["results"]  # a curve, not a scalar
 
 
 def test_curves_are_long_form_with_one_label_per_point() -> None:
@@ -44,6 +45,13 @@ def test_curves_are_long_form_with_one_label_per_point() -> None:
     assert frame["point"].unique().tolist() == [
         "model=a optimizer.lr=1.0", "model=b optimizer.lr=0.1", "model=b optimizer.lr=1.0"]
     assert len(frame) == 3 * 3  # the failed point has no curve
+
+
+def test_curves_over_any_dimension_name_share_the_step_column_and_names_may_clash() -> None:
+    ds = sweep(["a", "b"], [0.1, 1.0]).rename({"step": "epoch", "model": "point"})
+    frame = summaries.curves(ds.rename({"loss": "step"}))["step"]
+    assert list(frame.columns) == ["point", "step", "step_value"]
+    assert frame["point"].iloc[0] == "point=a optimizer.lr=0.1"
 
 
 def test_past_the_limit_curves_are_means_per_value_of_the_first_dimension(

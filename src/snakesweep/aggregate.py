@@ -17,13 +17,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from snakesweep import store, summaries
+from snakesweep import freshness, store, summaries
 from snakesweep.errors import RunFileError, SnakesweepError, first_line
+from snakesweep.freshness import RUNS_TABLE, SWEEP, SWEEP_INDEX
 from snakesweep.plan import Plan, load_plan
-
-SWEEP = "sweep.nc"
-RUNS_TABLE = "runs.csv"
-SWEEP_INDEX = "sweep.json"
 
 
 def read_results(
@@ -143,15 +140,19 @@ def write_sweep(plan: Plan, results: str | os.PathLike[str]) -> tuple[Path, Path
     table.to_csv(tmp, index=False)
     os.replace(tmp, table_path)
     summaries.write_summaries(ds, results)
-    index = sweep_index(plan, table)
-    _write_json(Path(results, SWEEP_INDEX), index)
-    mark_merged(results, plan.layout_digest if _complete(index) else None)
+    _write_json(Path(results, SWEEP_INDEX), sweep_index(plan, results, table))
     return sweep_path, table_path, table
 
 
-def sweep_index(plan: Plan, table: Any) -> dict[str, Any]:
-    """What ``sweep.nc`` holds, readable without opening it: its layout, dimensions and runs."""
+def sweep_index(plan: Plan, results: str | os.PathLike[str], table: Any) -> dict[str, Any]:
+    """What ``sweep.nc`` holds, readable without opening it: its merge key, layout, runs.
+
+    Written after ``sweep.nc`` and ``runs.csv``, whose sizes it records (see ``freshness``).
+    """
+    statuses = dict(zip(table["run_id"], table["status"], strict=True))
     return {
+        "key": freshness.merge_key(plan, results, statuses),
+        "files": freshness.merged_files(results),
         "layout": plan.layout_digest,
         "config_name": plan.config_name,
         "overrides": list(plan.overrides),
@@ -159,51 +160,6 @@ def sweep_index(plan: Plan, table: Any) -> dict[str, Any]:
         "points": len(plan.points),
         "runs": {s: int((table["status"] == s).sum()) for s in ("done", "failed", "pending")},
     }
-
-
-def layout_marker(results: str | os.PathLike[str], layout: str) -> Path:
-    """The file whose presence says ``sweep.nc`` here was merged for this layout."""
-    return Path(results, ".snakesweep", "merged", layout)
-
-
-def mark_merged(results: str | os.PathLike[str], layout: str | None) -> None:
-    """Record that the merged files hold every run of ``layout``; None: of no layout.
-
-    A partial merge (failed or pending runs) is never marked, so the next invocation
-    asks for the merge again, and with it for the missing runs.
-    """
-    markers = layout_marker(results, "-").parent
-    markers.mkdir(parents=True, exist_ok=True)
-    for other in markers.iterdir():
-        if other.name != layout:
-            other.unlink(missing_ok=True)
-    if layout is not None:
-        layout_marker(results, layout).touch()
-
-
-def restore_marker(results: str | os.PathLike[str], layout: str) -> bool:
-    """Mark the merge done when the tracked ``sweep.json`` says it holds ``layout``.
-
-    After a clone and ``dvc pull`` there is no local marker, but the pulled files are the
-    merge of this layout: content, not file times or Snakemake's metadata, decides.
-    """
-    if layout_marker(results, layout).exists():
-        return True
-    try:
-        with open(Path(results, SWEEP_INDEX), encoding="utf-8") as f:
-            index = json.load(f)
-        recorded, complete = index.get("layout"), _complete(index)
-    except (OSError, ValueError, AttributeError, TypeError):
-        return False
-    if recorded != layout or not complete or not Path(results, SWEEP).is_file():
-        return False
-    mark_merged(results, layout)
-    return True
-
-
-def _complete(index: dict[str, Any]) -> bool:
-    runs = index.get("runs") or {}
-    return bool(runs.get("failed", 0) == 0 and runs.get("pending", 0) == 0)
 
 
 def _write_json(path: Path, data: Any) -> None:

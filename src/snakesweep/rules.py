@@ -12,9 +12,8 @@ when nothing changed) and ask for one ``run_experiment`` job per run whose
 
 Freshness follows content, never file times, so a fresh clone after ``dvc pull`` (new
 times, no ``.snakemake/`` metadata) has nothing to do: a run is done when its result file
-exists under its content address; the merge reruns when a run job runs or when the plan's
-``layout_digest`` differs from the one the merged files record (``sweep.json``); its
-inputs are ``ancient``.
+exists under its content address, and the merge reruns when its key (layout and runs)
+differs from the one the merged files record; see ``snakesweep.freshness``.
 
 Per-job values reach the job's shell through the environment (``SNAKESWEEP_*``), never
 through the command line, and never a config value: the shell command is the same text
@@ -32,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from snakesweep import aggregate, store, summaries
+from snakesweep import aggregate, freshness, store, summaries
 from snakesweep.configs import RUN_ID_PATTERN
 
 __all__ = ["MERGE_COMMAND", "RULES", "RUN_COMMAND", "RUN_ID_PATTERN", "SNAKEFILE",
@@ -100,11 +99,11 @@ class SweepWorkflow:
 
     @property
     def sweep_file(self) -> str:
-        return str(Path(self.results, aggregate.SWEEP))
+        return str(Path(self.results, freshness.SWEEP))
 
     @property
     def table_file(self) -> str:
-        return str(Path(self.results, aggregate.RUNS_TABLE))
+        return str(Path(self.results, freshness.RUNS_TABLE))
 
     @property
     def metrics_file(self) -> str:
@@ -112,28 +111,20 @@ class SweepWorkflow:
 
     @property
     def index_file(self) -> str:
-        return str(Path(self.results, aggregate.SWEEP_INDEX))
+        return str(Path(self.results, freshness.SWEEP_INDEX))
 
     @property
-    def layout_marker(self) -> str:
-        """The merge's marker output: missing, so the merge reruns, when the layout changed."""
-        return str(aggregate.layout_marker(self.results, self.plan.layout_digest))
+    def merge_key_file(self) -> str:
+        """The merge's input whose time says whether the merged files are fresh."""
+        return str(freshness.key_file(self.results))
 
     @property
     def merge_log(self) -> str:
         return str(Path(self.results, ".snakesweep", "logs", "merge_runs.log"))
 
     def check_merge(self) -> None:
-        """Keep the merge's marker only while the merged files hold every run of this plan.
-
-        Snakemake ignores missing inputs of outputs it deems up to date, so a run whose
-        result went missing (deleted, or not pulled) must un-mark the merge to be run again.
-        """
-        statuses = store.run_statuses(self.results, self.plan.run_ids)
-        if all(s == "done" for s in statuses.values()):
-            aggregate.restore_marker(self.results, self.plan.layout_digest)
-        else:
-            aggregate.mark_merged(self.results, None)
+        """Date the merge's key file so Snakemake merges exactly when the content changed."""
+        freshness.stamp(self.plan, self.results)
 
     def start_pool(self, workflow: Any) -> None:
         """Start the warm worker pool when jobs run on this machine (Snakemake's ``onstart``)."""

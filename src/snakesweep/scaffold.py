@@ -67,30 +67,50 @@ def init(root: Path, experiment: str | None = None) -> Scaffold:
         raise SnakesweepError(
             f"init writes nothing: {', '.join(existing)} already exist{'s' * (len(existing) == 1)}"
             " (move them aside, or add snakesweep to your own files by hand; see the README)")
-    for rel, text in plan.files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
+    written: list[Path] = []
+    try:
+        for rel in plan.files:
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        for rel, text in plan.files.items():
+            path = root / rel
+            tmp = path.with_name(f".{path.name}.tmp")
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, path)
+            written.append(path)
+    except OSError as exc:
+        for path in written:  # all or nothing
+            path.unlink(missing_ok=True)
+        raise SnakesweepError(f"init writes nothing: {exc}") from None
     return plan
 
 
 def next_steps(root: Path, plan: Scaffold) -> str:
     """What to type next, in the order to type it."""
+    git_top = _upward(root, ".git")
     lines = ["next:",
              "  snakemake --cores all     # run the sweep: results/sweep.nc, results/runs.csv"]
-    if not (root / ".dvc").is_dir():
-        lines.append("  dvc init                  # once, if this repository has no .dvc/ yet")
+    if git_top is None:
+        lines.append("  git init                  # DVC needs a git repository")
+    if _upward(root, ".dvc") is None:
+        subdir = git_top is not None and git_top != root.resolve()
+        lines.append("  dvc init --subdir         # once: DVC in this part of the git repository"
+                     if subdir else
+                     "  dvc init                  # once: this repository has no .dvc/ yet")
     lines += [
         "  dvc repro                 # the same through DVC; dvc.lock records every run",
         "  git add conf workflow dvc.yaml dvc.lock results/.gitignore results/*.json "
         + " ".join(c for c in plan.code if "/" not in c),
         "  dvc remote add -d store URL && dvc push   # share the runs with every clone",
     ]
-    if not (root / ".git").exists():
-        lines.insert(1, "  git init                  # DVC needs a git repository")
     return "\n".join(line.rstrip() for line in lines)
+
+
+def _upward(start: Path, name: str) -> Path | None:
+    """The nearest of ``start`` and its parents that holds ``name``."""
+    for folder in (start.resolve(), *start.resolve().parents):
+        if (folder / name).exists():
+            return folder
+    return None
 
 
 def _read(name: str) -> str:
@@ -114,10 +134,16 @@ def _source_of(experiment: str, root: Path) -> list[str]:
         raise ConfigError("--experiment", f"cannot find module {top!r}: {exc}") from None
     finally:
         sys.path.remove(str(root))
-    if spec is None or spec.origin is None:
+    if spec is None:
         raise ConfigError("--experiment", f"cannot find module {top!r} from {str(root)!r}")
-    origin = Path(spec.origin).resolve()
-    source = origin.parent if origin.name == "__init__.py" else origin
+    if spec.origin is None or spec.origin == "namespace":  # a package without __init__.py
+        locations = list(spec.submodule_search_locations or [])
+        if not locations:
+            return []
+        source = Path(locations[0]).resolve()
+    else:
+        origin = Path(spec.origin).resolve()
+        source = origin.parent if origin.name == "__init__.py" else origin
     try:
         return [source.relative_to(root.resolve()).as_posix()]
     except ValueError:

@@ -1,12 +1,15 @@
 """Summaries: the sweep's Dataset → the small files DVC shows and compares.
 
-* ``metrics.json``: how many runs are done, failed and pending, and for every scalar
-  result its mean, minimum and maximum over the done points (``dvc metrics show|diff``).
+* ``metrics.json``: ``runs``, how many are done, failed and pending, and ``results``: for
+  every scalar result its mean, minimum and maximum over the done points
+  (``dvc metrics show|diff``).
 * ``plots/<result>.csv``: every result with exactly one dimension of its own (a curve, such
-  as a loss over ``step``), in long form: ``point, <dimension>, <result>``; ``point`` names
-  the swept values (``model=mlp optimizer.lr=0.3 seed=0``). Past ``MAX_CURVES`` points the
-  file holds the mean curve per value of the first swept dimension instead, so the plot
-  stays readable and the file small (``dvc plots show|diff``).
+  as a loss over ``step``), in long form: ``point, step, <result>``. ``point`` names the
+  swept values (``model=mlp optimizer.lr=0.3 seed=0``); ``step`` holds the coordinates of
+  the curve's own dimension, whatever its name, so one plot definition (``x: step``) fits
+  every curve. Past ``MAX_CURVES`` points the file holds the mean curve per value of the
+  first swept dimension instead, so the plot stays readable and the file small
+  (``dvc plots show|diff``).
 
 Both are written deterministically: equal runs give equal bytes, so ``dvc.lock`` changes
 only when a result did.
@@ -35,21 +38,25 @@ def summary_metrics(dataset: Any) -> dict[str, Any]:
     swept = tuple(dataset["status"].dims)
     status, counts = np.unique(dataset["status"].values, return_counts=True)
     found = dict(zip(status.tolist(), counts.tolist(), strict=True))
+    summary: dict[str, Any] = {}
     metrics: dict[str, Any] = {
-        "runs": {s: int(found.get(s, 0)) for s in ("done", "failed", "pending")}}
+        "runs": {s: int(found.get(s, 0)) for s in ("done", "failed", "pending")},
+        "results": summary}
     for name, var in dataset.data_vars.items():
         if name in _BOOKKEEPING or var.dims != swept:
             continue
         values = var.values.astype("f8")
         values = values[np.isfinite(values)]
         if values.size:
-            metrics[str(name)] = {"mean": float(values.mean()), "min": float(values.min()),
+            summary[str(name)] = {"mean": float(values.mean()), "min": float(values.min()),
                                   "max": float(values.max())}
     return metrics
 
 
 def curves(dataset: Any) -> dict[str, Any]:
     """Each result with one dimension of its own, as a long-form ``pandas.DataFrame``."""
+    import pandas as pd
+
     swept = list(dataset["status"].dims)
     many = bool(swept) and dataset["status"].size > MAX_CURVES
     keys = swept[:1] if many else swept
@@ -61,12 +68,13 @@ def curves(dataset: Any) -> dict[str, Any]:
             continue
         if many:
             var = var.mean(swept[1:], skipna=True)
-        frame = var.to_series().dropna().reset_index()
-        frame.insert(0, "point", [
-            " ".join(f"{k}={v}" for k, v in zip(keys, row, strict=True)) + suffix
-            for row in frame[keys].itertuples(index=False, name=None)
-        ] if keys else "all")
-        out[str(name)] = frame[["point", own[0], name]]
+        flat = var.to_series().dropna()
+        index = flat.index.to_frame(index=False)
+        points = [" ".join(f"{k}={v}" for k, v in zip(keys, row, strict=True)) + suffix
+                  for row in index[keys].itertuples(index=False, name=None)] if keys else "all"
+        column = str(name) if str(name) not in ("point", "step") else f"{name}_value"
+        out[str(name)] = pd.DataFrame({"point": points, "step": index[own[0]].to_numpy(),
+                                       column: flat.to_numpy()})
     return out
 
 

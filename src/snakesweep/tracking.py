@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from snakesweep import store
-from snakesweep.errors import SnakesweepError
+from snakesweep.errors import SnakesweepError, first_line
 
 
 @dataclass
@@ -32,6 +32,8 @@ class PullReport:
 
     restored: list[str] = field(default_factory=list)
     present: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+    set_aside: dict[str, Path] = field(default_factory=dict)
     missing: dict[str, list[str]] = field(default_factory=dict)
     damaged: dict[str, list[str]] = field(default_factory=dict)
 
@@ -44,6 +46,9 @@ class PullReport:
 def pull(results: str | os.PathLike[str] = "results", dvc_args: list[str] | None = None,
          ) -> PullReport:
     """``dvc pull``, then every run the cache holds whole, checked against its hashes."""
+    if not Path(".dvc").is_dir():
+        raise SnakesweepError("not the root of a DVC repository (no .dvc/ here): run "
+                              "`snakesweep pull` where dvc.yaml is, or `dvc init` first")
     runs = store.runs_dir(results)
     pulled = _dvc("pull", *(dvc_args or []), check=False)
     if pulled.returncode != 0:
@@ -58,36 +63,43 @@ def manifest_of(runs: Path) -> dict[str, list[tuple[str, str]]]:
         raise SnakesweepError(f"dvc.lock records no output {runs.as_posix()!r}: run `dvc repro` "
                               "(or `dvc commit`) first")
     path = _cache_path(oid)
+    reason = "it is not there"
     if _md5(path) != oid.removesuffix(".dir"):
-        _fetch_from_remote(oid, path)  # DVC skips a directory's list when any file failed
+        reason = _fetch_from_remote(oid, path)  # DVC skips a directory's list if a file failed
     try:
         entries = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        pairs = [(e["relpath"], e["md5"]) for e in entries]
+    except (OSError, ValueError, TypeError, KeyError):
         raise SnakesweepError(
-            f"the list of runs of {runs.as_posix()!r} ({oid}) is neither in the DVC cache nor "
-            "in the remote: push it from a machine that has it (`dvc push`)") from None
+            f"the list of runs of {runs.as_posix()!r} ({oid}) is not in the DVC cache and the "
+            f"default remote cannot give it ({reason}): push it from a machine that has it "
+            "(`dvc push`)") from None
     manifest: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    for entry in entries:
-        run_id, _, rest = entry["relpath"].partition("/")
-        manifest[run_id].append((rest, entry["md5"]))
+    for relpath, md5 in pairs:
+        run_id, _, rest = relpath.partition("/")
+        manifest[run_id].append((rest, md5))
     return dict(manifest)
 
 
 def restore_runs(runs: Path, manifest: dict[str, list[tuple[str, str]]]) -> PullReport:
-    """Put every run of ``manifest`` in place whose files are whole; report the others."""
+    """Put every run of ``manifest`` in place whose files are whole; report the others.
+
+    A run here that differs from ``dvc.lock`` is kept when it is a finished run computed
+    here (its own ``meta.json``, status done, a result); otherwise it is set aside, never
+    deleted, and restored from the cache.
+    """
     report = PullReport()
     results = runs.parent
     for run_id, files in sorted(manifest.items()):
         final = runs / run_id
         if final.is_dir():
-            bad = [rel for rel, md5 in files if _md5(final / rel) != md5]
-            if not bad:
+            if all(_md5(final / rel) == md5 for rel, md5 in files):
                 report.present.append(run_id)
                 continue
-            aside = Path(results, ".snakesweep", "damaged", run_id)
-            shutil.rmtree(aside, ignore_errors=True)
-            aside.parent.mkdir(parents=True, exist_ok=True)
-            os.rename(final, aside)
+            if _computed_here(results, run_id, dict(files)):
+                report.kept.append(run_id)
+                continue
+            report.set_aside[run_id] = _set_aside(final, results)
         missing = [rel for rel, md5 in files if not _cache_path(md5).is_file()]
         damaged = [rel for rel, md5 in files
                    if rel not in missing and _md5(_cache_path(md5)) != md5]
@@ -107,15 +119,36 @@ def restore_runs(runs: Path, manifest: dict[str, list[tuple[str, str]]]) -> Pull
     return report
 
 
+def _computed_here(results: Path, run_id: str, files: dict[str, str]) -> bool:
+    meta = store.read_meta(results, run_id) or {}
+    return (_md5(store.run_dir(results, run_id) / store.META) != files.get(store.META)
+            and meta.get("status") == "done" and store.result_path(results, run_id).is_file())
+
+
+def _set_aside(final: Path, results: Path) -> Path:
+    """Move a run directory under ``.snakesweep/damaged/`` beside any earlier copy."""
+    parent = Path(results, ".snakesweep", "damaged")
+    parent.mkdir(parents=True, exist_ok=True)
+    aside, n = parent / final.name, 0
+    while aside.exists():
+        n += 1
+        aside = parent / f"{final.name}.{n}"
+    os.rename(final, aside)
+    return aside
+
+
 def describe(report: PullReport, results: str) -> list[str]:
     """One line per fact a user acts on."""
-    lines = []
+    lines = [f"snakesweep: run {r} differs from dvc.lock and is kept: it was computed here "
+             "(`dvc commit` records it)" for r in report.kept]
+    lines += [f"snakesweep: run {r} did not match dvc.lock: set aside in {path}"
+              for r, path in report.set_aside.items()]
     for kind, runs in (("not in the DVC cache or remote", report.missing),
                        ("damaged in the DVC cache", report.damaged)):
         for run_id, files in runs.items():
             lines.append(f"snakesweep: run {run_id} is {kind} ({', '.join(files)}); "
                          "it will be computed again")
-    done = len(report.present) + len(report.restored)
+    done = len(report.present) + len(report.restored) + len(report.kept)
     lines.append(f"snakesweep: {done} runs in {results}/runs"
                  + (f", {len(report.lost)} to compute again: run `dvc repro` or "
                     "`snakemake --cores all`" if report.lost else ""))
@@ -136,11 +169,17 @@ def _locked_dir_hash(runs: Path) -> str | None:
         lock = yaml.safe_load(Path("dvc.lock").read_text(encoding="utf-8")) or {}
     except OSError:
         return None
+    except yaml.YAMLError as exc:
+        raise SnakesweepError(f"dvc.lock cannot be read: {first_line(str(exc))}") from None
     target = runs.as_posix().rstrip("/")
-    for stage in (lock.get("stages") or {}).values():
-        for out in stage.get("outs") or []:
-            if str(out.get("path", "")).rstrip("/") == target and out.get("md5"):
-                return str(out["md5"])
+    try:
+        for stage in (lock.get("stages") or {}).values():
+            for out in stage.get("outs") or []:
+                if str(out.get("path", "")).rstrip("/") == target and out.get("md5"):
+                    return str(out["md5"])
+    except (AttributeError, TypeError):
+        raise SnakesweepError("dvc.lock is not what DVC writes (stages → outs → path, md5): "
+                              "restore it from git") from None
     return None
 
 
@@ -148,19 +187,22 @@ def _cache_path(md5: str) -> Path:
     return Path(_repo().cache.local.oid_to_path(md5))
 
 
-def _fetch_from_remote(oid: str, path: Path) -> None:
-    """Copy one object from the default remote into the cache, if it is there whole."""
+def _fetch_from_remote(oid: str, path: Path) -> str:
+    """Copy one object from the default remote into the cache if it is there whole; or why not."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         odb = _repo().cloud.get_remote_odb()
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         path.parent.mkdir(parents=True, exist_ok=True)
         odb.fs.get_file(odb.oid_to_path(oid), str(tmp))
-    except Exception:  # noqa: BLE001 - no remote, or not there: reported by the caller
-        return
+    except SnakesweepError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - no remote, unreachable, not there: say which
+        return first_line(exc) or type(exc).__name__
     if _md5(tmp) == oid.removesuffix(".dir"):
         os.replace(tmp, path)
-    else:
-        tmp.unlink(missing_ok=True)
+        return "fetched"
+    tmp.unlink(missing_ok=True)
+    return "the remote's copy is damaged"
 
 
 _REPO: list[Any] = []

@@ -16,7 +16,6 @@ rule sweep:
         SWEEP.table_file,
         SWEEP.metrics_file,
         SWEEP.index_file,
-        SWEEP.layout_marker,
 
 
 # Every run, not merged (the `run` stage of dvc.yaml).
@@ -33,17 +32,18 @@ rule run_experiment:
         RUN_COMMAND
 
 
-# Reruns when a run job runs or the sweep's layout changes; file times never decide.
+# Reruns when a run job runs, or when the key of the layout and the runs differs from the
+# one sweep.json records (merge.key is then dated newer); the runs' file times never decide.
 # It also writes results/plots/ (not declared: Snakemake would put a marker file in it).
 rule merge_runs:
     input:
         runs=ancient(SWEEP.run_results),
+        key=SWEEP.merge_key_file,
     output:
         sweep=SWEEP.sweep_file,
         table=SWEEP.table_file,
         metrics=SWEEP.metrics_file,
         index=SWEEP.index_file,
-        layout=SWEEP.layout_marker,
     log:
         SWEEP.merge_log,
     shell:

@@ -1,0 +1,119 @@
+"""Freshness: whether the merged files hold exactly the current runs, decided by content.
+
+File times cannot decide it: after a clone and ``dvc pull`` every file is new and in no
+particular order, and Snakemake has no ``.snakemake/`` metadata. So:
+
+* a run is done when ``runs/<run_id>/result.nc`` exists under its content address;
+* the **merge key** is a hash of the plan's ``layout_digest`` (dimensions, coordinates,
+  which run fills which cell) and every run's ``meta.json`` (new whenever a run is
+  computed again); it exists only when every run is done;
+* the merge records its key in ``sweep.json``, with the sizes of ``sweep.nc`` and
+  ``runs.csv`` it wrote (DVC caches and checks out all three together);
+* at every Snakefile parse, ``stamp`` writes the current key to
+  ``.snakesweep/merge.key``, an input of the merge whose time it sets: older than any
+  output when the recorded key matches, newer than every output (with new content, so
+  Snakemake's input checksums see a change too) when it does not. Snakemake then reruns
+  the merge for whichever of its outputs is asked for, and otherwise leaves it alone (the
+  run results are ``ancient`` inputs).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from snakesweep import store
+from snakesweep.plan import Plan
+from snakesweep.summaries import METRICS
+
+SWEEP = "sweep.nc"
+RUNS_TABLE = "runs.csv"
+SWEEP_INDEX = "sweep.json"
+MERGED = (SWEEP, RUNS_TABLE, SWEEP_INDEX, METRICS)
+
+
+def merge_key(plan: Plan, results: str | os.PathLike[str],
+              statuses: Mapping[str, str] | None = None) -> str | None:
+    """The hash of the layout and of every run's ``meta.json``; None while a run is not done."""
+    if statuses is None:
+        statuses = store.run_statuses(results, plan.run_ids)
+    if any(statuses[r] != "done" for r in plan.run_ids):
+        return None
+    h = hashlib.sha256(plan.layout_digest.encode())
+    for run_id in plan.run_ids:
+        try:
+            meta = (store.run_dir(results, run_id) / store.META).read_bytes()
+        except OSError:
+            meta = b""
+        h.update(f"\0{run_id}\0{len(meta)}\0".encode() + meta)
+    return h.hexdigest()[:32]
+
+
+def merged_files(results: str | os.PathLike[str]) -> dict[str, int]:
+    """The sizes of the merged files that exist, to record beside the key."""
+    sizes = {}
+    for name in (SWEEP, RUNS_TABLE):
+        try:
+            sizes[name] = os.stat(Path(results, name)).st_size
+        except OSError:
+            pass
+    return sizes
+
+
+def recorded_key(results: str | os.PathLike[str]) -> str | None:
+    """The key ``sweep.json`` records, if the merged files beside it are the ones it wrote."""
+    try:
+        with open(Path(results, SWEEP_INDEX), encoding="utf-8") as f:
+            index: Any = json.load(f)
+        key, files = index["key"], index["files"]
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+    if not isinstance(key, str) or files != merged_files(results) or len(files) != 2:
+        return None
+    return key
+
+
+def key_file(results: str | os.PathLike[str]) -> Path:
+    return Path(results, ".snakesweep", "merge.key")
+
+
+def stamp(plan: Plan, results: str | os.PathLike[str],
+          statuses: Mapping[str, str] | None = None) -> bool:
+    """Write ``merge.key`` and date it so that Snakemake merges exactly when it must.
+
+    Returns whether the merged files are fresh.
+    """
+    key = merge_key(plan, results, statuses)
+    fresh = key is not None and recorded_key(results) == key
+    path = key_file(results)
+    # Stale text is new every time: Snakemake skips an input whose checksum it recorded.
+    text = key if fresh and key else \
+        f"stale {key or 'incomplete'} {plan.layout_digest} {time.time_ns()}"
+    try:
+        current = path.read_text(encoding="utf-8")
+    except OSError:
+        current = None
+    if current != text:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    if fresh:
+        os.utime(path, ns=(0, 0))
+    else:
+        newest = max((_mtime_ns(Path(results, n)) for n in MERGED), default=0)
+        when = max(time.time_ns(), newest + 1_000_000)
+        os.utime(path, ns=(when, when))
+    return fresh
+
+
+def _mtime_ns(path: Path) -> int:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return 0
