@@ -55,6 +55,7 @@ class SweepWorkflow:
     plan: Plan
     results: str
     pool: Pool | None = field(default=None, repr=False)
+    pending: int = 0
     _lock: IO[str] | None = field(default=None, repr=False)
 
     @classmethod
@@ -124,14 +125,15 @@ class SweepWorkflow:
 
     def check_merge(self) -> None:
         """Date the merge's key file so Snakemake merges exactly when the content changed."""
-        freshness.stamp(self.plan, self.results)
+        statuses = store.run_statuses(self.results, self.plan.run_ids)
+        self.pending = sum(s != "done" for s in statuses.values())
+        freshness.stamp(self.plan, self.results, statuses)
 
     def start_pool(self, workflow: Any) -> None:
         """Start the warm worker pool when jobs run on this machine (Snakemake's ``onstart``)."""
         if not workflow.local_exec or os.environ.get("SNAKESWEEP_NO_POOL"):
             return
-        statuses = store.run_statuses(self.results, self.plan.run_ids)
-        pending = sum(s != "done" for s in statuses.values())
+        pending = self.pending  # counted at parse time; nothing has run since
         if pending == 0:
             return
         cores = int(workflow.global_resources["_cores"].value or 1)
