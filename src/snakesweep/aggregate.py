@@ -98,7 +98,6 @@ def merge_runs(plan: Plan, results: str | os.PathLike[str]) -> Any:
     return ds.assign_attrs(
         snakesweep_config_name=plan.config_name,
         snakesweep_overrides=" ".join(plan.overrides),
-        snakesweep_layout=plan.layout_digest,
     )
 
 
@@ -133,14 +132,15 @@ def write_sweep(plan: Plan, results: str | os.PathLike[str]) -> tuple[Path, Path
     table = run_table(plan, results, ds)
     sweep_path = Path(results, SWEEP)
     table_path = Path(results, RUNS_TABLE)
-    tmp = sweep_path.with_name(f".{SWEEP}.{os.getpid()}.tmp")
+    tmp = store.aside(sweep_path)
     ds.to_netcdf(tmp, engine=store.ENGINE)
     os.replace(tmp, sweep_path)
-    tmp = table_path.with_name(f".{RUNS_TABLE}.{os.getpid()}.tmp")
+    tmp = store.aside(table_path)
     table.to_csv(tmp, index=False)
     os.replace(tmp, table_path)
     summaries.write_summaries(ds, results)
-    _write_json(Path(results, SWEEP_INDEX), sweep_index(plan, results, table))
+    store.write_atomic(Path(results, SWEEP_INDEX),
+                       json.dumps(sweep_index(plan, results, table), indent=2) + "\n")
     return sweep_path, table_path, table
 
 
@@ -160,12 +160,6 @@ def sweep_index(plan: Plan, results: str | os.PathLike[str], table: Any) -> dict
         "points": len(plan.points),
         "runs": {s: int((table["status"] == s).sum()) for s in ("done", "failed", "pending")},
     }
-
-
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _align(arrays: Sequence[Any]) -> list[Any]:

@@ -100,9 +100,7 @@ def stamp(plan: Plan, results: str | os.PathLike[str],
         current = None
     if current != text:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
+        store.write_atomic(path, text)
     if fresh:
         os.utime(path, ns=(0, 0))
     else:

@@ -22,6 +22,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from snakesweep import store
 from snakesweep.domain import Coordinate, Dimension
 from snakesweep.errors import ConfigError
 
@@ -240,7 +241,7 @@ def load_plan(path: str | os.PathLike[str]) -> Plan:
 def write_plan(plan: Plan, path: Path) -> None:
     """Write a plan aside and rename it into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = store.aside(path)
     with open(tmp, "w", encoding="utf-8") as f:
         f.write(json.dumps(plan.to_json(), separators=(",", ":")))  # C encoder: one string
     os.replace(tmp, path)

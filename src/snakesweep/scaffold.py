@@ -7,12 +7,12 @@ command names them and writes none.
 from __future__ import annotations
 
 import importlib.util
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 
+from snakesweep import store
 from snakesweep.errors import ConfigError, SnakesweepError
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -72,11 +72,8 @@ def init(root: Path, experiment: str | None = None) -> Scaffold:
         for rel in plan.files:
             (root / rel).parent.mkdir(parents=True, exist_ok=True)
         for rel, text in plan.files.items():
-            path = root / rel
-            tmp = path.with_name(f".{path.name}.tmp")
-            tmp.write_text(text, encoding="utf-8")
-            os.replace(tmp, path)
-            written.append(path)
+            store.write_atomic(root / rel, text)
+            written.append(root / rel)
     except OSError as exc:
         for path in written:  # all or nothing
             path.unlink(missing_ok=True)

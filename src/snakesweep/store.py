@@ -39,6 +39,18 @@ ENGINE = "netcdf4"
 Status = Literal["done", "failed", "pending"]
 
 
+def aside(path: Path) -> Path:
+    """The name this process writes ``path`` under before renaming it into place."""
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` aside, then rename it to ``path``: readers see all of it or none."""
+    tmp = aside(path)
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
 def runs_dir(results: str | os.PathLike[str]) -> Path:
     return Path(results, "runs")
 

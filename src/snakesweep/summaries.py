@@ -23,6 +23,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from snakesweep import store
+
 METRICS = "metrics.json"
 PLOTS = "plots"
 MAX_CURVES = 100
@@ -81,12 +83,10 @@ def curves(dataset: Any) -> dict[str, Any]:
 def write_summaries(dataset: Any, results: str | os.PathLike[str]) -> tuple[Path, Path]:
     """Write ``metrics.json`` and ``plots/`` aside, then into place."""
     metrics_path = Path(results, METRICS)
-    tmp = metrics_path.with_name(f".{METRICS}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(summary_metrics(dataset), indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, metrics_path)
+    store.write_atomic(metrics_path, json.dumps(summary_metrics(dataset), indent=2) + "\n")
 
     plots = Path(results, PLOTS)
-    staged = plots.with_name(f".{PLOTS}.{os.getpid()}.tmp")
+    staged = store.aside(plots)
     shutil.rmtree(staged, ignore_errors=True)
     staged.mkdir()
     for name, frame in curves(dataset).items():

@@ -189,7 +189,7 @@ def _cache_path(md5: str) -> Path:
 
 def _fetch_from_remote(oid: str, path: Path) -> str:
     """Copy one object from the default remote into the cache if it is there whole; or why not."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = store.aside(path)
     try:
         odb = _repo().cloud.get_remote_odb()
         path.parent.mkdir(parents=True, exist_ok=True)
