@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -13,6 +14,27 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_analytics(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """No tool the tests start sends usage data.
+
+    rerun's viewer and CLI ignore ``RERUN_ANALYTICS``; they read a config file, which
+    `rerun analytics disable` writes here, in a throw-away config home.
+    """
+    home = tmp_path_factory.mktemp("xdg")
+    saved = dict(os.environ)
+    os.environ.update({"XDG_CONFIG_HOME": str(home / "config"),
+                       "XDG_DATA_HOME": str(home / "data"),
+                       "RERUN_ANALYTICS": "false", "DVC_NO_ANALYTICS": "1"})
+    subprocess.run([str(Path(sys.executable).with_name("rerun")), "analytics", "disable"],
+                   check=True, capture_output=True)
+    settings = json.loads((home / "config" / "rerun" / "analytics.json").read_text())
+    assert settings["analytics_enabled"] is False
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
 
 
 def write(path: Path, text: str) -> Path:

@@ -14,9 +14,10 @@ from conftest import REPO, tool
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("tool_env")]
 
+CODE = sorted({dep for stage in yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"].values()
+               for dep in stage["deps"] if dep.startswith("src/")})
 SHIPPED = (".gitignore", ".dvcignore", ".dvc/config", ".dvc/.gitignore", "conf", "workflow",
-           "dvc.yaml", "results/.gitignore", "src/snakesweep/examples/classifier.py",
-           "src/snakesweep/aggregate.py", "src/snakesweep/summaries.py")
+           "dvc.yaml", "results/.gitignore", *CODE)
 
 
 def example_repo(path: Path) -> Path:

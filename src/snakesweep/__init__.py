@@ -2,8 +2,10 @@
 
 The parts, one module each: ``domain`` (overrides → points), ``configs`` (composition and
 run ids), ``plan`` (the cached set of runs), ``execute`` and ``pool`` (running configs),
-``store`` (run directories), ``aggregate`` (→ ``sweep.nc`` and ``runs.csv``), ``rules``
-(the Snakemake glue) and ``cli``.
+``store`` (run directories), ``aggregate`` (→ ``sweep.nc`` and ``runs.csv``), ``freshness``
+(when to merge again), ``summaries`` (what DVC shows), ``recording`` (→ ``sweep.rrd``) and
+``viewer`` (rerun's viewer), ``tracking`` (DVC), ``scaffold`` (``init``), ``rules`` (the
+Snakemake glue) and ``cli``.
 """
 
 from snakesweep.configs import canonical_json, run_id_of
@@ -15,12 +17,14 @@ from snakesweep.errors import (
     SnakesweepError,
 )
 from snakesweep.plan import Plan, make_plan
+from snakesweep.recording import NothingToShow, to_rerun
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ConfigError",
     "ExperimentError",
+    "NothingToShow",
     "OverrideError",
     "Plan",
     "RunFileError",
@@ -29,4 +33,5 @@ __all__ = [
     "canonical_json",
     "make_plan",
     "run_id_of",
+    "to_rerun",
 ]

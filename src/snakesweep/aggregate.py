@@ -1,6 +1,7 @@
 """Aggregate: run directories → one N-D Dataset (``sweep.nc``) and one run table (``runs.csv``).
 
-It also writes the summaries DVC shows (``metrics.json``, ``plots/``; see ``summaries``).
+It also writes the Dataset's rerun recording (``sweep.rrd``; see ``recording``) and the
+summaries DVC shows (``metrics.json``, ``plots/``; see ``summaries``).
 
 The Dataset's dimensions are the swept keys, named verbatim, with coordinates in domain
 order. Each result is a data variable over those dimensions plus its own; ``run_id`` and
@@ -17,9 +18,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from snakesweep import freshness, store, summaries
+from snakesweep import freshness, recording, store, summaries
 from snakesweep.errors import RunFileError, SnakesweepError, first_line
-from snakesweep.freshness import RUNS_TABLE, SWEEP, SWEEP_INDEX
+from snakesweep.freshness import RECORDING, RUNS_TABLE, SWEEP, SWEEP_INDEX
 from snakesweep.plan import Plan, load_plan
 
 
@@ -123,10 +124,12 @@ def run_table(plan: Plan, results: str | os.PathLike[str], dataset: Any) -> Any:
 
 
 def write_sweep(plan: Plan, results: str | os.PathLike[str]) -> tuple[Path, Path, Any]:
-    """Merge the runs; write ``sweep.nc``, ``runs.csv`` and the summaries aside, then into place.
+    """Merge the runs; write ``sweep.nc``, ``runs.csv``, ``sweep.rrd`` and the summaries.
 
-    The files are the same bytes for the same runs, so DVC sees a change only when
-    something changed.
+    Each is written aside and renamed into place. ``sweep.nc``, ``runs.csv`` and the
+    summaries are the same bytes for the same runs, so DVC sees a change only when
+    something changed (a recording holds ids of its own, so ``sweep.rrd`` differs by bytes
+    but not by content).
     """
     ds = merge_runs(plan, results)
     table = run_table(plan, results, ds)
@@ -138,10 +141,25 @@ def write_sweep(plan: Plan, results: str | os.PathLike[str]) -> tuple[Path, Path
     tmp = store.aside(table_path)
     table.to_csv(tmp, index=False)
     os.replace(tmp, table_path)
+    write_recording(ds, Path(results, RECORDING))
     summaries.write_summaries(ds, results)
     store.write_atomic(Path(results, SWEEP_INDEX),
                        json.dumps(sweep_index(plan, results, table), indent=2) + "\n")
     return sweep_path, table_path, table
+
+
+def write_recording(dataset: Any, path: Path) -> None:
+    """Write the sweep's recording; a sweep with no numeric result gets a recording saying so."""
+    try:
+        recording.to_rerun(dataset, path, application_id=recording_name(dataset))
+    except recording.NothingToShow as exc:
+        recording.write_note(path, f"Nothing to show: {exc.reason}.",
+                             application_id=recording_name(dataset))
+
+
+def recording_name(dataset: Any) -> str:
+    """The application id of a sweep's recording: the viewer keeps one layout per id."""
+    return f"snakesweep {dataset.attrs.get('snakesweep_config_name', 'sweep')}"
 
 
 def sweep_index(plan: Plan, results: str | os.PathLike[str], table: Any) -> dict[str, Any]:

@@ -8,7 +8,9 @@ particular order, and Snakemake has no ``.snakemake/`` metadata. So:
   which run fills which cell) and every run's ``meta.json`` (new whenever a run is
   computed again); it exists only when every run is done;
 * the merge records its key in ``sweep.json``, with the sizes of ``sweep.nc`` and
-  ``runs.csv`` it wrote (DVC caches and checks out all three together);
+  ``runs.csv`` it wrote (DVC caches and checks out all of them together, ``sweep.rrd``
+  too; its size is not recorded, since a recording's bytes differ from merge to merge and
+  ``sweep.json`` must not);
 * at every Snakefile parse, ``stamp`` writes the current key to
   ``.snakesweep/merge.key``, an input of the merge whose time it sets: older than any
   output when the recorded key matches, newer than every output (with new content, so
@@ -34,7 +36,9 @@ from snakesweep.summaries import METRICS
 SWEEP = "sweep.nc"
 RUNS_TABLE = "runs.csv"
 SWEEP_INDEX = "sweep.json"
-MERGED = (SWEEP, RUNS_TABLE, SWEEP_INDEX, METRICS)
+RECORDING = "sweep.rrd"
+SIZED = (SWEEP, RUNS_TABLE)
+MERGED = (*SIZED, RECORDING, SWEEP_INDEX, METRICS)
 
 
 def merge_key(plan: Plan, results: str | os.PathLike[str],
@@ -57,7 +61,7 @@ def merge_key(plan: Plan, results: str | os.PathLike[str],
 def merged_files(results: str | os.PathLike[str]) -> dict[str, int]:
     """The sizes of the merged files that exist, to record beside the key."""
     sizes = {}
-    for name in (SWEEP, RUNS_TABLE):
+    for name in SIZED:
         try:
             sizes[name] = os.stat(Path(results, name)).st_size
         except OSError:
@@ -73,7 +77,7 @@ def recorded_key(results: str | os.PathLike[str]) -> str | None:
         key, files = index["key"], index["files"]
     except (OSError, ValueError, TypeError, KeyError):
         return None
-    if not isinstance(key, str) or files != merged_files(results) or len(files) != 2:
+    if not isinstance(key, str) or files != merged_files(results) or len(files) != len(SIZED):
         return None
     return key
 

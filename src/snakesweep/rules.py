@@ -107,6 +107,10 @@ class SweepWorkflow:
         return str(Path(self.results, freshness.RUNS_TABLE))
 
     @property
+    def recording_file(self) -> str:
+        return str(Path(self.results, freshness.RECORDING))
+
+    @property
     def metrics_file(self) -> str:
         return str(Path(self.results, summaries.METRICS))
 

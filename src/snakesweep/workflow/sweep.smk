@@ -14,6 +14,7 @@ rule sweep:
     input:
         SWEEP.sweep_file,
         SWEEP.table_file,
+        SWEEP.recording_file,
         SWEEP.metrics_file,
         SWEEP.index_file,
 
@@ -42,6 +43,7 @@ rule merge_runs:
     output:
         sweep=SWEEP.sweep_file,
         table=SWEEP.table_file,
+        recording=SWEEP.recording_file,
         metrics=SWEEP.metrics_file,
         index=SWEEP.index_file,
     log:
