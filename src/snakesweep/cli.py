@@ -1,4 +1,4 @@
-"""``snakesweep plan|run|status|init|pull``: thin commands over the parts.
+"""``snakesweep plan|run|status|view|init|pull``: thin commands over the parts.
 
 Sweep arguments come first, in Hydra's shape (``-cd``, ``-cn``, overrides); arguments after
 ``--`` go to Snakemake unchanged. Bad input prints one line and exits with status 2.
@@ -82,6 +82,19 @@ def _parser() -> argparse.ArgumentParser:
     p = sweep_command("status", "Count done, pending and failed runs; list the failed ones.",
                       cmd_status)
     p.add_argument("--format", choices=("table", "json"), default="table")
+    p = sub.add_parser("view", help="Open the sweep's recording (results/sweep.rrd) in the "
+                       "rerun viewer; --web serves it to a browser on 127.0.0.1.",
+                       description="Open a recording in rerun's viewer, laid out by the "
+                       "blueprint stored in it. Without a display, use --web.")
+    p.add_argument("recording", nargs="?", metavar="RECORDING",
+                   help="a .rrd file (default: RESULTS/sweep.rrd)")
+    p.add_argument("--results", default="results",
+                   help="the results directory of the sweep (default: results)")
+    p.add_argument("--web", action="store_true",
+                   help="serve the web viewer on 127.0.0.1 and print its address")
+    p.add_argument("--port", type=int, default=0,
+                   help="the web viewer's port (default: a free one)")
+    p.set_defaults(command=cmd_view)
     p = sub.add_parser("init", help="Add conf/, workflow/ and dvc.yaml for a new sweep here.",
                        description="Add a working sweep beside your code: conf/ (with a "
                        "hydra.sweeper.params domain), workflow/Snakefile and dvc.yaml. "
@@ -107,6 +120,31 @@ def cmd_pull(ns: argparse.Namespace, extra: list[str]) -> int:
     for line in describe(report, ns.results):
         print(line, file=sys.stderr)
     return 1 if report.lost else 0
+
+
+def cmd_view(ns: argparse.Namespace, extra: list[str]) -> int:
+    import signal
+
+    from snakesweep.freshness import RECORDING
+    from snakesweep.viewer import open_native, serve_web
+
+    _no_extra(extra, "view")
+    path = Path(ns.recording) if ns.recording else Path(ns.results, RECORDING)
+    if not ns.web:
+        return open_native(path)
+    signal.signal(signal.SIGTERM, _interrupt)  # stops the server as Ctrl-C does
+    with serve_web(path, ns.port) as viewer:
+        print(f"snakesweep: serving {path} at {viewer.url}", flush=True)
+        print("snakesweep: open that address in a browser; Ctrl-C stops the server",
+              file=sys.stderr, flush=True)
+        try:
+            return viewer.process.wait()
+        except KeyboardInterrupt:
+            return 0
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 def cmd_init(ns: argparse.Namespace, extra: list[str]) -> int:
@@ -194,7 +232,8 @@ def cmd_run(ns: argparse.Namespace, extra: list[str]) -> int:
         print(f"snakesweep: snakemake exited with status {code} ({_describe(counts)})",
               file=sys.stderr)
         return code
-    where = f"; results in {ns.results}/sweep.nc" if not counts["pending"] else ""
+    where = (f"; results in {ns.results}/sweep.nc, `snakesweep view` shows them"
+             if not counts["pending"] else "")
     print(f"snakesweep: {_describe(counts)}{where}", file=sys.stderr)
     return 0
 

@@ -1,0 +1,126 @@
+"""Viewer: show a recording in rerun's viewer, a native window or the web viewer on localhost.
+
+The viewer is the ``rerun`` program that ships with rerun-sdk, started as a child in its
+own process group (``python -m rerun`` execs a binary of its own), so stopping the group
+stops everything it started.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+from urllib.parse import quote
+
+from snakesweep.errors import SnakesweepError
+
+RERUN = [sys.executable, "-m", "rerun"]
+
+
+class ViewerError(SnakesweepError, RuntimeError):
+    """The viewer cannot be shown: no recording, no display, or the server did not start."""
+
+
+@dataclass(frozen=True)
+class WebViewer:
+    """A running web viewer: the address to open and the child serving it."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+
+
+def check_recording(path: Path) -> None:
+    """Fail with what to do when there is no recording to show."""
+    if not path.is_file():
+        raise ViewerError(f"no recording at {path}: run the sweep first (`snakesweep run` or "
+                          "`snakemake --cores all`), which writes it beside sweep.nc")
+
+
+def open_native(path: Path) -> int:
+    """Open ``path`` in the native viewer window; returns its exit status when it is closed."""
+    check_recording(path)
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY")
+                                                 or os.environ.get("WAYLAND_DISPLAY")):
+        raise ViewerError("no display for the viewer window (neither DISPLAY nor "
+                          "WAYLAND_DISPLAY is set); `snakesweep view --web` serves the viewer "
+                          "to a browser instead")
+    with _child([*RERUN, str(path)]) as process:
+        return process.wait()
+
+
+@contextmanager
+def serve_web(path: Path, port: int = 0, timeout: float = 30.0) -> Iterator[WebViewer]:
+    """Serve ``path`` with the web viewer on 127.0.0.1 until the block ends.
+
+    ``port`` 0 picks a free port. Yields once the page answers.
+    """
+    check_recording(path)
+    web = port or _free_port()
+    grpc = _free_port()
+    command = [*RERUN, "--serve-web", str(path), "--bind", "127.0.0.1",
+               "--web-viewer-port", str(web), "--port", str(grpc)]
+    with tempfile.TemporaryFile() as log, _child(command, stderr=log) as process:
+        _wait_listening(process, log, web, timeout)
+        url = (f"http://127.0.0.1:{web}/?url="
+               + quote(f"rerun+http://127.0.0.1:{grpc}/proxy", safe=""))
+        yield WebViewer(url, process)
+
+
+@contextmanager
+def _child(command: list[str], stderr: IO[bytes] | None = None,
+           ) -> Iterator[subprocess.Popen[bytes]]:
+    """A child in its own process group, stopped (group and all) when the block ends."""
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stderr=stderr,
+                               start_new_session=True)
+    try:
+        yield process
+    finally:
+        _stop(process)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            process.wait(wait)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _wait_listening(process: subprocess.Popen[bytes], log: IO[bytes], port: int,
+                    timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            log.seek(0)
+            err = log.read().decode(errors="replace")
+            last = next((ln for ln in reversed(err.splitlines()) if ln.strip()), "")
+            raise ViewerError(f"the rerun web viewer exited with status {process.returncode}"
+                              + (f": {last.strip()}" if last else "")
+                              + f"; is port {port} free? `--port` picks another")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise ViewerError(f"the rerun web viewer did not answer on 127.0.0.1:{port} within "
+                      f"{timeout:.0f} s")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
