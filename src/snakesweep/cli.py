@@ -130,17 +130,17 @@ def cmd_view(ns: argparse.Namespace, extra: list[str]) -> int:
 
     _no_extra(extra, "view")
     path = Path(ns.recording) if ns.recording else Path(ns.results, RECORDING)
-    if not ns.web:
-        return open_native(path)
-    signal.signal(signal.SIGTERM, _interrupt)  # stops the server as Ctrl-C does
-    with serve_web(path, ns.port) as viewer:
-        print(f"snakesweep: serving {path} at {viewer.url}", flush=True)
-        print("snakesweep: open that address in a browser; Ctrl-C stops the server",
-              file=sys.stderr, flush=True)
-        try:
+    signal.signal(signal.SIGTERM, _interrupt)  # stops the viewer as Ctrl-C does
+    try:
+        if not ns.web:
+            return open_native(path)
+        with serve_web(path, ns.port) as viewer:
+            print(f"snakesweep: serving {path} at {viewer.url}", flush=True)
+            print("snakesweep: open that address in a browser; Ctrl-C stops the server",
+                  file=sys.stderr, flush=True)
             return viewer.process.wait()
-        except KeyboardInterrupt:
-            return 0
+    except KeyboardInterrupt:  # the viewer's process group is stopped on the way out
+        return 0
 
 
 def _interrupt(signum: int, frame: Any) -> None:
