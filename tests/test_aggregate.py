@@ -38,12 +38,13 @@ def test_dimensions_coordinates_and_gaps(two_key_plan) -> None:  # type: ignore[
 
 
 def test_run_table_has_one_row_per_run(two_key_plan) -> None:  # type: ignore[no-untyped-def]
-    """runs.csv: run_id, status, duration, swept values, scalar results."""
+    """runs.csv: run_id, status, duration, debug, commit, swept values, scalar results."""
     plan = two_key_plan
     for run_id in plan.run_ids:
         execute_run(plan, run_id, "results")
     _, table_path, table = write_sweep(plan, "results")
-    assert list(table.columns) == ["run_id", "status", "duration", "x", "offset", "y"]
+    assert list(table.columns) == ["run_id", "status", "duration", "debug", "commit", "x",
+                                   "offset", "y"]
     assert len(table) == 6 and table_path.read_text().count("\n") == 7
     assert sorted(table["status"]) == ["done"] * 4 + ["failed"] * 2
 

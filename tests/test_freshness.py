@@ -48,7 +48,7 @@ def test_runs_computed_again_without_a_merge_are_merged_next_time(project: Path)
     assert snakesweep("run", "--cores", "2", cwd=project).returncode == 0
     exp = project / "tinyexp.py"
     exp.write_text(exp.read_text().replace("cfg.x * 10", "cfg.x * 100"))
-    forced = snakesweep("run", "--", "--forcerun", "run_experiment", "runs", cwd=project)
+    forced = snakesweep("run", "--", "runs", "--forcerun", "run_experiment", cwd=project)
     assert forced.returncode == 0, forced.stderr
     assert list(xr.load_dataset(project / "results" / "sweep.nc")["y"].values) == [10, 20, 30]
     assert snakesweep("run", cwd=project).returncode == 0

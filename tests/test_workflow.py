@@ -37,7 +37,7 @@ def test_sweep_runs_every_point_and_merges(project: Path) -> None:
             "result.nc", "config.yaml", "meta.json", "stdout.log", "stderr.log"}
         assert json.loads((run / "meta.json").read_text())["status"] == "done"
     table = (project / "results" / "runs.csv").read_text().splitlines()
-    assert table[0] == "run_id,status,duration,x,y" and len(table) == 4
+    assert table[0] == "run_id,status,duration,debug,commit,x,y" and len(table) == 4
     assert sorted(calls(project)) == ["1 plain", "2 plain", "3 plain"]
 
 
@@ -93,7 +93,8 @@ def test_killed_run_is_not_done_and_runs_again(project: Path) -> None:
         assert time.monotonic() < deadline, pool_processes(project)
         time.sleep(0.2)
     status = snakesweep("status", "x=7", "sleep=30", "--format", "json", cwd=project)
-    assert json.loads(status.stdout)["counts"] == {"done": 0, "pending": 1, "failed": 0}
+    assert json.loads(status.stdout)["counts"] == {"done": 0, "stale": 0, "pending": 1,
+                                                      "failed": 0}
     assert not list((project / "results" / "runs").glob("*/result.nc"))
     out = snakesweep("run", "x=7", "sleep=0.1", cwd=project)
     assert out.returncode == 0, out.stderr

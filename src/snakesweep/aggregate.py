@@ -14,13 +14,20 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from snakesweep import freshness, recording, store, summaries
+from snakesweep import freshness, provenance, recording, store, summaries
 from snakesweep.errors import RunFileError, SnakesweepError, first_line
-from snakesweep.freshness import RECORDING, RUNS_TABLE, SWEEP, SWEEP_INDEX
+from snakesweep.freshness import (
+    PROVENANCE,
+    PROVENANCE_DIFF,
+    RECORDING,
+    RUNS_TABLE,
+    SWEEP,
+    SWEEP_INDEX,
+)
 from snakesweep.plan import Plan, load_plan
 
 
@@ -102,8 +109,9 @@ def merge_runs(plan: Plan, results: str | os.PathLike[str]) -> Any:
     )
 
 
-def run_table(plan: Plan, results: str | os.PathLike[str], dataset: Any) -> Any:
-    """One row per run: run_id, status, duration, swept values, scalar results."""
+def run_table(plan: Plan, results: str | os.PathLike[str], dataset: Any,
+              metas: Mapping[str, Mapping[str, Any] | None] | None = None) -> Any:
+    """One row per run: run_id, status, duration, debug, commit, swept values, scalar results."""
     import pandas as pd
 
     swept = len(plan.dims)
@@ -112,10 +120,13 @@ def run_table(plan: Plan, results: str | os.PathLike[str], dataset: Any) -> Any:
     rows = []
     for run_id in plan.run_ids:
         point = plan.point_of(run_id)
-        meta = store.read_meta(results, run_id) or {}
+        meta = (metas[run_id] if metas is not None else store.read_meta(results, run_id)) or {}
+        record = meta.get("provenance") or {}
         status = dataset["status"].values[point.index]
         row: dict[str, Any] = {"run_id": run_id, "status": str(status),
-                               "duration": meta.get("duration")}
+                               "duration": meta.get("duration"),
+                               "debug": record.get("debug"),
+                               "commit": (record.get("git") or {}).get("commit")}
         row.update(point.params)
         for name in scalars:
             row[name] = dataset[name].values[point.index]
@@ -131,8 +142,10 @@ def write_sweep(plan: Plan, results: str | os.PathLike[str]) -> tuple[Path, Path
     something changed (a recording holds ids of its own, so ``sweep.rrd`` differs by bytes
     but not by content).
     """
-    ds = merge_runs(plan, results)
-    table = run_table(plan, results, ds)
+    metas = {r: store.read_meta(results, r) for r in plan.run_ids}
+    record = provenance.sweep_record(metas)
+    ds = merge_runs(plan, results).assign_attrs(provenance_attrs(record))
+    table = run_table(plan, results, ds, metas)
     sweep_path = Path(results, SWEEP)
     table_path = Path(results, RUNS_TABLE)
     tmp = store.aside(sweep_path)
@@ -143,9 +156,36 @@ def write_sweep(plan: Plan, results: str | os.PathLike[str]) -> tuple[Path, Path
     os.replace(tmp, table_path)
     write_recording(ds, Path(results, RECORDING))
     summaries.write_summaries(ds, results)
+    write_provenance(record, results)
     store.write_atomic(Path(results, SWEEP_INDEX),
                        json.dumps(sweep_index(plan, results, table), indent=2) + "\n")
     return sweep_path, table_path, table
+
+
+def provenance_attrs(record: Mapping[str, Any]) -> dict[str, Any]:
+    """What the Dataset's attributes say of its provenance (NetCDF attributes are flat)."""
+    sweep = record["sweep"]
+    return {
+        "snakesweep_debug": int(bool(sweep["debug"])),
+        "snakesweep_debug_runs": len(sweep["debug_runs"]),
+        "snakesweep_git_commit": " ".join(sorted(record["runs"]["by_commit"])),
+        "snakesweep_code": " ".join(sorted(record["runs"]["by_code"])),
+    }
+
+
+def write_provenance(record: Mapping[str, Any], results: str | os.PathLike[str]) -> None:
+    """``provenance.json``, and beside it ``provenance.diff``: the newest run's working-tree
+    diff (empty when its tree was clean)."""
+    diff = ""
+    newest = record.get("newest_run")
+    name = (record.get("git") or {}).get("diff")
+    if newest and name:
+        try:
+            diff = (store.run_dir(results, newest) / name).read_text(encoding="utf-8")
+        except OSError:
+            diff = ""
+    store.write_atomic(Path(results, PROVENANCE_DIFF), diff)
+    store.write_atomic(Path(results, PROVENANCE), json.dumps(record, indent=2) + "\n")
 
 
 def write_recording(dataset: Any, path: Path) -> None:

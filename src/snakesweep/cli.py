@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -19,6 +20,7 @@ import yaml
 from snakesweep import store
 from snakesweep.errors import SnakesweepError, first_line
 from snakesweep.plan import Plan, make_plan
+from snakesweep.provenance import COMMAND_ENV
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -30,6 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args, snakemake_args = args[:cut], args[cut + 1:]
     parser = _parser()
     ns, rest = parser.parse_known_args(args)
+    ns.argv = list(sys.argv[1:] if argv is None else argv)
     for arg in rest:  # overrides after an option (`--cores 2 seed=1,2`) keep their order
         if arg.startswith("-"):
             parser.error(f"unrecognized argument {arg!r} (Snakemake's arguments go after --)")
@@ -162,10 +165,19 @@ def _plan(ns: argparse.Namespace) -> Plan:
     return make_plan(ns.config_dir, ns.config_name, ns.overrides, ns.results)
 
 
+def _statuses(plan: Plan, results: str) -> dict[str, store.Status]:
+    """Each run's status, stale ones told apart by the current code fingerprints."""
+    from snakesweep.provenance import code_fingerprints
+
+    code = code_fingerprints(plan.configs)
+    return store.run_statuses(results, plan.run_ids,
+                              {r: c.fingerprint for r, c in code.items()})
+
+
 def cmd_plan(ns: argparse.Namespace, extra: list[str]) -> int:
     _no_extra(extra, "plan")
     plan = _plan(ns)
-    statuses = store.run_statuses(ns.results, plan.run_ids)
+    statuses = _statuses(plan, ns.results)
     if ns.format == "json":
         print(json.dumps([{"run_id": p.run_id, "overrides": list(p.overrides),
                            "params": p.params, "status": statuses[p.run_id]}
@@ -181,19 +193,44 @@ def cmd_plan(ns: argparse.Namespace, extra: list[str]) -> int:
 
 
 def cmd_status(ns: argparse.Namespace, extra: list[str]) -> int:
+    from snakesweep.provenance import code_fingerprints, fingerprint_of
+
     _no_extra(extra, "status")
     plan = _plan(ns)
-    statuses = store.run_statuses(ns.results, plan.run_ids)
+    code = code_fingerprints(plan.configs)
+    statuses = store.run_statuses(ns.results, plan.run_ids,
+                                  {r: c.fingerprint for r, c in code.items()})
+    metas = {r: store.read_meta(ns.results, r) or {} for r in plan.run_ids
+             if statuses[r] != "pending"}
     failed = [r for r in plan.run_ids if statuses[r] == "failed"]
-    errors = {r: (store.read_meta(ns.results, r) or {}).get("error", {}) for r in failed}
+    stale = [r for r in plan.run_ids if statuses[r] == "stale"]
+    debug = [r for r, m in metas.items() if statuses[r] in ("done", "stale")
+             and (m.get("provenance") or {}).get("debug")]
+    errors = {r: metas[r].get("error", {}) for r in failed}
     counts = _counts(statuses)
     if ns.format == "json":
         print(json.dumps({"counts": counts, "failed": [
             {"run_id": r, "params": plan.point_of(r).params,
-             "error": {k: errors[r].get(k) for k in ("type", "message")}} for r in failed]},
-            indent=1))
+             "error": {k: errors[r].get(k) for k in ("type", "message")}} for r in failed],
+            "stale": [{"run_id": r, "params": plan.point_of(r).params,
+                       "computed_with": fingerprint_of(metas[r]),
+                       "current": code[r].fingerprint} for r in stale],
+            "debug": debug}, indent=1))
         return 0
+    if debug:
+        print(f"DEBUG SWEEP: {len(debug)} of {len(plan.run_ids)} runs were computed from a "
+              "working tree with uncommitted changes (snakesweep.debug, "
+              "snakesweep.git_dirty_ignore)")
     print(f"{len(plan.run_ids)} runs: {_describe(counts)}")
+    if stale:
+        print("stale (computed with other code than the current):")
+        _print_table(["run_id", "code then", "code now", *(d.name for d in plan.dims)], [
+            [r, str(fingerprint_of(metas[r]) or "unrecorded"), code[r].fingerprint,
+             *(str(v) for v in plan.point_of(r).params.values())] for r in stale])
+        print("`snakesweep run` (or `snakemake --cores N`) computes them again")
+    if debug:
+        print(f"debug runs' diffs: {ns.results}/runs/<run_id>/git.diff; commit, then "
+              "compute them again to make them final")
     if failed:
         print("failed:")
         _print_table(["run_id", "error", *(d.name for d in plan.dims)], [
@@ -219,9 +256,11 @@ def cmd_run(ns: argparse.Namespace, extra: list[str]) -> int:
     if stale_snakemake_lock():
         print("snakesweep: removing the Snakemake lock left by a killed run", file=sys.stderr)
         subprocess.run([*snakemake, "--unlock"], capture_output=True, check=False)
+    command = json.dumps(["snakesweep", *ns.argv])
     code = subprocess.call([*snakemake, "--cores", str(ns.cores), "--keep-going",
-                            "--rerun-incomplete", *extra])
-    statuses = store.run_statuses(ns.results, plan.run_ids)
+                            "--rerun-incomplete", *extra],
+                           env={**os.environ, COMMAND_ENV: command})
+    statuses = _statuses(plan, ns.results)
     counts = _counts(statuses)
     if counts["failed"]:
         print(f"snakesweep: {counts['failed']} of {len(statuses)} runs failed; "
@@ -253,14 +292,14 @@ def _no_extra(extra: list[str], command: str) -> None:
 
 
 def _counts(statuses: Mapping[str, str]) -> dict[str, int]:
-    counts = {"done": 0, "pending": 0, "failed": 0}
+    counts = {"done": 0, "stale": 0, "pending": 0, "failed": 0}
     for s in statuses.values():
         counts[s] += 1
     return counts
 
 
 def _describe(counts: dict[str, int]) -> str:
-    return ", ".join(f"{n} {s}" for s, n in counts.items())
+    return ", ".join(f"{n} {s}" for s, n in counts.items() if n or s != "stale")
 
 
 def _print_table(header: list[str], rows: list[list[str]]) -> None:

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from snakesweep import store
+from snakesweep import provenance, store
 from snakesweep.errors import ConfigError, ExperimentError, SnakesweepError, first_line
 from snakesweep.plan import Plan, load_plan
 
@@ -118,6 +118,7 @@ def execute_run(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> Out
     with open(draft.path / store.CONFIG, "w", encoding="utf-8") as f:
         yaml.dump(config, f, Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper),
                   sort_keys=False)
+    places = provenance.Places.here()
     start = datetime.now(UTC)
     t0 = time.perf_counter()
     error: dict[str, str] | None = None
@@ -129,10 +130,11 @@ def execute_run(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> Out
                             tuple(d.name for d in plan.dims))
             ds.to_netcdf(draft.path / store.RESULT, engine=store.ENGINE)
         except BaseException as exc:  # a run's error is data (KeyboardInterrupt too)
-            traceback.print_exc()
+            trace = places.text(traceback.format_exc())
+            print(trace, end="", file=sys.stderr)
             (draft.path / store.RESULT).unlink(missing_ok=True)
             error = {"type": type(exc).__name__, "message": str(exc),
-                     "summary": first_line(exc), "traceback": traceback.format_exc()}
+                     "summary": first_line(exc), "traceback": trace}
     duration = time.perf_counter() - t0
     meta: dict[str, Any] = {
         "run_id": run_id,
@@ -147,6 +149,10 @@ def execute_run(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> Out
     if error:
         summary = error.pop("summary")
         meta["error"] = error
+    try:
+        meta["provenance"] = provenance.run_record(config, results, draft.path)
+    except Exception as exc:  # noqa: BLE001 - a run's result outlives a failed record of it
+        meta["provenance"] = {"error": f"{type(exc).__name__}: {first_line(exc)}"}
     draft.commit(meta)
     if error:
         return Outcome(run_id, "failed", f"{error['type']}: {summary}")

@@ -25,7 +25,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +37,10 @@ SWEEP = "sweep.nc"
 RUNS_TABLE = "runs.csv"
 SWEEP_INDEX = "sweep.json"
 RECORDING = "sweep.rrd"
+PROVENANCE = "provenance.json"
+PROVENANCE_DIFF = "provenance.diff"
 SIZED = (SWEEP, RUNS_TABLE)
-MERGED = (*SIZED, RECORDING, SWEEP_INDEX, METRICS)
+MERGED = (*SIZED, RECORDING, PROVENANCE, PROVENANCE_DIFF, SWEEP_INDEX, METRICS)
 
 
 def merge_key(plan: Plan, results: str | os.PathLike[str],
@@ -112,6 +114,25 @@ def stamp(plan: Plan, results: str | os.PathLike[str],
         when = max(time.time_ns(), newest + 1_000_000)
         os.utime(path, ns=(when, when))
     return fresh
+
+
+def code_key_file(results: str | os.PathLike[str]) -> Path:
+    return Path(results, ".snakesweep", "code.key")
+
+
+def stamp_code(results: str | os.PathLike[str], stale: Collection[str]) -> None:
+    """Date ``code.key``, the run jobs' input, so that Snakemake computes the stale runs again.
+
+    Every run but a stale one reads it as ``ancient``; for those, it is rewritten (new
+    text, so Snakemake's recorded input checksum differs) and dated now, after their
+    results. With nothing stale it is left alone.
+    """
+    path = code_key_file(results)
+    if not stale and path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256("\0".join(sorted(stale)).encode()).hexdigest()[:16]
+    store.write_atomic(path, f"stale {len(stale)} {digest} {time.time_ns()}\n")
 
 
 def _mtime_ns(path: Path) -> int:

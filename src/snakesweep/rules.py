@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from snakesweep import aggregate, freshness, store, summaries
+from snakesweep import aggregate, freshness, provenance, store, summaries
 from snakesweep.configs import RUN_ID_PATTERN
 
 __all__ = ["MERGE_COMMAND", "RULES", "RUN_COMMAND", "RUN_ID_PATTERN", "SNAKEFILE",
@@ -56,6 +56,8 @@ class SweepWorkflow:
     results: str
     pool: Pool | None = field(default=None, repr=False)
     pending: int = 0
+    stale: frozenset[str] = frozenset()
+    code: dict[str, provenance.Code] = field(default_factory=dict, repr=False)
     _lock: IO[str] | None = field(default=None, repr=False)
 
     @classmethod
@@ -73,10 +75,10 @@ class SweepWorkflow:
         try:
             plan = make_plan(options["config_dir"], options["config_name"],
                              list(options["overrides"]), options["results"])
+            sweep = cls(plan=plan, results=str(options["results"]))
+            sweep.check_merge()
         except SnakesweepError as exc:
             raise WorkflowError(f"snakesweep: {exc}") from None
-        sweep = cls(plan=plan, results=str(options["results"]))
-        sweep.check_merge()
         sweep._lock = hold_workdir_lock()
         os.environ.update({
             "SNAKESWEEP_PYTHON": sys.executable,
@@ -95,6 +97,16 @@ class SweepWorkflow:
         return [str(store.result_path(self.results, r)) for r in self.plan.run_ids]
 
     @property
+    def merge_inputs(self) -> list[Any]:
+        """The merge's run results: ``ancient`` (their times never decide), but for the stale
+        runs, which Snakemake computes again and the merge must then follow (it does not
+        follow a job it reruns whose outputs exist and are all ``ancient`` inputs of it)."""
+        from snakemake.io import ancient
+
+        return [str(store.result_path(self.results, r)) if r in self.stale
+                else ancient(str(store.result_path(self.results, r))) for r in self.plan.run_ids]
+
+    @property
     def plan_file(self) -> str:
         return str(self.plan.path)
 
@@ -111,6 +123,14 @@ class SweepWorkflow:
         return str(Path(self.results, freshness.RECORDING))
 
     @property
+    def provenance_file(self) -> str:
+        return str(Path(self.results, freshness.PROVENANCE))
+
+    @property
+    def provenance_diff(self) -> str:
+        return str(Path(self.results, freshness.PROVENANCE_DIFF))
+
+    @property
     def metrics_file(self) -> str:
         return str(Path(self.results, summaries.METRICS))
 
@@ -124,17 +144,46 @@ class SweepWorkflow:
         return str(freshness.key_file(self.results))
 
     @property
+    def code_key_file(self) -> str:
+        """The run jobs' input whose time says which runs were computed with other code."""
+        return str(freshness.code_key_file(self.results))
+
+    def code_input(self, wildcards: Any) -> Any:
+        """A run job's input: the code key, dated newer than the result of a stale run and
+        ``ancient`` for every other run, so Snakemake computes exactly the stale ones again."""
+        from snakemake.io import ancient
+
+        if wildcards.run_id in self.stale:
+            return self.code_key_file
+        return ancient(self.code_key_file)
+
+    @property
     def merge_log(self) -> str:
         return str(Path(self.results, ".snakesweep", "logs", "merge_runs.log"))
 
     def check_merge(self) -> None:
-        """Date the merge's key file so Snakemake merges exactly when the content changed."""
-        statuses = store.run_statuses(self.results, self.plan.run_ids)
+        """Count the pending runs, find the stale ones (computed with other code), and date
+        the code and merge keys so that Snakemake computes exactly those and merges exactly
+        when the content changed."""
+        self.code = provenance.code_fingerprints(self.plan.configs)
+        statuses = store.run_statuses(self.results, self.plan.run_ids,
+                                      {r: c.fingerprint for r, c in self.code.items()})
         self.pending = sum(s != "done" for s in statuses.values())
+        self.stale = frozenset(r for r, s in statuses.items() if s == "stale")
         freshness.stamp(self.plan, self.results, statuses)
+        freshness.stamp_code(self.results, self.stale)
+
+    def start(self, workflow: Any) -> None:
+        """Snakemake's ``onstart``: record this session's provenance; start the worker pool."""
+        try:
+            provenance.begin_session(self.plan.configs, self.results, self.code)
+        except Exception as exc:  # noqa: BLE001 - runs still record what they can themselves
+            print(f"snakesweep: could not record the session's provenance: {exc}",
+                  file=sys.stderr)
+        self.start_pool(workflow)
 
     def start_pool(self, workflow: Any) -> None:
-        """Start the warm worker pool when jobs run on this machine (Snakemake's ``onstart``)."""
+        """Start the warm worker pool when jobs run on this machine."""
         if not workflow.local_exec or os.environ.get("SNAKESWEEP_NO_POOL"):
             return
         pending = self.pending  # counted at parse time; nothing has run since

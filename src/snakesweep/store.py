@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -36,7 +37,10 @@ STDERR = "stderr.log"
 ENGINE = "netcdf4"
 """xarray's NetCDF engine for every file snakesweep writes and reads (3x h5netcdf's speed)."""
 
-Status = Literal["done", "failed", "pending"]
+Status = Literal["done", "stale", "failed", "pending"]
+"""A run is ``done`` when it has its result, ``stale`` when that result was computed with
+other code than the current (see ``provenance``), ``failed`` when it recorded an error, and
+``pending`` otherwise."""
 
 
 def aside(path: Path) -> Path:
@@ -74,8 +78,13 @@ def read_meta(results: str | os.PathLike[str], run_id: str) -> dict[str, Any] | 
     return meta if isinstance(meta, dict) else None
 
 
-def run_statuses(results: str | os.PathLike[str], run_ids: Iterable[str]) -> dict[str, Status]:
-    """The status of each run: done (has its result), failed (recorded an error), or pending."""
+def run_statuses(results: str | os.PathLike[str], run_ids: Iterable[str],
+                 code: Mapping[str, str] | None = None) -> dict[str, Status]:
+    """The status of each run: done (has its result), failed (recorded an error), or pending.
+
+    With ``code`` (each run's current code fingerprint), a done run whose ``meta.json``
+    records another fingerprint (or none) is stale.
+    """
     root = runs_dir(results)
     try:
         present = {e.name for e in os.scandir(root) if e.is_dir() and not e.name.startswith(".")}
@@ -87,10 +96,30 @@ def run_statuses(results: str | os.PathLike[str], run_ids: Iterable[str]) -> dic
             out[run_id] = "pending"
         elif (root / run_id / RESULT).is_file():
             out[run_id] = "done"
+            if code is not None and _fingerprint(root / run_id / META) != code[run_id]:
+                out[run_id] = "stale"
         else:
             meta = read_meta(results, run_id)
             out[run_id] = "failed" if meta and meta.get("status") == "failed" else "pending"
     return out
+
+
+_FINGERPRINT = re.compile(rb'"fingerprint": "([0-9a-f]+)"')
+
+
+def _fingerprint(meta_path: Path) -> str | None:
+    """The code fingerprint a ``meta.json`` records (``provenance.code.fingerprint``).
+
+    Found by pattern rather than by parsing: a parse is ~10x slower, and this runs for
+    every done run at every Snakefile parse. The key appears once; in a string value its
+    quotes would be escaped.
+    """
+    try:
+        with open(meta_path, "rb") as f:
+            found = _FINGERPRINT.search(f.read())
+    except OSError:
+        return None
+    return found.group(1).decode() if found else None
 
 
 class RunDraft:

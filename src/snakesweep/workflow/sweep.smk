@@ -15,6 +15,8 @@ rule sweep:
         SWEEP.sweep_file,
         SWEEP.table_file,
         SWEEP.recording_file,
+        SWEEP.provenance_file,
+        SWEEP.provenance_diff,
         SWEEP.metrics_file,
         SWEEP.index_file,
 
@@ -26,7 +28,10 @@ rule runs:
 
 
 # One run; its stdout/stderr, config and meta.json are in results/runs/<run_id>/.
+# A run computed with other code (stale) has its code.key input dated newer than its result.
 rule run_experiment:
+    input:
+        code=SWEEP.code_input,
     output:
         SWEEP.result_pattern,
     shell:
@@ -34,16 +39,19 @@ rule run_experiment:
 
 
 # Reruns when a run job runs, or when the key of the layout and the runs differs from the
-# one sweep.json records (merge.key is then dated newer); the runs' file times never decide.
+# one sweep.json records (merge.key is then dated newer); the runs' file times never decide
+# (their results are ancient inputs, but for stale runs, which it must follow).
 # It also writes results/plots/ (not declared: Snakemake would put a marker file in it).
 rule merge_runs:
     input:
-        runs=ancient(SWEEP.run_results),
+        runs=SWEEP.merge_inputs,
         key=SWEEP.merge_key_file,
     output:
         sweep=SWEEP.sweep_file,
         table=SWEEP.table_file,
         recording=SWEEP.recording_file,
+        provenance=SWEEP.provenance_file,
+        diff=SWEEP.provenance_diff,
         metrics=SWEEP.metrics_file,
         index=SWEEP.index_file,
     log:
@@ -53,7 +61,7 @@ rule merge_runs:
 
 
 onstart:
-    SWEEP.start_pool(workflow)
+    SWEEP.start(workflow)
 
 
 onsuccess:

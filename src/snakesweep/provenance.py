@@ -1,0 +1,600 @@
+"""Provenance: where every value came from. Git, code, environment, system and timing.
+
+Capturing git through gitpython costs ~0.1 s (importing it), and listing every installed
+distribution through ``importlib.metadata`` ~0.13 s. So a run pays for neither:
+
+* **once per sweep**, when Snakemake starts executing jobs (its ``onstart``), the *session*
+  is captured and written to ``results/.snakesweep/session.json`` (and the working tree's
+  diff to ``session.diff``): git state, command line, start time, Python, package versions,
+  every installed distribution, and the code fingerprint of each entry point. Run jobs use
+  the interpreter Snakemake runs in (``SNAKESWEEP_PYTHON``), so its distributions are theirs;
+* **once per process**: system facts (OS, CPU, cores, memory, host);
+* **per run**: the allow-listed environment variables and whether the run is a debug run.
+
+``run_record`` puts these together into the ``provenance`` part of a run's ``meta.json``;
+``sweep_record`` summarises the runs' records into ``results/provenance.json``.
+
+What is never recorded: an environment variable not in ``ENV_ALLOWED``, or an absolute
+path under the user's home. Paths are relative to the repository (or the working
+directory outside one); command lines and tracebacks are rewritten the same way.
+
+The **code fingerprint** of a run is a hash of its experiment's source files: by default
+every ``*.py`` file of the package that holds the entry point's module (or that module
+alone when it is top-level), or the files ``snakesweep.code`` globs name. A done run
+whose recorded fingerprint differs from the current one is *stale*: ``snakesweep status``
+lists it and Snakemake computes it again.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import os
+import platform
+import re
+import socket
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from snakesweep import store
+from snakesweep.errors import ConfigError, first_line
+
+SESSION = "session.json"
+SESSION_DIFF = "session.diff"
+RUN_DIFF = "git.diff"
+SESSION_FORMAT = 1
+
+ENV_ALLOWED = (
+    "CUDA_VISIBLE_DEVICES", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+    "NUMEXPR_NUM_THREADS", "PYTHONHASHSEED", "SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID",
+    "SLURM_ARRAY_TASK_ID", "SLURM_JOB_PARTITION", "SLURM_CPUS_PER_TASK", "SLURM_NODELIST",
+)
+"""The only environment variables provenance records (when set)."""
+
+VERSIONS = ("snakesweep", "snakemake", "dvc", "hydra-core", "omegaconf", "xarray", "numpy",
+            "netCDF4", "rerun-sdk")
+"""Distributions whose versions every record names up front."""
+
+OWN_PATHS = (".snakemake",)
+"""Paths (relative to the working directory) that git state leaves out, besides the results
+directory: what a sweep writes itself."""
+
+DIRTY_IGNORED = ("dvc.lock",)
+"""Paths (relative to the working directory) that are listed but never make a run a debug
+run: DVC's record of the stages' outputs, which ``dvc repro`` changes itself."""
+
+COMMAND_ENV = "SNAKESWEEP_COMMAND"
+"""How ``snakesweep run`` tells the Snakemake it starts which command the user typed."""
+
+
+# -- paths ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Places:
+    """Where relative paths are relative to: the repository root, else the working directory."""
+
+    root: Path
+    home: Path | None
+
+    @classmethod
+    def here(cls, repo_root: Path | None = None) -> Places:
+        home = os.environ.get("HOME")
+        return cls(root=(repo_root or Path.cwd()).resolve(),
+                   home=Path(home).resolve() if home and home != "/" else None)
+
+    def path(self, path: str | os.PathLike[str]) -> str:
+        """``path`` relative to the root when inside it; under the home as ``~/…``."""
+        p = Path(os.path.abspath(path))
+        for base, prefix in ((self.root, ""), (self.home, "~/")):
+            if base is not None and p.is_relative_to(base):
+                rel = p.relative_to(base).as_posix()
+                return prefix + rel if prefix or rel != "." else "."
+        return p.as_posix()
+
+    def text(self, text: str) -> str:
+        """``text`` with the root's and the home's absolute paths made relative."""
+        text = re.sub(re.escape(f"{self.root}{os.sep}"), "", text)
+        text = re.sub(re.escape(str(self.root)) + _END, ".", text)
+        if self.home is not None:
+            text = re.sub(re.escape(str(self.home)) + _END, "~", text)
+        return text
+
+
+_END = r"(?![\w.-])"
+"""Where a path may end: not inside a longer name (``/home/ann`` in ``/home/anna``)."""
+
+
+# -- git -----------------------------------------------------------------------------------
+
+def git_state(where: str | os.PathLike[str] = ".",
+              own: Sequence[str | os.PathLike[str]] = ()) -> tuple[dict[str, Any], str,
+                                                                   Path | None]:
+    """The git state of the repository holding ``where``, its diff, and its root.
+
+    Paths under ``own`` (the sweep's own output: its results directory, ``.snakemake``) are
+    left out of the dirty and untracked lists. Outside a repository (or without git) the
+    state says so and the diff is empty.
+    """
+    try:
+        import git
+    except ImportError as exc:  # gitpython without a usable git executable
+        return {"repository": False, "reason": f"git is not available: {first_line(exc)}"}, \
+            "", None
+    try:
+        repo = git.Repo(where, search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        return {"repository": False, "reason": "not in a git repository"}, "", None
+    with repo:
+        root = Path(repo.working_tree_dir or where).resolve()
+        try:
+            commit: str | None = repo.head.commit.hexsha
+        except ValueError:
+            commit = None  # a repository without commits yet
+        try:
+            branch: str | None = repo.active_branch.name
+        except TypeError:
+            branch = None  # detached HEAD
+        places = Places.here(root)
+        skip = [places.path(p) for p in own]
+        dirty, untracked = (
+            [p for p in paths if not any(_matches(p, g) for g in skip)]
+            for paths in _status(repo))
+        diff = ""
+        if dirty and commit is not None:
+            diff = repo.git.diff("HEAD", "--no-color", "--no-ext-diff", "--binary")
+            diff += "\n" if diff else ""
+    state = {
+        "repository": True, "commit": commit, "branch": branch, "detached": branch is None,
+        "dirty": bool(dirty or untracked), "dirty_paths": dirty, "untracked": untracked,
+        "directory": places.path(Path.cwd()),
+    }
+    return state, diff, root
+
+
+def _status(repo: Any) -> tuple[list[str], list[str]]:
+    """Changed tracked paths and untracked paths, relative to the repository root."""
+    out = repo.git.status("--porcelain=v1", "-z", "--untracked-files=all")
+    fields = out.split("\0")
+    dirty: list[str] = []
+    untracked: list[str] = []
+    i = 0
+    while i < len(fields):
+        entry = fields[i]
+        i += 1
+        if len(entry) < 4:
+            continue
+        code, path = entry[:2], entry[3:]
+        if code == "??":
+            untracked.append(path)
+            continue
+        dirty.append(path)
+        if "R" in code or "C" in code:
+            i += 1  # the original path of a rename or copy follows
+    return sorted(dirty), sorted(untracked)
+
+
+def relevant_dirt(git: Mapping[str, Any], ignore: Iterable[str]) -> list[str]:
+    """The dirty and untracked paths that no ignore glob matches (a glob on a folder
+    matches everything in it; ``*`` crosses ``/``)."""
+    globs = [g.rstrip("/") for g in ignore]
+    paths = [*git.get("dirty_paths", []), *git.get("untracked", [])]
+    return [p for p in paths if not any(_matches(p, g) for g in globs)]
+
+
+def _matches(path: str, glob: str) -> bool:
+    parts = path.split("/")
+    return any(fnmatch.fnmatchcase("/".join(parts[:n]), glob) for n in range(1, len(parts) + 1))
+
+
+def is_debug(option: Any, git: Mapping[str, Any], ignore: Iterable[str]) -> bool:
+    """gaitmap's rule: a debug run when ``snakesweep.debug`` says so, or, when it is unset,
+    when the working tree has changes that ``ignore`` does not cover."""
+    if option is not None:
+        if not isinstance(option, bool):
+            raise ConfigError("snakesweep.debug", f"expected true, false or null, got {option!r}")
+        return option
+    return bool(git.get("repository")) and bool(relevant_dirt(git, ignore))
+
+
+def dirty_ignore(options: Mapping[str, Any], places: Places) -> list[str]:
+    """The ignore globs of a run: ``dvc.lock`` and ``snakesweep.git_dirty_ignore``
+    (relative to the repository root)."""
+    extra = options.get("git_dirty_ignore") or []
+    if isinstance(extra, str):
+        extra = [extra]
+    if not isinstance(extra, list) or not all(isinstance(g, str) for g in extra):
+        raise ConfigError("snakesweep.git_dirty_ignore",
+                          f"expected a list of globs, got {extra!r}")
+    return [*(places.path(p) for p in DIRTY_IGNORED), *extra]
+
+
+# -- code ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Code:
+    """The source files an entry point's runs are computed with, and their hash."""
+
+    fingerprint: str
+    files: tuple[str, ...]
+    entry_file: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"fingerprint": self.fingerprint, "files": list(self.files),
+                "entry_file": self.entry_file}
+
+
+def code_key(options: Mapping[str, Any]) -> str:
+    """What a run's code fingerprint depends on in its config: the entry point and the globs."""
+    return json.dumps([options.get("experiment"), _code_globs(options)])
+
+
+def _code_globs(options: Mapping[str, Any]) -> list[str] | None:
+    globs = options.get("code")
+    if globs is None:
+        return None
+    if isinstance(globs, str):
+        globs = [globs]
+    if not isinstance(globs, list) or not globs or not all(isinstance(g, str) for g in globs):
+        raise ConfigError("snakesweep.code", f"expected a list of file globs, got {globs!r}")
+    return list(globs)
+
+
+def code_of(options: Mapping[str, Any], places: Places | None = None) -> Code:
+    """The code fingerprint of runs with these ``snakesweep`` options.
+
+    ``snakesweep.code`` globs (relative to the working directory) name the files; without
+    them, the ``*.py`` files of the package holding the entry point's module, or the
+    module's own file when it is top-level. Files are hashed by their path within that
+    package (or the working directory) and their bytes, so the fingerprint is equal on
+    every machine.
+    """
+    places = places or Places.here()
+    spec = str(options.get("experiment") or "")
+    module = spec.partition(":")[0]
+    entry = _module_file(module) if module else None
+    globs = _code_globs(options)
+    if globs is not None:
+        named: dict[str, Path] = {}
+        for glob in globs:
+            try:
+                matched = [p for p in sorted(Path.cwd().glob(glob)) if p.is_file()]
+            except (ValueError, NotImplementedError) as exc:
+                raise ConfigError("snakesweep.code", f"{glob!r}: {first_line(exc)} (globs are "
+                                  "relative to the working directory)") from None
+            if not matched:
+                raise ConfigError("snakesweep.code", f"{glob!r} matches no file in "
+                                  f"{places.path(Path.cwd())!r}")
+            named.update((p.relative_to(Path.cwd()).as_posix(), p) for p in matched)
+    else:
+        if not spec:
+            raise ConfigError("snakesweep.experiment", "not set: name the experiment as "
+                              "'package.module:function'")
+        if entry is None:
+            raise ConfigError("snakesweep.experiment", f"{spec!r}: cannot find the source of "
+                              f"{module!r}; name its files with snakesweep.code")
+        named = _package_files(module, entry)
+    h = hashlib.sha256()
+    for name in sorted(named):
+        data = named[name].read_bytes()
+        h.update(f"{name}\0{len(data)}\0".encode() + data)
+    return Code(fingerprint=h.hexdigest()[:16],
+                files=tuple(places.path(named[n]) for n in sorted(named)),
+                entry_file=places.path(entry) if entry else None)
+
+
+def _module_file(module: str) -> Path | None:
+    """The source file of a module, found without importing it (or its package) if possible."""
+    parts = module.split(".")
+    for entry in [os.getcwd(), *sys.path]:
+        base = Path(entry or ".", *parts)
+        for candidate in (base.with_name(parts[-1] + ".py"), base / "__init__.py"):
+            if candidate.is_file():
+                return candidate.resolve()
+    import importlib.util
+
+    try:  # installed through an import hook (an editable install): ask the import system
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
+    origin = spec.origin if spec else None
+    return Path(origin).resolve() if origin and origin.endswith(".py") else None
+
+
+def _package_files(module: str, entry: Path) -> dict[str, Path]:
+    """The ``*.py`` files of the package holding ``module`` (the module alone if top-level)."""
+    if entry.name == "__init__.py":  # the module is a package: that package
+        package_dir, depth = entry.parent, module.count(".") + 1
+    elif "." in module:
+        package_dir, depth = entry.parent, module.count(".")
+    else:
+        return {entry.name: entry}
+    top = package_dir.parents[depth - 1] if depth > 1 else package_dir.parent
+    files = {}
+    for dirpath, dirnames, filenames in os.walk(package_dir):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith((".", "__pycache__")))
+        for name in filenames:
+            if name.endswith(".py"):
+                path = Path(dirpath, name)
+                files[path.relative_to(top).as_posix()] = path
+    return files
+
+
+def code_fingerprints(configs: Mapping[str, Mapping[str, Any]],
+                      places: Places | None = None) -> dict[str, Code]:
+    """The code of each run, computed once per distinct entry point and globs."""
+    places = places or Places.here()
+    by_key: dict[str, Code] = {}
+    out = {}
+    for run_id, config in configs.items():
+        options = _options(config)
+        key = code_key(options)
+        if key not in by_key:
+            by_key[key] = code_of(options, places)
+        out[run_id] = by_key[key]
+    return out
+
+
+def _options(config: Mapping[str, Any]) -> Mapping[str, Any]:
+    node = config.get("snakesweep")
+    return node if isinstance(node, Mapping) else {}
+
+
+# -- environment and system ----------------------------------------------------------------
+
+def environment() -> dict[str, str]:
+    """The allow-listed environment variables that are set; never any other."""
+    return {k: os.environ[k] for k in ENV_ALLOWED if k in os.environ}
+
+
+def versions() -> dict[str, str | None]:
+    """The versions of the packages a sweep depends on (None: not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out: dict[str, str | None] = {}
+    for name in VERSIONS:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def distributions() -> dict[str, str]:
+    """Every installed distribution and its version, by name."""
+    from importlib.metadata import distributions as dists
+
+    found: dict[str, str] = {}
+    for dist in dists():
+        name = dist.metadata["Name"]
+        if name and name not in found:  # the first on sys.path is the one imported
+            found[name] = dist.version
+    return dict(sorted(found.items(), key=lambda kv: kv[0].lower()))
+
+
+_SYSTEM: dict[str, Any] = {}
+
+
+def system() -> dict[str, Any]:
+    """This machine and interpreter: Python, OS, CPU model, cores, memory, host (cached)."""
+    if not _SYSTEM:
+        try:
+            usable: int | None = len(os.sched_getaffinity(0))
+        except (AttributeError, OSError):
+            usable = os.cpu_count()
+        try:
+            memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (AttributeError, ValueError, OSError):
+            memory = None
+        _SYSTEM.update({
+            "python": platform.python_version(),
+            "implementation": platform.python_implementation(),
+            "os": platform.platform(),
+            "machine": platform.machine(),
+            "cpu": _cpu_model(),
+            "cores": os.cpu_count(),
+            "cores_usable": usable,
+            "memory_bytes": memory,
+            "host": socket.gethostname(),
+        })
+    return dict(_SYSTEM)
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith(("model name", "Model", "cpu model")):
+                    return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+# -- the session: captured once per sweep ----------------------------------------------------
+
+def session_path(results: str | os.PathLike[str]) -> Path:
+    return Path(results, ".snakesweep", SESSION)
+
+
+def capture_session(configs: Mapping[str, Mapping[str, Any]], results: str | os.PathLike[str],
+                    *, code: Mapping[str, Code] | None = None,
+                    command: Sequence[str] | None = None) -> tuple[dict[str, Any], str]:
+    """The sweep-wide provenance of this invocation, and the working tree's diff."""
+    git, diff, root = git_state(".", [results, *OWN_PATHS])
+    places = Places.here(root)
+    code = code if code is not None else code_fingerprints(configs, places)
+    by_key = {code_key(_options(configs[r])): c.to_json() for r, c in code.items()}
+    return {
+        "format": SESSION_FORMAT,
+        "start": datetime.now(UTC).isoformat(),
+        "command": command_line(command, places),
+        "git": git,
+        "code": by_key,
+        "python": {"version": platform.python_version(),
+                   "implementation": platform.python_implementation()},
+        "versions": versions(),
+        "distributions": distributions(),
+    }, diff
+
+
+def begin_session(configs: Mapping[str, Mapping[str, Any]], results: str | os.PathLike[str],
+                  code: Mapping[str, Code] | None = None) -> dict[str, Any]:
+    """Capture the session and write it (and its diff) under ``results/.snakesweep/``."""
+    session, diff = capture_session(configs, results, code=code)
+    path = session_path(results)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    store.write_atomic(path.with_name(SESSION_DIFF), diff)
+    store.write_atomic(path, json.dumps(session, indent=1) + "\n")
+    return session
+
+
+_SESSION_CACHE: dict[str, tuple[tuple[int, int], dict[str, Any]]] = {}
+
+
+def read_session(results: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The session written by ``begin_session`` (cached per process while the file is unchanged)."""
+    path = session_path(results)
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    stamp = (st.st_mtime_ns, st.st_size)
+    cached = _SESSION_CACHE.get(str(path))
+    if cached and cached[0] == stamp:
+        return cached[1]
+    try:
+        session = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(session, dict) or session.get("format") != SESSION_FORMAT:
+        return None
+    _SESSION_CACHE[str(path)] = (stamp, session)
+    return session
+
+
+def command_line(command: Sequence[str] | None, places: Places) -> list[str]:
+    """The command that started the sweep, paths made relative (``snakesweep run`` passes
+    what the user typed through ``SNAKESWEEP_COMMAND``)."""
+    if command is None:
+        passed = os.environ.get(COMMAND_ENV)
+        if passed:
+            try:
+                command = [str(a) for a in json.loads(passed)]
+            except ValueError:
+                command = None
+    if command is None:
+        orig = list(getattr(sys, "orig_argv", []))
+        if "-m" in orig[1:-1]:  # python -m module …
+            command = ["python", "-m", orig[orig.index("-m") + 1], *sys.argv[1:]]
+        else:
+            command = [Path(sys.argv[0]).name, *sys.argv[1:]]
+    return [places.text(str(a)) for a in command]
+
+
+# -- records -------------------------------------------------------------------------------
+
+def run_record(config: Mapping[str, Any], results: str | os.PathLike[str],
+               run_dir: Path) -> dict[str, Any]:
+    """The ``provenance`` of one run's ``meta.json``; writes the diff into ``run_dir``.
+
+    Reads the session when one was written; else captures it now (slower: ~0.25 s).
+    """
+    session = read_session(results)
+    diff: str | None = None
+    if session is None:
+        session, diff = capture_session({"run": config}, results)
+    places = Places.here(_root_of(session["git"]))
+    options = _options(config)
+    key = code_key(options)
+    code = session["code"].get(key) or code_of(options, places).to_json()
+    git = session["git"]
+    debug = is_debug(options.get("debug"), git, dirty_ignore(options, places))
+    if git.get("dirty_paths") and diff is None:
+        try:
+            diff = session_path(results).with_name(SESSION_DIFF).read_text(encoding="utf-8")
+        except OSError:
+            diff = ""
+    if diff:
+        (run_dir / RUN_DIFF).write_text(diff, encoding="utf-8")
+    return {
+        "debug": debug,
+        "experiment": {"entry_point": options.get("experiment"), "file": code["entry_file"]},
+        "code": {"fingerprint": code["fingerprint"], "files": code["files"]},
+        "git": {**git, "diff": RUN_DIFF if diff else None},
+        "sweep": {"start": session["start"], "command": session["command"]},
+        "system": system(),
+        "versions": session["versions"],
+        "environment": environment(),
+        "distributions": session["distributions"],
+    }
+
+
+def _root_of(git: Mapping[str, Any]) -> Path | None:
+    """The repository root, from the working directory and where the session found it."""
+    directory = git.get("directory")
+    if not git.get("repository") or not isinstance(directory, str):
+        return None
+    depth = 0 if directory == "." else len(Path(directory).parts)
+    here = Path.cwd().resolve()
+    return here.parents[depth - 1] if depth else here
+
+
+def fingerprint_of(meta: Mapping[str, Any] | None) -> str | None:
+    """The code fingerprint a run's ``meta.json`` records."""
+    try:
+        return meta["provenance"]["code"]["fingerprint"]  # type: ignore[index,no-any-return]
+    except (KeyError, TypeError):
+        return None
+
+
+def sweep_record(metas: Mapping[str, Mapping[str, Any] | None]) -> dict[str, Any]:
+    """``results/provenance.json``: the newest run's provenance, and how the runs divide by
+    commit, code, host and debug. Made from the runs' records alone (same runs, same bytes)."""
+    recorded = {r: m for r, m in metas.items() if m and isinstance(m.get("provenance"), dict)}
+    starts = [m["start"] for m in metas.values() if m and m.get("start")]
+    ends = [m["end"] for m in metas.values() if m and m.get("end")]
+    compute = sum(float(m.get("duration") or 0) for m in metas.values() if m)
+    sweep: dict[str, Any] = {
+        "runs": len(metas),
+        "start": min(starts) if starts else None,
+        "end": max(ends) if ends else None,
+        "duration": _seconds_between(min(starts), max(ends)) if starts and ends else None,
+        "compute_seconds": round(compute, 6),
+        "debug": any(m["provenance"].get("debug") for m in recorded.values()),
+        "debug_runs": sorted(r for r, m in recorded.items() if m["provenance"].get("debug")),
+        "without_provenance": sorted(r for r, m in metas.items() if r not in recorded),
+    }
+
+    def count(get: Any) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for m in recorded.values():
+            value = str(get(m))
+            counts[value] = counts.get(value, 0) + 1
+        return dict(sorted(counts.items()))
+
+    runs = {
+        "by_commit": count(lambda m: m["provenance"]["git"].get("commit")),
+        "by_code": count(lambda m: m["provenance"]["code"]["fingerprint"]),
+        "by_host": count(lambda m: m["provenance"]["system"].get("host")),
+    }
+    if not recorded:
+        return {"sweep": sweep, "runs": runs}
+    newest_id, newest = max(recorded.items(), key=lambda kv: (kv[1].get("end") or "", kv[0]))
+    latest = newest["provenance"]
+    return {"sweep": sweep, "runs": runs, "newest_run": newest_id,
+            **{k: latest[k] for k in ("git", "code", "experiment", "system", "versions",
+                                      "environment", "distributions") if k in latest},
+            "command": latest.get("sweep", {}).get("command")}
+
+
+def _seconds_between(start: str, end: str) -> float | None:
+    try:
+        return round((datetime.fromisoformat(end) - datetime.fromisoformat(start))
+                     .total_seconds(), 6)
+    except ValueError:
+        return None

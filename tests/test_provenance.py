@@ -1,0 +1,308 @@
+"""Provenance: git state, debug sweeps, code fingerprints and stale runs, no secrets, no home.
+
+Every test runs the real ``snakesweep``/``snakemake`` on a real git repository in a
+temporary directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import xarray as xr
+
+from conftest import calls, snakesweep, tool, write
+from snakesweep import provenance
+from snakesweep.rules import SNAKEFILE
+
+pytestmark = pytest.mark.usefixtures("tool_env")
+
+
+def git_project(project: Path) -> Path:
+    """The ``project`` fixture as a committed git repository."""
+    write(project / ".gitignore", "calls.txt\nsleeping.txt\n")
+    tool("git", "init", "-q", "-b", "main", cwd=project)
+    commit(project, "a sweep")
+    return project
+
+
+def commit(repo: Path, message: str) -> str:
+    tool("git", "add", "-A", cwd=repo)
+    tool("git", "commit", "-qm", message, cwd=repo)
+    return tool("git", "rev-parse", "HEAD", cwd=repo).stdout.strip()
+
+
+def run(project: Path, *args: str, env: dict[str, str] | None = None) -> None:
+    out = snakesweep("run", "--cores", "2", *args, cwd=project, env=env)
+    assert out.returncode == 0, out.stderr
+
+
+def metas(project: Path) -> dict[str, dict]:  # type: ignore[type-arg]
+    return {p.parent.name: json.loads(p.read_text())
+            for p in (project / "results" / "runs").glob("*/meta.json")}
+
+
+def status(project: Path, *args: str) -> dict:  # type: ignore[type-arg]
+    out = snakesweep("status", "--format", "json", *args, cwd=project)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)  # type: ignore[no-any-return]
+
+
+def test_a_clean_sweep_records_commit_system_versions_and_times(project: Path) -> None:
+    git_project(project)
+    head = tool("git", "rev-parse", "HEAD", cwd=project).stdout.strip()
+    run(project)
+
+    for run_id, meta in metas(project).items():
+        record = meta["provenance"]
+        assert record["git"] == {"repository": True, "commit": head, "branch": "main",
+                                 "detached": False, "dirty": False, "dirty_paths": [],
+                                 "untracked": [], "directory": ".", "diff": None}
+        assert record["debug"] is False
+        assert record["experiment"] == {"entry_point": "tinyexp:main", "file": "tinyexp.py"}
+        assert record["code"]["files"] == ["tinyexp.py"]
+        assert record["sweep"]["command"] == ["snakesweep", "run", "--cores", "2"]
+        assert record["sweep"]["start"] <= meta["start"] <= meta["end"]
+        assert not (project / "results" / "runs" / run_id / "git.diff").exists()
+
+    sweep = json.loads((project / "results" / "provenance.json").read_text())
+    assert sweep["git"]["commit"] == head and sweep["git"]["dirty"] is False
+    assert sweep["runs"]["by_commit"] == {head: 3}
+    assert sweep["sweep"]["runs"] == 3 and sweep["sweep"]["debug"] is False
+    assert sweep["sweep"]["duration"] >= 0 and sweep["sweep"]["compute_seconds"] > 0
+    assert set(sweep["system"]) >= {"python", "os", "cpu", "cores", "memory_bytes", "host"}
+    assert sweep["system"]["cores"] == os.cpu_count()
+    assert sweep["system"]["python"] == ".".join(map(str, sys.version_info[:3]))
+    for name in ("snakemake", "dvc", "hydra-core", "xarray", "rerun-sdk"):
+        assert sweep["versions"][name] and sweep["distributions"][name] == sweep["versions"][
+            name]
+    assert (project / "results" / "provenance.diff").read_text() == ""
+    with xr.open_dataset(project / "results" / "sweep.nc") as ds:
+        assert ds.attrs["snakesweep_debug"] == 0
+        assert ds.attrs["snakesweep_git_commit"] == head
+
+
+def test_a_dirty_tree_makes_a_debug_sweep_with_its_diff_saved(project: Path) -> None:
+    git_project(project)
+    conf = project / "conf" / "config.yaml"
+    conf.write_text(conf.read_text().replace("offset: 0", "offset: 5"))
+    write(project / "notes.txt", "an idea\n")
+    run(project)
+
+    for run_id, meta in metas(project).items():
+        record = meta["provenance"]
+        assert record["debug"] is True
+        assert record["git"]["dirty"] is True
+        assert record["git"]["dirty_paths"] == ["conf/config.yaml"]
+        assert record["git"]["untracked"] == ["notes.txt"]
+        assert record["git"]["diff"] == "git.diff"
+        diff = (project / "results" / "runs" / run_id / "git.diff").read_text()
+        assert "-offset: 0\n+offset: 5" in diff
+    assert "+offset: 5" in (project / "results" / "provenance.diff").read_text()
+    with xr.open_dataset(project / "results" / "sweep.nc") as ds:
+        assert ds.attrs["snakesweep_debug"] == 1 and ds.attrs["snakesweep_debug_runs"] == 3
+    assert sorted(status(project)["debug"]) == sorted(metas(project))
+    table = snakesweep("status", cwd=project).stdout
+    assert table.startswith("DEBUG SWEEP: 3 of 3 runs")
+
+
+def test_dirty_paths_matching_git_dirty_ignore_do_not_make_a_debug_sweep(
+        project: Path) -> None:
+    conf = project / "conf" / "config.yaml"
+    conf.write_text(conf.read_text().replace(
+        "snakesweep:\n", "snakesweep:\n  git_dirty_ignore: ['docs', '*.md']\n"))
+    write(project / "docs" / "index.txt", "v1\n")
+    git_project(project)
+    write(project / "docs" / "index.txt", "v2\n")
+    write(project / "NOTES.md", "todo\n")
+    run(project)
+
+    for meta in metas(project).values():
+        assert meta["provenance"]["git"]["dirty"] is True
+        assert meta["provenance"]["debug"] is False
+    assert "DEBUG" not in snakesweep("status", cwd=project).stdout
+
+
+def test_snakesweep_debug_forces_it_either_way(project: Path) -> None:
+    git_project(project)
+    run(project, "+snakesweep.debug=true")
+    forced = metas(project)
+    assert len(forced) == 3 and all(m["provenance"]["debug"] for m in forced.values())
+    write(project / "scratch.py", "x = 1\n")
+    out = snakesweep("run", "--cores", "2", "+snakesweep.debug=false", "x=4", cwd=project)
+    assert out.returncode == 0, out.stderr
+    new = [m for r, m in metas(project).items() if r not in forced]
+    assert len(new) == 1
+    assert new[0]["provenance"]["git"]["untracked"] == ["scratch.py"]
+    assert new[0]["provenance"]["debug"] is False
+
+
+def test_editing_the_experiment_stales_its_runs_and_snakemake_reruns_exactly_those(
+        project: Path) -> None:
+    write(project / "other.py", "def main(cfg):\n    return {'y': cfg.x * 100}\n")
+    git_project(project)
+    run(project, "snakesweep.experiment=tinyexp:main,other:main")
+    assert len(calls(project)) == 3  # other.py does not write calls.txt
+    before = metas(project)
+
+    write(project / "helper.py", "UNRELATED = 1\n")
+    (project / "README.md").write_text("unrelated\n")
+    sweep = ["snakesweep.experiment=tinyexp:main,other:main"]
+    assert status(project, *sweep)["stale"] == []
+
+    source = project / "tinyexp.py"
+    source.write_text(source.read_text().replace("cfg.x * 10", "cfg.x * 1000"))
+    stale = status(project, *sweep)["stale"]
+    assert len(stale) == 3
+    assert {s["params"]["snakesweep.experiment"] for s in stale} == {"tinyexp:main"}
+    assert {s["computed_with"] for s in stale} == {
+        m["provenance"]["code"]["fingerprint"] for m in before.values()
+        if m["provenance"]["experiment"]["entry_point"] == "tinyexp:main"}
+
+    config = f"snakesweep={{overrides: {json.dumps(sweep)}}}"
+    dry = tool("snakemake", "-n", "--snakefile", SNAKEFILE, "--config", config, cwd=project)
+    assert "run_experiment        3" in dry.stdout + dry.stderr
+    tool("snakemake", "--cores", "2", "--snakefile", SNAKEFILE, "--config", config, cwd=project)
+    after = metas(project)
+    recomputed = {r for r in after if after[r]["start"] != before[r]["start"]}
+    assert recomputed == {s["run_id"] for s in stale}
+    assert len(calls(project)) == 6
+    assert status(project, *sweep)["stale"] == []
+    with xr.open_dataset(project / "results" / "sweep.nc") as ds:
+        assert sorted(ds["y"].sel({"snakesweep.experiment": "tinyexp:main"}).values.tolist()) \
+            == [1000, 2000, 3000]
+    again = tool("snakemake", "-n", "--snakefile", SNAKEFILE, "--config", config, cwd=project)
+    assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def test_a_package_entry_point_is_fingerprinted_by_its_package(project: Path) -> None:
+    write(project / "mypkg" / "__init__.py", "")
+    write(project / "mypkg" / "train.py", "from mypkg.util import scale\n\n"
+          "def main(cfg):\n    return {'y': scale(cfg.x)}\n")
+    write(project / "mypkg" / "util.py", "def scale(x):\n    return 2 * x\n")
+    write(project / "scripts" / "plot.py", "print('unrelated')\n")
+    conf = project / "conf" / "config.yaml"
+    conf.write_text(conf.read_text().replace("tinyexp:main", "mypkg.train:main"))
+    git_project(project)
+    run(project)
+    record = next(iter(metas(project).values()))["provenance"]
+    assert record["code"]["files"] == ["mypkg/__init__.py", "mypkg/train.py", "mypkg/util.py"]
+    assert record["experiment"]["file"] == "mypkg/train.py"
+
+    (project / "scripts" / "plot.py").write_text("print('still unrelated')\n")
+    assert status(project)["counts"]["stale"] == 0
+    (project / "mypkg" / "util.py").write_text("def scale(x):\n    return 3 * x\n")
+    assert status(project)["counts"] == {"done": 0, "stale": 3, "pending": 0, "failed": 0}
+
+
+def test_code_globs_name_the_files_that_make_a_run(project: Path) -> None:
+    conf = project / "conf" / "config.yaml"
+    conf.write_text(conf.read_text().replace(
+        "snakesweep:\n", "snakesweep:\n  code: ['tinyexp.py', 'data/*.csv']\n"))
+    write(project / "data" / "table.csv", "a,b\n1,2\n")
+    git_project(project)
+    run(project)
+    assert next(iter(metas(project).values()))["provenance"]["code"]["files"] == [
+        "data/table.csv", "tinyexp.py"]
+    (project / "data" / "table.csv").write_text("a,b\n1,3\n")
+    assert status(project)["counts"]["stale"] == 3
+
+    conf.write_text(conf.read_text().replace("data/*.csv", "nothing/*.csv"))
+    out = snakesweep("status", cwd=project)
+    assert out.returncode == 2
+    assert out.stderr.strip() == ("snakesweep: snakesweep.code: 'nothing/*.csv' matches no "
+                                  "file in '.'")
+
+
+def test_outside_a_git_repository_everything_works_and_git_says_so(project: Path) -> None:
+    run(project)
+    for meta in metas(project).values():
+        assert meta["provenance"]["git"] == {"repository": False,
+                                             "reason": "not in a git repository",
+                                             "diff": None}
+        assert meta["provenance"]["debug"] is False
+    sweep = json.loads((project / "results" / "provenance.json").read_text())
+    assert sweep["runs"]["by_commit"] == {"None": 3}
+
+
+def test_no_secret_and_no_home_path_reaches_any_file_the_sweep_wrote(tmp_path: Path) -> None:
+    home = tmp_path / "home" / "someone"
+    project = home / "work" / "proj"
+    write(project / "conf" / "config.yaml", """
+        snakesweep:
+          experiment: failing:main
+        x: 1
+        hydra:
+          sweeper:
+            params:
+              x: 1,2
+        """)
+    write(project / "failing.py", "def main(cfg):\n    if cfg.x == 2:\n"
+          "        raise ValueError('the failing point')\n    return {'y': cfg.x}\n")
+    git_project(project)
+    secret = "hunter2-0a1b2c3d-not-a-real-token"
+    env = {"HOME": str(home), "API_TOKEN": secret, "AWS_SECRET_ACCESS_KEY": secret,
+           "OMP_NUM_THREADS": "3"}
+    out = snakesweep("run", "--cores", "2", cwd=project, env=env)
+    assert out.returncode == 1, out.stderr  # the failing point
+
+    written = [p for p in (project / "results").rglob("*") if p.is_file()]
+    assert len(written) > 15
+    for path in written:
+        data = path.read_bytes()
+        assert secret.encode() not in data, path
+        assert str(home).encode() not in data, path
+    for meta in metas(project).values():
+        assert meta["provenance"]["environment"] == {"OMP_NUM_THREADS": "3"}
+    failed = [m for m in metas(project).values() if m["status"] == "failed"]
+    assert 'File "failing.py", line 3, in main' in failed[0]["error"]["traceback"]
+
+
+def test_paths_and_text_are_made_relative_to_the_repository_and_home(tmp_path: Path) -> None:
+    places = provenance.Places(root=tmp_path / "repo", home=tmp_path)
+    assert places.path(tmp_path / "repo" / "src" / "a.py") == "src/a.py"
+    assert places.path(tmp_path / "repo") == "."
+    assert places.path(tmp_path / "venv" / "lib") == "~/venv/lib"
+    assert places.path("/usr/lib/python3") == "/usr/lib/python3"
+    text = f'File "{tmp_path}/repo/x.py", line 1\n  {tmp_path}/data {tmp_path}/repo2 {tmp_path}\n'
+    assert places.text(text) == 'File "x.py", line 1\n  ~/data ~/repo2 ~\n'
+    assert places.text(f"{tmp_path}x/a") == f"{tmp_path}x/a"  # another user's home
+
+
+def test_ignore_globs_match_folders_and_paths() -> None:
+    git = {"dirty_paths": ["docs/a/b.txt", "src/m.py"], "untracked": ["NOTES.md"]}
+    assert provenance.relevant_dirt(git, ["docs", "*.md"]) == ["src/m.py"]
+    assert provenance.relevant_dirt(git, ["docs/", "src/*", "NOTES.md"]) == []
+    assert provenance.is_debug(None, {"repository": True, **git}, ["docs", "*.md"]) is True
+    assert provenance.is_debug(False, {"repository": True, **git}, []) is False
+    with pytest.raises(provenance.ConfigError, match="snakesweep.debug"):
+        provenance.is_debug("yes", git, [])
+
+
+def test_only_allow_listed_environment_variables_are_recorded(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    monkeypatch.setenv("MY_PASSWORD", "secret")
+    recorded = provenance.environment()
+    assert recorded["CUDA_VISIBLE_DEVICES"] == "0,1"
+    assert set(recorded) <= set(provenance.ENV_ALLOWED)
+
+
+def test_a_run_outside_a_session_captures_provenance_itself(project: Path) -> None:
+    git_project(project)
+    out = snakesweep("plan", cwd=project)
+    assert out.returncode == 0, out.stderr
+    plan = next((project / "results" / ".snakesweep" / "plans").glob("*.json"))
+    run_id = json.loads(plan.read_text())["points"][0][0]
+    done = subprocess.run([sys.executable, "-m", "snakesweep.execute", str(plan), run_id,
+                           "results"], cwd=project, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    record = metas(project)[run_id]["provenance"]
+    assert record["git"]["commit"] == tool("git", "rev-parse", "HEAD", cwd=project).stdout.strip()
+    assert record["sweep"]["command"] == [
+        "python", "-m", "snakesweep.execute", plan.relative_to(project).as_posix(), run_id,
+        "results"]
