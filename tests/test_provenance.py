@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -197,6 +198,11 @@ def test_a_package_entry_point_is_fingerprinted_by_its_package(project: Path) ->
     assert status(project)["counts"]["stale"] == 0
     (project / "mypkg" / "util.py").write_text("def scale(x):\n    return 3 * x\n")
     assert status(project)["counts"] == {"done": 0, "stale": 3, "pending": 0, "failed": 0}
+
+    shutil.rmtree(project / ".snakemake")  # as after a clone and `dvc pull`: no metadata
+    dry = tool("snakemake", "-n", "--snakefile", SNAKEFILE, cwd=project)
+    assert "run_experiment        3" in dry.stdout + dry.stderr
+    assert "merge_runs            1" in dry.stdout + dry.stderr
 
 
 def test_code_globs_name_the_files_that_make_a_run(project: Path) -> None:
