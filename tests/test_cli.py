@@ -61,3 +61,14 @@ def test_snakemake_arguments_after_double_dash(project: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert "run_experiment" in out.stdout + out.stderr
     assert not (project / "results" / "runs").exists()
+
+
+@pytest.mark.parametrize("args", [["view", "a.rrd", "b.rrd"], ["pull", "extra"],
+                                  ["init", "extra"]])
+def test_a_stray_argument_to_a_command_without_overrides_is_refused(
+        project: Path, args: list[str]) -> None:
+    """Commands that take no overrides name the stray argument; argparse exits 2."""
+    out = snakesweep(*args, cwd=project)
+    assert out.returncode == 2
+    assert out.stderr.splitlines()[-1] == f"snakesweep: error: unrecognized argument {args[-1]!r}"
+    assert "Traceback" not in out.stderr

@@ -110,6 +110,13 @@ def test_a_dirty_tree_makes_a_debug_sweep_with_its_diff_saved(project: Path) -> 
     table = snakesweep("status", cwd=project).stdout
     assert table.startswith("DEBUG SWEEP: 3 of 3 runs")
 
+    # what status says to do: commit, then compute every run again
+    assert "commit, then `snakesweep run -- --forcerun run_experiment`" in table
+    commit(project, "offset 5")
+    run(project, "--", "--forcerun", "run_experiment")
+    assert not any(m["provenance"]["debug"] for m in metas(project).values())
+    assert not snakesweep("status", cwd=project).stdout.startswith("DEBUG")
+
 
 def test_dirty_paths_matching_git_dirty_ignore_do_not_make_a_debug_sweep(
         project: Path) -> None:

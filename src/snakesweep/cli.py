@@ -34,6 +34,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ns, rest = parser.parse_known_args(args)
     ns.argv = list(sys.argv[1:] if argv is None else argv)
     for arg in rest:  # overrides after an option (`--cores 2 seed=1,2`) keep their order
+        if not hasattr(ns, "overrides"):
+            parser.error(f"unrecognized argument {arg!r}")
         if arg.startswith("-"):
             parser.error(f"unrecognized argument {arg!r} (Snakemake's arguments go after --)")
         ns.overrides.append(arg)
@@ -229,8 +231,8 @@ def cmd_status(ns: argparse.Namespace, extra: list[str]) -> int:
              *(str(v) for v in plan.point_of(r).params.values())] for r in stale])
         print("`snakesweep run` (or `snakemake --cores N`) computes them again")
     if debug:
-        print(f"debug runs' diffs: {ns.results}/runs/<run_id>/git.diff; commit, then "
-              "compute them again to make them final")
+        print(f"debug runs' diffs: {ns.results}/runs/<run_id>/git.diff; to make them final "
+              "runs, commit, then `snakesweep run -- --forcerun run_experiment`")
     if failed:
         print("failed:")
         _print_table(["run_id", "error", *(d.name for d in plan.dims)], [
