@@ -4,7 +4,8 @@ The parts, one module each: ``domain`` (overrides → points), ``configs`` (comp
 run ids), ``plan`` (the cached set of runs), ``execute`` and ``pool`` (running configs),
 ``store`` (run directories), ``aggregate`` (→ ``sweep.nc`` and ``runs.csv``), ``freshness``
 (when to merge again), ``summaries`` (what DVC shows), ``recording`` (→ ``sweep.rrd``) and
-``viewer`` (rerun's viewer), ``tracking`` (DVC), ``scaffold`` (``init``), ``rules`` (the
+``viewer`` (rerun's viewer), ``provenance`` (git, code, environment), ``history`` (the
+sweep across git revisions), ``tracking`` (DVC), ``scaffold`` (``init``), ``rules`` (the
 Snakemake glue) and ``cli``.
 """
 

@@ -198,8 +198,10 @@ def write_recording(dataset: Any, path: Path) -> None:
 
 
 def recording_name(dataset: Any) -> str:
-    """The application id of a sweep's recording: the viewer keeps one layout per id."""
-    return f"snakesweep {dataset.attrs.get('snakesweep_config_name', 'sweep')}"
+    """The application id of a sweep's (or a history's) recording: the viewer keeps one
+    layout per id."""
+    kind = "history " if "snakesweep_history" in dataset.attrs else ""
+    return f"snakesweep {kind}{dataset.attrs.get('snakesweep_config_name', 'sweep')}"
 
 
 def sweep_index(plan: Plan, results: str | os.PathLike[str], table: Any) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""``snakesweep plan|run|status|view|init|pull``: thin commands over the parts.
+"""``snakesweep plan|run|status|view|init|pull|history``: thin commands over the parts.
 
 Sweep arguments come first, in Hydra's shape (``-cd``, ``-cn``, overrides); arguments after
 ``--`` go to Snakemake unchanged. Bad input prints one line and exits with status 2.
@@ -115,7 +115,36 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--results", default="results",
                    help="the results directory dvc.yaml tracks (default: results)")
     p.set_defaults(command=cmd_pull)
+    p = sub.add_parser("history", help="Stack the sweep of each git revision of a range, read "
+                       "through DVC, along over_time: RESULTS/history.nc and history.rrd.",
+                       description="Read results/sweep.nc as each commit of a git revision "
+                       "range recorded it (through DVC: from the cache or the remote) and "
+                       "stack them along a dimension over_time, with commit and commit_time "
+                       "coordinates, into RESULTS/history.nc and a recording whose log_tick "
+                       "timeline steps through the revisions.")
+    p.add_argument("revisions", nargs="?", metavar="REVISIONS",
+                   help="a git revision range, e.g. HEAD~5..HEAD, followed along first parents "
+                   "(default: the last 10 commits)")
+    p.add_argument("-n", "--max-count", type=int, metavar="N",
+                   help="only the newest N commits of the range")
+    p.add_argument("--results", default="results",
+                   help="the results directory dvc.yaml tracks (default: results)")
+    p.set_defaults(command=cmd_history)
     return parser
+
+
+def cmd_history(ns: argparse.Namespace, extra: list[str]) -> int:
+    from snakesweep.history import write_history
+
+    _no_extra(extra, "history")
+    history = write_history(ns.revisions, ns.results, max_count=ns.max_count,
+                            progress=lambda line: print(f"snakesweep: {line}", file=sys.stderr,
+                                                        flush=True))
+    skipped = f" ({len(history.skipped)} left out, see above)" if history.skipped else ""
+    print(f"snakesweep: {len(history.loaded)} revision(s){skipped} stacked along over_time "
+          f"in {history.path}; `snakesweep view {history.recording}` steps through them",
+          file=sys.stderr)
+    return 0
 
 
 def cmd_pull(ns: argparse.Namespace, extra: list[str]) -> int:
