@@ -45,6 +45,9 @@ def test_plan_table_and_status_before_running(project: Path) -> None:
     (["snakesweep.experiment=nowhere_module:main"], "cannot import 'nowhere_module'"),
     (["snakesweep.experiment=tinyexp:nope"], "module 'tinyexp' has no 'nope'"),
     (["snakesweep.experiment=tinyexp"], "not of the form 'package.module:function'"),
+    (["+snakesweep.debug=yes"], "snakesweep.debug: expected true, false or null, got 'yes'"),
+    (["+snakesweep.git_dirty_ignore=3"], "snakesweep.git_dirty_ignore: expected a list of "
+                                         "globs, got 3"),
 ])
 def test_bad_input_is_one_line_and_status_2(project: Path, args: list[str], culprit: str) -> None:
     """Errors name the culprit on one line, without a traceback, before anything runs."""

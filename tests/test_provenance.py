@@ -319,3 +319,97 @@ def test_a_run_outside_a_session_captures_provenance_itself(project: Path) -> No
     assert record["sweep"]["command"] == [
         "python", "-m", "snakesweep.execute", plan.relative_to(project).as_posix(), run_id,
         "results"]
+
+
+def test_each_invocation_records_its_own_session_and_leaves_none_behind(project: Path) -> None:
+    """A run computed later by hand records the commit and code of its own time, not those
+    of an earlier sweep; finished sweeps leave no session behind."""
+    git_project(project)
+    run(project)
+    assert list((project / "results" / ".snakesweep" / "sessions").iterdir()) == []
+    source = project / "tinyexp.py"
+    source.write_text(source.read_text().replace("cfg.x * 10", "cfg.x * 1000"))
+    later = commit(project, "y times 1000")
+    assert status(project)["counts"]["stale"] == 3
+
+    plan = next((project / "results" / ".snakesweep" / "plans").glob("*.json"))
+    run_id = json.loads(plan.read_text())["points"][0][0]
+    shutil.rmtree(project / "results" / "runs" / run_id)
+    done = subprocess.run([sys.executable, "-m", "snakesweep.execute", str(plan), run_id,
+                           "results"], cwd=project, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    record = metas(project)[run_id]["provenance"]
+    assert record["git"]["commit"] == later and record["git"]["dirty"] is False
+    assert status(project)["counts"] == {"done": 1, "stale": 2, "pending": 0, "failed": 0}
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give .git another owner")
+def test_a_repository_git_refuses_to_read_is_said_so_and_the_sweep_goes_on(
+        project: Path) -> None:
+    git_project(project)
+    for path in [project / ".git", *(project / ".git").rglob("*")]:
+        os.lchown(path, 12345, 12345)  # git: "detected dubious ownership"
+    run(project)
+    for meta in metas(project).values():
+        git = meta["provenance"]["git"]
+        assert git["repository"] is False
+        assert git["reason"].startswith("git cannot read the repository: ")
+        assert "dubious ownership" in git["reason"] and str(project) not in git["reason"]
+    with xr.open_dataset(project / "results" / "sweep.nc") as ds:
+        assert ds["y"].values.tolist() == [10, 20, 30]
+
+
+def test_the_sweep_record_counts_a_run_whose_record_failed_as_without_provenance() -> None:
+    good = {"start": "2026-01-01T00:00:00+00:00", "end": "2026-01-01T00:00:01+00:00",
+            "duration": 1.0, "provenance": {"git": {"commit": "abc"}, "code": {
+                "fingerprint": "f1"}, "system": {"host": "h"}, "debug": False}}
+    bad = {"start": "2026-01-01T00:00:02+00:00", "end": "2026-01-01T00:00:03+00:00",
+           "duration": 1.0, "provenance": {"error": "GitCommandError: …"}}
+    record = provenance.sweep_record({"a": good, "b": bad})
+    assert record["sweep"]["without_provenance"] == ["b"]
+    assert record["runs"]["by_commit"] == {"abc": 1} and record["newest_run"] == "a"
+
+
+def test_paths_through_a_symlinked_home_are_made_relative_too(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = tmp_path / "data" / "ann"
+    (real / "proj" / ".git").mkdir(parents=True)
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "ann").symlink_to(real)
+    link = tmp_path / "home" / "ann"
+    monkeypatch.setenv("HOME", str(link))
+    monkeypatch.setenv("PWD", str(link / "proj"))
+    monkeypatch.chdir(link / "proj")
+    places = provenance.Places.here()
+    assert places.root == real / "proj"
+    text = f"{link}/proj/x.py {real}/proj/y.py {link}/venv {real}/data {tmp_path}/other"
+    assert places.text(text) == f"x.py y.py ~/venv ~/data {tmp_path}/other"
+    assert places.path(link / "proj" / "a" / "b.py") == "a/b.py"
+    assert places.path(link / "notes") == "~/notes"
+
+
+def test_recorded_paths_are_relative_to_the_repository_from_a_subfolder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / ".git").mkdir()
+    write(tmp_path / "exp" / "tinyexp.py", "def main(cfg):\n    return {}\n")
+    write(tmp_path / "exp" / "pkg" / "__init__.py", "")
+    write(tmp_path / "exp" / "pkg.py", "# shadowed by the package, as Python does\n")
+    write(tmp_path / "exp" / "pkg" / "__pycache__" / "x.cpython-311.pyc", "bytes")
+    monkeypatch.chdir(tmp_path / "exp")
+    monkeypatch.syspath_prepend(str(tmp_path / "exp"))
+    code = provenance.code_of({"experiment": "tinyexp:main"})
+    assert code.entry_file == "exp/tinyexp.py" and code.files == ("exp/tinyexp.py",)
+    assert provenance.code_of({"experiment": "pkg:main"}).files == ("exp/pkg/__init__.py",)
+    globbed = provenance.code_of({"code": ["pkg/**/*"]})
+    assert globbed.files == ("exp/pkg/__init__.py",)  # no bytecode: it changes by itself
+
+
+def test_a_record_lists_at_most_200_untracked_paths_and_counts_the_rest(
+        project: Path) -> None:
+    git_project(project)
+    for i in range(250):
+        write(project / "scratch" / f"{i:03d}.txt", "x\n")
+    run(project)
+    git = next(iter(metas(project).values()))["provenance"]["git"]
+    assert len(git["untracked"]) == 200 and git["untracked_more"] == 50
+    assert git["untracked"][0] == "scratch/000.txt"

@@ -33,6 +33,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     ns, rest = parser.parse_known_args(args)
     ns.argv = list(sys.argv[1:] if argv is None else argv)
+    for name in ("config_dir", "results"):  # inside the working directory: kept relative
+        if isinstance(getattr(ns, name, None), str):
+            setattr(ns, name, store.local_path(getattr(ns, name)))
     for arg in rest:  # overrides after an option (`--cores 2 seed=1,2`) keep their order
         if not hasattr(ns, "overrides"):
             parser.error(f"unrecognized argument {arg!r}")
@@ -275,7 +278,7 @@ def cmd_run(ns: argparse.Namespace, extra: list[str]) -> int:
     from snakesweep.rules import SNAKEFILE, stale_snakemake_lock
 
     plan = _plan(ns)
-    _check_experiment(plan)
+    _check_plan(plan)
     invocation = Path(ns.results, ".snakesweep", "invocations", f"{plan.path.stem}.yaml"
                       if plan.path else "invocation.yaml")
     invocation.parent.mkdir(parents=True, exist_ok=True)
@@ -308,12 +311,15 @@ def cmd_run(ns: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
-def _check_experiment(plan: Plan) -> None:
-    """Fail before any run starts when an entry point cannot be imported (as the runs will)."""
+def _check_plan(plan: Plan) -> None:
+    """Fail before any run starts when an entry point cannot be imported (as the runs will)
+    or provenance options are unusable."""
     from snakesweep.execute import load_experiment
+    from snakesweep.provenance import code_fingerprints
 
     for spec in {plan.experiment_of(r) for r in plan.run_ids}:
         load_experiment(spec)
+    code_fingerprints(plan.configs)
 
 
 def _no_extra(extra: list[str], command: str) -> None:

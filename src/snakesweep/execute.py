@@ -125,6 +125,7 @@ def execute_run(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> Out
     with _captured_output(draft.path), _restored_process_state():
         try:
             spec = plan.experiment_of(run_id)
+            provenance.loaded_code(provenance.options_of(config), places)  # what runs now
             fn = load_experiment(spec)
             ds = to_dataset(fn(_as_dictconfig(config)), run_id, spec,
                             tuple(d.name for d in plan.dims))
@@ -133,8 +134,8 @@ def execute_run(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> Out
             trace = places.text(traceback.format_exc())
             print(trace, end="", file=sys.stderr)
             (draft.path / store.RESULT).unlink(missing_ok=True)
-            error = {"type": type(exc).__name__, "message": str(exc),
-                     "summary": first_line(exc), "traceback": trace}
+            error = {"type": type(exc).__name__, "message": places.text(str(exc)),
+                     "summary": places.text(first_line(exc)), "traceback": trace}
     duration = time.perf_counter() - t0
     meta: dict[str, Any] = {
         "run_id": run_id,
@@ -152,7 +153,7 @@ def execute_run(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> Out
     try:
         meta["provenance"] = provenance.run_record(config, results, draft.path)
     except Exception as exc:  # noqa: BLE001 - a run's result outlives a failed record of it
-        meta["provenance"] = {"error": f"{type(exc).__name__}: {first_line(exc)}"}
+        meta["provenance"] = provenance.failed_record(config, exc)
     draft.commit(meta)
     if error:
         return Outcome(run_id, "failed", f"{error['type']}: {summary}")

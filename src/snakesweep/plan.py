@@ -126,6 +126,7 @@ def make_plan(
     use_cache: bool = True,
 ) -> Plan:
     """The plan for a sweep, from the cache under ``results`` when nothing it depends on changed."""
+    config_dir, results = store.local_path(config_dir), store.local_path(results)
     path = plan_path(config_dir, config_name, overrides, results)
     if use_cache and path.is_file():
         return load_plan(path)

@@ -271,6 +271,7 @@ def _warm_up(plan_file: str) -> None:
     import xarray  # noqa: F401
     import yaml  # noqa: F401
 
+    from snakesweep import provenance
     from snakesweep.errors import SnakesweepError
     from snakesweep.execute import load_experiment
     from snakesweep.plan import load_plan
@@ -278,6 +279,8 @@ def _warm_up(plan_file: str) -> None:
     try:
         plan = load_plan(plan_file)
         for run_id in plan.run_ids[:1]:
+            # the fingerprint of the code the workers will run: the files as imported now
+            provenance.loaded_code(provenance.options_of(plan.configs[run_id]))
             load_experiment(plan.experiment_of(run_id))
     except (OSError, SnakesweepError):
         pass  # each run reports its own error

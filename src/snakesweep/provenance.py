@@ -3,12 +3,17 @@
 Capturing git through gitpython costs ~0.1 s (importing it), and listing every installed
 distribution through ``importlib.metadata`` ~0.13 s. So a run pays for neither:
 
-* **once per sweep**, when Snakemake starts executing jobs (its ``onstart``), the *session*
-  is captured and written to ``results/.snakesweep/session.json`` (and the working tree's
-  diff to ``session.diff``): git state, command line, start time, Python, package versions,
-  every installed distribution, and the code fingerprint of each entry point. Run jobs use
-  the interpreter Snakemake runs in (``SNAKESWEEP_PYTHON``), so its distributions are theirs;
-* **once per process**: system facts (OS, CPU, cores, memory, host);
+* **once per invocation**, when Snakemake starts executing jobs (its ``onstart``), the
+  *session* is captured and written to ``results/.snakesweep/sessions/<id>.json`` (and the
+  working tree's diff beside it): git state, command line, start time, Python, package
+  versions, every installed distribution. Its path reaches the run jobs of that invocation
+  alone through ``SNAKESWEEP_SESSION`` (a run without it, such as ``python -m
+  snakesweep.execute`` by hand or ``snakemake --no-hooks``, captures its own); ``onsuccess``
+  and ``onerror`` delete it. Run jobs use the interpreter Snakemake runs in
+  (``SNAKESWEEP_PYTHON``), so its distributions are theirs;
+* **once per process**: system facts (OS, CPU, cores, memory, host), and the code
+  fingerprint of each entry point, taken when the process first loads it (the pool's
+  workers: when the pool warms up), so it is the code the runs of that process execute;
 * **per run**: the allow-listed environment variables and whether the run is a debug run.
 
 ``run_record`` puts these together into the ``provenance`` part of a run's ``meta.json``;
@@ -16,7 +21,8 @@ distribution through ``importlib.metadata`` ~0.13 s. So a run pays for neither:
 
 What is never recorded: an environment variable not in ``ENV_ALLOWED``, or an absolute
 path under the user's home. Paths are relative to the repository (or the working
-directory outside one); command lines and tracebacks are rewritten the same way.
+directory outside one); command lines, error messages and tracebacks are rewritten the
+same way, whichever spelling of the repository or home they use (through a symlink or not).
 
 The **code fingerprint** of a run is a hash of its experiment's source files: by default
 every ``*.py`` file of the package that holds the entry point's module (or that module
@@ -35,6 +41,7 @@ import platform
 import re
 import socket
 import sys
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -44,10 +51,13 @@ from typing import Any
 from snakesweep import store
 from snakesweep.errors import ConfigError, first_line
 
-SESSION = "session.json"
-SESSION_DIFF = "session.diff"
+SESSIONS = "sessions"
+SESSION_ENV = "SNAKESWEEP_SESSION"
+"""How the run jobs of one invocation find its session."""
 RUN_DIFF = "git.diff"
-SESSION_FORMAT = 1
+SESSION_FORMAT = 2
+LISTED = 200
+"""How many dirty and untracked paths a run's record lists (the rest are counted)."""
 
 ENV_ALLOWED = (
     "CUDA_VISIBLE_DEVICES", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
@@ -76,37 +86,76 @@ COMMAND_ENV = "SNAKESWEEP_COMMAND"
 
 @dataclass(frozen=True)
 class Places:
-    """Where relative paths are relative to: the repository root, else the working directory."""
+    """Where relative paths are relative to: the repository root, else the working directory.
+
+    ``aliases`` are other spellings of the root or the home (through a symlink), each with
+    the spelling it stands for.
+    """
 
     root: Path
     home: Path | None
+    aliases: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def here(cls, repo_root: Path | None = None) -> Places:
-        home = os.environ.get("HOME")
-        return cls(root=(repo_root or Path.cwd()).resolve(),
-                   home=Path(home).resolve() if home and home != "/" else None)
+        """The places of this process: ``repo_root``, else the git repository holding the
+        working directory, else the working directory; and ``$HOME``."""
+        literal = Path(os.path.abspath(repo_root or _git_root(Path.cwd()) or Path.cwd()))
+        root = literal.resolve()
+        spellings = {str(literal): str(root)}
+        pwd = os.environ.get("PWD")
+        if pwd and os.path.isabs(pwd):
+            for spelt in (Path(pwd), *Path(pwd).parents):  # the shell's spelling of the root
+                if spelt.resolve() == root:
+                    spellings[str(spelt)] = str(root)
+                    break
+        home_env = os.environ.get("HOME")
+        home = Path(home_env).resolve() if home_env and home_env != "/" else None
+        if home is not None and home_env:
+            spellings[os.path.abspath(home_env)] = str(home)
+        aliases = tuple((a, r) for a, r in spellings.items() if a != r)
+        return cls(root=root, home=home, aliases=aliases)
+
+    def _spellings(self) -> list[tuple[str, str, str]]:
+        """Each spelling of the root and the home, with what replaces it before a path and
+        alone; the longest first (the root usually lies under the home)."""
+        out = [(str(self.root), "", ".")]
+        if self.home is not None:
+            out.append((str(self.home), "~/", "~"))
+        targets = {str(self.root): ("", "."),
+                   **({str(self.home): ("~/", "~")} if self.home is not None else {})}
+        out += [(a, *targets[r]) for a, r in self.aliases if r in targets]
+        return sorted(out, key=lambda spelling: -len(spelling[0]))
 
     def path(self, path: str | os.PathLike[str]) -> str:
         """``path`` relative to the root when inside it; under the home as ``~/…``."""
         p = Path(os.path.abspath(path))
-        for base, prefix in ((self.root, ""), (self.home, "~/")):
-            if base is not None and p.is_relative_to(base):
+        for base, prefix, itself in self._spellings():
+            if p.is_relative_to(base):
                 rel = p.relative_to(base).as_posix()
-                return prefix + rel if prefix or rel != "." else "."
+                return itself if rel == "." else prefix + rel
         return p.as_posix()
 
     def text(self, text: str) -> str:
         """``text`` with the root's and the home's absolute paths made relative."""
-        text = re.sub(re.escape(f"{self.root}{os.sep}"), "", text)
-        text = re.sub(re.escape(str(self.root)) + _END, ".", text)
-        if self.home is not None:
-            text = re.sub(re.escape(str(self.home)) + _END, "~", text)
+        for base, prefix, itself in self._spellings():
+            text = re.sub(_START + re.escape(f"{base}{os.sep}"), prefix, text)
+            text = re.sub(_START + re.escape(base) + _END, itself, text)
         return text
 
 
+_START = r"(?<![\w.~/-])"
+"""Where a path may start: not inside a longer one (``/x/repo`` in ``/y/x/repo``)."""
 _END = r"(?![\w.-])"
 """Where a path may end: not inside a longer name (``/home/ann`` in ``/home/anna``)."""
+
+
+def _git_root(start: Path) -> Path | None:
+    """The nearest folder at or above ``start`` holding ``.git`` (found without git)."""
+    for folder in (start, *start.parents):
+        if (folder / ".git").exists():
+            return folder
+    return None
 
 
 # -- git -----------------------------------------------------------------------------------
@@ -117,8 +166,9 @@ def git_state(where: str | os.PathLike[str] = ".",
     """The git state of the repository holding ``where``, its diff, and its root.
 
     Paths under ``own`` (the sweep's own output: its results directory, ``.snakemake``) are
-    left out of the dirty and untracked lists. Outside a repository (or without git) the
-    state says so and the diff is empty.
+    left out of the dirty and untracked lists. Outside a repository, without git, or where
+    git refuses to read it (say, "dubious ownership"), the state says so and the diff is
+    empty.
     """
     try:
         import git
@@ -129,25 +179,36 @@ def git_state(where: str | os.PathLike[str] = ".",
         repo = git.Repo(where, search_parent_directories=True)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
         return {"repository": False, "reason": "not in a git repository"}, "", None
-    with repo:
-        root = Path(repo.working_tree_dir or where).resolve()
-        try:
-            commit: str | None = repo.head.commit.hexsha
-        except ValueError:
-            commit = None  # a repository without commits yet
-        try:
-            branch: str | None = repo.active_branch.name
-        except TypeError:
-            branch = None  # detached HEAD
-        places = Places.here(root)
-        skip = [places.path(p) for p in own]
-        dirty, untracked = (
-            [p for p in paths if not any(_matches(p, g) for g in skip)]
-            for paths in _status(repo))
-        diff = ""
-        if dirty and commit is not None:
-            diff = repo.git.diff("HEAD", "--no-color", "--no-ext-diff", "--binary")
-            diff += "\n" if diff else ""
+    try:
+        return _read_state(repo, where, own)
+    except (git.GitError, OSError, ValueError) as exc:
+        reason = Places.here().text(first_line(str(getattr(exc, "stderr", "")) or exc))
+        return {"repository": False, "reason": f"git cannot read the repository: {reason}"}, \
+            "", None
+    finally:
+        repo.close()
+
+
+def _read_state(repo: Any, where: str | os.PathLike[str],
+                own: Sequence[str | os.PathLike[str]]) -> tuple[dict[str, Any], str, Path]:
+    """``git_state`` of an open repository."""
+    root = Path(repo.working_tree_dir or where).resolve()
+    try:
+        commit: str | None = repo.head.commit.hexsha
+    except ValueError:
+        commit = None  # a repository without commits yet
+    try:
+        branch: str | None = repo.active_branch.name
+    except TypeError:
+        branch = None  # detached HEAD
+    places = Places.here(root)
+    skip = [places.path(p) for p in own]
+    dirty, untracked = ([p for p in paths if not any(_matches(p, g) for g in skip)]
+                        for paths in _status(repo))
+    diff = ""
+    if dirty and commit is not None:
+        diff = repo.git.diff("HEAD", "--no-color", "--no-ext-diff", "--binary")
+        diff += "\n" if diff else ""
     state = {
         "repository": True, "commit": commit, "branch": branch, "detached": branch is None,
         "dirty": bool(dirty or untracked), "dirty_paths": dirty, "untracked": untracked,
@@ -213,6 +274,13 @@ def dirty_ignore(options: Mapping[str, Any], places: Places) -> list[str]:
     return [*(places.path(p) for p in DIRTY_IGNORED), *extra]
 
 
+def check_options(options: Mapping[str, Any]) -> None:
+    """Refuse ``snakesweep.debug`` and ``snakesweep.git_dirty_ignore`` values provenance
+    cannot use, before any run starts (``ConfigError`` naming the key)."""
+    is_debug(options.get("debug"), {}, ())
+    dirty_ignore(options, Places(root=Path("."), home=None))
+
+
 # -- code ----------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -222,10 +290,6 @@ class Code:
     fingerprint: str
     files: tuple[str, ...]
     entry_file: str | None
-
-    def to_json(self) -> dict[str, Any]:
-        return {"fingerprint": self.fingerprint, "files": list(self.files),
-                "entry_file": self.entry_file}
 
 
 def code_key(options: Mapping[str, Any]) -> str:
@@ -262,7 +326,8 @@ def code_of(options: Mapping[str, Any], places: Places | None = None) -> Code:
         named: dict[str, Path] = {}
         for glob in globs:
             try:
-                matched = [p for p in sorted(Path.cwd().glob(glob)) if p.is_file()]
+                matched = [p for p in sorted(Path.cwd().glob(glob))
+                           if p.is_file() and not _is_bytecode(p)]
             except (ValueError, NotImplementedError) as exc:
                 raise ConfigError("snakesweep.code", f"{glob!r}: {first_line(exc)} (globs are "
                                   "relative to the working directory)") from None
@@ -287,12 +352,17 @@ def code_of(options: Mapping[str, Any], places: Places | None = None) -> Code:
                 entry_file=places.path(entry) if entry else None)
 
 
+def _is_bytecode(path: Path) -> bool:
+    """Python's own caches, which change with the interpreter, not with the code."""
+    return path.suffix in (".pyc", ".pyo") or "__pycache__" in path.parts
+
+
 def _module_file(module: str) -> Path | None:
     """The source file of a module, found without importing it (or its package) if possible."""
     parts = module.split(".")
     for entry in [os.getcwd(), *sys.path]:
         base = Path(entry or ".", *parts)
-        for candidate in (base.with_name(parts[-1] + ".py"), base / "__init__.py"):
+        for candidate in (base / "__init__.py", base.with_name(parts[-1] + ".py")):
             if candidate.is_file():
                 return candidate.resolve()
     import importlib.util
@@ -331,7 +401,8 @@ def code_fingerprints(configs: Mapping[str, Mapping[str, Any]],
     by_key: dict[str, Code] = {}
     out = {}
     for run_id, config in configs.items():
-        options = _options(config)
+        options = options_of(config)
+        check_options(options)
         key = code_key(options)
         if key not in by_key:
             by_key[key] = code_of(options, places)
@@ -339,7 +410,21 @@ def code_fingerprints(configs: Mapping[str, Mapping[str, Any]],
     return out
 
 
-def _options(config: Mapping[str, Any]) -> Mapping[str, Any]:
+_LOADED: dict[str, Code] = {}
+
+
+def loaded_code(options: Mapping[str, Any], places: Places | None = None) -> Code:
+    """The code of runs with these options in this process: taken the first time it is
+    asked for (when the process loads the entry point), then kept, since a module is
+    imported once per process."""
+    key = code_key(options)
+    if key not in _LOADED:
+        _LOADED[key] = code_of(options, places)
+    return _LOADED[key]
+
+
+def options_of(config: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A config's ``snakesweep`` node (its options), or an empty mapping."""
     node = config.get("snakesweep")
     return node if isinstance(node, Mapping) else {}
 
@@ -415,26 +500,18 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-# -- the session: captured once per sweep ----------------------------------------------------
+# -- the session: captured once per invocation ------------------------------------------------
 
-def session_path(results: str | os.PathLike[str]) -> Path:
-    return Path(results, ".snakesweep", SESSION)
-
-
-def capture_session(configs: Mapping[str, Mapping[str, Any]], results: str | os.PathLike[str],
-                    *, code: Mapping[str, Code] | None = None,
+def capture_session(results: str | os.PathLike[str],
                     command: Sequence[str] | None = None) -> tuple[dict[str, Any], str]:
     """The sweep-wide provenance of this invocation, and the working tree's diff."""
     git, diff, root = git_state(".", [results, *OWN_PATHS])
     places = Places.here(root)
-    code = code if code is not None else code_fingerprints(configs, places)
-    by_key = {code_key(_options(configs[r])): c.to_json() for r, c in code.items()}
     return {
         "format": SESSION_FORMAT,
         "start": datetime.now(UTC).isoformat(),
         "command": command_line(command, places),
         "git": git,
-        "code": by_key,
         "python": {"version": platform.python_version(),
                    "implementation": platform.python_implementation()},
         "versions": versions(),
@@ -442,23 +519,34 @@ def capture_session(configs: Mapping[str, Mapping[str, Any]], results: str | os.
     }, diff
 
 
-def begin_session(configs: Mapping[str, Mapping[str, Any]], results: str | os.PathLike[str],
-                  code: Mapping[str, Code] | None = None) -> dict[str, Any]:
-    """Capture the session and write it (and its diff) under ``results/.snakesweep/``."""
-    session, diff = capture_session(configs, results, code=code)
-    path = session_path(results)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    store.write_atomic(path.with_name(SESSION_DIFF), diff)
+def begin_session(results: str | os.PathLike[str]) -> Path:
+    """Capture this invocation's session and write it (and its diff) under
+    ``results/.snakesweep/sessions/``; return its path, for ``SNAKESWEEP_SESSION``."""
+    session, diff = capture_session(results)
+    folder = Path(results, ".snakesweep", SESSIONS)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{uuid.uuid4().hex[:16]}.json"
+    store.write_atomic(path.with_suffix(".diff"), diff)
     store.write_atomic(path, json.dumps(session, indent=1) + "\n")
-    return session
+    return path
+
+
+def end_session(path: str | os.PathLike[str]) -> None:
+    """Delete a session ``begin_session`` wrote (its runs have recorded it)."""
+    for name in (Path(path), Path(path).with_suffix(".diff")):
+        name.unlink(missing_ok=True)
 
 
 _SESSION_CACHE: dict[str, tuple[tuple[int, int], dict[str, Any]]] = {}
 
 
-def read_session(results: str | os.PathLike[str]) -> dict[str, Any] | None:
-    """The session written by ``begin_session`` (cached per process while the file is unchanged)."""
-    path = session_path(results)
+def read_session() -> tuple[dict[str, Any], Path] | None:
+    """The session of the invocation this run belongs to (``SNAKESWEEP_SESSION``) and its
+    path, or None when there is none; cached per process while the file is unchanged."""
+    named = os.environ.get(SESSION_ENV)
+    if not named:
+        return None
+    path = Path(named)
     try:
         st = os.stat(path)
     except OSError:
@@ -466,7 +554,7 @@ def read_session(results: str | os.PathLike[str]) -> dict[str, Any] | None:
     stamp = (st.st_mtime_ns, st.st_size)
     cached = _SESSION_CACHE.get(str(path))
     if cached and cached[0] == stamp:
-        return cached[1]
+        return cached[1], path
     try:
         session = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -474,7 +562,7 @@ def read_session(results: str | os.PathLike[str]) -> dict[str, Any] | None:
     if not isinstance(session, dict) or session.get("format") != SESSION_FORMAT:
         return None
     _SESSION_CACHE[str(path)] = (stamp, session)
-    return session
+    return session, path
 
 
 def command_line(command: Sequence[str] | None, places: Places) -> list[str]:
@@ -502,30 +590,32 @@ def run_record(config: Mapping[str, Any], results: str | os.PathLike[str],
                run_dir: Path) -> dict[str, Any]:
     """The ``provenance`` of one run's ``meta.json``; writes the diff into ``run_dir``.
 
-    Reads the session when one was written; else captures it now (slower: ~0.25 s).
+    Reads this invocation's session when there is one; else captures it now (slower,
+    ~0.1 s: gitpython and every distribution).
     """
-    session = read_session(results)
+    found = read_session()
     diff: str | None = None
-    if session is None:
-        session, diff = capture_session({"run": config}, results)
-    places = Places.here(_root_of(session["git"]))
-    options = _options(config)
-    key = code_key(options)
-    code = session["code"].get(key) or code_of(options, places).to_json()
+    if found is None:
+        session, diff = capture_session(results)
+    else:
+        session = found[0]
+    places = Places.here()
+    options = options_of(config)
+    code = loaded_code(options, places)
     git = session["git"]
     debug = is_debug(options.get("debug"), git, dirty_ignore(options, places))
-    if git.get("dirty_paths") and diff is None:
+    if git.get("dirty_paths") and diff is None and found is not None:
         try:
-            diff = session_path(results).with_name(SESSION_DIFF).read_text(encoding="utf-8")
+            diff = found[1].with_suffix(".diff").read_text(encoding="utf-8")
         except OSError:
             diff = ""
     if diff:
         (run_dir / RUN_DIFF).write_text(diff, encoding="utf-8")
     return {
         "debug": debug,
-        "experiment": {"entry_point": options.get("experiment"), "file": code["entry_file"]},
-        "code": {"fingerprint": code["fingerprint"], "files": code["files"]},
-        "git": {**git, "diff": RUN_DIFF if diff else None},
+        "experiment": {"entry_point": options.get("experiment"), "file": code.entry_file},
+        "code": {"fingerprint": code.fingerprint, "files": list(code.files)},
+        "git": {**_listed(git), "diff": RUN_DIFF if diff else None},
         "sweep": {"start": session["start"], "command": session["command"]},
         "system": system(),
         "versions": session["versions"],
@@ -534,14 +624,27 @@ def run_record(config: Mapping[str, Any], results: str | os.PathLike[str],
     }
 
 
-def _root_of(git: Mapping[str, Any]) -> Path | None:
-    """The repository root, from the working directory and where the session found it."""
-    directory = git.get("directory")
-    if not git.get("repository") or not isinstance(directory, str):
-        return None
-    depth = 0 if directory == "." else len(Path(directory).parts)
-    here = Path.cwd().resolve()
-    return here.parents[depth - 1] if depth else here
+def failed_record(config: Mapping[str, Any], exc: BaseException) -> dict[str, Any]:
+    """The ``provenance`` of a run whose record could not be made: why, and its code
+    fingerprint when this process has it (so the run is not taken for stale)."""
+    record: dict[str, Any] = {
+        "error": Places.here().text(f"{type(exc).__name__}: {first_line(exc)}")}
+    key = code_key(options_of(config))
+    if key in _LOADED:
+        record["code"] = {"fingerprint": _LOADED[key].fingerprint,
+                          "files": list(_LOADED[key].files)}
+    return record
+
+
+def _listed(git: Mapping[str, Any]) -> dict[str, Any]:
+    """The git state with at most ``LISTED`` dirty and untracked paths each, the rest
+    counted (``dirty_paths_more``, ``untracked_more``)."""
+    out = dict(git)
+    for key, more in (("dirty_paths", "dirty_paths_more"), ("untracked", "untracked_more")):
+        paths = out.get(key)
+        if isinstance(paths, list) and len(paths) > LISTED:
+            out[key], out[more] = paths[:LISTED], len(paths) - LISTED
+    return out
 
 
 def fingerprint_of(meta: Mapping[str, Any] | None) -> str | None:
@@ -555,7 +658,9 @@ def fingerprint_of(meta: Mapping[str, Any] | None) -> str | None:
 def sweep_record(metas: Mapping[str, Mapping[str, Any] | None]) -> dict[str, Any]:
     """``results/provenance.json``: the newest run's provenance, and how the runs divide by
     commit, code, host and debug. Made from the runs' records alone (same runs, same bytes)."""
-    recorded = {r: m for r, m in metas.items() if m and isinstance(m.get("provenance"), dict)}
+    recorded = {r: m for r, m in metas.items() if m and isinstance(m.get("provenance"), dict)
+                and isinstance(m["provenance"].get("git"), dict)
+                and isinstance(m["provenance"].get("code"), dict)}
     starts = [m["start"] for m in metas.values() if m and m.get("start")]
     ends = [m["end"] for m in metas.values() if m and m.get("end")]
     compute = sum(float(m.get("duration") or 0) for m in metas.values() if m)

@@ -58,6 +58,7 @@ class SweepWorkflow:
     pending: int = 0
     stale: frozenset[str] = frozenset()
     code: dict[str, provenance.Code] = field(default_factory=dict, repr=False)
+    session: Path | None = None
     _lock: IO[str] | None = field(default=None, repr=False)
 
     @classmethod
@@ -174,9 +175,11 @@ class SweepWorkflow:
         freshness.stamp_code(self.results, self.stale)
 
     def start(self, workflow: Any) -> None:
-        """Snakemake's ``onstart``: record this session's provenance; start the worker pool."""
+        """Snakemake's ``onstart``: record this invocation's provenance for its runs (through
+        ``SNAKESWEEP_SESSION``, which the pool and the jobs inherit); start the worker pool."""
         try:
-            provenance.begin_session(self.plan.configs, self.results, self.code)
+            self.session = provenance.begin_session(self.results)
+            os.environ[provenance.SESSION_ENV] = str(self.session)
         except Exception as exc:  # noqa: BLE001 - runs still record what they can themselves
             print(f"snakesweep: could not record the session's provenance: {exc}",
                   file=sys.stderr)
@@ -200,6 +203,10 @@ class SweepWorkflow:
             self.pool.stop()
             os.environ.pop(ENV, None)
             self.pool = None
+        if self.session is not None:
+            provenance.end_session(self.session)
+            os.environ.pop(provenance.SESSION_ENV, None)
+            self.session = None
         if not failed:
             return
         try:

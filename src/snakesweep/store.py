@@ -55,6 +55,17 @@ def write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def local_path(path: str | os.PathLike[str]) -> str:
+    """``path`` relative to the working directory when it lies inside it, else as given:
+    what snakesweep keeps of a path the user gave, so no home directory is written down."""
+    given = os.fspath(path)
+    if not os.path.isabs(given):
+        return given
+    here = os.getcwd()
+    inside = os.path.commonpath([here, os.path.abspath(given)]) == here
+    return os.path.relpath(given, here) if inside else given
+
+
 def runs_dir(results: str | os.PathLike[str]) -> Path:
     return Path(results, "runs")
 
