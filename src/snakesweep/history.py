@@ -225,14 +225,7 @@ def stack_history(sweeps: Sequence[tuple[Revision, Any]]) -> Any:
         if len(kinds) > 1:  # the merge's rule for mixed values: text
             datasets = [ds.assign_coords({dim: ds.indexes[dim].astype(str)})
                         if dim in ds.indexes else ds for ds in datasets]
-    order: dict[str, dict[Any, None]] = {}
-    for ds in reversed(datasets):  # the newest revision's order first
-        for dim in ds.indexes:
-            order.setdefault(str(dim), {}).update(dict.fromkeys(ds.indexes[dim].tolist()))
-    indexes = {dim: list(values) for dim, values in order.items()}
-    for dim, values in indexes.items():
-        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-            indexes[dim] = sorted(values)
+    indexes = _union_indexes(datasets)
     fills: dict[str, Any] = {"run_id": "", "status": ABSENT}
     padded: set[str] = set()  # results some cell of some revision lacks: NaN there
     for ds in datasets:
@@ -269,6 +262,20 @@ def stack_history(sweeps: Sequence[tuple[Revision, Any]]) -> Any:
     stacked.attrs = {k: v for k, v in stacked.attrs.items()
                      if k in ("snakesweep_config_name", "snakesweep_overrides")}
     return stacked.drop_vars(sorted(bare))  # positions given above, not coordinates
+
+
+def _union_indexes(datasets: Sequence[Any]) -> dict[str, list[Any]]:
+    """Per dimension, the values of every revision: numbers sorted, others in the newest
+    revision's order, then the older ones' (newest first)."""
+    order: dict[str, dict[Any, None]] = {}
+    for ds in reversed(datasets):
+        for dim in ds.indexes:
+            order.setdefault(str(dim), {}).update(dict.fromkeys(ds.indexes[dim].tolist()))
+    indexes = {dim: list(values) for dim, values in order.items()}
+    for dim, values in indexes.items():
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            indexes[dim] = sorted(values)
+    return indexes
 
 
 def _kind(index: Any) -> str:
@@ -334,9 +341,8 @@ def write_history(revisions: str | None, results: str | os.PathLike[str] = "resu
 
 def _repo_relative(results: str | os.PathLike[str], name: str) -> str:
     """``results/name`` relative to the working directory (the DVC root), as DVC names it."""
-    path = Path(os.path.abspath(Path(results, name)))
-    here = Path(os.path.abspath(os.getcwd()))
-    if not path.is_relative_to(here):
+    path = store.local_path(os.path.abspath(Path(results, name)))
+    if os.path.isabs(path):
         raise HistoryError(str(results), f"--results {str(results)!r} is not inside this DVC "
                            "repository, where `snakesweep history` runs")
-    return path.relative_to(here).as_posix()
+    return Path(path).as_posix()

@@ -99,7 +99,15 @@ class Places:
     @classmethod
     def here(cls, repo_root: Path | None = None) -> Places:
         """The places of this process: ``repo_root``, else the git repository holding the
-        working directory, else the working directory; and ``$HOME``."""
+        working directory, else the working directory; and ``$HOME`` (kept per process
+        while the working directory and those variables stay the same)."""
+        key = (os.getcwd(), str(repo_root), os.environ.get("HOME"), os.environ.get("PWD"))
+        if key not in _PLACES:
+            _PLACES[key] = cls._find(repo_root)
+        return _PLACES[key]
+
+    @classmethod
+    def _find(cls, repo_root: Path | None) -> Places:
         literal = Path(os.path.abspath(repo_root or _git_root(Path.cwd()) or Path.cwd()))
         root = literal.resolve()
         spellings = {str(literal): str(root)}
@@ -143,6 +151,8 @@ class Places:
             text = re.sub(_START + re.escape(base) + _END, itself, text)
         return text
 
+
+_PLACES: dict[tuple[str, str, str | None, str | None], Places] = {}
 
 _START = r"(?<![\w.~/-])"
 """Where a path may start: not inside a longer one (``/x/repo`` in ``/y/x/repo``)."""
@@ -193,6 +203,9 @@ def _read_state(repo: Any, where: str | os.PathLike[str],
                 own: Sequence[str | os.PathLike[str]]) -> tuple[dict[str, Any], str, Path]:
     """``git_state`` of an open repository."""
     root = Path(repo.working_tree_dir or where).resolve()
+    # a plain command first: a git that refuses the repository says why here, where the
+    # long-lived `cat-file` behind repo.head would only break its pipe
+    changes = _status(repo)
     try:
         commit: str | None = repo.head.commit.hexsha
     except ValueError:
@@ -204,7 +217,7 @@ def _read_state(repo: Any, where: str | os.PathLike[str],
     places = Places.here(root)
     skip = [places.path(p) for p in own]
     dirty, untracked = ([p for p in paths if not any(_matches(p, g) for g in skip)]
-                        for paths in _status(repo))
+                        for paths in changes)
     diff = ""
     if dirty and commit is not None:
         diff = repo.git.diff("HEAD", "--no-color", "--no-ext-diff", "--binary")
@@ -265,20 +278,25 @@ def is_debug(option: Any, git: Mapping[str, Any], ignore: Iterable[str]) -> bool
 def dirty_ignore(options: Mapping[str, Any], places: Places) -> list[str]:
     """The ignore globs of a run: ``dvc.lock`` and ``snakesweep.git_dirty_ignore``
     (relative to the repository root)."""
+    return [*(places.path(p) for p in DIRTY_IGNORED), *_ignore_globs(options)]
+
+
+def _ignore_globs(options: Mapping[str, Any]) -> list[str]:
+    """``snakesweep.git_dirty_ignore`` as a list of globs, or ``ConfigError``."""
     extra = options.get("git_dirty_ignore") or []
     if isinstance(extra, str):
         extra = [extra]
     if not isinstance(extra, list) or not all(isinstance(g, str) for g in extra):
         raise ConfigError("snakesweep.git_dirty_ignore",
                           f"expected a list of globs, got {extra!r}")
-    return [*(places.path(p) for p in DIRTY_IGNORED), *extra]
+    return extra
 
 
 def check_options(options: Mapping[str, Any]) -> None:
     """Refuse ``snakesweep.debug`` and ``snakesweep.git_dirty_ignore`` values provenance
     cannot use, before any run starts (``ConfigError`` naming the key)."""
     is_debug(options.get("debug"), {}, ())
-    dirty_ignore(options, Places(root=Path("."), home=None))
+    _ignore_globs(options)
 
 
 # -- code ----------------------------------------------------------------------------------
