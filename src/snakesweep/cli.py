@@ -8,19 +8,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from snakesweep import store
 from snakesweep.errors import SnakesweepError, first_line
 from snakesweep.plan import Plan, make_plan
-from snakesweep.provenance import COMMAND_ENV
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -275,25 +270,16 @@ def cmd_status(ns: argparse.Namespace, extra: list[str]) -> int:
 
 
 def cmd_run(ns: argparse.Namespace, extra: list[str]) -> int:
-    from snakesweep.rules import SNAKEFILE, stale_snakemake_lock
+    from snakesweep.rules import run_snakemake, write_invocation
 
     plan = _plan(ns)
     _check_plan(plan)
-    invocation = Path(ns.results, ".snakesweep", "invocations", f"{plan.path.stem}.yaml"
-                      if plan.path else "invocation.yaml")
-    invocation.parent.mkdir(parents=True, exist_ok=True)
-    invocation.write_text(yaml.safe_dump({"snakesweep": {
-        "config_dir": ns.config_dir, "config_name": ns.config_name,
-        "overrides": list(ns.overrides), "results": ns.results}}), encoding="utf-8")
-    snakemake = [sys.executable, "-m", "snakemake", "--snakefile", SNAKEFILE,
-                 "--configfile", str(invocation)]
-    if stale_snakemake_lock():
-        print("snakesweep: removing the Snakemake lock left by a killed run", file=sys.stderr)
-        subprocess.run([*snakemake, "--unlock"], capture_output=True, check=False)
-    command = json.dumps(["snakesweep", *ns.argv])
-    code = subprocess.call([*snakemake, "--cores", str(ns.cores), "--keep-going",
-                            "--rerun-incomplete", *extra],
-                           env={**os.environ, COMMAND_ENV: command})
+    invocation = write_invocation(
+        Path(ns.results, ".snakesweep", "invocations",
+             f"{plan.path.stem}.yaml" if plan.path else "invocation.yaml"),
+        {"config_dir": ns.config_dir, "config_name": ns.config_name,
+         "overrides": list(ns.overrides), "results": ns.results})
+    code = run_snakemake(invocation, str(ns.cores), extra, ["snakesweep", *ns.argv])
     statuses = _statuses(plan, ns.results)
     counts = _counts(statuses)
     if counts["failed"]:

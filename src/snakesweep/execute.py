@@ -122,13 +122,21 @@ def execute_run(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> Out
     start = datetime.now(UTC)
     t0 = time.perf_counter()
     error: dict[str, str] | None = None
+    hydra: dict[str, Any] = {}
+    dims = tuple(d.name for d in plan.dims)
     with _captured_output(draft.path), _restored_process_state():
         try:
             spec = plan.experiment_of(run_id)
+            if plan.launch is not None:
+                from snakesweep.hydra_job import add_import_paths, run_task
+
+                add_import_paths(plan.launch)
             provenance.loaded_code(provenance.options_of(config), places)  # what runs now
-            fn = load_experiment(spec)
-            ds = to_dataset(fn(_as_dictconfig(config)), run_id, spec,
-                            tuple(d.name for d in plan.dims))
+            if plan.launch is not None:  # a job of Hydra's launcher: Hydra's run_job runs it
+                ds = run_task(plan.launch, run_id, draft.path, hydra, dims)
+            else:
+                fn = load_experiment(spec)
+                ds = to_dataset(fn(_as_dictconfig(config)), run_id, spec, dims)
             ds.to_netcdf(draft.path / store.RESULT, engine=store.ENGINE)
         except BaseException as exc:  # a run's error is data (KeyboardInterrupt too)
             trace = places.text(traceback.format_exc())
@@ -147,6 +155,8 @@ def execute_run(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> Out
         "pid": os.getpid(),
         "overrides": list(plan.point_of(run_id).overrides),
     }
+    if hydra:
+        meta["hydra"] = hydra
     if error:
         summary = error.pop("summary")
         meta["error"] = error

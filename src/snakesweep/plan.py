@@ -49,6 +49,10 @@ class Plan:
     dims: tuple[Dimension, ...]
     points: tuple[PlannedPoint, ...]
     configs: dict[str, dict[str, Any]]
+    launch: dict[str, Any] | None = None
+    """Set when Hydra's launcher made the plan (see ``snakesweep.hydra_job``): the task
+    function's import paths, the directory of the jobs' Hydra configs, and the runs this
+    launch executes (``batch``; the others are only merged)."""
     path: Path | None = field(default=None, compare=False)
 
     @property
@@ -101,6 +105,7 @@ class Plan:
             "dims": [[d.name, list(d.values), list(d.overrides)] for d in self.dims],
             "points": [[p.run_id, list(p.index), list(p.overrides)] for p in self.points],
             "configs": self.configs,
+            **({"launch": self.launch} if self.launch is not None else {}),
         }
 
     @classmethod
@@ -114,7 +119,7 @@ class Plan:
         )
         return cls(config_dir=data["config_dir"], config_name=data["config_name"],
                    overrides=tuple(data["overrides"]), dims=dims, points=points,
-                   configs=data["configs"], path=path)
+                   configs=data["configs"], launch=data.get("launch"), path=path)
 
 
 def make_plan(

@@ -278,10 +278,19 @@ def _warm_up(plan_file: str) -> None:
 
     try:
         plan = load_plan(plan_file)
+        if plan.launch is not None:
+            from snakesweep.hydra_job import add_import_paths
+
+            add_import_paths(plan.launch)
         for run_id in plan.run_ids[:1]:
             # the fingerprint of the code the workers will run: the files as imported now
             provenance.loaded_code(provenance.options_of(plan.configs[run_id]))
-            load_experiment(plan.experiment_of(run_id))
+            if plan.launch is not None:  # a task of Hydra's launcher, and Hydra itself
+                from snakesweep.hydra_job import import_task
+
+                import_task(plan.launch)
+            else:
+                load_experiment(plan.experiment_of(run_id))
     except (OSError, SnakesweepError):
         pass  # each run reports its own error
 

@@ -6,9 +6,10 @@ A Snakefile includes the rules with::
     include: RULES
 
 They read their options from Snakemake's config under the key ``snakesweep``
-(``config_dir``, ``config_name``, ``overrides``, ``results``), make the plan (from its cache
-when nothing changed) and ask for one ``run_experiment`` job per run whose
-``results/runs/<run_id>/result.nc`` is missing, then one ``merge_runs`` job.
+(``config_dir``, ``config_name``, ``overrides``, ``results``; or ``plan``, a plan file that
+Hydra's launcher wrote), make the plan (from its cache when nothing changed) and ask for one
+``run_experiment`` job per run whose ``results/runs/<run_id>/result.nc`` is missing, then
+one ``merge_runs`` job.
 
 Freshness follows content, never file times, so a fresh clone after ``dvc pull`` (new
 times, no ``.snakemake/`` metadata) has nothing to do: a run is done when its result file
@@ -24,9 +25,11 @@ domain grows.
 from __future__ import annotations
 
 import fcntl
+import json
 import os
+import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -35,13 +38,14 @@ from snakesweep import aggregate, freshness, provenance, store, summaries
 from snakesweep.configs import RUN_ID_PATTERN
 
 __all__ = ["MERGE_COMMAND", "RULES", "RUN_COMMAND", "RUN_ID_PATTERN", "SNAKEFILE",
-           "SweepWorkflow"]
-from snakesweep.plan import Plan, make_plan
+           "SweepWorkflow", "run_snakemake", "write_invocation"]
+from snakesweep.plan import Plan, load_plan, make_plan
 from snakesweep.pool import CLIENT, ENV, Pool, start_pool
 
 RULES = str(Path(__file__).with_name("workflow") / "sweep.smk")
 SNAKEFILE = str(Path(__file__).with_name("workflow") / "Snakefile")
-DEFAULTS = {"config_dir": "conf", "config_name": "config", "overrides": [], "results": "results"}
+DEFAULTS: dict[str, Any] = {"config_dir": "conf", "config_name": "config", "overrides": [],
+                            "results": "results", "plan": None}
 
 RUN_COMMAND = '. "$SNAKESWEEP_CLIENT"; snakesweep_run {wildcards.run_id}'
 MERGE_COMMAND = ('"$SNAKESWEEP_PYTHON" -m snakesweep.aggregate "$SNAKESWEEP_PLAN" '
@@ -57,6 +61,9 @@ class SweepWorkflow:
     pool: Pool | None = field(default=None, repr=False)
     pending: int = 0
     stale: frozenset[str] = frozenset()
+    targets: list[str] = field(default_factory=list)
+    """The runs Snakemake may compute and the merge reads: all, but for a plan of Hydra's
+    launcher, whose earlier batches' unfinished runs are merged as they are."""
     code: dict[str, provenance.Code] = field(default_factory=dict, repr=False)
     session: Path | None = None
     _lock: IO[str] | None = field(default=None, repr=False)
@@ -74,8 +81,14 @@ class SweepWorkflow:
             raise WorkflowError(f"snakesweep: unknown option(s) in config['snakesweep']: "
                                 f"{sorted(unknown)}; known: {sorted(DEFAULTS)}")
         try:
-            plan = make_plan(options["config_dir"], options["config_name"],
-                             list(options["overrides"]), options["results"])
+            if options["plan"]:  # written by Hydra's launcher (snakesweep.launcher)
+                from snakesweep.hydra_job import add_import_paths
+
+                plan = load_plan(options["plan"])
+                add_import_paths(plan.launch or {})
+            else:
+                plan = make_plan(options["config_dir"], options["config_name"],
+                                 list(options["overrides"]), options["results"])
             sweep = cls(plan=plan, results=str(options["results"]))
             sweep.check_merge()
         except SnakesweepError as exc:
@@ -95,7 +108,7 @@ class SweepWorkflow:
 
     @property
     def run_results(self) -> list[str]:
-        return [str(store.result_path(self.results, r)) for r in self.plan.run_ids]
+        return [str(store.result_path(self.results, r)) for r in self.targets]
 
     @property
     def merge_inputs(self) -> list[Any]:
@@ -105,7 +118,7 @@ class SweepWorkflow:
         from snakemake.io import ancient
 
         return [str(store.result_path(self.results, r)) if r in self.stale
-                else ancient(str(store.result_path(self.results, r))) for r in self.plan.run_ids]
+                else ancient(str(store.result_path(self.results, r))) for r in self.targets]
 
     @property
     def plan_file(self) -> str:
@@ -169,8 +182,10 @@ class SweepWorkflow:
         self.code = provenance.code_fingerprints(self.plan.configs)
         statuses = store.run_statuses(self.results, self.plan.run_ids,
                                       {r: c.fingerprint for r, c in self.code.items()})
-        self.pending = sum(s != "done" for s in statuses.values())
-        self.stale = frozenset(r for r, s in statuses.items() if s == "stale")
+        batch = set((self.plan.launch or {}).get("batch") or statuses)
+        self.targets = [r for r in self.plan.run_ids if r in batch or statuses[r] == "done"]
+        self.pending = sum(statuses[r] != "done" for r in self.targets)
+        self.stale = frozenset(r for r in self.targets if statuses[r] == "stale")
         freshness.stamp(self.plan, self.results, statuses)
         freshness.stamp_code(self.results, self.stale)
 
@@ -251,3 +266,29 @@ def stale_snakemake_lock() -> bool:
         return False
     handle.close()
     return True
+
+
+def write_invocation(path: Path, options: Mapping[str, Any]) -> Path:
+    """Write the Snakemake config file that gives these rules their ``snakesweep`` options."""
+    import yaml
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    store.write_atomic(path, yaml.safe_dump({"snakesweep": dict(options)}))
+    return path
+
+
+def run_snakemake(invocation: Path, cores: str, extra: Sequence[str],
+                  command: Sequence[str]) -> int:
+    """Run Snakemake on snakesweep's Snakefile with this invocation's options; its exit status.
+
+    A Snakemake lock left by a killed run is removed first. ``command`` (the user's command
+    line) reaches the runs' provenance through the environment, never a shell.
+    """
+    snakemake = [sys.executable, "-m", "snakemake", "--snakefile", SNAKEFILE,
+                 "--configfile", str(invocation)]
+    if stale_snakemake_lock():
+        print("snakesweep: removing the Snakemake lock left by a killed run", file=sys.stderr)
+        subprocess.run([*snakemake, "--unlock"], capture_output=True, check=False)
+    return subprocess.call([*snakemake, "--cores", cores, "--keep-going", "--rerun-incomplete",
+                            *extra],
+                           env={**os.environ, provenance.COMMAND_ENV: json.dumps(list(command))})

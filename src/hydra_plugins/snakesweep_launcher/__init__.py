@@ -1,0 +1,1 @@
+"""Hydra's ``hydra/launcher=snakesweep``: Hydra sweeps run through Snakemake by snakesweep."""

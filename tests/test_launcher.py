@@ -1,0 +1,376 @@
+"""Hydra's launcher plugin: discovery, Hydra's own launcher suites, and real apps swept twice."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import xarray as xr
+from hydra.core.plugins import Plugins
+from hydra.core.utils import JobStatus
+from hydra.plugins.launcher import Launcher
+from hydra.test_utils.launcher_common_tests import IntegrationTestSuite, LauncherTestSuite
+from hydra.test_utils.test_utils import SweepTaskFunction
+from omegaconf import OmegaConf
+
+import launcher_tasks
+from conftest import write
+
+pytestmark = pytest.mark.slow
+
+
+class ReferencedSweep(SweepTaskFunction):
+    """Hydra's ``SweepTaskFunction``, but Hydra is handed the task function itself.
+
+    Hydra's harness hands the launcher its own ``SweepTaskFunction`` object (which calls the
+    task), and that object lives only in the test's process. snakesweep imports task
+    functions by module and name in each job's process, so this runner passes the
+    (module-level) task instead; everything else is Hydra's ``__enter__``, unchanged.
+    """
+
+    def __enter__(self) -> ReferencedSweep:
+        from hydra._internal.hydra import Hydra
+        from hydra._internal.utils import detect_task_name
+        from hydra.core.global_hydra import GlobalHydra
+        from hydra.test_utils.test_utils import validate_config_path
+
+        overrides = list(self.overrides or [])
+        assert self.temp_dir
+        Path(self.temp_dir).mkdir(parents=True, exist_ok=True)
+        overrides.append(f"hydra.sweep.dir={self.temp_dir}")
+        try:
+            validate_config_path(self.config_path)
+            job_name = detect_task_name(self.calling_file, self.calling_module)
+            hydra_ = Hydra.create_main_hydra_file_or_module(
+                calling_file=self.calling_file, calling_module=self.calling_module,
+                config_path=self.config_path, job_name=job_name)
+            self.returns = hydra_.multirun(
+                config_name=self.config_name,
+                task_function=self.task_function or launcher_tasks.return_100,
+                overrides=overrides, with_log_configuration=self.configure_logging)
+        finally:
+            GlobalHydra().clear()
+        return self
+
+
+@pytest.fixture
+def hydra_sweep_runner() -> Any:
+    """Hydra's fixture of the same name, building a ``ReferencedSweep``."""
+    def runner(calling_file: str | None, calling_module: str | None, task_function: Any,
+               config_path: str | None, config_name: str | None,
+               overrides: list[str] | None, temp_dir: Path | None = None,
+               configure_logging: bool = False) -> ReferencedSweep:
+        sweep = ReferencedSweep()
+        sweep.calling_file, sweep.calling_module = calling_file, calling_module
+        sweep.task_function = task_function
+        sweep.config_path, sweep.config_name = config_path, config_name
+        sweep.overrides = overrides or []
+        sweep.temp_dir = str(temp_dir)
+        sweep.configure_logging = configure_logging
+        return sweep
+    return runner
+
+
+@pytest.fixture
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Work in the test's directory: the launcher's results/ and .snakemake/ go there."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.mark.usefixtures("in_tmp")
+@pytest.mark.parametrize("launcher_name, overrides",
+                         [("snakesweep", ["hydra.launcher.cores=2"])])
+class TestSnakesweepLauncher(LauncherTestSuite):
+    """Hydra's own launcher suite, every case but one, as Hydra wrote them."""
+
+    def get_task_function(self) -> Any:
+        return launcher_tasks.return_100  # the suite's is a closure: not importable
+
+    def test_sweep_with_custom_resolver(self, hydra_sweep_runner: Any, launcher_name: str,
+                                        overrides: list[str], tmpdir: Path) -> None:
+        """Hydra's case defines its task as a closure inside the test and registers its
+        resolver in the test's process only: a launcher that imports the task function in
+        each job's own process can have neither. So: the closure is refused with one line
+        before any job starts, and the same sweep with a task (and resolver) of a module
+        returns the resolver's value."""
+        def task_func(c: Any) -> Any:
+            return c.x
+
+        sweep = hydra_sweep_runner(
+            calling_file=None, calling_module="hydra.test_utils.a_module",
+            task_function=task_func, config_path="configs", config_name="custom_resolver",
+            overrides=["hydra/launcher=" + launcher_name] + overrides, temp_dir=tmpdir)
+        with pytest.raises(Exception, match=r"task function .*task_func is defined inside "
+                           r"another function") as refused:
+            with sweep:
+                pass
+        assert "\n" not in str(refused.value)
+
+        config = Path(tmpdir, "conf", "custom_resolver.yaml")
+        write(config, "x: ${launcher_tasks_suffix:}\n")
+        sweep = hydra_sweep_runner(
+            calling_file=None, calling_module="hydra.test_utils.a_module",
+            task_function=launcher_tasks.return_x, config_path=str(config.parent),
+            config_name="custom_resolver",
+            overrides=["hydra/launcher=" + launcher_name] + overrides, temp_dir=tmpdir / "s")
+        with sweep:
+            assert sweep.returns is not None
+            assert [r.return_value for r in sweep.returns[0]] == ["foo"]
+
+
+@pytest.mark.parametrize("task_launcher_cfg, extra_flags",
+                         [({}, ["-m", "hydra/launcher=snakesweep", "hydra.launcher.cores=1"])])
+class TestSnakesweepLauncherIntegration(IntegrationTestSuite):
+    """Hydra's own integration suite, unchanged: real apps started as scripts."""
+
+
+APP = '''
+import os
+
+import hydra
+from omegaconf import DictConfig
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="config")
+def main(cfg: DictConfig) -> dict:
+    with open(os.path.join(hydra.utils.get_original_cwd(), "calls.txt"), "a") as f:
+        f.write(f"lr={cfg.lr} model={cfg.model.name}\\n")
+    with open(os.path.join(cfg.out_dir, "note.txt"), "w") as f:
+        f.write("written by the task into its Hydra output directory")
+    if cfg.lr == cfg.fail_at:
+        raise ValueError(f"lr {cfg.lr} diverged")
+    return {"score": cfg.lr * cfg.model.width, "name": cfg.model.name}
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Path:
+    """An existing Hydra app whose config selects the launcher in its defaults list."""
+    write(tmp_path / "my_app.py", APP)
+    write(tmp_path / "conf" / "config.yaml", """
+        defaults:
+          - model: mlp
+          - override hydra/launcher: snakesweep
+          - _self_
+        lr: 0.1
+        fail_at: -1
+        out_dir: ${hydra:runtime.output_dir}
+        started: ${now:%H%M%S%f}
+        hydra:
+          launcher:
+            cores: 2
+        """)
+    write(tmp_path / "conf" / "model" / "mlp.yaml", "name: mlp\nwidth: 2\n")
+    write(tmp_path / "conf" / "model" / "cnn.yaml", "name: cnn\nwidth: 3\n")
+    return tmp_path
+
+
+def sweep(app: Path, *overrides: str, sweep_dir: str = "multirun/first",
+          script: str = "my_app.py") -> subprocess.CompletedProcess[str]:
+    """``python my_app.py -m OVERRIDES``, as a user types it."""
+    return subprocess.run([sys.executable, script, "-m", f"hydra.sweep.dir={sweep_dir}",
+                           *overrides], cwd=app, capture_output=True, text=True, timeout=300)
+
+
+def calls(app: Path) -> list[str]:
+    path = app / "calls.txt"
+    return sorted(path.read_text().splitlines()) if path.exists() else []
+
+
+def test_hydra_discovers_the_launcher_and_its_commented_config() -> None:
+    from hydra.core.config_store import ConfigStore
+
+    from hydra_plugins.snakesweep_launcher import config
+
+    found = {f"{p.__module__}.{p.__name__}" for p in Plugins.instance().discover(Launcher)}
+    assert "hydra_plugins.snakesweep_launcher.snakesweep_launcher.SnakesweepLauncher" in found
+    node = ConfigStore.instance().load("hydra/launcher/snakesweep.yaml").node
+    assert node._target_ == ("hydra_plugins.snakesweep_launcher.snakesweep_launcher."
+                             "SnakesweepLauncher")
+    assert set(node) == {"_target_", "cores", "results", "executor", "jobs", "snakemake_args"}
+    lines = inspect.getsource(config.SnakesweepLauncherConf).splitlines()
+    fields = {n.target.id: n.lineno for n in ast.parse(
+        inspect.getsource(config.SnakesweepLauncherConf)).body[0].body  # type: ignore[attr-defined]
+        if isinstance(n, ast.AnnAssign) and n.target.id != "_target_"}  # type: ignore[union-attr]
+    for name, lineno in fields.items():
+        assert lines[lineno - 2].strip().startswith("#"), f"field {name} has no comment"
+
+
+def test_the_plugin_imports_none_of_snakesweep_until_it_launches() -> None:
+    """Hydra imports every installed plugin at start-up: ours must cost it nothing more."""
+    code = ("import sys\n"
+            "from hydra.core.plugins import Plugins\n"
+            "from hydra.plugins.launcher import Launcher\n"
+            "assert any(p.__name__ == 'SnakesweepLauncher' "
+            "for p in Plugins.instance().discover(Launcher))\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('snakesweep', 'snakemake', 'xarray', 'netCDF4', 'rerun')))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_an_app_swept_twice_computes_nothing_the_second_time(app: Path) -> None:
+    first = sweep(app, "lr=0.1,0.2", "model=mlp,cnn")
+    assert first.returncode == 0, first.stderr
+    assert calls(app) == ["lr=0.1 model=cnn", "lr=0.1 model=mlp",
+                          "lr=0.2 model=cnn", "lr=0.2 model=mlp"]
+    with xr.open_dataset(app / "results" / "sweep.nc") as ds:
+        assert dict(ds.sizes) == {"lr": 2, "model": 2}
+        assert ds["lr"].values.tolist() == [0.1, 0.2]
+        assert ds["model"].values.tolist() == ["mlp", "cnn"]
+        assert ds["score"].values.ravel().tolist() == pytest.approx([0.2, 0.3, 0.4, 0.6])
+        assert set(ds["status"].values.ravel()) == {"done"}
+        run_ids = ds["run_id"].values.ravel().tolist()
+    assert len((app / "results" / "runs.csv").read_text().splitlines()) == 5
+    for num in range(4):  # Hydra's output conventions, with the task's own file
+        job = app / "multirun" / "first" / str(num)
+        assert (job / "note.txt").exists()
+        assert (job / ".hydra" / "config.yaml").exists()
+        assert (job / "my_app.log").exists()
+    meta = json.loads((app / "results" / "runs" / run_ids[0] / "meta.json").read_text())
+    assert meta["hydra"] == {"output_dir": "multirun/first/0", "job_name": "my_app",
+                             "job_num": 0}
+    assert json.loads((app / "results" / "runs" / run_ids[0] / "return.json").read_text()) == {
+        "score": 0.2, "name": "mlp"}
+
+    second = sweep(app, "lr=0.1,0.2", "model=mlp,cnn", sweep_dir="multirun/second")
+    assert second.returncode == 0, second.stderr
+    assert len(calls(app)) == 4  # nothing computed again, though ${now:} and output dirs moved
+    assert "4 jobs, 4 runs: 0 computed, 4 done before" in second.stdout + second.stderr
+    job = app / "multirun" / "second" / "3"
+    assert OmegaConf.load(job / ".hydra" / "overrides.yaml") == ["lr=0.2", "model=cnn"]
+    assert f"computed earlier: its results are in results/runs/{run_ids[3]}" in (
+        job / "my_app.log").read_text()
+
+
+def test_job_returns_carry_the_return_value_computed_or_not(
+        hydra_sweep_runner: Any, in_tmp: Path) -> None:
+    """What sweepers read: each JobReturn's value, equal whether its run was computed now."""
+    def returns(temp_dir: Path) -> list[Any]:
+        with hydra_sweep_runner(
+                calling_file=None, calling_module="hydra.test_utils.a_module",
+                task_function=launcher_tasks.count_and_add, config_path="configs",
+                config_name="compose", temp_dir=temp_dir,
+                overrides=["hydra/launcher=snakesweep", "+a=0,1,2"]) as sweep:
+            assert [r.status for r in sweep.returns[0]] == [JobStatus.COMPLETED] * 3
+            return [r.return_value for r in sweep.returns[0]]
+
+    expected = [{"total": 10 + a, "label": f"a{a}"} for a in range(3)]
+    assert returns(in_tmp / "one") == expected
+    assert returns(in_tmp / "two") == expected
+    assert calls(in_tmp) == ["a=0", "a=1", "a=2"]
+
+    # the same runs as `snakesweep run` with the task as its experiment
+    configs = Path(inspect.getfile(LauncherTestSuite)).parent / "configs"
+    plan = subprocess.run(
+        [sys.executable, "-m", "snakesweep", "plan", "-cd", str(configs), "-cn", "compose",
+         "+a=0,1,2", "+snakesweep.experiment=launcher_tasks:count_and_add", "--format", "json"],
+        cwd=in_tmp, capture_output=True, text=True, check=True,
+        env={**os.environ, "PYTHONPATH": str(Path(launcher_tasks.__file__).parent)})
+    assert [p["status"] for p in json.loads(plan.stdout)] == ["done"] * 3
+
+
+def test_a_failing_point_fails_the_multirun_as_hydra_does_and_is_retried(app: Path) -> None:
+    failed = sweep(app, "lr=0.1,0.5", "fail_at=0.5")
+    assert failed.returncode == 1
+    assert "Error executing job with overrides: ['lr=0.5', 'fail_at=0.5']" in failed.stderr
+    assert "ValueError: lr 0.5 diverged" in failed.stderr
+    assert 'my_app.py", line' in failed.stderr  # the task's own traceback
+    with xr.open_dataset(app / "results" / "sweep.nc") as ds:  # the others are merged
+        assert ds["status"].values.tolist() == ["done", "failed"]
+        bad = str(ds["run_id"].values[1])
+    meta = json.loads((app / "results" / "runs" / bad / "meta.json").read_text())
+    assert meta["error"]["type"] == "ValueError"
+    assert calls(app) == ["lr=0.1 model=mlp", "lr=0.5 model=mlp"]
+
+    again = sweep(app, "lr=0.1,0.5", "fail_at=0.5", sweep_dir="multirun/again")
+    assert again.returncode == 1
+    assert calls(app) == ["lr=0.1 model=mlp", "lr=0.5 model=mlp", "lr=0.5 model=mlp"]
+
+
+@pytest.mark.parametrize("source, reason", [
+    (APP.replace('@hydra.main(', 'def logged(fn):\n    def inner(cfg):\n'
+                 '        return fn(cfg)\n    return inner\n\n\n@hydra.main(').replace(
+        "def main(cfg: DictConfig)", "@logged\ndef main(cfg: DictConfig)"),
+     "the task function __main__.logged.<locals>.inner is defined inside another function"),
+    (APP.replace('if __name__ == "__main__":\n    main()', 'main()'),
+     "lives in my_app.py, which has no `if __name__"),
+], ids=["closure", "no-main-guard"])
+def test_a_task_that_cannot_be_imported_by_reference_gets_one_line(
+        app: Path, source: str, reason: str) -> None:
+    write(app / "my_app.py", source)
+    out = sweep(app, "lr=0.1,0.2")
+    assert out.returncode == 1
+    lines = [ln for ln in out.stderr.splitlines() if ln.strip()
+             and "HYDRA_FULL_ERROR" not in ln]  # Hydra's own hint, after any error
+    assert len(lines) == 1 and reason in lines[0], out.stderr
+    assert not (app / "results" / "runs").exists()
+
+
+def test_batches_of_a_sweeper_all_land_in_one_dataset(app: Path) -> None:
+    """A sweeper that launches batch by batch (here BasicSweeper's max_batch_size)."""
+    out = sweep(app, "lr=0.1,0.2", "model=mlp,cnn", "hydra.sweeper.max_batch_size=3")
+    assert out.returncode == 0, out.stderr
+    assert "snakesweep is launching 3 jobs" in out.stdout + out.stderr
+    assert "snakesweep is launching 1 jobs" in out.stdout + out.stderr
+    assert len(calls(app)) == 4
+    with xr.open_dataset(app / "results" / "sweep.nc") as ds:
+        assert dict(ds.sizes) == {"lr": 2, "model": 2}
+        assert set(ds["status"].values.ravel()) == {"done"}
+
+
+def test_snakemake_arguments_pass_through(app: Path) -> None:
+    assert sweep(app, "lr=0.1,0.2").returncode == 0
+    forced = sweep(app, "lr=0.1,0.2", "hydra.launcher.snakemake_args=[--forcerun,run_experiment]",
+                   sweep_dir="multirun/forced")
+    assert forced.returncode == 0, forced.stderr
+    assert len(calls(app)) == 4  # Snakemake's --forcerun computed both runs again
+
+
+def test_executor_and_jobs_become_snakemake_arguments() -> None:
+    from snakesweep.launcher import LaunchError, _snakemake_args
+
+    assert _snakemake_args({"executor": "slurm", "jobs": 50,
+                            "snakemake_args": OmegaConf.create(["--retries", 2])}) == [
+        "--executor", "slurm", "--jobs", "50", "--retries", "2"]
+    assert _snakemake_args({"executor": None, "jobs": None, "snakemake_args": []}) == []
+    with pytest.raises(LaunchError, match=r"snakemake_args: expected a list"):
+        _snakemake_args({"snakemake_args": "--retries 2"})
+
+
+def job(num: int, *overrides: str) -> Any:
+    from snakesweep.launcher import Job
+
+    return Job(num=num, overrides=list(overrides), config=OmegaConf.create(), run_id=f"{num}",
+               identity={})
+
+
+def test_the_jobs_of_a_grid_become_its_dimensions() -> None:
+    from snakesweep.launcher import layout
+
+    jobs = [job(0, "db=mysql", "+a=1", "user=me"), job(1, "db=mysql", "+a=2", "user=me"),
+            job(2, "db=pg", "+a=1", "user=me"), job(3, "db=pg", "+a=2", "user=me")]
+    dims, cells = layout(jobs)
+    assert [(d.name, d.values) for d in dims] == [("db", ("mysql", "pg")), ("a", (1, 2))]
+    assert cells == [(0, 0), (0, 1), (1, 0), (1, 1)]
+
+
+def test_jobs_that_are_no_grid_lie_along_the_job_number() -> None:
+    from snakesweep.launcher import layout
+
+    dims, cells = layout([job(4, "lr=0.1", "m=2"), job(5, "lr=0.3", "m=7")])
+    assert [(d.name, d.values) for d in dims] == [("job", (4, 5))]
+    assert cells == [(0,), (1,)]
