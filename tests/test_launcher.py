@@ -80,8 +80,13 @@ def hydra_sweep_runner() -> Any:
 
 @pytest.fixture
 def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Work in the test's directory: the launcher's results/ and .snakemake/ go there."""
+    """Work in the test's directory (the launcher's results/ and .snakemake/ go there), with
+    Hydra's version_base unspecified as in a fresh process: Hydra's suite expects its 1.1
+    defaults (a job changes into its output dir), and other tests of this process set it."""
+    from hydra import version
+
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(version.VersionBase.instance(), "version_base", version._UNSPECIFIED_)
     return tmp_path
 
 
@@ -259,18 +264,22 @@ def test_an_app_swept_twice_computes_nothing_the_second_time(app: Path) -> None:
 def test_job_returns_carry_the_return_value_computed_or_not(
         hydra_sweep_runner: Any, in_tmp: Path) -> None:
     """What sweepers read: each JobReturn's value, equal whether its run was computed now."""
-    def returns(temp_dir: Path) -> list[Any]:
+    def returns(temp_dir: Path, values: str) -> list[Any]:
         with hydra_sweep_runner(
                 calling_file=None, calling_module="hydra.test_utils.a_module",
                 task_function=launcher_tasks.count_and_add, config_path="configs",
                 config_name="compose", temp_dir=temp_dir,
-                overrides=["hydra/launcher=snakesweep", "+a=0,1,2"]) as sweep:
-            assert [r.status for r in sweep.returns[0]] == [JobStatus.COMPLETED] * 3
+                overrides=["hydra/launcher=snakesweep", f"+a={values}"]) as sweep:
+            assert {r.status for r in sweep.returns[0]} == {JobStatus.COMPLETED}
+            last = sweep.returns[0][-1]  # its run is shared with an earlier job
+            assert OmegaConf.load(Path(last.working_dir, ".hydra", "overrides.yaml")) == [
+                f"+a={values.split(',')[-1]}"]
             return [r.return_value for r in sweep.returns[0]]
 
-    expected = [{"total": 10 + a, "label": f"a{a}"} for a in range(3)]
-    assert returns(in_tmp / "one") == expected
-    assert returns(in_tmp / "two") == expected
+    expected = [{"total": 10 + a, "label": f"a{a}"} for a in (0, 1, 2, 1)]
+    assert returns(in_tmp / "one", "0,1,2,1") == expected  # four jobs, three runs
+    assert calls(in_tmp) == ["a=0", "a=1", "a=2"]
+    assert returns(in_tmp / "two", "0,1,2") == expected[:3]  # computed before
     assert calls(in_tmp) == ["a=0", "a=1", "a=2"]
 
     # the same runs as `snakesweep run` with the task as its experiment
@@ -325,7 +334,7 @@ def test_batches_of_a_sweeper_all_land_in_one_dataset(app: Path) -> None:
     out = sweep(app, "lr=0.1,0.2", "model=mlp,cnn", "hydra.sweeper.max_batch_size=3")
     assert out.returncode == 0, out.stderr
     assert "snakesweep is launching 3 jobs" in out.stdout + out.stderr
-    assert "snakesweep is launching 1 jobs" in out.stdout + out.stderr
+    assert "snakesweep is launching 1 job through" in out.stdout + out.stderr
     assert len(calls(app)) == 4
     with xr.open_dataset(app / "results" / "sweep.nc") as ds:
         assert dict(ds.sizes) == {"lr": 2, "model": 2}
@@ -338,6 +347,77 @@ def test_snakemake_arguments_pass_through(app: Path) -> None:
                    sweep_dir="multirun/forced")
     assert forced.returncode == 0, forced.stderr
     assert len(calls(app)) == 4  # Snakemake's --forcerun computed both runs again
+    assert "2 jobs, 2 runs: 2 computed, 0 done before" in forced.stdout + forced.stderr
+
+    broken = sweep(app, "lr=0.1,0.2", "hydra.launcher.snakemake_args=[--no-such-option]",
+                   sweep_dir="multirun/broken")
+    assert broken.returncode == 1  # every run is done, but Snakemake refused: said, not hidden
+    assert "snakemake exited with status 2" in broken.stderr
+
+
+STRUCTURED_APP = '''
+import os
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+
+import hydra
+from hydra.core.config_store import ConfigStore
+from omegaconf import OmegaConf
+
+
+class Optimizer(Enum):
+    SGD = 1
+    ADAM = 2
+
+
+@dataclass
+class Config:
+    lr: float = 0.1
+    optimizer: Optimizer = Optimizer.SGD
+    data_dir: Path = Path("data")
+    tag: str = r"lit \\${x} at ${now:%H%M%S%f}"
+
+
+ConfigStore.instance().store(name="config", node=Config)
+
+
+@hydra.main(version_base="1.3", config_name="config")
+def main(cfg) -> dict:
+    obj = OmegaConf.to_object(cfg)
+    assert isinstance(obj, Config) and isinstance(obj.optimizer, Optimizer), type(obj)
+    with open(os.path.join(hydra.utils.get_original_cwd(), "calls.txt"), "a") as f:
+        f.write(f"{obj.optimizer.name} lr={obj.lr} in {os.path.basename(os.getcwd())}\\n")
+    return {"lr": obj.lr, "loss": obj.lr * obj.optimizer.value, "ragged": [1, [2, 3]]}
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+def test_a_structured_config_of_the_script_with_hydra_in_its_output_dirs(tmp_path: Path) -> None:
+    """Classes of the app's __main__ in the config, ${hydra:} in the sweep dir, chdir, a
+    returned swept key and a ragged list, an escaped literal beside ${now:}."""
+    write(tmp_path / "app.py", STRUCTURED_APP)
+    args = ["lr=0.1,0.2", "optimizer=SGD,ADAM", "hydra/launcher=snakesweep",
+            "hydra.job.chdir=True", "hydra.sweep.subdir=${hydra:job.name}_${hydra.job.num}"]
+    out = sweep(tmp_path, *args, script="app.py")
+    assert out.returncode == 0, out.stderr
+    assert calls(tmp_path) == ["ADAM lr=0.1 in app_1", "ADAM lr=0.2 in app_3",
+                               "SGD lr=0.1 in app_0", "SGD lr=0.2 in app_2"]
+    with xr.open_dataset(tmp_path / "results" / "sweep.nc") as ds:
+        assert dict(ds.sizes) == {"lr": 2, "optimizer": 2}
+        assert sorted(ds.data_vars) == ["loss", "run_id", "status"]  # lr is a dimension
+        assert ds["loss"].values.ravel().tolist() == pytest.approx([0.1, 0.2, 0.2, 0.4])
+        run_id = str(ds["run_id"].values[0, 0])
+    run = tmp_path / "results" / "runs" / run_id
+    assert json.loads((run / "return.json").read_text()) == {
+        "lr": 0.1, "loss": 0.1, "ragged": [1, [2, 3]]}
+    assert "data_dir: data" in (run / "config.yaml").read_text()
+    again = sweep(tmp_path, *args, script="app.py", sweep_dir="multirun/again")
+    assert again.returncode == 0, again.stderr
+    assert len(calls(tmp_path)) == 4
 
 
 def test_executor_and_jobs_become_snakemake_arguments() -> None:
@@ -349,6 +429,19 @@ def test_executor_and_jobs_become_snakemake_arguments() -> None:
     assert _snakemake_args({"executor": None, "jobs": None, "snakemake_args": []}) == []
     with pytest.raises(LaunchError, match=r"snakemake_args: expected a list"):
         _snakemake_args({"snakemake_args": "--retries 2"})
+    with pytest.raises(LaunchError, match=r"'--directory=elsewhere' is not supported"):
+        _snakemake_args({"snakemake_args": ["--directory=elsewhere"]})
+
+
+def test_only_per_invocation_values_count_by_their_text() -> None:
+    from snakesweep.launcher import _pin_runtime
+
+    assert _pin_runtime({"a": "${now:%H}", "b": ["${hydra:runtime.output_dir}/x"],
+                         "c": "${hydra:runtime.choices.db}", "d": "${hydra:job.num}",
+                         "e": r"lit \${x} at ${now:%H}", "f": "${x}"}) == {
+        "a": r"\${now:%H}", "b": [r"\${hydra:runtime.output_dir}/x"],
+        "c": "${hydra:runtime.choices.db}", "d": r"\${hydra:job.num}",
+        "e": r"lit \${x} at \${now:%H}", "f": "${x}"}
 
 
 def job(num: int, *overrides: str) -> Any:

@@ -127,7 +127,7 @@ def expand_domain(
             )
         try:
             strings = tuple(f"{key}={s}" for s in ov.sweep_string_iterator())
-            values = tuple(_coordinate(v, s) for v, s in zip(
+            values = tuple(coordinate_of(v, s) for v, s in zip(
                 ov.sweep_iterator(), ov.sweep_string_iterator(), strict=True))
         except HydraException as exc:
             raise OverrideError(text, first_line(exc)) from None
@@ -138,23 +138,24 @@ def expand_domain(
     choices = tuple(c for c, _, _ in keyed.values())
     swept = tuple(v is not None for _, v, _ in keyed.values())
     dims = tuple(
-        Dimension(name=_dimension_name(key), values=values, overrides=strings)
+        Dimension(name=dimension_name(key), values=values, overrides=strings)
         for key, (strings, values, _) in keyed.items()
         if values is not None
     )
     names = [d.name for d in dims]
     for name in names:
         if names.count(name) > 1:
-            culprits = [t for k, (_, v, t) in keyed.items() if v and _dimension_name(k) == name]
+            culprits = [t for k, (_, v, t) in keyed.items() if v and dimension_name(k) == name]
             raise OverrideError(culprits[-1], f"key {name!r} is swept twice")
     return Domain(choices=choices, dims=dims, swept=swept, hydra_overrides=tuple(hydra_overrides))
 
 
-def _dimension_name(key: str) -> str:
+def dimension_name(key: str) -> str:
+    """The dimension a swept key becomes: the key without its ``+``/``++``/``~``."""
     return key.lstrip("+~")
 
 
-def _coordinate(value: Any, text: str) -> Coordinate:
+def coordinate_of(value: Any, text: str) -> Coordinate:
     """A coordinate label for one swept value: the scalar itself, else its override text."""
     from hydra.core.override_parser.types import QuotedString
 

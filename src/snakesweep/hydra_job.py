@@ -5,6 +5,7 @@ A plan that Hydra's launcher wrote has a ``launch`` section::
     {"task": "my_app:main",     # the task function by reference: module and qualified name
      "unwrap": 1,               # __wrapped__ layers between that attribute and the task
      "sys_path": ["."],         # put first on sys.path to import it (a script's directory)
+     "main": true,              # the task's module is the app's __main__ (a script, -m)
      "jobs": "results/.snakesweep/launches/<id>",   # <run_id>.pickle: each job's config
      "batch": ["<run_id>", ...],                    # the runs this launch computes
      "version_base": "1.3"}     # the app's version_base (null: unspecified)
@@ -59,6 +60,28 @@ def job_config_path(launch: Mapping[str, Any], run_id: str) -> Path:
     return Path(str(launch["jobs"]), f"{run_id}.pickle")
 
 
+class _JobUnpickler(pickle.Unpickler):
+    """Reads a job's config; the classes the app's ``__main__`` defined (structured configs,
+    enums) are found in the module the task was imported as."""
+
+    def __init__(self, file: Any, main_module: str | None) -> None:
+        super().__init__(file)
+        self.main_module = main_module
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module == "__main__" and self.main_module:
+            module = self.main_module
+        return super().find_class(module, name)
+
+
+def load_job_config(launch: Mapping[str, Any], run_id: str) -> Any:
+    """The Hydra config of the job that computes ``run_id``: data the launcher wrote for
+    this launch (never code: the task function itself is imported by reference)."""
+    main = str(launch["task"]).partition(":")[0] if launch.get("main") else None
+    with open(job_config_path(launch, run_id), "rb") as f:
+        return _JobUnpickler(f, main).load()
+
+
 def run_task(launch: Mapping[str, Any], run_id: str, run_dir: Path,
              record: dict[str, Any], reserved: tuple[str, ...] = ()) -> Any:
     """Run the job of ``run_id`` with Hydra's ``run_job``; its results as a Dataset.
@@ -68,12 +91,12 @@ def run_task(launch: Mapping[str, Any], run_id: str, run_dir: Path,
     failed job records them too. The task's own exception is raised as it is.
     """
     from hydra._internal.callbacks import Callbacks
+    from hydra.core.hydra_config import HydraConfig
     from hydra.core.utils import JobRuntime, JobStatus, run_job, setup_globals
     from hydra.types import HydraContext
 
     task = import_task(launch)
-    with open(job_config_path(launch, run_id), "rb") as f:
-        config = pickle.load(f)  # written by this sweep's launcher: data, never code
+    config = load_job_config(launch, run_id)
     setup_globals()
     if launch.get("version_base"):  # the app's, as @hydra.main set it there
         from hydra.version import VersionBase
@@ -81,6 +104,7 @@ def run_task(launch: Mapping[str, Any], run_id: str, run_dir: Path,
 
         VersionBase.instance().setbase(Version(str(launch["version_base"])))
     JobRuntime.instance().set("name", str(config.hydra.job.name))
+    HydraConfig.instance().set_config(config)  # ${hydra:…} in the sweep dir resolves
     record.update(job_record(config))
     ret = run_job(task_function=task, config=config, job_dir_key="hydra.sweep.dir",
                   job_subdir_key="hydra.sweep.subdir",
@@ -102,7 +126,8 @@ def job_record(config: Any) -> dict[str, Any]:
 
 
 def job_output_dir(config: Any) -> str:
-    """A job's output directory, as Hydra's ``run_job`` makes it (absolute)."""
+    """A job's output directory, as Hydra's ``run_job`` makes it (absolute); with the job's
+    config set in ``HydraConfig``, which ``${hydra:…}`` in it resolves against."""
     from omegaconf import OmegaConf
 
     return os.path.abspath(os.path.join(str(OmegaConf.select(config, "hydra.sweep.dir")),
@@ -141,21 +166,27 @@ def plain_value(value: Any, run_id: str) -> Any:
 
 def result_dataset(value: Any, run_id: str, spec: str, reserved: tuple[str, ...] = ()) -> Any:
     """The numbers of a return value as the run's results: a number becomes
-    ``return_value``; a mapping gives its numeric entries; anything else no results."""
+    ``return_value``; a mapping gives its numeric entries (but those named as a dimension,
+    ``run_id`` or ``status``); anything else no results."""
     import numpy as np
     import xarray as xr
 
-    from snakesweep.execute import to_dataset
+    from snakesweep.execute import RESERVED_NAMES, to_dataset
 
     if isinstance(value, (bool, int, float)):
         return xr.Dataset({RETURN_VARIABLE: xr.DataArray(value)})
     if isinstance(value, Mapping):
         numeric: dict[str, Any] = {}
         for name, v in value.items():
+            if name in (*RESERVED_NAMES, *reserved):
+                continue  # a swept key or run_id/status: kept in return.json only
             if isinstance(v, (bool, int, float)):
                 numeric[name] = v
             elif isinstance(v, list):
-                array = np.asarray(v)
+                try:
+                    array = np.asarray(v)
+                except ValueError:  # ragged
+                    continue
                 if array.dtype.kind in "biuf" and array.ndim:
                     numeric[name] = array
         return to_dataset(numeric, run_id, spec, reserved)

@@ -21,11 +21,13 @@ import copy
 import logging
 import os
 import pickle
+import re
 import shutil
 import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +36,7 @@ from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrid
 from hydra.errors import CompactHydraException
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
-from snakesweep import store
+from snakesweep import provenance, store
 from snakesweep.configs import run_id_of
 from snakesweep.domain import Coordinate, Dimension
 from snakesweep.errors import SnakesweepError, first_line
@@ -51,7 +53,7 @@ class LaunchError(SnakesweepError, CompactHydraException):
     """A launch that cannot go on; Hydra prints its message as one line."""
 
 
-class TaskReferenceError(LaunchError):
+class TaskReferenceError(LaunchError, TypeError):
     """A task function that cannot be imported by module and name in another process."""
 
     def __init__(self, task: Any, reason: str) -> None:
@@ -59,7 +61,7 @@ class TaskReferenceError(LaunchError):
         super().__init__(f"snakesweep launcher: the task function {_describe(task)} {reason}")
 
 
-class TaskFailed(LaunchError):
+class TaskFailed(LaunchError, RuntimeError):
     """A job whose task raised; carries the run id and the error its run recorded."""
 
     def __init__(self, run_id: str, error: Mapping[str, Any], where: Path) -> None:
@@ -83,6 +85,8 @@ class TaskRef:
     """``__wrapped__`` layers between the module's attribute and the task (``@hydra.main``)."""
     sys_path: tuple[str, ...] = ()
     """Directories to import it from (a script's own directory)."""
+    main: bool = False
+    """Whether it lives in the app's ``__main__`` (whose classes the configs may hold)."""
 
 
 @dataclass
@@ -94,6 +98,8 @@ class Job:
     config: DictConfig
     run_id: str
     identity: dict[str, Any]
+    output_dir: str = ""
+    """Its output directory (absolute), as Hydra's ``run_job`` makes it."""
 
 
 @dataclass
@@ -117,10 +123,13 @@ def task_reference(task: Any) -> TaskRef:
         raise TaskReferenceError(task, "is not a function defined at module level: snakesweep "
                                  "runs each job in its own process and imports the task "
                                  "function there by module and name")
-    if "<locals>" in qualname or "<lambda>" in qualname:
+    if "<locals>" in qualname:
         raise TaskReferenceError(task, "is defined inside another function: snakesweep "
                                  "imports the task function by module and name in each job's "
                                  "process; define it at module level")
+    if "<lambda>" in qualname:
+        raise TaskReferenceError(task, "is a lambda, which has no name to import it by: "
+                                 "define it with def at module level")
     module = sys.modules.get(module_name)
     sys_path: tuple[str, ...] = ()
     if module_name == "__main__":
@@ -134,13 +143,13 @@ def task_reference(task: Any) -> TaskRef:
                 raise TaskReferenceError(task, f"lives in {Path(file).name}, which cannot be "
                                          "imported by that name: rename the file to a valid "
                                          "Python module name")
-            if "__main__" not in Path(file).read_text(encoding="utf-8", errors="replace"):
-                raise TaskReferenceError(task, f"lives in {Path(file).name}, which has no "
-                                         "`if __name__ == \"__main__\":` guard: snakesweep "
-                                         "imports the file in each job's process, so it must "
-                                         "not start the app on import")
             sys_path = (store.local_path(os.path.dirname(os.path.abspath(file))),)
-        else:
+        if file and not _has_main_guard(Path(file)):
+            raise TaskReferenceError(task, f"lives in {Path(file).name}, which has no "
+                                     "`if __name__ == \"__main__\":` guard: snakesweep "
+                                     "imports the file in each job's process, so it must "
+                                     "not start the app on import")
+        if not file:
             raise TaskReferenceError(task, "lives in __main__ without a file (an interactive "
                                      "session or python -c): put it in a module or a script")
     else:
@@ -156,7 +165,25 @@ def task_reference(task: Any) -> TaskRef:
                                      "(a decorator without functools.wraps?): snakesweep "
                                      "imports the task function by module and name")
         depth += 1
-    return TaskRef(f"{module_name}:{qualname}", depth, sys_path)
+    return TaskRef(f"{module_name}:{qualname}", depth, sys_path,
+                   main=getattr(task, "__module__", None) == "__main__")
+
+
+def _has_main_guard(path: Path) -> bool:
+    """Whether a script runs its app only under ``if __name__ == "__main__":``."""
+    import ast
+
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8", errors="replace"))
+    except (OSError, SyntaxError, ValueError):
+        return True  # cannot tell: the job's import will say
+    for node in tree.body:
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Compare):
+            names = [node.test.left, *node.test.comparators]
+            if any(isinstance(n, ast.Name) and n.id == "__name__" for n in names) and any(
+                    isinstance(n, ast.Constant) and n.value == "__main__" for n in names):
+                return True
+    return False
 
 
 def _import_root(module: Any, module_name: str) -> tuple[str, ...]:
@@ -191,10 +218,10 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]],
     results = store.local_path(str(options.get("results") or "results"))
     sweep_dir = Path(str(config.hydra.sweep.dir))
     sweep_dir.mkdir(parents=True, exist_ok=True)
-    log.info(f"snakesweep is launching {len(job_overrides)} jobs through Snakemake")
+    log.info(f"snakesweep is launching {_count(len(job_overrides), 'job')} through Snakemake")
     log.info(f"Launching jobs, sweep output dir : {sweep_dir}")
     for idx, overrides in enumerate(job_overrides):
-        log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
+        log.info(f"\t#{initial_job_idx + idx} : {' '.join(filter_overrides(overrides))}")
 
     hydra_cfg = HydraConfig.instance().cfg
     try:
@@ -207,11 +234,11 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]],
     state: LaunchState = launcher.state
     state.jobs.extend(jobs)
     first = _first_jobs(jobs)
-    try:
-        before = _statuses(results, state.jobs)
+    try:  # a task whose source cannot be found fails here, before any job starts
+        provenance.code_fingerprints({r: j.identity for r, j in first.items()})
     except SnakesweepError as exc:
         raise LaunchError(f"snakesweep launcher: {exc}") from None
-    computed = {r for r in first if before[r] != "done"}
+    started = datetime.now(UTC).isoformat()
     launch_dir = Path(results, ".snakesweep", "launches",
                       f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{initial_job_idx}")
     try:
@@ -227,18 +254,30 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]],
         shutil.rmtree(launch_dir, ignore_errors=True)
     after = store.run_statuses(results, list(first))
     unfinished = sorted(r for r, s in after.items() if s not in ("done", "failed"))
-    if unfinished:
-        raise LaunchError(f"snakesweep launcher: snakemake exited with status {code} and "
-                          f"{len(unfinished)} of {len(first)} runs did not finish (first: "
-                          f"{unfinished[0]}); see Snakemake's messages above. Finished runs are "
-                          "kept: run the same command again to go on")
-    returns = [job_return(job, results, computed_here=job is first[job.run_id]
-                          and job.run_id in computed) for job in jobs]
+    if unfinished or (code != 0 and "failed" not in after.values()):
+        what = (f"{len(unfinished)} of {len(first)} runs did not finish (first: "
+                f"{unfinished[0]})" if unfinished else "the merge of the runs did not finish")
+        raise LaunchError(f"snakesweep launcher: snakemake exited with status {code} and {what}; "
+                          "see Snakemake's messages above. Finished runs are kept: run the same "
+                          "command again to go on")
+    metas = {r: store.read_meta(results, r) or {} for r in first}
+    computed = {r for r, j in first.items() if _computed_by(metas[r], j, started)}
+    returns = [job_return(job, results, metas[job.run_id],
+                          computed_here=job.run_id in computed and job is first[job.run_id])
+               for job in jobs]
     failed = sum(r.status == JobStatus.FAILED for r in returns)
-    log.info(f"snakesweep: {len(jobs)} jobs, {len(first)} runs: {len(computed)} computed, "
+    log.info(f"snakesweep: {_count(len(jobs), 'job')}, {_count(len(first), 'run')}: "
+             f"{len(computed)} computed, "
              f"{len(first) - len(computed)} done before"
              + (f", {failed} jobs failed" if failed else "") + f"; results in {results}/sweep.nc")
     return returns
+
+
+def _computed_by(meta: Mapping[str, Any], job: Job, since: str) -> bool:
+    """Whether this job computed its run in this launch (in its own output directory)."""
+    record = meta.get("hydra") or {}
+    return (record.get("output_dir") == store.local_path(job.output_dir)
+            and str(meta.get("start") or meta.get("end") or "") >= since)
 
 
 def compose_job(config_loader: Any, master: DictConfig, overrides: list[str], num: int,
@@ -251,43 +290,52 @@ def compose_job(config_loader: Any, master: DictConfig, overrides: list[str], nu
     with open_dict(config):
         config.hydra.job.id = f"{config.hydra.job.name}_{num}"
         config.hydra.job.num = num
+    from snakesweep.hydra_job import job_output_dir
+
     HydraConfig.instance().set_config(config)  # ${hydra:…} resolves against this job
     try:
         identity = identity_config(config, task)
-    except OmegaConfBaseException as exc:
+        run_id = run_id_of(identity)
+    except (OmegaConfBaseException, SnakesweepError) as exc:
         raise LaunchError(f"snakesweep launcher: job #{num} ({' '.join(overrides)}): its "
                           f"config cannot be resolved: {first_line(exc)}") from None
-    return Job(num=num, overrides=overrides, config=config, run_id=run_id_of(identity),
-               identity=identity)
+    return Job(num=num, overrides=overrides, config=config, run_id=run_id, identity=identity,
+               output_dir=job_output_dir(config))
 
 
 def identity_config(config: DictConfig, task: TaskRef) -> dict[str, Any]:
     """The resolved config of a job's run: the task's config without ``hydra``, plus
     ``snakesweep.experiment`` (the task's reference).
 
-    Values that come from Hydra's runtime or the clock (``${hydra:…}``, ``${now:…}``)
-    differ between invocations of the same run; they are kept as their interpolation text.
+    Values that differ between invocations of the same run count by their interpolation
+    text: the clock (``${now:…}``) and Hydra's per-invocation runtime (``${hydra:…}`` of
+    ``runtime.output_dir``, ``runtime.cwd``, ``sweep.*``, ``run.*``, ``job.num``, ``job.id``).
+    What follows from the job's overrides (``${hydra:runtime.choices.…}``, ``job.name``,
+    ``job.override_dirname``, …) is resolved like any value.
     """
     task_cfg = OmegaConf.masked_copy(config, [str(k) for k in config if k != "hydra"])
     raw = OmegaConf.to_container(task_cfg, resolve=False, enum_to_str=True)
     pinned = _pin_runtime(raw)
     if pinned is not raw:
         task_cfg = OmegaConf.create(pinned)
-    plain = OmegaConf.to_container(task_cfg, resolve=True, throw_on_missing=False,
-                                   enum_to_str=True)
+    plain = _jsonable(OmegaConf.to_container(task_cfg, resolve=True, throw_on_missing=False,
+                                             enum_to_str=True))
     assert isinstance(plain, dict)
     node = plain.get("snakesweep")
     plain["snakesweep"] = {**(node if isinstance(node, dict) else {}), "experiment": task.spec}
     return {str(k): v for k, v in plain.items()}
 
 
+_VOLATILE = re.compile(r"(?<!\\)\$\{\s*(now\s*:|hydra\s*:\s*(?:runtime\.(?:output_dir|cwd)"
+                       r"|sweep\.|run\.|job\.(?:num|id)\b))")
+
+
 def _pin_runtime(node: Any) -> Any:
-    """``node`` with every ``${hydra:…}``/``${now:…}`` interpolation escaped (the same
-    object when there is none)."""
+    """``node`` with every interpolation of a per-invocation value escaped (the same object
+    when there is none)."""
     if isinstance(node, str):
-        if "${hydra:" in node or "${now:" in node:
-            return node.replace("${", "\\${")
-        return node
+        pinned = _VOLATILE.sub(lambda m: "\\" + m.group(0), node)
+        return node if pinned == node else pinned
     if isinstance(node, dict):
         out = {k: _pin_runtime(v) for k, v in node.items()}
         return node if all(out[k] is node[k] for k in node) else out
@@ -295,6 +343,17 @@ def _pin_runtime(node: Any) -> Any:
         items = [_pin_runtime(v) for v in node]
         return node if all(a is b for a, b in zip(items, node, strict=True)) else items
     return node
+
+
+def _jsonable(node: Any) -> Any:
+    """A resolved config as JSON data: paths (a structured config's ``Path`` fields) as text."""
+    from pathlib import PurePath
+
+    if isinstance(node, dict):
+        return {k: _jsonable(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_jsonable(v) for v in node]
+    return str(node) if isinstance(node, PurePath) else node
 
 
 def launch_plan(jobs: Sequence[Job], batch: Sequence[Job], task: TaskRef, launch_dir: Path,
@@ -314,8 +373,8 @@ def launch_plan(jobs: Sequence[Job], batch: Sequence[Job], task: TaskRef, launch
         overrides=tuple(str(o) for o in master.hydra.overrides.task),
         dims=dims, points=points, configs=configs,
         launch={"task": task.spec, "unwrap": task.unwrap, "sys_path": list(task.sys_path),
-                "jobs": str(launch_dir), "batch": sorted({j.run_id for j in batch}),
-                "version_base": _version_base()})
+                "main": task.main, "jobs": str(launch_dir),
+                "batch": sorted({j.run_id for j in batch}), "version_base": _version_base()})
 
 
 def _version_base() -> str | None:
@@ -333,7 +392,7 @@ def layout(jobs: Sequence[Job]) -> tuple[tuple[Dimension, ...], list[tuple[int, 
     they first appear, when the jobs are every combination of them once (a grid, as
     Hydra's BasicSweeper makes); otherwise one dimension ``job``, Hydra's job number.
     """
-    from snakesweep.domain import _coordinate, _dimension_name, parse_override
+    from snakesweep.domain import coordinate_of, dimension_name, parse_override
 
     parsed: list[dict[str, tuple[str, Coordinate]]] = []
     for job in jobs:
@@ -344,8 +403,8 @@ def layout(jobs: Sequence[Job]) -> tuple[tuple[Dimension, ...], list[tuple[int, 
                 continue
             value = ov.value()
             label = ov.get_value_element_as_str()
-            keyed[_dimension_name(ov.get_key_element())] = (
-                label, _coordinate(value, label) if not isinstance(value, (list, dict))
+            keyed[dimension_name(ov.get_key_element())] = (
+                label, coordinate_of(value, label) if not isinstance(value, (list, dict))
                 else label)
         parsed.append(keyed)
     keys = list(dict.fromkeys(k for keyed in parsed for k in keyed))
@@ -377,21 +436,28 @@ def layout(jobs: Sequence[Job]) -> tuple[tuple[Dimension, ...], list[tuple[int, 
                          for combo in combos]
 
 
-def job_return(job: Job, results: str, *, computed_here: bool) -> JobReturn:
+def job_return(job: Job, results: str, meta: Mapping[str, Any], *,
+               computed_here: bool) -> JobReturn:
     """The ``JobReturn`` of a job from its run; a job whose run was computed elsewhere or
     before gets its output directory's ``.hydra/`` files and a log saying so."""
+    from hydra.core.hydra_config import HydraConfig
     from hydra.core.utils import _save_config
 
-    from snakesweep.hydra_job import job_output_dir, stored_return
+    from snakesweep.hydra_job import stored_return
 
     config = copy.deepcopy(job.config)
-    output_dir = job_output_dir(config)
+    output_dir = job.output_dir
     with read_write(config.hydra.runtime), open_dict(config.hydra.runtime):
         config.hydra.runtime.output_dir = output_dir
     task_cfg = copy.deepcopy(config)
     with read_write(task_cfg), open_dict(task_cfg):
         del task_cfg["hydra"]
-    hydra_cfg = OmegaConf.masked_copy(config, "hydra")
+    # what run_job hands back: HydraConfig's copy of the hydra node, which keeps
+    # interpolations into the task's config working
+    current = HydraConfig.instance().cfg
+    HydraConfig.instance().set_config(config)
+    hydra_cfg: DictConfig = copy.deepcopy(HydraConfig.instance().cfg)  # type: ignore[assignment]
+    HydraConfig.instance().cfg = current
     name = str(config.hydra.job.name)
     chdir = config.hydra.job.chdir
     if chdir is None:  # as run_job decides it, by the app's version_base
@@ -409,7 +475,6 @@ def job_return(job: Job, results: str, *, computed_here: bool) -> JobReturn:
         with open(Path(output_dir, f"{name}.log"), "a", encoding="utf-8") as f:
             f.write(f"snakesweep: this job is run {job.run_id}, computed earlier: its results "
                     f"are in {run_dir}; nothing was computed here\n")
-    meta = store.read_meta(results, job.run_id) or {}
     if meta.get("status") == "failed":
         ret.status = JobStatus.FAILED
         ret.return_value = TaskFailed(job.run_id, meta.get("error") or {}, run_dir)
@@ -417,16 +482,6 @@ def job_return(job: Job, results: str, *, computed_here: bool) -> JobReturn:
         ret.status = JobStatus.COMPLETED
         ret.return_value = stored_return(results, job.run_id)
     return ret
-
-
-def _statuses(results: str, jobs: Sequence[Job]) -> dict[str, store.Status]:
-    """The status of each job's run, stale ones (computed with other code) told apart; a
-    task whose source cannot be found fails here, before any job starts."""
-    from snakesweep import provenance
-
-    first = _first_jobs(jobs)
-    code = provenance.code_fingerprints({r: j.identity for r, j in first.items()})
-    return store.run_statuses(results, list(first), {r: c.fingerprint for r, c in code.items()})
 
 
 def _first_jobs(jobs: Sequence[Job]) -> dict[str, Job]:
@@ -457,7 +512,17 @@ def _snakemake_args(options: Mapping[str, Any]) -> list[str]:
     if not isinstance(extra, list) or not all(isinstance(a, (str, int, float)) for a in extra):
         raise LaunchError("snakesweep launcher: hydra.launcher.snakemake_args: expected a list "
                           f"of arguments, e.g. ['--retries', '2'], got {extra!r}")
+    moved = next((str(a) for a in extra if str(a).split("=")[0] in ("--directory", "-d")), None)
+    if moved:
+        raise LaunchError(f"snakesweep launcher: hydra.launcher.snakemake_args: {moved!r} is "
+                          "not supported: the runs are found relative to where the app "
+                          "started; start the app in that directory, or set "
+                          "hydra.launcher.results")
     return args + [str(a) for a in extra]
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' * (n != 1)}"
 
 
 def _describe(task: Any) -> str:

@@ -272,7 +272,6 @@ def _warm_up(plan_file: str) -> None:
     import yaml  # noqa: F401
 
     from snakesweep import provenance
-    from snakesweep.errors import SnakesweepError
     from snakesweep.execute import load_experiment
     from snakesweep.plan import load_plan
 
@@ -291,8 +290,8 @@ def _warm_up(plan_file: str) -> None:
                 import_task(plan.launch)
             else:
                 load_experiment(plan.experiment_of(run_id))
-    except (OSError, SnakesweepError):
-        pass  # each run reports its own error
+    except (Exception, SystemExit):  # noqa: BLE001 - each run reports its own error
+        pass
 
 
 def main() -> None:
