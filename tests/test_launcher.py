@@ -341,6 +341,50 @@ def test_batches_of_a_sweeper_all_land_in_one_dataset(app: Path) -> None:
         assert set(ds["status"].values.ravel()) == {"done"}
 
 
+def test_an_optuna_sweep_reads_every_batch_from_its_job_returns(tmp_path: Path) -> None:
+    """Optuna's sweeper launches one batch of n_jobs trials at a time and minimises the
+    numbers the JobReturns carry; its draws are no grid, so they lie along `job`."""
+    write(tmp_path / "opt_app.py", """
+        import hydra
+
+
+        @hydra.main(version_base="1.3", config_path="conf", config_name="config")
+        def main(cfg):
+            return (cfg.x - 1) ** 2 + cfg.y ** 2
+
+
+        if __name__ == "__main__":
+            main()
+        """)
+    write(tmp_path / "conf" / "config.yaml", """
+        defaults:
+          - override hydra/sweeper: optuna
+          - override hydra/launcher: snakesweep
+          - _self_
+        x: 0.0
+        y: 0
+        hydra:
+          sweeper:
+            n_trials: 6
+            n_jobs: 3
+            direction: minimize
+            sampler: {seed: 1}
+            params: {x: "interval(-2, 2)", y: "range(-3, 3)"}
+        """)
+    out = sweep(tmp_path, script="opt_app.py")
+    assert out.returncode == 0, out.stderr
+    assert (out.stdout + out.stderr).count("snakesweep is launching 3 jobs") == 2
+    best = OmegaConf.load(tmp_path / "multirun" / "first" / "optimization_results.yaml")
+    with xr.open_dataset(tmp_path / "results" / "sweep.nc") as ds:
+        assert dict(ds.sizes) == {"job": 6}
+        assert ds["job"].values.tolist() == list(range(6))
+        expected = (ds["x"].values - 1) ** 2 + ds["y"].values ** 2  # labels along job
+        assert ds["return_value"].values.tolist() == pytest.approx(expected.tolist())
+        assert best.best_value == pytest.approx(float(ds["return_value"].min()))
+    header = (tmp_path / "results" / "runs.csv").read_text().splitlines()[0].split(",")
+    assert {"job", "x", "y", "return_value"} <= set(header)
+
+
 def test_snakemake_arguments_pass_through(app: Path) -> None:
     assert sweep(app, "lr=0.1,0.2").returncode == 0
     forced = sweep(app, "lr=0.1,0.2", "hydra.launcher.snakemake_args=[--forcerun,run_experiment]",
@@ -456,14 +500,17 @@ def test_the_jobs_of_a_grid_become_its_dimensions() -> None:
 
     jobs = [job(0, "db=mysql", "+a=1", "user=me"), job(1, "db=mysql", "+a=2", "user=me"),
             job(2, "db=pg", "+a=1", "user=me"), job(3, "db=pg", "+a=2", "user=me")]
-    dims, cells = layout(jobs)
+    dims, cells, labels = layout(jobs)
     assert [(d.name, d.values) for d in dims] == [("db", ("mysql", "pg")), ("a", (1, 2))]
     assert cells == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    assert labels == {}
 
 
 def test_jobs_that_are_no_grid_lie_along_the_job_number() -> None:
     from snakesweep.launcher import layout
 
-    dims, cells = layout([job(4, "lr=0.1", "m=2"), job(5, "lr=0.3", "m=7")])
-    assert [(d.name, d.values) for d in dims] == [("job", (4, 5))]
-    assert cells == [(0,), (1,)]
+    dims, cells, labels = layout([job(4, "lr=0.1", "m=2"), job(5, "lr=0.3", "m=7"),
+                                  job(6, "lr=0.5")])
+    assert [(d.name, d.values) for d in dims] == [("job", (4, 5, 6))]
+    assert cells == [(0,), (1,), (2,)]
+    assert labels == {"lr": [0.1, 0.3, 0.5], "m": [2, 7, None]}

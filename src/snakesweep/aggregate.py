@@ -98,6 +98,8 @@ def merge_runs(plan: Plan, results: str | os.PathLike[str]) -> Any:
     variables["run_id"] = xr.DataArray(run_ids.astype(str), dims=dims)
     variables["status"] = xr.DataArray(status.astype(str), dims=dims)
     coords = {d.name: (d.name, _coordinate_values(d.values)) for d in plan.dims}
+    for key, values in ((plan.launch or {}).get("labels") or {}).items():  # along `job`
+        coords[key] = (dims[0], _label_values([values[i] for (i,), _ in cells]))
     # NetCDF forbids '/' in names: a nested config group `model/enc` becomes `model.enc`
     renames = {d: d.replace("/", ".") for d in dims if "/" in d}
     ds = xr.Dataset(variables, coords=coords).rename(renames)
@@ -128,6 +130,9 @@ def run_table(plan: Plan, results: str | os.PathLike[str], dataset: Any,
                                "debug": record.get("debug"),
                                "commit": (record.get("git") or {}).get("commit")}
         row.update(point.params)
+        for name, coord in dataset.coords.items():  # labels along the swept dimensions
+            if name not in dataset.dims and coord.dims == dataset["run_id"].dims:
+                row[name] = coord.values[point.index].item()
         for name in scalars:
             row[name] = dataset[name].values[point.index]
         rows.append(row)
@@ -232,6 +237,17 @@ def _align(arrays: Sequence[Any]) -> list[Any]:
            for a in arrays[1:]):
         return list(arrays)
     return list(xr.align(*arrays, join="outer", fill_value=float("nan")))
+
+
+def _label_values(values: Sequence[Any]) -> Any:
+    """A key's value per point as one array: numbers (NaN where unset) or text ("" where unset)."""
+    import numpy as np
+
+    given = [v for v in values if v is not None]
+    if given and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in given):
+        return np.array([np.nan if v is None else v for v in values],
+                        dtype=float if len(given) < len(values) else None)
+    return np.array(["" if v is None else str(v) for v in values], dtype=str)
 
 
 def _coordinate_values(values: Sequence[Any]) -> Any:

@@ -123,7 +123,7 @@ def execute_run(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> Out
     t0 = time.perf_counter()
     error: dict[str, str] | None = None
     hydra: dict[str, Any] = {}
-    dims = tuple(d.name for d in plan.dims)
+    dims = (*(d.name for d in plan.dims), *((plan.launch or {}).get("labels") or {}))
     with _captured_output(draft.path), _restored_process_state():
         try:
             spec = plan.experiment_of(run_id)

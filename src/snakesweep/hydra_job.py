@@ -8,7 +8,8 @@ A plan that Hydra's launcher wrote has a ``launch`` section::
      "main": true,              # the task's module is the app's __main__ (a script, -m)
      "jobs": "results/.snakesweep/launches/<id>",   # <run_id>.pickle: each job's config
      "batch": ["<run_id>", ...],                    # the runs this launch computes
-     "version_base": "1.3"}     # the app's version_base (null: unspecified)
+     "version_base": "1.3",     # the app's version_base (null: unspecified)
+     "labels": {"lr": [...]}}   # jobs that are no grid: each swept key's value per point
 
 A job runs through Hydra's own ``run_job`` with the config Hydra composed for it (the
 ``hydra`` node included), so its output directory, ``.hydra/`` files, logging, working

@@ -359,7 +359,7 @@ def _jsonable(node: Any) -> Any:
 def launch_plan(jobs: Sequence[Job], batch: Sequence[Job], task: TaskRef, launch_dir: Path,
                 master: DictConfig) -> Plan:
     """The plan of every job of the multirun so far, computing the runs of ``batch``."""
-    dims, indexes = layout(jobs)
+    dims, indexes, labels = layout(jobs)
     points = tuple(PlannedPoint(run_id=j.run_id, index=i, overrides=tuple(j.overrides),
                                 params={d.name: d.values[k] for d, k in zip(dims, i, strict=True)})
                    for j, i in zip(jobs, indexes, strict=True))
@@ -374,7 +374,8 @@ def launch_plan(jobs: Sequence[Job], batch: Sequence[Job], task: TaskRef, launch
         dims=dims, points=points, configs=configs,
         launch={"task": task.spec, "unwrap": task.unwrap, "sys_path": list(task.sys_path),
                 "main": task.main, "jobs": str(launch_dir),
-                "batch": sorted({j.run_id for j in batch}), "version_base": _version_base()})
+                "batch": sorted({j.run_id for j in batch}), "version_base": _version_base(),
+                "labels": labels})
 
 
 def _version_base() -> str | None:
@@ -385,12 +386,14 @@ def _version_base() -> str | None:
     return str(base) if isinstance(base, Version) else None
 
 
-def layout(jobs: Sequence[Job]) -> tuple[tuple[Dimension, ...], list[tuple[int, ...]]]:
-    """The dimensions of the jobs' Dataset and each job's cell.
+def layout(jobs: Sequence[Job]) -> tuple[tuple[Dimension, ...], list[tuple[int, ...]],
+                                         dict[str, list[Coordinate | None]]]:
+    """The dimensions of the jobs' Dataset, each job's cell, and the labels along ``job``.
 
     The keys whose override differs between jobs are the dimensions, values in the order
     they first appear, when the jobs are every combination of them once (a grid, as
-    Hydra's BasicSweeper makes); otherwise one dimension ``job``, Hydra's job number.
+    Hydra's BasicSweeper makes); otherwise one dimension ``job``, Hydra's job number, with
+    each such key's value per job (None where a job does not set it) as a coordinate.
     """
     from snakesweep.domain import coordinate_of, dimension_name, parse_override
 
@@ -422,8 +425,11 @@ def layout(jobs: Sequence[Job]) -> tuple[tuple[Dimension, ...], list[tuple[int, 
     grid = (all(None not in c for c in combos) and len(set(combos)) == len(combos) == size)
     if not grid:
         nums = tuple(j.num for j in jobs)
+        along: dict[str, list[Coordinate | None]] = {
+            k: [keyed[k][1] if k in keyed else None for keyed in parsed] for k in varying
+            if k != JOB_DIMENSION}
         return ((Dimension(JOB_DIMENSION, nums, tuple(f"job={n}" for n in nums)),),
-                [(i,) for i in range(len(jobs))])
+                [(i,) for i in range(len(jobs))], along)
     dims = []
     for k in varying:
         labels = list(values[k])
@@ -433,7 +439,7 @@ def layout(jobs: Sequence[Job]) -> tuple[tuple[Dimension, ...], list[tuple[int, 
         dims.append(Dimension(k, tuple(coords), tuple(f"{k}={v}" for v in labels)))
     positions = [{label: i for i, label in enumerate(values[k])} for k in varying]
     return tuple(dims), [tuple(p[str(c)] for p, c in zip(positions, combo, strict=True))
-                         for combo in combos]
+                         for combo in combos], {}
 
 
 def job_return(job: Job, results: str, meta: Mapping[str, Any], *,
