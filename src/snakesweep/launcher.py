@@ -286,12 +286,12 @@ def compose_job(config_loader: Any, master: DictConfig, overrides: list[str], nu
     from hydra.core.hydra_config import HydraConfig
     from omegaconf.errors import OmegaConfBaseException
 
+    from snakesweep.hydra_job import job_output_dir
+
     config = config_loader.load_sweep_config(master, overrides)
     with open_dict(config):
         config.hydra.job.id = f"{config.hydra.job.name}_{num}"
         config.hydra.job.num = num
-    from snakesweep.hydra_job import job_output_dir
-
     HydraConfig.instance().set_config(config)  # ${hydra:…} resolves against this job
     try:
         identity = identity_config(config, task)
