@@ -23,6 +23,7 @@ from typing import Any
 from snakesweep import provenance, store
 from snakesweep.errors import ConfigError, ExperimentError, SnakesweepError, first_line
 from snakesweep.plan import Plan, load_plan
+from snakesweep.run import Run
 
 RESERVED_NAMES = ("run_id", "status")
 
@@ -123,6 +124,7 @@ def execute_run(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> Out
     t0 = time.perf_counter()
     error: dict[str, str] | None = None
     hydra: dict[str, Any] = {}
+    handle: Run | None = None
     dims = (*(d.name for d in plan.dims), *((plan.launch or {}).get("labels") or {}))
     with _captured_output(draft.path), _restored_process_state():
         try:
@@ -136,7 +138,12 @@ def execute_run(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> Out
                 ds = run_task(plan.launch, run_id, draft.path, hydra, dims)
             else:
                 fn = load_experiment(spec)
-                ds = to_dataset(fn(_as_dictconfig(config)), run_id, spec, dims)
+                if takes_run(fn):
+                    handle = open_run(run_id, config, draft.path)
+                    ds = to_dataset(fn(_as_dictconfig(config), handle), run_id, spec, dims)
+                    ds = with_logged(ds, handle, run_id, spec, dims)
+                else:
+                    ds = to_dataset(fn(_as_dictconfig(config)), run_id, spec, dims)
             ds.to_netcdf(draft.path / store.RESULT, engine=store.ENGINE)
         except BaseException as exc:  # a run's error is data (KeyboardInterrupt too)
             trace = places.text(traceback.format_exc())
@@ -145,6 +152,7 @@ def execute_run(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> Out
             error = {"type": type(exc).__name__, "message": places.text(str(exc)),
                      "summary": places.text(first_line(exc)), "traceback": trace}
     duration = time.perf_counter() - t0
+    recorded = handle.finish(draft.path / "artifacts") if handle is not None else {}
     meta: dict[str, Any] = {
         "run_id": run_id,
         "status": "failed" if error else "done",
@@ -157,6 +165,7 @@ def execute_run(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> Out
     }
     if hydra:
         meta["hydra"] = hydra
+    meta.update(recorded)
     if error:
         summary = error.pop("summary")
         meta["error"] = error
@@ -168,6 +177,46 @@ def execute_run(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> Out
     if error:
         return Outcome(run_id, "failed", f"{error['type']}: {summary}")
     return Outcome(run_id, "done")
+
+
+def takes_run(fn: Callable[..., Any]) -> bool:
+    """Whether an experiment takes a second parameter: the run handle."""
+    import inspect
+
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(positional) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in params)
+
+
+def open_run(run_id: str, config: Mapping[str, Any], draft: Path) -> Run:
+    """The run handle of one run, with its seed and debounce from ``snakesweep`` options."""
+    options = provenance.options_of(config)
+    seed_key = str(options.get("seed_key") or "seed")
+    seed = config.get(seed_key)
+    debounce = options.get("debounce", 1.0)
+    if isinstance(debounce, bool) or not isinstance(debounce, (int, float)) or debounce < 0:
+        raise ConfigError("snakesweep.debounce", f"expected seconds (a number >= 0), got "
+                          f"{debounce!r}")
+    return Run(run_id, _as_dictconfig(dict(config)), draft,
+               seed=seed if isinstance(seed, int) and not isinstance(seed, bool) else None,
+               debounce=float(debounce))
+
+
+def with_logged(ds: Any, handle: Run, run_id: str, spec: str, reserved: tuple[str, ...]) -> Any:
+    """The returned results and the logged values in one Dataset; a name in both is an error."""
+    import xarray as xr
+
+    logged = to_dataset(handle.dataset(), run_id, spec, reserved)
+    both = sorted(set(ds.data_vars) & set(logged.data_vars))
+    if both:
+        raise ExperimentError(run_id, f"{spec!r} returned {both[0]!r} and also logged it with "
+                              f"run.log({both[0]}=...): rename one of them")
+    if not logged.data_vars:
+        return ds
+    return xr.merge([ds, logged], join="outer", compat="no_conflicts")
 
 
 def _as_dictconfig(config: dict[str, Any]) -> Any:
