@@ -167,3 +167,41 @@ def tool_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathF
                        "DVC_NO_ANALYTICS": "1",
                        "DVC_SITE_CACHE_DIR": str(tmp_path_factory.mktemp("dvc-site"))}.items():
         monkeypatch.setenv(key, value)
+
+
+LOGGING_EXPERIMENT = '''
+import numpy as np
+
+
+def train(cfg, run):
+    w = np.arange(4, dtype="float32") * cfg.x
+    for step in range(cfg.x + 1):           # x=1: 2 steps, x=2: 3 steps
+        run.log(step=step, loss=1.0 / (step + cfg.x), accuracy=np.float32(step / 10))
+        if step % 2 == 0:
+            run.log(step=step, even=step)   # a key at some steps only
+    run.blob("weights.npy", w.tobytes(), metadata={"dtype": "float32", "shape": list(w.shape)})
+    run.blob("notes/readme.txt", f"run {run.id} with seed {run.seed}")
+    (run.dir / "extra.csv").write_text("a,b\\n1,2\\n")
+    run.update_metadata(converged=True, notes={"optimizer": "sgd"})
+    run.update_metadata(notes={"lr": 0.1}, converged=cfg.x > 1)
+    if cfg.get("fail"):
+        raise RuntimeError("failed after logging")
+    return {"score": float(cfg.x)}
+'''
+
+
+@pytest.fixture
+def logging_project(tmp_path: Path) -> Path:
+    write(tmp_path / "conf" / "config.yaml", """
+        snakesweep:
+          experiment: logexp:train
+        x: 1
+        seed: 7
+        fail: false
+        hydra:
+          sweeper:
+            params:
+              x: 1,2
+        """)
+    write(tmp_path / "logexp.py", LOGGING_EXPERIMENT)
+    return tmp_path

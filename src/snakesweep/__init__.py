@@ -2,7 +2,8 @@
 
 The parts, one module each: ``domain`` (overrides → points), ``configs`` (composition and
 run ids), ``plan`` (the cached set of runs), ``execute`` and ``pool`` (running configs),
-``store`` (run directories), ``aggregate`` (→ ``sweep.nc`` and ``runs.csv``), ``freshness``
+``store`` (run directories), ``run`` (the handle an experiment logs to), ``results`` (the
+Python face: ``load``), ``aggregate`` (→ ``sweep.nc`` and ``runs.csv``), ``freshness``
 (when to merge again), ``summaries`` (what DVC shows), ``recording`` (→ ``sweep.rrd``) and
 ``viewer`` (rerun's viewer), ``provenance`` (git, code, environment), ``history`` (the
 sweep across git revisions), ``tracking`` (DVC), ``scaffold`` (``init``), ``rules`` (the
@@ -19,6 +20,8 @@ from snakesweep.errors import (
 )
 from snakesweep.plan import Plan, make_plan
 from snakesweep.recording import NothingToShow, to_rerun
+from snakesweep.results import Results, load
+from snakesweep.run import Run
 
 __version__ = "0.1.0"
 
@@ -28,10 +31,13 @@ __all__ = [
     "NothingToShow",
     "OverrideError",
     "Plan",
+    "Results",
+    "Run",
     "RunFileError",
     "SnakesweepError",
     "__version__",
     "canonical_json",
+    "load",
     "make_plan",
     "run_id_of",
     "to_rerun",

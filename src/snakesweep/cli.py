@@ -1,4 +1,4 @@
-"""``snakesweep plan|run|status|view|init|pull|history``: thin commands over the parts.
+"""``snakesweep plan|run|status|view|init|pull|history|show|runs``: thin commands over the parts.
 
 Sweep arguments come first, in Hydra's shape (``-cd``, ``-cn``, overrides); arguments after
 ``--`` go to Snakemake unchanged. Bad input prints one line and exits with status 2.
@@ -128,7 +128,108 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--results", default="results",
                    help="the results directory dvc.yaml tracks (default: results)")
     p.set_defaults(command=cmd_history)
+    p = sub.add_parser("show", help="One run: status, config, times, metadata, artifacts, "
+                       "the last logged step, its error.",
+                       description="Show one run of RESULTS: its status, resolved config, "
+                       "times, metadata, artifacts, last logged step and error; a run still "
+                       "going (or killed) shows the steps it flushed. A unique prefix of a "
+                       "run id is enough.")
+    p.add_argument("run_id", metavar="RUN_ID", help="a run id, or a unique prefix of one")
+    p.add_argument("--results", default="results",
+                   help="the results directory (default: results)")
+    p.set_defaults(command=cmd_show)
+    p = sub.add_parser("runs", help="The run table, filtered: --where KEY=VALUE, --status.",
+                       description="List the runs of RESULTS (runs.csv): one row per run with "
+                       "its status, swept values and scalar results. --where KEY=VALUE keeps "
+                       "the runs whose column equals VALUE (given twice for one key: either "
+                       "value); --status keeps one status.")
+    p.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
+                   help="keep runs whose KEY (a swept key, a result, status) equals VALUE")
+    p.add_argument("--status", choices=("done", "stale", "failed", "pending"))
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    p.add_argument("--results", default="results",
+                   help="the results directory (default: results)")
+    p.set_defaults(command=cmd_runs)
     return parser
+
+
+def cmd_runs(ns: argparse.Namespace, extra: list[str]) -> int:
+    from snakesweep.results import jsonable_rows, load
+
+    _no_extra(extra, "runs")
+    criteria: dict[str, list[Any]] = {}
+    for item in ns.where:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise SnakesweepError(f"--where {item!r}: expected KEY=VALUE")
+        criteria.setdefault(key, []).append(_typed(text))
+    results = load(ns.results).filter(status=ns.status, **criteria)
+    table = results.runs
+    if ns.format == "json":
+        print(json.dumps(jsonable_rows(table), indent=1))
+    elif ns.format == "csv":
+        print(table.to_csv(index=False), end="")
+    else:
+        _print_table(list(table.columns),
+                     [["" if _missing(v) else str(v) for v in row]
+                      for row in table.itertuples(index=False)])
+        print(f"{len(table)} of {len(load(ns.results))} runs")
+    return 0
+
+
+def _typed(text: str) -> Any:
+    """A --where value as the run table holds it: a number or true/false when it reads as
+    one (JSON's spelling: 1e-3, 0.1, true), else the text."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    return value if isinstance(value, (int, float, bool)) else text
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
+
+
+def cmd_show(ns: argparse.Namespace, extra: list[str]) -> int:
+    from snakesweep.results import resolve_run_id
+    from snakesweep.run import read_log
+
+    _no_extra(extra, "show")
+    run_id = resolve_run_id(ns.results, ns.run_id)
+    directory = store.run_dir(ns.results, run_id)
+    drafts = sorted(Path(ns.results, ".snakesweep", "drafts", run_id).glob("*"),
+                    key=lambda p: p.stat().st_mtime)
+    status = store.run_statuses(ns.results, [run_id])[run_id]
+    meta = store.read_meta(ns.results, run_id) or {}
+    where = directory if directory.is_dir() else (drafts[-1] if drafts else directory)
+    print(f"run {run_id}: {status}" + ("" if directory.is_dir() else
+                                       f" (not finished: its draft is {where})"))
+    if meta:
+        print(f"  started {meta.get('start')}, ended {meta.get('end')}, "
+              f"{meta.get('duration')} s on {meta.get('host')}")
+    config = where / store.CONFIG
+    if config.is_file():
+        print(f"  config ({config}):")
+        for line in config.read_text(encoding="utf-8").splitlines():
+            print(f"    {line}")
+    if meta.get("metadata"):
+        print(f"  metadata: {json.dumps(meta['metadata'], sort_keys=True)}")
+    for artifact in meta.get("artifacts") or []:
+        extra_meta = artifact.get("metadata")
+        print(f"  artifact {directory / 'artifacts' / artifact['name']}"
+              + (f" {json.dumps(extra_meta, sort_keys=True)}" if extra_meta else ""))
+    rows = read_log(where)
+    if rows:
+        last = rows[-1]
+        values = ", ".join(f"{k}={v}" for k, v in last.items() if k != "step")
+        print(f"  last logged step: {last['step']} ({values}); {len(rows)} steps logged")
+    error = meta.get("error")
+    if error:
+        print(f"  error: {error.get('type')}: {first_line(str(error.get('message', '')))}")
+        print(f"  traceback and output: {directory / store.META}, "
+              f"{directory / store.STDERR}")
+    return 0
 
 
 def cmd_history(ns: argparse.Namespace, extra: list[str]) -> int:

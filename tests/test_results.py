@@ -1,0 +1,112 @@
+"""The Python face of the results (``snakesweep.load``) and the ``show``/``runs`` commands."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+import snakesweep
+from conftest import snakesweep as cli
+from snakesweep.results import ResultsError
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished sweep of the logging experiment (x=1,2), made once for these tests."""
+    import conftest
+
+    root = tmp_path_factory.mktemp("swept")
+    conftest.write(root / "conf" / "config.yaml", """
+        snakesweep:
+          experiment: logexp:train
+        x: 1
+        seed: 7
+        fail: false
+        hydra:
+          sweeper:
+            params:
+              x: 1,2
+        """)
+    conftest.write(root / "logexp.py", conftest.LOGGING_EXPERIMENT)
+    out = cli("run", "--cores", "2", cwd=root)
+    assert out.returncode == 0, out.stderr
+    return root
+
+
+pytestmark = pytest.mark.slow
+
+
+def test_load_reads_the_dataset_and_the_run_table(swept: Path) -> None:
+    res = snakesweep.load(swept / "results")
+    assert len(res) == 2 and res.keys == ["x"]
+    assert res.runs["x"].tolist() == [1, 2]
+    assert res.runs["score"].tolist() == [1.0, 2.0]
+    assert dict(res.dataset.sizes) == {"x": 2, "step": 3}
+
+
+def test_filter_by_scalar_list_predicate_and_status(swept: Path) -> None:
+    res = snakesweep.load(swept / "results")
+    assert res.filter(x=2).runs["x"].tolist() == [2]
+    assert res.filter(x=[1, 2], status="done").runs["x"].tolist() == [1, 2]
+    assert res.filter(score=lambda s: s > 1.5).runs["x"].tolist() == [2]
+    assert len(res.filter(status="failed")) == 0
+    masked = res.filter(x=2).dataset
+    assert masked["score"].values[0] != masked["score"].values[0]  # NaN: not selected
+    with pytest.raises(ResultsError, match=r"filter: no column 'model' in .*known: .*x"):
+        res.filter(model="mlp")
+
+
+def test_long_and_wide_dataframes(swept: Path) -> None:
+    res = snakesweep.load(swept / "results")
+    long = res.to_dataframe()
+    assert list(long.columns) == ["run_id", "x", "variable", "step", "value"]
+    loss = long[(long.variable == "loss") & (long.x == 2)]
+    assert loss["step"].tolist() == [0, 1, 2]
+    assert loss["value"].tolist() == pytest.approx([0.5, 1 / 3, 0.25])
+    assert long[(long.variable == "loss") & (long.x == 1)]["step"].tolist() == [0, 1]
+    assert long[long.variable == "score"]["value"].tolist() == [1.0, 2.0]
+    wide = res.filter(x=1).to_dataframe(wide=True)
+    assert len(wide) == 1 and wide["score"].tolist() == [1.0]
+    assert {"run_id", "status", "x", "score"} <= set(wide.columns)
+
+
+def test_one_run_config_meta_logs_artifacts_and_its_dataset(swept: Path) -> None:
+    res = snakesweep.load(swept / "results")
+    run_id = res.runs["run_id"][1]
+    assert res.config(run_id[:6])["x"] == 2
+    assert res.meta(run_id)["metadata"]["converged"] is True
+    assert set(res.logs(run_id)) == {"stdout", "stderr"}
+    assert res[run_id]["loss"].values.tolist() == pytest.approx([0.5, 1 / 3, 0.25])
+    table = res.artifacts("weights.npy")
+    assert table["x"].tolist() == [1, 2]
+    assert table["metadata"][0] == {"dtype": "float32", "shape": [4]}
+    assert Path(table["path"][1]).is_file()
+
+
+def test_load_works_on_a_copied_results_directory(swept: Path, tmp_path: Path) -> None:
+    shutil.copytree(swept / "results", tmp_path / "elsewhere")
+    res = snakesweep.load(tmp_path / "elsewhere")
+    assert res.filter(x=1).to_dataframe(wide=True)["score"].tolist() == [1.0]
+    assert Path(res.artifacts()["path"][0]).is_relative_to(tmp_path)
+
+
+def test_show_tells_a_run_and_runs_lists_them(swept: Path) -> None:
+    res = snakesweep.load(swept / "results")
+    run_id = res.runs["run_id"][1]
+    shown = cli("show", run_id[:5], cwd=swept)
+    assert shown.returncode == 0, shown.stderr
+    assert f"run {run_id}: done" in shown.stdout
+    assert "last logged step: 2 (loss=0.25" in shown.stdout
+    assert '"converged": true' in shown.stdout and "weights.npy" in shown.stdout
+    listed = cli("runs", "--where", "x=2", "--format", "json", cwd=swept)
+    assert [r["x"] for r in json.loads(listed.stdout)] == [2]
+    table = cli("runs", "--status", "done", cwd=swept)
+    assert "2 of 2 runs" in table.stdout
+    bad = cli("runs", "--where", "model=mlp", cwd=swept)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+    unknown = cli("show", "ffff", cwd=swept)
+    assert unknown.returncode == 2
+    assert "run 'ffff': no run of 'results' starts so" in unknown.stderr
