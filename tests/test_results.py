@@ -110,3 +110,45 @@ def test_show_tells_a_run_and_runs_lists_them(swept: Path) -> None:
     unknown = cli("show", "ffff", cwd=swept)
     assert unknown.returncode == 2
     assert "run 'ffff': no run of 'results' starts so" in unknown.stderr
+
+
+def test_from_a_run_its_config_beats_the_tree_and_the_domain_beats_it(
+        project: Path) -> None:
+    first = cli("run", "x=1", "offset=5", "name=first", "--cores", "1", cwd=project)
+    assert first.returncode == 0, first.stderr
+    [earlier] = [p.name for p in (project / "results" / "runs").iterdir()]
+    config = (project / "conf" / "config.yaml").read_text()
+    (project / "conf" / "config.yaml").write_text(
+        config.replace("offset: 0", "offset: 1").replace("name: plain", "name: tree")
+        + "extra: 1\n")
+    again = cli("run", "--from", earlier[:6], "name=cli", "--cores", "2", cwd=project)
+    assert again.returncode == 0, again.stderr
+    res = snakesweep.load(project / "results")
+    assert res.runs["x"].tolist() == [1, 2, 3]  # the domain (x: 1,2,3) beats the loaded x=1
+    assert res.runs["y"].tolist() == [15, 25, 35]  # the loaded offset=5 beats the tree's 1
+    for run_id in res.run_ids:
+        config = res.config(run_id)
+        assert config["name"] == "cli" and config["extra"] == 1  # command line; tree only
+    listed = cli("plan", "--from", earlier, "name=cli", "--format", "json", cwd=project)
+    assert {p["status"] for p in json.loads(listed.stdout)} == {"done"}
+
+
+def test_from_an_unknown_or_ambiguous_run_is_one_line(project: Path) -> None:
+    for name in ("aa11", "aa22"):
+        (project / "results" / "runs" / f"{name}{'0' * 12}").mkdir(parents=True)
+    unknown = cli("plan", "--from", "ffff", cwd=project)
+    assert unknown.returncode == 2
+    assert unknown.stderr.strip() == "snakesweep: run 'ffff': no run of 'results' starts so"
+    ambiguous = cli("plan", "--from", "aa", cwd=project)
+    assert ambiguous.returncode == 2
+    assert ambiguous.stderr.strip() == (
+        "snakesweep: run 'aa' is ambiguous: aa11000000000000, aa22000000000000")
+
+
+def test_a_loaded_config_leaves_the_groups_the_command_line_selects() -> None:
+    from snakesweep.loaded import loaded_overrides
+
+    loaded = {"model": {"kind": "mlp", "width": 16}, "lr": 0.1, "tags": ["a", "b"],
+              "empty": {}, "note": "it's ${x}"}
+    assert loaded_overrides(loaded, ["model"]) == [
+        "++lr=0.1", "++tags=['a','b']", "++empty={}", "++note='it\\'s \\${x}'"]

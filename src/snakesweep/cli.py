@@ -72,6 +72,10 @@ def _parser() -> argparse.ArgumentParser:
                        help="primary config name (default: config)")
         p.add_argument("--results", default="results",
                        help="where runs, sweep.nc and runs.csv go (default: results)")
+        p.add_argument("--from", dest="from_run", metavar="RUN_ID",
+                       help="start every point from this earlier run's resolved config (a "
+                       "unique prefix is enough). Precedence: the config tree < that run's "
+                       "config < the domain (hydra.sweeper.params) and these overrides")
         p.set_defaults(command=fn)
         return p
 
@@ -292,7 +296,8 @@ def cmd_init(ns: argparse.Namespace, extra: list[str]) -> int:
 
 
 def _plan(ns: argparse.Namespace) -> Plan:
-    return make_plan(ns.config_dir, ns.config_name, ns.overrides, ns.results)
+    return make_plan(ns.config_dir, ns.config_name, ns.overrides, ns.results,
+                     from_run=ns.from_run)
 
 
 def _statuses(plan: Plan, results: str) -> dict[str, store.Status]:
@@ -379,7 +384,7 @@ def cmd_run(ns: argparse.Namespace, extra: list[str]) -> int:
         Path(ns.results, ".snakesweep", "invocations",
              f"{plan.path.stem}.yaml" if plan.path else "invocation.yaml"),
         {"config_dir": ns.config_dir, "config_name": ns.config_name,
-         "overrides": list(ns.overrides), "results": ns.results})
+         "overrides": list(ns.overrides), "results": ns.results, "from_run": ns.from_run})
     code = run_snakemake(invocation, str(ns.cores), extra, ["snakesweep", *ns.argv])
     statuses = _statuses(plan, ns.results)
     counts = _counts(statuses)

@@ -95,14 +95,17 @@ def expand_domain(
     overrides: Sequence[str],
     sweeper_params: Mapping[str, Any] | None = None,
     config_loader: Any = None,
+    base: Sequence[str] = (),
 ) -> Domain:
     """Expand ``hydra.sweeper.params`` plus command-line ``overrides`` into a Domain.
 
-    ``config_loader`` (Hydra's) is needed only for ``glob()`` over a config group.
+    ``config_loader`` (Hydra's) is needed only for ``glob()`` over a config group. ``base``
+    overrides (a loaded run's config, see ``snakesweep.loaded``) come first in every point,
+    so the domain and the command line override them.
     """
     from hydra.errors import HydraException
 
-    texts = sweeper_params_overrides(sweeper_params) + list(overrides)
+    texts = list(base) + sweeper_params_overrides(sweeper_params) + list(overrides)
     keyed: dict[str, tuple[tuple[str, ...], tuple[Coordinate, ...] | None, str]] = {}
     hydra_overrides: list[str] = []
     for text in texts:

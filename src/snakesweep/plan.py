@@ -129,22 +129,36 @@ def make_plan(
     results: str | os.PathLike[str] = "results",
     *,
     use_cache: bool = True,
+    from_run: str | None = None,
 ) -> Plan:
-    """The plan for a sweep, from the cache under ``results`` when nothing it depends on changed."""
+    """The plan for a sweep, from the cache under ``results`` when nothing it depends on changed.
+
+    ``from_run``: a run id (or a unique prefix) of ``results`` whose resolved config the
+    points start from (``--from``; see ``snakesweep.loaded``).
+    """
     config_dir, results = store.local_path(config_dir), store.local_path(results)
-    path = plan_path(config_dir, config_name, overrides, results)
+    loaded = None
+    key_overrides = list(overrides)
+    if from_run:
+        from snakesweep.loaded import loaded_config
+
+        full, loaded = loaded_config(results, from_run)
+        key_overrides = [f"--from={full}", *overrides]  # a run's config never changes
+    path = plan_path(config_dir, config_name, key_overrides, results)
     if use_cache and path.is_file():
         return load_plan(path)
-    plan = compose_plan(config_dir, config_name, overrides)
+    plan = compose_plan(config_dir, config_name, overrides, loaded=loaded)
     if use_cache:
         write_plan(plan, path)
     return Plan(**{**plan.__dict__, "path": path})
 
 
 def compose_plan(
-    config_dir: str | os.PathLike[str], config_name: str, overrides: Sequence[str] = ()
+    config_dir: str | os.PathLike[str], config_name: str, overrides: Sequence[str] = (),
+    *, loaded: dict[str, Any] | None = None,
 ) -> Plan:
-    """Expand the domain and compose every point (no cache)."""
+    """Expand the domain and compose every point (no cache), from a ``loaded`` run's config
+    when given."""
     from omegaconf import OmegaConf
 
     from snakesweep.configs import Composer, run_id_of
@@ -154,7 +168,9 @@ def compose_plan(
         master = composer.compose_master(overrides)
         params = OmegaConf.select(master, "hydra.sweeper.params", default=None)
         params = OmegaConf.to_container(params) if params is not None else None
-        domain = expand_domain(overrides, params, composer.config_loader)  # type: ignore[arg-type]
+        base = _loaded_base(loaded, params, overrides, composer.config_loader)
+        domain = expand_domain(overrides, params, composer.config_loader,  # type: ignore[arg-type]
+                               base=base)
         points: list[PlannedPoint] = []
         configs: dict[str, dict[str, Any]] = {}
         progress = _Progress(len(domain))
@@ -168,6 +184,23 @@ def compose_plan(
     return Plan(config_dir=str(config_dir), config_name=config_name,
                 overrides=tuple(overrides), dims=domain.dims, points=tuple(points),
                 configs=configs)
+
+
+def _loaded_base(loaded: dict[str, Any] | None, params: Any, overrides: Sequence[str],
+                 config_loader: Any) -> list[str]:
+    """A loaded config's overrides, but the groups the domain or command line selects."""
+    if not loaded:
+        return []
+    from snakesweep.domain import parse_override, sweeper_params_overrides
+    from snakesweep.loaded import loaded_overrides
+
+    groups = []
+    for text in [*sweeper_params_overrides(params), *overrides]:
+        ov = parse_override(text, config_loader)
+        if not ov.is_hydra_override() and config_loader.repository.group_exists(
+                ov.key_or_group):
+            groups.append(ov.key_or_group)
+    return loaded_overrides(loaded, groups)
 
 
 def plan_key(

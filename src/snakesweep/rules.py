@@ -45,7 +45,7 @@ from snakesweep.pool import CLIENT, ENV, Pool, start_pool
 RULES = str(Path(__file__).with_name("workflow") / "sweep.smk")
 SNAKEFILE = str(Path(__file__).with_name("workflow") / "Snakefile")
 DEFAULTS: dict[str, Any] = {"config_dir": "conf", "config_name": "config", "overrides": [],
-                            "results": "results", "plan": None}
+                            "results": "results", "plan": None, "from_run": None}
 
 RUN_COMMAND = '. "$SNAKESWEEP_CLIENT"; snakesweep_run {wildcards.run_id}'
 MERGE_COMMAND = ('"$SNAKESWEEP_PYTHON" -m snakesweep.aggregate "$SNAKESWEEP_PLAN" '
@@ -88,7 +88,8 @@ class SweepWorkflow:
                 add_import_paths(plan.launch or {})
             else:
                 plan = make_plan(options["config_dir"], options["config_name"],
-                                 list(options["overrides"]), options["results"])
+                                 list(options["overrides"]), options["results"],
+                                 from_run=options["from_run"])
             sweep = cls(plan=plan, results=str(options["results"]))
             sweep.check_merge()
         except SnakesweepError as exc:
