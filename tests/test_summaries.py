@@ -71,3 +71,14 @@ def test_summaries_are_the_same_bytes_for_the_same_runs(tmp_path: Path) -> None:
     assert json.loads(first[0])["runs"]["done"] == 4
     assert len(pd.read_csv(tmp_path / "plots" / "loss.csv")) == 12
     assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.json", "plots"]
+
+
+def test_a_long_curve_keeps_every_kth_step_and_the_last() -> None:
+    ds = xr.Dataset({"loss": (("x", "step"), np.arange(2 * 2501, dtype=float).reshape(2, -1)),
+                     "status": (("x",), np.array(["done", "done"])),
+                     "run_id": (("x",), np.array(["0" * 16, "1" * 16]))},
+                    coords={"x": [1, 2], "step": np.arange(2501)})
+    frame = summaries.curves(ds)["loss"]
+    steps = frame[frame.point == "x=1"]["step"].tolist()
+    assert len(steps) <= summaries.MAX_STEPS + 1
+    assert steps[:3] == [0, 3, 6] and steps[-1] == 2500
