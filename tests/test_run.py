@@ -68,6 +68,7 @@ def test_a_run_killed_mid_way_leaves_its_flushed_steps_and_is_not_done(tmp_path:
         x: 1
         """)
     write(tmp_path / "slowexp.py", '''
+        import os
         import time
 
 
@@ -76,7 +77,8 @@ def test_a_run_killed_mid_way_leaves_its_flushed_steps_and_is_not_done(tmp_path:
                 run.log(step=step, loss=1.0 / (step + 1))
                 if step == 3:
                     open("logged.txt", "w").close()
-                time.sleep(0.05)
+                if not os.path.exists("hurry.txt"):
+                    time.sleep(0.05)
             return {}
         ''')
     process = subprocess.Popen([sys.executable, "-m", "snakesweep", "run", "--cores", "1"],
@@ -93,6 +95,26 @@ def test_a_run_killed_mid_way_leaves_its_flushed_steps_and_is_not_done(tmp_path:
     assert steps[:4] == [0, 1, 2, 3] and steps == list(range(len(steps)))
     status = snakesweep("status", cwd=tmp_path)
     assert "0 done, 1 pending" in status.stdout
+    shown = snakesweep("show", draft.parent.name, cwd=tmp_path)
+    assert f"run {draft.parent.name}: pending (not finished: its draft is" in shown.stdout
+    assert f"last logged step: {steps[-1]} " in shown.stdout
+
+    (tmp_path / "hurry.txt").touch()
+    again = snakesweep("run", "--cores", "1", cwd=tmp_path)  # recovers by itself
+    assert again.returncode == 0, again.stderr
+    [run] = (tmp_path / "results" / "runs").iterdir()
+    assert [r["step"] for r in read_log(run)] == list(range(1000))
+
+
+def test_a_result_both_returned_and_logged_is_an_error_naming_both(tmp_path: Path) -> None:
+    from snakesweep.execute import to_dataset, with_logged
+
+    run = Run("abc", None, tmp_path)
+    run.log(loss=1.0)
+    returned = to_dataset({"loss": 0.5, "score": 1.0}, "abc", "m:f")
+    with pytest.raises(ExperimentError, match=r"run abc: 'm:f' returned 'loss' and also "
+                       r"logged it with run.log\(loss=...\)"):
+        with_logged(returned, run, "abc", "m:f", ())
 
 
 def test_a_value_that_is_no_number_names_the_run_the_key_and_the_step(tmp_path: Path) -> None:

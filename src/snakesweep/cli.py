@@ -206,8 +206,9 @@ def cmd_show(ns: argparse.Namespace, extra: list[str]) -> int:
                     key=lambda p: p.stat().st_mtime)
     status = store.run_statuses(ns.results, [run_id])[run_id]
     meta = store.read_meta(ns.results, run_id) or {}
-    where = directory if directory.is_dir() else (drafts[-1] if drafts else directory)
-    print(f"run {run_id}: {status}" + ("" if directory.is_dir() else
+    committed = (directory / store.META).is_file()  # Snakemake makes the directory early
+    where = directory if committed or not drafts else drafts[-1]
+    print(f"run {run_id}: {status}" + ("" if committed or not drafts else
                                        f" (not finished: its draft is {where})"))
     if meta:
         print(f"  started {meta.get('start')}, ended {meta.get('end')}, "
