@@ -10,6 +10,7 @@ import pytest
 
 import snakesweep
 from conftest import snakesweep as cli
+from conftest import write
 from snakesweep.results import ResultsError
 
 
@@ -152,3 +153,32 @@ def test_a_loaded_config_leaves_the_groups_the_command_line_selects() -> None:
               "empty": {}, "note": "it's ${x}"}
     assert loaded_overrides(loaded, ["model"]) == [
         "++lr=0.1", "++tags=['a','b']", "++empty={}", "++note='it\\'s \\${x}'"]
+
+
+def test_from_restores_its_groups_and_leaves_what_the_command_line_and_tree_set(
+        project: Path) -> None:
+    write(project / "conf" / "config.yaml", """
+        defaults:
+          - model: mlp
+          - _self_
+        snakesweep:
+          experiment: tinyexp:main
+        x: 1
+        lr: 0.1
+        b: ${lr}
+        offset: 0
+        fail_on: null
+        sleep: 0
+        """)
+    write(project / "conf" / "model" / "mlp.yaml", "kind: mlp\ndepth: 2\n")
+    write(project / "conf" / "model" / "cnn.yaml", "kind: cnn\nkernel: 3\n")
+    first = cli("run", "model=cnn", "lr=0.5", "+extra=1", "--cores", "1", cwd=project)
+    assert first.returncode == 0, first.stderr
+    [earlier] = [p.name for p in (project / "results" / "runs").iterdir()]
+    again = cli("run", "--from", earlier, "lr=0.2", "+extra=2", "--cores", "1", cwd=project)
+    assert again.returncode == 0, again.stderr
+    res = snakesweep.load(project / "results")
+    [new] = [r for r in res.run_ids if r != earlier]
+    config = res.config(new)
+    assert config["model"] == {"kind": "cnn", "kernel": 3}  # the loaded run's group choice
+    assert (config["lr"], config["b"], config["extra"]) == (0.2, 0.2, 2)

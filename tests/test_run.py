@@ -79,7 +79,7 @@ def test_a_run_killed_mid_way_leaves_its_flushed_steps_and_is_not_done(tmp_path:
                     open("logged.txt", "w").close()
                 if not os.path.exists("hurry.txt"):
                     time.sleep(0.05)
-            return {}
+            return None  # it only logs
         ''')
     process = subprocess.Popen([sys.executable, "-m", "snakesweep", "run", "--cores", "1"],
                                cwd=tmp_path, start_new_session=True,
@@ -96,7 +96,8 @@ def test_a_run_killed_mid_way_leaves_its_flushed_steps_and_is_not_done(tmp_path:
     status = snakesweep("status", cwd=tmp_path)
     assert "0 done, 1 pending" in status.stdout
     shown = snakesweep("show", draft.parent.name, cwd=tmp_path)
-    assert f"run {draft.parent.name}: pending (not finished: its draft is" in shown.stdout
+    assert f"run {draft.parent.name}: pending (an attempt not finished: its draft is" in (
+        shown.stdout)
     assert f"last logged step: {steps[-1]} " in shown.stdout
 
     (tmp_path / "hurry.txt").touch()
@@ -171,3 +172,24 @@ def test_steps_are_flushed_at_most_every_debounce_seconds(tmp_path: Path) -> Non
     with open(tmp_path / "log.jsonl", "a") as f:
         f.write('[{"step": 100, "lo')  # cut short by a kill
     assert len(read_log(tmp_path)) == 100
+
+
+def test_who_gets_a_run_handle_and_what_a_logging_only_experiment_returns(
+        tmp_path: Path) -> None:
+    from snakesweep.execute import takes_run, to_dataset, with_logged
+
+    def one(cfg): ...  # noqa: E704
+    def verbose(cfg, verbose=False): ...  # noqa: E704
+    def handle(cfg, run): ...  # noqa: E704
+    def named(cfg, run=None): ...  # noqa: E704
+    assert [takes_run(f) for f in (one, verbose, handle, named)] == [False, False, True, True]
+
+    run = Run("abc", None, tmp_path)
+    run.log(step=0, big=2**53 + 1, flag=np.array(True))
+    ds = with_logged(to_dataset({}, "abc", "m:f"), run, "abc", "m:f", ("x",))
+    assert ds["big"].values.tolist() == [2**53 + 1] and ds["flag"].values.tolist() == [1]
+    with pytest.raises(ExperimentError, match=r"outside 64-bit integers"):
+        run.log(step=1, big=2**64)
+    run.log(step=1, x=1.0)
+    with pytest.raises(ExperimentError, match=r"logs 'x', which is the name of a swept key"):
+        with_logged(to_dataset({}, "abc", "m:f"), run, "abc", "m:f", ("x",))

@@ -149,7 +149,7 @@ def _parser() -> argparse.ArgumentParser:
                        "value); --status keeps one status.")
     p.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
                    help="keep runs whose KEY (a swept key, a result, status) equals VALUE")
-    p.add_argument("--status", choices=("done", "stale", "failed", "pending"))
+    p.add_argument("--status", choices=("done", "failed", "pending"))
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
     p.add_argument("--results", default="results",
                    help="the results directory (default: results)")
@@ -161,13 +161,16 @@ def cmd_runs(ns: argparse.Namespace, extra: list[str]) -> int:
     from snakesweep.results import jsonable_rows, load
 
     _no_extra(extra, "runs")
+    everything = load(ns.results)
     criteria: dict[str, list[Any]] = {}
     for item in ns.where:
         key, sep, text = item.partition("=")
         if not sep or not key:
             raise SnakesweepError(f"--where {item!r}: expected KEY=VALUE")
-        criteria.setdefault(key, []).append(_typed(text))
-    results = load(ns.results).filter(status=ns.status, **criteria)
+        column = everything.runs.get(key)
+        criteria.setdefault(key, []).append(
+            _typed(text, column.dtype.kind if column is not None else "O", item))
+    results = everything.filter(status=ns.status, **criteria)
     table = results.runs
     if ns.format == "json":
         print(json.dumps(jsonable_rows(table), indent=1))
@@ -177,18 +180,24 @@ def cmd_runs(ns: argparse.Namespace, extra: list[str]) -> int:
         _print_table(list(table.columns),
                      [["" if _missing(v) else str(v) for v in row]
                       for row in table.itertuples(index=False)])
-        print(f"{len(table)} of {len(load(ns.results))} runs")
+        print(f"{len(table)} of {len(everything)} runs")
     return 0
 
 
-def _typed(text: str) -> Any:
-    """A --where value as the run table holds it: a number or true/false when it reads as
-    one (JSON's spelling: 1e-3, 0.1, true), else the text."""
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return text
-    return value if isinstance(value, (int, float, bool)) else text
+def _typed(text: str, kind: str, item: str) -> Any:
+    """A --where value as the column holds it: a number for a numeric column, true/false
+    (any case) for a boolean one, else the text."""
+    if kind in "iuf":
+        try:
+            return float(text)
+        except ValueError:
+            raise SnakesweepError(f"--where {item!r}: the column holds numbers, and "
+                                  f"{text!r} is none") from None
+    if kind == "b":
+        if text.lower() not in ("true", "false"):
+            raise SnakesweepError(f"--where {item!r}: the column holds true/false")
+        return text.lower() == "true"
+    return text
 
 
 def _missing(value: Any) -> bool:
@@ -200,19 +209,26 @@ def cmd_show(ns: argparse.Namespace, extra: list[str]) -> int:
     from snakesweep.run import read_log
 
     _no_extra(extra, "show")
-    run_id = resolve_run_id(ns.results, ns.run_id)
+    run_id = resolve_run_id(ns.results, ns.run_id, drafts=True)
     directory = store.run_dir(ns.results, run_id)
     drafts = sorted(Path(ns.results, ".snakesweep", "drafts", run_id).glob("*"),
                     key=lambda p: p.stat().st_mtime)
     status = store.run_statuses(ns.results, [run_id])[run_id]
     meta = store.read_meta(ns.results, run_id) or {}
-    committed = (directory / store.META).is_file()  # Snakemake makes the directory early
-    where = directory if committed or not drafts else drafts[-1]
-    print(f"run {run_id}: {status}" + ("" if committed or not drafts else
-                                       f" (not finished: its draft is {where})"))
-    if meta:
-        print(f"  started {meta.get('start')}, ended {meta.get('end')}, "
-              f"{meta.get('duration')} s on {meta.get('host')}")
+    committed = directory / store.META  # (Snakemake makes the run's directory early)
+    newer = bool(drafts) and (not committed.is_file()
+                              or drafts[-1].stat().st_mtime > committed.stat().st_mtime)
+    where = drafts[-1] if newer else directory  # an attempt going on (or killed) wins
+    print(f"run {run_id}: {status}" + (f" (an attempt not finished: its draft is {where})"
+                                       if newer else ""))
+    times = [f"{label} {meta[key]}" for key, label in (("start", "started"), ("end", "ended"))
+             if meta.get(key)]
+    if meta.get("duration") is not None:
+        times.append(f"{meta['duration']} s")
+    if meta.get("host"):
+        times.append(f"on {meta['host']}")
+    if times:
+        print(f"  {', '.join(times)}")
     config = where / store.CONFIG
     if config.is_file():
         print(f"  config ({config}):")

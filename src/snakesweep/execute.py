@@ -140,7 +140,8 @@ def execute_run(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> Out
                 fn = load_experiment(spec)
                 if takes_run(fn):
                     handle = open_run(run_id, config, draft.path)
-                    ds = to_dataset(fn(_as_dictconfig(config), handle), run_id, spec, dims)
+                    returned = fn(_as_dictconfig(config), handle)
+                    ds = to_dataset({} if returned is None else returned, run_id, spec, dims)
                     ds = with_logged(ds, handle, run_id, spec, dims)
                 else:
                     ds = to_dataset(fn(_as_dictconfig(config)), run_id, spec, dims)
@@ -180,7 +181,8 @@ def execute_run(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> Out
 
 
 def takes_run(fn: Callable[..., Any]) -> bool:
-    """Whether an experiment takes a second parameter: the run handle."""
+    """Whether an experiment takes a second parameter, the run handle: a positional one
+    without a default, or one named ``run``."""
     import inspect
 
     try:
@@ -188,35 +190,47 @@ def takes_run(fn: Callable[..., Any]) -> bool:
     except (TypeError, ValueError):
         return False
     positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    return len(positional) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in params)
+    return len(positional) >= 2 and (positional[1].default is inspect.Parameter.empty
+                                     or positional[1].name == "run")
 
 
 def open_run(run_id: str, config: Mapping[str, Any], draft: Path) -> Run:
     """The run handle of one run, with its seed and debounce from ``snakesweep`` options."""
     options = provenance.options_of(config)
-    seed_key = str(options.get("seed_key") or "seed")
-    seed = config.get(seed_key)
-    debounce = options.get("debounce", 1.0)
-    if isinstance(debounce, bool) or not isinstance(debounce, (int, float)) or debounce < 0:
-        raise ConfigError("snakesweep.debounce", f"expected seconds (a number >= 0), got "
-                          f"{debounce!r}")
+    seed: Any = config
+    for part in str(options.get("seed_key") or "seed").split("."):
+        seed = seed.get(part) if isinstance(seed, Mapping) else None
     return Run(run_id, _as_dictconfig(dict(config)), draft,
                seed=seed if isinstance(seed, int) and not isinstance(seed, bool) else None,
-               debounce=float(debounce))
+               debounce=provenance.debounce_of(options))
 
 
 def with_logged(ds: Any, handle: Run, run_id: str, spec: str, reserved: tuple[str, ...]) -> Any:
     """The returned results and the logged values in one Dataset; a name in both is an error."""
     import xarray as xr
 
-    logged = to_dataset(handle.dataset(), run_id, spec, reserved)
+    from snakesweep.run import STEP
+
+    logged = handle.dataset()
+    clash = [n for n in logged.data_vars if n in (*RESERVED_NAMES, *reserved, STEP)]
+    if clash:
+        raise ExperimentError(run_id, f"run.log({clash[0]}=...) logs {clash[0]!r}, which is "
+                              "the name of a swept key, of 'run_id'/'status' or of 'step': "
+                              "rename it")
     both = sorted(set(ds.data_vars) & set(logged.data_vars))
     if both:
         raise ExperimentError(run_id, f"{spec!r} returned {both[0]!r} and also logged it with "
                               f"run.log({both[0]}=...): rename one of them")
     if not logged.data_vars:
         return ds
-    return xr.merge([ds, logged], join="outer", compat="no_conflicts")
+    if STEP in ds.data_vars or (STEP in ds.dims and STEP not in ds.coords):
+        raise ExperimentError(run_id, f"{spec!r} returned {STEP!r} as a result or a dimension "
+                              "without coordinates, and logged steps: name it otherwise")
+    try:
+        return xr.merge([ds, logged], join="outer", compat="no_conflicts")
+    except (ValueError, xr.MergeError) as exc:
+        raise ExperimentError(run_id, f"{spec!r}: its returned results and its logged steps "
+                              f"do not fit together: {first_line(exc)}") from None
 
 
 def _as_dictconfig(config: dict[str, Any]) -> Any:

@@ -1,26 +1,41 @@
 """``--from RUN_ID``: start a sweep from an earlier run's resolved config (run-logger's load_id).
 
 Precedence, lowest first: the config tree < the loaded run's config < the sweep's domain
-(``hydra.sweeper.params``) and the command-line overrides. The loaded config becomes
-Hydra overrides (``++key=value``, one per leaf) placed before the domain's, so Hydra's own
-override order gives that precedence; the leaves under a config group that the domain or
-the command line selects are left out, so that group's own values come with it.
+(``hydra.sweeper.params``) and the command-line overrides. The loaded run's config-group
+choices (from its ``meta.json``) and its config as Hydra overrides (``++key=value``, one
+per leaf) are placed before the domain's, so Hydra's own override order gives that
+precedence. Left out: what the domain or the command line sets (a key, or a group, whose
+own values then come with it), values that the tree interpolates (``b: ${lr}`` follows a
+new ``lr``), and snakesweep's own options but ``snakesweep.experiment``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from snakesweep import store
 from snakesweep.errors import ConfigError
 
 
-def loaded_config(results: str | os.PathLike[str], run_id: str) -> tuple[str, dict[str, Any]]:
-    """The full run id a (unique) prefix names, and that run's resolved config."""
+@dataclass(frozen=True)
+class Loaded:
+    """An earlier run to start from: its id, resolved config, and the overrides it had."""
+
+    run_id: str
+    config: dict[str, Any]
+    overrides: tuple[str, ...]
+    digest: str
+    """A hash of its ``config.yaml``: what a plan made from it depends on."""
+
+
+def load_run(results: str | os.PathLike[str], run_id: str) -> Loaded:
+    """The run a (unique) prefix names, with its config and its overrides (``meta.json``)."""
     import yaml
 
     from snakesweep.results import resolve_run_id
@@ -28,22 +43,29 @@ def loaded_config(results: str | os.PathLike[str], run_id: str) -> tuple[str, di
     full = resolve_run_id(results, run_id)
     path = store.run_dir(results, full) / store.CONFIG
     try:
-        config = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_bytes()
+        config = yaml.safe_load(text)
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"--from {run_id}", f"cannot read {str(path)!r}: {exc}") from None
     if not isinstance(config, dict):
         raise ConfigError(f"--from {run_id}", f"{str(path)!r} holds no config")
-    return full, config
+    meta = store.read_meta(results, full) or {}
+    node = config.get("snakesweep")
+    config = {k: v for k, v in config.items() if k != "snakesweep"}
+    if isinstance(node, dict) and node.get("experiment"):  # what computed it; not the tool's
+        config["snakesweep"] = {"experiment": node["experiment"]}  # options (debounce, …)
+    return Loaded(full, config, tuple(str(o) for o in meta.get("overrides") or []),
+                  hashlib.sha256(text).hexdigest()[:16])
 
 
-def loaded_overrides(config: Mapping[str, Any], selected_groups: Iterable[str] = ()) -> list[str]:
+def loaded_overrides(config: Mapping[str, Any], skip: Iterable[str] = ()) -> list[str]:
     """A loaded config as ``++key=value`` overrides, one per leaf, in the config's order,
-    leaving out the leaves under the ``selected_groups`` (``model``, ``model/enc``)."""
-    skip = tuple(g.replace("/", ".") for g in selected_groups)
+    leaving out the leaves at or under the ``skip`` keys (``model``, ``model/enc``, ``lr``)."""
+    skipped = tuple(g.replace("/", ".") for g in skip)
     out = []
     for path, value in _leaves(config, ()):
         key = ".".join(path)
-        if any(key == g or key.startswith(g + ".") for g in skip):
+        if any(key == g or key.startswith(g + ".") for g in skipped):
             continue
         out.append(f"++{key}={render(value)}")
     return out

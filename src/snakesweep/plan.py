@@ -140,10 +140,10 @@ def make_plan(
     loaded = None
     key_overrides = list(overrides)
     if from_run:
-        from snakesweep.loaded import loaded_config
+        from snakesweep.loaded import load_run
 
-        full, loaded = loaded_config(results, from_run)
-        key_overrides = [f"--from={full}", *overrides]  # a run's config never changes
+        loaded = load_run(results, from_run)
+        key_overrides = [f"--from={loaded.run_id}:{loaded.digest}", *overrides]
     path = plan_path(config_dir, config_name, key_overrides, results)
     if use_cache and path.is_file():
         return load_plan(path)
@@ -155,7 +155,7 @@ def make_plan(
 
 def compose_plan(
     config_dir: str | os.PathLike[str], config_name: str, overrides: Sequence[str] = (),
-    *, loaded: dict[str, Any] | None = None,
+    *, loaded: Any = None,
 ) -> Plan:
     """Expand the domain and compose every point (no cache), from a ``loaded`` run's config
     when given."""
@@ -168,7 +168,7 @@ def compose_plan(
         master = composer.compose_master(overrides)
         params = OmegaConf.select(master, "hydra.sweeper.params", default=None)
         params = OmegaConf.to_container(params) if params is not None else None
-        base = _loaded_base(loaded, params, overrides, composer.config_loader)
+        base = _loaded_base(loaded, params, overrides, composer.config_loader, master)
         domain = expand_domain(overrides, params, composer.config_loader,  # type: ignore[arg-type]
                                base=base)
         points: list[PlannedPoint] = []
@@ -186,21 +186,36 @@ def compose_plan(
                 configs=configs)
 
 
-def _loaded_base(loaded: dict[str, Any] | None, params: Any, overrides: Sequence[str],
-                 config_loader: Any) -> list[str]:
-    """A loaded config's overrides, but the groups the domain or command line selects."""
-    if not loaded:
+def _loaded_base(loaded: Any, params: Any, overrides: Sequence[str], config_loader: Any,
+                 master: Any) -> list[str]:
+    """A loaded run's group choices and config as overrides (see ``snakesweep.loaded``)."""
+    if loaded is None:
         return []
+    from omegaconf import OmegaConf
+
+    from snakesweep import _plain
     from snakesweep.domain import parse_override, sweeper_params_overrides
     from snakesweep.loaded import loaded_overrides
 
-    groups = []
+    def is_group(ov: Any) -> bool:
+        return bool(config_loader.repository.group_exists(ov.key_or_group))
+
+    set_keys, set_groups = [], set()
     for text in [*sweeper_params_overrides(params), *overrides]:
         ov = parse_override(text, config_loader)
-        if not ov.is_hydra_override() and config_loader.repository.group_exists(
-                ov.key_or_group):
-            groups.append(ov.key_or_group)
-    return loaded_overrides(loaded, groups)
+        if not ov.is_hydra_override():
+            set_keys.append(ov.key_or_group.lstrip("+~"))
+            if is_group(ov):
+                set_groups.add(ov.key_or_group)
+    choices = []
+    for text in loaded.overrides:
+        ov = parse_override(text, config_loader)
+        if not ov.is_hydra_override() and is_group(ov) and ov.key_or_group not in set_groups:
+            choices.append(text)
+    tree = OmegaConf.to_container(master, resolve=False)
+    interpolated = [".".join(p) for p, v in _plain.walk_strings(tree)
+                    if _plain.is_interpolation(v) and p[:1] != ("hydra",)]
+    return choices + loaded_overrides(loaded.config, [*set_keys, *interpolated])
 
 
 def plan_key(

@@ -293,10 +293,20 @@ def _ignore_globs(options: Mapping[str, Any]) -> list[str]:
 
 
 def check_options(options: Mapping[str, Any]) -> None:
-    """Refuse ``snakesweep.debug`` and ``snakesweep.git_dirty_ignore`` values provenance
-    cannot use, before any run starts (``ConfigError`` naming the key)."""
+    """Refuse ``snakesweep.debug``, ``snakesweep.git_dirty_ignore`` and ``snakesweep.debounce``
+    values that cannot be used, before any run starts (``ConfigError`` naming the key)."""
     is_debug(options.get("debug"), {}, ())
     _ignore_globs(options)
+    debounce_of(options)
+
+
+def debounce_of(options: Mapping[str, Any]) -> float:
+    """``snakesweep.debounce``: seconds between flushes of a run's logged steps (default 1)."""
+    debounce = options.get("debounce", 1.0)
+    if isinstance(debounce, bool) or not isinstance(debounce, (int, float)) or debounce < 0:
+        raise ConfigError("snakesweep.debounce", f"expected seconds (a number >= 0), got "
+                          f"{debounce!r}")
+    return float(debounce)
 
 
 # -- code ----------------------------------------------------------------------------------

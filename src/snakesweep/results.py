@@ -175,7 +175,7 @@ class Results:
         keys = self.keys
         rows = []
         for _, run in runs.iterrows():
-            meta = self.meta(run["run_id"])
+            meta = store.read_meta(self.root, run["run_id"]) or {}  # pending: none yet
             for artifact in meta.get("artifacts") or []:
                 if name is not None and artifact["name"] != name:
                     continue
@@ -225,11 +225,15 @@ class Results:
         return xr.load_dataset(path, engine=store.ENGINE)
 
 
-def resolve_run_id(results: str | os.PathLike[str], prefix: str) -> str:
-    """The run id of ``results`` that ``prefix`` starts; one line naming the candidates when
-    none or several do."""
+def resolve_run_id(results: str | os.PathLike[str], prefix: str, *,
+                   drafts: bool = False) -> str:
+    """The run id of ``results`` that ``prefix`` starts (among the runs with a directory,
+    and, with ``drafts``, the runs being written); one line naming the candidates when none
+    or several do."""
     names: set[str] = set()
-    for where in (store.runs_dir(results), Path(results, ".snakesweep", "drafts")):
+    places = [store.runs_dir(results)] + ([Path(results, ".snakesweep", "drafts")]
+                                          if drafts else [])
+    for where in places:
         try:
             names.update(e.name for e in os.scandir(where) if e.is_dir())
         except FileNotFoundError:

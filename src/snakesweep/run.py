@@ -63,7 +63,8 @@ class Run:
             raise ExperimentError(self.id, f"run.log(step={step}): steps must not decrease "
                                   f"(the last was {self._step})")
         for key, value in values.items():
-            if type(value) is not float and type(value) is not int:
+            if type(value) is not float and (type(value) is not int or not
+                                             -2**63 <= value < 2**63):
                 values[key] = _number(value, self.id, key, step)
         if step == self._step:
             self._rows[-1].update(values)
@@ -148,10 +149,11 @@ def logged_dataset(rows: list[dict[str, Any]]) -> Any:
     keys = list(dict.fromkeys(k for r in rows for k in r if k != STEP))
     variables = {}
     for key in keys:
-        data = np.fromiter((r.get(key, math.nan) for r in rows), dtype=np.float64,
-                           count=len(rows))
-        if all(type(r.get(key)) is int for r in rows):
-            data = data.astype(np.int64)
+        if all(type(r.get(key)) is int for r in rows):  # logged at every step, all integers
+            data = np.fromiter((r[key] for r in rows), dtype=np.int64, count=len(rows))
+        else:
+            data = np.fromiter((r.get(key, math.nan) for r in rows), dtype=np.float64,
+                               count=len(rows))
         variables[key] = xr.DataArray(data, dims=[STEP])
     return xr.Dataset(variables, coords={STEP: steps})
 
@@ -173,11 +175,12 @@ def read_log(draft: Path) -> list[dict[str, Any]]:
 
 
 def jsonify(value: Any, run_id: str, where: str) -> Any:
-    """``value`` as JSON data, after run-logger's rules: numpy values, NaN → null, paths → str."""
+    """``value`` as JSON data, after run-logger's rules: numpy values, NaN (and infinities)
+    → null, paths → str."""
     if value is None or isinstance(value, (bool, int, str)):
         return value
     if isinstance(value, float):
-        return None if math.isnan(value) else value
+        return value if math.isfinite(value) else None  # JSON has no NaN or infinity
     if isinstance(value, PurePath):
         return str(value)
     if isinstance(value, Mapping):
@@ -216,19 +219,24 @@ def _step(step: Any, run_id: str) -> int:
 def _number(value: Any, run_id: str, key: str, step: int) -> float | int:
     import numpy as np
 
+    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "biuf":
+        value = value[()]
     if isinstance(value, (bool, np.bool_)):
         return int(value)
     if isinstance(value, (int, float, np.integer, np.floating)):
-        return value.item() if isinstance(value, np.generic) else value
-    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "biuf":
-        return value.item()  # type: ignore[no-any-return]
+        number = value.item() if isinstance(value, np.generic) else value
+        if isinstance(number, int) and not -2**63 <= number < 2**63:
+            raise ExperimentError(run_id, f"run.log: {key!r} at step {step} is {number}, "
+                                  "outside 64-bit integers: log it as a float")
+        return number
     raise ExperimentError(run_id, f"run.log: {key!r} at step {step} is {type(value).__name__}"
                           f" {value!r:.60}: logged values are numbers")
 
 
 def _artifact_name(name: str, run_id: str) -> PurePosixPath:
     path = PurePosixPath(name)
-    if not name or path.is_absolute() or ".." in path.parts or "\\" in name:
+    if (not name or path.is_absolute() or ".." in path.parts or "\\" in name
+            or name.endswith("/") or path.name in ("", ".")):
         raise ExperimentError(run_id, f"run.blob({name!r}): a blob's name is a relative path "
                               "without '..'")
     return path
