@@ -190,9 +190,9 @@ def train(cfg, run):
 '''
 
 
-@pytest.fixture
-def logging_project(tmp_path: Path) -> Path:
-    write(tmp_path / "conf" / "config.yaml", """
+def write_logging_project(root: Path) -> Path:
+    """A project whose experiment logs, stores blobs and notes metadata; swept over x=1,2."""
+    write(root / "conf" / "config.yaml", """
         snakesweep:
           experiment: logexp:train
         x: 1
@@ -203,5 +203,10 @@ def logging_project(tmp_path: Path) -> Path:
             params:
               x: 1,2
         """)
-    write(tmp_path / "logexp.py", LOGGING_EXPERIMENT)
-    return tmp_path
+    write(root / "logexp.py", LOGGING_EXPERIMENT)
+    return root
+
+
+@pytest.fixture
+def logging_project(tmp_path: Path) -> Path:
+    return write_logging_project(tmp_path)

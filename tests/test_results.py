@@ -10,28 +10,14 @@ import pytest
 
 import snakesweep
 from conftest import snakesweep as cli
-from conftest import write
+from conftest import write, write_logging_project
 from snakesweep.results import ResultsError
 
 
 @pytest.fixture(scope="module")
 def swept(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A finished sweep of the logging experiment (x=1,2), made once for these tests."""
-    import conftest
-
-    root = tmp_path_factory.mktemp("swept")
-    conftest.write(root / "conf" / "config.yaml", """
-        snakesweep:
-          experiment: logexp:train
-        x: 1
-        seed: 7
-        fail: false
-        hydra:
-          sweeper:
-            params:
-              x: 1,2
-        """)
-    conftest.write(root / "logexp.py", conftest.LOGGING_EXPERIMENT)
+    root = write_logging_project(tmp_path_factory.mktemp("swept"))
     out = cli("run", "--cores", "2", cwd=root)
     assert out.returncode == 0, out.stderr
     return root

@@ -10,6 +10,8 @@ sweep across git revisions), ``tracking`` (DVC), ``scaffold`` (``init``), ``rule
 Snakemake glue) and ``cli``.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from snakesweep.configs import canonical_json, run_id_of
 from snakesweep.errors import (
     ConfigError,
@@ -20,8 +22,10 @@ from snakesweep.errors import (
 )
 from snakesweep.plan import Plan, make_plan
 from snakesweep.recording import NothingToShow, to_rerun
-from snakesweep.results import Results, load
-from snakesweep.run import Run
+
+if TYPE_CHECKING:
+    from snakesweep.results import Results, load
+    from snakesweep.run import Run
 
 __version__ = "0.1.0"
 
@@ -42,3 +46,16 @@ __all__ = [
     "run_id_of",
     "to_rerun",
 ]
+
+
+_LAZY = {"Results": "snakesweep.results", "load": "snakesweep.results", "Run": "snakesweep.run"}
+
+
+def __getattr__(name: str) -> Any:
+    """``load``, ``Results`` and ``Run``, imported when first asked for: a run's process
+    imports ``snakesweep`` and should not pay for them."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'snakesweep' has no attribute {name!r}")

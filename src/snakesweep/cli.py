@@ -70,8 +70,7 @@ def _parser() -> argparse.ArgumentParser:
                        help="directory of the Hydra config tree (default: conf)")
         p.add_argument("-cn", "--config-name", default="config",
                        help="primary config name (default: config)")
-        p.add_argument("--results", default="results",
-                       help="where runs, sweep.nc and runs.csv go (default: results)")
+        _results_option(p, "where runs, sweep.nc and runs.csv go")
         p.add_argument("--from", dest="from_run", metavar="RUN_ID",
                        help="start every point from this earlier run's resolved config (a "
                        "unique prefix is enough). Precedence: the config tree < that run's "
@@ -95,8 +94,7 @@ def _parser() -> argparse.ArgumentParser:
                        "blueprint stored in it. Without a display, use --web.")
     p.add_argument("recording", nargs="?", metavar="RECORDING",
                    help="a .rrd file (default: RESULTS/sweep.rrd)")
-    p.add_argument("--results", default="results",
-                   help="the results directory of the sweep (default: results)")
+    _results_option(p, "the results directory of the sweep")
     p.add_argument("--web", action="store_true",
                    help="serve the web viewer on 127.0.0.1 and print its address")
     p.add_argument("--port", type=int, default=0,
@@ -114,8 +112,7 @@ def _parser() -> argparse.ArgumentParser:
                        description="Run `dvc pull`; then check every run of results/runs "
                        "against the hashes in dvc.lock, put the whole ones in place, set "
                        "damaged ones aside and name the runs that will be computed again.")
-    p.add_argument("--results", default="results",
-                   help="the results directory dvc.yaml tracks (default: results)")
+    _results_option(p, "the results directory dvc.yaml tracks")
     p.set_defaults(command=cmd_pull)
     p = sub.add_parser("history", help="Stack the sweep of each git revision of a range, read "
                        "through DVC, along over_time: RESULTS/history.nc and history.rrd.",
@@ -129,8 +126,7 @@ def _parser() -> argparse.ArgumentParser:
                    "(default: the last 10 commits)")
     p.add_argument("-n", "--max-count", type=int, metavar="N",
                    help="only the newest N commits of the range")
-    p.add_argument("--results", default="results",
-                   help="the results directory dvc.yaml tracks (default: results)")
+    _results_option(p, "the results directory dvc.yaml tracks")
     p.set_defaults(command=cmd_history)
     p = sub.add_parser("show", help="One run: status, config, times, metadata, artifacts, "
                        "the last logged step, its error.",
@@ -139,8 +135,7 @@ def _parser() -> argparse.ArgumentParser:
                        "going (or killed) shows the steps it flushed. A unique prefix of a "
                        "run id is enough.")
     p.add_argument("run_id", metavar="RUN_ID", help="a run id, or a unique prefix of one")
-    p.add_argument("--results", default="results",
-                   help="the results directory (default: results)")
+    _results_option(p, "the results directory")
     p.set_defaults(command=cmd_show)
     p = sub.add_parser("runs", help="The run table, filtered: --where KEY=VALUE, --status.",
                        description="List the runs of RESULTS (runs.csv): one row per run with "
@@ -151,10 +146,13 @@ def _parser() -> argparse.ArgumentParser:
                    help="keep runs whose KEY (a swept key, a result, status) equals VALUE")
     p.add_argument("--status", choices=("done", "failed", "pending"))
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
-    p.add_argument("--results", default="results",
-                   help="the results directory (default: results)")
+    _results_option(p, "the results directory")
     p.set_defaults(command=cmd_runs)
     return parser
+
+
+def _results_option(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--results", default="results", help=f"{what} (default: results)")
 
 
 def cmd_runs(ns: argparse.Namespace, extra: list[str]) -> int:
