@@ -59,6 +59,14 @@ with initialize_config_dir(config_dir="{conf}", version_base="1.3"):
 """
 
 
+def write_conf(root: Path, config: str) -> None:
+    """A config tree: the primary config and a group `model` of four options."""
+    (root / "conf" / "model").mkdir(parents=True)
+    (root / "conf" / "config.yaml").write_text(textwrap.dedent(config))
+    for i in range(4):
+        (root / "conf" / "model" / f"m{i}.yaml").write_text(f"name: m{i}\nwidth: {8 * i}\n")
+
+
 def run(code: str, cwd: Path) -> object:
     out = subprocess.run([sys.executable, "-c", code], cwd=cwd, check=True,
                          capture_output=True, text=True)
@@ -71,10 +79,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        (root / "conf" / "model").mkdir(parents=True)
-        (root / "conf" / "config.yaml").write_text(textwrap.dedent(CONFIG))
-        for i in range(4):
-            (root / "conf" / "model" / f"m{i}.yaml").write_text(f"name: m{i}\nwidth: {8 * i}\n")
+        write_conf(root, CONFIG)
         start = time.perf_counter()
         cold, n = run(TIMED.format(overrides=OVERRIDES), root)  # type: ignore[misc]
         cold_process = time.perf_counter() - start

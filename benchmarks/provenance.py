@@ -128,7 +128,7 @@ def main() -> None:
             store.run_statuses("bigresults", big.run_ids)
             plain.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
-            code = provenance.code_fingerprints(big.configs)
+            code = provenance.code_fingerprints(big.run_options())
             statuses = store.run_statuses("bigresults", big.run_ids,
                                           {r: c.fingerprint for r, c in code.items()})
             checked.append(time.perf_counter() - t0)

@@ -26,12 +26,14 @@ def test_plan_json_lists_points_with_overrides_and_params(project: Path) -> None
 
 
 def test_plan_table_and_status_before_running(project: Path) -> None:
-    """The table shows every run id and its values; status counts them as pending."""
+    """The domain's structure, then every run id and its values; status counts them as
+    pending."""
     table = snakesweep("plan", cwd=project)
     assert table.returncode == 0
     lines = table.stdout.splitlines()
-    assert lines[0].split() == ["run_id", "status", "x"]
-    assert len(lines) == 5 and lines[-1] == "3 points, 3 runs: 0 done, 3 pending, 0 failed"
+    assert lines[0] == "domain: x: 3 = 3 points"
+    assert lines[1].split() == ["run_id", "status", "x"]
+    assert len(lines) == 6 and lines[-1] == "3 points, 3 runs: 0 done, 3 pending, 0 failed"
     status = snakesweep("status", cwd=project)
     assert status.stdout.splitlines() == ["3 runs: 0 done, 3 pending, 0 failed"]
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from snakesweep import plan as plan_module
+from snakesweep.errors import OverrideError
 from snakesweep.plan import load_plan, make_plan
 
 
@@ -67,3 +68,39 @@ def test_equal_configs_share_one_run(conf_tree: Path, tmp_path: Path) -> None:
     """Two points that resolve to the same config are one run (content addressing)."""
     plan = make_plan(conf_tree, "config", ["a=1,1.0"], tmp_path / "results")
     assert len(plan.points) == 4 and len(plan.run_ids) == 2
+
+
+def domain_tree(conf_tree: Path, domain: str) -> None:
+    config = conf_tree / "config.yaml"
+    config.write_text(config.read_text().replace(
+        "  experiment: tinyexp:main\n", f"  experiment: tinyexp:main\n  domain: {domain}\n"))
+
+
+def test_a_large_domain_is_composed_on_every_core_as_on_one(
+        conf_tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Forked workers give the very points and configs one process gives."""
+    domain_tree(conf_tree, "{model: 'mlp,cnn', optimizer.lr: 'range(0,30)', a: [1, 2]}")
+    one = plan_module.compose_plan(conf_tree, "config", ["seed=0,1"])
+    monkeypatch.setattr(plan_module, "PARALLEL_POINTS", 10)
+    monkeypatch.setattr(plan_module.os, "sched_getaffinity", lambda pid: {0, 1, 2})
+    assert plan_module._workers(240) == 3
+    forked = plan_module.compose_plan(conf_tree, "config", ["seed=0,1"])
+    assert forked == one and len(forked.points) == 240
+    assert all("domain" not in c["snakesweep"] for c in forked.configs.values())
+
+
+def test_a_worker_that_fails_raises_the_points_own_error(
+        conf_tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bad point in a worker's part is named as if composed here, and no worker is left."""
+    monkeypatch.setattr(plan_module, "PARALLEL_POINTS", 10)
+    monkeypatch.setattr(plan_module.os, "sched_getaffinity", lambda pid: {0, 1})
+    for first in (True, False):  # the bad point in this process's part, then in a worker's
+        parts = ["{nokey: [1]}", "{a: 'range(0,40)'}"]
+        domain_tree(conf_tree, f"{{concat: [{', '.join(parts if first else parts[::-1])}]}}")
+        with pytest.raises(OverrideError, match="override 'nokey=1'"):
+            plan_module.compose_plan(conf_tree, "config", [])
+        with pytest.raises(ChildProcessError):
+            plan_module.os.waitpid(-1, plan_module.os.WNOHANG)
+        config = conf_tree / "config.yaml"
+        config.write_text("".join(line for line in config.read_text().splitlines(True)
+                                  if not line.startswith("  domain:")))

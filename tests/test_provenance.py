@@ -309,8 +309,9 @@ def test_a_run_outside_a_session_captures_provenance_itself(project: Path) -> No
     git_project(project)
     out = snakesweep("plan", cwd=project)
     assert out.returncode == 0, out.stderr
-    plan = next((project / "results" / ".snakesweep" / "plans").glob("*.json"))
-    run_id = json.loads(plan.read_text())["points"][0][0]
+    plan = next(p for p in (project / "results" / ".snakesweep" / "plans").glob("*.json")
+                if not p.name.endswith(".configs.json"))
+    run_id = json.loads(plan.read_text())["run_ids"][0]
     done = subprocess.run([sys.executable, "-m", "snakesweep.execute", str(plan), run_id,
                            "results"], cwd=project, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
@@ -332,8 +333,9 @@ def test_each_invocation_records_its_own_session_and_leaves_none_behind(project:
     later = commit(project, "y times 1000")
     assert status(project)["counts"]["stale"] == 3
 
-    plan = next((project / "results" / ".snakesweep" / "plans").glob("*.json"))
-    run_id = json.loads(plan.read_text())["points"][0][0]
+    plan = next(p for p in (project / "results" / ".snakesweep" / "plans").glob("*.json")
+                if not p.name.endswith(".configs.json"))
+    run_id = json.loads(plan.read_text())["run_ids"][0]
     shutil.rmtree(project / "results" / "runs" / run_id)
     done = subprocess.run([sys.executable, "-m", "snakesweep.execute", str(plan), run_id,
                            "results"], cwd=project, capture_output=True, text=True)

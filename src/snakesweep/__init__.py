@@ -1,6 +1,8 @@
 """snakesweep: a Hydra-defined parameter sweep, scheduled by Snakemake, merged into one Dataset.
 
-The parts, one module each: ``domain`` (overrides → points), ``configs`` (composition and
+The parts, one module each: ``domain`` (what a sweep ranges over: ``Domain``), ``grid``
+(Hydra's overrides → BasicSweeper's points), ``draws`` (random values and seeds),
+``rounds`` (adaptive sweeps), ``configs`` (composition and
 run ids), ``plan`` (the cached set of runs), ``execute`` and ``pool`` (running configs),
 ``store`` (run directories), ``run`` (the handle an experiment logs to), ``results`` (the
 Python face: ``load``), ``aggregate`` (→ ``sweep.nc`` and ``runs.csv``), ``freshness``
@@ -24,13 +26,15 @@ from snakesweep.plan import Plan, make_plan
 from snakesweep.recording import NothingToShow, to_rerun
 
 if TYPE_CHECKING:
-    from snakesweep.results import Results, load
+    from snakesweep.domain import Domain
+    from snakesweep.results import Results, load, over_repeats
     from snakesweep.run import Run
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ConfigError",
+    "Domain",
     "ExperimentError",
     "NothingToShow",
     "OverrideError",
@@ -43,16 +47,19 @@ __all__ = [
     "canonical_json",
     "load",
     "make_plan",
+    "over_repeats",
     "run_id_of",
     "to_rerun",
 ]
 
 
-_LAZY = {"Results": "snakesweep.results", "load": "snakesweep.results", "Run": "snakesweep.run"}
+_LAZY = {"Results": "snakesweep.results", "load": "snakesweep.results", "Run": "snakesweep.run",
+         "over_repeats": "snakesweep.results", "Domain": "snakesweep.domain"}
 
 
 def __getattr__(name: str) -> Any:
-    """``load``, ``Results`` and ``Run``, imported when first asked for: a run's process
+    """``load``, ``Results``, ``Run``, ``Domain`` and ``over_repeats``, imported when first
+    asked for: a run's process
     imports ``snakesweep`` and should not pay for them."""
     if name in _LAZY:
         import importlib

@@ -82,6 +82,41 @@ def assign(root: dict[str, Any], path: Path, value: Any) -> dict[str, Any]:
     return out
 
 
+def along(root: dict[str, Any], path: Path) -> dict[str, Any]:
+    """The part of ``root`` that lies along ``path``: its dicts and, at the end, the leaf."""
+    out: dict[str, Any] = {}
+    node, here = root, out
+    for i, key in enumerate(path):
+        if not isinstance(node, dict) or key not in node:
+            break
+        node = node[key]
+        if i == len(path) - 1 or not isinstance(node, dict):
+            here[key] = node
+            break
+        here[key] = here = {}
+    return out
+
+
+def assign_all(root: dict[str, Any], effects: Sequence[tuple[Path, Any]]) -> dict[str, Any]:
+    """A copy of ``root`` with every (path, value) set (paths apart from each other); each
+    dict along the paths is copied once, the rest is shared."""
+    out = dict(root)
+    copied = {id(out)}
+    for path, value in effects:
+        node = out
+        for key in path[:-1]:
+            child = node.get(key, {})
+            if not isinstance(child, dict):
+                raise KeyError(key)
+            if id(child) not in copied:
+                child = dict(child)
+                copied.add(id(child))
+                node[key] = child
+            node = child
+        node[path[-1]] = value
+    return out
+
+
 def path_signature(root: dict[str, Any], path: Path) -> tuple[str, ...]:
     """What lies along ``path``: 'dict' per level, then 'none', 'value', or 'missing'."""
     out = []

@@ -100,8 +100,9 @@ def merge_runs(plan: Plan, results: str | os.PathLike[str]) -> Any:
     coords = {d.name: (d.name, _coordinate_values(d.values)) for d in plan.dims}
     for key, values in ((plan.launch or {}).get("labels") or {}).items():  # along `job`
         coords[key] = (dims[0], _label_values([values[i] for (i,), _ in cells]))
+    coords.update(_domain_coords(plan))
     # NetCDF forbids '/' in names: a nested config group `model/enc` becomes `model.enc`
-    renames = {d: d.replace("/", ".") for d in dims if "/" in d}
+    renames = {d: d.replace("/", ".") for d in (*dims, *coords) if "/" in d}
     ds = xr.Dataset(variables, coords=coords).rename(renames)
     for old, new in renames.items():
         ds[new].attrs["hydra_key"] = old
@@ -109,6 +110,24 @@ def merge_runs(plan: Plan, results: str | os.PathLike[str]) -> Any:
         snakesweep_config_name=plan.config_name,
         snakesweep_overrides=" ".join(plan.overrides),
     )
+
+
+def _domain_coords(plan: Plan) -> dict[str, Any]:
+    """The coordinates that lie along dimensions other than their own (``plan.coords``):
+    each key's value at every cell of those dimensions, NaN or "" where a point lacks it."""
+    import numpy as np
+
+    out: dict[str, Any] = {}
+    position = {d.name: i for i, d in enumerate(plan.dims)}
+    for key, along in plan.coords.items():
+        axes = [position[d] for d in along]
+        shape = tuple(len(plan.dims[a].values) for a in axes)
+        cells: dict[tuple[int, ...], Any] = {}
+        for p in plan.points:
+            cells.setdefault(tuple(p.index[a] for a in axes), p.params.get(key))
+        flat = _label_values([cells.get(c) for c in np.ndindex(*shape)])
+        out[key] = (tuple(along), flat.reshape(shape))
+    return out
 
 
 def run_table(plan: Plan, results: str | os.PathLike[str], dataset: Any,

@@ -319,7 +319,7 @@ def _statuses(plan: Plan, results: str) -> dict[str, store.Status]:
     """Each run's status, stale ones told apart by the current code fingerprints."""
     from snakesweep.provenance import code_fingerprints
 
-    code = code_fingerprints(plan.configs)
+    code = code_fingerprints(plan.run_options())
     return store.run_statuses(results, plan.run_ids,
                               {r: c.fingerprint for r, c in code.items()})
 
@@ -333,9 +333,10 @@ def cmd_plan(ns: argparse.Namespace, extra: list[str]) -> int:
                            "params": p.params, "status": statuses[p.run_id]}
                           for p in plan.points], indent=1))
         return 0
-    header = ["run_id", "status", *(d.name for d in plan.dims)]
-    rows = [[p.run_id, statuses[p.run_id], *(str(v) for v in p.params.values())]
-            for p in plan.points]
+    print(f"domain: {plan.structure()}")
+    keys = plan.keys
+    header = ["run_id", "status", *keys]
+    rows = [[p.run_id, statuses[p.run_id], *_labels(p.params, keys)] for p in plan.points]
     _print_table(header, rows)
     counts = _counts(statuses)
     print(f"{len(plan.points)} points, {len(plan.run_ids)} runs: {_describe(counts)}")
@@ -347,7 +348,7 @@ def cmd_status(ns: argparse.Namespace, extra: list[str]) -> int:
 
     _no_extra(extra, "status")
     plan = _plan(ns)
-    code = code_fingerprints(plan.configs)
+    code = code_fingerprints(plan.run_options())
     statuses = store.run_statuses(ns.results, plan.run_ids,
                                   {r: c.fingerprint for r, c in code.items()})
     metas = {r: store.read_meta(ns.results, r) or {} for r in plan.run_ids
@@ -374,18 +375,18 @@ def cmd_status(ns: argparse.Namespace, extra: list[str]) -> int:
     print(f"{len(plan.run_ids)} runs: {_describe(counts)}")
     if stale:
         print("stale (computed with other code than the current):")
-        _print_table(["run_id", "code then", "code now", *(d.name for d in plan.dims)], [
+        _print_table(["run_id", "code then", "code now", *plan.keys], [
             [r, str(fingerprint_of(metas[r]) or "unrecorded"), code[r].fingerprint,
-             *(str(v) for v in plan.point_of(r).params.values())] for r in stale])
+             *_labels(plan.point_of(r).params, plan.keys)] for r in stale])
         print("`snakesweep run` (or `snakemake --cores N`) computes them again")
     if debug:
         print(f"debug runs' diffs: {ns.results}/runs/<run_id>/git.diff; to make them final "
               "runs, commit, then `snakesweep run -- --forcerun run_experiment`")
     if failed:
         print("failed:")
-        _print_table(["run_id", "error", *(d.name for d in plan.dims)], [
+        _print_table(["run_id", "error", *plan.keys], [
             [r, f"{errors[r].get('type', '?')}: {first_line(errors[r].get('message', ''))}",
-             *(str(v) for v in plan.point_of(r).params.values())] for r in failed])
+             *_labels(plan.point_of(r).params, plan.keys)] for r in failed])
         print(f"details: {ns.results}/runs/<run_id>/meta.json and stderr.log")
     return 0
 
@@ -402,6 +403,16 @@ def cmd_run(ns: argparse.Namespace, extra: list[str]) -> int:
          "overrides": list(ns.overrides), "results": ns.results, "from_run": ns.from_run})
     code = run_snakemake(invocation, str(ns.cores), extra, ["snakesweep", *ns.argv])
     statuses = _statuses(plan, ns.results)
+    while code == 0 and plan.rounds and not plan.rounds["complete"] and all(
+            s == "done" for s in statuses.values()):  # an adaptive sweep's next round
+        grown = _plan(ns)
+        if len(grown.points) == len(plan.points):
+            break
+        plan = grown
+        print(f"snakesweep: round {plan.rounds['count'] - 1}: {plan.structure()}",  # type: ignore[index]
+              file=sys.stderr, flush=True)
+        code = run_snakemake(invocation, str(ns.cores), extra, ["snakesweep", *ns.argv])
+        statuses = _statuses(plan, ns.results)
     counts = _counts(statuses)
     if counts["failed"]:
         print(f"snakesweep: {counts['failed']} of {len(statuses)} runs failed; "
@@ -426,7 +437,7 @@ def _check_plan(plan: Plan) -> None:
 
     for spec in {plan.experiment_of(r) for r in plan.run_ids}:
         load_experiment(spec)
-    code_fingerprints(plan.configs)
+    code_fingerprints(plan.run_options())
 
 
 def _no_extra(extra: list[str], command: str) -> None:
@@ -444,6 +455,11 @@ def _counts(statuses: Mapping[str, str]) -> dict[str, int]:
 
 def _describe(counts: dict[str, int]) -> str:
     return ", ".join(f"{n} {s}" for s, n in counts.items() if n or s != "stale")
+
+
+def _labels(params: Mapping[str, Any], keys: list[str]) -> list[str]:
+    """A point's label under each key ("" where it has none: a concat's other parts)."""
+    return [str(params[k]) if k in params else "" for k in keys]
 
 
 def _print_table(header: list[str], rows: list[list[str]]) -> None:

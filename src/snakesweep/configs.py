@@ -39,8 +39,13 @@ def canonical_json(config: Any) -> str:
     - ``None`` is ``null``; enums are written by name; paths as strings.
     - No whitespace, ASCII only (``\\uXXXX`` escapes), UTF-8 bytes when hashed.
     """
+    plain = _to_plain(config)
+    try:
+        canonical = _canonical_plain(plain)
+    except _NotPlain:  # numpy, enums, paths, or an error to name by its key
+        canonical = _canonical(plain, "config")
     return json.dumps(
-        _canonical(_to_plain(config), "config"),
+        canonical,
         sort_keys=True,
         separators=(",", ":"),
         ensure_ascii=True,
@@ -88,6 +93,33 @@ def _to_plain(obj: Any) -> Any:
         except OmegaConfBaseException as exc:
             raise ConfigError(_full_key(exc), first_line(exc)) from None
     return obj
+
+
+class _NotPlain(Exception):
+    pass
+
+
+def _canonical_plain(obj: Any) -> Any:
+    """``_canonical`` of plain JSON data, without tracking where it is (the common case)."""
+    kind = type(obj)
+    if kind is str or kind is int or kind is bool or obj is None:
+        return obj
+    if kind is dict:
+        out = {}
+        for k, v in obj.items():
+            if type(k) is not str:
+                raise _NotPlain
+            t = type(v)
+            out[k] = v if (t is str or t is int or t is bool or v is None) else (
+                _canonical_plain(v))
+        return out
+    if kind is float:
+        if obj != obj or obj in (math.inf, -math.inf):
+            return "NaN" if obj != obj else ("Infinity" if obj > 0 else "-Infinity")
+        return int(obj) if obj.is_integer() and abs(obj) < 2**53 else obj
+    if kind is list or kind is tuple:
+        return [_canonical_plain(v) for v in obj]
+    raise _NotPlain
 
 
 def _canonical(obj: Any, where: str) -> Any:
@@ -186,7 +218,7 @@ class Composer:
         """The primary config as Hydra's multirun composes it (sweeps left out)."""
         from hydra.types import RunMode
 
-        from snakesweep.domain import parse_override
+        from snakesweep.grid import parse_override
 
         for text in overrides:
             parse_override(text)  # a rejected override is named before Hydra composes
@@ -200,19 +232,33 @@ class Composer:
         """
         from snakesweep import _plain
 
-        group = tuple(o for o in overrides if not self._value_override(o))
-        base = self._base(group, hydra_overrides)
+        is_value = self._is_value
+        values = []
+        group = []
+        for o in overrides:
+            if is_value[o] if o in is_value else self._value_override(o):
+                values.append(o)
+            else:
+                group.append(o)
+        base = self._base(tuple(group), hydra_overrides)
         if base.fast:
-            effects = [self._effect(base, o) for o in overrides
-                       if self._is_value[o]]
-            if all(e is not None for e in effects) and not _plain.overlapping(
-                    [e[0] for e in effects]):  # type: ignore[index]
-                plain = base.plain
-                for path, value in effects:  # type: ignore[misc]
-                    plain = _plain.assign(plain, path, value)
-                resolved = _plain.resolve(plain, base.interpolations)
-                if resolved is not None:
-                    return resolved
+            known = base.effects
+            effects = []
+            for o in values:
+                effect = known.get(o, _UNKNOWN)
+                if effect is _UNKNOWN:
+                    effect = known[o] = self._effect(base, o)
+                effects.append(effect)
+            if all(e is not None for e in effects):
+                paths = tuple(e[0] for e in effects)  # type: ignore[index]
+                apart = base.apart.get(paths)
+                if apart is None:
+                    apart = base.apart[paths] = not _plain.overlapping(paths)
+                if apart:
+                    plain = _plain.assign_all(base.plain, effects)  # type: ignore[arg-type]
+                    resolved = _plain.resolve(plain, base.interpolations)
+                    if resolved is not None:
+                        return resolved
         return resolve_config(self.compose_point(overrides, hydra_overrides))
 
     def compose_point(self, overrides: Sequence[str], hydra_overrides: Sequence[str] = ()) -> Any:
@@ -235,9 +281,9 @@ class Composer:
     def _effect(self, base: _Base, text: str) -> tuple[tuple[str, ...], Any] | None:
         """What one value override does to a base: (key path, value), or None if not plain.
 
-        Computed with Hydra's override logic on a copy of the base. On untyped bases the
-        outcome depends only on what lies along the key's path (dicts, the leaf, None), so
-        bases that agree there share one computation.
+        Computed with Hydra's override logic on a copy of what lies along the key's path in
+        the base: on untyped bases the outcome depends on nothing else (dicts, the leaf,
+        None), so bases that agree there share one computation.
         """
         from snakesweep import _plain
 
@@ -250,7 +296,8 @@ class Composer:
             effect = None
             if not (ov.is_delete() or ov.package
                     or isinstance(ov.value(), (dict, list))):
-                cfg = copy.deepcopy(base.cfg)
+                cfg = OmegaConf.create(_plain.along(base.plain, path))  # all it depends on
+                OmegaConf.set_struct(cfg, bool(OmegaConf.is_struct(base.cfg)))
                 self._apply([ov], cfg)
                 try:
                     value = _plain.lookup(OmegaConf.to_container(cfg, resolve=False), path)
@@ -280,7 +327,7 @@ class Composer:
         """Whether Hydra applies this override to values (not to the defaults list)."""
         known = self._is_value.get(text)
         if known is None:
-            from snakesweep.domain import parse_override
+            from snakesweep.grid import parse_override
 
             ov = parse_override(text, self.config_loader)
             self._parsed[text] = ov
@@ -315,6 +362,9 @@ class Composer:
         return cfg
 
 
+_UNKNOWN = object()
+
+
 class _Base:
     """A config composed for one combination of group choices, and its plain form."""
 
@@ -325,11 +375,15 @@ class _Base:
 
         self.cfg = cfg
         self.plain: dict[str, Any] = OmegaConf.to_container(cfg, resolve=False)  # type: ignore[assignment]
+        self.effects: dict[str, tuple[tuple[str, ...], Any] | None] = {}
+        """Per value override: what it does to this base (see ``Composer._effect``)."""
+        self.apart: dict[tuple[tuple[str, ...], ...], bool] = {}
+        """Per combination of key paths: whether none is a prefix of another."""
         strings = list(_plain.walk_strings(self.plain))
         self.interpolations = [p for p, v in strings if _plain.is_interpolation(v)]
-        self.fast = _untyped(cfg) and not any(
-            v == "???" or "[]" in p or (_plain.is_interpolation(v) and _plain.segments(v) is None)
-            for p, v in strings)
+        self.fast = _untyped(cfg) and not any(  # plain strings in lists (a domain) are fine
+            v == "???" or (_plain.is_interpolation(v) and (
+                "[]" in p or _plain.segments(v) is None)) for p, v in strings)
 
 
 def _untyped(cfg: Any) -> bool:

@@ -39,28 +39,32 @@ class Outcome:
 
 def load_experiment(spec: str) -> Callable[..., Any]:
     """Import ``'package.module:function'``; a bad name raises ``ConfigError`` naming it."""
-    module_name, sep, attr = spec.partition(":")
+    return import_entry(spec, "snakesweep.experiment")
+
+
+def import_entry(spec: str, key: str) -> Callable[..., Any]:
+    """Import the callable ``'package.module:function'`` that the config's ``key`` names
+    (modules of the working directory first); ``ConfigError`` naming ``key`` if it cannot."""
+    module_name, sep, attr = spec.partition(":") if isinstance(spec, str) else ("", "", "")
     if not sep or not module_name or not attr:
-        raise ConfigError("snakesweep.experiment",
-                          f"{spec!r} is not of the form 'package.module:function'")
+        raise ConfigError(key, f"{spec!r} is not of the form 'package.module:function'")
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise ConfigError("snakesweep.experiment", f"{spec!r}: cannot import {module_name!r}: "
+        raise ConfigError(key, f"{spec!r}: cannot import {module_name!r}: "
                           f"{first_line(exc)}") from None
     except Exception as exc:  # noqa: BLE001 - the module's own code failed at import
-        raise ConfigError("snakesweep.experiment", f"{spec!r}: importing {module_name!r} "
+        raise ConfigError(key, f"{spec!r}: importing {module_name!r} "
                           f"raised {type(exc).__name__}: {first_line(exc)}") from None
     fn: Any = module
     for part in attr.split("."):
         fn = getattr(fn, part, None)
         if fn is None:
-            raise ConfigError("snakesweep.experiment",
-                              f"{spec!r}: module {module_name!r} has no {attr!r}")
+            raise ConfigError(key, f"{spec!r}: module {module_name!r} has no {attr!r}")
     if not callable(fn):
-        raise ConfigError("snakesweep.experiment", f"{spec!r} is not callable")
+        raise ConfigError(key, f"{spec!r} is not callable")
     return fn  # type: ignore[no-any-return]
 
 
@@ -125,7 +129,8 @@ def execute_run(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> Out
     error: dict[str, str] | None = None
     hydra: dict[str, Any] = {}
     handle: Run | None = None
-    dims = (*(d.name for d in plan.dims), *((plan.launch or {}).get("labels") or {}))
+    dims = (*(d.name for d in plan.dims), *((plan.launch or {}).get("labels") or {}),
+            *plan.coords)
     with _captured_output(draft.path), _restored_process_state():
         try:
             spec = plan.experiment_of(run_id)

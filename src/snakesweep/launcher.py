@@ -38,8 +38,8 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from snakesweep import provenance, store
 from snakesweep.configs import run_id_of
-from snakesweep.domain import Coordinate, Dimension
 from snakesweep.errors import SnakesweepError, first_line
+from snakesweep.grid import Coordinate, Dimension
 from snakesweep.plan import Plan, PlannedPoint, write_plan
 
 log = logging.getLogger(__name__)
@@ -235,7 +235,8 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]],
     state.jobs.extend(jobs)
     first = _first_jobs(jobs)
     try:  # a task whose source cannot be found fails here, before any job starts
-        provenance.code_fingerprints({r: j.identity for r, j in first.items()})
+        provenance.code_fingerprints({r: provenance.options_of(j.identity)
+                                    for r, j in first.items()})
     except SnakesweepError as exc:
         raise LaunchError(f"snakesweep launcher: {exc}") from None
     started = datetime.now(UTC).isoformat()
@@ -395,7 +396,7 @@ def layout(jobs: Sequence[Job]) -> tuple[tuple[Dimension, ...], list[tuple[int, 
     Hydra's BasicSweeper makes); otherwise one dimension ``job``, Hydra's job number, with
     each such key's value per job (None where a job does not set it) as a coordinate.
     """
-    from snakesweep.domain import coordinate_of, dimension_name, parse_override
+    from snakesweep.grid import coordinate_of, dimension_name, parse_override
 
     parsed: list[dict[str, tuple[str, Coordinate]]] = []
     for job in jobs:

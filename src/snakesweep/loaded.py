@@ -12,10 +12,8 @@ new ``lr``), and snakesweep's own options but ``snakesweep.experiment``.
 from __future__ import annotations
 
 import hashlib
-import math
 import os
-import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,25 +79,10 @@ def _leaves(node: Mapping[str, Any], path: tuple[str, ...]) -> Iterable[tuple[tu
 
 
 def render(value: Any) -> str:
-    """A plain value in Hydra's override grammar."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "nan"
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return repr(value)
-    if isinstance(value, str):  # backslashes are doubled only before a quote and at the end
-        escaped = re.sub(r"(\\*)'", lambda m: m.group(1) * 2 + "\\'", value)
-        escaped = re.sub(r"(\\+)$", lambda m: m.group(1) * 2, escaped)
-        return "'" + escaped.replace("${", "\\${") + "'"
-    if isinstance(value, Sequence):
-        return "[" + ",".join(render(v) for v in value) + "]"
-    if isinstance(value, Mapping):
-        return "{" + ",".join(f"{k}:{render(v)}" for k, v in value.items()) + "}"
-    raise ConfigError("--from", f"cannot write {value!r} as an override")
+    """A plain value in Hydra's override grammar, as text (``${`` escaped)."""
+    from snakesweep.grid import render_value
+
+    try:
+        return render_value(value, interpolate=False)
+    except TypeError:
+        raise ConfigError("--from", f"cannot write {value!r} as an override") from None

@@ -9,13 +9,17 @@ xarray and composes nothing.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
 import json
 import os
+import pickle
 import re
+import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from importlib.metadata import version
@@ -23,10 +27,10 @@ from pathlib import Path
 from typing import Any
 
 from snakesweep import store
-from snakesweep.domain import Coordinate, Dimension
 from snakesweep.errors import ConfigError
+from snakesweep.grid import Coordinate, Dimension
 
-PLAN_FORMAT = 1
+PLAN_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -47,22 +51,60 @@ class Plan:
     config_name: str
     overrides: tuple[str, ...]
     dims: tuple[Dimension, ...]
-    points: tuple[PlannedPoint, ...]
-    configs: dict[str, dict[str, Any]]
+    points: Sequence[PlannedPoint]
+    configs: Mapping[str, dict[str, Any]]
     launch: dict[str, Any] | None = None
     """Set when Hydra's launcher made the plan (see ``snakesweep.hydra_job``): the task
     function's import paths, the directory of the jobs' Hydra configs, and the runs this
     launch executes (``batch``; the others are only merged)."""
+    coords: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Keys that are coordinates along dimensions other than their own (a zip's second
+    key, a concat's keys, the drawn keys, the seed): key → those dimensions."""
+    rounds: dict[str, Any] | None = None
+    """Adaptive sweeps (``snakesweep.update``): ``{"count": n, "complete": bool}``."""
+    sources: dict[str, str] = field(default_factory=dict)
+    """Python files the plan was made with (a domain function, an update function):
+    path → hash; a cached plan whose files changed is made again."""
     path: Path | None = field(default=None, compare=False)
+    stored: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+    """What a plan read from disk knows without its configs: run ids, options, layout."""
 
     @property
     def run_ids(self) -> list[str]:
         """Each run once, in domain order (points with equal configs share a run)."""
+        if self.stored is not None:
+            return list(self.stored["run_ids"])
         return list(self._first_points)
 
     def point_of(self, run_id: str) -> PlannedPoint:
         """The first point that resolves to this run."""
         return self._first_points[run_id]
+
+    def run_options(self) -> dict[str, Mapping[str, Any]]:
+        """Each run's ``snakesweep`` options (its config's node), read without the configs."""
+        if self.stored is not None:
+            table = self.stored["options"]
+            return {r: table[i] for r, i in zip(self.stored["run_ids"],
+                                                  self.stored["option_of"], strict=True)}
+        from snakesweep.provenance import options_of
+
+        return {r: options_of(c) for r, c in self.configs.items()}
+
+    @property
+    def keys(self) -> list[str]:
+        """The labels of every point: each dimension, then each coordinate."""
+        return [*(d.name for d in self.dims), *(k for k in self.coords
+                                                if k not in {d.name for d in self.dims})]
+
+    def structure(self) -> str:
+        """The layout in one line: each dimension, its size, the coordinates along it."""
+        from snakesweep.domain import describe
+
+        line = describe(self.dims, self.coords, len(self.points))
+        if self.rounds:
+            state = "complete" if self.rounds["complete"] else "more to come"
+            line += f" in {self.rounds['count']} round(s), {state}"
+        return line
 
     @cached_property
     def _first_points(self) -> dict[str, PlannedPoint]:
@@ -91,35 +133,170 @@ class Plan:
         the overrides. Equal for equal sweeps, whatever the files' times: the merge's
         freshness follows it (and the run files' content addresses), never file times.
         """
-        layout = [self.config_name, list(self.overrides),
-                  [[d.name, list(d.values)] for d in self.dims],
-                  [[p.run_id, list(p.index)] for p in self.points]]
-        return hashlib.sha256(json.dumps(layout, separators=(",", ":")).encode()).hexdigest()[:16]
+        if self.stored is not None:
+            return str(self.stored["layout"])
+        h = hashlib.sha256(json.dumps([self.config_name, list(self.overrides),
+                                       [[d.name, list(d.values)] for d in self.dims],
+                                       {k: list(v) for k, v in self.coords.items()}],
+                                      separators=(",", ":")).encode())
+        keys = list(self.coords)
+        h.update("\n".join(
+            f"{p.run_id}{p.index}{[p.params.get(k) for k in keys] if keys else ''}"
+            for p in self.points).encode())
+        return h.hexdigest()[:16]
 
-    def to_json(self) -> dict[str, Any]:
-        return {
+    def to_json(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The plan file (all a Snakemake parse reads) and its configs file (what runs read)."""
+        run_ids = self.run_ids
+        position = {r: i for i, r in enumerate(run_ids)}
+        options: list[Mapping[str, Any]] = []
+        option_index: dict[str, int] = {}
+        option_of = []
+        texts: dict[int, str] = {}  # runs of one base share their options' object
+        for options_of_run in self.run_options().values():
+            text = texts.get(id(options_of_run))
+            if text is None:
+                text = texts[id(options_of_run)] = json.dumps(options_of_run, sort_keys=True,
+                                                              default=str)
+            if text not in option_index:
+                option_index[text] = len(options)
+                options.append(options_of_run)
+            option_of.append(option_index[text])
+        keys = list(self.coords)
+        header = {
             "format": PLAN_FORMAT,
             "config_dir": self.config_dir,
             "config_name": self.config_name,
             "overrides": list(self.overrides),
             "dims": [[d.name, list(d.values), list(d.overrides)] for d in self.dims],
-            "points": [[p.run_id, list(p.index), list(p.overrides)] for p in self.points],
-            "configs": self.configs,
+            "coords": {k: list(v) for k, v in self.coords.items()},
+            "layout": self.layout_digest,
+            "run_ids": run_ids,
+            "options": options,
+            "option_of": option_of,
+            "points": len(self.points),
             **({"launch": self.launch} if self.launch is not None else {}),
+            **({"rounds": self.rounds} if self.rounds is not None else {}),
+            **({"sources": self.sources} if self.sources else {}),
         }
+        side = {"layout": self.layout_digest,
+                "points": [[position[p.run_id], p.index, p.overrides,
+                            *([{str(i): p.params[k] for i, k in enumerate(keys) if k in p.params}]
+                              if keys else [])] for p in self.points],
+                "configs": [self.configs[r] for r in run_ids]}
+        return header, side
 
     @classmethod
     def from_json(cls, data: dict[str, Any], path: Path | None = None) -> Plan:
+        """A plan from its plan file; its configs file (beside it) is read when first needed."""
+        if data.get("format") != PLAN_FORMAT:
+            raise ConfigError(f"plan {str(path)!r}", f"format {data.get('format')!r}, not "
+                              f"{PLAN_FORMAT}: made by another snakesweep; delete it")
         dims = tuple(Dimension(name=n, values=tuple(v), overrides=tuple(o))
                      for n, v, o in data["dims"])
-        points = tuple(
-            PlannedPoint(run_id=r, index=tuple(i), overrides=tuple(o),
-                         params={d.name: d.values[k] for d, k in zip(dims, i, strict=True)})
-            for r, i, o in data["points"]
-        )
+        coords = {k: tuple(v) for k, v in data["coords"].items()}
+        side = _Side(configs_path(path) if path is not None else None, data["layout"])
         return cls(config_dir=data["config_dir"], config_name=data["config_name"],
-                   overrides=tuple(data["overrides"]), dims=dims, points=points,
-                   configs=data["configs"], launch=data.get("launch"), path=path)
+                   overrides=tuple(data["overrides"]), dims=dims,
+                   points=_Points(data["points"], dims, list(coords), data["run_ids"], side),
+                   configs=_Configs(data["run_ids"], side), launch=data.get("launch"),
+                   coords=coords, rounds=data.get("rounds"), sources=data.get("sources") or {},
+                   path=path, stored=data)
+
+
+def configs_path(path: str | os.PathLike[str]) -> Path:
+    """The configs file beside a plan file."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.configs.json")
+
+
+class _Side:
+    """A plan's configs file, read once, when first needed."""
+
+    def __init__(self, path: Path | None, layout: str) -> None:
+        self.path = path
+        self.layout = layout
+        self._data: dict[str, Any] | None = None
+
+    @property
+    def data(self) -> dict[str, Any]:
+        if self._data is None:
+            if self.path is None:
+                raise ConfigError("plan", "has no configs file")
+            with open(self.path, encoding="utf-8") as f:
+                data = json.load(f)
+            if data.get("layout") != self.layout:  # the plan grew after its file was read
+                raise ConfigError(f"plan {str(self.path)!r}", "changed while it was read "
+                                  "(another snakesweep made it again): run the command again")
+            self._data = data
+        return self._data
+
+
+class _Points(Sequence[PlannedPoint]):
+    """The points of a plan read from disk, built when first looked at."""
+
+    def __init__(self, count: int, dims: tuple[Dimension, ...], keys: list[str],
+                 run_ids: list[str], side: _Side) -> None:
+        self._count, self._dims, self._keys, self._run_ids, self._side = (
+            count, dims, keys, run_ids, side)
+        self._points: list[PlannedPoint] | None = None
+
+    def _built(self) -> list[PlannedPoint]:
+        if self._points is None:
+            names = [d.name for d in self._dims]
+            values = [d.values for d in self._dims]
+            keys = self._keys
+            points = []
+            for row in self._side.data["points"]:
+                index = tuple(row[1])
+                params = {n: v[i] for n, v, i in zip(names, values, index, strict=True)}
+                if keys:
+                    for k, v in row[3].items():
+                        params[keys[int(k)]] = v
+                points.append(PlannedPoint(self._run_ids[row[0]], index, tuple(row[2]), params))
+            self._points = points
+        return self._points
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, i: Any) -> Any:
+        return self._built()[i]
+
+    def __iter__(self) -> Iterator[PlannedPoint]:
+        return iter(self._built())
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence):
+            return NotImplemented
+        return tuple(self) == tuple(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class _Configs(Mapping[str, dict[str, Any]]):
+    """The resolved configs of a plan read from disk, read when first looked at."""
+
+    def __init__(self, run_ids: list[str], side: _Side) -> None:
+        self._run_ids, self._side = run_ids, side
+        self._configs: dict[str, dict[str, Any]] | None = None
+
+    def _built(self) -> dict[str, dict[str, Any]]:
+        if self._configs is None:
+            self._configs = dict(zip(self._run_ids, self._side.data["configs"], strict=True))
+        return self._configs
+
+    def __getitem__(self, run_id: str) -> dict[str, Any]:
+        return self._built()[run_id]
+
+    def __contains__(self, run_id: object) -> bool:
+        return run_id in self._built()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._run_ids)
+
+    def __len__(self) -> int:
+        return len(self._run_ids)
 
 
 def make_plan(
@@ -145,62 +322,301 @@ def make_plan(
         loaded = load_run(results, from_run)
         key_overrides = [f"--from={loaded.run_id}:{loaded.digest}", *overrides]
     path = plan_path(config_dir, config_name, key_overrides, results)
-    if use_cache and path.is_file():
-        return load_plan(path)
-    plan = compose_plan(config_dir, config_name, overrides, loaded=loaded)
+    if use_cache and path.is_file() and configs_path(path).is_file():
+        cached: Plan | None = load_plan(path)
+        assert cached is not None
+        if _still_current(cached, results):
+            return cached
+        if any(_file_hash(f) != h for f, h in cached.sources.items()):
+            cached = None  # made with other code: every round is decided again
+    else:
+        cached = None
+    plan = compose_plan(config_dir, config_name, overrides, loaded=loaded, results=results,
+                        previous=cached)
     if use_cache:
         write_plan(plan, path)
-    return Plan(**{**plan.__dict__, "path": path})
+    return dataclasses.replace(plan, path=path)
 
 
 def compose_plan(
     config_dir: str | os.PathLike[str], config_name: str, overrides: Sequence[str] = (),
-    *, loaded: Any = None,
+    *, loaded: Any = None, results: str | os.PathLike[str] | None = None,
+    previous: Plan | None = None,
 ) -> Plan:
     """Expand the domain and compose every point (no cache), from a ``loaded`` run's config
-    when given."""
+    when given.
+
+    The domain is ``snakesweep.domain`` (see ``snakesweep.domain``) times the command line's
+    swept keys, or, without one, the grid of ``hydra.sweeper.params`` and the command line
+    exactly as Hydra's BasicSweeper makes it. With ``snakesweep.update``, the rounds whose
+    predecessors' runs are done in ``results`` follow (see ``snakesweep.rounds``), after
+    those of ``previous`` (a cached plan of the same sweep) as they were decided.
+    """
     from omegaconf import OmegaConf
 
-    from snakesweep.configs import Composer, run_id_of
-    from snakesweep.domain import expand_domain
+    from snakesweep.configs import Composer
+    from snakesweep.grid import expand_domain
 
     with Composer(config_dir, config_name) as composer:
         master = composer.compose_master(overrides)
         params = OmegaConf.select(master, "hydra.sweeper.params", default=None)
         params = OmegaConf.to_container(params) if params is not None else None
-        base = _loaded_base(loaded, params, overrides, composer.config_loader, master)
-        domain = expand_domain(overrides, params, composer.config_loader,  # type: ignore[arg-type]
-                               base=base)
-        points: list[PlannedPoint] = []
-        configs: dict[str, dict[str, Any]] = {}
-        progress = _Progress(len(domain))
-        for point in domain.points():
-            resolved = composer.resolve_point(point.overrides, domain.hydra_overrides)
-            run_id = run_id_of(resolved)
-            configs.setdefault(run_id, resolved)
-            points.append(PlannedPoint(run_id, point.index, point.overrides, point.params))
-            progress.step()
-        progress.done()
-    return Plan(config_dir=str(config_dir), config_name=config_name,
-                overrides=tuple(overrides), dims=domain.dims, points=tuple(points),
-                configs=configs)
+        node = OmegaConf.select(master, "snakesweep", default=None)
+        options: dict[str, Any] = OmegaConf.to_container(  # type: ignore[assignment]
+            node, resolve=True) if isinstance(node, type(master)) else {}
+        sources: dict[str, str] = {}
+        loader = composer.config_loader
+        domain = _configured_domain(options, sources, loader)
+        if domain is None:
+            base = _loaded_base(loaded, params, overrides, loader, master)
+            grid = expand_domain(overrides, params, loader,  # type: ignore[arg-type]
+                                 base=base)
+            compose = _Composition(composer, grid.hydra_overrides, len(grid))
+            for point in grid.points():
+                compose.add(point.overrides, point.index, point.params)
+            compose.progress.done()
+            return Plan(config_dir=str(config_dir), config_name=config_name,
+                        overrides=tuple(overrides), dims=grid.dims,
+                        points=tuple(compose.points), configs=compose.configs)
+        grid = expand_domain(overrides, params, loader)  # type: ignore[arg-type]
+
+        def prefix_of(d: Any) -> list[str]:
+            """What every point of ``d`` starts with: the loaded run's config but the keys
+            ``d`` sets, and the command line's fixed values."""
+            keys = [k for k, _ in d.key_specs()]
+            return [*_loaded_base(loaded, params, overrides, loader, master, keys),
+                    *_check_grid(d, grid, loader)]
+
+        from snakesweep.domain import with_grid
+
+        expansion = with_grid(domain, grid.dims).expand(prefix=prefix_of(domain))
+        adaptive = options.get("update") is not None
+        resume = adaptive and previous is not None and bool(previous.rounds)
+        compose = _Composition(composer, grid.hydra_overrides, 0 if resume else len(expansion))
+        compose.add_all([] if resume else expansion.points)
+        plan = Plan(config_dir=str(config_dir), config_name=config_name,
+                    overrides=tuple(overrides), dims=expansion.dims,
+                    points=tuple(compose.points), configs=dict(compose.configs),
+                    coords=expansion.coords, sources=sources)
+        if adaptive:
+            from snakesweep.rounds import next_rounds
+
+            plan = next_rounds(plan, expansion, options, compose, results, sources,
+                               prefix_of=prefix_of, grid_dims=grid.dims,
+                               previous=previous if resume else None)
+        compose.progress.done()
+        return plan
+
+
+class _Composition:
+    """Composes points into planned points and their configs.
+
+    A large domain (``PARALLEL_POINTS`` or more) is composed on every core: forked workers
+    compose contiguous parts of it from the composer's state and send back each point's
+    run id and config (only from a process with one thread, where forking is safe).
+    A point's config leaves out ``snakesweep.domain``: the whole domain is no part of one
+    point, and would be copied into every run's files.
+    """
+
+    def __init__(self, composer: Any, hydra_overrides: Sequence[str], total: int = 0) -> None:
+        self.composer = composer
+        self.hydra_overrides = hydra_overrides
+        self.points: list[PlannedPoint] = []
+        self.configs: dict[str, dict[str, Any]] = {}
+        self.progress = _Progress(total)
+        self._stripped: dict[int, tuple[Any, Any]] = {}
+
+    def add(self, overrides: Sequence[str], index: tuple[int, ...],
+            params: dict[str, Coordinate]) -> PlannedPoint:
+        run_id, resolved = self._resolve(overrides)
+        self.progress.step()
+        return self._keep(run_id, resolved, overrides, index, params)
+
+    def add_all(self, points: Sequence[Any]) -> None:
+        """Compose every point (``overrides``, ``index``, ``params``), in order."""
+        workers = _workers(len(points))
+        if workers == 1:
+            for p in points:
+                self.add(p.overrides, p.index, p.params)
+            return
+        size = -(-len(points) // workers)
+        chunks = [points[i:i + size] for i in range(0, len(points), size)]
+        children: list[tuple[int, int]] = []
+        payloads: list[bytes] = []
+        try:
+            for chunk in chunks[1:]:
+                children.append(self._fork(chunk))
+            parts = [[self._step(self._resolve(p.overrides), len(chunks)) for p in chunks[0]]]
+            for _, fd in children:
+                with os.fdopen(fd, "rb", closefd=False) as f:
+                    payloads.append(f.read())
+        finally:  # also when this part failed or was interrupted: no worker is left behind
+            for pid, fd in children:
+                if len(payloads) < len(children):
+                    with contextlib.suppress(OSError):
+                        os.kill(pid, signal.SIGKILL)
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(pid, 0)
+        for payload, chunk in zip(payloads, chunks[1:], strict=True):
+            try:
+                status, out = pickle.loads(payload)
+            except Exception:  # noqa: BLE001 - a worker that died: compose its part here
+                status, out = "error", None
+            if status != "ok":  # compose it here: its error is raised as it is
+                out = [self._resolve(p.overrides) for p in chunk]
+            parts.append(out)
+        for chunk, part in zip(chunks, parts, strict=True):
+            for p, (run_id, resolved) in zip(chunk, part, strict=True):
+                self._keep(run_id, resolved, p.overrides, p.index, p.params)
+
+    def _fork(self, chunk: Sequence[Any]) -> tuple[int, int]:
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the worker: compose, send, leave without running any exit handler
+            try:
+                os.close(read)
+                try:
+                    payload = pickle.dumps(("ok", [self._resolve(p.overrides) for p in chunk]),
+                                           protocol=pickle.HIGHEST_PROTOCOL)
+                except BaseException:  # noqa: BLE001 - the parent composes this part again
+                    payload = pickle.dumps(("error", None))
+                with os.fdopen(write, "wb") as f:
+                    f.write(payload)
+            finally:
+                os._exit(0)
+        os.close(write)
+        return pid, read
+
+    def _step(self, item: Any, by: int) -> Any:
+        self.progress.step(by)
+        return item
+
+    def _resolve(self, overrides: Sequence[str]) -> tuple[str, dict[str, Any]]:
+        from snakesweep.configs import run_id_of
+
+        resolved = self.composer.resolve_point(overrides, self.hydra_overrides)
+        options = resolved.get("snakesweep")
+        if isinstance(options, dict) and "domain" in options:
+            kept = self._stripped.get(id(options))
+            if kept is None:  # points of one base share the node: strip it once
+                kept = self._stripped[id(options)] = (
+                    options, {k: v for k, v in options.items() if k != "domain"})
+            resolved = {**resolved, "snakesweep": kept[1]}
+        return run_id_of(resolved), resolved
+
+    def _keep(self, run_id: str, resolved: dict[str, Any], overrides: Sequence[str],
+              index: tuple[int, ...], params: dict[str, Coordinate]) -> PlannedPoint:
+        self.configs.setdefault(run_id, resolved)
+        point = PlannedPoint(run_id, tuple(index), tuple(overrides), params)
+        self.points.append(point)
+        return point
+
+
+PARALLEL_POINTS = 20_000
+
+
+def _workers(points: int) -> int:
+    """How many processes compose a domain of this many points."""
+    import threading
+
+    if points < PARALLEL_POINTS or not hasattr(os, "fork") or threading.active_count() > 1:
+        return 1
+    return max(1, min(len(os.sched_getaffinity(0)), 8))
+
+
+def _configured_domain(options: dict[str, Any], sources: dict[str, str],
+                       loader: Any = None) -> Any:
+    """``snakesweep.domain`` as a Domain, or None when the config has none."""
+    from snakesweep.domain import DomainError, load_domain, settings_of
+
+    spec = options.get("domain")
+    if spec is None:
+        for name in ("samples", "repeats", "update"):
+            if options.get(name) is not None:
+                raise DomainError(f"snakesweep.{name}", "needs snakesweep.domain (the "
+                                  "command line's and hydra.sweeper.params' grid takes none)")
+        return None
+    settings_of(options)
+    return load_domain(spec, options, lambda s, k: _import_source(s, k, sources), loader)
+
+
+def _import_source(spec: str, key: str, sources: dict[str, str]) -> Any:
+    """Import a ``pkg.module:function`` the plan depends on, recording its file's hash."""
+    from snakesweep.execute import import_entry
+
+    fn = import_entry(spec, key)
+    module = sys.modules.get(getattr(fn, "__module__", "") or "")
+    file = getattr(module, "__file__", None)
+    if file:
+        sources[file] = _file_hash(file)
+    return fn
+
+
+def _file_hash(path: str) -> str:
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+    except OSError:
+        return ""
+
+
+def _still_current(plan: Plan, results: str | os.PathLike[str]) -> bool:
+    """Whether a cached plan still holds: its Python sources unchanged, and no round due."""
+    if any(_file_hash(f) != h for f, h in plan.sources.items()):
+        return False
+    if plan.rounds and not plan.rounds["complete"]:
+        from snakesweep.rounds import round_due
+
+        return not round_due(plan, results)
+    return True
+
+
+def _check_grid(domain: Any, grid: Any, config_loader: Any) -> list[str]:
+    """The command line's fixed values, once checked against the configured domain."""
+    from snakesweep.domain import DomainError
+    from snakesweep.grid import dimension_name
+
+    names = {dimension_name(k) for k, _ in domain.key_specs()}
+    names.update(domain.keys())
+    for key, random in domain.key_specs():
+        if random and config_loader.repository.group_exists(dimension_name(key)):
+            raise DomainError(f"key {key!r}", "is a config group: a group's options are "
+                              "listed (or given as Hydra's glob()), never drawn at random")
+    fixed = []
+    for choice, swept in zip(grid.choices, grid.swept, strict=True):
+        text = choice[0]
+        key = dimension_name(text.partition("=")[0])
+        if key in names:
+            from snakesweep.errors import OverrideError
+
+            raise OverrideError(text, f"key {key!r} is also in snakesweep.domain; set it "
+                                "in one place")
+        if not swept:
+            fixed.append(text)
+    return fixed
 
 
 def _loaded_base(loaded: Any, params: Any, overrides: Sequence[str], config_loader: Any,
-                 master: Any) -> list[str]:
+                 master: Any, domain_keys: Sequence[str] = ()) -> list[str]:
     """A loaded run's group choices and config as overrides (see ``snakesweep.loaded``)."""
     if loaded is None:
         return []
     from omegaconf import OmegaConf
 
     from snakesweep import _plain
-    from snakesweep.domain import parse_override, sweeper_params_overrides
+    from snakesweep.grid import parse_override, sweeper_params_overrides
     from snakesweep.loaded import loaded_overrides
 
     def is_group(ov: Any) -> bool:
         return bool(config_loader.repository.group_exists(ov.key_or_group))
 
-    set_keys, set_groups = [], set()
+    set_keys: list[str] = []
+    set_groups: set[str] = set()
+    for key in domain_keys:
+        set_keys.append(key.lstrip("+~"))
+        if config_loader.repository.group_exists(key.lstrip("+~")):
+            set_groups.add(key.lstrip("+~"))
     for text in [*sweeper_params_overrides(params), *overrides]:
         ov = parse_override(text, config_loader)
         if not ov.is_hydra_override():
@@ -287,18 +703,21 @@ def plan_path(
 
 
 def load_plan(path: str | os.PathLike[str]) -> Plan:
-    """Read a plan written by ``make_plan``."""
+    """Read a plan written by ``make_plan`` (its configs when first needed)."""
     with open(path, encoding="utf-8") as f:
         return Plan.from_json(json.load(f), Path(path))
 
 
 def write_plan(plan: Plan, path: Path) -> None:
-    """Write a plan aside and rename it into place."""
+    """Write a plan's configs file, then its plan file, each aside and renamed into place
+    (a plan file is there only with its configs)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = store.aside(path)
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(json.dumps(plan.to_json(), separators=(",", ":")))  # C encoder: one string
-    os.replace(tmp, path)
+    header, side = plan.to_json()
+    for target, data in ((configs_path(path), side), (path, header)):
+        tmp = store.aside(target)
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(json.dumps(data, separators=(",", ":")))  # C encoder: one string
+        os.replace(tmp, target)
 
 
 class _Progress:
@@ -308,8 +727,8 @@ class _Progress:
         self.total, self.count = total, 0
         self.start = self.last = time.monotonic()
 
-    def step(self) -> None:
-        self.count += 1
+    def step(self, by: int = 1) -> None:
+        self.count += by
         now = time.monotonic()
         if now - self.last > 2.0:
             self.last = now

@@ -422,15 +422,18 @@ def _package_files(module: str, entry: Path) -> dict[str, Path]:
     return files
 
 
-def code_fingerprints(configs: Mapping[str, Mapping[str, Any]],
+def code_fingerprints(run_options: Mapping[str, Mapping[str, Any]],
                       places: Places | None = None) -> dict[str, Code]:
-    """The code of each run, computed once per distinct entry point and globs."""
+    """The code of each run, computed once per distinct entry point and globs, from each
+    run's ``snakesweep`` options (``Plan.run_options()``)."""
     places = places or Places.here()
     by_key: dict[str, Code] = {}
+    checked: set[int] = set()
     out = {}
-    for run_id, config in configs.items():
-        options = options_of(config)
-        check_options(options)
+    for run_id, options in run_options.items():
+        if id(options) not in checked:  # runs of one plan share their options' object
+            check_options(options)
+            checked.add(id(options))
         key = code_key(options)
         if key not in by_key:
             by_key[key] = code_of(options, places)

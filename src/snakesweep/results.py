@@ -96,6 +96,10 @@ class Results:
     def __repr__(self) -> str:
         return f"<Results {str(self.root)!r}: {len(self)} runs>"
 
+    def over_repeats(self) -> Any:
+        """The Dataset with ``repeat`` reduced to mean, std and count (see ``over_repeats``)."""
+        return over_repeats(self.dataset)
+
     # -- filtering -----------------------------------------------------------------------
 
     def filter(self, status: Any = None, **criteria: Any) -> Results:
@@ -223,6 +227,30 @@ class Results:
             raise ResultsError(f"run {full} has no result (status: "
                                f"{store.run_statuses(self.root, [full])[full]})")
         return xr.load_dataset(path, engine=store.ENGINE)
+
+
+def over_repeats(dataset: Any, dim: str = "repeat") -> Any:
+    """Each numeric result of a sweep reduced over its repetitions.
+
+    For a result ``loss``: ``loss_mean``, ``loss_std`` (the population standard deviation,
+    ``ddof=0``, as xarray's ``std`` and the recording's spread) and ``loss_count`` (the
+    repetitions that are not NaN: failed or pending runs do not count). The seed coordinate
+    along ``dim`` goes, and so do ``run_id`` and ``status``.
+    """
+    import xarray as xr
+
+    if dim not in dataset.dims:
+        raise ResultsError(f"over_repeats: the Dataset has no dimension {dim!r} "
+                           f"(its dimensions: {', '.join(map(str, dataset.dims))}); "
+                           "set snakesweep.repeats")
+    out = {}
+    for name, var in dataset.data_vars.items():
+        if name in ("run_id", "status") or dim not in var.dims or var.dtype.kind not in "biuf":
+            continue
+        out[f"{name}_mean"] = var.mean(dim)
+        out[f"{name}_std"] = var.std(dim)
+        out[f"{name}_count"] = var.count(dim)
+    return xr.Dataset(out).assign_attrs(dataset.attrs)  # reductions drop the seed
 
 
 def resolve_run_id(results: str | os.PathLike[str], prefix: str, *,

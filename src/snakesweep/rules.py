@@ -180,7 +180,7 @@ class SweepWorkflow:
         """Count the pending runs, find the stale ones (computed with other code), and date
         the code and merge keys so that Snakemake computes exactly those and merges exactly
         when the content changed."""
-        self.code = provenance.code_fingerprints(self.plan.configs)
+        self.code = provenance.code_fingerprints(self.plan.run_options())
         statuses = store.run_statuses(self.results, self.plan.run_ids,
                                       {r: c.fingerprint for r, c in self.code.items()})
         batch = set((self.plan.launch or {}).get("batch") or statuses)

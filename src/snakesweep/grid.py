@@ -1,0 +1,204 @@
+"""The grid: Hydra overrides → the ordered points of a plain sweep.
+
+Overrides are parsed with Hydra's own ``OverridesParser`` and expanded exactly as Hydra's
+``BasicSweeper`` expands them: the config's ``hydra.sweeper.params`` first, then the
+command line; a command-line override of a key already in the params replaces its values
+but keeps its place; the points are the Cartesian product in that order, the last key
+varying fastest. Every swept key becomes a dimension named verbatim (``optimizer.lr``,
+``model``; a leading ``+``/``++`` is not part of the name).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from snakesweep.errors import OverrideError, first_line
+
+if TYPE_CHECKING:
+    from hydra.core.override_parser.types import Override
+
+Coordinate = str | int | float | bool
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """One swept key: its name, the values it takes in order, and their override strings."""
+
+    name: str
+    values: tuple[Coordinate, ...]
+    overrides: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Point:
+    """One combination of the domain: the overrides a job gets, and the swept values."""
+
+    index: tuple[int, ...]
+    overrides: tuple[str, ...]
+    params: dict[str, Coordinate]
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The ordered product of every key's choices (swept or fixed)."""
+
+    choices: tuple[tuple[str, ...], ...]
+    """Per key, in BasicSweeper's order: the override strings it may contribute."""
+    dims: tuple[Dimension, ...]
+    """The swept keys, in the same order."""
+    swept: tuple[bool, ...]
+    """Per key in ``choices``: whether it is a dimension."""
+    hydra_overrides: tuple[str, ...]
+    """Overrides of Hydra's own node (``hydra.*``): used to compose, never part of a point."""
+
+    def __len__(self) -> int:
+        n = 1
+        for c in self.choices:
+            n *= len(c)
+        return n
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(len(d.values) for d in self.dims)
+
+    def points(self) -> Iterator[Point]:
+        """Yield the points in BasicSweeper's order (last key fastest)."""
+        ranges = [range(len(c)) for c in self.choices]
+        for combo in itertools.product(*ranges):
+            overrides = tuple(c[i] for c, i in zip(self.choices, combo, strict=True))
+            index = tuple(i for i, s in zip(combo, self.swept, strict=True) if s)
+            params = {d.name: d.values[i] for d, i in zip(self.dims, index, strict=True)}
+            yield Point(index=index, overrides=overrides, params=params)
+
+
+def sweeper_params_overrides(params: Mapping[str, Any] | None) -> list[str]:
+    """Turn a config's ``hydra.sweeper.params`` into override strings, as BasicSweeper does."""
+    return [f"{k}={v}" for k, v in (params or {}).items()]
+
+
+def parse_override(text: str, config_loader: Any = None) -> Override:
+    """Parse one override with Hydra's grammar; a rejected one raises ``OverrideError``."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    parser = OverridesParser.create(config_loader=config_loader)
+    try:
+        return parser.parse_overrides([text])[0]
+    except HydraException as exc:
+        raise OverrideError(text, first_line(exc)) from None
+
+
+def expand_domain(
+    overrides: Sequence[str],
+    sweeper_params: Mapping[str, Any] | None = None,
+    config_loader: Any = None,
+    base: Sequence[str] = (),
+) -> Grid:
+    """Expand ``hydra.sweeper.params`` plus command-line ``overrides`` into a Grid.
+
+    ``config_loader`` (Hydra's) is needed only for ``glob()`` over a config group. ``base``
+    overrides (a loaded run's config, see ``snakesweep.loaded``) come first in every point,
+    so the domain and the command line override them.
+    """
+    from hydra.errors import HydraException
+
+    texts = list(base) + sweeper_params_overrides(sweeper_params) + list(overrides)
+    keyed: dict[str, tuple[tuple[str, ...], tuple[Coordinate, ...] | None, str]] = {}
+    hydra_overrides: list[str] = []
+    for text in texts:
+        ov = parse_override(text, config_loader)
+        if ov.is_hydra_override():
+            if ov.is_sweep_override():
+                raise OverrideError(text, "sweeping over Hydra's own config is not supported")
+            hydra_overrides.append(text)
+            continue
+        key = ov.get_key_element()
+        if not ov.is_sweep_override():
+            keyed[key] = ((f"{key}={ov.get_value_element_as_str()}",), None, text)
+            continue
+        if not ov.is_discrete_sweep():
+            raise OverrideError(
+                text,
+                "interval() draws random values; a grid sweep needs a list, range() or glob() "
+                "(draws belong in snakesweep.domain, with snakesweep.samples)",
+            )
+        if getattr(ov._value, "shuffle", False):
+            raise OverrideError(
+                text, "shuffle() gives a random order; list the values or use sort() instead"
+            )
+        try:
+            strings = tuple(f"{key}={s}" for s in ov.sweep_string_iterator())
+            values = tuple(coordinate_of(v, s) for v, s in zip(
+                ov.sweep_iterator(), ov.sweep_string_iterator(), strict=True))
+        except HydraException as exc:
+            raise OverrideError(text, first_line(exc)) from None
+        if not strings:
+            raise OverrideError(text, "the sweep has no values")
+        keyed[key] = (strings, values, text)
+
+    choices = tuple(c for c, _, _ in keyed.values())
+    swept = tuple(v is not None for _, v, _ in keyed.values())
+    dims = tuple(
+        Dimension(name=dimension_name(key), values=values, overrides=strings)
+        for key, (strings, values, _) in keyed.items()
+        if values is not None
+    )
+    names = [d.name for d in dims]
+    for name in names:
+        if names.count(name) > 1:
+            culprits = [t for k, (_, v, t) in keyed.items() if v and dimension_name(k) == name]
+            raise OverrideError(culprits[-1], f"key {name!r} is swept twice")
+    return Grid(choices=choices, dims=dims, swept=swept, hydra_overrides=tuple(hydra_overrides))
+
+
+def dimension_name(key: str) -> str:
+    """The dimension a swept key becomes: the key without its ``+``/``++``/``~``."""
+    return key.lstrip("+~")
+
+
+def coordinate_of(value: Any, text: str) -> Coordinate:
+    """A coordinate label for one swept value: the scalar itself, else its override text."""
+    from hydra.core.override_parser.types import QuotedString
+
+    if isinstance(value, QuotedString):
+        return value.text
+    if isinstance(value, (str, int, float, bool)):
+        return value
+    return text
+
+
+def render_value(value: Any, *, interpolate: bool = True) -> str:
+    """A plain value in Hydra's override grammar (``TypeError`` for anything else).
+
+    Strings are quoted; a backslash is doubled only before a quote and at the end, as
+    Hydra reads them. ``interpolate=False`` escapes ``${`` so that the text stays text.
+    """
+    import re
+
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return repr(value)
+    if isinstance(value, str):
+        escaped = re.sub(r"(\\*)'", lambda m: m.group(1) * 2 + "\\'", value)
+        escaped = re.sub(r"(\\+)$", lambda m: m.group(1) * 2, escaped)
+        return "'" + (escaped if interpolate else escaped.replace("${", "\\${")) + "'"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(render_value(v, interpolate=interpolate) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{" + ",".join(f"{k}:{render_value(v, interpolate=interpolate)}"
+                              for k, v in value.items()) + "}"
+    raise TypeError(f"a {type(value).__name__} is not a config value")
+
