@@ -95,23 +95,30 @@ class _Op:
 Node = _Key | _Op
 
 
+def _leaves(node: Node) -> Iterator[_Key]:
+    """Every key node of a tree, in order."""
+    if isinstance(node, _Key):
+        yield node
+    else:
+        for part in node.parts:
+            yield from _leaves(part)
+
+
 def _keys_of(node: Node) -> list[str]:
     """Every key a node sets, in order, once each."""
-    if isinstance(node, _Key):
-        return [node.name]
-    return list(dict.fromkeys(k for p in node.parts for k in _keys_of(p)))
-
-
-def _is_random(node: Node) -> bool:
-    if isinstance(node, _Key):
-        return node.draw is not None
-    return node.kind == "mix" or any(_is_random(p) for p in node.parts)
+    return list(dict.fromkeys(k.name for k in _leaves(node)))
 
 
 def _draws_of(node: Node) -> list[_Key]:
-    if isinstance(node, _Key):
-        return [node] if node.draw is not None else []
-    return [k for p in node.parts for k in _draws_of(p)]
+    return [k for k in _leaves(node) if k.draw is not None]
+
+
+def _has_mix(node: Node) -> bool:
+    return isinstance(node, _Op) and (node.kind == "mix" or any(_has_mix(p) for p in node.parts))
+
+
+def _is_random(node: Node) -> bool:
+    return bool(_draws_of(node)) or _has_mix(node)
 
 
 def _op(kind: str, parts: Sequence[Node], weights: Sequence[float] = ()) -> Node:
@@ -546,7 +553,7 @@ def expand(node: Node, settings: Settings, round_: int = 0,
     ``prefix``: overrides every point starts with (the command line's fixed values).
     """
     randoms = _draws_of(node)
-    if settings.samples is None and (randoms or _has_mix(node)):
+    if settings.samples is None and _is_random(node):
         culprit = f"key {randoms[0].key!r}" if randoms else "mix"
         what = (f"{randoms[0].source!r} draws random values" if randoms
                 else "a mix draws its points")
@@ -612,10 +619,6 @@ def expand(node: Node, settings: Settings, round_: int = 0,
                                       {**params, REPEAT: r, seed_name: seed}, entry,
                                       (seed_name, seed)))
     return Expansion(tuple(dims), coords, points, frozenset(synthetic))
-
-
-def _has_mix(node: Node) -> bool:
-    return isinstance(node, _Op) and (node.kind == "mix" or any(_has_mix(p) for p in node.parts))
 
 
 # -- the Python face -------------------------------------------------------------------------
@@ -742,13 +745,12 @@ class Domain:
 
     def key_specs(self) -> list[tuple[str, bool]]:
         """Each key as written (``+extra``) and whether it is drawn at random."""
-        def walk(node: Node) -> Iterator[_Key]:
-            if isinstance(node, _Key):
-                yield node
-            else:
-                for p in node.parts:
-                    yield from walk(p)
-        return [(k.key, k.draw is not None) for k in walk(self._node)]
+        return [(k.key, k.draw is not None) for k in _leaves(self._node)]
+
+    @property
+    def is_random(self) -> bool:
+        """Whether it draws anything (an ``interval()`` key or a mix)."""
+        return _is_random(self._node)
 
     # -- YAML
     @classmethod

@@ -325,10 +325,15 @@ def make_plan(
     if use_cache and path.is_file() and configs_path(path).is_file():
         cached: Plan | None = load_plan(path)
         assert cached is not None
-        if _still_current(cached, results):
-            return cached
-        if any(_file_hash(f) != h for f, h in cached.sources.items()):
+        if _sources_changed(cached):
             cached = None  # made with other code: every round is decided again
+        elif not cached.rounds or cached.rounds["complete"]:
+            return cached
+        else:
+            from snakesweep.rounds import round_due
+
+            if not round_due(cached, results):  # else the next round is made now
+                return cached
     else:
         cached = None
     plan = compose_plan(config_dir, config_name, overrides, loaded=loaded, results=results,
@@ -561,15 +566,9 @@ def _file_hash(path: str) -> str:
         return ""
 
 
-def _still_current(plan: Plan, results: str | os.PathLike[str]) -> bool:
-    """Whether a cached plan still holds: its Python sources unchanged, and no round due."""
-    if any(_file_hash(f) != h for f, h in plan.sources.items()):
-        return False
-    if plan.rounds and not plan.rounds["complete"]:
-        from snakesweep.rounds import round_due
-
-        return not round_due(plan, results)
-    return True
+def _sources_changed(plan: Plan) -> bool:
+    """Whether a Python file the plan was made with (a domain or update function) changed."""
+    return any(_file_hash(f) != h for f, h in plan.sources.items())
 
 
 def _check_grid(domain: Any, grid: Any, config_loader: Any) -> list[str]:

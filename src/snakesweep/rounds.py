@@ -107,12 +107,10 @@ def next_rounds(first: Plan, expansion: Expansion, options: Mapping[str, Any],
 def _settings_of_round(made: Domain, config: Settings) -> Settings:
     """A round's settings: its domain's own, and the config's where it leaves them at their
     defaults (``samples`` only for a domain that draws)."""
-    from snakesweep.domain import _is_random
-
     own, default = made.settings, Settings()
     return Settings(
         samples=own.samples if own.samples is not None else (
-            config.samples if _is_random(made._node) else None),
+            config.samples if made.is_random else None),
         seed=own.seed if own.seed != default.seed else config.seed,
         repeats=own.repeats if own.repeats is not None else config.repeats,
         seed_key=own.seed_key if own.seed_key != default.seed_key else config.seed_key)
