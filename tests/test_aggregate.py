@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 
 from snakesweep import store
 from snakesweep.aggregate import merge_runs, write_sweep
+from snakesweep.checksums import result_record
 from snakesweep.execute import execute_run
 from snakesweep.plan import make_plan
 
@@ -49,15 +51,34 @@ def test_run_table_has_one_row_per_run(two_key_plan) -> None:  # type: ignore[no
     assert sorted(table["status"]) == ["done"] * 4 + ["failed"] * 2
 
 
+def test_a_corrupt_result_is_never_read(two_key_plan) -> None:  # type: ignore[no-untyped-def]
+    """A result that is not the file its meta.json recorded is left out of the merge."""
+    plan = two_key_plan
+    for run_id in plan.run_ids:
+        execute_run(plan, run_id, "results")
+    done = [r for r in plan.run_ids if store.run_statuses("results", [r])[r] == "done"]
+    path = store.result_path("results", done[0])
+    path.write_bytes(b"\0" * path.stat().st_size)  # same size, other bytes
+    ds = merge_runs(plan, "results")
+    index = plan.point_of(done[0]).index
+    assert str(ds["status"].values[index]) == "corrupt"
+    assert np.isnan(ds["y"].values[index])
+    assert sorted(map(str, ds["status"].values.ravel())).count("done") == len(done) - 1
+
+
 def test_unreadable_result_files_are_reported_together(two_key_plan) -> None:  # type: ignore[no-untyped-def]
-    """Every corrupt result.nc is named in one error, not just the first."""
+    """Every result.nc that checks out but cannot be read is named in one error."""
     plan = two_key_plan
     for run_id in plan.run_ids:
         execute_run(plan, run_id, "results")
     broken = [r for r in plan.run_ids
               if store.run_statuses("results", [r])[r] == "done"][:2]
-    for run_id in broken:
+    for run_id in broken:  # as a broken writer would leave them: recorded as they are
         store.result_path("results", run_id).write_bytes(b"not netcdf")
+        meta_path = store.run_dir("results", run_id) / store.META
+        meta = json.loads(meta_path.read_text())
+        meta.update(result_record(store.result_path("results", run_id)))
+        meta_path.write_text(json.dumps(meta, indent=2))
     with pytest.raises(ExceptionGroup) as info:
         merge_runs(plan, "results")
     assert sorted(e.run_id for e in info.value.exceptions) == sorted(broken)

@@ -75,5 +75,6 @@ def test_a_stray_argument_to_a_command_without_overrides_is_refused(
     """Commands that take no overrides name the stray argument; argparse exits 2."""
     out = snakesweep(*args, cwd=project)
     assert out.returncode == 2
-    assert out.stderr.splitlines()[-1] == f"snakesweep: error: unrecognized argument {args[-1]!r}"
+    assert out.stderr.splitlines() == [f"snakesweep: unrecognized argument {args[-1]!r} "
+                                       "(see `snakesweep --help`)"]
     assert "Traceback" not in out.stderr

@@ -204,7 +204,8 @@ def test_a_package_entry_point_is_fingerprinted_by_its_package(project: Path) ->
     (project / "scripts" / "plot.py").write_text("print('still unrelated')\n")
     assert status(project)["counts"]["stale"] == 0
     (project / "mypkg" / "util.py").write_text("def scale(x):\n    return 3 * x\n")
-    assert status(project)["counts"] == {"done": 0, "stale": 3, "pending": 0, "failed": 0}
+    assert status(project)["counts"] == {"done": 0, "stale": 3, "corrupt": 0, "pending": 0,
+                                         "failed": 0}
 
     shutil.rmtree(project / ".snakemake")  # as after a clone and `dvc pull`: no metadata
     dry = tool("snakemake", "-n", "--snakefile", SNAKEFILE, cwd=project)
@@ -342,7 +343,8 @@ def test_each_invocation_records_its_own_session_and_leaves_none_behind(project:
     assert done.returncode == 0, done.stderr
     record = metas(project)[run_id]["provenance"]
     assert record["git"]["commit"] == later and record["git"]["dirty"] is False
-    assert status(project)["counts"] == {"done": 1, "stale": 2, "pending": 0, "failed": 0}
+    assert status(project)["counts"] == {"done": 1, "stale": 2, "corrupt": 0, "pending": 0,
+                                         "failed": 0}
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give .git another owner")

@@ -86,6 +86,7 @@ def test_killed_run_is_not_done_and_runs_again(project: Path) -> None:
     while not (project / "sleeping.txt").exists():
         assert time.monotonic() < deadline and proc.poll() is None
         time.sleep(0.05)
+    assert pool_processes(project), "the run is not running in a pool of this project"
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     deadline = time.monotonic() + 15  # the pool notices that Snakemake is gone, and ends
@@ -93,8 +94,8 @@ def test_killed_run_is_not_done_and_runs_again(project: Path) -> None:
         assert time.monotonic() < deadline, pool_processes(project)
         time.sleep(0.2)
     status = snakesweep("status", "x=7", "sleep=30", "--format", "json", cwd=project)
-    assert json.loads(status.stdout)["counts"] == {"done": 0, "stale": 0, "pending": 1,
-                                                      "failed": 0}
+    assert json.loads(status.stdout)["counts"] == {"done": 0, "stale": 0, "corrupt": 0,
+                                                      "pending": 1, "failed": 0}
     assert not list((project / "results" / "runs").glob("*/result.nc"))
     out = snakesweep("run", "x=7", "sleep=0.1", cwd=project)
     assert out.returncode == 0, out.stderr
@@ -102,15 +103,16 @@ def test_killed_run_is_not_done_and_runs_again(project: Path) -> None:
 
 
 def pool_processes(project: Path) -> list[str]:
-    """Command lines of live snakesweep pool processes working for ``project``."""
+    """Command lines of live snakesweep pool processes working in ``project``."""
     found = []
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         try:
             args = cmdline.read_bytes().split(b"\0")
+            cwd = os.readlink(cmdline.with_name("cwd"))
         except OSError:
             continue
         text = b" ".join(args).decode(errors="replace")
-        if "snakesweep.pool" in text and str(project) in text:
+        if "snakesweep.pool" in text and cwd == str(project):
             found.append(text)
     return found
 

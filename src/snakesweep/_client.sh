@@ -13,7 +13,7 @@ snakesweep_run() {
             "$SNAKESWEEP_RESULTS" >&3
         if ! IFS= read -r reply <&3; then
             exec 3>&-
-            echo "snakesweep: run $run_id failed: its process died" \
+            echo "snakesweep: run $run_id failed: its process ended before replying" \
                 "(recorded in $SNAKESWEEP_RESULTS/runs/$run_id/meta.json)" >&2
             return 1
         fi

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from snakesweep import store
 from snakesweep.errors import SnakesweepError, first_line
@@ -31,6 +32,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name in ("config_dir", "results"):  # inside the working directory: kept relative
         if isinstance(getattr(ns, name, None), str):
             setattr(ns, name, store.local_path(getattr(ns, name)))
+    results = getattr(ns, "results", None)
+    if isinstance(results, str) and os.path.exists(results) and not os.path.isdir(results):
+        print(f"snakesweep: --results {results!r} is a file, not a directory: give a "
+              "directory for the runs and the merged files", file=sys.stderr)
+        return 2
     for arg in rest:  # overrides after an option (`--cores 2 seed=1,2`) keep their order
         if not hasattr(ns, "overrides"):
             parser.error(f"unrecognized argument {arg!r}")
@@ -55,8 +61,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with bad usage told in one line (exit status 2), as every other bad input."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"snakesweep: {message} (see `{self.prog} --help`)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="snakesweep",
         description="Run a Hydra-defined sweep through Snakemake: one run per resolved config.",
     )
@@ -83,8 +96,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("table", "json"), default="table")
     p = sweep_command("run", "Run the pending points through Snakemake, then merge all runs. "
                       "Arguments after -- go to Snakemake.", cmd_run)
-    p.add_argument("--cores", default="all",
+    p.add_argument("--cores", default="all", type=_cores,
                    help="cores for Snakemake's local executor (default: all)")
+    p.add_argument("--retries", type=_retries, default=0, metavar="N",
+                   help="attempts Snakemake makes again at a failed run within this "
+                   "invocation, for transient errors (Snakemake's --retries; default: 0)")
     p = sweep_command("status", "Count done, pending and failed runs; list the failed ones.",
                       cmd_status)
     p.add_argument("--format", choices=("table", "json"), default="table")
@@ -144,7 +160,7 @@ def _parser() -> argparse.ArgumentParser:
                        "value); --status keeps one status.")
     p.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
                    help="keep runs whose KEY (a swept key, a result, status) equals VALUE")
-    p.add_argument("--status", choices=("done", "failed", "pending"))
+    p.add_argument("--status", choices=("done", "failed", "pending", "corrupt"))
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
     _results_option(p, "the results directory")
     p.set_defaults(command=cmd_runs)
@@ -153,6 +169,21 @@ def _parser() -> argparse.ArgumentParser:
 
 def _results_option(p: argparse.ArgumentParser, what: str) -> None:
     p.add_argument("--results", default="results", help=f"{what} (default: results)")
+
+
+def _cores(text: str) -> str:
+    """``--cores``: a positive number or ``all`` (Snakemake waits forever on 0)."""
+    if text != "all" and not (text.isdigit() and int(text) > 0):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a positive number of cores "
+                                         "or 'all'")
+    return text
+
+
+def _retries(text: str) -> int:
+    """``--retries``: a number of retries, 0 or more."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a number of retries (0 or more)")
+    return int(text)
 
 
 def cmd_runs(ns: argparse.Namespace, extra: list[str]) -> int:
@@ -168,7 +199,10 @@ def cmd_runs(ns: argparse.Namespace, extra: list[str]) -> int:
         column = everything.runs.get(key)
         criteria.setdefault(key, []).append(
             _typed(text, column.dtype.kind if column is not None else "O", item))
-    results = everything.filter(status=ns.status, **criteria)
+    statuses = [*criteria.pop("status", []), *([ns.status] if ns.status else [])]
+    results = everything.filter(**criteria)
+    if statuses:
+        results = results.filter(status=statuses)
     table = results.runs
     if ns.format == "json":
         print(json.dumps(jsonable_rows(table), indent=1))
@@ -310,9 +344,24 @@ def cmd_init(ns: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
-def _plan(ns: argparse.Namespace) -> Plan:
-    return make_plan(ns.config_dir, ns.config_name, ns.overrides, ns.results,
-                     from_run=ns.from_run)
+def _plan(ns: argparse.Namespace, check: Callable[[Plan], None] | None = None) -> Plan:
+    """The plan of the command's sweep; ``check`` refuses a new plan before it is cached
+    (bad input leaves the results directory as it was), and is applied to a cached one."""
+    plan = make_plan(ns.config_dir, ns.config_name, ns.overrides, ns.results,
+                     from_run=ns.from_run, check=check)
+    if check is not None:  # (a plan from the cache was not checked; a new one is cheap again)
+        check(plan)
+    return plan
+
+
+def _check_options(plan: Plan) -> None:
+    """Refuse unusable snakesweep options and malformed entry points (importing nothing)."""
+    from snakesweep.execute import entry_form
+    from snakesweep.provenance import code_fingerprints
+
+    for spec in {plan.experiment_of(r) for r in plan.run_ids}:
+        entry_form(spec, "snakesweep.experiment")
+    code_fingerprints(plan.run_options())
 
 
 def _statuses(plan: Plan, results: str) -> dict[str, store.Status]:
@@ -326,7 +375,7 @@ def _statuses(plan: Plan, results: str) -> dict[str, store.Status]:
 
 def cmd_plan(ns: argparse.Namespace, extra: list[str]) -> int:
     _no_extra(extra, "plan")
-    plan = _plan(ns)
+    plan = _plan(ns, _check_options)
     statuses = _statuses(plan, ns.results)
     if ns.format == "json":
         print(json.dumps([{"run_id": p.run_id, "overrides": list(p.overrides),
@@ -344,10 +393,11 @@ def cmd_plan(ns: argparse.Namespace, extra: list[str]) -> int:
 
 
 def cmd_status(ns: argparse.Namespace, extra: list[str]) -> int:
+    from snakesweep.checksums import why_corrupt
     from snakesweep.provenance import code_fingerprints, fingerprint_of
 
     _no_extra(extra, "status")
-    plan = _plan(ns)
+    plan = _plan(ns, _check_options)
     code = code_fingerprints(plan.run_options())
     statuses = store.run_statuses(ns.results, plan.run_ids,
                                   {r: c.fingerprint for r, c in code.items()})
@@ -355,6 +405,7 @@ def cmd_status(ns: argparse.Namespace, extra: list[str]) -> int:
              if statuses[r] != "pending"}
     failed = [r for r in plan.run_ids if statuses[r] == "failed"]
     stale = [r for r in plan.run_ids if statuses[r] == "stale"]
+    corrupt = [r for r in plan.run_ids if statuses[r] == "corrupt"]
     debug = [r for r, m in metas.items() if statuses[r] in ("done", "stale")
              and (m.get("provenance") or {}).get("debug")]
     errors = {r: metas[r].get("error", {}) for r in failed}
@@ -366,6 +417,8 @@ def cmd_status(ns: argparse.Namespace, extra: list[str]) -> int:
             "stale": [{"run_id": r, "params": plan.point_of(r).params,
                        "computed_with": fingerprint_of(metas[r]),
                        "current": code[r].fingerprint} for r in stale],
+            "corrupt": [{"run_id": r, "params": plan.point_of(r).params,
+                         "why": why_corrupt(ns.results, r)} for r in corrupt],
             "debug": debug}, indent=1))
         return 0
     if debug:
@@ -378,6 +431,13 @@ def cmd_status(ns: argparse.Namespace, extra: list[str]) -> int:
         _print_table(["run_id", "code then", "code now", *plan.keys], [
             [r, str(fingerprint_of(metas[r]) or "unrecorded"), code[r].fingerprint,
              *_labels(plan.point_of(r).params, plan.keys)] for r in stale])
+        print("`snakesweep run` (or `snakemake --cores N`) computes them again")
+    if corrupt:
+        print("corrupt (the result is not the file recorded when the run finished; it is "
+              "never merged):")
+        _print_table(["run_id", "why", *plan.keys], [
+            [r, why_corrupt(ns.results, r), *_labels(plan.point_of(r).params, plan.keys)]
+            for r in corrupt])
         print("`snakesweep run` (or `snakemake --cores N`) computes them again")
     if debug:
         print(f"debug runs' diffs: {ns.results}/runs/<run_id>/git.diff; to make them final "
@@ -392,26 +452,48 @@ def cmd_status(ns: argparse.Namespace, extra: list[str]) -> int:
 
 
 def cmd_run(ns: argparse.Namespace, extra: list[str]) -> int:
-    from snakesweep.rules import run_snakemake, write_invocation
+    from snakesweep.rules import write_invocation
 
-    plan = _plan(ns)
-    _check_plan(plan)
+    plan = _plan(ns, _check_plan)
     invocation = write_invocation(
         Path(ns.results, ".snakesweep", "invocations",
              f"{plan.path.stem}.yaml" if plan.path else "invocation.yaml"),
         {"config_dir": ns.config_dir, "config_name": ns.config_name,
          "overrides": list(ns.overrides), "results": ns.results, "from_run": ns.from_run})
-    code = run_snakemake(invocation, str(ns.cores), extra, ["snakesweep", *ns.argv])
+    extra = [*(["--retries", str(ns.retries)] if ns.retries else []), *extra]
+    with store.results_lock(ns.results, "snakesweep run", _waiting(ns.results)) as waited:
+        if waited:  # the other run may have changed what the plan depends on
+            plan = _plan(ns, _check_plan)
+        return _run_rounds(ns, plan, invocation, extra)
+
+
+def _waiting(results: str) -> Callable[[str], None]:
+    """What a ``snakesweep run`` says while another one holds ``results``."""
+
+    def say(holder: str) -> None:
+        print(f"snakesweep: {results}/ is in use by {holder}; waiting for it to finish, then "
+              "computing what is still pending (Ctrl-C stops waiting)", file=sys.stderr,
+              flush=True)
+    return say
+
+
+def _run_rounds(ns: argparse.Namespace, plan: Plan, invocation: Path, extra: list[str]) -> int:
+    """Run Snakemake, and again for each round an adaptive sweep asks for; the summary line."""
+    from snakesweep.rules import run_snakemake
+
+    code = run_snakemake(invocation, str(ns.cores), extra, ["snakesweep", *ns.argv], plan,
+                         ns.results)
     statuses = _statuses(plan, ns.results)
     while code == 0 and plan.rounds and not plan.rounds["complete"] and all(
             s == "done" for s in statuses.values()):  # an adaptive sweep's next round
-        grown = _plan(ns)
+        grown = _plan(ns, _check_plan)
         if len(grown.points) == len(plan.points):
             break
         plan = grown
         print(f"snakesweep: round {plan.rounds['count'] - 1}: {plan.structure()}",  # type: ignore[index]
               file=sys.stderr, flush=True)
-        code = run_snakemake(invocation, str(ns.cores), extra, ["snakesweep", *ns.argv])
+        code = run_snakemake(invocation, str(ns.cores), extra, ["snakesweep", *ns.argv],
+                             plan, ns.results)
         statuses = _statuses(plan, ns.results)
     counts = _counts(statuses)
     if counts["failed"]:
@@ -436,7 +518,7 @@ def _check_plan(plan: Plan) -> None:
     from snakesweep.provenance import code_fingerprints
 
     for spec in {plan.experiment_of(r) for r in plan.run_ids}:
-        load_experiment(spec)
+        load_experiment(spec, must_call=False)  # one that cannot be called fails its runs
     code_fingerprints(plan.run_options())
 
 
@@ -447,14 +529,15 @@ def _no_extra(extra: list[str], command: str) -> None:
 
 
 def _counts(statuses: Mapping[str, str]) -> dict[str, int]:
-    counts = {"done": 0, "stale": 0, "pending": 0, "failed": 0}
+    counts = {"done": 0, "stale": 0, "corrupt": 0, "pending": 0, "failed": 0}
     for s in statuses.values():
         counts[s] += 1
     return counts
 
 
 def _describe(counts: dict[str, int]) -> str:
-    return ", ".join(f"{n} {s}" for s, n in counts.items() if n or s != "stale")
+    return ", ".join(f"{n} {s}" for s, n in counts.items()
+                     if n or s not in ("stale", "corrupt"))
 
 
 def _labels(params: Mapping[str, Any], keys: list[str]) -> list[str]:

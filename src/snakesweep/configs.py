@@ -351,11 +351,23 @@ class Composer:
                 from_shell=False, with_log_configuration=False)
         except (HydraException, OmegaConfBaseException, yaml.YAMLError) as exc:
             msg = first_line(exc)
+            cause = exc.__cause__
+            if isinstance(cause, (HydraException, OmegaConfBaseException)):
+                msg = first_line(f"{msg}: {first_line(cause)}")  # Hydra's says only where
             culprit = next((o for o in overrides
-                            if f"'{o.split('=')[0].lstrip('+~')}'" in msg), None)
+                            if f"'{o.split('=')[0].lstrip('+~')}'" in msg
+                            or f"override {o}" in msg), None)
             if culprit is not None:
                 raise OverrideError(culprit, msg) from None
             raise ConfigError(f"config {self.config_name!r}", msg) from None
+        except OSError as exc:  # Hydra looks each override's key up as a group's directory
+            culprit = next((o for o in overrides
+                            if str(exc.filename).endswith("/" + o.split("=")[0].lstrip("+~"))),
+                           None)
+            if culprit is not None:
+                raise OverrideError(culprit, f"{exc.strerror} (Hydra looks its key up as a "
+                                    "config group)") from None
+            raise
         if not keep_hydra and "hydra" in cfg:
             with open_dict(cfg):
                 del cfg["hydra"]

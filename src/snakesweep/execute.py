@@ -6,8 +6,11 @@ The same function serves the warm worker pool and the in-process fallback
 
 from __future__ import annotations
 
+import errno
 import importlib
 import os
+import select
+import shutil
 import signal
 import socket
 import sys
@@ -21,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from snakesweep import provenance, store
+from snakesweep.checksums import result_record
 from snakesweep.errors import ConfigError, ExperimentError, SnakesweepError, first_line
 from snakesweep.plan import Plan, load_plan
 from snakesweep.run import Run
@@ -37,17 +41,16 @@ class Outcome:
     message: str = ""
 
 
-def load_experiment(spec: str) -> Callable[..., Any]:
+def load_experiment(spec: str, must_call: bool = True) -> Callable[..., Any]:
     """Import ``'package.module:function'``; a bad name raises ``ConfigError`` naming it."""
-    return import_entry(spec, "snakesweep.experiment")
+    return import_entry(spec, "snakesweep.experiment", must_call)
 
 
-def import_entry(spec: str, key: str) -> Callable[..., Any]:
+def import_entry(spec: str, key: str, must_call: bool = True) -> Callable[..., Any]:
     """Import the callable ``'package.module:function'`` that the config's ``key`` names
-    (modules of the working directory first); ``ConfigError`` naming ``key`` if it cannot."""
-    module_name, sep, attr = spec.partition(":") if isinstance(spec, str) else ("", "", "")
-    if not sep or not module_name or not attr:
-        raise ConfigError(key, f"{spec!r} is not of the form 'package.module:function'")
+    (modules of the working directory first); ``ConfigError`` naming ``key`` if it cannot
+    (with ``must_call=False``, an attribute that is not callable is returned as it is)."""
+    module_name, attr = entry_form(spec, key)
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     try:
@@ -63,9 +66,19 @@ def import_entry(spec: str, key: str) -> Callable[..., Any]:
         fn = getattr(fn, part, None)
         if fn is None:
             raise ConfigError(key, f"{spec!r}: module {module_name!r} has no {attr!r}")
-    if not callable(fn):
-        raise ConfigError(key, f"{spec!r} is not callable")
+    if must_call and not callable(fn):
+        raise ConfigError(key, f"{spec!r} is {type(fn).__name__}, not a function: name "
+                          "a callable")
     return fn  # type: ignore[no-any-return]
+
+
+def entry_form(spec: Any, key: str) -> tuple[str, str]:
+    """``'package.module:function'`` as (module, attribute), or ``ConfigError`` naming ``key``
+    (imports nothing)."""
+    module_name, sep, attr = spec.partition(":") if isinstance(spec, str) else ("", "", "")
+    if not sep or not module_name or not attr:
+        raise ConfigError(key, f"{spec!r} is not of the form 'package.module:function'")
+    return module_name, attr
 
 
 def to_dataset(result: Any, run_id: str, spec: str, reserved: tuple[str, ...] = ()) -> Any:
@@ -120,9 +133,14 @@ def execute_run(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> Out
         raise ExperimentError(run_id, f"not a run of the plan {str(plan.path)!r}")
     config = plan.configs[run_id]
     draft = store.RunDraft.begin(Path(results).absolute(), run_id)
-    with open(draft.path / store.CONFIG, "w", encoding="utf-8") as f:
-        yaml.dump(config, f, Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper),
-                  sort_keys=False)
+    try:
+        with open(draft.path / store.CONFIG, "w", encoding="utf-8") as f:
+            yaml.dump(config, f, Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper),
+                      sort_keys=False)
+    except OSError as exc:  # a full disk: nothing of this attempt is kept
+        draft.discard()
+        raise ExperimentError(run_id, f"could not start: {exc.strerror or exc} "
+                              f"({draft.path})") from None
     places = provenance.Places.here()
     start = datetime.now(UTC)
     t0 = time.perf_counter()
@@ -150,7 +168,7 @@ def execute_run(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> Out
                     ds = with_logged(ds, handle, run_id, spec, dims)
                 else:
                     ds = to_dataset(fn(_as_dictconfig(config)), run_id, spec, dims)
-            ds.to_netcdf(draft.path / store.RESULT, engine=store.ENGINE)
+            write_result(ds, draft.path / store.RESULT)
         except BaseException as exc:  # a run's error is data (KeyboardInterrupt too)
             trace = places.text(traceback.format_exc())
             print(trace, end="", file=sys.stderr)
@@ -162,6 +180,7 @@ def execute_run(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> Out
     meta: dict[str, Any] = {
         "run_id": run_id,
         "status": "failed" if error else "done",
+        **({} if error else result_record(draft.path / store.RESULT)),
         "start": start.isoformat(),
         "end": datetime.now(UTC).isoformat(),
         "duration": round(duration, 6),
@@ -179,10 +198,52 @@ def execute_run(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> Out
         meta["provenance"] = provenance.run_record(config, results, draft.path)
     except Exception as exc:  # noqa: BLE001 - a run's result outlives a failed record of it
         meta["provenance"] = provenance.failed_record(config, exc)
-    draft.commit(meta)
+    try:
+        draft.commit(meta)
+    except OSError as exc:  # a full disk: record the failure without the result, if it fits
+        error, summary = commit_unstored(draft, meta, exc)
     if error:
         return Outcome(run_id, "failed", f"{error['type']}: {summary}")
     return Outcome(run_id, "done")
+
+
+def commit_unstored(draft: store.RunDraft, meta: dict[str, Any],
+                    exc: OSError) -> tuple[dict[str, str], str]:
+    """Commit a run that could not be stored (its ``meta.json`` did not fit) as failed,
+    without its result and artifacts, which free the space for the record. If even that
+    does not fit, nothing is kept: the run stays pending, and ``ExperimentError`` says why."""
+    summary = f"could not store the run: {exc.strerror or exc}"
+    for name in (store.RESULT, "artifacts", store.STDOUT, store.STDERR):
+        target = draft.path / name
+        if target.is_dir():
+            shutil.rmtree(target, ignore_errors=True)
+        else:
+            target.unlink(missing_ok=True)
+    error = {"type": type(exc).__name__, "message": summary, "traceback": ""}
+    for key in ("result_sha256", "result_bytes", "artifacts"):
+        meta.pop(key, None)
+    meta.update(status="failed", error=error)
+    try:
+        draft.commit(meta)
+    except OSError as again:
+        draft.discard()
+        raise ExperimentError(draft.run_id, f"could not be recorded: "
+                              f"{again.strerror or again}; it stays pending") from None
+    return error, summary
+
+
+def write_result(ds: Any, path: Path) -> None:
+    """Write a run's Dataset; a write that failed for want of space says so (netCDF's own
+    error is a bare "NetCDF: HDF error")."""
+    try:
+        ds.to_netcdf(path, engine=store.ENGINE)
+    except Exception as exc:
+        path.unlink(missing_ok=True)
+        free = os.statvfs(path.parent)
+        if free.f_bavail * free.f_frsize < ds.nbytes + (1 << 20):
+            raise OSError(errno.ENOSPC, f"No space left on device for the result "
+                          f"({ds.nbytes} bytes) in {path.parent}: {first_line(exc)}") from exc
+        raise
 
 
 def takes_run(fn: Callable[..., Any]) -> bool:
@@ -259,12 +320,64 @@ def _escape_interpolations(node: Any) -> Any:
 
 
 def execute_contained(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> Outcome:
-    """``execute_run`` in a child process: a run that crashes it is still recorded as failed."""
+    """``execute_run`` in a child process: a run that crashes it is still recorded as failed,
+    and one that outlasts ``snakesweep.timeout`` is stopped and recorded as a timeout."""
+    timeout = timeout_of(plan, run_id)
     pid = os.fork()
     if pid == 0:  # the run's own process
         run_in_child(plan, run_id, results)
+    timed_out = timeout is not None and not _ends_within(pid, timeout)
+    if timed_out:
+        kill_tree(pid)
     _, status = os.waitpid(pid, 0)
-    return outcome_of_process(results, run_id, pid, status)
+    return outcome_of_process(results, run_id, pid, status, timeout if timed_out else None)
+
+
+def _ends_within(pid: int, seconds: float) -> bool:
+    """Whether the child ``pid`` ends within ``seconds`` (it is not reaped)."""
+    if hasattr(os, "pidfd_open"):  # Linux: sleep until it ends or the time is up
+        handle = os.pidfd_open(pid)
+        try:
+            return bool(select.select([handle], [], [], seconds)[0])
+        finally:
+            os.close(handle)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def timeout_of(plan: Plan, run_id: str) -> float | None:
+    """A run's ``snakesweep.timeout`` in seconds, or None."""
+    if run_id not in plan.configs:
+        return None  # execute_run says what is wrong
+    return provenance.timeout_of(provenance.options_of(plan.configs[run_id]))
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL a process and every process it started (found in /proc, before they are
+    orphaned), so a stopped run leaves nothing of its own running."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else ():
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as f:
+                    parent = int(f.read().rsplit(b")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(parent, []).append(int(entry))
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo.extend(children.get(current, ()))
+    for member in tree:
+        try:
+            os.kill(member, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def run_in_child(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> None:
@@ -282,33 +395,44 @@ def run_in_child(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> No
 
 
 def outcome_of_process(results: str | os.PathLike[str], run_id: str, pid: int,
-                       status: int) -> Outcome:
+                       status: int, timed_out: float | None = None) -> Outcome:
     """What became of a run from the wait status of the process that ran it.
 
     A process that committed its run recorded its outcome; one that left its draft behind
     (a signal, ``os._exit``, a crash in native code) is recorded here as a failed run, its
-    logs kept, unless another attempt has finished the run meanwhile.
+    logs kept, unless another attempt has finished the run meanwhile. ``timed_out`` (the
+    run's timeout) says it was stopped for taking longer: it is recorded as a timeout.
     """
     draft = store.RunDraft(results, run_id, pid)
     if not draft.path.exists():  # the process committed its run, done or failed
         meta = store.read_meta(results, run_id) or {}
-        if meta.get("status") == "failed":
+        if meta.get("status") in store.FAILED:
             error = meta.get("error", {})
             return Outcome(run_id, "failed",
                            f"{error.get('type')}: {first_line(str(error.get('message', '')))}")
         return Outcome(run_id, "done")
     code = os.waitstatus_to_exitcode(status)
     how = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
+    kind, state = "RunCrashed", "failed"
     message = f"the run's process ended with {how} before recording a result"
+    if timed_out is not None:
+        kind, state = "Timeout", "timeout"
+        message = (f"the run took longer than snakesweep.timeout ({timed_out:g} s) and was "
+                   "stopped")
     if store.run_statuses(results, [run_id])[run_id] == "done":
         draft.discard()  # another attempt finished it meanwhile: keep that one
         return Outcome(run_id, "done")
-    draft.commit({
-        "run_id": run_id, "status": "failed",
-        "end": datetime.now(UTC).isoformat(), "host": socket.gethostname(),
-        "pid": pid, "error": {"type": "RunCrashed", "message": message, "traceback": ""},
-    })
-    return Outcome(run_id, "failed", f"RunCrashed: {message}")
+    (draft.path / store.RESULT).unlink(missing_ok=True)  # written, but the run never ended
+    try:
+        draft.commit({
+            "run_id": run_id, "status": state,
+            "end": datetime.now(UTC).isoformat(), "host": socket.gethostname(),
+            "pid": pid, "error": {"type": kind, "message": message, "traceback": ""},
+        })
+    except OSError as exc:  # a full disk: the run stays pending, its draft goes
+        draft.discard()
+        message += f" (and could not be recorded: {exc.strerror or exc})"
+    return Outcome(run_id, "failed", f"{kind}: {message}")
 
 
 @contextmanager

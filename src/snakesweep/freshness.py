@@ -7,10 +7,10 @@ particular order, and Snakemake has no ``.snakemake/`` metadata. So:
 * the **merge key** is a hash of the plan's ``layout_digest`` (dimensions, coordinates,
   which run fills which cell) and every run's ``meta.json`` (new whenever a run is
   computed again); it exists only when every run is done;
-* the merge records its key in ``sweep.json``, with the sizes of ``sweep.nc`` and
-  ``runs.csv`` it wrote (DVC caches and checks out all of them together, ``sweep.rrd``
-  too; its size is not recorded, since a recording's bytes differ from merge to merge and
-  ``sweep.json`` must not);
+* the merge records its key in ``sweep.json``, with the sizes and sha256 of ``sweep.nc``
+  and ``runs.csv`` it wrote, so a damaged one is merged again (DVC caches and checks out
+  all of them together, ``sweep.rrd`` too; its hash is not recorded, since a recording's
+  bytes differ from merge to merge and ``sweep.json`` must not);
 * at every Snakefile parse, ``stamp`` writes the current key to
   ``.snakesweep/merge.key``, an input of the merge whose time it sets: older than any
   output when the recorded key matches, newer than every output (with new content, so
@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from snakesweep import store
+from snakesweep.checksums import Checksums
 from snakesweep.plan import Plan
 from snakesweep.summaries import METRICS
 
@@ -60,15 +61,19 @@ def merge_key(plan: Plan, results: str | os.PathLike[str],
     return h.hexdigest()[:32]
 
 
-def merged_files(results: str | os.PathLike[str]) -> dict[str, int]:
-    """The sizes of the merged files that exist, to record beside the key."""
-    sizes = {}
+def merged_files(results: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
+    """The size and sha256 of the merged files that exist, to record beside the key (each
+    file hashed once per change of it, see ``snakesweep.checksums``)."""
+    checksums = Checksums(results)
+    files = {}
     for name in SIZED:
         try:
-            sizes[name] = os.stat(Path(results, name)).st_size
+            st = os.stat(Path(results, name))
         except OSError:
-            pass
-    return sizes
+            continue
+        files[name] = {"bytes": st.st_size, "sha256": checksums.digest(name, st)}
+    checksums.save()
+    return files
 
 
 def recorded_key(results: str | os.PathLike[str]) -> str | None:

@@ -87,9 +87,14 @@ def parse_override(text: str, config_loader: Any = None) -> Override:
 
     parser = OverridesParser.create(config_loader=config_loader)
     try:
-        return parser.parse_overrides([text])[0]
+        override = parser.parse_overrides([text])[0]
     except HydraException as exc:
-        raise OverrideError(text, first_line(exc)) from None
+        hint = ("; Hydra's grammar takes non-ASCII text only in quoted values "
+                "(key='größe'), never in keys" if not text.isascii() else "")
+        raise OverrideError(text, first_line(exc) + hint) from None
+    if not override.key_or_group:  # `=3`: Hydra's grammar lets it through to the defaults
+        raise OverrideError(text, "no key: write key=value")
+    return override
 
 
 def expand_domain(

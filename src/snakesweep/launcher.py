@@ -482,7 +482,7 @@ def job_return(job: Job, results: str, meta: Mapping[str, Any], *,
         with open(Path(output_dir, f"{name}.log"), "a", encoding="utf-8") as f:
             f.write(f"snakesweep: this job is run {job.run_id}, computed earlier: its results "
                     f"are in {run_dir}; nothing was computed here\n")
-    if meta.get("status") == "failed":
+    if meta.get("status") in store.FAILED:
         ret.status = JobStatus.FAILED
         ret.return_value = TaskFailed(job.run_id, meta.get("error") or {}, run_dir)
     else:

@@ -19,7 +19,7 @@ import re
 import signal
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from importlib.metadata import version
@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from snakesweep import store
-from snakesweep.errors import ConfigError
+from snakesweep.errors import ConfigError, OverrideError
 from snakesweep.grid import Coordinate, Dimension
 
 PLAN_FORMAT = 2
@@ -307,16 +307,19 @@ def make_plan(
     *,
     use_cache: bool = True,
     from_run: str | None = None,
+    check: Callable[[Plan], object] | None = None,
 ) -> Plan:
     """The plan for a sweep, from the cache under ``results`` when nothing it depends on changed.
 
     ``from_run``: a run id (or a unique prefix) of ``results`` whose resolved config the
-    points start from (``--from``; see ``snakesweep.loaded``).
+    points start from (``--from``; see ``snakesweep.loaded``). ``check`` is called with a
+    newly made plan before it is cached: what it raises leaves ``results`` as it was (bad
+    input writes nothing).
     """
     config_dir, results = store.local_path(config_dir), store.local_path(results)
     loaded = None
     key_overrides = list(overrides)
-    if from_run:
+    if from_run is not None:  # `--from ''` is a bad id, not no --from
         from snakesweep.loaded import load_run
 
         loaded = load_run(results, from_run)
@@ -338,6 +341,8 @@ def make_plan(
         cached = None
     plan = compose_plan(config_dir, config_name, overrides, loaded=loaded, results=results,
                         previous=cached)
+    if check is not None:
+        check(dataclasses.replace(plan, path=path))
     if use_cache:
         write_plan(plan, path)
     return dataclasses.replace(plan, path=path)
@@ -367,6 +372,8 @@ def compose_plan(
         params = OmegaConf.select(master, "hydra.sweeper.params", default=None)
         params = OmegaConf.to_container(params) if params is not None else None
         node = OmegaConf.select(master, "snakesweep", default=None)
+        if node is not None and not isinstance(node, type(master)):
+            _not_options(node, overrides)
         options: dict[str, Any] = OmegaConf.to_container(  # type: ignore[assignment]
             node, resolve=True) if isinstance(node, type(master)) else {}
         sources: dict[str, str] = {}
@@ -390,11 +397,12 @@ def compose_plan(
             ``d`` sets, and the command line's fixed values."""
             keys = [k for k, _ in d.key_specs()]
             return [*_loaded_base(loaded, params, overrides, loader, master, keys),
-                    *_check_grid(d, grid, loader)]
+                    *_check_grid(d, grid, loader, overrides)]
 
         from snakesweep.domain import with_grid
 
-        expansion = with_grid(domain, grid.dims).expand(prefix=prefix_of(domain))
+        prefix = prefix_of(domain)  # first: a key in both places is named as the override
+        expansion = with_grid(domain, grid.dims).expand(prefix=prefix)
         adaptive = options.get("update") is not None
         resume = adaptive and previous is not None and bool(previous.rounds)
         compose = _Composition(composer, grid.hydra_overrides, 0 if resume else len(expansion))
@@ -411,6 +419,20 @@ def compose_plan(
                                previous=previous if resume else None)
         compose.progress.done()
         return plan
+
+
+def _not_options(node: Any, overrides: Sequence[str]) -> None:
+    """Refuse a ``snakesweep`` node that is not a mapping of options, naming what set it."""
+    from omegaconf import OmegaConf
+
+    value = OmegaConf.to_container(node) if OmegaConf.is_config(node) else node
+    reason = (f"snakesweep's options are a mapping (experiment: 'package.module:function', "
+              f"domain, ...), not {value!r}")
+    setter = next((o for o in reversed(overrides)
+                   if o.lstrip("+~").partition("=")[0].partition("@")[0] == "snakesweep"), None)
+    if setter is not None:
+        raise OverrideError(setter, reason)
+    raise ConfigError("snakesweep", reason)
 
 
 class _Composition:
@@ -571,8 +593,10 @@ def _sources_changed(plan: Plan) -> bool:
     return any(_file_hash(f) != h for f, h in plan.sources.items())
 
 
-def _check_grid(domain: Any, grid: Any, config_loader: Any) -> list[str]:
-    """The command line's fixed values, once checked against the configured domain."""
+def _check_grid(domain: Any, grid: Any, config_loader: Any,
+                overrides: Sequence[str] = ()) -> list[str]:
+    """The command line's fixed values, once checked against the configured domain (a key
+    in both is named by the command line's override, ``overrides``, when it is one)."""
     from snakesweep.domain import DomainError
     from snakesweep.grid import dimension_name
 
@@ -589,6 +613,8 @@ def _check_grid(domain: Any, grid: Any, config_loader: Any) -> list[str]:
         if key in names:
             from snakesweep.errors import OverrideError
 
+            text = next((o for o in overrides
+                         if dimension_name(o.partition("=")[0].lstrip("+~")) == key), text)
             raise OverrideError(text, f"key {key!r} is also in snakesweep.domain; set it "
                                 "in one place")
         if not swept:
@@ -649,7 +675,8 @@ def plan_key(
     root = Path(config_dir)
     if not root.is_dir():
         raise ConfigError(f"config directory {str(config_dir)!r}",
-                          "does not exist (give it with -cd/--config-dir)")
+                          ("is a file, not a directory" if root.exists() else "does not exist")
+                          + " (give it with -cd/--config-dir)")
     roots = [root, *_search_path_dirs(root, config_name)]
     for top in roots:
         for path in _config_files(top):
@@ -713,10 +740,7 @@ def write_plan(plan: Plan, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     header, side = plan.to_json()
     for target, data in ((configs_path(path), side), (path, header)):
-        tmp = store.aside(target)
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(json.dumps(data, separators=(",", ":")))  # C encoder: one string
-        os.replace(tmp, target)
+        store.write_atomic(target, json.dumps(data, separators=(",", ":")))  # C encoder
 
 
 class _Progress:

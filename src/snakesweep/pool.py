@@ -74,7 +74,7 @@ def start_pool(workers: int, plan_file: str | os.PathLike[str]) -> Pool | None:
 def serve(workers: int, plan_file: str, token: str, control: IO[bytes],
           announce: IO[bytes]) -> None:
     """Listen on 127.0.0.1, warm up, fork ``workers`` and serve until ``control`` closes."""
-    from snakesweep.execute import outcome_of_process
+    from snakesweep.execute import kill_tree, outcome_of_process
 
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.bind(("127.0.0.1", 0))
@@ -86,6 +86,8 @@ def serve(workers: int, plan_file: str, token: str, control: IO[bytes],
     master = os.getpid()
     reports: dict[int, int] = {}  # worker pid -> read end of its report pipe
     current: dict[int, tuple[str, str]] = {}  # worker pid -> (results, run_id) it is running
+    deadlines: dict[int, tuple[float, float]] = {}  # worker pid -> (deadline, timeout)
+    timed_out: dict[int, float] = {}  # worker pid -> the timeout it was stopped for
     stopping = False
 
     def stop(*_: Any) -> None:
@@ -115,21 +117,29 @@ def serve(workers: int, plan_file: str, token: str, control: IO[bytes],
                 os.set_blocking(read_end, False)
                 reports[pid] = read_end
             fds = [control.fileno(), *reports.values()]
-            ready, _, _ = select.select(fds, [], [], 0.5)
+            now = time.monotonic()
+            wait = min([0.5, *(max(0.0, d - now) for d, _ in deadlines.values())])
+            ready, _, _ = select.select(fds, [], [], wait)
             if control.fileno() in ready and not os.read(control.fileno(), 4096):
                 break
-            for pid, fd in reports.items():
-                if fd in ready:
-                    _read_reports(_drain(fd), pid, current)
+            for pid, fd in reports.items():  # all of them: a deadline is checked on news
+                _read_reports(_drain(fd), pid, current, deadlines)
+            now = time.monotonic()
+            for pid, (deadline, timeout) in list(deadlines.items()):
+                if now >= deadline and pid not in timed_out:  # snakesweep.timeout: stop it
+                    timed_out[pid] = timeout
+                    kill_tree(pid)
             while reports:
                 pid, status = os.waitpid(-1, os.WNOHANG)
                 if pid == 0:
                     break
                 fd = reports.pop(pid)
-                _read_reports(_drain(fd), pid, current)
+                _read_reports(_drain(fd), pid, current, deadlines)
                 os.close(fd)
+                deadlines.pop(pid, None)
+                stopped_for = timed_out.pop(pid, None)
                 if pid in current:
-                    outcome_of_process(*current.pop(pid), pid, status)
+                    outcome_of_process(*current.pop(pid), pid, status, stopped_for)
     finally:
         _stop_workers(reports, current)
         listener.close()
@@ -170,15 +180,20 @@ def _ignore(*_: Any) -> None:
     """SIGINT in a worker: Snakemake stops the sweep; the run's own children die of it."""
 
 
-def _read_reports(data: bytes, pid: int, current: dict[int, tuple[str, str]]) -> None:
-    """Follow a worker's ``start RESULTS RUN_ID`` / ``end`` lines."""
+def _read_reports(data: bytes, pid: int, current: dict[int, tuple[str, str]],
+                  deadlines: dict[int, tuple[float, float]] | None = None) -> None:
+    """Follow a worker's ``start RESULTS RUN_ID TIMEOUT`` / ``end`` lines."""
     for line in data.decode().splitlines():
         kind, _, rest = line.partition("\t")
         if kind == "start":
-            results, _, run_id = rest.partition("\t")
+            results, run_id, timeout = rest.split("\t")
             current[pid] = (results, run_id)
+            if timeout and deadlines is not None:
+                deadlines[pid] = (time.monotonic() + float(timeout), float(timeout))
         else:
             current.pop(pid, None)
+            if deadlines is not None:
+                deadlines.pop(pid, None)
 
 
 def _drain(fd: int) -> bytes:
@@ -197,7 +212,7 @@ def _drain(fd: int) -> bytes:
 
 def _work(listener: socket.socket, master: int, token: str, report: int) -> None:
     """A worker: take one run at a time from the socket until the master goes away."""
-    from snakesweep.execute import execute_run, failure_line
+    from snakesweep.execute import execute_run, failure_line, timeout_of
     from snakesweep.plan import Plan, load_plan
 
     listener.settimeout(1.0)
@@ -217,7 +232,8 @@ def _work(listener: socket.socket, master: int, token: str, report: int) -> None
                 if plan_file not in plans:
                     plans[plan_file] = load_plan(plan_file)
                 results = os.path.abspath(results)
-                os.write(report, f"start\t{results}\t{run_id}\n".encode())
+                timeout = timeout_of(plans[plan_file], run_id)
+                os.write(report, f"start\t{results}\t{run_id}\t{timeout or ''}\n".encode())
                 try:
                     outcome = execute_run(plans[plan_file], run_id, results)
                 finally:

@@ -293,11 +293,24 @@ def _ignore_globs(options: Mapping[str, Any]) -> list[str]:
 
 
 def check_options(options: Mapping[str, Any]) -> None:
-    """Refuse ``snakesweep.debug``, ``snakesweep.git_dirty_ignore`` and ``snakesweep.debounce``
-    values that cannot be used, before any run starts (``ConfigError`` naming the key)."""
+    """Refuse ``snakesweep.debug``, ``snakesweep.git_dirty_ignore``, ``snakesweep.debounce``
+    and ``snakesweep.timeout`` values that cannot be used, before any run starts
+    (``ConfigError`` naming the key)."""
     is_debug(options.get("debug"), {}, ())
     _ignore_globs(options)
     debounce_of(options)
+    timeout_of(options)
+
+
+def timeout_of(options: Mapping[str, Any]) -> float | None:
+    """``snakesweep.timeout``: the seconds a run may take before it is stopped (default: none)."""
+    timeout = options.get("timeout")
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+        raise ConfigError("snakesweep.timeout", f"expected seconds (a number > 0) or null, "
+                          f"got {timeout!r}")
+    return float(timeout)
 
 
 def debounce_of(options: Mapping[str, Any]) -> float:
@@ -550,13 +563,17 @@ def capture_session(results: str | os.PathLike[str],
     }, diff
 
 
-def begin_session(results: str | os.PathLike[str]) -> Path:
-    """Capture this invocation's session and write it (and its diff) under
-    ``results/.snakesweep/sessions/``; return its path, for ``SNAKESWEEP_SESSION``."""
+def session_path(results: str | os.PathLike[str]) -> Path:
+    """A new session's path under ``results/.snakesweep/sessions/`` (not written yet)."""
+    return Path(results, ".snakesweep", SESSIONS, f"{uuid.uuid4().hex[:16]}.json")
+
+
+def begin_session(results: str | os.PathLike[str], path: Path | None = None) -> Path:
+    """Capture this invocation's session and write it (and its diff) at ``path`` (default:
+    a new ``session_path``); return its path, for ``SNAKESWEEP_SESSION``."""
     session, diff = capture_session(results)
-    folder = Path(results, ".snakesweep", SESSIONS)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{uuid.uuid4().hex[:16]}.json"
+    path = path or session_path(results)
+    path.parent.mkdir(parents=True, exist_ok=True)
     store.write_atomic(path.with_suffix(".diff"), diff)
     store.write_atomic(path, json.dumps(session, indent=1) + "\n")
     return path

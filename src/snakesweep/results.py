@@ -222,11 +222,15 @@ class Results:
         import xarray as xr
 
         full = self.resolve(run_id)
-        path = store.result_path(self.root, full)
-        if not path.is_file():
-            raise ResultsError(f"run {full} has no result (status: "
-                               f"{store.run_statuses(self.root, [full])[full]})")
-        return xr.load_dataset(path, engine=store.ENGINE)
+        status = store.run_statuses(self.root, [full])[full]
+        if status == "corrupt":
+            from snakesweep.checksums import why_corrupt
+
+            raise ResultsError(f"run {full}'s result is corrupt ({why_corrupt(self.root, full)}):"
+                               " `snakesweep run` computes it again")
+        if status not in ("done", "stale"):
+            raise ResultsError(f"run {full} has no result (status: {status})")
+        return xr.load_dataset(store.result_path(self.root, full), engine=store.ENGINE)
 
 
 def over_repeats(dataset: Any, dim: str = "repeat") -> Any:

@@ -24,21 +24,21 @@ domain grows.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from snakesweep import aggregate, freshness, provenance, store, summaries
+from snakesweep import aggregate, freshness, provenance, recovery, store, summaries
 from snakesweep.configs import RUN_ID_PATTERN
 
 __all__ = ["MERGE_COMMAND", "RULES", "RUN_COMMAND", "RUN_ID_PATTERN", "SNAKEFILE",
-           "SweepWorkflow", "run_snakemake", "write_invocation"]
+           "SweepWorkflow", "prepared", "run_snakemake", "write_invocation"]
 from snakesweep.plan import Plan, load_plan, make_plan
 from snakesweep.pool import CLIENT, ENV, Pool, start_pool
 
@@ -69,8 +69,10 @@ class SweepWorkflow:
     _lock: IO[str] | None = field(default=None, repr=False)
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> SweepWorkflow:
-        """Read the ``snakesweep`` options of Snakemake's config and make the plan."""
+    def from_config(cls, config: Mapping[str, Any], workflow: Any = None) -> SweepWorkflow:
+        """Read the ``snakesweep`` options of Snakemake's config and make the plan; in the
+        main Snakemake process (not a job's, on a cluster node), clear what a killed one
+        left (``snakesweep.recovery``)."""
         from snakemake.exceptions import WorkflowError
 
         from snakesweep.errors import SnakesweepError
@@ -91,10 +93,13 @@ class SweepWorkflow:
                                  list(options["overrides"]), options["results"],
                                  from_run=options["from_run"])
             sweep = cls(plan=plan, results=str(options["results"]))
-            sweep.check_merge()
+            main = workflow is None or not (workflow.remote_exec or workflow.subprocess_exec)
+            sweep._lock = recovery.hold_workdir_lock() if main else None
+            statuses = sweep.check_merge()
         except SnakesweepError as exc:
             raise WorkflowError(f"snakesweep: {exc}") from None
-        sweep._lock = hold_workdir_lock()
+        if sweep._lock is not None:  # no other Snakemake of ours is alive here
+            sweep.recover(statuses)
         os.environ.update({
             "SNAKESWEEP_PYTHON": sys.executable,
             "SNAKESWEEP_CLIENT": str(CLIENT),
@@ -176,42 +181,58 @@ class SweepWorkflow:
     def merge_log(self) -> str:
         return str(Path(self.results, ".snakesweep", "logs", "merge_runs.log"))
 
-    def check_merge(self) -> None:
-        """Count the pending runs, find the stale ones (computed with other code), and date
-        the code and merge keys so that Snakemake computes exactly those and merges exactly
-        when the content changed."""
+    def check_merge(self) -> dict[str, store.Status]:
+        """Count the pending runs, find the stale ones (computed with other code) and the
+        corrupt ones, and date the code and merge keys so that Snakemake computes exactly
+        those again and merges exactly when the content changed. Returns every status."""
         self.code = provenance.code_fingerprints(self.plan.run_options())
         statuses = store.run_statuses(self.results, self.plan.run_ids,
                                       {r: c.fingerprint for r, c in self.code.items()})
         batch = set((self.plan.launch or {}).get("batch") or statuses)
         self.targets = [r for r in self.plan.run_ids if r in batch or statuses[r] == "done"]
         self.pending = sum(statuses[r] != "done" for r in self.targets)
-        self.stale = frozenset(r for r in self.targets if statuses[r] == "stale")
+        self.stale = frozenset(r for r in self.targets if statuses[r] in ("stale", "corrupt"))
+        corrupt = [r for r in self.targets if statuses[r] == "corrupt"]
+        if corrupt:
+            print(f"snakesweep: {len(corrupt)} run(s) whose result is not the file recorded "
+                  f"at completion (corrupt), computed again: {', '.join(corrupt[:5])}"
+                  + (", …" if len(corrupt) > 5 else ""), file=sys.stderr)
         freshness.stamp(self.plan, self.results, statuses)
         freshness.stamp_code(self.results, self.stale)
+        return statuses
+
+    def recover(self, statuses: Mapping[str, store.Status]) -> None:
+        """Clear what a killed Snakemake left: its locks, and the incomplete markers of the
+        runs' results (see ``snakesweep.recovery``)."""
+        locks = recovery.clear_stale_locks()
+        markers = recovery.clear_run_markers(
+            [str(store.result_path(self.results, r)) for r in statuses])
+        if locks or markers:
+            print(f"snakesweep: cleared what a killed run left ({locks} Snakemake lock "
+                  f"file(s), {markers} incomplete marker(s) of finished runs)",
+                  file=sys.stderr)
 
     def start(self, workflow: Any) -> None:
         """Snakemake's ``onstart``: record this invocation's provenance for its runs (through
-        ``SNAKESWEEP_SESSION``, which the pool and the jobs inherit); start the worker pool."""
-        try:
-            self.session = provenance.begin_session(self.results)
-            os.environ[provenance.SESSION_ENV] = str(self.session)
-        except Exception as exc:  # noqa: BLE001 - runs still record what they can themselves
-            print(f"snakesweep: could not record the session's provenance: {exc}",
-                  file=sys.stderr)
-        self.start_pool(workflow)
+        ``SNAKESWEEP_SESSION``, which the pool and the jobs inherit); start the worker pool.
 
-    def start_pool(self, workflow: Any) -> None:
-        """Start the warm worker pool when jobs run on this machine."""
-        if not workflow.local_exec or os.environ.get("SNAKESWEEP_NO_POOL"):
-            return
-        pending = self.pending  # counted at parse time; nothing has run since
-        if pending == 0:
-            return
-        cores = int(workflow.global_resources["_cores"].value or 1)
-        self.pool = start_pool(min(cores, pending), self.plan_file)
-        if self.pool is not None:
-            os.environ[ENV] = self.pool.address
+        Under ``snakesweep run`` both exist already (``prepared``): only a pool meant for
+        local jobs is dropped when the jobs run elsewhere."""
+        if not workflow.local_exec and ENV in os.environ:  # jobs run elsewhere: stop it
+            os.environ.pop(ENV)
+            stop_pool(os.environ.pop(POOL_PID_ENV, ""))
+        if provenance.SESSION_ENV not in os.environ:
+            try:
+                self.session = provenance.begin_session(self.results)
+                os.environ[provenance.SESSION_ENV] = str(self.session)
+            except Exception as exc:  # noqa: BLE001 - runs still record what they can
+                print(f"snakesweep: could not record the session's provenance: {exc}",
+                      file=sys.stderr)
+        if ENV not in os.environ and workflow.local_exec:
+            cores = int(workflow.global_resources["_cores"].value or 1)
+            self.pool = local_pool(self.pending, cores, self.plan_file)
+            if self.pool is not None:
+                os.environ[ENV] = self.pool.address
 
     def finish(self, failed: bool) -> None:
         """Stop the pool; after a failure, still merge what finished (``onsuccess``/``onerror``)."""
@@ -238,37 +259,6 @@ class SweepWorkflow:
                   file=sys.stderr)
 
 
-WORKDIR_LOCK = Path(".snakemake", "snakesweep.lock")
-
-
-def hold_workdir_lock() -> IO[str] | None:
-    """Take the advisory lock that says a Snakemake of ours is alive in this directory.
-
-    The kernel drops it when the process dies, however it dies; so Snakemake's own lock
-    files found while nobody holds this one were left by a killed run.
-    """
-    WORKDIR_LOCK.parent.mkdir(exist_ok=True)
-    handle = open(WORKDIR_LOCK, "a")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        handle.close()
-        return None
-    return handle
-
-
-def stale_snakemake_lock() -> bool:
-    """Whether Snakemake's lock in this directory was left by a process that is gone."""
-    locks = Path(".snakemake", "locks")
-    if not locks.is_dir() or not any(locks.iterdir()):
-        return False
-    handle = hold_workdir_lock()
-    if handle is None:
-        return False
-    handle.close()
-    return True
-
-
 def write_invocation(path: Path, options: Mapping[str, Any]) -> Path:
     """Write the Snakemake config file that gives these rules their ``snakesweep`` options."""
     import yaml
@@ -278,18 +268,107 @@ def write_invocation(path: Path, options: Mapping[str, Any]) -> Path:
     return path
 
 
+def local_pool(pending: int, cores: int, plan_file: str | os.PathLike[str]) -> Pool | None:
+    """A warm worker pool for the local runs, unless nothing is pending or
+    ``SNAKESWEEP_NO_POOL`` asks for a process per run."""
+    if pending == 0 or os.environ.get("SNAKESWEEP_NO_POOL"):
+        return None
+    return start_pool(min(cores, pending), plan_file)
+
+
+ELSEWHERE = ("--executor", "-e", "--profile", "--workflow-profile", "--slurm", "--cluster",
+             "--kubernetes", "-n", "--dry-run", "--dryrun", "--unlock", "--touch", "-t",
+             "--list", "-l", "--summary", "-S")
+"""Snakemake options after which ``snakesweep run`` starts no pool before Snakemake: its
+jobs may run elsewhere, or none run. (A profile that sets an executor is caught later: the
+``onstart`` of a workflow whose jobs are not local stops the pool.)"""
+
+POOL_PID_ENV = "SNAKESWEEP_POOL_PID"
+
+
+def stop_pool(pid: str) -> None:
+    """Ask the pool whose master is ``pid`` to stop (it stops its workers)."""
+    import signal
+
+    if pid.isdigit():
+        try:
+            os.kill(int(pid), signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+
+
+def _runs_here(extra: Sequence[str]) -> bool:
+    """Whether the runs of a Snakemake with these arguments run on this machine, as far as
+    its command line and environment tell."""
+    if os.environ.get("SNAKEMAKE_PROFILE"):
+        return False
+    return not any(a.split("=", 1)[0] in ELSEWHERE or
+                   (a.startswith("-e") and not a.startswith("--")) for a in extra)
+
+
+@contextmanager
+def prepared(plan: Plan, results: str, cores: str, extra: Sequence[str],
+             command: Sequence[str]) -> Iterator[dict[str, str]]:
+    """The environment of one Snakemake invocation of ``snakesweep run``: its session and,
+    when its runs go to the local executor, the worker pool, both started before Snakemake
+    so the pool warms up (imports, the experiment) while Snakemake starts. Yields the
+    environment; stops the pool and removes the session afterwards."""
+    env = {**os.environ, provenance.COMMAND_ENV: json.dumps(list(command))}
+    session = provenance.session_path(results)
+    env[provenance.SESSION_ENV] = str(session)
+    pool = None
+    if _runs_here(extra):
+        code = provenance.code_fingerprints(plan.run_options())
+        statuses = store.run_statuses(results, plan.run_ids,
+                                      {r: c.fingerprint for r, c in code.items()})
+        pending = sum(s != "done" for s in statuses.values())
+        count = len(os.sched_getaffinity(0)) if cores == "all" else int(cores)
+        with _env(env):  # what the pool's workers inherit
+            pool = local_pool(pending, count, str(plan.path))
+        if pool is not None:
+            env.update({ENV: pool.address, POOL_PID_ENV: str(pool.process.pid)})
+    try:
+        try:
+            with _env(env):
+                provenance.begin_session(results, session)
+        except Exception as exc:  # noqa: BLE001 - runs still record what they can themselves
+            print(f"snakesweep: could not record the session's provenance: {exc}",
+                  file=sys.stderr)
+            env.pop(provenance.SESSION_ENV)
+        yield env
+    finally:
+        if pool is not None:
+            pool.stop()
+        provenance.end_session(session)
+
+
+@contextmanager
+def _env(env: Mapping[str, str]) -> Iterator[None]:
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
 def run_snakemake(invocation: Path, cores: str, extra: Sequence[str],
-                  command: Sequence[str]) -> int:
+                  command: Sequence[str], plan: Plan | None = None,
+                  results: str = "results") -> int:
     """Run Snakemake on snakesweep's Snakefile with this invocation's options; its exit status.
 
-    A Snakemake lock left by a killed run is removed first. ``command`` (the user's command
-    line) reaches the runs' provenance through the environment, never a shell.
+    What a killed run left (Snakemake's locks and incomplete markers) is cleared when the
+    rules are parsed (``snakesweep.recovery``). ``command`` (the user's command line)
+    reaches the runs' provenance through the environment, never a shell. With ``plan``
+    (the plan those options give, into ``results``), the session and the pool start before
+    Snakemake does.
     """
     snakemake = [sys.executable, "-m", "snakemake", "--snakefile", SNAKEFILE,
-                 "--configfile", str(invocation)]
-    if stale_snakemake_lock():
-        print("snakesweep: removing the Snakemake lock left by a killed run", file=sys.stderr)
-        subprocess.run([*snakemake, "--unlock"], capture_output=True, check=False)
-    return subprocess.call([*snakemake, "--cores", cores, "--keep-going", "--rerun-incomplete",
-                            *extra],
-                           env={**os.environ, provenance.COMMAND_ENV: json.dumps(list(command))})
+                 "--configfile", str(invocation), "--cores", cores, "--keep-going",
+                 "--rerun-incomplete", *extra]
+    if plan is None:
+        return subprocess.call(snakemake, env={**os.environ, provenance.COMMAND_ENV:
+                                               json.dumps(list(command))})
+    with prepared(plan, results, cores, extra, command) as env:
+        return subprocess.call(snakemake, env=env)

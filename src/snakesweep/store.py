@@ -19,12 +19,13 @@ when complete, so a process killed at any moment leaves nothing that reads as do
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
-import re
 import shutil
 import socket
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
@@ -37,10 +38,11 @@ STDERR = "stderr.log"
 ENGINE = "netcdf4"
 """xarray's NetCDF engine for every file snakesweep writes and reads (3x h5netcdf's speed)."""
 
-Status = Literal["done", "stale", "failed", "pending"]
+Status = Literal["done", "stale", "failed", "pending", "corrupt"]
 """A run is ``done`` when it has its result, ``stale`` when that result was computed with
-other code than the current (see ``provenance``), ``failed`` when it recorded an error, and
-``pending`` otherwise."""
+other code than the current (see ``provenance``), ``corrupt`` when its result is not the
+file it recorded at completion (changed, truncated, or its ``meta.json`` gone), ``failed``
+when it recorded an error, and ``pending`` otherwise."""
 
 
 def aside(path: Path) -> Path:
@@ -51,8 +53,24 @@ def aside(path: Path) -> Path:
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` aside, then rename it to ``path``: readers see all of it or none."""
     tmp = aside(path)
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk keeps no half-written file
+        raise
+
+
+def replace_with(path: Path, write: Callable[[Path], Any]) -> None:
+    """``write(aside)``, then rename the file it wrote to ``path``; nothing half-written is
+    left, whatever ``write`` raises."""
+    tmp = aside(path)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def local_path(path: str | os.PathLike[str]) -> str:
@@ -91,46 +109,45 @@ def read_meta(results: str | os.PathLike[str], run_id: str) -> dict[str, Any] | 
 
 def run_statuses(results: str | os.PathLike[str], run_ids: Iterable[str],
                  code: Mapping[str, str] | None = None) -> dict[str, Status]:
-    """The status of each run: done (has its result), failed (recorded an error), or pending.
+    """The status of each run: done, corrupt, failed or pending (see ``Status``).
 
-    With ``code`` (each run's current code fingerprint), a done run whose ``meta.json``
-    records another fingerprint (or none) is stale.
+    A result counts as done only when it is the file its ``meta.json`` recorded at
+    completion (``snakesweep.checksums``, which hashes a file once per change of it). With
+    ``code`` (each run's current code fingerprint), a done run whose ``meta.json`` records
+    another fingerprint (or none) is stale.
     """
+    from snakesweep.checksums import Checksums
+
     root = runs_dir(results)
     try:
         present = {e.name for e in os.scandir(root) if e.is_dir() and not e.name.startswith(".")}
     except FileNotFoundError:
         present = set()
+    checksums = Checksums(results)
     out: dict[str, Status] = {}
     for run_id in run_ids:
         if run_id not in present:
             out[run_id] = "pending"
-        elif (root / run_id / RESULT).is_file():
-            out[run_id] = "done"
-            if code is not None and _fingerprint(root / run_id / META) != code[run_id]:
-                out[run_id] = "stale"
-        else:
+            continue
+        try:
+            st = os.stat(root / run_id / RESULT)
+        except OSError:
             meta = read_meta(results, run_id)
-            out[run_id] = "failed" if meta and meta.get("status") == "failed" else "pending"
+            out[run_id] = ("failed" if meta and meta.get("status") in FAILED else "pending")
+            continue
+        whole, fingerprint = checksums.run(run_id, st)
+        if not whole:
+            out[run_id] = "corrupt"
+        elif code is not None and fingerprint != code[run_id]:
+            out[run_id] = "stale"
+        else:
+            out[run_id] = "done"
+    checksums.save()
     return out
 
 
-_FINGERPRINT = re.compile(rb'"fingerprint": "([0-9a-f]+)"')
-
-
-def _fingerprint(meta_path: Path) -> str | None:
-    """The code fingerprint a ``meta.json`` records (``provenance.code.fingerprint``).
-
-    Found by pattern rather than by parsing: a parse is ~10x slower, and this runs for
-    every done run at every Snakefile parse. The key appears once; in a string value its
-    quotes would be escaped.
-    """
-    try:
-        with open(meta_path, "rb") as f:
-            found = _FINGERPRINT.search(f.read())
-    except OSError:
-        return None
-    return found.group(1).decode() if found else None
+FAILED = ("failed", "timeout")
+"""The ``meta.json`` statuses of a run that ended without a result."""
 
 
 class RunDraft:
@@ -208,3 +225,37 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         pass
     return True
+
+
+RUN_LOCK = Path(".snakesweep", "run.lock")
+
+
+@contextmanager
+def results_lock(results: str | os.PathLike[str], holder: str,
+                 waiting: Callable[[str], None]) -> Iterator[bool]:
+    """Hold the lock that lets one ``snakesweep run`` at a time compute into ``results``;
+    yields whether it had to wait for it.
+
+    A second one waits for the first (``waiting`` is told who holds it) and then computes
+    only what is still pending. The kernel drops the lock of a process that dies.
+    """
+    path = Path(results, RUN_LOCK)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+", encoding="utf-8") as handle:
+        waited = False
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            waiting(handle.read().strip() or "another snakesweep run")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            waited = True
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{holder} (pid {os.getpid()} on {socket.gethostname()})\n")
+        handle.flush()
+        try:
+            yield waited
+        finally:
+            handle.seek(0)
+            handle.truncate()

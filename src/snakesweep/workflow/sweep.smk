@@ -2,7 +2,7 @@
 # Wiring only; what these names do lives in snakesweep.rules and is tested there.
 from snakesweep.rules import MERGE_COMMAND, RUN_COMMAND, RUN_ID_PATTERN, SweepWorkflow
 
-SWEEP = SweepWorkflow.from_config(config)
+SWEEP = SweepWorkflow.from_config(config, workflow)
 
 
 wildcard_constraints:

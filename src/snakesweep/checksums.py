@@ -1,0 +1,136 @@
+"""Checksums: whether a run's result is the file its ``meta.json`` recorded at completion.
+
+A run commits its ``result.nc`` with its sha256 and size in ``meta.json``
+(``result_sha256``, ``result_bytes``, written before anything an experiment records). A
+result that is not that file (truncated, overwritten, its ``meta.json`` gone) is
+``corrupt``: never merged, computed again.
+
+Hashing every result at every Snakefile parse would cost a read of the whole sweep, so a
+verdict is kept per run, keyed by the ``os.stat`` of its result and of its ``meta.json``
+(size, modification time, inode, change time: what a write, a truncation or a copy
+changes), in ``results/.snakesweep/checksums.json``. It is only ever a cache: deleting it
+costs one hashing of everything. Whole files (``sweep.nc``, ``runs.csv``) are hashed the
+same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+CACHE = Path(".snakesweep", "checksums.json")
+
+# By pattern rather than by parsing: a parse is ~10x slower. The checksum keys come first
+# and together (``execute.result_checksum``); in a string value the quotes would be escaped.
+_RECORDED = re.compile(rb'"result_sha256": "([0-9a-f]{64})",\s*"result_bytes": (\d+)')
+_DONE = re.compile(rb'^\{\s*"run_id": "[0-9a-f]+",\s*"status": "done"')
+_FINGERPRINT = re.compile(rb'"fingerprint": "([0-9a-f]+)"')
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """The sha256 of a file's bytes."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def result_record(path: Path) -> dict[str, Any]:
+    """What ``meta.json`` records of a finished result (its first keys after the status)."""
+    return {"result_sha256": file_sha256(path), "result_bytes": path.stat().st_size}
+
+
+def _stat_key(st: os.stat_result) -> list[int]:
+    return [st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns]
+
+
+class Checksums:
+    """The verdicts and digests of one results directory, read and written as a cache."""
+
+    def __init__(self, results: str | os.PathLike[str]) -> None:
+        self.results = Path(results)
+        self.path = self.results / CACHE
+        self._known: dict[str, list[Any]] | None = None
+        self._changed = False
+
+    def _cache(self) -> dict[str, list[Any]]:
+        if self._known is None:
+            try:
+                known = json.loads(self.path.read_bytes())
+            except (OSError, ValueError):
+                known = {}
+            self._known = known if isinstance(known, dict) else {}
+        return self._known
+
+    def run(self, run_id: str, result: os.stat_result) -> tuple[bool, str | None]:
+        """Whether the result of ``run_id`` (whose ``os.stat`` is ``result``) is the file its
+        ``meta.json`` recorded, and the code fingerprint that records.
+
+        A ``meta.json`` of a done run from before checksums were recorded is trusted; one
+        that is missing, unreadable or not ``done`` is not."""
+        meta_path = self.results / "runs" / run_id / "meta.json"
+        try:
+            meta = os.stat(meta_path)
+        except OSError:
+            return False, None
+        key = [*_stat_key(result), *_stat_key(meta)]
+        known = self._cache().get(run_id)
+        if isinstance(known, list) and len(known) == 10 and known[:8] == key:
+            return bool(known[8]), known[9]
+        try:
+            text = meta_path.read_bytes()
+        except OSError:
+            return False, None
+        found = _FINGERPRINT.search(text)
+        fingerprint = found.group(1).decode() if found else None
+        recorded = _RECORDED.search(text)
+        if recorded is None:
+            whole = _DONE.match(text) is not None  # recorded before checksums were
+        else:
+            whole = int(recorded.group(2)) == result.st_size and \
+                file_sha256(meta_path.with_name("result.nc")) == recorded.group(1).decode()
+        self._cache()[run_id] = [*key, whole, fingerprint]
+        self._changed = True
+        return whole, fingerprint
+
+    def digest(self, name: str, st: os.stat_result) -> str:
+        """The sha256 of ``results/<name>``, whose ``os.stat`` is ``st``."""
+        key = _stat_key(st)
+        known = self._cache().get(name)
+        if isinstance(known, list) and len(known) == 5 and known[:4] == key:
+            return str(known[4])
+        digest = file_sha256(self.results / name)
+        self._cache()[name] = [*key, digest]
+        self._changed = True
+        return digest
+
+    def save(self) -> None:
+        """Write what was hashed (best effort: the cache is never needed)."""
+        if not self._changed or self._known is None:
+            return
+        from snakesweep.store import write_atomic
+
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(self.path, json.dumps(self._known, separators=(",", ":")))
+        except OSError:
+            pass  # a full or read-only disk: hash again next time
+        self._changed = False
+
+
+def why_corrupt(results: str | os.PathLike[str], run_id: str) -> str:
+    """Why a run's result does not check out, in a few words."""
+    directory = Path(results, "runs", run_id)
+    try:
+        text = (directory / "meta.json").read_bytes()
+    except OSError:
+        return "meta.json is missing"
+    recorded = _RECORDED.search(text)
+    if recorded is None:
+        return "meta.json records no checksum of a done run"
+    size = (directory / "result.nc").stat().st_size
+    if size != int(recorded.group(2)):
+        return f"result.nc has {size} bytes, {recorded.group(2).decode()} were recorded"
+    return "result.nc is not the file recorded (sha256 differs)"
