@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 CACHE = Path(".snakesweep", "checksums.json")
+MERGED_CACHE = Path(".snakesweep", "merged.checksums.json")
+"""The digests of the merged files, apart: a parse checks them without reading every run's."""
 
 # By pattern rather than by parsing: a parse is ~10x slower. The checksum keys come first
 # and together (``execute.result_checksum``); in a string value the quotes would be escaped.
@@ -49,9 +51,9 @@ def _stat_key(st: os.stat_result) -> list[int]:
 class Checksums:
     """The verdicts and digests of one results directory, read and written as a cache."""
 
-    def __init__(self, results: str | os.PathLike[str]) -> None:
+    def __init__(self, results: str | os.PathLike[str], cache: Path = CACHE) -> None:
         self.results = Path(results)
-        self.path = self.results / CACHE
+        self.path = self.results / cache
         self._known: dict[str, list[Any]] | None = None
         self._changed = False
 

@@ -345,23 +345,15 @@ def cmd_init(ns: argparse.Namespace, extra: list[str]) -> int:
 
 
 def _plan(ns: argparse.Namespace, check: Callable[[Plan], None] | None = None) -> Plan:
-    """The plan of the command's sweep; ``check`` refuses a new plan before it is cached
-    (bad input leaves the results directory as it was), and is applied to a cached one."""
-    plan = make_plan(ns.config_dir, ns.config_name, ns.overrides, ns.results,
+    """The plan of the command's sweep; ``check`` refuses it before a new one is cached
+    (bad input leaves the results directory as it was)."""
+    return make_plan(ns.config_dir, ns.config_name, ns.overrides, ns.results,
                      from_run=ns.from_run, check=check)
-    if check is not None:  # (a plan from the cache was not checked; a new one is cheap again)
-        check(plan)
-    return plan
 
 
 def _check_options(plan: Plan) -> None:
     """Refuse unusable snakesweep options and malformed entry points (importing nothing)."""
-    from snakesweep.execute import entry_form
-    from snakesweep.provenance import code_fingerprints
-
-    for spec in {plan.experiment_of(r) for r in plan.run_ids}:
-        entry_form(spec, "snakesweep.experiment")
-    code_fingerprints(plan.run_options())
+    _check_plan(plan, imports=False)
 
 
 def _statuses(plan: Plan, results: str) -> dict[str, store.Status]:
@@ -511,14 +503,17 @@ def _run_rounds(ns: argparse.Namespace, plan: Plan, invocation: Path, extra: lis
     return 0
 
 
-def _check_plan(plan: Plan) -> None:
-    """Fail before any run starts when an entry point cannot be imported (as the runs will)
-    or provenance options are unusable."""
-    from snakesweep.execute import load_experiment
+def _check_plan(plan: Plan, imports: bool = True) -> None:
+    """Fail before any run starts when an entry point is malformed or (with ``imports``)
+    cannot be imported, as the runs would, or provenance options are unusable."""
+    from snakesweep.execute import entry_form, load_experiment
     from snakesweep.provenance import code_fingerprints
 
     for spec in {plan.experiment_of(r) for r in plan.run_ids}:
-        load_experiment(spec, must_call=False)  # one that cannot be called fails its runs
+        if imports:
+            load_experiment(spec, must_call=False)  # one that cannot be called fails its runs
+        else:
+            entry_form(spec, "snakesweep.experiment")
     code_fingerprints(plan.run_options())
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from snakesweep import store
-from snakesweep.checksums import Checksums
+from snakesweep.checksums import MERGED_CACHE, Checksums
 from snakesweep.plan import Plan
 from snakesweep.summaries import METRICS
 
@@ -64,7 +64,7 @@ def merge_key(plan: Plan, results: str | os.PathLike[str],
 def merged_files(results: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
     """The size and sha256 of the merged files that exist, to record beside the key (each
     file hashed once per change of it, see ``snakesweep.checksums``)."""
-    checksums = Checksums(results)
+    checksums = Checksums(results, MERGED_CACHE)
     files = {}
     for name in SIZED:
         try:

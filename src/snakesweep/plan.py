@@ -312,8 +312,8 @@ def make_plan(
     """The plan for a sweep, from the cache under ``results`` when nothing it depends on changed.
 
     ``from_run``: a run id (or a unique prefix) of ``results`` whose resolved config the
-    points start from (``--from``; see ``snakesweep.loaded``). ``check`` is called with a
-    newly made plan before it is cached: what it raises leaves ``results`` as it was (bad
+    points start from (``--from``; see ``snakesweep.loaded``). ``check`` is called with the
+    plan, a new one before it is cached: what it raises leaves ``results`` as it was (bad
     input writes nothing).
     """
     config_dir, results = store.local_path(config_dir), store.local_path(results)
@@ -325,27 +325,31 @@ def make_plan(
         loaded = load_run(results, from_run)
         key_overrides = [f"--from={loaded.run_id}:{loaded.digest}", *overrides]
     path = plan_path(config_dir, config_name, key_overrides, results)
-    if use_cache and path.is_file() and configs_path(path).is_file():
-        cached: Plan | None = load_plan(path)
-        assert cached is not None
-        if _sources_changed(cached):
-            cached = None  # made with other code: every round is decided again
-        elif not cached.rounds or cached.rounds["complete"]:
-            return cached
-        else:
-            from snakesweep.rounds import round_due
-
-            if not round_due(cached, results):  # else the next round is made now
-                return cached
-    else:
-        cached = None
-    plan = compose_plan(config_dir, config_name, overrides, loaded=loaded, results=results,
-                        previous=cached)
+    cached, current = _usable_cache(path, results) if use_cache else (None, False)
+    plan = cached if cached is not None and current else dataclasses.replace(
+        compose_plan(config_dir, config_name, overrides, loaded=loaded, results=results,
+                     previous=cached), path=path)
     if check is not None:
-        check(dataclasses.replace(plan, path=path))
-    if use_cache:
+        check(plan)
+    if use_cache and plan is not cached:
         write_plan(plan, path)
-    return dataclasses.replace(plan, path=path)
+    return plan
+
+
+def _usable_cache(path: Path, results: str) -> tuple[Plan | None, bool]:
+    """The cached plan at ``path`` (None when there is none or it was made with other code)
+    and whether it is the current plan (False: an adaptive sweep's next round is due)."""
+    if not (path.is_file() and configs_path(path).is_file()):
+        return None, False
+    cached = load_plan(path)
+    assert cached is not None
+    if _sources_changed(cached):
+        return None, False  # made with other code: every round is decided again
+    if not cached.rounds or cached.rounds["complete"]:
+        return cached, True
+    from snakesweep.rounds import round_due
+
+    return cached, not round_due(cached, results)  # else the next round is made now
 
 
 def compose_plan(

@@ -52,13 +52,7 @@ def aside(path: Path) -> Path:
 
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` aside, then rename it to ``path``: readers see all of it or none."""
-    tmp = aside(path)
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)  # a full disk keeps no half-written file
-        raise
+    replace_with(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def replace_with(path: Path, write: Callable[[Path], Any]) -> None:
@@ -69,7 +63,7 @@ def replace_with(path: Path, write: Callable[[Path], Any]) -> None:
         write(tmp)
         os.replace(tmp, path)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)  # a full disk keeps no half-written file
         raise
 
 

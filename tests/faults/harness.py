@@ -142,10 +142,6 @@ class Tally:
     baseline: float | None = None
     """The same for an invocation on a fresh sweep."""
 
-    def row(self) -> list[str]:
-        return [self.fault, str(self.injected), str(self.lost), str(self.twice),
-                str(self.incomplete_done), str(self.tracebacks)]
-
     @property
     def clean(self) -> bool:
         """Nothing lost, nothing twice, nothing partial counted done, no traceback shown."""
