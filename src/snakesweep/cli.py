@@ -101,6 +101,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--retries", type=_retries, default=0, metavar="N",
                    help="attempts Snakemake makes again at a failed run within this "
                    "invocation, for transient errors (Snakemake's --retries; default: 0)")
+    p.add_argument("--batch", type=_batch, default=None, metavar="K|auto",
+                   help="K pending runs per Snakemake job, computed one after another in "
+                   "one process; auto: one wave of jobs over --jobs (default: the config's "
+                   "snakesweep.batch, else one run per job)")
     p = sweep_command("status", "Count done, pending and failed runs; list the failed ones.",
                       cmd_status)
     p.add_argument("--format", choices=("table", "json"), default="table")
@@ -183,6 +187,16 @@ def _retries(text: str) -> int:
     """``--retries``: a number of retries, 0 or more."""
     if not text.isdigit():
         raise argparse.ArgumentTypeError(f"{text!r}: expected a number of retries (0 or more)")
+    return int(text)
+
+
+def _batch(text: str) -> int | str:
+    """``--batch``: a number of runs per job (1 or more), or ``auto``."""
+    if text == "auto":
+        return text
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a number of runs per job "
+                                         "(1 or more) or auto")
     return int(text)
 
 
@@ -451,7 +465,8 @@ def cmd_run(ns: argparse.Namespace, extra: list[str]) -> int:
         Path(ns.results, ".snakesweep", "invocations",
              f"{plan.path.stem}.yaml" if plan.path else "invocation.yaml"),
         {"config_dir": ns.config_dir, "config_name": ns.config_name,
-         "overrides": list(ns.overrides), "results": ns.results, "from_run": ns.from_run})
+         "overrides": list(ns.overrides), "results": ns.results, "from_run": ns.from_run,
+         "batch": ns.batch})
     extra = [*(["--retries", str(ns.retries)] if ns.retries else []), *extra]
     with store.results_lock(ns.results, "snakesweep run", _waiting(ns.results)) as waited:
         if waited:  # the other run may have changed what the plan depends on
@@ -474,7 +489,7 @@ def _run_rounds(ns: argparse.Namespace, plan: Plan, invocation: Path, extra: lis
     from snakesweep.rules import run_snakemake
 
     code = run_snakemake(invocation, str(ns.cores), extra, ["snakesweep", *ns.argv], plan,
-                         ns.results)
+                         ns.results, ns.batch)
     statuses = _statuses(plan, ns.results)
     while code == 0 and plan.rounds and not plan.rounds["complete"] and all(
             s == "done" for s in statuses.values()):  # an adaptive sweep's next round
@@ -485,7 +500,7 @@ def _run_rounds(ns: argparse.Namespace, plan: Plan, invocation: Path, extra: lis
         print(f"snakesweep: round {plan.rounds['count'] - 1}: {plan.structure()}",  # type: ignore[index]
               file=sys.stderr, flush=True)
         code = run_snakemake(invocation, str(ns.cores), extra, ["snakesweep", *ns.argv],
-                             plan, ns.results)
+                             plan, ns.results, ns.batch)
         statuses = _statuses(plan, ns.results)
     counts = _counts(statuses)
     if counts["failed"]:
@@ -506,6 +521,7 @@ def _run_rounds(ns: argparse.Namespace, plan: Plan, invocation: Path, extra: lis
 def _check_plan(plan: Plan, imports: bool = True) -> None:
     """Fail before any run starts when an entry point is malformed or (with ``imports``)
     cannot be imported, as the runs would, or provenance options are unusable."""
+    from snakesweep import batches, resources
     from snakesweep.execute import entry_form, load_experiment
     from snakesweep.provenance import code_fingerprints
 
@@ -514,7 +530,10 @@ def _check_plan(plan: Plan, imports: bool = True) -> None:
             load_experiment(spec, must_call=False)  # one that cannot be called fails its runs
         else:
             entry_form(spec, "snakesweep.experiment")
-    code_fingerprints(plan.run_options())
+    options = plan.run_options()
+    code_fingerprints(options)  # checks each run's options
+    batches.sweep_setting(options)
+    resources.resource_names(options)
 
 
 def _no_extra(extra: list[str], command: str) -> None:

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from snakesweep import provenance, store
+from snakesweep import devices, provenance, store
 from snakesweep.checksums import result_record
 from snakesweep.errors import ConfigError, ExperimentError, SnakesweepError, first_line
 from snakesweep.plan import Plan, load_plan
@@ -190,6 +190,8 @@ def execute_run(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> Out
     }
     if hydra:
         meta["hydra"] = hydra
+    if devices.configured(provenance.options_of(config)):
+        meta["devices"] = os.environ.get(devices.VISIBLE, "")
     meta.update(recorded)
     if error:
         summary = error.pop("summary")
@@ -323,14 +325,43 @@ def execute_contained(plan: Plan, run_id: str, results: str | os.PathLike[str]) 
     """``execute_run`` in a child process: a run that crashes it is still recorded as failed,
     and one that outlasts ``snakesweep.timeout`` is stopped and recorded as a timeout."""
     timeout = timeout_of(plan, run_id)
-    pid = os.fork()
-    if pid == 0:  # the run's own process
-        run_in_child(plan, run_id, results)
-    timed_out = timeout is not None and not _ends_within(pid, timeout)
-    if timed_out:
-        kill_tree(pid)
-    _, status = os.waitpid(pid, 0)
+    options = provenance.options_of(plan.configs[run_id]) if run_id in plan.configs else {}
+    with devices.slot(options):  # the child inherits CUDA_VISIBLE_DEVICES
+        pid = os.fork()
+        if pid == 0:  # the run's own process
+            run_in_child(plan, run_id, results)
+        timed_out = timeout is not None and not _ends_within(pid, timeout)
+        if timed_out:
+            kill_tree(pid)
+        _, status = os.waitpid(pid, 0)
     return outcome_of_process(results, run_id, pid, status, timeout if timed_out else None)
+
+
+def warm_up(plan: Plan) -> None:
+    """Import what every run needs, and the plan's experiment, so that the processes
+    forked for its runs start warm; a failing import is left for each run to report."""
+    import netCDF4  # noqa: F401
+    import numpy  # noqa: F401
+    import omegaconf  # noqa: F401
+    import xarray  # noqa: F401
+    import yaml  # noqa: F401
+
+    try:
+        if plan.launch is not None:
+            from snakesweep.hydra_job import add_import_paths
+
+            add_import_paths(plan.launch)
+        for run_id in plan.run_ids[:1]:
+            # the fingerprint of the code the runs will run: the files as imported now
+            provenance.loaded_code(provenance.options_of(plan.configs[run_id]))
+            if plan.launch is not None:  # a task of Hydra's launcher, and Hydra itself
+                from snakesweep.hydra_job import import_task
+
+                import_task(plan.launch)
+            else:
+                load_experiment(plan.experiment_of(run_id))
+    except (Exception, SystemExit):  # noqa: BLE001 - each run reports its own error
+        pass
 
 
 def _ends_within(pid: int, seconds: float) -> bool:

@@ -29,6 +29,8 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
+from snakesweep import devices
+
 ENV = "SNAKESWEEP_POOL"
 CLIENT = Path(__file__).with_name("_client.sh")
 
@@ -83,6 +85,7 @@ def serve(workers: int, plan_file: str, token: str, control: IO[bytes],
     announce.flush()
     os.dup2(2, 1)  # nobody reads our stdout any more: output between runs goes to stderr
     _warm_up(plan_file)
+    options = _device_options(plan_file)
     master = os.getpid()
     reports: dict[int, int] = {}  # worker pid -> read end of its report pipe
     current: dict[int, tuple[str, str]] = {}  # worker pid -> (results, run_id) it is running
@@ -109,6 +112,8 @@ def serve(workers: int, plan_file: str, token: str, control: IO[bytes],
                         os.close(read_end)
                         for fd in reports.values():
                             os.close(fd)
+                        if options:  # this worker's device, for every run it takes
+                            devices.hold_for_process(options)
                         _work(listener, master, token, write_end)
                         code = 0
                     finally:
@@ -281,33 +286,27 @@ def _reply(conn: socket.socket, code: int, line: str) -> None:
 
 def _warm_up(plan_file: str) -> None:
     """Import what every run needs, and the plan's experiment, before forking."""
-    import netCDF4  # noqa: F401
-    import numpy  # noqa: F401
-    import omegaconf  # noqa: F401
-    import xarray  # noqa: F401
-    import yaml  # noqa: F401
-
-    from snakesweep import provenance
-    from snakesweep.execute import load_experiment
+    from snakesweep.execute import warm_up
     from snakesweep.plan import load_plan
 
     try:
         plan = load_plan(plan_file)
-        if plan.launch is not None:
-            from snakesweep.hydra_job import add_import_paths
+    except Exception:  # noqa: BLE001 - each run reports its own error
+        return
+    warm_up(plan)
 
-            add_import_paths(plan.launch)
-        for run_id in plan.run_ids[:1]:
-            # the fingerprint of the code the workers will run: the files as imported now
-            provenance.loaded_code(provenance.options_of(plan.configs[run_id]))
-            if plan.launch is not None:  # a task of Hydra's launcher, and Hydra itself
-                from snakesweep.hydra_job import import_task
 
-                import_task(plan.launch)
-            else:
-                load_experiment(plan.experiment_of(run_id))
-    except (Exception, SystemExit):  # noqa: BLE001 - each run reports its own error
-        pass
+def _device_options(plan_file: str) -> dict[str, Any]:
+    """The plan's ``snakesweep.devices`` options (of its first run), when it sets devices."""
+    from snakesweep.plan import load_plan
+
+    try:
+        options = next(iter(load_plan(plan_file).run_options().values()), {})
+    except Exception:  # noqa: BLE001 - the runs report what is wrong with the plan
+        return {}
+    if options.get("devices") is None:
+        return {}
+    return {k: options[k] for k in ("devices", "runs_per_device") if k in options}
 
 
 def main() -> None:

@@ -293,13 +293,18 @@ def _ignore_globs(options: Mapping[str, Any]) -> list[str]:
 
 
 def check_options(options: Mapping[str, Any]) -> None:
-    """Refuse ``snakesweep.debug``, ``snakesweep.git_dirty_ignore``, ``snakesweep.debounce``
-    and ``snakesweep.timeout`` values that cannot be used, before any run starts
+    """Refuse ``snakesweep`` options that cannot be used (debug, git_dirty_ignore, debounce,
+    timeout, batch, resources, devices, runs_per_device), before any run starts
     (``ConfigError`` naming the key)."""
+    from snakesweep import batches, devices, resources
+
     is_debug(options.get("debug"), {}, ())
     _ignore_globs(options)
     debounce_of(options)
     timeout_of(options)
+    batches.batch_setting(options.get("batch"))
+    resources.resources_of(options)
+    devices.check_options(options)
 
 
 def timeout_of(options: Mapping[str, Any]) -> float | None:

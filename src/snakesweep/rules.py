@@ -34,20 +34,34 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from snakesweep import aggregate, freshness, provenance, recovery, store, summaries
+from snakesweep import (
+    aggregate,
+    batches,
+    devices,
+    freshness,
+    provenance,
+    recovery,
+    resources,
+    store,
+    summaries,
+)
+from snakesweep.batches import BATCH_ID_PATTERN, Batch
 from snakesweep.configs import RUN_ID_PATTERN
 
-__all__ = ["MERGE_COMMAND", "RULES", "RUN_COMMAND", "RUN_ID_PATTERN", "SNAKEFILE",
-           "SweepWorkflow", "prepared", "run_snakemake", "write_invocation"]
+__all__ = ["BATCH_COMMAND", "BATCH_ID_PATTERN", "MERGE_COMMAND", "RULES", "RUN_COMMAND",
+           "RUN_ID_PATTERN", "SNAKEFILE", "SweepWorkflow", "prepared", "run_snakemake",
+           "write_invocation"]
 from snakesweep.plan import Plan, load_plan, make_plan
 from snakesweep.pool import CLIENT, ENV, Pool, start_pool
 
 RULES = str(Path(__file__).with_name("workflow") / "sweep.smk")
 SNAKEFILE = str(Path(__file__).with_name("workflow") / "Snakefile")
 DEFAULTS: dict[str, Any] = {"config_dir": "conf", "config_name": "config", "overrides": [],
-                            "results": "results", "plan": None, "from_run": None}
+                            "results": "results", "plan": None, "from_run": None,
+                            "batch": None}
 
 RUN_COMMAND = '. "$SNAKESWEEP_CLIENT"; snakesweep_run {wildcards.run_id}'
+BATCH_COMMAND = '"$SNAKESWEEP_PYTHON" -m snakesweep.batches {input.batch:q}'
 MERGE_COMMAND = ('"$SNAKESWEEP_PYTHON" -m snakesweep.aggregate "$SNAKESWEEP_PLAN" '
                  '"$SNAKESWEEP_RESULTS" 2> {log:q}')
 
@@ -65,6 +79,9 @@ class SweepWorkflow:
     """The runs Snakemake may compute and the merge reads: all, but for a plan of Hydra's
     launcher, whose earlier batches' unfinished runs are merged as they are."""
     code: dict[str, provenance.Code] = field(default_factory=dict, repr=False)
+    batches: list[Batch] = field(default_factory=list, repr=False)
+    """The jobs of K pending runs each, when jobs are batches (``snakesweep.batches``)."""
+    resource_names: list[str] = field(default_factory=list)
     session: Path | None = None
     _lock: IO[str] | None = field(default=None, repr=False)
 
@@ -95,7 +112,12 @@ class SweepWorkflow:
             sweep = cls(plan=plan, results=str(options["results"]))
             main = workflow is None or not (workflow.remote_exec or workflow.subprocess_exec)
             sweep._lock = recovery.hold_workdir_lock() if main else None
-            statuses = sweep.check_merge()
+            sweep.resource_names = resources.resource_names(plan.run_options())
+            # a job's own Snakemake (on a cluster node) computes the one job it is given
+            statuses = sweep.check_merge() if main else {}
+            if main:
+                sweep.form_batches(batches.batch_setting(options["batch"], "--batch"),
+                                   _parallel_jobs(workflow), statuses)
         except SnakesweepError as exc:
             raise WorkflowError(f"snakesweep: {exc}") from None
         if sweep._lock is not None:  # no other Snakemake of ours is alive here
@@ -114,17 +136,79 @@ class SweepWorkflow:
 
     @property
     def run_results(self) -> list[str]:
+        """Every run's result; with batches, the done runs' results and the batches."""
+        if self.batches:
+            return [*self.batch_markers, *self._done_results()]
         return [str(store.result_path(self.results, r)) for r in self.targets]
 
     @property
     def merge_inputs(self) -> list[Any]:
         """The merge's run results: ``ancient`` (their times never decide), but for the stale
         runs, which Snakemake computes again and the merge must then follow (it does not
-        follow a job it reruns whose outputs exist and are all ``ancient`` inputs of it)."""
+        follow a job it reruns whose outputs exist and are all ``ancient`` inputs of it).
+        With batches: the done runs' results, ``ancient``, and the batches' markers."""
         from snakemake.io import ancient
 
+        if self.batches:
+            return [*self.batch_markers, *map(ancient, self._done_results())]
         return [str(store.result_path(self.results, r)) if r in self.stale
                 else ancient(str(store.result_path(self.results, r))) for r in self.targets]
+
+    def _done_results(self) -> list[str]:
+        batched = {r for b in self.batches for r in b.run_ids}
+        return [str(store.result_path(self.results, r)) for r in self.targets
+                if r not in batched]
+
+    def form_batches(self, setting: int | str | None, jobs: int,
+                     statuses: Mapping[str, store.Status]) -> None:
+        """Make the pending runs into batches (and write their files) when jobs are batches:
+        ``setting`` is ``--batch`` (else the sweep's ``snakesweep.batch``); ``jobs``, how many
+        run at once."""
+        options = self.plan.run_options()
+        if setting is None:
+            setting = batches.sweep_setting(options)
+        pending = [r for r in self.targets if statuses[r] != "done"]
+        size = batches.batch_size(setting, len(pending), jobs)
+        self.batches = [] if size == 1 else batches.form_batches(
+            pending, size, lambda r: resources.group_of(options[r]))
+        batches.write_batches(self.results, self.plan_file, self.batches, statuses)
+
+    @property
+    def batch_markers(self) -> list[str]:
+        return [str(batches.marker_file(self.results, b.batch_id)) for b in self.batches]
+
+    @property
+    def batch_file_pattern(self) -> str:
+        return str(batches.batch_file(self.results, "{batch_id}"))
+
+    @property
+    def batch_marker_pattern(self) -> str:
+        return str(batches.marker_file(self.results, "{batch_id}"))
+
+    @property
+    def run_resources(self) -> dict[str, Any]:
+        """``snakesweep.resources`` as the resources of a run's job."""
+        options = self.plan.run_options()
+        return resources.per_job(self.resource_names, lambda name, wildcards: (
+            resources.resources_of(options[wildcards.run_id])[name]))
+
+    @property
+    def batch_resources(self) -> dict[str, Any]:
+        """The resources of a batch's job: the most any of its runs asks for (``runtime``:
+        their sum)."""
+        options = self.plan.run_options()
+
+        def value(name: str, wildcards: Any) -> Any:
+            runs = self._batch_runs(wildcards.batch_id)
+            return resources.batch_value(name, [options[r] for r in runs])
+        return resources.per_job(self.resource_names, value)
+
+    def _batch_runs(self, batch_id: str) -> list[str]:
+        for b in self.batches:
+            if b.batch_id == batch_id:
+                return list(b.run_ids)
+        path = batches.batch_file(self.results, batch_id)  # a cluster job's own parse
+        return list(json.loads(path.read_text(encoding="utf-8"))["runs"])
 
     @property
     def plan_file(self) -> str:
@@ -228,9 +312,9 @@ class SweepWorkflow:
             except Exception as exc:  # noqa: BLE001 - runs still record what they can
                 print(f"snakesweep: could not record the session's provenance: {exc}",
                       file=sys.stderr)
-        if ENV not in os.environ and workflow.local_exec:
+        if ENV not in os.environ and workflow.local_exec and not self.batches:
             cores = int(workflow.global_resources["_cores"].value or 1)
-            self.pool = local_pool(self.pending, cores, self.plan_file)
+            self.pool = local_pool(self.pending, cores, self.plan)
             if self.pool is not None:
                 os.environ[ENV] = self.pool.address
 
@@ -268,12 +352,24 @@ def write_invocation(path: Path, options: Mapping[str, Any]) -> Path:
     return path
 
 
-def local_pool(pending: int, cores: int, plan_file: str | os.PathLike[str]) -> Pool | None:
+def local_pool(pending: int, cores: int, plan: Plan) -> Pool | None:
     """A warm worker pool for the local runs, unless nothing is pending or
-    ``SNAKESWEEP_NO_POOL`` asks for a process per run."""
+    ``SNAKESWEEP_NO_POOL`` asks for a process per run: a worker per core, at most one per
+    device slot (``snakesweep.devices``)."""
     if pending == 0 or os.environ.get("SNAKESWEEP_NO_POOL"):
         return None
-    return start_pool(min(cores, pending), plan_file)
+    options = next(iter(plan.run_options().values()), {})
+    slots = devices.capacity(options) if devices.configured(options) else None
+    return start_pool(min(cores, pending, slots or cores), str(plan.path))
+
+
+def _parallel_jobs(workflow: Any) -> int:
+    """How many jobs Snakemake runs at once: ``--jobs`` on a cluster, ``--cores`` here."""
+    if workflow is None:
+        return 1
+    if workflow.local_exec:
+        return int(workflow.global_resources["_cores"].value or 1)
+    return int(workflow.nodes or 1)
 
 
 ELSEWHERE = ("--executor", "-e", "--profile", "--workflow-profile", "--slurm", "--cluster",
@@ -284,6 +380,11 @@ jobs may run elsewhere, or none run. (A profile that sets an executor is caught 
 ``onstart`` of a workflow whose jobs are not local stops the pool.)"""
 
 POOL_PID_ENV = "SNAKESWEEP_POOL_PID"
+
+RERUN_TRIGGERS = ("--rerun-triggers", "mtime", "params", "software-env", "code")
+"""Snakemake's triggers but ``input``: the merge follows its key (``merge.key``), and its set
+of inputs changes with batches (their markers, then the runs' results) while its content
+does not (also in ``workflow/profiles/default``)."""
 
 
 def stop_pool(pid: str) -> None:
@@ -308,11 +409,13 @@ def _runs_here(extra: Sequence[str]) -> bool:
 
 @contextmanager
 def prepared(plan: Plan, results: str, cores: str, extra: Sequence[str],
-             command: Sequence[str]) -> Iterator[dict[str, str]]:
+             command: Sequence[str], batch: int | str | None = None
+             ) -> Iterator[dict[str, str]]:
     """The environment of one Snakemake invocation of ``snakesweep run``: its session and,
-    when its runs go to the local executor, the worker pool, both started before Snakemake
-    so the pool warms up (imports, the experiment) while Snakemake starts. Yields the
-    environment; stops the pool and removes the session afterwards."""
+    when its runs go to the local executor one job per run (not in batches: ``batch`` is
+    ``--batch``), the worker pool, both started before Snakemake so the pool warms up
+    (imports, the experiment) while Snakemake starts. Yields the environment; stops the
+    pool and removes the session afterwards."""
     env = {**os.environ, provenance.COMMAND_ENV: json.dumps(list(command))}
     session = provenance.session_path(results)
     env[provenance.SESSION_ENV] = str(session)
@@ -323,8 +426,11 @@ def prepared(plan: Plan, results: str, cores: str, extra: Sequence[str],
                                       {r: c.fingerprint for r, c in code.items()})
         pending = sum(s != "done" for s in statuses.values())
         count = len(os.sched_getaffinity(0)) if cores == "all" else int(cores)
+        setting = batch if batch is not None else batches.sweep_setting(plan.run_options())
+        if batches.batch_size(setting, pending, count) > 1:
+            pending = 0  # the runs go in batches, each a process of its own: no pool
         with _env(env):  # what the pool's workers inherit
-            pool = local_pool(pending, count, str(plan.path))
+            pool = local_pool(pending, count, plan)
         if pool is not None:
             env.update({ENV: pool.address, POOL_PID_ENV: str(pool.process.pid)})
     try:
@@ -355,7 +461,7 @@ def _env(env: Mapping[str, str]) -> Iterator[None]:
 
 def run_snakemake(invocation: Path, cores: str, extra: Sequence[str],
                   command: Sequence[str], plan: Plan | None = None,
-                  results: str = "results") -> int:
+                  results: str = "results", batch: int | str | None = None) -> int:
     """Run Snakemake on snakesweep's Snakefile with this invocation's options; its exit status.
 
     What a killed run left (Snakemake's locks and incomplete markers) is cleared when the
@@ -365,10 +471,11 @@ def run_snakemake(invocation: Path, cores: str, extra: Sequence[str],
     Snakemake does.
     """
     snakemake = [sys.executable, "-m", "snakemake", "--snakefile", SNAKEFILE,
-                 "--configfile", str(invocation), "--cores", cores, "--keep-going",
+                 "--configfile", str(invocation), "--cores", cores, *RERUN_TRIGGERS,
+                 "--keep-going",
                  "--rerun-incomplete", *extra]
     if plan is None:
         return subprocess.call(snakemake, env={**os.environ, provenance.COMMAND_ENV:
                                                json.dumps(list(command))})
-    with prepared(plan, results, cores, extra, command) as env:
+    with prepared(plan, results, cores, extra, command, batch) as env:
         return subprocess.call(snakemake, env=env)

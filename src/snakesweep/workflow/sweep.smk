@@ -1,12 +1,20 @@
 # snakesweep's rules: one job per pending run, then one merge of every run.
 # Wiring only; what these names do lives in snakesweep.rules and is tested there.
-from snakesweep.rules import MERGE_COMMAND, RUN_COMMAND, RUN_ID_PATTERN, SweepWorkflow
+from snakesweep.rules import (
+    BATCH_COMMAND,
+    BATCH_ID_PATTERN,
+    MERGE_COMMAND,
+    RUN_COMMAND,
+    RUN_ID_PATTERN,
+    SweepWorkflow,
+)
 
 SWEEP = SweepWorkflow.from_config(config, workflow)
 
 
 wildcard_constraints:
     run_id=RUN_ID_PATTERN,
+    batch_id=BATCH_ID_PATTERN,
 
 
 # The whole sweep; a Snakefile that includes these rules makes it its default target.
@@ -34,8 +42,23 @@ rule run_experiment:
         code=SWEEP.code_input,
     output:
         SWEEP.result_pattern,
+    resources:
+        **SWEEP.run_resources,
     shell:
         RUN_COMMAND
+
+
+# K pending runs in one job, one after another (snakesweep.batch, --batch, or a sweep past
+# snakesweep.batches.MAX_JOBS pending runs); the marker says every run of it is done.
+rule run_batch:
+    input:
+        batch=SWEEP.batch_file_pattern,
+    output:
+        temp(SWEEP.batch_marker_pattern),
+    resources:
+        **SWEEP.batch_resources,
+    shell:
+        BATCH_COMMAND
 
 
 # Reruns when a run job runs, or when the key of the layout and the runs differs from the

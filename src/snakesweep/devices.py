@@ -1,0 +1,180 @@
+"""Devices: the GPUs a running run may use (``snakesweep.devices``), as ``CUDA_VISIBLE_DEVICES``.
+
+As batchflow's Research splits its devices among its workers, each running run holds one
+*slot*: one entry of ``snakesweep.devices`` (a device, or a group such as ``"0,1"``), which
+at most ``snakesweep.runs_per_device`` runs (default 1) hold at once. The slot is set in
+``CUDA_VISIBLE_DEVICES`` before the run's process imports anything that reads it: a pool
+worker holds one slot for its life, a run's own process (``python -m snakesweep.execute``)
+and a batch's process (``snakesweep.batches``) hold one while they run.
+
+Slots are advisory locks (``flock``) on files in ``$TMPDIR/snakesweep-<uid>/devices/``, one
+directory per machine (and per SLURM job, whose devices SLURM chose), so runs of any
+process and any sweep on one machine never share a device beyond ``runs_per_device``; the
+kernel drops a lock however its process ends. A run that finds every slot taken waits.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+from snakesweep.errors import ConfigError
+
+VISIBLE = "CUDA_VISIBLE_DEVICES"
+
+_held: list[str] = []
+"""The slot this process holds (its device), if any: a run inside a pool worker or a batch
+uses the one its process holds rather than taking another."""
+
+
+def devices_of(options: Mapping[str, Any]) -> list[str] | None:
+    """``snakesweep.devices``: the slots' devices, or None when runs get no devices.
+
+    A list (of ids, or of ``"0,1"`` groups), one id, or ``auto``: the devices this process
+    may see (``CUDA_VISIBLE_DEVICES``, else ``nvidia-smi -L``; none is no device).
+    """
+    given = _given(options)
+    if isinstance(given, str):  # auto
+        return _visible_devices()
+    return given
+
+
+def _given(options: Mapping[str, Any]) -> list[str] | str | None:
+    value = options.get("devices")
+    if value is None or value == "auto":
+        return value
+    if isinstance(value, (int, str)) and not isinstance(value, bool):
+        value = [value]
+    if (not isinstance(value, (list, tuple)) or not value
+            or any(isinstance(v, bool) or not isinstance(v, (int, str)) or str(v).strip() == ""
+                   for v in value)):
+        raise ConfigError("snakesweep.devices", f"expected a list of device ids (such as "
+                          f"[0, 1] or ['0,1', '2,3']), one id, auto or null; got {value!r}")
+    return [str(v).replace(" ", "") for v in value]
+
+
+def configured(options: Mapping[str, Any]) -> bool:
+    """Whether runs with these options get devices (``snakesweep.devices`` is set)."""
+    return _given(options) is not None
+
+
+def runs_per_device(options: Mapping[str, Any]) -> int:
+    """``snakesweep.runs_per_device``: how many runs may share one slot (default 1)."""
+    value = options.get("runs_per_device", 1)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError("snakesweep.runs_per_device", f"expected a whole number >= 1, got "
+                          f"{value!r}")
+    return value
+
+
+def capacity(options: Mapping[str, Any]) -> int | None:
+    """How many runs may run at once on this machine's devices; None when unlimited."""
+    devices = devices_of(options)
+    runs_per_device(options)
+    if devices is None:
+        return None
+    return max(1, len(devices)) * runs_per_device(options)
+
+
+def check_options(options: Mapping[str, Any]) -> None:
+    """Refuse ``snakesweep.devices``/``runs_per_device`` values that cannot be used."""
+    _given(options)
+    runs_per_device(options)
+
+
+def _visible_devices() -> list[str]:
+    visible = os.environ.get(VISIBLE)
+    if visible is not None:
+        return [d for d in visible.replace(" ", "").split(",") if d]
+    if shutil.which("nvidia-smi") is None:
+        return []
+    try:
+        listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True,
+                                 timeout=30, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [str(i) for i, line in enumerate(listing.splitlines()) if line.startswith("GPU ")]
+
+
+def slots_dir() -> Path:
+    """Where this machine's slot locks live (per SLURM job, whose devices SLURM chose)."""
+    scope = os.environ.get("SLURM_JOB_ID") or "host"
+    return Path(tempfile.gettempdir(), f"snakesweep-{os.getuid()}", "devices", scope)
+
+
+@contextmanager
+def slot(options: Mapping[str, Any]) -> Iterator[str | None]:
+    """Hold a slot of ``snakesweep.devices`` for this process and set
+    ``CUDA_VISIBLE_DEVICES`` to it; yields the device (None when runs get no devices, or
+    the slot this process already holds)."""
+    if _held or not configured(options):
+        yield _held[0] if _held else None
+        return
+    devices = devices_of(options) or []
+    if not devices:  # `auto` found none: the run sees no device
+        saved = os.environ.get(VISIBLE)
+        os.environ[VISIBLE] = ""
+        try:
+            yield ""
+        finally:
+            _restore(saved)
+        return
+    handle, device = _acquire(devices, runs_per_device(options))
+    saved = os.environ.get(VISIBLE)
+    os.environ[VISIBLE] = device
+    _held.append(device)
+    try:
+        yield device
+    finally:
+        _held.clear()
+        _restore(saved)
+        handle.close()
+
+
+def hold_for_process(options: Mapping[str, Any]) -> str | None:
+    """Take a slot for the rest of this process's life (a pool worker); its device."""
+    manager = slot(options)
+    device = manager.__enter__()
+    _keep.append(manager)
+    return device
+
+
+_keep: list[Any] = []
+
+
+def _restore(saved: str | None) -> None:
+    if saved is None:
+        os.environ.pop(VISIBLE, None)
+    else:
+        os.environ[VISIBLE] = saved
+
+
+def _acquire(devices: list[str], share: int) -> tuple[IO[str], str]:
+    """Lock the first free slot, waiting while all are taken."""
+    where = slots_dir()
+    where.mkdir(parents=True, exist_ok=True)
+    names = [(f"{i}.{k}.lock", device) for k in range(share) for i, device in enumerate(devices)]
+    said = False
+    while True:
+        for name, device in names:
+            handle = open(where / name, "a+", encoding="utf-8")  # noqa: SIM115 - held open
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                continue
+            return handle, device
+        if not said:
+            print(f"snakesweep: every device slot ({len(names)}) is in use; waiting for one",
+                  file=sys.stderr, flush=True)
+            said = True
+        time.sleep(0.05)
