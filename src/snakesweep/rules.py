@@ -364,12 +364,12 @@ def local_pool(pending: int, cores: int, plan: Plan) -> Pool | None:
 
 
 def _parallel_jobs(workflow: Any) -> int:
-    """How many jobs Snakemake runs at once: ``--jobs`` on a cluster, ``--cores`` here."""
+    """How many jobs Snakemake runs at once: ``--jobs`` when given, else ``--cores``."""
     if workflow is None:
         return 1
-    if workflow.local_exec:
-        return int(workflow.global_resources["_cores"].value or 1)
-    return int(workflow.nodes or 1)
+    if workflow.nodes:  # --jobs (the executor is not known yet while the rules are parsed)
+        return int(workflow.nodes)
+    return int(workflow.global_resources["_cores"].value or 1)
 
 
 ELSEWHERE = ("--executor", "-e", "--profile", "--workflow-profile", "--slurm", "--cluster",
@@ -475,7 +475,22 @@ def run_snakemake(invocation: Path, cores: str, extra: Sequence[str],
                  "--keep-going",
                  "--rerun-incomplete", *extra]
     if plan is None:
-        return subprocess.call(snakemake, env={**os.environ, provenance.COMMAND_ENV:
-                                               json.dumps(list(command))})
+        return _call(snakemake, {**os.environ, provenance.COMMAND_ENV: json.dumps(list(command))})
     with prepared(plan, results, cores, extra, command, batch) as env:
-        return subprocess.call(snakemake, env=env)
+        return _call(snakemake, env)
+
+
+def _call(command: Sequence[str], env: Mapping[str, str]) -> int:
+    """Run ``command`` to its end, passing it a SIGTERM this process gets (so stopping
+    ``snakesweep run`` stops its Snakemake, which stops its jobs, and the pool after it)."""
+    import signal
+    import threading
+
+    process = subprocess.Popen(list(command), env=dict(env))
+    if threading.current_thread() is not threading.main_thread():
+        return process.wait()
+    previous = signal.signal(signal.SIGTERM, lambda signum, _: process.send_signal(signum))
+    try:
+        return process.wait()
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -12,6 +12,11 @@ from snakesweep.rules import (
 SWEEP = SweepWorkflow.from_config(config, workflow)
 
 
+# The merge reads every run's files: done where Snakemake runs, never a cluster job.
+localrules:
+    merge_runs,
+
+
 wildcard_constraints:
     run_id=RUN_ID_PATTERN,
     batch_id=BATCH_ID_PATTERN,
