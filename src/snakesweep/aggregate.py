@@ -7,6 +7,22 @@ The Dataset's dimensions are the swept keys, named verbatim, with coordinates in
 order. Each result is a data variable over those dimensions plus its own; ``run_id`` and
 ``status`` are variables over the swept dimensions, so every cell leads back to its run.
 Cells of failed or pending runs are NaN (their ``status`` says which).
+
+Reading is direct (``merge_runs``' default reader): the first ``result.nc`` of each HDF5
+layout is read with ``xr.load_dataset``, so xarray decides what it holds (variables,
+dims, dtypes, attributes, coordinates), and h5py tells where each variable's values lie
+in the file; every further file whose bytes equal that one's outside those values is of
+that layout, and its values are taken from its bytes. The arrays are assembled with
+numpy, aligned as ``xr.align(join="outer")`` aligns them, and the Dataset is built once.
+It is the Dataset the straightforward reader (``reader="xarray"``: ``xr.load_dataset``
+per run, then ``_align``) builds; that one stays as the reference, and as the fallback
+for what the direct reader leaves to it (see ``_Unsupported``).
+
+Incremental: ``merge_index`` records which runs ``sweep.nc`` holds (run id, result
+checksum, what the result holds besides its values). A merge takes the values of the
+runs merged before and unchanged from that ``sweep.nc`` (read once), reads only the new
+and changed runs, and decides everything else (variables, dtypes, own coordinates,
+attributes) again from all of them, as a full merge does.
 """
 
 from __future__ import annotations
@@ -15,10 +31,12 @@ import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import reduce
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from snakesweep import freshness, provenance, recording, store, summaries
+from snakesweep import freshness, merge_index, provenance, recording, store, summaries
 from snakesweep.errors import RunFileError, SnakesweepError, first_line
 from snakesweep.freshness import (
     PROVENANCE,
@@ -28,7 +46,11 @@ from snakesweep.freshness import (
     SWEEP,
     SWEEP_INDEX,
 )
+from snakesweep.merge_index import RunShape, VarShape
 from snakesweep.plan import Plan, load_plan
+
+ReaderName = Literal["direct", "xarray"]
+"""How ``merge_runs`` reads the runs: directly, or with ``xr.load_dataset`` per run."""
 
 
 def read_results(
@@ -38,9 +60,14 @@ def read_results(
 
     Unreadable result files are all reported at once, as one ``ExceptionGroup``.
     """
+    statuses: dict[str, str] = dict(store.run_statuses(results, plan.run_ids))
+    return statuses, _load_datasets(results, statuses)
+
+
+def _load_datasets(results: str | os.PathLike[str], statuses: Mapping[str, str]
+                   ) -> dict[str, Any]:
     import xarray as xr
 
-    statuses = store.run_statuses(results, plan.run_ids)
     datasets: dict[str, Any] = {}
     errors: list[RunFileError] = []
     for run_id, status in statuses.items():
@@ -51,17 +78,50 @@ def read_results(
             datasets[run_id] = xr.load_dataset(path, engine=store.ENGINE)
         except Exception as exc:  # noqa: BLE001 - any unreadable file is reported below
             errors.append(RunFileError(run_id, str(path), first_line(exc)))
+    _raise_unreadable(errors)
+    return datasets
+
+
+def _raise_unreadable(errors: list[RunFileError]) -> None:
     if errors:
         raise ExceptionGroup(f"{len(errors)} run result file(s) cannot be read", errors)
-    return dict(statuses), datasets
 
 
-def merge_runs(plan: Plan, results: str | os.PathLike[str]) -> Any:
-    """The sweep's Dataset, built from the run directories under ``results``."""
+def merge_runs(plan: Plan, results: str | os.PathLike[str], reader: ReaderName = "direct") -> Any:
+    """The sweep's Dataset, built from the run directories under ``results``.
+
+    ``reader="xarray"`` reads every run with ``xr.load_dataset`` (the reference the direct
+    reader is compared with); both give the same Dataset.
+    """
+    return _merge(plan, results, reader).dataset
+
+
+@dataclass
+class _Merged:
+    dataset: Any
+    shapes: dict[str, RunShape] | None
+    """Each done run's shape, for the merge index (None: the reference reader merged)."""
+
+
+def _merge(plan: Plan, results: str | os.PathLike[str], reader: ReaderName = "direct",
+           metas: Mapping[str, Mapping[str, Any] | None] | None = None) -> _Merged:
+    statuses = dict(store.run_statuses(results, plan.run_ids))
+    if reader == "direct":
+        try:
+            variables, shapes = _direct_variables(plan, results, statuses, metas)
+            return _Merged(_dataset(plan, statuses, variables), shapes)
+        except _Unsupported:
+            pass  # the reference reader merges it, or raises what it raises
+    variables = _reference_variables(plan, statuses, _load_datasets(results, statuses))
+    return _Merged(_dataset(plan, statuses, variables), None)
+
+
+def _reference_variables(plan: Plan, statuses: Mapping[str, str],
+                         datasets: Mapping[str, Any]) -> dict[str, Any]:
+    """Each result over the swept dims and its own, from one Dataset per done run."""
     import numpy as np
     import xarray as xr
 
-    statuses, datasets = read_results(plan, results)
     dims = [d.name for d in plan.dims]
     shape = tuple(len(d.values) for d in plan.dims)
     cells = [(p.index, p.run_id) for p in plan.points]
@@ -89,7 +149,17 @@ def merge_runs(plan: Plan, results: str | os.PathLike[str]) -> Any:
         coords = {k: v for k, v in template.coords.items() if k not in dims}
         variables[name] = xr.DataArray(data, dims=dims + list(template.dims), coords=coords,
                                        attrs=template.attrs)
+    return variables
 
+
+def _dataset(plan: Plan, statuses: Mapping[str, str], variables: dict[str, Any]) -> Any:
+    """The Dataset of the results' variables, with ``run_id``, ``status`` and coordinates."""
+    import numpy as np
+    import xarray as xr
+
+    dims = [d.name for d in plan.dims]
+    shape = tuple(len(d.values) for d in plan.dims)
+    cells = [(p.index, p.run_id) for p in plan.points]
     run_ids = np.empty(shape, dtype=object)
     status = np.empty(shape, dtype=object)
     for index, run_id in cells:
@@ -110,6 +180,487 @@ def merge_runs(plan: Plan, results: str | os.PathLike[str]) -> Any:
         snakesweep_config_name=plan.config_name,
         snakesweep_overrides=" ".join(plan.overrides),
     )
+
+
+class _Unsupported(Exception):
+    """What the direct reader leaves to the reference reader, which merges it or raises
+    what it raises:
+
+    * a result file with a coordinate that is not a dimension's (CF ``coordinates``);
+    * a result that is not numeric (the reference names it);
+    * a result whose own dims differ between runs, an own dim with coordinates in some
+      runs and not in others, an own dim without coordinates of different lengths, or
+      coordinates with repeated labels (the reference aligns these or refuses them);
+    * an own dim named like a swept key or coordinate.
+
+    Files it reads but not through a layout seen before (other attributes, other lengths,
+    compressed, chunked or big-endian variables, strings) are each read with xarray and
+    h5py, as a new layout: slower, never different.
+    """
+
+
+@dataclass
+class _Part:
+    """Runs of one shape, in domain order, with their values (one row per run)."""
+
+    shape: RunShape
+    runs: list[str]
+    values: dict[str, Any]
+    first: int
+    """The domain position of the first run: the reference goes through runs in order."""
+
+
+def _direct_variables(plan: Plan, results: str | os.PathLike[str], statuses: Mapping[str, str],
+                      metas: Mapping[str, Mapping[str, Any] | None] | None
+                      ) -> tuple[dict[str, Any], dict[str, RunShape]]:
+    """Each result's DataArray as ``_reference_variables`` makes it, and each done run's
+    shape; the runs ``merge_index`` says ``sweep.nc`` holds as they are now are not read."""
+    done = [r for r in plan.run_ids if statuses[r] == "done"]
+    position = {r: i for i, r in enumerate(plan.run_ids)}
+    cells = _cells(plan)
+    parts: list[_Part] = []
+    unread = done
+    previous = merge_index.previous(results, plan.layout_digest) if done else None
+    if previous is not None:
+        if metas is None:
+            cache = merge_index.RunMetas(results)
+            metas = cache.read(done)
+            cache.save()
+        shapes = {}
+        for run_id in done:
+            shape = previous.shape(run_id, (metas.get(run_id) or {}).get("result_sha256"))
+            if shape is not None:
+                shapes[run_id] = shape
+        try:
+            parts = _reused(plan, previous, shapes, cells, position)
+        except Exception:  # noqa: BLE001 - sweep.nc is only a shortcut: read every run
+            parts = []
+        kept = {r for p in parts for r in p.runs}
+        unread = [r for r in done if r not in kept]
+    reader = _Reader()
+    errors: list[RunFileError] = []
+    runs_dir = os.fspath(store.runs_dir(results))
+    for run_id in unread:
+        path = os.path.join(runs_dir, run_id, store.RESULT)  # not a Path: 10,000 of them
+        try:
+            reader.add(run_id, path)
+        except _Unsupported:
+            raise
+        except Exception as exc:  # noqa: BLE001 - as the reference reports them
+            errors.append(RunFileError(run_id, str(path), first_line(exc)))
+    _raise_unreadable(errors)
+    parts.extend(reader.parts(position))
+    variables = _assembled(plan, parts, cells)
+    return variables, {r: p.shape for p in parts for r in p.runs}
+
+
+def _cells(plan: Plan) -> dict[str, list[int]]:
+    """The cells (flat positions in the swept dims) each run fills."""
+    import numpy as np
+
+    shape = tuple(len(d.values) for d in plan.dims)
+    points = plan.points
+    flat: list[int] = [0] * len(points)
+    if shape:
+        index = np.array([p.index for p in points], dtype=np.intp).reshape(len(points), -1)
+        flat = np.asarray(np.ravel_multi_index(tuple(index.T), shape)).tolist()
+    cells: dict[str, list[int]] = {}
+    for p, cell in zip(points, flat, strict=True):
+        cells.setdefault(p.run_id, []).append(cell)
+    return cells
+
+
+def _assembled(plan: Plan, parts: list[_Part], cells: Mapping[str, list[int]]
+               ) -> dict[str, Any]:
+    """Each result over the swept dims and its own, as the reference assembles it: names in
+    the order runs first hold them, aligned as ``_align`` aligns them, attributes and
+    coordinates of the first run that holds them, the dtype of them all (float when a cell
+    lacks the result)."""
+    import numpy as np
+    import xarray as xr
+
+    dims = [d.name for d in plan.dims]
+    shape = tuple(len(d.values) for d in plan.dims)
+    ncells = int(np.prod(shape, dtype=np.int64))
+    taken = {*dims, *plan.coords, *((plan.launch or {}).get("labels") or {})}
+    parts = sorted(parts, key=lambda p: p.first)
+    names = dict.fromkeys(n for p in parts for n in p.shape.variables)
+    runs = len(cells)
+    variables: dict[str, Any] = {}
+    for name in names:
+        having = [p for p in parts if name in p.shape.variables]
+        first = having[0].shape.variables[name]
+        if set(first.dims) & taken or any(p.shape.variables[name].dims != first.dims
+                                          for p in having):
+            raise _Unsupported(name)
+        coords, sizes, rows = _aligned(name, first.dims, having)
+        dtype = np.result_type(*(r.dtype for r in rows))
+        if dtype.kind not in "biufc":
+            raise _Unsupported(name)
+        if sum(len(p.runs) for p in having) < runs and dtype.kind not in "fc":
+            dtype = np.dtype("f8")
+        data = np.full((ncells, *sizes), np.nan if dtype.kind in "fc" else 0, dtype=dtype)
+        for part, values in zip(having, rows, strict=True):
+            where = [cells[r] for r in part.runs]
+            if all(len(c) == 1 for c in where):
+                data[[c[0] for c in where]] = values
+            else:
+                data[np.concatenate(where)] = np.repeat(values, [len(c) for c in where], axis=0)
+        variables[name] = xr.DataArray(data.reshape(shape + tuple(sizes)),
+                                       dims=dims + list(first.dims), coords=coords,
+                                       attrs=first.attrs)
+    return variables
+
+
+def _aligned(name: str, own: tuple[str, ...], having: list[_Part]
+             ) -> tuple[dict[str, Any], list[int], list[Any]]:
+    """One result's own coordinates, sizes and each part's rows after
+    ``xr.align(..., join="outer", fill_value=nan)`` of every run's array (``_align``).
+
+    Along a dim whose indexes are all equal nothing moves and the first run's coordinate
+    stays; else it is the union of the indexes, reduced in run order, with the first run's
+    attributes, and a run missing labels gets NaN (its dtype promoted as alignment
+    promotes it).
+    """
+    import numpy as np
+
+    coords: dict[str, Any] = {}
+    sizes: list[int] = []
+    moves: list[list[Any]] = [[None] * len(own) for _ in having]
+    for axis, dim in enumerate(own):
+        indexed = [dim in p.shape.coords for p in having]
+        lengths = {p.shape.variables[name].shape[axis] for p in having}
+        if not all(indexed):
+            if any(indexed) or len(lengths) > 1:
+                raise _Unsupported(name)
+            sizes.append(lengths.pop())
+            continue
+        indexes = [p.shape.index(dim) for p in having]
+        if all(i.equals(indexes[0]) for i in indexes[1:]):
+            coords[dim] = having[0].shape.coords[dim]
+            sizes.append(having[0].shape.variables[name].shape[axis])
+            continue
+        if not all(i.index.is_unique for i in indexes):
+            raise _Unsupported(name)
+        joined = reduce(lambda a, b: a.join(b, how="outer"), indexes)
+        coord = coords[dim] = joined.create_variables()[dim]
+        coord.attrs = dict(having[0].shape.coords[dim].attrs)  # each array keeps its own
+        coord.encoding = dict(having[0].shape.coords[dim].encoding)
+        sizes.append(len(joined.index))
+        for k, index in enumerate(indexes):
+            move = index.reindex_like(joined)[dim]
+            if len(move) != len(index.index) or not np.array_equal(move, np.arange(len(move))):
+                moves[k][axis] = move
+    rows = []
+    for part, move in zip(having, moves, strict=True):
+        values = np.asarray(part.values[name])
+        if any(m is not None and (m < 0).any() for m in move):
+            values = values.astype(np.result_type(values.dtype, np.nan))
+        for axis, m in enumerate(move):
+            if m is None:
+                continue
+            missing = m < 0
+            if values.shape[axis + 1] == 0:
+                values = np.full((*values.shape[:axis + 1], len(m), *values.shape[axis + 2:]),
+                                 np.nan, dtype=values.dtype)
+            else:
+                values = np.take(values, np.where(missing, 0, m), axis=axis + 1)
+            if missing.any():
+                values[(slice(None),) * (axis + 1) + (missing,)] = np.nan
+        rows.append(values)
+    return coords, sizes, rows
+
+
+def _reused(plan: Plan, previous: merge_index.Previous, shapes: Mapping[str, RunShape],
+            cells: Mapping[str, list[int]], position: Mapping[str, int]) -> list[_Part]:
+    """The runs of ``shapes`` whose values ``sweep.nc`` holds, with those values as their
+    results hold them (read once from ``sweep.nc``); a run whose values cannot be had back
+    exactly from there (a dtype narrowed past what it holds, labels it lacks) is left out,
+    to be read."""
+    import numpy as np
+    import xarray as xr
+
+    swept = tuple(len(d.values) for d in plan.dims)
+    with xr.open_dataset(previous.path, engine=store.ENGINE) as old:
+        if old["run_id"].shape != swept or not shapes:
+            return []
+        runs = list(shapes)  # each of their cells must hold them, done
+        where = [cells[r] for r in runs]
+        flat = np.fromiter((c for w in where for c in w), dtype=np.intp)
+        owner = np.repeat(np.arange(len(runs)), [len(w) for w in where])
+        held = old["run_id"].values.reshape(-1)[flat] == np.array(runs, dtype=object)[owner]
+        held &= old["status"].values.reshape(-1)[flat] == "done"
+        lost = set(owner[~held].tolist())
+        groups: dict[int, tuple[RunShape, list[str]]] = {}
+        for k, run_id in enumerate(runs):
+            if k not in lost:
+                shape = shapes[run_id]
+                groups.setdefault(id(shape), (shape, []))[1].append(run_id)
+        arrays: dict[str, Any] = {}
+        parts = []
+        for shape, members in groups.values():
+            rows = [cells[r][0] for r in members]
+            values = {}
+            for name, var in shape.variables.items():
+                got = _held(old, arrays, name, var, shape, rows, len(swept))
+                if got is None:
+                    break
+                values[name] = got
+            else:
+                parts.append(_Part(shape, members, values, position[members[0]]))
+    return parts
+
+
+def _held(old: Any, arrays: dict[str, Any], name: str, var: VarShape, shape: RunShape,
+          rows: list[int], swept: int) -> Any:
+    """One result of some runs, as their files hold it, from the merged ``old`` Dataset
+    (None when it cannot be had back exactly)."""
+    import numpy as np
+
+    if name not in old.data_vars or old[name].dims[swept:] != var.dims:
+        return None
+    if name not in arrays:
+        data = old[name].values
+        arrays[name] = data.reshape(-1, *data.shape[swept:])
+    values = arrays[name][rows]
+    for axis, dim in enumerate(var.dims):
+        if dim in shape.coords:
+            labels = old.indexes.get(dim)
+            if labels is None or not labels.is_unique:
+                return None
+            take = labels.get_indexer(shape.coords[dim].values)
+            if (take < 0).any():
+                return None
+            values = np.take(values, take, axis=axis + 1)
+        elif dim in old.indexes or values.shape[axis + 1] != var.shape[axis]:
+            return None
+    return _narrowed(values, var.dtype)
+
+
+def _narrowed(values: Any, dtype: Any) -> Any:
+    """``values`` as ``dtype`` if that gives back the values they were made from (None if not)."""
+    import numpy as np
+
+    if values.dtype == dtype:
+        return values
+    if values.dtype.kind == "c" and dtype.kind != "c":
+        return None
+    if values.dtype.kind == "f" and dtype.kind in "biu":
+        if not np.isfinite(values).all() or (np.abs(values) >= 2.0 ** 53).any():
+            return None  # past 2**53 a float no longer tells which integer it was
+    with np.errstate(all="ignore"):
+        back = values.astype(dtype)
+        again = back.astype(values.dtype)
+    same = np.array_equal(again, values, equal_nan=values.dtype.kind in "fc")
+    return back if same else None
+
+
+@dataclass
+class _Span:
+    """Where one variable's values lie in a file of a layout."""
+
+    offset: int
+    nbytes: int
+    dtype: Any
+    """As stored (int8 for a bool)."""
+    shape: tuple[int, ...]
+    boolean: bool
+
+    def decode(self, raw: bytes, count: int = 1) -> Any:
+        import numpy as np
+
+        values = np.frombuffer(raw, dtype=self.dtype).reshape((count, *self.shape))
+        return values != 0 if self.boolean else values
+
+
+@dataclass(eq=False)
+class _Layout:
+    """One layout of result files: the shape of its first file, where its variables' values
+    lie, and its bytes with those values zeroed (what another file of it equals)."""
+
+    shape: RunShape
+    size: int
+    spans: list[_Span]
+    masked: bytes
+    slots: dict[str, int | None]
+    """Data variable → its span, or None: its values are in no span, so they are the same in
+    every file of this layout (``constants``)."""
+    coord_slots: dict[str, int]
+    constants: dict[str, Any]
+    variants: dict[tuple[bytes, ...], RunShape] = field(default_factory=dict)
+
+    def match(self, raw: bytes) -> tuple[RunShape, list[bytes]] | None:
+        """The shape of a file of this layout and its values' bytes, or None if it is not one."""
+        if len(raw) != self.size:
+            return None
+        work = bytearray(raw)
+        pieces = []
+        for span in self.spans:
+            end = span.offset + span.nbytes
+            pieces.append(raw[span.offset:end])
+            work[span.offset:end] = bytes(span.nbytes)
+        if work != self.masked:
+            return None
+        return self.variant(tuple(pieces[i] for i in self.coord_slots.values())), pieces
+
+    def variant(self, coords: tuple[bytes, ...]) -> RunShape:
+        """The shape of a file of this layout whose coordinates' bytes are ``coords``."""
+        found = self.variants.get(coords)
+        if found is None:
+            import xarray as xr
+
+            values = {d: self.spans[i].decode(raw)[0]
+                      for (d, i), raw in zip(self.coord_slots.items(), coords, strict=True)}
+            found = self.variants[coords] = RunShape(self.shape.variables, {
+                d: xr.IndexVariable(d, values[d], attrs=dict(c.attrs), encoding=dict(c.encoding))
+                if d in values else c for d, c in self.shape.coords.items()})
+        return found
+
+    @classmethod
+    def parse(cls, path: str, raw: bytes) -> tuple[_Layout, list[bytes]]:
+        """The layout of one file (read with xarray and h5py), and its values' bytes."""
+        import xarray as xr
+
+        ds = xr.load_dataset(path, engine=store.ENGINE)
+        for key, coord in ds.coords.items():
+            if coord.dims != (key,):
+                raise _Unsupported(f"{path}: coordinate {key!r}")
+        for name, var in ds.data_vars.items():
+            if var.dtype.kind not in "biufc":
+                raise _Unsupported(f"{path}: {name!r} is {var.dtype}")
+        shape = RunShape(
+            {str(n): VarShape(tuple(map(str, v.dims)), v.shape, v.dtype, dict(v.attrs))
+             for n, v in ds.data_vars.items()},
+            {str(d): _without_source(ds.variables[d]) for d in ds.coords})
+        found = _spans(raw, ds)
+        spans = [s for s in found.values() if s is not None]
+        slot = {name: i for i, name in enumerate(n for n, s in found.items() if s is not None)}
+        masked = bytearray(raw)
+        for span in spans:
+            masked[span.offset:span.offset + span.nbytes] = bytes(span.nbytes)
+        layout = cls(shape, len(raw), spans, bytes(masked),
+                     {n: slot.get(n) for n in shape.variables},
+                     {d: slot[d] for d in shape.coords if d in slot},
+                     {n: ds[n].values for n in shape.variables if n not in slot})
+        pieces = [raw[s.offset:s.offset + s.nbytes] for s in spans]
+        layout.variants[tuple(pieces[i] for i in layout.coord_slots.values())] = shape
+        return layout, pieces
+
+
+def _without_source(var: Any) -> Any:
+    """A coordinate variable as read, but for the file it was read from (so runs of one
+    shape are one shape; ``to_netcdf`` ignores it)."""
+    out = var.copy(deep=False)
+    out.encoding = {k: v for k, v in var.encoding.items() if k != "source"}
+    return out
+
+
+_ENCODED = ("scale_factor", "add_offset", "missing_value", "_Unsigned", "units", "calendar")
+_DIMENSION_ONLY = b"This is a netCDF dimension but not a netCDF variable"
+
+
+def _spans(raw: bytes, ds: Any) -> dict[str, _Span | None]:
+    """Where each variable's values lie in the file (None: not as plain bytes, decoded as
+    they are stored, save a bool's int8, so they count as the layout's own bytes)."""
+    import io
+
+    import h5py
+
+    spans: dict[str, _Span | None] = dict.fromkeys(map(str, ds.variables))
+    try:
+        h5 = h5py.File(io.BytesIO(raw), "r")
+    except Exception:  # noqa: BLE001 - a file xarray reads: all of it is the layout's own
+        return spans
+    with h5:
+        for name in spans:
+            try:
+                spans[name] = _span(h5, name, ds.variables[name], raw)
+            except Exception:  # noqa: BLE001 - whatever h5py makes of it: the layout's own
+                spans[name] = None
+    return spans
+
+
+def _span(h5: Any, name: str, var: Any, raw: bytes) -> _Span | None:
+    import h5py
+    import numpy as np
+
+    encoding = var.encoding
+    fill = encoding.get("_FillValue")
+    if any(k in encoding for k in _ENCODED) or (
+            fill is not None and not (isinstance(fill, float | np.floating) and np.isnan(fill))):
+        return None  # decoding changes the values: masked, scaled, times
+    obj = h5.get(name)
+    dimension = obj.attrs.get("NAME") if isinstance(obj, h5py.Dataset) else None
+    if not isinstance(obj, h5py.Dataset) or obj.shape != var.shape or (
+            isinstance(dimension, bytes) and dimension.startswith(_DIMENSION_ONLY)):
+        return None
+    stored = obj.dtype
+    boolean = var.dtype == bool and stored == np.int8 and encoding.get("dtype") == "bool"
+    if not (boolean or stored == var.dtype) or stored.kind not in "biuf":
+        return None
+    plist = obj.id.get_create_plist()
+    nbytes = stored.itemsize * var.size
+    offset = obj.id.get_offset()
+    if plist.get_layout() != h5py.h5d.CONTIGUOUS or plist.get_nfilters() or offset is None \
+            or obj.id.get_storage_size() != nbytes or offset + nbytes > len(raw):
+        return None
+    span = _Span(offset, nbytes, stored, var.shape, boolean)
+    decoded = span.decode(raw[offset:offset + nbytes])[0]
+    if decoded.dtype != var.dtype or not np.array_equal(
+            decoded, var.values, equal_nan=var.dtype.kind in "fc"):
+        return None
+    return span
+
+
+class _Reader:
+    """Reads result files through the layouts seen so far (a few kept per file size)."""
+
+    KEPT = 4
+
+    def __init__(self) -> None:
+        self.layouts: dict[int, list[_Layout]] = {}
+        self.groups: dict[tuple[int, int], tuple[_Layout, RunShape, list[str],
+                                                 list[list[bytes]]]] = {}
+
+    def add(self, run_id: str, path: str) -> None:
+        with open(path, "rb") as f:
+            raw = f.read()
+        known = self.layouts.setdefault(len(raw), [])
+        for layout in known:
+            found = layout.match(raw)
+            if found is not None:
+                self._keep(run_id, layout, *found)
+                return
+        layout, pieces = _Layout.parse(path, raw)
+        known.insert(0, layout)
+        del known[self.KEPT:]
+        self._keep(run_id, layout, layout.variant(
+            tuple(pieces[i] for i in layout.coord_slots.values())), pieces)
+
+    def _keep(self, run_id: str, layout: _Layout, shape: RunShape, pieces: list[bytes]) -> None:
+        group = self.groups.get((id(layout), id(shape)))
+        if group is None:
+            group = self.groups[id(layout), id(shape)] = (layout, shape, [], [
+                [] for _ in layout.spans])
+        group[2].append(run_id)
+        for column, piece in zip(group[3], pieces, strict=True):
+            column.append(piece)
+
+    def parts(self, position: Mapping[str, int]) -> list[_Part]:
+        import numpy as np
+
+        parts = []
+        for layout, shape, runs, columns in self.groups.values():
+            values = {}
+            for name in shape.variables:
+                slot = layout.slots[name]
+                if slot is None:
+                    constant = layout.constants[name]
+                    values[name] = np.broadcast_to(constant, (len(runs), *constant.shape))
+                else:
+                    values[name] = layout.spans[slot].decode(b"".join(columns[slot]), len(runs))
+            parts.append(_Part(shape, runs, values, position[runs[0]]))
+        return parts
 
 
 def _domain_coords(plan: Plan) -> dict[str, Any]:
@@ -136,24 +687,26 @@ def run_table(plan: Plan, results: str | os.PathLike[str], dataset: Any,
     import pandas as pd
 
     swept = len(plan.dims)
-    scalars = [n for n, v in dataset.data_vars.items()
+    status = dataset["status"].values
+    labels = [(name, coord.values) for name, coord in dataset.coords.items()  # along the
+              if name not in dataset.dims and coord.dims == dataset["run_id"].dims]  # swept
+    scalars = [(n, v.values) for n, v in dataset.data_vars.items()
                if n not in ("run_id", "status") and v.ndim == swept]
     rows = []
     for run_id in plan.run_ids:
         point = plan.point_of(run_id)
+        index = point.index
         meta = (metas[run_id] if metas is not None else store.read_meta(results, run_id)) or {}
         record = meta.get("provenance") or {}
-        status = dataset["status"].values[point.index]
-        row: dict[str, Any] = {"run_id": run_id, "status": str(status),
+        row: dict[str, Any] = {"run_id": run_id, "status": str(status[index]),
                                "duration": meta.get("duration"),
                                "debug": record.get("debug"),
                                "commit": (record.get("git") or {}).get("commit")}
         row.update(point.params)
-        for name, coord in dataset.coords.items():  # labels along the swept dimensions
-            if name not in dataset.dims and coord.dims == dataset["run_id"].dims:
-                row[name] = coord.values[point.index].item()
-        for name in scalars:
-            row[name] = dataset[name].values[point.index]
+        for name, values in labels:
+            row[name] = values[index].item()
+        for name, values in scalars:
+            row[name] = values[index]
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -164,11 +717,14 @@ def write_sweep(plan: Plan, results: str | os.PathLike[str]) -> tuple[Path, Path
     Each is written aside and renamed into place. ``sweep.nc``, ``runs.csv`` and the
     summaries are the same bytes for the same runs, so DVC sees a change only when
     something changed (a recording holds ids of its own, so ``sweep.rrd`` differs by bytes
-    but not by content).
+    but not by content). Then the merge index (``merge_index``), so that the next merge
+    reads only the runs that changed.
     """
-    metas = {r: store.read_meta(results, r) for r in plan.run_ids}
-    record = provenance.sweep_record(metas)
-    ds = merge_runs(plan, results).assign_attrs(provenance_attrs(record))
+    cache = merge_index.RunMetas(results)
+    metas = cache.read(plan.run_ids)
+    record = sweep_record(results, metas)
+    merged = _merge(plan, results, metas=metas)
+    ds = merged.dataset.assign_attrs(provenance_attrs(record))
     table = run_table(plan, results, ds, metas)
     sweep_path = Path(results, SWEEP)
     table_path = Path(results, RUNS_TABLE)
@@ -177,9 +733,26 @@ def write_sweep(plan: Plan, results: str | os.PathLike[str]) -> tuple[Path, Path
     write_recording(ds, Path(results, RECORDING))
     summaries.write_summaries(ds, results)
     write_provenance(record, results)
-    store.write_atomic(Path(results, SWEEP_INDEX),
-                       json.dumps(sweep_index(plan, results, table), indent=2) + "\n")
+    index = sweep_index(plan, results, table)
+    store.write_atomic(Path(results, SWEEP_INDEX), json.dumps(index, indent=2) + "\n")
+    merge_index.save(results, plan.layout_digest,
+                     None if merged.shapes is None else index["files"].get(SWEEP),
+                     {r: ((metas.get(r) or {}).get("result_sha256"), shape)
+                      for r, shape in (merged.shapes or {}).items()})
+    cache.save()
     return sweep_path, table_path, table
+
+
+def sweep_record(results: str | os.PathLike[str],
+                 metas: Mapping[str, Mapping[str, Any] | None]) -> dict[str, Any]:
+    """``provenance.sweep_record`` of the runs, from their ``merge_index.slim`` metas and
+    the newest run's whole ``meta.json``, the only one it reads more of."""
+    record = provenance.sweep_record(metas)
+    newest = record.get("newest_run")
+    whole = store.read_meta(results, newest) if newest else None
+    if whole is None:
+        return record
+    return provenance.sweep_record({**metas, str(newest): whole})
 
 
 def provenance_attrs(record: Mapping[str, Any]) -> dict[str, Any]:
