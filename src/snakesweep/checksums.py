@@ -54,6 +54,7 @@ class Checksums:
     def __init__(self, results: str | os.PathLike[str], cache: Path = CACHE) -> None:
         self.results = Path(results)
         self.path = self.results / cache
+        self._runs = os.path.join(results, "runs")
         self._known: dict[str, list[Any]] | None = None
         self._changed = False
 
@@ -72,19 +73,37 @@ class Checksums:
 
         A ``meta.json`` of a done run from before checksums were recorded is trusted; one
         that is missing, unreadable or not ``done`` is not."""
-        meta_path = self.results / "runs" / run_id / "meta.json"
+        known = self._entry(run_id, result)
+        if known is None:
+            return False, None
+        return bool(known[8]), known[9]
+
+    def meta_digest(self, run_id: str) -> str | None:
+        """The sha256 of a run's ``meta.json`` (None when it or the result is missing)."""
+        try:
+            result = os.stat(f"{self._runs}/{run_id}/result.nc")
+        except OSError:
+            return None
+        known = self._entry(run_id, result)
+        return None if known is None else str(known[10])
+
+    def _entry(self, run_id: str, result: os.stat_result) -> list[Any] | None:
+        """The cached verdict of a run (stats, whole, fingerprint, meta.json's sha256),
+        made again when either file changed."""
+        meta_path = f"{self._runs}/{run_id}/meta.json"
         try:
             meta = os.stat(meta_path)
         except OSError:
-            return False, None
+            return None
         key = [*_stat_key(result), *_stat_key(meta)]
         known = self._cache().get(run_id)
-        if isinstance(known, list) and len(known) == 10 and known[:8] == key:
-            return bool(known[8]), known[9]
+        if isinstance(known, list) and len(known) == 11 and known[:8] == key:
+            return known
         try:
-            text = meta_path.read_bytes()
+            with open(meta_path, "rb") as f:
+                text = f.read()
         except OSError:
-            return False, None
+            return None
         found = _FINGERPRINT.search(text)
         fingerprint = found.group(1).decode() if found else None
         recorded = _RECORDED.search(text)
@@ -92,10 +111,11 @@ class Checksums:
             whole = _DONE.match(text) is not None  # recorded before checksums were
         else:
             whole = int(recorded.group(2)) == result.st_size and \
-                file_sha256(meta_path.with_name("result.nc")) == recorded.group(1).decode()
-        self._cache()[run_id] = [*key, whole, fingerprint]
+                file_sha256(f"{self._runs}/{run_id}/result.nc") == recorded.group(1).decode()
+        entry = [*key, whole, fingerprint, hashlib.sha256(text).hexdigest()]
+        self._cache()[run_id] = entry
         self._changed = True
-        return whole, fingerprint
+        return entry
 
     def digest(self, name: str, st: os.stat_result) -> str:
         """The sha256 of ``results/<name>``, whose ``os.stat`` is ``st``."""

@@ -46,18 +46,19 @@ MERGED = (*SIZED, RECORDING, PROVENANCE, PROVENANCE_DIFF, SWEEP_INDEX, METRICS)
 
 def merge_key(plan: Plan, results: str | os.PathLike[str],
               statuses: Mapping[str, str] | None = None) -> str | None:
-    """The hash of the layout and of every run's ``meta.json``; None while a run is not done."""
+    """The hash of the layout and of every run's ``meta.json``; None while a run is not done.
+
+    Each ``meta.json`` enters by its sha256, hashed once per change of the file (kept with
+    the run's verdict, see ``snakesweep.checksums``)."""
     if statuses is None:
         statuses = store.run_statuses(results, plan.run_ids)
     if any(statuses[r] != "done" for r in plan.run_ids):
         return None
+    checksums = Checksums(results)
     h = hashlib.sha256(plan.layout_digest.encode())
     for run_id in plan.run_ids:
-        try:
-            meta = (store.run_dir(results, run_id) / store.META).read_bytes()
-        except OSError:
-            meta = b""
-        h.update(f"\0{run_id}\0{len(meta)}\0".encode() + meta)
+        h.update(f"\0{run_id}\0{checksums.meta_digest(run_id)}".encode())
+    checksums.save()
     return h.hexdigest()[:32]
 
 

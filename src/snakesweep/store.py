@@ -119,12 +119,13 @@ def run_statuses(results: str | os.PathLike[str], run_ids: Iterable[str],
         present = set()
     checksums = Checksums(results)
     out: dict[str, Status] = {}
+    where = str(root)
     for run_id in run_ids:
         if run_id not in present:
             out[run_id] = "pending"
             continue
         try:
-            st = os.stat(root / run_id / RESULT)
+            st = os.stat(f"{where}/{run_id}/{RESULT}")
         except OSError:
             meta = read_meta(results, run_id)
             out[run_id] = ("failed" if meta and meta.get("status") in FAILED else "pending")
