@@ -82,6 +82,8 @@ def test_the_configs_batch_option_and_a_failing_run_in_a_batch(project: Path) ->
     (["+snakesweep.resources=4"], "snakesweep.resources"),
     (["+snakesweep.resources={mem_mb: [1]}"], "snakesweep.resources.mem_mb"),
     (["+snakesweep.resources={runtime: long}"], "snakesweep.resources.runtime"),
+    (["+snakesweep.resources={slurm_extra: '$(touch pwned)'}"], "snakesweep.resources.slurm_extra"),
+    (["+snakesweep.resources={slurm_partition: 'a b'}"], "snakesweep.resources.slurm_partition"),
 ])
 def test_unusable_batch_and_resources_are_one_line_naming_them(
         project: Path, args: list[str], culprit: str) -> None:
@@ -91,6 +93,7 @@ def test_unusable_batch_and_resources_are_one_line_naming_them(
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "Traceback" not in result.stderr
     assert calls(project) == []
+    assert not (project / "pwned").exists()
 
 
 def test_resources_reach_each_job_and_a_batch_asks_for_its_runs_total_runtime(
@@ -157,4 +160,5 @@ def test_resources_every_run_must_name_the_same() -> None:
     with pytest.raises(ConfigError, match=r"snakesweep.resources.gpus.*run b"):
         resources.resource_names({"a": {"resources": {"gpus": 1}}, "b": {"resources": {}}})
     assert resources.batch_value("runtime", [{"resources": {"runtime": 5}}] * 3) == 15
-    assert resources.batch_value("mem_mb", [{"resources": {"mem_mb": m}} for m in (1, 7, 3)]) == 7
+    assert resources.batch_value("runtime", [{"resources": {"runtime": 0.5}}] * 3) == 2
+    assert resources.group_of({"resources": {"mem_mb": 1, "runtime": 3}}) == (("mem_mb", 1),)

@@ -146,3 +146,25 @@ def test_device_groups_and_slots_in_order(tmp_path: Path, monkeypatch: pytest.Mo
         with devices.slot({"devices": ["0,1", "2,3"]}) as nested:  # this process's slot
             assert nested == "0,1"
     assert "CUDA_VISIBLE_DEVICES" not in os.environ or os.environ["CUDA_VISIBLE_DEVICES"] != "0,1"
+
+
+def test_slots_are_locked_by_device_id_so_other_lists_never_share_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
+    first, device = devices._acquire(["1", "2"], 1)
+    assert device == "1"
+    second, other = devices._acquire(["0", "1"], 1)  # another sweep's list: 1 is taken
+    assert other == "0"
+    group, taken = devices._acquire(["1,2", "3"], 1)  # a group needs all its devices free
+    assert taken == "3"
+    for handle in (*first, *second, *group):
+        handle.close()
+    again, device = devices._acquire(["1,2"], 1)
+    assert device == "1,2"
+    for handle in again:
+        handle.close()
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # auto finds none: no limit
+    assert devices.capacity({"devices": "auto"}) is None
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    assert devices.capacity({"devices": "auto", "runs_per_device": 2}) == 4

@@ -110,23 +110,29 @@ def marker_file(results: str | os.PathLike[str], batch_id: str) -> Path:
 
 
 def write_batches(results: str | os.PathLike[str], plan_file: str | os.PathLike[str],
-                  batches: Sequence[Batch], statuses: Mapping[str, str]) -> None:
-    """Write each batch's file (and remove those of batches no longer formed)."""
+                  batches: Sequence[Batch], statuses: Mapping[str, str],
+                  owner: bool = True) -> None:
+    """Write each batch's file. The ``owner`` (the one Snakemake of ours alive here) also
+    removes the files of batches no longer formed and every marker left (a
+    marker outlives its batch when the merge that consumes it never ran); another parse
+    only adds the files it lacks, never touching what a running invocation uses."""
     where = batches_dir(results)
-    if not batches and not where.is_dir():
+    if not batches and not (owner and where.is_dir()):
         return
     where.mkdir(parents=True, exist_ok=True)
-    keep = {f"{b.batch_id}.json" for b in batches}
-    for entry in os.scandir(where):
-        if entry.name.endswith(".json") and entry.name not in keep:
-            Path(entry.path).unlink(missing_ok=True)
+    if owner:
+        keep = {f"{b.batch_id}.json" for b in batches}
+        for entry in os.scandir(where):
+            if entry.name.endswith(".done") or (entry.name.endswith(".json")
+                                                and entry.name not in keep):
+                Path(entry.path).unlink(missing_ok=True)
     for b in batches:
         text = json.dumps({"plan": store.local_path(os.path.abspath(plan_file)),
                            "results": store.local_path(os.path.abspath(results)),
                            "runs": {r: statuses[r] for r in b.run_ids}}, indent=1)
         path = batch_file(results, b.batch_id)
         try:
-            if path.read_text(encoding="utf-8") == text:
+            if not owner or path.read_text(encoding="utf-8") == text:
                 continue
         except OSError:
             pass
@@ -135,23 +141,24 @@ def write_batches(results: str | os.PathLike[str], plan_file: str | os.PathLike[
 
 def run_batch(path: str | os.PathLike[str]) -> int:
     """Compute a batch's runs in sequence (each in its own forked process, as
-    ``python -m snakesweep.execute`` does), skipping a run another process finished
-    meanwhile; write its marker when every run is done. 1 when a run failed."""
+    ``python -m snakesweep.execute`` does), skipping a run done since the batch was formed
+    (by an earlier attempt of this job, or another invocation); write its marker when every
+    run is done. 1 when a run failed."""
     from snakesweep import devices, provenance
     from snakesweep.execute import execute_contained, failure_line, warm_up
     from snakesweep.plan import load_plan
 
     spec = json.loads(Path(path).read_text(encoding="utf-8"))
+    formed = os.stat(path).st_mtime_ns
     plan = load_plan(spec["plan"])
-    results, runs = spec["results"], spec["runs"]
-    warm_up(plan)
+    results, runs = spec["results"], list(spec["runs"])
     failed = 0
-    options = provenance.options_of(plan.configs[next(iter(runs))]) if runs else {}
-    with devices.slot(options):
-        for i, (run_id, was) in enumerate(runs.items(), 1):
-            if was in ("pending", "failed") and store.run_statuses(
-                    results, [run_id])[run_id] == "done":
-                continue  # another invocation finished it meanwhile
+    options = provenance.options_of(plan.configs[runs[0]]) if runs else {}
+    with devices.slot(options):  # CUDA_VISIBLE_DEVICES before the experiment is imported
+        warm_up(plan)
+        for i, run_id in enumerate(runs, 1):
+            if _done_since(results, run_id, formed):
+                continue
             outcome = execute_contained(plan, run_id, results)
             line = failure_line(outcome, results)
             if line:
@@ -165,6 +172,15 @@ def run_batch(path: str | os.PathLike[str]) -> int:
     return 0
 
 
+def _done_since(results: str, run_id: str, formed: int) -> bool:
+    """Whether a run is done with a ``meta.json`` written after its batch was formed."""
+    try:
+        written = os.stat(store.run_dir(results, run_id) / store.META).st_mtime_ns
+    except OSError:
+        return False
+    return written > formed and store.run_statuses(results, [run_id])[run_id] == "done"
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m snakesweep.batches BATCH_FILE``: compute one batch's runs."""
     args = sys.argv[1:] if argv is None else argv
@@ -174,7 +190,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run_batch(args[0])
     except (SnakesweepError, OSError, ValueError, KeyError) as exc:
-        print(f"snakesweep: batch {args[0]}: {exc}", file=sys.stderr)
+        what = f"no {exc}" if isinstance(exc, KeyError) else str(exc)
+        print(f"snakesweep: batch {args[0]}: {what} (run the sweep again: its batches are "
+              "formed again from the runs still pending)", file=sys.stderr)
         return 2
 
 

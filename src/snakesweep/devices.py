@@ -1,22 +1,26 @@
 """Devices: the GPUs a running run may use (``snakesweep.devices``), as ``CUDA_VISIBLE_DEVICES``.
 
 As batchflow's Research splits its devices among its workers, each running run holds one
-*slot*: one entry of ``snakesweep.devices`` (a device, or a group such as ``"0,1"``), which
-at most ``snakesweep.runs_per_device`` runs (default 1) hold at once. The slot is set in
-``CUDA_VISIBLE_DEVICES`` before the run's process imports anything that reads it: a pool
-worker holds one slot for its life, a run's own process (``python -m snakesweep.execute``)
-and a batch's process (``snakesweep.batches``) hold one while they run.
+*slot*: one entry of ``snakesweep.devices`` (a device, or a group such as ``"0,1"``); at
+most ``snakesweep.runs_per_device`` runs (default 1) use one device at once. The slot is
+set in ``CUDA_VISIBLE_DEVICES`` before the run starts, in its process: a pool worker holds
+one slot for its life (it is forked after the pool imported the experiment, so a library
+that reads the variable at import rather than when CUDA starts would not see it), a run's
+own process (``python -m snakesweep.execute``) and a batch's process
+(``snakesweep.batches``, before it imports the experiment) hold one while they run.
 
-Slots are advisory locks (``flock``) on files in ``$TMPDIR/snakesweep-<uid>/devices/``, one
-directory per machine (and per SLURM job, whose devices SLURM chose), so runs of any
-process and any sweep on one machine never share a device beyond ``runs_per_device``; the
-kernel drops a lock however its process ends. A run that finds every slot taken waits.
+A slot is held by advisory locks (``flock``) on files named by device id in
+``$TMPDIR/snakesweep-<uid>/devices/`` (per SLURM job, whose devices SLURM chose), so the
+runs of one user's processes and sweeps on one machine (with one ``TMPDIR``) never share a
+device beyond ``runs_per_device``; the kernel drops a lock however its process ends. A run
+that finds every slot taken waits.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -79,10 +83,10 @@ def runs_per_device(options: Mapping[str, Any]) -> int:
 def capacity(options: Mapping[str, Any]) -> int | None:
     """How many runs may run at once on this machine's devices; None when unlimited."""
     devices = devices_of(options)
-    runs_per_device(options)
-    if devices is None:
+    share = runs_per_device(options)
+    if not devices:  # none set, or `auto` found none: runs take no slot
         return None
-    return max(1, len(devices)) * runs_per_device(options)
+    return len(devices) * share
 
 
 def check_options(options: Mapping[str, Any]) -> None:
@@ -128,7 +132,7 @@ def slot(options: Mapping[str, Any]) -> Iterator[str | None]:
         finally:
             _restore(saved)
         return
-    handle, device = _acquire(devices, runs_per_device(options))
+    handles, device = _acquire(devices, runs_per_device(options))
     saved = os.environ.get(VISIBLE)
     os.environ[VISIBLE] = device
     _held.append(device)
@@ -137,7 +141,8 @@ def slot(options: Mapping[str, Any]) -> Iterator[str | None]:
     finally:
         _held.clear()
         _restore(saved)
-        handle.close()
+        for handle in handles:
+            handle.close()
 
 
 def hold_for_process(options: Mapping[str, Any]) -> str | None:
@@ -158,23 +163,38 @@ def _restore(saved: str | None) -> None:
         os.environ[VISIBLE] = saved
 
 
-def _acquire(devices: list[str], share: int) -> tuple[IO[str], str]:
-    """Lock the first free slot, waiting while all are taken."""
+def _acquire(devices: list[str], share: int) -> tuple[list[IO[str]], str]:
+    """Lock the first free slot, waiting while all are taken: a slot is an entry of
+    ``devices`` (a device or a group), held by taking one of ``share`` locks of each of its
+    devices, named by the device's id (so sweeps with other lists still never share one)."""
     where = slots_dir()
     where.mkdir(parents=True, exist_ok=True)
-    names = [(f"{i}.{k}.lock", device) for k in range(share) for i, device in enumerate(devices)]
     said = False
     while True:
-        for name, device in names:
-            handle = open(where / name, "a+", encoding="utf-8")  # noqa: SIM115 - held open
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                handle.close()
-                continue
-            return handle, device
+        for k in range(share):
+            for device in devices:
+                held = _lock_all(where, sorted(set(device.split(","))), k)
+                if held is not None:
+                    return held, device
         if not said:
-            print(f"snakesweep: every device slot ({len(names)}) is in use; waiting for one",
-                  file=sys.stderr, flush=True)
+            print(f"snakesweep: every device slot ({len(devices) * share}) is in use; "
+                  "waiting for one", file=sys.stderr, flush=True)
             said = True
         time.sleep(0.05)
+
+
+def _lock_all(where: Path, ids: list[str], k: int) -> list[IO[str]] | None:
+    """Lock ``<id>.<k>`` of every id, or none of them."""
+    held: list[IO[str]] = []
+    for device in ids:
+        name = re.sub(r"[^A-Za-z0-9_.-]", "_", device)
+        handle = open(where / f"{name}.{k}.lock", "a+", encoding="utf-8")  # noqa: SIM115
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            for h in held:
+                h.close()
+            return None
+        held.append(handle)
+    return held

@@ -3,13 +3,14 @@
 ``snakesweep.resources: {mem_mb: 4000, runtime: 30, slurm_partition: gpu, gpus: 1}`` gives
 every run's job those resources, which the executor turns into its request (Snakemake's
 SLURM plugin: ``--mem``, ``--time``, ``--partition``, ``--gpus``…). A config group or an
-override may change them per run. A batch's job asks for the most any of its runs asks for,
-and for the sum of their ``runtime``s (they run one after another); runs whose other
-resources differ never share a batch.
+override may change them per run. Runs whose resources differ (``runtime`` aside) never
+share a batch, whose job asks for their values and for the sum of their ``runtime``s (they
+run one after another).
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -20,6 +21,10 @@ SUMMED = ("runtime",)
 """Resources a batch asks for the sum of, over its runs."""
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_TEXT = re.compile(r"[A-Za-z0-9_.,:=+@%/-]*\Z")
+"""Text a resource may hold: executors put some resources on a shell command line
+unquoted (the SLURM plugin's ``sbatch`` call: ``slurm_extra``, the partition…), so no
+space, quote, ``$``, ``;`` or backtick ever comes from a config."""
 
 
 def resources_of(options: Mapping[str, Any]) -> dict[str, int | float | str]:
@@ -40,6 +45,10 @@ def resources_of(options: Mapping[str, Any]) -> dict[str, int | float | str]:
         if name in SUMMED and isinstance(v, str):
             raise ConfigError(f"snakesweep.resources.{name}", f"expected a number (minutes), "
                               f"got {v!r}")
+        if isinstance(v, str) and not _TEXT.match(v):
+            raise ConfigError(f"snakesweep.resources.{name}", f"{v!r} holds characters a "
+                              "resource may not (only letters, digits and _ . , : = + @ % / -:"
+                              " executors put resources on a shell command line)")
         out[name] = v
     return out
 
@@ -66,13 +75,12 @@ def group_of(options: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
 
 
 def batch_value(name: str, runs: Iterable[Mapping[str, Any]]) -> int | float | str:
-    """A batch's value of one resource, from its runs' options."""
+    """A batch's value of one resource, from its runs' options: the sum of the summed ones
+    (whole minutes), else the value its runs share (see ``group_of``)."""
     values = [resources_of(o)[name] for o in runs]
     if name in SUMMED:
-        return sum(values)  # type: ignore[arg-type]
-    if all(isinstance(v, (int, float)) for v in values):
-        return max(values)  # type: ignore[type-var]
-    return values[0]  # the same for every run of a batch (see group_of)
+        return math.ceil(sum(values))  # type: ignore[arg-type]
+    return values[0]
 
 
 def per_job(names: Iterable[str],

@@ -6,10 +6,11 @@ A Snakefile includes the rules with::
     include: RULES
 
 They read their options from Snakemake's config under the key ``snakesweep``
-(``config_dir``, ``config_name``, ``overrides``, ``results``; or ``plan``, a plan file that
-Hydra's launcher wrote), make the plan (from its cache when nothing changed) and ask for one
-``run_experiment`` job per run whose ``results/runs/<run_id>/result.nc`` is missing, then
-one ``merge_runs`` job.
+(``config_dir``, ``config_name``, ``overrides``, ``results``, ``batch``; or ``plan``, a plan
+file that Hydra's launcher wrote), make the plan (from its cache when nothing changed) and
+ask for one ``run_experiment`` job per run whose ``results/runs/<run_id>/result.nc`` is
+missing (or one ``run_batch`` job per K of them, see ``snakesweep.batches``), then one
+``merge_runs`` job.
 
 Freshness follows content, never file times, so a fresh clone after ``dvc pull`` (new
 times, no ``.snakemake/`` metadata) has nothing to do: a run is done when its result file
@@ -117,7 +118,8 @@ class SweepWorkflow:
             statuses = sweep.check_merge() if main else {}
             if main:
                 sweep.form_batches(batches.batch_setting(options["batch"], "--batch"),
-                                   _parallel_jobs(workflow), statuses)
+                                   _parallel_jobs(workflow), statuses,
+                                   owner=sweep._lock is not None)
         except SnakesweepError as exc:
             raise WorkflowError(f"snakesweep: {exc}") from None
         if sweep._lock is not None:  # no other Snakemake of ours is alive here
@@ -160,10 +162,11 @@ class SweepWorkflow:
                 if r not in batched]
 
     def form_batches(self, setting: int | str | None, jobs: int,
-                     statuses: Mapping[str, store.Status]) -> None:
+                     statuses: Mapping[str, store.Status], owner: bool = True) -> None:
         """Make the pending runs into batches (and write their files) when jobs are batches:
         ``setting`` is ``--batch`` (else the sweep's ``snakesweep.batch``); ``jobs``, how many
-        run at once."""
+        run at once; ``owner``, whether this parse may remove old batch files (see
+        ``batches.write_batches``)."""
         options = self.plan.run_options()
         if setting is None:
             setting = batches.sweep_setting(options)
@@ -171,7 +174,7 @@ class SweepWorkflow:
         size = batches.batch_size(setting, len(pending), jobs)
         self.batches = [] if size == 1 else batches.form_batches(
             pending, size, lambda r: resources.group_of(options[r]))
-        batches.write_batches(self.results, self.plan_file, self.batches, statuses)
+        batches.write_batches(self.results, self.plan_file, self.batches, statuses, owner)
 
     @property
     def batch_markers(self) -> list[str]:
@@ -194,7 +197,7 @@ class SweepWorkflow:
 
     @property
     def batch_resources(self) -> dict[str, Any]:
-        """The resources of a batch's job: the most any of its runs asks for (``runtime``:
+        """The resources of a batch's job: those its runs share (``runtime``:
         their sum)."""
         options = self.plan.run_options()
 
@@ -301,8 +304,8 @@ class SweepWorkflow:
         ``SNAKESWEEP_SESSION``, which the pool and the jobs inherit); start the worker pool.
 
         Under ``snakesweep run`` both exist already (``prepared``): only a pool meant for
-        local jobs is dropped when the jobs run elsewhere."""
-        if not workflow.local_exec and ENV in os.environ:  # jobs run elsewhere: stop it
+        local jobs is dropped when the jobs run elsewhere or in batches."""
+        if (not workflow.local_exec or self.batches) and ENV in os.environ:  # not used: stop it
             os.environ.pop(ENV)
             stop_pool(os.environ.pop(POOL_PID_ENV, ""))
         if provenance.SESSION_ENV not in os.environ:
@@ -487,10 +490,18 @@ def _call(command: Sequence[str], env: Mapping[str, str]) -> int:
     import threading
 
     process = subprocess.Popen(list(command), env=dict(env))
-    if threading.current_thread() is not threading.main_thread():
-        return process.wait()
-    previous = signal.signal(signal.SIGTERM, lambda signum, _: process.send_signal(signum))
+    main = threading.current_thread() is threading.main_thread()
+    previous = (signal.signal(signal.SIGTERM, lambda signum, _: process.send_signal(signum))
+                if main else None)
     try:
         return process.wait()
+    except BaseException:  # Ctrl-C: Snakemake got it too; let it end before what it uses
+        try:
+            process.wait(timeout=30)
+        except BaseException:
+            process.kill()
+            process.wait()
+        raise
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if main:
+            signal.signal(signal.SIGTERM, previous)

@@ -1,4 +1,4 @@
-# snakesweep's rules: one job per pending run, then one merge of every run.
+# snakesweep's rules: one job per pending run (or per batch of them), then one merge of every run.
 # Wiring only; what these names do lives in snakesweep.rules and is tested there.
 from snakesweep.rules import (
     BATCH_COMMAND,
