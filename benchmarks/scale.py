@@ -35,17 +35,6 @@ rule simulate:
     shell: "touch {{output}}"
 """
 
-CONFIG = """
-defaults:
-  - model: m0
-  - _self_
-snakesweep:
-  experiment: trivial:main
-optimizer:
-  lr: 0.1
-seed: 0
-"""
-
 PLAN = """
 import sys, time
 from snakesweep.plan import make_plan
@@ -74,6 +63,8 @@ def timed(cmd: list[str], cwd: Path) -> tuple[float, float, str]:
 
 
 def main() -> None:
+    from dryrun import CONFIG  # the same config tree as the 10,000-run dry run
+
     from snakesweep.rules import SNAKEFILE
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -53,17 +53,6 @@ ReaderName = Literal["direct", "xarray"]
 """How ``merge_runs`` reads the runs: directly, or with ``xr.load_dataset`` per run."""
 
 
-def read_results(
-    plan: Plan, results: str | os.PathLike[str]
-) -> tuple[dict[str, str], dict[str, Any]]:
-    """The status of every run and the Dataset of every done run.
-
-    Unreadable result files are all reported at once, as one ``ExceptionGroup``.
-    """
-    statuses: dict[str, str] = dict(store.run_statuses(results, plan.run_ids))
-    return statuses, _load_datasets(results, statuses)
-
-
 def _load_datasets(results: str | os.PathLike[str], statuses: Mapping[str, str]
                    ) -> dict[str, Any]:
     import xarray as xr
