@@ -76,13 +76,15 @@ def _raise_unreadable(errors: list[RunFileError]) -> None:
         raise ExceptionGroup(f"{len(errors)} run result file(s) cannot be read", errors)
 
 
-def merge_runs(plan: Plan, results: str | os.PathLike[str], reader: ReaderName = "direct") -> Any:
+def merge_runs(plan: Plan, results: str | os.PathLike[str], reader: ReaderName = "direct",
+               metas: Mapping[str, Mapping[str, Any] | None] | None = None) -> Any:
     """The sweep's Dataset, built from the run directories under ``results``.
 
     ``reader="xarray"`` reads every run with ``xr.load_dataset`` (the reference the direct
-    reader is compared with); both give the same Dataset.
+    reader is compared with); both give the same Dataset. ``metas``: each run's
+    ``merge_index.slim`` meta, when the caller has read them already.
     """
-    return _merge(plan, results, reader).dataset
+    return _merge(plan, results, reader, metas).dataset
 
 
 @dataclass

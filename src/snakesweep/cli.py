@@ -105,6 +105,19 @@ def _parser() -> argparse.ArgumentParser:
                    help="K pending runs per Snakemake job, computed one after another in "
                    "one process; auto: one wave of jobs over --jobs (default: the config's "
                    "snakesweep.batch, else one run per job)")
+    p.add_argument("--view", nargs="?", const="native", default=None, type=_view,
+                   metavar="web|URL", help="show the runs in rerun's viewer as they finish: "
+                   "a native window, `--view web` the web viewer on 127.0.0.1 (address "
+                   "printed; served until Ctrl-C after the sweep), or a running viewer's "
+                   "rerun+http://HOST:PORT/proxy")
+    p = sweep_command("report", "Run the pending points and merge, as run does, then write "
+                      "Snakemake's HTML report of the sweep: the run table, pictures of the "
+                      "recording (snakesweep.pictures: true), the provenance. Arguments after "
+                      "-- go to Snakemake's run.", cmd_report)
+    p.add_argument("-o", "--output", default="report.html", metavar="FILE",
+                   help="the report: a .html file, or a .zip (default: report.html)")
+    p.add_argument("--cores", default="all", type=_cores,
+                   help="cores for Snakemake's local executor (default: all)")
     p = sweep_command("status", "Count done, pending and failed runs; list the failed ones.",
                       cmd_status)
     p.add_argument("--format", choices=("table", "json"), default="table")
@@ -188,6 +201,16 @@ def _retries(text: str) -> int:
     if not text.isdigit():
         raise argparse.ArgumentTypeError(f"{text!r}: expected a number of retries (0 or more)")
     return int(text)
+
+
+def _view(text: str) -> Any:
+    """``--view``: native, web, or a viewer's gRPC address."""
+    from snakesweep.live import ViewError, target
+
+    try:
+        return target(text)
+    except ViewError as exc:
+        raise argparse.ArgumentTypeError(f"{exc} (overrides go before --view)") from None
 
 
 def _batch(text: str) -> int | str:
@@ -471,7 +494,34 @@ def cmd_run(ns: argparse.Namespace, extra: list[str]) -> int:
     with store.results_lock(ns.results, "snakesweep run", _waiting(ns.results)) as waited:
         if waited:  # the other run may have changed what the plan depends on
             plan = _plan(ns, _check_plan)
-        return _run_rounds(ns, plan, invocation, extra)
+        if ns.view is None:
+            return _run_rounds(ns, plan, invocation, extra)
+        from snakesweep.live import live_view
+
+        with live_view(ns.view, plan, ns.results) as view:
+            return _run_rounds(ns, plan, invocation, extra, view)
+
+
+def cmd_report(ns: argparse.Namespace, extra: list[str]) -> int:
+    from snakesweep.report import build_report, check_output
+    from snakesweep.rules import write_invocation
+
+    check_output(ns.output)
+    plan = _plan(ns, _check_plan)
+    invocation = write_invocation(
+        Path(ns.results, ".snakesweep", "invocations",
+             f"{plan.path.stem}.yaml" if plan.path else "invocation.yaml"),
+        {"config_dir": ns.config_dir, "config_name": ns.config_name,
+         "overrides": list(ns.overrides), "results": ns.results, "from_run": ns.from_run,
+         "batch": None})
+    with store.results_lock(ns.results, "snakesweep report", _waiting(ns.results)) as waited:
+        if waited:  # the other run may have changed what the plan depends on
+            plan = _plan(ns, _check_plan)
+        code = build_report(plan, invocation, ns.output, str(ns.cores), extra,
+                            ["snakesweep", *ns.argv], ns.results)
+    if code == 0:
+        print(f"snakesweep: report written to {ns.output}")
+    return code
 
 
 def _waiting(results: str) -> Callable[[str], None]:
@@ -484,8 +534,11 @@ def _waiting(results: str) -> Callable[[str], None]:
     return say
 
 
-def _run_rounds(ns: argparse.Namespace, plan: Plan, invocation: Path, extra: list[str]) -> int:
-    """Run Snakemake, and again for each round an adaptive sweep asks for; the summary line."""
+def _run_rounds(ns: argparse.Namespace, plan: Plan, invocation: Path, extra: list[str],
+                view: Any = None) -> int:
+    """Run Snakemake, and again for each round an adaptive sweep asks for; the summary line.
+
+    ``view`` (a ``live.LiveView``) is told of each round's plan."""
     from snakesweep.rules import run_snakemake
 
     code = run_snakemake(invocation, str(ns.cores), extra, ["snakesweep", *ns.argv], plan,
@@ -497,6 +550,8 @@ def _run_rounds(ns: argparse.Namespace, plan: Plan, invocation: Path, extra: lis
         if len(grown.points) == len(plan.points):
             break
         plan = grown
+        if view is not None:
+            view.follow(plan)
         print(f"snakesweep: round {plan.rounds['count'] - 1}: {plan.structure()}",  # type: ignore[index]
               file=sys.stderr, flush=True)
         code = run_snakemake(invocation, str(ns.cores), extra, ["snakesweep", *ns.argv],

@@ -95,17 +95,27 @@ def key_file(results: str | os.PathLike[str]) -> Path:
 
 
 def stamp(plan: Plan, results: str | os.PathLike[str],
-          statuses: Mapping[str, str] | None = None) -> bool:
-    """Write ``merge.key`` and date it so that Snakemake merges exactly when it must.
+          statuses: Mapping[str, str] | None = None, key: str | None = None) -> bool:
+    """Write ``merge.key`` and date it so that Snakemake merges exactly when it must
+    (``key``: the merge key, when the caller has it already).
 
     Returns whether the merged files are fresh.
     """
-    key = merge_key(plan, results, statuses)
+    if key is None:
+        key = merge_key(plan, results, statuses)
     fresh = key is not None and recorded_key(results) == key
-    path = key_file(results)
-    # Stale text is new every time: Snakemake skips an input whose checksum it recorded.
-    text = key if fresh and key else \
-        f"stale {key or 'incomplete'} {plan.layout_digest} {time.time_ns()}"
+    return date_key(key_file(results), key, fresh, [Path(results, n) for n in MERGED],
+                    plan.layout_digest)
+
+
+def date_key(path: Path, key: str | None, fresh: bool, outputs: Collection[Path],
+             salt: str = "") -> bool:
+    """Write the key file ``path`` of a rule whose other inputs are ``ancient``, and date it
+    so that Snakemake runs the rule exactly when its outputs are not ``fresh``: older than
+    any output when they are (its text: ``key``), else newer than every one of ``outputs``
+    (with new text each time: Snakemake skips an input whose checksum it recorded).
+    Returns ``fresh``."""
+    text = key if fresh and key else f"stale {key or 'incomplete'} {salt} {time.time_ns()}"
     try:
         current = path.read_text(encoding="utf-8")
     except OSError:
@@ -116,7 +126,7 @@ def stamp(plan: Plan, results: str | os.PathLike[str],
     if fresh:
         os.utime(path, ns=(0, 0))
     else:
-        newest = max((_mtime_ns(Path(results, n)) for n in MERGED), default=0)
+        newest = max((_mtime_ns(p) for p in outputs), default=0)
         when = max(time.time_ns(), newest + 1_000_000)
         os.utime(path, ns=(when, when))
     return fresh

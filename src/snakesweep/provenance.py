@@ -294,11 +294,12 @@ def _ignore_globs(options: Mapping[str, Any]) -> list[str]:
 
 def check_options(options: Mapping[str, Any]) -> None:
     """Refuse ``snakesweep`` options that cannot be used (debug, git_dirty_ignore, debounce,
-    timeout, batch, resources, devices, runs_per_device), before any run starts
+    timeout, batch, resources, devices, runs_per_device, pictures), before any run starts
     (``ConfigError`` naming the key)."""
-    from snakesweep import batches, devices, resources
+    from snakesweep import batches, devices, report, resources
 
     is_debug(options.get("debug"), {}, ())
+    report.pictures_of(options)
     _ignore_globs(options)
     debounce_of(options)
     timeout_of(options)

@@ -39,7 +39,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from snakesweep import store
 from snakesweep.errors import SnakesweepError
@@ -49,13 +49,15 @@ if TYPE_CHECKING:
     import xarray as xr
 
 __all__ = ["CLOCKS", "REPEAT", "Bars", "Branch", "NothingToShow", "Series", "Tensor",
-           "blueprint", "layout", "to_rerun", "write_note"]
+           "blueprint", "layout", "send", "send_rows", "to_rerun", "write_note"]
 
 CLOCKS = {"over_time": "log_tick", "step": "step"}
 """Dimensions that become rerun timelines, by precedence, and the timeline each becomes."""
 REPEAT = "repeat"
 """The dimension shown as a mean with its spread rather than as a dimension."""
 BOOKKEEPING = ("run_id", "status")
+PlayState = Literal["following", "paused", "playing"]
+"""Where the viewer's time cursor starts (``blueprint``): at the end, still, or playing."""
 APPLICATION_ID = "snakesweep"
 
 # Series colours when a spread is drawn (rerun picks its own otherwise); the spread's
@@ -336,11 +338,15 @@ def _part(text: str) -> str:
     return str(rr.escape_entity_path_part(text))
 
 
-def blueprint(root: Branch) -> Any:
+def blueprint(root: Branch, header: str | None = None,
+              play_state: PlayState | None = None) -> Any:
     """The rerun blueprint of an entity tree: grids mirror branches, typed views show leaves.
 
     Variables are stacked one per row; a static scalar is shown as text (a time series view
-    draws nothing without a timeline).
+    draws nothing without a timeline). ``header``, an entity of markdown text, is shown in a
+    short row above them (the live view's progress). ``play_state``: the time panel's
+    (``"following"`` puts the time cursor at the end, as a picture of the results wants it;
+    default: the viewer's own).
     """
     import rerun.blueprint as rrb
 
@@ -356,12 +362,16 @@ def blueprint(root: Branch) -> Any:
 
     timelines = [leaf.timeline.name for leaf in root.leaves() if leaf.timeline is not None]
     rows = [build(child) for child in root.children]
+    body = rrb.Vertical(*rows, name=root.title) if len(rows) > 1 else rows[0]
+    if header is not None:
+        body = rrb.Vertical(rrb.TextDocumentView(origin=header, name="progress"), body,
+                            row_shares=[1, 9], name=root.title)
     return rrb.Blueprint(
-        rrb.Vertical(*rows, name=root.title) if len(rows) > 1 else rows[0],
+        body,
         rrb.BlueprintPanel(state="collapsed"),
         rrb.SelectionPanel(state="collapsed"),
-        rrb.TimePanel(timeline=timelines[0], state="collapsed") if timelines
-        else rrb.TimePanel(state="hidden"),
+        rrb.TimePanel(timeline=timelines[0], state="collapsed", play_state=play_state)
+        if timelines else rrb.TimePanel(state="hidden"),
         auto_views=False,
     )
 
@@ -377,16 +387,18 @@ def _whole(timeline: Timeline) -> Any:
 
 
 def to_rerun(dataset: xr.Dataset, path: str | os.PathLike[str], *,
-             application_id: str = APPLICATION_ID) -> Path:
+             application_id: str = APPLICATION_ID, play_state: PlayState | None = None
+             ) -> Path:
     """Write ``dataset`` as a rerun recording with its blueprint to ``path``; return the path.
 
     The file is written aside and renamed into place, so it is whole or absent. Raises
-    ``NothingToShow`` (and writes nothing) when no variable is numeric.
+    ``NothingToShow`` (and writes nothing) when no variable is numeric. ``play_state``: see
+    ``blueprint``.
     """
     root = layout(dataset)
-    with _recording(path, application_id, blueprint(root)) as rec:
+    with _recording(path, application_id, blueprint(root, play_state=play_state)) as rec:
         for leaf in root.leaves():
-            _send(rec, leaf)
+            send(rec, leaf)
     return Path(path)
 
 
@@ -422,7 +434,7 @@ def _recording(path: str | os.PathLike[str], application_id: str,
         tmp.unlink(missing_ok=True)
 
 
-def _send(rec: Any, leaf: Leaf) -> None:
+def send(rec: Any, leaf: Leaf) -> None:
     """Send one leaf: static, or along its timeline (scalars as one column, a row per time).
 
     rerun takes no batch of tensors in one column, so bars and tensors are logged one row
@@ -439,11 +451,7 @@ def _send(rec: Any, leaf: Leaf) -> None:
                     rr.TextDocument(_as_text(leaf), media_type="text/markdown"),
                     static=True, strict=True)
             return
-        rows, width = leaf.values.shape
-        rec.send_columns(
-            leaf.path, indexes=[rr.TimeColumn(leaf.timeline.name, sequence=leaf.timeline.times)],
-            columns=rr.Scalars.columns(scalars=leaf.values.reshape(-1)).partition([width] * rows),
-            strict=True)
+        _send_scalars(rec, leaf, leaf.timeline.times, leaf.values)
         return
     if isinstance(leaf, Bars):
         widths = left = None
@@ -451,7 +459,7 @@ def _send(rec: Any, leaf: Leaf) -> None:
             gap = leaf.abscissa[1] - leaf.abscissa[0]
             widths = np.full(len(leaf.abscissa), 0.8 * gap, dtype="f4")
             left = leaf.abscissa - 0.4 * gap
-        rows = [rr.BarChart(v, abscissa=left, widths=widths)
+        rows: list[Any] = [rr.BarChart(v, abscissa=left, widths=widths)
                 for v in (leaf.values if leaf.timeline is not None else [leaf.values])]
     else:
         rows = [rr.Tensor(v, dim_names=leaf.dim_names, value_range=leaf.value_range)
@@ -463,6 +471,28 @@ def _send(rec: Any, leaf: Leaf) -> None:
         rec.set_time(leaf.timeline.name, sequence=time)
         rec.log(leaf.path, row, strict=True)
     rec.reset_time()
+
+
+def send_rows(rec: Any, leaf: Series, which: np.ndarray) -> None:
+    """Send the rows ``which`` (a boolean per time) of a series along its timeline, with
+    its style."""
+    import rerun as rr
+
+    assert leaf.timeline is not None, "a static series has no rows"
+    rec.log(leaf.path, rr.SeriesLines(names=leaf.names, colors=leaf.colors,
+                                      widths=leaf.widths), static=True, strict=True)
+    _send_scalars(rec, leaf, leaf.timeline.times[which], leaf.values[which])
+
+
+def _send_scalars(rec: Any, leaf: Series, times: np.ndarray, values: np.ndarray) -> None:
+    import rerun as rr
+
+    assert leaf.timeline is not None
+    rows, width = values.shape
+    rec.send_columns(
+        leaf.path, indexes=[rr.TimeColumn(leaf.timeline.name, sequence=times)],
+        columns=rr.Scalars.columns(scalars=values.reshape(-1)).partition([width] * rows),
+        strict=True)
 
 
 def _as_text(leaf: Series) -> str:

@@ -10,7 +10,8 @@ They read their options from Snakemake's config under the key ``snakesweep``
 file that Hydra's launcher wrote), make the plan (from its cache when nothing changed) and
 ask for one ``run_experiment`` job per run whose ``results/runs/<run_id>/result.nc`` is
 missing (or one ``run_batch`` job per K of them, see ``snakesweep.batches``), then one
-``merge_runs`` job.
+``merge_runs`` job, then one ``sweep_report`` job: the files of the sweep that
+``snakemake --report report.html`` puts in Snakemake's report (``snakesweep.report``).
 
 Freshness follows content, never file times, so a fresh clone after ``dvc pull`` (new
 times, no ``.snakemake/`` metadata) has nothing to do: a run is done when its result file
@@ -42,6 +43,7 @@ from snakesweep import (
     freshness,
     provenance,
     recovery,
+    report,
     resources,
     store,
     summaries,
@@ -49,9 +51,9 @@ from snakesweep import (
 from snakesweep.batches import BATCH_ID_PATTERN, Batch
 from snakesweep.configs import RUN_ID_PATTERN
 
-__all__ = ["BATCH_COMMAND", "BATCH_ID_PATTERN", "MERGE_COMMAND", "RULES", "RUN_COMMAND",
-           "RUN_ID_PATTERN", "SNAKEFILE", "SweepWorkflow", "prepared", "run_snakemake",
-           "write_invocation"]
+__all__ = ["BATCH_COMMAND", "BATCH_ID_PATTERN", "MERGE_COMMAND", "REPORT_COMMAND", "RULES",
+           "RUN_COMMAND", "RUN_ID_PATTERN", "SNAKEFILE", "SweepWorkflow", "prepared",
+           "run_snakemake", "write_invocation"]
 from snakesweep.plan import Plan, load_plan, make_plan
 from snakesweep.pool import CLIENT, ENV, Pool, start_pool
 
@@ -65,6 +67,10 @@ RUN_COMMAND = '. "$SNAKESWEEP_CLIENT"; snakesweep_run {wildcards.run_id}'
 BATCH_COMMAND = '"$SNAKESWEEP_PYTHON" -m snakesweep.batches {input.batch:q}'
 MERGE_COMMAND = ('"$SNAKESWEEP_PYTHON" -m snakesweep.aggregate "$SNAKESWEEP_PLAN" '
                  '"$SNAKESWEEP_RESULTS" 2> {log:q}')
+REPORT_COMMAND = ('"$SNAKESWEEP_PYTHON" -m snakesweep.report "$SNAKESWEEP_RESULTS" {threads} '
+                  '2> {log:q}')
+REPORT_THREADS = 4
+"""Pictures drawn at once, at most (each is a viewer that mostly waits)."""
 
 
 @dataclass
@@ -83,8 +89,13 @@ class SweepWorkflow:
     batches: list[Batch] = field(default_factory=list, repr=False)
     """The jobs of K pending runs each, when jobs are batches (``snakesweep.batches``)."""
     resource_names: list[str] = field(default_factory=list)
+    pictures: bool = False
+    """Whether the report has pictures of the recording (``snakesweep.pictures``)."""
+    report_fresh: bool = False
+    """Whether the report's files are the ones its key asks for (``report.stamp``)."""
     session: Path | None = None
     _lock: IO[str] | None = field(default=None, repr=False)
+    _workflow: Any = field(default=None, repr=False)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], workflow: Any = None) -> SweepWorkflow:
@@ -110,7 +121,9 @@ class SweepWorkflow:
                 plan = make_plan(options["config_dir"], options["config_name"],
                                  list(options["overrides"]), options["results"],
                                  from_run=options["from_run"])
-            sweep = cls(plan=plan, results=str(options["results"]))
+            sweep = cls(plan=plan, results=str(options["results"]),
+                        pictures=report.pictures_setting(plan.run_options()),
+                        _workflow=workflow)
             main = workflow is None or not (workflow.remote_exec or workflow.subprocess_exec)
             sweep._lock = recovery.hold_workdir_lock() if main else None
             sweep.resource_names = resources.resource_names(plan.run_options())
@@ -129,6 +142,7 @@ class SweepWorkflow:
             "SNAKESWEEP_CLIENT": str(CLIENT),
             "SNAKESWEEP_PLAN": str(plan.path),
             "SNAKESWEEP_RESULTS": sweep.results,
+            report.PICTURES_ENV: "1" if sweep.pictures else "0",
         })
         return sweep
 
@@ -268,6 +282,76 @@ class SweepWorkflow:
     def merge_log(self) -> str:
         return str(Path(self.results, ".snakesweep", "logs", "merge_runs.log"))
 
+    @property
+    def _report(self) -> report.ReportPaths:
+        return report.ReportPaths(self.results)
+
+    @property
+    def report_dir(self) -> str:
+        return str(self._report.directory)
+
+    @property
+    def report_table(self) -> str:
+        return str(self._report.table)
+
+    @property
+    def report_provenance(self) -> str:
+        return str(self._report.provenance)
+
+    @property
+    def report_pictures(self) -> str:
+        return str(self._report.pictures)
+
+    @property
+    def report_index(self) -> str:
+        return str(self._report.index)
+
+    @property
+    def report_files(self) -> list[str]:
+        """What the sweep's report is made of, every one flagged for Snakemake's report but
+        ``report.json``: the target that writes them (pictures or their placeholders)."""
+        return [self.report_table, self.report_provenance, self.report_pictures,
+                self.report_index]
+
+    def report_source(self, path: str) -> Any:
+        """A merged file as an input of the report job: ``ancient`` while the report is
+        fresh (a merge that writes the same content again leaves it alone), else plain: a
+        job downstream of one Snakemake reruns is judged by the files between them only,
+        and never follows a job whose inputs from it are all ``ancient``."""
+        from snakemake.io import ancient
+
+        return ancient(path) if self.report_fresh else path
+
+    @property
+    def report_key_file(self) -> str:
+        """The report job's input whose time says whether the report is fresh."""
+        return str(self._report.key_file)
+
+    @property
+    def report_log(self) -> str:
+        return str(Path(self.results, ".snakesweep", "logs", "sweep_report.log"))
+
+    @property
+    def report_threads(self) -> int:
+        """The report job's threads: the pictures it draws at once (at most
+        ``REPORT_THREADS``, and the cores Snakemake may use)."""
+        return min(REPORT_THREADS, _cores(self._workflow)) if self.pictures else 1
+
+    def caption(self, name: str) -> str:
+        """A caption that ships with the rules (``workflow/report/<name>.rst``)."""
+        return str(report.CAPTIONS / f"{name}.rst")
+
+    @property
+    def pictures_caption(self) -> str:
+        """The pictures' caption, which the report job writes beside them (it says whether
+        they were rendered, and why not): absolute, which Snakemake keeps as it is, and read
+        when the report is made."""
+        return os.path.abspath(Path(self.report_pictures, "caption.rst"))
+
+    def picture_labels(self, wildcards: Any) -> dict[str, str]:
+        """The labels of one picture in the report (its variable, dimensions, rendering)."""
+        return report.picture_labels(self.results, wildcards.variable)
+
     def check_merge(self) -> dict[str, store.Status]:
         """Count the pending runs, find the stale ones (computed with other code) and the
         corrupt ones, and date the code and merge keys so that Snakemake computes exactly
@@ -284,7 +368,9 @@ class SweepWorkflow:
             print(f"snakesweep: {len(corrupt)} run(s) whose result is not the file recorded "
                   f"at completion (corrupt), computed again: {', '.join(corrupt[:5])}"
                   + (", …" if len(corrupt) > 5 else ""), file=sys.stderr)
-        freshness.stamp(self.plan, self.results, statuses)
+        key = freshness.merge_key(self.plan, self.results, statuses)
+        freshness.stamp(self.plan, self.results, statuses, key=key)
+        self.report_fresh = report.stamp(self.results, key, self.pictures)
         freshness.stamp_code(self.results, self.stale)
         return statuses
 
@@ -364,6 +450,16 @@ def local_pool(pending: int, cores: int, plan: Plan) -> Pool | None:
     options = next(iter(plan.run_options().values()), {})
     slots = devices.capacity(options) if devices.configured(options) else None
     return start_pool(min(cores, pending, slots or cores), str(plan.path))
+
+
+def _cores(workflow: Any) -> int:
+    """``--cores`` (1 when it is not known)."""
+    if workflow is None:
+        return 1
+    try:
+        return max(1, int(workflow.global_resources["_cores"].value or 1))
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return 1
 
 
 def _parallel_jobs(workflow: Any) -> int:

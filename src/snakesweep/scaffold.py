@@ -85,7 +85,8 @@ def next_steps(root: Path, plan: Scaffold) -> str:
     """What to type next, in the order to type it."""
     git_top = _upward(root, ".git")
     lines = ["next:",
-             "  snakemake --cores all     # run the sweep: results/sweep.nc, results/runs.csv"]
+             "  snakemake --cores all     # run the sweep: results/sweep.nc, results/runs.csv",
+             "  snakemake --report report.html   # its report: runs, pictures, provenance"]
     if git_top is None:
         lines.append("  git init                  # DVC needs a git repository")
     if _upward(root, ".dvc") is None:

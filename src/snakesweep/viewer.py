@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 from urllib.parse import quote
 
 from snakesweep.errors import SnakesweepError
@@ -36,6 +36,8 @@ class WebViewer:
 
     url: str
     process: subprocess.Popen[bytes]
+    grpc: str
+    """The gRPC address SDKs stream to (``rerun+http://127.0.0.1:PORT/proxy``)."""
 
 
 def check_recording(path: Path) -> None:
@@ -48,31 +50,91 @@ def check_recording(path: Path) -> None:
 def open_native(path: Path) -> int:
     """Open ``path`` in the native viewer window; returns its exit status when it is closed."""
     check_recording(path)
-    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY")
-                                                 or os.environ.get("WAYLAND_DISPLAY")):
-        raise ViewerError("no display for the viewer window (neither DISPLAY nor "
-                          "WAYLAND_DISPLAY is set); `snakesweep view --web` serves the viewer "
-                          "to a browser instead")
+    _check_display("`snakesweep view --web` serves the viewer to a browser instead")
     with _child([*RERUN, str(path)]) as process:
         return process.wait()
 
 
+def _check_display(instead: str) -> None:
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY")
+                                                 or os.environ.get("WAYLAND_DISPLAY")):
+        raise ViewerError("no display for the viewer window (neither DISPLAY nor "
+                          f"WAYLAND_DISPLAY is set); {instead}")
+
+
 @contextmanager
-def serve_web(path: Path, port: int = 0, timeout: float = 30.0) -> Iterator[WebViewer]:
-    """Serve ``path`` with the web viewer on 127.0.0.1 until the block ends.
+def serve_web(path: Path | None, port: int = 0, timeout: float = 30.0) -> Iterator[WebViewer]:
+    """Serve ``path`` with the web viewer on 127.0.0.1 until the block ends; with no path,
+    what SDKs stream to it (``WebViewer.grpc``).
 
     ``port`` 0 picks a free port. Yields once the page answers.
     """
-    check_recording(path)
+    if path is not None:
+        check_recording(path)
     web = port or _free_port()
     grpc = _free_port()
-    command = [*RERUN, "--serve-web", str(path), "--bind", "127.0.0.1",
-               "--web-viewer-port", str(web), "--port", str(grpc)]
+    command = [*RERUN, "--serve-web", *([str(path)] if path is not None else []),
+               "--bind", "127.0.0.1", "--web-viewer-port", str(web), "--port", str(grpc)]
     with tempfile.TemporaryFile() as log, _child(command, stderr=log) as process:
         _wait_listening(process, log, web, timeout)
-        url = (f"http://127.0.0.1:{web}/?url="
-               + quote(f"rerun+http://127.0.0.1:{grpc}/proxy", safe=""))
-        yield WebViewer(url, process)
+        address = _proxy(grpc)
+        yield WebViewer(f"http://127.0.0.1:{web}/?url=" + quote(address, safe=""), process,
+                        address)
+
+
+def _proxy(port: int) -> str:
+    return f"rerun+http://127.0.0.1:{port}/proxy"
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    """Where a live stream goes: its gRPC address, and the page to open (web viewer)."""
+
+    grpc: str
+    page: str | None = None
+    process: subprocess.Popen[bytes] | None = None
+
+    def wait(self) -> None:
+        """Until the server this started ends, or Ctrl-C (or SIGTERM) ends the wait."""
+        if self.process is None:
+            return
+        previous = signal.signal(signal.SIGTERM, _interrupt)
+        try:
+            self.process.wait()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def live_server(kind: str, url: str | None = None, timeout: float = 30.0
+                ) -> Iterator[LiveServer]:
+    """A viewer for a live stream: ``web`` serves one on 127.0.0.1 until the block ends;
+    ``native`` opens a window, left open after; ``url`` is a viewer already running."""
+    if kind == "url":
+        assert url is not None
+        yield LiveServer(url)
+    elif kind == "web":
+        with serve_web(None, timeout=timeout) as web:
+            yield LiveServer(web.grpc, web.url, web.process)
+    else:
+        _check_display("`--view web` serves the live view to a browser instead")
+        port = _free_port()
+        with tempfile.TemporaryFile() as log:
+            process = subprocess.Popen([*RERUN, "--bind", "127.0.0.1", "--port", str(port),
+                                        "--expect-data-soon"], stdin=subprocess.DEVNULL,
+                                       stderr=log, start_new_session=True)
+            try:
+                _wait_listening(process, log, port, timeout)
+            except BaseException:
+                _stop(process)
+                raise
+        yield LiveServer(_proxy(port))  # the window is the user's: closing it is theirs
 
 
 @contextmanager

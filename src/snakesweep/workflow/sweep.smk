@@ -1,9 +1,11 @@
-# snakesweep's rules: one job per pending run (or per batch of them), then one merge of every run.
+# snakesweep's rules: one job per pending run (or per batch of them), then one merge of every run,
+# then the files of the sweep's report (`snakemake --report report.html`).
 # Wiring only; what these names do lives in snakesweep.rules and is tested there.
 from snakesweep.rules import (
     BATCH_COMMAND,
     BATCH_ID_PATTERN,
     MERGE_COMMAND,
+    REPORT_COMMAND,
     RUN_COMMAND,
     RUN_ID_PATTERN,
     SweepWorkflow,
@@ -12,9 +14,14 @@ from snakesweep.rules import (
 SWEEP = SweepWorkflow.from_config(config, workflow)
 
 
-# The merge reads every run's files: done where Snakemake runs, never a cluster job.
+# The merge and the report read every run's files: done where Snakemake runs, never a cluster job.
 localrules:
     merge_runs,
+    sweep_report,
+
+
+# What `snakemake --report report.html` says of the sweep above its results.
+report: SWEEP.caption("sweep")
 
 
 wildcard_constraints:
@@ -32,6 +39,7 @@ rule sweep:
         SWEEP.provenance_diff,
         SWEEP.metrics_file,
         SWEEP.index_file,
+        SWEEP.report_files,
 
 
 # Every run, not merged (the `run` stage of dvc.yaml).
@@ -86,6 +94,39 @@ rule merge_runs:
         SWEEP.merge_log,
     shell:
         MERGE_COMMAND
+
+
+# The sweep in Snakemake's report: the run table, the provenance summary and, when the config
+# sets snakesweep.pictures: true, a picture of each result variable of the recording (rendered
+# headless; placeholders saying why where rerun cannot draw). Reruns when the report's key
+# (the merge key, the pictures setting) differs from the one report.json records, never for
+# file times: report.key is then dated newer, and the merged files are plain inputs, so that
+# the report follows a merge that runs; while the report is fresh they are ancient.
+rule sweep_report:
+    input:
+        sweep=SWEEP.report_source(SWEEP.sweep_file),
+        table=SWEEP.report_source(SWEEP.table_file),
+        provenance=SWEEP.report_source(SWEEP.provenance_file),
+        index=SWEEP.report_source(SWEEP.index_file),
+        key=SWEEP.report_key_file,
+    output:
+        table=report(SWEEP.report_table, caption=SWEEP.caption("runs"), category="Runs"),
+        provenance=report(
+            SWEEP.report_provenance, caption=SWEEP.caption("provenance"), category="Provenance"
+        ),
+        pictures=report(
+            directory(SWEEP.report_pictures),
+            patterns=["{variable}.png", "{variable}.svg"],
+            caption=SWEEP.pictures_caption,
+            category="Recording",
+            labels=SWEEP.picture_labels,
+        ),
+        index=SWEEP.report_index,
+    log:
+        SWEEP.report_log,
+    threads: SWEEP.report_threads
+    shell:
+        REPORT_COMMAND
 
 
 onstart:
