@@ -38,7 +38,11 @@ import numpy as np
 
 
 def main(cfg):
-    """The last point waits (up to a minute) for the test to open its gate."""
+    """The last point waits (up to a minute) for the test to open its gate; the point
+    ``flaky`` fails its first attempt."""
+    if cfg.x == cfg.flaky and not os.path.exists("attempted"):
+        open("attempted", "w").close()
+        raise ConnectionError("a transient error: the next attempt succeeds")
     if cfg.x == cfg.last:
         deadline = time.monotonic() + 60
         while not os.path.exists("gate"):
@@ -50,12 +54,13 @@ def main(cfg):
 '''
 
 
-def gated_project(root: Path, points: int = 4) -> Path:
+def gated_project(root: Path, points: int = 4, flaky: int | None = None) -> Path:
     write(root / "conf" / "config.yaml", f"""
         snakesweep:
           experiment: gated:main
         x: 1
         last: {points}
+        flaky: {flaky if flaky is not None else 'null'}
         hydra:
           sweeper:
             params:
@@ -154,6 +159,13 @@ def y_values(rec: Recording | None) -> dict[int, float]:
                                     strict=True)}
 
 
+def progress(rec: Recording | None) -> str:
+    """The live view's progress text so far ('' before there is one)."""
+    if rec is None or "/progress" not in rec.entities:
+        return ""
+    return str(rec["/progress"].static["TextDocument:text"][0])
+
+
 def content(rec: Recording) -> dict[str, Any]:
     """A recording's data by entity, rows in time order: what a viewer draws."""
     out: dict[str, Any] = {}
@@ -170,29 +182,30 @@ def content(rec: Recording) -> dict[str, Any]:
 
 @pytest.mark.slow
 def test_runs_reach_the_live_view_while_the_sweep_runs(tmp_path: Path) -> None:
-    project = gated_project(tmp_path / "live")
+    project = gated_project(tmp_path / "live", flaky=2)  # x=2 fails once, then is retried
     stream = tmp_path / "stream.rrd"
     with saving_viewer(stream) as (address, _), open(tmp_path / "err", "w+") as log, group(
-            [sys.executable, "-m", "snakesweep", "run", "--cores", "2", "--view", address],
-            cwd=project, stdout=log, stderr=log) as sweep:
+            [sys.executable, "-m", "snakesweep", "run", "--cores", "2", "--retries", "1",
+             "--view", address], cwd=project, stdout=log, stderr=log) as sweep:
         # the last point waits for the gate: these arrive while the sweep is still running
-        wait_for(lambda: y_values(received(stream)) == {1: 10.0, 2: 20.0, 3: 30.0},
+        wait_for(lambda: y_values(received(stream)) == {1: 10.0, 2: 20.0, 3: 30.0} and
+                 progress(received(stream)).startswith(
+                     "**3 of 4 runs done** · 0 failed · 1 pending · ETA "),
                  "runs x=1..3 in the live view")
         assert sweep.poll() is None
-        progress = read_stream(stream)["/progress"].static["TextDocument:text"][0]
-        assert progress.startswith("**3 of 4 runs done** · 0 failed · 1 pending · ETA ")
         (project / "gate").touch()
         assert sweep.wait(300) == 0, Path(log.name).read_text()
+        assert "snakesweep: live view: 4 runs in " in Path(log.name).read_text()
     live = read_stream(stream)
     assert y_values(live) == {1: 10.0, 2: 20.0, 3: 30.0, 4: 40.0}
-    assert live["/progress"].static["TextDocument:text"][0].startswith(
-        "**4 of 4 runs done** · 0 failed · 0 pending · finished")
+    assert len(live["/y"].times["x"]) == 4  # each row once, never a NaN first for the retry
+    assert progress(live).startswith("**4 of 4 runs done** · 0 failed · 0 pending · finished")
     assert live.views["/progress"] == ("TextDocument", "progress")
 
     # the same sweep without --view: the same recording, and the stream showed just that
-    plain = gated_project(tmp_path / "plain")
+    plain = gated_project(tmp_path / "plain", flaky=2)
     (plain / "gate").touch()
-    out = snakesweep("run", "--cores", "2", cwd=plain)
+    out = snakesweep("run", "--cores", "2", "--retries", "1", cwd=plain)
     assert out.returncode == 0, out.stderr
     final = read(project / "results" / "sweep.rrd")
     assert content(final) == content(read(plain / "results" / "sweep.rrd"))
@@ -219,6 +232,7 @@ def test_a_viewer_that_goes_away_does_not_stop_the_sweep(tmp_path: Path) -> None
         viewer.wait(10)
         (project / "gate").touch()
         assert sweep.wait(300) == 0, Path(log.name).read_text()
+        assert "snakesweep: live view: " in Path(log.name).read_text()
     ds = xr.load_dataset(project / "results" / "sweep.nc")
     assert ds["y"].values.tolist() == [10.0, 20.0, 30.0, 40.0]
 
@@ -251,6 +265,8 @@ def test_view_web_serves_the_live_view_on_localhost_until_interrupted(tmp_path: 
             assert page.status == 200
         sweep.send_signal(signal.SIGTERM)
         assert sweep.wait(60) == 0, Path(log.name).read_text()
+        err = Path(log.name).read_text()
+        assert "snakesweep: live view: 2 runs in " in err and "live view stopped" not in err
     port = int(url.split(":")[2].split("/")[0])
     assert not _listening(port)  # the server went with it
     assert xr.load_dataset(project / "results" / "sweep.nc")["y"].values.tolist() == [10.0,
@@ -280,7 +296,7 @@ def test_the_native_view_without_a_display_says_what_to_do(project: Path) -> Non
 
 
 def test_a_mean_over_repeats_is_shown_only_when_every_repeat_has_ended() -> None:
-    from snakesweep.live import _settled_mask, _settled_values
+    from snakesweep.live import ENDED, _settled_mask, _settled_values
     from snakesweep.recording import layout
 
     ds = xr.Dataset(
@@ -288,8 +304,8 @@ def test_a_mean_over_repeats_is_shown_only_when_every_repeat_has_ended() -> None
          "status": (("x", "repeat"), [["done", "done"], ["done", "pending"]]),
          "run_id": (("x", "repeat"), [["a", "b"], ["c", "d"]])},
         coords={"x": [1, 2], "repeat": [0, 1]})
-    [shown] = layout(_settled_values(ds)).leaves()
-    [ready] = layout(_settled_mask(ds)).leaves()
+    [shown] = layout(_settled_values(ds, ENDED)).leaves()
+    [ready] = layout(_settled_mask(ds, ENDED)).leaves()
     assert np.isfinite(ready.values).all(axis=-1).tolist() == [True, False]
     assert shown.values[0].tolist() == [2.0, 1.0, 3.0]  # mean, mean − std, mean + std
     assert np.isnan(shown.values[1]).all()  # not 5.0: the mean of one repeat of two

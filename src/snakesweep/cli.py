@@ -1,4 +1,4 @@
-"""``snakesweep plan|run|status|view|init|pull|history|show|runs``: thin commands over the parts.
+"""``snakesweep plan|run|report|status|view|init|pull|history|show|runs``: thin commands.
 
 Sweep arguments come first, in Hydra's shape (``-cd``, ``-cn``, overrides); arguments after
 ``--`` go to Snakemake unchanged. Bad input prints one line and exits with status 2.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -346,8 +347,6 @@ def cmd_pull(ns: argparse.Namespace, extra: list[str]) -> int:
 
 
 def cmd_view(ns: argparse.Namespace, extra: list[str]) -> int:
-    import signal
-
     from snakesweep.freshness import RECORDING
     from snakesweep.viewer import open_native, serve_web
 
@@ -480,40 +479,57 @@ def cmd_status(ns: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
-def cmd_run(ns: argparse.Namespace, extra: list[str]) -> int:
+def _invocation(ns: argparse.Namespace, plan: Plan, batch: int | str | None) -> Path:
+    """The Snakemake config file of this command's sweep (``rules.write_invocation``)."""
     from snakesweep.rules import write_invocation
 
-    plan = _plan(ns, _check_plan)
-    invocation = write_invocation(
+    return write_invocation(
         Path(ns.results, ".snakesweep", "invocations",
              f"{plan.path.stem}.yaml" if plan.path else "invocation.yaml"),
         {"config_dir": ns.config_dir, "config_name": ns.config_name,
          "overrides": list(ns.overrides), "results": ns.results, "from_run": ns.from_run,
-         "batch": ns.batch})
+         "batch": batch})
+
+
+def cmd_run(ns: argparse.Namespace, extra: list[str]) -> int:
+    plan = _plan(ns, _check_plan)
+    invocation = _invocation(ns, plan, ns.batch)
     extra = [*(["--retries", str(ns.retries)] if ns.retries else []), *extra]
+    if ns.view is not None:
+        return _run_viewed(ns, plan, invocation, extra)
     with store.results_lock(ns.results, "snakesweep run", _waiting(ns.results)) as waited:
         if waited:  # the other run may have changed what the plan depends on
             plan = _plan(ns, _check_plan)
-        if ns.view is None:
-            return _run_rounds(ns, plan, invocation, extra)
-        from snakesweep.live import live_view
+        return _run_rounds(ns, plan, invocation, extra)
 
+
+def _run_viewed(ns: argparse.Namespace, plan: Plan, invocation: Path, extra: list[str]) -> int:
+    """``run --view``: the sweep with its live view; a web viewer is served after it (the
+    results no longer locked) until Ctrl-C, unless a SIGTERM stopped the sweep."""
+    from snakesweep.live import live_view
+    from snakesweep.rules import TERMINATED
+
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # stops the viewer as Ctrl-C does
+    try:
         with live_view(ns.view, plan, ns.results) as view:
-            return _run_rounds(ns, plan, invocation, extra, view)
+            with store.results_lock(ns.results, "snakesweep run",
+                                    _waiting(ns.results)) as waited:
+                if waited:
+                    plan = _plan(ns, _check_plan)
+                    view.follow(plan)
+                code = _run_rounds(ns, plan, invocation, extra, view)
+            view.end(serve=not TERMINATED.is_set())
+            return code
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def cmd_report(ns: argparse.Namespace, extra: list[str]) -> int:
     from snakesweep.report import build_report, check_output
-    from snakesweep.rules import write_invocation
 
     check_output(ns.output)
     plan = _plan(ns, _check_plan)
-    invocation = write_invocation(
-        Path(ns.results, ".snakesweep", "invocations",
-             f"{plan.path.stem}.yaml" if plan.path else "invocation.yaml"),
-        {"config_dir": ns.config_dir, "config_name": ns.config_name,
-         "overrides": list(ns.overrides), "results": ns.results, "from_run": ns.from_run,
-         "batch": None})
+    invocation = _invocation(ns, plan, None)
     with store.results_lock(ns.results, "snakesweep report", _waiting(ns.results)) as waited:
         if waited:  # the other run may have changed what the plan depends on
             plan = _plan(ns, _check_plan)

@@ -6,8 +6,10 @@ of run directories changes, it merges the runs so far in memory (``aggregate.mer
 nothing is written) and sends to the viewer what changed in the recording's own mapping of
 them (``recording.layout``), so the N-D picture fills in while the sweep runs:
 
-* a row of a time series is sent once, when every run it shows has ended (its repeats
-  included), so it is sent with the value it has in the final recording and never twice;
+* a row of a time series is sent once, when every run it shows is done (its repeats
+  included) with the current code, so it is sent with the value it has in the final
+  recording and never twice; rows of failed runs (which ``--retries`` or a later run may
+  compute yet) are sent at the end, as the final recording holds them;
 * bars, tensors and static values are sent again whole when they change (rerun shows the
   latest);
 * ``/progress`` says how many runs are done, failed and pending, with an ETA from the pace
@@ -42,8 +44,9 @@ POLL = 0.05
 """Seconds between two looks at ``results/runs/``."""
 NICE = 10
 """The watching thread's niceness: it yields the cores to the runs."""
-ENDED = ("done", "failed")
-"""Statuses of a run that will not change during the sweep."""
+FLUSH_TIMEOUT = 5.0
+"""Seconds an update waits for the viewer to take what it sent (a stalled viewer never
+holds up the sweep)."""
 
 
 class ViewError(SnakesweepError, ValueError):
@@ -114,11 +117,15 @@ class LiveView:
         self.error: BaseException | None = None
         self._sent = _Sent()
         self._metas = RunMetas(self.results)
+        self._code: tuple[Plan, dict[str, str]] | None = None
         self._seen: dict[str, tuple[int, int]] | None = None
         self._started = time.monotonic()
         self._ended_at_start: int | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._closed = False
+        self.server: viewer.LiveServer | None = None
+        """The viewer this view started, if any."""
 
     def follow(self, plan: Plan) -> None:
         """Show ``plan`` from now on (an adaptive sweep's next round)."""
@@ -131,12 +138,51 @@ class LiveView:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop watching after one last update, so the view ends as the sweep did."""
+        """Stop watching after one last update, so the view ends as the sweep did (none when
+        the thread is still stuck in one: the sweep never waits for the view)."""
         self._stop.set()
         if self._thread is not None:
-            self._thread.join()
+            self._thread.join(timeout=2 * FLUSH_TIMEOUT)
+            if self._thread.is_alive():
+                return
         if self.error is None:
-            self._guarded()
+            self._guarded(final=True)
+
+    def close(self) -> None:
+        """Stop watching (once), send the last update, hand the stream over; a stream that
+        does not let go within ``FLUSH_TIMEOUT`` is left to the process's end."""
+        if self._closed:
+            return
+        self._closed = True
+        self.stop()
+        rec = self.stream
+        done = threading.Event()
+
+        def let_go() -> None:
+            try:
+                rec.flush(timeout_sec=FLUSH_TIMEOUT)
+                rec.disconnect()
+            except Exception:  # the viewer went away; the view has said so, or had ended
+                pass
+            done.set()
+
+        threading.Thread(target=let_go, name="snakesweep live view: disconnect",
+                         daemon=True).start()
+        if not done.wait(2 * FLUSH_TIMEOUT):
+            import rerun as rr
+
+            rr.unregister_shutdown()  # a stalled viewer: exit without waiting for it
+
+    def end(self, say: Any = print, serve: bool = True) -> None:
+        """The sweep has ended: close the view, say what it did, and keep serving a web
+        viewer this started until Ctrl-C (or SIGTERM) when ``serve``."""
+        self.close()
+        say(f"snakesweep: {self.summary()}", file=sys.stderr, flush=True)
+        server = self.server
+        if serve and server is not None and server.process is not None:
+            say(f"snakesweep: the sweep has ended; the live view stays at {server.page} "
+                "until Ctrl-C", flush=True)
+            server.wait()
 
     def _watch(self) -> None:
         try:  # on Linux, this thread only: the runs come first when the cores are busy
@@ -150,35 +196,49 @@ class LiveView:
                 self._guarded()
             self._stop.wait(POLL)
 
-    def _guarded(self) -> None:
+    def _guarded(self, final: bool = False) -> None:
         try:
-            self.update()
+            self.update(final)
         except Exception as exc:  # the view is not the sweep: it stops, the sweep goes on
             self.error = exc
             print(f"snakesweep: the live view stopped ({type(exc).__name__}: {exc}); the "
                   "sweep goes on, and results/sweep.rrd is written as usual", file=sys.stderr,
                   flush=True)
 
-    def update(self) -> None:
-        """Merge the runs so far and send what changed in their mapping, then the progress."""
+    def update(self, final: bool = False) -> None:
+        """Merge the runs so far and send what changed in their mapping, then the progress;
+        ``final``: the sweep has ended, failed runs will not be computed again."""
         began = time.perf_counter()
-        self._update()
+        self._update(final)
         self.busy += time.perf_counter() - began
 
-    def _update(self) -> None:
+    def _stale(self, plan: Plan) -> set[str]:
+        """The done runs computed with other code than the plan's: computed again soon."""
+        from snakesweep.provenance import code_fingerprints
+
+        if self._code is None or self._code[0] is not plan:
+            self._code = (plan, {r: c.fingerprint
+                                 for r, c in code_fingerprints(plan.run_options()).items()})
+        statuses = store.run_statuses(self.results, plan.run_ids, self._code[1])
+        return {r for r, status in statuses.items() if status in ("stale", "corrupt")}
+
+    def _update(self, final: bool) -> None:
         import numpy as np
 
         from snakesweep.aggregate import merge_runs
 
-        metas = self._metas.read(self.plan.run_ids)  # each meta.json read once, then by stat
-        dataset = merge_runs(self.plan, self.results, metas=metas)
+        plan = self.plan  # follow() may swap it meanwhile
+        metas = self._metas.read(plan.run_ids)  # each meta.json read once, then by stat
+        dataset = _with_stale(merge_runs(plan, self.results, metas=metas),
+                              self._stale(plan))
+        ended = ENDED_AT_END if final else ENDED
         status = dataset["status"].values
         progress = self._progress(status, metas)
         root: recording.Branch | None
         settled: recording.Branch | None
         try:
-            root = recording.layout(_settled_values(dataset))
-            settled = recording.layout(_settled_mask(dataset))
+            root = recording.layout(_settled_values(dataset, ended))
+            settled = recording.layout(_settled_mask(dataset, ended))
         except recording.NothingToShow:  # no result yet, or none to show
             root = settled = None
         rec = self.stream
@@ -190,28 +250,32 @@ class LiveView:
             for leaf, mask in zip(root.leaves(), settled.leaves(), strict=True):
                 if isinstance(leaf, recording.Series) and leaf.timeline is not None:
                     ready = np.isfinite(mask.values).all(axis=-1)
-                    sent = self._sent.rows.get(leaf.path)
-                    new = ready if sent is None else ready & ~sent
+                    times = leaf.timeline.times
+                    sent = self._sent.rows.setdefault(leaf.path, set())
+                    new = ready & ~np.isin(times, list(sent))  # by time: the domain may grow
                     if new.any():
                         recording.send_rows(rec, leaf, new)
-                        self._sent.rows[leaf.path] = new if sent is None else sent | new
+                        sent.update(times[new].tolist())
                 else:
+                    shown = (leaf.values, getattr(leaf, "value_range", None))
                     last = self._sent.values.get(leaf.path)
-                    if last is None or not np.array_equal(last, leaf.values, equal_nan=True):
+                    if last is None or last[1] != shown[1] or not np.array_equal(
+                            last[0], shown[0], equal_nan=True):
                         recording.send(rec, leaf)
-                        self._sent.values[leaf.path] = leaf.values
+                        self._sent.values[leaf.path] = shown
         import rerun as rr
 
         rec.log(PROGRESS, rr.TextDocument(progress.text(), media_type="text/markdown"),
                 static=True)
-        rec.flush()
+        rec.flush(timeout_sec=FLUSH_TIMEOUT)
         now = time.time()
         first = not self.updates
-        for run_id in dataset["run_id"].values[_ended(dataset)].tolist():
+        done = set(dataset["run_id"].values[_ended(dataset, ENDED)].tolist())
+        for run_id in dataset["run_id"].values[_ended(dataset, ended)].tolist():
             if run_id in self.shown:
                 continue
             self.shown[run_id] = now
-            if not first:  # ended in this invocation: how long it took to be shown
+            if not first and run_id in done:  # done in this invocation: how soon it showed
                 self.latencies.append(now - _ended_at(self.results, run_id, now))
         self.updates += 1
 
@@ -268,39 +332,59 @@ def _ended_at(results: Path, run_id: str, default: float) -> float:
         return default
 
 
-def _ended(dataset: Any) -> Any:
-    """Per point of the sweep: has its run ended (done or failed)?"""
+ENDED = ("done",)
+"""Statuses of a run whose values will not change while the sweep runs."""
+ENDED_AT_END = ("done", "failed")
+"""The same once the sweep has ended."""
+
+
+def _with_stale(dataset: Any, stale: set[str]) -> Any:
+    """``dataset`` with the status of ``stale`` runs said (the merge counts them done)."""
     import numpy as np
 
-    return np.isin(dataset["status"], ENDED)
+    if not stale:
+        return dataset
+    status = dataset["status"]
+    marked = np.where(np.isin(dataset["run_id"].values, list(stale)), "stale", status.values)
+    return dataset.assign(status=status.copy(data=marked))
 
 
-def _settled_values(dataset: Any) -> Any:
+def _ended(dataset: Any, ended: tuple[str, ...]) -> Any:
+    """Per point of the sweep: has its run ended with a status of ``ended``?"""
+    import numpy as np
+
+    return np.isin(dataset["status"], ended)
+
+
+def _numeric(dataset: Any) -> list[str]:
+    """The result variables the recording shows (``recording.layout`` maps these)."""
+    return [str(n) for n, v in dataset.data_vars.items()
+            if n not in recording.BOOKKEEPING and v.dtype.kind in "biuf"]
+
+
+def _settled_values(dataset: Any, ended: tuple[str, ...]) -> Any:
     """The Dataset with every point whose repeats have not all ended set to NaN, so a mean
     over ``repeat`` is shown only with its final value."""
     if recording.REPEAT not in dataset.dims:
         return dataset
-    whole = dataset["status"].copy(data=_ended(dataset)).all(recording.REPEAT)
-    numeric = [n for n, v in dataset.data_vars.items()
-               if n not in recording.BOOKKEEPING and v.dtype.kind in "biuf"]
-    return dataset.assign({n: dataset[n].astype("f8").where(whole) for n in numeric})
+    whole = dataset["status"].copy(data=_ended(dataset, ended)).all(recording.REPEAT)
+    return dataset.assign({n: dataset[n].astype("f8").where(whole) for n in _numeric(dataset)})
 
 
-def _settled_mask(dataset: Any) -> Any:
+def _settled_mask(dataset: Any, statuses: tuple[str, ...]) -> Any:
     """A Dataset shaped like ``dataset`` whose numbers are 1 where every run they show has
     ended and NaN elsewhere: its layout says which rows of each view are final."""
     import numpy as np
 
     status = dataset["status"]
-    ended = _ended(dataset)
+    ended = _ended(dataset, statuses)
     if recording.REPEAT in status.dims:
         axis = status.dims.index(recording.REPEAT)
         ended = np.broadcast_to(ended.all(axis=axis, keepdims=True), ended.shape)
     mask = np.where(ended, 1.0, np.nan)
     numeric = {}
-    for name, var in dataset.data_vars.items():
-        if name in recording.BOOKKEEPING or var.dtype.kind not in "biuf":
-            continue
+    for name in _numeric(dataset):
+        var = dataset[name]
         if var.dims[:status.ndim] == status.dims:  # as the merge lays them out: swept first
             extra = (1,) * (var.ndim - status.ndim)
             numeric[name] = var.copy(data=np.broadcast_to(mask.reshape(mask.shape + extra),
@@ -334,8 +418,9 @@ def target(text: str) -> Target:
 @contextmanager
 def live_view(where: Target, plan: Plan, results: str | os.PathLike[str],
               say: Any = print) -> Iterator[LiveView]:
-    """Start the viewer (unless it runs already), stream the sweep to it while the block
-    runs; a viewer this started stays open after (web: served until Ctrl-C)."""
+    """Start the viewer (unless it runs already) and stream the sweep to it while the block
+    runs; ``end`` the view inside the block to say how it went and, for the web viewer,
+    to keep serving it. Leaving the block stops what it started but a viewer's window."""
     import rerun as rr
 
     with viewer.live_server(where.kind, where.url) as server:
@@ -346,21 +431,12 @@ def live_view(where: Target, plan: Plan, results: str | os.PathLike[str],
         rec.set_log_tick_enabled(False)
         rec.connect_grpc(server.grpc)
         view = LiveView(plan, results, rec)
+        view.server = server
         view.start()
         try:
             yield view
         finally:
-            view.stop()
-            try:
-                rec.flush(timeout_sec=5.0)
-                rec.disconnect()
-            except Exception:  # the viewer went away; the view has said so, or had ended
-                pass
-            say(f"snakesweep: {view.summary()}", file=sys.stderr, flush=True)
-        if where.kind == "web":  # the page needs its server; a window stays on its own
-            say(f"snakesweep: the sweep has ended; the live view stays at {server.page} "
-                "until Ctrl-C", flush=True)
-            server.wait()
+            view.close()
 
 
 def _application_id(plan: Plan) -> str:

@@ -30,6 +30,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -579,16 +580,23 @@ def run_snakemake(invocation: Path, cores: str, extra: Sequence[str],
         return _call(snakemake, env)
 
 
+TERMINATED = threading.Event()
+"""Set when a SIGTERM was passed to a Snakemake of ``_call``: the sweep was stopped."""
+
+
 def _call(command: Sequence[str], env: Mapping[str, str]) -> int:
     """Run ``command`` to its end, passing it a SIGTERM this process gets (so stopping
     ``snakesweep run`` stops its Snakemake, which stops its jobs, and the pool after it)."""
     import signal
-    import threading
 
     process = subprocess.Popen(list(command), env=dict(env))
     main = threading.current_thread() is threading.main_thread()
-    previous = (signal.signal(signal.SIGTERM, lambda signum, _: process.send_signal(signum))
-                if main else None)
+
+    def forward(signum: int, frame: Any) -> None:
+        TERMINATED.set()
+        process.send_signal(signum)
+
+    previous = signal.signal(signal.SIGTERM, forward) if main else None
     try:
         return process.wait()
     except BaseException:  # Ctrl-C: Snakemake got it too; let it end before what it uses

@@ -128,7 +128,8 @@ def live_server(kind: str, url: str | None = None, timeout: float = 30.0
         with tempfile.TemporaryFile() as log:
             process = subprocess.Popen([*RERUN, "--bind", "127.0.0.1", "--port", str(port),
                                         "--expect-data-soon"], stdin=subprocess.DEVNULL,
-                                       stderr=log, start_new_session=True)
+                                       stdout=subprocess.DEVNULL, stderr=log,
+                                       start_new_session=True)
             try:
                 _wait_listening(process, log, port, timeout)
             except BaseException:
@@ -170,9 +171,9 @@ def _wait_listening(process: subprocess.Popen[bytes], log: IO[bytes], port: int,
             log.seek(0)
             err = log.read().decode(errors="replace")
             last = next((ln for ln in reversed(err.splitlines()) if ln.strip()), "")
-            raise ViewerError(f"the rerun web viewer exited with status {process.returncode}"
+            raise ViewerError(f"the rerun viewer exited with status {process.returncode}"
                               + (f": {last.strip()}" if last else "")
-                              + f"; is port {port} free? `--port` picks another")
+                              + f"; is port {port} free?")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 return
