@@ -44,8 +44,8 @@ def test_plan_table_and_status_before_running(project: Path) -> None:
     (["x=interval(0,1)"], "override 'x=interval(0,1)'"),
     (["-cn", "nothere"], "'nothere'"),
     (["-cd", "noconf"], "noconf"),
-    (["snakesweep.experiment=nowhere_module:main"], "cannot import 'nowhere_module'"),
-    (["snakesweep.experiment=tinyexp:nope"], "module 'tinyexp' has no 'nope'"),
+    (["snakesweep.experiment=nowhere_module:main"], "no module named 'nowhere_module'"),
+    (["snakesweep.experiment=tinyexp:nope"], "module 'tinyexp' (tinyexp.py) defines no 'nope'"),
     (["snakesweep.experiment=tinyexp"], "not of the form 'package.module:function'"),
     (["+snakesweep.debug=yes"], "snakesweep.debug: expected true, false or null, got 'yes'"),
     (["+snakesweep.git_dirty_ignore=3"], "snakesweep.git_dirty_ignore: expected a list of "
@@ -78,3 +78,26 @@ def test_a_stray_argument_to_a_command_without_overrides_is_refused(
     assert out.stderr.splitlines() == [f"snakesweep: unrecognized argument {args[-1]!r} "
                                        "(see `snakesweep --help`)"]
     assert "Traceback" not in out.stderr
+
+
+def test_version_is_the_installed_distributions() -> None:
+    from importlib.metadata import version
+
+    out = snakesweep("--version", cwd=Path.cwd())
+    assert out.returncode == 0 and out.stdout == f"snakesweep {version('snakesweep')}\n"
+
+
+def test_a_closed_pipe_ends_quietly_as_git_log_does(project: Path) -> None:
+    """`snakesweep runs | head -1`: the reader gone, no traceback, no error line, 128+SIGPIPE."""
+    import signal
+    import subprocess
+    import sys
+
+    assert snakesweep("run", "--cores", "2", cwd=project).returncode == 0
+    with subprocess.Popen([sys.executable, "-m", "snakesweep", "runs"], cwd=project,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE) as reader_gone:
+        assert reader_gone.stdout is not None and reader_gone.stderr is not None
+        reader_gone.stdout.close()  # nobody reads: its first write meets a broken pipe
+        err = reader_gone.stderr.read()
+        assert reader_gone.wait(timeout=120) == 128 + signal.SIGPIPE
+    assert err == b""

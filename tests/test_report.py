@@ -306,7 +306,7 @@ def test_where_rerun_cannot_draw_the_sweep_succeeds_and_the_caption_says_why(
     out = snakesweep("report", "--cores", "2", cwd=project, env=NO_GPU)
     assert out.returncode == 0, out.stderr
     assert json.loads((project / "results" / "sweep.json").read_text())["runs"]["done"] == 3
-    pictures = check_report((project / "report.html").read_text(), project)
+    pictures = check_report((project / "results" / "report.html").read_text(), project)
     assert sorted(pictures) == ["curve", "y"]
     for variable, entry in pictures.items():
         assert entry["mime_type"] == "image/svg+xml"
@@ -370,3 +370,27 @@ def test_the_rules_declare_what_the_report_job_writes() -> None:
     assert [str(p) for p in paths.outputs] == [
         "out/report/runs.html", "out/report/provenance.html", "out/report/pictures",
         "out/report/report.json"]
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("tool_env")
+def test_the_report_goes_under_results_and_never_makes_the_next_sweep_a_debug_sweep(
+        project: Path) -> None:
+    write(project / ".gitignore", "calls.txt\nsleeping.txt\n/.snakemake/\n")
+    tool("git", "init", "-q", "-b", "main", cwd=project)
+    tool("git", "add", "-A", cwd=project)
+    tool("git", "commit", "-qm", "a sweep", cwd=project)
+
+    out = snakesweep("report", "--cores", "2", cwd=project)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[-1] == \
+        "snakesweep: report written to results/report.html"
+    check_report((project / "results" / "report.html").read_text(), project)
+    grown = snakesweep("run", "--cores", "2", "x=1,2,3,4", cwd=project)
+    assert grown.returncode == 0, grown.stderr
+    status = snakesweep("status", "x=1,2,3,4", cwd=project).stdout
+    assert "4 done" in status and "DEBUG SWEEP" not in status
+
+    elsewhere = snakesweep("report", "--cores", "2", "-o", "mine.html", cwd=project)
+    assert elsewhere.returncode == 0, elsewhere.stderr
+    assert "git sees it as a change: add 'mine.html' to .gitignore" in elsewhere.stdout

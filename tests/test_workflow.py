@@ -148,6 +148,19 @@ def test_results_dir_option(project: Path) -> None:
     assert not (project / "results").exists()
 
 
+def test_plain_snakemake_started_in_the_wrong_directory_says_where_to_start(
+        repo_copy: Path) -> None:
+    """From workflow/ (where the Snakefile is), conf/ is not found: the message names
+    Snakemake's own ways, not snakesweep's -cd."""
+    out = subprocess.run([sys.executable, "-m", "snakemake", "-n"], cwd=repo_copy / "workflow",
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode != 0
+    said = out.stdout + out.stderr
+    assert "config directory 'conf' does not exist" in said
+    assert "start snakemake from your project's top directory" in said
+    assert "snakesweep={config_dir: DIR}" in said and "-cd" not in said
+
+
 @pytest.mark.slow
 def test_repository_example_with_plain_snakemake(repo_copy: Path) -> None:
     """`snakemake --cores 2` in the repository runs the shipped example, then has nothing to do."""

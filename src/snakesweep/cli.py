@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from snakesweep import store
+from snakesweep import __version__, store
 from snakesweep.errors import SnakesweepError, first_line
 from snakesweep.plan import Plan, make_plan
 
@@ -45,10 +45,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"unrecognized argument {arg!r} (Snakemake's arguments go after --)")
         ns.overrides.append(arg)
     try:
-        return int(ns.command(ns, snakemake_args))
+        status = int(ns.command(ns, snakemake_args))
+        sys.stdout.flush()  # inside the try: a reader gone shows here, not at the exit
+        return status
     except SnakesweepError as exc:
         print(f"snakesweep: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `snakesweep runs | head`: the reader has what it wanted
+        _quiet_stdout()
+        return 128 + signal.SIGPIPE
     except ExceptionGroup as group:
         print(f"snakesweep: {group.message}: " + "; ".join(str(e) for e in group.exceptions),
               file=sys.stderr)
@@ -60,6 +65,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("snakesweep: interrupted; finished runs are kept, run again to go on",
               file=sys.stderr)
         return 130
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's last flush of a closed pipe
+    prints nothing (Python's advice for SIGPIPE)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 class _Parser(argparse.ArgumentParser):
@@ -74,6 +86,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="snakesweep",
         description="Run a Hydra-defined sweep through Snakemake: one run per resolved config.",
     )
+    parser.add_argument("--version", action="version", version=f"snakesweep {__version__}")
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
     def sweep_command(name: str, help: str, fn: Any) -> argparse.ArgumentParser:
@@ -115,8 +128,9 @@ def _parser() -> argparse.ArgumentParser:
                       "Snakemake's HTML report of the sweep: the run table, pictures of the "
                       "recording (snakesweep.pictures: true), the provenance. Arguments after "
                       "-- go to Snakemake's run.", cmd_report)
-    p.add_argument("-o", "--output", default="report.html", metavar="FILE",
-                   help="the report: a .html file, or a .zip (default: report.html)")
+    p.add_argument("-o", "--output", default=None, metavar="FILE",
+                   help="the report: a .html file, or a .zip (default: RESULTS/report.html, "
+                   "which git ignores)")
     p.add_argument("--cores", default="all", type=_cores,
                    help="cores for Snakemake's local executor (default: all)")
     p = sweep_command("status", "Count done, pending and failed runs; list the failed ones.",
@@ -370,12 +384,12 @@ def _interrupt(signum: int, frame: Any) -> None:
 
 
 def cmd_init(ns: argparse.Namespace, extra: list[str]) -> int:
-    from snakesweep.scaffold import init, next_steps
+    from snakesweep.scaffold import IGNORED, init, next_steps
 
     _no_extra(extra, "init")
     root = Path.cwd()
     written = init(root, ns.experiment)
-    print(f"snakesweep: wrote {', '.join(written.files)}")
+    print(f"snakesweep: wrote {', '.join(written.files)}; .gitignore ignores {IGNORED}")
     print(next_steps(root, written))
     return 0
 
@@ -388,7 +402,8 @@ def _plan(ns: argparse.Namespace, check: Callable[[Plan], None] | None = None) -
 
 
 def _check_options(plan: Plan) -> None:
-    """Refuse unusable snakesweep options and malformed entry points (importing nothing)."""
+    """Refuse unusable snakesweep options and entry points that cannot exist (without
+    importing the experiment's module)."""
     _check_plan(plan, imports=False)
 
 
@@ -527,6 +542,7 @@ def _run_viewed(ns: argparse.Namespace, plan: Plan, invocation: Path, extra: lis
 def cmd_report(ns: argparse.Namespace, extra: list[str]) -> int:
     from snakesweep.report import build_report, check_output
 
+    ns.output = ns.output or os.path.join(ns.results, "report.html")
     check_output(ns.output)
     plan = _plan(ns, _check_plan)
     invocation = _invocation(ns, plan, None)
@@ -536,8 +552,27 @@ def cmd_report(ns: argparse.Namespace, extra: list[str]) -> int:
         code = build_report(plan, invocation, ns.output, str(ns.cores), extra,
                             ["snakesweep", *ns.argv], ns.results)
     if code == 0:
-        print(f"snakesweep: report written to {ns.output}")
+        print(f"snakesweep: report written to {ns.output}{_dirties(ns.output, ns.results)}")
     return code
+
+
+def _dirties(path: str, results: str) -> str:
+    """What to do when writing ``path`` made the git tree dirty (the next sweep would be a
+    debug sweep, see `snakesweep status`), or ''. A sweep's provenance never counts what is
+    in its results directory."""
+    import subprocess
+
+    if Path(path).absolute().is_relative_to(Path(results).absolute()):
+        return ""
+    try:
+        shown = subprocess.run(["git", "status", "--porcelain", "--", path], capture_output=True,
+                               text=True, timeout=30).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    if not shown.strip():
+        return ""
+    return (f" (git sees it as a change: add {path!r} to .gitignore, or the next sweep is a "
+            "debug sweep; the default, RESULTS/report.html, is ignored)")
 
 
 def _waiting(results: str) -> Callable[[str], None]:
@@ -590,17 +625,17 @@ def _run_rounds(ns: argparse.Namespace, plan: Plan, invocation: Path, extra: lis
 
 
 def _check_plan(plan: Plan, imports: bool = True) -> None:
-    """Fail before any run starts when an entry point is malformed or (with ``imports``)
-    cannot be imported, as the runs would, or provenance options are unusable."""
+    """Fail before any run starts when an entry point is malformed or cannot exist (with
+    ``imports``: cannot be imported, as the runs would), or provenance options are unusable."""
     from snakesweep import batches, resources
-    from snakesweep.execute import entry_form, load_experiment
+    from snakesweep.entries import check_entry
+    from snakesweep.execute import load_experiment
     from snakesweep.provenance import code_fingerprints
 
     for spec in {plan.experiment_of(r) for r in plan.run_ids}:
+        check_entry(spec, "snakesweep.experiment")  # says which name is wrong, importing none
         if imports:
             load_experiment(spec, must_call=False)  # one that cannot be called fails its runs
-        else:
-            entry_form(spec, "snakesweep.experiment")
     options = plan.run_options()
     code_fingerprints(options)  # checks each run's options
     batches.sweep_setting(options)

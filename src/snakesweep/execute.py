@@ -25,6 +25,7 @@ from typing import Any
 
 from snakesweep import devices, provenance, store
 from snakesweep.checksums import result_record
+from snakesweep.entries import entry_form
 from snakesweep.errors import ConfigError, ExperimentError, SnakesweepError, first_line
 from snakesweep.plan import Plan, load_plan
 from snakesweep.run import Run
@@ -70,15 +71,6 @@ def import_entry(spec: str, key: str, must_call: bool = True) -> Callable[..., A
         raise ConfigError(key, f"{spec!r} is {type(fn).__name__}, not a function: name "
                           "a callable")
     return fn  # type: ignore[no-any-return]
-
-
-def entry_form(spec: Any, key: str) -> tuple[str, str]:
-    """``'package.module:function'`` as (module, attribute), or ``ConfigError`` naming ``key``
-    (imports nothing)."""
-    module_name, sep, attr = spec.partition(":") if isinstance(spec, str) else ("", "", "")
-    if not sep or not module_name or not attr:
-        raise ConfigError(key, f"{spec!r} is not of the form 'package.module:function'")
-    return module_name, attr
 
 
 def to_dataset(result: Any, run_id: str, spec: str, reserved: tuple[str, ...] = ()) -> Any:

@@ -11,7 +11,7 @@ file that Hydra's launcher wrote), make the plan (from its cache when nothing ch
 ask for one ``run_experiment`` job per run whose ``results/runs/<run_id>/result.nc`` is
 missing (or one ``run_batch`` job per K of them, see ``snakesweep.batches``), then one
 ``merge_runs`` job, then one ``sweep_report`` job: the files of the sweep that
-``snakemake --report report.html`` puts in Snakemake's report (``snakesweep.report``).
+``snakemake --report results/report.html`` puts in Snakemake's report (``snakesweep.report``).
 
 Freshness follows content, never file times, so a fresh clone after ``dvc pull`` (new
 times, no ``.snakemake/`` metadata) has nothing to do: a run is done when its result file
@@ -112,6 +112,11 @@ class SweepWorkflow:
         if unknown:
             raise WorkflowError(f"snakesweep: unknown option(s) in config['snakesweep']: "
                                 f"{sorted(unknown)}; known: {sorted(DEFAULTS)}")
+        if not options["plan"] and not Path(options["config_dir"]).is_dir():
+            raise WorkflowError(
+                f"snakesweep: config directory {str(options['config_dir'])!r} does not exist "
+                f"in {os.getcwd()!r}: start snakemake from your project's top directory (the "
+                "one holding conf/), or name it: --config 'snakesweep={config_dir: DIR}'")
         try:
             if options["plan"]:  # written by Hydra's launcher (snakesweep.launcher)
                 from snakesweep.hydra_job import add_import_paths
@@ -403,8 +408,7 @@ class SweepWorkflow:
                 print(f"snakesweep: could not record the session's provenance: {exc}",
                       file=sys.stderr)
         if ENV not in os.environ and workflow.local_exec and not self.batches:
-            cores = int(workflow.global_resources["_cores"].value or 1)
-            self.pool = local_pool(self.pending, cores, self.plan)
+            self.pool = local_pool(self.pending, _cores(workflow), self.plan)
             if self.pool is not None:
                 os.environ[ENV] = self.pool.address
 
@@ -458,7 +462,9 @@ def _cores(workflow: Any) -> int:
     if workflow is None:
         return 1
     try:
-        return max(1, int(workflow.global_resources["_cores"].value or 1))
+        cores = workflow.global_resources["_cores"]
+        cores = getattr(cores, "value", cores)  # a Resource from Snakemake 9.16 on, else int
+        return max(1, int(cores or 1))
     except (AttributeError, KeyError, TypeError, ValueError):
         return 1
 
@@ -469,7 +475,7 @@ def _parallel_jobs(workflow: Any) -> int:
         return 1
     if workflow.nodes:  # --jobs (the executor is not known yet while the rules are parsed)
         return int(workflow.nodes)
-    return int(workflow.global_resources["_cores"].value or 1)
+    return _cores(workflow)
 
 
 ELSEWHERE = ("--executor", "-e", "--profile", "--workflow-profile", "--slurm", "--cluster",

@@ -213,8 +213,12 @@ CASES = [
          ("snakesweep.experiment", "'nosuch:main'")),
     Case("experiment-spec-malformed", ("snakesweep.experiment=tinyexp",),
          ("snakesweep.experiment", "'tinyexp'", "package.module:function")),
+    Case("experiment-module-misspelt", ("snakesweep.experiment=tinyexpp:main",),
+         ("snakesweep.experiment", "no module named 'tinyexpp'", "did you mean tinyexp?")),
     Case("experiment-attribute-missing", ("snakesweep.experiment=tinyexp:nosuch",),
-         ("snakesweep.experiment", "module 'tinyexp' has no 'nosuch'"), RUN),
+         ("snakesweep.experiment", "module 'tinyexp' (tinyexp.py) defines no 'nosuch'")),
+    Case("experiment-attribute-misspelt", ("snakesweep.experiment=tinyexp:mian",),
+         ("snakesweep.experiment", "defines no 'mian' (did you mean main?)")),
     # config files
     Case("config-dir-missing", ("-cd", "nope"), ("config directory 'nope'", "does not exist")),
     Case("config-dir-is-a-file", ("-cd", "conf/config.yaml"),

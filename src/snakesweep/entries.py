@@ -1,0 +1,134 @@
+"""Entry points (``'package.module:function'``): whether one exists, told without running it.
+
+``snakesweep plan`` and ``status`` refuse an experiment that cannot exist, as ``run`` does,
+but without importing the experiment's module (which may take seconds: a deep-learning
+framework, a dataset). The module is found as Python's import system finds it (its parent
+packages are imported, the module itself is not) and its source is read for the name.
+Where the source cannot tell (a compiled module, a module ``__getattr__``, a star import),
+the entry point is taken as it is and ``run`` tells.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import importlib.util
+import os
+import pkgutil
+import sys
+from pathlib import Path
+
+from snakesweep.errors import ConfigError, first_line
+
+
+def entry_form(spec: object, key: str) -> tuple[str, str]:
+    """``'package.module:function'`` as (module, attribute), or ``ConfigError`` naming ``key``
+    (imports nothing)."""
+    module_name, sep, attr = spec.partition(":") if isinstance(spec, str) else ("", "", "")
+    if not sep or not module_name or not attr:
+        raise ConfigError(key, f"{spec!r} is not of the form 'package.module:function'")
+    return module_name, attr
+
+
+def check_entry(spec: object, key: str) -> None:
+    """Refuse, with ``ConfigError`` naming ``key``, an entry point whose module cannot be
+    found (from the working directory or the installed packages) or whose module's source
+    defines no such name; suggest the closest names."""
+    module_name, attr = entry_form(spec, key)
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        found = importlib.util.find_spec(module_name)
+    except ImportError as exc:  # a parent package is missing, or its import failed
+        found = None
+        if not isinstance(exc, ModuleNotFoundError):
+            raise ConfigError(key, f"{spec!r}: importing {module_name!r} failed: "
+                              f"{first_line(exc)}") from None
+    except Exception as exc:  # noqa: BLE001 - a parent package's own code failed at import
+        raise ConfigError(key, f"{spec!r}: importing a package of {module_name!r} raised "
+                          f"{type(exc).__name__}: {first_line(exc)}") from None
+    if found is None:
+        missing = _first_missing(module_name)
+        raise ConfigError(key, f"{spec!r}: no module named {missing!r} in "
+                          f"{os.getcwd()!r} or the installed packages"
+                          + _suggest(missing, _siblings(missing)))
+    origin = found.origin
+    if not origin or not origin.endswith(".py") or not os.path.isfile(origin):
+        return
+    names = _top_level_names(Path(origin))
+    first = attr.split(".")[0]
+    if names is None or first in names:
+        return
+    raise ConfigError(key, f"{spec!r}: module {module_name!r} ({_shown(origin)}) defines no "
+                      f"{first!r}" + _suggest(first, sorted(names)))
+
+
+def _top_level_names(source: Path) -> set[str] | None:
+    """The names a module's source binds at its top level; None when the source cannot say
+    (it does not parse, defines ``__getattr__`` or star-imports)."""
+    try:
+        tree = ast.parse(source.read_bytes(), filename=str(source))
+    except (OSError, SyntaxError, ValueError):
+        return None  # importing it will say what is wrong
+    names: set[str] = set()
+    todo: list[ast.stmt] = list(tree.body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            for alias in node.names:
+                if alias.name == "*":
+                    return None
+                names.add(alias.asname or alias.name.split(".")[0])
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                names.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+        elif isinstance(node, (ast.If, ast.Try, ast.With, ast.For, ast.While)):
+            for field in ("body", "orelse", "finalbody", "handlers"):
+                for child in getattr(node, field, []):
+                    todo.extend(child.body if isinstance(child, ast.ExceptHandler) else [child])
+        for walrus in (n for n in ast.walk(node) if isinstance(n, ast.NamedExpr)):
+            names.add(walrus.target.id)
+    return None if "__getattr__" in names else names
+
+
+def _first_missing(module_name: str) -> str:
+    """The shortest prefix of a dotted module name that cannot be found."""
+    parts = module_name.split(".")
+    for n in range(1, len(parts)):
+        prefix = ".".join(parts[:n])
+        try:
+            if importlib.util.find_spec(prefix) is None:
+                return prefix
+        except Exception:  # noqa: BLE001 - the prefix is what cannot be imported
+            return prefix
+    return module_name
+
+
+def _siblings(module_name: str) -> list[str]:
+    """The modules beside ``module_name``, by their whole names: in its parent package, or
+    the top-level modules of the working directory when it has none."""
+    parent, _, _ = module_name.rpartition(".")
+    if parent:
+        try:
+            spec = importlib.util.find_spec(parent)
+        except Exception:  # noqa: BLE001 - the parent itself is what is missing
+            return []
+        paths = list(spec.submodule_search_locations or []) if spec else []
+    else:
+        paths = [os.getcwd()]
+    return sorted(f"{parent}.{m.name}" if parent else m.name for m in pkgutil.iter_modules(paths))
+
+
+def _suggest(name: str, candidates: list[str]) -> str:
+    close = difflib.get_close_matches(name, candidates, n=3, cutoff=0.6)
+    return f" (did you mean {', '.join(close)}?)" if close else ""
+
+
+def _shown(path: str) -> str:
+    try:
+        return Path(path).resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return path
