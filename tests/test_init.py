@@ -12,7 +12,7 @@ from conftest import snakesweep, tool, write
 
 WRITTEN = {"experiment.py", "conf/config.yaml", "workflow/Snakefile",
            "workflow/profiles/default/config.yaml", "workflow/plots/curves.json", "dvc.yaml",
-           "results/.gitignore"}
+           "results/.gitignore", ".gitignore"}
 
 
 def files(root: Path) -> set[str]:
@@ -29,9 +29,12 @@ def test_init_in_a_git_repository_gives_a_sweep_that_snakemake_and_dvc_run(
     out = snakesweep("init", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert files(tmp_path) == WRITTEN | {"README.md"}
-    steps = out.stdout.splitlines()
-    assert steps[1] == "next:" and "snakemake --cores all" in steps[2]
-    assert any(s.strip().startswith("dvc init") for s in steps)
+    steps = [s.split("  #")[0].strip() for s in out.stdout.splitlines()]
+    assert steps[1] == "next:" and steps[2] == "dvc init"
+    assert steps[3].startswith("git add .gitignore conf workflow dvc.yaml results/.gitignore "
+                               "experiment.py")
+    assert steps[4].startswith("git commit") and steps[5] == "snakemake --cores all"
+    assert (tmp_path / ".gitignore").read_text() == "/.snakemake/\n"
 
     tool("snakemake", "--cores", "2", cwd=tmp_path)
     ds = xr.load_dataset(tmp_path / "results" / "sweep.nc")
@@ -44,6 +47,15 @@ def test_init_in_a_git_repository_gives_a_sweep_that_snakemake_and_dvc_run(
     assert again.stdout.count("didn't change, skipping") == 2
     shown = tool("dvc", "plots", "show", "--json", cwd=tmp_path).stdout
     assert '"point": "lr=0.5 seed=1"' in shown
+
+
+def test_init_adds_snakemakes_directory_to_an_existing_gitignore_once(tmp_path: Path) -> None:
+    write(tmp_path / ".gitignore", "*.log")  # no newline at its end
+    write(tmp_path / "sub" / ".gitignore", "/.snakemake/\n")
+    assert snakesweep("init", cwd=tmp_path).returncode == 0
+    assert (tmp_path / ".gitignore").read_text() == "*.log\n/.snakemake/\n"
+    assert snakesweep("init", cwd=tmp_path / "sub").returncode == 0
+    assert (tmp_path / "sub" / ".gitignore").read_text() == "/.snakemake/\n"
 
 
 def test_init_names_the_files_that_exist_and_writes_nothing(tmp_path: Path) -> None:

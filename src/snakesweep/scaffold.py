@@ -7,6 +7,7 @@ command names them and writes none.
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ class Scaffold:
 
     files: dict[str, str]
     code: list[str]
+    experiment: str
 
 
 def scaffold(root: Path, experiment: str | None = None) -> Scaffold:
@@ -53,14 +55,20 @@ def scaffold(root: Path, experiment: str | None = None) -> Scaffold:
     files["workflow/Snakefile"] = _read("Snakefile")
     files["workflow/profiles/default/config.yaml"] = _read("profile.yaml")
     files["workflow/plots/curves.json"] = _read("curves.json")
-    files["dvc.yaml"] = Template(_read("dvc.yaml")).substitute(
+    files["dvc.yaml"] = Template(_read("dvc.yaml.in")).substitute(
         code="\n".join(f"      - {c}" for c in code) or "      # add your experiment's code")
     files["results/.gitignore"] = _read("results.gitignore")
-    return Scaffold(files=files, code=code)
+    return Scaffold(files=files, code=code, experiment=experiment)
+
+
+IGNORED = "/.snakemake/"
+"""What Snakemake keeps beside the Snakefile's working directory, for git to ignore."""
 
 
 def init(root: Path, experiment: str | None = None) -> Scaffold:
-    """Write the scaffold into ``root``; refuse, writing nothing, if any file exists."""
+    """Write the scaffold into ``root``; refuse, writing nothing, if any file exists. The
+    one file that may exist is ``.gitignore``: it gets the line for Snakemake's own
+    directory when it lacks it."""
     plan = scaffold(root, experiment)
     existing = [p for p in plan.files if (root / p).exists()]
     if existing:
@@ -74,6 +82,7 @@ def init(root: Path, experiment: str | None = None) -> Scaffold:
         for rel, text in plan.files.items():
             store.write_atomic(root / rel, text)
             written.append(root / rel)
+        _ignore(root / ".gitignore", IGNORED)
     except OSError as exc:
         for path in written:  # all or nothing
             path.unlink(missing_ok=True)
@@ -81,12 +90,27 @@ def init(root: Path, experiment: str | None = None) -> Scaffold:
     return plan
 
 
+def _ignore(gitignore: Path, line: str) -> None:
+    """Add ``line`` to a ``.gitignore`` (made if missing) unless it is there already."""
+    try:
+        text = gitignore.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        text = ""
+    if line in text.splitlines():
+        return
+    store.write_atomic(gitignore, text + ("\n" if text and not text.endswith("\n") else "")
+                       + line + "\n")
+
+
 def next_steps(root: Path, plan: Scaffold) -> str:
-    """What to type next, in the order to type it."""
+    """What to type next, in the order to type it. The sweep's files are committed before
+    it runs, so that its runs are final rather than debug runs (see ``snakesweep status``);
+    following every line ends with a clean ``git status``."""
     git_top = _upward(root, ".git")
-    lines = ["next:",
-             "  snakemake --cores all     # run the sweep: results/sweep.nc, results/runs.csv",
-             "  snakemake --report report.html   # its report: runs, pictures, provenance"]
+    dvc_top = _upward(root, ".dvc") or root
+    dvc_config = os.path.relpath(dvc_top / ".dvc" / "config", root)
+    code = " ".join(c for c in plan.code if "/" not in c)
+    lines = ["next:"]
     if git_top is None:
         lines.append("  git init                  # DVC needs a git repository")
     if _upward(root, ".dvc") is None:
@@ -95,10 +119,14 @@ def next_steps(root: Path, plan: Scaffold) -> str:
                      if subdir else
                      "  dvc init                  # once: this repository has no .dvc/ yet")
     lines += [
+        f"  git add .gitignore conf workflow dvc.yaml results/.gitignore {code}",
+        f"  git commit -m 'A sweep of {plan.experiment}'   # runs of committed code are final",
+        "  snakemake --cores all     # run the sweep: results/sweep.nc, results/runs.csv",
+        "  snakemake --report results/report.html   # its report: runs, pictures, provenance",
         "  dvc repro                 # the same through DVC; dvc.lock records every run",
-        "  git add conf workflow dvc.yaml dvc.lock results/.gitignore results/*.json "
-        + " ".join(c for c in plan.code if "/" not in c),
-        "  dvc remote add -d store URL && dvc push   # share the runs with every clone",
+        "  git add dvc.lock results/metrics.json && git commit -m 'Runs of the sweep'",
+        f"  dvc remote add -d store URL && git commit {dvc_config} -m 'The DVC remote' "
+        "&& dvc push   # share the runs with every clone",
     ]
     return "\n".join(line.rstrip() for line in lines)
 

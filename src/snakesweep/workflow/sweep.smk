@@ -1,5 +1,5 @@
 # snakesweep's rules: one job per pending run (or per batch of them), then one merge of every run,
-# then the files of the sweep's report (`snakemake --report report.html`).
+# then the files of the sweep's report (`snakemake --report results/report.html`).
 # Wiring only; what these names do lives in snakesweep.rules and is tested there.
 from snakesweep.rules import (
     BATCH_COMMAND,
@@ -20,7 +20,7 @@ localrules:
     sweep_report,
 
 
-# What `snakemake --report report.html` says of the sweep above its results.
+# What `snakemake --report results/report.html` says of the sweep above its results.
 report: SWEEP.caption("sweep")
 
 
