@@ -213,7 +213,8 @@ def _repo() -> Any:
         try:
             from dvc.repo import Repo
         except ImportError:
-            raise SnakesweepError("DVC is not installed: pip install 'snakesweep[dvc]'") from None
+            raise SnakesweepError("DVC is not installed (snakesweep requires it): "
+                                  "pip install 'dvc>=3,<4'") from None
         try:
             _REPO.append(Repo())
         except Exception as exc:  # noqa: BLE001 - DVC's own NotDvcRepoError and kin
