@@ -21,18 +21,31 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from snakesweep.domain import REPEAT
+from snakesweep.errors import SnakesweepError
 
 if TYPE_CHECKING:
     import numpy as np
     import xarray as xr
 
-__all__ = ["BOOKKEEPING", "MAX_LINES", "REPEAT", "combinations", "even_spacing",
+__all__ = ["BOOKKEEPING", "MAX_LINES", "REPEAT", "NothingToShow", "combinations", "even_spacing",
            "is_categorical", "label", "labels", "numeric_variables", "over_repeat"]
 
 BOOKKEEPING = ("run_id", "status")
 """Variables of a sweep's Dataset that say where a cell came from, not what it holds."""
 MAX_LINES = 30
 """The most lines one view holds (a few dozen); past that, a heatmap shows them."""
+
+
+class NothingToShow(SnakesweepError, ValueError):
+    """A Dataset without a numeric variable over its dimensions: a recording or a picture of
+    it would show nothing."""
+
+    def __init__(self, skipped: Sequence[str]) -> None:
+        self.skipped = list(skipped)
+        self.reason = (f"no numeric variable (not numeric: {', '.join(self.skipped)})"
+                       if self.skipped else "no result variables")
+        super().__init__(f"nothing to show: the Dataset has {self.reason}; a recording or a "
+                         "picture shows numeric results over the swept dimensions")
 
 
 def numeric_variables(dataset: xr.Dataset) -> tuple[list[str], list[str]]:

@@ -50,6 +50,7 @@ from snakesweep.dimensions import (
     BOOKKEEPING,
     MAX_LINES,
     REPEAT,
+    NothingToShow,
     combinations,
     even_spacing,
     is_categorical,
@@ -57,7 +58,6 @@ from snakesweep.dimensions import (
     numeric_variables,
     over_repeat,
 )
-from snakesweep.errors import SnakesweepError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -76,17 +76,6 @@ APPLICATION_ID = "snakesweep"
 # lines are the same colour, fainter.
 _PALETTE = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
             (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)]
-
-
-class NothingToShow(SnakesweepError, ValueError):
-    """A Dataset without a numeric variable over its dimensions: rerun would show nothing."""
-
-    def __init__(self, skipped: Sequence[str]) -> None:
-        self.skipped = list(skipped)
-        self.reason = (f"no numeric variable (not numeric: {', '.join(self.skipped)})"
-                       if self.skipped else "no result variables")
-        super().__init__(f"nothing to record: the Dataset has {self.reason}; "
-                         "a recording shows numeric results over the swept dimensions")
 
 
 @dataclass(frozen=True)

@@ -236,7 +236,7 @@ def render_pictures(source: Any, out_dir: str | os.PathLike[str], *, window: tup
             "off", [_placeholder(work, "recording", [], "pictures are off")], window=window)
         store.write_atomic(work / "pictures.json", json.dumps(made.record(), indent=1) + "\n")
         store.write_atomic(work / "caption.rst", _caption(made))
-        _replace_dir(out, work)
+        store.replace_dir(out, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return made
@@ -467,18 +467,6 @@ def _literal(text: str) -> str:
     text = text.replace("{%", "{ %").replace("%}", "% }")
     body = "\n".join(f"    {ln}" for ln in (text.splitlines() or [""]))
     return f"{{% raw %}}\n{body}\n{{% endraw %}}"
-
-
-def _replace_dir(path: Path, new: Path) -> None:
-    """Put the directory ``new`` at ``path``, the old one (if any) moved aside and removed."""
-    old = None
-    if path.exists() or path.is_symlink():
-        old = path.with_name(f".{path.name}.{os.getpid()}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(path, old)
-    os.replace(new, path)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 # -- the run table and the provenance summary -------------------------------------------------
