@@ -216,15 +216,20 @@ def test_failed_runs_are_gaps_not_errors() -> None:
     assert np.isnan(ax.get_lines()[1].get_ydata()).all()
 
 
-def test_a_sweep_is_one_figure_a_subfigure_per_variable() -> None:
-    ds = xr.Dataset({"loss": (("lr", "step"), RNG.random((3, 10))),
-                     "accuracy": ("lr", RNG.random(3)), "note": ("lr", ["a", "b", "c"]),
-                     "run_id": ("lr", ["a", "b", "c"])},
-                    coords={"lr": LR, "step": np.arange(10)})
+def test_a_sweep_is_one_figure_a_subfigure_per_variable_packed_in_rows() -> None:
+    """The README's picture: the wide loss picture alone, the two accuracies side by side."""
+    shape = (2, 3, 3)
+    ds = xr.Dataset({"loss": (("model", "lr", "repeat", "step"), RNG.random((*shape, 10))),
+                     "train_accuracy": (("model", "lr", "repeat"), RNG.random(shape)),
+                     "test_accuracy": (("model", "lr", "repeat"), RNG.random(shape)),
+                     "note": ("lr", ["a", "b", "c"]), "run_id": ("lr", ["a", "b", "c"])},
+                    coords={"model": ["linear", "mlp"], "lr": LR, "repeat": [0, 1, 2],
+                            "step": np.arange(10)})
     figure = draw_sweep(ds)
-    titles = sorted(sub._suptitle.get_text() for row in figure.subfigs for sub in row.subfigs)
-    assert titles == ["accuracy", "loss"]
-    assert len(panels(figure)) == 2
+    rows = [[sub._suptitle.get_text().split(" (")[0] for sub in row.subfigs
+             if sub._suptitle is not None] for row in figure.subfigs]
+    assert rows == [["loss"], ["train_accuracy", "test_accuracy"]]
+    assert len(panels(figure)) == 4  # two models, then an accuracy each
     with pytest.raises(NothingToShow, match="not numeric: note"):
         draw_sweep(ds[["note", "run_id"]])
 

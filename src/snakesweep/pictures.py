@@ -263,21 +263,37 @@ def draw_sweep(dataset: xr.Dataset, names: Sequence[str] | None = None) -> Figur
         choice = _choose(data)
         count = min(len(list(_panels(data, choice.facets))), MAX_PANELS)
         sizes.append(_size(choice, data, *_grid(data, choice.facets, count)))
-    width = max(max(w for w, _ in sizes), 12.0)
-    rows: list[list[int]] = [[]]
-    for i, (w, _) in enumerate(sizes):
-        if rows[-1] and sum(sizes[j][0] for j in rows[-1]) + w > width:
-            rows.append([])
-        rows[-1].append(i)
+    rows = _pack([w for w, _ in sizes], max(max(w for w, _ in sizes), 12.0))
+    width = max(sum(sizes[i][0] for i in row) for row in rows)
     heights = [max(sizes[i][1] for i in row) for row in rows]
     figure = _figure((width, sum(heights)))
     for row, place in zip(rows, figure.subfigures(len(rows), 1, height_ratios=heights,
                                                   squeeze=False)[:, 0], strict=True):
-        parts = place.subfigures(1, len(row), width_ratios=[sizes[i][0] for i in row],
-                                 squeeze=False)[0]
-        for i, part in zip(row, parts, strict=True):
+        widths = [sizes[i][0] for i in row]
+        margin = (width - sum(widths)) / 2 if sum(widths) < 0.8 * width else 0.0
+        if margin:  # a short row keeps its pictures' widths, centred
+            widths = [margin, *widths, margin]
+        parts = place.subfigures(1, len(widths), width_ratios=widths, squeeze=False)[0]
+        for i, part in zip(row, parts[1:-1] if margin else parts, strict=True):
             draw_variable(dataset, names[i], figure=part)
     return figure
+
+
+def _pack(widths: Sequence[float], width: float) -> list[list[int]]:
+    """The pictures of each row, in order: rows no wider than ``width``, as few as may be,
+    each as near their mean width as may be."""
+    count = math.ceil(sum(widths) / width)
+    while True:
+        target = sum(widths) / count
+        rows: list[list[int]] = [[]]
+        for i, w in enumerate(widths):
+            used = sum(widths[j] for j in rows[-1])
+            if rows[-1] and (used + w > width or used + w - target > target - used):
+                rows.append([])
+            rows[-1].append(i)
+        if len(rows) <= count:
+            return rows
+        count += 1
 
 
 def _figure(size: tuple[float, float]) -> Figure:
@@ -411,8 +427,8 @@ def _lines(target: Figure | SubFigure, used: list[Axes], data: xr.DataArray,
         ax.set_ylabel(_value_label(data, name))
     if _hue_scale(data, choice):
         _colour_scale(target, used, data, choice.hue[0], [s["color"] for s in styles])
-    elif choice.hue or spread is not None:
-        _legend(target, used[0], ", ".join(choice.hue) or None, spread is not None)
+    elif choice.hue:  # one line needs no legend: the title says what its band is
+        _legend(target, used[0], ", ".join(choice.hue), spread is not None)
 
 
 def _colour_scale(target: Figure | SubFigure, used: list[Axes], data: xr.DataArray, dim: str,
@@ -430,7 +446,7 @@ def _colour_scale(target: Figure | SubFigure, used: list[Axes], data: xr.DataArr
     bar.minorticks_off()
 
 
-def _legend(target: Figure | SubFigure, ax: Axes, title: str | None, band: bool) -> None:
+def _legend(target: Figure | SubFigure, ax: Axes, title: str, band: bool) -> None:
     """One legend for every panel, outside them, on the right."""
     from matplotlib.patches import Patch
 
@@ -440,7 +456,7 @@ def _legend(target: Figure | SubFigure, ax: Axes, title: str | None, band: bool)
         names.append("± std")
     rows = max(1, int(target.get_figheight() / 0.26) - 2) if hasattr(
         target, "get_figheight") else 14
-    target.legend(handles, names, title=title, loc="outside right upper",
+    target.legend(handles, names, title=title, loc="outside right center",
                   ncols=math.ceil(len(handles) / rows), fontsize="small",
                   title_fontsize="small", frameon=False)
 
@@ -476,6 +492,7 @@ def _bars(target: Figure | SubFigure, used: list[Axes], data: xr.DataArray,
         ax.set_axisbelow(True)
         ax.margins(y=0.12)
     used[0].set_xticks(np.arange(n), ticks)
+    used[0].set_xlim(-0.6, n - 0.4)
     for ax in used:
         if choice.x is not None:
             ax.set_xlabel(_dim_label(data, choice.x))
