@@ -169,6 +169,29 @@ def test_categories_alone_are_grouped_bars_with_error_bars_over_repeats() -> Non
     assert legend_of(figure) == ("data", ["moons", "blobs"])
 
 
+def test_random_draws_are_points_at_the_drawn_values() -> None:
+    """A random search: the results at the learning rates drawn, a colour per model."""
+    lr = 10 ** RNG.uniform(-4, -1, (2, 6))
+    acc = RNG.random((2, 6, 3))
+    ds = xr.Dataset({"accuracy": (("model", "sample", "repeat"), acc)},
+                    coords={"model": ["linear", "mlp"], "sample": np.arange(6),
+                            "optimizer.lr": (("model", "sample"), lr),
+                            "width": (("model", "sample"), RNG.integers(1, 9, (2, 6))),
+                            "repeat": [0, 1, 2]})
+    figure = draw_variable(ds, "accuracy")
+    (ax,) = panels(figure)
+    assert ax.get_xlabel() == "optimizer.lr" and ax.get_xscale() == "log"
+    (linear, mlp) = [c for c in ax.containers]  # error bars over the repeats
+    assert np.allclose(mlp.lines[0].get_xdata(), lr[1])
+    assert np.allclose(mlp.lines[0].get_ydata(), acc[1].mean(axis=1))
+    assert legend_of(figure) == ("model", ["linear", "mlp"])
+    # a concatenation's keys, NaN where a part lacks them, are not where points lie
+    gaps = ds.assign_coords({"optimizer.lr": ds["optimizer.lr"].where(ds.sample < 3),
+                             "width": ds["width"].astype("f8").where(ds.sample < 3)})
+    (ax,) = panels(draw_variable(gaps, "accuracy"))
+    assert ax.get_xlabel() == "sample" and len(ax.get_lines()) == 2
+
+
 def test_a_single_number_is_one_labelled_bar() -> None:
     figure = draw_variable(xr.Dataset({"y": 3.5}), "y")
     (ax,) = panels(figure)

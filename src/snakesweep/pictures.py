@@ -23,6 +23,9 @@ recording does:
   per value;
 * no numeric dimension: bars over the last categorical dimension, grouped by the one
   before it, with error bars over the repeats;
+* random draws (``sample``; ``point`` for mixtures and adaptive rounds), without a clock: a
+  point per draw at the value of the first numeric key drawn (a log axis when it spans a
+  decade or more), coloured by the last categorical dimension;
 * every axis is labelled with its dimension (and ``units`` where the coordinate's
   attributes say them); the title is the variable's name, its ``long_name`` and ``units``,
   and what was reduced; a legend (or colour bar) is shared by the panels, outside them.
@@ -55,6 +58,7 @@ from snakesweep.dimensions import (
     numeric_variables,
     over_repeat,
 )
+from snakesweep.domain import POINT, ROUND, SAMPLE
 from snakesweep.errors import SnakesweepError
 
 if TYPE_CHECKING:
@@ -68,6 +72,9 @@ __all__ = ["CLOCKS", "DPI", "MAX_PANELS", "NotNumeric", "draw_sweep", "draw_vari
 
 CLOCKS = ("step", "over_time")
 """The dimensions that are a curve's x axis whenever a variable has them, by precedence."""
+DRAWS = (SAMPLE, POINT)
+"""The dimensions of random draws (and of adaptive rounds, and of concatenations): a result
+over one of them, without a clock, is drawn at the values of its first numeric key."""
 DPI = 150
 """Pixels per inch of the PNG files."""
 MAX_PANELS = 24
@@ -99,15 +106,30 @@ class NotNumeric(SnakesweepError, ValueError):
 class _Choice:
     """What a picture of one variable draws, from its dimensions (the repeats reduced)."""
 
-    kind: Literal["lines", "bars", "heatmap"]
+    kind: Literal["lines", "bars", "heatmap", "points"]
     x: str | None
-    """lines: the x axis; heatmap: the columns; bars: the bars (None: one bar)."""
+    """lines: the x axis; heatmap: the columns; bars: the bars (None: one bar); points: the
+    drawn coordinate they lie at."""
     hue: tuple[str, ...]
-    """lines: a line per combination of these; bars: a bar of each group per value."""
+    """lines: a line per combination of these; bars: a bar of each group per value;
+    points: a colour per value."""
     y: str | None
-    """heatmap: the rows."""
+    """heatmap: the rows; points: the dimension of the draws."""
     facets: tuple[str, ...]
     """A panel per combination of these."""
+
+
+def _drawn(data: xr.DataArray, dim: str) -> str | None:
+    """The first numeric key drawn along ``dim`` (a coordinate along it, not a dimension),
+    known at every draw (a concatenation's keys, NaN where a part lacks them, are not)."""
+    import numpy as np
+
+    for name, coord in data.coords.items():
+        if (name not in data.dims and name != ROUND and dim in coord.dims
+                and coord.dtype.kind in "iuf" and coord.size >= 2
+                and np.isfinite(coord.values.astype("f8")).all()):
+            return str(name)
+    return None
 
 
 def _choose(data: xr.DataArray) -> _Choice:
@@ -115,6 +137,13 @@ def _choose(data: xr.DataArray) -> _Choice:
     categorical = [d for d in dims if is_categorical(data, d)]
     numeric = [d for d in dims if d not in categorical]
     clock = next((d for d in CLOCKS if d in numeric), None)
+    draws = next((d for d in DRAWS if d in numeric), None)
+    drawn = _drawn(data, draws) if clock is None and draws is not None else None
+    if drawn is not None:  # random draws (or rounds): the results at the drawn values
+        hue = tuple(d for d in categorical[-1:] if data.sizes[d] <= MAX_COLOURS)
+        return _Choice("points", drawn, hue, draws,
+                       (*(d for d in categorical if d not in hue),
+                        *(d for d in numeric if d != draws)))
     if clock is None and not numeric:
         if not categorical:
             return _Choice("bars", None, (), None, ())
@@ -240,6 +269,8 @@ def draw_variable(dataset: xr.Dataset, name: str, *,
         _heatmaps(target, used, data, name, choice, shown)
     elif choice.kind == "bars":
         _bars(target, used, data, spread, name, choice, shown)
+    elif choice.kind == "points":
+        _points(target, used, data, spread, name, choice, shown)
     else:
         _lines(target, used, data, spread, name, choice, shown)
     _tidy(axes, len(shown), ncols)
@@ -459,6 +490,45 @@ def _legend(target: Figure | SubFigure, ax: Axes, title: str, band: bool) -> Non
     target.legend(handles, names, title=title, loc="outside right center",
                   ncols=math.ceil(len(handles) / rows), fontsize="small",
                   title_fontsize="small", frameon=False)
+
+
+def _points(target: Figure | SubFigure, used: list[Axes], data: xr.DataArray,
+            spread: xr.DataArray | None, name: str, choice: _Choice,
+            panels: list[dict[str, int]]) -> None:
+    """The results at the drawn values of ``choice.x``: a point per draw, with error bars
+    over the repeats."""
+    import numpy as np
+    import xarray as xr
+
+    assert choice.x is not None
+    at = xr.broadcast(data[choice.x], data)[0].transpose(*data.dims)
+    styles = _styles(data, choice.hue)
+    names = _hue_labels(data, choice.hue)
+    for ax, panel in zip(used, panels, strict=True):
+        part, where = data.isel(panel), at.isel(panel)
+        part_spread = spread.isel(panel) if spread is not None else None
+        for k, combo in enumerate(_panels(part, choice.hue)):
+            x = np.asarray(where.isel(combo).values, dtype="f8").ravel()
+            y = np.asarray(part.isel(combo).values).ravel()
+            label = names[k] if choice.hue else name
+            if part_spread is not None:
+                error = np.asarray(part_spread.isel(combo).values).ravel()
+                ax.errorbar(x, y, yerr=error, fmt="o", markersize=4, capsize=2,
+                            color=styles[k]["color"], label=label)
+            else:
+                ax.scatter(x, y, s=18, color=styles[k]["color"], label=label)
+        if choice.facets:
+            ax.set_title(_facet_title(data, panel), fontsize="medium")
+        ax.grid(True, alpha=0.3)
+    values = np.asarray(at.values, dtype="f8")
+    values = values[np.isfinite(values)]
+    if values.size and values.min() > 0 and values.max() / values.min() >= 10:
+        used[0].set_xscale("log")
+    for ax in used:
+        ax.set_xlabel(_dim_label(data, choice.x))
+        ax.set_ylabel(_value_label(data, name))
+    if choice.hue:
+        _legend(target, used[0], ", ".join(choice.hue), False)
 
 
 def _bars(target: Figure | SubFigure, used: list[Axes], data: xr.DataArray,
