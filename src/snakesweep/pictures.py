@@ -19,8 +19,8 @@ recording does:
   most ``dimensions.MAX_LINES``; past that, a heatmap of the x axis × the largest of them
   (the others become panels), one colour scale for the whole variable, with its colour bar;
 * categorical dimensions (text, booleans): a panel per value (per combination, in rows ×
-  columns); when no other dimension tells lines apart, the last one does instead, one line
-  per value;
+  columns; the first ``MAX_PANELS``); when no other dimension tells lines apart, the last
+  one does instead, a line per value (past ``MAX_COLOURS`` values, a heatmap row each);
 * no numeric dimension: bars over the last categorical dimension, grouped by the one
   before it, with error bars over the repeats;
 * random draws (``sample``; ``point`` for mixtures and adaptive rounds), without a clock: a
@@ -30,8 +30,8 @@ recording does:
   attributes say them); the title is the variable's name, its ``long_name`` and ``units``,
   and what was reduced; a legend (or colour bar) is shared by the panels, outside them.
 
-Each picture takes tens of milliseconds to draw and save, once matplotlib is imported
-(about half a second, paid once per process).
+A picture takes 0.1–0.4 s to draw and save here (``benchmarks/pictures.py``), once matplotlib
+is imported (about 0.3 s, paid once per process).
 """
 
 from __future__ import annotations
@@ -67,8 +67,8 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure, SubFigure
 
-__all__ = ["CLOCKS", "DPI", "MAX_PANELS", "NotNumeric", "draw_sweep", "draw_variable",
-           "file_stems", "write_picture", "write_pictures"]
+__all__ = ["CLOCKS", "DPI", "DRAWS", "MAX_COLOURS", "MAX_PANELS", "NotNumeric", "draw_sweep",
+           "draw_variable", "file_stems", "write_picture", "write_pictures"]
 
 CLOCKS = ("step", "over_time")
 """The dimensions that are a curve's x axis whenever a variable has them, by precedence."""

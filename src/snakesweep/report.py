@@ -50,11 +50,10 @@ from typing import Any, Literal
 from snakesweep import freshness, store
 from snakesweep.errors import ConfigError, SnakesweepError
 
-__all__ = ["PICTURE_SCALE", "RENDER_TIMEOUT", "WINDOW", "Picture", "PictureMode", "Pictures",
-           "RenderError",
-           "ReportPaths", "build_report", "check_output", "main", "pictures_of",
-           "pictures_setting", "render_dataset", "render_pictures", "render_recording",
-           "stamp", "write_report"]
+__all__ = ["MODES", "PICTURE_SCALE", "RENDER_TIMEOUT", "WINDOW", "Picture", "PictureMode",
+           "Pictures", "RenderError", "ReportPaths", "build_report", "check_output", "main",
+           "pictures_of", "pictures_setting", "render_dataset", "render_pictures",
+           "render_recording", "stamp", "write_report"]
 
 FORMAT = 2
 """The version of what ``write_report`` writes: a new one writes every report again."""
