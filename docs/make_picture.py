@@ -1,15 +1,13 @@
-"""Draw docs/sweep.png, the README's picture of the shipped example's recording.
+"""Draw docs/sweep.png, the README's picture of the shipped example's results.
 
 Runs the example sweep of ``conf/`` (``snakesweep run``) in a temporary copy of the
-repository's ``conf/`` and ``workflow/``, then draws its whole recording with rerun's
-headless viewer through the function the report uses (``snakesweep.report.render_dataset``:
-the recording of ``sweep.nc`` as ``sweep.rrd`` lays it out, the time cursor at the end).
+repository's ``conf/`` and ``workflow/``, then draws every result variable of its
+``sweep.nc`` into one figure with the module the report uses (``snakesweep.pictures``:
+matplotlib's Agg canvas; no display, no GPU).
 
-    python docs/make_picture.py [--output docs/sweep.png] [--window 1600x1000] [--cores 2]
+    python docs/make_picture.py [--output docs/sweep.png] [--dpi 110] [--cores 2]
 
-Needs a GPU for rerun's viewer, or a software one (Debian: ``apt-get install
-mesa-vulkan-drivers``). rerun's analytics stay off: its config lives in the temporary copy.
-The picture is twice the window in pixels (rerun draws screenshots as on a high-dpi screen).
+rerun's analytics stay off: its config lives in the temporary copy.
 """
 
 from __future__ import annotations
@@ -29,14 +27,15 @@ REPO = Path(__file__).resolve().parents[1]
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", default=str(REPO / "docs" / "sweep.png"))
-    parser.add_argument("--window", default="1600x1000", help="the viewer's window, in points")
+    parser.add_argument("--dpi", type=int, default=110, help="pixels per inch")
     parser.add_argument("--cores", default="2")
     args = parser.parse_args()
-    width, height = (int(n) for n in args.window.split("x"))
 
     import xarray as xr
 
-    from snakesweep.report import PICTURE_SCALE, png_size, render_dataset
+    from snakesweep.pictures import draw_sweep
+    from snakesweep.report import png_size
+    from snakesweep.store import replace_with
 
     with tempfile.TemporaryDirectory(prefix="snakesweep-picture-") as tmp:
         root = Path(tmp)
@@ -51,12 +50,15 @@ def main() -> int:
                         "snakesweep.pictures=false"], cwd=root, check=True)
         swept = time.monotonic() - start
         dataset = xr.load_dataset(root / "results" / "sweep.nc", engine="netcdf4")
-        output = Path(args.output)
-        output.parent.mkdir(parents=True, exist_ok=True)
-        seconds = render_dataset(dataset, output, window=(width, height))
+    start = time.monotonic()
+    figure = draw_sweep(dataset)
+    output = Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    replace_with(output, lambda tmp: figure.savefig(tmp, format="png", dpi=args.dpi))
+    seconds = time.monotonic() - start
     size = png_size(output)
-    assert size == (width * PICTURE_SCALE, height * PICTURE_SCALE), size
-    print(f"{output}: {size[0]}x{size[1]} pixels, drawn in {seconds:.1f} s "
+    assert size is not None, output
+    print(f"{output}: {size[0]}x{size[1]} pixels, drawn in {seconds:.2f} s "
           f"(the sweep: {swept:.1f} s)")
     return 0
 

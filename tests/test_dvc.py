@@ -44,11 +44,12 @@ def run_metas(repo: Path) -> dict[str, bytes]:
     return {p.parent.name: p.read_bytes() for p in (repo / "results" / "runs").glob("*/meta.json")}
 
 
-def set_seeds(repo: Path, domain: str) -> None:
+def set_repeats(repo: Path, repeats: int) -> None:
+    """The example's repeats (seeds) per point: 3 as shipped."""
     conf = repo / "conf" / "config.yaml"
     text = conf.read_text()
-    assert "seed: range(0,3)" in text
-    conf.write_text(text.replace("seed: range(0,3)", f"seed: {domain}"))
+    assert "  repeats: 3 " in text
+    conf.write_text(text.replace("  repeats: 3 ", f"  repeats: {repeats} "))
 
 
 def with_remote(repo: Path, remote: Path) -> None:
@@ -79,7 +80,7 @@ def test_repro_tracks_runs_skips_when_nothing_changed_and_adds_only_new_points(
     assert "Stage 'merge' didn't change, skipping" in again.stdout
     assert (repo / "dvc.lock").read_bytes() == first
 
-    set_seeds(repo, "range(0,4)")
+    set_repeats(repo, 4)
     grown = tool("dvc", "repro", cwd=repo)
     assert (grown.stdout + grown.stderr).count("run_experiment:") == 6, grown.stderr
     after = run_metas(repo)
@@ -88,8 +89,8 @@ def test_repro_tracks_runs_skips_when_nothing_changed_and_adds_only_new_points(
     assert tool("dvc", "status", cwd=repo).stdout.strip() == "Data and pipelines are up to date."
 
     params = tool("dvc", "params", "diff", "--json", cwd=repo).stdout
-    seed = json.loads(params)["conf/config.yaml"]["hydra.sweeper.params.seed"]
-    assert seed == {"old": "range(0,3)", "new": "range(0,4)"}
+    repeats = json.loads(params)["conf/config.yaml"]["snakesweep.repeats"]
+    assert repeats == {"old": 3, "new": 4, "diff": 1}
     metrics = json.loads(tool("dvc", "metrics", "diff", "--json", cwd=repo).stdout)
     assert metrics["results/metrics.json"]["runs.done"] == {"old": 18, "new": 24, "diff": 6}
 
@@ -112,7 +113,7 @@ def test_plots_and_metrics_are_files_dvc_renders_and_compares(tmp_path: Path) ->
     assert curves["encoding"]["color"]["field"] == "point"
     values = curves["data"]["values"]
     assert len({v["point"] for v in values}) == 18 and len(values) == 18 * 60
-    assert "model=mlp optimizer.lr=0.3 seed=2" in {v["point"] for v in values}
+    assert "model=mlp optimizer.lr=0.3 repeat=2" in {v["point"] for v in values}
     (scatter,) = [v for k, v in shown["data"].items() if k != "results/plots/loss.csv"]
     assert len(scatter[0]["content"]["data"]["values"]) == 18
     metrics = json.loads(tool("dvc", "metrics", "show", "--json", cwd=repo).stdout)
@@ -122,7 +123,7 @@ def test_plots_and_metrics_are_files_dvc_renders_and_compares(tmp_path: Path) ->
     assert 0.5 < accuracy["mean"] <= accuracy["max"] <= 1
 
     commit(repo, "18 runs")
-    set_seeds(repo, "range(0,2)")
+    set_repeats(repo, 2)
     tool("dvc", "repro", cwd=repo)
     diff = json.loads(tool("dvc", "plots", "diff", "HEAD", "--json", cwd=repo).stdout)
     revs = {v["rev"] for v in diff["data"]["results/plots/loss.csv"][0]["content"]["data"]

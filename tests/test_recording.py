@@ -222,14 +222,34 @@ def test_step_with_one_category_is_a_curve_per_category(tmp_path: Path) -> None:
     assert rec.views["/loss"] == ("TimeSeries", "loss over step, by model")
 
 
-def test_step_with_two_numeric_dimensions_is_a_tensor_per_step(tmp_path: Path) -> None:
-    loss = RNG.random((3, 4, 5))
+def test_step_with_a_few_dozen_combinations_is_a_curve_per_combination(
+        tmp_path: Path) -> None:
+    """A damped oscillator's trajectories: a view per integrator, a curve per damping × dt."""
+    x = RNG.random((3, 2, 2, 50))
+    ds = xr.Dataset({"x": (("damping", "integrator", "dt", "step"), x)},
+                    coords={"damping": [0.1, 0.5, 2.0], "integrator": ["euler", "rk4"],
+                            "dt": [0.01, 0.05], "step": np.arange(50)})
+    rec = record(ds, tmp_path)
+    assert set(rec.entities) == {r"/x/integrator\=euler", r"/x/integrator\=rk4"}
+    curves = rec[r"/x/integrator\=rk4"]
+    assert curves.times == {"step": list(range(50))}
+    assert curves.static["SeriesLines:names"] == [
+        "damping=0.1, dt=0.01", "damping=0.1, dt=0.05", "damping=0.5, dt=0.01",
+        "damping=0.5, dt=0.05", "damping=2, dt=0.01", "damping=2, dt=0.05"]
+    assert np.allclose(curves.rows["Scalars:scalars"], x[:, 1].reshape(6, 50).T)
+    assert rec.views[r"/x/integrator\=rk4"] == (
+        "TimeSeries", "x, integrator=rk4 over step, by damping × dt")
+
+
+def test_step_past_a_few_dozen_combinations_is_a_tensor_per_step(tmp_path: Path) -> None:
+    loss = RNG.random((8, 5, 5))  # 40 curves would be too many for one view
     rec = record(xr.Dataset({"loss": (("x", "y", "step"), loss)},
                             coords={"step": [0, 10, 20, 30, 40]}), tmp_path)
     frames = rec["/loss"]
     assert frames.times == {"step": [0, 10, 20, 30, 40]}
     assert [np.allclose(tensor(frame), loss[..., i])
             for i, frame in enumerate(frames.rows["Tensor:data"])] == [True] * 5
+    assert rec.views["/loss"] == ("Tensor", "loss over x × y")
 
 
 def test_over_time_is_the_log_tick_timeline_and_wins_over_step(tmp_path: Path) -> None:

@@ -1,10 +1,11 @@
 """The sweep in Snakemake's report: `snakemake --report report.html` and `snakesweep report`.
 
-The slow tests run the real Snakemake and rerun's real headless viewer. Drawing a picture
-needs a GPU, or a software one: Debian's mesa-vulkan-drivers (llvmpipe). Where no Vulkan
-driver is installed, the ``gpu`` fixture installs that package with apt as root, or skips
-the tests that need one, saying why. Rendering that cannot work is made real, not mocked:
-a Vulkan loader pointed at no driver, and wgpu held to Vulkan.
+The slow tests run the real Snakemake, matplotlib and rerun's real headless viewer. The
+default pictures (matplotlib's) need no GPU: they are tested where none can draw. rerun's
+(``snakesweep.pictures: rerun``) need a GPU, or a software one: Debian's mesa-vulkan-drivers
+(llvmpipe). Where no Vulkan driver is installed, the ``gpu`` fixture installs that package
+with apt as root, or skips the tests that need one, saying why. Rendering that cannot work
+is made real, not mocked: a Vulkan loader pointed at no driver, and wgpu held to Vulkan.
 """
 
 from __future__ import annotations
@@ -35,10 +36,11 @@ ICD_DIRS = ("/usr/share/vulkan/icd.d", "/etc/vulkan/icd.d", "/usr/local/share/vu
 CAPTIONS = {
     "runs": "The run table of the sweep, from results/runs.csv: one row per run",
     "provenance": "Where the results came from, summarised from results/provenance.json",
-    "rendered": "a result variable of the sweep, as its rerun recording lays it out",
-    "failed": "pictures could be rendered; the others are placeholders",
-    "off": "Pictures of the recording are off: the sweep's config does not set "
-           "snakesweep.pictures: true.",
+    "matplotlib": "a result variable of the sweep, drawn by matplotlib",
+    "rerun": "a result variable of the sweep, as its rerun recording lays it out",
+    "fallback": "but rerun's viewer could not draw 2 of 2 pictures: matplotlib",
+    "failed": "pictures could be drawn; the others are placeholders",
+    "off": "Pictures are off: the sweep's config sets snakesweep.pictures: false.",
     "sweep": "This is Snakemake's report of a snakesweep sweep",
 }
 """What each caption says, as text (without its markup)."""
@@ -46,16 +48,21 @@ CAPTIONS = {
 
 # -- what the report job writes, without Snakemake -------------------------------------------
 
-def test_pictures_is_a_boolean_option_and_off_by_default() -> None:
-    assert report.pictures_of({}) is False
-    assert report.pictures_of({"pictures": None}) is False
-    assert report.pictures_of({"pictures": True}) is True
-    for bad in ("yes", 1, [True]):
-        with pytest.raises(ConfigError, match=r"^snakesweep\.pictures: expected true or false"):
+def test_pictures_are_matplotlib_by_default_rerun_or_off_on_request() -> None:
+    assert report.pictures_of({}) == "matplotlib"
+    assert report.pictures_of({"pictures": None}) == "matplotlib"
+    assert report.pictures_of({"pictures": True}) == "matplotlib"
+    assert report.pictures_of({"pictures": "rerun"}) == "rerun"
+    assert report.pictures_of({"pictures": False}) == "off"
+    for bad in ("yes", 1, [True], "matplotlib"):
+        with pytest.raises(ConfigError, match=r"^snakesweep\.pictures: expected true, false "
+                                              r"or rerun, got "):
             report.pictures_of({"pictures": bad})
-    on, off = {"pictures": True}, {}
-    assert report.pictures_setting({"a": off, "b": on}) is True  # any run asks for them
-    assert report.pictures_setting({"a": off, "b": off}) is False
+    on, off, rerun = {"pictures": True}, {"pictures": False}, {"pictures": "rerun"}
+    assert report.pictures_setting({"a": off, "b": on}) == "matplotlib"  # any run asks
+    assert report.pictures_setting({"a": on, "b": rerun}) == "rerun"
+    assert report.pictures_setting({"a": off, "b": off}) == "off"
+    assert report.pictures_setting({}) == "matplotlib"
 
 
 def test_why_rerun_failed_is_its_panic_else_its_last_error_else_its_last_line() -> None:
@@ -121,14 +128,14 @@ def test_pictures_off_are_one_placeholder_with_a_caption_saying_how_to_turn_them
     out = tmp_path / "pictures"
     out.mkdir()
     (out / "stale.png").write_bytes(b"old")  # whatever was there is replaced whole
-    made = report.render_pictures(None, out, pictures=False)
+    made = report.render_pictures(None, out, pictures="off")
     assert made.state == "off"
     assert sorted(p.name for p in out.iterdir()) == ["caption.rst", "pictures.json",
                                                      "recording.svg"]
     caption = (out / "caption.rst").read_text()
     assert "**off**" in caption and "pictures: true" in caption
-    assert "+snakesweep.pictures=true" in caption
-    assert "not rendered" in (out / "recording.svg").read_text()
+    assert "``snakesweep.pictures=true``" in caption
+    assert "The pictures: not drawn" in (out / "recording.svg").read_text()
     assert json.loads((out / "pictures.json").read_text())["state"] == "off"
     assert [p.name for p in tmp_path.iterdir()] == ["pictures"]  # nothing left aside
 
@@ -138,26 +145,64 @@ def test_an_unreadable_dataset_is_a_placeholder_that_says_why(tmp_path: Path) ->
     made = report.render_pictures(tmp_path / "sweep.nc", tmp_path / "pictures")
     assert made.state == "failed" and "cannot be read" in str(made.reason)
     caption = (tmp_path / "pictures" / "caption.rst").read_text()
-    assert "0 of 1 pictures could be rendered" in caption
-    assert "{% raw %}" in caption and "mesa-vulkan-drivers" in caption
+    assert "**0 of 1\npictures could be drawn**" in caption
+    assert "{% raw %}" in caption and "cannot be read" in caption
+    assert "not drawn" in (tmp_path / "pictures" / "recording.svg").read_text()
+
+
+def sweep_dataset() -> Any:
+    """A merged sweep's Dataset, as the shipped example's: curves over step, repeats."""
+    import numpy as np
+    import xarray as xr
+
+    rng = np.random.default_rng(0)
+    shape = (2, 3, 3)
+    return xr.Dataset(
+        {"loss": (("model", "lr", "repeat", "step"), rng.random((*shape, 20))),
+         "test_accuracy": (("model", "lr", "repeat"), rng.random(shape)),
+         "run_id": (("model", "lr", "repeat"), np.full(shape, "0" * 16)),
+         "status": (("model", "lr", "repeat"), np.full(shape, "done"))},
+        coords={"model": ["linear", "mlp"], "lr": [0.03, 0.3, 1.0], "repeat": [0, 1, 2],
+                "step": np.arange(20)})
+
+
+def test_default_pictures_are_drawn_by_matplotlib_in_process(tmp_path: Path) -> None:
+    out = report.ReportPaths(str(tmp_path)).pictures
+    made = report.render_pictures(sweep_dataset(), out)
+    assert made.state == "rendered" and made.mode == "matplotlib" and made.fallback is None
+    assert sorted(p.name for p in out.iterdir()) == [
+        "caption.rst", "loss.png", "pictures.json", "test_accuracy.png"]
+    assert [(p.variable, p.drawn_by) for p in made.pictures] == [
+        ("loss", "matplotlib"), ("test_accuracy", "matplotlib")]
+    assert all(p.seconds is not None and p.reason is None for p in made.pictures)
+    assert report.png_size(out / "loss.png") is not None
+    record = json.loads((out / "pictures.json").read_text())
+    assert record["format"] == report.FORMAT and record["mode"] == "matplotlib"
+    assert set(record["versions"]) == {"matplotlib"}
+    caption = (out / "caption.rst").read_text()
+    assert "drawn by matplotlib" in caption and "2 pictures took" in caption
+    labels = report.picture_labels(tmp_path, "loss")
+    assert labels["variable"] == "loss" and labels["over"] == "model × lr × repeat × step"
+    assert labels["picture"].startswith("drawn by matplotlib in ")
 
 
 def test_the_report_key_follows_the_merge_key_and_the_pictures_setting(
         tmp_path: Path) -> None:
-    assert report.report_key(None, True) is None
-    assert report.report_key("k", True) != report.report_key("k", False)
-    assert report.report_key("k", True) != report.report_key("j", True)
+    assert report.report_key(None, "matplotlib") is None
+    keys = {report.report_key("k", mode) for mode in ("matplotlib", "rerun", "off")}
+    assert len(keys) == 3
+    assert report.report_key("k", "off") != report.report_key("j", "off")
     results = tmp_path / "results"
     paths = report.ReportPaths(str(results))
-    assert report.stamp(results, "k", False) is False  # nothing written yet
+    assert report.stamp(results, "k", "off") is False  # nothing written yet
     assert paths.key_file.stat().st_mtime > 0
     for path in (paths.table, paths.provenance, paths.pictures / ".snakemake_timestamp"):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("")
-    paths.index.write_text(json.dumps({"key": report.report_key("k", False)}))
-    assert report.stamp(results, "k", False) is True
+    paths.index.write_text(json.dumps({"key": report.report_key("k", "off")}))
+    assert report.stamp(results, "k", "off") is True
     assert paths.key_file.stat().st_mtime == 0  # older than any output: nothing to do
-    assert report.stamp(results, "k", True) is False  # pictures turned on
+    assert report.stamp(results, "k", "matplotlib") is False  # pictures turned on
     assert paths.key_file.stat().st_mtime_ns > paths.index.stat().st_mtime_ns
 
 
@@ -212,13 +257,13 @@ def text_of(markup: str) -> str:
     return " ".join(unescape(re.sub(r"<[^>]+>", "", markup)).split())
 
 
-def pictures_project(project: Path, pictures: bool = True) -> Path:
-    """The ``project`` fixture with pictures on (or not), a Snakefile that includes the
-    rules, and a git commit."""
+def pictures_project(project: Path, pictures: bool | str = True) -> Path:
+    """The ``project`` fixture with ``snakesweep.pictures`` set, a Snakefile that includes
+    the rules, and a git commit."""
+    value = pictures if isinstance(pictures, str) else str(pictures).lower()
     config = project / "conf" / "config.yaml"
     config.write_text(config.read_text().replace(
-        "  experiment: tinyexp:main\n",
-        f"  experiment: tinyexp:main\n  pictures: {str(pictures).lower()}\n"))
+        "  experiment: tinyexp:main\n", f"  experiment: tinyexp:main\n  pictures: {value}\n"))
     write(project / "Snakefile", f"""
         include: {RULES!r}
 
@@ -256,35 +301,43 @@ def check_report(html: str, project: Path) -> dict[str, Any]:
     return {Path(p).stem: e for p, e in files.items() if p.startswith("results/report/pictures/")}
 
 
-def check_picture(entry: dict[str, Any], variable: str) -> None:
-    """A real picture of ``variable``: a PNG of the window's size (at rerun's scale), not
-    blank, captioned and labelled."""
+def check_picture(entry: dict[str, Any], variable: str, drawn_by: str, caption: str) -> None:
+    """A real picture of ``variable`` drawn by ``drawn_by``: a PNG (of the window's size, at
+    rerun's scale, for rerun's), not blank, captioned and labelled."""
     from PIL import Image
 
     assert entry["mime_type"] == "image/png"
     image = Image.open(io.BytesIO(entry["bytes"]))
     assert image.format == "PNG"
-    assert image.size == (report.WINDOW[0] * report.PICTURE_SCALE,
-                          report.WINDOW[1] * report.PICTURE_SCALE)
+    if drawn_by == "rerun":
+        assert image.size == (report.WINDOW[0] * report.PICTURE_SCALE,
+                              report.WINDOW[1] * report.PICTURE_SCALE)
+    else:
+        assert image.size[0] >= 600 and image.size[1] >= 400
     colours = image.convert("RGB").getcolors(64)
     assert colours is None or len(colours) > 8, f"{variable}: a blank picture"
-    assert text_of(entry["caption"]).startswith(f"{variable}, {CAPTIONS['rendered']}")
+    assert text_of(entry["caption"]).startswith(f"{variable}, a result variable of the sweep")
+    assert CAPTIONS[caption] in text_of(entry["caption"])
     assert entry["labels"]["variable"] == variable
-    assert entry["labels"]["picture"].startswith("rendered in ")
+    assert entry["labels"]["picture"].startswith(f"drawn by {drawn_by} in ")
 
 
 @pytest.mark.slow
-@pytest.mark.usefixtures("gpu", "tool_env")
+@pytest.mark.usefixtures("tool_env")
 def test_the_report_shows_the_table_a_picture_per_variable_and_the_provenance(
-        project: Path) -> None:
+        project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default pictures are matplotlib's: drawn where no GPU is, in the report job."""
+    for key, value in NO_GPU.items():
+        monkeypatch.setenv(key, value)
     pictures_project(project)
-    tool("snakemake", "--cores", "2", cwd=project)
+    made = tool("snakemake", "--cores", "2", cwd=project)
+    assert "snakesweep: report: 2 picture(s) drawn (2 by matplotlib) in " in made.stderr
     assert (project / "results" / "report" / "pictures" / "y.png").is_file()
     tool("snakemake", "--cores", "2", "--report", "report.html", cwd=project)
     pictures = check_report((project / "report.html").read_text(), project)
     assert sorted(pictures) == ["curve", "y"]
     for variable, entry in pictures.items():
-        check_picture(entry, variable)
+        check_picture(entry, variable, "matplotlib", "matplotlib")
     assert pictures["curve"]["labels"]["over"] == "x × curve_dim_0"
     dry = tool("snakemake", "-n", cwd=project)
     assert "Nothing to be done" in dry.stdout + dry.stderr
@@ -295,29 +348,49 @@ def test_the_report_shows_the_table_a_picture_per_variable_and_the_provenance(
     again = check_report((project / "again.html").read_text(), project)
     assert sorted(again) == ["curve", "y"]
     for variable, entry in again.items():
-        check_picture(entry, variable)
+        check_picture(entry, variable, "matplotlib", "matplotlib")
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("gpu", "tool_env")
+def test_with_pictures_rerun_they_are_rerun_s_screenshots_of_the_recording(
+        project: Path) -> None:
+    pictures_project(project, "rerun")
+    made = tool("snakemake", "--cores", "2", cwd=project)
+    assert "snakesweep: report: 2 picture(s) drawn (2 by rerun) in " in made.stderr
+    tool("snakemake", "--cores", "2", "--report", "report.html", cwd=project)
+    pictures = check_report((project / "report.html").read_text(), project)
+    assert sorted(pictures) == ["curve", "y"]
+    for variable, entry in pictures.items():
+        check_picture(entry, variable, "rerun", "rerun")
 
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("tool_env")
-def test_where_rerun_cannot_draw_the_sweep_succeeds_and_the_caption_says_why(
+def test_where_rerun_cannot_draw_matplotlib_does_and_caption_and_terminal_say_why(
         project: Path) -> None:
-    pictures_project(project)
+    pictures_project(project, "rerun")
     out = snakesweep("report", "--cores", "2", cwd=project, env=NO_GPU)
     assert out.returncode == 0, out.stderr
     assert json.loads((project / "results" / "sweep.json").read_text())["runs"]["done"] == 3
+    # the terminal: the report job's stderr, which Snakemake shows
+    said = [line for line in out.stderr.splitlines() if "snakesweep: report: " in line]
+    assert said[0].startswith("snakesweep: report: rerun's viewer could not draw the "
+                              "pictures; matplotlib drew them instead: rerun's viewer could "
+                              "not draw "), said
+    assert "No graphics adapter was found" in said[0]  # rerun's own words
+    assert said[1].startswith("snakesweep: report: 2 picture(s) drawn (2 by matplotlib)")
+    log = (project / "results" / ".snakesweep" / "logs" / "sweep_report.log").read_text()
+    assert said[0] in log.splitlines()
     pictures = check_report((project / "results" / "report.html").read_text(), project)
     assert sorted(pictures) == ["curve", "y"]
     for variable, entry in pictures.items():
-        assert entry["mime_type"] == "image/svg+xml"
-        svg = entry["bytes"].decode()
-        assert f"{variable}: not rendered" in svg and "mesa-vulkan-drivers" in svg
+        check_picture(entry, variable, "matplotlib", "fallback")
+        assert entry["labels"]["picture"].endswith(" s (rerun could not)")
         caption = text_of(entry["caption"])
-        assert f"0 of 2 {CAPTIONS['failed']}" in caption
-        assert "No graphics adapter was found" in caption  # rerun's own words
+        assert "No graphics adapter was found" in caption
         assert "apt-get install mesa-vulkan-drivers" in caption
         assert "snakemake --cores 1 --forcerun sweep_report" in caption
-        assert entry["labels"]["picture"] == "not rendered"
 
 
 @pytest.mark.slow
@@ -332,7 +405,7 @@ def test_with_pictures_off_the_report_has_the_table_and_says_how_to_turn_them_on
     entry = pictures["recording"]
     assert entry["mime_type"] == "image/svg+xml" and entry["labels"]["picture"] == "off"
     caption = text_of(entry["caption"])
-    assert CAPTIONS["off"] in caption and "+snakesweep.pictures=true" in caption
+    assert CAPTIONS["off"] in caption and "override snakesweep.pictures=true" in caption
     assert not list((project / "results" / "report" / "pictures").glob("*.png"))
 
     # new runs: the merge runs again, and the report follows it
@@ -349,7 +422,7 @@ def test_a_bad_pictures_value_is_one_line_naming_the_key(project: Path, command:
     out = snakesweep(command, "+snakesweep.pictures=maybe", cwd=project)
     assert out.returncode == 2
     assert out.stderr.strip().splitlines() == [
-        "snakesweep: snakesweep.pictures: expected true or false, got 'maybe'"]
+        "snakesweep: snakesweep.pictures: expected true, false or rerun, got 'maybe'"]
     assert not (project / "results" / "runs").exists()
 
 

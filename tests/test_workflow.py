@@ -169,7 +169,8 @@ def test_repository_example_with_plain_snakemake(repo_copy: Path) -> None:
                            capture_output=True, text=True, env=env, timeout=600)
     assert first.returncode == 0, first.stderr[-3000:]
     ds = xr.load_dataset(repo_copy / "results" / "sweep.nc", engine="netcdf4")
-    assert dict(ds.sizes) == {"model": 2, "optimizer.lr": 3, "seed": 3, "step": 60}
+    assert dict(ds.sizes) == {"model": 2, "optimizer.lr": 3, "repeat": 3, "step": 60}
+    assert ds["seed"].dims == ("repeat",)  # snakesweep.repeats: a seed per repetition
     assert (ds["status"] == "done").all()
     assert float(ds["test_accuracy"].mean()) > 0.7
     second = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2"],

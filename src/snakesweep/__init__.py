@@ -6,10 +6,11 @@ The parts, one module each: ``domain`` (what a sweep ranges over: ``Domain``), `
 run ids), ``plan`` (the cached set of runs), ``execute`` and ``pool`` (running configs),
 ``store`` (run directories), ``run`` (the handle an experiment logs to), ``results`` (the
 Python face: ``load``), ``aggregate`` (→ ``sweep.nc`` and ``runs.csv``), ``freshness``
-(when to merge again), ``summaries`` (what DVC shows), ``recording`` (→ ``sweep.rrd``) and
-``viewer`` (rerun's viewer), ``provenance`` (git, code, environment), ``history`` (the
-sweep across git revisions), ``tracking`` (DVC), ``scaffold`` (``init``), ``rules`` (the
-Snakemake glue) and ``cli``.
+(when to merge again), ``summaries`` (what DVC shows), ``dimensions`` (the roles of a
+Dataset's dimensions), ``recording`` (→ ``sweep.rrd``), ``pictures`` (→ PNGs, by matplotlib)
+and ``viewer`` (rerun's viewer), ``entries`` (entry points), ``provenance`` (git, code,
+environment), ``history`` (the sweep across git revisions), ``tracking`` (DVC),
+``scaffold`` (``init``), ``rules`` (the Snakemake glue) and ``cli``.
 """
 
 from typing import TYPE_CHECKING, Any

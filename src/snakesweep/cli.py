@@ -125,8 +125,8 @@ def _parser() -> argparse.ArgumentParser:
                    "printed; served until Ctrl-C after the sweep), or a running viewer's "
                    "rerun+http://HOST:PORT/proxy")
     p = sweep_command("report", "Run the pending points and merge, as run does, then write "
-                      "Snakemake's HTML report of the sweep: the run table, pictures of the "
-                      "recording (snakesweep.pictures: true), the provenance. Arguments after "
+                      "Snakemake's HTML report of the sweep: the run table, a picture of each "
+                      "result (snakesweep.pictures), the provenance. Arguments after "
                       "-- go to Snakemake's run.", cmd_report)
     p.add_argument("-o", "--output", default=None, metavar="FILE",
                    help="the report: a .html file, or a .zip (default: RESULTS/report.html, "

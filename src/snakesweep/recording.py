@@ -12,6 +12,9 @@ follows bencher's ``RerunResult`` (see the seed 000), one result variable at a t
 * **categorical** dimensions (text or boolean coordinates: config groups, names) become
   entity-path branches, ``/loss/model=mlp/…``: all of them when numeric dimensions remain;
   when none does, all but the last, whose values become the bars of a ``BarChart``;
+* over ``step``, a view whose other dimensions have at most ``dimensions.MAX_LINES``
+  combinations is one curve per combination (``damping=0.1, dt=0.01``), so trajectories
+  can be seen and compared; past that, the rules below apply at each step;
 * the remaining **numeric** dimensions: 0 → ``Scalars``; 1 → a line over that dimension;
   2 → a ``Tensor`` (heatmap); 3 → a ``Tensor`` (volume); more → the outermost is peeled
   into branches and the rest mapped again;
@@ -24,9 +27,9 @@ Where it differs from bencher, and why:
   Without a clock, a line over a numeric dimension is a series on a timeline named after
   that dimension (its integer values, or the positions of other values). With a clock,
   a scalar result over one numeric dimension is drawn as bars at its coordinate values
-  (bencher: a 1-D tensor). A result over ``step`` and one other dimension, numeric or
-  categorical, is one curve per value of it in one view (bencher: a 1-D tensor or bars
-  per tick), so runs compare at a glance.
+  (bencher: a 1-D tensor). A result over ``step`` and a few dozen combinations of other
+  values is one curve per combination in one view (bencher: a tensor or bars per tick), so
+  runs compare at a glance; ``pictures`` draws the same curves.
 * Repetitions are bencher's ``repeat`` reduced the same way, but the spread is kept.
 * Columns are sent whole (``send_columns``), never one ``log`` call per value; one
   traversal builds both the data and the blueprint, so they cannot disagree.
@@ -34,6 +37,7 @@ Where it differs from bencher, and why:
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -42,20 +46,28 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from snakesweep import store
-from snakesweep.errors import SnakesweepError
+from snakesweep.dimensions import (
+    BOOKKEEPING,
+    MAX_LINES,
+    REPEAT,
+    NothingToShow,
+    combinations,
+    even_spacing,
+    is_categorical,
+    labels,
+    numeric_variables,
+    over_repeat,
+)
 
 if TYPE_CHECKING:
     import numpy as np
     import xarray as xr
 
-__all__ = ["CLOCKS", "REPEAT", "Bars", "Branch", "NothingToShow", "Series", "Tensor",
+__all__ = ["BOOKKEEPING", "CLOCKS", "REPEAT", "Bars", "Branch", "NothingToShow", "Series", "Tensor",
            "blueprint", "layout", "send", "send_rows", "to_rerun", "write_note"]
 
 CLOCKS = {"over_time": "log_tick", "step": "step"}
 """Dimensions that become rerun timelines, by precedence, and the timeline each becomes."""
-REPEAT = "repeat"
-"""The dimension shown as a mean with its spread rather than as a dimension."""
-BOOKKEEPING = ("run_id", "status")
 PlayState = Literal["following", "paused", "playing"]
 """Where the viewer's time cursor starts (``blueprint``): at the end, still, or playing."""
 APPLICATION_ID = "snakesweep"
@@ -64,17 +76,6 @@ APPLICATION_ID = "snakesweep"
 # lines are the same colour, fainter.
 _PALETTE = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
             (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)]
-
-
-class NothingToShow(SnakesweepError, ValueError):
-    """A Dataset without a numeric variable over its dimensions: rerun would show nothing."""
-
-    def __init__(self, skipped: Sequence[str]) -> None:
-        self.skipped = list(skipped)
-        self.reason = (f"no numeric variable (not numeric: {', '.join(self.skipped)})"
-                       if self.skipped else "no result variables")
-        super().__init__(f"nothing to record: the Dataset has {self.reason}; "
-                         "a recording shows numeric results over the swept dimensions")
 
 
 @dataclass(frozen=True)
@@ -156,22 +157,13 @@ def layout(dataset: xr.Dataset) -> Branch:
     """
     clock = next((d for d in CLOCKS if d in dataset.dims), None)
     root = Branch("/", str(dataset.attrs.get("snakesweep_config_name", "sweep")))
-    skipped = []
-    for name, var in dataset.data_vars.items():
-        if name in BOOKKEEPING:
-            continue
-        if var.dtype.kind not in "biuf":
-            skipped.append(str(name))
-            continue
-        data = var.astype("f8")
-        spread = None
-        if REPEAT in data.dims:
-            spread = data.std(REPEAT)
-            data = data.mean(REPEAT)
+    names, skipped = numeric_variables(dataset)
+    for name in names:
+        data, spread = over_repeat(dataset[name])
         scope = _Scope(clock, _value_range(data))
-        branch = _map(data, spread, "/" + _part(str(name)), str(name), scope)
+        branch = _map(data, spread, "/" + _part(name), name, scope)
         root.children.append(branch if isinstance(branch, Branch)
-                             else Branch(branch.path, str(name), [branch]))
+                             else Branch(branch.path, name, [branch]))
     if not root.children:
         raise NothingToShow(skipped)
     return root
@@ -179,30 +171,32 @@ def layout(dataset: xr.Dataset) -> Branch:
 
 def _map(data: xr.DataArray, spread: xr.DataArray | None, path: str, title: str,
          scope: _Scope) -> Branch | Leaf:
-    """Peel categorical dimensions, then numeric ones beyond three, into branches."""
+    """Peel categorical dimensions, then numeric ones beyond three, into branches; over
+    ``step``, a few dozen curves or fewer are one view."""
     clock = scope.clock
     free = [str(d) for d in data.dims if d != clock]
-    categorical = [d for d in free if _is_categorical(data, d)]
+    categorical = [d for d in free if is_categorical(data, d)]
     numeric = [d for d in free if d not in categorical]
     if categorical and (numeric or len(categorical) > 1):
         return _peel(data, spread, path, title, scope, categorical[0])
+    timeline = _timeline(data, clock)
+    if (clock == "step" and timeline is not None and free
+            and combinations(data, free) <= MAX_LINES):
+        return _series(data, spread, path, f"{title} over step, by {' × '.join(free)}",
+                       timeline, free)
     if len(numeric) > 3:
         return _peel(data, spread, path, title, scope, numeric[0])
-    timeline = _timeline(data, clock)
-    if clock == "step" and timeline is not None and len(free) == 1:
-        return _series(data, spread, path, f"{title} over step, by {free[0]}", timeline,
-                       free[0])
     if categorical:
         return _bars(data, spread, path, title, timeline, categorical[0], abscissa=False)
     if not numeric:
-        return _series(data, spread, path, title, timeline, None)
+        return _series(data, spread, path, title, timeline, [])
     if len(numeric) == 1:
         dim = numeric[0]
         if clock is None:
             line = _timeline(data, dim)
             at_values = dim in data.coords and data[dim].dtype.kind in "iu"
             where = "" if at_values else _positions(data, dim)
-            return _series(data, spread, path, f"{title} over {dim}{where}", line, None)
+            return _series(data, spread, path, f"{title} over {dim}{where}", line, [])
         return _bars(data, spread, path, title, timeline, dim, abscissa=True)
     return _tensor(data, spread, path, title, timeline, numeric, scope.value_range)
 
@@ -210,8 +204,8 @@ def _map(data: xr.DataArray, spread: xr.DataArray | None, path: str, title: str,
 def _peel(data: xr.DataArray, spread: xr.DataArray | None, path: str, title: str,
           scope: _Scope, dim: str) -> Branch:
     branch = Branch(path, title)
-    for i, label in enumerate(_labels(data, dim)):
-        part = f"{dim}={label}"
+    for i, value in enumerate(labels(data, dim)):
+        part = f"{dim}={value}"
         child_spread = spread.isel({dim: i}) if spread is not None else None
         branch.children.append(_map(data.isel({dim: i}), child_spread,
                                     f"{path}/{_part(part)}", f"{title}, {part}", scope))
@@ -219,18 +213,19 @@ def _peel(data: xr.DataArray, spread: xr.DataArray | None, path: str, title: str
 
 
 def _series(data: xr.DataArray, spread: xr.DataArray | None, path: str, title: str,
-            timeline: Timeline | None, by: str | None) -> Series:
-    """A series per value of ``by`` (or one), with ``mean ± std`` lines when spread is known."""
+            timeline: Timeline | None, by: Sequence[str]) -> Series:
+    """A series per combination of values of ``by`` (or one), with ``mean ± std`` lines when
+    spread is known."""
     import numpy as np
 
-    order = [timeline.dim] if timeline is not None else []
-    order += [by] if by is not None else []
-    values = data.transpose(*order).values
-    names = [f"{by}={v}" for v in _labels(data, by)] if by is not None else [title]
-    if timeline is not None and by is None:
-        values = values[:, None]
-    if timeline is None:
-        values = np.atleast_1d(values)
+    order = ([timeline.dim] if timeline is not None else []) + list(by)
+    values = np.asarray(data.transpose(*order).values)
+    if timeline is not None:
+        values = values.reshape(len(timeline.times), -1)
+    else:
+        values = values.reshape(-1)
+    names = [", ".join(f"{d}={v}" for d, v in zip(by, combo, strict=True))
+             for combo in itertools.product(*(labels(data, d) for d in by))] if by else [title]
     if spread is None:
         return Series(path, title, values, names, timeline)
     std = spread.transpose(*order).values.reshape(values.shape)
@@ -249,7 +244,7 @@ def _bars(data: xr.DataArray, spread: xr.DataArray | None, path: str, title: str
           timeline: Timeline | None, dim: str, abscissa: bool) -> Branch | Bars:
     """Bars over ``dim``: at its values when they are evenly spaced numbers, else at positions."""
     order = ([timeline.dim] if timeline is not None else []) + [dim]
-    x = _even_spacing(data, dim) if abscissa else None
+    x = even_spacing(data, dim) if abscissa else None
     if x is not None:
         name = f"{title} over {dim}"
     else:
@@ -260,19 +255,6 @@ def _bars(data: xr.DataArray, spread: xr.DataArray | None, path: str, title: str
     std = Bars(f"{path}/std", f"{name}: std over {REPEAT}",
                spread.transpose(*order).values, x, timeline)
     return Branch(path, title, [bars, std])
-
-
-def _even_spacing(data: xr.DataArray, dim: str) -> np.ndarray | None:
-    """The coordinate values of ``dim`` when they are evenly spaced numbers (bars fit them)."""
-    import numpy as np
-
-    if dim not in data.coords or data.sizes[dim] < 2:
-        return None
-    x = data[dim].values.astype("f8")
-    gaps = np.diff(x)
-    if not np.all(np.isfinite(gaps)) or gaps[0] <= 0 or not np.allclose(gaps, gaps[0]):
-        return None
-    return x
 
 
 def _tensor(data: xr.DataArray, spread: xr.DataArray | None, path: str, title: str,
@@ -312,24 +294,10 @@ def _value_range(data: xr.DataArray) -> tuple[float, float] | None:
 
 def _positions(data: xr.DataArray, dim: str) -> str:
     """What each position along ``dim`` stands for, for a title."""
-    shown = [f"#{i}: {v}" for i, v in enumerate(_labels(data, dim))]
+    shown = [f"#{i}: {v}" for i, v in enumerate(labels(data, dim))]
     if len(shown) > 8:
         shown = [*shown[:4], "…", *shown[-3:]]
     return f" ({', '.join(shown)})"
-
-
-def _is_categorical(data: xr.DataArray, dim: str) -> bool:
-    return dim in data.coords and data[dim].dtype.kind in "OSUb"
-
-
-def _labels(data: xr.DataArray, dim: str) -> list[str]:
-    if dim not in data.coords:
-        return [str(i) for i in range(data.sizes[dim])]
-    return [_label(v) for v in data[dim].values.tolist()]
-
-
-def _label(value: Any) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _part(text: str) -> str:

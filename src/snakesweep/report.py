@@ -7,17 +7,21 @@ Snakemake's report:
 * ``runs.html``: the run table (``runs.csv``), readable;
 * ``provenance.html``: what ``provenance.json`` says, summarised: commits, dirty or not,
   code fingerprints, experiment, Python and package versions, hosts, counts;
-* ``pictures/``: a picture of each numeric result variable as the sweep's recording shows
-  it, drawn by rerun's viewer, headless (``render_pictures``), when the sweep's config sets
-  ``snakesweep.pictures: true``; with ``caption.rst``, the caption the report shows under
-  them (written at render time: whether they were rendered, and if not, why and what to do)
-  and ``pictures.json`` (the same, for programs);
+* ``pictures/``: a picture of each numeric result variable (``render_pictures``), as the
+  sweep's config sets ``snakesweep.pictures``: ``true`` (the default) draws them with
+  matplotlib (``snakesweep.pictures``: curves, bands, bars, heatmaps with colour bars; a
+  fraction of a second each, in this process, on any machine); ``rerun`` has rerun's viewer
+  draw each variable's recording, headless; ``false``: none. With ``caption.rst``, the
+  caption the report shows under them (written when they are drawn: how, and where one
+  could not be, why and what to do) and ``pictures.json`` (the same, for programs);
 * ``report.json``: the key the report was made for (see ``stamp``).
 
-Rendering costs seconds per variable (rerun's viewer starts, loads the recording, draws ten
-frames; on a software GPU, Mesa's llvmpipe from Debian's ``mesa-vulkan-drivers``). Where it
-cannot draw (no GPU, a timeout, an error), the pictures are placeholders that say why, and
-the sweep goes on: a report is never what makes a sweep fail.
+rerun's screenshots cost seconds per variable (its viewer starts, loads the recording, draws
+ten frames; on a software GPU, Mesa's llvmpipe from Debian's ``mesa-vulkan-drivers``). Where
+it cannot draw (no GPU, a timeout, an error), matplotlib draws that picture instead, and the
+caption and the report job's stderr (which Snakemake shows) say why. A picture that cannot be
+drawn at all is a placeholder saying why, and the sweep goes on: a report is never what
+makes a sweep fail.
 
 Freshness follows content, as for the merge (``snakesweep.freshness``): the report's key is a
 hash of the merge key, the pictures setting and ``FORMAT``; ``stamp`` dates
@@ -41,17 +45,17 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from snakesweep import freshness, store
 from snakesweep.errors import ConfigError, SnakesweepError
 
-__all__ = ["PICTURE_SCALE", "RENDER_TIMEOUT", "WINDOW", "Picture", "Pictures", "RenderError",
-           "ReportPaths", "build_report", "check_output", "main", "pictures_of",
-           "pictures_setting", "render_dataset", "render_pictures", "render_recording",
-           "stamp", "write_report"]
+__all__ = ["MODES", "PICTURE_SCALE", "RENDER_TIMEOUT", "WINDOW", "Picture", "PictureMode",
+           "Pictures", "RenderError", "ReportPaths", "build_report", "check_output", "main",
+           "pictures_of", "pictures_setting", "render_dataset", "render_pictures",
+           "render_recording", "stamp", "write_report"]
 
-FORMAT = 1
+FORMAT = 2
 """The version of what ``write_report`` writes: a new one writes every report again."""
 WINDOW = (1200, 750)
 """The viewer's window for one variable's picture, in logical points."""
@@ -61,12 +65,15 @@ a picture is ``PICTURE_SCALE`` times the window, in pixels."""
 RENDER_TIMEOUT = 120.0
 """Seconds one picture may take before the viewer is stopped (here: 2–5 s)."""
 PICTURES_ENV = "SNAKESWEEP_PICTURES"
-"""How the Snakefile tells the report job whether the sweep's config asks for pictures."""
+"""How the Snakefile tells the report job how the sweep's config wants its pictures drawn
+(a ``PictureMode``)."""
+PictureMode = Literal["matplotlib", "rerun", "off"]
+"""How the report's pictures are drawn: by matplotlib (``snakesweep.pictures: true``, the
+default), by rerun's viewer headless (``rerun``), or not at all (``false``)."""
+MODES: tuple[PictureMode, ...] = ("matplotlib", "rerun", "off")
 REPORT_DIR = "report"
 CAPTIONS = Path(__file__).with_name("workflow") / "report"
 """The captions that ship with the rules (reStructuredText, templated by Snakemake)."""
-ADVICE = ("install a GPU driver, or a software GPU: on Debian or Ubuntu, `apt-get install "
-          "mesa-vulkan-drivers`")
 NOISE = ("XDG_RUNTIME_DIR", "Troubleshooting Rerun", "Report bugs", "stack backtrace",
          "note: run with", "re_perf_telemetry")
 """Lines of rerun's stderr that never say why it failed."""
@@ -81,27 +88,32 @@ class RenderError(SnakesweepError, RuntimeError):
 
 # -- options ---------------------------------------------------------------------------------
 
-def pictures_of(options: Mapping[str, Any]) -> bool:
-    """``snakesweep.pictures``: whether the report has pictures of the recording (default:
-    false, since each costs seconds); ``ConfigError`` naming the key for anything but a
-    boolean (or null, the default)."""
+def pictures_of(options: Mapping[str, Any]) -> PictureMode:
+    """``snakesweep.pictures``: how the report draws its pictures: ``true`` (or null, the
+    default) → ``"matplotlib"``, ``rerun`` → ``"rerun"`` (rerun's viewer, headless),
+    ``false`` → ``"off"``; ``ConfigError`` naming the key for anything else."""
     value = options.get("pictures")
-    if value is None:
-        return False
-    if not isinstance(value, bool):
-        raise ConfigError("snakesweep.pictures", f"expected true or false, got {value!r}")
-    return value
+    if value is None or value is True:
+        return "matplotlib"
+    if value is False:
+        return "off"
+    if value == "rerun":
+        return "rerun"
+    raise ConfigError("snakesweep.pictures", f"expected true, false or rerun, got {value!r}")
 
 
-def pictures_setting(run_options: Mapping[str, Mapping[str, Any]]) -> bool:
-    """The sweep's pictures: on when any of its runs' configs turns them on."""
+def pictures_setting(run_options: Mapping[str, Mapping[str, Any]]) -> PictureMode:
+    """The sweep's pictures: rerun's when any of its runs' configs asks for them, else
+    matplotlib's when any has pictures on, else off."""
     seen: set[int] = set()
-    on = False
+    modes: set[PictureMode] = set()
     for options in run_options.values():
         if id(options) not in seen:  # runs of one plan share their options' object
             seen.add(id(options))
-            on = pictures_of(options) or on
-    return on
+            modes.add(pictures_of(options))
+    if not modes:  # no run: the default
+        return "matplotlib"
+    return next(m for m in ("rerun", "matplotlib", "off") if m in modes)
 
 
 # -- paths and freshness ---------------------------------------------------------------------
@@ -141,8 +153,8 @@ class ReportPaths:
         return (self.table, self.provenance, self.pictures, self.index)
 
 
-def report_key(merge_key: str | None, pictures: bool) -> str | None:
-    """What the report is made from: the merged runs (their key), whether it has pictures,
+def report_key(merge_key: str | None, pictures: PictureMode) -> str | None:
+    """What the report is made from: the merged runs (their key), how its pictures are drawn,
     and what this code writes. None while the runs are not all done."""
     if merge_key is None:
         return None
@@ -162,7 +174,8 @@ def recorded_key(results: str | os.PathLike[str]) -> str | None:
     return key if isinstance(key, str) else None
 
 
-def stamp(results: str | os.PathLike[str], merge_key: str | None, pictures: bool) -> bool:
+def stamp(results: str | os.PathLike[str], merge_key: str | None,
+          pictures: PictureMode) -> bool:
     """Write and date ``report.key`` (``freshness.date_key``) so that Snakemake writes the
     report exactly when its key changes; returns whether the report is fresh."""
     paths = ReportPaths(str(results))
@@ -177,15 +190,17 @@ def stamp(results: str | os.PathLike[str], merge_key: str | None, pictures: bool
 
 @dataclass(frozen=True)
 class Picture:
-    """One variable's picture: the file (a PNG, or an SVG placeholder when not rendered)."""
+    """One variable's picture: the file (a PNG, or an SVG placeholder when not drawn)."""
 
     variable: str
     file: str
     dims: list[str]
     seconds: float | None = None
-    """How long rerun took to draw it; None when it was not rendered."""
+    """How long drawing it took; None when it was not drawn."""
     reason: str | None = None
-    """Why it was not rendered."""
+    """Why it was not drawn; or, drawn by matplotlib instead, why rerun could not draw it."""
+    drawn_by: str | None = None
+    """``matplotlib`` or ``rerun``; None when it was not drawn."""
 
     @property
     def rendered(self) -> bool:
@@ -197,13 +212,19 @@ class Pictures:
     """What ``render_pictures`` wrote: a picture per variable and what happened."""
 
     state: str
-    """``rendered`` (every picture), ``failed`` (some or all not rendered), ``off``
+    """``rendered`` (every picture), ``failed`` (some or all not drawn), ``off``
     (``snakesweep.pictures`` is false) or ``nothing`` (no numeric result to picture)."""
+    mode: PictureMode = "matplotlib"
     pictures: list[Picture] = field(default_factory=list)
     reason: str | None = None
+    """Why a picture was not drawn (state ``failed``), or none was (``nothing``)."""
+    fallback: str | None = None
+    """With ``mode`` rerun: why rerun's viewer could not draw a picture that matplotlib then
+    drew instead."""
     window: tuple[int, int] = WINDOW
     seconds: float = 0.0
-    rerun: str | None = None
+    versions: dict[str, str] = field(default_factory=dict)
+    """matplotlib's and rerun-sdk's, as they drew."""
 
     def record(self) -> dict[str, Any]:
         out = asdict(self)
@@ -211,45 +232,53 @@ class Pictures:
         return {"format": FORMAT, **out}
 
 
-def render_pictures(source: Any, out_dir: str | os.PathLike[str], *, window: tuple[int, int]
-                    = WINDOW, timeout: float = RENDER_TIMEOUT, pictures: bool = True,
-                    jobs: int = 1) -> Pictures:
+def render_pictures(source: Any, out_dir: str | os.PathLike[str], *,
+                    pictures: PictureMode = "matplotlib", window: tuple[int, int] = WINDOW,
+                    timeout: float = RENDER_TIMEOUT, jobs: int = 1) -> Pictures:
     """Draw one picture per numeric result variable of ``source`` (a Dataset, or the path of
-    ``sweep.nc``) into ``out_dir``: ``<variable>.png``, as rerun's viewer shows the
-    recording of that variable (with ``run_id`` and ``status``), headless, in a window of
-    ``window`` points (``PICTURE_SCALE`` times that in pixels).
+    ``sweep.nc``) into ``out_dir``: ``<variable>.png``.
 
-    The first is drawn alone, then the others ``jobs`` at a time (a picture waits more than
-    it computes: 3 take ~8 s one after another here, 5-7 s two or three at once). Never
-    raises for a picture that cannot be drawn: it is an SVG placeholder (``<variable>.svg``)
-    saying why; when the first cannot be drawn (no GPU, a timeout, an error), no other is
-    tried. With ``pictures`` false, one placeholder says they are off. ``out_dir`` also gets
-    ``caption.rst`` (the report's caption of the pictures) and ``pictures.json``; it is
-    written aside and renamed into place, whole.
+    ``pictures`` says how: ``matplotlib`` draws each in this process
+    (``snakesweep.pictures.write_picture``); ``rerun`` has rerun's viewer draw the recording
+    of each variable (with ``run_id`` and ``status``), headless, in a window of ``window``
+    points (``PICTURE_SCALE`` times that in pixels): the first alone, then the others
+    ``jobs`` at a time (a picture waits more than it computes: 3 take ~8 s one after
+    another here, 5-7 s two or three at once). Where rerun cannot draw one, matplotlib draws
+    it instead and ``fallback`` says why; when the first cannot be drawn (no GPU, a timeout,
+    an error), rerun is not tried again. Never raises for a picture that cannot be drawn at
+    all: it is an SVG placeholder (``<variable>.svg``) saying why. With ``off``, one
+    placeholder says pictures are off. ``out_dir`` also gets ``caption.rst`` (the report's
+    caption of the pictures) and ``pictures.json``; it is written aside and renamed into
+    place, whole.
     """
+    if pictures not in MODES:
+        raise ValueError(f"pictures: expected one of {', '.join(MODES)}, got {pictures!r}")
     out = Path(out_dir)
     work = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     try:
-        made = _draw(source, work, window, timeout, jobs) if pictures else Pictures(
-            "off", [_placeholder(work, "recording", [], "pictures are off")], window=window)
+        if pictures == "off":
+            made = Pictures("off", "off", [_placeholder(work, "recording", [], "pictures are "
+                                                        "off")], window=window)
+        else:
+            made = _draw(source, work, pictures, window, timeout, jobs)
         store.write_atomic(work / "pictures.json", json.dumps(made.record(), indent=1) + "\n")
         store.write_atomic(work / "caption.rst", _caption(made))
-        _replace_dir(out, work)
+        store.replace_dir(out, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return made
 
 
-def _draw(source: Any, work: Path, window: tuple[int, int], timeout: float,
-          jobs: int) -> Pictures:
-    from concurrent.futures import ThreadPoolExecutor
+def _draw(source: Any, work: Path, mode: PictureMode, window: tuple[int, int],
+          timeout: float, jobs: int) -> Pictures:
     from importlib.metadata import version
 
-    from snakesweep.recording import BOOKKEEPING
+    from snakesweep.dimensions import numeric_variables
+    from snakesweep.pictures import file_stems
 
-    made = Pictures("rendered", window=window, rerun=version("rerun-sdk"))
+    made = Pictures("rendered", mode, window=window)
     start = time.monotonic()
     try:
         ds = _dataset(source)
@@ -257,41 +286,82 @@ def _draw(source: Any, work: Path, window: tuple[int, int], timeout: float,
         made.state, made.reason = "failed", f"the sweep's Dataset cannot be read: {exc}"
         made.pictures.append(_placeholder(work, "recording", [], made.reason))
         return made
-    keep = [v for v in BOOKKEEPING if v in ds.data_vars]
-    names = [str(n) for n, v in ds.data_vars.items()
-             if n not in BOOKKEEPING and v.dtype.kind in "biuf"]
+    names = numeric_variables(ds)[0]
     if not names:
         made.state, made.reason = "nothing", "the sweep has no numeric result to picture"
         made.pictures.append(_placeholder(work, "recording", [], made.reason))
         return made
-    stems = _stems(names)
+    stems = file_stems(names, reserved=("recording", "caption", "pictures"))
+    drawn: dict[str, Picture | str] = {}
+    if mode == "rerun":
+        made.versions["rerun-sdk"] = version("rerun-sdk")
+        drawn = _draw_rerun(ds, names, stems, work, window, timeout, jobs)
+    import matplotlib.backends.backend_agg  # noqa: F401 - its import is not a picture's time
+    import matplotlib.figure  # noqa: F401
 
-    def draw(name: str) -> Picture:
-        dims = [str(d) for d in ds[name].dims]
+    made.versions["matplotlib"] = version("matplotlib")
+    for name in names:
+        picture = drawn.get(name)
+        if picture is None and mode == "rerun":
+            picture = f"rerun's viewer was not tried, since it could not draw {names[0]}"
+        if not isinstance(picture, Picture):  # rerun failed, or matplotlib's turn
+            made.fallback = made.fallback or picture
+            picture = _draw_matplotlib(ds, name, stems[name], work, picture)
+        made.pictures.append(picture)
+    failed = [p for p in made.pictures if not p.rendered]
+    if failed:
+        made.state, made.reason = "failed", f"{failed[0].variable}: {failed[0].reason}"
+    if not any(p.drawn_by == "matplotlib" for p in made.pictures):
+        del made.versions["matplotlib"]
+    made.seconds = round(time.monotonic() - start, 3)
+    return made
+
+
+def _draw_matplotlib(ds: Any, name: str, stem: str, work: Path,
+                     rerun_failed: str | None) -> Picture:
+    """One variable's picture drawn by matplotlib (``rerun_failed``: why rerun could not)."""
+    from snakesweep.pictures import write_picture
+
+    dims = [str(d) for d in ds[name].dims]
+    start = time.monotonic()
+    try:
+        write_picture(ds, name, work / f"{stem}.png")
+    except Exception as exc:  # noqa: BLE001 - this variable only: say why, go on
+        why = f"matplotlib could not draw it: {type(exc).__name__}: {exc}"
+        if rerun_failed:
+            why = f"{rerun_failed}; then {why}"
+        return _placeholder(work, stem, dims, why, name)
+    return Picture(name, f"{stem}.png", dims, round(time.monotonic() - start, 3),
+                   rerun_failed, "matplotlib")
+
+
+def _draw_rerun(ds: Any, names: Sequence[str], stems: Mapping[str, str], work: Path,
+                window: tuple[int, int], timeout: float, jobs: int) -> dict[str, Picture | str]:
+    """The pictures rerun's viewer draws, by variable, or why it could not draw one; the
+    variables it was not tried on (since it could not draw the first) are left out."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from snakesweep.dimensions import BOOKKEEPING
+
+    keep = [v for v in BOOKKEEPING if v in ds.data_vars]
+
+    def draw(name: str) -> Picture | str:
         try:
             seconds = render_dataset(ds[[name, *keep]], work / f"{stems[name]}.png",
                                      window=window, timeout=timeout)
         except RenderError as exc:
-            return _placeholder(work, stems[name], dims, str(exc), name)
+            return f"rerun's viewer could not draw {name}: {exc}"
         except Exception as exc:  # noqa: BLE001 - this variable only: say why, go on
-            why = f"its recording cannot be written: {exc}"
-            return _placeholder(work, stems[name], dims, why, name)
-        return Picture(name, f"{stems[name]}.png", dims, round(seconds, 3))
+            return f"the recording of {name} cannot be written: {exc}"
+        return Picture(name, f"{stems[name]}.png", [str(d) for d in ds[name].dims],
+                       round(seconds, 3), None, "rerun")
 
     first = draw(names[0])
-    if first.rendered:
-        with ThreadPoolExecutor(max(1, jobs)) as pool:
-            rest = list(pool.map(draw, names[1:]))
-    else:  # rerun would fail again, slowly: say why once for all
-        rest = [_placeholder(work, stems[n], [str(d) for d in ds[n].dims],
-                             f"not tried, since {names[0]} could not be: {first.reason}", n)
-                for n in names[1:]]
-    made.pictures = [first, *rest]
-    failed = [p for p in made.pictures if not p.rendered]
-    if failed:
-        made.state, made.reason = "failed", f"{failed[0].variable}: {failed[0].reason}"
-    made.seconds = round(time.monotonic() - start, 3)
-    return made
+    if not isinstance(first, Picture):  # rerun would fail again, slowly
+        return {names[0]: first}
+    with ThreadPoolExecutor(max(1, jobs)) as pool:
+        return {names[0]: first, **dict(zip(names[1:], pool.map(draw, names[1:]),
+                                            strict=True))}
 
 
 def _dataset(source: Any) -> Any:
@@ -300,17 +370,6 @@ def _dataset(source: Any) -> Any:
 
         return xr.load_dataset(source, engine=store.ENGINE)
     return source
-
-
-def _stems(names: Sequence[str]) -> dict[str, str]:
-    """A file name (without suffix) per variable: the name, where it is one."""
-    out: dict[str, str] = {}
-    for name in names:
-        stem = re.sub(r"[^\w.=+-]", "_", name).lstrip(".") or "variable"
-        while stem in out.values() or stem in ("recording", "caption", "pictures"):
-            stem += "_"
-        out[name] = stem
-    return out
 
 
 def render_dataset(dataset: Any, png: str | os.PathLike[str], *,
@@ -415,11 +474,9 @@ def png_size(path: str | os.PathLike[str]) -> tuple[int, int] | None:
 
 def _placeholder(work: Path, stem: str, dims: list[str], reason: str,
                  variable: str | None = None) -> Picture:
-    """An SVG that says the picture of ``variable`` (all, when None) was not rendered, and why."""
-    title = f"{variable}: not rendered" if variable else "The recording: not rendered"
-    lines = [title, *_wrap(reason[:500], 84)[:5]]
-    if "pictures are off" not in reason:
-        lines += _wrap(f"What to do: {ADVICE}.", 84)
+    """An SVG that says the picture of ``variable`` (all, when None) was not drawn, and why."""
+    title = f"{variable}: not drawn" if variable else "The pictures: not drawn"
+    lines = [title, *_wrap(reason[:500], 84)[:6]]
     height = 40 + 26 * len(lines)
     bold = ' font-weight="bold"'
     texts = "\n".join(
@@ -443,21 +500,32 @@ def _wrap(text: str, width: int) -> list[str]:
 def _caption(made: Pictures) -> str:
     """The caption of the pictures (reStructuredText that Snakemake renders with Jinja2, once
     per picture: ``snakemake.wildcards.variable`` is its file's name)."""
+    from snakesweep.dimensions import MAX_LINES
+
     width, height = made.window
     facts = {
         "window": f"{width}×{height}",
         "pixels": f"{width * PICTURE_SCALE}×{height * PICTURE_SCALE}",
-        "rerun": made.rerun or "?",
+        "rerun": made.versions.get("rerun-sdk", "?"),
+        "matplotlib": made.versions.get("matplotlib", "?"),
         "seconds": f"{made.seconds:.1f}",
+        "drawing": f"{sum(p.seconds or 0 for p in made.pictures):.2f}",
         "count": str(sum(p.rendered for p in made.pictures)),
         "total": str(len(made.pictures)),
+        "fallback_count": str(sum(p.drawn_by == "matplotlib" for p in made.pictures)),
         "reason": _literal(made.reason or ""),
+        "fallback": _literal(made.fallback or ""),
         "why": (made.reason or "").replace("{", "(").replace("}", ")"),
+        "max_lines": str(MAX_LINES),
     }
     from string import Template
 
     name = {"rendered": "pictures", "failed": "pictures-failed", "off": "pictures-off",
             "nothing": "pictures-nothing"}[made.state]
+    if made.state == "rendered" and made.fallback:
+        name = "pictures-fallback"
+    elif made.state == "rendered" and made.mode == "rerun":
+        name = "pictures-rerun"
     template = Template((CAPTIONS / f"{name}.rst").read_text(encoding="utf-8"))
     return template.substitute(facts)
 
@@ -467,18 +535,6 @@ def _literal(text: str) -> str:
     text = text.replace("{%", "{ %").replace("%}", "% }")
     body = "\n".join(f"    {ln}" for ln in (text.splitlines() or [""]))
     return f"{{% raw %}}\n{body}\n{{% endraw %}}"
-
-
-def _replace_dir(path: Path, new: Path) -> None:
-    """Put the directory ``new`` at ``path``, the old one (if any) moved aside and removed."""
-    old = None
-    if path.exists() or path.is_symlink():
-        old = path.with_name(f".{path.name}.{os.getpid()}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(path, old)
-    os.replace(new, path)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 # -- the run table and the provenance summary -------------------------------------------------
@@ -621,7 +677,7 @@ def provenance_page(record: Mapping[str, Any]) -> str:
 
 # -- the report job --------------------------------------------------------------------------
 
-def write_report(results: str | os.PathLike[str], pictures: bool, *,
+def write_report(results: str | os.PathLike[str], pictures: PictureMode = "matplotlib", *,
                  window: tuple[int, int] = WINDOW, timeout: float = RENDER_TIMEOUT,
                  jobs: int = 1) -> Pictures:
     """Write ``RESULTS/report/`` from the merged files: the run table, the provenance
@@ -659,10 +715,15 @@ def picture_labels(results: str | os.PathLike[str], stem: str) -> dict[str, str]
     for p in record.get("pictures") or []:
         if Path(str(p.get("file", ""))).stem == stem:
             seconds = p.get("seconds")
+            if seconds is not None:
+                drawn = f"drawn by {p.get('drawn_by')} in {seconds:.2f} s"
+                if p.get("reason"):
+                    drawn += " (rerun could not)"
+            else:
+                drawn = "off" if record.get("state") == "off" else "not drawn"
             return {"variable": str(p.get("variable")),
                     "over": " × ".join(map(str, p.get("dims") or [])) or "—",
-                    "picture": f"rendered in {seconds:.1f} s" if seconds is not None
-                    else ("off" if record.get("state") == "off" else "not rendered")}
+                    "picture": drawn}
     return {"variable": stem, "over": "—", "picture": "?"}
 
 
@@ -692,26 +753,67 @@ def build_report(plan: Any, invocation: Path, output: str | os.PathLike[str], co
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m snakesweep.report RESULTS [JOBS]``: write ``RESULTS/report/`` (pictures
-    when ``SNAKESWEEP_PICTURES`` is 1, ``JOBS`` at a time)."""
+    """``python -m snakesweep.report RESULTS [JOBS [LOG]]``: write ``RESULTS/report/``, its
+    pictures as ``SNAKESWEEP_PICTURES`` says (a ``PictureMode``; default ``matplotlib``),
+    ``JOBS`` at a time. What it has to say goes to stderr (which Snakemake shows) and to
+    ``LOG``."""
     args = sys.argv[1:] if argv is None else argv
-    if len(args) not in (1, 2) or (len(args) == 2 and not args[1].isdigit()):
-        print("usage: python -m snakesweep.report RESULTS [JOBS]", file=sys.stderr)
+    if not 1 <= len(args) <= 3 or (len(args) >= 2 and not args[1].isdigit()):
+        print("usage: python -m snakesweep.report RESULTS [JOBS [LOG]]", file=sys.stderr)
         return 2
-    pictures = os.environ.get(PICTURES_ENV) == "1"
+    log = open(args[2], "w", encoding="utf-8") if len(args) == 3 else None
+
+    def say(text: str) -> None:
+        for stream in (sys.stderr, log):
+            if stream is not None:
+                print(f"snakesweep: {text}", file=stream, flush=True)
+
     try:
-        made = write_report(args[0], pictures, jobs=int(args[1]) if len(args) == 2 else 1)
-    except (OSError, ValueError, KeyError) as exc:
-        print(f"snakesweep: cannot write the report from {args[0]}: {exc}", file=sys.stderr)
-        return 2
+        mode = os.environ.get(PICTURES_ENV) or "matplotlib"
+        if mode not in MODES:
+            say(f"{PICTURES_ENV}={mode!r}: expected one of {', '.join(MODES)}")
+            return 2
+        try:
+            made = write_report(args[0], mode,  # type: ignore[arg-type]
+                                jobs=int(args[1]) if len(args) >= 2 else 1)
+        except (OSError, ValueError, KeyError) as exc:
+            say(f"cannot write the report from {args[0]}: {exc}")
+            return 2
+        for line in _outcome(made):
+            say(f"report: {line}")
+        return 0
+    except BaseException:
+        if log is not None:
+            import traceback
+
+            traceback.print_exc(file=log)
+        raise
+    finally:
+        if log is not None:
+            log.close()
+
+
+def _outcome(made: Pictures) -> list[str]:
+    """What the report job says of its pictures (nothing when they are off)."""
     drawn = [p for p in made.pictures if p.rendered]
+    by: dict[str, int] = {}
+    for p in drawn:
+        by[str(p.drawn_by)] = by.get(str(p.drawn_by), 0) + 1
+    how = " and ".join(f"{n} by {who}" for who, n in by.items())
+    lines = []
+    if made.fallback:
+        lines.append(f"rerun's viewer could not draw the pictures; matplotlib drew them "
+                     f"instead: {made.fallback}")
     if made.state == "rendered":
-        print(f"snakesweep: report: {len(drawn)} picture(s) in {made.seconds:.1f} s",
-              file=sys.stderr)
+        drawing = sum(p.seconds or 0 for p in drawn)
+        lines.append(f"{len(drawn)} picture(s) drawn ({how}) in {drawing:.2f} s "
+                     f"({made.seconds:.1f} s with reading the sweep)")
     elif made.state == "failed":
-        print(f"snakesweep: report: {len(drawn)} of {len(made.pictures)} picture(s) rendered; "
-              f"the others are placeholders: {made.reason}", file=sys.stderr)
-    return 0
+        lines.append(f"{len(drawn)} of {len(made.pictures)} picture(s) drawn; the others are "
+                     f"placeholders: {made.reason}")
+    elif made.state == "nothing":
+        lines.append(f"no pictures: {made.reason}")
+    return lines
 
 
 if __name__ == "__main__":

@@ -69,9 +69,11 @@ BATCH_COMMAND = '"$SNAKESWEEP_PYTHON" -m snakesweep.batches {input.batch:q}'
 MERGE_COMMAND = ('"$SNAKESWEEP_PYTHON" -m snakesweep.aggregate "$SNAKESWEEP_PLAN" '
                  '"$SNAKESWEEP_RESULTS" 2> {log:q}')
 REPORT_COMMAND = ('"$SNAKESWEEP_PYTHON" -m snakesweep.report "$SNAKESWEEP_RESULTS" {threads} '
-                  '2> {log:q}')
+                  '{log:q}')
+"""The report job: it writes its log itself, and says the same on stderr, which Snakemake
+shows (a picture rerun could not draw, and why)."""
 REPORT_THREADS = 4
-"""Pictures drawn at once, at most (each is a viewer that mostly waits)."""
+"""rerun's pictures drawn at once, at most (each is a viewer that mostly waits)."""
 
 
 @dataclass
@@ -90,8 +92,8 @@ class SweepWorkflow:
     batches: list[Batch] = field(default_factory=list, repr=False)
     """The jobs of K pending runs each, when jobs are batches (``snakesweep.batches``)."""
     resource_names: list[str] = field(default_factory=list)
-    pictures: bool = False
-    """Whether the report has pictures of the recording (``snakesweep.pictures``)."""
+    pictures: report.PictureMode = "matplotlib"
+    """How the report's pictures are drawn (``snakesweep.pictures``)."""
     report_fresh: bool = False
     """Whether the report's files are the ones its key asks for (``report.stamp``)."""
     session: Path | None = None
@@ -148,7 +150,7 @@ class SweepWorkflow:
             "SNAKESWEEP_CLIENT": str(CLIENT),
             "SNAKESWEEP_PLAN": str(plan.path),
             "SNAKESWEEP_RESULTS": sweep.results,
-            report.PICTURES_ENV: "1" if sweep.pictures else "0",
+            report.PICTURES_ENV: sweep.pictures,
         })
         return sweep
 
@@ -339,9 +341,10 @@ class SweepWorkflow:
 
     @property
     def report_threads(self) -> int:
-        """The report job's threads: the pictures it draws at once (at most
-        ``REPORT_THREADS``, and the cores Snakemake may use)."""
-        return min(REPORT_THREADS, _cores(self._workflow)) if self.pictures else 1
+        """The report job's threads: rerun's pictures it draws at once (at most
+        ``REPORT_THREADS``, and the cores Snakemake may use); matplotlib draws one at a
+        time."""
+        return min(REPORT_THREADS, _cores(self._workflow)) if self.pictures == "rerun" else 1
 
     def caption(self, name: str) -> str:
         """A caption that ships with the rules (``workflow/report/<name>.rst``)."""

@@ -67,6 +67,19 @@ def replace_with(path: Path, write: Callable[[Path], Any]) -> None:
         raise
 
 
+def replace_dir(path: Path, new: Path) -> None:
+    """Put the directory ``new`` at ``path``, the old one (if any) moved aside and removed:
+    readers see the old directory whole or the new one whole."""
+    old = None
+    if path.exists() or path.is_symlink():
+        old = path.with_name(f".{path.name}.{os.getpid()}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(path, old)
+    os.replace(new, path)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
 def local_path(path: str | os.PathLike[str]) -> str:
     """``path`` relative to the working directory when it lies inside it, else as given:
     what snakesweep keeps of a path the user gave, so no home directory is written down."""

@@ -96,12 +96,13 @@ rule merge_runs:
         MERGE_COMMAND
 
 
-# The sweep in Snakemake's report: the run table, the provenance summary and, when the config
-# sets snakesweep.pictures: true, a picture of each result variable of the recording (rendered
-# headless; placeholders saying why where rerun cannot draw). Reruns when the report's key
-# (the merge key, the pictures setting) differs from the one report.json records, never for
-# file times: report.key is then dated newer, and the merged files are plain inputs, so that
-# the report follows a merge that runs; while the report is fresh they are ancient.
+# The sweep in Snakemake's report: the run table, the provenance summary and a picture of each
+# result variable, drawn as the config's snakesweep.pictures says (true, the default: by
+# matplotlib; rerun: by rerun's viewer, headless, matplotlib where it cannot; false: none).
+# Reruns when the report's key (the merge key, the pictures setting) differs from the one
+# report.json records, never for file times: report.key is then dated newer, and the merged
+# files are plain inputs, so that the report follows a merge that runs; while the report is
+# fresh they are ancient. The job writes its log itself and says the same on stderr.
 rule sweep_report:
     input:
         sweep=SWEEP.report_source(SWEEP.sweep_file),
@@ -118,7 +119,7 @@ rule sweep_report:
             directory(SWEEP.report_pictures),
             patterns=["{variable}.png", "{variable}.svg"],
             caption=SWEEP.pictures_caption,
-            category="Recording",
+            category="Pictures",
             labels=SWEEP.picture_labels,
         ),
         index=SWEEP.report_index,
