@@ -4,7 +4,8 @@ The parts, one module each: ``domain`` (what a sweep ranges over: ``Domain``), `
 (Hydra's overrides → BasicSweeper's points), ``draws`` (random values and seeds),
 ``rounds`` (adaptive sweeps), ``configs`` (composition and
 run ids), ``plan`` (the cached set of runs), ``execute`` and ``pool`` (running configs),
-``store`` (run directories), ``run`` (the handle an experiment logs to), ``results`` (the
+``store`` (run directories), ``locks`` (who computes into a results directory, and
+which process computes which run), ``run`` (the handle an experiment logs to), ``results`` (the
 Python face: ``load``), ``aggregate`` (→ ``sweep.nc`` and ``runs.csv``), ``freshness``
 (when to merge again), ``summaries`` (what DVC shows), ``dimensions`` (the roles of a
 Dataset's dimensions), ``recording`` (→ ``sweep.rrd``), ``pictures`` (→ PNGs, by matplotlib)

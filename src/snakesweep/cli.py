@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from snakesweep import __version__, store
+from snakesweep import __version__, locks, store
 from snakesweep.errors import SnakesweepError, first_line
 from snakesweep.plan import Plan, make_plan
 
@@ -512,8 +512,8 @@ def cmd_run(ns: argparse.Namespace, extra: list[str]) -> int:
     extra = [*(["--retries", str(ns.retries)] if ns.retries else []), *extra]
     if ns.view is not None:
         return _run_viewed(ns, plan, invocation, extra)
-    with store.results_lock(ns.results, "snakesweep run", _waiting(ns.results)) as waited:
-        if waited:  # the other run may have changed what the plan depends on
+    with locks.sweep_lock(ns.results, "snakesweep run", locks.say_waiting(ns.results)) as lock:
+        if lock.waited:  # the other run may have changed what the plan depends on
             plan = _plan(ns, _check_plan)
         return _run_rounds(ns, plan, invocation, extra)
 
@@ -527,9 +527,9 @@ def _run_viewed(ns: argparse.Namespace, plan: Plan, invocation: Path, extra: lis
     previous = signal.signal(signal.SIGTERM, _interrupt)  # stops the viewer as Ctrl-C does
     try:
         with live_view(ns.view, plan, ns.results) as view:
-            with store.results_lock(ns.results, "snakesweep run",
-                                    _waiting(ns.results)) as waited:
-                if waited:
+            with locks.sweep_lock(ns.results, "snakesweep run",
+                                  locks.say_waiting(ns.results)) as lock:
+                if lock.waited:
                     plan = _plan(ns, _check_plan)
                     view.follow(plan)
                 code = _run_rounds(ns, plan, invocation, extra, view)
@@ -546,8 +546,9 @@ def cmd_report(ns: argparse.Namespace, extra: list[str]) -> int:
     check_output(ns.output)
     plan = _plan(ns, _check_plan)
     invocation = _invocation(ns, plan, None)
-    with store.results_lock(ns.results, "snakesweep report", _waiting(ns.results)) as waited:
-        if waited:  # the other run may have changed what the plan depends on
+    with locks.sweep_lock(ns.results, "snakesweep report",
+                          locks.say_waiting(ns.results)) as lock:
+        if lock.waited:  # the other run may have changed what the plan depends on
             plan = _plan(ns, _check_plan)
         code = build_report(plan, invocation, ns.output, str(ns.cores), extra,
                             ["snakesweep", *ns.argv], ns.results)
@@ -573,16 +574,6 @@ def _dirties(path: str, results: str) -> str:
         return ""
     return (f" (git sees it as a change: add {path!r} to .gitignore, or the next sweep is a "
             "debug sweep; the default, RESULTS/report.html, is ignored)")
-
-
-def _waiting(results: str) -> Callable[[str], None]:
-    """What a ``snakesweep run`` says while another one holds ``results``."""
-
-    def say(holder: str) -> None:
-        print(f"snakesweep: {results}/ is in use by {holder}; waiting for it to finish, then "
-              "computing what is still pending (Ctrl-C stops waiting)", file=sys.stderr,
-              flush=True)
-    return say
 
 
 def _run_rounds(ns: argparse.Namespace, plan: Plan, invocation: Path, extra: list[str],

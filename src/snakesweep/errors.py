@@ -48,6 +48,17 @@ class RunFileError(SnakesweepError, OSError):
         super().__init__(f"run {run_id}: {path}: {reason}")
 
 
+class ResultsBusy(SnakesweepError, BlockingIOError):
+    """A results directory another live invocation computes into, given up on after
+    waiting (or at once, when no wait is allowed); names who holds it."""
+
+    def __init__(self, results: str, holder: str, reason: str) -> None:
+        self.results = results
+        self.holder = holder
+        self.reason = reason
+        super().__init__(f"{results}/ is in use by {holder}: {reason}")
+
+
 def first_line(exc: BaseException | str) -> str:
     """An exception's message on one line: Hydra's and OmegaConf's run to several.
 

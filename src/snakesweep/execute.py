@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from snakesweep import devices, provenance, store
+from snakesweep import devices, locks, provenance, store
 from snakesweep.checksums import result_record
 from snakesweep.entries import entry_form
 from snakesweep.errors import ConfigError, ExperimentError, SnakesweepError, first_line
@@ -115,14 +115,33 @@ def to_dataset(result: Any, run_id: str, spec: str, reserved: tuple[str, ...] = 
 
 
 def execute_run(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> Outcome:
-    """Run one config of ``plan`` into ``results/runs/<run_id>/``.
+    """Run one config of ``plan`` into ``results/runs/<run_id>/``, holding the run's lock
+    (``snakesweep.locks``): a run that another live process computes is waited for, and
+    not computed again when that process finished it.
 
     The run's own errors are recorded, never raised.
     """
-    import yaml
-
     if run_id not in plan.configs:
         raise ExperimentError(run_id, f"not a run of the plan {str(plan.path)!r}")
+    with locks.run_lock(results, run_id, _waiting_for(run_id)) as waited:
+        if waited and store.run_statuses(results, [run_id])[run_id] == "done":
+            print(f"snakesweep: run {run_id} was finished by the process it waited for; "
+                  "not computed again", file=sys.stderr, flush=True)
+            return Outcome(run_id, "done")
+        return _execute_held(plan, run_id, results)
+
+
+def _waiting_for(run_id: str) -> Callable[[str], None]:
+    def say(holder: str) -> None:
+        print(f"snakesweep: run {run_id} is being computed by another process ({holder}); "
+              "waiting for it", file=sys.stderr, flush=True)
+    return say
+
+
+def _execute_held(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> Outcome:
+    """``execute_run`` once this process holds the run's lock."""
+    import yaml
+
     config = plan.configs[run_id]
     draft = store.RunDraft.begin(Path(results).absolute(), run_id)
     try:

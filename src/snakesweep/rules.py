@@ -42,6 +42,7 @@ from snakesweep import (
     batches,
     devices,
     freshness,
+    locks,
     provenance,
     recovery,
     report,
@@ -51,6 +52,7 @@ from snakesweep import (
 )
 from snakesweep.batches import BATCH_ID_PATTERN, Batch
 from snakesweep.configs import RUN_ID_PATTERN
+from snakesweep.errors import ResultsBusy
 
 __all__ = ["BATCH_COMMAND", "BATCH_ID_PATTERN", "MERGE_COMMAND", "REPORT_COMMAND", "RULES",
            "RUN_COMMAND", "RUN_ID_PATTERN", "SNAKEFILE", "SweepWorkflow", "prepared",
@@ -97,14 +99,20 @@ class SweepWorkflow:
     report_fresh: bool = False
     """Whether the report's files are the ones its key asks for (``report.stamp``)."""
     session: Path | None = None
+    busy: str | None = None
+    """Who holds the results directory, when another live invocation does and this parse
+    did not wait for it (``snakemake -n``, ``--unlock``, …): then this Snakemake computes
+    nothing (``start``)."""
+    _sweep_lock: locks.SweepLock | None = field(default=None, repr=False)
     _lock: IO[str] | None = field(default=None, repr=False)
     _workflow: Any = field(default=None, repr=False)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], workflow: Any = None) -> SweepWorkflow:
         """Read the ``snakesweep`` options of Snakemake's config and make the plan; in the
-        main Snakemake process (not a job's, on a cluster node), clear what a killed one
-        left (``snakesweep.recovery``)."""
+        main Snakemake process (not a job's, on a cluster node), hold the results directory
+        first, waiting for another live invocation (``snakesweep.locks``), and clear what a
+        killed one left (``snakesweep.recovery``)."""
         from snakemake.exceptions import WorkflowError
 
         from snakesweep.errors import SnakesweepError
@@ -119,7 +127,11 @@ class SweepWorkflow:
                 f"snakesweep: config directory {str(options['config_dir'])!r} does not exist "
                 f"in {os.getcwd()!r}: start snakemake from your project's top directory (the "
                 "one holding conf/), or name it: --config 'snakesweep={config_dir: DIR}'")
+        main = workflow is None or not (workflow.remote_exec or workflow.subprocess_exec)
+        results = str(options["results"])
         try:
+            sweep_lock, busy = (_hold_results(results, sys.argv[1:]) if main
+                                else (None, None))
             if options["plan"]:  # written by Hydra's launcher (snakesweep.launcher)
                 from snakesweep.hydra_job import add_import_paths
 
@@ -129,10 +141,9 @@ class SweepWorkflow:
                 plan = make_plan(options["config_dir"], options["config_name"],
                                  list(options["overrides"]), options["results"],
                                  from_run=options["from_run"])
-            sweep = cls(plan=plan, results=str(options["results"]),
+            sweep = cls(plan=plan, results=results,
                         pictures=report.pictures_setting(plan.run_options()),
-                        _workflow=workflow)
-            main = workflow is None or not (workflow.remote_exec or workflow.subprocess_exec)
+                        busy=busy, _sweep_lock=sweep_lock, _workflow=workflow)
             sweep._lock = recovery.hold_workdir_lock() if main else None
             sweep.resource_names = resources.resource_names(plan.run_options())
             # a job's own Snakemake (on a cluster node) computes the one job it is given
@@ -140,10 +151,10 @@ class SweepWorkflow:
             if main:
                 sweep.form_batches(batches.batch_setting(options["batch"], "--batch"),
                                    _parallel_jobs(workflow), statuses,
-                                   owner=sweep._lock is not None)
+                                   owner=sweep._lock is not None and busy is None)
         except SnakesweepError as exc:
             raise WorkflowError(f"snakesweep: {exc}") from None
-        if sweep._lock is not None:  # no other Snakemake of ours is alive here
+        if sweep._lock is not None and busy is None:  # no other Snakemake of ours is alive
             sweep.recover(statuses)
         os.environ.update({
             "SNAKESWEEP_PYTHON": sys.executable,
@@ -399,7 +410,14 @@ class SweepWorkflow:
         ``SNAKESWEEP_SESSION``, which the pool and the jobs inherit); start the worker pool.
 
         Under ``snakesweep run`` both exist already (``prepared``): only a pool meant for
-        local jobs is dropped when the jobs run elsewhere or in batches."""
+        local jobs is dropped when the jobs run elsewhere or in batches. A Snakemake that
+        does not hold the results directory (``busy``) stops here, naming who does."""
+        if self.busy is not None:
+            from snakemake.exceptions import WorkflowError
+
+            raise WorkflowError(f"snakesweep: {self.results}/ is in use by {self.busy}; "
+                                "this snakemake computes nothing: run it again when that one "
+                                "has ended (`snakesweep run` waits for it by itself)")
         if (not workflow.local_exec or self.batches) and ENV in os.environ:  # not used: stop it
             os.environ.pop(ENV)
             stop_pool(os.environ.pop(POOL_PID_ENV, ""))
@@ -417,6 +435,8 @@ class SweepWorkflow:
 
     def finish(self, failed: bool) -> None:
         """Stop the pool; after a failure, still merge what finished (``onsuccess``/``onerror``)."""
+        if self.busy is not None:  # another invocation's results: not ours to merge
+            return
         if self.pool is not None:
             self.pool.stop()
             os.environ.pop(ENV, None)
@@ -460,6 +480,49 @@ def local_pool(pending: int, cores: int, plan: Plan) -> Pool | None:
     return start_pool(min(cores, pending, slots or cores), str(plan.path))
 
 
+QUIET = ("--dry-run", "--dryrun", "--unlock", "--list-rules", "--list", "--list-target-rules",
+         "--lt", "--lint", "--print-compilation", "--dag", "--rulegraph", "--filegraph",
+         "--d3dag", "--summary", "--detailed-summary", "--list-changes", "--lc",
+         "--list-input-changes", "--li", "--list-params-changes", "--lp", "--list-untracked",
+         "--lu", "--cleanup-metadata", "--cm", "--cleanup-shadow", "--containerize",
+         "--generate-unit-tests", "--archive", "--export-cwl", "--list-conda-envs",
+         "--conda-cleanup-envs", "--conda-create-envs-only", "--touch", "--report", "--version",
+         "--help")
+"""Snakemake options after which it computes no run (``--report`` but with
+``--report-after-run``): such a Snakemake does not wait for the results directory."""
+QUIET_SHORT = frozenset("nlSDth")
+"""The same, as short options (``-n``, ``-np``)."""
+
+
+def _computes(argv: Sequence[str]) -> bool:
+    """Whether a Snakemake with these arguments may compute runs, as far as they tell."""
+    names = {a.split("=", 1)[0] for a in argv}
+    if "--report-after-run" in names:
+        return True
+    short = (set(a[1:]) for a in argv if len(a) > 1 and a[0] == "-" and a[1:].isalpha())
+    return not (names & set(QUIET) or any(s & QUIET_SHORT for s in short))
+
+
+def _hold_results(results: str, argv: Sequence[str]
+                  ) -> tuple[locks.SweepLock | None, str | None]:
+    """The sweep lock of ``results`` for this Snakemake (``snakesweep.locks``): inherited from
+    ``snakesweep run``, or taken, after waiting for another live invocation when this one
+    computes (``argv``: its arguments). One that computes nothing (a dry run, ``--unlock``,
+    a summary) does not wait: it gets None and who holds the lock."""
+    lock = locks.inherited_sweep(results, "snakemake")
+    if lock is not None:
+        return lock, None
+    if _computes(argv):
+        return locks.hold_sweep(results, "snakemake", locks.say_waiting(results)), None
+    try:
+        return locks.hold_sweep(results, "snakemake", locks.say_waiting(results), wait=0), None
+    except ResultsBusy as exc:
+        print(f"snakesweep: {results}/ is in use by {exc.holder}; this snakemake computes "
+              "nothing (Snakemake's --unlock removes only Snakemake's lock files; a new "
+              "`snakesweep run` or `snakemake` waits for it)", file=sys.stderr, flush=True)
+        return None, exc.holder
+
+
 def _cores(workflow: Any) -> int:
     """``--cores`` (1 when it is not known)."""
     if workflow is None:
@@ -489,6 +552,9 @@ jobs may run elsewhere, or none run. (A profile that sets an executor is caught 
 ``onstart`` of a workflow whose jobs are not local stops the pool.)"""
 
 POOL_PID_ENV = "SNAKESWEEP_POOL_PID"
+POOL_PIPE_ENV = "SNAKESWEEP_POOL_PIPE"
+"""The descriptor of the pool's control pipe, which the Snakemake of ``snakesweep run``
+holds open: the pool stops when both have ended (``snakesweep.pool``)."""
 
 RERUN_TRIGGERS = ("--rerun-triggers", "mtime", "params", "software-env", "code")
 """Snakemake's triggers but ``input``: the merge follows its key (``merge.key``), and its set
@@ -524,7 +590,9 @@ def prepared(plan: Plan, results: str, cores: str, extra: Sequence[str],
     when its runs go to the local executor one job per run (not in batches: ``batch`` is
     ``--batch``), the worker pool, both started before Snakemake so the pool warms up
     (imports, the experiment) while Snakemake starts. Yields the environment; stops the
-    pool and removes the session afterwards."""
+    pool and removes the session afterwards. Snakemake holds the pool's control pipe too
+    (``POOL_PIPE_ENV``, ``_call``), so the pool serves it as long as it lives, even when
+    ``snakesweep run`` alone is killed."""
     env = {**os.environ, provenance.COMMAND_ENV: json.dumps(list(command))}
     session = provenance.session_path(results)
     env[provenance.SESSION_ENV] = str(session)
@@ -541,7 +609,9 @@ def prepared(plan: Plan, results: str, cores: str, extra: Sequence[str],
         with _env(env):  # what the pool's workers inherit
             pool = local_pool(pending, count, plan)
         if pool is not None:
-            env.update({ENV: pool.address, POOL_PID_ENV: str(pool.process.pid)})
+            assert pool.process.stdin is not None
+            env.update({ENV: pool.address, POOL_PID_ENV: str(pool.process.pid),
+                        POOL_PIPE_ENV: str(pool.process.stdin.fileno())})
     try:
         try:
             with _env(env):
@@ -595,10 +665,16 @@ TERMINATED = threading.Event()
 
 def _call(command: Sequence[str], env: Mapping[str, str]) -> int:
     """Run ``command`` to its end, passing it a SIGTERM this process gets (so stopping
-    ``snakesweep run`` stops its Snakemake, which stops its jobs, and the pool after it)."""
+    ``snakesweep run`` stops its Snakemake, which stops its jobs, and the pool after it),
+    and the sweep locks this process holds (``locks.hand_over``) and the pool's control
+    pipe (``POOL_PIPE_ENV``), which it holds for as long as it lives."""
     import signal
 
-    process = subprocess.Popen(list(command), env=dict(env))
+    env = dict(env)
+    held = locks.hand_over(env)  # Snakemake holds them too, while it lives
+    pipe = env.pop(POOL_PIPE_ENV, "")  # the descriptor, not its number, is what it needs
+    process = subprocess.Popen(list(command), env=env,
+                               pass_fds=(*held, *([int(pipe)] if pipe.isdigit() else [])))
     main = threading.current_thread() is threading.main_thread()
 
     def forward(signum: int, frame: Any) -> None:
@@ -618,3 +694,5 @@ def _call(command: Sequence[str], env: Mapping[str, str]) -> int:
     finally:
         if main:
             signal.signal(signal.SIGTERM, previous)
+        for lock in locks.held_sweeps():  # Snakemake wrote itself in: this one holds them
+            lock.note()

@@ -19,13 +19,11 @@ when complete, so a process killed at any moment leaves nothing that reads as do
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
 import socket
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -233,37 +231,3 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         pass
     return True
-
-
-RUN_LOCK = Path(".snakesweep", "run.lock")
-
-
-@contextmanager
-def results_lock(results: str | os.PathLike[str], holder: str,
-                 waiting: Callable[[str], None]) -> Iterator[bool]:
-    """Hold the lock that lets one ``snakesweep run`` at a time compute into ``results``;
-    yields whether it had to wait for it.
-
-    A second one waits for the first (``waiting`` is told who holds it) and then computes
-    only what is still pending. The kernel drops the lock of a process that dies.
-    """
-    path = Path(results, RUN_LOCK)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+", encoding="utf-8") as handle:
-        waited = False
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            waiting(handle.read().strip() or "another snakesweep run")
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            waited = True
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"{holder} (pid {os.getpid()} on {socket.gethostname()})\n")
-        handle.flush()
-        try:
-            yield waited
-        finally:
-            handle.seek(0)
-            handle.truncate()
