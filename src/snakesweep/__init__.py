@@ -11,7 +11,8 @@ Python face: ``load``), ``aggregate`` (→ ``sweep.nc`` and ``runs.csv``), ``fre
 Dataset's dimensions), ``recording`` (→ ``sweep.rrd``), ``pictures`` (→ PNGs, by matplotlib)
 and ``viewer`` (rerun's viewer), ``entries`` (entry points), ``provenance`` (git, code,
 environment), ``history`` (the sweep across git revisions), ``tracking`` (DVC),
-``scaffold`` (``init``), ``rules`` (the Snakemake glue) and ``cli``.
+``scaffold`` (``init``), ``rules`` (the Snakemake glue), ``slurm`` (a SLURM without
+accounting) and ``cli``.
 """
 
 from typing import TYPE_CHECKING, Any

@@ -47,6 +47,7 @@ from snakesweep import (
     recovery,
     report,
     resources,
+    slurm,
     store,
     summaries,
 )
@@ -411,13 +412,18 @@ class SweepWorkflow:
 
         Under ``snakesweep run`` both exist already (``prepared``): only a pool meant for
         local jobs is dropped when the jobs run elsewhere or in batches. A Snakemake that
-        does not hold the results directory (``busy``) stops here, naming who does."""
+        does not hold the results directory (``busy``) stops here, naming who does; one
+        whose jobs go to a SLURM without accounting has its plugin ask squeue
+        (``snakesweep.slurm``)."""
         if self.busy is not None:
             from snakemake.exceptions import WorkflowError
 
             raise WorkflowError(f"snakesweep: {self.results}/ is in use by {self.busy}; "
                                 "this snakemake computes nothing: run it again when that one "
                                 "has ended (`snakesweep run` waits for it by itself)")
+        told = slurm.ask_squeue_without_accounting(workflow)
+        if told:
+            print(told, file=sys.stderr, flush=True)
         if (not workflow.local_exec or self.batches) and ENV in os.environ:  # not used: stop it
             os.environ.pop(ENV)
             stop_pool(os.environ.pop(POOL_PID_ENV, ""))
