@@ -130,9 +130,8 @@ def main() -> None:
             store.run_statuses("bigresults", big.run_ids)
             plain.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
-            code = provenance.code_fingerprints(big.run_options())
             statuses = store.run_statuses("bigresults", big.run_ids,
-                                          {r: c.fingerprint for r, c in code.items()})
+                                          provenance.CurrentCode(big.run_options()))
             checked.append(time.perf_counter() - t0)
         assert set(statuses.values()) == {"done"}, set(statuses.values())
         size = len((store.run_dir("bigresults", big.run_ids[0]) / store.META).read_bytes())
