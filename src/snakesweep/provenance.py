@@ -356,8 +356,8 @@ _LOADED_BY: dict[str, set[str]] = {}
 """The modules first loaded while an experiment was imported or run, by its module."""
 _SOURCES: dict[str, bytes] = {}
 """Each file this process read for a fingerprint, by path, as it first read it."""
-_VERDICTS: dict[tuple[str, Places], tuple[str, Path] | None] = {}
-"""Each module file seen, per project: when it is the project's own, its recorded name and
+_VERDICTS: dict[Places, dict[str, tuple[str, Path] | None]] = {}
+"""Per project, each module file seen: when it is the project's own, its recorded name and
 its absolute path."""
 _IMPORTS: dict[tuple[str, str], frozenset[str]] = {}
 """The modules each project module's source names in an import, by module and file."""
@@ -384,34 +384,44 @@ def note_loaded(entry: str, places: Places | None = None) -> None:
     new = modules.keys() - _SEEN
     _SEEN.update(new)
     _LOADED_BY.setdefault(entry, set()).update(new)
+    known = _VERDICTS.setdefault(places, {})
     for name in new:
-        found = _module_file_of(modules[name], places)
+        found = _module_file_of(modules[name], places, known)
         if found is not None:
             _source(found[1])
 
 
-def _module_file_of(module: Any, places: Places) -> tuple[str, Path] | None:
+def _module_file_of(module: Any, places: Places,
+                    known: dict[str, tuple[str, Path] | None]) -> tuple[str, Path] | None:
     """The file of a loaded module when it is the project's own (see ``_project_file``)."""
     file = getattr(module, "__file__", None)
-    return _project_file(file, places) if isinstance(file, str) else None  # not: built-in
+    return _project_file(file, places, known) if isinstance(file, str) else None  # built-in
 
 
-def _project_file(file: str | os.PathLike[str], places: Places) -> tuple[str, Path] | None:
+def _project_file(file: str | os.PathLike[str], places: Places,
+                  known: dict[str, tuple[str, Path] | None] | None = None
+                  ) -> tuple[str, Path] | None:
     """The recorded name and absolute path of ``file`` when it is the project's own: in the
     repository (as spelt, a link to a file elsewhere included), and neither an installed
     library (in any site-packages, or under an interpreter's prefix inside the repository:
-    a virtual environment) nor Python's bytecode cache. Decided once per file."""
-    key = (os.fspath(file), places)
-    if key not in _VERDICTS:
-        _VERDICTS[key] = _judge_file(file, places)
-    return _VERDICTS[key]
+    a virtual environment) nor Python's bytecode cache. Decided once per file (``known``:
+    the decisions so far in ``places``)."""
+    known = _VERDICTS.setdefault(places, {}) if known is None else known
+    key = os.fspath(file)
+    if key not in known:
+        known[key] = _judge_file(key, places)
+    return known[key]
 
 
 def _judge_file(file: str | os.PathLike[str], places: Places) -> tuple[str, Path] | None:
-    path, real = Path(os.path.abspath(file)), Path(os.path.realpath(file))
+    spelt = os.path.abspath(file)
+    roots = tuple(f"{base}{os.sep}" for base, prefix, _ in places._spellings() if not prefix)
+    if not spelt.startswith(roots) or any(part in spelt for part in _INSTALLED):
+        return None  # most modules, told apart cheaply: an experiment imports hundreds
+    path, real = Path(spelt), Path(os.path.realpath(file))
     name = places.path(path)
     if (name.startswith(("/", "~/")) or _is_bytecode(path)
-            or any(part in _INSTALLED for part in (*path.parts, *real.parts))):
+            or any(part in _INSTALLED for part in real.parts)):
         return None
     for prefix in {sys.prefix, sys.base_prefix, sys.exec_prefix}:
         inside = Path(os.path.realpath(prefix))
@@ -445,6 +455,7 @@ def _code_modules(entry: str, places: Places) -> dict[str, tuple[str, Path]]:
     todo = [entry, *_LOADED_BY.get(entry, ())]
     seen: set[str] = set()
     found: dict[str, tuple[str, Path]] = {}
+    known = _VERDICTS.setdefault(places, {})
     while todo:
         name = todo.pop()
         if name in seen or name not in modules:
@@ -453,7 +464,7 @@ def _code_modules(entry: str, places: Places) -> dict[str, tuple[str, Path]]:
         own = name == "snakesweep" or name.startswith("snakesweep.")
         if own and not (package and (name == package or name.startswith(f"{package}."))):
             continue
-        file = _module_file_of(modules[name], places)
+        file = _module_file_of(modules[name], places, known)
         if file is None:
             continue
         found[name] = file
