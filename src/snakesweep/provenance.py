@@ -481,11 +481,14 @@ def _imports_of(name: str, path: Path) -> frozenset[str]:
     if key in _IMPORTS:
         return _IMPORTS[key]
     import ast
+    import warnings
     from importlib.util import resolve_name
 
     source = _source(path) if path.suffix == ".py" else None
     try:
-        tree = ast.parse(source or b"")
+        with warnings.catch_warnings():  # its import said them already, if anything
+            warnings.simplefilter("ignore")
+            tree = ast.parse(source or b"")
     except (SyntaxError, ValueError):
         tree = ast.parse(b"")
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
