@@ -365,9 +365,8 @@ class SweepWorkflow:
         """Count the pending runs, find the stale ones (computed with other code) and the
         corrupt ones, and date the code and merge keys so that Snakemake computes exactly
         those again and merges exactly when the content changed. Returns every status."""
-        self.code = provenance.code_fingerprints(self.plan.run_options())
         statuses = store.run_statuses(self.results, self.plan.run_ids,
-                                      {r: c.fingerprint for r, c in self.code.items()})
+                                      provenance.CurrentCode(self.plan.run_options()))
         batch = set((self.plan.launch or {}).get("batch") or statuses)
         self.targets = [r for r in self.plan.run_ids if r in batch or statuses[r] == "done"]
         self.pending = sum(statuses[r] != "done" for r in self.targets)
@@ -530,9 +529,8 @@ def prepared(plan: Plan, results: str, cores: str, extra: Sequence[str],
     env[provenance.SESSION_ENV] = str(session)
     pool = None
     if _runs_here(extra):
-        code = provenance.code_fingerprints(plan.run_options())
         statuses = store.run_statuses(results, plan.run_ids,
-                                      {r: c.fingerprint for r, c in code.items()})
+                                      provenance.CurrentCode(plan.run_options()))
         pending = sum(s != "done" for s in statuses.values())
         count = len(os.sched_getaffinity(0)) if cores == "all" else int(cores)
         setting = batch if batch is not None else batches.sweep_setting(plan.run_options())
