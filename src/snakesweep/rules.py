@@ -129,6 +129,7 @@ class SweepWorkflow:
                 plan = make_plan(options["config_dir"], options["config_name"],
                                  list(options["overrides"]), options["results"],
                                  from_run=options["from_run"])
+                _check_entries(plan)
             sweep = cls(plan=plan, results=str(options["results"]),
                         pictures=report.pictures_setting(plan.run_options()),
                         _workflow=workflow)
@@ -457,6 +458,15 @@ def local_pool(pending: int, cores: int, plan: Plan) -> Pool | None:
     options = next(iter(plan.run_options().values()), {})
     slots = devices.capacity(options) if devices.configured(options) else None
     return start_pool(min(cores, pending, slots or cores), str(plan.path))
+
+
+def _check_entries(plan: Plan) -> None:
+    """Refuse, before any job, an experiment that cannot exist (importing none of them)."""
+    from snakesweep.entries import check_entry
+
+    shared = {id(o): o for o in plan.run_options().values()}  # runs share their options
+    for spec in {o.get("experiment") for o in shared.values() if o.get("experiment")}:
+        check_entry(spec, "snakesweep.experiment")
 
 
 def _cores(workflow: Any) -> int:
