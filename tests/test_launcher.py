@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import importlib.util
 import inspect
 import json
 import os
@@ -344,6 +345,8 @@ def test_batches_of_a_sweeper_all_land_in_one_dataset(app: Path) -> None:
 def test_an_optuna_sweep_reads_every_batch_from_its_job_returns(tmp_path: Path) -> None:
     """Optuna's sweeper launches one batch of n_jobs trials at a time and minimises the
     numbers the JobReturns carry; its draws are no grid, so they lie along `job`."""
+    if importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper") is None:
+        pytest.skip("hydra-optuna-sweeper is not installed (pip install -e '.[test]')")
     write(tmp_path / "opt_app.py", """
         import hydra
 
