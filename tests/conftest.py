@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,36 @@ def _no_analytics(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     yield
     os.environ.clear()
     os.environ.update(saved)
+
+
+SLURM_CONF = os.environ.get("SLURM_CONF")
+"""The SLURM configuration the tests were started with (None: SLURM's own default)."""
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_stopped_slurm() -> Iterator[None]:
+    """No Snakemake the tests start waits for a SLURM that is not running.
+
+    Snakemake's SLURM executor plugin (of the test extra) asks ``scontrol show config``
+    whenever Snakemake starts; where SLURM is installed but its controller is not running
+    (as after ``tests/test_slurm.py`` stopped the one it started), scontrol retries for ~9 s
+    before it fails. With ``SLURM_CONF`` /dev/null it fails at once, and nothing but the
+    SLURM tests uses SLURM; their fixture gives them back ``SLURM_CONF`` (``real_slurm``).
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SLURM_CONF", os.devnull)
+        yield
+
+
+@contextmanager
+def real_slurm() -> Iterator[None]:
+    """``SLURM_CONF`` as the tests were started with, for the tests of a real SLURM."""
+    with pytest.MonkeyPatch.context() as patch:
+        if SLURM_CONF is None:
+            patch.delenv("SLURM_CONF", raising=False)
+        else:
+            patch.setenv("SLURM_CONF", SLURM_CONF)
+        yield
 
 
 def write(path: Path, text: str) -> Path:

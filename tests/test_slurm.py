@@ -32,6 +32,8 @@ import pandas as pd
 import pytest
 import xarray as xr
 
+from conftest import real_slurm
+
 sys.path.insert(0, str(Path(__file__).resolve().parent / "faults"))  # as pytest does for them
 from harness import (  # noqa: E402 - the fault suite's tiny sweep and what it leaves
     command,
@@ -222,9 +224,11 @@ def assert_ran_on_slurm(sweep: Sweep) -> Counter[str]:
 def slurm() -> Iterator[str]:
     """The default partition of a SLURM that takes jobs (see the module's docstring)."""
     stack = ExitStack()
+    stack.enter_context(real_slurm())  # conftest points SLURM_CONF elsewhere for other tests
     try:
         partition = stack.enter_context(local_slurm())
     except SlurmUnavailable as exc:
+        stack.close()
         if os.environ.get("SNAKESWEEP_REQUIRE_SLURM"):
             pytest.fail(f"SNAKESWEEP_REQUIRE_SLURM is set, but {exc}")
         pytest.skip(str(exc))
