@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -65,6 +66,23 @@ def real_slurm() -> Iterator[None]:
             patch.delenv("SLURM_CONF", raising=False)
         else:
             patch.setenv("SLURM_CONF", SLURM_CONF)
+        yield
+
+
+APT_LOCK_WAIT = ["-o", "DPkg::Lock::Timeout=600"]
+"""apt-get options: wait (up to 10 min) for another apt or dpkg to finish, not fail at once."""
+
+
+@contextmanager
+def machine_lock(name: str, timeout: float = 3600) -> Iterator[None]:
+    """Held by one process of this machine at a time (a file lock in the temporary
+    directory): what parallel test workers (``pytest -n``), or test sessions of other
+    checkouts, must not do at once, such as installing with apt or starting and stopping
+    the one SLURM of the machine. Waits up to ``timeout`` s for it."""
+    from filelock import FileLock  # installed with snakemake
+
+    with FileLock(Path(tempfile.gettempdir()) / f"snakesweep-tests-{name}.lock",
+                  timeout=timeout):
         yield
 
 
