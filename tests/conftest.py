@@ -9,7 +9,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -203,19 +203,49 @@ def tool(*args: str, cwd: Path, check: bool = True,
     return out
 
 
-@pytest.fixture
-def tool_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
-    """git and DVC without the user's settings: a fixed identity, no analytics, private state."""
+@contextmanager
+def tool_environment(site_cache: Path) -> Iterator[None]:
+    """git and DVC without the user's settings: a fixed identity, no analytics, private
+    state (DVC's site cache in ``site_cache``), while the block runs."""
     bin_dir = str(Path(sys.executable).parent)  # dvc.yaml's `snakemake …` runs through PATH
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
-    for key, value in {"GIT_AUTHOR_NAME": "snakesweep tests",
-                       "GIT_COMMITTER_NAME": "snakesweep tests",
-                       "GIT_AUTHOR_EMAIL": "tests@snakesweep.invalid",
-                       "GIT_COMMITTER_EMAIL": "tests@snakesweep.invalid",
-                       "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1",
-                       "DVC_NO_ANALYTICS": "1",
-                       "DVC_SITE_CACHE_DIR": str(tmp_path_factory.mktemp("dvc-site"))}.items():
-        monkeypatch.setenv(key, value)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+        for key, value in {"GIT_AUTHOR_NAME": "snakesweep tests",
+                           "GIT_COMMITTER_NAME": "snakesweep tests",
+                           "GIT_AUTHOR_EMAIL": "tests@snakesweep.invalid",
+                           "GIT_COMMITTER_EMAIL": "tests@snakesweep.invalid",
+                           "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1",
+                           "DVC_NO_ANALYTICS": "1",
+                           "DVC_SITE_CACHE_DIR": str(site_cache)}.items():
+            patch.setenv(key, value)
+        yield
+
+
+@pytest.fixture
+def tool_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """git and DVC without the user's settings (``tool_environment``), for one test."""
+    with tool_environment(tmp_path_factory.mktemp("dvc-site")):
+        yield
+
+
+def made_once(tmp_path_factory: pytest.TempPathFactory, name: str,
+              make: Callable[[Path], None]) -> Path:
+    """``make(directory)`` run once in a test session, shared by its parallel workers
+    (``pytest -n``), who would otherwise each make it: a fixture of a module whose tests
+    run on several workers is made on each. The tests only read it (or copy it)."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the session's, above each worker's own
+    from filelock import FileLock  # installed with snakemake
+
+    where, made = root / f"made-{name}", root / f"made-{name}.done"
+    with FileLock(root / f"made-{name}.lock"):
+        if not made.exists():
+            shutil.rmtree(where, ignore_errors=True)  # what a failed attempt left
+            where.mkdir()
+            make(where)
+            made.touch()
+    return where
 
 
 LOGGING_EXPERIMENT = '''
