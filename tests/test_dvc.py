@@ -12,7 +12,7 @@ import yaml
 
 from conftest import REPO, made_once, tool, tool_environment
 
-pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("tool_env")]
+pytestmark = pytest.mark.usefixtures("tool_env")
 
 CODE = sorted({dep for stage in yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"].values()
                for dep in stage["deps"] if dep.startswith("src/")})
@@ -76,6 +76,7 @@ def with_remote(repo: Path, remote: Path) -> None:
     tool("dvc", "push", "-q", cwd=repo)
 
 
+@pytest.mark.slow
 def test_repro_tracks_runs_skips_when_nothing_changed_and_adds_only_new_points(
         swept: Path, tmp_path: Path) -> None:
     repo = copy_of(swept, tmp_path / "repo")  # after its first `dvc repro`, committed
@@ -121,6 +122,7 @@ def test_repro_tracks_runs_skips_when_nothing_changed_and_adds_only_new_points(
     assert {n: (repo / "results" / n).read_bytes() for n in merged} == merged
 
 
+@pytest.mark.slow
 def test_plots_and_metrics_are_files_dvc_renders_and_compares(swept: Path,
                                                              tmp_path: Path) -> None:
     repo = copy_of(swept, tmp_path / "repo")  # after its first `dvc repro`, committed
@@ -147,6 +149,7 @@ def test_plots_and_metrics_are_files_dvc_renders_and_compares(swept: Path,
     assert revs == {"HEAD", "workspace"}
 
 
+@pytest.mark.slow
 def test_a_clone_pulls_the_runs_and_computes_nothing(swept: Path, tmp_path: Path) -> None:
     origin = copy_of(swept, tmp_path / "origin")  # after its first `dvc repro`, committed
     with_remote(origin, tmp_path / "remote")
@@ -165,6 +168,7 @@ def test_a_clone_pulls_the_runs_and_computes_nothing(swept: Path, tmp_path: Path
         (origin / "results" / "sweep.nc").read_bytes()
 
 
+@pytest.mark.slow
 def test_a_missing_or_damaged_run_is_named_and_computed_again_alone(swept: Path,
                                                                   tmp_path: Path) -> None:
     origin = copy_of(swept, tmp_path / "origin")  # after its first `dvc repro`, committed

@@ -17,6 +17,8 @@ import yaml
 
 from conftest import calls, snakesweep
 
+pytestmark = pytest.mark.slow
+
 
 def load(project: Path, name: str = "sweep.nc") -> xr.Dataset:
     return xr.load_dataset(project / "results" / name, engine="netcdf4")
@@ -148,7 +150,6 @@ def test_results_dir_option(project: Path) -> None:
     assert not (project / "results").exists()
 
 
-@pytest.mark.slow
 def test_repository_example_with_plain_snakemake(repo_copy: Path) -> None:
     """`snakemake --cores 2` in the repository runs the shipped example, then has nothing to do."""
     env = {**os.environ, "PYTHONPATH": ""}
