@@ -53,6 +53,7 @@ def status(project: Path, *args: str) -> dict:  # type: ignore[type-arg]
     return json.loads(out.stdout)  # type: ignore[no-any-return]
 
 
+@pytest.mark.slow
 def test_a_clean_sweep_records_commit_system_versions_and_times(project: Path) -> None:
     git_project(project)
     head = tool("git", "rev-parse", "HEAD", cwd=project).stdout.strip()
@@ -87,6 +88,7 @@ def test_a_clean_sweep_records_commit_system_versions_and_times(project: Path) -
         assert ds.attrs["snakesweep_git_commit"] == head
 
 
+@pytest.mark.slow
 def test_a_dirty_tree_makes_a_debug_sweep_with_its_diff_saved(project: Path) -> None:
     git_project(project)
     conf = project / "conf" / "config.yaml"
@@ -118,6 +120,7 @@ def test_a_dirty_tree_makes_a_debug_sweep_with_its_diff_saved(project: Path) -> 
     assert not snakesweep("status", cwd=project).stdout.startswith("DEBUG")
 
 
+@pytest.mark.slow
 def test_dirty_paths_matching_git_dirty_ignore_do_not_make_a_debug_sweep(
         project: Path) -> None:
     conf = project / "conf" / "config.yaml"
@@ -135,6 +138,7 @@ def test_dirty_paths_matching_git_dirty_ignore_do_not_make_a_debug_sweep(
     assert "DEBUG" not in snakesweep("status", cwd=project).stdout
 
 
+@pytest.mark.slow
 def test_snakesweep_debug_forces_it_either_way(project: Path) -> None:
     git_project(project)
     run(project, "+snakesweep.debug=true")
@@ -149,6 +153,7 @@ def test_snakesweep_debug_forces_it_either_way(project: Path) -> None:
     assert new[0]["provenance"]["debug"] is False
 
 
+@pytest.mark.slow
 def test_editing_the_experiment_stales_its_runs_and_snakemake_reruns_exactly_those(
         project: Path) -> None:
     write(project / "other.py", "def main(cfg):\n    return {'y': cfg.x * 100}\n")
@@ -222,6 +227,7 @@ def package_project(project: Path, experiment: str = "mypkg.train:main") -> Path
     return project
 
 
+@pytest.mark.slow
 def test_a_package_entry_point_is_fingerprinted_by_what_its_runs_import(
         project: Path) -> None:
     """Direct, transitive, in-function and importlib imports count; the package's other
@@ -259,6 +265,7 @@ def test_a_package_entry_point_is_fingerprinted_by_what_its_runs_import(
         assert ds["y"].values.tolist() == [3, 6, 9]
 
 
+@pytest.mark.slow
 def test_new_files_beside_the_experiment_stale_no_run(project: Path) -> None:
     """Nor does the dirty-tree rule change: the new files make the runs computed next debug
     runs, and the done ones stay as they were."""
@@ -292,6 +299,7 @@ def test_new_files_beside_the_experiment_stale_no_run(project: Path) -> None:
     ("a process per run", [], {"SNAKESWEEP_NO_POOL": "1"}),
     ("a batch", ["--batch", "6"], {}),
 ])
+@pytest.mark.slow
 def test_every_way_of_running_records_the_same_files(
         project: Path, how: str, args: list[str], env: dict[str, str]) -> None:
     """On one core: the pool's one worker runs both experiments, and records each one's own
@@ -308,6 +316,7 @@ def test_every_way_of_running_records_the_same_files(
     assert len(pids) == (1 if how == "pool" else 6), how
 
 
+@pytest.mark.slow
 def test_a_run_that_records_no_code_is_stale(project: Path) -> None:
     git_project(project)
     run(project)
@@ -337,6 +346,7 @@ def test_an_earlier_record_of_a_whole_package_hashes_as_it_did(
     assert provenance.CurrentCode(options)("r", files) != "6c0dbf31a1062369"
 
 
+@pytest.mark.slow
 def test_code_globs_name_more_files_that_make_a_run(project: Path) -> None:
     """Besides the modules the experiment imports; a new file a glob names counts too."""
     conf = project / "conf" / "config.yaml"
@@ -364,6 +374,7 @@ def test_code_globs_name_more_files_that_make_a_run(project: Path) -> None:
                                   "file in '.'")
 
 
+@pytest.mark.slow
 def test_outside_a_git_repository_everything_works_and_git_says_so(project: Path) -> None:
     run(project)
     for meta in metas(project).values():
@@ -375,6 +386,7 @@ def test_outside_a_git_repository_everything_works_and_git_says_so(project: Path
     assert sweep["runs"]["by_commit"] == {"None": 3}
 
 
+@pytest.mark.slow
 def test_no_secret_and_no_home_path_reaches_any_file_the_sweep_wrote(tmp_path: Path) -> None:
     home = tmp_path / "home" / "someone"
     project = home / "work" / "proj"
@@ -455,6 +467,7 @@ def test_a_run_outside_a_session_captures_provenance_itself(project: Path) -> No
         "results"]
 
 
+@pytest.mark.slow
 def test_each_invocation_records_its_own_session_and_leaves_none_behind(project: Path) -> None:
     """A run computed later by hand records the commit and code of its own time, not those
     of an earlier sweep; finished sweeps leave no session behind."""
@@ -479,6 +492,7 @@ def test_each_invocation_records_its_own_session_and_leaves_none_behind(project:
                                          "failed": 0}
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give .git another owner")
 def test_a_repository_git_refuses_to_read_is_said_so_and_the_sweep_goes_on(
         project: Path) -> None:
@@ -540,6 +554,7 @@ def test_recorded_paths_are_relative_to_the_repository_from_a_subfolder(
     assert list(globbed) == ["exp/pkg/__init__.py"]  # no bytecode: it changes by itself
 
 
+@pytest.mark.slow
 def test_a_record_lists_at_most_200_untracked_paths_and_counts_the_rest(
         project: Path) -> None:
     git_project(project)

@@ -17,6 +17,8 @@ import yaml
 
 from conftest import calls, snakesweep
 
+pytestmark = pytest.mark.slow
+
 
 def load(project: Path, name: str = "sweep.nc") -> xr.Dataset:
     return xr.load_dataset(project / "results" / name, engine="netcdf4")
@@ -173,7 +175,6 @@ def test_plain_snakemake_names_a_misspelt_experiment_before_any_job(repo_copy: P
     assert "run_experiment" not in said
 
 
-@pytest.mark.slow
 def test_repository_example_with_plain_snakemake(repo_copy: Path) -> None:
     """`snakemake --cores 2` in the repository runs the shipped example, then has nothing to do."""
     env = {**os.environ, "PYTHONPATH": ""}

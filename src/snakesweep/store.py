@@ -132,7 +132,8 @@ def run_statuses(results: str | os.PathLike[str], run_ids: Iterable[str],
 
     root = runs_dir(results)
     try:
-        present = {e.name for e in os.scandir(root) if e.is_dir() and not e.name.startswith(".")}
+        with os.scandir(root) as entries:
+            present = {e.name for e in entries if e.is_dir() and not e.name.startswith(".")}
     except FileNotFoundError:
         present = set()
     checksums = Checksums(results)

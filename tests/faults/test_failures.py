@@ -89,7 +89,9 @@ def test_retries_pass_through_to_snakemake_for_transient_errors(tmp_path: Path) 
 @pytest.mark.parametrize("pool", [True, False], ids=["warm pool", "process per run"])
 def test_a_run_past_its_timeout_is_stopped_and_recorded_as_timeout(
         tmp_path: Path, pool: bool) -> None:
-    root = make_project(tmp_path, 4, slow=(2,), options="timeout: 3")
+    # 30 s: far below the slow run's 600, far above what a run takes here under load
+    # (3 s was not: on a busy machine a run process's start alone took longer)
+    root = make_project(tmp_path, 4, slow=(2,), options="timeout: 30")
     ids = by_x(root)
     t0 = time.monotonic()
     out = run(root, "run", "--cores", "2", env={} if pool else {"SNAKESWEEP_NO_POOL": "1"})
@@ -105,7 +107,7 @@ def test_a_run_past_its_timeout_is_stopped_and_recorded_as_timeout(
     meta = meta_of(root / "results" / "runs" / ids[2])
     assert meta is not None and meta["status"] == "timeout"
     assert meta["error"]["type"] == "Timeout"
-    assert "snakesweep.timeout (3 s)" in meta["error"]["message"]
+    assert "snakesweep.timeout (30 s)" in meta["error"]["message"]
     status = run(root, "status")
     assert f"{ids[2]}  Timeout: the run took longer than snakesweep.timeout" in status.stdout
 
