@@ -50,6 +50,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+try:  # a signal's handler as it is set, compared by identity (signal.getsignal makes enums)
+    from _signal import getsignal as _getsignal
+except ImportError:  # pragma: no cover - CPython has it
+    _getsignal = signal.getsignal
+
 _LOCALE_CATEGORIES = tuple(getattr(locale, name) for name in (
     "LC_CTYPE", "LC_COLLATE", "LC_TIME", "LC_MONETARY", "LC_NUMERIC", "LC_MESSAGES")
     if hasattr(locale, name))
@@ -169,11 +174,10 @@ class ProcessState:
         self.umask = os.umask(0o022)
         os.umask(self.umask)
         self.module_names = list(sys.modules)
-        self.modules = list(sys.modules.values())
         self.loggers = _logger_states()
         self.logger_count = len(logging.root.manager.loggerDict)
         self.logging_disable = logging.root.manager.disable
-        self.handlers = [signal.getsignal(s) for s in _SIGNALS]
+        self.handlers = [_getsignal(s) for s in _SIGNALS]
         self.mask = signal.pthread_sigmask(signal.SIG_BLOCK, [])
         self.timers = [signal.getitimer(t) for t in _TIMERS]
         self.locale = [locale.setlocale(c) for c in _LOCALE_CATEGORIES]
@@ -261,7 +265,7 @@ class ProcessState:
 
     def _restore_signals(self) -> None:
         for sig, handler in zip(_SIGNALS, self.handlers, strict=True):
-            if handler is not None and signal.getsignal(sig) is not handler:
+            if handler is not None and _getsignal(sig) is not handler:
                 signal.signal(sig, handler)
         for timer, (delay, interval) in zip(_TIMERS, self.timers, strict=True):
             if signal.getitimer(timer) != (delay, interval) and delay == interval == 0:
@@ -275,20 +279,16 @@ class ProcessState:
                 locale.setlocale(category, saved)
 
     def _check_modules(self) -> None:
-        """A module removed, replaced or reloaded (``importlib.reload`` moves its entry to
-        the end of ``sys.modules``) since the run began is listed as unrestored."""
+        """A module removed, replaced or reloaded since the run began is listed as
+        unrestored: each changes the order of ``sys.modules`` (``importlib.reload`` and an
+        import after a removal put the module's entry last)."""
         count = len(self.module_names)
         names = list(sys.modules)
-        if names[:count] == self.module_names and \
-                list(sys.modules.values())[:count] == self.modules:
+        if names[:count] == self.module_names:
             return
-        modules = sys.modules
-        changed = [name for name, module in zip(self.module_names, self.modules, strict=True)
-                   if modules.get(name) is not module]
-        moved = [name for name, now in zip(self.module_names, names, strict=False)
-                 if name != now][:1]
-        _unrestored.append("modules removed, replaced or reloaded: "
-                           f"{', '.join((changed or moved)[:3]) or '?'}")
+        moved = next((saved for saved, now in zip(self.module_names, names, strict=False)
+                      if saved != now), self.module_names[min(len(names), count - 1)])
+        _unrestored.append(f"a module removed, replaced or reloaded: {moved!r}")
 
 
 def _environ_data() -> dict[Any, Any]:
