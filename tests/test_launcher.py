@@ -248,6 +248,7 @@ def test_an_app_swept_twice_computes_nothing_the_second_time(app: Path) -> None:
     meta = json.loads((app / "results" / "runs" / run_ids[0] / "meta.json").read_text())
     assert meta["hydra"] == {"output_dir": "multirun/first/0", "job_name": "my_app",
                              "job_num": 0}
+    assert meta["provenance"]["code"]["files"] == ["my_app.py"]  # the script, imported by name
     assert json.loads((app / "results" / "runs" / run_ids[0] / "return.json").read_text()) == {
         "score": 0.2, "name": "mlp"}
 

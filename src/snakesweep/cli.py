@@ -409,11 +409,9 @@ def _check_options(plan: Plan) -> None:
 
 def _statuses(plan: Plan, results: str) -> dict[str, store.Status]:
     """Each run's status, stale ones told apart by the current code fingerprints."""
-    from snakesweep.provenance import code_fingerprints
+    from snakesweep.provenance import CurrentCode
 
-    code = code_fingerprints(plan.run_options())
-    return store.run_statuses(results, plan.run_ids,
-                              {r: c.fingerprint for r, c in code.items()})
+    return store.run_statuses(results, plan.run_ids, CurrentCode(plan.run_options()))
 
 
 def cmd_plan(ns: argparse.Namespace, extra: list[str]) -> int:
@@ -437,13 +435,12 @@ def cmd_plan(ns: argparse.Namespace, extra: list[str]) -> int:
 
 def cmd_status(ns: argparse.Namespace, extra: list[str]) -> int:
     from snakesweep.checksums import why_corrupt
-    from snakesweep.provenance import code_fingerprints, fingerprint_of
+    from snakesweep.provenance import CurrentCode, fingerprint_of
 
     _no_extra(extra, "status")
     plan = _plan(ns, _check_options)
-    code = code_fingerprints(plan.run_options())
-    statuses = store.run_statuses(ns.results, plan.run_ids,
-                                  {r: c.fingerprint for r, c in code.items()})
+    code = CurrentCode(plan.run_options())
+    statuses = store.run_statuses(ns.results, plan.run_ids, code)
     metas = {r: store.read_meta(ns.results, r) or {} for r in plan.run_ids
              if statuses[r] != "pending"}
     failed = [r for r in plan.run_ids if statuses[r] == "failed"]
@@ -459,7 +456,7 @@ def cmd_status(ns: argparse.Namespace, extra: list[str]) -> int:
              "error": {k: errors[r].get(k) for k in ("type", "message")}} for r in failed],
             "stale": [{"run_id": r, "params": plan.point_of(r).params,
                        "computed_with": fingerprint_of(metas[r]),
-                       "current": code[r].fingerprint} for r in stale],
+                       "current": code.of(r, metas[r])} for r in stale],
             "corrupt": [{"run_id": r, "params": plan.point_of(r).params,
                          "why": why_corrupt(ns.results, r)} for r in corrupt],
             "debug": debug}, indent=1))
@@ -472,7 +469,7 @@ def cmd_status(ns: argparse.Namespace, extra: list[str]) -> int:
     if stale:
         print("stale (computed with other code than the current):")
         _print_table(["run_id", "code then", "code now", *plan.keys], [
-            [r, str(fingerprint_of(metas[r]) or "unrecorded"), code[r].fingerprint,
+            [r, str(fingerprint_of(metas[r]) or "unrecorded"), code.of(r, metas[r]) or "-",
              *_labels(plan.point_of(r).params, plan.keys)] for r in stale])
         print("`snakesweep run` (or `snakemake --cores N`) computes them again")
     if corrupt:
@@ -630,14 +627,14 @@ def _check_plan(plan: Plan, imports: bool = True) -> None:
     from snakesweep import batches, resources
     from snakesweep.entries import check_entry
     from snakesweep.execute import load_experiment
-    from snakesweep.provenance import code_fingerprints
+    from snakesweep.provenance import CurrentCode
 
     for spec in {plan.experiment_of(r) for r in plan.run_ids}:
         check_entry(spec, "snakesweep.experiment")  # says which name is wrong, importing none
         if imports:
             load_experiment(spec, must_call=False)  # one that cannot be called fails its runs
     options = plan.run_options()
-    code_fingerprints(options)  # checks each run's options
+    CurrentCode(options)  # checks each run's options
     batches.sweep_setting(options)
     resources.resource_names(options)
 

@@ -42,8 +42,15 @@ class Outcome:
 
 
 def load_experiment(spec: str, must_call: bool = True) -> Callable[..., Any]:
-    """Import ``'package.module:function'``; a bad name raises ``ConfigError`` naming it."""
-    return import_entry(spec, "snakesweep.experiment", must_call)
+    """Import ``'package.module:function'``; a bad name raises ``ConfigError`` naming it.
+
+    The project's modules the import loads are counted, and read, as the experiment's code
+    (``provenance.note_loaded``)."""
+    provenance.mark_imports()
+    try:
+        return import_entry(spec, "snakesweep.experiment", must_call)
+    finally:
+        provenance.note_loaded(str(spec).partition(":")[0])
 
 
 def import_entry(spec: str, key: str, must_call: bool = True) -> Callable[..., Any]:
@@ -140,6 +147,7 @@ def execute_run(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> Out
     handle: Run | None = None
     dims = (*(d.name for d in plan.dims), *((plan.launch or {}).get("labels") or {}),
             *plan.coords)
+
     def compute() -> None:  # in a copy of the context: context variables stay with the run
         nonlocal handle
         spec = plan.experiment_of(run_id)
@@ -147,7 +155,6 @@ def execute_run(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> Out
             from snakesweep.hydra_job import add_import_paths, run_task
 
             add_import_paths(plan.launch)
-        provenance.loaded_code(provenance.options_of(config), places)  # what runs now
         if plan.launch is not None:  # a job of Hydra's launcher: Hydra's run_job runs it
             ds = run_task(plan.launch, run_id, draft.path, hydra, dims)
         else:
@@ -346,9 +353,7 @@ def warm_up(plan: Plan) -> None:
             from snakesweep.hydra_job import add_import_paths
 
             add_import_paths(plan.launch)
-        for run_id in plan.run_ids[:1]:
-            # the fingerprint of the code the runs will run: the files as imported now
-            provenance.loaded_code(provenance.options_of(plan.configs[run_id]))
+        for run_id in plan.run_ids[:1]:  # the code the runs will run: read as imported now
             with isolation.seeding_at_import():  # a seed set at import is every run's
                 if plan.launch is not None:  # a task of Hydra's launcher, and Hydra itself
                     from snakesweep.hydra_job import import_task

@@ -234,9 +234,8 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]],
     state: LaunchState = launcher.state
     state.jobs.extend(jobs)
     first = _first_jobs(jobs)
-    try:  # a task whose source cannot be found fails here, before any job starts
-        provenance.code_fingerprints({r: provenance.options_of(j.identity)
-                                    for r, j in first.items()})
+    try:  # unusable snakesweep options fail here, before any job starts
+        provenance.CurrentCode({r: provenance.options_of(j.identity) for r, j in first.items()})
     except SnakesweepError as exc:
         raise LaunchError(f"snakesweep launcher: {exc}") from None
     started = datetime.now(UTC).isoformat()

@@ -129,6 +129,7 @@ class SweepWorkflow:
                 plan = make_plan(options["config_dir"], options["config_name"],
                                  list(options["overrides"]), options["results"],
                                  from_run=options["from_run"])
+                _check_entries(plan)
             sweep = cls(plan=plan, results=str(options["results"]),
                         pictures=report.pictures_setting(plan.run_options()),
                         _workflow=workflow)
@@ -365,9 +366,8 @@ class SweepWorkflow:
         """Count the pending runs, find the stale ones (computed with other code) and the
         corrupt ones, and date the code and merge keys so that Snakemake computes exactly
         those again and merges exactly when the content changed. Returns every status."""
-        self.code = provenance.code_fingerprints(self.plan.run_options())
         statuses = store.run_statuses(self.results, self.plan.run_ids,
-                                      {r: c.fingerprint for r, c in self.code.items()})
+                                      provenance.CurrentCode(self.plan.run_options()))
         batch = set((self.plan.launch or {}).get("batch") or statuses)
         self.targets = [r for r in self.plan.run_ids if r in batch or statuses[r] == "done"]
         self.pending = sum(statuses[r] != "done" for r in self.targets)
@@ -460,6 +460,15 @@ def local_pool(pending: int, cores: int, plan: Plan) -> Pool | None:
     return start_pool(min(cores, pending, slots or cores), str(plan.path))
 
 
+def _check_entries(plan: Plan) -> None:
+    """Refuse, before any job, an experiment that cannot exist (importing none of them)."""
+    from snakesweep.entries import check_entry
+
+    shared = {id(o): o for o in plan.run_options().values()}  # runs share their options
+    for spec in {o.get("experiment") for o in shared.values() if o.get("experiment")}:
+        check_entry(spec, "snakesweep.experiment")
+
+
 def _cores(workflow: Any) -> int:
     """``--cores`` (1 when it is not known)."""
     if workflow is None:
@@ -530,9 +539,8 @@ def prepared(plan: Plan, results: str, cores: str, extra: Sequence[str],
     env[provenance.SESSION_ENV] = str(session)
     pool = None
     if _runs_here(extra):
-        code = provenance.code_fingerprints(plan.run_options())
         statuses = store.run_statuses(results, plan.run_ids,
-                                      {r: c.fingerprint for r, c in code.items()})
+                                      provenance.CurrentCode(plan.run_options()))
         pending = sum(s != "done" for s in statuses.values())
         count = len(os.sched_getaffinity(0)) if cores == "all" else int(cores)
         setting = batch if batch is not None else batches.sweep_setting(plan.run_options())

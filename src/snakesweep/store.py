@@ -24,7 +24,7 @@ import json
 import os
 import shutil
 import socket
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
@@ -114,14 +114,19 @@ def read_meta(results: str | os.PathLike[str], run_id: str) -> dict[str, Any] | 
     return meta if isinstance(meta, dict) else None
 
 
+CodeNow = Callable[[str, tuple[str, ...]], str]
+"""The current code fingerprint of a run, given its id and the files its ``meta.json``
+records (``provenance.CurrentCode``)."""
+
+
 def run_statuses(results: str | os.PathLike[str], run_ids: Iterable[str],
-                 code: Mapping[str, str] | None = None) -> dict[str, Status]:
+                 code: CodeNow | None = None) -> dict[str, Status]:
     """The status of each run: done, corrupt, failed or pending (see ``Status``).
 
     A result counts as done only when it is the file its ``meta.json`` recorded at
     completion (``snakesweep.checksums``, which hashes a file once per change of it). With
-    ``code`` (each run's current code fingerprint), a done run whose ``meta.json`` records
-    another fingerprint (or none) is stale.
+    ``code``, a done run is stale when its ``meta.json`` records another code fingerprint
+    than ``code`` gives for the files it records, or records none.
     """
     from snakesweep.checksums import Checksums
 
@@ -143,10 +148,10 @@ def run_statuses(results: str | os.PathLike[str], run_ids: Iterable[str],
             meta = read_meta(results, run_id)
             out[run_id] = ("failed" if meta and meta.get("status") in FAILED else "pending")
             continue
-        whole, fingerprint = checksums.run(run_id, st)
+        whole, fingerprint, files = checksums.run(run_id, st)
         if not whole:
             out[run_id] = "corrupt"
-        elif code is not None and fingerprint != code[run_id]:
+        elif code is not None and (files is None or fingerprint != code(run_id, files)):
             out[run_id] = "stale"
         else:
             out[run_id] = "done"
