@@ -260,3 +260,104 @@ def test_plan_cache_follows_environment_variables(odd: Path) -> None:
                                  env={"SNAKESWEEP_TEST_ROOT": v}).stdout)[0]["run_id"]
            for v in ("/a", "/b")]
     assert ids[0] != ids[1]
+
+
+# -- a process's state, in this process ------------------------------------------------------
+
+def _process_state() -> dict[str, object]:
+    import gc
+    import locale
+    import logging
+    import os
+    import signal
+    import warnings
+
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return {"environ": dict(os.environ), "umask": umask, "filters": list(warnings.filters),
+            "root": (logging.root.level, list(logging.root.handlers)),
+            "disable": logging.root.manager.disable,
+            "signal": signal.getsignal(signal.SIGUSR2),
+            "mask": signal.pthread_sigmask(signal.SIG_BLOCK, []),
+            "alarm": signal.getitimer(signal.ITIMER_REAL),
+            "locale": locale.setlocale(locale.LC_TIME), "gc": (gc.isenabled(),
+                                                               gc.get_threshold()),
+            "argv": list(sys.argv), "path": list(sys.path), "meta_path": list(sys.meta_path),
+            "limit": sys.getrecursionlimit(), "cwd": os.getcwd(), "errors": np.geterr()}
+
+
+def test_what_a_run_changes_in_its_process_is_put_back(tmp_path: Path) -> None:
+    """Every kind that ``snakesweep.isolation`` restores is as it was after the run."""
+    import gc
+    import locale
+    import logging
+    import os
+    import signal
+    import warnings
+
+    from snakesweep import isolation
+
+    before = _process_state()
+
+    def run() -> None:
+        os.environ["ISOLATION_TEST"] = "1"
+        os.umask(0o077)
+        warnings.simplefilter("ignore")
+        logging.root.setLevel(logging.DEBUG)
+        logging.root.addHandler(logging.NullHandler())
+        logging.disable(logging.INFO)
+        signal.signal(signal.SIGUSR2, signal.SIG_IGN)
+        signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR2])
+        signal.setitimer(signal.ITIMER_REAL, 3600)
+        locale.setlocale(locale.LC_TIME, "C.UTF-8" if before["locale"] == "C" else "C")
+        gc.set_threshold(12345)
+        sys.argv.append("--changed")
+        sys.path.insert(0, "/changed")
+        sys.meta_path.append(object())  # type: ignore[arg-type]
+        sys.setrecursionlimit(4321)
+        os.chdir(tmp_path)
+        np.seterr(all="raise")
+
+    with isolation.isolated_run():
+        isolation.run_in_copied_context(run)
+    assert _process_state() == before
+    assert isolation.unrestored() == []
+
+
+def test_a_module_reloaded_in_a_run_makes_the_process_unfit_for_another() -> None:
+    """``importlib.reload``: named in ``unrestored()``; a module imported first is no harm."""
+    import importlib
+    import json
+
+    from snakesweep import isolation
+
+    with isolation.isolated_run():
+        import csv  # noqa: F401 - a module the run imports first
+    assert isolation.unrestored() == []
+    with isolation.isolated_run():
+        importlib.reload(json)
+    assert isolation.unrestored() == ["a module removed, replaced or reloaded: 'json'"]
+
+
+def test_a_seed_set_at_import_starts_each_run_and_fresh_entropy_otherwise() -> None:
+    """``np.random.seed`` in the experiment's import: each run starts in that state; none:
+    each run draws from a state of its own."""
+    import random
+
+    from snakesweep import isolation
+
+    with isolation.seeding_at_import():
+        np.random.seed(7)
+    starts = []
+    for _ in range(2):
+        with isolation.isolated_run():
+            starts.append((float(np.random.random()), random.random()))
+    assert starts[0][0] == starts[1][0] == np.random.RandomState(7).random_sample()
+    assert starts[0][1] != starts[1][1]
+    with isolation.seeding_at_import():
+        pass  # an import that seeds nothing
+    draws = []
+    for _ in range(3):
+        with isolation.isolated_run():
+            draws.append(float(np.random.random()))
+    assert len(set(draws)) == 3

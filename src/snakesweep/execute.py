@@ -16,14 +16,13 @@ import socket
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from snakesweep import devices, provenance, store
+from snakesweep import devices, isolation, provenance, store
 from snakesweep.checksums import result_record
 from snakesweep.entries import entry_form
 from snakesweep.errors import ConfigError, ExperimentError, SnakesweepError, first_line
@@ -148,25 +147,30 @@ def execute_run(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> Out
     handle: Run | None = None
     dims = (*(d.name for d in plan.dims), *((plan.launch or {}).get("labels") or {}),
             *plan.coords)
-    with _captured_output(draft.path), _restored_process_state():
-        try:
-            spec = plan.experiment_of(run_id)
-            if plan.launch is not None:
-                from snakesweep.hydra_job import add_import_paths, run_task
 
-                add_import_paths(plan.launch)
-            if plan.launch is not None:  # a job of Hydra's launcher: Hydra's run_job runs it
-                ds = run_task(plan.launch, run_id, draft.path, hydra, dims)
+    def compute() -> None:  # in a copy of the context: context variables stay with the run
+        nonlocal handle
+        spec = plan.experiment_of(run_id)
+        if plan.launch is not None:
+            from snakesweep.hydra_job import add_import_paths, run_task
+
+            add_import_paths(plan.launch)
+        if plan.launch is not None:  # a job of Hydra's launcher: Hydra's run_job runs it
+            ds = run_task(plan.launch, run_id, draft.path, hydra, dims)
+        else:
+            fn = load_experiment(spec)
+            if takes_run(fn):
+                handle = open_run(run_id, config, draft.path)
+                returned = fn(_as_dictconfig(config), handle)
+                ds = to_dataset({} if returned is None else returned, run_id, spec, dims)
+                ds = with_logged(ds, handle, run_id, spec, dims)
             else:
-                fn = load_experiment(spec)
-                if takes_run(fn):
-                    handle = open_run(run_id, config, draft.path)
-                    returned = fn(_as_dictconfig(config), handle)
-                    ds = to_dataset({} if returned is None else returned, run_id, spec, dims)
-                    ds = with_logged(ds, handle, run_id, spec, dims)
-                else:
-                    ds = to_dataset(fn(_as_dictconfig(config)), run_id, spec, dims)
-            write_result(ds, draft.path / store.RESULT)
+                ds = to_dataset(fn(_as_dictconfig(config)), run_id, spec, dims)
+        write_result(ds, draft.path / store.RESULT)
+
+    with _captured_output(draft.path), isolation.isolated_run():
+        try:
+            isolation.run_in_copied_context(compute)
         except BaseException as exc:  # a run's error is data (KeyboardInterrupt too)
             trace = places.text(traceback.format_exc())
             print(trace, end="", file=sys.stderr)
@@ -350,12 +354,13 @@ def warm_up(plan: Plan) -> None:
 
             add_import_paths(plan.launch)
         for run_id in plan.run_ids[:1]:  # the code the runs will run: read as imported now
-            if plan.launch is not None:  # a task of Hydra's launcher, and Hydra itself
-                from snakesweep.hydra_job import import_task
+            with isolation.seeding_at_import():  # a seed set at import is every run's
+                if plan.launch is not None:  # a task of Hydra's launcher, and Hydra itself
+                    from snakesweep.hydra_job import import_task
 
-                import_task(plan.launch)
-            else:
-                load_experiment(plan.experiment_of(run_id))
+                    import_task(plan.launch)
+                else:
+                    load_experiment(plan.experiment_of(run_id))
     except (Exception, SystemExit):  # noqa: BLE001 - each run reports its own error
         pass
 
@@ -460,17 +465,6 @@ def outcome_of_process(results: str | os.PathLike[str], run_id: str, pid: int,
         draft.discard()
         message += f" (and could not be recorded: {exc.strerror or exc})"
     return Outcome(run_id, "failed", f"{kind}: {message}")
-
-
-@contextmanager
-def _restored_process_state() -> Iterator[None]:
-    """Give the next run of a warm process the working directory and sys.path this one had."""
-    cwd, path = os.getcwd(), list(sys.path)
-    try:
-        yield
-    finally:
-        os.chdir(cwd)
-        sys.path[:] = path
 
 
 _FD_STREAMS: list[Any] = []

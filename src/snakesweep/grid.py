@@ -80,8 +80,9 @@ def sweeper_params_overrides(params: Mapping[str, Any] | None) -> list[str]:
     return [f"{k}={v}" for k, v in (params or {}).items()]
 
 
-def parse_override(text: str, config_loader: Any = None) -> Override:
-    """Parse one override with Hydra's grammar; a rejected one raises ``OverrideError``."""
+def parse_override(text: str, config_loader: Any = None, *, advise: bool = True) -> Override:
+    """Parse one override with Hydra's grammar; a rejected one raises ``OverrideError``
+    (with ``advise``, saying where quotes go when it holds non-ASCII text)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
 
@@ -89,12 +90,38 @@ def parse_override(text: str, config_loader: Any = None) -> Override:
     try:
         override = parser.parse_overrides([text])[0]
     except HydraException as exc:
-        hint = ("; Hydra's grammar takes non-ASCII text only in quoted values "
-                "(key='größe'), never in keys" if not text.isascii() else "")
-        raise OverrideError(text, first_line(exc) + hint) from None
+        raise OverrideError(text, first_line(exc) + (non_ascii_advice(text) if advise
+                                                     else "")) from None
     if not override.key_or_group:  # `=3`: Hydra's grammar lets it through to the defaults
         raise OverrideError(text, "no key: write key=value")
     return override
+
+
+NON_ASCII = "Hydra's grammar takes non-ASCII text only in quoted values"
+
+
+def non_ascii_advice(text: str) -> str:
+    """For a command-line override with non-ASCII text that Hydra's grammar refused: the
+    override as it would be taken (``name=größe`` → ``name='größe'``); "" for ASCII text."""
+    if text.isascii():
+        return ""
+    key, _, value = text.partition("=")
+    if not key.isascii():
+        return f"; {NON_ASCII}, never in keys"
+    quoted = quote_non_ascii(value)
+    if quoted:
+        return f"; {NON_ASCII}: {key}={quoted}"
+    return f"; {NON_ASCII} ({key}='größe'), never in keys (nor in a mapping value's keys)"
+
+
+def quote_non_ascii(value: str) -> str | None:
+    """An override's value with each comma-separated word that holds non-ASCII text quoted,
+    as Hydra's grammar takes it (``café,x`` → ``'café',x``); None when it is more than a list
+    of words (quotes, brackets, a function) or holds no such word."""
+    if not value.strip() or value.isascii() or any(c in value for c in "'\"[]{}()\\$="):
+        return None
+    return ",".join(part if part.isascii() else render_value(part.strip())
+                    for part in value.split(","))
 
 
 def expand_domain(

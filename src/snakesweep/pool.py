@@ -6,8 +6,10 @@ local executor starts this pool once (the Snakefile's ``onstart``): a master pro
 on 127.0.0.1, imports what the runs need, and forks one worker per core. Each Snakemake job
 is a few lines of bash (``_client.sh``) that send the run id with the pool's random token
 and wait for the reply; a worker runs the config with ``execute_run`` exactly as the
-in-process fallback does, and gives the next run the working directory, ``sys.path`` and
-output streams it found. (Forking a process per run instead costs ~10 ms here.)
+in-process fallback does, and gives the next run the process as it found it (the working
+directory, environment, random state, logging, …: see ``snakesweep.isolation``); a worker
+whose run changed what cannot be put back (a thread left running, a module reloaded) is
+replaced. (Forking a process per run instead costs ~10 ms here.)
 
 A worker tells the master which run it starts and ends; when a worker dies in a run (a
 signal, ``os._exit``, a crash in native code) the master records that run as failed and
@@ -29,7 +31,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from snakesweep import devices
+from snakesweep import devices, isolation
 
 ENV = "SNAKESWEEP_POOL"
 CLIENT = Path(__file__).with_name("_client.sh")
@@ -248,8 +250,8 @@ def _work(listener: socket.socket, master: int, token: str, report: int) -> None
             except Exception as exc:  # noqa: BLE001 - told to the job, which fails
                 _reply(conn, 2, f"snakesweep: {exc}")
         conn = None
-        if threading.active_count() > threads:
-            return  # a run left threads behind: a fresh worker takes the next run
+        if threading.active_count() > threads or isolation.unrestored():
+            return  # a run left threads behind, or what cannot be put back: a fresh worker
 
 
 def _close_quietly(*things: Any) -> None:

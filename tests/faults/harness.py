@@ -136,6 +136,8 @@ class Tally:
     twice: int = 0
     incomplete_done: int = 0
     tracebacks: int = 0
+    wrong: int = 0
+    """Values merged that are not what the run would give in a process of its own."""
     notes: list[str] = field(default_factory=list)
     recovery: list[float] = field(default_factory=list)
     """Seconds from each invocation after a kill to its first run started."""
@@ -144,22 +146,27 @@ class Tally:
 
     @property
     def clean(self) -> bool:
-        """Nothing lost, nothing twice, nothing partial counted done, no traceback shown."""
-        return self.lost == self.twice == self.incomplete_done == self.tracebacks == 0
+        """Nothing lost, nothing twice, nothing partial counted done, no traceback shown,
+        no wrong value merged."""
+        return self.lost == self.twice == self.incomplete_done == self.tracebacks == \
+            self.wrong == 0
 
 
 def account(tally: Tally, root: Path, expected: set[str], outputs: list[str],
-            results: str = "results", damaged: frozenset[str] = frozenset()) -> Tally:
+            results: str = "results", damaged: frozenset[str] = frozenset(),
+            recorded: bool = True) -> Tally:
     """Fill in a row: the ``expected`` runs not counted done (lost), runs computed again once
     done, runs counted done that are not whole, and the tracebacks in what the user saw.
     The ``damaged`` runs were damaged on purpose: computing them again is no double.
-    Recorded for ``benchmarks/faults.py`` when ``SNAKESWEEP_FAULT_TABLE`` names a file."""
+    Recorded for ``benchmarks/faults.py`` when ``SNAKESWEEP_FAULT_TABLE`` names a file
+    (``recorded=False``: the row is not complete yet, ``record`` it later)."""
     done = counted_done(root, results)
     tally.lost += len(expected - done)
     tally.twice += len(set(completed_twice(root, results)) - damaged)
     tally.incomplete_done += len(incomplete_counted_done(root, done, results))
     tally.tracebacks += sum(text.count(TRACEBACK) for text in outputs)
-    record(tally)
+    if recorded:
+        record(tally)
     return tally
 
 
