@@ -4,7 +4,8 @@
 
 Runs ``pytest tests/faults`` with ``SNAKESWEEP_FAULT_TABLE`` set, so every test that
 injects faults into a real sweep records its row (faults injected; runs lost; runs
-completed twice; incomplete results counted done; tracebacks shown to the user); the rows
+completed twice; incomplete results counted done; tracebacks shown to the user; runs whose
+values ``sweep.nc`` holds otherwise than they returned them, unnamed); the rows
 are the very counts the tests assert to be 0. The cases of bad input, injection, secrets
 and golden ids are counted from the test results (each is a test that checks them).
 
@@ -48,9 +49,10 @@ def main() -> int:
             if case.find("failure") is not None or case.find("error") is not None:
                 failed[module] += 1
     header = ["fault class", "injected", "runs lost", "completed twice",
-              "incomplete counted done", "tracebacks shown"]
+              "incomplete counted done", "tracebacks shown", "wrong values merged"]
     body = [[r["fault"], str(r["injected"]), str(r["lost"]), str(r["twice"]),
-             str(r["incomplete_done"]), str(r["tracebacks"])] for r in rows]
+             str(r["incomplete_done"]), str(r["tracebacks"]), str(r.get("wrong", 0))]
+            for r in rows]
     widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(header)]
     print("| " + " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)) + " |")
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
@@ -69,8 +71,8 @@ def main() -> int:
               f"(median ratio {statistics.median(recovery) / base:.2f}); goal <= 3 s")
     print(f"fault suite: {sum(cases.values())} tests, {sum(failed.values())} failed, "
           f"{elapsed:.0f} s (pytest exit status {out.returncode})")
-    dirty = [r["fault"] for r in rows
-             if r["lost"] or r["twice"] or r["incomplete_done"] or r["tracebacks"]]
+    dirty = [r["fault"] for r in rows if r["lost"] or r["twice"] or r["incomplete_done"]
+             or r["tracebacks"] or r.get("wrong")]
     return 1 if dirty or out.returncode else 0
 
 

@@ -136,6 +136,8 @@ class Tally:
     twice: int = 0
     incomplete_done: int = 0
     tracebacks: int = 0
+    wrong: int = 0
+    """Runs whose values sweep.nc does not hold as they returned them, unnamed."""
     notes: list[str] = field(default_factory=list)
     recovery: list[float] = field(default_factory=list)
     """Seconds from each invocation after a kill to its first run started."""
@@ -144,8 +146,10 @@ class Tally:
 
     @property
     def clean(self) -> bool:
-        """Nothing lost, nothing twice, nothing partial counted done, no traceback shown."""
-        return self.lost == self.twice == self.incomplete_done == self.tracebacks == 0
+        """Nothing lost, nothing twice, nothing partial counted done, no traceback shown, no
+        value merged wrong."""
+        return self.lost == self.twice == self.incomplete_done == self.tracebacks == \
+            self.wrong == 0
 
 
 def account(tally: Tally, root: Path, expected: set[str], outputs: list[str],

@@ -1,0 +1,151 @@
+"""Results of every shape, merged faithfully: coordinates that vary by run, an array named
+like a dimension, curves of other lengths, runs whose results do not fit with the others',
+integers past what a float or a coordinate holds; and a merge that fails keeps the merged
+files it would have replaced.
+
+Every value a run returned is in ``sweep.nc`` at its cell (``merge_check.misplaced``), or
+the merge names the run and why not: on the console, in ``sweep.json``, as the status
+``unmerged`` in ``sweep.nc`` and ``runs.csv``, and in ``snakesweep status``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from conftest import snakesweep, write
+from merge_check import misplaced
+from snakesweep import store
+from snakesweep.execute import execute_run
+from snakesweep.plan import Plan, make_plan
+
+EXPERIMENT = '''
+import numpy as np
+import xarray as xr
+
+
+def main(cfg):
+    """Results of the shape ``cfg.case`` names; ``cfg.fail`` lists failing points."""
+    a, case = cfg.a, cfg.case
+    if a in cfg.fail:
+        raise ValueError(f"a={a} is a failing point")
+    out = {}
+    if case in ("coords", "all"):  # w varies by run, u is the same in every run
+        out["curve"] = xr.DataArray(np.arange(3) * a, dims="t", coords={
+            "w": ("t", np.arange(3) * a), "u": ("t", [5, 6, 7])})
+    if case in ("named", "all"):  # an array named like the dimension of another
+        out["time"] = np.linspace(0, 1, 4)
+        out["signal"] = xr.DataArray(np.arange(4.0) * a, dims="time")
+    if case == "named-short":
+        out["time"] = np.linspace(0, 1, 3)
+        out["signal"] = xr.DataArray(np.arange(4.0) * a, dims="time")
+    if case in ("ragged", "all"):  # 8 + a values, no coordinates; a=4: another layout
+        out["y"] = float(a)
+        out["ragged"] = np.arange(8 + a) * a if a != 4 else np.ones((2, 3))
+    if case == "big":  # a uint64 no float holds
+        out["y"] = a
+        out["big"] = np.uint64(2**64 - 1) if a == 1 else np.uint64(a)
+    return out
+'''
+
+
+@pytest.fixture
+def shapes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A project whose experiment returns results of the shape ``case`` names."""
+    sys.modules.pop("shapesexp", None)
+    write(tmp_path / "conf" / "config.yaml", """
+        snakesweep:
+          experiment: shapesexp:main
+        a: 0
+        case: all
+        fail: []
+        """)
+    write(tmp_path / "shapesexp.py", EXPERIMENT)
+    monkeypatch.chdir(tmp_path)
+    yield tmp_path
+    sys.modules.pop("shapesexp", None)
+
+
+def computed(*overrides: str) -> Plan:
+    """The plan of ``overrides``, every run executed (as a run job executes it)."""
+    plan = make_plan("conf", "config", list(overrides), "results")
+    for run_id in plan.run_ids:
+        execute_run(plan, run_id, "results")
+    return plan
+
+
+def merged(plan: Plan) -> subprocess.CompletedProcess[str]:
+    """The merge job's command: ``python -m snakesweep.aggregate PLAN RESULTS``."""
+    return subprocess.run([sys.executable, "-m", "snakesweep.aggregate", str(plan.path),
+                           "results"], capture_output=True, text=True, timeout=300)
+
+
+def sweep() -> xr.Dataset:
+    return xr.load_dataset(Path("results", "sweep.nc"), engine=store.ENGINE)
+
+
+def test_coordinates_that_vary_by_run_are_merged_per_run(shapes: Path) -> None:
+    """w (along t) differs in each run: over (a, t), each run's own; u is the same in every
+    run: one coordinate along t, as the runs have it."""
+    plan = computed("a=1,2,3", "case=coords")
+    out = merged(plan)
+    assert out.returncode == 0, out.stderr
+    ds = sweep()
+    assert ds["w"].dims == ("a", "t") and "w" in ds.coords
+    assert ds["w"].values.tolist() == [[0, 1, 2], [0, 2, 4], [0, 3, 6]]
+    assert ds["u"].dims == ("t",) and ds["u"].values.tolist() == [5, 6, 7]
+    assert set(ds["curve"].coords) >= {"w", "u"}
+    assert misplaced(Path("results")) == {}
+
+
+def test_curves_of_other_lengths_are_padded_and_runs_that_do_not_fit_are_named(
+        shapes: Path) -> None:
+    """Curves of 9, 10, 11 values (no coordinates) are padded with NaN; the run whose curve
+    has other dimensions is left out: the merge says which and why, sweep.json, sweep.nc,
+    runs.csv and `snakesweep status` say so, and everything else is merged."""
+    plan = computed("a=1,2,3,4", "case=ragged")
+    out = merged(plan)
+    assert out.returncode == 0, out.stderr
+    odd = plan.point_of(plan.run_ids[3]).run_id
+    lines = [line for line in out.stderr.splitlines() if odd in line]
+    assert len(lines) == 1 and "is done but not in results/sweep.nc" in lines[0]
+    assert "'ragged' is a result over 'ragged_dim_0', 'ragged_dim_1' here" in lines[0]
+    ds = sweep()
+    assert ds.sizes["ragged_dim_0"] == 11
+    assert ds["ragged"].sel(a=1).values[:9].tolist() == list(range(9))
+    assert np.isnan(ds["ragged"].sel(a=1).values[9:]).all()
+    assert ds["status"].values.tolist() == ["done", "done", "done", "unmerged"]
+    assert np.isnan(ds["y"].sel(a=4).item())
+    index = json.loads(Path("results", "sweep.json").read_text())
+    assert list(index["unmerged"]) == [odd] and index["runs"]["unmerged"] == 1
+    table = Path("results", "runs.csv").read_text().splitlines()
+    assert any(row.startswith(f"{odd},unmerged,") for row in table)
+    assert misplaced(Path("results")) == {}
+    status = snakesweep("status", "a=1,2,3,4", "case=ragged", cwd=shapes)
+    assert status.returncode == 0, status.stderr
+    assert "(1 done but not in results/sweep.nc)" in status.stdout
+    assert odd in status.stdout.split("not in results/sweep.nc (", 1)[1]
+
+
+def test_an_integer_no_float_holds_is_never_merged_as_a_float(shapes: Path) -> None:
+    """np.uint64(2**64 - 1) beside a failed cell: 'big' is float in sweep.nc (NaN there), so
+    that run is left out and named, never stored as 1.8446744073709552e19."""
+    plan = computed("a=1,2,3", "case=big", "fail=[3]")
+    out = merged(plan)
+    assert out.returncode == 0, out.stderr
+    first = plan.run_ids[0]
+    assert f"run {first} is done but not in results/sweep.nc" in out.stderr
+    assert "'big' holds 18446744073709551615, which sweep.nc cannot hold exactly" in out.stderr
+    ds = sweep()
+    assert ds["status"].values.tolist() == ["unmerged", "done", "failed"]
+    assert ds["big"].values[1] == 2 and np.isnan(ds["big"].values[[0, 2]]).all()
+    assert misplaced(Path("results")) == {}
+
+
