@@ -105,6 +105,23 @@ def test_coordinates_that_vary_by_run_are_merged_per_run(shapes: Path) -> None:
     assert misplaced(Path("results")) == {}
 
 
+def test_an_array_named_like_a_dimension_is_its_coordinate(shapes: Path) -> None:
+    """``{"time": t, "signal": xr.DataArray(s, dims="time")}``: t labels time, in the run's
+    result and in sweep.nc; one of another length fails its run, saying so."""
+    plan = computed("a=1,2", "case=named")
+    out = merged(plan)
+    assert out.returncode == 0, out.stderr
+    ds = sweep()
+    assert ds["time"].values.tolist() == pytest.approx([0, 1 / 3, 2 / 3, 1])
+    assert ds["signal"].sel(a=2, time=1.0).item() == 6.0
+    assert misplaced(Path("results")) == {}
+    short = make_plan("conf", "config", ["a=1", "case=named-short"], "results")
+    outcome = execute_run(short, short.run_ids[0], "results")
+    assert outcome.status == "failed"
+    assert "returned 'time' of shape (3,) beside results along a dimension 'time' of " \
+        "length 4" in outcome.message
+
+
 def test_curves_of_other_lengths_are_padded_and_runs_that_do_not_fit_are_named(
         shapes: Path) -> None:
     """Curves of 9, 10, 11 values (no coordinates) are padded with NaN; the run whose curve
