@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
+from harness import TRACEBACK
 
 from conftest import snakesweep, write
 from merge_check import misplaced
@@ -149,6 +150,22 @@ def test_curves_of_other_lengths_are_padded_and_runs_that_do_not_fit_are_named(
     assert status.returncode == 0, status.stderr
     assert "(1 done but not in results/sweep.nc)" in status.stdout
     assert odd in status.stdout.split("not in results/sweep.nc (", 1)[1]
+
+
+def test_integers_past_64_bits_are_refused_when_planned(shapes: Path) -> None:
+    """A swept integer that no 64-bit coordinate holds: one line naming the key, exit 2,
+    nothing computed, nothing written."""
+    for command in ("plan", "run", "status"):
+        out = snakesweep(command, "a=18446744073709551616,1", cwd=shapes)
+        assert out.returncode == 2, out.stderr
+        assert out.stderr.splitlines() == [
+            "snakesweep: swept key 'a': 18446744073709551616 lies outside the 64-bit "
+            "integers a coordinate of sweep.nc holds (-2**63 to 2**63-1); sweep it as text "
+            "(quoted: a='…'), or as smaller numbers"]
+        assert TRACEBACK not in out.stdout + out.stderr
+    assert not Path("results").exists()
+    out = snakesweep("plan", "a=9007199254740993,0.5", cwd=shapes)
+    assert out.returncode == 2 and "9007199254740993 has no exact float" in out.stderr
 
 
 def test_an_integer_no_float_holds_is_never_merged_as_a_float(shapes: Path) -> None:
