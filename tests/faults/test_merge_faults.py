@@ -19,11 +19,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
-from harness import TRACEBACK
+from harness import TRACEBACK, Tally, counted_done, record, tree_digest
 
 from conftest import snakesweep, write
 from merge_check import misplaced
 from snakesweep import store
+from snakesweep.checksums import result_record
 from snakesweep.execute import execute_run
 from snakesweep.plan import Plan, make_plan
 
@@ -183,3 +184,92 @@ def test_an_integer_no_float_holds_is_never_merged_as_a_float(shapes: Path) -> N
     assert misplaced(Path("results")) == {}
 
 
+def unreadable(root: Path, run_id: str) -> None:
+    """Replace a done run's result by bytes that are no NetCDF, recorded as its result (a
+    broken writer): it checks out, and cannot be read."""
+    path = store.result_path(root / "results", run_id)
+    path.write_bytes(b"not netcdf")
+    meta_path = store.run_dir(root / "results", run_id) / store.META
+    meta = json.loads(meta_path.read_text())
+    meta.update(result_record(path))
+    meta_path.write_text(json.dumps(meta, indent=2))
+
+
+def merged_digest(root: Path) -> dict[str, str]:
+    return {k: v for k, v in tree_digest(root / "results").items()
+            if "/" not in k and not k.startswith(".")}
+
+
+@pytest.mark.slow
+def test_a_sweep_of_every_shape_merges_every_value(tmp_path: Path) -> None:
+    """`snakesweep run` of runs whose results vary in coordinates, names and lengths: every
+    value in sweep.nc at its cell; the run that does not fit named, and the only one out."""
+    root = tmp_path
+    write(root / "conf" / "config.yaml", """
+        snakesweep:
+          experiment: shapesexp:main
+        a: 0
+        case: all
+        fail: []
+        """)
+    write(root / "shapesexp.py", EXPERIMENT)
+    tally = Tally("results of every shape (coordinates by run, named like a dimension, "
+                  "ragged, a run that does not fit)")
+    out = snakesweep("run", "a=1,2,3,4", "--cores", "2", cwd=root)
+    tally.injected = 4
+    assert out.returncode == 1, out.stderr[-3000:]
+    assert "1 of 4 runs are done but not in results/sweep.nc" in out.stderr
+    wrong = misplaced(root / "results")
+    tally.wrong += len(wrong)
+    with xr.open_dataset(root / "results" / "sweep.nc", engine=store.ENGINE) as ds:
+        assert ds["w"].dims == ("a", "t") and ds["u"].dims == ("t",)
+        assert ds.sizes["ragged_dim_0"] == 11 and "time" in ds.indexes
+        left_out = ds["run_id"].values[ds["status"].values == "unmerged"].tolist()
+    assert len(left_out) == 1
+    assert f"run {left_out[0]} is done but not in results/sweep.nc" in out.stderr
+    with xr.open_dataset(root / "results" / "sweep.nc", engine=store.ENGINE) as ds:
+        ids = set(ds["run_id"].values.tolist())
+    tallied(tally, root, ids, [out.stdout, out.stderr])
+    assert wrong == {} and tally.clean, tally
+
+
+@pytest.mark.slow
+def test_a_merge_that_fails_keeps_the_previous_merged_files(tmp_path: Path) -> None:
+    """The merge job fails (a run's result reads as done but cannot be read): Snakemake
+    deletes none of the merged files; they are the previous merge's, byte for byte, and the
+    run is named."""
+    root = tmp_path
+    write(root / "conf" / "config.yaml", """
+        snakesweep:
+          experiment: shapesexp:main
+        a: 0
+        case: coords
+        fail: []
+        """)
+    write(root / "shapesexp.py", EXPERIMENT)
+    tally = Tally("a merge that cannot read a run (the merge job fails)")
+    first = snakesweep("run", "a=1,2,3", "--cores", "2", cwd=root)
+    assert first.returncode == 0, first.stderr[-3000:]
+    before = merged_digest(root)
+    assert {"sweep.nc", "runs.csv", "sweep.json", "sweep.rrd"} <= set(before)
+    tally.wrong += len(misplaced(root / "results"))  # what is kept below, byte for byte
+    plan = json.loads(snakesweep("plan", "a=1,2,3", "--format", "json", cwd=root).stdout)
+    broken = plan[1]["run_id"]
+    unreadable(root, broken)
+    tally.injected = 1
+    out = snakesweep("run", "a=1,2,3", "--cores", "2", cwd=root)
+    assert out.returncode != 0
+    assert f"run {broken}: " in out.stderr and "cannot be read" in out.stderr
+    assert merged_digest(root) == before
+    with xr.open_dataset(root / "results" / "sweep.nc", engine=store.ENGINE) as ds:
+        assert ds["status"].values.tolist() == ["done"] * 3
+    tallied(tally, root, {str(p["run_id"]) for p in plan}, [out.stdout, out.stderr])
+    assert tally.clean, tally
+
+
+def tallied(tally: Tally, root: Path, expected: set[str], outputs: list[str]) -> None:
+    """Fill in and record the row: runs not counted done, tracebacks shown (each run of
+    these sweeps is computed once: no run is computed twice)."""
+    tally.lost += len(expected - counted_done(root))
+    tally.tracebacks += sum(text.count(TRACEBACK) for text in outputs)
+    record(tally)
