@@ -63,9 +63,11 @@ def _check_run(ds: xr.Dataset, where: dict[str, int], results: Path, run_id: str
             return f"{name!r} is over {got.dims} in sweep.nc, {want.dims} in the run"
         for dim in want.dims:
             if dim in own.indexes:  # by label
-                labels = own.indexes[dim]
-                if dim not in got.indexes or not labels.isin(got.indexes[dim]).all():
+                labels, there = own.indexes[dim], got.indexes.get(dim)
+                if there is None or not labels.isin(there).all():
                     return f"{name!r}: labels along {dim!r} are not all in sweep.nc"
+                if there.equals(labels):  # nothing aligned (labels may repeat)
+                    continue
                 rest = got.drop_sel({dim: labels})
                 got = got.sel({dim: labels})
             else:  # by position

@@ -28,11 +28,11 @@ attributes) again from all of them, as a full merge does.
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import reduce
 from pathlib import Path
 from typing import Any, Literal
 
@@ -181,6 +181,7 @@ def _reference_arrays(plan: Plan, kept: list[str], shapes: Mapping[str, RunShape
     shape = tuple(len(d.values) for d in plan.dims)
     cells = [(p.index, p.run_id) for p in plan.points]
     sizes = alignment.padded_sizes([shapes[r] for r in kept])
+    joined = alignment.joined_indexes([shapes[r] for r in kept])
     names = dict.fromkeys(n for r in kept for n in shapes[r].variables)
     variables: dict[str, Any] = {}
     coordinates: dict[str, Any] = {}
@@ -188,7 +189,7 @@ def _reference_arrays(plan: Plan, kept: list[str], shapes: Mapping[str, RunShape
     for name in names:
         having = [r for r in kept if name in shapes[r].variables]
         arrays = {r: _positioned(datasets[r], name, sizes) for r in having}
-        aligned = _align(list(arrays.values()))
+        aligned = [_labelled(a, joined) for a in arrays.values()]
         template = aligned[0]
         dtype = np.result_type(*(a.dtype for a in aligned))
         if dtype.kind not in "biufc" and not shapes[having[0]].variables[name].coordinate:
@@ -202,8 +203,8 @@ def _reference_arrays(plan: Plan, kept: list[str], shapes: Mapping[str, RunShape
             continue
         complete = all(r in arrays for _, r in cells)
         final, fill = (dtype, None) if complete else alignment.missing(dtype)
-        for run_id in having:
-            value = alignment.inexact(arrays[run_id].values, final)
+        for run_id in having:  # as the run holds them, before padding made them floats
+            value = alignment.inexact(datasets[run_id].variables[name].values, final)
             if value is not None:
                 inexact.setdefault(run_id, _inexact_reason(name, value, final))
         data = np.full(shape + template.shape, fill, dtype=final) if fill is not None \
@@ -233,6 +234,29 @@ def _positioned(ds: Any, name: str, sizes: Mapping[str, int]) -> Any:
         array = array.assign_coords({d: np.arange(array.sizes[d]) for d in short}).reindex(
             {d: np.arange(n) for d, n in short.items()}, fill_value=fill).drop_vars(list(short))
     return array
+
+
+def _labelled(array: Any, joined: Mapping[str, Any]) -> Any:
+    """``array`` reindexed (as ``xr.align`` reindexes it) along each labelled dim whose
+    labels are not the union of every run's, ``joined``; its coordinates keep their
+    attributes."""
+    moves = {d: joined[d] for d in array.dims
+             if d in array.xindexes and not array.xindexes[d].equals(joined[d])}
+    if not moves:
+        return array
+    out = array.reindex({d: index.create_variables()[d] for d, index in moves.items()},
+                        fill_value=alignment.missing(array.dtype)[1])
+    for dim in moves:
+        out[dim].attrs.update(array[dim].attrs)
+        out[dim].encoding.update(_encoding_of(array[dim].variable, out[dim].dtype))
+    return out
+
+
+def _encoding_of(coord: Any, dtype: Any) -> dict[str, Any]:
+    """A run's coordinate's encoding, for the union of every run's labels along its dim
+    (of ``dtype``): all of it but the dtype it was stored as, when the union's differs
+    (integer labels with a float among them: written as integers, 0.5 would be 0)."""
+    return {k: v for k, v in coord.encoding.items() if k != "dtype" or coord.dtype == dtype}
 
 
 def _equal(a: Any, b: Any) -> bool:
@@ -274,10 +298,11 @@ def _dataset(plan: Plan, statuses: Mapping[str, str], assembled: _Assembled) -> 
     for key, values in ((plan.launch or {}).get("labels") or {}).items():  # along `job`
         coords[key] = (dims[0], _label_values([values[i] for (i,), _ in cells]))
     coords.update(_domain_coords(plan))
-    coords.update(assembled.coordinates)
     # NetCDF forbids '/' in names: a nested config group `model/enc` becomes `model.enc`
     renames = {d: d.replace("/", ".") for d in (*dims, *coords) if "/" in d}
-    ds = xr.Dataset(variables, coords=coords).rename(renames)
+    # the results' coordinates are aligned with the results (outer join), then marked
+    ds = xr.Dataset({**variables, **assembled.coordinates}, coords=coords).set_coords(
+        list(assembled.coordinates)).rename(renames)
     for old, new in renames.items():
         ds[new].attrs["hydra_key"] = old
     return ds.assign_attrs(
@@ -398,7 +423,7 @@ def _cells(plan: Plan) -> dict[str, list[int]]:
 def _assembled(plan: Plan, parts: list[_Part], cells: Mapping[str, list[int]]
                ) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
     """Each result and coordinate over the swept dims and its own, as the reference
-    assembles it: names in the order runs first hold them, aligned as ``_align`` aligns
+    assembles it: names in the order runs first hold them, aligned as ``_labelled`` aligns
     them (padded along dims without labels), attributes and coordinates of the first run
     that holds them, the dtype of them all (float when a cell lacks the result); a
     coordinate equal in every run over its own dims only. And the runs holding integers
@@ -411,6 +436,9 @@ def _assembled(plan: Plan, parts: list[_Part], cells: Mapping[str, list[int]]
     ncells = int(np.prod(shape, dtype=np.int64))
     parts = sorted(parts, key=lambda p: p.first)
     sizes = alignment.padded_sizes([p.shape for p in parts])
+    order = {r: i for i, r in enumerate(plan.run_ids)}
+    joined = alignment.joined_indexes([shape for _, shape in sorted(
+        (order[r], p.shape) for p in parts for r in p.runs)])
     names = dict.fromkeys(n for p in parts for n in p.shape.variables)
     runs = len(cells)
     kept = sum(len(p.runs) for p in parts)
@@ -420,7 +448,7 @@ def _assembled(plan: Plan, parts: list[_Part], cells: Mapping[str, list[int]]
     for name in names:
         having = [p for p in parts if name in p.shape.variables]
         first = having[0].shape.variables[name]
-        coords, own_sizes, rows = _aligned(name, first.dims, having, sizes)
+        coords, own_sizes, rows = _aligned(name, first.dims, having, sizes, joined)
         dtype = np.result_type(*(r.dtype for r in rows))
         if dtype.kind not in "biufc" and not first.coordinate:
             raise _Unsupported(name)
@@ -466,17 +494,16 @@ def _all_equal(rows: Any, row: Any) -> bool:
     return bool(np.all(same))
 
 
-def _aligned(name: str, own: tuple[str, ...], having: list[_Part], padded: Mapping[str, int]
-             ) -> tuple[dict[str, Any], list[int], list[Any]]:
-    """One result's own coordinates, sizes and each part's rows after
-    ``xr.align(..., join="outer", fill_value=nan)`` of every run's array (``_align``), each
-    padded first along its dims without labels to their ``padded`` sizes.
+def _aligned(name: str, own: tuple[str, ...], having: list[_Part], padded: Mapping[str, int],
+             joined: Mapping[str, Any]) -> tuple[dict[str, Any], list[int], list[Any]]:
+    """One result's own coordinates, sizes and each part's rows after ``xr.align`` to the
+    union of every run's labels (``joined``; ``_labelled``), each padded first along its
+    dims without labels to their ``padded`` sizes.
 
-    Along a dim whose indexes are all equal nothing moves and the first run's coordinate
-    stays; else it is the union of the indexes, reduced in run order, with the first run's
-    attributes, and a run missing labels gets NaN (its dtype promoted as alignment
-    promotes it; "" for text, NaT for times). ``alignment.disagreeing`` has left out the
-    runs this cannot place.
+    A run whose labels are the union's is not moved; the coordinate is the first run's,
+    when it is not moved, else the union, with the first run's attributes; a run
+    missing labels gets NaN (its dtype promoted as alignment promotes it; "" for text, NaT
+    for times). ``alignment.disagreeing`` has left out the runs this cannot place.
     """
     import numpy as np
 
@@ -493,36 +520,36 @@ def _aligned(name: str, own: tuple[str, ...], having: list[_Part], padded: Mappi
                     positions = np.arange(size)
                     moves[k][axis] = np.where(positions < n, positions, -1)
             continue
+        target = joined[dim]
         indexes = [p.shape.index(dim) for p in having]
-        if all(i.equals(indexes[0]) for i in indexes[1:]):
+        sizes.append(len(target.index))
+        if indexes[0].equals(target):  # the first run's array is not moved: its own labels
             coords[dim] = having[0].shape.coords[dim]
-            sizes.append(having[0].shape.variables[name].shape[axis])
-            continue
-        joined = reduce(lambda a, b: a.join(b, how="outer"), indexes)
-        coord = coords[dim] = joined.create_variables()[dim]
-        coord.attrs = dict(having[0].shape.coords[dim].attrs)  # each array keeps its own
-        coord.encoding = dict(having[0].shape.coords[dim].encoding)
-        sizes.append(len(joined.index))
+        else:
+            coord = coords[dim] = target.create_variables()[dim]
+            coord.attrs = dict(having[0].shape.coords[dim].attrs)  # each array its own
+            coord.encoding = _encoding_of(having[0].shape.coords[dim], coord.dtype)
         for k, index in enumerate(indexes):
-            move = index.reindex_like(joined)[dim]
-            if len(move) != len(index.index) or not np.array_equal(move, np.arange(len(move))):
-                moves[k][axis] = move
+            if not index.equals(target):
+                moves[k][axis] = index.reindex_like(target)[dim]
     rows = []
     for part, move in zip(having, moves, strict=True):
         values = np.asarray(part.values[name])
         fill: Any = np.nan
         if any(m is not None and (m < 0).any() for m in move):
             dtype, fill = alignment.missing(values.dtype)
+            if math.prod(values.shape[1:]) == 0:  # nothing to place: all of it is fill,
+                rows.append(np.full(  # of the fill's own type, as xarray makes it
+                    (len(values), *(s if m is None else len(m)
+                                    for s, m in zip(values.shape[1:], move, strict=True))),
+                    fill))
+                continue
             values = values.astype(dtype)
         for axis, m in enumerate(move):
             if m is None:
                 continue
             missing = m < 0
-            if values.shape[axis + 1] == 0:
-                values = np.full((*values.shape[:axis + 1], len(m), *values.shape[axis + 2:]),
-                                 fill, dtype=values.dtype)
-            else:
-                values = np.take(values, np.where(missing, 0, m), axis=axis + 1)
+            values = np.take(values, np.where(missing, 0, m), axis=axis + 1)
             if missing.any():
                 values[(slice(None),) * (axis + 1) + (missing,)] = fill
         rows.append(values)
@@ -884,6 +911,7 @@ def write_sweep(plan: Plan, results: str | os.PathLike[str]) -> tuple[Path, Path
     metas = cache.read(plan.run_ids)
     record = sweep_record(results, metas)
     merged = _merge(plan, results, metas=metas)
+    Path(results).mkdir(parents=True, exist_ok=True)  # no run has been written yet
     ds = merged.dataset.assign_attrs(provenance_attrs(record))
     table = run_table(plan, results, ds, metas)
     sweep_path = Path(results, SWEEP)
@@ -995,18 +1023,6 @@ def unmerged_runs(results: str | os.PathLike[str], plan: Plan | None = None) -> 
     except (OSError, ValueError, AttributeError):
         return {}
     return {str(r): str(why) for r, why in found.items()} if isinstance(found, dict) else {}
-
-
-def _align(arrays: Sequence[Any]) -> list[Any]:
-    """Give every run's array of one result the same own coordinates (outer join)."""
-    import xarray as xr
-
-    first = arrays[0]
-    if all(a.dims == first.dims and a.shape == first.shape
-           and all(a.indexes[k].equals(first.indexes[k]) for k in first.indexes)
-           for a in arrays[1:]):
-        return list(arrays)
-    return list(xr.align(*arrays, join="outer", fill_value=alignment.missing(first.dtype)[1]))
 
 
 def _label_values(values: Sequence[Any]) -> Any:

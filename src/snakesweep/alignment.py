@@ -15,9 +15,9 @@ it, where it is aligned or padded, or where runs hold it in types whose common t
 float; 2**64 - 1 has no float64).
 
 Runs that agree are placed as ``xr.align(join="outer")`` places them: along a labelled
-dimension by label (the union of the labels, NaN where a run lacks one); along a
-dimension without labels by position, each padded with NaN to the longest
-(``padded_sizes``): positions 0..n-1 are its labels. A result some runs lack is NaN in
+dimension by label (the union of the labels in every run, ``joined_indexes``; NaN where a
+run lacks one); along a dimension without labels by position, each padded with NaN to the
+longest (``padded_sizes``): positions 0..n-1 are its labels. A result some runs lack is NaN in
 their cells. None of this reads a value but ``inexact``: it works on each run's
 ``merge_index.RunShape``.
 """
@@ -134,6 +134,34 @@ def padded_sizes(shapes: Sequence[RunShape]) -> dict[str, int]:
                 if dim not in shape.coords:
                     sizes[dim] = max(sizes.get(dim, 0), n)
     return sizes
+
+
+def joined_indexes(shapes: Sequence[RunShape]) -> dict[str, Any]:
+    """Each labelled dimension of ``shapes`` (runs in domain order) and the union of its
+    labels in them: ``xarray.indexes.PandasIndex.join`` of its distinct indexes in the
+    order runs first hold them. Every result along it is aligned to that union, so all of
+    them share one index."""
+    found: dict[str, dict[Any, Any]] = {}
+    seen: set[int] = set()
+    for shape in shapes:
+        if id(shape) in seen:
+            continue
+        seen.add(id(shape))
+        used = {d for v in shape.variables.values() for d in v.dims}
+        for dim in shape.coords:
+            if dim in used:
+                index = shape.index(dim)
+                key = (str(index.index.dtype), tuple(index.index.tolist()))
+                found.setdefault(dim, {}).setdefault(key, index)
+    joined = {}
+    for dim, distinct in found.items():
+        indexes = iter(distinct.values())
+        union = next(indexes)
+        for index in indexes:
+            if not union.equals(index):
+                union = union.join(index, how="outer")
+        joined[dim] = union
+    return joined
 
 
 def inexact(values: Any, dtype: Any) -> Any:
