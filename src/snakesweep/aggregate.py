@@ -436,9 +436,7 @@ def _assembled(plan: Plan, parts: list[_Part], cells: Mapping[str, list[int]]
     ncells = int(np.prod(shape, dtype=np.int64))
     parts = sorted(parts, key=lambda p: p.first)
     sizes = alignment.padded_sizes([p.shape for p in parts])
-    order = {r: i for i, r in enumerate(plan.run_ids)}
-    joined = alignment.joined_indexes([shape for _, shape in sorted(
-        (order[r], p.shape) for p in parts for r in p.runs)])
+    joined = alignment.joined_indexes([p.shape for p in parts])  # as runs first hold them
     names = dict.fromkeys(n for p in parts for n in p.shape.variables)
     runs = len(cells)
     kept = sum(len(p.runs) for p in parts)

@@ -81,47 +81,51 @@ def _said(form: Form, other: Form) -> str:
 def disagreeing(order: Sequence[str], shapes: Mapping[str, RunShape],
                 taken: Collection[str]) -> dict[str, str]:
     """The runs of ``order`` (domain order; each has a shape) whose results cannot share a
-    Dataset with the others', and why (see the module's docstring)."""
-    found = {r: forms(shapes[r]) for r in order}
-    reasons: dict[str, str] = {}
-    for run_id, names in found.items():
-        clash = [n for n in names if n in taken]
-        text = [n for n, v in shapes[run_id].variables.items()
+    Dataset with the others', and why (see the module's docstring). Runs of one shape
+    (one object) are decided together: a sweep has few."""
+    groups: dict[int, tuple[RunShape, list[str]]] = {}
+    for run_id in order:
+        groups.setdefault(id(shapes[run_id]), (shapes[run_id], []))[1].append(run_id)
+    found = {k: forms(shape) for k, (shape, _) in groups.items()}
+    reasons: dict[int, str] = {}
+    for k, (shape, _) in groups.items():
+        clash = [n for n in found[k] if n in taken]
+        text = [n for n, v in shape.variables.items()
                 if not v.coordinate and _kind(v.dtype) != "numbers"]
         if clash:
-            reasons[run_id] = (f"its result names {clash[0]!r}, which is a swept key, a "
-                               "coordinate of the domain or 'run_id'/'status'")
+            reasons[k] = (f"its result names {clash[0]!r}, which is a swept key, a "
+                          "coordinate of the domain or 'run_id'/'status'")
         elif text:
-            reasons[run_id] = f"its result {text[0]!r} is not numbers " \
-                f"({shapes[run_id].variables[text[0]].dtype})"
+            reasons[k] = f"its result {text[0]!r} is not numbers " \
+                f"({shape.variables[text[0]].dtype})"
     counts: dict[str, Counter[Form]] = {}
-    for run_id, names in found.items():
-        if run_id not in reasons:
-            for name, form in names.items():
-                counts.setdefault(name, Counter())[form] += 1
+    for k, (_, runs) in groups.items():  # in the order of their first runs
+        if k not in reasons:
+            for name, form in found[k].items():
+                counts.setdefault(name, Counter())[form] += len(runs)
     chosen = {n: c.most_common(1)[0][0] for n, c in counts.items()}  # ties: the first seen
-    for run_id, names in found.items():
-        if run_id in reasons:
+    for k in groups:
+        if k in reasons:
             continue
-        for name, form in names.items():
+        for name, form in found[k].items():
             if form != chosen[name]:
                 others = counts[name][chosen[name]]
-                reasons[run_id] = (f"{name!r} is {_said(form, chosen[name])} here, "
-                                   f"{_said(chosen[name], form)} in {others} other "
-                                   f"run{'s' if others > 1 else ''}")
+                reasons[k] = (f"{name!r} is {_said(form, chosen[name])} here, "
+                              f"{_said(chosen[name], form)} in {others} other "
+                              f"run{'s' if others > 1 else ''}")
                 break
-    kept = [r for r in order if r not in reasons]
-    for dim in dict.fromkeys(d for r in kept for d in shapes[r].coords):
-        having = [r for r in kept if dim in shapes[r].coords
-                  and any(dim in v.dims for v in shapes[r].variables.values())]
-        indexes = [shapes[r].index(dim) for r in having]
+    kept = [k for k in groups if k not in reasons]
+    for dim in dict.fromkeys(d for k in kept for d in groups[k][0].coords):
+        having = [k for k in kept if dim in groups[k][0].coords
+                  and any(dim in v.dims for v in groups[k][0].variables.values())]
+        indexes = [groups[k][0].index(dim) for k in having]
         if all(i.equals(indexes[0]) for i in indexes[1:]):
             continue
-        for run_id, index in zip(having, indexes, strict=True):
+        for k, index in zip(having, indexes, strict=True):
             if not index.index.is_unique:
-                reasons[run_id] = (f"its labels along {dim!r} repeat, and other runs label "
-                                   f"{dim!r} otherwise: it cannot be aligned with them")
-    return {r: reasons[r] for r in order if r in reasons}
+                reasons[k] = (f"its labels along {dim!r} repeat, and other runs label "
+                              f"{dim!r} otherwise: it cannot be aligned with them")
+    return {r: reasons[id(shapes[r])] for r in order if id(shapes[r]) in reasons}
 
 
 def padded_sizes(shapes: Sequence[RunShape]) -> dict[str, int]:
