@@ -5,7 +5,8 @@
 Runs ``pytest tests/faults`` with ``SNAKESWEEP_FAULT_TABLE`` set, so every test that
 injects faults into a real sweep records its row (faults injected; runs lost; runs
 completed twice; incomplete results counted done; tracebacks shown to the user; values
-merged that differ from what the run gives in a process of its own); the rows
+merged that differ from what the run returned, and runs left out of ``sweep.nc``
+unnamed); the rows
 are the very counts the tests assert to be 0. The cases of bad input, injection, secrets
 and golden ids are counted from the test results (each is a test that checks them).
 

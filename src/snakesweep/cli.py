@@ -450,6 +450,7 @@ def cmd_status(ns: argparse.Namespace, extra: list[str]) -> int:
              and (m.get("provenance") or {}).get("debug")]
     errors = {r: metas[r].get("error", {}) for r in failed}
     counts = _counts(statuses)
+    unmerged = _unmerged(plan, ns.results, statuses)
     if ns.format == "json":
         print(json.dumps({"counts": counts, "failed": [
             {"run_id": r, "params": plan.point_of(r).params,
@@ -459,13 +460,25 @@ def cmd_status(ns: argparse.Namespace, extra: list[str]) -> int:
                        "current": code.of(r, metas[r])} for r in stale],
             "corrupt": [{"run_id": r, "params": plan.point_of(r).params,
                          "why": why_corrupt(ns.results, r)} for r in corrupt],
+            "unmerged": [{"run_id": r, "params": plan.point_of(r).params, "why": why}
+                         for r, why in unmerged.items()],
             "debug": debug}, indent=1))
         return 0
     if debug:
         print(f"DEBUG SWEEP: {len(debug)} of {len(plan.run_ids)} runs were computed from a "
               "working tree with uncommitted changes (snakesweep.debug, "
               "snakesweep.git_dirty_ignore)")
-    print(f"{len(plan.run_ids)} runs: {_describe(counts)}")
+    print(f"{len(plan.run_ids)} runs: {_describe(counts)}"
+          + (f" ({len(unmerged)} done but not in {ns.results}/sweep.nc)" if unmerged else ""))
+    if unmerged:
+        print(f"not in {ns.results}/sweep.nc (done, but their results do not fit with the "
+              "other runs'; their status there is unmerged):")
+        _print_table(["run_id", "why", *plan.keys], [
+            [r, why, *_labels(plan.point_of(r).params, plan.keys)]
+            for r, why in unmerged.items()])
+        print("change what the experiment returns for them (then `snakesweep run -- "
+              "--forcerun run_experiment`), or read their results from "
+              f"{ns.results}/runs/<run_id>/result.nc")
     if stale:
         print("stale (computed with other code than the current):")
         _print_table(["run_id", "code then", "code now", *plan.keys], [
@@ -611,6 +624,12 @@ def _run_rounds(ns: argparse.Namespace, plan: Plan, invocation: Path, extra: lis
               f"`snakesweep status` lists them, `snakesweep run` again retries them",
               file=sys.stderr)
         return 1
+    unmerged = _unmerged(plan, ns.results, statuses) if code == 0 else {}
+    if unmerged:
+        print(f"snakesweep: {len(unmerged)} of {len(statuses)} runs are done but not in "
+              f"{ns.results}/sweep.nc: their results do not fit with the other runs' "
+              "(`snakesweep status` says why)", file=sys.stderr)
+        return 1
     if code != 0:
         print(f"snakesweep: snakemake exited with status {code} ({_describe(counts)})",
               file=sys.stderr)
@@ -643,6 +662,14 @@ def _no_extra(extra: list[str], command: str) -> None:
     if extra:
         raise SnakesweepError(f"`snakesweep {command}` takes no Snakemake arguments "
                               f"(got {' '.join(extra)!r} after --)")
+
+
+def _unmerged(plan: Plan, results: str, statuses: Mapping[str, str]) -> dict[str, str]:
+    """The done runs the last merge left out of ``sweep.nc``, and why."""
+    from snakesweep.aggregate import unmerged_runs
+
+    return {r: why for r, why in unmerged_runs(results, plan).items()
+            if statuses.get(r) == "done"}
 
 
 def _counts(statuses: Mapping[str, str]) -> dict[str, int]:

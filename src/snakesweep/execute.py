@@ -104,7 +104,11 @@ def to_dataset(result: Any, run_id: str, spec: str, reserved: tuple[str, ...] = 
                 raise ExperimentError(
                     run_id, f"{spec!r} returned {name!r} as {type(value).__name__}: expected "
                     "a number, a numeric numpy array or an xarray.DataArray")
-        ds = xr.Dataset(variables)
+        try:
+            ds = xr.Dataset(variables)
+        except ValueError as exc:  # sizes that conflict, a scalar named like a dimension
+            raise ExperimentError(run_id, f"{spec!r} returned results that do not fit in one "
+                                  f"Dataset: {first_line(exc)}") from None
     else:
         raise ExperimentError(
             run_id, f"{spec!r} returned {type(result).__name__}: expected an xarray.Dataset "
@@ -113,10 +117,28 @@ def to_dataset(result: Any, run_id: str, spec: str, reserved: tuple[str, ...] = 
         if var.dtype.kind not in "biuf":
             raise ExperimentError(run_id, f"{spec!r} returned {name!r} of dtype {var.dtype}: "
                                   "results must be numbers (bool, int or float)")
-    clash = [n for n in (*variables, *ds.dims) if n in (*RESERVED_NAMES, *reserved)]
+    ds = _named_dimensions(ds, run_id, spec)
+    clash = [n for n in (*variables, *ds.dims, *ds.coords) if n in (*RESERVED_NAMES, *reserved)]
     if clash:
         raise ExperimentError(run_id, f"{spec!r} returned {clash[0]!r}, which is the name of "
                               "a swept key or of 'run_id'/'status': rename it")
+    return ds
+
+
+def _named_dimensions(ds: Any, run_id: str, spec: str) -> Any:
+    """``ds`` with each result named like a dimension of others made that dimension's
+    coordinate, as xarray reads a variable named like a dimension (``{"time": t, "signal":
+    xr.DataArray(s, dims="time")}``: ``signal`` over ``time`` labelled by ``t``);
+    ``ExperimentError`` when it cannot be (not one value per position along it)."""
+    for name in [str(n) for n, c in ds.coords.items() if n in ds.dims and c.dims != (n,)]:
+        coord = ds[name].variable
+        if coord.ndim != 1 or coord.size != ds.sizes[name]:
+            raise ExperimentError(
+                run_id, f"{spec!r} returned {name!r} of shape {coord.shape} beside results "
+                f"along a dimension {name!r} of length {ds.sizes[name]}: a result named like "
+                "a dimension is its coordinate, one value per position; rename one of them")
+        ds = ds.drop_vars(name).assign_coords(
+            {name: (name, coord.values, coord.attrs, coord.encoding)})
     return ds
 
 

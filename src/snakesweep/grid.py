@@ -203,6 +203,29 @@ def coordinate_of(value: Any, text: str) -> Coordinate:
     return text
 
 
+def unfit_labels(values: Sequence[Coordinate | None]) -> str | None:
+    """Why one key's values (None where a point lacks it) cannot all be coordinates of
+    ``sweep.nc`` exactly, or None. Numbers are stored as numbers (text when they mix with
+    text): integers as 64-bit integers, or as floats when a float is among them or a point
+    lacks the key, so an integer past 2**63 (or, as a float, one past 2**53 that has no
+    float of its own) would be stored as another value, or break the merge."""
+    given = [v for v in values if v is not None]
+    if not given or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                            for v in given):
+        return None
+    ints = [v for v in given if isinstance(v, int)]
+    for v in ints:
+        if not -2 ** 63 <= v < 2 ** 63:
+            return (f"{v} lies outside the 64-bit integers a coordinate of sweep.nc holds "
+                    f"(-2**63 to 2**63-1)")
+    if len(given) < len(values) or len(ints) < len(given):
+        for v in ints:
+            if int(float(v)) != v:
+                return (f"{v} has no exact float, and the key's coordinate in sweep.nc is "
+                        "float (some of its values are floats, or some points lack it)")
+    return None
+
+
 def render_value(value: Any, *, interpolate: bool = True) -> str:
     """A plain value in Hydra's override grammar (``TypeError`` for anything else).
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from snakesweep import store
 from snakesweep.errors import ConfigError, OverrideError
-from snakesweep.grid import Coordinate, Dimension
+from snakesweep.grid import Coordinate, Dimension, unfit_labels
 
 PLAN_FORMAT = 2
 
@@ -329,11 +329,26 @@ def make_plan(
     plan = cached if cached is not None and current else dataclasses.replace(
         compose_plan(config_dir, config_name, overrides, loaded=loaded, results=results,
                      previous=cached), path=path)
+    if plan is not cached:
+        check_coordinates(plan)
     if check is not None:
         check(plan)
     if use_cache and plan is not cached:
         write_plan(plan, path)
     return plan
+
+
+def check_coordinates(plan: Plan) -> None:
+    """Refuse swept values that ``sweep.nc`` could not hold as its coordinates exactly
+    (``grid.unfit_labels``): ``ConfigError`` naming the key and the value, before any run."""
+    columns: dict[str, list[Any]] = {d.name: list(d.values) for d in plan.dims}
+    columns.update({k: [p.params.get(k) for p in plan.points] for k in plan.coords})
+    columns.update((plan.launch or {}).get("labels") or {})
+    for key, values in columns.items():
+        reason = unfit_labels(values)
+        if reason is not None:
+            raise ConfigError(f"swept key {key!r}", f"{reason}; sweep it as text (quoted: "
+                              f"{key}='…'), or as smaller numbers")
 
 
 def _usable_cache(path: Path, results: str) -> tuple[Plan | None, bool]:

@@ -426,11 +426,18 @@ class SweepWorkflow:
             os.environ.pop(provenance.SESSION_ENV, None)
             self.session = None
         if not failed:
+            self.say_unmerged()
             return
         try:
             _, _, table = aggregate.write_sweep(self.plan, self.results)
         except Exception as exc:  # noqa: BLE001 - the workflow already failed; say why this did too
-            print(f"snakesweep: could not merge the finished runs: {exc}", file=sys.stderr)
+            causes = [f"snakesweep: {exc.message}: {cause}" for cause in exc.exceptions] \
+                if isinstance(exc, ExceptionGroup) else []  # each run that cannot be read
+            print(f"snakesweep: could not merge the finished runs"
+                  f"{'' if causes else f': {exc}'}; the merged files are the previous "
+                  "merge's", file=sys.stderr)
+            for line in causes:
+                print(line, file=sys.stderr)
             return
         failed_runs = table.loc[table["status"] == "failed", "run_id"].tolist()
         if failed_runs:
@@ -438,6 +445,14 @@ class SweepWorkflow:
                   f"into {self.sweep_file}. See `snakesweep status` or "
                   f"{self.results}/runs/<run_id>/meta.json; run again to retry them.",
                   file=sys.stderr)
+        self.say_unmerged()
+
+    def say_unmerged(self) -> None:
+        """Name the done runs the merge left out of ``sweep.nc``, and why (its own log is
+        in a file: what Snakemake, ``dvc repro`` or ``snakesweep run`` show is this)."""
+        for line in aggregate.unmerged_lines(aggregate.unmerged_runs(self.results, self.plan),
+                                             self.sweep_file):
+            print(line, file=sys.stderr)
 
 
 def write_invocation(path: Path, options: Mapping[str, Any]) -> Path:

@@ -43,9 +43,10 @@ def summary_metrics(dataset: Any) -> dict[str, Any]:
     status, counts = np.unique(dataset["status"].values, return_counts=True)
     found = dict(zip(status.tolist(), counts.tolist(), strict=True))
     summary: dict[str, Any] = {}
-    metrics: dict[str, Any] = {
-        "runs": {s: int(found.get(s, 0)) for s in ("done", "failed", "pending")},
-        "results": summary}
+    runs = {s: int(found.get(s, 0)) for s in ("done", "failed", "pending")}
+    if found.get("unmerged"):  # done, but left out of the merge (see ``alignment``)
+        runs["unmerged"] = int(found["unmerged"])
+    metrics: dict[str, Any] = {"runs": runs, "results": summary}
     for name, var in dataset.data_vars.items():
         if name in _BOOKKEEPING or var.dims != swept:
             continue

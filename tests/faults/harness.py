@@ -137,7 +137,8 @@ class Tally:
     incomplete_done: int = 0
     tracebacks: int = 0
     wrong: int = 0
-    """Values merged that are not what the run would give in a process of its own."""
+    """Values merged that are not what the run gives in a process of its own, and runs
+    left out of sweep.nc unnamed."""
     notes: list[str] = field(default_factory=list)
     recovery: list[float] = field(default_factory=list)
     """Seconds from each invocation after a kill to its first run started."""
