@@ -37,8 +37,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from snakesweep import freshness, merge_index, provenance, recording, store, summaries
-from snakesweep.errors import RunFileError, SnakesweepError, first_line
+from snakesweep.errors import NoSpaceError, RunFileError, SnakesweepError, first_line
 from snakesweep.freshness import (
+    MERGED,
     PROVENANCE,
     PROVENANCE_DIFF,
     RECORDING,
@@ -705,11 +706,12 @@ def run_table(plan: Plan, results: str | os.PathLike[str], dataset: Any,
 def write_sweep(plan: Plan, results: str | os.PathLike[str]) -> tuple[Path, Path, Any]:
     """Merge the runs; write ``sweep.nc``, ``runs.csv``, ``sweep.rrd`` and the summaries.
 
-    Each is written aside and renamed into place. ``sweep.nc``, ``runs.csv`` and the
-    summaries are the same bytes for the same runs, so DVC sees a change only when
-    something changed (a recording holds ids of its own, so ``sweep.rrd`` differs by bytes
-    but not by content). Then the merge index (``merge_index``), so that the next merge
-    reads only the runs that changed.
+    All of them are written aside first and renamed into place together, ``sweep.json``
+    last, so a merge that fails (a full disk: ``NoSpaceError``) leaves the merged files as
+    they were, and nothing aside. ``sweep.nc``, ``runs.csv`` and the summaries are the same
+    bytes for the same runs, so DVC sees a change only when something changed (a recording
+    holds ids of its own, so ``sweep.rrd`` differs by bytes but not by content). Then the
+    merge index (``merge_index``), so that the next merge reads only the runs that changed.
     """
     cache = merge_index.RunMetas(results)
     metas = cache.read(plan.run_ids)
@@ -717,21 +719,34 @@ def write_sweep(plan: Plan, results: str | os.PathLike[str]) -> tuple[Path, Path
     merged = _merge(plan, results, metas=metas)
     ds = merged.dataset.assign_attrs(provenance_attrs(record))
     table = run_table(plan, results, ds, metas)
-    sweep_path = Path(results, SWEEP)
-    table_path = Path(results, RUNS_TABLE)
-    store.replace_with(sweep_path, lambda tmp: ds.to_netcdf(tmp, engine=store.ENGINE))
-    store.replace_with(table_path, lambda tmp: table.to_csv(tmp, index=False))
-    write_recording(ds, Path(results, RECORDING))
-    summaries.write_summaries(ds, results)
-    write_provenance(record, results)
-    index = sweep_index(plan, results, table)
-    store.write_atomic(Path(results, SWEEP_INDEX), json.dumps(index, indent=2) + "\n")
+    store.clear_asides(results, (*MERGED, summaries.PLOTS))
+    try:
+        with store.Staging(results) as staged:
+            written = {
+                SWEEP: staged.file(SWEEP, lambda tmp: ds.to_netcdf(tmp, engine=store.ENGINE),
+                                   int(ds.nbytes)),
+                RUNS_TABLE: staged.file(RUNS_TABLE, lambda tmp: table.to_csv(tmp, index=False)),
+            }
+            staged.data(RECORDING, recording_bytes(ds))
+            summaries.stage_summaries(ds, staged)
+            stage_provenance(record, results, staged)
+            index = sweep_index(plan, results, table, freshness.staged_files(written))
+            staged.text(SWEEP_INDEX, json.dumps(index, indent=2) + "\n")
+            staged.commit()
+    except NoSpaceError as exc:
+        raise NoSpaceError(exc.path, exc.free, MERGE_ADVICE) from exc.__cause__
+    freshness.remember_files(results, index["files"])
     merge_index.save(results, plan.layout_digest,
                      None if merged.shapes is None else index["files"].get(SWEEP),
                      {r: ((metas.get(r) or {}).get("result_sha256"), shape)
                       for r, shape in (merged.shapes or {}).items()})
     cache.save()
-    return sweep_path, table_path, table
+    return Path(results, SWEEP), Path(results, RUNS_TABLE), table
+
+
+MERGE_ADVICE = ("free some space on that disk, then run again to merge; the runs and the "
+                "merged files are kept as they were")
+"""What to do when a merge found the disk full."""
 
 
 def sweep_record(results: str | os.PathLike[str],
@@ -760,6 +775,14 @@ def provenance_attrs(record: Mapping[str, Any]) -> dict[str, Any]:
 def write_provenance(record: Mapping[str, Any], results: str | os.PathLike[str]) -> None:
     """``provenance.json``, and beside it ``provenance.diff``: the newest run's working-tree
     diff (empty when its tree was clean)."""
+    with store.Staging(results) as staged:
+        stage_provenance(record, results, staged)
+        staged.commit()
+
+
+def stage_provenance(record: Mapping[str, Any], results: str | os.PathLike[str],
+                     staged: store.Staging) -> None:
+    """``write_provenance``'s files, written aside into ``staged``."""
     diff = ""
     newest = record.get("newest_run")
     name = (record.get("git") or {}).get("diff")
@@ -768,17 +791,23 @@ def write_provenance(record: Mapping[str, Any], results: str | os.PathLike[str])
             diff = (store.run_dir(results, newest) / name).read_text(encoding="utf-8")
         except OSError:
             diff = ""
-    store.write_atomic(Path(results, PROVENANCE_DIFF), diff)
-    store.write_atomic(Path(results, PROVENANCE), json.dumps(record, indent=2) + "\n")
+    staged.text(PROVENANCE_DIFF, diff)
+    staged.text(PROVENANCE, json.dumps(record, indent=2) + "\n")
 
 
 def write_recording(dataset: Any, path: Path) -> None:
     """Write the sweep's recording; a sweep with no numeric result gets a recording saying so."""
+    data = recording_bytes(dataset)
+    store.replace_with(path, lambda tmp: tmp.write_bytes(data), len(data))
+
+
+def recording_bytes(dataset: Any) -> bytes:
+    """The bytes of ``write_recording``'s file."""
     try:
-        recording.to_rerun(dataset, path, application_id=recording_name(dataset))
+        return recording.encode(dataset, application_id=recording_name(dataset))
     except recording.NothingToShow as exc:
-        recording.write_note(path, f"Nothing to show: {exc.reason}.",
-                             application_id=recording_name(dataset))
+        return recording.encode_note(f"Nothing to show: {exc.reason}.",
+                                     application_id=recording_name(dataset))
 
 
 def recording_name(dataset: Any) -> str:
@@ -788,15 +817,17 @@ def recording_name(dataset: Any) -> str:
     return f"snakesweep {kind}{dataset.attrs.get('snakesweep_config_name', 'sweep')}"
 
 
-def sweep_index(plan: Plan, results: str | os.PathLike[str], table: Any) -> dict[str, Any]:
+def sweep_index(plan: Plan, results: str | os.PathLike[str], table: Any,
+                files: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """What ``sweep.nc`` holds, readable without opening it: its merge key, layout, runs.
 
-    Written after ``sweep.nc`` and ``runs.csv``, whose sizes it records (see ``freshness``).
+    ``files``: the sizes and sha256 of ``sweep.nc`` and ``runs.csv`` it records (see
+    ``freshness``); by default, those of the files in ``results``.
     """
     statuses = dict(zip(table["run_id"], table["status"], strict=True))
     return {
         "key": freshness.merge_key(plan, results, statuses),
-        "files": freshness.merged_files(results),
+        "files": dict(files) if files is not None else freshness.merged_files(results),
         "layout": plan.layout_digest,
         "config_name": plan.config_name,
         "overrides": list(plan.overrides),

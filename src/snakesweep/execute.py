@@ -239,8 +239,7 @@ def write_result(ds: Any, path: Path) -> None:
         ds.to_netcdf(path, engine=store.ENGINE)
     except Exception as exc:
         path.unlink(missing_ok=True)
-        free = os.statvfs(path.parent)
-        if free.f_bavail * free.f_frsize < ds.nbytes + (1 << 20):
+        if store.out_of_space(path.parent, exc, ds.nbytes):
             raise OSError(errno.ENOSPC, f"No space left on device for the result "
                           f"({ds.nbytes} bytes) in {path.parent}: {first_line(exc)}") from exc
         raise

@@ -377,8 +377,12 @@ class SweepWorkflow:
             print(f"snakesweep: {len(corrupt)} run(s) whose result is not the file recorded "
                   f"at completion (corrupt), computed again: {', '.join(corrupt[:5])}"
                   + (", …" if len(corrupt) > 5 else ""), file=sys.stderr)
+        if self._lock is not None:  # no other Snakemake of ours is alive here
+            freshness.restore_merged(self.results)  # a failed merge's, if Snakemake was killed
         key = freshness.merge_key(self.plan, self.results, statuses)
-        freshness.stamp(self.plan, self.results, statuses, key=key)
+        fresh = freshness.stamp(self.plan, self.results, statuses, key=key)
+        if not fresh and self._lock is not None:
+            freshness.keep_merged(self.results)  # Snakemake removes them before the merge job
         self.report_fresh = report.stamp(self.results, key, self.pictures)
         freshness.stamp_code(self.results, self.stale)
         return statuses
@@ -416,7 +420,9 @@ class SweepWorkflow:
                 os.environ[ENV] = self.pool.address
 
     def finish(self, failed: bool) -> None:
-        """Stop the pool; after a failure, still merge what finished (``onsuccess``/``onerror``)."""
+        """Stop the pool; put back the merged files a failed merge job left whole (Snakemake
+        removed them); after a failure, still merge what finished (``onsuccess``/``onerror``)."""
+        freshness.restore_merged(self.results)
         if self.pool is not None:
             self.pool.stop()
             os.environ.pop(ENV, None)
@@ -428,6 +434,9 @@ class SweepWorkflow:
         if not failed:
             return
         try:
+            key = freshness.merge_key(self.plan, self.results)
+            if key is not None and freshness.recorded_key(self.results) == key:
+                return  # the merge ran: what failed came after it
             _, _, table = aggregate.write_sweep(self.plan, self.results)
         except Exception as exc:  # noqa: BLE001 - the workflow already failed; say why this did too
             print(f"snakesweep: could not merge the finished runs: {exc}", file=sys.stderr)
