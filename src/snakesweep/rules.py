@@ -40,6 +40,7 @@ from typing import IO, Any
 from snakesweep import (
     aggregate,
     batches,
+    descendants,
     devices,
     freshness,
     provenance,
@@ -594,16 +595,24 @@ def run_snakemake(invocation: Path, cores: str, extra: Sequence[str],
     rules are parsed (``snakesweep.recovery``). ``command`` (the user's command line)
     reaches the runs' provenance through the environment, never a shell. With ``plan``
     (the plan those options give, into ``results``), the session and the pool start before
-    Snakemake does.
+    Snakemake does. When it returns, every process it started has ended: processes the
+    runs left running are ended (``snakesweep.descendants``), and named.
     """
     snakemake = [sys.executable, "-m", "snakemake", "--snakefile", SNAKEFILE,
                  "--configfile", str(invocation), "--cores", cores, *RERUN_TRIGGERS,
                  "--keep-going",
                  "--rerun-incomplete", *extra]
-    if plan is None:
-        return _call(snakemake, {**os.environ, provenance.COMMAND_ENV: json.dumps(list(command))})
-    with prepared(plan, results, cores, extra, command, batch) as env:
-        return _call(snakemake, env)
+    with descendants.adopted() as ended:
+        if plan is None:
+            code = _call(snakemake, {**os.environ,
+                                     provenance.COMMAND_ENV: json.dumps(list(command))})
+        else:
+            with prepared(plan, results, cores, extra, command, batch) as env:
+                code = _call(snakemake, env)
+    if ended:
+        print(f"snakesweep: ended {len(ended)} process(es) the runs left running: "
+              f"{'; '.join(ended[:3])}{'; …' if len(ended) > 3 else ''}", file=sys.stderr)
+    return code
 
 
 TERMINATED = threading.Event()
