@@ -50,6 +50,18 @@ class RunFileError(SnakesweepError, OSError):
         super().__init__(f"run {run_id}: {path}: {reason}")
 
 
+class ResultsDirError(SnakesweepError, NotADirectoryError):
+    """A results directory that cannot be one: a file, or a symbolic link to nothing."""
+
+    def __init__(self, given: str, reason: str) -> None:
+        self.given = given
+        self.reason = reason
+        super().__init__(f"{given}: {reason}")
+
+    def __str__(self) -> str:
+        return f"{self.given} {self.reason}"
+
+
 class NoSpaceError(SnakesweepError, OSError):
     """A write that failed for want of space (or of inodes) on the disk that holds ``path``;
     ``advice`` says what to do (free space, then run again, by default)."""

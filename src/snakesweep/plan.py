@@ -322,13 +322,15 @@ def make_plan(
     use_cache: bool = True,
     from_run: str | None = None,
     check: Callable[[Plan], object] | None = None,
+    cache_optional: bool = False,
 ) -> Plan:
     """The plan for a sweep, from the cache under ``results`` when nothing it depends on changed.
 
     ``from_run``: a run id (or a unique prefix) of ``results`` whose resolved config the
     points start from (``--from``; see ``snakesweep.loaded``). ``check`` is called with the
     plan, a new one before it is cached: what it raises leaves ``results`` as it was (bad
-    input writes nothing).
+    input writes nothing). ``cache_optional``: a plan that cannot be cached (a read-only or
+    full disk) is used as it is, for commands that only read ``results``.
     """
     config_dir, results = store.local_path(config_dir), store.local_path(results)
     loaded = None
@@ -346,7 +348,11 @@ def make_plan(
     if check is not None:
         check(plan)
     if use_cache and plan is not cached:
-        write_plan(plan, path)
+        try:
+            write_plan(plan, path)
+        except OSError:
+            if not cache_optional:
+                raise
     return plan
 
 

@@ -100,6 +100,8 @@ class SweepWorkflow:
     session: Path | None = None
     _lock: IO[str] | None = field(default=None, repr=False)
     _workflow: Any = field(default=None, repr=False)
+    _finished: bool = field(default=True, repr=False)
+    """Whether ``finish`` ran (or there is nothing to finish: the workflow did not start)."""
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], workflow: Any = None) -> SweepWorkflow:
@@ -121,6 +123,7 @@ class SweepWorkflow:
                 f"in {os.getcwd()!r}: start snakemake from your project's top directory (the "
                 "one holding conf/), or name it: --config 'snakesweep={config_dir: DIR}'")
         try:
+            store.check_results(options["results"], "config['snakesweep']['results']")
             if options["plan"]:  # written by Hydra's launcher (snakesweep.launcher)
                 from snakesweep.hydra_job import add_import_paths
 
@@ -404,7 +407,14 @@ class SweepWorkflow:
         ``SNAKESWEEP_SESSION``, which the pool and the jobs inherit); start the worker pool.
 
         Under ``snakesweep run`` both exist already (``prepared``): only a pool meant for
-        local jobs is dropped when the jobs run elsewhere or in batches."""
+        local jobs is dropped when the jobs run elsewhere or in batches. Should Snakemake
+        end by an error no job had (a run's directory removed before the merge read it:
+        Snakemake stops, calling neither ``onsuccess`` nor ``onerror``), ``finish`` still
+        runs when its process exits, and merges what finished."""
+        import atexit
+
+        self._finished = False
+        atexit.register(self._unfinished)
         if (not workflow.local_exec or self.batches) and ENV in os.environ:  # not used: stop it
             os.environ.pop(ENV)
             stop_pool(os.environ.pop(POOL_PID_ENV, ""))
@@ -420,9 +430,16 @@ class SweepWorkflow:
             if self.pool is not None:
                 os.environ[ENV] = self.pool.address
 
-    def finish(self, failed: bool) -> None:
+    def _unfinished(self) -> None:
+        if not self._finished:
+            self.finish(failed=True, apart=True)
+
+    def finish(self, failed: bool, apart: bool = False) -> None:
         """Stop the pool; put back the merged files a failed merge job left whole (Snakemake
-        removed them); after a failure, still merge what finished (``onsuccess``/``onerror``)."""
+        removed them); after a failure, still merge what finished (``onsuccess``/``onerror``).
+        ``apart``: merge in a process of its own (at this process's exit, when importing
+        xarray and rerun anew is unsafe)."""
+        self._finished = True
         freshness.restore_merged(self.results)
         if self.pool is not None:
             self.pool.stop()
@@ -438,16 +455,28 @@ class SweepWorkflow:
             key = freshness.merge_key(self.plan, self.results)
             if key is not None and freshness.recorded_key(self.results) == key:
                 return  # the merge ran: what failed came after it
-            _, _, table = aggregate.write_sweep(self.plan, self.results)
+            if apart:
+                merged = subprocess.run([sys.executable, "-m", "snakesweep.aggregate",
+                                         str(self.plan.path), self.results], check=False)
+                if merged.returncode != 0:
+                    return  # it said why
+            else:
+                aggregate.write_sweep(self.plan, self.results)
         except Exception as exc:  # noqa: BLE001 - the workflow already failed; say why this did too
             print(f"snakesweep: could not merge the finished runs: {exc}", file=sys.stderr)
             return
-        failed_runs = table.loc[table["status"] == "failed", "run_id"].tolist()
+        statuses = store.run_statuses(self.results, self.plan.run_ids)
+        failed_runs = [r for r in self.plan.run_ids if statuses[r] == "failed"]
+        pending = [r for r in self.plan.run_ids if statuses[r] != "done" and r not in failed_runs]
         if failed_runs:
-            print(f"snakesweep: {len(failed_runs)} of {len(table)} runs failed; merged the rest "
-                  f"into {self.sweep_file}. See `snakesweep status` or "
+            print(f"snakesweep: {len(failed_runs)} of {len(statuses)} runs failed; merged the "
+                  f"rest into {self.sweep_file}. See `snakesweep status` or "
                   f"{self.results}/runs/<run_id>/meta.json; run again to retry them.",
                   file=sys.stderr)
+        elif pending:
+            print(f"snakesweep: merged the finished runs into {self.sweep_file}; "
+                  f"{len(pending)} of {len(statuses)} have no result in {self.results}/runs/ "
+                  f"(first: {pending[0]}); run again to compute them.", file=sys.stderr)
 
 
 def write_invocation(path: Path, options: Mapping[str, Any]) -> Path:

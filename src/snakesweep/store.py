@@ -25,12 +25,13 @@ import json
 import os
 import shutil
 import socket
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from snakesweep.errors import NoSpaceError
+from snakesweep.errors import NoSpaceError, ResultsDirError
 
 RESULT = "result.nc"
 CONFIG = "config.yaml"
@@ -133,6 +134,9 @@ def _failed_write(tmp: Path, path: Path, exc: BaseException, needed: int
     directory); its ``NoSpaceError`` when the disk was full."""
     written = _size_of(tmp)
     _remove(tmp)
+    if isinstance(exc, OSError) and exc.filename is not None and \
+            os.fspath(exc.filename).startswith(os.fspath(tmp)):
+        exc.filename = os.fspath(path)  # name the file meant, not the one aside
     return no_space(path, exc, max(needed, written))
 
 
@@ -146,10 +150,14 @@ def _size_of(path: Path) -> int:
 
 
 def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)
+    """Remove a file or a directory, if it is there and can be removed."""
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    except OSError:
+        pass  # a read-only disk: nothing was written there either
 
 
 class Staging:
@@ -279,6 +287,20 @@ def local_path(path: str | os.PathLike[str]) -> str:
     return os.path.relpath(given, here) if inside else given
 
 
+def check_results(results: str | os.PathLike[str], given: str = "--results") -> None:
+    """Refuse a results directory that cannot be one, naming how it was ``given``: a file,
+    or a symbolic link to nothing (``ResultsDirError``)."""
+    path = Path(results)
+    culprit = f"{given} {os.fspath(results)!r}"
+    if path.is_symlink() and not path.exists():
+        target = os.readlink(path)
+        raise ResultsDirError(culprit, f"is a symbolic link to {target!r}, which does not "
+                              "exist: create that directory, or remove the link")
+    if path.exists() and not path.is_dir():
+        raise ResultsDirError(culprit, "is a file, not a directory: give a directory for "
+                              "the runs and the merged files")
+
+
 def runs_dir(results: str | os.PathLike[str]) -> Path:
     return Path(results, "runs")
 
@@ -345,6 +367,104 @@ def run_statuses(results: str | os.PathLike[str], run_ids: Iterable[str],
             out[run_id] = "done"
     checksums.save()
     return out
+
+
+def unused_runs(results: str | os.PathLike[str], run_ids: Iterable[str]) -> list[str]:
+    """The run directories under ``results/runs`` that are no run of this sweep (runs of
+    other configs: another sweep's, or this one's before its config changed)."""
+    wanted = set(run_ids)
+    try:
+        with os.scandir(runs_dir(results)) as entries:
+            return sorted(e.name for e in entries if e.is_dir() and not e.name.startswith(".")
+                          and e.name not in wanted)
+    except OSError:
+        return []
+
+
+@dataclass(frozen=True)
+class ConfigChange:
+    """A key whose value differs between pending runs and the unused runs nearest them."""
+
+    key: str
+    before: Any
+    now: Any
+    runs: int
+    """How many of the pending runs compared differ there."""
+
+
+def config_changes(results: str | os.PathLike[str], configs: Mapping[str, Mapping[str, Any]],
+                   swept: Mapping[str, Mapping[str, Any]], unused: Sequence[str],
+                   most: int = 200) -> tuple[list[ConfigChange], int]:
+    """Why runs are pending that look like runs already in ``results``: each pending run's
+    config (``configs``; its swept values in ``swept``) is compared, as its run id sees it,
+    with the config of the nearest ``unused`` run that has the same swept values. Returns
+    the keys that differ (most frequent first) and how many pending runs found such a run.
+    Reads at most ``most`` of each."""
+    import yaml
+
+    from snakesweep.configs import canonical_json, identity_of
+
+    def flat(config: Mapping[str, Any]) -> dict[str, str]:
+        out: dict[str, str] = {}
+
+        def walk(node: Any, prefix: str) -> None:
+            if isinstance(node, Mapping) and node:
+                for k, v in node.items():
+                    walk(v, f"{prefix}.{k}" if prefix else str(k))
+            else:
+                out[prefix] = canonical_json(node)
+        walk(identity_of(config), "")
+        return out
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    old: list[tuple[dict[str, str], dict[str, Any]]] = []
+    for run_id in unused[:most]:
+        try:
+            with open(run_dir(results, run_id) / CONFIG, encoding="utf-8") as f:
+                config = yaml.load(f, Loader=loader)  # noqa: S506 - a safe loader
+            if isinstance(config, dict):
+                old.append((flat(config), config))
+        except (OSError, yaml.YAMLError, TypeError, ValueError):
+            continue
+    counts: dict[str, int] = {}
+    example: dict[str, tuple[Any, Any]] = {}
+    matched = 0
+    for run_id in list(configs)[:most]:
+        new = flat(configs[run_id])
+        values = {k: canonical_json(v) for k, v in swept[run_id].items() if k in new}
+        best: tuple[int, list[str], dict[str, Any]] | None = None
+        for keys, config in old:
+            if any(keys.get(k) != v for k, v in values.items()):
+                continue
+            differ = sorted(k for k in keys.keys() | new.keys() if keys.get(k) != new.get(k))
+            if best is None or len(differ) < best[0]:
+                best = (len(differ), differ, config)
+        if best is None:
+            continue
+        matched += 1
+        for key in best[1]:
+            counts[key] = counts.get(key, 0) + 1
+            example.setdefault(key, (_at(best[2], key), _at(configs[run_id], key)))
+    changes = [ConfigChange(k, *example[k], n)
+               for k, n in sorted(counts.items(), key=lambda kn: (-kn[1], kn[0]))]
+    return changes, matched
+
+
+_ABSENT = object()
+
+
+def _at(config: Mapping[str, Any], key: str) -> Any:
+    node: Any = config
+    for part in key.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return _ABSENT
+        node = node[part]
+    return node
+
+
+def shown_value(value: Any) -> str:
+    """A config value as ``status`` shows it (``(unset)`` for a key a config lacks)."""
+    return "(unset)" if value is _ABSENT else json.dumps(value, default=str)
 
 
 FAILED = ("failed", "timeout")
