@@ -45,8 +45,9 @@ from snakesweep import (
     store,
     summaries,
 )
-from snakesweep.errors import RunFileError, SnakesweepError, first_line
+from snakesweep.errors import NoSpaceError, RunFileError, SnakesweepError, first_line
 from snakesweep.freshness import (
+    MERGED,
     PROVENANCE,
     PROVENANCE_DIFF,
     RECORDING,
@@ -896,14 +897,14 @@ def run_table(plan: Plan, results: str | os.PathLike[str], dataset: Any,
 def write_sweep(plan: Plan, results: str | os.PathLike[str]) -> tuple[Path, Path, Any]:
     """Merge the runs; write ``sweep.nc``, ``runs.csv``, ``sweep.rrd`` and the summaries.
 
-    Nothing is written before the merge has succeeded, and each file is written aside
-    and renamed into place: a merge that fails leaves the merged files as they were. Done
-    runs the merge leaves out (``alignment``) are named in ``sweep.json``
-    (``unmerged_runs``), with why. ``sweep.nc``, ``runs.csv`` and the
-    summaries are the same bytes for the same runs, so DVC sees a change only when
-    something changed (a recording holds ids of its own, so ``sweep.rrd`` differs by bytes
-    but not by content). Then the merge index (``merge_index``), so that the next merge
-    reads only the runs that changed.
+    Nothing is written before the merge has succeeded. Every file is written aside first
+    and all are renamed into place together, ``sweep.json`` last, so a merge that fails (a
+    full disk: ``NoSpaceError``) leaves the merged files as they were, and nothing aside.
+    Done runs the merge leaves out (``alignment``) are named in ``sweep.json``
+    (``unmerged_runs``), with why. ``sweep.nc``, ``runs.csv`` and the summaries are the same
+    bytes for the same runs, so DVC sees a change only when something changed (a recording
+    holds ids of its own, so ``sweep.rrd`` differs by bytes but not by content). Then the
+    merge index (``merge_index``), so that the next merge reads only the runs that changed.
     """
     cache = merge_index.RunMetas(results)
     metas = cache.read(plan.run_ids)
@@ -912,21 +913,35 @@ def write_sweep(plan: Plan, results: str | os.PathLike[str]) -> tuple[Path, Path
     Path(results).mkdir(parents=True, exist_ok=True)  # no run has been written yet
     ds = merged.dataset.assign_attrs(provenance_attrs(record))
     table = run_table(plan, results, ds, metas)
-    sweep_path = Path(results, SWEEP)
-    table_path = Path(results, RUNS_TABLE)
-    store.replace_with(sweep_path, lambda tmp: ds.to_netcdf(tmp, engine=store.ENGINE))
-    store.replace_with(table_path, lambda tmp: table.to_csv(tmp, index=False))
-    write_recording(ds, Path(results, RECORDING))
-    summaries.write_summaries(ds, results)
-    write_provenance(record, results)
-    index = sweep_index(plan, results, table, merged.unmerged)
-    store.write_atomic(Path(results, SWEEP_INDEX), json.dumps(index, indent=2) + "\n")
+    store.clear_asides(results, (*MERGED, summaries.PLOTS))
+    try:
+        with store.Staging(results) as staged:
+            written = {
+                SWEEP: staged.file(SWEEP, lambda tmp: ds.to_netcdf(tmp, engine=store.ENGINE),
+                                   int(ds.nbytes)),
+                RUNS_TABLE: staged.file(RUNS_TABLE, lambda tmp: table.to_csv(tmp, index=False)),
+            }
+            staged.data(RECORDING, recording_bytes(ds))
+            summaries.stage_summaries(ds, staged)
+            stage_provenance(record, results, staged)
+            index = sweep_index(plan, results, table, freshness.staged_files(written),
+                                merged.unmerged)
+            staged.text(SWEEP_INDEX, json.dumps(index, indent=2) + "\n")
+            staged.commit()
+    except NoSpaceError as exc:
+        raise NoSpaceError(exc.path, exc.free, MERGE_ADVICE) from exc.__cause__
+    freshness.remember_files(results, index["files"])
     merge_index.save(results, plan.layout_digest,
                      None if merged.shapes is None else index["files"].get(SWEEP),
                      {r: ((metas.get(r) or {}).get("result_sha256"), shape)
                       for r, shape in (merged.shapes or {}).items()})
     cache.save()
-    return sweep_path, table_path, table
+    return Path(results, SWEEP), Path(results, RUNS_TABLE), table
+
+
+MERGE_ADVICE = ("free some space on that disk, then run again to merge; the runs and the "
+                "merged files are kept as they were")
+"""What to do when a merge found the disk full."""
 
 
 def sweep_record(results: str | os.PathLike[str],
@@ -955,6 +970,14 @@ def provenance_attrs(record: Mapping[str, Any]) -> dict[str, Any]:
 def write_provenance(record: Mapping[str, Any], results: str | os.PathLike[str]) -> None:
     """``provenance.json``, and beside it ``provenance.diff``: the newest run's working-tree
     diff (empty when its tree was clean)."""
+    with store.Staging(results) as staged:
+        stage_provenance(record, results, staged)
+        staged.commit()
+
+
+def stage_provenance(record: Mapping[str, Any], results: str | os.PathLike[str],
+                     staged: store.Staging) -> None:
+    """``write_provenance``'s files, written aside into ``staged``."""
     diff = ""
     newest = record.get("newest_run")
     name = (record.get("git") or {}).get("diff")
@@ -963,17 +986,23 @@ def write_provenance(record: Mapping[str, Any], results: str | os.PathLike[str])
             diff = (store.run_dir(results, newest) / name).read_text(encoding="utf-8")
         except OSError:
             diff = ""
-    store.write_atomic(Path(results, PROVENANCE_DIFF), diff)
-    store.write_atomic(Path(results, PROVENANCE), json.dumps(record, indent=2) + "\n")
+    staged.text(PROVENANCE_DIFF, diff)
+    staged.text(PROVENANCE, json.dumps(record, indent=2) + "\n")
 
 
 def write_recording(dataset: Any, path: Path) -> None:
     """Write the sweep's recording; a sweep with no numeric result gets a recording saying so."""
+    data = recording_bytes(dataset)
+    store.replace_with(path, lambda tmp: tmp.write_bytes(data), len(data))
+
+
+def recording_bytes(dataset: Any) -> bytes:
+    """The bytes of ``write_recording``'s file."""
     try:
-        recording.to_rerun(dataset, path, application_id=recording_name(dataset))
+        return recording.encode(dataset, application_id=recording_name(dataset))
     except recording.NothingToShow as exc:
-        recording.write_note(path, f"Nothing to show: {exc.reason}.",
-                             application_id=recording_name(dataset))
+        return recording.encode_note(f"Nothing to show: {exc.reason}.",
+                                     application_id=recording_name(dataset))
 
 
 def recording_name(dataset: Any) -> str:
@@ -984,18 +1013,20 @@ def recording_name(dataset: Any) -> str:
 
 
 def sweep_index(plan: Plan, results: str | os.PathLike[str], table: Any,
+                files: Mapping[str, Any] | None = None,
                 unmerged: Mapping[str, str] | None = None) -> dict[str, Any]:
     """What ``sweep.nc`` holds, readable without opening it: its merge key, layout, runs,
     and the done runs it leaves out (``unmerged``: run id → why), if any.
 
-    Written after ``sweep.nc`` and ``runs.csv``, whose sizes it records (see ``freshness``).
+    ``files``: the sizes and sha256 of ``sweep.nc`` and ``runs.csv`` it records (see
+    ``freshness``); by default, those of the files in ``results``.
     """
     statuses = {r: "done" if s == UNMERGED else s  # the key is of the runs, as they are
                 for r, s in zip(table["run_id"], table["status"], strict=True)}
     counts = {s: int((table["status"] == s).sum()) for s in ("done", "failed", "pending")}
     index: dict[str, Any] = {
         "key": freshness.merge_key(plan, results, statuses),
-        "files": freshness.merged_files(results),
+        "files": dict(files) if files is not None else freshness.merged_files(results),
         "layout": plan.layout_digest,
         "config_name": plan.config_name,
         "overrides": list(plan.overrides),

@@ -157,6 +157,12 @@ class Checksums:
         self._changed = True
         return digest
 
+    def remember(self, name: str, st: os.stat_result, digest: str) -> None:
+        """Record that ``results/<name>``, whose ``os.stat`` is ``st``, has the sha256
+        ``digest`` (known by whoever wrote it: it is not hashed again)."""
+        self._cache()[name] = [*_stat_key(st), digest]
+        self._changed = True
+
     def save(self) -> None:
         """Write what was hashed (best effort: the cache is never needed)."""
         if not self._changed or self._known is None:

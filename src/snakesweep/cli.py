@@ -34,10 +34,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(getattr(ns, name, None), str):
             setattr(ns, name, store.local_path(getattr(ns, name)))
     results = getattr(ns, "results", None)
-    if isinstance(results, str) and os.path.exists(results) and not os.path.isdir(results):
-        print(f"snakesweep: --results {results!r} is a file, not a directory: give a "
-              "directory for the runs and the merged files", file=sys.stderr)
-        return 2
+    if isinstance(results, str):
+        try:
+            store.check_results(results)
+        except SnakesweepError as exc:
+            print(f"snakesweep: {exc}", file=sys.stderr)
+            return 2
     for arg in rest:  # overrides after an option (`--cores 2 seed=1,2`) keep their order
         if not hasattr(ns, "overrides"):
             parser.error(f"unrecognized argument {arg!r}")
@@ -394,11 +396,13 @@ def cmd_init(ns: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
-def _plan(ns: argparse.Namespace, check: Callable[[Plan], None] | None = None) -> Plan:
+def _plan(ns: argparse.Namespace, check: Callable[[Plan], None] | None = None,
+          reading: bool = False) -> Plan:
     """The plan of the command's sweep; ``check`` refuses it before a new one is cached
-    (bad input leaves the results directory as it was)."""
+    (bad input leaves the results directory as it was). ``reading``: the command only reads
+    the results, which may be on a read-only disk (the plan is then not cached)."""
     return make_plan(ns.config_dir, ns.config_name, ns.overrides, ns.results,
-                     from_run=ns.from_run, check=check)
+                     from_run=ns.from_run, check=check, cache_optional=reading)
 
 
 def _check_options(plan: Plan) -> None:
@@ -416,7 +420,7 @@ def _statuses(plan: Plan, results: str) -> dict[str, store.Status]:
 
 def cmd_plan(ns: argparse.Namespace, extra: list[str]) -> int:
     _no_extra(extra, "plan")
-    plan = _plan(ns, _check_options)
+    plan = _plan(ns, _check_options, reading=True)
     statuses = _statuses(plan, ns.results)
     if ns.format == "json":
         print(json.dumps([{"run_id": p.run_id, "overrides": list(p.overrides),
@@ -438,7 +442,7 @@ def cmd_status(ns: argparse.Namespace, extra: list[str]) -> int:
     from snakesweep.provenance import CurrentCode, fingerprint_of
 
     _no_extra(extra, "status")
-    plan = _plan(ns, _check_options)
+    plan = _plan(ns, _check_options, reading=True)
     code = CurrentCode(plan.run_options())
     statuses = store.run_statuses(ns.results, plan.run_ids, code)
     metas = {r: store.read_meta(ns.results, r) or {} for r in plan.run_ids
@@ -451,8 +455,17 @@ def cmd_status(ns: argparse.Namespace, extra: list[str]) -> int:
     errors = {r: metas[r].get("error", {}) for r in failed}
     counts = _counts(statuses)
     unmerged = _unmerged(plan, ns.results, statuses)
+    unused = store.unused_runs(ns.results, plan.run_ids)
+    pending = [r for r in plan.run_ids if statuses[r] == "pending"]
+    changes, matched = store.config_changes(
+        ns.results, {r: plan.configs[r] for r in pending},
+        {r: plan.point_of(r).params for r in pending}, unused) if pending and unused \
+        else ([], 0)
     if ns.format == "json":
-        print(json.dumps({"counts": counts, "failed": [
+        print(json.dumps({"counts": counts, "unused": len(unused), "changed": [
+            {"key": c.key, "before": store.shown_value(c.before),
+             "now": store.shown_value(c.now), "runs": c.runs} for c in changes],
+            "failed": [
             {"run_id": r, "params": plan.point_of(r).params,
              "error": {k: errors[r].get(k) for k in ("type", "message")}} for r in failed],
             "stale": [{"run_id": r, "params": plan.point_of(r).params,
@@ -470,6 +483,15 @@ def cmd_status(ns: argparse.Namespace, extra: list[str]) -> int:
               "snakesweep.git_dirty_ignore)")
     print(f"{len(plan.run_ids)} runs: {_describe(counts)}"
           + (f" ({len(unmerged)} done but not in {ns.results}/sweep.nc)" if unmerged else ""))
+    if changes:
+        shown = ", ".join(f"{c.key}: {store.shown_value(c.before)} → "
+                          f"{store.shown_value(c.now)}" for c in changes[:5])
+        print(f"pending: the config changed since the runs in {ns.results}/runs were "
+              f"computed ({shown}{', …' if len(changes) > 5 else ''}): {matched} pending "
+              "run(s) are runs there with these values, under new run ids")
+    if unused:
+        print(f"unused: {len(unused)} run(s) in {ns.results}/runs are no run of this sweep "
+              "(other configs); they are kept")
     if unmerged:
         print(f"not in {ns.results}/sweep.nc (done, but their results do not fit with the "
               "other runs'; their status there is unmerged):")

@@ -39,6 +39,8 @@ class Outcome:
     run_id: str
     status: store.Status
     message: str = ""
+    recorded: bool = True
+    """Whether ``meta.json`` holds it (False: nothing could be written; it stays pending)."""
 
 
 def load_experiment(spec: str, must_call: bool = True) -> Callable[..., Any]:
@@ -265,8 +267,7 @@ def write_result(ds: Any, path: Path) -> None:
         ds.to_netcdf(path, engine=store.ENGINE)
     except Exception as exc:
         path.unlink(missing_ok=True)
-        free = os.statvfs(path.parent)
-        if free.f_bavail * free.f_frsize < ds.nbytes + (1 << 20):
+        if store.out_of_space(path.parent, exc, ds.nbytes):
             raise OSError(errno.ENOSPC, f"No space left on device for the result "
                           f"({ds.nbytes} bytes) in {path.parent}: {first_line(exc)}") from exc
         raise
@@ -455,7 +456,8 @@ def outcome_of_process(results: str | os.PathLike[str], run_id: str, pid: int,
     A process that committed its run recorded its outcome; one that left its draft behind
     (a signal, ``os._exit``, a crash in native code) is recorded here as a failed run, its
     logs kept, unless another attempt has finished the run meanwhile. ``timed_out`` (the
-    run's timeout) says it was stopped for taking longer: it is recorded as a timeout.
+    run's timeout) says it was stopped for taking longer: a failed run whose error is a
+    ``Timeout`` (one status everywhere: ``meta.json``, ``status``, ``sweep.nc``).
     """
     draft = store.RunDraft(results, run_id, pid)
     if not draft.path.exists():  # the process committed its run, done or failed
@@ -470,7 +472,7 @@ def outcome_of_process(results: str | os.PathLike[str], run_id: str, pid: int,
     kind, state = "RunCrashed", "failed"
     message = f"the run's process ended with {how} before recording a result"
     if timed_out is not None:
-        kind, state = "Timeout", "timeout"
+        kind = "Timeout"
         message = (f"the run took longer than snakesweep.timeout ({timed_out:g} s) and was "
                    "stopped")
     if store.run_statuses(results, [run_id])[run_id] == "done":
@@ -485,7 +487,8 @@ def outcome_of_process(results: str | os.PathLike[str], run_id: str, pid: int,
         })
     except OSError as exc:  # a full disk: the run stays pending, its draft goes
         draft.discard()
-        message += f" (and could not be recorded: {exc.strerror or exc})"
+        return Outcome(run_id, "failed", f"{kind}: {message} (and could not be recorded: "
+                       f"{exc.strerror or exc}; it stays pending)", recorded=False)
     return Outcome(run_id, "failed", f"{kind}: {message}")
 
 
@@ -559,6 +562,8 @@ def failure_line(outcome: Outcome, results: str | os.PathLike[str]) -> str:
     if outcome.status == "done":
         return ""
     where = store.run_dir(results, outcome.run_id) / store.META
+    if not outcome.recorded:
+        return f"snakesweep: run {outcome.run_id} failed: {outcome.message}"
     return f"snakesweep: run {outcome.run_id} failed: {outcome.message} (see {where})"
 
 

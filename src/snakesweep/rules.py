@@ -40,6 +40,7 @@ from typing import IO, Any
 from snakesweep import (
     aggregate,
     batches,
+    descendants,
     devices,
     freshness,
     provenance,
@@ -99,6 +100,8 @@ class SweepWorkflow:
     session: Path | None = None
     _lock: IO[str] | None = field(default=None, repr=False)
     _workflow: Any = field(default=None, repr=False)
+    _finished: bool = field(default=True, repr=False)
+    """Whether ``finish`` ran (or there is nothing to finish: the workflow did not start)."""
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], workflow: Any = None) -> SweepWorkflow:
@@ -120,6 +123,7 @@ class SweepWorkflow:
                 f"in {os.getcwd()!r}: start snakemake from your project's top directory (the "
                 "one holding conf/), or name it: --config 'snakesweep={config_dir: DIR}'")
         try:
+            store.check_results(options["results"], "config['snakesweep']['results']")
             if options["plan"]:  # written by Hydra's launcher (snakesweep.launcher)
                 from snakesweep.hydra_job import add_import_paths
 
@@ -377,8 +381,12 @@ class SweepWorkflow:
             print(f"snakesweep: {len(corrupt)} run(s) whose result is not the file recorded "
                   f"at completion (corrupt), computed again: {', '.join(corrupt[:5])}"
                   + (", …" if len(corrupt) > 5 else ""), file=sys.stderr)
+        if self._lock is not None:  # no other Snakemake of ours is alive here
+            freshness.restore_merged(self.results)  # a failed merge's, if Snakemake was killed
         key = freshness.merge_key(self.plan, self.results, statuses)
-        freshness.stamp(self.plan, self.results, statuses, key=key)
+        fresh = freshness.stamp(self.plan, self.results, statuses, key=key)
+        if not fresh and self._lock is not None:
+            freshness.keep_merged(self.results)  # Snakemake removes them before the merge job
         self.report_fresh = report.stamp(self.results, key, self.pictures)
         freshness.stamp_code(self.results, self.stale)
         return statuses
@@ -399,7 +407,14 @@ class SweepWorkflow:
         ``SNAKESWEEP_SESSION``, which the pool and the jobs inherit); start the worker pool.
 
         Under ``snakesweep run`` both exist already (``prepared``): only a pool meant for
-        local jobs is dropped when the jobs run elsewhere or in batches."""
+        local jobs is dropped when the jobs run elsewhere or in batches. Should Snakemake
+        end by an error no job had (a run's directory removed before the merge read it:
+        Snakemake stops, calling neither ``onsuccess`` nor ``onerror``), ``finish`` still
+        runs when its process exits, and merges what finished."""
+        import atexit
+
+        self._finished = False
+        atexit.register(self._unfinished)
         if (not workflow.local_exec or self.batches) and ENV in os.environ:  # not used: stop it
             os.environ.pop(ENV)
             stop_pool(os.environ.pop(POOL_PID_ENV, ""))
@@ -415,8 +430,17 @@ class SweepWorkflow:
             if self.pool is not None:
                 os.environ[ENV] = self.pool.address
 
-    def finish(self, failed: bool) -> None:
-        """Stop the pool; after a failure, still merge what finished (``onsuccess``/``onerror``)."""
+    def _unfinished(self) -> None:
+        if not self._finished:
+            self.finish(failed=True, apart=True)
+
+    def finish(self, failed: bool, apart: bool = False) -> None:
+        """Stop the pool; put back the merged files a failed merge job left whole (Snakemake
+        removed them); after a failure, still merge what finished (``onsuccess``/``onerror``).
+        ``apart``: merge in a process of its own (at this process's exit, when importing
+        xarray and rerun anew is unsafe)."""
+        self._finished = True
+        freshness.restore_merged(self.results)
         if self.pool is not None:
             self.pool.stop()
             os.environ.pop(ENV, None)
@@ -429,7 +453,16 @@ class SweepWorkflow:
             self.say_unmerged()
             return
         try:
-            _, _, table = aggregate.write_sweep(self.plan, self.results)
+            key = freshness.merge_key(self.plan, self.results)
+            if key is not None and freshness.recorded_key(self.results) == key:
+                return  # the merge ran: what failed came after it
+            if apart:
+                merged = subprocess.run([sys.executable, "-m", "snakesweep.aggregate",
+                                         str(self.plan.path), self.results], check=False)
+                if merged.returncode != 0:
+                    return  # it said why
+            else:
+                aggregate.write_sweep(self.plan, self.results)
         except Exception as exc:  # noqa: BLE001 - the workflow already failed; say why this did too
             causes = [f"snakesweep: {exc.message}: {cause}" for cause in exc.exceptions] \
                 if isinstance(exc, ExceptionGroup) else []  # each run that cannot be read
@@ -439,12 +472,18 @@ class SweepWorkflow:
             for line in causes:
                 print(line, file=sys.stderr)
             return
-        failed_runs = table.loc[table["status"] == "failed", "run_id"].tolist()
+        statuses = store.run_statuses(self.results, self.plan.run_ids)
+        failed_runs = [r for r in self.plan.run_ids if statuses[r] == "failed"]
+        pending = [r for r in self.plan.run_ids if statuses[r] != "done" and r not in failed_runs]
         if failed_runs:
-            print(f"snakesweep: {len(failed_runs)} of {len(table)} runs failed; merged the rest "
-                  f"into {self.sweep_file}. See `snakesweep status` or "
+            print(f"snakesweep: {len(failed_runs)} of {len(statuses)} runs failed; merged the "
+                  f"rest into {self.sweep_file}. See `snakesweep status` or "
                   f"{self.results}/runs/<run_id>/meta.json; run again to retry them.",
                   file=sys.stderr)
+        elif pending:
+            print(f"snakesweep: merged the finished runs into {self.sweep_file}; "
+                  f"{len(pending)} of {len(statuses)} have no result in {self.results}/runs/ "
+                  f"(first: {pending[0]}); run again to compute them.", file=sys.stderr)
         self.say_unmerged()
 
     def say_unmerged(self) -> None:
@@ -600,16 +639,24 @@ def run_snakemake(invocation: Path, cores: str, extra: Sequence[str],
     rules are parsed (``snakesweep.recovery``). ``command`` (the user's command line)
     reaches the runs' provenance through the environment, never a shell. With ``plan``
     (the plan those options give, into ``results``), the session and the pool start before
-    Snakemake does.
+    Snakemake does. When it returns, every process it started has ended: processes the
+    runs left running are ended (``snakesweep.descendants``), and named.
     """
     snakemake = [sys.executable, "-m", "snakemake", "--snakefile", SNAKEFILE,
                  "--configfile", str(invocation), "--cores", cores, *RERUN_TRIGGERS,
                  "--keep-going",
                  "--rerun-incomplete", *extra]
-    if plan is None:
-        return _call(snakemake, {**os.environ, provenance.COMMAND_ENV: json.dumps(list(command))})
-    with prepared(plan, results, cores, extra, command, batch) as env:
-        return _call(snakemake, env)
+    with descendants.adopted() as ended:
+        if plan is None:
+            code = _call(snakemake, {**os.environ,
+                                     provenance.COMMAND_ENV: json.dumps(list(command))})
+        else:
+            with prepared(plan, results, cores, extra, command, batch) as env:
+                code = _call(snakemake, env)
+    if ended:
+        print(f"snakesweep: ended {len(ended)} process(es) the runs left running: "
+              f"{'; '.join(ended[:3])}{'; …' if len(ended) > 3 else ''}", file=sys.stderr)
+    return code
 
 
 TERMINATED = threading.Event()
