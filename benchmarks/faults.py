@@ -4,10 +4,11 @@
 
 Runs ``pytest tests/faults`` with ``SNAKESWEEP_FAULT_TABLE`` set, so every test that
 injects faults into a real sweep records its row (faults injected; runs lost; runs
-completed twice; incomplete results counted done; tracebacks shown to the user;
-invocations that hung); the rows are the very counts the tests assert to be 0. The cases
-of bad input, injection, secrets and golden ids are counted from the test results (each
-is a test that checks them).
+completed twice; incomplete results counted done; tracebacks shown to the user; values
+merged that differ from what the run returned, and runs left out of ``sweep.nc``
+unnamed; commands that hung past their bound); the rows
+are the very counts the tests assert to be 0. The cases of bad input, injection, secrets
+and golden ids are counted from the test results (each is a test that checks them).
 
 Also: the recovery time after a kill -9 (from the next invocation's start to its first run
 started), against the same time for a first invocation on a fresh sweep in the same run.
@@ -49,10 +50,10 @@ def main() -> int:
             if case.find("failure") is not None or case.find("error") is not None:
                 failed[module] += 1
     header = ["fault class", "injected", "runs lost", "completed twice",
-              "incomplete counted done", "tracebacks shown", "hangs"]
+              "incomplete counted done", "tracebacks shown", "wrong values merged", "hangs"]
     body = [[r["fault"], str(r["injected"]), str(r["lost"]), str(r["twice"]),
-             str(r["incomplete_done"]), str(r["tracebacks"]), str(r.get("hangs", 0))]
-            for r in rows]
+             str(r["incomplete_done"]), str(r["tracebacks"]), str(r.get("wrong", 0)),
+             str(r.get("hangs", 0))] for r in rows]
     widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(header)]
     print("| " + " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)) + " |")
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
@@ -73,7 +74,7 @@ def main() -> int:
           f"{elapsed:.0f} s (pytest exit status {out.returncode})")
     dirty = [r["fault"] for r in rows
              if r["lost"] or r["twice"] or r["incomplete_done"] or r["tracebacks"]
-             or r.get("hangs")]
+             or r.get("wrong") or r.get("hangs")]
     return 1 if dirty or out.returncode else 0
 
 

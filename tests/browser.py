@@ -35,6 +35,8 @@ from urllib.parse import urlsplit
 import numpy as np
 import websocket
 
+from conftest import APT_LOCK_WAIT, machine_lock
+
 CHROMIUM = Path("/usr/bin/chromium")
 PACKAGES = ["chromium", "mesa-vulkan-drivers"]
 """What ``install_chromium`` installs with apt."""
@@ -59,8 +61,16 @@ def install_chromium(timeout: float = 900.0) -> Path:
         return CHROMIUM
     if os.geteuid() != 0:
         raise BrowserError(f"{CHROMIUM} is missing, and installing it with apt needs root")
+    with machine_lock("apt"):  # one apt at a time among parallel test workers
+        return _install_chromium(timeout)
+
+
+def _install_chromium(timeout: float) -> Path:
+    if CHROMIUM.exists():  # another worker installed it while this one waited
+        return CHROMIUM
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", "--no-install-recommends", *PACKAGES]
+    install = ["apt-get", "install", "-y", *APT_LOCK_WAIT, "--no-install-recommends",
+               *PACKAGES]
 
     def run(command: list[str]) -> subprocess.CompletedProcess[str]:
         try:
@@ -71,7 +81,7 @@ def install_chromium(timeout: float = 900.0) -> Path:
 
     out = run(install)
     if out.returncode != 0:  # no package lists yet, or stale ones
-        run(["apt-get", "update"])
+        run(["apt-get", "update", *APT_LOCK_WAIT])
         out = run(install)
     if out.returncode != 0:
         tail = "\n".join((out.stdout + out.stderr).strip().splitlines()[-5:])

@@ -7,8 +7,10 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -35,6 +37,53 @@ def _no_analytics(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     yield
     os.environ.clear()
     os.environ.update(saved)
+
+
+SLURM_CONF = os.environ.get("SLURM_CONF")
+"""The SLURM configuration the tests were started with (None: SLURM's own default)."""
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_stopped_slurm() -> Iterator[None]:
+    """No Snakemake the tests start waits for a SLURM that is not running.
+
+    Snakemake's SLURM executor plugin (of the test extra) asks ``scontrol show config``
+    whenever Snakemake starts; where SLURM is installed but its controller is not running
+    (as after ``tests/test_slurm.py`` stopped the one it started), scontrol retries for ~9 s
+    before it fails. With ``SLURM_CONF`` /dev/null it fails at once, and nothing but the
+    SLURM tests uses SLURM; their fixture gives them back ``SLURM_CONF`` (``real_slurm``).
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SLURM_CONF", os.devnull)
+        yield
+
+
+@contextmanager
+def real_slurm() -> Iterator[None]:
+    """``SLURM_CONF`` as the tests were started with, for the tests of a real SLURM."""
+    with pytest.MonkeyPatch.context() as patch:
+        if SLURM_CONF is None:
+            patch.delenv("SLURM_CONF", raising=False)
+        else:
+            patch.setenv("SLURM_CONF", SLURM_CONF)
+        yield
+
+
+APT_LOCK_WAIT = ["-o", "DPkg::Lock::Timeout=600"]
+"""apt-get options: wait (up to 10 min) for another apt or dpkg to finish, not fail at once."""
+
+
+@contextmanager
+def machine_lock(name: str, timeout: float = 3600) -> Iterator[None]:
+    """Held by one process of this machine at a time (a file lock in the temporary
+    directory): what parallel test workers (``pytest -n``), or test sessions of other
+    checkouts, must not do at once, such as installing with apt or starting and stopping
+    the one SLURM of the machine. Waits up to ``timeout`` s for it."""
+    from filelock import FileLock  # installed with snakemake
+
+    with FileLock(Path(tempfile.gettempdir()) / f"snakesweep-tests-{name}.lock",
+                  timeout=timeout):
+        yield
 
 
 def write(path: Path, text: str) -> Path:
@@ -154,19 +203,49 @@ def tool(*args: str, cwd: Path, check: bool = True,
     return out
 
 
-@pytest.fixture
-def tool_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
-    """git and DVC without the user's settings: a fixed identity, no analytics, private state."""
+@contextmanager
+def tool_environment(site_cache: Path) -> Iterator[None]:
+    """git and DVC without the user's settings: a fixed identity, no analytics, private
+    state (DVC's site cache in ``site_cache``), while the block runs."""
     bin_dir = str(Path(sys.executable).parent)  # dvc.yaml's `snakemake …` runs through PATH
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
-    for key, value in {"GIT_AUTHOR_NAME": "snakesweep tests",
-                       "GIT_COMMITTER_NAME": "snakesweep tests",
-                       "GIT_AUTHOR_EMAIL": "tests@snakesweep.invalid",
-                       "GIT_COMMITTER_EMAIL": "tests@snakesweep.invalid",
-                       "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1",
-                       "DVC_NO_ANALYTICS": "1",
-                       "DVC_SITE_CACHE_DIR": str(tmp_path_factory.mktemp("dvc-site"))}.items():
-        monkeypatch.setenv(key, value)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+        for key, value in {"GIT_AUTHOR_NAME": "snakesweep tests",
+                           "GIT_COMMITTER_NAME": "snakesweep tests",
+                           "GIT_AUTHOR_EMAIL": "tests@snakesweep.invalid",
+                           "GIT_COMMITTER_EMAIL": "tests@snakesweep.invalid",
+                           "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1",
+                           "DVC_NO_ANALYTICS": "1",
+                           "DVC_SITE_CACHE_DIR": str(site_cache)}.items():
+            patch.setenv(key, value)
+        yield
+
+
+@pytest.fixture
+def tool_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """git and DVC without the user's settings (``tool_environment``), for one test."""
+    with tool_environment(tmp_path_factory.mktemp("dvc-site")):
+        yield
+
+
+def made_once(tmp_path_factory: pytest.TempPathFactory, name: str,
+              make: Callable[[Path], None]) -> Path:
+    """``make(directory)`` run once in a test session, shared by its parallel workers
+    (``pytest -n``), who would otherwise each make it: a fixture of a module whose tests
+    run on several workers is made on each. The tests only read it (or copy it)."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the session's, above each worker's own
+    from filelock import FileLock  # installed with snakemake
+
+    where, made = root / f"made-{name}", root / f"made-{name}.done"
+    with FileLock(root / f"made-{name}.lock"):
+        if not made.exists():
+            shutil.rmtree(where, ignore_errors=True)  # what a failed attempt left
+            where.mkdir()
+            make(where)
+            made.touch()
+    return where
 
 
 LOGGING_EXPERIMENT = '''

@@ -13,8 +13,6 @@ from conftest import calls, snakesweep, write
 from snakesweep import batches, resources
 from snakesweep.errors import ConfigError
 
-pytestmark = pytest.mark.slow
-
 SEVEN = ["x=range(1,8)"]
 
 
@@ -28,6 +26,7 @@ def merged(project: Path) -> xr.Dataset:
     return xr.load_dataset(project / "results" / "sweep.nc", engine="netcdf4")
 
 
+@pytest.mark.slow
 def test_batches_give_the_sweep_of_one_run_per_job_with_fewer_jobs(
         project: Path, tmp_path: Path) -> None:
     single = snakesweep("run", "--cores", "2", *SEVEN, cwd=project)
@@ -49,6 +48,7 @@ def test_batches_give_the_sweep_of_one_run_per_job_with_fewer_jobs(
     assert not list((other / "results" / ".snakesweep" / "batches").glob("*.done"))
 
 
+@pytest.mark.slow
 def test_auto_makes_one_wave_of_jobs_and_a_second_run_has_nothing_to_do(project: Path) -> None:
     first = snakesweep("run", "--cores", "2", "--batch", "auto", *SEVEN, cwd=project)
     assert first.returncode == 0, first.stderr
@@ -60,6 +60,7 @@ def test_auto_makes_one_wave_of_jobs_and_a_second_run_has_nothing_to_do(project:
     assert not list((project / "results" / ".snakesweep" / "batches").iterdir())
 
 
+@pytest.mark.slow
 def test_the_configs_batch_option_and_a_failing_run_in_a_batch(project: Path) -> None:
     result = snakesweep("run", "--cores", "1", "+snakesweep.batch=4", "fail_on=2", *SEVEN,
                         cwd=project)
@@ -96,6 +97,7 @@ def test_unusable_batch_and_resources_are_one_line_naming_them(
     assert not (project / "pwned").exists()
 
 
+@pytest.mark.slow
 def test_resources_reach_each_job_and_a_batch_asks_for_its_runs_total_runtime(
         project: Path) -> None:
     res = ["+snakesweep.resources={mem_mb: 300, runtime: 2, slurm_partition: debug}"]
@@ -112,6 +114,7 @@ def test_resources_reach_each_job_and_a_batch_asks_for_its_runs_total_runtime(
     assert runtimes == [2, 6, 6]
 
 
+@pytest.mark.slow
 def test_runs_with_other_resources_go_to_other_batches(tmp_path: Path) -> None:
     write(tmp_path / "conf" / "config.yaml", """
         defaults:

@@ -15,8 +15,6 @@ import pytest
 from conftest import snakesweep, write
 from snakesweep import devices
 
-pytestmark = pytest.mark.slow
-
 EXPERIMENT = '''
 import os
 import time
@@ -65,6 +63,7 @@ def seen_devices(root: Path) -> dict[str, int]:
     return dict(zip(ds["run_id"].values.tolist(), ds["device"].values.tolist(), strict=True))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("how", "args", "env"), [
     ("warm pool", ["--cores", "2"], {}),
     ("a process per run", ["--cores", "2"], {"SNAKESWEEP_NO_POOL": "1"}),
@@ -85,6 +84,7 @@ def test_overlapping_runs_never_share_a_device(tmp_path: Path, how: str, args: l
     assert all(a["devices"] != b["devices"] for a, b in pairs), how
 
 
+@pytest.mark.slow
 def test_more_cores_than_devices_waits_for_a_device(tmp_path: Path) -> None:
     root = make(tmp_path / "p", "devices: [0]", runs=4)
     result = snakesweep("run", "--cores", "2", cwd=root,
@@ -95,6 +95,7 @@ def test_more_cores_than_devices_waits_for_a_device(tmp_path: Path) -> None:
     assert not any(overlapping(a, b) for a, b in combinations(metas, 2))
 
 
+@pytest.mark.slow
 def test_runs_per_device_lets_that_many_share_one(tmp_path: Path) -> None:
     root = make(tmp_path / "p", "devices: [7]\n          runs_per_device: 2", runs=6)
     result = snakesweep("run", "--cores", "2", cwd=root, env={"TMPDIR": str(tmp_path)})
@@ -107,6 +108,7 @@ def test_runs_per_device_lets_that_many_share_one(tmp_path: Path) -> None:
         assert sum(o["span"][0] <= at < o["span"][1] for o in metas) <= 2
 
 
+@pytest.mark.slow
 def test_auto_takes_the_visible_devices_and_no_devices_records_nothing(
         tmp_path: Path) -> None:
     root = make(tmp_path / "auto", "devices: auto", runs=2)

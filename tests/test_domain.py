@@ -40,6 +40,58 @@ def test_values_are_a_yaml_list_or_hydras_sweep_grammar(values: object,
     assert [p["k"] for p in Domain({"k": values})] == expected
 
 
+NON_ASCII = ["café", "日本", "naïve x", "🙂", "x"]
+
+
+def test_non_ascii_words_in_a_yaml_list_are_quoted_for_hydra_and_stored_without_quotes(
+        ) -> None:
+    """"café" is a Unicode identifier, yet Hydra's grammar takes it only in quotes; the value
+    is the text itself, as the same values given quoted on the command line are."""
+    from snakesweep.grid import expand_domain
+
+    expansion = Domain({"s": NON_ASCII}).expand()
+    assert [p.values["s"] for p in expansion.points] == NON_ASCII
+    assert [p.params["s"] for p in expansion.points] == NON_ASCII
+    assert [p.overrides for p in expansion.points] == [
+        ("s='café'",), ("s='日本'",), ("s='naïve x'",), ("s='🙂'",), ("s=x",)]
+    command_line = expand_domain(["s='café','日本','naïve x','🙂',x"])
+    assert [p.overrides for p in command_line.points()] == [p.overrides
+                                                             for p in expansion.points]
+
+
+@pytest.mark.parametrize("source, advice, values", [
+    ("café,naïve x,3", """s: "'café','naïve x',3\"""", ["café", "naïve x", 3]),
+    ("café,naïve x,3", "s: [café, naïve x, 3]", ["café", "naïve x", 3]),
+])
+def test_advice_for_non_ascii_in_hydras_grammar_is_advice_that_works(
+        source: str, advice: str, values: list[object]) -> None:
+    """An unquoted non-ASCII word in a value of Hydra's grammar is refused with advice; the
+    domain written as the advice says has the values, without quotes."""
+    with pytest.raises(DomainError) as caught:
+        Domain({"s": source}).expand()
+    assert f"({advice})" in str(caught.value), str(caught.value)
+    assert [p["s"] for p in Domain.from_yaml(yaml.safe_load(advice))] == values
+
+
+def test_advice_for_non_ascii_in_a_hydra_function_points_to_a_yaml_list() -> None:
+    with pytest.raises(DomainError, match="or list the values in YAML, which needs no quotes"):
+        Domain({"s": "choice(café,x)"}).expand()
+
+
+def test_advice_on_the_command_line_is_the_override_that_works() -> None:
+    """``name=größe`` → ``name='größe'``; a non-ASCII mapping key cannot be written at all."""
+    from snakesweep.errors import OverrideError
+    from snakesweep.grid import expand_domain, parse_override
+
+    with pytest.raises(OverrideError) as caught:
+        parse_override("s=café,naïve x")
+    advice = str(caught.value).rsplit("quoted values: ", 1)[1]
+    assert advice == "s='café','naïve x'"
+    assert [p.params["s"] for p in expand_domain([advice]).points()] == ["café", "naïve x"]
+    with pytest.raises(DomainError, match="no non-ASCII text in a mapping's keys: rename 'clé'"):
+        Domain({"s": [{"clé": 1}]}).expand()
+
+
 def test_batchflow_zip_of_two_lists_is_two_points() -> None:
     d = Domain({"a": [1, 2]}) @ Domain({"b": [3, 4]})
     assert list(d) == [{"a": 1, "b": 3}, {"a": 2, "b": 4}]

@@ -144,6 +144,7 @@ def run(root: Path, name: str, *overrides: str) -> xr.Dataset:
     return xr.load_dataset(root / "results" / "sweep.nc")
 
 
+@pytest.mark.slow
 def test_product_zip_repeats_times_the_command_line(sweeps: Path) -> None:
     plan = snakesweep("plan", "-cn", "grid", "x=100,200", "+c=3", cwd=sweeps)
     assert plan.returncode == 0, plan.stderr
@@ -171,6 +172,7 @@ def test_product_zip_repeats_times_the_command_line(sweeps: Path) -> None:
     assert len(calls(sweeps)) == 24  # the same sweep again computes nothing
 
 
+@pytest.mark.slow
 def test_concat_lies_along_point_with_missing_keys_as_nan(sweeps: Path) -> None:
     ds = run(sweeps, "chain")
     assert dict(ds.sizes) == {"point": 3}
@@ -180,6 +182,7 @@ def test_concat_lies_along_point_with_missing_keys_as_nan(sweeps: Path) -> None:
     assert list(ds["y"].values) == [1, 2, 70] and list(ds["width"].values) == [16, 16, 8]
 
 
+@pytest.mark.slow
 def test_a_mix_draws_its_points_along_point(sweeps: Path) -> None:
     ds = run(sweeps, "mixed")
     assert dict(ds.sizes) == {"point": 8}
@@ -192,6 +195,7 @@ def test_a_mix_draws_its_points_along_point(sweeps: Path) -> None:
     assert [p["status"] for p in json.loads(again.stdout)] == ["done"] * 8
 
 
+@pytest.mark.slow
 def test_random_draws_are_a_sample_dimension_per_grid_point(sweeps: Path) -> None:
     ds = run(sweeps, "draws")
     assert dict(ds.sizes) == {"model": 2, "sample": 3}
@@ -202,6 +206,7 @@ def test_random_draws_are_a_sample_dimension_per_grid_point(sweeps: Path) -> Non
     np.testing.assert_allclose(ds["y"].values, a + 10 * b)
 
 
+@pytest.mark.slow
 def test_a_config_may_name_a_python_domain(sweeps: Path) -> None:
     ds = run(sweeps, "made")
     assert dict(ds.sizes) == {"a": 2, "repeat": 2}
@@ -217,6 +222,7 @@ def test_a_config_may_name_a_python_domain(sweeps: Path) -> None:
     assert plan.stdout.splitlines()[0] == "domain: a: 3 (b) = 3 points"  # the cache follows it
 
 
+@pytest.mark.slow
 def test_adaptive_rounds_end_to_end(sweeps: Path) -> None:
     """Round 0 draws two points; each later round is the best a so far plus 10 × round."""
     ds = run(sweeps, "adaptive")
@@ -247,6 +253,7 @@ def test_glob_lists_a_config_groups_options(sweeps: Path) -> None:
     assert plan.stdout.splitlines()[0] == "domain: model: 2 × a: 2 = 4 points"
 
 
+@pytest.mark.slow
 def test_from_a_run_of_a_domain_sweep_is_the_same_sweep(sweeps: Path) -> None:
     """--from restores the loaded run's config, but not the keys the domain sets."""
     run(sweeps, "grid")

@@ -10,9 +10,9 @@ import pytest
 import xarray as xr
 import yaml
 
-from conftest import REPO, tool
+from conftest import REPO, made_once, tool, tool_environment
 
-pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("tool_env")]
+pytestmark = pytest.mark.usefixtures("tool_env")
 
 CODE = sorted({dep for stage in yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"].values()
                for dep in stage["deps"] if dep.startswith("src/")})
@@ -52,16 +52,35 @@ def set_repeats(repo: Path, repeats: int) -> None:
     conf.write_text(text.replace("  repeats: 3 ", f"  repeats: {repeats} "))
 
 
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example sweep in a new git repository after ``dvc repro``, its 18 runs committed:
+    made once for these tests (each works on its own copy, ``copy_of``)."""
+    def make(where: Path) -> None:
+        with tool_environment(where / "dvc-site"):
+            repo = example_repo(where / "repo")
+            tool("dvc", "repro", cwd=repo)
+            commit(repo, "18 runs")
+
+    return made_once(tmp_path_factory, "dvc-example", make) / "repo"
+
+
+def copy_of(repo: Path, where: Path) -> Path:
+    """A copy of a repository, its work tree, git and DVC (its cache) with it."""
+    shutil.copytree(repo, where, symlinks=True)
+    return where
+
+
 def with_remote(repo: Path, remote: Path) -> None:
     tool("dvc", "remote", "add", "-d", "store", str(remote), cwd=repo)
     commit(repo, "a DVC remote")
     tool("dvc", "push", "-q", cwd=repo)
 
 
+@pytest.mark.slow
 def test_repro_tracks_runs_skips_when_nothing_changed_and_adds_only_new_points(
-        tmp_path: Path) -> None:
-    repo = example_repo(tmp_path / "repo")
-    tool("dvc", "repro", cwd=repo)
+        swept: Path, tmp_path: Path) -> None:
+    repo = copy_of(swept, tmp_path / "repo")  # after its first `dvc repro`, committed
     lock = yaml.safe_load((repo / "dvc.lock").read_text())
     assert set(lock["stages"]) == {"run", "merge"}
     runs_out = next(o for o in lock["stages"]["run"]["outs"] if o["path"] == "results/runs")
@@ -70,7 +89,7 @@ def test_repro_tracks_runs_skips_when_nothing_changed_and_adds_only_new_points(
         "conf", "workflow/Snakefile", "src/snakesweep/examples/classifier.py"}
     assert {o["path"] for o in lock["stages"]["merge"]["outs"]} >= {
         "results/sweep.nc", "results/runs.csv", "results/plots", "results/metrics.json"}
-    commit(repo, "18 runs")
+    assert tool("git", "status", "--porcelain", cwd=repo).stdout == ""  # all committed
     first, metas = (repo / "dvc.lock").read_bytes(), run_metas(repo)
     merged = {n: (repo / "results" / n).read_bytes() for n in ("sweep.nc", "runs.csv",
                                                               "sweep.json", "metrics.json")}
@@ -104,9 +123,10 @@ def test_repro_tracks_runs_skips_when_nothing_changed_and_adds_only_new_points(
     assert {n: (repo / "results" / n).read_bytes() for n in merged} == merged
 
 
-def test_plots_and_metrics_are_files_dvc_renders_and_compares(tmp_path: Path) -> None:
-    repo = example_repo(tmp_path / "repo")
-    tool("dvc", "repro", cwd=repo)
+@pytest.mark.slow
+def test_plots_and_metrics_are_files_dvc_renders_and_compares(swept: Path,
+                                                             tmp_path: Path) -> None:
+    repo = copy_of(swept, tmp_path / "repo")  # after its first `dvc repro`, committed
     shown = json.loads(tool("dvc", "plots", "show", "--json", cwd=repo).stdout)
     assert "errors" not in shown
     curves = shown["data"]["results/plots/loss.csv"][0]["content"]
@@ -122,7 +142,6 @@ def test_plots_and_metrics_are_files_dvc_renders_and_compares(tmp_path: Path) ->
     accuracy = summary["results"]["test_accuracy"]
     assert 0.5 < accuracy["mean"] <= accuracy["max"] <= 1
 
-    commit(repo, "18 runs")
     set_repeats(repo, 2)
     tool("dvc", "repro", cwd=repo)
     diff = json.loads(tool("dvc", "plots", "diff", "HEAD", "--json", cwd=repo).stdout)
@@ -131,10 +150,9 @@ def test_plots_and_metrics_are_files_dvc_renders_and_compares(tmp_path: Path) ->
     assert revs == {"HEAD", "workspace"}
 
 
-def test_a_clone_pulls_the_runs_and_computes_nothing(tmp_path: Path) -> None:
-    origin = example_repo(tmp_path / "origin")
-    tool("dvc", "repro", cwd=origin)
-    commit(origin, "18 runs")
+@pytest.mark.slow
+def test_a_clone_pulls_the_runs_and_computes_nothing(swept: Path, tmp_path: Path) -> None:
+    origin = copy_of(swept, tmp_path / "origin")  # after its first `dvc repro`, committed
     with_remote(origin, tmp_path / "remote")
 
     clone = tmp_path / "clone"
@@ -151,10 +169,10 @@ def test_a_clone_pulls_the_runs_and_computes_nothing(tmp_path: Path) -> None:
         (origin / "results" / "sweep.nc").read_bytes()
 
 
-def test_a_missing_or_damaged_run_is_named_and_computed_again_alone(tmp_path: Path) -> None:
-    origin = example_repo(tmp_path / "origin")
-    tool("dvc", "repro", cwd=origin)
-    commit(origin, "18 runs")
+@pytest.mark.slow
+def test_a_missing_or_damaged_run_is_named_and_computed_again_alone(swept: Path,
+                                                                  tmp_path: Path) -> None:
+    origin = copy_of(swept, tmp_path / "origin")  # after its first `dvc repro`, committed
     remote = tmp_path / "remote"
     with_remote(origin, remote)
     gone, hurt = sorted(run_metas(origin))[:2]

@@ -230,8 +230,9 @@ def rerecord(run_id: str) -> None:
     meta_path.write_text(json.dumps(meta, indent=2))
 
 
-def test_what_the_direct_reader_does_not_read_falls_back(rich: Path, tmp_path: Path) -> None:
-    """A non-dimension coordinate: the reference merges it, through the fallback."""
+def test_a_coordinate_of_no_dimension_is_read_directly(rich: Path, tmp_path: Path) -> None:
+    """A coordinate that is no dimension's, held by one run only: per run, as the reference
+    places it (text, "" where a run lacks it)."""
     plan = plan_of("x=2", "offset=0,1")
     run_all(plan)
     run_id = plan.run_ids[0]
@@ -241,15 +242,15 @@ def test_what_the_direct_reader_does_not_read_falls_back(rich: Path, tmp_path: P
     ds.to_netcdf(tmp_path / "aux.nc", engine=store.ENGINE)
     shutil.copy(tmp_path / "aux.nc", path)
     rerecord(run_id)
-    merged = aggregate._merge(plan, "results")
-    assert merged.shapes is None
-    xr.testing.assert_identical(merged.dataset, merge_runs(plan, "results", reader="xarray"))
-    assert "label" in merged.dataset.coords
+    merged = assert_same_merge(plan, tmp_path)
+    assert merged["label"].dims == ("offset", "cls")
+    assert merged["label"].values.tolist() == [["first", "second"], ["", ""]]
+    assert "label" in merged.coords and "label" in merged["per_class"].coords
 
 
-def test_what_the_reference_refuses_the_direct_reader_refuses(
+def test_curves_of_other_lengths_without_coordinates_are_padded(
         rich: Path, tmp_path: Path) -> None:
-    """Curves without coordinates of other lengths cannot be aligned: the same error."""
+    """Positions are their labels: the shorter curve gets NaN at its end, in both readers."""
     plan = plan_of("x=2", "offset=0,1")
     run_all(plan)
     run_id = plan.run_ids[0]
@@ -259,11 +260,10 @@ def test_what_the_reference_refuses_the_direct_reader_refuses(
     ds.to_netcdf(tmp_path / "long.nc", engine=store.ENGINE)
     shutil.copy(tmp_path / "long.nc", path)
     rerecord(run_id)
-    with pytest.raises(ValueError) as reference:
-        merge_runs(plan, "results", reader="xarray")
-    with pytest.raises(ValueError) as direct:
-        merge_runs(plan, "results")
-    assert str(direct.value) == str(reference.value)
+    merged = assert_same_merge(plan, tmp_path)
+    assert merged["curve"].sel(offset=0).values.tolist() == [0, 1, 2, 3, 4]
+    assert merged["curve"].sel(offset=1).values[:3].tolist() == [0, 2, 4]
+    assert np.isnan(merged["curve"].sel(offset=1).values[3:]).all()
 
 
 def test_unreadable_results_are_reported_as_the_reference_reports_them(rich: Path) -> None:

@@ -7,9 +7,12 @@ import random
 import shutil
 from pathlib import Path
 
+import pytest
 import xarray as xr
 
 from conftest import calls, snakesweep
+
+pytestmark = pytest.mark.slow
 
 
 def dry_run(project: Path, *overrides: str) -> str:

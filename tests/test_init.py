@@ -69,6 +69,7 @@ def test_init_names_the_files_that_exist_and_writes_nothing(tmp_path: Path) -> N
     assert (tmp_path / "conf" / "config.yaml").read_text() == "mine: 1\n"
 
 
+@pytest.mark.slow
 def test_init_with_an_experiment_lists_its_module_as_code_dvc_depends_on(
         tmp_path: Path) -> None:
     write(tmp_path / "mymod.py", "def main(cfg):\n    return {'score': cfg.seed}\n")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import importlib.util
 import inspect
 import json
 import os
@@ -22,8 +23,6 @@ from omegaconf import OmegaConf
 
 import launcher_tasks
 from conftest import write
-
-pytestmark = pytest.mark.slow
 
 
 class ReferencedSweep(SweepTaskFunction):
@@ -90,6 +89,7 @@ def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("in_tmp")
 @pytest.mark.parametrize("launcher_name, overrides",
                          [("snakesweep", ["hydra.launcher.cores=2"])])
@@ -131,6 +131,7 @@ class TestSnakesweepLauncher(LauncherTestSuite):
             assert [r.return_value for r in sweep.returns[0]] == ["foo"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task_launcher_cfg, extra_flags",
                          [({}, ["-m", "hydra/launcher=snakesweep", "hydra.launcher.cores=1"])])
 class TestSnakesweepLauncherIntegration(IntegrationTestSuite):
@@ -227,6 +228,7 @@ def test_the_plugin_imports_none_of_snakesweep_until_it_launches() -> None:
     assert out.stdout.strip() == "[]"
 
 
+@pytest.mark.slow
 def test_an_app_swept_twice_computes_nothing_the_second_time(app: Path) -> None:
     first = sweep(app, "lr=0.1,0.2", "model=mlp,cnn")
     assert first.returncode == 0, first.stderr
@@ -248,6 +250,7 @@ def test_an_app_swept_twice_computes_nothing_the_second_time(app: Path) -> None:
     meta = json.loads((app / "results" / "runs" / run_ids[0] / "meta.json").read_text())
     assert meta["hydra"] == {"output_dir": "multirun/first/0", "job_name": "my_app",
                              "job_num": 0}
+    assert meta["provenance"]["code"]["files"] == ["my_app.py"]  # the script, imported by name
     assert json.loads((app / "results" / "runs" / run_ids[0] / "return.json").read_text()) == {
         "score": 0.2, "name": "mlp"}
 
@@ -261,6 +264,7 @@ def test_an_app_swept_twice_computes_nothing_the_second_time(app: Path) -> None:
         job / "my_app.log").read_text()
 
 
+@pytest.mark.slow
 def test_job_returns_carry_the_return_value_computed_or_not(
         hydra_sweep_runner: Any, in_tmp: Path) -> None:
     """What sweepers read: each JobReturn's value, equal whether its run was computed now."""
@@ -292,6 +296,7 @@ def test_job_returns_carry_the_return_value_computed_or_not(
     assert [p["status"] for p in json.loads(plan.stdout)] == ["done"] * 3
 
 
+@pytest.mark.slow
 def test_a_failing_point_fails_the_multirun_as_hydra_does_and_is_retried(app: Path) -> None:
     failed = sweep(app, "lr=0.1,0.5", "fail_at=0.5")
     assert failed.returncode == 1
@@ -329,6 +334,7 @@ def test_a_task_that_cannot_be_imported_by_reference_gets_one_line(
     assert not (app / "results" / "runs").exists()
 
 
+@pytest.mark.slow
 def test_batches_of_a_sweeper_all_land_in_one_dataset(app: Path) -> None:
     """A sweeper that launches batch by batch (here BasicSweeper's max_batch_size)."""
     out = sweep(app, "lr=0.1,0.2", "model=mlp,cnn", "hydra.sweeper.max_batch_size=3")
@@ -341,9 +347,12 @@ def test_batches_of_a_sweeper_all_land_in_one_dataset(app: Path) -> None:
         assert set(ds["status"].values.ravel()) == {"done"}
 
 
+@pytest.mark.slow
 def test_an_optuna_sweep_reads_every_batch_from_its_job_returns(tmp_path: Path) -> None:
     """Optuna's sweeper launches one batch of n_jobs trials at a time and minimises the
     numbers the JobReturns carry; its draws are no grid, so they lie along `job`."""
+    if importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper") is None:
+        pytest.skip("hydra-optuna-sweeper is not installed (pip install -e '.[test]')")
     write(tmp_path / "opt_app.py", """
         import hydra
 
@@ -385,6 +394,7 @@ def test_an_optuna_sweep_reads_every_batch_from_its_job_returns(tmp_path: Path) 
     assert {"job", "x", "y", "return_value"} <= set(header)
 
 
+@pytest.mark.slow
 def test_snakemake_arguments_pass_through(app: Path) -> None:
     assert sweep(app, "lr=0.1,0.2").returncode == 0
     forced = sweep(app, "lr=0.1,0.2", "hydra.launcher.snakemake_args=[--forcerun,run_experiment]",
@@ -440,6 +450,7 @@ if __name__ == "__main__":
 '''
 
 
+@pytest.mark.slow
 def test_a_structured_config_of_the_script_with_hydra_in_its_output_dirs(tmp_path: Path) -> None:
     """Classes of the app's __main__ in the config, ${hydra:} in the sweep dir, chdir, a
     returned swept key and a ragged list, an escaped literal beside ${now:}."""

@@ -53,6 +53,7 @@ def status(project: Path, *args: str) -> dict:  # type: ignore[type-arg]
     return json.loads(out.stdout)  # type: ignore[no-any-return]
 
 
+@pytest.mark.slow
 def test_a_clean_sweep_records_commit_system_versions_and_times(project: Path) -> None:
     git_project(project)
     head = tool("git", "rev-parse", "HEAD", cwd=project).stdout.strip()
@@ -87,6 +88,7 @@ def test_a_clean_sweep_records_commit_system_versions_and_times(project: Path) -
         assert ds.attrs["snakesweep_git_commit"] == head
 
 
+@pytest.mark.slow
 def test_a_dirty_tree_makes_a_debug_sweep_with_its_diff_saved(project: Path) -> None:
     git_project(project)
     conf = project / "conf" / "config.yaml"
@@ -118,6 +120,7 @@ def test_a_dirty_tree_makes_a_debug_sweep_with_its_diff_saved(project: Path) -> 
     assert not snakesweep("status", cwd=project).stdout.startswith("DEBUG")
 
 
+@pytest.mark.slow
 def test_dirty_paths_matching_git_dirty_ignore_do_not_make_a_debug_sweep(
         project: Path) -> None:
     conf = project / "conf" / "config.yaml"
@@ -135,6 +138,7 @@ def test_dirty_paths_matching_git_dirty_ignore_do_not_make_a_debug_sweep(
     assert "DEBUG" not in snakesweep("status", cwd=project).stdout
 
 
+@pytest.mark.slow
 def test_snakesweep_debug_forces_it_either_way(project: Path) -> None:
     git_project(project)
     run(project, "+snakesweep.debug=true")
@@ -149,6 +153,7 @@ def test_snakesweep_debug_forces_it_either_way(project: Path) -> None:
     assert new[0]["provenance"]["debug"] is False
 
 
+@pytest.mark.slow
 def test_editing_the_experiment_stales_its_runs_and_snakemake_reruns_exactly_those(
         project: Path) -> None:
     write(project / "other.py", "def main(cfg):\n    return {'y': cfg.x * 100}\n")
@@ -187,42 +192,179 @@ def test_editing_the_experiment_stales_its_runs_and_snakemake_reruns_exactly_tho
     assert "Nothing to be done" in again.stdout + again.stderr
 
 
-def test_a_package_entry_point_is_fingerprinted_by_its_package(project: Path) -> None:
-    write(project / "mypkg" / "__init__.py", "")
-    write(project / "mypkg" / "train.py", "from mypkg.util import scale\n\n"
-          "def main(cfg):\n    return {'y': scale(cfg.x)}\n")
-    write(project / "mypkg" / "util.py", "def scale(x):\n    return 2 * x\n")
-    write(project / "scripts" / "plot.py", "print('unrelated')\n")
+PACKAGE = {
+    "mypkg/__init__.py": "",
+    "mypkg/train.py": """
+        import importlib
+
+        from mypkg.util import scale
+
+
+        def main(cfg):
+            from mypkg.lazy import offset  # imported when a run calls main
+            plugin = importlib.import_module("mypkg.dynamic")  # which no import statement names
+            with open("calls.txt", "a") as f:
+                f.write(f"{cfg.x}\\n")
+            return {"y": scale(cfg.x) + offset() + plugin.SHIFT}
+        """,
+    "mypkg/util.py": "from mypkg.deep import FACTOR\n\n\ndef scale(x):\n    return FACTOR * x\n",
+    "mypkg/deep.py": "FACTOR = 2\n",
+    "mypkg/lazy.py": "def offset():\n    return 0\n",
+    "mypkg/dynamic.py": "SHIFT = 0\n",
+    "mypkg/unused.py": "NEVER = 'imported'\n",
+}
+RAN = ["mypkg/__init__.py", "mypkg/deep.py", "mypkg/dynamic.py", "mypkg/lazy.py",
+       "mypkg/train.py", "mypkg/util.py"]
+"""The files of ``PACKAGE`` its runs run: all but ``unused.py``."""
+
+
+def package_project(project: Path, experiment: str = "mypkg.train:main") -> Path:
+    """The ``project`` fixture with ``PACKAGE`` beside ``tinyexp.py``, running ``experiment``."""
+    for name, text in PACKAGE.items():
+        write(project / name, text)
     conf = project / "conf" / "config.yaml"
-    conf.write_text(conf.read_text().replace("tinyexp:main", "mypkg.train:main"))
+    conf.write_text(conf.read_text().replace("tinyexp:main", experiment))
+    return project
+
+
+@pytest.mark.slow
+def test_a_package_entry_point_is_fingerprinted_by_what_its_runs_import(
+        project: Path) -> None:
+    """Direct, transitive, in-function and importlib imports count; the package's other
+    modules do not."""
+    package_project(project)
+    write(project / "scripts" / "plot.py", "print('unrelated')\n")
     git_project(project)
     run(project)
     record = next(iter(metas(project).values()))["provenance"]
-    assert record["code"]["files"] == ["mypkg/__init__.py", "mypkg/train.py", "mypkg/util.py"]
+    assert record["code"]["files"] == RAN
     assert record["experiment"]["file"] == "mypkg/train.py"
 
     (project / "scripts" / "plot.py").write_text("print('still unrelated')\n")
+    (project / "mypkg" / "unused.py").write_text("NEVER = 'imported, still'\n")
     assert status(project)["counts"]["stale"] == 0
-    (project / "mypkg" / "util.py").write_text("def scale(x):\n    return 3 * x\n")
+    for name in ("util", "deep", "lazy", "dynamic"):
+        source = project / "mypkg" / f"{name}.py"
+        text = source.read_text()
+        source.write_text(text + "# edited\n")
+        assert status(project)["counts"]["stale"] == 3, name
+        source.write_text(text)
+    assert status(project)["counts"]["done"] == 3  # the same bytes again: the same code
+
+    (project / "mypkg" / "deep.py").write_text("FACTOR = 3\n")
     assert status(project)["counts"] == {"done": 0, "stale": 3, "corrupt": 0, "pending": 0,
                                          "failed": 0}
-
     shutil.rmtree(project / ".snakemake")  # as after a clone and `dvc pull`: no metadata
     dry = tool("snakemake", "-n", "--snakefile", SNAKEFILE, cwd=project)
     assert "run_experiment        3" in dry.stdout + dry.stderr
     assert "merge_runs            1" in dry.stdout + dry.stderr
+    tool("snakemake", "--cores", "2", "--snakefile", SNAKEFILE, cwd=project)
+    assert len(calls(project)) == 6
+    assert status(project)["counts"]["done"] == 3
+    with xr.open_dataset(project / "results" / "sweep.nc") as ds:
+        assert ds["y"].values.tolist() == [3, 6, 9]
 
 
-def test_code_globs_name_the_files_that_make_a_run(project: Path) -> None:
+@pytest.mark.slow
+def test_new_files_beside_the_experiment_stale_no_run(project: Path) -> None:
+    """Nor does the dirty-tree rule change: the new files make the runs computed next debug
+    runs, and the done ones stay as they were."""
+    package_project(project)
+    sweep = ["snakesweep.experiment=tinyexp:main,mypkg.train:main"]
+    git_project(project)
+    run(project, *sweep)
+    before = metas(project)
+    assert not any(m["provenance"]["debug"] for m in before.values())
+
+    write(project / "mypkg" / "newer.py", "NEW = 1\n")
+    write(project / "mypkg" / "sub" / "__init__.py", "")
+    write(project / "beside.py", "NEW = 1\n")  # beside the top-level tinyexp.py
+    assert status(project, *sweep)["counts"] == {"done": 6, "stale": 0, "corrupt": 0,
+                                                 "pending": 0, "failed": 0}
+    config = f"snakesweep={{overrides: {json.dumps(sweep)}}}"
+    dry = tool("snakemake", "-n", "--snakefile", SNAKEFILE, "--config", config, cwd=project)
+    assert "Nothing to be done" in dry.stdout + dry.stderr
+
+    run(project, "snakesweep.experiment=tinyexp:main,mypkg.train:main", "x=4")
+    after = metas(project)
+    assert {r: m["start"] for r, m in after.items() if r in before} == {
+        r: m["start"] for r, m in before.items()}
+    new = [m["provenance"] for r, m in after.items() if r not in before]
+    assert len(new) == 2 and all(p["debug"] for p in new)
+    assert sorted(p["code"]["files"] for p in new) == [RAN, ["tinyexp.py"]]
+
+
+@pytest.mark.parametrize("how, args, env", [
+    ("pool", [], {}),
+    ("a process per run", [], {"SNAKESWEEP_NO_POOL": "1"}),
+    ("a batch", ["--batch", "6"], {}),
+])
+@pytest.mark.slow
+def test_every_way_of_running_records_the_same_files(
+        project: Path, how: str, args: list[str], env: dict[str, str]) -> None:
+    """On one core: the pool's one worker runs both experiments, and records each one's own
+    files."""
+    package_project(project)
+    git_project(project)
+    out = snakesweep("run", "--cores", "1", *args,
+                     "snakesweep.experiment=tinyexp:main,mypkg.train:main", cwd=project, env=env)
+    assert out.returncode == 0, out.stderr
+    files = {m["provenance"]["experiment"]["entry_point"]: m["provenance"]["code"]["files"]
+             for m in metas(project).values()}
+    assert files == {"tinyexp:main": ["tinyexp.py"], "mypkg.train:main": RAN}, how
+    pids = {m["pid"] for m in metas(project).values()}
+    assert len(pids) == (1 if how == "pool" else 6), how
+
+
+@pytest.mark.slow
+def test_a_run_that_records_no_code_is_stale(project: Path) -> None:
+    git_project(project)
+    run(project)
+    run_id, meta = next(iter(metas(project).items()))
+    del meta["provenance"]["code"]  # as a run whose record failed before it knew its code
+    (project / "results" / "runs" / run_id / "meta.json").write_text(json.dumps(meta, indent=2))
+    stale = status(project)["stale"]
+    assert [(s["run_id"], s["computed_with"], s["current"]) for s in stale] == [
+        (run_id, None, None)]
+    cache = json.loads((project / "results" / ".snakesweep" / "checksums.json").read_text())
+    assert list(cache["code_files"].values()) == [["tinyexp.py"]]  # the others' list, once
+
+
+def test_an_earlier_record_of_a_whole_package_hashes_as_it_did(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run recorded with every file of its package (before the fingerprint followed its
+    imports) is not stale after an upgrade; a recorded file gone changes the fingerprint."""
+    (tmp_path / ".git").mkdir()
+    write(tmp_path / "mypkg" / "__init__.py", "")
+    write(tmp_path / "mypkg" / "train.py", 'def main(cfg):\n    return {"y": cfg.x}\n')
+    write(tmp_path / "mypkg" / "unused.py", "UNUSED = 1\n")
+    monkeypatch.chdir(tmp_path)
+    files = ("mypkg/__init__.py", "mypkg/train.py", "mypkg/unused.py")
+    options = {"r": {"experiment": "mypkg.train:main"}}
+    assert provenance.CurrentCode(options)("r", files) == "6c0dbf31a1062369"  # as recorded
+    (tmp_path / "mypkg" / "unused.py").unlink()
+    assert provenance.CurrentCode(options)("r", files) != "6c0dbf31a1062369"
+
+
+@pytest.mark.slow
+def test_code_globs_name_more_files_that_make_a_run(project: Path) -> None:
+    """Besides the modules the experiment imports; a new file a glob names counts too."""
     conf = project / "conf" / "config.yaml"
     conf.write_text(conf.read_text().replace(
-        "snakesweep:\n", "snakesweep:\n  code: ['tinyexp.py', 'data/*.csv']\n"))
+        "snakesweep:\n", "snakesweep:\n  code: ['data/*.csv']\n"))
     write(project / "data" / "table.csv", "a,b\n1,2\n")
     git_project(project)
     run(project)
     assert next(iter(metas(project).values()))["provenance"]["code"]["files"] == [
         "data/table.csv", "tinyexp.py"]
     (project / "data" / "table.csv").write_text("a,b\n1,3\n")
+    assert status(project)["counts"]["stale"] == 3
+    (project / "data" / "table.csv").write_text("a,b\n1,2\n")
+    write(project / "data" / "more.csv", "c\n3\n")
+    assert status(project)["counts"]["stale"] == 3
+    (project / "data" / "more.csv").unlink()
+    source = project / "tinyexp.py"
+    source.write_text(source.read_text().replace("cfg.x * 10", "cfg.x * 1000"))
     assert status(project)["counts"]["stale"] == 3
 
     conf.write_text(conf.read_text().replace("data/*.csv", "nothing/*.csv"))
@@ -232,6 +374,7 @@ def test_code_globs_name_the_files_that_make_a_run(project: Path) -> None:
                                   "file in '.'")
 
 
+@pytest.mark.slow
 def test_outside_a_git_repository_everything_works_and_git_says_so(project: Path) -> None:
     run(project)
     for meta in metas(project).values():
@@ -243,6 +386,7 @@ def test_outside_a_git_repository_everything_works_and_git_says_so(project: Path
     assert sweep["runs"]["by_commit"] == {"None": 3}
 
 
+@pytest.mark.slow
 def test_no_secret_and_no_home_path_reaches_any_file_the_sweep_wrote(tmp_path: Path) -> None:
     home = tmp_path / "home" / "someone"
     project = home / "work" / "proj"
@@ -323,6 +467,7 @@ def test_a_run_outside_a_session_captures_provenance_itself(project: Path) -> No
         "results"]
 
 
+@pytest.mark.slow
 def test_each_invocation_records_its_own_session_and_leaves_none_behind(project: Path) -> None:
     """A run computed later by hand records the commit and code of its own time, not those
     of an earlier sweep; finished sweeps leave no session behind."""
@@ -347,6 +492,7 @@ def test_each_invocation_records_its_own_session_and_leaves_none_behind(project:
                                          "failed": 0}
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give .git another owner")
 def test_a_repository_git_refuses_to_read_is_said_so_and_the_sweep_goes_on(
         project: Path) -> None:
@@ -401,13 +547,14 @@ def test_recorded_paths_are_relative_to_the_repository_from_a_subfolder(
     write(tmp_path / "exp" / "pkg" / "__pycache__" / "x.cpython-311.pyc", "bytes")
     monkeypatch.chdir(tmp_path / "exp")
     monkeypatch.syspath_prepend(str(tmp_path / "exp"))
-    code = provenance.code_of({"experiment": "tinyexp:main"})
+    code = provenance.ran_code({"experiment": "tinyexp:main"})
     assert code.entry_file == "exp/tinyexp.py" and code.files == ("exp/tinyexp.py",)
-    assert provenance.code_of({"experiment": "pkg:main"}).files == ("exp/pkg/__init__.py",)
-    globbed = provenance.code_of({"code": ["pkg/**/*"]})
-    assert globbed.files == ("exp/pkg/__init__.py",)  # no bytecode: it changes by itself
+    assert provenance.ran_code({"experiment": "pkg:main"}).files == ("exp/pkg/__init__.py",)
+    globbed = provenance.named_files({"code": ["pkg/**/*"]})
+    assert list(globbed) == ["exp/pkg/__init__.py"]  # no bytecode: it changes by itself
 
 
+@pytest.mark.slow
 def test_a_record_lists_at_most_200_untracked_paths_and_counts_the_rest(
         project: Path) -> None:
     git_project(project)

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from conftest import snakesweep, tool, write
+from conftest import APT_LOCK_WAIT, machine_lock, snakesweep, tool, write
 from snakesweep import report
 from snakesweep.errors import ConfigError
 from snakesweep.rules import RULES, SNAKEFILE
@@ -222,12 +222,16 @@ def gpu() -> None:
         pytest.skip("no Vulkan driver for rerun's headless viewer, and installing "
                     "mesa-vulkan-drivers needs root and apt-get")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", "-q", "--no-install-recommends",
+    install = ["apt-get", "install", "-y", "-q", *APT_LOCK_WAIT, "--no-install-recommends",
                "mesa-vulkan-drivers"]
-    out = subprocess.run(install, capture_output=True, text=True, env=env, timeout=900)
-    if out.returncode != 0:  # a fresh machine's package lists may be missing
-        subprocess.run(["apt-get", "update", "-q"], capture_output=True, env=env, timeout=900)
+    with machine_lock("apt"):  # one apt at a time among parallel test workers
+        if vulkan_drivers():  # another worker installed it while this one waited
+            return
         out = subprocess.run(install, capture_output=True, text=True, env=env, timeout=900)
+        if out.returncode != 0:  # a fresh machine's package lists may be missing
+            subprocess.run(["apt-get", "update", "-q", *APT_LOCK_WAIT], capture_output=True,
+                           env=env, timeout=900)
+            out = subprocess.run(install, capture_output=True, text=True, env=env, timeout=900)
     if out.returncode != 0 or not vulkan_drivers():
         tail = "\n".join((out.stdout + out.stderr).strip().splitlines()[-5:])
         pytest.skip(f"no Vulkan driver for rerun's headless viewer; apt-get install "

@@ -23,9 +23,7 @@ def swept(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-pytestmark = pytest.mark.slow
-
-
+@pytest.mark.slow
 def test_load_reads_the_dataset_and_the_run_table(swept: Path) -> None:
     res = snakesweep.load(swept / "results")
     assert len(res) == 2 and res.keys == ["x"]
@@ -34,6 +32,7 @@ def test_load_reads_the_dataset_and_the_run_table(swept: Path) -> None:
     assert dict(res.dataset.sizes) == {"x": 2, "step": 3}
 
 
+@pytest.mark.slow
 def test_filter_by_scalar_list_predicate_and_status(swept: Path) -> None:
     res = snakesweep.load(swept / "results")
     assert res.filter(x=2).runs["x"].tolist() == [2]
@@ -46,6 +45,7 @@ def test_filter_by_scalar_list_predicate_and_status(swept: Path) -> None:
         res.filter(model="mlp")
 
 
+@pytest.mark.slow
 def test_long_and_wide_dataframes(swept: Path) -> None:
     res = snakesweep.load(swept / "results")
     long = res.to_dataframe()
@@ -60,6 +60,7 @@ def test_long_and_wide_dataframes(swept: Path) -> None:
     assert {"run_id", "status", "x", "score"} <= set(wide.columns)
 
 
+@pytest.mark.slow
 def test_one_run_config_meta_logs_artifacts_and_its_dataset(swept: Path) -> None:
     res = snakesweep.load(swept / "results")
     run_id = res.runs["run_id"][1]
@@ -73,6 +74,7 @@ def test_one_run_config_meta_logs_artifacts_and_its_dataset(swept: Path) -> None
     assert Path(table["path"][1]).is_file()
 
 
+@pytest.mark.slow
 def test_load_works_on_a_copied_results_directory(swept: Path, tmp_path: Path) -> None:
     shutil.copytree(swept / "results", tmp_path / "elsewhere")
     res = snakesweep.load(tmp_path / "elsewhere")
@@ -80,6 +82,7 @@ def test_load_works_on_a_copied_results_directory(swept: Path, tmp_path: Path) -
     assert Path(res.artifacts()["path"][0]).is_relative_to(tmp_path)
 
 
+@pytest.mark.slow
 def test_show_tells_a_run_and_runs_lists_them(swept: Path) -> None:
     res = snakesweep.load(swept / "results")
     run_id = res.runs["run_id"][1]
@@ -99,6 +102,7 @@ def test_show_tells_a_run_and_runs_lists_them(swept: Path) -> None:
     assert "run 'ffff': no run of 'results' starts so" in unknown.stderr
 
 
+@pytest.mark.slow
 def test_from_a_run_its_config_beats_the_tree_and_the_domain_beats_it(
         project: Path) -> None:
     first = cli("run", "x=1", "offset=5", "name=first", "--cores", "1", cwd=project)
@@ -141,6 +145,7 @@ def test_a_loaded_config_leaves_the_groups_the_command_line_selects() -> None:
         "++lr=0.1", "++tags=['a','b']", "++empty={}", "++note='it\\'s \\${x}'"]
 
 
+@pytest.mark.slow
 def test_from_restores_its_groups_and_leaves_what_the_command_line_and_tree_set(
         project: Path) -> None:
     write(project / "conf" / "config.yaml", """

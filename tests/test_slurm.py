@@ -24,13 +24,15 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import xarray as xr
+
+from conftest import machine_lock, real_slurm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "faults"))  # as pytest does for them
 from harness import (  # noqa: E402 - the fault suite's tiny sweep and what it leaves
@@ -49,7 +51,7 @@ RUNS = 6
 SUBMITTED = re.compile(r"submitted with SLURM jobid (\d+)")
 USABLE = ("idle", "mix", "alloc", "comp")  # node states (sinfo %t) that take jobs
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("slurm")]  # one worker: one SLURM
 
 
 class SlurmUnavailable(Exception):
@@ -91,41 +93,47 @@ def _script(step: str, timeout: float = 900) -> subprocess.CompletedProcess[str]
 def local_slurm(say: Callable[[str], None] = lambda line: None) -> Iterator[str]:
     """A SLURM that takes jobs: the one running here, or (as root) one that
     ``slurm-local.sh`` installs when needed and starts, and stops at the end. Yields the
-    default partition; raises ``SlurmUnavailable`` saying why there is none."""
+    default partition; raises ``SlurmUnavailable`` saying why there is none.
+
+    The block holds a lock of the machine throughout: parallel test workers, or the test
+    sessions of other checkouts, would otherwise start the one SLURM twice, or stop it while
+    another still uses it."""
     if importlib.util.find_spec("snakemake_executor_plugin_slurm") is None:
         raise SlurmUnavailable("snakemake-executor-plugin-slurm is not installed "
                                "(pip install -e '.[test]')")
-    problem = slurm_problem()
-    started = False
-    if problem is not None:
-        if os.geteuid() != 0:
-            raise SlurmUnavailable(f"no SLURM here ({problem}), and starting one with "
-                                   f"{SCRIPT.relative_to(REPO)} needs root")
-        installed = shutil.which("slurmctld") or Path("/usr/sbin/slurmctld").exists()
-        for step in ([] if installed else ["install"]) + ["start"]:
-            say(f"SLURM: {problem}; slurm-local.sh {step} …")
-            try:
-                out = _script(step)
-            except subprocess.TimeoutExpired:
-                out = subprocess.CompletedProcess([step], -1, "", "timed out")
-            if out.returncode != 0:
-                if step == "start":
-                    _script("stop", 120)  # whatever part of it did start
-                tail = "\n".join((out.stdout + out.stderr).strip().splitlines()[-8:])
-                raise SlurmUnavailable(f"no SLURM here ({problem}), and "
-                                       f"slurm-local.sh {step} failed ({out.returncode}): "
-                                       f"{tail}")
-        started = True
+    with machine_lock("slurm"):  # one user of the machine's SLURM at a time
         problem = slurm_problem()
+        started = False
         if problem is not None:
-            _script("stop", 120)
-            raise SlurmUnavailable(f"slurm-local.sh started SLURM, but {problem}")
-    try:
-        yield default_partition()
-    finally:
-        if started:
-            say("SLURM: slurm-local.sh stop")
-            _script("stop", 120)
+            if os.geteuid() != 0:
+                raise SlurmUnavailable(f"no SLURM here ({problem}), and starting one with "
+                                       f"{SCRIPT.relative_to(REPO)} needs root")
+            installed = shutil.which("slurmctld") or Path("/usr/sbin/slurmctld").exists()
+            for step in ([] if installed else ["install"]) + ["start"]:
+                say(f"SLURM: {problem}; slurm-local.sh {step} …")
+                try:
+                    with machine_lock("apt") if step == "install" else nullcontext():
+                        out = _script(step)
+                except subprocess.TimeoutExpired:
+                    out = subprocess.CompletedProcess([step], -1, "", "timed out")
+                if out.returncode != 0:
+                    if step == "start":
+                        _script("stop", 120)  # whatever part of it did start
+                    tail = "\n".join((out.stdout + out.stderr).strip().splitlines()[-8:])
+                    raise SlurmUnavailable(f"no SLURM here ({problem}), and "
+                                           f"slurm-local.sh {step} failed ({out.returncode}): "
+                                           f"{tail}")
+            started = True
+            problem = slurm_problem()
+            if problem is not None:
+                _script("stop", 120)
+                raise SlurmUnavailable(f"slurm-local.sh started SLURM, but {problem}")
+        try:
+            yield default_partition()
+        finally:
+            if started:
+                say("SLURM: slurm-local.sh stop")
+                _script("stop", 120)
 
 
 def slurm_args(partition: str, jobs: int = RUNS) -> list[str]:
@@ -222,9 +230,11 @@ def assert_ran_on_slurm(sweep: Sweep) -> Counter[str]:
 def slurm() -> Iterator[str]:
     """The default partition of a SLURM that takes jobs (see the module's docstring)."""
     stack = ExitStack()
+    stack.enter_context(real_slurm())  # conftest points SLURM_CONF elsewhere for other tests
     try:
         partition = stack.enter_context(local_slurm())
     except SlurmUnavailable as exc:
+        stack.close()
         if os.environ.get("SNAKESWEEP_REQUIRE_SLURM"):
             pytest.fail(f"SNAKESWEEP_REQUIRE_SLURM is set, but {exc}")
         pytest.skip(str(exc))

@@ -17,6 +17,8 @@ import yaml
 
 from conftest import calls, snakesweep
 
+pytestmark = pytest.mark.slow
+
 
 def load(project: Path, name: str = "sweep.nc") -> xr.Dataset:
     return xr.load_dataset(project / "results" / name, engine="netcdf4")
@@ -161,7 +163,18 @@ def test_plain_snakemake_started_in_the_wrong_directory_says_where_to_start(
     assert "snakesweep={config_dir: DIR}" in said and "-cd" not in said
 
 
-@pytest.mark.slow
+def test_plain_snakemake_names_a_misspelt_experiment_before_any_job(repo_copy: Path) -> None:
+    misspelt = "snakesweep.experiment=snakesweep.examples.classifer:train"
+    overrides = f'snakesweep={{overrides: ["{misspelt}"]}}'
+    out = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--config", overrides],
+                         cwd=repo_copy, capture_output=True, text=True, timeout=300)
+    assert out.returncode != 0
+    said = out.stdout + out.stderr
+    assert "no module named 'snakesweep.examples.classifer'" in said
+    assert "(did you mean snakesweep.examples.classifier?)" in said
+    assert "run_experiment" not in said
+
+
 def test_repository_example_with_plain_snakemake(repo_copy: Path) -> None:
     """`snakemake --cores 2` in the repository runs the shipped example, then has nothing to do."""
     env = {**os.environ, "PYTHONPATH": ""}

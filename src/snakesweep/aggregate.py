@@ -28,17 +28,26 @@ attributes) again from all of them, as a full merge does.
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import reduce
 from pathlib import Path
 from typing import Any, Literal
 
-from snakesweep import freshness, merge_index, provenance, recording, store, summaries
-from snakesweep.errors import RunFileError, SnakesweepError, first_line
+from snakesweep import (
+    alignment,
+    freshness,
+    merge_index,
+    provenance,
+    recording,
+    store,
+    summaries,
+)
+from snakesweep.errors import NoSpaceError, RunFileError, SnakesweepError, first_line
 from snakesweep.freshness import (
+    MERGED,
     PROVENANCE,
     PROVENANCE_DIFF,
     RECORDING,
@@ -82,16 +91,36 @@ def merge_runs(plan: Plan, results: str | os.PathLike[str], reader: ReaderName =
 
     ``reader="xarray"`` reads every run with ``xr.load_dataset`` (the reference the direct
     reader is compared with); both give the same Dataset. ``metas``: each run's
-    ``merge_index.slim`` meta, when the caller has read them already.
+    ``merge_index.slim`` meta, when the caller has read them already. A done run whose
+    results cannot share the Dataset with the others' is left out, its status
+    ``unmerged`` (see ``alignment``; ``unmerged_runs`` says why, once written).
     """
     return _merge(plan, results, reader, metas).dataset
+
+
+UNMERGED = "unmerged"
+"""The status, in ``sweep.nc`` and ``runs.csv``, of a done run the merge left out."""
+
+
+@dataclass
+class _Assembled:
+    """The merged results: data variables and coordinates over the swept dims and their
+    own, and the done runs left out, with why."""
+
+    variables: dict[str, Any]
+    coordinates: dict[str, Any]
+    unmerged: dict[str, str]
+    shapes: dict[str, RunShape] | None = None
+    """Each merged run's shape, for the merge index (None: the reference reader merged)."""
 
 
 @dataclass
 class _Merged:
     dataset: Any
     shapes: dict[str, RunShape] | None
-    """Each done run's shape, for the merge index (None: the reference reader merged)."""
+    """Each merged run's shape, for the merge index (None: the reference reader merged)."""
+    unmerged: dict[str, str] = field(default_factory=dict)
+    """The done runs left out of the Dataset, and why (in domain order)."""
 
 
 def _merge(plan: Plan, results: str | os.PathLike[str], reader: ReaderName = "direct",
@@ -99,52 +128,159 @@ def _merge(plan: Plan, results: str | os.PathLike[str], reader: ReaderName = "di
     statuses = dict(store.run_statuses(results, plan.run_ids))
     if reader == "direct":
         try:
-            variables, shapes = _direct_variables(plan, results, statuses, metas)
-            return _Merged(_dataset(plan, statuses, variables), shapes)
+            assembled = _direct_variables(plan, results, statuses, metas)
         except _Unsupported:
             pass  # the reference reader merges it, or raises what it raises
-    variables = _reference_variables(plan, statuses, _load_datasets(results, statuses))
-    return _Merged(_dataset(plan, statuses, variables), None)
+        else:
+            return _Merged(_dataset(plan, statuses, assembled), assembled.shapes,
+                           assembled.unmerged)
+    assembled = _reference_variables(plan, statuses, _load_datasets(results, statuses))
+    return _Merged(_dataset(plan, statuses, assembled), None, assembled.unmerged)
+
+
+def _taken(plan: Plan) -> set[str]:
+    """The names a run's results may not use: those of the sweep's own variables."""
+    return {*(d.name for d in plan.dims), *plan.coords,
+            *((plan.launch or {}).get("labels") or {}), "run_id", "status"}
+
+
+def _shape_of(ds: Any) -> RunShape:
+    """What a run's result (as ``xr.load_dataset`` reads it) holds besides its values."""
+    index = [str(k) for k, c in ds.coords.items() if c.dims == (k,)]
+    variables = {str(n): VarShape(tuple(map(str, v.dims)), v.shape, v.dtype, dict(v.attrs))
+                 for n, v in ds.data_vars.items()}
+    variables.update({str(n): VarShape(tuple(map(str, c.dims)), c.shape, c.dtype,
+                                       dict(c.attrs), coordinate=True)
+                      for n, c in ds.coords.items() if str(n) not in index})
+    return RunShape(variables, {d: _without_source(ds.variables[d]) for d in index})
 
 
 def _reference_variables(plan: Plan, statuses: Mapping[str, str],
-                         datasets: Mapping[str, Any]) -> dict[str, Any]:
+                         datasets: Mapping[str, Any]) -> _Assembled:
     """Each result over the swept dims and its own, from one Dataset per done run."""
+    order = [r for r in plan.run_ids if r in datasets]
+    shapes = {r: _shape_of(datasets[r]) for r in order}
+    unmerged = alignment.disagreeing(order, shapes, _taken(plan))
+    while True:
+        kept = [r for r in order if r not in unmerged]
+        variables, coordinates, inexact = _reference_arrays(plan, kept, shapes, datasets)
+        if not inexact:
+            break
+        unmerged.update(inexact)
+    return _Assembled(variables, coordinates, {r: unmerged[r] for r in order if r in unmerged})
+
+
+def _reference_arrays(plan: Plan, kept: list[str], shapes: Mapping[str, RunShape],
+                      datasets: Mapping[str, Any]
+                      ) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
+    """The variables and coordinates of the ``kept`` runs, placed by ``xr.align``; and the
+    runs holding integers their variable's type cannot hold exactly."""
     import numpy as np
     import xarray as xr
 
     dims = [d.name for d in plan.dims]
     shape = tuple(len(d.values) for d in plan.dims)
     cells = [(p.index, p.run_id) for p in plan.points]
-
-    names: dict[str, None] = {}
-    for ds in datasets.values():
-        names.update(dict.fromkeys(ds.data_vars))
-
+    sizes = alignment.padded_sizes([shapes[r] for r in kept])
+    joined = alignment.joined_indexes([shapes[r] for r in kept])
+    names = dict.fromkeys(n for r in kept for n in shapes[r].variables)
     variables: dict[str, Any] = {}
+    coordinates: dict[str, Any] = {}
+    inexact: dict[str, str] = {}
     for name in names:
-        arrays = {r: ds[name] for r, ds in datasets.items() if name in ds.data_vars}
-        aligned = _align(list(arrays.values()))
+        having = [r for r in kept if name in shapes[r].variables]
+        arrays = {r: _positioned(datasets[r], name, sizes) for r in having}
+        aligned = [_labelled(a, joined) for a in arrays.values()]
         template = aligned[0]
-        complete = all(r in arrays for _, r in cells)
         dtype = np.result_type(*(a.dtype for a in aligned))
-        if dtype.kind not in "biufc":
+        if dtype.kind not in "biufc" and not shapes[having[0]].variables[name].coordinate:
             raise SnakesweepError(f"result {name!r} is not numeric ({dtype})")
-        if not complete and dtype.kind not in "fc":
-            dtype = np.dtype("f8")
-        data = np.full(shape + template.shape, np.nan if dtype.kind in "fc" else 0, dtype=dtype)
+        own = {k: v for k, v in template.coords.items() if k not in dims}
+        attrs = template.attrs
+        if shapes[having[0]].variables[name].coordinate and len(having) == len(kept) and all(
+                _equal(a.values, template.values) for a in aligned[1:]):
+            coordinates[name] = xr.DataArray(template.values.astype(dtype), dims=template.dims,
+                                             coords=own, attrs=attrs)
+            continue
+        complete = all(r in arrays for _, r in cells)
+        final, fill = (dtype, None) if complete else alignment.missing(dtype)
+        for run_id in having:  # as the run holds them, before padding made them floats
+            value = alignment.inexact(datasets[run_id].variables[name].values, final)
+            if value is not None:
+                inexact.setdefault(run_id, _inexact_reason(name, value, final))
+        data = np.full(shape + template.shape, fill, dtype=final) if fill is not None \
+            else np.empty(shape + template.shape, dtype=final)
         by_run = dict(zip(arrays, aligned, strict=True))
         for index, run_id in cells:
             if run_id in by_run:
                 data[index] = by_run[run_id].values
-        coords = {k: v for k, v in template.coords.items() if k not in dims}
-        variables[name] = xr.DataArray(data, dims=dims + list(template.dims), coords=coords,
-                                       attrs=template.attrs)
-    return variables
+        merged = xr.DataArray(data, dims=dims + list(template.dims), coords=own, attrs=attrs)
+        (coordinates if shapes[having[0]].variables[name].coordinate else variables)[name] = \
+            merged
+    return variables, coordinates, inexact
 
 
-def _dataset(plan: Plan, statuses: Mapping[str, str], variables: dict[str, Any]) -> Any:
-    """The Dataset of the results' variables, with ``run_id``, ``status`` and coordinates."""
+def _positioned(ds: Any, name: str, sizes: Mapping[str, int]) -> Any:
+    """One variable of a run's Dataset with the coordinates of its own dims only, padded
+    along each dim without labels to ``sizes`` (as NaN, "" or NaT: ``alignment.missing``)."""
+    import numpy as np
+    import xarray as xr
+
+    var = ds.variables[name]
+    array = xr.DataArray(var, coords={d: ds.variables[d] for d in var.dims if d in ds.indexes},
+                         name=name)
+    short = {d: sizes[d] for d in var.dims if d not in ds.indexes and array.sizes[d] < sizes[d]}
+    if short:
+        fill = alignment.missing(array.dtype)[1]
+        array = array.assign_coords({d: np.arange(array.sizes[d]) for d in short}).reindex(
+            {d: np.arange(n) for d, n in short.items()}, fill_value=fill).drop_vars(list(short))
+    return array
+
+
+def _labelled(array: Any, joined: Mapping[str, Any]) -> Any:
+    """``array`` reindexed (as ``xr.align`` reindexes it) along each labelled dim whose
+    labels are not the union of every run's, ``joined``; its coordinates keep their
+    attributes."""
+    moves = {d: joined[d] for d in array.dims
+             if d in array.xindexes and not array.xindexes[d].equals(joined[d])}
+    if not moves:
+        return array
+    out = array.reindex({d: index.create_variables()[d] for d, index in moves.items()},
+                        fill_value=alignment.missing(array.dtype)[1])
+    for dim in moves:
+        out[dim].attrs.update(array[dim].attrs)
+        out[dim].encoding.update(_encoding_of(array[dim].variable, out[dim].dtype))
+    return out
+
+
+def _encoding_of(coord: Any, dtype: Any) -> dict[str, Any]:
+    """A run's coordinate's encoding, for the union of every run's labels along its dim
+    (of ``dtype``): all of it but the dtype it was stored as, when the union's differs
+    (integer labels with a float among them: written as integers, 0.5 would be 0)."""
+    return {k: v for k, v in coord.encoding.items() if k != "dtype" or coord.dtype == dtype}
+
+
+def _equal(a: Any, b: Any) -> bool:
+    """Whether two arrays hold the same values (NaN equal to NaN, NaT to NaT)."""
+    import numpy as np
+
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape:
+        return False
+    if a.dtype.kind in "fcmM" and b.dtype.kind in "fcmM":
+        return bool(np.array_equal(a, b, equal_nan=True))
+    return bool(np.array_equal(a, b))
+
+
+def _inexact_reason(name: str, value: Any, dtype: Any) -> str:
+    return (f"its {name!r} holds {value}, which sweep.nc cannot hold exactly: {name!r} is "
+            f"{dtype} there (a cell lacks it, it is padded or aligned, or runs hold it as "
+            "other types)")
+
+
+def _dataset(plan: Plan, statuses: Mapping[str, str], assembled: _Assembled) -> Any:
+    """The Dataset of the results' variables and coordinates, with ``run_id``, ``status``
+    (``unmerged`` for the runs left out) and the domain's coordinates."""
     import numpy as np
     import xarray as xr
 
@@ -155,16 +291,19 @@ def _dataset(plan: Plan, statuses: Mapping[str, str], variables: dict[str, Any])
     status = np.empty(shape, dtype=object)
     for index, run_id in cells:
         run_ids[index] = run_id
-        status[index] = statuses[run_id]
+        status[index] = UNMERGED if run_id in assembled.unmerged else statuses[run_id]
+    variables = dict(assembled.variables)
     variables["run_id"] = xr.DataArray(run_ids.astype(str), dims=dims)
     variables["status"] = xr.DataArray(status.astype(str), dims=dims)
-    coords = {d.name: (d.name, _coordinate_values(d.values)) for d in plan.dims}
+    coords: dict[str, Any] = {d.name: (d.name, _coordinate_values(d.values)) for d in plan.dims}
     for key, values in ((plan.launch or {}).get("labels") or {}).items():  # along `job`
         coords[key] = (dims[0], _label_values([values[i] for (i,), _ in cells]))
     coords.update(_domain_coords(plan))
     # NetCDF forbids '/' in names: a nested config group `model/enc` becomes `model.enc`
     renames = {d: d.replace("/", ".") for d in (*dims, *coords) if "/" in d}
-    ds = xr.Dataset(variables, coords=coords).rename(renames)
+    # the results' coordinates are aligned with the results (outer join), then marked
+    ds = xr.Dataset({**variables, **assembled.coordinates}, coords=coords).set_coords(
+        list(assembled.coordinates)).rename(renames)
     for old, new in renames.items():
         ds[new].attrs["hydra_key"] = old
     return ds.assign_attrs(
@@ -175,14 +314,7 @@ def _dataset(plan: Plan, statuses: Mapping[str, str], variables: dict[str, Any])
 
 class _Unsupported(Exception):
     """What the direct reader leaves to the reference reader, which merges it or raises
-    what it raises:
-
-    * a result file with a coordinate that is not a dimension's (CF ``coordinates``);
-    * a result that is not numeric (the reference names it);
-    * a result whose own dims differ between runs, an own dim with coordinates in some
-      runs and not in others, an own dim without coordinates of different lengths, or
-      coordinates with repeated labels (the reference aligns these or refuses them);
-    * an own dim named like a swept key or coordinate.
+    what it raises: a result that is not numeric (the reference names it).
 
     Files it reads but not through a layout seen before (other attributes, other lengths,
     compressed, chunked or big-endian variables, strings) are each read with xarray and
@@ -202,10 +334,10 @@ class _Part:
 
 
 def _direct_variables(plan: Plan, results: str | os.PathLike[str], statuses: Mapping[str, str],
-                      metas: Mapping[str, Mapping[str, Any] | None] | None
-                      ) -> tuple[dict[str, Any], dict[str, RunShape]]:
-    """Each result's DataArray as ``_reference_variables`` makes it, and each done run's
-    shape; the runs ``merge_index`` says ``sweep.nc`` holds as they are now are not read."""
+                      metas: Mapping[str, Mapping[str, Any] | None] | None) -> _Assembled:
+    """Each result's DataArray as ``_reference_variables`` makes it, the runs left out and
+    each merged run's shape; the runs ``merge_index`` says ``sweep.nc`` holds as they are
+    now are not read."""
     done = [r for r in plan.run_ids if statuses[r] == "done"]
     position = {r: i for i, r in enumerate(plan.run_ids)}
     cells = _cells(plan)
@@ -241,8 +373,36 @@ def _direct_variables(plan: Plan, results: str | os.PathLike[str], statuses: Map
             errors.append(RunFileError(run_id, str(path), first_line(exc)))
     _raise_unreadable(errors)
     parts.extend(reader.parts(position))
-    variables = _assembled(plan, parts, cells)
-    return variables, {r: p.shape for p in parts for r in p.runs}
+    shape_of = {r: p.shape for p in parts for r in p.runs}
+    order = [r for r in plan.run_ids if r in shape_of]
+    unmerged = alignment.disagreeing(order, shape_of, _taken(plan))
+    while True:
+        parts = _without(parts, unmerged, position)
+        variables, coordinates, inexact = _assembled(plan, parts, cells)
+        if not inexact:
+            break
+        unmerged.update(inexact)
+    return _Assembled(variables, coordinates,
+                      {r: unmerged[r] for r in order if r in unmerged},
+                      {r: p.shape for p in parts for r in p.runs})
+
+
+def _without(parts: list[_Part], runs: Collection[str], position: Mapping[str, int]
+             ) -> list[_Part]:
+    """``parts`` but ``runs``."""
+    import numpy as np
+
+    out = []
+    for part in parts:
+        keep = [r not in runs for r in part.runs]
+        if all(keep):
+            out.append(part)
+        elif any(keep):
+            rows = np.flatnonzero(keep)
+            members = [part.runs[i] for i in rows]
+            out.append(_Part(part.shape, members, {n: v[rows] for n, v in part.values.items()},
+                             position[members[0]]))
+    return out
 
 
 def _cells(plan: Plan) -> dict[str, list[int]]:
@@ -262,56 +422,87 @@ def _cells(plan: Plan) -> dict[str, list[int]]:
 
 
 def _assembled(plan: Plan, parts: list[_Part], cells: Mapping[str, list[int]]
-               ) -> dict[str, Any]:
-    """Each result over the swept dims and its own, as the reference assembles it: names in
-    the order runs first hold them, aligned as ``_align`` aligns them, attributes and
-    coordinates of the first run that holds them, the dtype of them all (float when a cell
-    lacks the result)."""
+               ) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
+    """Each result and coordinate over the swept dims and its own, as the reference
+    assembles it: names in the order runs first hold them, aligned as ``_labelled`` aligns
+    them (padded along dims without labels), attributes and coordinates of the first run
+    that holds them, the dtype of them all (float when a cell lacks the result); a
+    coordinate equal in every run over its own dims only. And the runs holding integers
+    their variable's type cannot hold exactly."""
     import numpy as np
     import xarray as xr
 
     dims = [d.name for d in plan.dims]
     shape = tuple(len(d.values) for d in plan.dims)
     ncells = int(np.prod(shape, dtype=np.int64))
-    taken = {*dims, *plan.coords, *((plan.launch or {}).get("labels") or {})}
     parts = sorted(parts, key=lambda p: p.first)
+    sizes = alignment.padded_sizes([p.shape for p in parts])
+    joined = alignment.joined_indexes([p.shape for p in parts])  # as runs first hold them
     names = dict.fromkeys(n for p in parts for n in p.shape.variables)
     runs = len(cells)
+    kept = sum(len(p.runs) for p in parts)
     variables: dict[str, Any] = {}
+    coordinates: dict[str, Any] = {}
+    inexact: dict[str, str] = {}
     for name in names:
         having = [p for p in parts if name in p.shape.variables]
         first = having[0].shape.variables[name]
-        if set(first.dims) & taken or any(p.shape.variables[name].dims != first.dims
-                                          for p in having):
-            raise _Unsupported(name)
-        coords, sizes, rows = _aligned(name, first.dims, having)
+        coords, own_sizes, rows = _aligned(name, first.dims, having, sizes, joined)
         dtype = np.result_type(*(r.dtype for r in rows))
-        if dtype.kind not in "biufc":
+        if dtype.kind not in "biufc" and not first.coordinate:
             raise _Unsupported(name)
-        if sum(len(p.runs) for p in having) < runs and dtype.kind not in "fc":
-            dtype = np.dtype("f8")
-        data = np.full((ncells, *sizes), np.nan if dtype.kind in "fc" else 0, dtype=dtype)
+        count = sum(len(p.runs) for p in having)
+        if first.coordinate and count == kept and all(
+                _all_equal(r, rows[0][0]) for r in rows):
+            coordinates[name] = xr.DataArray(rows[0][0].astype(dtype), dims=first.dims,
+                                             coords=coords, attrs=first.attrs)
+            continue
+        final, fill = (dtype, None) if count == runs else alignment.missing(dtype)
+        for part in having:
+            if alignment.inexact(part.values[name], final) is None:
+                continue
+            for run_id, row in zip(part.runs, part.values[name], strict=True):
+                value = alignment.inexact(row, final)
+                if value is not None:
+                    inexact.setdefault(run_id, _inexact_reason(name, value, final))
+        data = np.full((ncells, *own_sizes), fill, dtype=final) if fill is not None \
+            else np.empty((ncells, *own_sizes), dtype=final)
         for part, values in zip(having, rows, strict=True):
             where = [cells[r] for r in part.runs]
             if all(len(c) == 1 for c in where):
                 data[[c[0] for c in where]] = values
             else:
                 data[np.concatenate(where)] = np.repeat(values, [len(c) for c in where], axis=0)
-        variables[name] = xr.DataArray(data.reshape(shape + tuple(sizes)),
-                                       dims=dims + list(first.dims), coords=coords,
-                                       attrs=first.attrs)
-    return variables
+        merged = xr.DataArray(data.reshape(shape + tuple(own_sizes)),
+                              dims=dims + list(first.dims), coords=coords, attrs=first.attrs)
+        (coordinates if first.coordinate else variables)[name] = merged
+    return variables, coordinates, inexact
 
 
-def _aligned(name: str, own: tuple[str, ...], having: list[_Part]
-             ) -> tuple[dict[str, Any], list[int], list[Any]]:
-    """One result's own coordinates, sizes and each part's rows after
-    ``xr.align(..., join="outer", fill_value=nan)`` of every run's array (``_align``).
+def _all_equal(rows: Any, row: Any) -> bool:
+    """Whether every row of ``rows`` holds the values of ``row`` (NaN equal to NaN)."""
+    import numpy as np
 
-    Along a dim whose indexes are all equal nothing moves and the first run's coordinate
-    stays; else it is the union of the indexes, reduced in run order, with the first run's
-    attributes, and a run missing labels gets NaN (its dtype promoted as alignment
-    promotes it).
+    rows, row = np.asarray(rows), np.asarray(row)
+    if rows.shape[1:] != row.shape:
+        return False
+    with np.errstate(invalid="ignore"):
+        same = rows == row
+    if rows.dtype.kind in "fcmM" and row.dtype.kind in "fcmM":
+        same |= np.isnan(rows) & np.isnan(row)
+    return bool(np.all(same))
+
+
+def _aligned(name: str, own: tuple[str, ...], having: list[_Part], padded: Mapping[str, int],
+             joined: Mapping[str, Any]) -> tuple[dict[str, Any], list[int], list[Any]]:
+    """One result's own coordinates, sizes and each part's rows after ``xr.align`` to the
+    union of every run's labels (``joined``; ``_labelled``), each padded first along its
+    dims without labels to their ``padded`` sizes.
+
+    A run whose labels are the union's is not moved; the coordinate is the first run's,
+    when it is not moved, else the union, with the first run's attributes; a run
+    missing labels gets NaN (its dtype promoted as alignment promotes it; "" for text, NaT
+    for times). ``alignment.disagreeing`` has left out the runs this cannot place.
     """
     import numpy as np
 
@@ -319,45 +510,47 @@ def _aligned(name: str, own: tuple[str, ...], having: list[_Part]
     sizes: list[int] = []
     moves: list[list[Any]] = [[None] * len(own) for _ in having]
     for axis, dim in enumerate(own):
-        indexed = [dim in p.shape.coords for p in having]
-        lengths = {p.shape.variables[name].shape[axis] for p in having}
-        if not all(indexed):
-            if any(indexed) or len(lengths) > 1:
-                raise _Unsupported(name)
-            sizes.append(lengths.pop())
+        if dim not in having[0].shape.coords:  # by position: padded to the longest
+            size = padded[dim]
+            sizes.append(size)
+            for k, part in enumerate(having):
+                n = part.shape.variables[name].shape[axis]
+                if n < size:
+                    positions = np.arange(size)
+                    moves[k][axis] = np.where(positions < n, positions, -1)
             continue
+        target = joined[dim]
         indexes = [p.shape.index(dim) for p in having]
-        if all(i.equals(indexes[0]) for i in indexes[1:]):
+        sizes.append(len(target.index))
+        if indexes[0].equals(target):  # the first run's array is not moved: its own labels
             coords[dim] = having[0].shape.coords[dim]
-            sizes.append(having[0].shape.variables[name].shape[axis])
-            continue
-        if not all(i.index.is_unique for i in indexes):
-            raise _Unsupported(name)
-        joined = reduce(lambda a, b: a.join(b, how="outer"), indexes)
-        coord = coords[dim] = joined.create_variables()[dim]
-        coord.attrs = dict(having[0].shape.coords[dim].attrs)  # each array keeps its own
-        coord.encoding = dict(having[0].shape.coords[dim].encoding)
-        sizes.append(len(joined.index))
+        else:
+            coord = coords[dim] = target.create_variables()[dim]
+            coord.attrs = dict(having[0].shape.coords[dim].attrs)  # each array its own
+            coord.encoding = _encoding_of(having[0].shape.coords[dim], coord.dtype)
         for k, index in enumerate(indexes):
-            move = index.reindex_like(joined)[dim]
-            if len(move) != len(index.index) or not np.array_equal(move, np.arange(len(move))):
-                moves[k][axis] = move
+            if not index.equals(target):
+                moves[k][axis] = index.reindex_like(target)[dim]
     rows = []
     for part, move in zip(having, moves, strict=True):
         values = np.asarray(part.values[name])
+        fill: Any = np.nan
         if any(m is not None and (m < 0).any() for m in move):
-            values = values.astype(np.result_type(values.dtype, np.nan))
+            dtype, fill = alignment.missing(values.dtype)
+            if math.prod(values.shape[1:]) == 0:  # nothing to place: all of it is fill,
+                rows.append(np.full(  # of the fill's own type, as xarray makes it
+                    (len(values), *(s if m is None else len(m)
+                                    for s, m in zip(values.shape[1:], move, strict=True))),
+                    fill))
+                continue
+            values = values.astype(dtype)
         for axis, m in enumerate(move):
             if m is None:
                 continue
             missing = m < 0
-            if values.shape[axis + 1] == 0:
-                values = np.full((*values.shape[:axis + 1], len(m), *values.shape[axis + 2:]),
-                                 np.nan, dtype=values.dtype)
-            else:
-                values = np.take(values, np.where(missing, 0, m), axis=axis + 1)
+            values = np.take(values, np.where(missing, 0, m), axis=axis + 1)
             if missing.any():
-                values[(slice(None),) * (axis + 1) + (missing,)] = np.nan
+                values[(slice(None),) * (axis + 1) + (missing,)] = fill
         rows.append(values)
     return coords, sizes, rows
 
@@ -404,16 +597,22 @@ def _reused(plan: Plan, previous: merge_index.Previous, shapes: Mapping[str, Run
 
 def _held(old: Any, arrays: dict[str, Any], name: str, var: VarShape, shape: RunShape,
           rows: list[int], swept: int) -> Any:
-    """One result of some runs, as their files hold it, from the merged ``old`` Dataset
-    (None when it cannot be had back exactly)."""
+    """One result (or coordinate) of some runs, as their files hold it, from the merged
+    ``old`` Dataset (None when it cannot be had back exactly)."""
     import numpy as np
 
-    if name not in old.data_vars or old[name].dims[swept:] != var.dims:
+    if name not in old.variables or var.dtype.kind not in "biufc":
         return None
     if name not in arrays:
-        data = old[name].values
-        arrays[name] = data.reshape(-1, *data.shape[swept:])
-    values = arrays[name][rows]
+        held = old.variables[name]
+        if var.coordinate and held.dims == var.dims:  # one coordinate for every run
+            arrays[name] = held.values[np.newaxis]
+        elif held.dims[swept:] == var.dims and held.ndim == swept + len(var.dims):
+            arrays[name] = held.values.reshape(-1, *held.shape[swept:])
+        else:
+            return None
+    data = arrays[name]
+    values = data[rows] if len(data) > 1 else np.repeat(data, len(rows), axis=0)
     for axis, dim in enumerate(var.dims):
         if dim in shape.coords:
             labels = old.indexes.get(dim)
@@ -423,8 +622,10 @@ def _held(old: Any, arrays: dict[str, Any], name: str, var: VarShape, shape: Run
             if (take < 0).any():
                 return None
             values = np.take(values, take, axis=axis + 1)
-        elif dim in old.indexes or values.shape[axis + 1] != var.shape[axis]:
+        elif dim in old.indexes or values.shape[axis + 1] < var.shape[axis]:
             return None
+        elif values.shape[axis + 1] > var.shape[axis]:  # padded: the run's are the first
+            values = values[(slice(None),) * (axis + 1) + (slice(0, var.shape[axis]),)]
     return _narrowed(values, var.dtype)
 
 
@@ -513,16 +714,7 @@ class _Layout:
         import xarray as xr
 
         ds = xr.load_dataset(path, engine=store.ENGINE)
-        for key, coord in ds.coords.items():
-            if coord.dims != (key,):
-                raise _Unsupported(f"{path}: coordinate {key!r}")
-        for name, var in ds.data_vars.items():
-            if var.dtype.kind not in "biufc":
-                raise _Unsupported(f"{path}: {name!r} is {var.dtype}")
-        shape = RunShape(
-            {str(n): VarShape(tuple(map(str, v.dims)), v.shape, v.dtype, dict(v.attrs))
-             for n, v in ds.data_vars.items()},
-            {str(d): _without_source(ds.variables[d]) for d in ds.coords})
+        shape = _shape_of(ds)
         found = _spans(raw, ds)
         spans = [s for s in found.values() if s is not None]
         slot = {name: i for i, name in enumerate(n for n, s in found.items() if s is not None)}
@@ -532,7 +724,7 @@ class _Layout:
         layout = cls(shape, len(raw), spans, bytes(masked),
                      {n: slot.get(n) for n in shape.variables},
                      {d: slot[d] for d in shape.coords if d in slot},
-                     {n: ds[n].values for n in shape.variables if n not in slot})
+                     {n: ds.variables[n].values for n in shape.variables if n not in slot})
         pieces = [raw[s.offset:s.offset + s.nbytes] for s in spans]
         layout.variants[tuple(pieces[i] for i in layout.coord_slots.values())] = shape
         return layout, pieces
@@ -705,33 +897,51 @@ def run_table(plan: Plan, results: str | os.PathLike[str], dataset: Any,
 def write_sweep(plan: Plan, results: str | os.PathLike[str]) -> tuple[Path, Path, Any]:
     """Merge the runs; write ``sweep.nc``, ``runs.csv``, ``sweep.rrd`` and the summaries.
 
-    Each is written aside and renamed into place. ``sweep.nc``, ``runs.csv`` and the
-    summaries are the same bytes for the same runs, so DVC sees a change only when
-    something changed (a recording holds ids of its own, so ``sweep.rrd`` differs by bytes
-    but not by content). Then the merge index (``merge_index``), so that the next merge
-    reads only the runs that changed.
+    Nothing is written before the merge has succeeded. Every file is written aside first
+    and all are renamed into place together, ``sweep.json`` last, so a merge that fails (a
+    full disk: ``NoSpaceError``) leaves the merged files as they were, and nothing aside.
+    Done runs the merge leaves out (``alignment``) are named in ``sweep.json``
+    (``unmerged_runs``), with why. ``sweep.nc``, ``runs.csv`` and the summaries are the same
+    bytes for the same runs, so DVC sees a change only when something changed (a recording
+    holds ids of its own, so ``sweep.rrd`` differs by bytes but not by content). Then the
+    merge index (``merge_index``), so that the next merge reads only the runs that changed.
     """
     cache = merge_index.RunMetas(results)
     metas = cache.read(plan.run_ids)
     record = sweep_record(results, metas)
     merged = _merge(plan, results, metas=metas)
+    Path(results).mkdir(parents=True, exist_ok=True)  # no run has been written yet
     ds = merged.dataset.assign_attrs(provenance_attrs(record))
     table = run_table(plan, results, ds, metas)
-    sweep_path = Path(results, SWEEP)
-    table_path = Path(results, RUNS_TABLE)
-    store.replace_with(sweep_path, lambda tmp: ds.to_netcdf(tmp, engine=store.ENGINE))
-    store.replace_with(table_path, lambda tmp: table.to_csv(tmp, index=False))
-    write_recording(ds, Path(results, RECORDING))
-    summaries.write_summaries(ds, results)
-    write_provenance(record, results)
-    index = sweep_index(plan, results, table)
-    store.write_atomic(Path(results, SWEEP_INDEX), json.dumps(index, indent=2) + "\n")
+    store.clear_asides(results, (*MERGED, summaries.PLOTS))
+    try:
+        with store.Staging(results) as staged:
+            written = {
+                SWEEP: staged.file(SWEEP, lambda tmp: ds.to_netcdf(tmp, engine=store.ENGINE),
+                                   int(ds.nbytes)),
+                RUNS_TABLE: staged.file(RUNS_TABLE, lambda tmp: table.to_csv(tmp, index=False)),
+            }
+            staged.data(RECORDING, recording_bytes(ds))
+            summaries.stage_summaries(ds, staged)
+            stage_provenance(record, results, staged)
+            index = sweep_index(plan, results, table, freshness.staged_files(written),
+                                merged.unmerged)
+            staged.text(SWEEP_INDEX, json.dumps(index, indent=2) + "\n")
+            staged.commit()
+    except NoSpaceError as exc:
+        raise NoSpaceError(exc.path, exc.free, MERGE_ADVICE) from exc.__cause__
+    freshness.remember_files(results, index["files"])
     merge_index.save(results, plan.layout_digest,
                      None if merged.shapes is None else index["files"].get(SWEEP),
                      {r: ((metas.get(r) or {}).get("result_sha256"), shape)
                       for r, shape in (merged.shapes or {}).items()})
     cache.save()
-    return sweep_path, table_path, table
+    return Path(results, SWEEP), Path(results, RUNS_TABLE), table
+
+
+MERGE_ADVICE = ("free some space on that disk, then run again to merge; the runs and the "
+                "merged files are kept as they were")
+"""What to do when a merge found the disk full."""
 
 
 def sweep_record(results: str | os.PathLike[str],
@@ -760,6 +970,14 @@ def provenance_attrs(record: Mapping[str, Any]) -> dict[str, Any]:
 def write_provenance(record: Mapping[str, Any], results: str | os.PathLike[str]) -> None:
     """``provenance.json``, and beside it ``provenance.diff``: the newest run's working-tree
     diff (empty when its tree was clean)."""
+    with store.Staging(results) as staged:
+        stage_provenance(record, results, staged)
+        staged.commit()
+
+
+def stage_provenance(record: Mapping[str, Any], results: str | os.PathLike[str],
+                     staged: store.Staging) -> None:
+    """``write_provenance``'s files, written aside into ``staged``."""
     diff = ""
     newest = record.get("newest_run")
     name = (record.get("git") or {}).get("diff")
@@ -768,17 +986,23 @@ def write_provenance(record: Mapping[str, Any], results: str | os.PathLike[str])
             diff = (store.run_dir(results, newest) / name).read_text(encoding="utf-8")
         except OSError:
             diff = ""
-    store.write_atomic(Path(results, PROVENANCE_DIFF), diff)
-    store.write_atomic(Path(results, PROVENANCE), json.dumps(record, indent=2) + "\n")
+    staged.text(PROVENANCE_DIFF, diff)
+    staged.text(PROVENANCE, json.dumps(record, indent=2) + "\n")
 
 
 def write_recording(dataset: Any, path: Path) -> None:
     """Write the sweep's recording; a sweep with no numeric result gets a recording saying so."""
+    data = recording_bytes(dataset)
+    store.replace_with(path, lambda tmp: tmp.write_bytes(data), len(data))
+
+
+def recording_bytes(dataset: Any) -> bytes:
+    """The bytes of ``write_recording``'s file."""
     try:
-        recording.to_rerun(dataset, path, application_id=recording_name(dataset))
+        return recording.encode(dataset, application_id=recording_name(dataset))
     except recording.NothingToShow as exc:
-        recording.write_note(path, f"Nothing to show: {exc.reason}.",
-                             application_id=recording_name(dataset))
+        return recording.encode_note(f"Nothing to show: {exc.reason}.",
+                                     application_id=recording_name(dataset))
 
 
 def recording_name(dataset: Any) -> str:
@@ -788,34 +1012,46 @@ def recording_name(dataset: Any) -> str:
     return f"snakesweep {kind}{dataset.attrs.get('snakesweep_config_name', 'sweep')}"
 
 
-def sweep_index(plan: Plan, results: str | os.PathLike[str], table: Any) -> dict[str, Any]:
-    """What ``sweep.nc`` holds, readable without opening it: its merge key, layout, runs.
+def sweep_index(plan: Plan, results: str | os.PathLike[str], table: Any,
+                files: Mapping[str, Any] | None = None,
+                unmerged: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """What ``sweep.nc`` holds, readable without opening it: its merge key, layout, runs,
+    and the done runs it leaves out (``unmerged``: run id → why), if any.
 
-    Written after ``sweep.nc`` and ``runs.csv``, whose sizes it records (see ``freshness``).
+    ``files``: the sizes and sha256 of ``sweep.nc`` and ``runs.csv`` it records (see
+    ``freshness``); by default, those of the files in ``results``.
     """
-    statuses = dict(zip(table["run_id"], table["status"], strict=True))
-    return {
+    statuses = {r: "done" if s == UNMERGED else s  # the key is of the runs, as they are
+                for r, s in zip(table["run_id"], table["status"], strict=True)}
+    counts = {s: int((table["status"] == s).sum()) for s in ("done", "failed", "pending")}
+    index: dict[str, Any] = {
         "key": freshness.merge_key(plan, results, statuses),
-        "files": freshness.merged_files(results),
+        "files": dict(files) if files is not None else freshness.merged_files(results),
         "layout": plan.layout_digest,
         "config_name": plan.config_name,
         "overrides": list(plan.overrides),
         "dims": {d.name: list(d.values) for d in plan.dims},
         "points": len(plan.points),
-        "runs": {s: int((table["status"] == s).sum()) for s in ("done", "failed", "pending")},
+        "runs": counts,
     }
+    if unmerged:
+        counts[UNMERGED] = len(unmerged)
+        index[UNMERGED] = dict(unmerged)
+    return index
 
 
-def _align(arrays: Sequence[Any]) -> list[Any]:
-    """Give every run's array of one result the same own coordinates (outer join)."""
-    import xarray as xr
-
-    first = arrays[0]
-    if all(a.dims == first.dims and a.shape == first.shape
-           and all(a.indexes[k].equals(first.indexes[k]) for k in first.indexes)
-           for a in arrays[1:]):
-        return list(arrays)
-    return list(xr.align(*arrays, join="outer", fill_value=float("nan")))
+def unmerged_runs(results: str | os.PathLike[str], plan: Plan | None = None) -> dict[str, str]:
+    """The done runs the last merge left out of ``sweep.nc``, and why, as ``sweep.json``
+    records them (of ``plan``'s layout, when given; {} when there is none)."""
+    try:
+        with open(Path(results, SWEEP_INDEX), encoding="utf-8") as f:
+            index = json.load(f)
+        found = index.get(UNMERGED) or {}
+        if plan is not None and index.get("layout") != plan.layout_digest:
+            return {}
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return {str(r): str(why) for r, why in found.items()} if isinstance(found, dict) else {}
 
 
 def _label_values(values: Sequence[Any]) -> Any:
@@ -859,10 +1095,25 @@ def main(argv: list[str] | None = None) -> int:
         print(f"snakesweep: {exc}", file=sys.stderr)
         return 2
     counts = table["status"].value_counts().to_dict()
+    unmerged = counts.get(UNMERGED, 0)
     print(f"snakesweep: merged {len(table)} runs ({counts.get('done', 0)} done, "
-          f"{counts.get('failed', 0)} failed, {counts.get('pending', 0)} pending) "
-          f"into {sweep_path}", file=sys.stderr)
+          f"{counts.get('failed', 0)} failed, {counts.get('pending', 0)} pending"
+          f"{f', {unmerged} unmerged' if unmerged else ''}) into {sweep_path}",
+          file=sys.stderr)
+    for line in unmerged_lines(unmerged_runs(args[1]), sweep_path):
+        print(line, file=sys.stderr)
     return 0
+
+
+def unmerged_lines(unmerged: Mapping[str, str], sweep_path: str | os.PathLike[str],
+                   most: int = 10) -> list[str]:
+    """What a merge says of the done runs it left out: one line each (``most`` at most)."""
+    lines = [f"snakesweep: run {r} is done but not in {sweep_path} (status {UNMERGED}): {why}"
+             for r, why in list(unmerged.items())[:most]]
+    if len(unmerged) > most:
+        lines.append(f"snakesweep: and {len(unmerged) - most} more runs not in {sweep_path}; "
+                     "`snakesweep status` lists them all")
+    return lines
 
 
 if __name__ == "__main__":

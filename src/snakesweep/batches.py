@@ -122,10 +122,11 @@ def write_batches(results: str | os.PathLike[str], plan_file: str | os.PathLike[
     where.mkdir(parents=True, exist_ok=True)
     if owner:
         keep = {f"{b.batch_id}.json" for b in batches}
-        for entry in os.scandir(where):
-            if entry.name.endswith(".done") or (entry.name.endswith(".json")
-                                                and entry.name not in keep):
-                Path(entry.path).unlink(missing_ok=True)
+        with os.scandir(where) as entries:
+            for entry in entries:
+                if entry.name.endswith(".done") or (entry.name.endswith(".json")
+                                                    and entry.name not in keep):
+                    Path(entry.path).unlink(missing_ok=True)
     for b in batches:
         text = json.dumps({"plan": store.local_path(os.path.abspath(plan_file)),
                            "results": store.local_path(os.path.abspath(results)),

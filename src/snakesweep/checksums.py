@@ -10,7 +10,9 @@ verdict is kept per run, keyed by the ``os.stat`` of its result and of its ``met
 (size, modification time, inode, change time: what a write, a truncation or a copy
 changes), in ``results/.snakesweep/checksums.json``. It is only ever a cache: deleting it
 costs one hashing of everything. Whole files (``sweep.nc``, ``runs.csv``) are hashed the
-same way.
+same way. The code fingerprint a run's ``meta.json`` records, and the files it covers, are
+kept with the verdict: the list of files by its digest, in one table (``CODE_FILES``) that
+the runs of a sweep share.
 """
 
 from __future__ import annotations
@@ -30,7 +32,9 @@ MERGED_CACHE = Path(".snakesweep", "merged.checksums.json")
 # and together (``execute.result_checksum``); in a string value the quotes would be escaped.
 _RECORDED = re.compile(rb'"result_sha256": "([0-9a-f]{64})",\s*"result_bytes": (\d+)')
 _DONE = re.compile(rb'^\{\s*"run_id": "[0-9a-f]+",\s*"status": "done"')
-_FINGERPRINT = re.compile(rb'"fingerprint": "([0-9a-f]+)"')
+_CODE = re.compile(rb'"code": \{\s*"fingerprint": "([0-9a-f]+)",\s*"files": (\[[^\]]*\])')
+CODE_FILES = "code_files"
+"""The cache's table of the recorded lists of code files, by digest (many runs share one)."""
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:
@@ -55,10 +59,11 @@ class Checksums:
         self.results = Path(results)
         self.path = self.results / cache
         self._runs = os.path.join(results, "runs")
-        self._known: dict[str, list[Any]] | None = None
+        self._known: dict[str, Any] | None = None
+        self._lists: dict[str, tuple[str, ...]] = {}
         self._changed = False
 
-    def _cache(self) -> dict[str, list[Any]]:
+    def _cache(self) -> dict[str, Any]:
         if self._known is None:
             try:
                 known = json.loads(self.path.read_bytes())
@@ -67,16 +72,34 @@ class Checksums:
             self._known = known if isinstance(known, dict) else {}
         return self._known
 
-    def run(self, run_id: str, result: os.stat_result) -> tuple[bool, str | None]:
+    def run(self, run_id: str, result: os.stat_result
+            ) -> tuple[bool, str | None, tuple[str, ...] | None]:
         """Whether the result of ``run_id`` (whose ``os.stat`` is ``result``) is the file its
-        ``meta.json`` recorded, and the code fingerprint that records.
+        ``meta.json`` recorded, and the code fingerprint and files that records (the same
+        tuple for runs that record the same files).
 
         A ``meta.json`` of a done run from before checksums were recorded is trusted; one
         that is missing, unreadable or not ``done`` is not."""
         known = self._entry(run_id, result)
         if known is None:
-            return False, None
-        return bool(known[8]), known[9]
+            return False, None, None
+        files = self._files(known[11])
+        if files is None and known[11] is not None:  # the table lost it: read the run again
+            del self._cache()[run_id]
+            return self.run(run_id, result)
+        return bool(known[8]), known[9], files
+
+    def _files(self, digest: str | None) -> tuple[str, ...] | None:
+        if digest is None:
+            return None
+        files = self._lists.get(digest)
+        if files is None:
+            table = self._cache().get(CODE_FILES)
+            listed = table.get(digest) if isinstance(table, dict) else None
+            if not isinstance(listed, list):
+                return None
+            files = self._lists[digest] = tuple(listed)
+        return files
 
     def meta_digest(self, run_id: str) -> str | None:
         """The sha256 of a run's ``meta.json`` (None when it or the result is missing)."""
@@ -88,8 +111,8 @@ class Checksums:
         return None if known is None else str(known[10])
 
     def _entry(self, run_id: str, result: os.stat_result) -> list[Any] | None:
-        """The cached verdict of a run (stats, whole, fingerprint, meta.json's sha256),
-        made again when either file changed."""
+        """The cached verdict of a run (stats, whole, fingerprint, meta.json's sha256, the
+        digest of its code files in ``CODE_FILES``), made again when either file changed."""
         meta_path = f"{self._runs}/{run_id}/meta.json"
         try:
             meta = os.stat(meta_path)
@@ -97,22 +120,28 @@ class Checksums:
             return None
         key = [*_stat_key(result), *_stat_key(meta)]
         known = self._cache().get(run_id)
-        if isinstance(known, list) and len(known) == 11 and known[:8] == key:
+        if isinstance(known, list) and len(known) == 12 and known[:8] == key:
             return known
         try:
             with open(meta_path, "rb") as f:
                 text = f.read()
         except OSError:
             return None
-        found = _FINGERPRINT.search(text)
-        fingerprint = found.group(1).decode() if found else None
+        fingerprint, files = _recorded_code(text)
+        listed = None
+        if files is not None:
+            listed = hashlib.sha256(json.dumps(files).encode()).hexdigest()[:16]
+            table = self._cache().get(CODE_FILES)
+            if not isinstance(table, dict):
+                table = self._cache()[CODE_FILES] = {}
+            table.setdefault(listed, files)
         recorded = _RECORDED.search(text)
         if recorded is None:
             whole = _DONE.match(text) is not None  # recorded before checksums were
         else:
             whole = int(recorded.group(2)) == result.st_size and \
                 file_sha256(f"{self._runs}/{run_id}/result.nc") == recorded.group(1).decode()
-        entry = [*key, whole, fingerprint, hashlib.sha256(text).hexdigest()]
+        entry = [*key, whole, fingerprint, hashlib.sha256(text).hexdigest(), listed]
         self._cache()[run_id] = entry
         self._changed = True
         return entry
@@ -128,18 +157,54 @@ class Checksums:
         self._changed = True
         return digest
 
+    def remember(self, name: str, st: os.stat_result, digest: str) -> None:
+        """Record that ``results/<name>``, whose ``os.stat`` is ``st``, has the sha256
+        ``digest`` (known by whoever wrote it: it is not hashed again)."""
+        self._cache()[name] = [*_stat_key(st), digest]
+        self._changed = True
+
     def save(self) -> None:
         """Write what was hashed (best effort: the cache is never needed)."""
         if not self._changed or self._known is None:
             return
         from snakesweep.store import write_atomic
 
+        table = self._known.get(CODE_FILES)
+        if isinstance(table, dict):  # only the lists some run still records
+            used = {e[11] for e in self._known.values() if isinstance(e, list) and len(e) == 12}
+            self._known[CODE_FILES] = {d: f for d, f in table.items() if d in used}
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             write_atomic(self.path, json.dumps(self._known, separators=(",", ":")))
         except OSError:
             pass  # a full or read-only disk: hash again next time
         self._changed = False
+
+
+def _recorded_code(text: bytes) -> tuple[str | None, list[str] | None]:
+    """The code fingerprint and files a ``meta.json`` records (by pattern; parsed when a
+    name holds a ``]``)."""
+    found = _CODE.search(text)
+    if found is not None:
+        try:
+            files = json.loads(found.group(2))
+        except ValueError:
+            files = None
+        if _names(files):
+            return found.group(1).decode(), files
+    if b'"fingerprint"' not in text:
+        return None, None
+    try:
+        code = json.loads(text)["provenance"]["code"]
+        fingerprint, files = code["fingerprint"], code["files"]
+    except (ValueError, KeyError, TypeError):
+        return None, None
+    return (fingerprint, files) if isinstance(fingerprint, str) and _names(files) \
+        else (None, None)
+
+
+def _names(files: Any) -> bool:
+    return isinstance(files, list) and all(isinstance(f, str) for f in files)
 
 
 def why_corrupt(results: str | os.PathLike[str], run_id: str) -> str:

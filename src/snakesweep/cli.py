@@ -34,10 +34,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(getattr(ns, name, None), str):
             setattr(ns, name, store.local_path(getattr(ns, name)))
     results = getattr(ns, "results", None)
-    if isinstance(results, str) and os.path.exists(results) and not os.path.isdir(results):
-        print(f"snakesweep: --results {results!r} is a file, not a directory: give a "
-              "directory for the runs and the merged files", file=sys.stderr)
-        return 2
+    if isinstance(results, str):
+        try:
+            store.check_results(results)
+        except SnakesweepError as exc:
+            print(f"snakesweep: {exc}", file=sys.stderr)
+            return 2
     for arg in rest:  # overrides after an option (`--cores 2 seed=1,2`) keep their order
         if not hasattr(ns, "overrides"):
             parser.error(f"unrecognized argument {arg!r}")
@@ -394,11 +396,13 @@ def cmd_init(ns: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
-def _plan(ns: argparse.Namespace, check: Callable[[Plan], None] | None = None) -> Plan:
+def _plan(ns: argparse.Namespace, check: Callable[[Plan], None] | None = None,
+          reading: bool = False) -> Plan:
     """The plan of the command's sweep; ``check`` refuses it before a new one is cached
-    (bad input leaves the results directory as it was)."""
+    (bad input leaves the results directory as it was). ``reading``: the command only reads
+    the results, which may be on a read-only disk (the plan is then not cached)."""
     return make_plan(ns.config_dir, ns.config_name, ns.overrides, ns.results,
-                     from_run=ns.from_run, check=check)
+                     from_run=ns.from_run, check=check, cache_optional=reading)
 
 
 def _check_options(plan: Plan) -> None:
@@ -409,16 +413,14 @@ def _check_options(plan: Plan) -> None:
 
 def _statuses(plan: Plan, results: str) -> dict[str, store.Status]:
     """Each run's status, stale ones told apart by the current code fingerprints."""
-    from snakesweep.provenance import code_fingerprints
+    from snakesweep.provenance import CurrentCode
 
-    code = code_fingerprints(plan.run_options())
-    return store.run_statuses(results, plan.run_ids,
-                              {r: c.fingerprint for r, c in code.items()})
+    return store.run_statuses(results, plan.run_ids, CurrentCode(plan.run_options()))
 
 
 def cmd_plan(ns: argparse.Namespace, extra: list[str]) -> int:
     _no_extra(extra, "plan")
-    plan = _plan(ns, _check_options)
+    plan = _plan(ns, _check_options, reading=True)
     statuses = _statuses(plan, ns.results)
     if ns.format == "json":
         print(json.dumps([{"run_id": p.run_id, "overrides": list(p.overrides),
@@ -437,13 +439,12 @@ def cmd_plan(ns: argparse.Namespace, extra: list[str]) -> int:
 
 def cmd_status(ns: argparse.Namespace, extra: list[str]) -> int:
     from snakesweep.checksums import why_corrupt
-    from snakesweep.provenance import code_fingerprints, fingerprint_of
+    from snakesweep.provenance import CurrentCode, fingerprint_of
 
     _no_extra(extra, "status")
-    plan = _plan(ns, _check_options)
-    code = code_fingerprints(plan.run_options())
-    statuses = store.run_statuses(ns.results, plan.run_ids,
-                                  {r: c.fingerprint for r, c in code.items()})
+    plan = _plan(ns, _check_options, reading=True)
+    code = CurrentCode(plan.run_options())
+    statuses = store.run_statuses(ns.results, plan.run_ids, code)
     metas = {r: store.read_meta(ns.results, r) or {} for r in plan.run_ids
              if statuses[r] != "pending"}
     failed = [r for r in plan.run_ids if statuses[r] == "failed"]
@@ -453,26 +454,57 @@ def cmd_status(ns: argparse.Namespace, extra: list[str]) -> int:
              and (m.get("provenance") or {}).get("debug")]
     errors = {r: metas[r].get("error", {}) for r in failed}
     counts = _counts(statuses)
+    unmerged = _unmerged(plan, ns.results, statuses)
+    unused = store.unused_runs(ns.results, plan.run_ids)
+    pending = [r for r in plan.run_ids if statuses[r] == "pending"]
+    changes, matched = store.config_changes(
+        ns.results, {r: plan.configs[r] for r in pending},
+        {r: plan.point_of(r).params for r in pending}, unused) if pending and unused \
+        else ([], 0)
     if ns.format == "json":
-        print(json.dumps({"counts": counts, "failed": [
+        print(json.dumps({"counts": counts, "unused": len(unused), "changed": [
+            {"key": c.key, "before": store.shown_value(c.before),
+             "now": store.shown_value(c.now), "runs": c.runs} for c in changes],
+            "failed": [
             {"run_id": r, "params": plan.point_of(r).params,
              "error": {k: errors[r].get(k) for k in ("type", "message")}} for r in failed],
             "stale": [{"run_id": r, "params": plan.point_of(r).params,
                        "computed_with": fingerprint_of(metas[r]),
-                       "current": code[r].fingerprint} for r in stale],
+                       "current": code.of(r, metas[r])} for r in stale],
             "corrupt": [{"run_id": r, "params": plan.point_of(r).params,
                          "why": why_corrupt(ns.results, r)} for r in corrupt],
+            "unmerged": [{"run_id": r, "params": plan.point_of(r).params, "why": why}
+                         for r, why in unmerged.items()],
             "debug": debug}, indent=1))
         return 0
     if debug:
         print(f"DEBUG SWEEP: {len(debug)} of {len(plan.run_ids)} runs were computed from a "
               "working tree with uncommitted changes (snakesweep.debug, "
               "snakesweep.git_dirty_ignore)")
-    print(f"{len(plan.run_ids)} runs: {_describe(counts)}")
+    print(f"{len(plan.run_ids)} runs: {_describe(counts)}"
+          + (f" ({len(unmerged)} done but not in {ns.results}/sweep.nc)" if unmerged else ""))
+    if changes:
+        shown = ", ".join(f"{c.key}: {store.shown_value(c.before)} → "
+                          f"{store.shown_value(c.now)}" for c in changes[:5])
+        print(f"pending: the config changed since the runs in {ns.results}/runs were "
+              f"computed ({shown}{', …' if len(changes) > 5 else ''}): {matched} pending "
+              "run(s) are runs there with these values, under new run ids")
+    if unused:
+        print(f"unused: {len(unused)} run(s) in {ns.results}/runs are no run of this sweep "
+              "(other configs); they are kept")
+    if unmerged:
+        print(f"not in {ns.results}/sweep.nc (done, but their results do not fit with the "
+              "other runs'; their status there is unmerged):")
+        _print_table(["run_id", "why", *plan.keys], [
+            [r, why, *_labels(plan.point_of(r).params, plan.keys)]
+            for r, why in unmerged.items()])
+        print("change what the experiment returns for them (then `snakesweep run -- "
+              "--forcerun run_experiment`), or read their results from "
+              f"{ns.results}/runs/<run_id>/result.nc")
     if stale:
         print("stale (computed with other code than the current):")
         _print_table(["run_id", "code then", "code now", *plan.keys], [
-            [r, str(fingerprint_of(metas[r]) or "unrecorded"), code[r].fingerprint,
+            [r, str(fingerprint_of(metas[r]) or "unrecorded"), code.of(r, metas[r]) or "-",
              *_labels(plan.point_of(r).params, plan.keys)] for r in stale])
         print("`snakesweep run` (or `snakemake --cores N`) computes them again")
     if corrupt:
@@ -605,6 +637,12 @@ def _run_rounds(ns: argparse.Namespace, plan: Plan, invocation: Path, extra: lis
               f"`snakesweep status` lists them, `snakesweep run` again retries them",
               file=sys.stderr)
         return 1
+    unmerged = _unmerged(plan, ns.results, statuses) if code == 0 else {}
+    if unmerged:
+        print(f"snakesweep: {len(unmerged)} of {len(statuses)} runs are done but not in "
+              f"{ns.results}/sweep.nc: their results do not fit with the other runs' "
+              "(`snakesweep status` says why)", file=sys.stderr)
+        return 1
     if code != 0:
         print(f"snakesweep: snakemake exited with status {code} ({_describe(counts)})",
               file=sys.stderr)
@@ -621,14 +659,14 @@ def _check_plan(plan: Plan, imports: bool = True) -> None:
     from snakesweep import batches, resources
     from snakesweep.entries import check_entry
     from snakesweep.execute import load_experiment
-    from snakesweep.provenance import code_fingerprints
+    from snakesweep.provenance import CurrentCode
 
     for spec in {plan.experiment_of(r) for r in plan.run_ids}:
         check_entry(spec, "snakesweep.experiment")  # says which name is wrong, importing none
         if imports:
             load_experiment(spec, must_call=False)  # one that cannot be called fails its runs
     options = plan.run_options()
-    code_fingerprints(options)  # checks each run's options
+    CurrentCode(options)  # checks each run's options
     batches.sweep_setting(options)
     resources.resource_names(options)
 
@@ -637,6 +675,14 @@ def _no_extra(extra: list[str], command: str) -> None:
     if extra:
         raise SnakesweepError(f"`snakesweep {command}` takes no Snakemake arguments "
                               f"(got {' '.join(extra)!r} after --)")
+
+
+def _unmerged(plan: Plan, results: str, statuses: Mapping[str, str]) -> dict[str, str]:
+    """The done runs the last merge left out of ``sweep.nc``, and why."""
+    from snakesweep.aggregate import unmerged_runs
+
+    return {r: why for r, why in unmerged_runs(results, plan).items()
+            if statuses.get(r) == "done"}
 
 
 def _counts(statuses: Mapping[str, str]) -> dict[str, int]:

@@ -41,6 +41,7 @@ from snakesweep.grid import (
     coordinate_of,
     dimension_name,
     parse_override,
+    quote_non_ascii,
     render_value,
 )
 
@@ -171,9 +172,10 @@ def _key(key: Any, source: Any, loader: Any = None) -> _Key:
     if isinstance(source, str):
         text = f"{key}={source}"
         try:
-            ov = parse_override(text, loader)
+            ov = parse_override(text, loader, advise=False)
         except OverrideError as exc:
-            raise DomainError(f"key {key!r}", f"{source!r}: {exc.reason}") from None
+            raise DomainError(f"key {key!r}", f"{source!r}: {exc.reason}"
+                              f"{_non_ascii_advice(key, source)}") from None
         if ov.is_hydra_override():
             raise DomainError(f"key {key!r}", "Hydra's own config is not swept")
         if not ov.is_sweep_override():
@@ -216,11 +218,12 @@ def _plain_value(value: Any) -> Any:
 def _render(value: Any, key: str) -> str:
     """A YAML value as a value of Hydra's override grammar, checked by parsing it back.
 
-    A name (``mlp``, ``adam_w``) stays unquoted, as a group option is written on the
-    command line; other strings are quoted.
+    An ASCII name (``mlp``, ``adam_w``) stays unquoted, as a group option is written on
+    the command line; other strings are quoted (Hydra's grammar takes non-ASCII text, such
+    as ``café``, only in quotes; the value is the text without them).
     """
-    if isinstance(value, str) and value.isidentifier() and value.lower() not in (
-            "true", "false", "null", "nan", "inf"):
+    if isinstance(value, str) and value.isascii() and value.isidentifier() and \
+            value.lower() not in ("true", "false", "null", "nan", "inf"):
         text = value
     else:
         try:
@@ -230,12 +233,46 @@ def _render(value: Any, key: str) -> str:
     if isinstance(value, (bool, int, float)) or value is None:
         return text
     try:
-        parsed = parse_override(f"{key}={text}").value()
+        parsed = parse_override(f"{key}={text}", advise=False).value()
     except OverrideError as exc:
-        raise DomainError(f"key {key!r}", f"value {value!r}: {exc.reason}") from None
+        culprit = _non_ascii_key(value)
+        advice = "" if culprit is None else (
+            f"; Hydra's grammar takes no non-ASCII text in a mapping's keys: rename {culprit!r}")
+        raise DomainError(f"key {key!r}", f"value {value!r}: {exc.reason}{advice}") from None
     if parsed != value:
         raise DomainError(f"key {key!r}", f"value {value!r} cannot be written as an override")
     return text
+
+
+def _non_ascii_advice(key: str, source: str) -> str:
+    """For a value in Hydra's grammar with non-ASCII text that it refused: the same, as the
+    domain takes it (``s: "café,x"`` → ``s: "'café',x"``, or a YAML list)."""
+    if source.isascii():
+        return ""
+    quoted = quote_non_ascii(source)
+    if quoted is None:
+        return ("; Hydra's grammar takes non-ASCII text only in quoted values, never in keys; "
+                "or list the values in YAML, which needs no quotes")
+    listed = ", ".join(part.strip() for part in source.split(","))
+    return (f"; Hydra's grammar takes non-ASCII text only in quoted values ({key}: "
+            f"\"{quoted}\"), never in keys; or list the values in YAML ({key}: [{listed}])")
+
+
+def _non_ascii_key(value: Any) -> str | None:
+    """The first non-ASCII key of a mapping in ``value`` (Hydra's grammar cannot write it)."""
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            if not str(k).isascii():
+                return str(k)
+            found = _non_ascii_key(v)
+            if found is not None:
+                return found
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            found = _non_ascii_key(v)
+            if found is not None:
+                return found
+    return None
 
 
 def _parse(node: Any, where: str = "snakesweep.domain", loader: Any = None) -> Node:

@@ -6,6 +6,8 @@ path) and its message quotes that culprit, so the CLI can print one line and sto
 
 from __future__ import annotations
 
+import errno
+
 
 class SnakesweepError(Exception):
     """Base of every error snakesweep raises on purpose."""
@@ -57,6 +59,45 @@ class ResultsBusy(SnakesweepError, BlockingIOError):
         self.holder = holder
         self.reason = reason
         super().__init__(f"{results}/ is in use by {holder}: {reason}")
+
+
+class ResultsDirError(SnakesweepError, NotADirectoryError):
+    """A results directory that cannot be one: a file, or a symbolic link to nothing."""
+
+    def __init__(self, given: str, reason: str) -> None:
+        self.given = given
+        self.reason = reason
+        super().__init__(f"{given}: {reason}")
+
+    def __str__(self) -> str:
+        return f"{self.given} {self.reason}"
+
+
+class NoSpaceError(SnakesweepError, OSError):
+    """A write that failed for want of space (or of inodes) on the disk that holds ``path``;
+    ``advice`` says what to do (free space, then run again, by default)."""
+
+    def __init__(self, path: str, free: int | None = None,
+                 advice: str = "free some space on that disk, then run again") -> None:
+        self.path = path
+        self.free = free
+        self.advice = advice
+        left = "" if free is None else f"; {_size(free)} free"
+        self.message = f"no space left on device ({path}{left}): {advice}"
+        super().__init__(self.message)
+        self.errno = errno.ENOSPC
+        self.strerror = "No space left on device"
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _size(n: int) -> str:
+    for unit in ("bytes", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n} {unit}" if unit == "bytes" else f"{n:.3g} {unit}"
+        n /= 1000  # type: ignore[assignment]
+    return f"{n} bytes"
 
 
 def first_line(exc: BaseException | str) -> str:

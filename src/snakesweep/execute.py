@@ -16,14 +16,13 @@ import socket
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from snakesweep import devices, locks, provenance, store
+from snakesweep import devices, isolation, locks, provenance, store
 from snakesweep.checksums import result_record
 from snakesweep.entries import entry_form
 from snakesweep.errors import ConfigError, ExperimentError, SnakesweepError, first_line
@@ -40,11 +39,20 @@ class Outcome:
     run_id: str
     status: store.Status
     message: str = ""
+    recorded: bool = True
+    """Whether ``meta.json`` holds it (False: nothing could be written; it stays pending)."""
 
 
 def load_experiment(spec: str, must_call: bool = True) -> Callable[..., Any]:
-    """Import ``'package.module:function'``; a bad name raises ``ConfigError`` naming it."""
-    return import_entry(spec, "snakesweep.experiment", must_call)
+    """Import ``'package.module:function'``; a bad name raises ``ConfigError`` naming it.
+
+    The project's modules the import loads are counted, and read, as the experiment's code
+    (``provenance.note_loaded``)."""
+    provenance.mark_imports()
+    try:
+        return import_entry(spec, "snakesweep.experiment", must_call)
+    finally:
+        provenance.note_loaded(str(spec).partition(":")[0])
 
 
 def import_entry(spec: str, key: str, must_call: bool = True) -> Callable[..., Any]:
@@ -98,7 +106,11 @@ def to_dataset(result: Any, run_id: str, spec: str, reserved: tuple[str, ...] = 
                 raise ExperimentError(
                     run_id, f"{spec!r} returned {name!r} as {type(value).__name__}: expected "
                     "a number, a numeric numpy array or an xarray.DataArray")
-        ds = xr.Dataset(variables)
+        try:
+            ds = xr.Dataset(variables)
+        except ValueError as exc:  # sizes that conflict, a scalar named like a dimension
+            raise ExperimentError(run_id, f"{spec!r} returned results that do not fit in one "
+                                  f"Dataset: {first_line(exc)}") from None
     else:
         raise ExperimentError(
             run_id, f"{spec!r} returned {type(result).__name__}: expected an xarray.Dataset "
@@ -107,10 +119,28 @@ def to_dataset(result: Any, run_id: str, spec: str, reserved: tuple[str, ...] = 
         if var.dtype.kind not in "biuf":
             raise ExperimentError(run_id, f"{spec!r} returned {name!r} of dtype {var.dtype}: "
                                   "results must be numbers (bool, int or float)")
-    clash = [n for n in (*variables, *ds.dims) if n in (*RESERVED_NAMES, *reserved)]
+    ds = _named_dimensions(ds, run_id, spec)
+    clash = [n for n in (*variables, *ds.dims, *ds.coords) if n in (*RESERVED_NAMES, *reserved)]
     if clash:
         raise ExperimentError(run_id, f"{spec!r} returned {clash[0]!r}, which is the name of "
                               "a swept key or of 'run_id'/'status': rename it")
+    return ds
+
+
+def _named_dimensions(ds: Any, run_id: str, spec: str) -> Any:
+    """``ds`` with each result named like a dimension of others made that dimension's
+    coordinate, as xarray reads a variable named like a dimension (``{"time": t, "signal":
+    xr.DataArray(s, dims="time")}``: ``signal`` over ``time`` labelled by ``t``);
+    ``ExperimentError`` when it cannot be (not one value per position along it)."""
+    for name in [str(n) for n, c in ds.coords.items() if n in ds.dims and c.dims != (n,)]:
+        coord = ds[name].variable
+        if coord.ndim != 1 or coord.size != ds.sizes[name]:
+            raise ExperimentError(
+                run_id, f"{spec!r} returned {name!r} of shape {coord.shape} beside results "
+                f"along a dimension {name!r} of length {ds.sizes[name]}: a result named like "
+                "a dimension is its coordinate, one value per position; rename one of them")
+        ds = ds.drop_vars(name).assign_coords(
+            {name: (name, coord.values, coord.attrs, coord.encoding)})
     return ds
 
 
@@ -160,26 +190,30 @@ def _execute_held(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> O
     handle: Run | None = None
     dims = (*(d.name for d in plan.dims), *((plan.launch or {}).get("labels") or {}),
             *plan.coords)
-    with _captured_output(draft.path), _restored_process_state():
-        try:
-            spec = plan.experiment_of(run_id)
-            if plan.launch is not None:
-                from snakesweep.hydra_job import add_import_paths, run_task
 
-                add_import_paths(plan.launch)
-            provenance.loaded_code(provenance.options_of(config), places)  # what runs now
-            if plan.launch is not None:  # a job of Hydra's launcher: Hydra's run_job runs it
-                ds = run_task(plan.launch, run_id, draft.path, hydra, dims)
+    def compute() -> None:  # in a copy of the context: context variables stay with the run
+        nonlocal handle
+        spec = plan.experiment_of(run_id)
+        if plan.launch is not None:
+            from snakesweep.hydra_job import add_import_paths, run_task
+
+            add_import_paths(plan.launch)
+        if plan.launch is not None:  # a job of Hydra's launcher: Hydra's run_job runs it
+            ds = run_task(plan.launch, run_id, draft.path, hydra, dims)
+        else:
+            fn = load_experiment(spec)
+            if takes_run(fn):
+                handle = open_run(run_id, config, draft.path)
+                returned = fn(_as_dictconfig(config), handle)
+                ds = to_dataset({} if returned is None else returned, run_id, spec, dims)
+                ds = with_logged(ds, handle, run_id, spec, dims)
             else:
-                fn = load_experiment(spec)
-                if takes_run(fn):
-                    handle = open_run(run_id, config, draft.path)
-                    returned = fn(_as_dictconfig(config), handle)
-                    ds = to_dataset({} if returned is None else returned, run_id, spec, dims)
-                    ds = with_logged(ds, handle, run_id, spec, dims)
-                else:
-                    ds = to_dataset(fn(_as_dictconfig(config)), run_id, spec, dims)
-            write_result(ds, draft.path / store.RESULT)
+                ds = to_dataset(fn(_as_dictconfig(config)), run_id, spec, dims)
+        write_result(ds, draft.path / store.RESULT)
+
+    with _captured_output(draft.path), isolation.isolated_run():
+        try:
+            isolation.run_in_copied_context(compute)
         except BaseException as exc:  # a run's error is data (KeyboardInterrupt too)
             trace = places.text(traceback.format_exc())
             print(trace, end="", file=sys.stderr)
@@ -252,8 +286,7 @@ def write_result(ds: Any, path: Path) -> None:
         ds.to_netcdf(path, engine=store.ENGINE)
     except Exception as exc:
         path.unlink(missing_ok=True)
-        free = os.statvfs(path.parent)
-        if free.f_bavail * free.f_frsize < ds.nbytes + (1 << 20):
+        if store.out_of_space(path.parent, exc, ds.nbytes):
             raise OSError(errno.ENOSPC, f"No space left on device for the result "
                           f"({ds.nbytes} bytes) in {path.parent}: {first_line(exc)}") from exc
         raise
@@ -362,15 +395,14 @@ def warm_up(plan: Plan) -> None:
             from snakesweep.hydra_job import add_import_paths
 
             add_import_paths(plan.launch)
-        for run_id in plan.run_ids[:1]:
-            # the fingerprint of the code the runs will run: the files as imported now
-            provenance.loaded_code(provenance.options_of(plan.configs[run_id]))
-            if plan.launch is not None:  # a task of Hydra's launcher, and Hydra itself
-                from snakesweep.hydra_job import import_task
+        for run_id in plan.run_ids[:1]:  # the code the runs will run: read as imported now
+            with isolation.seeding_at_import():  # a seed set at import is every run's
+                if plan.launch is not None:  # a task of Hydra's launcher, and Hydra itself
+                    from snakesweep.hydra_job import import_task
 
-                import_task(plan.launch)
-            else:
-                load_experiment(plan.experiment_of(run_id))
+                    import_task(plan.launch)
+                else:
+                    load_experiment(plan.experiment_of(run_id))
     except (Exception, SystemExit):  # noqa: BLE001 - each run reports its own error
         pass
 
@@ -443,7 +475,8 @@ def outcome_of_process(results: str | os.PathLike[str], run_id: str, pid: int,
     A process that committed its run recorded its outcome; one that left its draft behind
     (a signal, ``os._exit``, a crash in native code) is recorded here as a failed run, its
     logs kept, unless another attempt has finished the run meanwhile. ``timed_out`` (the
-    run's timeout) says it was stopped for taking longer: it is recorded as a timeout.
+    run's timeout) says it was stopped for taking longer: a failed run whose error is a
+    ``Timeout`` (one status everywhere: ``meta.json``, ``status``, ``sweep.nc``).
     """
     draft = store.RunDraft(results, run_id, pid)
     if not draft.path.exists():  # the process committed its run, done or failed
@@ -458,7 +491,7 @@ def outcome_of_process(results: str | os.PathLike[str], run_id: str, pid: int,
     kind, state = "RunCrashed", "failed"
     message = f"the run's process ended with {how} before recording a result"
     if timed_out is not None:
-        kind, state = "Timeout", "timeout"
+        kind = "Timeout"
         message = (f"the run took longer than snakesweep.timeout ({timed_out:g} s) and was "
                    "stopped")
     if store.run_statuses(results, [run_id])[run_id] == "done":
@@ -473,19 +506,9 @@ def outcome_of_process(results: str | os.PathLike[str], run_id: str, pid: int,
         })
     except OSError as exc:  # a full disk: the run stays pending, its draft goes
         draft.discard()
-        message += f" (and could not be recorded: {exc.strerror or exc})"
+        return Outcome(run_id, "failed", f"{kind}: {message} (and could not be recorded: "
+                       f"{exc.strerror or exc}; it stays pending)", recorded=False)
     return Outcome(run_id, "failed", f"{kind}: {message}")
-
-
-@contextmanager
-def _restored_process_state() -> Iterator[None]:
-    """Give the next run of a warm process the working directory and sys.path this one had."""
-    cwd, path = os.getcwd(), list(sys.path)
-    try:
-        yield
-    finally:
-        os.chdir(cwd)
-        sys.path[:] = path
 
 
 _FD_STREAMS: list[Any] = []
@@ -558,6 +581,8 @@ def failure_line(outcome: Outcome, results: str | os.PathLike[str]) -> str:
     if outcome.status == "done":
         return ""
     where = store.run_dir(results, outcome.run_id) / store.META
+    if not outcome.recorded:
+        return f"snakesweep: run {outcome.run_id} failed: {outcome.message}"
     return f"snakesweep: run {outcome.run_id} failed: {outcome.message} (see {where})"
 
 

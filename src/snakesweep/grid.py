@@ -80,8 +80,9 @@ def sweeper_params_overrides(params: Mapping[str, Any] | None) -> list[str]:
     return [f"{k}={v}" for k, v in (params or {}).items()]
 
 
-def parse_override(text: str, config_loader: Any = None) -> Override:
-    """Parse one override with Hydra's grammar; a rejected one raises ``OverrideError``."""
+def parse_override(text: str, config_loader: Any = None, *, advise: bool = True) -> Override:
+    """Parse one override with Hydra's grammar; a rejected one raises ``OverrideError``
+    (with ``advise``, saying where quotes go when it holds non-ASCII text)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
 
@@ -89,12 +90,38 @@ def parse_override(text: str, config_loader: Any = None) -> Override:
     try:
         override = parser.parse_overrides([text])[0]
     except HydraException as exc:
-        hint = ("; Hydra's grammar takes non-ASCII text only in quoted values "
-                "(key='größe'), never in keys" if not text.isascii() else "")
-        raise OverrideError(text, first_line(exc) + hint) from None
+        raise OverrideError(text, first_line(exc) + (non_ascii_advice(text) if advise
+                                                     else "")) from None
     if not override.key_or_group:  # `=3`: Hydra's grammar lets it through to the defaults
         raise OverrideError(text, "no key: write key=value")
     return override
+
+
+NON_ASCII = "Hydra's grammar takes non-ASCII text only in quoted values"
+
+
+def non_ascii_advice(text: str) -> str:
+    """For a command-line override with non-ASCII text that Hydra's grammar refused: the
+    override as it would be taken (``name=größe`` → ``name='größe'``); "" for ASCII text."""
+    if text.isascii():
+        return ""
+    key, _, value = text.partition("=")
+    if not key.isascii():
+        return f"; {NON_ASCII}, never in keys"
+    quoted = quote_non_ascii(value)
+    if quoted:
+        return f"; {NON_ASCII}: {key}={quoted}"
+    return f"; {NON_ASCII} ({key}='größe'), never in keys (nor in a mapping value's keys)"
+
+
+def quote_non_ascii(value: str) -> str | None:
+    """An override's value with each comma-separated word that holds non-ASCII text quoted,
+    as Hydra's grammar takes it (``café,x`` → ``'café',x``); None when it is more than a list
+    of words (quotes, brackets, a function) or holds no such word."""
+    if not value.strip() or value.isascii() or any(c in value for c in "'\"[]{}()\\$="):
+        return None
+    return ",".join(part if part.isascii() else render_value(part.strip())
+                    for part in value.split(","))
 
 
 def expand_domain(
@@ -174,6 +201,29 @@ def coordinate_of(value: Any, text: str) -> Coordinate:
     if isinstance(value, (str, int, float, bool)):
         return value
     return text
+
+
+def unfit_labels(values: Sequence[Coordinate | None]) -> str | None:
+    """Why one key's values (None where a point lacks it) cannot all be coordinates of
+    ``sweep.nc`` exactly, or None. Numbers are stored as numbers (text when they mix with
+    text): integers as 64-bit integers, or as floats when a float is among them or a point
+    lacks the key, so an integer past 2**63 (or, as a float, one past 2**53 that has no
+    float of its own) would be stored as another value, or break the merge."""
+    given = [v for v in values if v is not None]
+    if not given or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                            for v in given):
+        return None
+    ints = [v for v in given if isinstance(v, int)]
+    for v in ints:
+        if not -2 ** 63 <= v < 2 ** 63:
+            return (f"{v} lies outside the 64-bit integers a coordinate of sweep.nc holds "
+                    f"(-2**63 to 2**63-1)")
+    if len(given) < len(values) or len(ints) < len(given):
+        for v in ints:
+            if int(float(v)) != v:
+                return (f"{v} has no exact float, and the key's coordinate in sweep.nc is "
+                        "float (some of its values are floats, or some points lack it)")
+    return None
 
 
 def render_value(value: Any, *, interpolate: bool = True) -> str:

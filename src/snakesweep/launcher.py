@@ -40,7 +40,7 @@ from snakesweep import provenance, store
 from snakesweep.configs import run_id_of
 from snakesweep.errors import SnakesweepError, first_line
 from snakesweep.grid import Coordinate, Dimension
-from snakesweep.plan import Plan, PlannedPoint, write_plan
+from snakesweep.plan import Plan, PlannedPoint, check_coordinates, write_plan
 
 log = logging.getLogger(__name__)
 
@@ -234,9 +234,8 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]],
     state: LaunchState = launcher.state
     state.jobs.extend(jobs)
     first = _first_jobs(jobs)
-    try:  # a task whose source cannot be found fails here, before any job starts
-        provenance.code_fingerprints({r: provenance.options_of(j.identity)
-                                    for r, j in first.items()})
+    try:  # unusable snakesweep options fail here, before any job starts
+        provenance.CurrentCode({r: provenance.options_of(j.identity) for r, j in first.items()})
     except SnakesweepError as exc:
         raise LaunchError(f"snakesweep launcher: {exc}") from None
     started = datetime.now(UTC).isoformat()
@@ -369,7 +368,7 @@ def launch_plan(jobs: Sequence[Job], batch: Sequence[Job], task: TaskRef, launch
         configs.setdefault(job.run_id, job.identity)
     source = next((str(s.path) for s in master.hydra.runtime.config_sources
                    if s.provider == "main" and s.path), "")
-    return Plan(
+    plan = Plan(
         config_dir=source, config_name=str(master.hydra.job.config_name),
         overrides=tuple(str(o) for o in master.hydra.overrides.task),
         dims=dims, points=points, configs=configs,
@@ -377,6 +376,8 @@ def launch_plan(jobs: Sequence[Job], batch: Sequence[Job], task: TaskRef, launch
                 "main": task.main, "jobs": str(launch_dir),
                 "batch": sorted({j.run_id for j in batch}), "version_base": _version_base(),
                 "labels": labels})
+    check_coordinates(plan)
+    return plan
 
 
 def _version_base() -> str | None:

@@ -117,7 +117,7 @@ class LiveView:
         self.error: BaseException | None = None
         self._sent = _Sent()
         self._metas = RunMetas(self.results)
-        self._code: tuple[Plan, dict[str, str]] | None = None
+        self._code: tuple[Plan, store.CodeNow] | None = None
         self._seen: dict[str, tuple[int, int]] | None = None
         self._started = time.monotonic()
         self._ended_at_start: int | None = None
@@ -214,11 +214,10 @@ class LiveView:
 
     def _stale(self, plan: Plan) -> set[str]:
         """The done runs computed with other code than the plan's: computed again soon."""
-        from snakesweep.provenance import code_fingerprints
+        from snakesweep.provenance import CurrentCode
 
         if self._code is None or self._code[0] is not plan:
-            self._code = (plan, {r: c.fingerprint
-                                 for r, c in code_fingerprints(plan.run_options()).items()})
+            self._code = (plan, CurrentCode(plan.run_options()))
         statuses = store.run_statuses(self.results, plan.run_ids, self._code[1])
         return {r for r, status in statuses.items() if status in ("stale", "corrupt")}
 

@@ -41,6 +41,9 @@ FD_ENV = "SNAKESWEEP_LOCK_FD"
 """The descriptors of the sweep locks a Snakemake inherits from ``snakesweep run``."""
 WAIT_ENV = "SNAKESWEEP_LOCK_WAIT"
 """Seconds an invocation waits for the sweep lock at most (unset: until it is free)."""
+UNLOCKABLE = (errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSPC, errno.EDQUOT,
+              errno.EROFS, errno.EACCES)
+"""Why a run's lock may not be taken, the run going on without it."""
 POLL = 0.1
 """Seconds between two tries at a lock while a bounded wait lasts."""
 
@@ -178,14 +181,16 @@ def run_lock(results: str | os.PathLike[str], run_id: str,
     process held it first (this one then waited for it to end: ``waiting`` was told who).
     The lock file goes when it is released."""
     path = Path(results, RUN_LOCKS, f"{run_id}.lock")
-    path.parent.mkdir(parents=True, exist_ok=True)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         handle, waited = _acquire(path, fcntl.lockf, str(results),
                                   waiting or (lambda _: None), None)
     except OSError as exc:
-        if exc.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL):
+        if exc.errno not in UNLOCKABLE:
             raise
-        yield False  # a file system without locks: the sweep lock still orders invocations
+        # a file system without locks, or a full or read-only disk (the run then says so
+        # itself): the sweep lock still orders the invocations
+        yield False
         return
     handle.seek(0)
     handle.truncate()  # what a killed holder wrote

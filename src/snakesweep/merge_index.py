@@ -48,18 +48,22 @@ FORMAT = 1
 
 @dataclass(frozen=True)
 class VarShape:
-    """One data variable of a run's result, but its values: its own dims, shape, dtype, attrs."""
+    """One variable of a run's result, but its values: its own dims, shape, dtype, attrs;
+    ``coordinate``: a coordinate that is no dimension's (``w`` along ``t``), merged as
+    the results are, but a coordinate of ``sweep.nc``."""
 
     dims: tuple[str, ...]
     shape: tuple[int, ...]
     dtype: Any
     attrs: dict[str, Any]
+    coordinate: bool = False
 
 
 @dataclass(eq=False)
 class RunShape:
-    """What a run's result holds besides its data variables' values: those variables (in the
-    file's order), and the coordinate variables of their dimensions (values included)."""
+    """What a run's result holds besides its variables' values: its data variables (in the
+    file's order), then the coordinates that are no dimension's, and the coordinate
+    variables of its dimensions (values included)."""
 
     variables: dict[str, VarShape]
     coords: dict[str, Any]
@@ -81,7 +85,8 @@ class RunShape:
         """The shape as JSON values, or None when something in it has no exact JSON form."""
         try:
             return {"vars": [[n, list(v.dims), list(v.shape), _dtype(v.dtype),
-                              _pairs(v.attrs)] for n, v in self.variables.items()],
+                              _pairs(v.attrs), *([1] if v.coordinate else [])]
+                             for n, v in self.variables.items()],
                     "coords": [[d, _value(c.values), _pairs(c.attrs), _pairs(c.encoding)]
                                for d, c in self.coords.items()]}
         except _NoJson:
@@ -99,8 +104,9 @@ class RunShape:
     def decode(cls, data: Any) -> RunShape:
         import xarray as xr
 
-        variables = {n: VarShape(tuple(dims), tuple(shape), _undtype(dt), _unpairs(attrs))
-                     for n, dims, shape, dt, attrs in data["vars"]}
+        variables = {n: VarShape(tuple(dims), tuple(shape), _undtype(dt), _unpairs(attrs),
+                                 bool(coordinate))
+                     for n, dims, shape, dt, attrs, *coordinate in data["vars"]}
         coords = {}
         for dim, values, attrs, encoding in data["coords"]:
             coords[dim] = xr.IndexVariable(dim, _unvalue(values), attrs=_unpairs(attrs),

@@ -5,6 +5,11 @@ is stored under ``<results>/.snakesweep/plans/`` keyed by everything it depends 
 files of the config directory, the primary config's name, the overrides, and the versions
 of snakesweep, Hydra and OmegaConf. Loading a cached plan imports neither Hydra nor
 xarray and composes nothing.
+
+A cache is checked before it is trusted: each of its two files ends with the sha256 of
+the rest of it (``_seal``), the plan file names the key it was made for and the digest of
+its configs file, so a file cut short, overwritten, edited (two run ids swapped) or paired
+with another plan's is made again (``make_plan``) or refused in one line (``load_plan``).
 """
 
 from __future__ import annotations
@@ -28,9 +33,9 @@ from typing import Any
 
 from snakesweep import store
 from snakesweep.errors import ConfigError, OverrideError
-from snakesweep.grid import Coordinate, Dimension
+from snakesweep.grid import Coordinate, Dimension, unfit_labels
 
-PLAN_FORMAT = 2
+PLAN_FORMAT = 3
 
 
 @dataclass(frozen=True)
@@ -195,7 +200,8 @@ class Plan:
         dims = tuple(Dimension(name=n, values=tuple(v), overrides=tuple(o))
                      for n, v, o in data["dims"])
         coords = {k: tuple(v) for k, v in data["coords"].items()}
-        side = _Side(configs_path(path) if path is not None else None, data["layout"])
+        side = _Side(configs_path(path) if path is not None else None, data["layout"],
+                     data.get("configs_sha256"))
         return cls(config_dir=data["config_dir"], config_name=data["config_name"],
                    overrides=tuple(data["overrides"]), dims=dims,
                    points=_Points(data["points"], dims, list(coords), data["run_ids"], side),
@@ -211,11 +217,13 @@ def configs_path(path: str | os.PathLike[str]) -> Path:
 
 
 class _Side:
-    """A plan's configs file, read once, when first needed."""
+    """A plan's configs file, read once, when first needed, and checked against the digest
+    its plan file records."""
 
-    def __init__(self, path: Path | None, layout: str) -> None:
+    def __init__(self, path: Path | None, layout: str, digest: str | None = None) -> None:
         self.path = path
         self.layout = layout
+        self.digest = digest
         self._data: dict[str, Any] | None = None
 
     @property
@@ -223,10 +231,16 @@ class _Side:
         if self._data is None:
             if self.path is None:
                 raise ConfigError("plan", "has no configs file")
-            with open(self.path, encoding="utf-8") as f:
-                data = json.load(f)
+            where = f"plan {str(self.path)!r}"
+            try:
+                data, _ = _unseal(self.path.read_bytes(), "its configs file", self.digest)
+            except OSError as exc:
+                raise ConfigError(where, f"cannot be read: {exc.strerror or exc}") from None
+            except Unverified as exc:
+                raise ConfigError(where, f"{exc}: run the command again, it makes the plan "
+                                  "again") from None
             if data.get("layout") != self.layout:  # the plan grew after its file was read
-                raise ConfigError(f"plan {str(self.path)!r}", "changed while it was read "
+                raise ConfigError(where, "changed while it was read "
                                   "(another snakesweep made it again): run the command again")
             self._data = data
         return self._data
@@ -308,13 +322,15 @@ def make_plan(
     use_cache: bool = True,
     from_run: str | None = None,
     check: Callable[[Plan], object] | None = None,
+    cache_optional: bool = False,
 ) -> Plan:
     """The plan for a sweep, from the cache under ``results`` when nothing it depends on changed.
 
     ``from_run``: a run id (or a unique prefix) of ``results`` whose resolved config the
     points start from (``--from``; see ``snakesweep.loaded``). ``check`` is called with the
     plan, a new one before it is cached: what it raises leaves ``results`` as it was (bad
-    input writes nothing).
+    input writes nothing). ``cache_optional``: a plan that cannot be cached (a read-only or
+    full disk) is used as it is, for commands that only read ``results``.
     """
     config_dir, results = store.local_path(config_dir), store.local_path(results)
     loaded = None
@@ -329,20 +345,44 @@ def make_plan(
     plan = cached if cached is not None and current else dataclasses.replace(
         compose_plan(config_dir, config_name, overrides, loaded=loaded, results=results,
                      previous=cached), path=path)
+    if plan is not cached:
+        check_coordinates(plan)
     if check is not None:
         check(plan)
     if use_cache and plan is not cached:
-        write_plan(plan, path)
+        try:
+            write_plan(plan, path)
+        except OSError:
+            if not cache_optional:
+                raise
     return plan
 
 
+def check_coordinates(plan: Plan) -> None:
+    """Refuse swept values that ``sweep.nc`` could not hold as its coordinates exactly
+    (``grid.unfit_labels``): ``ConfigError`` naming the key and the value, before any run."""
+    columns: dict[str, list[Any]] = {d.name: list(d.values) for d in plan.dims}
+    columns.update({k: [p.params.get(k) for p in plan.points] for k in plan.coords})
+    columns.update((plan.launch or {}).get("labels") or {})
+    for key, values in columns.items():
+        reason = unfit_labels(values)
+        if reason is not None:
+            raise ConfigError(f"swept key {key!r}", f"{reason}; sweep it as text (quoted: "
+                              f"{key}='…'), or as smaller numbers")
+
+
 def _usable_cache(path: Path, results: str) -> tuple[Plan | None, bool]:
-    """The cached plan at ``path`` (None when there is none or it was made with other code)
-    and whether it is the current plan (False: an adaptive sweep's next round is due)."""
+    """The cached plan at ``path`` (None when there is none, it was made with other code,
+    or it does not verify: see ``verified_plan``) and whether it is the current plan
+    (False: an adaptive sweep's next round is due)."""
     if not (path.is_file() and configs_path(path).is_file()):
         return None, False
-    cached = load_plan(path)
-    assert cached is not None
+    try:
+        cached = verified_plan(path)
+    except Unverified as exc:
+        print(f"snakesweep: the cached plan {str(path)!r} {exc}; making it again",
+              file=sys.stderr, flush=True)
+        return None, False
     if _sources_changed(cached):
         return None, False  # made with other code: every round is decided again
     if not cached.rounds or cached.rounds["complete"]:
@@ -733,18 +773,108 @@ def plan_path(
 
 
 def load_plan(path: str | os.PathLike[str]) -> Plan:
-    """Read a plan written by ``make_plan`` (its configs when first needed)."""
-    with open(path, encoding="utf-8") as f:
-        return Plan.from_json(json.load(f), Path(path))
+    """Read a plan written by ``write_plan`` (its configs when first needed, each file
+    checked against its digest); one that does not verify raises ``ConfigError``."""
+    try:
+        data, _ = _unseal(Path(path).read_bytes(), "its plan file")
+        return Plan.from_json(data, Path(path))
+    except OSError as exc:
+        raise ConfigError(f"plan {str(path)!r}", f"cannot be read: {exc.strerror or exc}"
+                          ) from None
+    except Unverified as exc:
+        raise ConfigError(f"plan {str(path)!r}", f"{exc}: run the command again, it makes "
+                          "the plan again") from None
+    except (KeyError, TypeError, ValueError) as exc:  # a sealed file of an unknown shape
+        raise ConfigError(f"plan {str(path)!r}", f"is not a plan ({exc!r}): delete it"
+                          ) from None
+
+
+class Unverified(Exception):
+    """A cached plan that is not the one written for its key: cut short, overwritten,
+    edited, or paired with another plan's configs file. Its message says which."""
+
+
+def verified_plan(path: Path) -> Plan:
+    """The plan cached at ``path``, once both of its files check out: each against the
+    digest it ends with, the plan file against the key of its name (what the plan was
+    made from), the configs file against the digest the plan file records.
+
+    The plan file is read and hashed (a few ms for 100,000 points). The configs file
+    (eight times larger) is hashed here only when its ``os.stat`` (size, modification
+    time, inode) is not the one the plan file records, as ``checksums`` does for results;
+    it is hashed whenever it is read (``_Side``), so what is used is always checked."""
+    try:
+        data, _ = _unseal(path.read_bytes(), "plan file")
+        if data.get("format") != PLAN_FORMAT:
+            raise Unverified(f"was made by another snakesweep (format {data.get('format')!r})")
+        if data.get("key") != path.stem:
+            raise Unverified(f"was made for another sweep (key {data.get('key')!r})")
+        side = configs_path(path)
+        st = os.stat(side)
+        if [st.st_size, st.st_mtime_ns, st.st_ino] != data.get("configs_stat"):
+            _unseal(side.read_bytes(), "configs file", data.get("configs_sha256"),
+                    parse=False)
+        return Plan.from_json(data, path)
+    except OSError as exc:
+        raise Unverified(f"cannot be read ({exc.strerror or exc})") from None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise Unverified(f"is not a plan ({exc!r})") from None
+
+
+_SEAL = re.compile(rb',"sha256":"([0-9a-f]{64})"\}\Z')
+_SEAL_LENGTH = len(b',"sha256":""}') + 64
+
+
+def _seal(data: Mapping[str, Any]) -> tuple[bytes, str]:
+    """``data`` as JSON whose last key, ``sha256``, is the digest of the rest of it (the
+    same JSON without that key); and that digest."""
+    body = json.dumps(data, separators=(",", ":")).encode()  # C encoder; ASCII
+    if not body.startswith(b"{") or body == b"{}":
+        raise ValueError("only a non-empty mapping is sealed")
+    digest = hashlib.sha256(body).hexdigest()
+    return body[:-1] + b',"sha256":"' + digest.encode() + b'"}', digest
+
+
+def _unseal(raw: bytes, what: str, expected: str | None = None, parse: bool = True
+            ) -> tuple[dict[str, Any], str]:
+    """The mapping ``_seal`` wrote (``{}`` unless ``parse``) and its digest; raises
+    ``Unverified`` when ``raw`` is not whole (``what`` names it), or, with ``expected``,
+    is not the file of that digest."""
+    found = _SEAL.search(raw, max(0, len(raw) - _SEAL_LENGTH))
+    if found is None:
+        raise Unverified(f"does not verify: its {what} is cut short or was not written "
+                         "by snakesweep")
+    digest = found.group(1).decode()
+    h = hashlib.sha256(memoryview(raw)[:found.start()])  # no copy of a file of megabytes
+    h.update(b"}")
+    if h.hexdigest() != digest:
+        raise Unverified(f"does not verify: its {what} was changed after it was written")
+    if expected is not None and digest != expected:
+        raise Unverified(f"does not verify: its {what} belongs to another plan")
+    if not parse:
+        return {}, digest
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise Unverified(f"does not verify: its {what} is not JSON") from None
+    if not isinstance(data, dict):
+        raise Unverified(f"does not verify: its {what} is not a plan")
+    data.pop("sha256", None)
+    return data, digest
 
 
 def write_plan(plan: Plan, path: Path) -> None:
-    """Write a plan's configs file, then its plan file, each aside and renamed into place
-    (a plan file is there only with its configs)."""
+    """Write a plan's configs file, then its plan file (which records the digest and the
+    ``os.stat`` of the configs file, and the key of its name), each sealed (``_seal``),
+    aside and renamed into place (a plan file is there only with its configs)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     header, side = plan.to_json()
-    for target, data in ((configs_path(path), side), (path, header)):
-        store.write_atomic(target, json.dumps(data, separators=(",", ":")))  # C encoder
+    data, digest = _seal(side)
+    store.replace_with(configs_path(path), lambda tmp: tmp.write_bytes(data), len(data))
+    st = os.stat(configs_path(path))
+    data, _ = _seal({**header, "key": path.stem, "configs_sha256": digest,
+                     "configs_stat": [st.st_size, st.st_mtime_ns, st.st_ino]})
+    store.replace_with(path, lambda tmp: tmp.write_bytes(data), len(data))
 
 
 class _Progress:

@@ -6,13 +6,18 @@ local executor starts this pool once (the Snakefile's ``onstart``): a master pro
 on 127.0.0.1, imports what the runs need, and forks one worker per core. Each Snakemake job
 is a few lines of bash (``_client.sh``) that send the run id with the pool's random token
 and wait for the reply; a worker runs the config with ``execute_run`` exactly as the
-in-process fallback does, and gives the next run the working directory, ``sys.path`` and
-output streams it found. (Forking a process per run instead costs ~10 ms here.)
+in-process fallback does, and gives the next run the process as it found it (the working
+directory, environment, random state, logging, …: see ``snakesweep.isolation``); a worker
+whose run changed what cannot be put back (a thread left running, a module reloaded) is
+replaced. (Forking a process per run instead costs ~10 ms here.)
 
-A worker tells the master which run it starts and ends; when a worker dies in a run (a
-signal, ``os._exit``, a crash in native code) the master records that run as failed and
-starts another worker. The master stops when its standard input closes: Snakemake ended,
-however it ended.
+A worker tells the master which run it starts (handing it a copy of the job's connection)
+and ends; it tells the job ``taken`` before it runs it. When a worker dies in a run (a
+signal, ``os._exit``, a crash in native code, ``snakesweep.timeout``) the master records
+that run as failed and replies to the job itself, saying what was recorded; then it starts
+another worker. A job the pool did not take (it was stopping) runs in a fresh Python
+instead. The master stops when its standard input closes: Snakemake ended, or whoever
+started the pool did, however it ended.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from snakesweep import devices
+from snakesweep import devices, isolation
 
 ENV = "SNAKESWEEP_POOL"
 CLIENT = Path(__file__).with_name("_client.sh")
@@ -87,8 +92,9 @@ def serve(workers: int, plan_file: str, token: str, control: IO[bytes],
     _warm_up(plan_file)
     options = _device_options(plan_file)
     master = os.getpid()
-    reports: dict[int, int] = {}  # worker pid -> read end of its report pipe
+    reports: dict[int, socket.socket] = {}  # worker pid -> the master's end of its reports
     current: dict[int, tuple[str, str]] = {}  # worker pid -> (results, run_id) it is running
+    jobs: dict[int, socket.socket] = {}  # worker pid -> the connection of the job it runs
     deadlines: dict[int, tuple[float, float]] = {}  # worker pid -> (deadline, timeout)
     timed_out: dict[int, float] = {}  # worker pid -> the timeout it was stopped for
     stopping = False
@@ -102,33 +108,33 @@ def serve(workers: int, plan_file: str, token: str, control: IO[bytes],
     try:
         while not stopping:
             while len(reports) < workers:
-                read_end, write_end = os.pipe()
+                ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
                 pid = os.fork()
                 if pid == 0:  # a worker: never returns into the master's code
                     code = 1
                     try:
                         signal.signal(signal.SIGTERM, signal.SIG_DFL)
                         signal.signal(signal.SIGINT, _ignore)  # exec'd children get the default
-                        os.close(read_end)
-                        for fd in reports.values():
-                            os.close(fd)
+                        ours.close()
+                        for other in [*reports.values(), *jobs.values()]:
+                            other.close()
                         if options:  # this worker's device, for every run it takes
                             devices.hold_for_process(options)
-                        _work(listener, master, token, write_end)
+                        _work(listener, master, token, theirs)
                         code = 0
                     finally:
                         os._exit(code)
-                os.close(write_end)
-                os.set_blocking(read_end, False)
-                reports[pid] = read_end
-            fds = [control.fileno(), *reports.values()]
+                theirs.close()
+                ours.setblocking(False)
+                reports[pid] = ours
+            fds = [control.fileno(), *(r.fileno() for r in reports.values())]
             now = time.monotonic()
             wait = min([0.5, *(max(0.0, d - now) for d, _ in deadlines.values())])
             ready, _, _ = select.select(fds, [], [], wait)
             if control.fileno() in ready and not os.read(control.fileno(), 4096):
                 break
-            for pid, fd in reports.items():  # all of them: a deadline is checked on news
-                _read_reports(_drain(fd), pid, current, deadlines)
+            for pid, sock in reports.items():  # all of them: a deadline is checked on news
+                _read_reports(sock, pid, current, jobs, deadlines)
             now = time.monotonic()
             for pid, (deadline, timeout) in list(deadlines.items()):
                 if now >= deadline and pid not in timed_out:  # snakesweep.timeout: stop it
@@ -138,20 +144,35 @@ def serve(workers: int, plan_file: str, token: str, control: IO[bytes],
                 pid, status = os.waitpid(-1, os.WNOHANG)
                 if pid == 0:
                     break
-                fd = reports.pop(pid)
-                _read_reports(_drain(fd), pid, current, deadlines)
-                os.close(fd)
+                sock = reports.pop(pid)
+                _read_reports(sock, pid, current, jobs, deadlines)
+                sock.close()
                 deadlines.pop(pid, None)
                 stopped_for = timed_out.pop(pid, None)
                 if pid in current:
-                    outcome_of_process(*current.pop(pid), pid, status, stopped_for)
+                    results, run_id = current.pop(pid)
+                    _answer(jobs.pop(pid, None), results, outcome_of_process(
+                        results, run_id, pid, status, stopped_for))
     finally:
-        _stop_workers(reports, current)
+        _stop_workers(reports, current, jobs)
         listener.close()
 
 
-def _stop_workers(reports: dict[int, int], current: dict[int, tuple[str, str]]) -> None:
-    """TERM every worker, KILL what is left after a few seconds; record runs cut short."""
+def _answer(job: socket.socket | None, results: str, outcome: Any) -> None:
+    """Tell the job whose worker died in its run what was recorded (``failure_line``)."""
+    from snakesweep.execute import failure_line
+
+    if job is None:
+        return
+    with job:
+        line = failure_line(outcome, results)
+        _reply(job, 1 if line else 0, line)
+
+
+def _stop_workers(reports: dict[int, socket.socket], current: dict[int, tuple[str, str]],
+                  jobs: dict[int, socket.socket]) -> None:
+    """TERM every worker, KILL what is left after a few seconds; record runs cut short,
+    and tell their jobs."""
     from snakesweep.execute import outcome_of_process
 
     for pid in reports:
@@ -162,16 +183,20 @@ def _stop_workers(reports: dict[int, int], current: dict[int, tuple[str, str]]) 
         for pid in list(waiting):
             done, status = os.waitpid(pid, os.WNOHANG)
             if done:
-                fd = waiting.pop(pid)
-                _read_reports(_drain(fd), pid, current)
-                os.close(fd)
+                sock = waiting.pop(pid)
+                _read_reports(sock, pid, current, jobs)
+                sock.close()
                 if pid in current:  # a run cut short is recorded as failed
-                    outcome_of_process(*current.pop(pid), pid, status)
+                    results, run_id = current.pop(pid)
+                    _answer(jobs.pop(pid, None), results,
+                            outcome_of_process(results, run_id, pid, status))
         if waiting and time.monotonic() > deadline:
             for pid in waiting:
                 _signal(pid, signal.SIGKILL)
             deadline = float("inf")
         time.sleep(0.02)
+    for job in jobs.values():
+        job.close()
 
 
 def _signal(pid: int, sig: int) -> None:
@@ -185,38 +210,48 @@ def _ignore(*_: Any) -> None:
     """SIGINT in a worker: Snakemake stops the sweep; the run's own children die of it."""
 
 
-def _read_reports(data: bytes, pid: int, current: dict[int, tuple[str, str]],
+def _read_reports(sock: socket.socket, pid: int, current: dict[int, tuple[str, str]],
+                  jobs: dict[int, socket.socket],
                   deadlines: dict[int, tuple[float, float]] | None = None) -> None:
-    """Follow a worker's ``start RESULTS RUN_ID TIMEOUT`` / ``end`` lines."""
-    for line in data.decode().splitlines():
-        kind, _, rest = line.partition("\t")
+    """Follow a worker's ``start RESULTS RUN_ID TIMEOUT`` (with the job's connection) and
+    ``end`` messages, as many as its socket holds now."""
+    while True:
+        try:
+            data, fds, _, _ = socket.recv_fds(sock, 65536, 4)
+        except (BlockingIOError, ConnectionError):
+            return
+        if not data and not fds:
+            return
+        kind, _, rest = data.decode().rstrip("\n").partition("\t")
         if kind == "start":
             results, run_id, timeout = rest.split("\t")
             current[pid] = (results, run_id)
+            if fds:
+                if pid in jobs:
+                    jobs.pop(pid).close()
+                jobs[pid] = socket.socket(fileno=fds.pop(0))
             if timeout and deadlines is not None:
                 deadlines[pid] = (time.monotonic() + float(timeout), float(timeout))
         else:
             current.pop(pid, None)
+            if pid in jobs:
+                jobs.pop(pid).close()
             if deadlines is not None:
                 deadlines.pop(pid, None)
+        for fd in fds:
+            os.close(fd)
 
 
-def _drain(fd: int) -> bytes:
-    """What a worker's (non-blocking) report pipe holds now."""
-    data = b""
-    while True:
-        try:
-            chunk = os.read(fd, 65536)
-        except BlockingIOError:
-            break
-        if not chunk:
-            break
-        data += chunk
-    return data
+class _PoolGone(Exception):
+    """The master is gone: a worker takes no run."""
 
 
-def _work(listener: socket.socket, master: int, token: str, report: int) -> None:
-    """A worker: take one run at a time from the socket until the master goes away."""
+def _work(listener: socket.socket, master: int, token: str, report: socket.socket) -> None:
+    """A worker: take one run at a time from the socket until the master goes away.
+
+    A run is taken (the job told ``taken``) only once the master knows of it and holds the
+    job's connection, so that whatever becomes of this worker the job hears what became of
+    its run; a job whose run was not taken runs it itself."""
     from snakesweep.execute import execute_run, failure_line, timeout_of
     from snakesweep.plan import Plan, load_plan
 
@@ -232,24 +267,44 @@ def _work(listener: socket.socket, master: int, token: str, report: int) -> None
         except TimeoutError:
             continue
         with conn:
+            run_id = None
             try:
                 plan_file, run_id, results = _read_request(conn, token)
                 if plan_file not in plans:
                     plans[plan_file] = load_plan(plan_file)
                 results = os.path.abspath(results)
                 timeout = timeout_of(plans[plan_file], run_id)
-                os.write(report, f"start\t{results}\t{run_id}\t{timeout or ''}\n".encode())
+                try:
+                    socket.send_fds(report, [f"start\t{results}\t{run_id}\t{timeout or ''}\n"
+                                             .encode()], [conn.fileno()])
+                except OSError:
+                    raise _PoolGone from None  # the job runs it itself
+                try:
+                    conn.sendall(b"taken\n")
+                except OSError:  # the job is gone (Snakemake was stopped): run nothing
+                    _report_end(report)
+                    continue
                 try:
                     outcome = execute_run(plans[plan_file], run_id, results)
                 finally:
-                    os.write(report, b"end\n")
+                    _report_end(report)
                 line = failure_line(outcome, results)
                 _reply(conn, 1 if line else 0, line)
+            except _PoolGone:
+                return
             except Exception as exc:  # noqa: BLE001 - told to the job, which fails
-                _reply(conn, 2, f"snakesweep: {exc}")
+                named = f"run {run_id}: " if run_id else ""
+                _reply(conn, 2, f"snakesweep: {named}{exc}")
         conn = None
-        if threading.active_count() > threads:
-            return  # a run left threads behind: a fresh worker takes the next run
+        if threading.active_count() > threads or isolation.unrestored():
+            return  # a run left threads behind, or what cannot be put back: a fresh worker
+
+
+def _report_end(report: socket.socket) -> None:
+    try:
+        report.send(b"end\n")
+    except OSError:
+        pass  # the master is gone; the job still hears from this worker
 
 
 def _close_quietly(*things: Any) -> None:

@@ -11,10 +11,11 @@ distribution through ``importlib.metadata`` ~0.13 s. So a run pays for neither:
   snakesweep.execute`` by hand or ``snakemake --no-hooks``, captures its own); ``onsuccess``
   and ``onerror`` delete it. Run jobs use the interpreter Snakemake runs in
   (``SNAKESWEEP_PYTHON``), so its distributions are theirs;
-* **once per process**: system facts (OS, CPU, cores, memory, host), and the code
-  fingerprint of each entry point, taken when the process first loads it (the pool's
-  workers: when the pool warms up), so it is the code the runs of that process execute;
-* **per run**: the allow-listed environment variables and whether the run is a debug run.
+* **once per process**: system facts (OS, CPU, cores, memory, host), and the bytes of
+  each source file of the experiment, read when the process loads it (the pool's workers:
+  when the pool warms up), so they are the code the runs of that process execute;
+* **per run**: the allow-listed environment variables, whether the run is a debug run, and
+  which files its code fingerprint covers.
 
 ``run_record`` puts these together into the ``provenance`` part of a run's ``meta.json``;
 ``sweep_record`` summarises the runs' records into ``results/provenance.json``.
@@ -24,11 +25,15 @@ path under the user's home. Paths are relative to the repository (or the working
 directory outside one); command lines, error messages and tracebacks are rewritten the
 same way, whichever spelling of the repository or home they use (through a symlink or not).
 
-The **code fingerprint** of a run is a hash of its experiment's source files: by default
-every ``*.py`` file of the package that holds the entry point's module (or that module
-alone when it is top-level), or the files ``snakesweep.code`` globs name. A done run
-whose recorded fingerprint differs from the current one is *stale*: ``snakesweep status``
-lists it and Snakemake computes it again.
+The **code fingerprint** of a run is a hash of the source files it ran: its entry point's
+module, the project's modules (the repository's, installed libraries aside) loaded while
+the experiment was imported or run, and those their sources import, directly or inside a
+function (``ran_code``); and the files ``snakesweep.code`` globs name. A run records the
+fingerprint and those files. At each parse, a done run's current fingerprint is the hash of
+the files it recorded (and of those its globs name now) as they are now (``CurrentCode``);
+a run whose recorded fingerprint differs, or that records none, is *stale*: ``snakesweep
+status`` lists it and Snakemake computes it again. A new file stales nothing until a run
+imports it.
 """
 
 from __future__ import annotations
@@ -332,16 +337,222 @@ def debounce_of(options: Mapping[str, Any]) -> float:
 
 @dataclass(frozen=True)
 class Code:
-    """The source files an entry point's runs are computed with, and their hash."""
+    """The source files a run was computed with, and their hash."""
 
     fingerprint: str
     files: tuple[str, ...]
+    """Relative to the repository root, sorted."""
     entry_file: str | None
 
 
-def code_key(options: Mapping[str, Any]) -> str:
-    """What a run's code fingerprint depends on in its config: the entry point and the globs."""
-    return json.dumps([options.get("experiment"), _code_globs(options)])
+SOURCE_KEPT = 1 << 20
+"""Files up to this size are kept as this process first read them (see ``note_loaded``)."""
+
+_BEFORE: frozenset[str] | None = None
+"""The modules this process had loaded before it first imported an experiment."""
+_SEEN: set[str] = set()
+"""Those, and the modules loaded since that ``note_loaded`` has counted."""
+_LOADED_BY: dict[str, set[str]] = {}
+"""The modules first loaded while an experiment was imported or run, by its module."""
+_SOURCES: dict[str, bytes] = {}
+"""Each file this process read for a fingerprint, by path, as it first read it."""
+_VERDICTS: dict[Places, dict[str, tuple[str, Path] | None]] = {}
+"""Per project, each module file seen: when it is the project's own, its recorded name and
+its absolute path."""
+_IMPORTS: dict[tuple[str, str], frozenset[str]] = {}
+"""The modules each project module's source names in an import, by module and file."""
+_INSTALLED = ("site-packages", "dist-packages")
+
+
+def mark_imports() -> None:
+    """Note the modules loaded now, the first time a process calls it (just before it first
+    imports an experiment): the project's modules loaded later may be an experiment's code.
+    Forked processes (the pool's workers, a batch's runs) inherit the note."""
+    global _BEFORE
+    if _BEFORE is None:
+        _BEFORE = frozenset(sys.modules)
+        _SEEN.update(_BEFORE)
+
+
+def note_loaded(entry: str, places: Places | None = None) -> None:
+    """Count the modules loaded since the last call as loaded by the experiment whose module
+    is ``entry`` (called after it is imported and after each of its runs), and read those of
+    the project now: a run records its code as it was loaded, not as an edit made while the
+    sweep runs leaves it."""
+    places = places or Places.here()
+    modules = dict(sys.modules)  # one copy: a thread may import meanwhile
+    new = modules.keys() - _SEEN
+    _SEEN.update(new)
+    _LOADED_BY.setdefault(entry, set()).update(new)
+    known = _VERDICTS.setdefault(places, {})
+    for name in new:
+        found = _module_file_of(modules[name], places, known)
+        if found is not None:
+            _source(found[1])
+
+
+def _module_file_of(module: Any, places: Places,
+                    known: dict[str, tuple[str, Path] | None]) -> tuple[str, Path] | None:
+    """The file of a loaded module when it is the project's own (see ``_project_file``)."""
+    file = getattr(module, "__file__", None)
+    return _project_file(file, places, known) if isinstance(file, str) else None  # built-in
+
+
+def _project_file(file: str | os.PathLike[str], places: Places,
+                  known: dict[str, tuple[str, Path] | None] | None = None
+                  ) -> tuple[str, Path] | None:
+    """The recorded name and absolute path of ``file`` when it is the project's own: in the
+    repository (as spelt, a link to a file elsewhere included), and neither an installed
+    library (in any site-packages, or under an interpreter's prefix inside the repository:
+    a virtual environment) nor Python's bytecode cache. Decided once per file (``known``:
+    the decisions so far in ``places``)."""
+    known = _VERDICTS.setdefault(places, {}) if known is None else known
+    key = os.fspath(file)
+    if key not in known:
+        known[key] = _judge_file(key, places)
+    return known[key]
+
+
+def _judge_file(file: str | os.PathLike[str], places: Places) -> tuple[str, Path] | None:
+    spelt = os.path.abspath(file)
+    roots = tuple(f"{base}{os.sep}" for base, prefix, _ in places._spellings() if not prefix)
+    if not spelt.startswith(roots) or any(part in spelt for part in _INSTALLED):
+        return None  # most modules, told apart cheaply: an experiment imports hundreds
+    path, real = Path(spelt), Path(os.path.realpath(file))
+    name = places.path(path)
+    if (name.startswith(("/", "~/")) or _is_bytecode(path)
+            or any(part in _INSTALLED for part in real.parts)):
+        return None
+    for prefix in {sys.prefix, sys.base_prefix, sys.exec_prefix}:
+        inside = Path(os.path.realpath(prefix))
+        if inside.is_relative_to(places.root) and real.is_relative_to(inside):
+            return None
+    return (name, path) if path.is_file() else None
+
+
+def _source(path: Path) -> bytes | None:
+    """A file's bytes as this process first read them (a file over ``SOURCE_KEPT`` bytes: as
+    they are now); None when it cannot be read."""
+    key = str(path)
+    if key in _SOURCES:
+        return _SOURCES[key]
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    if len(data) <= SOURCE_KEPT:
+        _SOURCES[key] = data
+    return data
+
+
+def _code_modules(entry: str, places: Places) -> dict[str, tuple[str, Path]]:
+    """The project's loaded modules that the experiment whose module is ``entry`` ran, each
+    with its file's recorded name and path: that module, those loaded while it was imported
+    or run, what their sources import, and so on, with the packages holding each;
+    snakesweep's own only within ``entry``'s package."""
+    modules = dict(sys.modules)
+    package = entry.rpartition(".")[0]
+    todo = [entry, *_LOADED_BY.get(entry, ())]
+    seen: set[str] = set()
+    found: dict[str, tuple[str, Path]] = {}
+    known = _VERDICTS.setdefault(places, {})
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in modules:
+            continue
+        seen.add(name)
+        own = name == "snakesweep" or name.startswith("snakesweep.")
+        if own and not (package and (name == package or name.startswith(f"{package}."))):
+            continue
+        file = _module_file_of(modules[name], places, known)
+        if file is None:
+            continue
+        found[name] = file
+        parts = name.split(".")
+        todo += [".".join(parts[:i]) for i in range(1, len(parts))]
+        todo += _imports_of(name, file[1])
+    return found
+
+
+def _imports_of(name: str, path: Path) -> frozenset[str]:
+    """The modules the source of module ``name`` names in an import statement anywhere in
+    it (inside a function too), and each ``from``'s names as possible submodules."""
+    key = (name, str(path))
+    if key in _IMPORTS:
+        return _IMPORTS[key]
+    import ast
+    import warnings
+    from importlib.util import resolve_name
+
+    source = _source(path) if path.suffix == ".py" else None
+    try:
+        with warnings.catch_warnings():  # its import said them already, if anything
+            warnings.simplefilter("ignore")
+            tree = ast.parse(source or b"")
+    except (SyntaxError, ValueError):
+        tree = ast.parse(b"")
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                try:
+                    base = resolve_name("." * node.level + base, package)
+                except (ImportError, ValueError):
+                    continue  # beyond the top-level package
+            out.add(base)
+            out.update(f"{base}.{alias.name}" for alias in node.names)
+    _IMPORTS[key] = frozenset(out)
+    return _IMPORTS[key]
+
+
+def ran_code(options: Mapping[str, Any], results: str | os.PathLike[str] | None = None,
+             places: Places | None = None) -> Code:
+    """The code a run with these ``snakesweep`` options ran in this process.
+
+    The project's modules the experiment ran (see ``_code_modules``: its entry point's
+    module, the modules loaded while it was imported or run, and what they import, directly
+    or inside a function), and the files ``snakesweep.code`` globs name. A module counts
+    when it lies in the repository, not in an installed library nor under ``results``. See
+    ``fingerprint_sources``.
+    """
+    places = places or Places.here()
+    module = str(options.get("experiment") or "").partition(":")[0]
+    files: dict[str, Path] = {}
+    if module:
+        note_loaded(module, places)  # what the run loaded
+        files = dict(_code_modules(module, places).values())
+    entry = _entry_file(module) if module else None
+    own = _project_file(entry, places) if entry is not None else None
+    if own is not None:
+        files[own[0]] = own[1]
+    if results is not None:  # nothing a sweep writes
+        outside = places.path(results).rstrip("/") + "/"
+        files = {n: p for n, p in files.items() if not n.startswith(outside)}
+    files.update(named_files(options, places))
+    sources = {}
+    for name in sorted(files):
+        data = _source(files[name])
+        if data is not None:
+            sources[name] = data
+    return Code(fingerprint=fingerprint_sources(sources), files=tuple(sources),
+                entry_file=places.path(entry) if entry else None)
+
+
+def fingerprint_sources(sources: Mapping[str, bytes]) -> str:
+    """The code fingerprint of files by name: a hash of each one's name, length and bytes,
+    in the order of the names (relative to the repository root, so it is equal on every
+    machine). Every record so far has this form: an earlier record's files hash as they did
+    when it was written (but under a package's names where they differed, in a ``src/``
+    layout)."""
+    h = hashlib.sha256()
+    for name in sorted(sources):
+        data = sources[name]
+        h.update(f"{name}\0{len(data)}\0".encode() + data)
+    return h.hexdigest()[:16]
 
 
 def _code_globs(options: Mapping[str, Any]) -> list[str] | None:
@@ -355,53 +566,34 @@ def _code_globs(options: Mapping[str, Any]) -> list[str] | None:
     return list(globs)
 
 
-def code_of(options: Mapping[str, Any], places: Places | None = None) -> Code:
-    """The code fingerprint of runs with these ``snakesweep`` options.
-
-    ``snakesweep.code`` globs (relative to the working directory) name the files; without
-    them, the ``*.py`` files of the package holding the entry point's module, or the
-    module's own file when it is top-level. Files are hashed by their path within that
-    package (or the working directory) and their bytes, so the fingerprint is equal on
-    every machine.
-    """
+def named_files(options: Mapping[str, Any], places: Places | None = None) -> dict[str, Path]:
+    """The files ``snakesweep.code`` globs (relative to the working directory) name now,
+    by their recorded name; ``ConfigError`` for a glob that matches none."""
     places = places or Places.here()
-    spec = str(options.get("experiment") or "")
-    module = spec.partition(":")[0]
-    entry = _module_file(module) if module else None
-    globs = _code_globs(options)
-    if globs is not None:
-        named: dict[str, Path] = {}
-        for glob in globs:
-            try:
-                matched = [p for p in sorted(Path.cwd().glob(glob))
-                           if p.is_file() and not _is_bytecode(p)]
-            except (ValueError, NotImplementedError) as exc:
-                raise ConfigError("snakesweep.code", f"{glob!r}: {first_line(exc)} (globs are "
-                                  "relative to the working directory)") from None
-            if not matched:
-                raise ConfigError("snakesweep.code", f"{glob!r} matches no file in "
-                                  f"{places.path(Path.cwd())!r}")
-            named.update((p.relative_to(Path.cwd()).as_posix(), p) for p in matched)
-    else:
-        if not spec:
-            raise ConfigError("snakesweep.experiment", "not set: name the experiment as "
-                              "'package.module:function'")
-        if entry is None:
-            raise ConfigError("snakesweep.experiment", f"{spec!r}: cannot find the source of "
-                              f"{module!r}; name its files with snakesweep.code")
-        named = _package_files(module, entry)
-    h = hashlib.sha256()
-    for name in sorted(named):
-        data = named[name].read_bytes()
-        h.update(f"{name}\0{len(data)}\0".encode() + data)
-    return Code(fingerprint=h.hexdigest()[:16],
-                files=tuple(places.path(named[n]) for n in sorted(named)),
-                entry_file=places.path(entry) if entry else None)
+    named: dict[str, Path] = {}
+    for glob in _code_globs(options) or ():
+        try:
+            matched = [p for p in sorted(Path.cwd().glob(glob))
+                       if p.is_file() and not _is_bytecode(p)]
+        except (ValueError, NotImplementedError) as exc:
+            raise ConfigError("snakesweep.code", f"{glob!r}: {first_line(exc)} (globs are "
+                              "relative to the working directory)") from None
+        if not matched:
+            raise ConfigError("snakesweep.code", f"{glob!r} matches no file in "
+                              f"{places.path(Path.cwd())!r}")
+        named.update((places.path(p), p) for p in matched)
+    return named
 
 
 def _is_bytecode(path: Path) -> bool:
     """Python's own caches, which change with the interpreter, not with the code."""
     return path.suffix in (".pyc", ".pyo") or "__pycache__" in path.parts
+
+
+def _entry_file(module: str) -> Path | None:
+    """The file of an entry point's module: as loaded, else found without importing it."""
+    file = getattr(sys.modules.get(module), "__file__", None)
+    return Path(os.path.abspath(file)) if isinstance(file, str) else _module_file(module)
 
 
 def _module_file(module: str) -> Path | None:
@@ -411,7 +603,7 @@ def _module_file(module: str) -> Path | None:
         base = Path(entry or ".", *parts)
         for candidate in (base / "__init__.py", base.with_name(parts[-1] + ".py")):
             if candidate.is_file():
-                return candidate.resolve()
+                return Path(os.path.abspath(candidate))
     import importlib.util
 
     try:  # installed through an import hook (an editable install): ask the import system
@@ -419,58 +611,62 @@ def _module_file(module: str) -> Path | None:
     except (ImportError, ValueError):
         return None
     origin = spec.origin if spec else None
-    return Path(origin).resolve() if origin and origin.endswith(".py") else None
+    return Path(os.path.abspath(origin)) if origin and origin.endswith(".py") else None
 
 
-def _package_files(module: str, entry: Path) -> dict[str, Path]:
-    """The ``*.py`` files of the package holding ``module`` (the module alone if top-level)."""
-    if entry.name == "__init__.py":  # the module is a package: that package
-        package_dir, depth = entry.parent, module.count(".") + 1
-    elif "." in module:
-        package_dir, depth = entry.parent, module.count(".")
-    else:
-        return {entry.name: entry}
-    top = package_dir.parents[depth - 1] if depth > 1 else package_dir.parent
-    files = {}
-    for dirpath, dirnames, filenames in os.walk(package_dir):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith((".", "__pycache__")))
-        for name in filenames:
-            if name.endswith(".py"):
-                path = Path(dirpath, name)
-                files[path.relative_to(top).as_posix()] = path
-    return files
+class CurrentCode:
+    """The fingerprint each done run's code has now: the files its ``meta.json`` records,
+    and those its ``snakesweep.code`` globs name now, hashed as they are (a file gone is
+    left out, so the fingerprint differs), once per distinct list of files.
 
+    Made from each run's ``snakesweep`` options (``Plan.run_options()``), which it checks
+    (``ConfigError`` naming the key); ``store.run_statuses`` calls it for the done runs.
+    """
 
-def code_fingerprints(run_options: Mapping[str, Mapping[str, Any]],
-                      places: Places | None = None) -> dict[str, Code]:
-    """The code of each run, computed once per distinct entry point and globs, from each
-    run's ``snakesweep`` options (``Plan.run_options()``)."""
-    places = places or Places.here()
-    by_key: dict[str, Code] = {}
-    checked: set[int] = set()
-    out = {}
-    for run_id, options in run_options.items():
-        if id(options) not in checked:  # runs of one plan share their options' object
-            check_options(options)
-            checked.add(id(options))
-        key = code_key(options)
-        if key not in by_key:
-            by_key[key] = code_of(options, places)
-        out[run_id] = by_key[key]
-    return out
+    def __init__(self, run_options: Mapping[str, Mapping[str, Any]],
+                 places: Places | None = None) -> None:
+        self.places = places or Places.here()
+        self._named: dict[str, tuple[str, ...]] = {}
+        by_globs: dict[str, tuple[str, ...]] = {}
+        checked: dict[int, tuple[str, ...]] = {}
+        for run_id, options in run_options.items():
+            if id(options) not in checked:  # runs of one plan share their options' object
+                check_options(options)
+                key = json.dumps(_code_globs(options))
+                if key not in by_globs:
+                    by_globs[key] = tuple(sorted(named_files(options, self.places)))
+                checked[id(options)] = by_globs[key]
+            self._named[run_id] = checked[id(options)]
+        self._known: dict[tuple[tuple[str, ...], tuple[str, ...]], str] = {}
 
+    def __call__(self, run_id: str, files: Sequence[str]) -> str:
+        """The current fingerprint of ``run_id``, whose ``meta.json`` records ``files``."""
+        key = (tuple(files), self._named.get(run_id, ()))
+        known = self._known.get(key)
+        if known is None:
+            known = self._known[key] = self._hash({*key[0], *key[1]})
+        return known
 
-_LOADED: dict[str, Code] = {}
+    def of(self, run_id: str, meta: Mapping[str, Any] | None) -> str | None:
+        """The current fingerprint of a run from its ``meta.json`` (None: it records no
+        files)."""
+        files = files_of(meta)
+        return None if files is None else self(run_id, files)
 
+    def _hash(self, names: Iterable[str]) -> str:
+        sources = {}
+        for name in names:
+            try:
+                sources[name] = self._path(name).read_bytes()
+            except OSError:
+                continue  # gone: left out
+        return fingerprint_sources(sources)
 
-def loaded_code(options: Mapping[str, Any], places: Places | None = None) -> Code:
-    """The code of runs with these options in this process: taken the first time it is
-    asked for (when the process loads the entry point), then kept, since a module is
-    imported once per process."""
-    key = code_key(options)
-    if key not in _LOADED:
-        _LOADED[key] = code_of(options, places)
-    return _LOADED[key]
+    def _path(self, name: str) -> Path:
+        """Where a recorded file is now (``Places.path`` the other way round)."""
+        if name.startswith("~/") and self.places.home is not None:
+            return self.places.home / name[2:]
+        return self.places.root / name  # an absolute name stays as it is
 
 
 def options_of(config: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -655,7 +851,7 @@ def run_record(config: Mapping[str, Any], results: str | os.PathLike[str],
         session = found[0]
     places = Places.here()
     options = options_of(config)
-    code = loaded_code(options, places)
+    code = ran_code(options, results, places)
     git = session["git"]
     debug = is_debug(options.get("debug"), git, dirty_ignore(options, places))
     if git.get("dirty_paths") and diff is None and found is not None:
@@ -679,14 +875,15 @@ def run_record(config: Mapping[str, Any], results: str | os.PathLike[str],
 
 
 def failed_record(config: Mapping[str, Any], exc: BaseException) -> dict[str, Any]:
-    """The ``provenance`` of a run whose record could not be made: why, and its code
-    fingerprint when this process has it (so the run is not taken for stale)."""
+    """The ``provenance`` of a run whose record could not be made: why, and the code it ran
+    when that can be told (so the run is not taken for stale)."""
     record: dict[str, Any] = {
         "error": Places.here().text(f"{type(exc).__name__}: {first_line(exc)}")}
-    key = code_key(options_of(config))
-    if key in _LOADED:
-        record["code"] = {"fingerprint": _LOADED[key].fingerprint,
-                          "files": list(_LOADED[key].files)}
+    try:
+        code = ran_code(options_of(config))
+    except Exception:  # noqa: BLE001 - without it, the run counts as stale
+        return record
+    record["code"] = {"fingerprint": code.fingerprint, "files": list(code.files)}
     return record
 
 
@@ -707,6 +904,16 @@ def fingerprint_of(meta: Mapping[str, Any] | None) -> str | None:
         return meta["provenance"]["code"]["fingerprint"]  # type: ignore[index,no-any-return]
     except (KeyError, TypeError):
         return None
+
+
+def files_of(meta: Mapping[str, Any] | None) -> list[str] | None:
+    """The files whose code fingerprint a run's ``meta.json`` records."""
+    try:
+        files = meta["provenance"]["code"]["files"]  # type: ignore[index]
+    except (KeyError, TypeError):
+        return None
+    return files if isinstance(files, list) and all(isinstance(f, str) for f in files) \
+        else None
 
 
 def sweep_record(metas: Mapping[str, Mapping[str, Any] | None]) -> dict[str, Any]:

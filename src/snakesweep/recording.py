@@ -64,7 +64,8 @@ if TYPE_CHECKING:
     import xarray as xr
 
 __all__ = ["BOOKKEEPING", "CLOCKS", "REPEAT", "Bars", "Branch", "NothingToShow", "Series", "Tensor",
-           "blueprint", "layout", "send", "send_rows", "to_rerun", "write_note"]
+           "blueprint", "encode", "encode_note", "layout", "send", "send_rows", "to_rerun",
+           "write_note"]
 
 CLOCKS = {"over_time": "log_tick", "step": "step"}
 """Dimensions that become rerun timelines, by precedence, and the timeline each becomes."""
@@ -360,46 +361,65 @@ def to_rerun(dataset: xr.Dataset, path: str | os.PathLike[str], *,
     """Write ``dataset`` as a rerun recording with its blueprint to ``path``; return the path.
 
     The file is written aside and renamed into place, so it is whole or absent. Raises
-    ``NothingToShow`` (and writes nothing) when no variable is numeric. ``play_state``: see
-    ``blueprint``.
+    ``NothingToShow`` (and writes nothing) when no variable is numeric, ``NoSpaceError``
+    when the disk is full. ``play_state``: see ``blueprint``.
     """
+    data = encode(dataset, application_id=application_id, play_state=play_state)
+    store.replace_with(Path(path), lambda tmp: tmp.write_bytes(data), len(data))
+    return Path(path)
+
+
+def encode(dataset: xr.Dataset, *, application_id: str = APPLICATION_ID,
+           play_state: PlayState | None = None) -> bytes:
+    """The bytes of ``dataset``'s recording with its blueprint (the ``.rrd`` that
+    ``to_rerun`` writes). Raises ``NothingToShow`` when no variable is numeric."""
     root = layout(dataset)
-    with _recording(path, application_id, blueprint(root, play_state=play_state)) as rec:
+    with _recording(application_id, blueprint(root, play_state=play_state)) as (rec, out):
         for leaf in root.leaves():
             send(rec, leaf)
-    return Path(path)
+    return out[0]
 
 
 def write_note(path: str | os.PathLike[str], text: str, *,
                application_id: str = APPLICATION_ID) -> Path:
     """Write a recording that holds one markdown note (for a sweep with nothing to plot)."""
+    data = encode_note(text, application_id=application_id)
+    store.replace_with(Path(path), lambda tmp: tmp.write_bytes(data), len(data))
+    return Path(path)
+
+
+def encode_note(text: str, *, application_id: str = APPLICATION_ID) -> bytes:
+    """The bytes of a recording that holds one markdown note."""
     import rerun as rr
     import rerun.blueprint as rrb
 
     view = rrb.Blueprint(rrb.TextDocumentView(origin="/note", name="sweep"), auto_views=False)
-    with _recording(path, application_id, view) as rec:
+    with _recording(application_id, view) as (rec, out):
         rec.log("/note", rr.TextDocument(text, media_type="text/markdown"), static=True)
-    return Path(path)
+    return out[0]
 
 
 @contextmanager
-def _recording(path: str | os.PathLike[str], application_id: str,
-               layout: Any) -> Iterator[Any]:
-    """A recording stream saved aside with its blueprint, renamed to ``path`` when whole."""
+def _recording(application_id: str, layout: Any) -> Iterator[tuple[Any, list[bytes]]]:
+    """A recording stream encoded in memory with its default blueprint; yields it and a
+    list that holds its bytes once the block is left.
+
+    rerun's file sink is not used: on a full disk its writer thread ends and a flush waits
+    for it for ever (SIGTERM cannot end that wait); the bytes are written by snakesweep,
+    whose writes fail with an error."""
     import rerun as rr
 
-    tmp = store.aside(Path(path))
     rec = rr.RecordingStream(application_id, send_properties=False)
     rec.set_log_time_enabled(False)  # the only timelines are the ones the mapping makes
     rec.set_log_tick_enabled(False)
+    stream = rr.binary_stream(rec)
+    out: list[bytes] = []
     try:
-        rec.save(tmp, default_blueprint=layout)
-        yield rec
-        rec.flush()
-        rec.disconnect()
-        os.replace(tmp, path)
+        rec.send_blueprint(layout, make_active=False, make_default=True)
+        yield rec, out
+        out.append(stream.read(flush=True) or b"")
     finally:
-        tmp.unlink(missing_ok=True)
+        rec.disconnect()
 
 
 def send(rec: Any, leaf: Leaf) -> None:

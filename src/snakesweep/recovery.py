@@ -48,7 +48,8 @@ def clear_stale_locks() -> int:
     locks = SNAKEMAKE / "locks"
     removed = 0
     try:
-        entries = list(os.scandir(locks))
+        with os.scandir(locks) as found:
+            entries = list(found)
     except FileNotFoundError:
         return 0
     for entry in entries:

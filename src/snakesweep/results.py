@@ -267,7 +267,8 @@ def resolve_run_id(results: str | os.PathLike[str], prefix: str, *,
                                           if drafts else [])
     for where in places:
         try:
-            names.update(e.name for e in os.scandir(where) if e.is_dir())
+            with os.scandir(where) as entries:
+                names.update(e.name for e in entries if e.is_dir())
         except FileNotFoundError:
             pass
     if prefix in names:

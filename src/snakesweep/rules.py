@@ -40,6 +40,7 @@ from typing import IO, Any
 from snakesweep import (
     aggregate,
     batches,
+    descendants,
     devices,
     freshness,
     locks,
@@ -107,6 +108,8 @@ class SweepWorkflow:
     _sweep_lock: locks.SweepLock | None = field(default=None, repr=False)
     _lock: IO[str] | None = field(default=None, repr=False)
     _workflow: Any = field(default=None, repr=False)
+    _finished: bool = field(default=True, repr=False)
+    """Whether ``finish`` ran (or there is nothing to finish: the workflow did not start)."""
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], workflow: Any = None) -> SweepWorkflow:
@@ -131,6 +134,7 @@ class SweepWorkflow:
         main = workflow is None or not (workflow.remote_exec or workflow.subprocess_exec)
         results = str(options["results"])
         try:
+            store.check_results(options["results"], "config['snakesweep']['results']")
             sweep_lock, busy = (_hold_results(results, sys.argv[1:]) if main
                                 else (None, None))
             if options["plan"]:  # written by Hydra's launcher (snakesweep.launcher)
@@ -142,6 +146,7 @@ class SweepWorkflow:
                 plan = make_plan(options["config_dir"], options["config_name"],
                                  list(options["overrides"]), options["results"],
                                  from_run=options["from_run"])
+                _check_entries(plan)
             sweep = cls(plan=plan, results=results,
                         pictures=report.pictures_setting(plan.run_options()),
                         busy=busy, _sweep_lock=sweep_lock, _workflow=workflow)
@@ -377,9 +382,8 @@ class SweepWorkflow:
         """Count the pending runs, find the stale ones (computed with other code) and the
         corrupt ones, and date the code and merge keys so that Snakemake computes exactly
         those again and merges exactly when the content changed. Returns every status."""
-        self.code = provenance.code_fingerprints(self.plan.run_options())
         statuses = store.run_statuses(self.results, self.plan.run_ids,
-                                      {r: c.fingerprint for r, c in self.code.items()})
+                                      provenance.CurrentCode(self.plan.run_options()))
         batch = set((self.plan.launch or {}).get("batch") or statuses)
         self.targets = [r for r in self.plan.run_ids if r in batch or statuses[r] == "done"]
         self.pending = sum(statuses[r] != "done" for r in self.targets)
@@ -389,8 +393,12 @@ class SweepWorkflow:
             print(f"snakesweep: {len(corrupt)} run(s) whose result is not the file recorded "
                   f"at completion (corrupt), computed again: {', '.join(corrupt[:5])}"
                   + (", …" if len(corrupt) > 5 else ""), file=sys.stderr)
+        if self._lock is not None and self.busy is None:  # no other of ours is alive
+            freshness.restore_merged(self.results)  # a failed merge's, if Snakemake was killed
         key = freshness.merge_key(self.plan, self.results, statuses)
-        freshness.stamp(self.plan, self.results, statuses, key=key)
+        fresh = freshness.stamp(self.plan, self.results, statuses, key=key)
+        if not fresh and self._lock is not None and self.busy is None:
+            freshness.keep_merged(self.results)  # Snakemake removes them before the merge job
         self.report_fresh = report.stamp(self.results, key, self.pictures)
         freshness.stamp_code(self.results, self.stale)
         return statuses
@@ -414,7 +422,12 @@ class SweepWorkflow:
         local jobs is dropped when the jobs run elsewhere or in batches. A Snakemake that
         does not hold the results directory (``busy``) stops here, naming who does; one
         whose jobs go to a SLURM without accounting has its plugin ask squeue
-        (``snakesweep.slurm``)."""
+        (``snakesweep.slurm``). Should Snakemake end by an error no job had (a run's
+        directory removed before the merge read it: Snakemake stops, calling neither
+        ``onsuccess`` nor ``onerror``), ``finish`` still runs when its process exits, and
+        merges what finished."""
+        import atexit
+
         if self.busy is not None:
             from snakemake.exceptions import WorkflowError
 
@@ -424,6 +437,8 @@ class SweepWorkflow:
         told = slurm.ask_squeue_without_accounting(workflow)
         if told:
             print(told, file=sys.stderr, flush=True)
+        self._finished = False
+        atexit.register(self._unfinished)
         if (not workflow.local_exec or self.batches) and ENV in os.environ:  # not used: stop it
             os.environ.pop(ENV)
             stop_pool(os.environ.pop(POOL_PID_ENV, ""))
@@ -439,10 +454,19 @@ class SweepWorkflow:
             if self.pool is not None:
                 os.environ[ENV] = self.pool.address
 
-    def finish(self, failed: bool) -> None:
-        """Stop the pool; after a failure, still merge what finished (``onsuccess``/``onerror``)."""
+    def _unfinished(self) -> None:
+        if not self._finished:
+            self.finish(failed=True, apart=True)
+
+    def finish(self, failed: bool, apart: bool = False) -> None:
+        """Stop the pool; put back the merged files a failed merge job left whole (Snakemake
+        removed them); after a failure, still merge what finished (``onsuccess``/``onerror``).
+        ``apart``: merge in a process of its own (at this process's exit, when importing
+        xarray and rerun anew is unsafe)."""
         if self.busy is not None:  # another invocation's results: not ours to merge
             return
+        self._finished = True
+        freshness.restore_merged(self.results)
         if self.pool is not None:
             self.pool.stop()
             os.environ.pop(ENV, None)
@@ -452,18 +476,48 @@ class SweepWorkflow:
             os.environ.pop(provenance.SESSION_ENV, None)
             self.session = None
         if not failed:
+            self.say_unmerged()
             return
         try:
-            _, _, table = aggregate.write_sweep(self.plan, self.results)
+            key = freshness.merge_key(self.plan, self.results)
+            if key is not None and freshness.recorded_key(self.results) == key:
+                return  # the merge ran: what failed came after it
+            if apart:
+                merged = subprocess.run([sys.executable, "-m", "snakesweep.aggregate",
+                                         str(self.plan.path), self.results], check=False)
+                if merged.returncode != 0:
+                    return  # it said why
+            else:
+                aggregate.write_sweep(self.plan, self.results)
         except Exception as exc:  # noqa: BLE001 - the workflow already failed; say why this did too
-            print(f"snakesweep: could not merge the finished runs: {exc}", file=sys.stderr)
+            causes = [f"snakesweep: {exc.message}: {cause}" for cause in exc.exceptions] \
+                if isinstance(exc, ExceptionGroup) else []  # each run that cannot be read
+            print(f"snakesweep: could not merge the finished runs"
+                  f"{'' if causes else f': {exc}'}; the merged files are the previous "
+                  "merge's", file=sys.stderr)
+            for line in causes:
+                print(line, file=sys.stderr)
             return
-        failed_runs = table.loc[table["status"] == "failed", "run_id"].tolist()
+        statuses = store.run_statuses(self.results, self.plan.run_ids)
+        failed_runs = [r for r in self.plan.run_ids if statuses[r] == "failed"]
+        pending = [r for r in self.plan.run_ids if statuses[r] != "done" and r not in failed_runs]
         if failed_runs:
-            print(f"snakesweep: {len(failed_runs)} of {len(table)} runs failed; merged the rest "
-                  f"into {self.sweep_file}. See `snakesweep status` or "
+            print(f"snakesweep: {len(failed_runs)} of {len(statuses)} runs failed; merged the "
+                  f"rest into {self.sweep_file}. See `snakesweep status` or "
                   f"{self.results}/runs/<run_id>/meta.json; run again to retry them.",
                   file=sys.stderr)
+        elif pending:
+            print(f"snakesweep: merged the finished runs into {self.sweep_file}; "
+                  f"{len(pending)} of {len(statuses)} have no result in {self.results}/runs/ "
+                  f"(first: {pending[0]}); run again to compute them.", file=sys.stderr)
+        self.say_unmerged()
+
+    def say_unmerged(self) -> None:
+        """Name the done runs the merge left out of ``sweep.nc``, and why (its own log is
+        in a file: what Snakemake, ``dvc repro`` or ``snakesweep run`` show is this)."""
+        for line in aggregate.unmerged_lines(aggregate.unmerged_runs(self.results, self.plan),
+                                             self.sweep_file):
+            print(line, file=sys.stderr)
 
 
 def write_invocation(path: Path, options: Mapping[str, Any]) -> Path:
@@ -527,6 +581,15 @@ def _hold_results(results: str, argv: Sequence[str]
               "nothing (Snakemake's --unlock removes only Snakemake's lock files; a new "
               "`snakesweep run` or `snakemake` waits for it)", file=sys.stderr, flush=True)
         return None, exc.holder
+
+
+def _check_entries(plan: Plan) -> None:
+    """Refuse, before any job, an experiment that cannot exist (importing none of them)."""
+    from snakesweep.entries import check_entry
+
+    shared = {id(o): o for o in plan.run_options().values()}  # runs share their options
+    for spec in {o.get("experiment") for o in shared.values() if o.get("experiment")}:
+        check_entry(spec, "snakesweep.experiment")
 
 
 def _cores(workflow: Any) -> int:
@@ -604,9 +667,8 @@ def prepared(plan: Plan, results: str, cores: str, extra: Sequence[str],
     env[provenance.SESSION_ENV] = str(session)
     pool = None
     if _runs_here(extra):
-        code = provenance.code_fingerprints(plan.run_options())
         statuses = store.run_statuses(results, plan.run_ids,
-                                      {r: c.fingerprint for r, c in code.items()})
+                                      provenance.CurrentCode(plan.run_options()))
         pending = sum(s != "done" for s in statuses.values())
         count = len(os.sched_getaffinity(0)) if cores == "all" else int(cores)
         setting = batch if batch is not None else batches.sweep_setting(plan.run_options())
@@ -653,16 +715,24 @@ def run_snakemake(invocation: Path, cores: str, extra: Sequence[str],
     rules are parsed (``snakesweep.recovery``). ``command`` (the user's command line)
     reaches the runs' provenance through the environment, never a shell. With ``plan``
     (the plan those options give, into ``results``), the session and the pool start before
-    Snakemake does.
+    Snakemake does. When it returns, every process it started has ended: processes the
+    runs left running are ended (``snakesweep.descendants``), and named.
     """
     snakemake = [sys.executable, "-m", "snakemake", "--snakefile", SNAKEFILE,
                  "--configfile", str(invocation), "--cores", cores, *RERUN_TRIGGERS,
                  "--keep-going",
                  "--rerun-incomplete", *extra]
-    if plan is None:
-        return _call(snakemake, {**os.environ, provenance.COMMAND_ENV: json.dumps(list(command))})
-    with prepared(plan, results, cores, extra, command, batch) as env:
-        return _call(snakemake, env)
+    with descendants.adopted() as ended:
+        if plan is None:
+            code = _call(snakemake, {**os.environ,
+                                     provenance.COMMAND_ENV: json.dumps(list(command))})
+        else:
+            with prepared(plan, results, cores, extra, command, batch) as env:
+                code = _call(snakemake, env)
+    if ended:
+        print(f"snakesweep: ended {len(ended)} process(es) the runs left running: "
+              f"{'; '.join(ended[:3])}{'; …' if len(ended) > 3 else ''}", file=sys.stderr)
+    return code
 
 
 TERMINATED = threading.Event()

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -43,9 +42,10 @@ def summary_metrics(dataset: Any) -> dict[str, Any]:
     status, counts = np.unique(dataset["status"].values, return_counts=True)
     found = dict(zip(status.tolist(), counts.tolist(), strict=True))
     summary: dict[str, Any] = {}
-    metrics: dict[str, Any] = {
-        "runs": {s: int(found.get(s, 0)) for s in ("done", "failed", "pending")},
-        "results": summary}
+    runs = {s: int(found.get(s, 0)) for s in ("done", "failed", "pending")}
+    if found.get("unmerged"):  # done, but left out of the merge (see ``alignment``)
+        runs["unmerged"] = int(found["unmerged"])
+    metrics: dict[str, Any] = {"runs": runs, "results": summary}
     for name, var in dataset.data_vars.items():
         if name in _BOOKKEEPING or var.dims != swept:
             continue
@@ -108,18 +108,19 @@ def _write_csv(frame: Any, path: Path) -> None:
 
 def write_summaries(dataset: Any, results: str | os.PathLike[str]) -> tuple[Path, Path]:
     """Write ``metrics.json`` and ``plots/`` aside, then into place."""
-    metrics_path = Path(results, METRICS)
-    store.write_atomic(metrics_path, json.dumps(summary_metrics(dataset), indent=2) + "\n")
+    with store.Staging(results) as staged:
+        stage_summaries(dataset, staged)
+        staged.commit()
+    return Path(results, METRICS), Path(results, PLOTS)
 
-    plots = Path(results, PLOTS)
-    staged = store.aside(plots)
-    shutil.rmtree(staged, ignore_errors=True)
-    staged.mkdir()
-    for name, frame in curves(dataset).items():
-        _write_csv(frame, staged / f"{name}.csv")
-    old = plots.with_name(f".{PLOTS}.{os.getpid()}.old")
-    if plots.exists():
-        os.rename(plots, old)
-    os.rename(staged, plots)
-    shutil.rmtree(old, ignore_errors=True)
-    return metrics_path, plots
+
+def stage_summaries(dataset: Any, staged: store.Staging) -> None:
+    """Write ``metrics.json`` and ``plots/`` aside, to be renamed into place with the other
+    files ``staged`` holds."""
+    staged.text(METRICS, json.dumps(summary_metrics(dataset), indent=2) + "\n")
+    frames = curves(dataset)
+
+    def write_plots(directory: Path) -> None:
+        for name, frame in frames.items():
+            _write_csv(frame, directory / f"{name}.csv")
+    staged.tree(PLOTS, write_plots)

@@ -72,6 +72,41 @@ def run(root: Path, *args: str, timeout: float = 600,
                           timeout=timeout, env={**os.environ, **(env or {})})
 
 
+def bounded(root: Path, *args: str, timeout: float = 300, tally: Tally | None = None,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``snakesweep ARGS`` in ``root``, in a process group of its own that is killed whole
+    past ``timeout`` seconds (a hang: counted in ``tally``, and returned with status -9)."""
+    proc = subprocess.Popen(command(*args), cwd=root, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            env={**os.environ, **(env or {})})
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        if tally is not None:
+            tally.hangs += 1
+            tally.notes.append(f"`snakesweep {' '.join(args)}` hung past {timeout} s")
+    _reap_group(proc.pid)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def mount_tmpfs(path: Path, size: str, remount: bool = False
+                ) -> subprocess.CompletedProcess[str]:
+    """Mount a tmpfs of ``size`` (``3m``) at ``path``, or resize the one there (root only)."""
+    options = f"remount,size={size}" if remount else f"size={size}"
+    return subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)],
+                          capture_output=True, text=True)
+
+
+def asides(results: Path) -> list[str]:
+    """What writers left aside under ``results``: files and directories written aside and
+    not renamed into place (``.NAME.PID.tmp``, ``.NAME.PID.old``), kept copies."""
+    found = [p for p in results.rglob(".*") if p.name.endswith((".tmp", ".old"))]
+    found += [p for p in results.glob(".snakesweep/kept/*")]
+    return sorted(str(p.relative_to(results)) for p in found)
+
+
 def side(root: Path, name: str) -> list[tuple[str, float]]:
     """The (run id, time) lines an experiment's side file holds."""
     path = root / name
@@ -136,8 +171,11 @@ class Tally:
     twice: int = 0
     incomplete_done: int = 0
     tracebacks: int = 0
+    wrong: int = 0
+    """Values merged that are not what the run gives in a process of its own, and runs
+    left out of sweep.nc unnamed."""
     hangs: int = 0
-    """Invocations that did not end by themselves within the test's bound."""
+    """Commands that did not end within their bound (killed by the test)."""
     notes: list[str] = field(default_factory=list)
     recovery: list[float] = field(default_factory=list)
     """Seconds from each invocation after a kill to its first run started."""
@@ -147,23 +185,26 @@ class Tally:
     @property
     def clean(self) -> bool:
         """Nothing lost, nothing twice, nothing partial counted done, no traceback shown,
-        no hang."""
-        return (self.lost == self.twice == self.incomplete_done == self.tracebacks
-                == self.hangs == 0)
+        no wrong value merged, no hang."""
+        return self.lost == self.twice == self.incomplete_done == self.tracebacks == \
+            self.wrong == self.hangs == 0
 
 
 def account(tally: Tally, root: Path, expected: set[str], outputs: list[str],
-            results: str = "results", damaged: frozenset[str] = frozenset()) -> Tally:
+            results: str = "results", damaged: frozenset[str] = frozenset(),
+            recorded: bool = True) -> Tally:
     """Fill in a row: the ``expected`` runs not counted done (lost), runs computed again once
     done, runs counted done that are not whole, and the tracebacks in what the user saw.
     The ``damaged`` runs were damaged on purpose: computing them again is no double.
-    Recorded for ``benchmarks/faults.py`` when ``SNAKESWEEP_FAULT_TABLE`` names a file."""
+    Recorded for ``benchmarks/faults.py`` when ``SNAKESWEEP_FAULT_TABLE`` names a file
+    (``recorded=False``: the row is not complete yet, ``record`` it later)."""
     done = counted_done(root, results)
     tally.lost += len(expected - done)
     tally.twice += len(set(completed_twice(root, results)) - damaged)
     tally.incomplete_done += len(incomplete_counted_done(root, done, results))
     tally.tracebacks += sum(text.count(TRACEBACK) for text in outputs)
-    record(tally)
+    if recorded:
+        record(tally)
     return tally
 
 

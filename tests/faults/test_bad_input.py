@@ -34,7 +34,7 @@ import pytest
 import xarray as xr
 import yaml
 
-from conftest import TINY_EXPERIMENT, calls, snakesweep, write
+from conftest import TINY_EXPERIMENT, calls, made_once, snakesweep, write
 
 TIMEOUT = 120
 """Every command gets one: a bad input that hangs (``--cores 0`` once did) fails the test."""
@@ -77,18 +77,20 @@ def sh(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def ran(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A project with a config group, whose 17-run sweep ran once, successfully."""
-    root = tmp_path_factory.mktemp("ran")
-    write(root / "conf" / "config.yaml", CONFIG)
-    write(root / "conf" / "dom.yaml", DOMAIN_CONFIG)
-    write(root / "conf" / "model" / "small.yaml", "width: 4\n")
-    write(root / "conf" / "model" / "big.yaml", "width: 8\n")
-    write(root / "tinyexp.py", TINY_EXPERIMENT + "\nCONST = 3\n")
-    out = sh("run", "--cores", "2", cwd=root)
-    assert out.returncode == 0, out.stderr[-3000:]
-    assert sorted(calls(root)) == sorted(f"{x} plain" for x in range(1, 18))
-    assert len(run_ids(root)) == 17 and (root / ".snakemake").is_dir()
-    return root
+    """A project with a config group, whose 17-run sweep ran once, successfully: made once
+    for these tests (each works on its own copy)."""
+    def make(root: Path) -> None:
+        write(root / "conf" / "config.yaml", CONFIG)
+        write(root / "conf" / "dom.yaml", DOMAIN_CONFIG)
+        write(root / "conf" / "model" / "small.yaml", "width: 4\n")
+        write(root / "conf" / "model" / "big.yaml", "width: 8\n")
+        write(root / "tinyexp.py", TINY_EXPERIMENT + "\nCONST = 3\n")
+        out = sh("run", "--cores", "2", cwd=root)
+        assert out.returncode == 0, out.stderr[-3000:]
+        assert sorted(calls(root)) == sorted(f"{x} plain" for x in range(1, 18))
+        assert len(run_ids(root)) == 17 and (root / ".snakemake").is_dir()
+
+    return made_once(tmp_path_factory, "bad-input-ran", make)
 
 
 def run_ids(project: Path) -> list[str]:

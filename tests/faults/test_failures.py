@@ -87,9 +87,13 @@ def test_retries_pass_through_to_snakemake_for_transient_errors(tmp_path: Path) 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("pool", [True, False], ids=["warm pool", "process per run"])
-def test_a_run_past_its_timeout_is_stopped_and_recorded_as_timeout(
+def test_a_run_past_its_timeout_is_stopped_and_recorded_as_a_timeout_failure(
         tmp_path: Path, pool: bool) -> None:
-    root = make_project(tmp_path, 4, slow=(2,), options="timeout: 3")
+    """One status everywhere: failed, with the error Timeout, on the console, in
+    meta.json, in `status`, in sweep.nc and runs.csv."""
+    # 30 s: far below the slow run's 600, far above what a run takes here under load
+    # (3 s was not: on a busy machine a run process's start alone took longer)
+    root = make_project(tmp_path, 4, slow=(2,), options="timeout: 30")
     ids = by_x(root)
     t0 = time.monotonic()
     out = run(root, "run", "--cores", "2", env={} if pool else {"SNAKESWEEP_NO_POOL": "1"})
@@ -103,11 +107,20 @@ def test_a_run_past_its_timeout_is_stopped_and_recorded_as_timeout(
                     [out.stdout, out.stderr])
     assert tally.clean, tally
     meta = meta_of(root / "results" / "runs" / ids[2])
-    assert meta is not None and meta["status"] == "timeout"
+    assert meta is not None and meta["status"] == "failed"
     assert meta["error"]["type"] == "Timeout"
-    assert "snakesweep.timeout (3 s)" in meta["error"]["message"]
+    assert "snakesweep.timeout (30 s)" in meta["error"]["message"]
+    assert (f"snakesweep: run {ids[2]} failed: Timeout: the run took longer than "
+            "snakesweep.timeout (30 s) and was stopped (see ") in out.stderr
+    assert "ended before replying" not in out.stderr
     status = run(root, "status")
     assert f"{ids[2]}  Timeout: the run took longer than snakesweep.timeout" in status.stdout
+    import xarray as xr
+
+    with xr.open_dataset(root / "results" / "sweep.nc", engine="netcdf4") as ds:
+        assert str(ds["status"].sel(x=2).values) == "failed"
+    table = (root / "results" / "runs.csv").read_text()
+    assert f"{ids[2]},failed," in table
 
 
 def test_a_timeout_that_is_not_a_number_of_seconds_is_refused(tmp_path: Path) -> None:

@@ -19,12 +19,13 @@ from pathlib import Path
 import pytest
 from harness import Tally, account, command, finished_counts, make_project
 
+from conftest import real_slurm
 from snakesweep.slurm import accounting_problem
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, as pytest does for it
 from test_slurm import RUNS, SUBMITTED, SlurmUnavailable, local_slurm  # noqa: E402
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("slurm")]  # as test_slurm.py
 
 BOUND = 600
 """Seconds the sweep may take (6 SLURM jobs of ~5 s each) before it counts as hung."""
@@ -32,11 +33,14 @@ BOUND = 600
 
 @pytest.fixture(scope="module")
 def slurm() -> Iterator[str]:
-    """The default partition of a SLURM that takes jobs and has no accounting."""
+    """The default partition of a SLURM that takes jobs and has no accounting (under the
+    machine's SLURM lock, as ``tests/test_slurm.py`` holds it)."""
     stack = ExitStack()
+    stack.enter_context(real_slurm())  # conftest points SLURM_CONF elsewhere for other tests
     try:
         partition = stack.enter_context(local_slurm())
     except SlurmUnavailable as exc:
+        stack.close()
         if os.environ.get("SNAKESWEEP_REQUIRE_SLURM"):
             pytest.fail(f"SNAKESWEEP_REQUIRE_SLURM is set, but {exc}")
         pytest.skip(str(exc))

@@ -13,13 +13,12 @@ import subprocess
 import sys
 import tarfile
 import zipfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO, write
+from conftest import REPO, made_once, write
 
 pytestmark = [pytest.mark.slow, pytest.mark.journey]
 
@@ -66,40 +65,52 @@ class Installed:
         return len(self.calls.read_text().split()) if self.calls.exists() else 0
 
 
-@pytest.fixture(scope="module")
-def packaging_tools(tmp_path_factory: pytest.TempPathFactory) -> Path:
+@dataclass(frozen=True)
+class Packaging:
     """The Python of a virtual environment with `build` and `twine`, kept apart: they need
-    versions of `packaging` that would hold back Snakemake in the tests' environment."""
-    venv = tmp_path_factory.mktemp("packaging") / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
-    python = venv / "bin" / "python"
-    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "build", "twine"],
-                   check=True, capture_output=True, text=True, timeout=900)
-    return python
+    versions of `packaging` that would hold back Snakemake in the tests' environment; and
+    the sdist and the wheel it built."""
+
+    python: Path
+    dist: Dist
 
 
 @pytest.fixture(scope="module")
-def dist(packaging_tools: Path, tmp_path_factory: pytest.TempPathFactory) -> Dist:
-    """The sdist and the wheel, as `python -m build` makes them for a package index."""
-    out = tmp_path_factory.mktemp("dist")
-    subprocess.run([str(packaging_tools), "-m", "build", "--outdir", str(out), str(REPO)],
-                   check=True, capture_output=True, text=True, timeout=600)
-    (wheel,) = out.glob("snakesweep-*.whl")
-    (sdist,) = out.glob("snakesweep-*.tar.gz")
-    return Dist(wheel=wheel, sdist=sdist)
+def packaging(tmp_path_factory: pytest.TempPathFactory) -> Packaging:
+    """`python -m build` of this repository, as for a package index (made once a session,
+    whichever worker asks first)."""
+    def make(where: Path) -> None:
+        subprocess.run([sys.executable, "-m", "venv", str(where / "venv")], check=True,
+                       timeout=300)
+        subprocess.run([str(where / "venv" / "bin" / "python"), "-m", "pip", "install",
+                        "--quiet", "build", "twine"],
+                       check=True, capture_output=True, text=True, timeout=900)
+        subprocess.run([str(where / "venv" / "bin" / "python"), "-m", "build", "--outdir",
+                        str(where / "dist"), str(REPO)],
+                       check=True, capture_output=True, text=True, timeout=600)
+
+    where = made_once(tmp_path_factory, "journey-packaging", make)
+    (wheel,) = (where / "dist").glob("snakesweep-*.whl")
+    (sdist,) = (where / "dist").glob("snakesweep-*.tar.gz")
+    return Packaging(python=where / "venv" / "bin" / "python", dist=Dist(wheel, sdist))
 
 
 @pytest.fixture(scope="module")
-def installed(dist: Dist, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
+def installed(packaging: Packaging, tmp_path_factory: pytest.TempPathFactory) -> Installed:
     """The wheel in a fresh virtual environment (not `-e`, nothing of this repository)."""
-    home = tmp_path_factory.mktemp("user")
+    def make(where: Path) -> None:
+        subprocess.run([sys.executable, "-m", "venv", str(where / "venv")], check=True,
+                       timeout=300)
+        subprocess.run([str(where / "venv" / "bin" / "python"), "-m", "pip", "install",
+                        "--quiet", str(packaging.dist.wheel)],
+                       check=True, capture_output=True, text=True, timeout=1800)
+
+    home = made_once(tmp_path_factory, "journey-venv", make)
     venv = home / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
-    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
-                    str(dist.wheel)], check=True, capture_output=True, text=True, timeout=1800)
     keep = {k: v for k, v in os.environ.items()
             if k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")
             and not k.startswith(("SNAKESWEEP_", "PYTEST_"))}
+    calls = tmp_path_factory.mktemp("journey") / "calls.txt"
     env = {**keep,
            "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
            "VIRTUAL_ENV": str(venv),
@@ -107,14 +118,14 @@ def installed(dist: Dist, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
            "GIT_AUTHOR_EMAIL": "user@snakesweep.invalid",
            "GIT_COMMITTER_EMAIL": "user@snakesweep.invalid",
            "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1",
-           "DVC_NO_ANALYTICS": "1", "DVC_SITE_CACHE_DIR": str(home / "dvc-site"),
-           "JOURNEY_CALLS": str(home / "calls.txt")}
-    yield Installed(venv=venv, env=env, calls=home / "calls.txt")
+           "DVC_NO_ANALYTICS": "1", "DVC_SITE_CACHE_DIR": str(calls.parent / "dvc-site"),
+           "JOURNEY_CALLS": str(calls)}
+    return Installed(venv=venv, env=env, calls=calls)
 
 
-def test_the_sdist_and_the_wheel_are_ready_for_a_package_index(
-        dist: Dist, packaging_tools: Path) -> None:
-    checked = subprocess.run([str(packaging_tools), "-m", "twine", "check", "--strict",
+def test_the_sdist_and_the_wheel_are_ready_for_a_package_index(packaging: Packaging) -> None:
+    dist = packaging.dist
+    checked = subprocess.run([str(packaging.python), "-m", "twine", "check", "--strict",
                               str(dist.wheel), str(dist.sdist)],
                              capture_output=True, text=True, timeout=300)
     assert checked.returncode == 0, checked.stdout + checked.stderr

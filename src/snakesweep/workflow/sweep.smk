@@ -78,18 +78,20 @@ rule run_batch:
 # one sweep.json records (merge.key is then dated newer); the runs' file times never decide
 # (their results are ancient inputs, but for stale runs, which it must follow).
 # It also writes results/plots/ (not declared: Snakemake would put a marker file in it).
+# Its outputs are `update`d, never deleted first: the merge reads sweep.nc (only the runs that
+# changed are read again), and a merge that fails leaves the previous merged files in place.
 rule merge_runs:
     input:
         runs=SWEEP.merge_inputs,
         key=SWEEP.merge_key_file,
     output:
-        sweep=SWEEP.sweep_file,
-        table=SWEEP.table_file,
-        recording=SWEEP.recording_file,
-        provenance=SWEEP.provenance_file,
-        diff=SWEEP.provenance_diff,
-        metrics=SWEEP.metrics_file,
-        index=SWEEP.index_file,
+        sweep=update(SWEEP.sweep_file),
+        table=update(SWEEP.table_file),
+        recording=update(SWEEP.recording_file),
+        provenance=update(SWEEP.provenance_file),
+        diff=update(SWEEP.provenance_diff),
+        metrics=update(SWEEP.metrics_file),
+        index=update(SWEEP.index_file),
     log:
         SWEEP.merge_log,
     shell:
