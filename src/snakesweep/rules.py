@@ -381,12 +381,8 @@ class SweepWorkflow:
             print(f"snakesweep: {len(corrupt)} run(s) whose result is not the file recorded "
                   f"at completion (corrupt), computed again: {', '.join(corrupt[:5])}"
                   + (", …" if len(corrupt) > 5 else ""), file=sys.stderr)
-        if self._lock is not None:  # no other Snakemake of ours is alive here
-            freshness.restore_merged(self.results)  # a failed merge's, if Snakemake was killed
         key = freshness.merge_key(self.plan, self.results, statuses)
-        fresh = freshness.stamp(self.plan, self.results, statuses, key=key)
-        if not fresh and self._lock is not None:
-            freshness.keep_merged(self.results)  # Snakemake removes them before the merge job
+        freshness.stamp(self.plan, self.results, statuses, key=key)
         self.report_fresh = report.stamp(self.results, key, self.pictures)
         freshness.stamp_code(self.results, self.stale)
         return statuses
@@ -440,7 +436,6 @@ class SweepWorkflow:
         ``apart``: merge in a process of its own (at this process's exit, when importing
         xarray and rerun anew is unsafe)."""
         self._finished = True
-        freshness.restore_merged(self.results)
         if self.pool is not None:
             self.pool.stop()
             os.environ.pop(ENV, None)
