@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import time
 from collections.abc import Collection, Mapping
 from pathlib import Path
@@ -100,47 +99,6 @@ def remember_files(results: str | os.PathLike[str], files: Mapping[str, Mapping[
         if st.st_size == known["bytes"]:
             checksums.remember(name, st, known["sha256"])
     checksums.save()
-
-
-KEPT = Path(".snakesweep", "kept")
-"""Hard links to the merged files a failed merge left as they were (``keep_merged``)."""
-
-
-def keep_merged(results: str | os.PathLike[str]) -> None:
-    """Keep the merged files as they are (hard links in ``.snakesweep/kept/``) when a merge
-    fails: the merge leaves them whole, but Snakemake removes the outputs of a failed job,
-    taking them for half-written; ``restore_merged`` puts them back. Where hard links
-    cannot be made, nothing is kept."""
-    kept = Path(results, KEPT)
-    shutil.rmtree(kept, ignore_errors=True)
-    try:
-        kept.mkdir(parents=True)
-        for name in MERGED:
-            try:
-                os.link(Path(results, name), kept / name)
-            except FileNotFoundError:
-                continue
-    except OSError:
-        shutil.rmtree(kept, ignore_errors=True)
-
-
-def restore_merged(results: str | os.PathLike[str]) -> int:
-    """Put back the merged files ``keep_merged`` kept that are missing (removed by
-    Snakemake after a failed merge); forget the others. Returns how many it put back."""
-    kept = Path(results, KEPT)
-    if not kept.is_dir():
-        return 0
-    restored = 0
-    for name in MERGED:
-        path, copy = Path(results, name), kept / name
-        try:
-            if copy.exists() and not path.exists():
-                os.replace(copy, path)
-                restored += 1
-        except OSError:
-            continue
-    shutil.rmtree(kept, ignore_errors=True)
-    return restored
 
 
 def recorded_key(results: str | os.PathLike[str]) -> str | None:

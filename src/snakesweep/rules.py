@@ -393,12 +393,8 @@ class SweepWorkflow:
             print(f"snakesweep: {len(corrupt)} run(s) whose result is not the file recorded "
                   f"at completion (corrupt), computed again: {', '.join(corrupt[:5])}"
                   + (", …" if len(corrupt) > 5 else ""), file=sys.stderr)
-        if self._lock is not None and self.busy is None:  # no other of ours is alive
-            freshness.restore_merged(self.results)  # a failed merge's, if Snakemake was killed
         key = freshness.merge_key(self.plan, self.results, statuses)
-        fresh = freshness.stamp(self.plan, self.results, statuses, key=key)
-        if not fresh and self._lock is not None and self.busy is None:
-            freshness.keep_merged(self.results)  # Snakemake removes them before the merge job
+        freshness.stamp(self.plan, self.results, statuses, key=key)
         self.report_fresh = report.stamp(self.results, key, self.pictures)
         freshness.stamp_code(self.results, self.stale)
         return statuses
@@ -466,7 +462,6 @@ class SweepWorkflow:
         if self.busy is not None:  # another invocation's results: not ours to merge
             return
         self._finished = True
-        freshness.restore_merged(self.results)
         if self.pool is not None:
             self.pool.stop()
             os.environ.pop(ENV, None)

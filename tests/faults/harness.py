@@ -101,9 +101,8 @@ def mount_tmpfs(path: Path, size: str, remount: bool = False
 
 def asides(results: Path) -> list[str]:
     """What writers left aside under ``results``: files and directories written aside and
-    not renamed into place (``.NAME.PID.tmp``, ``.NAME.PID.old``), kept copies."""
+    not renamed into place (``.NAME.PID.tmp``, ``.NAME.PID.old``)."""
     found = [p for p in results.rglob(".*") if p.name.endswith((".tmp", ".old"))]
-    found += [p for p in results.glob(".snakesweep/kept/*")]
     return sorted(str(p.relative_to(results)) for p in found)
 
 
