@@ -12,6 +12,8 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -97,6 +99,37 @@ def mount_tmpfs(path: Path, size: str, remount: bool = False
     options = f"remount,size={size}" if remount else f"size={size}"
     return subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)],
                           capture_output=True, text=True)
+
+
+@contextmanager
+def small_disk_at(where: Path, size: str) -> Iterator[Path]:
+    """``where`` (made here) on a tmpfs of ``size`` for the ``with`` block, unmounted after
+    it; the test is skipped where a tmpfs cannot be mounted (it needs root: CI runs as root)."""
+    import pytest
+
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root (CI runs as root)")
+    where.mkdir()
+    mounted = mount_tmpfs(where, size)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], capture_output=True)
+
+
+def processes_in(root: Path) -> list[int]:
+    """Processes whose working directory is ``root`` (a sweep's Snakemake, pool, runs)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.readlink(f"/proc/{entry}/cwd") == str(root):
+                    found.append(int(entry))
+            except OSError:
+                continue
+    return found
 
 
 def asides(results: Path) -> list[str]:

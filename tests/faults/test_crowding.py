@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 from collections.abc import Iterator
@@ -20,32 +19,19 @@ from harness import (
     incomplete_counted_done,
     make_project,
     meta_of,
+    mount_tmpfs,
     run,
     run_dirs,
     side,
+    small_disk_at,
 )
-
-
-def _mount(path: Path, size: str, remount: bool = False) -> subprocess.CompletedProcess[str]:
-    options = f"remount,size={size}" if remount else f"size={size}"
-    return subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)],
-                          capture_output=True, text=True)
 
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """``tmp_path/results`` on a tmpfs of 3 MB; unmounted at the end."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root (CI runs as root)")
-    where = tmp_path / "results"
-    where.mkdir()
-    mounted = _mount(where, "3m")
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
-    try:
+    with small_disk_at(tmp_path / "results", "3m") as where:
         yield where
-    finally:
-        subprocess.run(["umount", "-l", str(where)], capture_output=True)
 
 
 @pytest.mark.slow
@@ -64,7 +50,7 @@ def test_a_full_disk_keeps_what_fit_counts_nothing_partial_and_completes_once_fr
     assert all("No space left on device" in m for m in messages), messages
     assert "No space left on device" in out.stderr
 
-    assert _mount(small_disk, "64m", remount=True).returncode == 0
+    assert mount_tmpfs(small_disk, "64m", remount=True).returncode == 0
     first = finished_counts(root)
     again = run(root, "run", "--cores", "2")
     assert again.returncode == 0, again.stderr

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +18,7 @@ from harness import (
     bounded,
     make_project,
     mount_tmpfs,
+    small_disk_at,
 )
 
 MERGED = ("sweep.nc", "runs.csv", "sweep.rrd", "sweep.json", "metrics.json",
@@ -28,17 +28,8 @@ MERGED = ("sweep.nc", "runs.csv", "sweep.rrd", "sweep.json", "metrics.json",
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """``tmp_path/results`` on a tmpfs of 3600 kB; unmounted at the end."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root (CI runs as root)")
-    where = tmp_path / "results"
-    where.mkdir()
-    mounted = mount_tmpfs(where, "3600k")
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
-    try:
+    with small_disk_at(tmp_path / "results", "3600k") as where:
         yield where
-    finally:
-        subprocess.run(["umount", "-l", str(where)], capture_output=True)
 
 
 def _digests(results: Path) -> dict[str, str]:

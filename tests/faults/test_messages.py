@@ -22,23 +22,11 @@ from harness import (
     make_project,
     meta_of,
     mount_tmpfs,
+    processes_in,
     run,
     run_dirs,
     side,
 )
-
-
-def _processes_in(root: Path) -> list[int]:
-    """Processes whose working directory is ``root``."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                if os.readlink(f"/proc/{entry}/cwd") == str(root):
-                    found.append(int(entry))
-            except OSError:
-                continue
-    return found
 
 
 def _holders(where: Path) -> list[str]:
@@ -78,9 +66,9 @@ def test_killing_the_pools_parent_names_each_run_cut_short_as_recorded(
         proc.kill()  # the pool's parent, alone
         proc.wait()
         deadline = time.monotonic() + 180  # its Snakemake goes on, then ends
-        while _processes_in(root) and time.monotonic() < deadline:
+        while processes_in(root) and time.monotonic() < deadline:
             time.sleep(0.2)
-        hung = _processes_in(root)
+        hung = processes_in(root)
         for pid in hung:
             os.kill(pid, signal.SIGKILL)
     shown = log.read_text()

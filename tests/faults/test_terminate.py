@@ -11,22 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
-from harness import command, counted_done, make_project, run, side
+from harness import command, counted_done, make_project, processes_in, run, side
 
 pytestmark = pytest.mark.slow
-
-
-def processes_in(root: Path) -> list[int]:
-    """Processes whose working directory is ``root`` (this sweep's Snakemake, pool, runs)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                if os.readlink(f"/proc/{entry}/cwd") == str(root):
-                    found.append(int(entry))
-            except OSError:
-                continue
-    return found
 
 
 def test_sigterm_to_snakesweep_run_stops_its_snakemake(tmp_path: Path) -> None:
