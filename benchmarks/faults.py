@@ -62,8 +62,8 @@ def main() -> int:
     print()
     for module, what in COUNTED.items():
         print(f"{what}: {cases[module]} tests, {failed[module]} failed")
-    kill = next((r for r in rows if r["fault"].startswith("kill")), None)
-    if kill and kill["recovery"]:
+    kill = next((r for r in rows if r.get("recovery")), None)  # kill -9 (process group)
+    if kill:
         recovery = kill["recovery"]
         base = kill["baseline"]
         print(f"recovery after kill -9 (next invocation to its first run started), over "
