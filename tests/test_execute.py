@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 
@@ -29,6 +30,9 @@ def test_mapping_results_become_variables() -> None:
     ({"a": "text"}, "returned 'a' as str"),
     ({"seed": 1.0}, "name of a swept key"),
     ({"run_id": 1.0}, "name of a swept key or of 'run_id'"),
+    ({"c": xr.DataArray([1.0, 2.0], dims="t", coords={
+        "t": pd.date_range("2020-01-01", periods=2, tz="UTC")})},
+     "returned the coordinate 't' of times with a time zone"),
 ])
 def test_wrong_results_name_the_run_and_the_culprit(result: object, words: str) -> None:
     """A result of the wrong type or name gets one line with the run id."""

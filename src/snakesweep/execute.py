@@ -119,6 +119,12 @@ def to_dataset(result: Any, run_id: str, spec: str, reserved: tuple[str, ...] = 
         if var.dtype.kind not in "biuf":
             raise ExperimentError(run_id, f"{spec!r} returned {name!r} of dtype {var.dtype}: "
                                   "results must be numbers (bool, int or float)")
+    for name, coord in ds.coords.items():
+        if getattr(coord.dtype, "tz", None) is not None:  # pandas' DatetimeTZDtype
+            raise ExperimentError(
+                run_id, f"{spec!r} returned the coordinate {name!r} of times with a time zone "
+                f"({coord.dtype}), which NetCDF cannot store: give it times without one "
+                "(`.tz_convert(None)` gives them in UTC)")
     ds = _named_dimensions(ds, run_id, spec)
     clash = [n for n in (*variables, *ds.dims, *ds.coords) if n in (*RESERVED_NAMES, *reserved)]
     if clash:

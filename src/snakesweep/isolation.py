@@ -15,9 +15,13 @@ fresh one would (``SNAKESWEEP_NO_POOL=1``: a process per run). Around every run,
   that set up its logger at import);
 * the handlers of the standard signals (not the real-time ones), the signal mask and
   interval timers (``signal.alarm``);
-* the locale (every category) and the garbage collector (enabled, thresholds);
+* the locale (every category), the C library's time zone (``time.tzset`` when the run
+  changed it, or ``TZ``) and the garbage collector (enabled, thresholds);
+* the interpreter's settings: the switch interval, the limit on digits of ``int``/``str``
+  conversions, ``sys.dont_write_bytecode``, ``sys.excepthook`` and ``threading.excepthook``,
+  and ``socket``'s default timeout;
 * context variables: the run runs in a copy of the context (numpy's ``np.seterr`` and print
-  options live there);
+  options live there), and ``decimal``'s context, which a run changes in place, is put back;
 * the global random generators of ``random`` and ``numpy.random``: each run starts from the
   state a fresh process that imports the experiment has: the state the import left when it
   seeded the generator (``np.random.seed(0)`` at module level), fresh entropy when not. Runs
@@ -29,9 +33,10 @@ would see other code than the one imported at warm-up), a working directory the 
 removed. The pool then retires the worker, as it does one whose run left a thread running.
 
 Everything else is shared by the runs of one worker: module-level state (globals, caches,
-objects the experiment keeps), modules a run imported first, open files, resource limits,
-the nice value, child processes, and the state of C libraries (their own random generators,
-such as torch's; environment variables set from C).
+objects the experiment keeps, attributes added to ``builtins``), modules a run imported
+first, open files, resource limits, the nice value, child processes, trace and profile
+functions, and the state of C libraries (their own random generators, such as torch's;
+environment variables set from C).
 """
 
 from __future__ import annotations
@@ -45,6 +50,8 @@ import os
 import random
 import signal
 import sys
+import threading
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -182,6 +189,10 @@ class ProcessState:
         self.timers = [signal.getitimer(t) for t in _TIMERS]
         self.locale = [locale.setlocale(c) for c in _LOCALE_CATEGORIES]
         self.gc = (gc.isenabled(), gc.get_threshold())
+        self.time_zone = (time.timezone, time.altzone, time.daylight, time.tzname)
+        self.interpreter = _interpreter_settings()
+        decimal = sys.modules.get("decimal")  # its context is changed in place
+        self.decimal = None if decimal is None else decimal.getcontext().copy()
         self.warnings = warnings.catch_warnings()
         self.warnings.__enter__()
 
@@ -195,7 +206,8 @@ class ProcessState:
         _unrestored.clear()
         for step in (self._restore_warnings, self._restore_directory, self._restore_sys,
                      self._restore_gc, self._restore_environment, self._restore_logging,
-                     self._restore_signals, self._restore_locale, self._check_modules):
+                     self._restore_signals, self._restore_locale, self._restore_time_zone,
+                     self._restore_interpreter, self._restore_decimal, self._check_modules):
             try:
                 step()
             except Exception as exc:  # noqa: BLE001 - the process is not reused
@@ -223,6 +235,28 @@ class ProcessState:
             gc.set_threshold(*threshold)
         if gc.isenabled() != enabled:
             (gc.enable if enabled else gc.disable)()
+
+    def _restore_time_zone(self) -> None:
+        # after the environment, whose TZ tzset reads (a run set it and called tzset)
+        if (time.timezone, time.altzone, time.daylight, time.tzname) != self.time_zone:
+            time.tzset()
+
+    def _restore_interpreter(self) -> None:
+        if _interpreter_settings() == self.interpreter:
+            return
+        switch, digits, bytecode, hook, thread_hook, timeout = self.interpreter
+        sys.setswitchinterval(switch)
+        if digits is not None:
+            sys.set_int_max_str_digits(digits)
+        sys.dont_write_bytecode = bytecode
+        sys.excepthook = hook
+        threading.excepthook = thread_hook
+        if "socket" in sys.modules:
+            sys.modules["socket"].setdefaulttimeout(timeout)
+
+    def _restore_decimal(self) -> None:
+        if self.decimal is not None:
+            sys.modules["decimal"].setcontext(self.decimal.copy())
 
     def _restore_environment(self) -> None:
         os.umask(self.umask)
@@ -289,6 +323,15 @@ class ProcessState:
         moved = next((saved for saved, now in zip(self.module_names, names, strict=False)
                       if saved != now), self.module_names[min(len(names), count - 1)])
         _unrestored.append(f"a module removed, replaced or reloaded: {moved!r}")
+
+
+def _interpreter_settings() -> tuple[Any, ...]:
+    """The interpreter's settings a run may change (``ProcessState._restore_interpreter``)."""
+    socket = sys.modules.get("socket")
+    digits = getattr(sys, "get_int_max_str_digits", None)  # Python 3.11 and later
+    return (sys.getswitchinterval(), None if digits is None else digits(),
+            sys.dont_write_bytecode, sys.excepthook, threading.excepthook,
+            None if socket is None else socket.getdefaulttimeout())
 
 
 def _environ_data() -> dict[Any, Any]:

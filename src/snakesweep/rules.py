@@ -568,7 +568,12 @@ def _hold_results(results: str, argv: Sequence[str]
     if lock is not None:
         return lock, None
     if _computes(argv):
-        return locks.hold_sweep(results, "snakemake", locks.say_waiting(results)), None
+        try:
+            return locks.hold_sweep(results, "snakemake", locks.say_waiting(results)), None
+        except KeyboardInterrupt:  # Ctrl-C while waiting: nothing was started
+            print(f"snakesweep: stopped waiting for {results}/; this snakemake computed "
+                  "nothing", file=sys.stderr, flush=True)
+            raise SystemExit(130) from None
     try:
         return locks.hold_sweep(results, "snakemake", locks.say_waiting(results), wait=0), None
     except ResultsBusy as exc:

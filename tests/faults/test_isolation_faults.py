@@ -20,13 +20,17 @@ from harness import Tally, account, counted_done, record, run
 POINTS = 4  # with 2 workers, one of them runs at least two of the runs
 
 CHANGES = '''
+import decimal
 import gc
 import locale
 import logging
 import os
 import random
 import signal
+import socket
 import sys
+import threading
+import time
 import warnings
 
 import numpy as np
@@ -57,6 +61,11 @@ ROOT_HANDLERS = len(logging.root.handlers)
 LOG = logging.getLogger("isoexp")  # a logger that exists before the runs
 HANDLERS = [signal.getsignal(s) for s in (signal.SIGUSR1, signal.SIGUSR2)]
 LC_TIME = locale.setlocale(locale.LC_TIME)
+PRECISION_OF_DECIMALS = decimal.getcontext().prec
+TIMEZONE = time.timezone
+INTERPRETER = (sys.get_int_max_str_digits(), sys.getswitchinterval(), sys.dont_write_bytecode)
+EXCEPTHOOKS = (sys.excepthook, threading.excepthook)
+SOCKET_TIMEOUT = socket.getdefaulttimeout()
 
 
 def changes(cfg):
@@ -113,6 +122,20 @@ def changes(cfg):
         np.get_printoptions()["precision"] != PRECISION
     np.seterr(under="warn")
     np.set_printoptions(precision=PRECISION + 2)
+    seen["decimal"] = decimal.getcontext().prec != PRECISION_OF_DECIMALS
+    decimal.getcontext().prec = 3
+    seen["timezone"] = time.timezone != TIMEZONE
+    os.environ["TZ"] = "Asia/Tokyo" if TIMEZONE != -9 * 3600 else "America/New_York"
+    time.tzset()
+    seen["interpreter"] = (sys.get_int_max_str_digits(), sys.getswitchinterval(),
+                           sys.dont_write_bytecode) != INTERPRETER
+    sys.set_int_max_str_digits(640)
+    sys.setswitchinterval(0.5)
+    sys.dont_write_bytecode = not INTERPRETER[2]
+    seen["excepthooks"] = (sys.excepthook, threading.excepthook) != EXCEPTHOOKS
+    sys.excepthook = threading.excepthook = lambda *args: None
+    seen["socket_timeout"] = socket.getdefaulttimeout() != SOCKET_TIMEOUT
+    socket.setdefaulttimeout(3)
     seen["cwd"] = os.path.basename(os.getcwd()) == "elsewhere"
     os.makedirs("elsewhere", exist_ok=True)
     os.chdir("elsewhere")
@@ -122,7 +145,8 @@ def changes(cfg):
 
 KINDS = ("environ", "random", "numpy_random", "sys_path", "argv", "import_hooks",
          "recursion_limit", "gc", "umask", "warnings", "logging", "new_logger",
-         "signal_handlers", "timers", "signal_mask", "locale", "numpy_errors", "cwd")
+         "signal_handlers", "timers", "signal_mask", "locale", "numpy_errors", "cwd",
+         "decimal", "timezone", "interpreter", "excepthooks", "socket_timeout")
 
 SEEDED_AT_IMPORT = '''
 import random

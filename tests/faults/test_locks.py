@@ -308,6 +308,32 @@ def test_a_bounded_wait_says_who_it_waits_for_and_gives_up_in_one_line(held: Pat
     assert not (held / "results" / "runs").exists()
 
 
+@pytest.mark.parametrize("starter", ["snakesweep run", "plain snakemake"])
+def test_ctrl_c_of_a_waiting_starter_ends_it_in_one_line(starter: str, held: Path) -> None:
+    """Ctrl-C while waiting for a results directory in use: one line, status 130, no
+    traceback, nothing computed."""
+    process = subprocess.Popen(STARTERS[starter], cwd=held, stderr=subprocess.PIPE,
+                               stdout=subprocess.PIPE, text=True,
+                               env={**os.environ, locks.WAIT_ENV: "200"})  # a bound
+    try:
+        assert process.stderr is not None
+        lines = []
+        for line in process.stderr:  # ends when it ends: bounded by the wait below
+            lines.append(line)
+            if "is in use by a test" in line:
+                break
+        assert lines and "waiting for it to finish" in lines[-1], "".join(lines)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=120)
+    finally:
+        process.kill()
+        process.wait()
+    assert process.returncode == 130, err
+    assert TRACEBACK not in out + err, err
+    assert len(err.strip().splitlines()) == 1, err
+    assert not (held / "results" / "runs").exists()
+
+
 def test_a_snakemake_that_computes_nothing_does_not_wait_and_one_that_touches_stops(
         held: Path) -> None:
     """A dry run and `--unlock` go on at once, saying who holds results/; `--touch` (which
