@@ -226,9 +226,10 @@ def assert_ran_on_slurm(sweep: Sweep) -> Counter[str]:
     return Counter(j for j in jobs.values() if j)
 
 
-@pytest.fixture(scope="module")
-def slurm() -> Iterator[str]:
-    """The default partition of a SLURM that takes jobs (see the module's docstring)."""
+@contextmanager
+def slurm_partition() -> Iterator[str]:
+    """The default partition of a SLURM that takes jobs, for a ``with`` block (the test is
+    skipped where none can be started, unless SNAKESWEEP_REQUIRE_SLURM is set)."""
     stack = ExitStack()
     stack.enter_context(real_slurm())  # conftest points SLURM_CONF elsewhere for other tests
     try:
@@ -239,6 +240,13 @@ def slurm() -> Iterator[str]:
             pytest.fail(f"SNAKESWEEP_REQUIRE_SLURM is set, but {exc}")
         pytest.skip(str(exc))
     with stack:
+        yield partition
+
+
+@pytest.fixture(scope="module")
+def slurm() -> Iterator[str]:
+    """The default partition of a SLURM that takes jobs (see the module's docstring)."""
+    with slurm_partition() as partition:
         yield partition
 
 

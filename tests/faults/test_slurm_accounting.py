@@ -13,17 +13,15 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 from harness import Tally, account, command, finished_counts, make_project
 
-from conftest import real_slurm
 from snakesweep.slurm import accounting_problem
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, as pytest does for it
-from test_slurm import RUNS, SUBMITTED, SlurmUnavailable, local_slurm  # noqa: E402
+from test_slurm import RUNS, SUBMITTED, slurm_partition  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("slurm")]  # as test_slurm.py
 
@@ -35,16 +33,7 @@ BOUND = 600
 def slurm() -> Iterator[str]:
     """The default partition of a SLURM that takes jobs and has no accounting (under the
     machine's SLURM lock, as ``tests/test_slurm.py`` holds it)."""
-    stack = ExitStack()
-    stack.enter_context(real_slurm())  # conftest points SLURM_CONF elsewhere for other tests
-    try:
-        partition = stack.enter_context(local_slurm())
-    except SlurmUnavailable as exc:
-        stack.close()
-        if os.environ.get("SNAKESWEEP_REQUIRE_SLURM"):
-            pytest.fail(f"SNAKESWEEP_REQUIRE_SLURM is set, but {exc}")
-        pytest.skip(str(exc))
-    with stack:
+    with slurm_partition() as partition:
         if accounting_problem() is None:
             pytest.skip("this SLURM has accounting: sacct answers")
         yield partition
