@@ -15,7 +15,7 @@ leaves them):
   baseline) and ``merge_runs()`` (the direct reader), runs/s and their ratio (imports and
   the plan's loading apart, run statuses included);
 * one new run: the sweep merged with one run missing, that run written, then the whole
-  ``python -m snakesweep.aggregate PLAN RESULTS`` timed (wall, imports included), and the
+  ``python -m snakesweep.merge PLAN RESULTS`` timed (wall, imports included), and the
   same ``write_sweep`` timed part by part; against the full merge of the same sweep with
   no index (the direct reader cold) and with the xarray reader (measured above).
 """
@@ -56,9 +56,9 @@ def dataset(x: int, offset: int) -> Any:
 
 def write_run(job: tuple[str, str, int, int, list[str], dict[str, Any]]) -> None:
     """One run directory, as a finished run leaves it."""
-    from snakesweep import store
-    from snakesweep.checksums import result_record
-    from snakesweep.execute import write_result
+    from snakesweep.execute.execution import write_result
+    from snakesweep.store import runs as store
+    from snakesweep.store.checksums import result_record
 
     results, run_id, x, offset, overrides, template = job
     final = store.run_dir(results, run_id)
@@ -83,9 +83,9 @@ def build(root: Path, side: int) -> tuple[str, list[tuple[str, str, int, int, li
     (root / "exp.py").write_text(EXPERIMENT)
     os.chdir(root)
     sys.path.insert(0, str(root))
-    from snakesweep import store
-    from snakesweep.execute import execute_run
-    from snakesweep.plan import make_plan
+    from snakesweep.execute.execution import execute_run
+    from snakesweep.planning.plan import make_plan
+    from snakesweep.store import runs as store
 
     plan = make_plan("conf", "config", [f"x=range(0,{side})", f"offset=range(0,{side})"],
                      "results")
@@ -109,9 +109,9 @@ def build(root: Path, side: int) -> tuple[str, list[tuple[str, str, int, int, li
 MERGE = """
 import sys, time
 import numpy, pandas, xarray, netCDF4, h5py  # imports apart (see the one new run's figures)
-from snakesweep.aggregate import merge_runs
-from snakesweep.plan import load_plan
-from snakesweep import store
+from snakesweep.merge.sweep import merge_runs
+from snakesweep.planning.plan import load_plan
+from snakesweep.store import runs as store
 plan = load_plan({plan!r})
 plan.points  # the plan loaded whole, apart too
 store.run_statuses("results", plan.run_ids)  # as the parse before a merge leaves them
@@ -125,8 +125,12 @@ import json, sys, time
 from collections import defaultdict
 t0 = time.perf_counter()
 import numpy, pandas, xarray, netCDF4, h5py, rerun
-from snakesweep import aggregate, freshness, merge_index, store, summaries
-from snakesweep.plan import load_plan
+from snakesweep.merge import sweep as aggregate
+from snakesweep.merge import freshness
+from snakesweep.merge import index as merge_index
+from snakesweep.store import runs as store
+from snakesweep.merge import summaries
+from snakesweep.planning.plan import load_plan
 spent = defaultdict(float)
 t_imports = time.perf_counter() - t0
 
@@ -192,7 +196,7 @@ def wall(*args: str) -> float:
 
 
 def forget(results: Path) -> None:
-    from snakesweep import merge_index
+    from snakesweep.merge import index as merge_index
 
     for cache in (merge_index.INDEX, merge_index.METAS):
         (results / cache).unlink(missing_ok=True)
@@ -200,8 +204,8 @@ def forget(results: Path) -> None:
 
 def one_new_run(plan: str, results: Path, new: Any) -> tuple[float, dict[str, Any]]:
     """The sweep merged without ``new``, then ``new`` written and merged: the wall time of
-    ``python -m snakesweep.aggregate`` and, again, the parts of ``write_sweep``."""
-    parse = ("from snakesweep import store; from snakesweep.plan import load_plan; "
+    ``python -m snakesweep.merge`` and, again, the parts of ``write_sweep``."""
+    parse = ("from snakesweep import store; from snakesweep.planning.plan import load_plan; "
              f"store.run_statuses('results', load_plan({plan!r}).run_ids)")
     out = []
     for timed in ("command", "parts"):
@@ -209,7 +213,7 @@ def one_new_run(plan: str, results: Path, new: Any) -> tuple[float, dict[str, An
         fresh(PARTS.format(plan=plan))
         write_run(new)
         fresh(parse)  # what the Snakefile parse before the merge job checks
-        out.append(wall("-m", "snakesweep.aggregate", plan, "results") if timed == "command"
+        out.append(wall("-m", "snakesweep.merge", plan, "results") if timed == "command"
                    else json.loads(fresh(PARTS.format(plan=plan))))
     return out[0], out[1]
 
@@ -249,7 +253,7 @@ def main() -> None:
         walls = [w for w, _ in tries]
         one = sorted((p for _, p in tries), key=lambda p: p["write_sweep"])[len(tries) // 2]
         print(f"\none new run joins the {runs}-run sweep.nc (medians of {args.repeats}):")
-        print(f"  python -m snakesweep.aggregate, wall: {statistics.median(walls):.2f} s "
+        print(f"  python -m snakesweep.merge, wall: {statistics.median(walls):.2f} s "
               f"({', '.join(f'{w:.2f}' for w in walls)}; goal: <= 1 s)")
         print(f"  write_sweep: {one['write_sweep']:.2f} s, against {full['write_sweep']:.2f} s "
               f"for the merge without an index ({full['write_sweep'] / one['write_sweep']:.1f}x)"

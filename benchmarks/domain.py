@@ -41,7 +41,7 @@ seed: 0
 
 EXPAND = """
 import json, time, yaml
-from snakesweep.domain import Domain
+from snakesweep.core.domain import Domain
 options = yaml.safe_load(open("conf/config.yaml"))["snakesweep"]
 t = time.perf_counter()
 n = len(Domain.from_yaml(options["domain"], repeats=options["repeats"]).expand().points)

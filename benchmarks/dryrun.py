@@ -59,7 +59,7 @@ def dry_run(cwd: Path, *args: str) -> float:
 
 
 def main() -> None:
-    from snakesweep.rules import SNAKEFILE
+    from snakesweep.snakemake.workflow import SNAKEFILE
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)

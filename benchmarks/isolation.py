@@ -28,8 +28,10 @@ import time
 import warnings
 from pathlib import Path
 
-from snakesweep import execute, isolation, provenance
-from snakesweep.plan import make_plan
+from snakesweep.execute import execution as execute
+from snakesweep.execute import isolation
+from snakesweep.planning.plan import make_plan
+from snakesweep.provenance import record as provenance
 
 
 def sh(*args: str, cwd: Path) -> None:

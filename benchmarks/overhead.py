@@ -75,7 +75,7 @@ def run_plain(snakefile: str, n: int, extra: dict[str, str] | None = None) -> fl
 
 
 def run_snakesweep(n: int) -> float:
-    from snakesweep.rules import SNAKEFILE
+    from snakesweep.snakemake.workflow import SNAKEFILE
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

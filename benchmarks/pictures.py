@@ -9,7 +9,7 @@ alike:
   (``snakesweep.pictures.write_picture``, in this process, matplotlib imported beforehand)
   and rerun's (``snakesweep.report.render_dataset``: the variable's recording, drawn by
   ``rerun --headless --screenshot-to``);
-* the whole report job, ``python -m snakesweep.report RESULTS``, in a fresh process, with
+* the whole report job, ``python -m snakesweep.view.report RESULTS``, in a fresh process, with
   ``SNAKESWEEP_PICTURES`` set to ``matplotlib``, ``rerun`` and ``off``.
 
 rerun needs a GPU, or a software one (Debian: ``apt-get install mesa-vulkan-drivers``);
@@ -43,10 +43,10 @@ def sweep(root: Path, cores: str) -> Path:
 
 
 def report_job(results: Path, mode: str) -> float:
-    """Seconds ``python -m snakesweep.report RESULTS`` takes with pictures ``mode``."""
+    """Seconds ``python -m snakesweep.view.report RESULTS`` takes with pictures ``mode``."""
     env = {**os.environ, "SNAKESWEEP_PICTURES": mode}
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "snakesweep.report", str(results)], env=env,
+    subprocess.run([sys.executable, "-m", "snakesweep.view.report", str(results)], env=env,
                    check=True, capture_output=True)
     return time.perf_counter() - start
 
@@ -74,15 +74,15 @@ def main() -> None:
 def measure(results: Path, out: Path, repeats: int) -> None:
     import xarray as xr
 
-    from snakesweep.dimensions import numeric_variables
-    from snakesweep.report import RenderError, render_dataset
+    from snakesweep.view.dimensions import numeric_variables
+    from snakesweep.view.report import RenderError, render_dataset
 
     out.mkdir()
     start = time.perf_counter()
     import matplotlib.backends.backend_agg  # noqa: F401
     import matplotlib.figure  # noqa: F401
 
-    from snakesweep.pictures import write_picture
+    from snakesweep.view.pictures import write_picture
 
     imported = time.perf_counter() - start
     dataset = xr.load_dataset(results / "sweep.nc", engine="netcdf4")

@@ -26,9 +26,10 @@ import textwrap
 import time
 from pathlib import Path
 
-from snakesweep import provenance, store
-from snakesweep.execute import execute_run
-from snakesweep.plan import make_plan
+from snakesweep.execute.execution import execute_run
+from snakesweep.planning.plan import make_plan
+from snakesweep.provenance import record as provenance
+from snakesweep.store import runs as store
 
 CONFIG = {"snakesweep": {"experiment": "trivial:main"}, "x": 1}
 
@@ -37,7 +38,7 @@ import sys, time
 from pathlib import Path
 import snakesweep  # a job's process imports the package anyway, provenance or not
 t0 = time.perf_counter()
-from snakesweep import provenance
+from snakesweep.provenance import record as provenance
 config = {"snakesweep": {"experiment": "trivial:main"}, "x": 1}
 provenance.run_record(config, "results", Path("scratch"))
 print(time.perf_counter() - t0)
@@ -46,7 +47,7 @@ print(time.perf_counter() - t0)
 SESSION = """
 import time
 t0 = time.perf_counter()
-from snakesweep import provenance
+from snakesweep.provenance import record as provenance
 provenance.begin_session("results")
 print(time.perf_counter() - t0)
 """

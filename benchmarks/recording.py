@@ -43,7 +43,7 @@ def sweep(shape):
 EXPORT = MAKE + """
 import json, sys, time
 import rerun
-from snakesweep.recording import to_rerun
+from snakesweep.view.recording import to_rerun
 ds = sweep(sys.argv[1])
 t = time.perf_counter()
 to_rerun(ds, sys.argv[2])

@@ -86,10 +86,10 @@ def logged_run(tmp: Path, steps: int) -> tuple[float, float]:
     import os
 
     os.chdir(tmp)
-    from snakesweep import provenance
-    from snakesweep.aggregate import write_sweep
-    from snakesweep.execute import execute_run
-    from snakesweep.plan import make_plan
+    from snakesweep.execute.execution import execute_run
+    from snakesweep.merge.sweep import write_sweep
+    from snakesweep.planning.plan import make_plan
+    from snakesweep.provenance import record as provenance
 
     plan = make_plan("conf", "config", [], "results")
     # the invocation's provenance, once per sweep, as the Snakefile's onstart records it

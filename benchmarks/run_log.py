@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from snakesweep.run import Run
+from snakesweep.execute.handle import Run
 
 
 def logged(calls: int, directory: Path) -> float:

@@ -37,7 +37,7 @@ rule simulate:
 
 PLAN = """
 import sys, time
-from snakesweep.plan import make_plan
+from snakesweep.planning.plan import make_plan
 t = time.perf_counter()
 plan = make_plan("conf", "config", sys.argv[1:], "results")
 print(len(plan.run_ids), time.perf_counter() - t)
@@ -65,7 +65,7 @@ def timed(cmd: list[str], cwd: Path) -> tuple[float, float, str]:
 def main() -> None:
     from dryrun import CONFIG  # the same config tree as the 10,000-run dry run
 
-    from snakesweep.rules import SNAKEFILE
+    from snakesweep.snakemake.workflow import SNAKEFILE
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--points", type=int, default=100_000)

@@ -33,9 +33,9 @@ def main() -> int:
 
     import xarray as xr
 
-    from snakesweep.pictures import draw_sweep
-    from snakesweep.report import png_size
-    from snakesweep.store import replace_with
+    from snakesweep.store.runs import replace_with
+    from snakesweep.view.pictures import draw_sweep
+    from snakesweep.view.report import png_size
 
     with tempfile.TemporaryDirectory(prefix="snakesweep-picture-") as tmp:
         root = Path(tmp)

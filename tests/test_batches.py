@@ -10,8 +10,8 @@ import pytest
 import xarray as xr
 
 from conftest import calls, snakesweep, write
-from snakesweep import batches, resources
 from snakesweep.errors import ConfigError
+from snakesweep.execute import batches, resources
 
 SEVEN = ["x=range(1,8)"]
 

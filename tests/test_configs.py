@@ -15,7 +15,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
-from snakesweep.configs import Composer, canonical_json, resolve_config, run_id_of
+from snakesweep.core.configs import Composer, canonical_json, resolve_config, run_id_of
 from snakesweep.errors import ConfigError
 
 GOLDEN = [
@@ -46,7 +46,7 @@ def test_golden_run_ids(config: dict[str, Any], run_id: str) -> None:
 
 def test_golden_run_ids_in_a_fresh_process() -> None:
     """Another interpreter (another hash seed) gives the same ids."""
-    code = ("import json, sys; from snakesweep.configs import run_id_of; "
+    code = ("import json, sys; from snakesweep.core.configs import run_id_of; "
             "print(json.dumps([run_id_of(c) for c in json.load(sys.stdin)]))")
     out = subprocess.run([sys.executable, "-c", code], input=json.dumps([c for c, _ in GOLDEN]),
                          capture_output=True, text=True, check=True,

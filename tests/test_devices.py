@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import snakesweep, write
-from snakesweep import devices
+from snakesweep.execute import devices
 
 EXPERIMENT = '''
 import os

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import yaml
 
-from snakesweep.domain import Domain, DomainError
-from snakesweep.draws import repeat_seeds
+from snakesweep.core.domain import Domain, DomainError
+from snakesweep.core.draws import repeat_seeds
 
 # -- golden points of every operator ---------------------------------------------------------
 
@@ -47,7 +47,7 @@ def test_non_ascii_words_in_a_yaml_list_are_quoted_for_hydra_and_stored_without_
         ) -> None:
     """"café" is a Unicode identifier, yet Hydra's grammar takes it only in quotes; the value
     is the text itself, as the same values given quoted on the command line are."""
-    from snakesweep.grid import expand_domain
+    from snakesweep.core.grid import expand_domain
 
     expansion = Domain({"s": NON_ASCII}).expand()
     assert [p.values["s"] for p in expansion.points] == NON_ASCII
@@ -80,8 +80,8 @@ def test_advice_for_non_ascii_in_a_hydra_function_points_to_a_yaml_list() -> Non
 
 def test_advice_on_the_command_line_is_the_override_that_works() -> None:
     """``name=größe`` → ``name='größe'``; a non-ASCII mapping key cannot be written at all."""
+    from snakesweep.core.grid import expand_domain, parse_override
     from snakesweep.errors import OverrideError
-    from snakesweep.grid import expand_domain, parse_override
 
     with pytest.raises(OverrideError) as caught:
         parse_override("s=café,naïve x")
@@ -276,7 +276,7 @@ def test_repeat_writes_its_seed_to_the_seed_key() -> None:
 def test_seeds_and_draws_are_the_same_in_a_fresh_process() -> None:
     code = textwrap.dedent("""
         import json
-        from snakesweep.domain import Domain
+        from snakesweep.core.domain import Domain
         d = Domain.from_yaml({"a": [1, 2], "x": "tag(log, interval(1e-3, 1))"},
                              samples=3, seed=11, repeats=2)
         print(json.dumps(list(d)))

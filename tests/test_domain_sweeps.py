@@ -14,8 +14,8 @@ import pytest
 import xarray as xr
 from tests.conftest import calls, snakesweep, write
 
-from snakesweep.draws import repeat_seeds
-from snakesweep.results import load, over_repeats
+from snakesweep.api.results import load, over_repeats
+from snakesweep.core.draws import repeat_seeds
 
 EXPERIMENT = '''
 def main(cfg):

@@ -14,11 +14,14 @@ import pytest
 import xarray as xr
 
 from conftest import write
-from snakesweep import aggregate, merge_index, provenance, store
-from snakesweep.aggregate import merge_runs, write_sweep
-from snakesweep.checksums import result_record
-from snakesweep.execute import execute_run
-from snakesweep.plan import Plan, make_plan
+from snakesweep.execute.execution import execute_run
+from snakesweep.merge import index as merge_index
+from snakesweep.merge import sweep as aggregate
+from snakesweep.merge.sweep import merge_runs, write_sweep
+from snakesweep.planning.plan import Plan, make_plan
+from snakesweep.provenance import record as provenance
+from snakesweep.store import runs as store
+from snakesweep.store.checksums import result_record
 
 # Every kind of result the reference path merges: numbers of each dtype, curves with and
 # without coordinates, own coordinates of other lengths in other runs (an outer join),

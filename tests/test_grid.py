@@ -11,9 +11,9 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
+from snakesweep.core.grid import expand_domain
 from snakesweep.errors import OverrideError
-from snakesweep.grid import expand_domain
-from snakesweep.plan import compose_plan
+from snakesweep.planning.plan import compose_plan
 
 CASES = [
     ["a=1,2"],

@@ -15,8 +15,8 @@ import pytest
 import xarray as xr
 
 from conftest import snakesweep, tool, write
-from snakesweep.history import ABSENT, HistoryError, Revision, list_revisions, stack_history
-from snakesweep.scaffold import scaffold
+from snakesweep.cli.init import scaffold
+from snakesweep.dvc.history import ABSENT, HistoryError, Revision, list_revisions, stack_history
 from test_recording import read
 
 pytestmark = pytest.mark.usefixtures("tool_env")

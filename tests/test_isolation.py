@@ -295,7 +295,7 @@ def test_what_a_run_changes_in_its_process_is_put_back(tmp_path: Path) -> None:
     import signal
     import warnings
 
-    from snakesweep import isolation
+    from snakesweep.execute import isolation
 
     before = _process_state()
 
@@ -329,7 +329,7 @@ def test_a_module_reloaded_in_a_run_makes_the_process_unfit_for_another() -> Non
     import importlib
     import json
 
-    from snakesweep import isolation
+    from snakesweep.execute import isolation
 
     with isolation.isolated_run():
         import csv  # noqa: F401 - a module the run imports first
@@ -344,7 +344,7 @@ def test_a_seed_set_at_import_starts_each_run_and_fresh_entropy_otherwise() -> N
     each run draws from a state of its own."""
     import random
 
-    from snakesweep import isolation
+    from snakesweep.execute import isolation
 
     with isolation.seeding_at_import():
         np.random.seed(7)

@@ -476,7 +476,7 @@ def test_a_structured_config_of_the_script_with_hydra_in_its_output_dirs(tmp_pat
 
 
 def test_executor_and_jobs_become_snakemake_arguments() -> None:
-    from snakesweep.launcher import LaunchError, _snakemake_args
+    from snakesweep.hydra.launcher import LaunchError, _snakemake_args
 
     assert _snakemake_args({"executor": "slurm", "jobs": 50,
                             "snakemake_args": OmegaConf.create(["--retries", 2])}) == [
@@ -489,7 +489,7 @@ def test_executor_and_jobs_become_snakemake_arguments() -> None:
 
 
 def test_only_per_invocation_values_count_by_their_text() -> None:
-    from snakesweep.launcher import _pin_runtime
+    from snakesweep.hydra.launcher import _pin_runtime
 
     assert _pin_runtime({"a": "${now:%H}", "b": ["${hydra:runtime.output_dir}/x"],
                          "c": "${hydra:runtime.choices.db}", "d": "${hydra:job.num}",
@@ -500,14 +500,14 @@ def test_only_per_invocation_values_count_by_their_text() -> None:
 
 
 def job(num: int, *overrides: str) -> Any:
-    from snakesweep.launcher import Job
+    from snakesweep.hydra.launcher import Job
 
     return Job(num=num, overrides=list(overrides), config=OmegaConf.create(), run_id=f"{num}",
                identity={})
 
 
 def test_the_jobs_of_a_grid_become_its_dimensions() -> None:
-    from snakesweep.launcher import layout
+    from snakesweep.hydra.launcher import layout
 
     jobs = [job(0, "db=mysql", "+a=1", "user=me"), job(1, "db=mysql", "+a=2", "user=me"),
             job(2, "db=pg", "+a=1", "user=me"), job(3, "db=pg", "+a=2", "user=me")]
@@ -518,7 +518,7 @@ def test_the_jobs_of_a_grid_become_its_dimensions() -> None:
 
 
 def test_jobs_that_are_no_grid_lie_along_the_job_number() -> None:
-    from snakesweep.launcher import layout
+    from snakesweep.hydra.launcher import layout
 
     dims, cells, labels = layout([job(4, "lr=0.1", "m=2"), job(5, "lr=0.3", "m=7"),
                                   job(6, "lr=0.5")])

@@ -32,11 +32,13 @@ from hypothesis.extra import numpy as hnp
 
 from conftest import write
 from merge_check import misplaced
-from snakesweep import aggregate, merge_index, store
-from snakesweep.checksums import result_record
 from snakesweep.errors import ExperimentError
-from snakesweep.execute import to_dataset, write_result
-from snakesweep.plan import Plan, make_plan
+from snakesweep.execute.execution import to_dataset, write_result
+from snakesweep.merge import index as merge_index
+from snakesweep.merge import sweep as aggregate
+from snakesweep.planning.plan import Plan, make_plan
+from snakesweep.store import runs as store
+from snakesweep.store.checksums import result_record
 
 settings.register_profile("ci", max_examples=30, deadline=None, derandomize=True,
                           database=None, print_blob=True,

@@ -16,8 +16,8 @@ import xarray as xr
 from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 
-from snakesweep.dimensions import MAX_LINES, NothingToShow
-from snakesweep.pictures import (
+from snakesweep.view.dimensions import MAX_LINES, NothingToShow
+from snakesweep.view.pictures import (
     MAX_PANELS,
     NotNumeric,
     draw_sweep,
@@ -301,7 +301,7 @@ def test_drawing_leaves_matplotlib_as_it_was(tmp_path: Path) -> None:
     script = (
         "import matplotlib, sys, xarray as xr\n"
         "matplotlib.rcParams['lines.linewidth'] = 7.0\n"
-        "from snakesweep.pictures import write_picture\n"
+        "from snakesweep.view.pictures import write_picture\n"
         "write_picture(xr.Dataset({'y': ('x', [1.0, 2.0])}), 'y', sys.argv[1])\n"
         "assert 'matplotlib.pyplot' not in sys.modules\n"
         "assert matplotlib.rcParams._get_backend_or_none() is None\n"  # still undecided

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from snakesweep import plan as plan_module
 from snakesweep.errors import OverrideError
-from snakesweep.plan import load_plan, make_plan
+from snakesweep.planning import plan as plan_module
+from snakesweep.planning.plan import load_plan, make_plan
 
 
 def test_warm_cache_does_not_compose(conf_tree: Path, tmp_path: Path,
@@ -43,7 +43,7 @@ def test_cache_key_follows_config_files_and_overrides(conf_tree: Path, tmp_path:
 def test_warm_plan_in_a_fresh_process_imports_no_hydra(conf_tree: Path, tmp_path: Path) -> None:
     """What Snakemake does on every parse: load the cached plan without Hydra or xarray."""
     make_plan(conf_tree, "config", ["a=1,2"], tmp_path / "results")
-    code = ("import sys; from snakesweep.plan import make_plan; "
+    code = ("import sys; from snakesweep.planning.plan import make_plan; "
             f"p = make_plan({str(conf_tree)!r}, 'config', ['a=1,2'], "
             f"{str(tmp_path / 'results')!r}); "
             "print(len(p.points), 'hydra' in sys.modules, 'xarray' in sys.modules)")

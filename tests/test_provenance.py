@@ -17,8 +17,8 @@ import pytest
 import xarray as xr
 
 from conftest import calls, snakesweep, tool, write
-from snakesweep import provenance
-from snakesweep.rules import SNAKEFILE
+from snakesweep.provenance import record as provenance
+from snakesweep.snakemake.workflow import SNAKEFILE
 
 pytestmark = pytest.mark.usefixtures("tool_env")
 

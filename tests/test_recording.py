@@ -15,7 +15,7 @@ import pytest
 import xarray as xr
 from rerun.chunk import RrdReader
 
-from snakesweep.recording import NothingToShow, to_rerun
+from snakesweep.view.recording import NothingToShow, to_rerun
 
 
 @dataclass

@@ -25,9 +25,9 @@ from typing import Any
 import pytest
 
 from conftest import APT_LOCK_WAIT, machine_lock, snakesweep, tool, write
-from snakesweep import report
 from snakesweep.errors import ConfigError
-from snakesweep.rules import RULES, SNAKEFILE
+from snakesweep.snakemake.workflow import RULES, SNAKEFILE
+from snakesweep.view import report
 
 NO_GPU = {"VK_ICD_FILENAMES": "/nonexistent", "VK_DRIVER_FILES": "/nonexistent",
           "WGPU_BACKEND": "vulkan"}
@@ -439,7 +439,7 @@ def test_a_report_is_a_html_or_zip_file(project: Path) -> None:
 
 
 def test_the_rules_declare_what_the_report_job_writes() -> None:
-    """The paths the Snakefile declares are the ones ``python -m snakesweep.report`` writes."""
+    """The paths the Snakefile declares are the ones ``python -m snakesweep.view.report`` writes."""
     text = Path(RULES).read_text()
     assert "localrules:\n    merge_runs,\n    sweep_report," in text
     assert "SWEEP.report_files," in text.split("rule sweep:")[1].split("rule runs:")[0]

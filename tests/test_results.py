@@ -11,7 +11,7 @@ import pytest
 import snakesweep
 from conftest import snakesweep as cli
 from conftest import write, write_logging_project
-from snakesweep.results import ResultsError
+from snakesweep.api.results import ResultsError
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +137,7 @@ def test_from_an_unknown_or_ambiguous_run_is_one_line(project: Path) -> None:
 
 
 def test_a_loaded_config_leaves_the_groups_the_command_line_selects() -> None:
-    from snakesweep.loaded import loaded_overrides
+    from snakesweep.planning.from_run import loaded_overrides
 
     loaded = {"model": {"kind": "mlp", "width": 16}, "lr": 0.1, "tags": ["a", "b"],
               "empty": {}, "note": "it's ${x}"}

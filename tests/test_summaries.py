@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from snakesweep import summaries
+from snakesweep.merge import summaries
 
 
 def sweep(models: list[str], lrs: list[float], *, failed: tuple[int, int] | None = None,

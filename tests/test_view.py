@@ -40,7 +40,7 @@ def test_a_sweep_leaves_a_recording_and_remakes_it_when_it_is_lost(project: Path
 
 
 def _snakefile() -> str:
-    from snakesweep.rules import SNAKEFILE
+    from snakesweep.snakemake.workflow import SNAKEFILE
 
     return SNAKEFILE
 
@@ -59,7 +59,7 @@ def test_view_web_serves_the_recording_on_localhost_until_stopped(tmp_path: Path
     import numpy as np
     import xarray as xr
 
-    from snakesweep.recording import to_rerun
+    from snakesweep.view.recording import to_rerun
 
     (tmp_path / "results").mkdir()
     to_rerun(xr.Dataset({"y": ("x", np.arange(3.0))}), tmp_path / "results" / "sweep.rrd")

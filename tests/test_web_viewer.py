@@ -26,8 +26,8 @@ import pytest
 import xarray as xr
 
 from browser import BrowserError, chromium, group_gone, install_chromium, pixels
-from snakesweep.recording import to_rerun
-from snakesweep.viewer import serve_web
+from snakesweep.view.recording import to_rerun
+from snakesweep.view.viewer import serve_web
 
 pytestmark = pytest.mark.slow
 

@@ -114,7 +114,7 @@ def pool_processes(project: Path) -> list[str]:
         except OSError:
             continue
         text = b" ".join(args).decode(errors="replace")
-        if "snakesweep.pool" in text and cwd == str(project):
+        if "snakesweep.execute.pool" in text and cwd == str(project):
             found.append(text)
     return found
 

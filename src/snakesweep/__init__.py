@@ -17,7 +17,7 @@ accounting) and ``cli``.
 
 from typing import TYPE_CHECKING, Any
 
-from snakesweep.configs import canonical_json, run_id_of
+from snakesweep.core.configs import canonical_json, run_id_of
 from snakesweep.errors import (
     ConfigError,
     ExperimentError,
@@ -25,13 +25,13 @@ from snakesweep.errors import (
     RunFileError,
     SnakesweepError,
 )
-from snakesweep.plan import Plan, make_plan
-from snakesweep.recording import NothingToShow, to_rerun
+from snakesweep.planning.plan import Plan, make_plan
+from snakesweep.view.recording import NothingToShow, to_rerun
 
 if TYPE_CHECKING:
-    from snakesweep.domain import Domain
-    from snakesweep.results import Results, load, over_repeats
-    from snakesweep.run import Run
+    from snakesweep.api.results import Results, load, over_repeats
+    from snakesweep.core.domain import Domain
+    from snakesweep.execute.handle import Run
 
 __version__ = "0.1.0"
 
@@ -56,8 +56,9 @@ __all__ = [
 ]
 
 
-_LAZY = {"Results": "snakesweep.results", "load": "snakesweep.results", "Run": "snakesweep.run",
-         "over_repeats": "snakesweep.results", "Domain": "snakesweep.domain"}
+_LAZY = {"Results": "snakesweep.api.results", "load": "snakesweep.api.results",
+         "over_repeats": "snakesweep.api.results", "Run": "snakesweep.execute.handle",
+         "Domain": "snakesweep.core.domain"}
 
 
 def __getattr__(name: str) -> Any:

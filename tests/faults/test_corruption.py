@@ -23,9 +23,9 @@ from harness import (
     run,
 )
 
-from snakesweep import store
-from snakesweep.execute import execute_run, outcome_of_process
-from snakesweep.plan import make_plan
+from snakesweep.execute.execution import execute_run, outcome_of_process
+from snakesweep.planning.plan import make_plan
+from snakesweep.store import runs as store
 
 
 def damage(root: Path) -> dict[str, str]:
@@ -62,7 +62,7 @@ def test_damaged_runs_are_named_never_merged_and_computed_again_alone(tmp_path: 
 
     # The merge on its own (what `dvc repro`'s merge stage runs) never reads them.
     plan = next((root / "results" / ".snakesweep" / "plans").glob("*.configs.json"))
-    merge = subprocess.run([sys.executable, "-m", "snakesweep.aggregate",
+    merge = subprocess.run([sys.executable, "-m", "snakesweep.merge",
                             str(plan).replace(".configs.json", ".json"), "results"],
                            cwd=root, capture_output=True, text=True)
     assert merge.returncode == 0, merge.stderr

@@ -51,7 +51,7 @@ def test_a_merge_that_does_not_fit_says_so_and_keeps_the_merged_files_whole(
     within its bound, says "no space left on device (results/…)" in one line, leaves the
     previous merged files as they were (sweep.json describing them) and nothing aside;
     with space, the next run merges everything, and clears what a killed merge left."""
-    from snakesweep import freshness
+    from snakesweep.merge import freshness
 
     root = make_project(tmp_path, 4, floats=12_500)
     tally = Tally("disk full while merging (3600 kB tmpfs)")

@@ -26,7 +26,7 @@ import yaml
 from omegaconf import OmegaConf
 
 from conftest import snakesweep, write
-from snakesweep.configs import Composer, run_id_of
+from snakesweep.core.configs import Composer, run_id_of
 
 HASH_SEEDS = ("0", "1", "12345", "random")
 
@@ -134,7 +134,7 @@ COMPOSED: list[tuple[tuple[str, ...], str]] = [
 
 CHILD = textwrap.dedent('''
     import json, pickle, sys
-    from snakesweep.configs import Composer, run_id_of
+    from snakesweep.core.configs import Composer, run_id_of
 
     configs, words, conf_dir, points = pickle.load(sys.stdin.buffer)
     ids = [run_id_of(c) for c in configs]

@@ -27,7 +27,7 @@ from harness import (
     side,
 )
 
-from snakesweep.rules import SNAKEFILE
+from snakesweep.snakemake.workflow import SNAKEFILE
 
 RUNS = 200
 SLEEP = 0.1

@@ -32,8 +32,8 @@ from harness import (
     side,
 )
 
-from snakesweep import locks
-from snakesweep.rules import SNAKEFILE
+from snakesweep.snakemake.workflow import SNAKEFILE
+from snakesweep.store import locks
 
 
 def wait_for(condition: object, seconds: float = 120) -> None:
@@ -269,8 +269,9 @@ def held(tmp_path: Path) -> Iterator[Path]:
         lock.release()
 
 
-API = ("import sys; from pathlib import Path; from snakesweep.rules import run_snakemake, "
-       "write_invocation; sys.exit(run_snakemake(write_invocation(Path('invocation.yaml'), "
+API = ("import sys; from pathlib import Path; "
+       "from snakesweep.snakemake.workflow import run_snakemake, write_invocation; "
+       "sys.exit(run_snakemake(write_invocation(Path('invocation.yaml'), "
        "{'results': 'results'}), '1', [], ['api']))")
 
 STARTERS = {

@@ -23,10 +23,10 @@ from harness import TRACEBACK, Tally, counted_done, record, tree_digest
 
 from conftest import snakesweep, write
 from merge_check import misplaced
-from snakesweep import store
-from snakesweep.checksums import result_record
-from snakesweep.execute import execute_run
-from snakesweep.plan import Plan, make_plan
+from snakesweep.execute.execution import execute_run
+from snakesweep.planning.plan import Plan, make_plan
+from snakesweep.store import runs as store
+from snakesweep.store.checksums import result_record
 
 EXPERIMENT = '''
 import numpy as np
@@ -84,8 +84,8 @@ def computed(*overrides: str) -> Plan:
 
 
 def merged(plan: Plan) -> subprocess.CompletedProcess[str]:
-    """The merge job's command: ``python -m snakesweep.aggregate PLAN RESULTS``."""
-    return subprocess.run([sys.executable, "-m", "snakesweep.aggregate", str(plan.path),
+    """The merge job's command: ``python -m snakesweep.merge PLAN RESULTS``."""
+    return subprocess.run([sys.executable, "-m", "snakesweep.merge", str(plan.path),
                            "results"], capture_output=True, text=True, timeout=300)
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from harness import Tally, account, command, finished_counts, make_project
 
-from snakesweep.slurm import accounting_problem
+from snakesweep.snakemake.slurm import accounting_problem
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, as pytest does for it
 from test_slurm import RUNS, SUBMITTED, slurm_partition  # noqa: E402

@@ -35,6 +35,6 @@ class SnakesweepLauncher(Launcher):
     def launch(
         self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
     ) -> Sequence[JobReturn]:
-        from snakesweep import launcher
+        from snakesweep.hydra import launcher
 
         return launcher.launch(self, job_overrides, initial_job_idx)

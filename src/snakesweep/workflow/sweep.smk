@@ -1,7 +1,7 @@
 # snakesweep's rules: one job per pending run (or per batch of them), then one merge of every run,
 # then the files of the sweep's report (`snakemake --report results/report.html`).
 # Wiring only; what these names do lives in snakesweep.rules and is tested there.
-from snakesweep.rules import (
+from snakesweep.snakemake.workflow import (
     BATCH_COMMAND,
     BATCH_ID_PATTERN,
     MERGE_COMMAND,

@@ -1,0 +1,1 @@
+"""The Python face: results loaded as one Dataset, and plans whose rounds read them."""

@@ -1,0 +1,1 @@
+"""What a sweep is: its domain, its points, their composed configs and run ids."""

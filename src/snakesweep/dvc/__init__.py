@@ -1,0 +1,1 @@
+"""DVC: runs pulled one at a time, and a sweep across git revisions."""

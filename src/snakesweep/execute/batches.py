@@ -1,0 +1,202 @@
+"""Batches: K pending runs per Snakemake job, computed one after another in one process.
+
+On a cluster each job costs a scheduler round trip (about 5 s on a single-node SLURM), and
+a Snakemake DAG costs time per job: ``snakesweep.batch: K`` (or ``snakesweep run --batch K``)
+groups the pending runs into jobs of K; ``auto`` makes one wave of jobs, K = pending runs
+÷ ``--jobs`` (``--cores`` for local jobs). Past ``MAX_JOBS`` pending runs, jobs are batches
+even when ``batch`` is not set, so a 100,000-run sweep's DAG stays small.
+
+::
+
+    results/.snakesweep/batches/<batch_id>.json   a batch: its plan, results, runs (and
+                                                  what each was when the batch was formed)
+    results/.snakesweep/batches/<batch_id>.done   its job's output, once every run is done
+
+Batches are formed again at every parse from the runs then pending, and each run of a batch
+is committed on its own (``snakesweep.execute``), so a batch job killed part-way leaves its
+finished runs done and the others pending, for the next invocation's batches. Runs with
+different ``snakesweep.resources`` (``runtime`` aside, which adds up) go to different batches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import sys
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from snakesweep.errors import ConfigError, SnakesweepError
+from snakesweep.store import runs as store
+
+MAX_JOBS = 2_000
+"""Pending runs beyond which jobs are batches whatever ``batch`` says (at most this many)."""
+
+BATCHES = "batches"
+BATCH_ID_PATTERN = "[0-9a-f]{16}"
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Runs computed by one job, in domain order."""
+
+    batch_id: str
+    run_ids: tuple[str, ...]
+
+
+def batch_setting(value: Any, culprit: str = "snakesweep.batch") -> int | str | None:
+    """``snakesweep.batch`` (or ``--batch``): a number of runs per job, ``auto``, or None."""
+    if value is None or value == "auto":
+        return value
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(culprit, f"expected a number of runs per job (>= 1), auto or null, "
+                          f"got {value!r}")
+    return value
+
+
+def sweep_setting(run_options: Mapping[str, Mapping[str, Any]]) -> int | str | None:
+    """The sweep's ``snakesweep.batch``: one value for every run."""
+    values = {json.dumps(batch_setting(o.get("batch"))) for o in run_options.values()}
+    if len(values) > 1:
+        raise ConfigError("snakesweep.batch", f"runs of one sweep set different values "
+                          f"({', '.join(sorted(values))}): set it once, in the primary config "
+                          "or with --batch")
+    return json.loads(values.pop()) if values else None
+
+
+def batch_size(setting: int | str | None, pending: int, jobs: int) -> int:
+    """Runs per job: K as set; for ``auto``, one wave over ``jobs`` parallel jobs; 1 when
+    unset, unless more than ``MAX_JOBS`` runs are pending."""
+    if setting == "auto":
+        size = math.ceil(pending / max(1, jobs))
+    elif isinstance(setting, int):
+        size = setting
+    else:
+        size = 1
+    return max(1, size, math.ceil(pending / MAX_JOBS))
+
+
+def form_batches(run_ids: Sequence[str], size: int,
+                 group_of: Callable[[str], Hashable] = lambda _: None) -> list[Batch]:
+    """Chunks of ``size`` runs, each of one group (runs with other resources go apart)."""
+    groups: dict[Hashable, list[str]] = {}
+    for run_id in run_ids:
+        groups.setdefault(group_of(run_id), []).append(run_id)
+    out = []
+    for members in groups.values():
+        for i in range(0, len(members), size):
+            chunk = tuple(members[i:i + size])
+            digest = hashlib.sha256("\n".join(chunk).encode()).hexdigest()[:16]
+            out.append(Batch(digest, chunk))
+    return out
+
+
+def batches_dir(results: str | os.PathLike[str]) -> Path:
+    return Path(results, ".snakesweep", BATCHES)
+
+
+def batch_file(results: str | os.PathLike[str], batch_id: str) -> Path:
+    return batches_dir(results) / f"{batch_id}.json"
+
+
+def marker_file(results: str | os.PathLike[str], batch_id: str) -> Path:
+    return batches_dir(results) / f"{batch_id}.done"
+
+
+def write_batches(results: str | os.PathLike[str], plan_file: str | os.PathLike[str],
+                  batches: Sequence[Batch], statuses: Mapping[str, str],
+                  owner: bool = True) -> None:
+    """Write each batch's file. The ``owner`` (the one Snakemake of ours alive here) also
+    removes the files of batches no longer formed and every marker left (a
+    marker outlives its batch when the merge that consumes it never ran); another parse
+    only adds the files it lacks, never touching what a running invocation uses."""
+    where = batches_dir(results)
+    if not batches and not (owner and where.is_dir()):
+        return
+    where.mkdir(parents=True, exist_ok=True)
+    if owner:
+        keep = {f"{b.batch_id}.json" for b in batches}
+        with os.scandir(where) as entries:
+            for entry in entries:
+                if entry.name.endswith(".done") or (entry.name.endswith(".json")
+                                                    and entry.name not in keep):
+                    Path(entry.path).unlink(missing_ok=True)
+    for b in batches:
+        text = json.dumps({"plan": store.local_path(os.path.abspath(plan_file)),
+                           "results": store.local_path(os.path.abspath(results)),
+                           "runs": {r: statuses[r] for r in b.run_ids}}, indent=1)
+        path = batch_file(results, b.batch_id)
+        try:
+            if not owner or path.read_text(encoding="utf-8") == text:
+                continue
+        except OSError:
+            pass
+        store.write_atomic(path, text)
+
+
+def run_batch(path: str | os.PathLike[str]) -> int:
+    """Compute a batch's runs in sequence (each in its own forked process, as
+    ``python -m snakesweep.execute`` does), skipping a run done since the batch was formed
+    (by an earlier attempt of this job, or another invocation); write its marker when every
+    run is done. 1 when a run failed."""
+    from snakesweep.execute import devices
+    from snakesweep.execute.execution import execute_contained, failure_line, warm_up
+    from snakesweep.planning.plan import load_plan
+    from snakesweep.provenance import record as provenance
+
+    spec = json.loads(Path(path).read_text(encoding="utf-8"))
+    formed = os.stat(path).st_mtime_ns
+    plan = load_plan(spec["plan"])
+    results, runs = spec["results"], list(spec["runs"])
+    failed = 0
+    options = provenance.options_of(plan.configs[runs[0]]) if runs else {}
+    with devices.slot(options):  # CUDA_VISIBLE_DEVICES before the experiment is imported
+        warm_up(plan)
+        for i, run_id in enumerate(runs, 1):
+            if _done_since(results, run_id, formed):
+                continue
+            outcome = execute_contained(plan, run_id, results)
+            line = failure_line(outcome, results)
+            if line:
+                failed += 1
+                print(line, file=sys.stderr, flush=True)
+            print(f"snakesweep: batch {Path(path).stem}: {i} of {len(runs)} runs ended "
+                  f"({failed} failed)", file=sys.stderr, flush=True)
+    if failed:
+        return 1
+    store.write_atomic(Path(path).with_suffix(".done"), "")
+    return 0
+
+
+def _done_since(results: str, run_id: str, formed: int) -> bool:
+    """Whether a run is done with a ``meta.json`` written after its batch was formed."""
+    try:
+        written = os.stat(store.run_dir(results, run_id) / store.META).st_mtime_ns
+    except OSError:
+        return False
+    return written > formed and store.run_statuses(results, [run_id])[run_id] == "done"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m snakesweep.execute.batches BATCH_FILE``: compute one batch's runs."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m snakesweep.execute.batches BATCH_FILE", file=sys.stderr)
+        return 2
+    try:
+        return run_batch(args[0])
+    except (SnakesweepError, OSError, ValueError, KeyError) as exc:
+        what = f"no {exc}" if isinstance(exc, KeyError) else str(exc)
+        print(f"snakesweep: batch {args[0]}: {what} (run the sweep again: its batches are "
+              "formed again from the runs still pending)", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,599 @@
+"""Execute: run one config in this process and write its run directory atomically.
+
+The same function serves the warm worker pool and the in-process fallback
+(``python -m snakesweep.execute PLAN RUN_ID``), so both write identical run directories.
+"""
+
+from __future__ import annotations
+
+import errno
+import importlib
+import os
+import select
+import shutil
+import signal
+import socket
+import sys
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from snakesweep.core.entries import entry_form
+from snakesweep.errors import ConfigError, ExperimentError, SnakesweepError, first_line
+from snakesweep.execute import devices, isolation
+from snakesweep.execute.handle import Run
+from snakesweep.planning.plan import Plan, load_plan
+from snakesweep.provenance import record as provenance
+from snakesweep.store import locks
+from snakesweep.store import runs as store
+from snakesweep.store.checksums import result_record
+
+RESERVED_NAMES = ("run_id", "status")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one run."""
+
+    run_id: str
+    status: store.Status
+    message: str = ""
+    recorded: bool = True
+    """Whether ``meta.json`` holds it (False: nothing could be written; it stays pending)."""
+
+
+def load_experiment(spec: str, must_call: bool = True) -> Callable[..., Any]:
+    """Import ``'package.module:function'``; a bad name raises ``ConfigError`` naming it.
+
+    The project's modules the import loads are counted, and read, as the experiment's code
+    (``provenance.note_loaded``)."""
+    provenance.mark_imports()
+    try:
+        return import_entry(spec, "snakesweep.experiment", must_call)
+    finally:
+        provenance.note_loaded(str(spec).partition(":")[0])
+
+
+def import_entry(spec: str, key: str, must_call: bool = True) -> Callable[..., Any]:
+    """Import the callable ``'package.module:function'`` that the config's ``key`` names
+    (modules of the working directory first); ``ConfigError`` naming ``key`` if it cannot
+    (with ``must_call=False``, an attribute that is not callable is returned as it is)."""
+    module_name, attr = entry_form(spec, key)
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(key, f"{spec!r}: cannot import {module_name!r}: "
+                          f"{first_line(exc)}") from None
+    except Exception as exc:  # noqa: BLE001 - the module's own code failed at import
+        raise ConfigError(key, f"{spec!r}: importing {module_name!r} "
+                          f"raised {type(exc).__name__}: {first_line(exc)}") from None
+    fn: Any = module
+    for part in attr.split("."):
+        fn = getattr(fn, part, None)
+        if fn is None:
+            raise ConfigError(key, f"{spec!r}: module {module_name!r} has no {attr!r}")
+    if must_call and not callable(fn):
+        raise ConfigError(key, f"{spec!r} is {type(fn).__name__}, not a function: name "
+                          "a callable")
+    return fn  # type: ignore[no-any-return]
+
+
+def to_dataset(result: Any, run_id: str, spec: str, reserved: tuple[str, ...] = ()) -> Any:
+    """An experiment's return value as an ``xr.Dataset``, or ``ExperimentError`` saying why not."""
+    import numpy as np
+    import xarray as xr
+
+    if isinstance(result, xr.Dataset):
+        variables = dict(result.data_vars)
+        ds = result
+    elif isinstance(result, Mapping):
+        variables = {}
+        for name, value in result.items():
+            if not isinstance(name, str):
+                raise ExperimentError(run_id, f"{spec!r} returned a result named {name!r}: "
+                                      "names must be strings")
+            if isinstance(value, xr.DataArray):
+                variables[name] = value.rename(name)
+            elif isinstance(value, (bool, int, float, np.number, np.bool_)):
+                variables[name] = xr.DataArray(value)
+            elif isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
+                variables[name] = xr.DataArray(
+                    value, dims=[f"{name}_dim_{i}" for i in range(value.ndim)])
+            else:
+                raise ExperimentError(
+                    run_id, f"{spec!r} returned {name!r} as {type(value).__name__}: expected "
+                    "a number, a numeric numpy array or an xarray.DataArray")
+        try:
+            ds = xr.Dataset(variables)
+        except ValueError as exc:  # sizes that conflict, a scalar named like a dimension
+            raise ExperimentError(run_id, f"{spec!r} returned results that do not fit in one "
+                                  f"Dataset: {first_line(exc)}") from None
+    else:
+        raise ExperimentError(
+            run_id, f"{spec!r} returned {type(result).__name__}: expected an xarray.Dataset "
+            "or a mapping of names to numbers, numpy arrays or xarray.DataArrays")
+    for name, var in variables.items():
+        if var.dtype.kind not in "biuf":
+            raise ExperimentError(run_id, f"{spec!r} returned {name!r} of dtype {var.dtype}: "
+                                  "results must be numbers (bool, int or float)")
+    for name, coord in ds.coords.items():
+        if getattr(coord.dtype, "tz", None) is not None:  # pandas' DatetimeTZDtype
+            raise ExperimentError(
+                run_id, f"{spec!r} returned the coordinate {name!r} of times with a time zone "
+                f"({coord.dtype}), which NetCDF cannot store: give it times without one "
+                "(`.tz_convert(None)` gives them in UTC)")
+    ds = _named_dimensions(ds, run_id, spec)
+    clash = [n for n in (*variables, *ds.dims, *ds.coords) if n in (*RESERVED_NAMES, *reserved)]
+    if clash:
+        raise ExperimentError(run_id, f"{spec!r} returned {clash[0]!r}, which is the name of "
+                              "a swept key or of 'run_id'/'status': rename it")
+    return ds
+
+
+def _named_dimensions(ds: Any, run_id: str, spec: str) -> Any:
+    """``ds`` with each result named like a dimension of others made that dimension's
+    coordinate, as xarray reads a variable named like a dimension (``{"time": t, "signal":
+    xr.DataArray(s, dims="time")}``: ``signal`` over ``time`` labelled by ``t``);
+    ``ExperimentError`` when it cannot be (not one value per position along it)."""
+    for name in [str(n) for n, c in ds.coords.items() if n in ds.dims and c.dims != (n,)]:
+        coord = ds[name].variable
+        if coord.ndim != 1 or coord.size != ds.sizes[name]:
+            raise ExperimentError(
+                run_id, f"{spec!r} returned {name!r} of shape {coord.shape} beside results "
+                f"along a dimension {name!r} of length {ds.sizes[name]}: a result named like "
+                "a dimension is its coordinate, one value per position; rename one of them")
+        ds = ds.drop_vars(name).assign_coords(
+            {name: (name, coord.values, coord.attrs, coord.encoding)})
+    return ds
+
+
+def execute_run(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> Outcome:
+    """Run one config of ``plan`` into ``results/runs/<run_id>/``, holding the run's lock
+    (``snakesweep.locks``): a run that another live process computes is waited for, and
+    not computed again when that process finished it.
+
+    The run's own errors are recorded, never raised.
+    """
+    if run_id not in plan.configs:
+        raise ExperimentError(run_id, f"not a run of the plan {str(plan.path)!r}")
+    with locks.run_lock(results, run_id, _waiting_for(run_id)) as waited:
+        if waited and store.run_statuses(results, [run_id])[run_id] == "done":
+            print(f"snakesweep: run {run_id} was finished by the process it waited for; "
+                  "not computed again", file=sys.stderr, flush=True)
+            return Outcome(run_id, "done")
+        return _execute_held(plan, run_id, results)
+
+
+def _waiting_for(run_id: str) -> Callable[[str], None]:
+    def say(holder: str) -> None:
+        print(f"snakesweep: run {run_id} is being computed by another process ({holder}); "
+              "waiting for it", file=sys.stderr, flush=True)
+    return say
+
+
+def _execute_held(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> Outcome:
+    """``execute_run`` once this process holds the run's lock."""
+    import yaml
+
+    config = plan.configs[run_id]
+    draft = store.RunDraft.begin(Path(results).absolute(), run_id)
+    try:
+        with open(draft.path / store.CONFIG, "w", encoding="utf-8") as f:
+            yaml.dump(config, f, Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper),
+                      sort_keys=False)
+    except OSError as exc:  # a full disk: nothing of this attempt is kept
+        draft.discard()
+        raise ExperimentError(run_id, f"could not start: {exc.strerror or exc} "
+                              f"({draft.path})") from None
+    places = provenance.Places.here()
+    start = datetime.now(UTC)
+    t0 = time.perf_counter()
+    error: dict[str, str] | None = None
+    hydra: dict[str, Any] = {}
+    handle: Run | None = None
+    dims = (*(d.name for d in plan.dims), *((plan.launch or {}).get("labels") or {}),
+            *plan.coords)
+
+    def compute() -> None:  # in a copy of the context: context variables stay with the run
+        nonlocal handle
+        spec = plan.experiment_of(run_id)
+        if plan.launch is not None:
+            from snakesweep.execute.hydra_task import add_import_paths, run_task
+
+            add_import_paths(plan.launch)
+        if plan.launch is not None:  # a job of Hydra's launcher: Hydra's run_job runs it
+            ds = run_task(plan.launch, run_id, draft.path, hydra, dims)
+        else:
+            fn = load_experiment(spec)
+            if takes_run(fn):
+                handle = open_run(run_id, config, draft.path)
+                returned = fn(_as_dictconfig(config), handle)
+                ds = to_dataset({} if returned is None else returned, run_id, spec, dims)
+                ds = with_logged(ds, handle, run_id, spec, dims)
+            else:
+                ds = to_dataset(fn(_as_dictconfig(config)), run_id, spec, dims)
+        write_result(ds, draft.path / store.RESULT)
+
+    with _captured_output(draft.path), isolation.isolated_run():
+        try:
+            isolation.run_in_copied_context(compute)
+        except BaseException as exc:  # a run's error is data (KeyboardInterrupt too)
+            trace = places.text(traceback.format_exc())
+            print(trace, end="", file=sys.stderr)
+            (draft.path / store.RESULT).unlink(missing_ok=True)
+            error = {"type": type(exc).__name__, "message": places.text(str(exc)),
+                     "summary": places.text(first_line(exc)), "traceback": trace}
+    duration = time.perf_counter() - t0
+    recorded = handle.finish(draft.path / "artifacts") if handle is not None else {}
+    meta: dict[str, Any] = {
+        "run_id": run_id,
+        "status": "failed" if error else "done",
+        **({} if error else result_record(draft.path / store.RESULT)),
+        "start": start.isoformat(),
+        "end": datetime.now(UTC).isoformat(),
+        "duration": round(duration, 6),
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "overrides": list(plan.point_of(run_id).overrides),
+    }
+    if hydra:
+        meta["hydra"] = hydra
+    if devices.configured(provenance.options_of(config)):
+        meta["devices"] = os.environ.get(devices.VISIBLE, "")
+    meta.update(recorded)
+    if error:
+        summary = error.pop("summary")
+        meta["error"] = error
+    try:
+        meta["provenance"] = provenance.run_record(config, results, draft.path)
+    except Exception as exc:  # noqa: BLE001 - a run's result outlives a failed record of it
+        meta["provenance"] = provenance.failed_record(config, exc)
+    try:
+        draft.commit(meta)
+    except OSError as exc:  # a full disk: record the failure without the result, if it fits
+        error, summary = commit_unstored(draft, meta, exc)
+    if error:
+        return Outcome(run_id, "failed", f"{error['type']}: {summary}")
+    return Outcome(run_id, "done")
+
+
+def commit_unstored(draft: store.RunDraft, meta: dict[str, Any],
+                    exc: OSError) -> tuple[dict[str, str], str]:
+    """Commit a run that could not be stored (its ``meta.json`` did not fit) as failed,
+    without its result and artifacts, which free the space for the record. If even that
+    does not fit, nothing is kept: the run stays pending, and ``ExperimentError`` says why."""
+    summary = f"could not store the run: {exc.strerror or exc}"
+    for name in (store.RESULT, "artifacts", store.STDOUT, store.STDERR):
+        target = draft.path / name
+        if target.is_dir():
+            shutil.rmtree(target, ignore_errors=True)
+        else:
+            target.unlink(missing_ok=True)
+    error = {"type": type(exc).__name__, "message": summary, "traceback": ""}
+    for key in ("result_sha256", "result_bytes", "artifacts"):
+        meta.pop(key, None)
+    meta.update(status="failed", error=error)
+    try:
+        draft.commit(meta)
+    except OSError as again:
+        draft.discard()
+        raise ExperimentError(draft.run_id, f"could not be recorded: "
+                              f"{again.strerror or again}; it stays pending") from None
+    return error, summary
+
+
+def write_result(ds: Any, path: Path) -> None:
+    """Write a run's Dataset; a write that failed for want of space says so (netCDF's own
+    error is a bare "NetCDF: HDF error")."""
+    try:
+        ds.to_netcdf(path, engine=store.ENGINE)
+    except Exception as exc:
+        path.unlink(missing_ok=True)
+        if store.out_of_space(path.parent, exc, ds.nbytes):
+            raise OSError(errno.ENOSPC, f"No space left on device for the result "
+                          f"({ds.nbytes} bytes) in {path.parent}: {first_line(exc)}") from exc
+        raise
+
+
+def takes_run(fn: Callable[..., Any]) -> bool:
+    """Whether an experiment takes a second parameter, the run handle: a positional one
+    without a default, or one named ``run``."""
+    import inspect
+
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(positional) >= 2 and (positional[1].default is inspect.Parameter.empty
+                                     or positional[1].name == "run")
+
+
+def open_run(run_id: str, config: Mapping[str, Any], draft: Path) -> Run:
+    """The run handle of one run, with its seed and debounce from ``snakesweep`` options."""
+    options = provenance.options_of(config)
+    seed: Any = config
+    for part in str(options.get("seed_key") or "seed").split("."):
+        seed = seed.get(part) if isinstance(seed, Mapping) else None
+    return Run(run_id, _as_dictconfig(dict(config)), draft,
+               seed=seed if isinstance(seed, int) and not isinstance(seed, bool) else None,
+               debounce=provenance.debounce_of(options))
+
+
+def with_logged(ds: Any, handle: Run, run_id: str, spec: str, reserved: tuple[str, ...]) -> Any:
+    """The returned results and the logged values in one Dataset; a name in both is an error."""
+    import xarray as xr
+
+    from snakesweep.execute.handle import STEP
+
+    logged = handle.dataset()
+    clash = [n for n in logged.data_vars if n in (*RESERVED_NAMES, *reserved, STEP)]
+    if clash:
+        raise ExperimentError(run_id, f"run.log({clash[0]}=...) logs {clash[0]!r}, which is "
+                              "the name of a swept key, of 'run_id'/'status' or of 'step': "
+                              "rename it")
+    both = sorted(set(ds.data_vars) & set(logged.data_vars))
+    if both:
+        raise ExperimentError(run_id, f"{spec!r} returned {both[0]!r} and also logged it with "
+                              f"run.log({both[0]}=...): rename one of them")
+    if not logged.data_vars:
+        return ds
+    if STEP in ds.data_vars or (STEP in ds.dims and STEP not in ds.coords):
+        raise ExperimentError(run_id, f"{spec!r} returned {STEP!r} as a result or a dimension "
+                              "without coordinates, and logged steps: name it otherwise")
+    try:
+        return xr.merge([ds, logged], join="outer", compat="no_conflicts")
+    except (ValueError, xr.MergeError) as exc:
+        raise ExperimentError(run_id, f"{spec!r}: its returned results and its logged steps "
+                              f"do not fit together: {first_line(exc)}") from None
+
+
+def _as_dictconfig(config: dict[str, Any]) -> Any:
+    """The resolved config as a read-only DictConfig; a literal ``${`` stays literal."""
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.create(_escape_interpolations(config))
+    OmegaConf.set_struct(cfg, True)
+    OmegaConf.set_readonly(cfg, True)
+    return cfg
+
+
+def _escape_interpolations(node: Any) -> Any:
+    if isinstance(node, str):
+        return node.replace("${", "\\${")
+    if isinstance(node, dict):
+        return {k: _escape_interpolations(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_escape_interpolations(v) for v in node]
+    return node
+
+
+def execute_contained(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> Outcome:
+    """``execute_run`` in a child process: a run that crashes it is still recorded as failed,
+    and one that outlasts ``snakesweep.timeout`` is stopped and recorded as a timeout."""
+    timeout = timeout_of(plan, run_id)
+    options = provenance.options_of(plan.configs[run_id]) if run_id in plan.configs else {}
+    with devices.slot(options):  # the child inherits CUDA_VISIBLE_DEVICES
+        pid = os.fork()
+        if pid == 0:  # the run's own process
+            run_in_child(plan, run_id, results)
+        timed_out = timeout is not None and not _ends_within(pid, timeout)
+        if timed_out:
+            kill_tree(pid)
+        _, status = os.waitpid(pid, 0)
+    return outcome_of_process(results, run_id, pid, status, timeout if timed_out else None)
+
+
+def warm_up(plan: Plan) -> None:
+    """Import what every run needs, and the plan's experiment, so that the processes
+    forked for its runs start warm; a failing import is left for each run to report."""
+    import netCDF4  # noqa: F401
+    import numpy  # noqa: F401
+    import omegaconf  # noqa: F401
+    import xarray  # noqa: F401
+    import yaml  # noqa: F401
+
+    try:
+        if plan.launch is not None:
+            from snakesweep.execute.hydra_task import add_import_paths
+
+            add_import_paths(plan.launch)
+        for run_id in plan.run_ids[:1]:  # the code the runs will run: read as imported now
+            with isolation.seeding_at_import():  # a seed set at import is every run's
+                if plan.launch is not None:  # a task of Hydra's launcher, and Hydra itself
+                    from snakesweep.execute.hydra_task import import_task
+
+                    import_task(plan.launch)
+                else:
+                    load_experiment(plan.experiment_of(run_id))
+    except (Exception, SystemExit):  # noqa: BLE001 - each run reports its own error
+        pass
+
+
+def _ends_within(pid: int, seconds: float) -> bool:
+    """Whether the child ``pid`` ends within ``seconds`` (it is not reaped)."""
+    if hasattr(os, "pidfd_open"):  # Linux: sleep until it ends or the time is up
+        handle = os.pidfd_open(pid)
+        try:
+            return bool(select.select([handle], [], [], seconds)[0])
+        finally:
+            os.close(handle)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def timeout_of(plan: Plan, run_id: str) -> float | None:
+    """A run's ``snakesweep.timeout`` in seconds, or None."""
+    if run_id not in plan.configs:
+        return None  # execute_run says what is wrong
+    return provenance.timeout_of(provenance.options_of(plan.configs[run_id]))
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL a process and every process it started (found in /proc, before they are
+    orphaned), so a stopped run leaves nothing of its own running."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else ():
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as f:
+                    parent = int(f.read().rsplit(b")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(parent, []).append(int(entry))
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo.extend(children.get(current, ()))
+    for member in tree:
+        try:
+            os.kill(member, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def run_in_child(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> None:
+    """The body of a forked run process: run and exit (never returns)."""
+    code = 0
+    try:
+        execute_run(plan, run_id, results)
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def outcome_of_process(results: str | os.PathLike[str], run_id: str, pid: int,
+                       status: int, timed_out: float | None = None) -> Outcome:
+    """What became of a run from the wait status of the process that ran it.
+
+    A process that committed its run recorded its outcome; one that left its draft behind
+    (a signal, ``os._exit``, a crash in native code) is recorded here as a failed run, its
+    logs kept, unless another attempt has finished the run meanwhile. ``timed_out`` (the
+    run's timeout) says it was stopped for taking longer: a failed run whose error is a
+    ``Timeout`` (one status everywhere: ``meta.json``, ``status``, ``sweep.nc``).
+    """
+    draft = store.RunDraft(results, run_id, pid)
+    if not draft.path.exists():  # the process committed its run, done or failed
+        meta = store.read_meta(results, run_id) or {}
+        if meta.get("status") in store.FAILED:
+            error = meta.get("error", {})
+            return Outcome(run_id, "failed",
+                           f"{error.get('type')}: {first_line(str(error.get('message', '')))}")
+        return Outcome(run_id, "done")
+    code = os.waitstatus_to_exitcode(status)
+    how = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
+    kind, state = "RunCrashed", "failed"
+    message = f"the run's process ended with {how} before recording a result"
+    if timed_out is not None:
+        kind = "Timeout"
+        message = (f"the run took longer than snakesweep.timeout ({timed_out:g} s) and was "
+                   "stopped")
+    if store.run_statuses(results, [run_id])[run_id] == "done":
+        draft.discard()  # another attempt finished it meanwhile: keep that one
+        return Outcome(run_id, "done")
+    (draft.path / store.RESULT).unlink(missing_ok=True)  # written, but the run never ended
+    try:
+        draft.commit({
+            "run_id": run_id, "status": state,
+            "end": datetime.now(UTC).isoformat(), "host": socket.gethostname(),
+            "pid": pid, "error": {"type": kind, "message": message, "traceback": ""},
+        })
+    except OSError as exc:  # a full disk: the run stays pending, its draft goes
+        draft.discard()
+        return Outcome(run_id, "failed", f"{kind}: {message} (and could not be recorded: "
+                       f"{exc.strerror or exc}; it stays pending)", recorded=False)
+    return Outcome(run_id, "failed", f"{kind}: {message}")
+
+
+_FD_STREAMS: list[Any] = []
+
+
+class _captured_output:
+    """Send this process's stdout and stderr (file descriptors 1 and 2) into the run directory.
+
+    During a run ``sys.stdout``/``sys.stderr`` are text streams over descriptors 1 and 2 that
+    live as long as the process: a logging handler one run sets up writes into whichever
+    run is going when it writes, never into a closed file.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def __enter__(self) -> None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        if not _FD_STREAMS:
+            _FD_STREAMS.extend(open(fd, "w", buffering=1, closefd=False)  # noqa: SIM115
+                               for fd in (1, 2))
+        self.saved = (os.dup(1), os.dup(2))
+        self.files = (open(self.directory / store.STDOUT, "wb"),
+                      open(self.directory / store.STDERR, "wb"))
+        os.dup2(self.files[0].fileno(), 1)
+        os.dup2(self.files[1].fileno(), 2)
+        self.streams = (sys.stdout, sys.stderr)
+        sys.stdout, sys.stderr = _FD_STREAMS
+
+    def __exit__(self, *exc: Any) -> None:
+        try:
+            for stream in _FD_STREAMS:
+                if not stream.closed:
+                    stream.flush()
+        except (OSError, ValueError):
+            pass  # the run broke its own output; the restore below still happens
+        finally:
+            if any(s.closed for s in _FD_STREAMS):  # the run closed sys.stdout or stderr
+                _FD_STREAMS.clear()
+            sys.stdout, sys.stderr = self.streams
+            os.dup2(self.saved[0], 1)
+            os.dup2(self.saved[1], 2)
+            for fd in self.saved:
+                os.close(fd)
+            for f in self.files:
+                f.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m snakesweep.execute PLAN RUN_ID RESULTS``: one run, in this process."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 3:
+        print("usage: python -m snakesweep.execute PLAN RUN_ID RESULTS", file=sys.stderr)
+        return 2
+    plan_file, run_id, results = args
+    try:
+        outcome = execute_contained(load_plan(plan_file), run_id, results)
+    except SnakesweepError as exc:
+        print(f"snakesweep: {exc}", file=sys.stderr)
+        return 2
+    line = failure_line(outcome, results)
+    if line:
+        print(line, file=sys.stderr)
+    return 1 if line else 0
+
+
+def failure_line(outcome: Outcome, results: str | os.PathLike[str]) -> str:
+    """The one line a failed run prints (empty for a done run)."""
+    if outcome.status == "done":
+        return ""
+    where = store.run_dir(results, outcome.run_id) / store.META
+    if not outcome.recorded:
+        return f"snakesweep: run {outcome.run_id} failed: {outcome.message}"
+    return f"snakesweep: run {outcome.run_id} failed: {outcome.message} (see {where})"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,375 @@
+"""The warm worker pool: processes that keep the experiment imported for a whole sweep.
+
+Python start-up plus heavy imports (numpy, xarray, the experiment's own) cost about half a
+second per run; a bare Snakemake ``shell:`` job costs ~25 ms. So a sweep started on the
+local executor starts this pool once (the Snakefile's ``onstart``): a master process listens
+on 127.0.0.1, imports what the runs need, and forks one worker per core. Each Snakemake job
+is a few lines of bash (``_client.sh``) that send the run id with the pool's random token
+and wait for the reply; a worker runs the config with ``execute_run`` exactly as the
+in-process fallback does, and gives the next run the process as it found it (the working
+directory, environment, random state, logging, …: see ``snakesweep.isolation``); a worker
+whose run changed what cannot be put back (a thread left running, a module reloaded) is
+replaced. (Forking a process per run instead costs ~10 ms here.)
+
+A worker tells the master which run it starts (handing it a copy of the job's connection)
+and ends; it tells the job ``taken`` before it runs it. When a worker dies in a run (a
+signal, ``os._exit``, a crash in native code, ``snakesweep.timeout``) the master records
+that run as failed and replies to the job itself, saying what was recorded; then it starts
+another worker. A job the pool did not take (it was stopping) runs in a fresh Python
+instead. The master stops when its standard input closes: Snakemake ended, or whoever
+started the pool did, however it ended.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import select
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import IO, Any
+
+from snakesweep.execute import devices, isolation
+
+ENV = "SNAKESWEEP_POOL"
+CLIENT = Path(__file__).parents[1] / "_client.sh"
+
+
+class Pool:
+    """A running pool, as seen from the process that started it."""
+
+    def __init__(self, process: subprocess.Popen[bytes], address: str) -> None:
+        self.process = process
+        self.address = address
+        """``PORT:TOKEN``, what the clients find in ``SNAKESWEEP_POOL``."""
+
+    def stop(self) -> None:
+        """Stop the workers (and any run still going)."""
+        if self.process.poll() is None:
+            assert self.process.stdin is not None
+            self.process.stdin.close()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_pool(workers: int, plan_file: str | os.PathLike[str]) -> Pool | None:
+    """Start a pool of ``workers`` processes for the runs of ``plan_file``; None if it failed."""
+    token = secrets.token_hex(16)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "snakesweep.execute.pool", str(workers), str(plan_file)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert process.stdin is not None and process.stdout is not None
+    process.stdin.write(token.encode() + b"\n")
+    process.stdin.flush()
+    port = process.stdout.readline().decode().strip()
+    process.stdout.close()
+    if not port.isdigit():
+        process.kill()
+        process.wait()
+        return None
+    return Pool(process, f"{port}:{token}")
+
+
+def serve(workers: int, plan_file: str, token: str, control: IO[bytes],
+          announce: IO[bytes]) -> None:
+    """Listen on 127.0.0.1, warm up, fork ``workers`` and serve until ``control`` closes."""
+    from snakesweep.execute.execution import kill_tree, outcome_of_process
+
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(512)  # clients wait in the backlog while we warm up
+    announce.write(f"{listener.getsockname()[1]}\n".encode())
+    announce.flush()
+    os.dup2(2, 1)  # nobody reads our stdout any more: output between runs goes to stderr
+    _warm_up(plan_file)
+    options = _device_options(plan_file)
+    master = os.getpid()
+    reports: dict[int, socket.socket] = {}  # worker pid -> the master's end of its reports
+    current: dict[int, tuple[str, str]] = {}  # worker pid -> (results, run_id) it is running
+    jobs: dict[int, socket.socket] = {}  # worker pid -> the connection of the job it runs
+    deadlines: dict[int, tuple[float, float]] = {}  # worker pid -> (deadline, timeout)
+    timed_out: dict[int, float] = {}  # worker pid -> the timeout it was stopped for
+    stopping = False
+
+    def stop(*_: Any) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        while not stopping:
+            while len(reports) < workers:
+                ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+                pid = os.fork()
+                if pid == 0:  # a worker: never returns into the master's code
+                    code = 1
+                    try:
+                        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                        signal.signal(signal.SIGINT, _ignore)  # exec'd children get the default
+                        ours.close()
+                        for other in [*reports.values(), *jobs.values()]:
+                            other.close()
+                        if options:  # this worker's device, for every run it takes
+                            devices.hold_for_process(options)
+                        _work(listener, master, token, theirs)
+                        code = 0
+                    finally:
+                        os._exit(code)
+                theirs.close()
+                ours.setblocking(False)
+                reports[pid] = ours
+            fds = [control.fileno(), *(r.fileno() for r in reports.values())]
+            now = time.monotonic()
+            wait = min([0.5, *(max(0.0, d - now) for d, _ in deadlines.values())])
+            ready, _, _ = select.select(fds, [], [], wait)
+            if control.fileno() in ready and not os.read(control.fileno(), 4096):
+                break
+            for pid, sock in reports.items():  # all of them: a deadline is checked on news
+                _read_reports(sock, pid, current, jobs, deadlines)
+            now = time.monotonic()
+            for pid, (deadline, timeout) in list(deadlines.items()):
+                if now >= deadline and pid not in timed_out:  # snakesweep.timeout: stop it
+                    timed_out[pid] = timeout
+                    kill_tree(pid)
+            while reports:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+                if pid == 0:
+                    break
+                sock = reports.pop(pid)
+                _read_reports(sock, pid, current, jobs, deadlines)
+                sock.close()
+                deadlines.pop(pid, None)
+                stopped_for = timed_out.pop(pid, None)
+                if pid in current:
+                    results, run_id = current.pop(pid)
+                    _answer(jobs.pop(pid, None), results, outcome_of_process(
+                        results, run_id, pid, status, stopped_for))
+    finally:
+        _stop_workers(reports, current, jobs)
+        listener.close()
+
+
+def _answer(job: socket.socket | None, results: str, outcome: Any) -> None:
+    """Tell the job whose worker died in its run what was recorded (``failure_line``)."""
+    from snakesweep.execute.execution import failure_line
+
+    if job is None:
+        return
+    with job:
+        line = failure_line(outcome, results)
+        _reply(job, 1 if line else 0, line)
+
+
+def _stop_workers(reports: dict[int, socket.socket], current: dict[int, tuple[str, str]],
+                  jobs: dict[int, socket.socket]) -> None:
+    """TERM every worker, KILL what is left after a few seconds; record runs cut short,
+    and tell their jobs."""
+    from snakesweep.execute.execution import outcome_of_process
+
+    for pid in reports:
+        _signal(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 5
+    waiting = dict(reports)
+    while waiting:
+        for pid in list(waiting):
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                sock = waiting.pop(pid)
+                _read_reports(sock, pid, current, jobs)
+                sock.close()
+                if pid in current:  # a run cut short is recorded as failed
+                    results, run_id = current.pop(pid)
+                    _answer(jobs.pop(pid, None), results,
+                            outcome_of_process(results, run_id, pid, status))
+        if waiting and time.monotonic() > deadline:
+            for pid in waiting:
+                _signal(pid, signal.SIGKILL)
+            deadline = float("inf")
+        time.sleep(0.02)
+    for job in jobs.values():
+        job.close()
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _ignore(*_: Any) -> None:
+    """SIGINT in a worker: Snakemake stops the sweep; the run's own children die of it."""
+
+
+def _read_reports(sock: socket.socket, pid: int, current: dict[int, tuple[str, str]],
+                  jobs: dict[int, socket.socket],
+                  deadlines: dict[int, tuple[float, float]] | None = None) -> None:
+    """Follow a worker's ``start RESULTS RUN_ID TIMEOUT`` (with the job's connection) and
+    ``end`` messages, as many as its socket holds now."""
+    while True:
+        try:
+            data, fds, _, _ = socket.recv_fds(sock, 65536, 4)
+        except (BlockingIOError, ConnectionError):
+            return
+        if not data and not fds:
+            return
+        kind, _, rest = data.decode().rstrip("\n").partition("\t")
+        if kind == "start":
+            results, run_id, timeout = rest.split("\t")
+            current[pid] = (results, run_id)
+            if fds:
+                if pid in jobs:
+                    jobs.pop(pid).close()
+                jobs[pid] = socket.socket(fileno=fds.pop(0))
+            if timeout and deadlines is not None:
+                deadlines[pid] = (time.monotonic() + float(timeout), float(timeout))
+        else:
+            current.pop(pid, None)
+            if pid in jobs:
+                jobs.pop(pid).close()
+            if deadlines is not None:
+                deadlines.pop(pid, None)
+        for fd in fds:
+            os.close(fd)
+
+
+class _PoolGone(Exception):
+    """The master is gone: a worker takes no run."""
+
+
+def _work(listener: socket.socket, master: int, token: str, report: socket.socket) -> None:
+    """A worker: take one run at a time from the socket until the master goes away.
+
+    A run is taken (the job told ``taken``) only once the master knows of it and holds the
+    job's connection, so that whatever becomes of this worker the job hears what became of
+    its run; a job whose run was not taken runs it itself."""
+    from snakesweep.execute.execution import execute_run, failure_line, timeout_of
+    from snakesweep.planning.plan import Plan, load_plan
+
+    listener.settimeout(1.0)
+    plans: dict[str, Plan] = {}
+    conn: socket.socket | None = None
+    # a process the experiment forks must not hold the job's connection or our pipes open
+    os.register_at_fork(after_in_child=lambda: _close_quietly(conn, report, listener))
+    threads = threading.active_count()
+    while os.getppid() == master:
+        try:
+            conn, _ = listener.accept()
+        except TimeoutError:
+            continue
+        with conn:
+            run_id = None
+            try:
+                plan_file, run_id, results = _read_request(conn, token)
+                if plan_file not in plans:
+                    plans[plan_file] = load_plan(plan_file)
+                results = os.path.abspath(results)
+                timeout = timeout_of(plans[plan_file], run_id)
+                try:
+                    socket.send_fds(report, [f"start\t{results}\t{run_id}\t{timeout or ''}\n"
+                                             .encode()], [conn.fileno()])
+                except OSError:
+                    raise _PoolGone from None  # the job runs it itself
+                try:
+                    conn.sendall(b"taken\n")
+                except OSError:  # the job is gone (Snakemake was stopped): run nothing
+                    _report_end(report)
+                    continue
+                try:
+                    outcome = execute_run(plans[plan_file], run_id, results)
+                finally:
+                    _report_end(report)
+                line = failure_line(outcome, results)
+                _reply(conn, 1 if line else 0, line)
+            except _PoolGone:
+                return
+            except Exception as exc:  # noqa: BLE001 - told to the job, which fails
+                named = f"run {run_id}: " if run_id else ""
+                _reply(conn, 2, f"snakesweep: {named}{exc}")
+        conn = None
+        if threading.active_count() > threads or isolation.unrestored():
+            return  # a run left threads behind, or what cannot be put back: a fresh worker
+
+
+def _report_end(report: socket.socket) -> None:
+    try:
+        report.send(b"end\n")
+    except OSError:
+        pass  # the master is gone; the job still hears from this worker
+
+
+def _close_quietly(*things: Any) -> None:
+    for thing in things:
+        try:
+            if isinstance(thing, int):
+                os.close(thing)
+            elif thing is not None:
+                thing.close()
+        except OSError:
+            pass
+
+
+def _read_request(conn: socket.socket, token: str) -> tuple[str, str, str]:
+    conn.settimeout(10)
+    request = b""
+    while not request.endswith(b"\n"):
+        chunk = conn.recv(65536)
+        if not chunk:
+            break
+        request += chunk
+    given, plan_file, run_id, results = request.decode().rstrip("\n").split("\t")
+    if not secrets.compare_digest(given, token):
+        raise PermissionError("the request did not carry the pool's token")
+    return plan_file, run_id, results
+
+
+def _reply(conn: socket.socket, code: int, line: str) -> None:
+    try:
+        conn.sendall(f"{code}\t{line}".replace("\n", " ").encode() + b"\n")
+    except OSError:
+        pass  # the job is gone (Snakemake was stopped)
+
+
+def _warm_up(plan_file: str) -> None:
+    """Import what every run needs, and the plan's experiment, before forking."""
+    from snakesweep.execute.execution import warm_up
+    from snakesweep.planning.plan import load_plan
+
+    try:
+        plan = load_plan(plan_file)
+    except Exception:  # noqa: BLE001 - each run reports its own error
+        return
+    warm_up(plan)
+
+
+def _device_options(plan_file: str) -> dict[str, Any]:
+    """The plan's ``snakesweep.devices`` options (of its first run), when it sets devices."""
+    from snakesweep.planning.plan import load_plan
+
+    try:
+        options = next(iter(load_plan(plan_file).run_options().values()), {})
+    except Exception:  # noqa: BLE001 - the runs report what is wrong with the plan
+        return {}
+    if options.get("devices") is None:
+        return {}
+    return {k: options[k] for k in ("devices", "runs_per_device") if k in options}
+
+
+def main() -> None:
+    """``python -m snakesweep.execute.pool WORKERS PLAN``; the token comes on stdin's first line."""
+    workers, plan_file = sys.argv[1:3]
+    token = sys.stdin.buffer.readline().decode().strip()
+    serve(int(workers), plan_file, token, sys.stdin.buffer, sys.stdout.buffer)
+
+
+if __name__ == "__main__":
+    main()

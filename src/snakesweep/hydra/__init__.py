@@ -1,0 +1,1 @@
+"""Hydra: the ``hydra/launcher=snakesweep`` launcher's core."""

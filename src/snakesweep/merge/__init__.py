@@ -1,0 +1,1 @@
+"""The runs → one sweep: ``sweep.nc``, ``runs.csv``, the summaries DVC shows."""

@@ -1,0 +1,1 @@
+"""Where every value comes from: git, the code a run ran, the environment."""

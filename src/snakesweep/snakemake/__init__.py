@@ -1,0 +1,1 @@
+"""Snakemake: the rules' glue and the driver that starts it."""

@@ -1,0 +1,767 @@
+"""The Snakemake glue: what ``workflow/sweep.smk`` wires together, and nothing it decides.
+
+A Snakefile includes the rules with::
+
+    from snakesweep.snakemake.workflow import RULES
+    include: RULES
+
+They read their options from Snakemake's config under the key ``snakesweep``
+(``config_dir``, ``config_name``, ``overrides``, ``results``, ``batch``; or ``plan``, a plan
+file that Hydra's launcher wrote), make the plan (from its cache when nothing changed) and
+ask for one ``run_experiment`` job per run whose ``results/runs/<run_id>/result.nc`` is
+missing (or one ``run_batch`` job per K of them, see ``snakesweep.batches``), then one
+``merge_runs`` job, then one ``sweep_report`` job: the files of the sweep that
+``snakemake --report results/report.html`` puts in Snakemake's report (``snakesweep.report``).
+
+Freshness follows content, never file times, so a fresh clone after ``dvc pull`` (new
+times, no ``.snakemake/`` metadata) has nothing to do: a run is done when its result file
+exists under its content address, and the merge reruns when its key (layout and runs)
+differs from the one the merged files record; see ``snakesweep.freshness``.
+
+Per-job values reach the job's shell through the environment (``SNAKESWEEP_*``), never
+through the command line, and never a config value: the shell command is the same text
+for every sweep, so Snakemake's code and params triggers never rerun finished runs when the
+domain grows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from snakesweep.core.configs import RUN_ID_PATTERN
+from snakesweep.errors import ResultsBusy
+from snakesweep.execute import batches, descendants, devices, resources
+from snakesweep.execute.batches import BATCH_ID_PATTERN, Batch
+from snakesweep.merge import freshness, summaries
+from snakesweep.merge import sweep as aggregate
+from snakesweep.provenance import record as provenance
+from snakesweep.snakemake import recovery, slurm
+from snakesweep.store import locks
+from snakesweep.store import runs as store
+from snakesweep.view import report
+
+__all__ = ["BATCH_COMMAND", "BATCH_ID_PATTERN", "MERGE_COMMAND", "REPORT_COMMAND", "RULES",
+           "RUN_COMMAND", "RUN_ID_PATTERN", "SNAKEFILE", "SweepWorkflow", "prepared",
+           "run_snakemake", "write_invocation"]
+from snakesweep.execute.pool import CLIENT, ENV, Pool, start_pool
+from snakesweep.planning.plan import Plan, load_plan, make_plan
+
+RULES = str(Path(__file__).parents[1] / "workflow" / "sweep.smk")
+SNAKEFILE = str(Path(__file__).parents[1] / "workflow" / "Snakefile")
+DEFAULTS: dict[str, Any] = {"config_dir": "conf", "config_name": "config", "overrides": [],
+                            "results": "results", "plan": None, "from_run": None,
+                            "batch": None}
+
+RUN_COMMAND = '. "$SNAKESWEEP_CLIENT"; snakesweep_run {wildcards.run_id}'
+BATCH_COMMAND = '"$SNAKESWEEP_PYTHON" -m snakesweep.execute.batches {input.batch:q}'
+MERGE_COMMAND = ('"$SNAKESWEEP_PYTHON" -m snakesweep.merge "$SNAKESWEEP_PLAN" '
+                 '"$SNAKESWEEP_RESULTS" 2> {log:q}')
+REPORT_COMMAND = ('"$SNAKESWEEP_PYTHON" -m snakesweep.view.report "$SNAKESWEEP_RESULTS" {threads} '
+                  '{log:q}')
+"""The report job: it writes its log itself, and says the same on stderr, which Snakemake
+shows (a picture rerun could not draw, and why)."""
+REPORT_THREADS = 4
+"""rerun's pictures drawn at once, at most (each is a viewer that mostly waits)."""
+
+
+@dataclass
+class SweepWorkflow:
+    """One sweep as the Snakefile sees it: its plan, its paths, its worker pool."""
+
+    plan: Plan
+    results: str
+    pool: Pool | None = field(default=None, repr=False)
+    pending: int = 0
+    stale: frozenset[str] = frozenset()
+    targets: list[str] = field(default_factory=list)
+    """The runs Snakemake may compute and the merge reads: all, but for a plan of Hydra's
+    launcher, whose earlier batches' unfinished runs are merged as they are."""
+    code: dict[str, provenance.Code] = field(default_factory=dict, repr=False)
+    batches: list[Batch] = field(default_factory=list, repr=False)
+    """The jobs of K pending runs each, when jobs are batches (``snakesweep.batches``)."""
+    resource_names: list[str] = field(default_factory=list)
+    pictures: report.PictureMode = "matplotlib"
+    """How the report's pictures are drawn (``snakesweep.pictures``)."""
+    report_fresh: bool = False
+    """Whether the report's files are the ones its key asks for (``report.stamp``)."""
+    session: Path | None = None
+    busy: str | None = None
+    """Who holds the results directory, when another live invocation does and this parse
+    did not wait for it (``snakemake -n``, ``--unlock``, …): then this Snakemake computes
+    nothing (``start``)."""
+    _sweep_lock: locks.SweepLock | None = field(default=None, repr=False)
+    _lock: IO[str] | None = field(default=None, repr=False)
+    _workflow: Any = field(default=None, repr=False)
+    _finished: bool = field(default=True, repr=False)
+    """Whether ``finish`` ran (or there is nothing to finish: the workflow did not start)."""
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], workflow: Any = None) -> SweepWorkflow:
+        """Read the ``snakesweep`` options of Snakemake's config and make the plan; in the
+        main Snakemake process (not a job's, on a cluster node), hold the results directory
+        first, waiting for another live invocation (``snakesweep.locks``), and clear what a
+        killed one left (``snakesweep.recovery``)."""
+        from snakemake.exceptions import WorkflowError
+
+        from snakesweep.errors import SnakesweepError
+
+        options = {**DEFAULTS, **(config.get("snakesweep") or {})}
+        unknown = set(options) - set(DEFAULTS)
+        if unknown:
+            raise WorkflowError(f"snakesweep: unknown option(s) in config['snakesweep']: "
+                                f"{sorted(unknown)}; known: {sorted(DEFAULTS)}")
+        if not options["plan"] and not Path(options["config_dir"]).is_dir():
+            raise WorkflowError(
+                f"snakesweep: config directory {str(options['config_dir'])!r} does not exist "
+                f"in {os.getcwd()!r}: start snakemake from your project's top directory (the "
+                "one holding conf/), or name it: --config 'snakesweep={config_dir: DIR}'")
+        main = workflow is None or not (workflow.remote_exec or workflow.subprocess_exec)
+        results = str(options["results"])
+        try:
+            store.check_results(options["results"], "config['snakesweep']['results']")
+            sweep_lock, busy = (_hold_results(results, sys.argv[1:]) if main
+                                else (None, None))
+            if options["plan"]:  # written by Hydra's launcher (snakesweep.launcher)
+                from snakesweep.execute.hydra_task import add_import_paths
+
+                plan = load_plan(options["plan"])
+                add_import_paths(plan.launch or {})
+            else:
+                plan = make_plan(options["config_dir"], options["config_name"],
+                                 list(options["overrides"]), options["results"],
+                                 from_run=options["from_run"])
+                _check_entries(plan)
+            sweep = cls(plan=plan, results=results,
+                        pictures=report.pictures_setting(plan.run_options()),
+                        busy=busy, _sweep_lock=sweep_lock, _workflow=workflow)
+            sweep._lock = recovery.hold_workdir_lock() if main else None
+            sweep.resource_names = resources.resource_names(plan.run_options())
+            # a job's own Snakemake (on a cluster node) computes the one job it is given
+            statuses = sweep.check_merge() if main else {}
+            if main:
+                sweep.form_batches(batches.batch_setting(options["batch"], "--batch"),
+                                   _parallel_jobs(workflow), statuses,
+                                   owner=sweep._lock is not None and busy is None)
+        except SnakesweepError as exc:
+            raise WorkflowError(f"snakesweep: {exc}") from None
+        if sweep._lock is not None and busy is None:  # no other Snakemake of ours is alive
+            sweep.recover(statuses)
+        os.environ.update({
+            "SNAKESWEEP_PYTHON": sys.executable,
+            "SNAKESWEEP_CLIENT": str(CLIENT),
+            "SNAKESWEEP_PLAN": str(plan.path),
+            "SNAKESWEEP_RESULTS": sweep.results,
+            report.PICTURES_ENV: sweep.pictures,
+        })
+        return sweep
+
+    @property
+    def result_pattern(self) -> str:
+        return str(store.result_path(self.results, "{run_id}"))
+
+    @property
+    def run_results(self) -> list[str]:
+        """Every run's result; with batches, the done runs' results and the batches."""
+        if self.batches:
+            return [*self.batch_markers, *self._done_results()]
+        return [str(store.result_path(self.results, r)) for r in self.targets]
+
+    @property
+    def merge_inputs(self) -> list[Any]:
+        """The merge's run results: ``ancient`` (their times never decide), but for the stale
+        runs, which Snakemake computes again and the merge must then follow (it does not
+        follow a job it reruns whose outputs exist and are all ``ancient`` inputs of it).
+        With batches: the done runs' results, ``ancient``, and the batches' markers."""
+        from snakemake.io import ancient
+
+        if self.batches:
+            return [*self.batch_markers, *map(ancient, self._done_results())]
+        return [str(store.result_path(self.results, r)) if r in self.stale
+                else ancient(str(store.result_path(self.results, r))) for r in self.targets]
+
+    def _done_results(self) -> list[str]:
+        batched = {r for b in self.batches for r in b.run_ids}
+        return [str(store.result_path(self.results, r)) for r in self.targets
+                if r not in batched]
+
+    def form_batches(self, setting: int | str | None, jobs: int,
+                     statuses: Mapping[str, store.Status], owner: bool = True) -> None:
+        """Make the pending runs into batches (and write their files) when jobs are batches:
+        ``setting`` is ``--batch`` (else the sweep's ``snakesweep.batch``); ``jobs``, how many
+        run at once; ``owner``, whether this parse may remove old batch files (see
+        ``batches.write_batches``)."""
+        options = self.plan.run_options()
+        if setting is None:
+            setting = batches.sweep_setting(options)
+        pending = [r for r in self.targets if statuses[r] != "done"]
+        size = batches.batch_size(setting, len(pending), jobs)
+        self.batches = [] if size == 1 else batches.form_batches(
+            pending, size, lambda r: resources.group_of(options[r]))
+        batches.write_batches(self.results, self.plan_file, self.batches, statuses, owner)
+
+    @property
+    def batch_markers(self) -> list[str]:
+        return [str(batches.marker_file(self.results, b.batch_id)) for b in self.batches]
+
+    @property
+    def batch_file_pattern(self) -> str:
+        return str(batches.batch_file(self.results, "{batch_id}"))
+
+    @property
+    def batch_marker_pattern(self) -> str:
+        return str(batches.marker_file(self.results, "{batch_id}"))
+
+    @property
+    def run_resources(self) -> dict[str, Any]:
+        """``snakesweep.resources`` as the resources of a run's job."""
+        options = self.plan.run_options()
+        return resources.per_job(self.resource_names, lambda name, wildcards: (
+            resources.resources_of(options[wildcards.run_id])[name]))
+
+    @property
+    def batch_resources(self) -> dict[str, Any]:
+        """The resources of a batch's job: those its runs share (``runtime``:
+        their sum)."""
+        options = self.plan.run_options()
+
+        def value(name: str, wildcards: Any) -> Any:
+            runs = self._batch_runs(wildcards.batch_id)
+            return resources.batch_value(name, [options[r] for r in runs])
+        return resources.per_job(self.resource_names, value)
+
+    def _batch_runs(self, batch_id: str) -> list[str]:
+        for b in self.batches:
+            if b.batch_id == batch_id:
+                return list(b.run_ids)
+        path = batches.batch_file(self.results, batch_id)  # a cluster job's own parse
+        return list(json.loads(path.read_text(encoding="utf-8"))["runs"])
+
+    @property
+    def plan_file(self) -> str:
+        return str(self.plan.path)
+
+    @property
+    def sweep_file(self) -> str:
+        return str(Path(self.results, freshness.SWEEP))
+
+    @property
+    def table_file(self) -> str:
+        return str(Path(self.results, freshness.RUNS_TABLE))
+
+    @property
+    def recording_file(self) -> str:
+        return str(Path(self.results, freshness.RECORDING))
+
+    @property
+    def provenance_file(self) -> str:
+        return str(Path(self.results, freshness.PROVENANCE))
+
+    @property
+    def provenance_diff(self) -> str:
+        return str(Path(self.results, freshness.PROVENANCE_DIFF))
+
+    @property
+    def metrics_file(self) -> str:
+        return str(Path(self.results, summaries.METRICS))
+
+    @property
+    def index_file(self) -> str:
+        return str(Path(self.results, freshness.SWEEP_INDEX))
+
+    @property
+    def merge_key_file(self) -> str:
+        """The merge's input whose time says whether the merged files are fresh."""
+        return str(freshness.key_file(self.results))
+
+    @property
+    def code_key_file(self) -> str:
+        """The run jobs' input whose time says which runs were computed with other code."""
+        return str(freshness.code_key_file(self.results))
+
+    def code_input(self, wildcards: Any) -> Any:
+        """A run job's input: the code key, dated newer than the result of a stale run and
+        ``ancient`` for every other run, so Snakemake computes exactly the stale ones again."""
+        from snakemake.io import ancient
+
+        if wildcards.run_id in self.stale:
+            return self.code_key_file
+        return ancient(self.code_key_file)
+
+    @property
+    def merge_log(self) -> str:
+        return str(Path(self.results, ".snakesweep", "logs", "merge_runs.log"))
+
+    @property
+    def _report(self) -> report.ReportPaths:
+        return report.ReportPaths(self.results)
+
+    @property
+    def report_dir(self) -> str:
+        return str(self._report.directory)
+
+    @property
+    def report_table(self) -> str:
+        return str(self._report.table)
+
+    @property
+    def report_provenance(self) -> str:
+        return str(self._report.provenance)
+
+    @property
+    def report_pictures(self) -> str:
+        return str(self._report.pictures)
+
+    @property
+    def report_index(self) -> str:
+        return str(self._report.index)
+
+    @property
+    def report_files(self) -> list[str]:
+        """What the sweep's report is made of, every one flagged for Snakemake's report but
+        ``report.json``: the target that writes them (pictures or their placeholders)."""
+        return [self.report_table, self.report_provenance, self.report_pictures,
+                self.report_index]
+
+    def report_source(self, path: str) -> Any:
+        """A merged file as an input of the report job: ``ancient`` while the report is
+        fresh (a merge that writes the same content again leaves it alone), else plain: a
+        job downstream of one Snakemake reruns is judged by the files between them only,
+        and never follows a job whose inputs from it are all ``ancient``."""
+        from snakemake.io import ancient
+
+        return ancient(path) if self.report_fresh else path
+
+    @property
+    def report_key_file(self) -> str:
+        """The report job's input whose time says whether the report is fresh."""
+        return str(self._report.key_file)
+
+    @property
+    def report_log(self) -> str:
+        return str(Path(self.results, ".snakesweep", "logs", "sweep_report.log"))
+
+    @property
+    def report_threads(self) -> int:
+        """The report job's threads: rerun's pictures it draws at once (at most
+        ``REPORT_THREADS``, and the cores Snakemake may use); matplotlib draws one at a
+        time."""
+        return min(REPORT_THREADS, _cores(self._workflow)) if self.pictures == "rerun" else 1
+
+    def caption(self, name: str) -> str:
+        """A caption that ships with the rules (``workflow/report/<name>.rst``)."""
+        return str(report.CAPTIONS / f"{name}.rst")
+
+    @property
+    def pictures_caption(self) -> str:
+        """The pictures' caption, which the report job writes beside them (it says whether
+        they were rendered, and why not): absolute, which Snakemake keeps as it is, and read
+        when the report is made."""
+        return os.path.abspath(Path(self.report_pictures, "caption.rst"))
+
+    def picture_labels(self, wildcards: Any) -> dict[str, str]:
+        """The labels of one picture in the report (its variable, dimensions, rendering)."""
+        return report.picture_labels(self.results, wildcards.variable)
+
+    def check_merge(self) -> dict[str, store.Status]:
+        """Count the pending runs, find the stale ones (computed with other code) and the
+        corrupt ones, and date the code and merge keys so that Snakemake computes exactly
+        those again and merges exactly when the content changed. Returns every status."""
+        statuses = store.run_statuses(self.results, self.plan.run_ids,
+                                      provenance.CurrentCode(self.plan.run_options()))
+        batch = set((self.plan.launch or {}).get("batch") or statuses)
+        self.targets = [r for r in self.plan.run_ids if r in batch or statuses[r] == "done"]
+        self.pending = sum(statuses[r] != "done" for r in self.targets)
+        self.stale = frozenset(r for r in self.targets if statuses[r] in ("stale", "corrupt"))
+        corrupt = [r for r in self.targets if statuses[r] == "corrupt"]
+        if corrupt:
+            print(f"snakesweep: {len(corrupt)} run(s) whose result is not the file recorded "
+                  f"at completion (corrupt), computed again: {', '.join(corrupt[:5])}"
+                  + (", …" if len(corrupt) > 5 else ""), file=sys.stderr)
+        key = freshness.merge_key(self.plan, self.results, statuses)
+        freshness.stamp(self.plan, self.results, statuses, key=key)
+        self.report_fresh = report.stamp(self.results, key, self.pictures)
+        freshness.stamp_code(self.results, self.stale)
+        return statuses
+
+    def recover(self, statuses: Mapping[str, store.Status]) -> None:
+        """Clear what a killed Snakemake left: its locks, and the incomplete markers of the
+        runs' results (see ``snakesweep.recovery``)."""
+        locks = recovery.clear_stale_locks()
+        markers = recovery.clear_run_markers(
+            [str(store.result_path(self.results, r)) for r in statuses])
+        if locks or markers:
+            print(f"snakesweep: cleared what a killed run left ({locks} Snakemake lock "
+                  f"file(s), {markers} incomplete marker(s) of finished runs)",
+                  file=sys.stderr)
+
+    def start(self, workflow: Any) -> None:
+        """Snakemake's ``onstart``: record this invocation's provenance for its runs (through
+        ``SNAKESWEEP_SESSION``, which the pool and the jobs inherit); start the worker pool.
+
+        Under ``snakesweep run`` both exist already (``prepared``): only a pool meant for
+        local jobs is dropped when the jobs run elsewhere or in batches. A Snakemake that
+        does not hold the results directory (``busy``) stops here, naming who does; one
+        whose jobs go to a SLURM without accounting has its plugin ask squeue
+        (``snakesweep.slurm``). Should Snakemake end by an error no job had (a run's
+        directory removed before the merge read it: Snakemake stops, calling neither
+        ``onsuccess`` nor ``onerror``), ``finish`` still runs when its process exits, and
+        merges what finished."""
+        import atexit
+
+        if self.busy is not None:
+            from snakemake.exceptions import WorkflowError
+
+            raise WorkflowError(f"snakesweep: {self.results}/ is in use by {self.busy}; "
+                                "this snakemake computes nothing: run it again when that one "
+                                "has ended (`snakesweep run` waits for it by itself)")
+        told = slurm.ask_squeue_without_accounting(workflow)
+        if told:
+            print(told, file=sys.stderr, flush=True)
+        self._finished = False
+        atexit.register(self._unfinished)
+        if (not workflow.local_exec or self.batches) and ENV in os.environ:  # not used: stop it
+            os.environ.pop(ENV)
+            stop_pool(os.environ.pop(POOL_PID_ENV, ""))
+        if provenance.SESSION_ENV not in os.environ:
+            try:
+                self.session = provenance.begin_session(self.results)
+                os.environ[provenance.SESSION_ENV] = str(self.session)
+            except Exception as exc:  # noqa: BLE001 - runs still record what they can
+                print(f"snakesweep: could not record the session's provenance: {exc}",
+                      file=sys.stderr)
+        if ENV not in os.environ and workflow.local_exec and not self.batches:
+            self.pool = local_pool(self.pending, _cores(workflow), self.plan)
+            if self.pool is not None:
+                os.environ[ENV] = self.pool.address
+
+    def _unfinished(self) -> None:
+        if not self._finished:
+            self.finish(failed=True, apart=True)
+
+    def finish(self, failed: bool, apart: bool = False) -> None:
+        """Stop the pool; put back the merged files a failed merge job left whole (Snakemake
+        removed them); after a failure, still merge what finished (``onsuccess``/``onerror``).
+        ``apart``: merge in a process of its own (at this process's exit, when importing
+        xarray and rerun anew is unsafe)."""
+        if self.busy is not None:  # another invocation's results: not ours to merge
+            return
+        self._finished = True
+        if self.pool is not None:
+            self.pool.stop()
+            os.environ.pop(ENV, None)
+            self.pool = None
+        if self.session is not None:
+            provenance.end_session(self.session)
+            os.environ.pop(provenance.SESSION_ENV, None)
+            self.session = None
+        if not failed:
+            self.say_unmerged()
+            return
+        try:
+            key = freshness.merge_key(self.plan, self.results)
+            if key is not None and freshness.recorded_key(self.results) == key:
+                return  # the merge ran: what failed came after it
+            if apart:
+                merged = subprocess.run([sys.executable, "-m", "snakesweep.merge",
+                                         str(self.plan.path), self.results], check=False)
+                if merged.returncode != 0:
+                    return  # it said why
+            else:
+                aggregate.write_sweep(self.plan, self.results)
+        except Exception as exc:  # noqa: BLE001 - the workflow already failed; say why this did too
+            causes = [f"snakesweep: {exc.message}: {cause}" for cause in exc.exceptions] \
+                if isinstance(exc, ExceptionGroup) else []  # each run that cannot be read
+            print(f"snakesweep: could not merge the finished runs"
+                  f"{'' if causes else f': {exc}'}; the merged files are the previous "
+                  "merge's", file=sys.stderr)
+            for line in causes:
+                print(line, file=sys.stderr)
+            return
+        statuses = store.run_statuses(self.results, self.plan.run_ids)
+        failed_runs = [r for r in self.plan.run_ids if statuses[r] == "failed"]
+        pending = [r for r in self.plan.run_ids if statuses[r] != "done" and r not in failed_runs]
+        if failed_runs:
+            print(f"snakesweep: {len(failed_runs)} of {len(statuses)} runs failed; merged the "
+                  f"rest into {self.sweep_file}. See `snakesweep status` or "
+                  f"{self.results}/runs/<run_id>/meta.json; run again to retry them.",
+                  file=sys.stderr)
+        elif pending:
+            print(f"snakesweep: merged the finished runs into {self.sweep_file}; "
+                  f"{len(pending)} of {len(statuses)} have no result in {self.results}/runs/ "
+                  f"(first: {pending[0]}); run again to compute them.", file=sys.stderr)
+        self.say_unmerged()
+
+    def say_unmerged(self) -> None:
+        """Name the done runs the merge left out of ``sweep.nc``, and why (its own log is
+        in a file: what Snakemake, ``dvc repro`` or ``snakesweep run`` show is this)."""
+        for line in aggregate.unmerged_lines(aggregate.unmerged_runs(self.results, self.plan),
+                                             self.sweep_file):
+            print(line, file=sys.stderr)
+
+
+def write_invocation(path: Path, options: Mapping[str, Any]) -> Path:
+    """Write the Snakemake config file that gives these rules their ``snakesweep`` options."""
+    import yaml
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    store.write_atomic(path, yaml.safe_dump({"snakesweep": dict(options)}))
+    return path
+
+
+def local_pool(pending: int, cores: int, plan: Plan) -> Pool | None:
+    """A warm worker pool for the local runs, unless nothing is pending or
+    ``SNAKESWEEP_NO_POOL`` asks for a process per run: a worker per core, at most one per
+    device slot (``snakesweep.devices``)."""
+    if pending == 0 or os.environ.get("SNAKESWEEP_NO_POOL"):
+        return None
+    options = next(iter(plan.run_options().values()), {})
+    slots = devices.capacity(options) if devices.configured(options) else None
+    return start_pool(min(cores, pending, slots or cores), str(plan.path))
+
+
+QUIET = ("--dry-run", "--dryrun", "--unlock", "--list-rules", "--list", "--list-target-rules",
+         "--lt", "--lint", "--print-compilation", "--dag", "--rulegraph", "--filegraph",
+         "--d3dag", "--summary", "--detailed-summary", "--list-changes", "--lc",
+         "--list-input-changes", "--li", "--list-params-changes", "--lp", "--list-untracked",
+         "--lu", "--cleanup-metadata", "--cm", "--cleanup-shadow", "--containerize",
+         "--generate-unit-tests", "--archive", "--export-cwl", "--list-conda-envs",
+         "--conda-cleanup-envs", "--conda-create-envs-only", "--touch", "--report", "--version",
+         "--help")
+"""Snakemake options after which it computes no run (``--report`` but with
+``--report-after-run``): such a Snakemake does not wait for the results directory."""
+QUIET_SHORT = frozenset("nlSDth")
+"""The same, as short options (``-n``, ``-np``)."""
+
+
+def _computes(argv: Sequence[str]) -> bool:
+    """Whether a Snakemake with these arguments may compute runs, as far as they tell."""
+    names = {a.split("=", 1)[0] for a in argv}
+    if "--report-after-run" in names:
+        return True
+    short = (set(a[1:]) for a in argv if len(a) > 1 and a[0] == "-" and a[1:].isalpha())
+    return not (names & set(QUIET) or any(s & QUIET_SHORT for s in short))
+
+
+def _hold_results(results: str, argv: Sequence[str]
+                  ) -> tuple[locks.SweepLock | None, str | None]:
+    """The sweep lock of ``results`` for this Snakemake (``snakesweep.locks``): inherited from
+    ``snakesweep run``, or taken, after waiting for another live invocation when this one
+    computes (``argv``: its arguments). One that computes nothing (a dry run, ``--unlock``,
+    a summary) does not wait: it gets None and who holds the lock."""
+    lock = locks.inherited_sweep(results, "snakemake")
+    if lock is not None:
+        return lock, None
+    if _computes(argv):
+        try:
+            return locks.hold_sweep(results, "snakemake", locks.say_waiting(results)), None
+        except KeyboardInterrupt:  # Ctrl-C while waiting: nothing was started
+            print(f"snakesweep: stopped waiting for {results}/; this snakemake computed "
+                  "nothing", file=sys.stderr, flush=True)
+            raise SystemExit(130) from None
+    try:
+        return locks.hold_sweep(results, "snakemake", locks.say_waiting(results), wait=0), None
+    except ResultsBusy as exc:
+        print(f"snakesweep: {results}/ is in use by {exc.holder}; this snakemake computes "
+              "nothing (Snakemake's --unlock removes only Snakemake's lock files; a new "
+              "`snakesweep run` or `snakemake` waits for it)", file=sys.stderr, flush=True)
+        return None, exc.holder
+
+
+def _check_entries(plan: Plan) -> None:
+    """Refuse, before any job, an experiment that cannot exist (importing none of them)."""
+    from snakesweep.core.entries import check_entry
+
+    shared = {id(o): o for o in plan.run_options().values()}  # runs share their options
+    for spec in {o.get("experiment") for o in shared.values() if o.get("experiment")}:
+        check_entry(spec, "snakesweep.experiment")
+
+
+def _cores(workflow: Any) -> int:
+    """``--cores`` (1 when it is not known)."""
+    if workflow is None:
+        return 1
+    try:
+        cores = workflow.global_resources["_cores"]
+        cores = getattr(cores, "value", cores)  # a Resource from Snakemake 9.16 on, else int
+        return max(1, int(cores or 1))
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return 1
+
+
+def _parallel_jobs(workflow: Any) -> int:
+    """How many jobs Snakemake runs at once: ``--jobs`` when given, else ``--cores``."""
+    if workflow is None:
+        return 1
+    if workflow.nodes:  # --jobs (the executor is not known yet while the rules are parsed)
+        return int(workflow.nodes)
+    return _cores(workflow)
+
+
+ELSEWHERE = ("--executor", "-e", "--profile", "--workflow-profile", "--slurm", "--cluster",
+             "--kubernetes", "-n", "--dry-run", "--dryrun", "--unlock", "--touch", "-t",
+             "--list", "-l", "--summary", "-S")
+"""Snakemake options after which ``snakesweep run`` starts no pool before Snakemake: its
+jobs may run elsewhere, or none run. (A profile that sets an executor is caught later: the
+``onstart`` of a workflow whose jobs are not local stops the pool.)"""
+
+POOL_PID_ENV = "SNAKESWEEP_POOL_PID"
+POOL_PIPE_ENV = "SNAKESWEEP_POOL_PIPE"
+"""The descriptor of the pool's control pipe, which the Snakemake of ``snakesweep run``
+holds open: the pool stops when both have ended (``snakesweep.pool``)."""
+
+RERUN_TRIGGERS = ("--rerun-triggers", "mtime", "params", "software-env", "code")
+"""Snakemake's triggers but ``input``: the merge follows its key (``merge.key``), and its set
+of inputs changes with batches (their markers, then the runs' results) while its content
+does not (also in ``workflow/profiles/default``)."""
+
+
+def stop_pool(pid: str) -> None:
+    """Ask the pool whose master is ``pid`` to stop (it stops its workers)."""
+    import signal
+
+    if pid.isdigit():
+        try:
+            os.kill(int(pid), signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+
+
+def _runs_here(extra: Sequence[str]) -> bool:
+    """Whether the runs of a Snakemake with these arguments run on this machine, as far as
+    its command line and environment tell."""
+    if os.environ.get("SNAKEMAKE_PROFILE"):
+        return False
+    return not any(a.split("=", 1)[0] in ELSEWHERE or
+                   (a.startswith("-e") and not a.startswith("--")) for a in extra)
+
+
+@contextmanager
+def prepared(plan: Plan, results: str, cores: str, extra: Sequence[str],
+             command: Sequence[str], batch: int | str | None = None
+             ) -> Iterator[dict[str, str]]:
+    """The environment of one Snakemake invocation of ``snakesweep run``: its session and,
+    when its runs go to the local executor one job per run (not in batches: ``batch`` is
+    ``--batch``), the worker pool, both started before Snakemake so the pool warms up
+    (imports, the experiment) while Snakemake starts. Yields the environment; stops the
+    pool and removes the session afterwards. Snakemake holds the pool's control pipe too
+    (``POOL_PIPE_ENV``, ``_call``), so the pool serves it as long as it lives, even when
+    ``snakesweep run`` alone is killed."""
+    env = {**os.environ, provenance.COMMAND_ENV: json.dumps(list(command))}
+    session = provenance.session_path(results)
+    env[provenance.SESSION_ENV] = str(session)
+    pool = None
+    if _runs_here(extra):
+        statuses = store.run_statuses(results, plan.run_ids,
+                                      provenance.CurrentCode(plan.run_options()))
+        pending = sum(s != "done" for s in statuses.values())
+        count = len(os.sched_getaffinity(0)) if cores == "all" else int(cores)
+        setting = batch if batch is not None else batches.sweep_setting(plan.run_options())
+        if batches.batch_size(setting, pending, count) > 1:
+            pending = 0  # the runs go in batches, each a process of its own: no pool
+        with _env(env):  # what the pool's workers inherit
+            pool = local_pool(pending, count, plan)
+        if pool is not None:
+            assert pool.process.stdin is not None
+            env.update({ENV: pool.address, POOL_PID_ENV: str(pool.process.pid),
+                        POOL_PIPE_ENV: str(pool.process.stdin.fileno())})
+    try:
+        try:
+            with _env(env):
+                provenance.begin_session(results, session)
+        except Exception as exc:  # noqa: BLE001 - runs still record what they can themselves
+            print(f"snakesweep: could not record the session's provenance: {exc}",
+                  file=sys.stderr)
+            env.pop(provenance.SESSION_ENV)
+        yield env
+    finally:
+        if pool is not None:
+            pool.stop()
+        provenance.end_session(session)
+
+
+@contextmanager
+def _env(env: Mapping[str, str]) -> Iterator[None]:
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def run_snakemake(invocation: Path, cores: str, extra: Sequence[str],
+                  command: Sequence[str], plan: Plan | None = None,
+                  results: str = "results", batch: int | str | None = None) -> int:
+    """Run Snakemake on snakesweep's Snakefile with this invocation's options; its exit status.
+
+    What a killed run left (Snakemake's locks and incomplete markers) is cleared when the
+    rules are parsed (``snakesweep.recovery``). ``command`` (the user's command line)
+    reaches the runs' provenance through the environment, never a shell. With ``plan``
+    (the plan those options give, into ``results``), the session and the pool start before
+    Snakemake does. When it returns, every process it started has ended: processes the
+    runs left running are ended (``snakesweep.descendants``), and named.
+    """
+    snakemake = [sys.executable, "-m", "snakemake", "--snakefile", SNAKEFILE,
+                 "--configfile", str(invocation), "--cores", cores, *RERUN_TRIGGERS,
+                 "--keep-going",
+                 "--rerun-incomplete", *extra]
+    with descendants.adopted() as ended:
+        if plan is None:
+            code = _call(snakemake, {**os.environ,
+                                     provenance.COMMAND_ENV: json.dumps(list(command))})
+        else:
+            with prepared(plan, results, cores, extra, command, batch) as env:
+                code = _call(snakemake, env)
+    if ended:
+        print(f"snakesweep: ended {len(ended)} process(es) the runs left running: "
+              f"{'; '.join(ended[:3])}{'; …' if len(ended) > 3 else ''}", file=sys.stderr)
+    return code
+
+
+TERMINATED = threading.Event()
+"""Set when a SIGTERM was passed to a Snakemake of ``_call``: the sweep was stopped."""
+
+
+def _call(command: Sequence[str], env: Mapping[str, str]) -> int:
+    """Run ``command`` to its end, passing it a SIGTERM this process gets (so stopping
+    ``snakesweep run`` stops its Snakemake, which stops its jobs, and the pool after it),
+    and the sweep locks this process holds (``locks.hand_over``) and the pool's control
+    pipe (``POOL_PIPE_ENV``), which it holds for as long as it lives."""
+    import signal
+
+    env = dict(env)
+    held = locks.hand_over(env)  # Snakemake holds them too, while it lives
+    pipe = env.pop(POOL_PIPE_ENV, "")  # the descriptor, not its number, is what it needs
+    process = subprocess.Popen(list(command), env=env,
+                               pass_fds=(*held, *([int(pipe)] if pipe.isdigit() else [])))
+    main = threading.current_thread() is threading.main_thread()
+
+    def forward(signum: int, frame: Any) -> None:
+        TERMINATED.set()
+        process.send_signal(signum)
+
+    previous = signal.signal(signal.SIGTERM, forward) if main else None
+    try:
+        return process.wait()
+    except BaseException:  # Ctrl-C: Snakemake got it too; let it end before what it uses
+        try:
+            process.wait(timeout=30)
+        except BaseException:
+            process.kill()
+            process.wait()
+        raise
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, previous)
+        for lock in locks.held_sweeps():  # Snakemake wrote itself in: this one holds them
+            lock.note()

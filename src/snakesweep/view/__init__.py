@@ -1,0 +1,1 @@
+"""What a person looks at: the recording, pictures, the viewer, the live view, the report."""
