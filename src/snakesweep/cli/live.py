@@ -2,7 +2,7 @@
 
 A thread of ``snakesweep run`` watches ``results/runs/``, where a run appears whole when it
 is committed (``store.RunDraft.commit`` renames its directory into place). Whenever the set
-of run directories changes, it merges the runs so far in memory (``merge.sweep.merge_runs``;
+of run directories changes, it merges the runs so far in memory (``merge.dataset.merge_runs``;
 nothing is written) and sends to the viewer what changed in the recording's own mapping of
 them (``recording.layout``), so the N-D picture fills in while the sweep runs:
 
@@ -34,8 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from snakesweep.errors import SnakesweepError
+from snakesweep.merge.dataset import merge_runs
 from snakesweep.merge.index import RunMetas
-from snakesweep.merge.sweep import merge_runs
 from snakesweep.planning.plan import Plan
 from snakesweep.provenance.record import CurrentCode
 from snakesweep.store import runs as store
