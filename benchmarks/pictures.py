@@ -7,7 +7,7 @@ alike:
 
 * per result variable, matplotlib's picture as the report draws it
   (``snakesweep.pictures.write_picture``, in this process, matplotlib imported beforehand)
-  and rerun's (``snakesweep.report.render_dataset``: the variable's recording, drawn by
+  and rerun's (``snakesweep.view.screenshots.render_dataset``: the variable's recording, drawn by
   ``rerun --headless --screenshot-to``);
 * the whole report job, ``python -m snakesweep.view.report RESULTS``, in a fresh process, with
   ``SNAKESWEEP_PICTURES`` set to ``matplotlib``, ``rerun`` and ``off``.
@@ -75,7 +75,7 @@ def measure(results: Path, out: Path, repeats: int) -> None:
     import xarray as xr
 
     from snakesweep.view.dimensions import numeric_variables
-    from snakesweep.view.report import RenderError, render_dataset
+    from snakesweep.view.screenshots import RenderError, render_dataset
 
     out.mkdir()
     start = time.perf_counter()

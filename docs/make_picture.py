@@ -35,7 +35,7 @@ def main() -> int:
 
     from snakesweep.store.runs import replace_with
     from snakesweep.view.pictures import draw_sweep
-    from snakesweep.view.report import png_size
+    from snakesweep.view.screenshots import png_size
 
     with tempfile.TemporaryDirectory(prefix="snakesweep-picture-") as tmp:
         root = Path(tmp)

@@ -15,9 +15,11 @@ import xarray as xr
 
 from conftest import write
 from snakesweep.execute.execution import execute_run
+from snakesweep.merge import dataset, layouts
 from snakesweep.merge import index as merge_index
-from snakesweep.merge import sweep as aggregate
-from snakesweep.merge.sweep import merge_runs, write_sweep
+from snakesweep.merge.dataset import merge_runs
+from snakesweep.merge.sweep import write_sweep
+from snakesweep.merge.table import run_table
 from snakesweep.planning.plan import Plan, make_plan
 from snakesweep.provenance import record as provenance
 from snakesweep.store import runs as store
@@ -115,7 +117,7 @@ def netcdf_bytes(ds: xr.Dataset, path: Path) -> bytes:
 def assert_same_merge(plan: Plan, tmp_path: Path) -> xr.Dataset:
     """The direct reader (not its fallback) gives the reference Dataset, dtypes and bytes."""
     reference = merge_runs(plan, "results", reader="xarray")
-    merged = aggregate._merge(plan, "results")
+    merged = dataset.merged(plan, "results")
     assert merged.shapes is not None, "the direct reader fell back to the reference"
     direct = merged.dataset
     xr.testing.assert_identical(direct, reference)
@@ -177,7 +179,7 @@ def test_results_of_every_run_are_read_from_their_bytes(rich: Path, tmp_path: Pa
     run_all(plan)
     parsed = count_parses()
     with pytest.MonkeyPatch.context() as m:
-        m.setattr(aggregate._Layout, "parse", classmethod(parsed))
+        m.setattr(layouts._Layout, "parse", classmethod(parsed))
         ds = merge_runs(plan, "results")
     assert len(parsed.paths) == 1
     assert sorted(ds["y"].values.ravel().tolist()) == [30.5 + o for o in range(8)]
@@ -193,7 +195,7 @@ def test_a_file_of_another_layout_is_read_as_one(rich: Path, tmp_path: Path) -> 
     assert len(sizes) == 1
     parsed = count_parses()
     with pytest.MonkeyPatch.context() as m:
-        m.setattr(aggregate._Layout, "parse", classmethod(parsed))
+        m.setattr(layouts._Layout, "parse", classmethod(parsed))
         merged = assert_same_merge(plan, tmp_path)
     assert len(parsed.paths) == 2
     assert merged["per_class"].attrs["note"] == "per class"
@@ -218,7 +220,7 @@ class count_parses:  # noqa: N801 - used as a function
 
     def __init__(self) -> None:
         self.paths: list[str] = []
-        self.real = aggregate._Layout.parse.__func__  # type: ignore[attr-defined]
+        self.real = layouts._Layout.parse.__func__  # type: ignore[attr-defined]
 
     def __call__(self, cls, path, raw):  # type: ignore[no-untyped-def]
         self.paths.append(path)
@@ -291,13 +293,13 @@ class Reads:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.runs: list[str] = []
-        real = aggregate._Reader.add
+        real = layouts.Reader.add
 
         def add(reader, run_id, path):  # type: ignore[no-untyped-def]
             self.runs.append(run_id)
             return real(reader, run_id, path)
 
-        monkeypatch.setattr(aggregate._Reader, "add", add)
+        monkeypatch.setattr(layouts.Reader, "add", add)
 
     def take(self) -> list[str]:
         out, self.runs = self.runs, []
@@ -474,7 +476,7 @@ def test_shapes_are_recorded_exactly(rich: Path) -> None:
     """Every shape the index records reads back as the same shape (same key, same attrs)."""
     plan = plan_of("x=1,2,3", "offset=0")
     run_all(plan)
-    merged = aggregate._merge(plan, "results")
+    merged = dataset.merged(plan, "results")
     assert merged.shapes is not None
     for shape in merged.shapes.values():
         assert shape.key is not None
@@ -504,7 +506,7 @@ def test_cached_metas_give_the_same_tables_and_provenance(rich: Path) -> None:
     record = provenance.sweep_record(whole)
     assert record["newest_run"] and record["versions"] and record["system"]
     assert Path("results", "provenance.json").read_text() == json.dumps(record, indent=2) + "\n"
-    table = aggregate.run_table(plan, "results", merge_runs(plan, "results"), whole)
+    table = run_table(plan, "results", merge_runs(plan, "results"), whole)
     assert Path("results", "runs.csv").read_text() == table.to_csv(index=False)
     assert sorted(table["status"]) == ["done"] * 3 + ["failed"] * 2 + ["pending"]
     for run_id in plan.run_ids[1:]:  # the cache keeps what the merge reads, not the file

@@ -296,7 +296,7 @@ def test_the_native_view_without_a_display_says_what_to_do(project: Path) -> Non
 
 
 def test_a_mean_over_repeats_is_shown_only_when_every_repeat_has_ended() -> None:
-    from snakesweep.view.live import ENDED, _settled_mask, _settled_values
+    from snakesweep.cli.live import ENDED, _settled_mask, _settled_values
     from snakesweep.view.recording import layout
 
     ds = xr.Dataset(
@@ -312,7 +312,7 @@ def test_a_mean_over_repeats_is_shown_only_when_every_repeat_has_ended() -> None
 
 
 def test_progress_says_counts_and_eta() -> None:
-    from snakesweep.view.live import Progress
+    from snakesweep.cli.live import Progress
 
     assert Progress(3, 1, 6, 95.0, 2.5).text() == (
         "**3 of 10 runs done** · 1 failed · 6 pending · ETA 1 min 35 s · a run takes "

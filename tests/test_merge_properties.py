@@ -9,7 +9,7 @@ shared across runs or not, now and then repeated), coordinates that are no dimen
 (equal across runs or not), an array named like a dimension, variables some runs lack,
 failed and pending runs. Their directories are written as a run writes them
 (``execute.to_dataset``, ``execute.write_result``, ``store.RunDraft.commit``), and merged by
-``aggregate.write_sweep``, the merge job's code; nothing is mocked.
+``sweep.write_sweep``, the merge job's code; nothing is mocked.
 """
 
 from __future__ import annotations
@@ -34,8 +34,9 @@ from conftest import write
 from merge_check import misplaced
 from snakesweep.errors import ExperimentError
 from snakesweep.execute.execution import to_dataset, write_result
+from snakesweep.merge import dataset
 from snakesweep.merge import index as merge_index
-from snakesweep.merge import sweep as aggregate
+from snakesweep.merge.sweep import write_sweep
 from snakesweep.planning.plan import Plan, make_plan
 from snakesweep.store import runs as store
 from snakesweep.store.checksums import result_record
@@ -184,8 +185,8 @@ def merged_files(results: Path) -> dict[str, bytes]:
 def check_merge(plan: Plan, results: Path) -> None:
     """Every value at its cell or its run named; the readers agree; the direct one read it."""
     assert misplaced(results) == {}
-    reference = aggregate.merge_runs(plan, results, reader="xarray")
-    direct = aggregate._merge(plan, results)
+    reference = dataset.merge_runs(plan, results, reader="xarray")
+    direct = dataset.merged(plan, results)
     assert direct.shapes is not None
     xr.testing.assert_identical(direct.dataset, reference)
     for name, var in reference.variables.items():
@@ -205,7 +206,7 @@ def test_every_value_is_merged_at_its_cell_or_its_run_is_named(
         ids = plan.run_ids
         for run_id, (fate, result) in zip(ids, sweep["first"], strict=True):
             write_run(results, run_id, fate, result)
-        aggregate.write_sweep(plan, results)
+        write_sweep(plan, results)
         check_merge(plan, results)
 
         # some runs computed again (the merge index then reads only those)
@@ -215,12 +216,12 @@ def test_every_value_is_merged_at_its_cell_or_its_run_is_named(
                 write_run(results, run_id, "done", sweep["second"][k])
             elif how == "failed":
                 write_run(results, run_id, "failed", {})
-        aggregate.write_sweep(plan, results)
+        write_sweep(plan, results)
         check_merge(plan, results)
         incremental = merged_files(results)
         (results / merge_index.INDEX).unlink(missing_ok=True)
         (results / merge_index.METAS).unlink(missing_ok=True)
-        aggregate.write_sweep(plan, results)
+        write_sweep(plan, results)
         assert merged_files(results) == incremental
 
         # a merge that fails (a done run that cannot be read) changes no merged file
@@ -234,7 +235,7 @@ def test_every_value_is_merged_at_its_cell_or_its_run_is_named(
             meta.update(result_record(path))
             meta_path.write_text(json.dumps(meta))
             with pytest.raises(ExceptionGroup):
-                aggregate.write_sweep(plan, results)
+                write_sweep(plan, results)
             after = {p.name: p.read_bytes() for p in results.iterdir() if p.is_file()}
             assert after == before
         shutil.rmtree(results)

@@ -17,8 +17,8 @@ from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 
 from snakesweep.view.dimensions import MAX_LINES, NothingToShow
+from snakesweep.view.picture_layout import MAX_PANELS
 from snakesweep.view.pictures import (
-    MAX_PANELS,
     NotNumeric,
     draw_sweep,
     draw_variable,

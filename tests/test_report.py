@@ -27,7 +27,7 @@ import pytest
 from conftest import APT_LOCK_WAIT, machine_lock, snakesweep, tool, write
 from snakesweep.errors import ConfigError
 from snakesweep.snakemake.workflow import RULES, SNAKEFILE
-from snakesweep.view import report
+from snakesweep.view import pages, report, report_pictures, screenshots
 
 NO_GPU = {"VK_ICD_FILENAMES": "/nonexistent", "VK_DRIVER_FILES": "/nonexistent",
           "WGPU_BACKEND": "vulkan"}
@@ -72,22 +72,22 @@ def test_why_rerun_failed_is_its_panic_else_its_last_error_else_its_last_line() 
              "egui_kittest-0.37.0/src/wgpu.rs:77\nstack backtrace:\n   6: core::panicking\n"
              "             at libc_start_call_main.h:58:16\n\n"
              "Troubleshooting Rerun: https://www.rerun.io/docs\nReport bugs: https://github.com\n")
-    assert report.why_failed(panic) == "Failed to create render state: No graphics adapter"
+    assert screenshots.why_failed(panic) == "Failed to create render state: No graphics adapter"
     newer = "thread 'main' panicked at src/main.rs:3:5:\nno adapter\nnote: run with ...\n"
-    assert report.why_failed(newer) == "no adapter"
+    assert screenshots.why_failed(newer) == "no adapter"
     logged = ("2026-12-01T20:24:31.266359Z ERROR re_renderer::error_tracker: first\n"
               "\x1b[2m2026-12-01T20:24:32Z\x1b[0m \x1b[31mERROR\x1b[0m re_viewer: Failed to load\n"
               "Report bugs: https://github.com/rerun-io/rerun/issues\n")
-    assert report.why_failed(logged) == "Failed to load"
-    assert report.why_failed("error: XDG_RUNTIME_DIR is invalid\nKilled\n") == "Killed"
-    assert report.why_failed("") == ""
+    assert screenshots.why_failed(logged) == "Failed to load"
+    assert screenshots.why_failed("error: XDG_RUNTIME_DIR is invalid\nKilled\n") == "Killed"
+    assert screenshots.why_failed("") == ""
 
 
 def test_the_run_table_page_has_every_run_and_readable_numbers() -> None:
     rows = [{"run_id": "ab12", "status": "done", "x": "1", "y": "0.30000000000000004",
              "name": "<b>"},
             {"run_id": "cd34", "status": "failed", "x": "2", "y": "", "name": "a&b"}]
-    page = report.table_page(rows, ["run_id", "status", "x", "y", "name"],
+    page = pages.table_page(rows, ["run_id", "status", "x", "y", "name"],
                              {"config_name": "config", "overrides": ["x=1,2"],
                               "dims": {"x": [1, 2]}})
     assert "<td>ab12</td>" in page and "<td>cd34</td>" in page
@@ -113,13 +113,13 @@ def test_the_provenance_page_says_commit_dirt_code_versions_and_hosts() -> None:
         "distributions": {"numpy": "2.0"},
         "command": ["snakemake", "--cores", "2"],
     }
-    page = report.provenance_page(record)
+    page = pages.provenance_page(record)
     for text in ("<code>c0ffee</code>", '<span class="dirty">dirty</span>: exp.py, new.py',
                  "<code>f1n9</code>", "<code>exp:main</code>", "<code>box</code>",
                  "not installed", "1 installed distributions", "snakemake --cores 2",
                  '<span class="dirty">1</span>'):
         assert text in page, text
-    assert "not in a git repository" in report.provenance_page(
+    assert "not in a git repository" in pages.provenance_page(
         {"git": {"repository": False, "reason": "not in a git repository"}})
 
 
@@ -128,7 +128,7 @@ def test_pictures_off_are_one_placeholder_with_a_caption_saying_how_to_turn_them
     out = tmp_path / "pictures"
     out.mkdir()
     (out / "stale.png").write_bytes(b"old")  # whatever was there is replaced whole
-    made = report.render_pictures(None, out, pictures="off")
+    made = report_pictures.render_pictures(None, out, pictures="off")
     assert made.state == "off"
     assert sorted(p.name for p in out.iterdir()) == ["caption.rst", "pictures.json",
                                                      "recording.svg"]
@@ -142,7 +142,7 @@ def test_pictures_off_are_one_placeholder_with_a_caption_saying_how_to_turn_them
 
 def test_an_unreadable_dataset_is_a_placeholder_that_says_why(tmp_path: Path) -> None:
     (tmp_path / "sweep.nc").write_text("not netcdf")
-    made = report.render_pictures(tmp_path / "sweep.nc", tmp_path / "pictures")
+    made = report_pictures.render_pictures(tmp_path / "sweep.nc", tmp_path / "pictures")
     assert made.state == "failed" and "cannot be read" in str(made.reason)
     caption = (tmp_path / "pictures" / "caption.rst").read_text()
     assert "**0 of 1\npictures could be drawn**" in caption
@@ -168,16 +168,16 @@ def sweep_dataset() -> Any:
 
 def test_default_pictures_are_drawn_by_matplotlib_in_process(tmp_path: Path) -> None:
     out = report.ReportPaths(str(tmp_path)).pictures
-    made = report.render_pictures(sweep_dataset(), out)
+    made = report_pictures.render_pictures(sweep_dataset(), out)
     assert made.state == "rendered" and made.mode == "matplotlib" and made.fallback is None
     assert sorted(p.name for p in out.iterdir()) == [
         "caption.rst", "loss.png", "pictures.json", "test_accuracy.png"]
     assert [(p.variable, p.drawn_by) for p in made.pictures] == [
         ("loss", "matplotlib"), ("test_accuracy", "matplotlib")]
     assert all(p.seconds is not None and p.reason is None for p in made.pictures)
-    assert report.png_size(out / "loss.png") is not None
+    assert screenshots.png_size(out / "loss.png") is not None
     record = json.loads((out / "pictures.json").read_text())
-    assert record["format"] == report.FORMAT and record["mode"] == "matplotlib"
+    assert record["format"] == report_pictures.FORMAT and record["mode"] == "matplotlib"
     assert set(record["versions"]) == {"matplotlib"}
     caption = (out / "caption.rst").read_text()
     assert "drawn by matplotlib" in caption and "2 pictures took" in caption
@@ -314,8 +314,8 @@ def check_picture(entry: dict[str, Any], variable: str, drawn_by: str, caption: 
     image = Image.open(io.BytesIO(entry["bytes"]))
     assert image.format == "PNG"
     if drawn_by == "rerun":
-        assert image.size == (report.WINDOW[0] * report.PICTURE_SCALE,
-                              report.WINDOW[1] * report.PICTURE_SCALE)
+        assert image.size == (screenshots.WINDOW[0] * screenshots.PICTURE_SCALE,
+                              screenshots.WINDOW[1] * screenshots.PICTURE_SCALE)
     else:
         assert image.size[0] >= 600 and image.size[1] >= 400
     colours = image.convert("RGB").getcolors(64)

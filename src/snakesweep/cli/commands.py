@@ -224,7 +224,7 @@ def _retries(text: str) -> int:
 
 def _view(text: str) -> Any:
     """``--view``: native, web, or a viewer's gRPC address."""
-    from snakesweep.view.live import ViewError, target
+    from snakesweep.cli.live import ViewError, target
 
     try:
         return target(text)
@@ -555,8 +555,8 @@ def cmd_run(ns: argparse.Namespace, extra: list[str]) -> int:
 def _run_viewed(ns: argparse.Namespace, plan: Plan, invocation: Path, extra: list[str]) -> int:
     """``run --view``: the sweep with its live view; a web viewer is served after it (the
     results no longer locked) until Ctrl-C, unless a SIGTERM stopped the sweep."""
+    from snakesweep.cli.live import live_view
     from snakesweep.snakemake.workflow import TERMINATED
-    from snakesweep.view.live import live_view
 
     previous = signal.signal(signal.SIGTERM, _interrupt)  # stops the viewer as Ctrl-C does
     try:

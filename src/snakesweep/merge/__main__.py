@@ -1,7 +1,9 @@
-"""``python -m snakesweep.merge PLAN RESULTS``: the merge job (``merge_runs``)."""
+"""``python -m snakesweep.merge PLAN RESULTS``: the merge job (the rule ``merge_runs``)."""
 
 import sys
 
 from snakesweep.merge.sweep import main
+
+__all__: list[str] = []
 
 sys.exit(main())

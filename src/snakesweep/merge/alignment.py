@@ -29,6 +29,10 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from snakesweep.merge.index import RunShape
+from snakesweep.planning.plan import Plan
+
+__all__ = ["Form", "disagreeing", "encoding_of", "forms", "inexact", "inexact_reason",
+           "joined_indexes", "missing", "padded_sizes", "taken"]
 
 Form = tuple[Any, ...]
 """What a name is in one run: ``("result"|"coordinate", dims, kind)`` or
@@ -87,6 +91,15 @@ def disagreeing(order: Sequence[str], shapes: Mapping[str, RunShape],
     for run_id in order:
         groups.setdefault(id(shapes[run_id]), (shapes[run_id], []))[1].append(run_id)
     found = {k: forms(shape) for k, (shape, _) in groups.items()}
+    reasons = _unfit(groups, found, taken)
+    _outvoted(groups, found, reasons)
+    _unalignable(groups, reasons)
+    return {r: reasons[id(shapes[r])] for r in order if id(shapes[r]) in reasons}
+
+
+def _unfit(groups: Mapping[int, tuple[RunShape, list[str]]],
+           found: Mapping[int, Mapping[str, Form]], taken: Collection[str]) -> dict[int, str]:
+    """The groups whose results use a name of the sweep's own, or are not numbers; why."""
     reasons: dict[int, str] = {}
     for k, (shape, _) in groups.items():
         clash = [n for n in found[k] if n in taken]
@@ -98,6 +111,12 @@ def disagreeing(order: Sequence[str], shapes: Mapping[str, RunShape],
         elif text:
             reasons[k] = f"its result {text[0]!r} is not numbers " \
                 f"({shape.variables[text[0]].dtype})"
+    return reasons
+
+
+def _outvoted(groups: Mapping[int, tuple[RunShape, list[str]]],
+              found: Mapping[int, Mapping[str, Form]], reasons: dict[int, str]) -> None:
+    """Add to ``reasons`` the groups holding a name in another form than most runs do."""
     counts: dict[str, Counter[Form]] = {}
     for k, (_, runs) in groups.items():  # in the order of their first runs
         if k not in reasons:
@@ -114,6 +133,12 @@ def disagreeing(order: Sequence[str], shapes: Mapping[str, RunShape],
                               f"{_said(chosen[name], form)} in {others} other "
                               f"run{'s' if others > 1 else ''}")
                 break
+
+
+def _unalignable(groups: Mapping[int, tuple[RunShape, list[str]]],
+                 reasons: dict[int, str]) -> None:
+    """Add to ``reasons`` the groups whose labels repeat along a dimension other groups
+    label otherwise."""
     kept = [k for k in groups if k not in reasons]
     for dim in dict.fromkeys(d for k in kept for d in groups[k][0].coords):
         having = [k for k in kept if dim in groups[k][0].coords
@@ -125,7 +150,12 @@ def disagreeing(order: Sequence[str], shapes: Mapping[str, RunShape],
             if not index.index.is_unique:
                 reasons[k] = (f"its labels along {dim!r} repeat, and other runs label "
                               f"{dim!r} otherwise: it cannot be aligned with them")
-    return {r: reasons[id(shapes[r])] for r in order if id(shapes[r]) in reasons}
+
+
+def taken(plan: Plan) -> set[str]:
+    """The names a run's results may not use: those of the sweep's own variables."""
+    return {*(d.name for d in plan.dims), *plan.coords,
+            *((plan.launch or {}).get("labels") or {}), "run_id", "status"}
 
 
 def padded_sizes(shapes: Sequence[RunShape]) -> dict[str, int]:
@@ -188,6 +218,20 @@ def inexact(values: Any, dtype: Any) -> Any:
         if int(np.real(dtype.type(value))) != value:
             return value
     return None
+
+
+def inexact_reason(name: str, value: Any, dtype: Any) -> str:
+    """Why a run holding ``value`` (``inexact``) in its ``name`` is left out."""
+    return (f"its {name!r} holds {value}, which sweep.nc cannot hold exactly: {name!r} is "
+            f"{dtype} there (a cell lacks it, it is padded or aligned, or runs hold it as "
+            "other types)")
+
+
+def encoding_of(coord: Any, dtype: Any) -> dict[str, Any]:
+    """A run's coordinate's encoding, for the union of every run's labels along its dim
+    (of ``dtype``): all of it but the dtype it was stored as, when the union's differs
+    (integer labels with a float among them: written as integers, 0.5 would be 0)."""
+    return {k: v for k, v in coord.encoding.items() if k != "dtype" or coord.dtype == dtype}
 
 
 def missing(dtype: Any) -> tuple[Any, Any]:

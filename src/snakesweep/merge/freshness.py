@@ -32,7 +32,11 @@ from typing import Any
 from snakesweep.merge.summaries import METRICS
 from snakesweep.planning.plan import Plan
 from snakesweep.store import runs as store
-from snakesweep.store.checksums import MERGED_CACHE, Checksums
+from snakesweep.store.checksums import MERGED_CACHE, Checksums, file_sha256
+
+__all__ = ["MERGED", "PROVENANCE", "PROVENANCE_DIFF", "RECORDING", "RUNS_TABLE", "SIZED", "SWEEP",
+           "SWEEP_INDEX", "code_key_file", "date_key", "key_file", "merge_key", "merged_files",
+           "recorded_key", "remember_files", "stamp", "stamp_code", "staged_files"]
 
 SWEEP = "sweep.nc"
 RUNS_TABLE = "runs.csv"
@@ -80,8 +84,6 @@ def merged_files(results: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
 def staged_files(staged: Mapping[str, Path]) -> dict[str, dict[str, Any]]:
     """``merged_files`` of files written aside, before they are renamed into place
     (``staged``: the aside path of each of ``SIZED``)."""
-    from snakesweep.store.checksums import file_sha256
-
     return {name: {"bytes": os.stat(staged[name]).st_size,
                    "sha256": file_sha256(staged[name])} for name in SIZED if name in staged}
 

@@ -12,7 +12,7 @@ hold besides their values (their *shapes*)::
      "shapes": {"<key>": <RunShape>},            # variables, dims, dtypes, attrs, coords
      "runs": {"<run_id>": ["<result_sha256>", "<key>"], …}}   # the done runs merged
 
-It is written by ``aggregate.write_sweep`` after ``sweep.json``. The next merge takes a done
+It is written by ``sweep.write_sweep`` after ``sweep.json``. The next merge takes a done
 run's values from that ``sweep.nc`` instead of its ``result.nc`` when the index is for the
 same layout, ``sweep.nc`` is still the file it records (and the one ``sweep.json``
 records), and the run's ``meta.json`` records the same ``result_sha256``; every other
@@ -40,6 +40,9 @@ from typing import Any
 from snakesweep.merge.freshness import SWEEP, SWEEP_INDEX
 from snakesweep.store import runs as store
 from snakesweep.store.checksums import MERGED_CACHE, Checksums
+
+__all__ = ["FORMAT", "INDEX", "METAS", "Previous", "RunMetas", "RunShape", "VarShape", "previous",
+           "save", "slim"]
 
 INDEX = Path(".snakesweep", "merged.json")
 METAS = Path(".snakesweep", "metas.json")
@@ -101,6 +104,17 @@ class RunShape:
         return hashlib.sha256(text.encode()).hexdigest()[:20]
 
     @classmethod
+    def of(cls, ds: Any) -> RunShape:
+        """What a run's result (as ``xr.load_dataset`` reads it) holds besides its values."""
+        index = [str(k) for k, c in ds.coords.items() if c.dims == (k,)]
+        variables = {str(n): VarShape(tuple(map(str, v.dims)), v.shape, v.dtype, dict(v.attrs))
+                     for n, v in ds.data_vars.items()}
+        variables.update({str(n): VarShape(tuple(map(str, c.dims)), c.shape, c.dtype,
+                                           dict(c.attrs), coordinate=True)
+                          for n, c in ds.coords.items() if str(n) not in index})
+        return cls(variables, {d: _without_source(ds.variables[d]) for d in index})
+
+    @classmethod
     def decode(cls, data: Any) -> RunShape:
         import xarray as xr
 
@@ -112,6 +126,14 @@ class RunShape:
             coords[dim] = xr.IndexVariable(dim, _unvalue(values), attrs=_unpairs(attrs),
                                            encoding=_unpairs(encoding))
         return cls(variables, coords)
+
+
+def _without_source(var: Any) -> Any:
+    """A coordinate variable as read, but for the file it was read from (so runs of one
+    shape are one shape; ``to_netcdf`` ignores it)."""
+    out = var.copy(deep=False)
+    out.encoding = {k: v for k, v in var.encoding.items() if k != "source"}
+    return out
 
 
 # Exact JSON forms of the values attributes and encodings hold (numpy scalars and arrays,
@@ -282,7 +304,7 @@ def slim(meta: Mapping[str, Any]) -> dict[str, Any]:
     (duration, debug, commit), ``provenance.sweep_record`` (start, end, duration; whether
     git and code were recorded; debug, commit, code fingerprint, host) and the merge index
     (``result_sha256``). Each kept in the structure it has, so both read it as they read
-    the whole file (the newest run's whole record is read apart; see ``aggregate``)."""
+    the whole file (the newest run's whole record is read apart; see ``sweep.sweep_record``)."""
     out = {k: meta[k] for k in ("start", "end", "duration", "result_sha256") if k in meta}
     record = meta.get("provenance")
     if "provenance" in meta and not isinstance(record, dict):

@@ -17,12 +17,20 @@ only when a result did.
 
 from __future__ import annotations
 
+import csv
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
 
 from snakesweep.store import runs as store
+
+# numpy and pandas are imported in the functions that use them: the Snakefile and the CLI
+# import the merge and need neither.
+
+__all__ = ["MAX_CURVES", "MAX_STEPS", "METRICS", "PLOTS", "curves", "stage_summaries",
+           "summary_metrics", "write_summaries"]
 
 METRICS = "metrics.json"
 PLOTS = "plots"
@@ -91,9 +99,6 @@ def curves(dataset: Any) -> dict[str, Any]:
 def _write_csv(frame: Any, path: Path) -> None:
     """``frame.to_csv(path, index=False, float_format="%.9g")``, twice as fast on long
     curves (pandas formats each float in Python too, with more steps)."""
-    import csv
-    import math
-
     columns = []
     for name in frame.columns:
         values = frame[name].tolist()

@@ -7,28 +7,9 @@ them as PNG files (the report's ``pictures/``). Only matplotlib's Agg canvas dra
 (``Figure`` and ``FigureCanvasAgg``, never ``pyplot`` or ``matplotlib.use``): no display, no
 GPU, and no global state of matplotlib changes, a notebook's backend included.
 
-The picture follows the roles of the variable's dimensions (``dimensions``), as the
-recording does:
-
-* ``repeat`` → the mean over the repeats, with a band (or error bars) of ± one standard
-  deviation;
-* a clock (``step``, else ``over_time``) is the x axis: curves over it; without one, the
-  numeric dimension with the most values is (lines with markers, on a log axis when its
-  values are positive, uneven and span a decade or more, as learning rates do);
-* the other numeric dimensions: a line per combination of their values, when there are at
-  most ``dimensions.MAX_LINES``; past that, a heatmap of the x axis × the largest of them
-  (the others become panels), one colour scale for the whole variable, with its colour bar;
-* categorical dimensions (text, booleans): a panel per value (per combination, in rows ×
-  columns; the first ``MAX_PANELS``); when no other dimension tells lines apart, the last
-  one does instead, a line per value (past ``MAX_COLOURS`` values, a heatmap row each);
-* no numeric dimension: bars over the last categorical dimension, grouped by the one
-  before it, with error bars over the repeats;
-* random draws (``sample``; ``point`` for mixtures and adaptive rounds), without a clock: a
-  point per draw at the value of the first numeric key drawn (a log axis when it spans a
-  decade or more), coloured by the last categorical dimension;
-* every axis is labelled with its dimension (and ``units`` where the coordinate's
-  attributes say them); the title is the variable's name, its ``long_name`` and ``units``,
-  and what was reduced; a legend (or colour bar) is shared by the panels, outside them.
+What a picture of a variable shows (curves, bands, bars, heatmaps, points; its axes, panels,
+legend or colour bar, title and size) follows the roles of its dimensions, as the recording
+does: ``picture_layout`` decides it, this module draws it.
 
 A picture takes 0.1–0.4 s to draw and save here (``benchmarks/pictures.py``), once matplotlib
 is imported (about 0.3 s, paid once per process).
@@ -36,56 +17,39 @@ is imported (about 0.3 s, paid once per process).
 
 from __future__ import annotations
 
-import itertools
 import math
 import os
 import re
 import shutil
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from snakesweep.core.domain import POINT, ROUND, SAMPLE
 from snakesweep.errors import SnakesweepError
 from snakesweep.store import runs as store
+from snakesweep.view import picture_layout as layout
 from snakesweep.view.dimensions import (
-    MAX_LINES,
-    REPEAT,
     NothingToShow,
     combinations,
-    even_spacing,
     is_categorical,
     labels,
     numeric_variables,
     over_repeat,
 )
+from snakesweep.view.picture_layout import Axis, Choice
 
+# numpy, xarray and matplotlib are imported in the functions that use them: the report job
+# and the CLI import this module, and a sweep without pictures needs none of them.
 if TYPE_CHECKING:
-    import numpy as np
     import xarray as xr
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure, SubFigure
 
-__all__ = ["CLOCKS", "DPI", "DRAWS", "MAX_COLOURS", "MAX_PANELS", "NotNumeric", "draw_sweep",
-           "draw_variable", "file_stems", "write_picture", "write_pictures"]
+__all__ = ["DPI", "NotNumeric", "draw_sweep", "draw_variable", "file_stems", "write_picture",
+           "write_pictures"]
 
-CLOCKS = ("step", "over_time")
-"""The dimensions that are a curve's x axis whenever a variable has them, by precedence."""
-DRAWS = (SAMPLE, POINT)
-"""The dimensions of random draws (and of adaptive rounds, and of concatenations): a result
-over one of them, without a clock, is drawn at the values of its first numeric key."""
 DPI = 150
 """Pixels per inch of the PNG files."""
-MAX_PANELS = 24
-"""The most panels one picture holds; past that, the first ones are drawn, and the title
-says so."""
-PANEL = (4.2, 3.0)
-"""Inches per panel: width, height."""
-MAX_COLOURS = 10
-"""The most values of a categorical dimension told apart by colour (lines, groups of bars);
-a numeric dimension with more values than that is coloured along a scale, with a colour bar
-instead of a legend."""
 _SEQUENTIAL = "viridis"
 _QUALITATIVE = "tab10"
 _STYLES = ("-", "--", ":", "-.")
@@ -100,123 +64,9 @@ class NotNumeric(SnakesweepError, ValueError):
                          "numbers or booleans")
 
 
-# -- the choice --------------------------------------------------------------------------
+# -- axes ------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class _Choice:
-    """What a picture of one variable draws, from its dimensions (the repeats reduced)."""
-
-    kind: Literal["lines", "bars", "heatmap", "points"]
-    x: str | None
-    """lines: the x axis; heatmap: the columns; bars: the bars (None: one bar); points: the
-    drawn coordinate they lie at."""
-    hue: tuple[str, ...]
-    """lines: a line per combination of these; bars: a bar of each group per value;
-    points: a colour per value."""
-    y: str | None
-    """heatmap: the rows; points: the dimension of the draws."""
-    facets: tuple[str, ...]
-    """A panel per combination of these."""
-
-
-def _drawn(data: xr.DataArray, dim: str) -> str | None:
-    """The first numeric key drawn along ``dim`` (a coordinate along it, not a dimension),
-    known at every draw (a concatenation's keys, NaN where a part lacks them, are not)."""
-    import numpy as np
-
-    for name, coord in data.coords.items():
-        if (name not in data.dims and name != ROUND and dim in coord.dims
-                and coord.dtype.kind in "iuf" and coord.size >= 2
-                and np.isfinite(coord.values.astype("f8")).all()):
-            return str(name)
-    return None
-
-
-def _choose(data: xr.DataArray) -> _Choice:
-    dims = [str(d) for d in data.dims]
-    categorical = [d for d in dims if is_categorical(data, d)]
-    numeric = [d for d in dims if d not in categorical]
-    clock = next((d for d in CLOCKS if d in numeric), None)
-    draws = next((d for d in DRAWS if d in numeric), None)
-    drawn = _drawn(data, draws) if clock is None and draws is not None else None
-    if drawn is not None:  # random draws (or rounds): the results at the drawn values
-        hue = tuple(d for d in categorical[-1:] if data.sizes[d] <= MAX_COLOURS)
-        return _Choice("points", drawn, hue, draws,
-                       (*(d for d in categorical if d not in hue),
-                        *(d for d in numeric if d != draws)))
-    if clock is None and not numeric:
-        if not categorical:
-            return _Choice("bars", None, (), None, ())
-        x = categorical[-1]
-        hue = tuple(d for d in categorical[-2:-1] if data.sizes[d] <= MAX_COLOURS)
-        return _Choice("bars", x, hue, None,
-                       tuple(d for d in categorical if d != x and d not in hue))
-    x = clock or max(numeric, key=lambda d: data.sizes[d])  # the first of the largest
-    rest = [d for d in numeric if d != x]
-    if rest and combinations(data, rest) > MAX_LINES:
-        y = max(rest, key=lambda d: data.sizes[d])
-        return _Choice("heatmap", x, (), y,
-                       (*categorical, *(d for d in rest if d != y)))
-    if not rest and categorical:  # a line per category, or a heatmap row per category
-        last = categorical[-1]
-        if data.sizes[last] <= MAX_COLOURS:
-            return _Choice("lines", x, (last,), None, tuple(categorical[:-1]))
-        return _Choice("heatmap", x, (), last, tuple(categorical[:-1]))
-    return _Choice("lines", x, tuple(rest), None, tuple(categorical))
-
-
-# -- axes --------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class _Axis:
-    """Where the values of a dimension lie along an axis of the picture."""
-
-    dim: str
-    centers: np.ndarray
-    ticks: list[str] | None
-    """Tick labels at the centers; None: matplotlib's own ticks."""
-    log: bool = False
-
-    @property
-    def edges(self) -> np.ndarray:
-        """The cells' boundaries around the centers (a heatmap's)."""
-        import numpy as np
-
-        c = np.log10(self.centers) if self.log else self.centers.astype("f8")
-        if len(c) == 1:
-            mid = np.array([c[0] - 0.5, c[0] + 0.5])
-        else:
-            inner = (c[1:] + c[:-1]) / 2
-            mid = np.concatenate([[2 * c[0] - inner[0]], inner, [2 * c[-1] - inner[-1]]])
-        return 10 ** mid if self.log else mid
-
-
-def _axis(data: xr.DataArray, dim: str, cells: bool = False) -> _Axis:
-    """The axis of ``dim``: its numbers where they read well (evenly spaced, or on a log
-    scale), else positions labelled with its values. ``cells``: for a heatmap, whose cells
-    must not be slivers."""
-    import numpy as np
-
-    n = data.sizes[dim]
-    positions = np.arange(n, dtype="f8")
-    if dim not in data.coords:
-        return _Axis(dim, positions, None)
-    text = labels(data, dim)
-    values = data[dim].values
-    if values.dtype.kind not in "iuf" or not np.all(np.isfinite(values.astype("f8"))):
-        return _Axis(dim, positions, text)
-    values = values.astype("f8")
-    few = text if n <= 10 and sum(len(t) + 2 for t in text) <= 48 else None
-    if n < 2 or even_spacing(data, dim) is not None:
-        return _Axis(dim, values, few)
-    if np.all(values > 0) and values.max() / values.min() >= 10 and np.all(np.diff(values) > 0):
-        return _Axis(dim, values, few, log=True)
-    if cells or np.any(np.diff(values) <= 0):
-        return _Axis(dim, positions, text)
-    return _Axis(dim, values, few)
-
-
-def _place(ax: Axes, axis: _Axis, which: Literal["x", "y"]) -> None:
+def _place(ax: Axes, axis: Axis, which: Literal["x", "y"]) -> None:
     """Scale, ticks and label of one axis of ``ax``."""
     from matplotlib.ticker import NullLocator
 
@@ -232,16 +82,6 @@ def _place(ax: Axes, axis: _Axis, which: Literal["x", "y"]) -> None:
                 tick.set(rotation=30, horizontalalignment="right")
 
 
-def _dim_label(data: xr.DataArray, dim: str) -> str:
-    units = data[dim].attrs.get("units") if dim in data.coords else None
-    return f"{dim} [{units}]" if units else dim
-
-
-def _value_label(data: xr.DataArray, name: str) -> str:
-    units = data.attrs.get("units")
-    return f"{name} [{units}]" if units else name
-
-
 # -- drawing -----------------------------------------------------------------------------
 
 def draw_variable(dataset: xr.Dataset, name: str, *,
@@ -254,16 +94,17 @@ def draw_variable(dataset: xr.Dataset, name: str, *,
     if var.dtype.kind not in "biuf":
         raise NotNumeric(name, var.dtype)
     data, spread = over_repeat(var)
-    choice = _choose(data)
-    panels = list(_panels(data, choice.facets))
-    shown = panels[:MAX_PANELS]
-    ncols, nrows = _grid(data, choice.facets, len(shown))
-    target = figure if figure is not None else _figure(_size(choice, data, ncols, nrows))
+    choice = layout.choose(data)
+    panels = list(layout.panels(data, choice.facets))
+    shown = panels[:layout.MAX_PANELS]
+    ncols, nrows = layout.panel_grid(data, choice.facets, len(shown))
+    target = figure if figure is not None else _figure(
+        layout.figure_size(choice, data, ncols, nrows))
     axes = target.subplots(nrows, ncols, squeeze=False, sharex=True, sharey=True)
     used = [axes[i // ncols][i % ncols] for i in range(len(shown))]
     for ax in axes.flat[len(shown):]:
         ax.set_visible(False)
-    title = _title(var, name, choice, spread is not None, len(shown), len(panels))
+    title = layout.picture_title(var, name, choice, spread is not None, len(shown), len(panels))
     target.suptitle(title, fontsize="large")
     if choice.kind == "heatmap":
         _heatmaps(target, used, data, name, choice, shown)
@@ -291,10 +132,11 @@ def draw_sweep(dataset: xr.Dataset, names: Sequence[str] | None = None) -> Figur
         if var.dtype.kind not in "biuf":
             raise NotNumeric(name, var.dtype)
         data = over_repeat(var)[0]
-        choice = _choose(data)
-        count = min(len(list(_panels(data, choice.facets))), MAX_PANELS)
-        sizes.append(_size(choice, data, *_grid(data, choice.facets, count)))
-    rows = _pack([w for w, _ in sizes], max(max(w for w, _ in sizes), 12.0))
+        choice = layout.choose(data)
+        count = min(len(list(layout.panels(data, choice.facets))), layout.MAX_PANELS)
+        sizes.append(layout.figure_size(choice, data,
+                                        *layout.panel_grid(data, choice.facets, count)))
+    rows = layout.pack_rows([w for w, _ in sizes], max(max(w for w, _ in sizes), 12.0))
     width = max(sum(sizes[i][0] for i in row) for row in rows)
     heights = [max(sizes[i][1] for i in row) for row in rows]
     figure = _figure((width, sum(heights)))
@@ -310,23 +152,6 @@ def draw_sweep(dataset: xr.Dataset, names: Sequence[str] | None = None) -> Figur
     return figure
 
 
-def _pack(widths: Sequence[float], width: float) -> list[list[int]]:
-    """The pictures of each row, in order: rows no wider than ``width``, as few as may be,
-    each as near their mean width as may be."""
-    count = math.ceil(sum(widths) / width)
-    while True:
-        target = sum(widths) / count
-        rows: list[list[int]] = [[]]
-        for i, w in enumerate(widths):
-            used = sum(widths[j] for j in rows[-1])
-            if rows[-1] and (used + w > width or used + w - target > target - used):
-                rows.append([])
-            rows[-1].append(i)
-        if len(rows) <= count:
-            return rows
-        count += 1
-
-
 def _figure(size: tuple[float, float]) -> Figure:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -334,69 +159,6 @@ def _figure(size: tuple[float, float]) -> Figure:
     figure = Figure(figsize=size, layout="constrained")
     FigureCanvasAgg(figure)
     return figure
-
-
-def _panels(data: xr.DataArray, facets: Sequence[str]) -> Iterator[dict[str, int]]:
-    for combo in itertools.product(*(range(data.sizes[d]) for d in facets)):
-        yield dict(zip(facets, combo, strict=True))
-
-
-def _grid(data: xr.DataArray, facets: Sequence[str], count: int) -> tuple[int, int]:
-    """Columns and rows of ``count`` panels: a column per value of the last facet when
-    there are two or more (a row per value of the others), else up to four a row, the rows
-    as even as may be."""
-    if len(facets) >= 2 and data.sizes[facets[-1]] <= 5:
-        ncols = data.sizes[facets[-1]]
-    else:
-        ncols = math.ceil(count / math.ceil(count / 4)) if count else 1
-    ncols = max(1, min(ncols, count))
-    return ncols, max(1, math.ceil(count / ncols))
-
-
-def _size(choice: _Choice, data: xr.DataArray, ncols: int, nrows: int
-          ) -> tuple[float, float]:
-    """The figure's size in inches: the panels, and room for a legend or a colour bar."""
-    panel = PANEL[0]
-    if choice.kind == "bars":  # bars as wide as they are many
-        bars = (data.sizes[choice.x] if choice.x else 1) * combinations(data, choice.hue)
-        panel = min(panel, 1.4 + 0.5 * bars)
-    width, height = panel * ncols, PANEL[1] * nrows + 0.7
-    if choice.kind == "heatmap" or _hue_scale(data, choice):
-        width += 0.9
-    elif choice.hue:
-        entries = combinations(data, choice.hue)
-        columns = math.ceil(entries / max(1, int(height / 0.26) - 2))
-        width += 0.4 + max(1.2, 0.09 * max(map(len, _hue_labels(data, choice.hue)))) * columns
-    return width, height
-
-
-def _hue_scale(data: xr.DataArray, choice: _Choice) -> bool:
-    """Whether the lines' colours follow a scale shown by a colour bar (one numeric
-    dimension with more values than a legend tells apart) rather than a legend."""
-    return (choice.kind == "lines" and len(choice.hue) == 1
-            and not is_categorical(data, choice.hue[0])
-            and data.sizes[choice.hue[0]] > MAX_COLOURS)
-
-
-def _title(var: xr.DataArray, name: str, choice: _Choice, spread: bool, shown: int,
-           panels: int) -> str:
-    title = name
-    long_name = var.attrs.get("long_name")
-    if long_name and long_name != name:
-        title += f": {long_name}"
-    if var.attrs.get("units"):
-        title += f" [{var.attrs['units']}]"
-    notes = []
-    if spread:
-        what = "mean" if choice.kind == "heatmap" else "mean ± std"
-        notes.append(f"{what} over {var.sizes[REPEAT]} repeats")
-    if shown < panels:
-        notes.append(f"the first {shown} of {panels} panels")
-    return title + (f" ({'; '.join(notes)})" if notes else "")
-
-
-def _facet_title(data: xr.DataArray, panel: dict[str, int]) -> str:
-    return ", ".join(f"{d}={labels(data, d)[i]}" for d, i in panel.items())
 
 
 def _styles(data: xr.DataArray, hue: Sequence[str]) -> list[dict[str, Any]]:
@@ -424,24 +186,20 @@ def _styles(data: xr.DataArray, hue: Sequence[str]) -> list[dict[str, Any]]:
     return [{"color": c} for c in colours(hue[0] if len(hue) == 1 else None, count)]
 
 
-def _hue_labels(data: xr.DataArray, hue: Sequence[str]) -> list[str]:
-    return [", ".join(combo) for combo in itertools.product(*(labels(data, d) for d in hue))]
-
-
 def _lines(target: Figure | SubFigure, used: list[Axes], data: xr.DataArray,
-           spread: xr.DataArray | None, name: str, choice: _Choice,
+           spread: xr.DataArray | None, name: str, choice: Choice,
            panels: list[dict[str, int]]) -> None:
     import numpy as np
 
     assert choice.x is not None
-    axis = _axis(data, choice.x)
+    axis = layout.axis_of(data, choice.x)
     styles = _styles(data, choice.hue)
-    names = _hue_labels(data, choice.hue)
-    marker = "o" if choice.x not in CLOCKS or data.sizes[choice.x] <= 12 else None
+    names = layout.hue_labels(data, choice.hue)
+    marker = "o" if choice.x not in layout.CLOCKS or data.sizes[choice.x] <= 12 else None
     for ax, panel in zip(used, panels, strict=True):
         part = data.isel(panel)
         part_spread = spread.isel(panel) if spread is not None else None
-        for k, combo in enumerate(_panels(part, choice.hue)):
+        for k, combo in enumerate(layout.panels(part, choice.hue)):
             y = np.asarray(part.isel(combo).transpose(choice.x).values)
             ax.plot(axis.centers, y, marker=marker, markersize=4, linewidth=1.6,
                     label=names[k] if choice.hue else name, **styles[k])
@@ -450,13 +208,13 @@ def _lines(target: Figure | SubFigure, used: list[Axes], data: xr.DataArray,
                 ax.fill_between(axis.centers, y - s, y + s, color=styles[k]["color"],
                                 alpha=0.18, linewidth=0)
         if choice.facets:
-            ax.set_title(_facet_title(data, panel), fontsize="medium")
+            ax.set_title(layout.facet_title(data, panel), fontsize="medium")
         ax.grid(True, alpha=0.3)
     _place(used[0], axis, "x")
     for ax in used:
-        ax.set_xlabel(_dim_label(data, choice.x))
-        ax.set_ylabel(_value_label(data, name))
-    if _hue_scale(data, choice):
+        ax.set_xlabel(layout.dim_label(data, choice.x))
+        ax.set_ylabel(layout.value_label(data, name))
+    if layout.hue_scale(data, choice):
         _colour_scale(target, used, data, choice.hue[0], [s["color"] for s in styles])
     elif choice.hue:  # one line needs no legend: the title says what its band is
         _legend(target, used[0], ", ".join(choice.hue), spread is not None)
@@ -471,7 +229,7 @@ def _colour_scale(target: Figure | SubFigure, used: list[Axes], data: xr.DataArr
 
     n = len(colours)
     scale = ScalarMappable(BoundaryNorm(np.arange(n + 1) - 0.5, n), ListedColormap(colours))
-    bar = target.colorbar(scale, ax=used, label=_dim_label(data, dim), shrink=0.9, pad=0.02)
+    bar = target.colorbar(scale, ax=used, label=layout.dim_label(data, dim), shrink=0.9, pad=0.02)
     every = math.ceil(n / 8)
     bar.set_ticks(list(range(0, n, every)), labels=labels(data, dim)[::every])
     bar.minorticks_off()
@@ -493,7 +251,7 @@ def _legend(target: Figure | SubFigure, ax: Axes, title: str, band: bool) -> Non
 
 
 def _points(target: Figure | SubFigure, used: list[Axes], data: xr.DataArray,
-            spread: xr.DataArray | None, name: str, choice: _Choice,
+            spread: xr.DataArray | None, name: str, choice: Choice,
             panels: list[dict[str, int]]) -> None:
     """The results at the drawn values of ``choice.x``: a point per draw, with error bars
     over the repeats."""
@@ -503,11 +261,11 @@ def _points(target: Figure | SubFigure, used: list[Axes], data: xr.DataArray,
     assert choice.x is not None
     at = xr.broadcast(data[choice.x], data)[0].transpose(*data.dims)
     styles = _styles(data, choice.hue)
-    names = _hue_labels(data, choice.hue)
+    names = layout.hue_labels(data, choice.hue)
     for ax, panel in zip(used, panels, strict=True):
         part, where = data.isel(panel), at.isel(panel)
         part_spread = spread.isel(panel) if spread is not None else None
-        for k, combo in enumerate(_panels(part, choice.hue)):
+        for k, combo in enumerate(layout.panels(part, choice.hue)):
             x = np.asarray(where.isel(combo).values, dtype="f8").ravel()
             y = np.asarray(part.isel(combo).values).ravel()
             label = names[k] if choice.hue else name
@@ -518,29 +276,29 @@ def _points(target: Figure | SubFigure, used: list[Axes], data: xr.DataArray,
             else:
                 ax.scatter(x, y, s=18, color=styles[k]["color"], label=label)
         if choice.facets:
-            ax.set_title(_facet_title(data, panel), fontsize="medium")
+            ax.set_title(layout.facet_title(data, panel), fontsize="medium")
         ax.grid(True, alpha=0.3)
     values = np.asarray(at.values, dtype="f8")
     values = values[np.isfinite(values)]
     if values.size and values.min() > 0 and values.max() / values.min() >= 10:
         used[0].set_xscale("log")
     for ax in used:
-        ax.set_xlabel(_dim_label(data, choice.x))
-        ax.set_ylabel(_value_label(data, name))
+        ax.set_xlabel(layout.dim_label(data, choice.x))
+        ax.set_ylabel(layout.value_label(data, name))
     if choice.hue:
         _legend(target, used[0], ", ".join(choice.hue), False)
 
 
 def _bars(target: Figure | SubFigure, used: list[Axes], data: xr.DataArray,
-          spread: xr.DataArray | None, name: str, choice: _Choice,
+          spread: xr.DataArray | None, name: str, choice: Choice,
           panels: list[dict[str, int]]) -> None:
     import numpy as np
 
     n = data.sizes[choice.x] if choice.x is not None else 1
     ticks = labels(data, choice.x) if choice.x is not None else [name]
-    groups = list(_panels(data, choice.hue))
+    groups = list(layout.panels(data, choice.hue))
     styles = _styles(data, choice.hue)
-    names = _hue_labels(data, choice.hue)
+    names = layout.hue_labels(data, choice.hue)
     width = 0.8 / len(groups)
     for ax, panel in zip(used, panels, strict=True):
         part = data.isel(panel)
@@ -557,7 +315,7 @@ def _bars(target: Figure | SubFigure, used: list[Axes], data: xr.DataArray,
             if error is None and n * len(groups) <= 12:
                 ax.bar_label(bars, fmt="{:.3g}", padding=2, fontsize="small")
         if choice.facets:
-            ax.set_title(_facet_title(data, panel), fontsize="medium")
+            ax.set_title(layout.facet_title(data, panel), fontsize="medium")
         ax.grid(True, axis="y", alpha=0.3)
         ax.set_axisbelow(True)
         ax.margins(y=0.12)
@@ -565,19 +323,19 @@ def _bars(target: Figure | SubFigure, used: list[Axes], data: xr.DataArray,
     used[0].set_xlim(-0.6, n - 0.4)
     for ax in used:
         if choice.x is not None:
-            ax.set_xlabel(_dim_label(data, choice.x))
-        ax.set_ylabel(_value_label(data, name))
+            ax.set_xlabel(layout.dim_label(data, choice.x))
+        ax.set_ylabel(layout.value_label(data, name))
     if choice.hue:
         _legend(target, used[0], ", ".join(choice.hue), False)
 
 
 def _heatmaps(target: Figure | SubFigure, used: list[Axes], data: xr.DataArray, name: str,
-              choice: _Choice, panels: list[dict[str, int]]) -> None:
+              choice: Choice, panels: list[dict[str, int]]) -> None:
     import numpy as np
     from matplotlib.colors import Normalize
 
     assert choice.x is not None and choice.y is not None
-    x, y = _axis(data, choice.x, cells=True), _axis(data, choice.y, cells=True)
+    x, y = layout.axis_of(data, choice.x, cells=True), layout.axis_of(data, choice.y, cells=True)
     finite = data.values[np.isfinite(data.values)]
     norm = Normalize(*(float(finite.min()), float(finite.max())) if finite.size else (0, 1))
     mesh = None
@@ -586,14 +344,14 @@ def _heatmaps(target: Figure | SubFigure, used: list[Axes], data: xr.DataArray, 
         mesh = ax.pcolormesh(x.edges, y.edges, np.ma.masked_invalid(values),
                              cmap=_SEQUENTIAL, norm=norm, shading="flat")
         if choice.facets:
-            ax.set_title(_facet_title(data, panel), fontsize="medium")
+            ax.set_title(layout.facet_title(data, panel), fontsize="medium")
     _place(used[0], x, "x")
     _place(used[0], y, "y")
     for ax in used:
-        ax.set_xlabel(_dim_label(data, choice.x))
-        ax.set_ylabel(_dim_label(data, choice.y))
+        ax.set_xlabel(layout.dim_label(data, choice.x))
+        ax.set_ylabel(layout.dim_label(data, choice.y))
     assert mesh is not None, "a picture has a panel"
-    target.colorbar(mesh, ax=used, label=_value_label(data, name), shrink=0.9, pad=0.02)
+    target.colorbar(mesh, ax=used, label=layout.value_label(data, name), shrink=0.9, pad=0.02)
 
 
 def _tidy(axes: Any, count: int, ncols: int) -> None:

@@ -187,19 +187,27 @@ def _map(data: xr.DataArray, spread: xr.DataArray | None, path: str, title: str,
                        timeline, free)
     if len(numeric) > 3:
         return _peel(data, spread, path, title, scope, numeric[0])
+    return _leaf(data, spread, path, title, scope, timeline, categorical, numeric)
+
+
+def _leaf(data: xr.DataArray, spread: xr.DataArray | None, path: str, title: str,
+          scope: _Scope, timeline: Timeline | None, categorical: Sequence[str],
+          numeric: Sequence[str]) -> Branch | Leaf:
+    """One view of what remains besides the clock: one categorical dimension (bars), or
+    none and up to three numeric ones (scalars, a line or bars, a tensor)."""
     if categorical:
         return _bars(data, spread, path, title, timeline, categorical[0], abscissa=False)
     if not numeric:
         return _series(data, spread, path, title, timeline, [])
     if len(numeric) == 1:
         dim = numeric[0]
-        if clock is None:
+        if scope.clock is None:
             line = _timeline(data, dim)
             at_values = dim in data.coords and data[dim].dtype.kind in "iu"
             where = "" if at_values else _positions(data, dim)
             return _series(data, spread, path, f"{title} over {dim}{where}", line, [])
         return _bars(data, spread, path, title, timeline, dim, abscissa=True)
-    return _tensor(data, spread, path, title, timeline, numeric, scope.value_range)
+    return _tensor(data, spread, path, title, timeline, list(numeric), scope.value_range)
 
 
 def _peel(data: xr.DataArray, spread: xr.DataArray | None, path: str, title: str,

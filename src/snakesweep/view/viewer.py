@@ -23,7 +23,11 @@ from urllib.parse import quote
 
 from snakesweep.errors import SnakesweepError
 
+__all__ = ["RERUN", "LiveServer", "ViewerError", "WebViewer", "check_recording", "live_server",
+           "open_native", "serve_web", "stop_group"]
+
 RERUN = [sys.executable, "-m", "rerun"]
+"""How the viewer is started: the ``rerun`` program of rerun-sdk, with this Python."""
 
 
 class ViewerError(SnakesweepError, RuntimeError):
@@ -133,7 +137,7 @@ def live_server(kind: str, url: str | None = None, timeout: float = 30.0
             try:
                 _wait_listening(process, log, port, timeout)
             except BaseException:
-                _stop(process)
+                stop_group(process)
                 raise
         yield LiveServer(_proxy(port))  # the window is the user's: closing it is theirs
 
@@ -147,10 +151,12 @@ def _child(command: list[str], stderr: IO[bytes] | None = None,
     try:
         yield process
     finally:
-        _stop(process)
+        stop_group(process)
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def stop_group(process: subprocess.Popen[bytes]) -> None:
+    """Stop a child started in its own process group, and whatever it started: SIGTERM to
+    the group, then SIGKILL if it lingers."""
     for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
         try:
             os.killpg(process.pid, sig)

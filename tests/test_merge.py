@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from snakesweep.execute.execution import execute_run
-from snakesweep.merge.sweep import merge_runs, write_sweep
+from snakesweep.merge.dataset import merge_runs
+from snakesweep.merge.sweep import write_sweep
 from snakesweep.planning.plan import make_plan
 from snakesweep.store import runs as store
 from snakesweep.store.checksums import result_record

@@ -2,7 +2,7 @@
 
 A thread of ``snakesweep run`` watches ``results/runs/``, where a run appears whole when it
 is committed (``store.RunDraft.commit`` renames its directory into place). Whenever the set
-of run directories changes, it merges the runs so far in memory (``aggregate.merge_runs``;
+of run directories changes, it merges the runs so far in memory (``merge.dataset.merge_runs``;
 nothing is written) and sends to the viewer what changed in the recording's own mapping of
 them (``recording.layout``), so the N-D picture fills in while the sweep runs:
 
@@ -34,10 +34,18 @@ from pathlib import Path
 from typing import Any
 
 from snakesweep.errors import SnakesweepError
+from snakesweep.merge.dataset import merge_runs
 from snakesweep.merge.index import RunMetas
 from snakesweep.planning.plan import Plan
+from snakesweep.provenance.record import CurrentCode
 from snakesweep.store import runs as store
 from snakesweep.view import recording, viewer
+
+# numpy and rerun are imported in the functions that use them: ``snakesweep run`` imports
+# this module whether or not it shows the sweep.
+
+__all__ = ["ENDED", "ENDED_AT_END", "FLUSH_TIMEOUT", "NICE", "POLL", "PROGRESS", "LiveView",
+           "Progress", "Target", "ViewError", "live_view", "target"]
 
 PROGRESS = "/progress"
 """The entity of the progress text (not in ``sweep.rrd``)."""
@@ -215,8 +223,6 @@ class LiveView:
 
     def _stale(self, plan: Plan) -> set[str]:
         """The done runs computed with other code than the plan's: computed again soon."""
-        from snakesweep.provenance.record import CurrentCode
-
         if self._code is None or self._code[0] is not plan:
             self._code = (plan, CurrentCode(plan.run_options()))
         statuses = store.run_statuses(self.results, plan.run_ids, self._code[1])
@@ -224,8 +230,6 @@ class LiveView:
 
     def _update(self, final: bool) -> None:
         import numpy as np
-
-        from snakesweep.merge.sweep import merge_runs
 
         plan = self.plan  # follow() may swap it meanwhile
         metas = self._metas.read(plan.run_ids)  # each meta.json read once, then by stat

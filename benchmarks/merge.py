@@ -1,7 +1,7 @@
 """Merging 10,000 small runs into sweep.nc: the direct reader against xarray per file, and
 one new run joining that sweep.nc.
 
-    python benchmarks/aggregate.py [--side 100] [--repeats 3] [--dir DIR]
+    python benchmarks/merge.py [--side 100] [--repeats 3] [--dir DIR]
 
 A sweep of SIDE x SIDE points (two swept keys) is built in a temporary directory (or DIR,
 kept and reused when it already holds one): each run's result.nc written by
@@ -109,7 +109,7 @@ def build(root: Path, side: int) -> tuple[str, list[tuple[str, str, int, int, li
 MERGE = """
 import sys, time
 import numpy, pandas, xarray, netCDF4, h5py  # imports apart (see the one new run's figures)
-from snakesweep.merge.sweep import merge_runs
+from snakesweep.merge.dataset import merge_runs
 from snakesweep.planning.plan import load_plan
 from snakesweep.store import runs as store
 plan = load_plan({plan!r})
@@ -125,11 +125,9 @@ import json, sys, time
 from collections import defaultdict
 t0 = time.perf_counter()
 import numpy, pandas, xarray, netCDF4, h5py, rerun
-from snakesweep.merge import sweep as aggregate
-from snakesweep.merge import freshness
+from snakesweep.merge import dataset, direct, freshness, layouts, summaries, sweep
 from snakesweep.merge import index as merge_index
 from snakesweep.store import runs as store
-from snakesweep.merge import summaries
 from snakesweep.planning.plan import load_plan
 spent = defaultdict(float)
 t_imports = time.perf_counter() - t0
@@ -148,20 +146,20 @@ def timed(owner, name, label):
 
 for owner, name, label in [
         (merge_index.RunMetas, "read", "meta.json of every run (cache: metas.json)"),
-        (aggregate, "sweep_record", "provenance record"),
+        (sweep, "sweep_record", "provenance record"),
         (store, "run_statuses", "run statuses (checksum verdicts)"),
         (merge_index, "previous", "merge index: load and check sweep.nc"),
-        (aggregate, "_reused", "values of the merged runs from sweep.nc"),
-        (aggregate._Reader, "add", "reading new result files"),
-        (aggregate, "_assembled", "assembling the arrays"),
-        (aggregate, "_dataset", "building the Dataset"),
-        (aggregate, "run_table", "run table"),
+        (direct, "reused", "values of the merged runs from sweep.nc"),
+        (layouts.Reader, "add", "reading new result files"),
+        (direct, "_assembled", "assembling the arrays"),
+        (dataset, "_dataset", "building the Dataset"),
+        (sweep, "run_table", "run table"),
         (store.Staging, "file",
          lambda staged, name, *rest: name in ("sweep.nc", "runs.csv") and f"writing {{name}}"),
-        (aggregate, "recording_bytes", "encoding sweep.rrd"),
+        (sweep, "recording_bytes", "encoding sweep.rrd"),
         (store.Staging, "data", lambda staged, name, *rest: f"writing {{name}}"),
         (summaries, "stage_summaries", "writing metrics.json and plots/"),
-        (aggregate, "stage_provenance", "writing provenance.json"),
+        (sweep, "stage_provenance", "writing provenance.json"),
         (freshness, "staged_files", "digests of sweep.nc and runs.csv"),
         (store.Staging, "commit", "renaming the merged files into place"),
         (freshness, "merge_key", "merge key (hashes every meta.json)"),
@@ -174,7 +172,7 @@ plan = load_plan({plan!r})
 plan.points
 spent["loading the plan"] = time.perf_counter() - t
 t = time.perf_counter()
-aggregate.write_sweep(plan, "results")
+sweep.write_sweep(plan, "results")
 total = time.perf_counter() - t
 print(json.dumps({{"imports": t_imports, "write_sweep": total, "parts": spent}}))
 """
@@ -205,7 +203,8 @@ def forget(results: Path) -> None:
 def one_new_run(plan: str, results: Path, new: Any) -> tuple[float, dict[str, Any]]:
     """The sweep merged without ``new``, then ``new`` written and merged: the wall time of
     ``python -m snakesweep.merge`` and, again, the parts of ``write_sweep``."""
-    parse = ("from snakesweep import store; from snakesweep.planning.plan import load_plan; "
+    parse = ("from snakesweep.store import runs as store; "
+             "from snakesweep.planning.plan import load_plan; "
              f"store.run_statuses('results', load_plan({plan!r}).run_ids)")
     out = []
     for timed in ("command", "parts"):
