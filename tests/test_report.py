@@ -442,7 +442,8 @@ def test_the_rules_declare_what_the_report_job_writes() -> None:
     """The paths the Snakefile declares are the ones ``python -m snakesweep.view.report`` writes."""
     text = Path(RULES).read_text()
     assert "localrules:\n    merge_runs,\n    sweep_report," in text
-    assert "SWEEP.report_files," in text.split("rule sweep:")[1].split("rule runs:")[0]
+    merge = (Path(RULES).parent / "rules" / "merge.smk").read_text()  # rule sweep is there
+    assert "SWEEP.report_files," in merge.split("rule sweep:")[1].split("rule merge_runs:")[0]
     paths = report.ReportPaths("out")
     assert [str(p) for p in paths.outputs] == [
         "out/report/runs.html", "out/report/provenance.html", "out/report/pictures",

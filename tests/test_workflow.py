@@ -175,6 +175,23 @@ def test_plain_snakemake_names_a_misspelt_experiment_before_any_job(repo_copy: P
     assert "run_experiment" not in said
 
 
+def test_plain_snakemake_refuses_a_misspelt_option_and_a_wrong_type_before_any_job(
+        repo_copy: Path) -> None:
+    """The rules validate ``--config snakesweep={...}`` against their schema: Snakemake's own
+    error names the key, and nothing is planned or run."""
+    for options, said in (("{resluts: elsewhere}",
+                           "Additional properties are not allowed ('resluts' was unexpected)"),
+                          ("{overrides: seed=1}", "'seed=1' is not of type 'array'")):
+        out = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--config",
+                              f"snakesweep={options}"], cwd=repo_copy, capture_output=True,
+                             text=True, timeout=300)
+        assert out.returncode != 0
+        text = out.stdout + out.stderr
+        assert "Error validating config file" in text and said in text
+        assert "run_experiment" not in text
+        assert not (repo_copy / "results").exists() and not (repo_copy / "elsewhere").exists()
+
+
 def test_repository_example_with_plain_snakemake(repo_copy: Path) -> None:
     """`snakemake --cores 2` in the repository runs the shipped example, then has nothing to do."""
     env = {**os.environ, "PYTHONPATH": ""}

@@ -270,7 +270,7 @@ def held(tmp_path: Path) -> Iterator[Path]:
 
 
 API = ("import sys; from pathlib import Path; "
-       "from snakesweep.snakemake.workflow import run_snakemake, write_invocation; "
+       "from snakesweep.snakemake.driver import run_snakemake, write_invocation; "
        "sys.exit(run_snakemake(write_invocation(Path('invocation.yaml'), "
        "{'results': 'results'}), '1', [], ['api']))")
 

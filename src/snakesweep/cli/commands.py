@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 from snakesweep import __version__
 from snakesweep.errors import SnakesweepError, first_line
 from snakesweep.planning.plan import Plan, make_plan
+from snakesweep.snakemake import arguments
 from snakesweep.store import locks
 from snakesweep.store import runs as store
 
@@ -208,10 +209,11 @@ def _results_option(p: argparse.ArgumentParser, what: str) -> None:
 
 
 def _cores(text: str) -> str:
-    """``--cores``: a positive number or ``all`` (Snakemake waits forever on 0)."""
-    if text != "all" and not (text.isdigit() and int(text) > 0):
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a positive number of cores "
-                                         "or 'all'")
+    """``--cores``: a positive number or ``all`` (``snakemake.arguments.cores``)."""
+    try:
+        arguments.cores(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
     return text
 
 
@@ -530,7 +532,7 @@ def cmd_status(ns: argparse.Namespace, extra: list[str]) -> int:
 
 def _invocation(ns: argparse.Namespace, plan: Plan, batch: int | str | None) -> Path:
     """The Snakemake config file of this command's sweep (``rules.write_invocation``)."""
-    from snakesweep.snakemake.workflow import write_invocation
+    from snakesweep.snakemake.driver import write_invocation
 
     return write_invocation(
         Path(ns.results, ".snakesweep", "invocations",
@@ -556,7 +558,7 @@ def _run_viewed(ns: argparse.Namespace, plan: Plan, invocation: Path, extra: lis
     """``run --view``: the sweep with its live view; a web viewer is served after it (the
     results no longer locked) until Ctrl-C, unless a SIGTERM stopped the sweep."""
     from snakesweep.cli.live import live_view
-    from snakesweep.snakemake.workflow import TERMINATED
+    from snakesweep.snakemake.driver import TERMINATED
 
     previous = signal.signal(signal.SIGTERM, _interrupt)  # stops the viewer as Ctrl-C does
     try:
@@ -574,7 +576,7 @@ def _run_viewed(ns: argparse.Namespace, plan: Plan, invocation: Path, extra: lis
 
 
 def cmd_report(ns: argparse.Namespace, extra: list[str]) -> int:
-    from snakesweep.view.report import build_report, check_output
+    from snakesweep.snakemake.report import build_report, check_output
 
     ns.output = ns.output or os.path.join(ns.results, "report.html")
     check_output(ns.output)
@@ -615,7 +617,7 @@ def _run_rounds(ns: argparse.Namespace, plan: Plan, invocation: Path, extra: lis
     """Run Snakemake, and again for each round an adaptive sweep asks for; the summary line.
 
     ``view`` (a ``live.LiveView``) is told of each round's plan."""
-    from snakesweep.snakemake.workflow import run_snakemake
+    from snakesweep.snakemake.driver import run_snakemake
 
     code = run_snakemake(invocation, str(ns.cores), extra, ["snakesweep", *ns.argv], plan,
                          ns.results, ns.batch)

@@ -14,6 +14,7 @@ from pathlib import Path
 from string import Template
 
 from snakesweep.errors import ConfigError, SnakesweepError
+from snakesweep.snakemake.arguments import RERUN_TRIGGERS
 from snakesweep.store import runs as store
 
 TEMPLATES = Path(__file__).parents[1] / "templates"
@@ -53,7 +54,8 @@ def scaffold(root: Path, experiment: str | None = None) -> Scaffold:
         params="\n".join(f"      {k}: {v}" for k, v in domain.items()),
     )
     files["workflow/Snakefile"] = _read("Snakefile")
-    files["workflow/profiles/default/config.yaml"] = _read("profile.yaml")
+    files["workflow/profiles/default/config.yaml"] = Template(_read("profile.yaml")).substitute(
+        rerun_triggers=", ".join(RERUN_TRIGGERS))
     files["workflow/plots/curves.json"] = _read("curves.json")
     files["dvc.yaml"] = Template(_read("dvc.yaml.in")).substitute(
         code="\n".join(f"      - {c}" for c in code) or "      # add your experiment's code")

@@ -207,7 +207,7 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]],
     """Run one batch of Hydra jobs through Snakemake; a ``JobReturn`` per job, in order."""
     from hydra.core.hydra_config import HydraConfig
 
-    from snakesweep.snakemake.workflow import run_snakemake, write_invocation
+    from snakesweep.snakemake.driver import run_snakemake, write_invocation
 
     setup_globals()
     config, context = launcher.config, launcher.hydra_context

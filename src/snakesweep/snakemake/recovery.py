@@ -14,6 +14,9 @@ whole and with its checksum recorded (``snakesweep.checksums``), so an incomplet
 a run's result marks a job killed after its run was committed: the marker goes, and the run
 stays done (a result that does not check out is computed again by snakesweep's own
 check). The merge's markers are left to Snakemake, which merges again.
+
+The results directory is held apart from that (``hold_results``): by one invocation that
+computes at a time, across directories and machines (``snakesweep.store.locks``).
 """
 
 from __future__ import annotations
@@ -21,9 +24,17 @@ from __future__ import annotations
 import base64
 import fcntl
 import os
-from collections.abc import Collection
+import sys
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import IO
+
+from snakesweep.errors import ResultsBusy
+from snakesweep.snakemake import arguments
+from snakesweep.store import locks
+
+__all__ = ["SNAKEMAKE", "WORKDIR_LOCK", "clear_run_markers", "clear_stale_locks",
+           "hold_results", "hold_workdir_lock"]
 
 SNAKEMAKE = Path(".snakemake")
 WORKDIR_LOCK = SNAKEMAKE / "snakesweep.lock"
@@ -42,13 +53,38 @@ def hold_workdir_lock() -> IO[str] | None:
     return handle
 
 
+def hold_results(results: str, argv: Sequence[str]
+                 ) -> tuple[locks.SweepLock | None, str | None]:
+    """The sweep lock of ``results`` for this Snakemake (``snakesweep.locks``): inherited from
+    ``snakesweep run``, or taken, after waiting for another live invocation when this one
+    computes (``argv``: its arguments). One that computes nothing (a dry run, ``--unlock``,
+    a summary) does not wait: it gets None and who holds the lock."""
+    lock = locks.inherited_sweep(results, "snakemake")
+    if lock is not None:
+        return lock, None
+    if arguments.computes(argv):
+        try:
+            return locks.hold_sweep(results, "snakemake", locks.say_waiting(results)), None
+        except KeyboardInterrupt:  # Ctrl-C while waiting: nothing was started
+            print(f"snakesweep: stopped waiting for {results}/; this snakemake computed "
+                  "nothing", file=sys.stderr, flush=True)
+            raise SystemExit(130) from None
+    try:
+        return locks.hold_sweep(results, "snakemake", locks.say_waiting(results), wait=0), None
+    except ResultsBusy as exc:
+        print(f"snakesweep: {results}/ is in use by {exc.holder}; this snakemake computes "
+              "nothing (Snakemake's --unlock removes only Snakemake's lock files; a new "
+              "`snakesweep run` or `snakemake` waits for it)", file=sys.stderr, flush=True)
+        return None, exc.holder
+
+
 def clear_stale_locks() -> int:
     """Remove Snakemake's lock files; call only while holding the workdir lock. Returns
     how many there were."""
-    locks = SNAKEMAKE / "locks"
+    lock_files = SNAKEMAKE / "locks"
     removed = 0
     try:
-        with os.scandir(locks) as found:
+        with os.scandir(lock_files) as found:
             entries = list(found)
     except FileNotFoundError:
         return 0

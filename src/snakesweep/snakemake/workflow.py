@@ -2,64 +2,66 @@
 
 A Snakefile includes the rules with::
 
-    from snakesweep.snakemake.workflow import RULES
+    from snakesweep.rules import RULES
     include: RULES
 
-They read their options from Snakemake's config under the key ``snakesweep``
-(``config_dir``, ``config_name``, ``overrides``, ``results``, ``batch``; or ``plan``, a plan
-file that Hydra's launcher wrote), make the plan (from its cache when nothing changed) and
-ask for one ``run_experiment`` job per run whose ``results/runs/<run_id>/result.nc`` is
-missing (or one ``run_batch`` job per K of them, see ``snakesweep.batches``), then one
-``merge_runs`` job, then one ``sweep_report`` job: the files of the sweep that
-``snakemake --report results/report.html`` puts in Snakemake's report (``snakesweep.report``).
+They read their options from Snakemake's config under the key ``snakesweep``, validated
+against ``CONFIG_SCHEMA`` (``config_dir``, ``config_name``, ``overrides``, ``results``,
+``from_run``, ``batch``; or ``plan``, a plan file that Hydra's launcher wrote), make the
+plan (from its cache when nothing changed) and ask for one ``run_experiment`` job per run
+whose ``results/runs/<run_id>/result.nc`` is missing (or one ``run_batch`` job per K of
+them, see ``snakesweep.execute.batches``), then one ``merge_runs`` job, then one
+``sweep_report`` job: the files of the sweep that ``snakemake --report results/report.html``
+puts in Snakemake's report (``snakesweep.view.report``).
 
 Freshness follows content, never file times, so a fresh clone after ``dvc pull`` (new
 times, no ``.snakemake/`` metadata) has nothing to do: a run is done when its result file
 exists under its content address, and the merge reruns when its key (layout and runs)
-differs from the one the merged files record; see ``snakesweep.freshness``.
+differs from the one the merged files record; see ``snakesweep.merge.freshness``.
 
 Per-job values reach the job's shell through the environment (``SNAKESWEEP_*``), never
 through the command line, and never a config value: the shell command is the same text
 for every sweep, so Snakemake's code and params triggers never rerun finished runs when the
 domain grows.
 """
-
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from snakesweep.core.configs import RUN_ID_PATTERN
-from snakesweep.errors import ResultsBusy
-from snakesweep.execute import batches, descendants, devices, resources
+from snakesweep.core.entries import check_entry
+from snakesweep.errors import SnakesweepError
+from snakesweep.execute import batches, resources
 from snakesweep.execute.batches import BATCH_ID_PATTERN, Batch
+from snakesweep.execute.hydra_task import add_import_paths
+from snakesweep.execute.pool import CLIENT, ENV, Pool
 from snakesweep.merge import freshness, summaries
 from snakesweep.merge import sweep as aggregate
+from snakesweep.planning.plan import Plan, load_plan, make_plan
 from snakesweep.provenance import record as provenance
-from snakesweep.snakemake import recovery, slurm
+from snakesweep.snakemake import arguments, recovery, slurm
+from snakesweep.snakemake.pool import POOL_PID_ENV, local_pool, stop_pool
 from snakesweep.store import locks
 from snakesweep.store import runs as store
 from snakesweep.view import report
 
-__all__ = ["BATCH_COMMAND", "BATCH_ID_PATTERN", "MERGE_COMMAND", "REPORT_COMMAND", "RULES",
-           "RUN_COMMAND", "RUN_ID_PATTERN", "SNAKEFILE", "SweepWorkflow", "prepared",
-           "run_snakemake", "write_invocation"]
-from snakesweep.execute.pool import CLIENT, ENV, Pool, start_pool
-from snakesweep.planning.plan import Plan, load_plan, make_plan
+__all__ = ["BATCH_COMMAND", "BATCH_ID_PATTERN", "CONFIG_SCHEMA", "MERGE_COMMAND",
+           "REPORT_COMMAND", "RULES", "RUN_COMMAND", "RUN_ID_PATTERN", "SNAKEFILE",
+           "SweepWorkflow"]
 
 RULES = str(Path(__file__).parents[1] / "workflow" / "sweep.smk")
 SNAKEFILE = str(Path(__file__).parents[1] / "workflow" / "Snakefile")
-DEFAULTS: dict[str, Any] = {"config_dir": "conf", "config_name": "config", "overrides": [],
-                            "results": "results", "plan": None, "from_run": None,
-                            "batch": None}
+CONFIG_SCHEMA = str(Path(__file__).parents[1] / "workflow" / "schemas" / "config.schema.yaml")
+"""The JSON schema (in YAML) of Snakemake's config as these rules read it: the options under
+``snakesweep``, their types and defaults; ``sweep.smk`` validates the config against it."""
 
 RUN_COMMAND = '. "$SNAKESWEEP_CLIENT"; snakesweep_run {wildcards.run_id}'
 BATCH_COMMAND = '"$SNAKESWEEP_PYTHON" -m snakesweep.execute.batches {input.batch:q}'
@@ -110,15 +112,9 @@ class SweepWorkflow:
         main Snakemake process (not a job's, on a cluster node), hold the results directory
         first, waiting for another live invocation (``snakesweep.locks``), and clear what a
         killed one left (``snakesweep.recovery``)."""
-        from snakemake.exceptions import WorkflowError
+        from snakemake.exceptions import WorkflowError  # Snakemake's: ~0.1 s to import
 
-        from snakesweep.errors import SnakesweepError
-
-        options = {**DEFAULTS, **(config.get("snakesweep") or {})}
-        unknown = set(options) - set(DEFAULTS)
-        if unknown:
-            raise WorkflowError(f"snakesweep: unknown option(s) in config['snakesweep']: "
-                                f"{sorted(unknown)}; known: {sorted(DEFAULTS)}")
+        options = config["snakesweep"]  # validated against CONFIG_SCHEMA, defaults filled in
         if not options["plan"] and not Path(options["config_dir"]).is_dir():
             raise WorkflowError(
                 f"snakesweep: config directory {str(options['config_dir'])!r} does not exist "
@@ -128,11 +124,9 @@ class SweepWorkflow:
         results = str(options["results"])
         try:
             store.check_results(options["results"], "config['snakesweep']['results']")
-            sweep_lock, busy = (_hold_results(results, sys.argv[1:]) if main
+            sweep_lock, busy = (recovery.hold_results(results, sys.argv[1:]) if main
                                 else (None, None))
             if options["plan"]:  # written by Hydra's launcher (snakesweep.launcher)
-                from snakesweep.execute.hydra_task import add_import_paths
-
                 plan = load_plan(options["plan"])
                 add_import_paths(plan.launch or {})
             else:
@@ -149,7 +143,7 @@ class SweepWorkflow:
             statuses = sweep.check_merge() if main else {}
             if main:
                 sweep.form_batches(batches.batch_setting(options["batch"], "--batch"),
-                                   _parallel_jobs(workflow), statuses,
+                                   arguments.parallel_jobs(workflow), statuses,
                                    owner=sweep._lock is not None and busy is None)
         except SnakesweepError as exc:
             raise WorkflowError(f"snakesweep: {exc}") from None
@@ -181,7 +175,7 @@ class SweepWorkflow:
         runs, which Snakemake computes again and the merge must then follow (it does not
         follow a job it reruns whose outputs exist and are all ``ancient`` inputs of it).
         With batches: the done runs' results, ``ancient``, and the batches' markers."""
-        from snakemake.io import ancient
+        from snakemake.io import ancient  # Snakemake's: ~0.1 s to import
 
         if self.batches:
             return [*self.batch_markers, *map(ancient, self._done_results())]
@@ -290,7 +284,7 @@ class SweepWorkflow:
     def code_input(self, wildcards: Any) -> Any:
         """A run job's input: the code key, dated newer than the result of a stale run and
         ``ancient`` for every other run, so Snakemake computes exactly the stale ones again."""
-        from snakemake.io import ancient
+        from snakemake.io import ancient  # Snakemake's: ~0.1 s to import
 
         if wildcards.run_id in self.stale:
             return self.code_key_file
@@ -303,10 +297,6 @@ class SweepWorkflow:
     @property
     def _report(self) -> report.ReportPaths:
         return report.ReportPaths(self.results)
-
-    @property
-    def report_dir(self) -> str:
-        return str(self._report.directory)
 
     @property
     def report_table(self) -> str:
@@ -336,7 +326,7 @@ class SweepWorkflow:
         fresh (a merge that writes the same content again leaves it alone), else plain: a
         job downstream of one Snakemake reruns is judged by the files between them only,
         and never follows a job whose inputs from it are all ``ancient``."""
-        from snakemake.io import ancient
+        from snakemake.io import ancient  # Snakemake's: ~0.1 s to import
 
         return ancient(path) if self.report_fresh else path
 
@@ -354,7 +344,9 @@ class SweepWorkflow:
         """The report job's threads: rerun's pictures it draws at once (at most
         ``REPORT_THREADS``, and the cores Snakemake may use); matplotlib draws one at a
         time."""
-        return min(REPORT_THREADS, _cores(self._workflow)) if self.pictures == "rerun" else 1
+        if self.pictures != "rerun":
+            return 1
+        return min(REPORT_THREADS, arguments.workflow_cores(self._workflow))
 
     def caption(self, name: str) -> str:
         """A caption that ships with the rules (``workflow/report/<name>.rst``)."""
@@ -415,10 +407,8 @@ class SweepWorkflow:
         directory removed before the merge read it: Snakemake stops, calling neither
         ``onsuccess`` nor ``onerror``), ``finish`` still runs when its process exits, and
         merges what finished."""
-        import atexit
-
         if self.busy is not None:
-            from snakemake.exceptions import WorkflowError
+            from snakemake.exceptions import WorkflowError  # Snakemake's: ~0.1 s to import
 
             raise WorkflowError(f"snakesweep: {self.results}/ is in use by {self.busy}; "
                                 "this snakemake computes nothing: run it again when that one "
@@ -439,7 +429,7 @@ class SweepWorkflow:
                 print(f"snakesweep: could not record the session's provenance: {exc}",
                       file=sys.stderr)
         if ENV not in os.environ and workflow.local_exec and not self.batches:
-            self.pool = local_pool(self.pending, _cores(workflow), self.plan)
+            self.pool = local_pool(self.pending, arguments.workflow_cores(workflow), self.plan)
             if self.pool is not None:
                 os.environ[ENV] = self.pool.address
 
@@ -466,25 +456,7 @@ class SweepWorkflow:
         if not failed:
             self.say_unmerged()
             return
-        try:
-            key = freshness.merge_key(self.plan, self.results)
-            if key is not None and freshness.recorded_key(self.results) == key:
-                return  # the merge ran: what failed came after it
-            if apart:
-                merged = subprocess.run([sys.executable, "-m", "snakesweep.merge",
-                                         str(self.plan.path), self.results], check=False)
-                if merged.returncode != 0:
-                    return  # it said why
-            else:
-                aggregate.write_sweep(self.plan, self.results)
-        except Exception as exc:  # noqa: BLE001 - the workflow already failed; say why this did too
-            causes = [f"snakesweep: {exc.message}: {cause}" for cause in exc.exceptions] \
-                if isinstance(exc, ExceptionGroup) else []  # each run that cannot be read
-            print(f"snakesweep: could not merge the finished runs"
-                  f"{'' if causes else f': {exc}'}; the merged files are the previous "
-                  "merge's", file=sys.stderr)
-            for line in causes:
-                print(line, file=sys.stderr)
+        if not self._merge_finished(apart):
             return
         statuses = store.run_statuses(self.results, self.plan.run_ids)
         failed_runs = [r for r in self.plan.run_ids if statuses[r] == "failed"]
@@ -500,6 +472,31 @@ class SweepWorkflow:
                   f"(first: {pending[0]}); run again to compute them.", file=sys.stderr)
         self.say_unmerged()
 
+    def _merge_finished(self, apart: bool) -> bool:
+        """After a failure, merge the runs that finished, unless the merge ran; whether it
+        merged (else it said why not, or there was nothing to do)."""
+        try:
+            key = freshness.merge_key(self.plan, self.results)
+            if key is not None and freshness.recorded_key(self.results) == key:
+                return False  # the merge ran: what failed came after it
+            if apart:
+                merged = subprocess.run([sys.executable, "-m", "snakesweep.merge",
+                                         str(self.plan.path), self.results], check=False)
+                if merged.returncode != 0:
+                    return False  # it said why
+            else:
+                aggregate.write_sweep(self.plan, self.results)
+        except Exception as exc:  # noqa: BLE001 - the workflow already failed; say why this did too
+            causes = [f"snakesweep: {exc.message}: {cause}" for cause in exc.exceptions] \
+                if isinstance(exc, ExceptionGroup) else []  # each run that cannot be read
+            print(f"snakesweep: could not merge the finished runs"
+                  f"{'' if causes else f': {exc}'}; the merged files are the previous "
+                  "merge's", file=sys.stderr)
+            for line in causes:
+                print(line, file=sys.stderr)
+            return False
+        return True
+
     def say_unmerged(self) -> None:
         """Name the done runs the merge left out of ``sweep.nc``, and why (its own log is
         in a file: what Snakemake, ``dvc repro`` or ``snakesweep run`` show is this)."""
@@ -508,260 +505,8 @@ class SweepWorkflow:
             print(line, file=sys.stderr)
 
 
-def write_invocation(path: Path, options: Mapping[str, Any]) -> Path:
-    """Write the Snakemake config file that gives these rules their ``snakesweep`` options."""
-    import yaml
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    store.write_atomic(path, yaml.safe_dump({"snakesweep": dict(options)}))
-    return path
-
-
-def local_pool(pending: int, cores: int, plan: Plan) -> Pool | None:
-    """A warm worker pool for the local runs, unless nothing is pending or
-    ``SNAKESWEEP_NO_POOL`` asks for a process per run: a worker per core, at most one per
-    device slot (``snakesweep.devices``)."""
-    if pending == 0 or os.environ.get("SNAKESWEEP_NO_POOL"):
-        return None
-    options = next(iter(plan.run_options().values()), {})
-    slots = devices.capacity(options) if devices.configured(options) else None
-    return start_pool(min(cores, pending, slots or cores), str(plan.path))
-
-
-QUIET = ("--dry-run", "--dryrun", "--unlock", "--list-rules", "--list", "--list-target-rules",
-         "--lt", "--lint", "--print-compilation", "--dag", "--rulegraph", "--filegraph",
-         "--d3dag", "--summary", "--detailed-summary", "--list-changes", "--lc",
-         "--list-input-changes", "--li", "--list-params-changes", "--lp", "--list-untracked",
-         "--lu", "--cleanup-metadata", "--cm", "--cleanup-shadow", "--containerize",
-         "--generate-unit-tests", "--archive", "--export-cwl", "--list-conda-envs",
-         "--conda-cleanup-envs", "--conda-create-envs-only", "--touch", "--report", "--version",
-         "--help")
-"""Snakemake options after which it computes no run (``--report`` but with
-``--report-after-run``): such a Snakemake does not wait for the results directory."""
-QUIET_SHORT = frozenset("nlSDth")
-"""The same, as short options (``-n``, ``-np``)."""
-
-
-def _computes(argv: Sequence[str]) -> bool:
-    """Whether a Snakemake with these arguments may compute runs, as far as they tell."""
-    names = {a.split("=", 1)[0] for a in argv}
-    if "--report-after-run" in names:
-        return True
-    short = (set(a[1:]) for a in argv if len(a) > 1 and a[0] == "-" and a[1:].isalpha())
-    return not (names & set(QUIET) or any(s & QUIET_SHORT for s in short))
-
-
-def _hold_results(results: str, argv: Sequence[str]
-                  ) -> tuple[locks.SweepLock | None, str | None]:
-    """The sweep lock of ``results`` for this Snakemake (``snakesweep.locks``): inherited from
-    ``snakesweep run``, or taken, after waiting for another live invocation when this one
-    computes (``argv``: its arguments). One that computes nothing (a dry run, ``--unlock``,
-    a summary) does not wait: it gets None and who holds the lock."""
-    lock = locks.inherited_sweep(results, "snakemake")
-    if lock is not None:
-        return lock, None
-    if _computes(argv):
-        try:
-            return locks.hold_sweep(results, "snakemake", locks.say_waiting(results)), None
-        except KeyboardInterrupt:  # Ctrl-C while waiting: nothing was started
-            print(f"snakesweep: stopped waiting for {results}/; this snakemake computed "
-                  "nothing", file=sys.stderr, flush=True)
-            raise SystemExit(130) from None
-    try:
-        return locks.hold_sweep(results, "snakemake", locks.say_waiting(results), wait=0), None
-    except ResultsBusy as exc:
-        print(f"snakesweep: {results}/ is in use by {exc.holder}; this snakemake computes "
-              "nothing (Snakemake's --unlock removes only Snakemake's lock files; a new "
-              "`snakesweep run` or `snakemake` waits for it)", file=sys.stderr, flush=True)
-        return None, exc.holder
-
-
 def _check_entries(plan: Plan) -> None:
     """Refuse, before any job, an experiment that cannot exist (importing none of them)."""
-    from snakesweep.core.entries import check_entry
-
     shared = {id(o): o for o in plan.run_options().values()}  # runs share their options
     for spec in {o.get("experiment") for o in shared.values() if o.get("experiment")}:
         check_entry(spec, "snakesweep.experiment")
-
-
-def _cores(workflow: Any) -> int:
-    """``--cores`` (1 when it is not known)."""
-    if workflow is None:
-        return 1
-    try:
-        cores = workflow.global_resources["_cores"]
-        cores = getattr(cores, "value", cores)  # a Resource from Snakemake 9.16 on, else int
-        return max(1, int(cores or 1))
-    except (AttributeError, KeyError, TypeError, ValueError):
-        return 1
-
-
-def _parallel_jobs(workflow: Any) -> int:
-    """How many jobs Snakemake runs at once: ``--jobs`` when given, else ``--cores``."""
-    if workflow is None:
-        return 1
-    if workflow.nodes:  # --jobs (the executor is not known yet while the rules are parsed)
-        return int(workflow.nodes)
-    return _cores(workflow)
-
-
-ELSEWHERE = ("--executor", "-e", "--profile", "--workflow-profile", "--slurm", "--cluster",
-             "--kubernetes", "-n", "--dry-run", "--dryrun", "--unlock", "--touch", "-t",
-             "--list", "-l", "--summary", "-S")
-"""Snakemake options after which ``snakesweep run`` starts no pool before Snakemake: its
-jobs may run elsewhere, or none run. (A profile that sets an executor is caught later: the
-``onstart`` of a workflow whose jobs are not local stops the pool.)"""
-
-POOL_PID_ENV = "SNAKESWEEP_POOL_PID"
-POOL_PIPE_ENV = "SNAKESWEEP_POOL_PIPE"
-"""The descriptor of the pool's control pipe, which the Snakemake of ``snakesweep run``
-holds open: the pool stops when both have ended (``snakesweep.pool``)."""
-
-RERUN_TRIGGERS = ("--rerun-triggers", "mtime", "params", "software-env", "code")
-"""Snakemake's triggers but ``input``: the merge follows its key (``merge.key``), and its set
-of inputs changes with batches (their markers, then the runs' results) while its content
-does not (also in ``workflow/profiles/default``)."""
-
-
-def stop_pool(pid: str) -> None:
-    """Ask the pool whose master is ``pid`` to stop (it stops its workers)."""
-    import signal
-
-    if pid.isdigit():
-        try:
-            os.kill(int(pid), signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-
-
-def _runs_here(extra: Sequence[str]) -> bool:
-    """Whether the runs of a Snakemake with these arguments run on this machine, as far as
-    its command line and environment tell."""
-    if os.environ.get("SNAKEMAKE_PROFILE"):
-        return False
-    return not any(a.split("=", 1)[0] in ELSEWHERE or
-                   (a.startswith("-e") and not a.startswith("--")) for a in extra)
-
-
-@contextmanager
-def prepared(plan: Plan, results: str, cores: str, extra: Sequence[str],
-             command: Sequence[str], batch: int | str | None = None
-             ) -> Iterator[dict[str, str]]:
-    """The environment of one Snakemake invocation of ``snakesweep run``: its session and,
-    when its runs go to the local executor one job per run (not in batches: ``batch`` is
-    ``--batch``), the worker pool, both started before Snakemake so the pool warms up
-    (imports, the experiment) while Snakemake starts. Yields the environment; stops the
-    pool and removes the session afterwards. Snakemake holds the pool's control pipe too
-    (``POOL_PIPE_ENV``, ``_call``), so the pool serves it as long as it lives, even when
-    ``snakesweep run`` alone is killed."""
-    env = {**os.environ, provenance.COMMAND_ENV: json.dumps(list(command))}
-    session = provenance.session_path(results)
-    env[provenance.SESSION_ENV] = str(session)
-    pool = None
-    if _runs_here(extra):
-        statuses = store.run_statuses(results, plan.run_ids,
-                                      provenance.CurrentCode(plan.run_options()))
-        pending = sum(s != "done" for s in statuses.values())
-        count = len(os.sched_getaffinity(0)) if cores == "all" else int(cores)
-        setting = batch if batch is not None else batches.sweep_setting(plan.run_options())
-        if batches.batch_size(setting, pending, count) > 1:
-            pending = 0  # the runs go in batches, each a process of its own: no pool
-        with _env(env):  # what the pool's workers inherit
-            pool = local_pool(pending, count, plan)
-        if pool is not None:
-            assert pool.process.stdin is not None
-            env.update({ENV: pool.address, POOL_PID_ENV: str(pool.process.pid),
-                        POOL_PIPE_ENV: str(pool.process.stdin.fileno())})
-    try:
-        try:
-            with _env(env):
-                provenance.begin_session(results, session)
-        except Exception as exc:  # noqa: BLE001 - runs still record what they can themselves
-            print(f"snakesweep: could not record the session's provenance: {exc}",
-                  file=sys.stderr)
-            env.pop(provenance.SESSION_ENV)
-        yield env
-    finally:
-        if pool is not None:
-            pool.stop()
-        provenance.end_session(session)
-
-
-@contextmanager
-def _env(env: Mapping[str, str]) -> Iterator[None]:
-    saved = dict(os.environ)
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-
-
-def run_snakemake(invocation: Path, cores: str, extra: Sequence[str],
-                  command: Sequence[str], plan: Plan | None = None,
-                  results: str = "results", batch: int | str | None = None) -> int:
-    """Run Snakemake on snakesweep's Snakefile with this invocation's options; its exit status.
-
-    What a killed run left (Snakemake's locks and incomplete markers) is cleared when the
-    rules are parsed (``snakesweep.recovery``). ``command`` (the user's command line)
-    reaches the runs' provenance through the environment, never a shell. With ``plan``
-    (the plan those options give, into ``results``), the session and the pool start before
-    Snakemake does. When it returns, every process it started has ended: processes the
-    runs left running are ended (``snakesweep.descendants``), and named.
-    """
-    snakemake = [sys.executable, "-m", "snakemake", "--snakefile", SNAKEFILE,
-                 "--configfile", str(invocation), "--cores", cores, *RERUN_TRIGGERS,
-                 "--keep-going",
-                 "--rerun-incomplete", *extra]
-    with descendants.adopted() as ended:
-        if plan is None:
-            code = _call(snakemake, {**os.environ,
-                                     provenance.COMMAND_ENV: json.dumps(list(command))})
-        else:
-            with prepared(plan, results, cores, extra, command, batch) as env:
-                code = _call(snakemake, env)
-    if ended:
-        print(f"snakesweep: ended {len(ended)} process(es) the runs left running: "
-              f"{'; '.join(ended[:3])}{'; …' if len(ended) > 3 else ''}", file=sys.stderr)
-    return code
-
-
-TERMINATED = threading.Event()
-"""Set when a SIGTERM was passed to a Snakemake of ``_call``: the sweep was stopped."""
-
-
-def _call(command: Sequence[str], env: Mapping[str, str]) -> int:
-    """Run ``command`` to its end, passing it a SIGTERM this process gets (so stopping
-    ``snakesweep run`` stops its Snakemake, which stops its jobs, and the pool after it),
-    and the sweep locks this process holds (``locks.hand_over``) and the pool's control
-    pipe (``POOL_PIPE_ENV``), which it holds for as long as it lives."""
-    import signal
-
-    env = dict(env)
-    held = locks.hand_over(env)  # Snakemake holds them too, while it lives
-    pipe = env.pop(POOL_PIPE_ENV, "")  # the descriptor, not its number, is what it needs
-    process = subprocess.Popen(list(command), env=env,
-                               pass_fds=(*held, *([int(pipe)] if pipe.isdigit() else [])))
-    main = threading.current_thread() is threading.main_thread()
-
-    def forward(signum: int, frame: Any) -> None:
-        TERMINATED.set()
-        process.send_signal(signum)
-
-    previous = signal.signal(signal.SIGTERM, forward) if main else None
-    try:
-        return process.wait()
-    except BaseException:  # Ctrl-C: Snakemake got it too; let it end before what it uses
-        try:
-            process.wait(timeout=30)
-        except BaseException:
-            process.kill()
-            process.wait()
-        raise
-    finally:
-        if main:
-            signal.signal(signal.SIGTERM, previous)
-        for lock in locks.held_sweeps():  # Snakemake wrote itself in: this one holds them
-            lock.note()

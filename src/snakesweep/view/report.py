@@ -27,12 +27,12 @@ import json
 import os
 import sys
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from snakesweep.errors import ConfigError, SnakesweepError
+from snakesweep.errors import ConfigError
 from snakesweep.merge import freshness
 from snakesweep.store import runs as store
 from snakesweep.view.pages import provenance_page, table_page
@@ -47,7 +47,7 @@ from snakesweep.view.report_pictures import (
 from snakesweep.view.screenshots import RENDER_TIMEOUT, WINDOW
 
 __all__ = ["CAPTIONS", "FORMAT", "PICTURES_ENV", "REPORT_DIR", "PictureMode", "ReportPaths",
-           "build_report", "check_output", "main", "picture_labels", "pictures_of",
+           "main", "picture_labels", "pictures_of",
            "pictures_setting", "recorded_key", "report_key", "stamp", "write_report"]
 
 PICTURES_ENV = "SNAKESWEEP_PICTURES"
@@ -207,31 +207,6 @@ def picture_labels(results: str | os.PathLike[str], stem: str) -> dict[str, str]
                     "over": " × ".join(map(str, p.get("dims") or [])) or "—",
                     "picture": drawn}
     return {"variable": stem, "over": "—", "picture": "?"}
-
-
-def check_output(output: str | os.PathLike[str]) -> None:
-    """Refuse a report file Snakemake cannot write (``SnakesweepError`` naming it)."""
-    if not str(output).endswith((".html", ".zip")):
-        raise SnakesweepError(f"--output {str(output)!r}: Snakemake writes a report to a "
-                              ".html file (or a .zip of one with its files)")
-
-
-def build_report(plan: Any, invocation: Path, output: str | os.PathLike[str], cores: str,
-                 extra: Sequence[str], command: Sequence[str], results: str) -> int:
-    """``snakesweep report``: Snakemake builds the sweep's default target as ``snakesweep run``
-    does (the pending runs, the merge, the report's files; ``extra``: Snakemake's arguments),
-    then writes its report to ``output`` (``snakemake --report``) with the same Snakefile and
-    config. Returns Snakemake's exit status."""
-    from snakesweep.snakemake.workflow import run_snakemake
-
-    check_output(output)
-    code = run_snakemake(invocation, cores, extra, command, plan, results)
-    if code != 0:
-        print(f"snakesweep: snakemake exited with status {code}; no report written (its files "
-              "are written once every run is done: `snakesweep status` says which is not)",
-              file=sys.stderr)
-        return code
-    return run_snakemake(invocation, cores, ["--report", os.fspath(output)], command)
 
 
 def main(argv: list[str] | None = None) -> int:

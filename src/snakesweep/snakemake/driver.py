@@ -1,0 +1,159 @@
+"""The driver: how ``snakesweep run`` (and ``snakesweep report``, and Hydra's launcher)
+starts Snakemake on snakesweep's Snakefile: the config file of the invocation, the session
+and the worker pool started before Snakemake, Snakemake's options, signals passed on, and
+the processes the runs left ended."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from snakesweep.execute import batches, descendants
+from snakesweep.execute.pool import ENV
+from snakesweep.planning.plan import Plan
+from snakesweep.provenance import record as provenance
+from snakesweep.snakemake import arguments
+from snakesweep.snakemake.pool import POOL_PID_ENV, POOL_PIPE_ENV, local_pool
+from snakesweep.snakemake.workflow import SNAKEFILE
+from snakesweep.store import locks
+from snakesweep.store import runs as store
+
+__all__ = ["TERMINATED", "prepared", "run_snakemake", "write_invocation"]
+
+
+def write_invocation(path: Path, options: Mapping[str, Any]) -> Path:
+    """Write the Snakemake config file that gives these rules their ``snakesweep`` options."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    store.write_atomic(path, yaml.safe_dump({"snakesweep": dict(options)}))
+    return path
+
+
+@contextmanager
+def prepared(plan: Plan, results: str, cores: str, extra: Sequence[str],
+             command: Sequence[str], batch: int | str | None = None
+             ) -> Iterator[dict[str, str]]:
+    """The environment of one Snakemake invocation of ``snakesweep run``: its session and,
+    when its runs go to the local executor one job per run (not in batches: ``batch`` is
+    ``--batch``), the worker pool, both started before Snakemake so the pool warms up
+    (imports, the experiment) while Snakemake starts. Yields the environment; stops the
+    pool and removes the session afterwards. Snakemake holds the pool's control pipe too
+    (``POOL_PIPE_ENV``, ``_call``), so the pool serves it as long as it lives, even when
+    ``snakesweep run`` alone is killed."""
+    env = {**os.environ, provenance.COMMAND_ENV: json.dumps(list(command))}
+    session = provenance.session_path(results)
+    env[provenance.SESSION_ENV] = str(session)
+    pool = None
+    if arguments.runs_here(extra):
+        statuses = store.run_statuses(results, plan.run_ids,
+                                      provenance.CurrentCode(plan.run_options()))
+        pending = sum(s != "done" for s in statuses.values())
+        count = arguments.cores(cores)
+        setting = batch if batch is not None else batches.sweep_setting(plan.run_options())
+        if batches.batch_size(setting, pending, count) > 1:
+            pending = 0  # the runs go in batches, each a process of its own: no pool
+        with _env(env):  # what the pool's workers inherit
+            pool = local_pool(pending, count, plan)
+        if pool is not None:
+            assert pool.process.stdin is not None
+            env.update({ENV: pool.address, POOL_PID_ENV: str(pool.process.pid),
+                        POOL_PIPE_ENV: str(pool.process.stdin.fileno())})
+    try:
+        try:
+            with _env(env):
+                provenance.begin_session(results, session)
+        except Exception as exc:  # noqa: BLE001 - runs still record what they can themselves
+            print(f"snakesweep: could not record the session's provenance: {exc}",
+                  file=sys.stderr)
+            env.pop(provenance.SESSION_ENV)
+        yield env
+    finally:
+        if pool is not None:
+            pool.stop()
+        provenance.end_session(session)
+
+
+@contextmanager
+def _env(env: Mapping[str, str]) -> Iterator[None]:
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def run_snakemake(invocation: Path, cores: str, extra: Sequence[str],
+                  command: Sequence[str], plan: Plan | None = None,
+                  results: str = "results", batch: int | str | None = None) -> int:
+    """Run Snakemake on snakesweep's Snakefile with this invocation's options; its exit status.
+
+    What a killed run left (Snakemake's locks and incomplete markers) is cleared when the
+    rules are parsed (``snakesweep.recovery``). ``command`` (the user's command line)
+    reaches the runs' provenance through the environment, never a shell. With ``plan``
+    (the plan those options give, into ``results``), the session and the pool start before
+    Snakemake does. When it returns, every process it started has ended: processes the
+    runs left running are ended (``snakesweep.descendants``), and named.
+    """
+    snakemake = [sys.executable, "-m", "snakemake", "--snakefile", SNAKEFILE,
+                 "--configfile", str(invocation), "--cores", cores,
+                 "--rerun-triggers", *arguments.RERUN_TRIGGERS, "--keep-going",
+                 "--rerun-incomplete", *extra]
+    with descendants.adopted() as ended:
+        if plan is None:
+            code = _call(snakemake, {**os.environ,
+                                     provenance.COMMAND_ENV: json.dumps(list(command))})
+        else:
+            with prepared(plan, results, cores, extra, command, batch) as env:
+                code = _call(snakemake, env)
+    if ended:
+        print(f"snakesweep: ended {len(ended)} process(es) the runs left running: "
+              f"{'; '.join(ended[:3])}{'; …' if len(ended) > 3 else ''}", file=sys.stderr)
+    return code
+
+
+TERMINATED = threading.Event()
+"""Set when a SIGTERM was passed to a Snakemake of ``_call``: the sweep was stopped."""
+
+
+def _call(command: Sequence[str], env: Mapping[str, str]) -> int:
+    """Run ``command`` to its end, passing it a SIGTERM this process gets (so stopping
+    ``snakesweep run`` stops its Snakemake, which stops its jobs, and the pool after it),
+    and the sweep locks this process holds (``locks.hand_over``) and the pool's control
+    pipe (``POOL_PIPE_ENV``), which it holds for as long as it lives."""
+    env = dict(env)
+    held = locks.hand_over(env)  # Snakemake holds them too, while it lives
+    pipe = env.pop(POOL_PIPE_ENV, "")  # the descriptor, not its number, is what it needs
+    process = subprocess.Popen(list(command), env=env,
+                               pass_fds=(*held, *([int(pipe)] if pipe.isdigit() else [])))
+    main = threading.current_thread() is threading.main_thread()
+
+    def forward(signum: int, frame: Any) -> None:
+        TERMINATED.set()
+        process.send_signal(signum)
+
+    previous = signal.signal(signal.SIGTERM, forward) if main else None
+    try:
+        return process.wait()
+    except BaseException:  # Ctrl-C: Snakemake got it too; let it end before what it uses
+        try:
+            process.wait(timeout=30)
+        except BaseException:
+            process.kill()
+            process.wait()
+        raise
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, previous)
+        for lock in locks.held_sweeps():  # Snakemake wrote itself in: this one holds them
+            lock.note()
