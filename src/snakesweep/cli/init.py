@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 
+from snakesweep import store
 from snakesweep.errors import ConfigError, SnakesweepError
-from snakesweep.store import runs as store
 
 TEMPLATES = Path(__file__).parents[1] / "templates"
 

@@ -22,15 +22,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from snakesweep import store
 from snakesweep.core.entries import entry_form
 from snakesweep.errors import ConfigError, ExperimentError, SnakesweepError, first_line
 from snakesweep.execute import devices, isolation
 from snakesweep.execute.handle import Run
 from snakesweep.planning.plan import Plan, load_plan
 from snakesweep.provenance import record as provenance
-from snakesweep.store import locks
-from snakesweep.store import runs as store
-from snakesweep.store.checksums import result_record
+from snakesweep.store import locks, result_record
 
 RESERVED_NAMES = ("run_id", "status")
 
@@ -230,7 +229,7 @@ def _execute_held(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> O
             error = {"type": type(exc).__name__, "message": places.text(str(exc)),
                      "summary": places.text(first_line(exc)), "traceback": trace}
     duration = time.perf_counter() - t0
-    recorded = handle.finish(draft.path / "artifacts") if handle is not None else {}
+    recorded = handle.finish(draft.path / store.ARTIFACTS) if handle is not None else {}
     meta: dict[str, Any] = {
         "run_id": run_id,
         "status": "failed" if error else "done",
@@ -269,7 +268,7 @@ def commit_unstored(draft: store.RunDraft, meta: dict[str, Any],
     without its result and artifacts, which free the space for the record. If even that
     does not fit, nothing is kept: the run stays pending, and ``ExperimentError`` says why."""
     summary = f"could not store the run: {exc.strerror or exc}"
-    for name in (store.RESULT, "artifacts", store.STDOUT, store.STDERR):
+    for name in (store.RESULT, store.ARTIFACTS, store.STDOUT, store.STDERR):
         target = draft.path / name
         if target.is_dir():
             shutil.rmtree(target, ignore_errors=True)

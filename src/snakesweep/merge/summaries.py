@@ -22,10 +22,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from snakesweep.store import runs as store
+from snakesweep import store
+from snakesweep.store import METRICS, PLOTS
 
-METRICS = "metrics.json"
-PLOTS = "plots"
 MAX_CURVES = 100
 """Sweeps with more points than this get one mean curve per value of the first dimension."""
 MAX_STEPS = 1000

@@ -36,11 +36,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from snakesweep import store
 from snakesweep.errors import NoSpaceError, RunFileError, SnakesweepError, first_line
 from snakesweep.merge import alignment, freshness, summaries
 from snakesweep.merge import index as merge_index
-from snakesweep.merge.freshness import (
+from snakesweep.merge.index import RunShape, VarShape
+from snakesweep.planning.plan import Plan, load_plan
+from snakesweep.provenance import record as provenance
+from snakesweep.store import (
     MERGED,
+    PLOTS,
     PROVENANCE,
     PROVENANCE_DIFF,
     RECORDING,
@@ -48,10 +53,6 @@ from snakesweep.merge.freshness import (
     SWEEP,
     SWEEP_INDEX,
 )
-from snakesweep.merge.index import RunShape, VarShape
-from snakesweep.planning.plan import Plan, load_plan
-from snakesweep.provenance import record as provenance
-from snakesweep.store import runs as store
 from snakesweep.view import recording
 
 ReaderName = Literal["direct", "xarray"]
@@ -909,7 +910,7 @@ def write_sweep(plan: Plan, results: str | os.PathLike[str]) -> tuple[Path, Path
     Path(results).mkdir(parents=True, exist_ok=True)  # no run has been written yet
     ds = merged.dataset.assign_attrs(provenance_attrs(record))
     table = run_table(plan, results, ds, metas)
-    store.clear_asides(results, (*MERGED, summaries.PLOTS))
+    store.clear_asides(results, (*MERGED, PLOTS))
     try:
         with store.Staging(results) as staged:
             written = {

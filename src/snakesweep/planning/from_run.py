@@ -17,8 +17,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from snakesweep import store
 from snakesweep.errors import ConfigError
-from snakesweep.store import runs as store
 
 
 @dataclass(frozen=True)

@@ -33,10 +33,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from snakesweep import store
 from snakesweep.errors import SnakesweepError
 from snakesweep.merge.index import RunMetas
 from snakesweep.planning.plan import Plan
-from snakesweep.store import runs as store
 from snakesweep.view import recording, viewer
 
 PROGRESS = "/progress"

@@ -46,9 +46,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from snakesweep import store
 from snakesweep.core.domain import POINT, ROUND, SAMPLE
 from snakesweep.errors import SnakesweepError
-from snakesweep.store import runs as store
 from snakesweep.view.dimensions import (
     MAX_LINES,
     REPEAT,

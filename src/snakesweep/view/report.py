@@ -47,12 +47,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from snakesweep import store
 from snakesweep.errors import ConfigError, SnakesweepError
 from snakesweep.merge import freshness
-from snakesweep.store import runs as store
+from snakesweep.store import ReportPaths
 
 __all__ = ["MODES", "PICTURE_SCALE", "RENDER_TIMEOUT", "WINDOW", "Picture", "PictureMode",
-           "Pictures", "RenderError", "ReportPaths", "build_report", "check_output", "main",
+           "Pictures", "RenderError", "build_report", "check_output", "main",
            "pictures_of", "pictures_setting", "render_dataset", "render_pictures",
            "render_recording", "stamp", "write_report"]
 
@@ -72,7 +73,6 @@ PictureMode = Literal["matplotlib", "rerun", "off"]
 """How the report's pictures are drawn: by matplotlib (``snakesweep.pictures: true``, the
 default), by rerun's viewer headless (``rerun``), or not at all (``false``)."""
 MODES: tuple[PictureMode, ...] = ("matplotlib", "rerun", "off")
-REPORT_DIR = "report"
 CAPTIONS = Path(__file__).parents[1] / "workflow" / "report"
 """The captions that ship with the rules (reStructuredText, templated by Snakemake)."""
 NOISE = ("XDG_RUNTIME_DIR", "Troubleshooting Rerun", "Report bugs", "stack backtrace",
@@ -118,41 +118,6 @@ def pictures_setting(run_options: Mapping[str, Mapping[str, Any]]) -> PictureMod
 
 
 # -- paths and freshness ---------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class ReportPaths:
-    """Where the report of the sweep in ``results`` lies."""
-
-    results: str
-
-    @property
-    def directory(self) -> Path:
-        return Path(self.results, REPORT_DIR)
-
-    @property
-    def table(self) -> Path:
-        return self.directory / "runs.html"
-
-    @property
-    def provenance(self) -> Path:
-        return self.directory / "provenance.html"
-
-    @property
-    def pictures(self) -> Path:
-        return self.directory / "pictures"
-
-    @property
-    def index(self) -> Path:
-        return self.directory / "report.json"
-
-    @property
-    def key_file(self) -> Path:
-        return Path(self.results, ".snakesweep", "report.key")
-
-    @property
-    def outputs(self) -> tuple[Path, ...]:
-        return (self.table, self.provenance, self.pictures, self.index)
-
 
 def report_key(merge_key: str | None, pictures: PictureMode) -> str | None:
     """What the report is made from: the merged runs (their key), how its pictures are drawn,
@@ -686,15 +651,15 @@ def write_report(results: str | os.PathLike[str], pictures: PictureMode = "matpl
     results = str(results)
     paths = ReportPaths(results)
     paths.directory.mkdir(parents=True, exist_ok=True)
-    with open(Path(results, freshness.RUNS_TABLE), newline="", encoding="utf-8") as f:
+    with open(Path(results, store.RUNS_TABLE), newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
         rows = list(reader)
         columns = list(reader.fieldnames or [])
-    index = _read_json(Path(results, freshness.SWEEP_INDEX))
+    index = _read_json(Path(results, store.SWEEP_INDEX))
     store.write_atomic(paths.table, table_page(rows, columns, index))
-    record = json.loads(Path(results, freshness.PROVENANCE).read_text(encoding="utf-8"))
+    record = json.loads(Path(results, store.PROVENANCE).read_text(encoding="utf-8"))
     store.write_atomic(paths.provenance, provenance_page(record))
-    made = render_pictures(Path(results, freshness.SWEEP), paths.pictures, window=window,
+    made = render_pictures(Path(results, store.SWEEP), paths.pictures, window=window,
                            timeout=timeout, pictures=pictures, jobs=jobs)
     key = report_key((index or {}).get("key"), pictures)
     store.write_atomic(paths.index, json.dumps(
