@@ -300,7 +300,7 @@ def cmd_show(ns: argparse.Namespace, extra: list[str]) -> int:
     directory = store.run_dir(ns.results, run_id)
     drafts = sorted(store.run_drafts(ns.results, run_id).glob("*"),
                     key=lambda p: p.stat().st_mtime)
-    status = store.run_statuses(ns.results, [run_id])[run_id]
+    status = store.run_statuses(ns.results, [run_id], _run_code(ns.results, run_id))[run_id]
     meta = store.read_meta(ns.results, run_id) or {}
     committed = directory / store.META  # (Snakemake makes the run's directory early)
     newer = bool(drafts) and (not committed.is_file()
@@ -338,6 +338,21 @@ def cmd_show(ns: argparse.Namespace, extra: list[str]) -> int:
         print(f"  traceback and output: {directory / store.META}, "
               f"{directory / store.STDERR}")
     return 0
+
+
+def _run_code(results: str, run_id: str) -> store.CodeNow | None:
+    """The code a run would run now, as its own config's options name it (``show`` has no
+    plan); None when its config cannot be read or its options are unusable."""
+    import yaml
+
+    from snakesweep.provenance.record import CurrentCode, options_of
+
+    try:
+        text = (store.run_dir(results, run_id) / store.CONFIG).read_text(encoding="utf-8")
+        config = yaml.safe_load(text)
+        return CurrentCode({run_id: options_of(config if isinstance(config, dict) else {})})
+    except (OSError, yaml.YAMLError, SnakesweepError):
+        return None
 
 
 def cmd_history(ns: argparse.Namespace, extra: list[str]) -> int:

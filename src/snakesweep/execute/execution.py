@@ -162,11 +162,20 @@ def execute_run(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> Out
     if run_id not in plan.configs:
         raise ExperimentError(run_id, f"not a run of the plan {str(plan.path)!r}")
     with locks.run_lock(results, run_id, _waiting_for(run_id)) as waited:
-        if waited and store.run_statuses(results, [run_id])[run_id] == "done":
+        if waited and _done(results, plan, run_id):
             print(f"snakesweep: run {run_id} was finished by the process it waited for; "
                   "not computed again", file=sys.stderr, flush=True)
             return Outcome(run_id, "done")
         return _execute_held(plan, run_id, results)
+
+
+def _done(results: str | os.PathLike[str], plan: Plan | None, run_id: str) -> bool:
+    """Whether a run is done with the code it would run now (one computed with other code,
+    stale, is no result of this attempt's: it is computed again, or its crash recorded)."""
+    code = None
+    if plan is not None and run_id in plan.configs:
+        code = provenance.CurrentCode({run_id: provenance.options_of(plan.configs[run_id])})
+    return store.run_statuses(results, [run_id], code)[run_id] == "done"
 
 
 def _waiting_for(run_id: str) -> Callable[[str], None]:
@@ -386,7 +395,8 @@ def execute_contained(plan: Plan, run_id: str, results: str | os.PathLike[str]) 
         if timed_out:
             kill_tree(pid)
         _, status = os.waitpid(pid, 0)
-    return outcome_of_process(results, run_id, pid, status, timeout if timed_out else None)
+    return outcome_of_process(results, run_id, pid, status, timeout if timed_out else None,
+                              plan)
 
 
 def warm_up(plan: Plan) -> None:
@@ -477,14 +487,16 @@ def run_in_child(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> No
 
 
 def outcome_of_process(results: str | os.PathLike[str], run_id: str, pid: int,
-                       status: int, timed_out: float | None = None) -> Outcome:
+                       status: int, timed_out: float | None = None,
+                       plan: Plan | None = None) -> Outcome:
     """What became of a run from the wait status of the process that ran it.
 
     A process that committed its run recorded its outcome; one that left its draft behind
     (a signal, ``os._exit``, a crash in native code) is recorded here as a failed run, its
     logs kept, unless another attempt has finished the run meanwhile. ``timed_out`` (the
     run's timeout) says it was stopped for taking longer: a failed run whose error is a
-    ``Timeout`` (one status everywhere: ``meta.json``, ``status``, ``sweep.nc``).
+    ``Timeout`` (one status everywhere: ``meta.json``, ``status``, ``sweep.nc``). With the
+    run's ``plan``, a result computed with other code (stale) is not taken as finished.
     """
     draft = store.RunDraft(results, run_id, pid)
     if not draft.path.exists():  # the process committed its run, done or failed
@@ -502,7 +514,7 @@ def outcome_of_process(results: str | os.PathLike[str], run_id: str, pid: int,
         kind = "Timeout"
         message = (f"the run took longer than snakesweep.timeout ({timed_out:g} s) and was "
                    "stopped")
-    if store.run_statuses(results, [run_id])[run_id] == "done":
+    if _done(results, plan, run_id):
         draft.discard()  # another attempt finished it meanwhile: keep that one
         return Outcome(run_id, "done")
     (draft.path / store.RESULT).unlink(missing_ok=True)  # written, but the run never ended
