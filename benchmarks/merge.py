@@ -56,9 +56,9 @@ def dataset(x: int, offset: int) -> Any:
 
 def write_run(job: tuple[str, str, int, int, list[str], dict[str, Any]]) -> None:
     """One run directory, as a finished run leaves it."""
+    from snakesweep import store
     from snakesweep.execute.execution import write_result
-    from snakesweep.store import runs as store
-    from snakesweep.store.checksums import result_record
+    from snakesweep.store import result_record
 
     results, run_id, x, offset, overrides, template = job
     final = store.run_dir(results, run_id)
@@ -83,9 +83,9 @@ def build(root: Path, side: int) -> tuple[str, list[tuple[str, str, int, int, li
     (root / "exp.py").write_text(EXPERIMENT)
     os.chdir(root)
     sys.path.insert(0, str(root))
+    from snakesweep import store
     from snakesweep.execute.execution import execute_run
     from snakesweep.planning.plan import make_plan
-    from snakesweep.store import runs as store
 
     plan = make_plan("conf", "config", [f"x=range(0,{side})", f"offset=range(0,{side})"],
                      "results")
@@ -111,7 +111,7 @@ import sys, time
 import numpy, pandas, xarray, netCDF4, h5py  # imports apart (see the one new run's figures)
 from snakesweep.merge.dataset import merge_runs
 from snakesweep.planning.plan import load_plan
-from snakesweep.store import runs as store
+from snakesweep import store
 plan = load_plan({plan!r})
 plan.points  # the plan loaded whole, apart too
 store.run_statuses("results", plan.run_ids)  # as the parse before a merge leaves them
@@ -127,7 +127,8 @@ t0 = time.perf_counter()
 import numpy, pandas, xarray, netCDF4, h5py, rerun
 from snakesweep.merge import dataset, direct, freshness, layouts, summaries, sweep
 from snakesweep.merge import index as merge_index
-from snakesweep.store import runs as store
+from snakesweep import store
+from snakesweep.merge import summaries
 from snakesweep.planning.plan import load_plan
 spent = defaultdict(float)
 t_imports = time.perf_counter() - t0
@@ -194,9 +195,9 @@ def wall(*args: str) -> float:
 
 
 def forget(results: Path) -> None:
-    from snakesweep.merge import index as merge_index
+    from snakesweep import store
 
-    for cache in (merge_index.INDEX, merge_index.METAS):
+    for cache in (store.MERGE_INDEX, store.MERGE_METAS):
         (results / cache).unlink(missing_ok=True)
 
 

@@ -26,10 +26,10 @@ import textwrap
 import time
 from pathlib import Path
 
+from snakesweep import store
 from snakesweep.execute.execution import execute_run
 from snakesweep.planning.plan import make_plan
 from snakesweep.provenance import record as provenance
-from snakesweep.store import runs as store
 
 CONFIG = {"snakesweep": {"experiment": "trivial:main"}, "x": 1}
 

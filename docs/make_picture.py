@@ -33,7 +33,7 @@ def main() -> int:
 
     import xarray as xr
 
-    from snakesweep.store.runs import replace_with
+    from snakesweep.store import replace_with
     from snakesweep.view.pictures import draw_sweep
     from snakesweep.view.screenshots import png_size
 

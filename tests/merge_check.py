@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from snakesweep.store import runs as store
+from snakesweep import store
 
 
 def misplaced(results: Path, sweeps_own: frozenset[str] = frozenset()) -> dict[str, str]:

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from conftest import snakesweep
+from snakesweep.execute.execution import execute_run
+from snakesweep.planning.plan import make_plan
 
 
 def test_plan_json_lists_points_with_overrides_and_params(project: Path) -> None:
@@ -23,6 +25,21 @@ def test_plan_json_lists_points_with_overrides_and_params(project: Path) -> None
     assert len({p["run_id"] for p in points}) == 6
     assert all(len(p["run_id"]) == 16 for p in points)
     assert not (project / "results" / "runs").exists()
+
+
+def test_show_tells_a_run_computed_with_other_code_stale(
+        project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``show`` tells a done run from one computed with other code, as ``status`` does."""
+    monkeypatch.chdir(project)
+    plan = make_plan("conf", "config", ["x=4"], "results")
+    (run_id,) = plan.run_ids
+    assert execute_run(plan, run_id, "results").status == "done"
+    assert f"run {run_id}: done" in snakesweep("show", run_id, cwd=project).stdout
+    with open(project / "tinyexp.py", "a", encoding="utf-8") as f:
+        f.write("\n# edited\n")
+    shown = snakesweep("show", run_id[:6], cwd=project)
+    assert shown.returncode == 0, shown.stderr
+    assert f"run {run_id}: stale" in shown.stdout
 
 
 def test_plan_table_and_status_before_running(project: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,10 +11,16 @@ import pandas as pd
 import pytest
 import xarray as xr
 
+from snakesweep import store
 from snakesweep.errors import ConfigError, ExperimentError
-from snakesweep.execute.execution import execute_run, failure_line, load_experiment, to_dataset
+from snakesweep.execute.execution import (
+    execute_contained,
+    execute_run,
+    failure_line,
+    load_experiment,
+    to_dataset,
+)
 from snakesweep.planning.plan import make_plan
-from snakesweep.store import runs as store
 
 
 def test_mapping_results_become_variables() -> None:
@@ -99,3 +106,19 @@ def test_missing_key_fails_the_run_with_one_line_naming_it(
     assert "ConfigAttributeError" in outcome.message and "'optimizer'" in outcome.message
     line = failure_line(outcome, "results")
     assert line.startswith(f"snakesweep: run {run_id} failed:") and "meta.json" in line
+
+
+def test_a_stale_run_whose_new_attempt_crashes_is_failed_not_done(
+        project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run computed with other code (stale) is computed again; when that attempt's process
+    dies before recording anything, the old result is no result of the current code: the
+    run is failed, not taken as finished by another attempt."""
+    monkeypatch.chdir(project)
+    plan = make_plan("conf", "config", ["x=4"], "results")
+    (run_id,) = plan.run_ids
+    assert execute_run(plan, run_id, "results").status == "done"
+    (project / "tinyexp.py").write_text("import os\n\n\ndef main(cfg):\n    os._exit(3)\n")
+    sys.modules.pop("tinyexp", None)  # the run's process imports the new code
+    outcome = execute_contained(plan, run_id, "results")
+    assert outcome.status == "failed" and "exit status 3" in outcome.message
+    assert store.run_statuses("results", [run_id]) == {run_id: "failed"}

@@ -14,6 +14,7 @@ import pytest
 import xarray as xr
 
 from conftest import write
+from snakesweep import store
 from snakesweep.execute.execution import execute_run
 from snakesweep.merge import dataset, layouts
 from snakesweep.merge import index as merge_index
@@ -22,8 +23,7 @@ from snakesweep.merge.sweep import write_sweep
 from snakesweep.merge.table import run_table
 from snakesweep.planning.plan import Plan, make_plan
 from snakesweep.provenance import record as provenance
-from snakesweep.store import runs as store
-from snakesweep.store.checksums import result_record
+from snakesweep.store import result_record
 
 # Every kind of result the reference path merges: numbers of each dtype, curves with and
 # without coordinates, own coordinates of other lengths in other runs (an outer join),
@@ -320,8 +320,8 @@ def merged_files() -> dict[str, bytes]:
 def assert_as_full_merge(plan: Plan) -> None:
     """What the incremental merge wrote is what a merge of every run writes."""
     incremental = merged_files()
-    Path("results", merge_index.INDEX).unlink()
-    Path("results", merge_index.METAS).unlink()
+    Path("results", store.MERGE_INDEX).unlink()
+    Path("results", store.MERGE_METAS).unlink()
     write_sweep(plan, "results")
     assert merged_files() == incremental
     with xr.open_dataset(Path("results", "sweep.nc"), engine=store.ENGINE) as ds:
@@ -497,7 +497,7 @@ def test_cached_metas_give_the_same_tables_and_provenance(rich: Path) -> None:
     plan = plan_of("x=1,2,3", "offset=0,100", "fail_on=2")
     run_all(plan, skip={plan.run_ids[0]})
     write_sweep(plan, "results")
-    cached = json.loads(Path("results", merge_index.METAS).read_text())
+    cached = json.loads(Path("results", store.MERGE_METAS).read_text())
     assert len(cached["runs"]) == len(plan.run_ids) - 1
     first = merged_files()
     write_sweep(plan, "results")  # from the cache

@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from snakesweep import store
 from snakesweep.execute.execution import execute_run
 from snakesweep.merge.dataset import merge_runs
 from snakesweep.merge.sweep import write_sweep
 from snakesweep.planning.plan import make_plan
-from snakesweep.store import runs as store
-from snakesweep.store.checksums import result_record
+from snakesweep.store import result_record
 
 
 @pytest.fixture

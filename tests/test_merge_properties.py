@@ -32,14 +32,13 @@ from hypothesis.extra import numpy as hnp
 
 from conftest import write
 from merge_check import misplaced
+from snakesweep import store
 from snakesweep.errors import ExperimentError
 from snakesweep.execute.execution import to_dataset, write_result
 from snakesweep.merge import dataset
-from snakesweep.merge import index as merge_index
 from snakesweep.merge.sweep import write_sweep
 from snakesweep.planning.plan import Plan, make_plan
-from snakesweep.store import runs as store
-from snakesweep.store.checksums import result_record
+from snakesweep.store import result_record
 
 settings.register_profile("ci", max_examples=30, deadline=None, derandomize=True,
                           database=None, print_blob=True,
@@ -219,8 +218,8 @@ def test_every_value_is_merged_at_its_cell_or_its_run_is_named(
         write_sweep(plan, results)
         check_merge(plan, results)
         incremental = merged_files(results)
-        (results / merge_index.INDEX).unlink(missing_ok=True)
-        (results / merge_index.METAS).unlink(missing_ok=True)
+        (results / store.MERGE_INDEX).unlink(missing_ok=True)
+        (results / store.MERGE_METAS).unlink(missing_ok=True)
         write_sweep(plan, results)
         assert merged_files(results) == incremental
 

@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from conftest import APT_LOCK_WAIT, machine_lock, snakesweep, tool, write
+from snakesweep import store
 from snakesweep.errors import ConfigError
 from snakesweep.snakemake.workflow import RULES, SNAKEFILE
 from snakesweep.view import pages, report, report_pictures, screenshots
@@ -167,7 +168,7 @@ def sweep_dataset() -> Any:
 
 
 def test_default_pictures_are_drawn_by_matplotlib_in_process(tmp_path: Path) -> None:
-    out = report.ReportPaths(str(tmp_path)).pictures
+    out = store.ReportPaths(str(tmp_path)).pictures
     made = report_pictures.render_pictures(sweep_dataset(), out)
     assert made.state == "rendered" and made.mode == "matplotlib" and made.fallback is None
     assert sorted(p.name for p in out.iterdir()) == [
@@ -193,7 +194,7 @@ def test_the_report_key_follows_the_merge_key_and_the_pictures_setting(
     assert len(keys) == 3
     assert report.report_key("k", "off") != report.report_key("j", "off")
     results = tmp_path / "results"
-    paths = report.ReportPaths(str(results))
+    paths = store.ReportPaths(str(results))
     assert report.stamp(results, "k", "off") is False  # nothing written yet
     assert paths.key_file.stat().st_mtime > 0
     for path in (paths.table, paths.provenance, paths.pictures / ".snakemake_timestamp"):
@@ -444,7 +445,7 @@ def test_the_rules_declare_what_the_report_job_writes() -> None:
     assert "localrules:\n    merge_runs,\n    sweep_report," in text
     merge = (Path(RULES).parent / "rules" / "merge.smk").read_text()  # rule sweep is there
     assert "SWEEP.report_files," in merge.split("rule sweep:")[1].split("rule merge_runs:")[0]
-    paths = report.ReportPaths("out")
+    paths = store.ReportPaths("out")
     assert [str(p) for p in paths.outputs] == [
         "out/report/runs.html", "out/report/provenance.html", "out/report/pictures",
         "out/report/report.json"]

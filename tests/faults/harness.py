@@ -166,7 +166,7 @@ def meta_of(directory: Path) -> dict[str, Any] | None:
 
 def counted_done(root: Path, results: str = "results") -> set[str]:
     """The runs snakesweep counts done, by the status it gives them."""
-    from snakesweep.store import runs as store
+    from snakesweep import store
 
     ids = [d.name for d in run_dirs(root, results)]
     statuses = store.run_statuses(root / results, ids)

@@ -23,9 +23,9 @@ from harness import (
     run,
 )
 
+from snakesweep import store
 from snakesweep.execute.execution import execute_run, outcome_of_process
 from snakesweep.planning.plan import make_plan
-from snakesweep.store import runs as store
 
 
 def damage(root: Path) -> dict[str, str]:

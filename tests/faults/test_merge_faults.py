@@ -23,10 +23,10 @@ from harness import TRACEBACK, Tally, counted_done, record, tree_digest
 
 from conftest import snakesweep, write
 from merge_check import misplaced
+from snakesweep import store
 from snakesweep.execute.execution import execute_run
 from snakesweep.planning.plan import Plan, make_plan
-from snakesweep.store import runs as store
-from snakesweep.store.checksums import result_record
+from snakesweep.store import result_record
 
 EXPERIMENT = '''
 import numpy as np

@@ -15,9 +15,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from snakesweep import store
 from snakesweep.errors import SnakesweepError
-from snakesweep.merge.freshness import RUNS_TABLE, SWEEP
-from snakesweep.store import runs as store
+from snakesweep.store import RUNS_TABLE, SWEEP
 
 RUN_COLUMNS = ("run_id", "status", "duration", "debug", "commit")
 """The columns of ``runs.csv`` that are not swept keys or results."""
@@ -185,7 +185,7 @@ class Results:
                     continue
                 rows.append({"run_id": run["run_id"], **{k: run[k] for k in keys},
                              "name": artifact["name"],
-                             "path": str(store.run_dir(self.root, run["run_id"]) / "artifacts"
+                             "path": str(store.run_dir(self.root, run["run_id"]) / store.ARTIFACTS
                                          / artifact["name"]),
                              "metadata": artifact.get("metadata") or {}})
         return pd.DataFrame(rows, columns=["run_id", *keys, "name", "path", "metadata"])
@@ -224,9 +224,8 @@ class Results:
         full = self.resolve(run_id)
         status = store.run_statuses(self.root, [full])[full]
         if status == "corrupt":
-            from snakesweep.store.checksums import why_corrupt
-
-            raise ResultsError(f"run {full}'s result is corrupt ({why_corrupt(self.root, full)}):"
+            why = store.why_corrupt(self.root, full)
+            raise ResultsError(f"run {full}'s result is corrupt ({why}):"
                                " `snakesweep run` computes it again")
         if status not in ("done", "stale"):
             raise ResultsError(f"run {full} has no result (status: {status})")
@@ -263,7 +262,7 @@ def resolve_run_id(results: str | os.PathLike[str], prefix: str, *,
     and, with ``drafts``, the runs being written); one line naming the candidates when none
     or several do."""
     names: set[str] = set()
-    places = [store.runs_dir(results)] + ([Path(results, ".snakesweep", "drafts")]
+    places = [store.runs_dir(results)] + ([store.drafts_dir(results)]
                                           if drafts else [])
     for where in places:
         try:

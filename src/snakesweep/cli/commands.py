@@ -15,12 +15,11 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from snakesweep import __version__
+from snakesweep import __version__, store
 from snakesweep.errors import SnakesweepError, first_line
 from snakesweep.planning.plan import Plan, make_plan
 from snakesweep.snakemake import arguments
 from snakesweep.store import locks
-from snakesweep.store import runs as store
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -301,9 +300,9 @@ def cmd_show(ns: argparse.Namespace, extra: list[str]) -> int:
     _no_extra(extra, "show")
     run_id = resolve_run_id(ns.results, ns.run_id, drafts=True)
     directory = store.run_dir(ns.results, run_id)
-    drafts = sorted(Path(ns.results, ".snakesweep", "drafts", run_id).glob("*"),
+    drafts = sorted(store.run_drafts(ns.results, run_id).glob("*"),
                     key=lambda p: p.stat().st_mtime)
-    status = store.run_statuses(ns.results, [run_id])[run_id]
+    status = store.run_statuses(ns.results, [run_id], _run_code(ns.results, run_id))[run_id]
     meta = store.read_meta(ns.results, run_id) or {}
     committed = directory / store.META  # (Snakemake makes the run's directory early)
     newer = bool(drafts) and (not committed.is_file()
@@ -343,6 +342,21 @@ def cmd_show(ns: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
+def _run_code(results: str, run_id: str) -> store.CodeNow | None:
+    """The code a run would run now, as its own config's options name it (``show`` has no
+    plan); None when its config cannot be read or its options are unusable."""
+    import yaml
+
+    from snakesweep.provenance.record import CurrentCode, options_of
+
+    try:
+        text = (store.run_dir(results, run_id) / store.CONFIG).read_text(encoding="utf-8")
+        config = yaml.safe_load(text)
+        return CurrentCode({run_id: options_of(config if isinstance(config, dict) else {})})
+    except (OSError, yaml.YAMLError, SnakesweepError):
+        return None
+
+
 def cmd_history(ns: argparse.Namespace, extra: list[str]) -> int:
     from snakesweep.dvc.history import write_history
 
@@ -367,11 +381,10 @@ def cmd_pull(ns: argparse.Namespace, extra: list[str]) -> int:
 
 
 def cmd_view(ns: argparse.Namespace, extra: list[str]) -> int:
-    from snakesweep.merge.freshness import RECORDING
     from snakesweep.view.viewer import open_native, serve_web
 
     _no_extra(extra, "view")
-    path = Path(ns.recording) if ns.recording else Path(ns.results, RECORDING)
+    path = Path(ns.recording) if ns.recording else Path(ns.results, store.RECORDING)
     signal.signal(signal.SIGTERM, _interrupt)  # stops the viewer as Ctrl-C does
     try:
         if not ns.web:
@@ -443,7 +456,6 @@ def cmd_plan(ns: argparse.Namespace, extra: list[str]) -> int:
 
 def cmd_status(ns: argparse.Namespace, extra: list[str]) -> int:
     from snakesweep.provenance.record import CurrentCode, fingerprint_of
-    from snakesweep.store.checksums import why_corrupt
 
     _no_extra(extra, "status")
     plan = _plan(ns, _check_options, reading=True)
@@ -476,7 +488,7 @@ def cmd_status(ns: argparse.Namespace, extra: list[str]) -> int:
                        "computed_with": fingerprint_of(metas[r]),
                        "current": code.of(r, metas[r])} for r in stale],
             "corrupt": [{"run_id": r, "params": plan.point_of(r).params,
-                         "why": why_corrupt(ns.results, r)} for r in corrupt],
+                         "why": store.why_corrupt(ns.results, r)} for r in corrupt],
             "unmerged": [{"run_id": r, "params": plan.point_of(r).params, "why": why}
                          for r, why in unmerged.items()],
             "debug": debug}, indent=1))
@@ -515,7 +527,7 @@ def cmd_status(ns: argparse.Namespace, extra: list[str]) -> int:
         print("corrupt (the result is not the file recorded when the run finished; it is "
               "never merged):")
         _print_table(["run_id", "why", *plan.keys], [
-            [r, why_corrupt(ns.results, r), *_labels(plan.point_of(r).params, plan.keys)]
+            [r, store.why_corrupt(ns.results, r), *_labels(plan.point_of(r).params, plan.keys)]
             for r in corrupt])
         print("`snakesweep run` (or `snakemake --cores N`) computes them again")
     if debug:
@@ -535,8 +547,7 @@ def _invocation(ns: argparse.Namespace, plan: Plan, batch: int | str | None) -> 
     from snakesweep.snakemake.driver import write_invocation
 
     return write_invocation(
-        Path(ns.results, ".snakesweep", "invocations",
-             f"{plan.path.stem}.yaml" if plan.path else "invocation.yaml"),
+        store.invocation_file(ns.results, plan.path.stem if plan.path else "invocation"),
         {"config_dir": ns.config_dir, "config_name": ns.config_name,
          "overrides": list(ns.overrides), "results": ns.results, "from_run": ns.from_run,
          "batch": batch})
@@ -578,7 +589,7 @@ def _run_viewed(ns: argparse.Namespace, plan: Plan, invocation: Path, extra: lis
 def cmd_report(ns: argparse.Namespace, extra: list[str]) -> int:
     from snakesweep.snakemake.report import build_report, check_output
 
-    ns.output = ns.output or os.path.join(ns.results, "report.html")
+    ns.output = ns.output or os.path.join(ns.results, store.REPORT_HTML)
     check_output(ns.output)
     plan = _plan(ns, _check_plan)
     invocation = _invocation(ns, plan, None)

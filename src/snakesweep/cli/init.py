@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 
+from snakesweep import store
 from snakesweep.errors import ConfigError, SnakesweepError
 from snakesweep.snakemake.arguments import RERUN_TRIGGERS
-from snakesweep.store import runs as store
 
 TEMPLATES = Path(__file__).parents[1] / "templates"
 

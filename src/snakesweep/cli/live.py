@@ -33,12 +33,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from snakesweep import store
 from snakesweep.errors import SnakesweepError
 from snakesweep.merge.dataset import merge_runs
 from snakesweep.merge.index import RunMetas
 from snakesweep.planning.plan import Plan
 from snakesweep.provenance.record import CurrentCode
-from snakesweep.store import runs as store
 from snakesweep.view import recording, viewer
 
 # numpy and rerun are imported in the functions that use them: ``snakesweep run`` imports

@@ -36,12 +36,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from snakesweep import store
 from snakesweep.errors import SnakesweepError, first_line
-from snakesweep.merge.freshness import SWEEP
-from snakesweep.store import runs as store
+from snakesweep.store import HISTORY, HISTORY_RECORDING, SWEEP
 
-HISTORY = "history.nc"
-HISTORY_RECORDING = "history.rrd"
 OVER_TIME = "over_time"
 COORDS = ("commit", "commit_time", "debug")
 """The coordinates along ``over_time``, besides its own."""

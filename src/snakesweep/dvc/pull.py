@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from snakesweep import store
 from snakesweep.errors import SnakesweepError, first_line
-from snakesweep.store import runs as store
 
 
 @dataclass
@@ -127,7 +127,7 @@ def _computed_here(results: Path, run_id: str, files: dict[str, str]) -> bool:
 
 def _set_aside(final: Path, results: Path) -> Path:
     """Move a run directory under ``.snakesweep/damaged/`` beside any earlier copy."""
-    parent = Path(results, ".snakesweep", "damaged")
+    parent = store.damaged_dir(results)
     parent.mkdir(parents=True, exist_ok=True)
     aside, n = parent / final.name, 0
     while aside.exists():

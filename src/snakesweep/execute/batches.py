@@ -30,13 +30,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from snakesweep import store
 from snakesweep.errors import ConfigError, SnakesweepError
-from snakesweep.store import runs as store
 
 MAX_JOBS = 2_000
 """Pending runs beyond which jobs are batches whatever ``batch`` says (at most this many)."""
 
-BATCHES = "batches"
 BATCH_ID_PATTERN = "[0-9a-f]{16}"
 
 
@@ -97,18 +96,6 @@ def form_batches(run_ids: Sequence[str], size: int,
     return out
 
 
-def batches_dir(results: str | os.PathLike[str]) -> Path:
-    return Path(results, ".snakesweep", BATCHES)
-
-
-def batch_file(results: str | os.PathLike[str], batch_id: str) -> Path:
-    return batches_dir(results) / f"{batch_id}.json"
-
-
-def marker_file(results: str | os.PathLike[str], batch_id: str) -> Path:
-    return batches_dir(results) / f"{batch_id}.done"
-
-
 def write_batches(results: str | os.PathLike[str], plan_file: str | os.PathLike[str],
                   batches: Sequence[Batch], statuses: Mapping[str, str],
                   owner: bool = True) -> None:
@@ -116,7 +103,7 @@ def write_batches(results: str | os.PathLike[str], plan_file: str | os.PathLike[
     removes the files of batches no longer formed and every marker left (a
     marker outlives its batch when the merge that consumes it never ran); another parse
     only adds the files it lacks, never touching what a running invocation uses."""
-    where = batches_dir(results)
+    where = store.batches_dir(results)
     if not batches and not (owner and where.is_dir()):
         return
     where.mkdir(parents=True, exist_ok=True)
@@ -131,7 +118,7 @@ def write_batches(results: str | os.PathLike[str], plan_file: str | os.PathLike[
         text = json.dumps({"plan": store.local_path(os.path.abspath(plan_file)),
                            "results": store.local_path(os.path.abspath(results)),
                            "runs": {r: statuses[r] for r in b.run_ids}}, indent=1)
-        path = batch_file(results, b.batch_id)
+        path = store.batch_file(results, b.batch_id)
         try:
             if not owner or path.read_text(encoding="utf-8") == text:
                 continue

@@ -22,15 +22,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from snakesweep import store
 from snakesweep.core.entries import entry_form
 from snakesweep.errors import ConfigError, ExperimentError, SnakesweepError, first_line
 from snakesweep.execute import devices, isolation
 from snakesweep.execute.handle import Run
 from snakesweep.planning.plan import Plan, load_plan
 from snakesweep.provenance import record as provenance
-from snakesweep.store import locks
-from snakesweep.store import runs as store
-from snakesweep.store.checksums import result_record
+from snakesweep.store import locks, result_record
 
 RESERVED_NAMES = ("run_id", "status")
 
@@ -163,11 +162,20 @@ def execute_run(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> Out
     if run_id not in plan.configs:
         raise ExperimentError(run_id, f"not a run of the plan {str(plan.path)!r}")
     with locks.run_lock(results, run_id, _waiting_for(run_id)) as waited:
-        if waited and store.run_statuses(results, [run_id])[run_id] == "done":
+        if waited and _done(results, plan, run_id):
             print(f"snakesweep: run {run_id} was finished by the process it waited for; "
                   "not computed again", file=sys.stderr, flush=True)
             return Outcome(run_id, "done")
         return _execute_held(plan, run_id, results)
+
+
+def _done(results: str | os.PathLike[str], plan: Plan | None, run_id: str) -> bool:
+    """Whether a run is done with the code it would run now (one computed with other code,
+    stale, is no result of this attempt's: it is computed again, or its crash recorded)."""
+    code = None
+    if plan is not None and run_id in plan.configs:
+        code = provenance.CurrentCode({run_id: provenance.options_of(plan.configs[run_id])})
+    return store.run_statuses(results, [run_id], code)[run_id] == "done"
 
 
 def _waiting_for(run_id: str) -> Callable[[str], None]:
@@ -230,7 +238,7 @@ def _execute_held(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> O
             error = {"type": type(exc).__name__, "message": places.text(str(exc)),
                      "summary": places.text(first_line(exc)), "traceback": trace}
     duration = time.perf_counter() - t0
-    recorded = handle.finish(draft.path / "artifacts") if handle is not None else {}
+    recorded = handle.finish(draft.path / store.ARTIFACTS) if handle is not None else {}
     meta: dict[str, Any] = {
         "run_id": run_id,
         "status": "failed" if error else "done",
@@ -269,7 +277,7 @@ def commit_unstored(draft: store.RunDraft, meta: dict[str, Any],
     without its result and artifacts, which free the space for the record. If even that
     does not fit, nothing is kept: the run stays pending, and ``ExperimentError`` says why."""
     summary = f"could not store the run: {exc.strerror or exc}"
-    for name in (store.RESULT, "artifacts", store.STDOUT, store.STDERR):
+    for name in (store.RESULT, store.ARTIFACTS, store.STDOUT, store.STDERR):
         target = draft.path / name
         if target.is_dir():
             shutil.rmtree(target, ignore_errors=True)
@@ -387,7 +395,8 @@ def execute_contained(plan: Plan, run_id: str, results: str | os.PathLike[str]) 
         if timed_out:
             kill_tree(pid)
         _, status = os.waitpid(pid, 0)
-    return outcome_of_process(results, run_id, pid, status, timeout if timed_out else None)
+    return outcome_of_process(results, run_id, pid, status, timeout if timed_out else None,
+                              plan)
 
 
 def warm_up(plan: Plan) -> None:
@@ -478,14 +487,16 @@ def run_in_child(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> No
 
 
 def outcome_of_process(results: str | os.PathLike[str], run_id: str, pid: int,
-                       status: int, timed_out: float | None = None) -> Outcome:
+                       status: int, timed_out: float | None = None,
+                       plan: Plan | None = None) -> Outcome:
     """What became of a run from the wait status of the process that ran it.
 
     A process that committed its run recorded its outcome; one that left its draft behind
     (a signal, ``os._exit``, a crash in native code) is recorded here as a failed run, its
     logs kept, unless another attempt has finished the run meanwhile. ``timed_out`` (the
     run's timeout) says it was stopped for taking longer: a failed run whose error is a
-    ``Timeout`` (one status everywhere: ``meta.json``, ``status``, ``sweep.nc``).
+    ``Timeout`` (one status everywhere: ``meta.json``, ``status``, ``sweep.nc``). With the
+    run's ``plan``, a result computed with other code (stale) is not taken as finished.
     """
     draft = store.RunDraft(results, run_id, pid)
     if not draft.path.exists():  # the process committed its run, done or failed
@@ -503,7 +514,7 @@ def outcome_of_process(results: str | os.PathLike[str], run_id: str, pid: int,
         kind = "Timeout"
         message = (f"the run took longer than snakesweep.timeout ({timed_out:g} s) and was "
                    "stopped")
-    if store.run_statuses(results, [run_id])[run_id] == "done":
+    if _done(results, plan, run_id):
         draft.discard()  # another attempt finished it meanwhile: keep that one
         return Outcome(run_id, "done")
     (draft.path / store.RESULT).unlink(missing_ok=True)  # written, but the run never ended

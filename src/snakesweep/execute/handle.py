@@ -27,7 +27,6 @@ from snakesweep.errors import ExperimentError
 LOG = "log.jsonl"
 """Logged steps in a run's draft: one line per flush, a JSON array of the steps it wrote
 (objects of ``step`` and the values); a step written again (it grew) replaces its copy."""
-ARTIFACTS = "artifacts"
 WORK = "work"
 """``run.dir`` inside the draft: its files become artifacts."""
 STEP = "step"

@@ -29,10 +29,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from snakesweep import store
 from snakesweep.errors import ExperimentError
 
-RETURN = "return.json"
-"""The task's return value in a run directory, as JSON."""
 RETURN_VARIABLE = "return_value"
 """The result variable a task's returned number becomes."""
 
@@ -114,14 +113,12 @@ def run_task(launch: Mapping[str, Any], run_id: str, run_dir: Path,
     if ret.status == JobStatus.FAILED:
         raise ret._return_value
     value = plain_value(ret._return_value, run_id)
-    (run_dir / RETURN).write_text(json.dumps(value), encoding="utf-8")
+    (run_dir / store.RETURN).write_text(json.dumps(value), encoding="utf-8")
     return result_dataset(value, run_id, str(launch["task"]), reserved)
 
 
 def job_record(config: Any) -> dict[str, Any]:
     """What ``meta.json`` keeps of a job's Hydra config: where it ran and as what."""
-    from snakesweep.store import runs as store
-
     return {"output_dir": store.local_path(job_output_dir(config)),
             "job_name": str(config.hydra.job.name), "job_num": int(config.hydra.job.num)}
 
@@ -197,9 +194,7 @@ def result_dataset(value: Any, run_id: str, spec: str, reserved: tuple[str, ...]
 def stored_return(results: str | os.PathLike[str], run_id: str) -> Any:
     """A done run's return value: its ``return.json``; for a run computed by ``snakesweep
     run`` (no such file), the mapping of its scalar results."""
-    from snakesweep.store import runs as store
-
-    path = store.run_dir(results, run_id) / RETURN
+    path = store.run_dir(results, run_id) / store.RETURN
     if path.is_file():
         return json.loads(path.read_text(encoding="utf-8"))
     import xarray as xr

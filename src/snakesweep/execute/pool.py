@@ -32,9 +32,12 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from snakesweep.execute import devices, isolation
+
+if TYPE_CHECKING:
+    from snakesweep.planning.plan import Plan
 
 ENV = "SNAKESWEEP_POOL"
 CLIENT = Path(__file__).parents[1] / "_client.sh"
@@ -89,7 +92,7 @@ def serve(workers: int, plan_file: str, token: str, control: IO[bytes],
     announce.write(f"{listener.getsockname()[1]}\n".encode())
     announce.flush()
     os.dup2(2, 1)  # nobody reads our stdout any more: output between runs goes to stderr
-    _warm_up(plan_file)
+    plan = _warm_up(plan_file)
     options = _device_options(plan_file)
     master = os.getpid()
     reports: dict[int, socket.socket] = {}  # worker pid -> the master's end of its reports
@@ -152,9 +155,9 @@ def serve(workers: int, plan_file: str, token: str, control: IO[bytes],
                 if pid in current:
                     results, run_id = current.pop(pid)
                     _answer(jobs.pop(pid, None), results, outcome_of_process(
-                        results, run_id, pid, status, stopped_for))
+                        results, run_id, pid, status, stopped_for, plan))
     finally:
-        _stop_workers(reports, current, jobs)
+        _stop_workers(reports, current, jobs, plan)
         listener.close()
 
 
@@ -170,7 +173,7 @@ def _answer(job: socket.socket | None, results: str, outcome: Any) -> None:
 
 
 def _stop_workers(reports: dict[int, socket.socket], current: dict[int, tuple[str, str]],
-                  jobs: dict[int, socket.socket]) -> None:
+                  jobs: dict[int, socket.socket], plan: Plan | None = None) -> None:
     """TERM every worker, KILL what is left after a few seconds; record runs cut short,
     and tell their jobs."""
     from snakesweep.execute.execution import outcome_of_process
@@ -189,7 +192,7 @@ def _stop_workers(reports: dict[int, socket.socket], current: dict[int, tuple[st
                 if pid in current:  # a run cut short is recorded as failed
                     results, run_id = current.pop(pid)
                     _answer(jobs.pop(pid, None), results,
-                            outcome_of_process(results, run_id, pid, status))
+                            outcome_of_process(results, run_id, pid, status, plan=plan))
         if waiting and time.monotonic() > deadline:
             for pid in waiting:
                 _signal(pid, signal.SIGKILL)
@@ -253,7 +256,7 @@ def _work(listener: socket.socket, master: int, token: str, report: socket.socke
     job's connection, so that whatever becomes of this worker the job hears what became of
     its run; a job whose run was not taken runs it itself."""
     from snakesweep.execute.execution import execute_run, failure_line, timeout_of
-    from snakesweep.planning.plan import Plan, load_plan
+    from snakesweep.planning.plan import load_plan
 
     listener.settimeout(1.0)
     plans: dict[str, Plan] = {}
@@ -339,16 +342,18 @@ def _reply(conn: socket.socket, code: int, line: str) -> None:
         pass  # the job is gone (Snakemake was stopped)
 
 
-def _warm_up(plan_file: str) -> None:
-    """Import what every run needs, and the plan's experiment, before forking."""
+def _warm_up(plan_file: str) -> Plan | None:
+    """Import what every run needs, and the plan's experiment, before forking; the plan
+    (None when it cannot be read)."""
     from snakesweep.execute.execution import warm_up
     from snakesweep.planning.plan import load_plan
 
     try:
         plan = load_plan(plan_file)
     except Exception:  # noqa: BLE001 - each run reports its own error
-        return
+        return None
     warm_up(plan)
+    return plan
 
 
 def _device_options(plan_file: str) -> dict[str, Any]:

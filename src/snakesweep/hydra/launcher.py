@@ -36,12 +36,12 @@ from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrid
 from hydra.errors import CompactHydraException
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
+from snakesweep import store
 from snakesweep.core.configs import run_id_of
 from snakesweep.core.grid import Coordinate, Dimension
 from snakesweep.errors import SnakesweepError, first_line
 from snakesweep.planning.plan import Plan, PlannedPoint, check_coordinates, write_plan
 from snakesweep.provenance import record as provenance
-from snakesweep.store import runs as store
 
 log = logging.getLogger(__name__)
 
@@ -240,8 +240,8 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]],
     except SnakesweepError as exc:
         raise LaunchError(f"snakesweep launcher: {exc}") from None
     started = datetime.now(UTC).isoformat()
-    launch_dir = Path(results, ".snakesweep", "launches",
-                      f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{initial_job_idx}")
+    launch_dir = store.launch_dir(
+        results, f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{initial_job_idx}")
     try:
         plan = launch_plan(state.jobs, jobs, task, launch_dir, config)
         for run_id, job in first.items():  # done ones too: `--forcerun` computes them again

@@ -20,11 +20,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from snakesweep import store
 from snakesweep.merge.direct import Unsupported, direct_variables
 from snakesweep.merge.index import RunShape
 from snakesweep.merge.reference import Assembled, load_datasets, reference_variables
 from snakesweep.planning.plan import Plan
-from snakesweep.store import runs as store
 
 # numpy and xarray are imported in the functions that use them: the Snakefile and the CLI
 # import the merge and need neither.

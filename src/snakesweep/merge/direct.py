@@ -16,6 +16,7 @@ import os
 from collections.abc import Collection, Mapping
 from typing import Any
 
+from snakesweep import store
 from snakesweep.errors import RunFileError, first_line
 from snakesweep.merge import alignment
 from snakesweep.merge import index as merge_index
@@ -23,7 +24,6 @@ from snakesweep.merge.layouts import Part, Reader
 from snakesweep.merge.reference import Assembled, raise_unreadable
 from snakesweep.merge.reuse import reused
 from snakesweep.planning.plan import Plan
-from snakesweep.store import runs as store
 
 # numpy and xarray are imported in the functions that use them: the Snakefile and the CLI
 # import the merge and need neither.

@@ -29,23 +29,15 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
-from snakesweep.merge.summaries import METRICS
+from snakesweep import store
 from snakesweep.planning.plan import Plan
-from snakesweep.store import runs as store
-from snakesweep.store.checksums import MERGED_CACHE, Checksums, file_sha256
+from snakesweep.store import MERGED, MERGED_CHECKSUMS, SIZED, SWEEP_INDEX, Checksums
 
-__all__ = ["MERGED", "PROVENANCE", "PROVENANCE_DIFF", "RECORDING", "RUNS_TABLE", "SIZED", "SWEEP",
-           "SWEEP_INDEX", "code_key_file", "date_key", "key_file", "merge_key", "merged_files",
+__all__ = ["date_key", "merge_key", "merged_files",
            "recorded_key", "remember_files", "stamp", "stamp_code", "staged_files"]
 
-SWEEP = "sweep.nc"
-RUNS_TABLE = "runs.csv"
-SWEEP_INDEX = "sweep.json"
-RECORDING = "sweep.rrd"
-PROVENANCE = "provenance.json"
-PROVENANCE_DIFF = "provenance.diff"
-SIZED = (SWEEP, RUNS_TABLE)
-MERGED = (*SIZED, RECORDING, PROVENANCE, PROVENANCE_DIFF, SWEEP_INDEX, METRICS)
+__all__ = ["date_key", "merge_key", "merged_files", "recorded_key", "remember_files", "stamp",
+           "stamp_code", "staged_files"]
 
 
 def merge_key(plan: Plan, results: str | os.PathLike[str],
@@ -69,7 +61,7 @@ def merge_key(plan: Plan, results: str | os.PathLike[str],
 def merged_files(results: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
     """The size and sha256 of the merged files that exist, to record beside the key (each
     file hashed once per change of it, see ``snakesweep.checksums``)."""
-    checksums = Checksums(results, MERGED_CACHE)
+    checksums = Checksums(results, MERGED_CHECKSUMS)
     files = {}
     for name in SIZED:
         try:
@@ -85,14 +77,15 @@ def staged_files(staged: Mapping[str, Path]) -> dict[str, dict[str, Any]]:
     """``merged_files`` of files written aside, before they are renamed into place
     (``staged``: the aside path of each of ``SIZED``)."""
     return {name: {"bytes": os.stat(staged[name]).st_size,
-                   "sha256": file_sha256(staged[name])} for name in SIZED if name in staged}
+                   "sha256": store.file_sha256(staged[name])}
+            for name in SIZED if name in staged}
 
 
 def remember_files(results: str | os.PathLike[str], files: Mapping[str, Mapping[str, Any]]
                    ) -> None:
     """Keep the digests of merged files just renamed into place (``staged_files``), so that
     nobody hashes them again (best effort: it is a cache)."""
-    checksums = Checksums(results, MERGED_CACHE)
+    checksums = Checksums(results, MERGED_CHECKSUMS)
     for name, known in files.items():
         try:
             st = os.stat(Path(results, name))
@@ -116,10 +109,6 @@ def recorded_key(results: str | os.PathLike[str]) -> str | None:
     return key
 
 
-def key_file(results: str | os.PathLike[str]) -> Path:
-    return Path(results, ".snakesweep", "merge.key")
-
-
 def stamp(plan: Plan, results: str | os.PathLike[str],
           statuses: Mapping[str, str] | None = None, key: str | None = None) -> bool:
     """Write ``merge.key`` and date it so that Snakemake merges exactly when it must
@@ -130,8 +119,8 @@ def stamp(plan: Plan, results: str | os.PathLike[str],
     if key is None:
         key = merge_key(plan, results, statuses)
     fresh = key is not None and recorded_key(results) == key
-    return date_key(key_file(results), key, fresh, [Path(results, n) for n in MERGED],
-                    plan.layout_digest)
+    return date_key(store.merge_key_file(results), key, fresh,
+                    [Path(results, n) for n in MERGED], plan.layout_digest)
 
 
 def date_key(path: Path, key: str | None, fresh: bool, outputs: Collection[Path],
@@ -158,10 +147,6 @@ def date_key(path: Path, key: str | None, fresh: bool, outputs: Collection[Path]
     return fresh
 
 
-def code_key_file(results: str | os.PathLike[str]) -> Path:
-    return Path(results, ".snakesweep", "code.key")
-
-
 def stamp_code(results: str | os.PathLike[str], stale: Collection[str]) -> None:
     """Date ``code.key``, the run jobs' input, so that Snakemake computes the stale runs again.
 
@@ -169,7 +154,7 @@ def stamp_code(results: str | os.PathLike[str], stale: Collection[str]) -> None:
     text, so Snakemake's recorded input checksum differs) and dated now, after their
     results. With nothing stale it is left alone.
     """
-    path = code_key_file(results)
+    path = store.code_key_file(results)
     if not stale and path.exists():
         return
     path.parent.mkdir(parents=True, exist_ok=True)

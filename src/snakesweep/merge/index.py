@@ -37,15 +37,17 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from snakesweep.merge.freshness import SWEEP, SWEEP_INDEX
-from snakesweep.store import runs as store
-from snakesweep.store.checksums import MERGED_CACHE, Checksums
+from snakesweep import store
+from snakesweep.store import (
+    MERGE_INDEX,
+    MERGE_METAS,
+    MERGED_CHECKSUMS,
+    SWEEP,
+    SWEEP_INDEX,
+    Checksums,
+)
 
-__all__ = ["FORMAT", "INDEX", "METAS", "Previous", "RunMetas", "RunShape", "VarShape", "previous",
-           "save", "slim"]
-
-INDEX = Path(".snakesweep", "merged.json")
-METAS = Path(".snakesweep", "metas.json")
+__all__ = ["FORMAT", "Previous", "RunMetas", "RunShape", "VarShape", "previous", "save", "slim"]
 FORMAT = 1
 
 
@@ -250,7 +252,7 @@ def previous(results: str | os.PathLike[str], layout: str) -> Previous | None:
     """The merge index, if it is for ``layout`` and ``sweep.nc`` is still the file it
     records and ``sweep.json`` records (anything else: None, and the merge reads every run)."""
     try:
-        with open(Path(results, INDEX), encoding="utf-8") as f:
+        with open(Path(results, MERGE_INDEX), encoding="utf-8") as f:
             index = json.load(f)
         with open(Path(results, SWEEP_INDEX), encoding="utf-8") as f:
             recorded = json.load(f)["files"][SWEEP]
@@ -264,7 +266,7 @@ def previous(results: str | os.PathLike[str], layout: str) -> Previous | None:
         return None
     if sweep.get("bytes") != st.st_size or recorded != sweep:
         return None
-    checksums = Checksums(results, MERGED_CACHE)
+    checksums = Checksums(results, MERGED_CHECKSUMS)
     digest = checksums.digest(SWEEP, st)
     checksums.save()
     if digest != sweep.get("sha256"):
@@ -278,7 +280,7 @@ def save(results: str | os.PathLike[str], layout: str, sweep: Mapping[str, Any] 
     ``sweep.json`` records them), ``merged`` each done run's result checksum and shape.
     Runs without a checksum or whose shape has no exact JSON form are left out (read again
     next time). Without ``sweep``, the index is removed."""
-    path = Path(results, INDEX)
+    path = Path(results, MERGE_INDEX)
     if sweep is None:
         path.unlink(missing_ok=True)
         return
@@ -325,7 +327,7 @@ class RunMetas:
 
     def __init__(self, results: str | os.PathLike[str]) -> None:
         self.results = Path(results)
-        self.path = self.results / METAS
+        self.path = self.results / MERGE_METAS
         self._changed = False
         try:
             known = json.loads(self.path.read_bytes())

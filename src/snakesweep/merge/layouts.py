@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from snakesweep import store
 from snakesweep.merge.index import RunShape
-from snakesweep.store import runs as store
 
 # numpy, xarray and h5py are imported in the functions that use them: the Snakefile and the
 # CLI import the merge and need none of them.

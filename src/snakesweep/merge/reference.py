@@ -13,11 +13,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from snakesweep import store
 from snakesweep.errors import RunFileError, SnakesweepError, first_line
 from snakesweep.merge import alignment
 from snakesweep.merge.index import RunShape
 from snakesweep.planning.plan import Plan
-from snakesweep.store import runs as store
 
 # numpy and xarray are imported in the functions that use them: the Snakefile and the CLI
 # import the merge and need neither.

@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from snakesweep import store
 from snakesweep.merge import index as merge_index
 from snakesweep.merge.index import RunShape, VarShape
 from snakesweep.merge.layouts import Part
 from snakesweep.planning.plan import Plan
-from snakesweep.store import runs as store
 
 # numpy and xarray are imported in the functions that use them: the Snakefile and the CLI
 # import the merge and need neither.

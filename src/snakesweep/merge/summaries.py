@@ -24,16 +24,14 @@ import os
 from pathlib import Path
 from typing import Any
 
-from snakesweep.store import runs as store
+from snakesweep import store
+from snakesweep.store import METRICS, PLOTS
 
 # numpy and pandas are imported in the functions that use them: the Snakefile and the CLI
 # import the merge and need neither.
 
-__all__ = ["MAX_CURVES", "MAX_STEPS", "METRICS", "PLOTS", "curves", "stage_summaries",
-           "summary_metrics", "write_summaries"]
-
-METRICS = "metrics.json"
-PLOTS = "plots"
+__all__ = ["MAX_CURVES", "MAX_STEPS", "curves", "stage_summaries", "summary_metrics",
+           "write_summaries"]
 MAX_CURVES = 100
 """Sweeps with more points than this get one mean curve per value of the first dimension."""
 MAX_STEPS = 1000

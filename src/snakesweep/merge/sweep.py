@@ -19,12 +19,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from snakesweep import store
 from snakesweep.errors import NoSpaceError, SnakesweepError
 from snakesweep.merge import freshness, summaries
 from snakesweep.merge import index as merge_index
 from snakesweep.merge.dataset import UNMERGED, merged
-from snakesweep.merge.freshness import (
+from snakesweep.merge.table import run_table
+from snakesweep.planning.plan import Plan, load_plan
+from snakesweep.provenance import record as provenance
+from snakesweep.store import (
     MERGED,
+    PLOTS,
     PROVENANCE,
     PROVENANCE_DIFF,
     RECORDING,
@@ -32,10 +37,6 @@ from snakesweep.merge.freshness import (
     SWEEP,
     SWEEP_INDEX,
 )
-from snakesweep.merge.table import run_table
-from snakesweep.planning.plan import Plan, load_plan
-from snakesweep.provenance import record as provenance
-from snakesweep.store import runs as store
 from snakesweep.view import recording
 
 __all__ = ["MERGE_ADVICE", "main", "provenance_attrs", "recording_bytes", "recording_name",
@@ -62,7 +63,7 @@ def write_sweep(plan: Plan, results: str | os.PathLike[str]) -> tuple[Path, Path
     Path(results).mkdir(parents=True, exist_ok=True)  # no run has been written yet
     ds = made.dataset.assign_attrs(provenance_attrs(record))
     table = run_table(plan, results, ds, metas)
-    store.clear_asides(results, (*MERGED, summaries.PLOTS))
+    store.clear_asides(results, (*MERGED, PLOTS))
     try:
         with store.Staging(results) as staged:
             written = {

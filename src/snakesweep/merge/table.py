@@ -6,8 +6,8 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from snakesweep import store
 from snakesweep.planning.plan import Plan
-from snakesweep.store import runs as store
 
 # pandas is imported where it is used: the Snakefile and the CLI import the merge and need
 # none of it.

@@ -17,8 +17,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from snakesweep import store
+from snakesweep.core.configs import identity_of
 from snakesweep.errors import ConfigError
-from snakesweep.store import runs as store
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class Loaded:
 
     run_id: str
     config: dict[str, Any]
+    """The part of its resolved config that names it (``identity_of``)."""
     overrides: tuple[str, ...]
     digest: str
     """A hash of its ``config.yaml``: what a plan made from it depends on."""
@@ -48,11 +50,7 @@ def load_run(results: str | os.PathLike[str], run_id: str) -> Loaded:
     if not isinstance(config, dict):
         raise ConfigError(f"--from {run_id}", f"{str(path)!r} holds no config")
     meta = store.read_meta(results, full) or {}
-    node = config.get("snakesweep")
-    config = {k: v for k, v in config.items() if k != "snakesweep"}
-    if isinstance(node, dict) and node.get("experiment"):  # what computed it; not the tool's
-        config["snakesweep"] = {"experiment": node["experiment"]}  # options (debounce, …)
-    return Loaded(full, config, tuple(str(o) for o in meta.get("overrides") or []),
+    return Loaded(full, identity_of(config), tuple(str(o) for o in meta.get("overrides") or []),
                   hashlib.sha256(text).hexdigest()[:16])
 
 

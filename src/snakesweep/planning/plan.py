@@ -31,9 +31,9 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from snakesweep import store
 from snakesweep.core.grid import Coordinate, Dimension, unfit_labels
 from snakesweep.errors import ConfigError, OverrideError
-from snakesweep.store import runs as store
 
 PLAN_FORMAT = 3
 
@@ -768,8 +768,7 @@ def plan_path(
     results: str | os.PathLike[str],
 ) -> Path:
     """Where the plan for these arguments is cached."""
-    return Path(results, ".snakesweep", "plans",
-                f"{plan_key(config_dir, config_name, overrides)}.json")
+    return store.plan_file(results, plan_key(config_dir, config_name, overrides))
 
 
 def load_plan(path: str | os.PathLike[str]) -> Plan:

@@ -25,9 +25,9 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from snakesweep import store
 from snakesweep.core.domain import POINT, REPEAT, ROUND, Domain, DomainError, Settings, settings_of
 from snakesweep.core.grid import Dimension
-from snakesweep.store import runs as store
 
 if TYPE_CHECKING:
     from snakesweep.core.domain import Expansion
@@ -160,7 +160,7 @@ def _results_of(plan: Plan, results: str | os.PathLike[str]) -> Any:
     from snakesweep.merge import freshness
     from snakesweep.merge import sweep as aggregate
 
-    index = Path(results, freshness.SWEEP_INDEX)
+    index = Path(results, store.SWEEP_INDEX)
     try:
         merged = json.loads(index.read_text(encoding="utf-8")).get("key")
     except (OSError, ValueError):

@@ -53,13 +53,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from snakesweep import store
 from snakesweep.errors import ConfigError, first_line
-from snakesweep.store import runs as store
 
-SESSIONS = "sessions"
 SESSION_ENV = "SNAKESWEEP_SESSION"
 """How the run jobs of one invocation find its session."""
-RUN_DIFF = "git.diff"
 SESSION_FORMAT = 2
 LISTED = 200
 """How many dirty and untracked paths a run's record lists (the rest are counted)."""
@@ -768,7 +766,7 @@ def capture_session(results: str | os.PathLike[str],
 
 def session_path(results: str | os.PathLike[str]) -> Path:
     """A new session's path under ``results/.snakesweep/sessions/`` (not written yet)."""
-    return Path(results, ".snakesweep", SESSIONS, f"{uuid.uuid4().hex[:16]}.json")
+    return store.session_file(results, uuid.uuid4().hex[:16])
 
 
 def begin_session(results: str | os.PathLike[str], path: Path | None = None) -> Path:
@@ -861,12 +859,12 @@ def run_record(config: Mapping[str, Any], results: str | os.PathLike[str],
         except OSError:
             diff = ""
     if diff:
-        (run_dir / RUN_DIFF).write_text(diff, encoding="utf-8")
+        (run_dir / store.RUN_DIFF).write_text(diff, encoding="utf-8")
     return {
         "debug": debug,
         "experiment": {"entry_point": options.get("experiment"), "file": code.entry_file},
         "code": {"fingerprint": code.fingerprint, "files": list(code.files)},
-        "git": {**_listed(git), "diff": RUN_DIFF if diff else None},
+        "git": {**_listed(git), "diff": store.RUN_DIFF if diff else None},
         "sweep": {"start": session["start"], "command": session["command"]},
         "system": system(),
         "versions": session["versions"],

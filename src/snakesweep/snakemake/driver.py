@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from snakesweep import store
 from snakesweep.execute import batches, descendants
 from snakesweep.execute.pool import ENV
 from snakesweep.planning.plan import Plan
@@ -26,7 +27,6 @@ from snakesweep.snakemake import arguments
 from snakesweep.snakemake.pool import POOL_PID_ENV, POOL_PIPE_ENV, local_pool
 from snakesweep.snakemake.workflow import SNAKEFILE
 from snakesweep.store import locks
-from snakesweep.store import runs as store
 
 __all__ = ["TERMINATED", "prepared", "run_snakemake", "write_invocation"]
 

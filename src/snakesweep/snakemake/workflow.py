@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from snakesweep import store
 from snakesweep.core.configs import RUN_ID_PATTERN
 from snakesweep.core.entries import check_entry
 from snakesweep.errors import SnakesweepError
@@ -43,14 +44,13 @@ from snakesweep.execute import batches, resources
 from snakesweep.execute.batches import BATCH_ID_PATTERN, Batch
 from snakesweep.execute.hydra_task import add_import_paths
 from snakesweep.execute.pool import CLIENT, ENV, Pool
-from snakesweep.merge import freshness, summaries
+from snakesweep.merge import freshness
 from snakesweep.merge import sweep as aggregate
 from snakesweep.planning.plan import Plan, load_plan, make_plan
 from snakesweep.provenance import record as provenance
 from snakesweep.snakemake import arguments, recovery, slurm
 from snakesweep.snakemake.pool import POOL_PID_ENV, local_pool, stop_pool
 from snakesweep.store import locks
-from snakesweep.store import runs as store
 from snakesweep.view import report
 
 __all__ = ["BATCH_COMMAND", "BATCH_ID_PATTERN", "CONFIG_SCHEMA", "MERGE_COMMAND",
@@ -204,15 +204,15 @@ class SweepWorkflow:
 
     @property
     def batch_markers(self) -> list[str]:
-        return [str(batches.marker_file(self.results, b.batch_id)) for b in self.batches]
+        return [str(store.batch_marker(self.results, b.batch_id)) for b in self.batches]
 
     @property
     def batch_file_pattern(self) -> str:
-        return str(batches.batch_file(self.results, "{batch_id}"))
+        return str(store.batch_file(self.results, "{batch_id}"))
 
     @property
     def batch_marker_pattern(self) -> str:
-        return str(batches.marker_file(self.results, "{batch_id}"))
+        return str(store.batch_marker(self.results, "{batch_id}"))
 
     @property
     def run_resources(self) -> dict[str, Any]:
@@ -236,7 +236,7 @@ class SweepWorkflow:
         for b in self.batches:
             if b.batch_id == batch_id:
                 return list(b.run_ids)
-        path = batches.batch_file(self.results, batch_id)  # a cluster job's own parse
+        path = store.batch_file(self.results, batch_id)  # a cluster job's own parse
         return list(json.loads(path.read_text(encoding="utf-8"))["runs"])
 
     @property
@@ -245,41 +245,41 @@ class SweepWorkflow:
 
     @property
     def sweep_file(self) -> str:
-        return str(Path(self.results, freshness.SWEEP))
+        return str(Path(self.results, store.SWEEP))
 
     @property
     def table_file(self) -> str:
-        return str(Path(self.results, freshness.RUNS_TABLE))
+        return str(Path(self.results, store.RUNS_TABLE))
 
     @property
     def recording_file(self) -> str:
-        return str(Path(self.results, freshness.RECORDING))
+        return str(Path(self.results, store.RECORDING))
 
     @property
     def provenance_file(self) -> str:
-        return str(Path(self.results, freshness.PROVENANCE))
+        return str(Path(self.results, store.PROVENANCE))
 
     @property
     def provenance_diff(self) -> str:
-        return str(Path(self.results, freshness.PROVENANCE_DIFF))
+        return str(Path(self.results, store.PROVENANCE_DIFF))
 
     @property
     def metrics_file(self) -> str:
-        return str(Path(self.results, summaries.METRICS))
+        return str(Path(self.results, store.METRICS))
 
     @property
     def index_file(self) -> str:
-        return str(Path(self.results, freshness.SWEEP_INDEX))
+        return str(Path(self.results, store.SWEEP_INDEX))
 
     @property
     def merge_key_file(self) -> str:
         """The merge's input whose time says whether the merged files are fresh."""
-        return str(freshness.key_file(self.results))
+        return str(store.merge_key_file(self.results))
 
     @property
     def code_key_file(self) -> str:
         """The run jobs' input whose time says which runs were computed with other code."""
-        return str(freshness.code_key_file(self.results))
+        return str(store.code_key_file(self.results))
 
     def code_input(self, wildcards: Any) -> Any:
         """A run job's input: the code key, dated newer than the result of a stale run and
@@ -292,11 +292,11 @@ class SweepWorkflow:
 
     @property
     def merge_log(self) -> str:
-        return str(Path(self.results, ".snakesweep", "logs", "merge_runs.log"))
+        return str(store.log_file(self.results, "merge_runs"))
 
     @property
-    def _report(self) -> report.ReportPaths:
-        return report.ReportPaths(self.results)
+    def _report(self) -> store.ReportPaths:
+        return store.ReportPaths(self.results)
 
     @property
     def report_table(self) -> str:
@@ -337,7 +337,7 @@ class SweepWorkflow:
 
     @property
     def report_log(self) -> str:
-        return str(Path(self.results, ".snakesweep", "logs", "sweep_report.log"))
+        return str(store.log_file(self.results, "sweep_report"))
 
     @property
     def report_threads(self) -> int:

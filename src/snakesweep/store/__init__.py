@@ -1,2 +1,130 @@
-"""The results directory: every path in it, the run directories, their checksums, statuses
-and locks."""
+"""The store: the results directory. Its layout (every path and file name in it), writing
+files aside and into place, the run directories, their checksums and statuses, and the
+locks (``store.locks``).
+
+Everything outside the store imports from here (``from snakesweep import store``), never
+from its modules: ``layout`` (paths), ``files`` (writing), ``runs`` (run directories),
+``checksums``, ``status`` (``run_statuses``, the one computation of a run's status); and
+``locks``, a module of its own (``from snakesweep.store import locks``).
+"""
+
+from __future__ import annotations
+
+from snakesweep.store import locks
+from snakesweep.store.checksums import (
+    CODE_FILES,
+    Checksums,
+    file_sha256,
+    result_record,
+    why_corrupt,
+)
+from snakesweep.store.files import (
+    ENGINE,
+    SPACE_MARGIN,
+    Staging,
+    aside,
+    clear_asides,
+    free_space,
+    local_path,
+    no_space,
+    out_of_space,
+    pid_alive,
+    replace_dir,
+    replace_with,
+    write_atomic,
+)
+from snakesweep.store.layout import (
+    ARTIFACTS,
+    BATCHES,
+    CHECKSUMS,
+    CODE_KEY,
+    CONFIG,
+    DAMAGED,
+    DRAFTS,
+    HISTORY,
+    HISTORY_RECORDING,
+    INVOCATIONS,
+    LAUNCHES,
+    LOGS,
+    MERGE_INDEX,
+    MERGE_KEY,
+    MERGE_METAS,
+    MERGED,
+    MERGED_CHECKSUMS,
+    META,
+    METRICS,
+    PLANS,
+    PLOTS,
+    PROVENANCE,
+    PROVENANCE_DIFF,
+    RECORDING,
+    REPORT_DIR,
+    REPORT_HTML,
+    REPORT_KEY,
+    RESULT,
+    RETURN,
+    RUN_DIFF,
+    RUN_LOCKS,
+    RUNS,
+    RUNS_TABLE,
+    SESSIONS,
+    SIZED,
+    STATE,
+    STDERR,
+    STDOUT,
+    SWEEP,
+    SWEEP_INDEX,
+    SWEEP_LOCK,
+    ReportPaths,
+    batch_file,
+    batch_marker,
+    batches_dir,
+    check_results,
+    code_key_file,
+    damaged_dir,
+    drafts_dir,
+    invocation_file,
+    launch_dir,
+    log_file,
+    merge_key_file,
+    plan_file,
+    result_path,
+    run_dir,
+    run_drafts,
+    run_lock_file,
+    runs_dir,
+    session_file,
+    sweep_lock_file,
+)
+from snakesweep.store.runs import (
+    ConfigChange,
+    RunDraft,
+    config_changes,
+    read_meta,
+    shown_value,
+    unused_runs,
+)
+from snakesweep.store.status import (
+    FAILED,
+    CodeNow,
+    Status,
+    run_statuses,
+)
+
+__all__ = [
+    "ARTIFACTS", "BATCHES", "CHECKSUMS", "CODE_FILES", "CODE_KEY", "CONFIG", "Checksums",
+    "CodeNow", "ConfigChange", "DAMAGED", "DRAFTS", "ENGINE", "FAILED", "HISTORY",
+    "HISTORY_RECORDING", "INVOCATIONS", "LAUNCHES", "LOGS", "MERGED", "MERGED_CHECKSUMS",
+    "MERGE_INDEX", "MERGE_KEY", "MERGE_METAS", "META", "METRICS", "PLANS", "PLOTS",
+    "PROVENANCE", "PROVENANCE_DIFF", "RECORDING", "REPORT_DIR", "REPORT_HTML", "REPORT_KEY",
+    "RESULT", "RETURN", "RUNS", "RUNS_TABLE", "RUN_DIFF", "RUN_LOCKS", "ReportPaths",
+    "RunDraft", "SESSIONS", "SIZED", "SPACE_MARGIN", "STATE", "STDERR", "STDOUT", "SWEEP",
+    "SWEEP_INDEX", "SWEEP_LOCK", "Staging", "Status", "aside", "batch_file", "batch_marker",
+    "batches_dir", "check_results", "clear_asides", "code_key_file", "config_changes",
+    "damaged_dir", "drafts_dir", "file_sha256", "free_space", "invocation_file", "launch_dir",
+    "local_path", "locks", "log_file", "merge_key_file", "no_space", "out_of_space",
+    "pid_alive", "plan_file", "read_meta", "replace_dir", "replace_with", "result_path",
+    "result_record", "run_dir", "run_drafts", "run_lock_file", "run_statuses", "runs_dir",
+    "session_file", "shown_value", "sweep_lock_file", "unused_runs", "why_corrupt",
+    "write_atomic",
+]

@@ -24,9 +24,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-CACHE = Path(".snakesweep", "checksums.json")
-MERGED_CACHE = Path(".snakesweep", "merged.checksums.json")
-"""The digests of the merged files, apart: a parse checks them without reading every run's."""
+from snakesweep.store.files import write_atomic
+from snakesweep.store.layout import CHECKSUMS, META, RESULT, run_dir, runs_dir
+
+__all__ = ["CODE_FILES", "Checksums", "file_sha256", "result_record", "why_corrupt"]
 
 # By pattern rather than by parsing: a parse is ~10x slower. The checksum keys come first
 # and together (``execute.result_checksum``); in a string value the quotes would be escaped.
@@ -55,10 +56,10 @@ def _stat_key(st: os.stat_result) -> list[int]:
 class Checksums:
     """The verdicts and digests of one results directory, read and written as a cache."""
 
-    def __init__(self, results: str | os.PathLike[str], cache: Path = CACHE) -> None:
+    def __init__(self, results: str | os.PathLike[str], cache: Path = CHECKSUMS) -> None:
         self.results = Path(results)
         self.path = self.results / cache
-        self._runs = os.path.join(results, "runs")
+        self._runs = str(runs_dir(results))
         self._known: dict[str, Any] | None = None
         self._lists: dict[str, tuple[str, ...]] = {}
         self._changed = False
@@ -104,7 +105,7 @@ class Checksums:
     def meta_digest(self, run_id: str) -> str | None:
         """The sha256 of a run's ``meta.json`` (None when it or the result is missing)."""
         try:
-            result = os.stat(f"{self._runs}/{run_id}/result.nc")
+            result = os.stat(f"{self._runs}/{run_id}/{RESULT}")
         except OSError:
             return None
         known = self._entry(run_id, result)
@@ -113,7 +114,7 @@ class Checksums:
     def _entry(self, run_id: str, result: os.stat_result) -> list[Any] | None:
         """The cached verdict of a run (stats, whole, fingerprint, meta.json's sha256, the
         digest of its code files in ``CODE_FILES``), made again when either file changed."""
-        meta_path = f"{self._runs}/{run_id}/meta.json"
+        meta_path = f"{self._runs}/{run_id}/{META}"
         try:
             meta = os.stat(meta_path)
         except OSError:
@@ -140,7 +141,7 @@ class Checksums:
             whole = _DONE.match(text) is not None  # recorded before checksums were
         else:
             whole = int(recorded.group(2)) == result.st_size and \
-                file_sha256(f"{self._runs}/{run_id}/result.nc") == recorded.group(1).decode()
+                file_sha256(f"{self._runs}/{run_id}/{RESULT}") == recorded.group(1).decode()
         entry = [*key, whole, fingerprint, hashlib.sha256(text).hexdigest(), listed]
         self._cache()[run_id] = entry
         self._changed = True
@@ -167,8 +168,6 @@ class Checksums:
         """Write what was hashed (best effort: the cache is never needed)."""
         if not self._changed or self._known is None:
             return
-        from snakesweep.store.runs import write_atomic
-
         table = self._known.get(CODE_FILES)
         if isinstance(table, dict):  # only the lists some run still records
             used = {e[11] for e in self._known.values() if isinstance(e, list) and len(e) == 12}
@@ -209,15 +208,15 @@ def _names(files: Any) -> bool:
 
 def why_corrupt(results: str | os.PathLike[str], run_id: str) -> str:
     """Why a run's result does not check out, in a few words."""
-    directory = Path(results, "runs", run_id)
+    directory = run_dir(results, run_id)
     try:
-        text = (directory / "meta.json").read_bytes()
+        text = (directory / META).read_bytes()
     except OSError:
         return "meta.json is missing"
     recorded = _RECORDED.search(text)
     if recorded is None:
         return "meta.json records no checksum of a done run"
-    size = (directory / "result.nc").stat().st_size
+    size = (directory / RESULT).stat().st_size
     if size != int(recorded.group(2)):
         return f"result.nc has {size} bytes, {recorded.group(2).decode()} were recorded"
     return "result.nc is not the file recorded (sha256 differs)"

@@ -34,9 +34,12 @@ from pathlib import Path
 from typing import IO
 
 from snakesweep.errors import ConfigError, ResultsBusy
+from snakesweep.store.layout import run_lock_file, sweep_lock_file
 
-SWEEP_LOCK = Path(".snakesweep", "run.lock")
-RUN_LOCKS = Path(".snakesweep", "locks")
+__all__ = ["FD_ENV", "POLL", "UNLOCKABLE", "WAIT_ENV", "SweepLock", "hand_over", "held_sweeps",
+           "hold_sweep", "inherited_sweep", "run_lock", "say_waiting", "sweep_lock",
+           "wait_setting"]
+
 FD_ENV = "SNAKESWEEP_LOCK_FD"
 """The descriptors of the sweep locks a Snakemake inherits from ``snakesweep run``."""
 WAIT_ENV = "SNAKESWEEP_LOCK_WAIT"
@@ -91,7 +94,7 @@ def hold_sweep(results: str, holder: str, waiting: Callable[[str], None],
     if _key(results) in _HELD:  # this process holds it already (a second parse)
         return _HELD[_key(results)]
     wait = wait_setting() if wait is None else wait
-    path = Path(results, SWEEP_LOCK)
+    path = sweep_lock_file(results)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, waited = _acquire(path, fcntl.flock, results, waiting, wait)
     lock = SweepLock(results, handle, _described(holder), waited)
@@ -119,7 +122,7 @@ def inherited_sweep(results: str, holder: str) -> SweepLock | None:
     holds it. None otherwise."""
     if _key(results) in _HELD:  # taken over already (a second parse)
         return _HELD[_key(results)]
-    path = Path(results, SWEEP_LOCK)
+    path = sweep_lock_file(results)
     for text in os.environ.get(FD_ENV, "").split(","):
         if not text.isdigit():
             continue
@@ -180,7 +183,7 @@ def run_lock(results: str | os.PathLike[str], run_id: str,
     """Hold the lock of one run while this process computes it; yields whether another
     process held it first (this one then waited for it to end: ``waiting`` was told who).
     The lock file goes when it is released."""
-    path = Path(results, RUN_LOCKS, f"{run_id}.lock")
+    path = run_lock_file(results, run_id)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, waited = _acquire(path, fcntl.lockf, str(results),

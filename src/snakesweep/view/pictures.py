@@ -25,8 +25,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from snakesweep import store
 from snakesweep.errors import SnakesweepError
-from snakesweep.store import runs as store
 from snakesweep.view import picture_layout as layout
 from snakesweep.view.dimensions import (
     NothingToShow,

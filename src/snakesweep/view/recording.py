@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from snakesweep.store import runs as store
+from snakesweep import store
 from snakesweep.view.dimensions import (
     BOOKKEEPING,
     MAX_LINES,

@@ -28,13 +28,13 @@ import os
 import sys
 import traceback
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from snakesweep import store
 from snakesweep.errors import ConfigError
 from snakesweep.merge import freshness
-from snakesweep.store import runs as store
+from snakesweep.store import ReportPaths
 from snakesweep.view.pages import provenance_page, table_page
 from snakesweep.view.report_pictures import (
     CAPTIONS,
@@ -46,15 +46,13 @@ from snakesweep.view.report_pictures import (
 )
 from snakesweep.view.screenshots import RENDER_TIMEOUT, WINDOW
 
-__all__ = ["CAPTIONS", "FORMAT", "PICTURES_ENV", "REPORT_DIR", "PictureMode", "ReportPaths",
+__all__ = ["CAPTIONS", "FORMAT", "PICTURES_ENV", "PictureMode",
            "main", "picture_labels", "pictures_of",
            "pictures_setting", "recorded_key", "report_key", "stamp", "write_report"]
 
 PICTURES_ENV = "SNAKESWEEP_PICTURES"
 """How the Snakefile tells the report job how the sweep's config wants its pictures drawn
 (a ``PictureMode``)."""
-REPORT_DIR = "report"
-"""The report's directory in ``RESULTS``."""
 
 
 # -- options ---------------------------------------------------------------------------------
@@ -88,41 +86,6 @@ def pictures_setting(run_options: Mapping[str, Mapping[str, Any]]) -> PictureMod
 
 
 # -- paths and freshness ---------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class ReportPaths:
-    """Where the report of the sweep in ``results`` lies."""
-
-    results: str
-
-    @property
-    def directory(self) -> Path:
-        return Path(self.results, REPORT_DIR)
-
-    @property
-    def table(self) -> Path:
-        return self.directory / "runs.html"
-
-    @property
-    def provenance(self) -> Path:
-        return self.directory / "provenance.html"
-
-    @property
-    def pictures(self) -> Path:
-        return self.directory / "pictures"
-
-    @property
-    def index(self) -> Path:
-        return self.directory / "report.json"
-
-    @property
-    def key_file(self) -> Path:
-        return Path(self.results, ".snakesweep", "report.key")
-
-    @property
-    def outputs(self) -> tuple[Path, ...]:
-        return (self.table, self.provenance, self.pictures, self.index)
-
 
 def report_key(merge_key: str | None, pictures: PictureMode) -> str | None:
     """What the report is made from: the merged runs (their key), how its pictures are drawn,
@@ -167,15 +130,15 @@ def write_report(results: str | os.PathLike[str], pictures: PictureMode = "matpl
     results = str(results)
     paths = ReportPaths(results)
     paths.directory.mkdir(parents=True, exist_ok=True)
-    with open(Path(results, freshness.RUNS_TABLE), newline="", encoding="utf-8") as f:
+    with open(Path(results, store.RUNS_TABLE), newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
         rows = list(reader)
         columns = list(reader.fieldnames or [])
-    index = _read_json(Path(results, freshness.SWEEP_INDEX))
+    index = _read_json(Path(results, store.SWEEP_INDEX))
     store.write_atomic(paths.table, table_page(rows, columns, index))
-    record = json.loads(Path(results, freshness.PROVENANCE).read_text(encoding="utf-8"))
+    record = json.loads(Path(results, store.PROVENANCE).read_text(encoding="utf-8"))
     store.write_atomic(paths.provenance, provenance_page(record))
-    made = render_pictures(Path(results, freshness.SWEEP), paths.pictures, window=window,
+    made = render_pictures(Path(results, store.SWEEP), paths.pictures, window=window,
                            timeout=timeout, pictures=pictures, jobs=jobs)
     key = report_key((index or {}).get("key"), pictures)
     store.write_atomic(paths.index, json.dumps(

@@ -30,7 +30,7 @@ from pathlib import Path
 from string import Template
 from typing import Any, Literal
 
-from snakesweep.store import runs as store
+from snakesweep import store
 from snakesweep.view.dimensions import BOOKKEEPING, MAX_LINES, numeric_variables
 from snakesweep.view.pictures import file_stems, write_picture
 from snakesweep.view.screenshots import (
