@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from snakesweep.core.domain import POINT, ROUND, SAMPLE
+from snakesweep.core.domain_expansion import POINT, ROUND, SAMPLE
 from snakesweep.errors import SnakesweepError
 from snakesweep.store import runs as store
 from snakesweep.view.dimensions import (
