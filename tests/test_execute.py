@@ -11,7 +11,8 @@ import pytest
 import xarray as xr
 
 from snakesweep.errors import ConfigError, ExperimentError
-from snakesweep.execute.execution import execute_run, failure_line, load_experiment, to_dataset
+from snakesweep.execute.execution import execute_run, failure_line
+from snakesweep.execute.experiment import load_experiment, to_dataset
 from snakesweep.planning.plan import make_plan
 from snakesweep.store import runs as store
 

@@ -33,7 +33,8 @@ from hypothesis.extra import numpy as hnp
 from conftest import write
 from merge_check import misplaced
 from snakesweep.errors import ExperimentError
-from snakesweep.execute.execution import to_dataset, write_result
+from snakesweep.execute.execution import write_result
+from snakesweep.execute.experiment import to_dataset
 from snakesweep.merge import index as merge_index
 from snakesweep.merge import sweep as aggregate
 from snakesweep.planning.plan import Plan, make_plan

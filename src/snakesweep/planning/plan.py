@@ -617,7 +617,7 @@ def _configured_domain(options: dict[str, Any], sources: dict[str, str],
 
 def _import_source(spec: str, key: str, sources: dict[str, str]) -> Any:
     """Import a ``pkg.module:function`` the plan depends on, recording its file's hash."""
-    from snakesweep.execute.execution import import_entry
+    from snakesweep.execute.experiment import import_entry
 
     fn = import_entry(spec, key)
     module = sys.modules.get(getattr(fn, "__module__", "") or "")
