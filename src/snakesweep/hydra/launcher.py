@@ -75,7 +75,6 @@ class LaunchState:
     jobs: list[Job] = field(default_factory=list)
 
 
-
 def launch(launcher: Any, job_overrides: Sequence[Sequence[str]],
            initial_job_idx: int) -> list[JobReturn]:
     """Run one batch of Hydra jobs through Snakemake; a ``JobReturn`` per job, in order."""
@@ -177,7 +176,6 @@ def _computed_by(meta: Mapping[str, Any], job: Job, since: str) -> bool:
             and str(meta.get("start") or meta.get("end") or "") >= since)
 
 
-
 def launch_plan(jobs: Sequence[Job], batch: Sequence[Job], task: TaskRef, launch_dir: Path,
                 master: DictConfig) -> Plan:
     """The plan of every job of the multirun so far, computing the runs of ``batch``."""
@@ -200,8 +198,6 @@ def launch_plan(jobs: Sequence[Job], batch: Sequence[Job], task: TaskRef, launch
                 "labels": labels})
     check_coordinates(plan)
     return plan
-
-
 
 
 def _version_base() -> str | None:
