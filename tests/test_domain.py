@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 import yaml
 
-from snakesweep.core.domain import Domain, DomainError
+from snakesweep.core.domain import Domain
+from snakesweep.core.domain_tree import DomainError
 from snakesweep.core.draws import repeat_seeds
 
 # -- golden points of every operator ---------------------------------------------------------

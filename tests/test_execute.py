@@ -13,13 +13,8 @@ import xarray as xr
 
 from snakesweep import store
 from snakesweep.errors import ConfigError, ExperimentError
-from snakesweep.execute.execution import (
-    execute_contained,
-    execute_run,
-    failure_line,
-    load_experiment,
-    to_dataset,
-)
+from snakesweep.execute.execution import execute_contained, execute_run, failure_line
+from snakesweep.execute.experiment import load_experiment, to_dataset
 from snakesweep.planning.plan import make_plan
 
 

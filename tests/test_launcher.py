@@ -476,7 +476,8 @@ def test_a_structured_config_of_the_script_with_hydra_in_its_output_dirs(tmp_pat
 
 
 def test_executor_and_jobs_become_snakemake_arguments() -> None:
-    from snakesweep.hydra.launcher import LaunchError, _snakemake_args
+    from snakesweep.hydra.errors import LaunchError
+    from snakesweep.hydra.launcher import _snakemake_args
 
     assert _snakemake_args({"executor": "slurm", "jobs": 50,
                             "snakemake_args": OmegaConf.create(["--retries", 2])}) == [
@@ -489,7 +490,7 @@ def test_executor_and_jobs_become_snakemake_arguments() -> None:
 
 
 def test_only_per_invocation_values_count_by_their_text() -> None:
-    from snakesweep.hydra.launcher import _pin_runtime
+    from snakesweep.hydra.job import _pin_runtime
 
     assert _pin_runtime({"a": "${now:%H}", "b": ["${hydra:runtime.output_dir}/x"],
                          "c": "${hydra:runtime.choices.db}", "d": "${hydra:job.num}",
@@ -500,7 +501,7 @@ def test_only_per_invocation_values_count_by_their_text() -> None:
 
 
 def job(num: int, *overrides: str) -> Any:
-    from snakesweep.hydra.launcher import Job
+    from snakesweep.hydra.job import Job
 
     return Job(num=num, overrides=list(overrides), config=OmegaConf.create(), run_id=f"{num}",
                identity={})

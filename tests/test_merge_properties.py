@@ -34,7 +34,8 @@ from conftest import write
 from merge_check import misplaced
 from snakesweep import store
 from snakesweep.errors import ExperimentError
-from snakesweep.execute.execution import to_dataset, write_result
+from snakesweep.execute.execution import write_result
+from snakesweep.execute.experiment import to_dataset
 from snakesweep.merge import dataset
 from snakesweep.merge.sweep import write_sweep
 from snakesweep.planning.plan import Plan, make_plan

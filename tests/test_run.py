@@ -108,7 +108,8 @@ def test_a_run_killed_mid_way_leaves_its_flushed_steps_and_is_not_done(tmp_path:
 
 
 def test_a_result_both_returned_and_logged_is_an_error_naming_both(tmp_path: Path) -> None:
-    from snakesweep.execute.execution import to_dataset, with_logged
+    from snakesweep.execute.execution import with_logged
+    from snakesweep.execute.experiment import to_dataset
 
     run = Run("abc", None, tmp_path)
     run.log(loss=1.0)
@@ -176,7 +177,8 @@ def test_steps_are_flushed_at_most_every_debounce_seconds(tmp_path: Path) -> Non
 
 def test_who_gets_a_run_handle_and_what_a_logging_only_experiment_returns(
         tmp_path: Path) -> None:
-    from snakesweep.execute.execution import takes_run, to_dataset, with_logged
+    from snakesweep.execute.execution import takes_run, with_logged
+    from snakesweep.execute.experiment import to_dataset
 
     def one(cfg): ...  # noqa: E704
     def verbose(cfg, verbose=False): ...  # noqa: E704

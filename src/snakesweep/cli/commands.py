@@ -673,7 +673,7 @@ def _check_plan(plan: Plan, imports: bool = True) -> None:
     ``imports``: cannot be imported, as the runs would), or provenance options are unusable."""
     from snakesweep.core.entries import check_entry
     from snakesweep.execute import batches, resources
-    from snakesweep.execute.execution import load_experiment
+    from snakesweep.execute.experiment import load_experiment
     from snakesweep.provenance.record import CurrentCode
 
     for spec in {plan.experiment_of(r) for r in plan.run_ids}:

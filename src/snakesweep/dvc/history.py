@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,7 +38,12 @@ from typing import Any
 
 from snakesweep import store
 from snakesweep.errors import SnakesweepError, first_line
+from snakesweep.merge.sweep import write_recording
 from snakesweep.store import HISTORY, HISTORY_RECORDING, SWEEP
+
+__all__ = ["ABSENT", "COORDS", "DEFAULT_COUNT", "OVER_TIME",
+           "History", "HistoryError", "Revision", "current_remotes", "list_revisions",
+           "read_sweep", "stack_history", "swept_dims", "write_history"]
 
 OVER_TIME = "over_time"
 COORDS = ("commit", "commit_time", "debug")
@@ -91,7 +96,7 @@ def list_revisions(revisions: str | None, max_count: int | None = None,
     Commits are followed along first parents. ``max_count`` keeps the newest that many
     (default: 10 when no range is given).
     """
-    import git
+    import git  # gitpython: only a history needs it
 
     spec = revisions or "HEAD"
     if spec.startswith("-"):
@@ -135,7 +140,7 @@ def current_remotes() -> dict[str, Any] | None:
     The default remote is opened once here, so that a remote DVC cannot use (its plugin,
     such as ``dvc-s3``, not installed) stops the history with one line, not every revision.
     """
-    from dvc.exceptions import DvcException, NotDvcRepoError
+    from dvc.exceptions import DvcException, NotDvcRepoError  # DVC: heavy, only here
     from dvc.repo import Repo
 
     try:
@@ -162,7 +167,7 @@ def read_sweep(revision: Revision, path: str, config: dict[str, Any] | None) -> 
 
     Raises ``LookupError`` with the reason when DVC cannot give it.
     """
-    import xarray as xr
+    import xarray as xr  # heavy: xarray and DVC, only a history needs them
     from dvc.api import DVCFileSystem
     from dvc.exceptions import DvcException
 
@@ -203,29 +208,58 @@ def swept_dims(sweep: Any) -> tuple[str, ...]:
 
 def stack_history(sweeps: Sequence[tuple[Revision, Any]]) -> Any:
     """Stack sweep Datasets (oldest first) along ``over_time``; see the module docstring."""
-    import numpy as np
-    import pandas as pd
-    import xarray as xr
-
     if not sweeps:
         raise ValueError("no sweeps to stack")
     datasets = [ds for _, ds in sweeps]
+    _check_names(datasets)
+    bare = {str(d) for ds in datasets for d in ds.dims if d not in ds.indexes}
+    datasets = _text_where_mixed(_with_positions(datasets))
+    indexes = _union_indexes(datasets)
+    fills, padded = _fills(datasets, indexes)
+    stacked = _concat([_aligned(ds, indexes, fills, padded) for ds in datasets], fills)
+    stacked = _with_revisions(stacked, [r for r, _ in sweeps], datasets)
+    # of the attributes every revision agrees on (drop_conflicts), those of the whole sweep
+    stacked.attrs = {k: v for k, v in stacked.attrs.items()
+                     if k in ("snakesweep_config_name", "snakesweep_overrides")}
+    return stacked.drop_vars(sorted(bare))  # positions given above, not coordinates
+
+
+def _check_names(datasets: Sequence[Any]) -> None:
+    """``HistoryError`` for a sweep with a key or result named as the history's own."""
     for name in (OVER_TIME, *COORDS):
         for ds in datasets:
             if name in ds.variables or name in ds.dims:
                 raise HistoryError(name, f"a sweep has a key or result named {name!r}, which "
                                    "the history names its revisions by")
-    bare = {str(d) for ds in datasets for d in ds.dims if d not in ds.indexes}
-    datasets = [ds.assign_coords({d: np.arange(ds.sizes[d]) for d in ds.dims  # positions
-                                  if d not in ds.indexes}) for ds in datasets]
+
+
+def _with_positions(datasets: Sequence[Any]) -> list[Any]:
+    """Each Dataset with its dimensions that have no coordinate labelled by position."""
+    import numpy as np  # heavy: only a history needs it
+
+    return [ds.assign_coords({d: np.arange(ds.sizes[d]) for d in ds.dims
+                              if d not in ds.indexes}) for ds in datasets]
+
+
+def _text_where_mixed(datasets: list[Any]) -> list[Any]:
+    """The Datasets with a dimension's labels as text where revisions disagree on their
+    kind (the merge's rule for mixed values)."""
     for dim in {str(d) for ds in datasets for d in ds.indexes}:
         kinds = {_kind(ds.indexes[dim]) for ds in datasets if dim in ds.indexes}
-        if len(kinds) > 1:  # the merge's rule for mixed values: text
+        if len(kinds) > 1:
             datasets = [ds.assign_coords({dim: ds.indexes[dim].astype(str)})
                         if dim in ds.indexes else ds for ds in datasets]
-    indexes = _union_indexes(datasets)
+    return datasets
+
+
+def _fills(datasets: Sequence[Any], indexes: Mapping[str, list[Any]]
+           ) -> tuple[dict[str, Any], set[str]]:
+    """What fills a cell a revision lacks, per variable (``absent`` for ``status``), and the
+    results that some cell of some revision lacks (NaN there)."""
+    import numpy as np  # heavy: only a history needs it
+
     fills: dict[str, Any] = {"run_id": "", "status": ABSENT}
-    padded: set[str] = set()  # results some cell of some revision lacks: NaN there
+    padded: set[str] = set()
     for ds in datasets:
         short = {str(d) for d in ds.indexes if ds.sizes[d] < len(indexes[str(d)])}
         for name, var in ds.data_vars.items():
@@ -233,20 +267,36 @@ def stack_history(sweeps: Sequence[tuple[Revision, Any]]) -> Any:
             if short & {str(d) for d in var.dims}:
                 padded.add(str(name))
     padded |= {n for n in fills if not all(n in ds.data_vars for ds in datasets)}
-    aligned = []
-    for ds in datasets:
-        integral = {n for n in padded if n in ds.data_vars and ds[n].dtype.kind in "biu"}
-        text = {str(n) for n, v in ds.data_vars.items() if v.dtype.kind in "SU"}
-        ds = ds.assign({n: ds[n].astype("f8") for n in integral}  # NaN needs a float
-                       | {n: ds[n].astype(object) for n in text})  # "absent" needs room
-        aligned.append(ds.reindex({d: v for d, v in indexes.items() if d in ds.dims},
-                                  fill_value=fills))
+    return fills, padded
+
+
+def _aligned(ds: Any, indexes: Mapping[str, list[Any]], fills: Mapping[str, Any],
+             padded: set[str]) -> Any:
+    """One revision's Dataset on the union of the labels, its missing cells filled."""
+    integral = {n for n in padded if n in ds.data_vars and ds[n].dtype.kind in "biu"}
+    text = {str(n) for n, v in ds.data_vars.items() if v.dtype.kind in "SU"}
+    ds = ds.assign({n: ds[n].astype("f8") for n in integral}  # NaN needs a float
+                   | {n: ds[n].astype(object) for n in text})  # "absent" needs room
+    return ds.reindex({d: v for d, v in indexes.items() if d in ds.dims}, fill_value=fills)
+
+
+def _concat(aligned: list[Any], fills: Mapping[str, Any]) -> Any:
+    """The aligned Datasets stacked along ``over_time``, text as text again."""
+    import xarray as xr  # heavy: only a history needs it
+
     stacked = xr.concat(aligned, dim=OVER_TIME, join="outer", fill_value=fills,
                         data_vars="all", coords="different", compat="equals",
                         combine_attrs="drop_conflicts")
-    stacked = stacked.assign({n: v.astype(str) for n, v in stacked.data_vars.items()
-                              if v.dtype.kind == "O"})
-    revisions = [r for r, _ in sweeps]
+    return stacked.assign({n: v.astype(str) for n, v in stacked.data_vars.items()
+                           if v.dtype.kind == "O"})
+
+
+def _with_revisions(stacked: Any, revisions: Sequence[Revision], datasets: Sequence[Any]
+                    ) -> Any:
+    """``stacked`` labelled along ``over_time``: position, commit, commit time, debug."""
+    import numpy as np  # heavy: only a history needs it
+    import pandas as pd  # heavy: only a history needs it
+
     stacked = stacked.assign_coords({
         OVER_TIME: np.arange(len(revisions)),
         "commit": (OVER_TIME, np.array([r.commit for r in revisions])),
@@ -256,10 +306,7 @@ def stack_history(sweeps: Sequence[tuple[Revision, Any]]) -> Any:
                                        datasets])),
     })
     stacked["commit_time"].attrs["timezone"] = "UTC"
-    # of the attributes every revision agrees on (drop_conflicts), those of the whole sweep
-    stacked.attrs = {k: v for k, v in stacked.attrs.items()
-                     if k in ("snakesweep_config_name", "snakesweep_overrides")}
-    return stacked.drop_vars(sorted(bare))  # positions given above, not coordinates
+    return stacked
 
 
 def _union_indexes(datasets: Sequence[Any]) -> dict[str, list[Any]]:
@@ -287,8 +334,6 @@ def write_history(revisions: str | None, results: str | os.PathLike[str] = "resu
                   progress: Callable[[str], None] | None = None) -> History:
     """Read the sweep of every revision of the range through DVC, stack them, write
     ``history.nc`` and ``history.rrd`` under ``results``; say how it goes on ``progress``."""
-    from snakesweep.merge.sweep import write_recording
-
     say = progress or (lambda line: None)
     spec = revisions or "HEAD"
     history = History(revisions=list_revisions(revisions, max_count))

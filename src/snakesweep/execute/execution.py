@@ -7,7 +7,6 @@ The same function serves the warm worker pool and the in-process fallback
 from __future__ import annotations
 
 import errno
-import importlib
 import os
 import select
 import shutil
@@ -23,16 +22,18 @@ from pathlib import Path
 from typing import Any
 
 from snakesweep import store
-from snakesweep.core.entries import entry_form
-from snakesweep.errors import ConfigError, ExperimentError, SnakesweepError, first_line
+from snakesweep.errors import ExperimentError, SnakesweepError, first_line
 from snakesweep.execute import devices, isolation
-from snakesweep.execute.handle import Run
+from snakesweep.execute.experiment import RESERVED_NAMES, load_experiment, to_dataset
+from snakesweep.execute.handle import STEP, Run
+from snakesweep.execute.hydra_task import add_import_paths, import_task, run_task
 from snakesweep.planning.plan import Plan, load_plan
 from snakesweep.provenance import record as provenance
 from snakesweep.store import locks, result_record
 
-RESERVED_NAMES = ("run_id", "status")
-
+__all__ = ["Outcome", "commit_unstored", "execute_contained", "execute_run", "failure_line",
+           "kill_tree", "main", "open_run", "outcome_of_process", "run_in_child", "takes_run",
+           "timeout_of", "warm_up", "with_logged", "write_result"]
 
 @dataclass(frozen=True)
 class Outcome:
@@ -43,113 +44,6 @@ class Outcome:
     message: str = ""
     recorded: bool = True
     """Whether ``meta.json`` holds it (False: nothing could be written; it stays pending)."""
-
-
-def load_experiment(spec: str, must_call: bool = True) -> Callable[..., Any]:
-    """Import ``'package.module:function'``; a bad name raises ``ConfigError`` naming it.
-
-    The project's modules the import loads are counted, and read, as the experiment's code
-    (``provenance.note_loaded``)."""
-    provenance.mark_imports()
-    try:
-        return import_entry(spec, "snakesweep.experiment", must_call)
-    finally:
-        provenance.note_loaded(str(spec).partition(":")[0])
-
-
-def import_entry(spec: str, key: str, must_call: bool = True) -> Callable[..., Any]:
-    """Import the callable ``'package.module:function'`` that the config's ``key`` names
-    (modules of the working directory first); ``ConfigError`` naming ``key`` if it cannot
-    (with ``must_call=False``, an attribute that is not callable is returned as it is)."""
-    module_name, attr = entry_form(spec, key)
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConfigError(key, f"{spec!r}: cannot import {module_name!r}: "
-                          f"{first_line(exc)}") from None
-    except Exception as exc:  # noqa: BLE001 - the module's own code failed at import
-        raise ConfigError(key, f"{spec!r}: importing {module_name!r} "
-                          f"raised {type(exc).__name__}: {first_line(exc)}") from None
-    fn: Any = module
-    for part in attr.split("."):
-        fn = getattr(fn, part, None)
-        if fn is None:
-            raise ConfigError(key, f"{spec!r}: module {module_name!r} has no {attr!r}")
-    if must_call and not callable(fn):
-        raise ConfigError(key, f"{spec!r} is {type(fn).__name__}, not a function: name "
-                          "a callable")
-    return fn  # type: ignore[no-any-return]
-
-
-def to_dataset(result: Any, run_id: str, spec: str, reserved: tuple[str, ...] = ()) -> Any:
-    """An experiment's return value as an ``xr.Dataset``, or ``ExperimentError`` saying why not."""
-    import numpy as np
-    import xarray as xr
-
-    if isinstance(result, xr.Dataset):
-        variables = dict(result.data_vars)
-        ds = result
-    elif isinstance(result, Mapping):
-        variables = {}
-        for name, value in result.items():
-            if not isinstance(name, str):
-                raise ExperimentError(run_id, f"{spec!r} returned a result named {name!r}: "
-                                      "names must be strings")
-            if isinstance(value, xr.DataArray):
-                variables[name] = value.rename(name)
-            elif isinstance(value, (bool, int, float, np.number, np.bool_)):
-                variables[name] = xr.DataArray(value)
-            elif isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
-                variables[name] = xr.DataArray(
-                    value, dims=[f"{name}_dim_{i}" for i in range(value.ndim)])
-            else:
-                raise ExperimentError(
-                    run_id, f"{spec!r} returned {name!r} as {type(value).__name__}: expected "
-                    "a number, a numeric numpy array or an xarray.DataArray")
-        try:
-            ds = xr.Dataset(variables)
-        except ValueError as exc:  # sizes that conflict, a scalar named like a dimension
-            raise ExperimentError(run_id, f"{spec!r} returned results that do not fit in one "
-                                  f"Dataset: {first_line(exc)}") from None
-    else:
-        raise ExperimentError(
-            run_id, f"{spec!r} returned {type(result).__name__}: expected an xarray.Dataset "
-            "or a mapping of names to numbers, numpy arrays or xarray.DataArrays")
-    for name, var in variables.items():
-        if var.dtype.kind not in "biuf":
-            raise ExperimentError(run_id, f"{spec!r} returned {name!r} of dtype {var.dtype}: "
-                                  "results must be numbers (bool, int or float)")
-    for name, coord in ds.coords.items():
-        if getattr(coord.dtype, "tz", None) is not None:  # pandas' DatetimeTZDtype
-            raise ExperimentError(
-                run_id, f"{spec!r} returned the coordinate {name!r} of times with a time zone "
-                f"({coord.dtype}), which NetCDF cannot store: give it times without one "
-                "(`.tz_convert(None)` gives them in UTC)")
-    ds = _named_dimensions(ds, run_id, spec)
-    clash = [n for n in (*variables, *ds.dims, *ds.coords) if n in (*RESERVED_NAMES, *reserved)]
-    if clash:
-        raise ExperimentError(run_id, f"{spec!r} returned {clash[0]!r}, which is the name of "
-                              "a swept key or of 'run_id'/'status': rename it")
-    return ds
-
-
-def _named_dimensions(ds: Any, run_id: str, spec: str) -> Any:
-    """``ds`` with each result named like a dimension of others made that dimension's
-    coordinate, as xarray reads a variable named like a dimension (``{"time": t, "signal":
-    xr.DataArray(s, dims="time")}``: ``signal`` over ``time`` labelled by ``t``);
-    ``ExperimentError`` when it cannot be (not one value per position along it)."""
-    for name in [str(n) for n, c in ds.coords.items() if n in ds.dims and c.dims != (n,)]:
-        coord = ds[name].variable
-        if coord.ndim != 1 or coord.size != ds.sizes[name]:
-            raise ExperimentError(
-                run_id, f"{spec!r} returned {name!r} of shape {coord.shape} beside results "
-                f"along a dimension {name!r} of length {ds.sizes[name]}: a result named like "
-                "a dimension is its coordinate, one value per position; rename one of them")
-        ds = ds.drop_vars(name).assign_coords(
-            {name: (name, coord.values, coord.attrs, coord.encoding)})
-    return ds
 
 
 def execute_run(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> Outcome:
@@ -212,8 +106,6 @@ def _execute_held(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> O
         nonlocal handle
         spec = plan.experiment_of(run_id)
         if plan.launch is not None:
-            from snakesweep.execute.hydra_task import add_import_paths, run_task
-
             add_import_paths(plan.launch)
         if plan.launch is not None:  # a job of Hydra's launcher: Hydra's run_job runs it
             ds = run_task(plan.launch, run_id, draft.path, hydra, dims)
@@ -338,8 +230,6 @@ def with_logged(ds: Any, handle: Run, run_id: str, spec: str, reserved: tuple[st
     """The returned results and the logged values in one Dataset; a name in both is an error."""
     import xarray as xr
 
-    from snakesweep.execute.handle import STEP
-
     logged = handle.dataset()
     clash = [n for n in logged.data_vars if n in (*RESERVED_NAMES, *reserved, STEP)]
     if clash:
@@ -410,14 +300,10 @@ def warm_up(plan: Plan) -> None:
 
     try:
         if plan.launch is not None:
-            from snakesweep.execute.hydra_task import add_import_paths
-
             add_import_paths(plan.launch)
         for run_id in plan.run_ids[:1]:  # the code the runs will run: read as imported now
             with isolation.seeding_at_import():  # a seed set at import is every run's
                 if plan.launch is not None:  # a task of Hydra's launcher, and Hydra itself
-                    from snakesweep.execute.hydra_task import import_task
-
                     import_task(plan.launch)
                 else:
                     load_experiment(plan.experiment_of(run_id))

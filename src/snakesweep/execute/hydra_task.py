@@ -1,4 +1,5 @@
-"""One job of Hydra's launcher, run in this process: the worker's side of ``snakesweep.launcher``.
+"""One job of Hydra's launcher, run in this process: the worker's side of
+``snakesweep.hydra.launcher``.
 
 A plan that Hydra's launcher wrote has a ``launch`` section::
 
@@ -31,6 +32,11 @@ from typing import Any
 
 from snakesweep import store
 from snakesweep.errors import ExperimentError
+from snakesweep.execute.experiment import RESERVED_NAMES, load_experiment, to_dataset
+
+__all__ = ["RETURN_VARIABLE", "add_import_paths", "import_task", "job_config_path",
+           "job_output_dir", "job_record", "load_job_config", "plain_value", "result_dataset",
+           "run_task"]
 
 RETURN_VARIABLE = "return_value"
 """The result variable a task's returned number becomes."""
@@ -46,8 +52,6 @@ def add_import_paths(launch: Mapping[str, Any]) -> None:
 
 def import_task(launch: Mapping[str, Any]) -> Callable[..., Any]:
     """The task function, imported by module and name, unwrapped as the launcher found it."""
-    from snakesweep.execute.execution import load_experiment
-
     add_import_paths(launch)
     task: Any = load_experiment(str(launch["task"]))
     for _ in range(int(launch.get("unwrap") or 0)):
@@ -90,7 +94,7 @@ def run_task(launch: Mapping[str, Any], run_id: str, run_dir: Path,
     ``meta.json["hydra"]``) with the job's output directory, name and number first, so a
     failed job records them too. The task's own exception is raised as it is.
     """
-    from hydra._internal.callbacks import Callbacks
+    from hydra._internal.callbacks import Callbacks  # Hydra: heavy, only a launcher's job
     from hydra.core.hydra_config import HydraConfig
     from hydra.core.utils import JobRuntime, JobStatus, run_job, setup_globals
     from hydra.types import HydraContext
@@ -99,7 +103,7 @@ def run_task(launch: Mapping[str, Any], run_id: str, run_dir: Path,
     config = load_job_config(launch, run_id)
     setup_globals()
     if launch.get("version_base"):  # the app's, as @hydra.main set it there
-        from hydra.version import VersionBase
+        from hydra.version import VersionBase  # Hydra: heavy, only a launcher's job
         from packaging.version import Version
 
         VersionBase.instance().setbase(Version(str(launch["version_base"])))
@@ -126,7 +130,7 @@ def job_record(config: Any) -> dict[str, Any]:
 def job_output_dir(config: Any) -> str:
     """A job's output directory, as Hydra's ``run_job`` makes it (absolute); with the job's
     config set in ``HydraConfig``, which ``${hydra:…}`` in it resolves against."""
-    from omegaconf import OmegaConf
+    from omegaconf import OmegaConf  # OmegaConf: loaded by a Hydra job only
 
     return os.path.abspath(os.path.join(str(OmegaConf.select(config, "hydra.sweep.dir")),
                                         str(OmegaConf.select(config, "hydra.sweep.subdir"))))
@@ -138,7 +142,7 @@ def plain_value(value: Any, run_id: str) -> Any:
     numpy values and anything with ``tolist()`` become lists or numbers, OmegaConf
     containers plain ones; anything else raises ``ExperimentError`` naming its type.
     """
-    from omegaconf import OmegaConf
+    from omegaconf import OmegaConf  # OmegaConf: loaded by a Hydra job only
 
     if value is None or isinstance(value, (bool, int, float, str)):
         return value  # NaN and infinities too: Python's json reads back what it writes
@@ -166,10 +170,8 @@ def result_dataset(value: Any, run_id: str, spec: str, reserved: tuple[str, ...]
     """The numbers of a return value as the run's results: a number becomes
     ``return_value``; a mapping gives its numeric entries (but those named as a dimension,
     ``run_id`` or ``status``); anything else no results."""
-    import numpy as np
+    import numpy as np  # heavy: loaded when a job returns
     import xarray as xr
-
-    from snakesweep.execute.execution import RESERVED_NAMES, to_dataset
 
     if isinstance(value, (bool, int, float)):
         return xr.Dataset({RETURN_VARIABLE: xr.DataArray(value)})
@@ -190,14 +192,3 @@ def result_dataset(value: Any, run_id: str, spec: str, reserved: tuple[str, ...]
         return to_dataset(numeric, run_id, spec, reserved)
     return xr.Dataset()
 
-
-def stored_return(results: str | os.PathLike[str], run_id: str) -> Any:
-    """A done run's return value: its ``return.json``; for a run computed by ``snakesweep
-    run`` (no such file), the mapping of its scalar results."""
-    path = store.run_dir(results, run_id) / store.RETURN
-    if path.is_file():
-        return json.loads(path.read_text(encoding="utf-8"))
-    import xarray as xr
-
-    with xr.open_dataset(store.result_path(results, run_id), engine=store.ENGINE) as ds:
-        return {name: var.item() for name, var in ds.data_vars.items() if var.ndim == 0}

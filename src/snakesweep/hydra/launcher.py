@@ -6,8 +6,8 @@ gives it its run id (the content address of the config the task sees, without th
 a plan whose ``launch`` section names the task function by reference, and runs Snakemake
 on snakesweep's rules: one job per pending run, in parallel per ``hydra.launcher.cores``
 or on a cluster through an executor plugin. Each job runs through Hydra's ``run_job`` in a
-worker (``snakesweep.hydra_job``). Then every job gets its ``JobReturn``, from the run it
-resolved to, whether that run was computed now or before.
+worker (``snakesweep.execute.hydra_task``). Then every job gets its ``JobReturn``, from the
+run it resolved to, whether that run was computed now or before (``snakesweep.hydra.job``).
 
 A job's output directory is Hydra's (``hydra.sweep.dir``/``hydra.sweep.subdir``); its run
 directory (``results/runs/<run_id>/``) records that directory in ``meta.json["hydra"]``.
@@ -17,11 +17,10 @@ run is, and runs nothing.
 
 from __future__ import annotations
 
-import copy
 import logging
+import math
 import os
 import pickle
-import re
 import shutil
 import sys
 import time
@@ -33,15 +32,27 @@ from typing import Any
 
 from hydra import version
 from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, setup_globals
-from hydra.errors import CompactHydraException
-from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+from omegaconf import DictConfig, OmegaConf
+from packaging.version import Version
 
 from snakesweep import store
-from snakesweep.core.configs import run_id_of
-from snakesweep.core.grid import Coordinate, Dimension
-from snakesweep.errors import SnakesweepError, first_line
+from snakesweep.core.grid import (
+    Coordinate,
+    Dimension,
+    coordinate_of,
+    dimension_name,
+    parse_override,
+)
+from snakesweep.errors import SnakesweepError
+from snakesweep.execute.hydra_task import job_config_path
+from snakesweep.hydra.errors import LaunchError
+from snakesweep.hydra.job import Job, compose_jobs, job_return
+from snakesweep.hydra.task import TaskRef, task_reference
 from snakesweep.planning.plan import Plan, PlannedPoint, check_coordinates, write_plan
 from snakesweep.provenance import record as provenance
+from snakesweep.snakemake.driver import run_snakemake, write_invocation
+
+__all__ = ["JOB_DIMENSION", "LaunchState", "Layout", "launch", "launch_plan", "layout"]
 
 log = logging.getLogger(__name__)
 
@@ -49,58 +60,11 @@ JOB_DIMENSION = "job"
 """The dimension of a sweep whose jobs do not form a grid (Optuna's, Nevergrad's): Hydra's
 job number."""
 
+Layout = tuple[tuple[Dimension, ...], list[tuple[int, ...]], dict[str, list[Coordinate | None]]]
+"""The dimensions of the jobs' Dataset, each job's cell, and the labels along ``job``."""
 
-class LaunchError(SnakesweepError, CompactHydraException):
-    """A launch that cannot go on; Hydra prints its message as one line."""
-
-
-class TaskReferenceError(LaunchError, TypeError):
-    """A task function that cannot be imported by module and name in another process."""
-
-    def __init__(self, task: Any, reason: str) -> None:
-        self.task = task
-        super().__init__(f"snakesweep launcher: the task function {_describe(task)} {reason}")
-
-
-class TaskFailed(LaunchError, RuntimeError):
-    """A job whose task raised; carries the run id and the error its run recorded."""
-
-    def __init__(self, run_id: str, error: Mapping[str, Any], where: Path) -> None:
-        self.run_id = run_id
-        self.error = dict(error)
-        self.type = str(error.get("type", "Error"))
-        trace = str(error.get("traceback") or "").rstrip()
-        super().__init__(f"run {run_id} failed: {self.type}: "
-                         f"{first_line(str(error.get('message', '')))}"
-                         + (f"\n{trace}" if trace else "")
-                         + f"\n(its meta.json, stdout.log and stderr.log are in {where})")
-
-
-@dataclass(frozen=True)
-class TaskRef:
-    """A task function by reference: what a fresh process imports to get it again."""
-
-    spec: str
-    """``module:qualname``, as ``snakesweep.experiment`` spells an entry point."""
-    unwrap: int = 0
-    """``__wrapped__`` layers between the module's attribute and the task (``@hydra.main``)."""
-    sys_path: tuple[str, ...] = ()
-    """Directories to import it from (a script's own directory)."""
-    main: bool = False
-    """Whether it lives in the app's ``__main__`` (whose classes the configs may hold)."""
-
-
-@dataclass
-class Job:
-    """One Hydra job of a launch: its number, overrides, composed config and run."""
-
-    num: int
-    overrides: list[str]
-    config: DictConfig
-    run_id: str
-    identity: dict[str, Any]
-    output_dir: str = ""
-    """Its output directory (absolute), as Hydra's ``run_job`` makes it."""
+_Keyed = dict[str, tuple[str, Coordinate]]
+"""A job's swept keys → the text of its value and the value as a coordinate."""
 
 
 @dataclass
@@ -111,104 +75,9 @@ class LaunchState:
     jobs: list[Job] = field(default_factory=list)
 
 
-def task_reference(task: Any) -> TaskRef:
-    """The reference by which a worker imports ``task``; ``TaskReferenceError`` if none works.
-
-    A function defined at module level (``@hydra.main`` and other ``functools.wraps``
-    decorators around it are unwrapped), in an importable module or in the script Python
-    runs (imported from its directory by the file's name, as multiprocessing does).
-    """
-    module_name = getattr(task, "__module__", None)
-    qualname = getattr(task, "__qualname__", None)
-    if not isinstance(module_name, str) or not isinstance(qualname, str):
-        raise TaskReferenceError(task, "is not a function defined at module level: snakesweep "
-                                 "runs each job in its own process and imports the task "
-                                 "function there by module and name")
-    if "<locals>" in qualname:
-        raise TaskReferenceError(task, "is defined inside another function: snakesweep "
-                                 "imports the task function by module and name in each job's "
-                                 "process; define it at module level")
-    if "<lambda>" in qualname:
-        raise TaskReferenceError(task, "is a lambda, which has no name to import it by: "
-                                 "define it with def at module level")
-    module = sys.modules.get(module_name)
-    sys_path: tuple[str, ...] = ()
-    if module_name == "__main__":
-        spec = getattr(module, "__spec__", None)
-        file = getattr(module, "__file__", None)
-        if spec is not None and spec.name and spec.name != "__main__":  # python -m pkg.app
-            module_name = spec.name
-        elif file:
-            module_name = Path(file).stem
-            if not module_name.isidentifier():
-                raise TaskReferenceError(task, f"lives in {Path(file).name}, which cannot be "
-                                         "imported by that name: rename the file to a valid "
-                                         "Python module name")
-            sys_path = (store.local_path(os.path.dirname(os.path.abspath(file))),)
-        if file and not _has_main_guard(Path(file)):
-            raise TaskReferenceError(task, f"lives in {Path(file).name}, which has no "
-                                     "`if __name__ == \"__main__\":` guard: snakesweep "
-                                     "imports the file in each job's process, so it must "
-                                     "not start the app on import")
-        if not file:
-            raise TaskReferenceError(task, "lives in __main__ without a file (an interactive "
-                                     "session or python -c): put it in a module or a script")
-    else:
-        sys_path = _import_root(module, module_name)
-    target: Any = module
-    for part in qualname.split("."):
-        target = getattr(target, part, None)
-    depth, candidate = 0, target
-    while candidate is not task:
-        candidate = getattr(candidate, "__wrapped__", None)
-        if candidate is None:
-            raise TaskReferenceError(task, f"is not what {module_name}:{qualname} names "
-                                     "(a decorator without functools.wraps?): snakesweep "
-                                     "imports the task function by module and name")
-        depth += 1
-    return TaskRef(f"{module_name}:{qualname}", depth, sys_path,
-                   main=getattr(task, "__module__", None) == "__main__")
-
-
-def _has_main_guard(path: Path) -> bool:
-    """Whether a script runs its app only under ``if __name__ == "__main__":``."""
-    import ast
-
-    try:
-        tree = ast.parse(path.read_text(encoding="utf-8", errors="replace"))
-    except (OSError, SyntaxError, ValueError):
-        return True  # cannot tell: the job's import will say
-    for node in tree.body:
-        if isinstance(node, ast.If) and isinstance(node.test, ast.Compare):
-            names = [node.test.left, *node.test.comparators]
-            if any(isinstance(n, ast.Name) and n.id == "__name__" for n in names) and any(
-                    isinstance(n, ast.Constant) and n.value == "__main__" for n in names):
-                return True
-    return False
-
-
-def _import_root(module: Any, module_name: str) -> tuple[str, ...]:
-    """The directory a module was imported from, unless it is installed (under Python's
-    prefix): a worker's ``sys.path`` lacks what this process added at run time."""
-    file = getattr(module, "__file__", None)
-    if not file:
-        return ()
-    root = Path(file).resolve().parents[module_name.count(".")]
-    if Path(file).name == "__init__.py":
-        root = root.parent
-    prefixes = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
-    if any(root == p or p in root.parents for p in prefixes):
-        return ()
-    return (store.local_path(str(root)),)
-
-
 def launch(launcher: Any, job_overrides: Sequence[Sequence[str]],
            initial_job_idx: int) -> list[JobReturn]:
     """Run one batch of Hydra jobs through Snakemake; a ``JobReturn`` per job, in order."""
-    from hydra.core.hydra_config import HydraConfig
-
-    from snakesweep.snakemake.driver import run_snakemake, write_invocation
-
     setup_globals()
     config, context = launcher.config, launcher.hydra_context
     assert config is not None and context is not None and launcher.task_function is not None
@@ -217,6 +86,27 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]],
     task = task_reference(launcher.task_function)
     snakemake_args = _snakemake_args(options)
     results = store.local_path(str(options.get("results") or "results"))
+    _announce(config, job_overrides, initial_job_idx)
+    jobs = compose_jobs(context.config_loader, config, job_overrides, initial_job_idx, task)
+    if launcher.state is None:
+        launcher.state = LaunchState()
+    state: LaunchState = launcher.state
+    state.jobs.extend(jobs)
+    first = _first_jobs(jobs)
+    _check_options(first)
+    started = datetime.now(UTC).isoformat()
+    launch_dir = store.launch_dir(
+        results, f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{initial_job_idx}")
+    plan = launch_plan(state.jobs, jobs, task, launch_dir, config)
+    code = _run_snakemake(plan, first, results, str(options.get("cores") or "all"),
+                          snakemake_args)
+    _check_finished(results, first, code)
+    return _job_returns(jobs, first, results, started)
+
+
+def _announce(config: DictConfig, job_overrides: Sequence[Sequence[str]],
+              initial_job_idx: int) -> None:
+    """Make the sweep's output directory and log the batch's jobs, as Hydra's launchers do."""
     sweep_dir = Path(str(config.hydra.sweep.dir))
     sweep_dir.mkdir(parents=True, exist_ok=True)
     log.info(f"snakesweep is launching {_count(len(job_overrides), 'job')} through Snakemake")
@@ -224,35 +114,35 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]],
     for idx, overrides in enumerate(job_overrides):
         log.info(f"\t#{initial_job_idx + idx} : {' '.join(filter_overrides(overrides))}")
 
-    hydra_cfg = HydraConfig.instance().cfg
-    try:
-        jobs = [compose_job(context.config_loader, config, list(o), initial_job_idx + i, task)
-                for i, o in enumerate(job_overrides)]
-    finally:
-        HydraConfig.instance().cfg = hydra_cfg  # as Hydra's run_job leaves it
-    if launcher.state is None:
-        launcher.state = LaunchState()
-    state: LaunchState = launcher.state
-    state.jobs.extend(jobs)
-    first = _first_jobs(jobs)
+
+def _check_options(first: Mapping[str, Job]) -> None:
+    """``LaunchError`` for unusable snakesweep options, before any job starts."""
     try:  # unusable snakesweep options fail here, before any job starts
         provenance.CurrentCode({r: provenance.options_of(j.identity) for r, j in first.items()})
     except SnakesweepError as exc:
         raise LaunchError(f"snakesweep launcher: {exc}") from None
-    started = datetime.now(UTC).isoformat()
-    launch_dir = store.launch_dir(
-        results, f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{initial_job_idx}")
+
+
+def _run_snakemake(plan: Plan, first: Mapping[str, Job], results: str, cores: str,
+                   snakemake_args: list[str]) -> int:
+    """Write the launch's plan and each run's job config beside it, run Snakemake on them
+    (then remove them); Snakemake's exit status."""
+    assert plan.launch is not None
+    launch_dir = Path(str(plan.launch["jobs"]))
     try:
-        plan = launch_plan(state.jobs, jobs, task, launch_dir, config)
         for run_id, job in first.items():  # done ones too: `--forcerun` computes them again
-            _write_pickle(launch_dir / f"{run_id}.pickle", job.config)
+            _write_pickle(job_config_path(plan.launch, run_id), job.config)
         write_plan(plan, launch_dir / "plan.json")
         invocation = write_invocation(launch_dir / "invocation.yaml",
                                       {"plan": str(launch_dir / "plan.json"), "results": results})
-        code = run_snakemake(invocation, str(options.get("cores") or "all"), snakemake_args,
+        return run_snakemake(invocation, cores, snakemake_args,
                              [Path(sys.executable).name, *sys.argv])
     finally:
         shutil.rmtree(launch_dir, ignore_errors=True)
+
+
+def _check_finished(results: str, first: Mapping[str, Job], code: int) -> None:
+    """``LaunchError`` unless every run finished (done or failed) and the merge did."""
     after = store.run_statuses(results, list(first))
     unfinished = sorted(r for r, s in after.items() if s not in ("done", "failed"))
     if unfinished or (code != 0 and "failed" not in after.values()):
@@ -261,6 +151,11 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]],
         raise LaunchError(f"snakesweep launcher: snakemake exited with status {code} and {what}; "
                           "see Snakemake's messages above. Finished runs are kept: run the same "
                           "command again to go on")
+
+
+def _job_returns(jobs: Sequence[Job], first: Mapping[str, Job], results: str,
+                 started: str) -> list[JobReturn]:
+    """Each job's ``JobReturn`` from its run, and a line saying what was computed."""
     metas = {r: store.read_meta(results, r) or {} for r in first}
     computed = {r for r, j in first.items() if _computed_by(metas[r], j, started)}
     returns = [job_return(job, results, metas[job.run_id],
@@ -279,82 +174,6 @@ def _computed_by(meta: Mapping[str, Any], job: Job, since: str) -> bool:
     record = meta.get("hydra") or {}
     return (record.get("output_dir") == store.local_path(job.output_dir)
             and str(meta.get("start") or meta.get("end") or "") >= since)
-
-
-def compose_job(config_loader: Any, master: DictConfig, overrides: list[str], num: int,
-                task: TaskRef) -> Job:
-    """One job's config as Hydra's launchers compose it, and the run it resolves to."""
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf.errors import OmegaConfBaseException
-
-    from snakesweep.execute.hydra_task import job_output_dir
-
-    config = config_loader.load_sweep_config(master, overrides)
-    with open_dict(config):
-        config.hydra.job.id = f"{config.hydra.job.name}_{num}"
-        config.hydra.job.num = num
-    HydraConfig.instance().set_config(config)  # ${hydra:…} resolves against this job
-    try:
-        identity = identity_config(config, task)
-        run_id = run_id_of(identity)
-    except (OmegaConfBaseException, SnakesweepError) as exc:
-        raise LaunchError(f"snakesweep launcher: job #{num} ({' '.join(overrides)}): its "
-                          f"config cannot be resolved: {first_line(exc)}") from None
-    return Job(num=num, overrides=overrides, config=config, run_id=run_id, identity=identity,
-               output_dir=job_output_dir(config))
-
-
-def identity_config(config: DictConfig, task: TaskRef) -> dict[str, Any]:
-    """The resolved config of a job's run: the task's config without ``hydra``, plus
-    ``snakesweep.experiment`` (the task's reference).
-
-    Values that differ between invocations of the same run count by their interpolation
-    text: the clock (``${now:…}``) and Hydra's per-invocation runtime (``${hydra:…}`` of
-    ``runtime.output_dir``, ``runtime.cwd``, ``sweep.*``, ``run.*``, ``job.num``, ``job.id``).
-    What follows from the job's overrides (``${hydra:runtime.choices.…}``, ``job.name``,
-    ``job.override_dirname``, …) is resolved like any value.
-    """
-    task_cfg = OmegaConf.masked_copy(config, [str(k) for k in config if k != "hydra"])
-    raw = OmegaConf.to_container(task_cfg, resolve=False, enum_to_str=True)
-    pinned = _pin_runtime(raw)
-    if pinned is not raw:
-        task_cfg = OmegaConf.create(pinned)
-    plain = _jsonable(OmegaConf.to_container(task_cfg, resolve=True, throw_on_missing=False,
-                                             enum_to_str=True))
-    assert isinstance(plain, dict)
-    node = plain.get("snakesweep")
-    plain["snakesweep"] = {**(node if isinstance(node, dict) else {}), "experiment": task.spec}
-    return {str(k): v for k, v in plain.items()}
-
-
-_VOLATILE = re.compile(r"(?<!\\)\$\{\s*(now\s*:|hydra\s*:\s*(?:runtime\.(?:output_dir|cwd)"
-                       r"|sweep\.|run\.|job\.(?:num|id)\b))")
-
-
-def _pin_runtime(node: Any) -> Any:
-    """``node`` with every interpolation of a per-invocation value escaped (the same object
-    when there is none)."""
-    if isinstance(node, str):
-        pinned = _VOLATILE.sub(lambda m: "\\" + m.group(0), node)
-        return node if pinned == node else pinned
-    if isinstance(node, dict):
-        out = {k: _pin_runtime(v) for k, v in node.items()}
-        return node if all(out[k] is node[k] for k in node) else out
-    if isinstance(node, list):
-        items = [_pin_runtime(v) for v in node]
-        return node if all(a is b for a, b in zip(items, node, strict=True)) else items
-    return node
-
-
-def _jsonable(node: Any) -> Any:
-    """A resolved config as JSON data: paths (a structured config's ``Path`` fields) as text."""
-    from pathlib import PurePath
-
-    if isinstance(node, dict):
-        return {k: _jsonable(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_jsonable(v) for v in node]
-    return str(node) if isinstance(node, PurePath) else node
 
 
 def launch_plan(jobs: Sequence[Job], batch: Sequence[Job], task: TaskRef, launch_dir: Path,
@@ -383,14 +202,11 @@ def launch_plan(jobs: Sequence[Job], batch: Sequence[Job], task: TaskRef, launch
 
 def _version_base() -> str | None:
     """The app's ``version_base`` (it decides defaults such as ``hydra.job.chdir``)."""
-    from packaging.version import Version
-
     base = version.getbase()
     return str(base) if isinstance(base, Version) else None
 
 
-def layout(jobs: Sequence[Job]) -> tuple[tuple[Dimension, ...], list[tuple[int, ...]],
-                                         dict[str, list[Coordinate | None]]]:
+def layout(jobs: Sequence[Job]) -> Layout:
     """The dimensions of the jobs' Dataset, each job's cell, and the labels along ``job``.
 
     The keys whose override differs between jobs are the dimensions, values in the order
@@ -398,41 +214,59 @@ def layout(jobs: Sequence[Job]) -> tuple[tuple[Dimension, ...], list[tuple[int, 
     Hydra's BasicSweeper makes); otherwise one dimension ``job``, Hydra's job number, with
     each such key's value per job (None where a job does not set it) as a coordinate.
     """
-    from snakesweep.core.grid import coordinate_of, dimension_name, parse_override
-
-    parsed: list[dict[str, tuple[str, Coordinate]]] = []
-    for job in jobs:
-        keyed: dict[str, tuple[str, Coordinate]] = {}
-        for text in job.overrides:
-            ov = parse_override(text)
-            if ov.is_hydra_override():
-                continue
-            value = ov.value()
-            label = ov.get_value_element_as_str()
-            keyed[dimension_name(ov.get_key_element())] = (
-                label, coordinate_of(value, label) if not isinstance(value, (list, dict))
-                else label)
-        parsed.append(keyed)
+    parsed = [_swept_values(job) for job in jobs]
     keys = list(dict.fromkeys(k for keyed in parsed for k in keyed))
     varying = [k for k in keys
                if len({keyed.get(k, (None,))[0] for keyed in parsed}) > 1]
+    values = _values_in_order(parsed, varying)
+    combos = [tuple(keyed.get(k, (None,))[0] for k in varying) for keyed in parsed]
+    size = math.prod(len(values[k]) for k in varying)
+    grid = (all(None not in c for c in combos) and len(set(combos)) == len(combos) == size)
+    if not grid:
+        return _job_layout(jobs, parsed, varying)
+    return _grid_layout(varying, values, combos)
+
+
+def _swept_values(job: Job) -> _Keyed:
+    """A job's overrides of the task's config (not Hydra's own), by key."""
+    keyed: _Keyed = {}
+    for text in job.overrides:
+        ov = parse_override(text)
+        if ov.is_hydra_override():
+            continue
+        value = ov.value()
+        label = ov.get_value_element_as_str()
+        keyed[dimension_name(ov.get_key_element())] = (
+            label, coordinate_of(value, label) if not isinstance(value, (list, dict))
+            else label)
+    return keyed
+
+
+def _values_in_order(parsed: Sequence[_Keyed], varying: Sequence[str]
+                     ) -> dict[str, dict[str, Coordinate]]:
+    """Each varying key's values (text → coordinate), in the order they first appear."""
     values: dict[str, dict[str, Coordinate]] = {k: {} for k in varying}
     for keyed in parsed:
         for k in varying:
             if k in keyed:
                 values[k].setdefault(*keyed[k])
-    combos = [tuple(keyed.get(k, (None,))[0] for k in varying) for keyed in parsed]
-    size = 1
-    for k in varying:
-        size *= len(values[k])
-    grid = (all(None not in c for c in combos) and len(set(combos)) == len(combos) == size)
-    if not grid:
-        nums = tuple(j.num for j in jobs)
-        along: dict[str, list[Coordinate | None]] = {
-            k: [keyed[k][1] if k in keyed else None for keyed in parsed] for k in varying
-            if k != JOB_DIMENSION}
-        return ((Dimension(JOB_DIMENSION, nums, tuple(f"job={n}" for n in nums)),),
-                [(i,) for i in range(len(jobs))], along)
+    return values
+
+
+def _job_layout(jobs: Sequence[Job], parsed: Sequence[_Keyed], varying: Sequence[str]
+                ) -> Layout:
+    """Jobs that are no grid: one dimension ``job``, each varying key's value along it."""
+    nums = tuple(j.num for j in jobs)
+    along: dict[str, list[Coordinate | None]] = {
+        k: [keyed[k][1] if k in keyed else None for keyed in parsed] for k in varying
+        if k != JOB_DIMENSION}
+    return ((Dimension(JOB_DIMENSION, nums, tuple(f"job={n}" for n in nums)),),
+            [(i,) for i in range(len(jobs))], along)
+
+
+def _grid_layout(varying: Sequence[str], values: Mapping[str, dict[str, Coordinate]],
+                 combos: Sequence[tuple[str | None, ...]]) -> Layout:
+    """Jobs that are a grid: a dimension per varying key, each job at its cell."""
     dims = []
     for k in varying:
         labels = list(values[k])
@@ -445,55 +279,8 @@ def layout(jobs: Sequence[Job]) -> tuple[tuple[Dimension, ...], list[tuple[int, 
                          for combo in combos], {}
 
 
-def job_return(job: Job, results: str, meta: Mapping[str, Any], *,
-               computed_here: bool) -> JobReturn:
-    """The ``JobReturn`` of a job from its run; a job whose run was computed elsewhere or
-    before gets its output directory's ``.hydra/`` files and a log saying so."""
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.core.utils import _save_config
-
-    from snakesweep.execute.hydra_task import stored_return
-
-    config = copy.deepcopy(job.config)
-    output_dir = job.output_dir
-    with read_write(config.hydra.runtime), open_dict(config.hydra.runtime):
-        config.hydra.runtime.output_dir = output_dir
-    task_cfg = copy.deepcopy(config)
-    with read_write(task_cfg), open_dict(task_cfg):
-        del task_cfg["hydra"]
-    # what run_job hands back: HydraConfig's copy of the hydra node, which keeps
-    # interpolations into the task's config working
-    current = HydraConfig.instance().cfg
-    HydraConfig.instance().set_config(config)
-    hydra_cfg: DictConfig = copy.deepcopy(HydraConfig.instance().cfg)  # type: ignore[assignment]
-    HydraConfig.instance().cfg = current
-    name = str(config.hydra.job.name)
-    chdir = config.hydra.job.chdir
-    if chdir is None:  # as run_job decides it, by the app's version_base
-        chdir = not version.base_at_least("1.2")
-    ret = JobReturn(overrides=list(job.overrides), cfg=task_cfg, hydra_cfg=hydra_cfg,
-                    working_dir=output_dir if chdir else os.getcwd(), task_name=name)
-    run_dir = store.run_dir(results, job.run_id)
-    if not computed_here:
-        Path(output_dir).mkdir(parents=True, exist_ok=True)
-        if config.hydra.output_subdir is not None:
-            hydra_output = Path(output_dir, str(config.hydra.output_subdir))
-            _save_config(task_cfg, "config.yaml", hydra_output)
-            _save_config(hydra_cfg, "hydra.yaml", hydra_output)
-            _save_config(config.hydra.overrides.task, "overrides.yaml", hydra_output)
-        with open(Path(output_dir, f"{name}.log"), "a", encoding="utf-8") as f:
-            f.write(f"snakesweep: this job is run {job.run_id}, computed earlier: its results "
-                    f"are in {run_dir}; nothing was computed here\n")
-    if meta.get("status") in store.FAILED:
-        ret.status = JobStatus.FAILED
-        ret.return_value = TaskFailed(job.run_id, meta.get("error") or {}, run_dir)
-    else:
-        ret.status = JobStatus.COMPLETED
-        ret.return_value = stored_return(results, job.run_id)
-    return ret
-
-
 def _first_jobs(jobs: Sequence[Job]) -> dict[str, Job]:
+    """Each run id → the first job that resolves to it (the one that computes it)."""
     first: dict[str, Job] = {}
     for job in jobs:
         first.setdefault(job.run_id, job)
@@ -501,6 +288,7 @@ def _first_jobs(jobs: Sequence[Job]) -> dict[str, Job]:
 
 
 def _write_pickle(path: Path, config: DictConfig) -> None:
+    """A job's config, pickled, written aside then renamed into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = store.aside(path)
     with open(tmp, "wb") as f:
@@ -531,10 +319,7 @@ def _snakemake_args(options: Mapping[str, Any]) -> list[str]:
 
 
 def _count(n: int, noun: str) -> str:
+    """``1 job``, ``2 jobs``."""
     return f"{n} {noun}{'s' * (n != 1)}"
 
 
-def _describe(task: Any) -> str:
-    name = getattr(task, "__qualname__", None) or type(task).__name__
-    module = getattr(task, "__module__", None)
-    return f"{module}.{name}" if module and name else repr(task)

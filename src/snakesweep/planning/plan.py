@@ -103,7 +103,7 @@ class Plan:
 
     def structure(self) -> str:
         """The layout in one line: each dimension, its size, the coordinates along it."""
-        from snakesweep.core.domain import describe
+        from snakesweep.core.domain_expansion import describe
 
         line = describe(self.dims, self.coords, len(self.points))
         if self.rounds:
@@ -600,7 +600,9 @@ def _workers(points: int) -> int:
 def _configured_domain(options: dict[str, Any], sources: dict[str, str],
                        loader: Any = None) -> Any:
     """``snakesweep.domain`` as a Domain, or None when the config has none."""
-    from snakesweep.core.domain import DomainError, load_domain, settings_of
+    from snakesweep.core.domain import load_domain
+    from snakesweep.core.domain_expansion import settings_of
+    from snakesweep.core.domain_tree import DomainError
 
     spec = options.get("domain")
     if spec is None:
@@ -615,7 +617,7 @@ def _configured_domain(options: dict[str, Any], sources: dict[str, str],
 
 def _import_source(spec: str, key: str, sources: dict[str, str]) -> Any:
     """Import a ``pkg.module:function`` the plan depends on, recording its file's hash."""
-    from snakesweep.execute.execution import import_entry
+    from snakesweep.execute.experiment import import_entry
 
     fn = import_entry(spec, key)
     module = sys.modules.get(getattr(fn, "__module__", "") or "")
@@ -641,7 +643,7 @@ def _check_grid(domain: Any, grid: Any, config_loader: Any,
                 overrides: Sequence[str] = ()) -> list[str]:
     """The command line's fixed values, once checked against the configured domain (a key
     in both is named by the command line's override, ``overrides``, when it is one)."""
-    from snakesweep.core.domain import DomainError
+    from snakesweep.core.domain_tree import DomainError
     from snakesweep.core.grid import dimension_name
 
     names = {dimension_name(k) for k, _ in domain.key_specs()}

@@ -26,11 +26,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from snakesweep import store
-from snakesweep.core.domain import POINT, REPEAT, ROUND, Domain, DomainError, Settings, settings_of
+from snakesweep.core.domain import Domain
+from snakesweep.core.domain_expansion import POINT, REPEAT, ROUND, Settings, settings_of
+from snakesweep.core.domain_tree import DomainError
 from snakesweep.core.grid import Dimension
 
 if TYPE_CHECKING:
-    from snakesweep.core.domain import Expansion
+    from snakesweep.core.domain_expansion import Expansion
     from snakesweep.planning.plan import Plan, PlannedPoint
 
 DEFAULT_MAX_ROUNDS = 10

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from snakesweep.core.domain import REPEAT
+from snakesweep.core.domain_expansion import REPEAT
 from snakesweep.errors import SnakesweepError
 
 if TYPE_CHECKING:

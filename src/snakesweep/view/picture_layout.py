@@ -33,7 +33,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from snakesweep.core.domain import POINT, ROUND, SAMPLE
+from snakesweep.core.domain_expansion import POINT, ROUND, SAMPLE
 from snakesweep.view.dimensions import (
     MAX_LINES,
     REPEAT,
