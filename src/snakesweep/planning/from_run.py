@@ -17,8 +17,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from snakesweep.core.grid import render_value
 from snakesweep.errors import ConfigError
 from snakesweep.store import runs as store
+
+__all__ = ["Loaded", "load_run", "loaded_overrides", "render"]
 
 
 @dataclass(frozen=True)
@@ -34,11 +37,9 @@ class Loaded:
 
 def load_run(results: str | os.PathLike[str], run_id: str) -> Loaded:
     """The run a (unique) prefix names, with its config and its overrides (``meta.json``)."""
-    import yaml
+    import yaml  # deferred: only --from reads a run's config.yaml
 
-    from snakesweep.api.results import resolve_run_id
-
-    full = resolve_run_id(results, run_id)
+    full = store.resolve_run_id(results, run_id)
     path = store.run_dir(results, full) / store.CONFIG
     try:
         text = path.read_bytes()
@@ -80,8 +81,6 @@ def _leaves(node: Mapping[str, Any], path: tuple[str, ...]) -> Iterable[tuple[tu
 
 def render(value: Any) -> str:
     """A plain value in Hydra's override grammar, as text (``${`` escaped)."""
-    from snakesweep.core.grid import render_value
-
     try:
         return render_value(value, interpolate=False)
     except TypeError:

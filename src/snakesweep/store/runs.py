@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from snakesweep.errors import NoSpaceError, ResultsDirError
+from snakesweep.errors import NoSpaceError, ResultsDirError, ResultsError
 
 RESULT = "result.nc"
 CONFIG = "config.yaml"
@@ -545,3 +545,29 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         pass
     return True
+
+
+def resolve_run_id(results: str | os.PathLike[str], prefix: str, *,
+                   drafts: bool = False) -> str:
+    """The run id of ``results`` that ``prefix`` starts (among the runs with a directory,
+    and, with ``drafts``, the runs being written); one line naming the candidates when none
+    or several do."""
+    names: set[str] = set()
+    places = [runs_dir(results)] + ([Path(results, ".snakesweep", "drafts")]
+                                    if drafts else [])
+    for where in places:
+        try:
+            with os.scandir(where) as entries:
+                names.update(e.name for e in entries if e.is_dir())
+        except FileNotFoundError:
+            pass
+    if prefix in names:
+        return prefix
+    matches = sorted(n for n in names if n.startswith(prefix)) if prefix else []
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise ResultsError(f"run {prefix!r}: no run of {str(results)!r} starts so")
+    shown = ", ".join(matches[:5]) + (f" and {len(matches) - 5} more" if len(matches) > 5
+                                      else "")
+    raise ResultsError(f"run {prefix!r} is ambiguous: {shown}")
