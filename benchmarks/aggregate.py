@@ -83,8 +83,8 @@ def build(root: Path, side: int) -> tuple[str, list[tuple[str, str, int, int, li
     (root / "exp.py").write_text(EXPERIMENT)
     os.chdir(root)
     sys.path.insert(0, str(root))
+    from snakesweep.api.plans import make_plan
     from snakesweep.execute.execution import execute_run
-    from snakesweep.planning.plan import make_plan
     from snakesweep.store import runs as store
 
     plan = make_plan("conf", "config", [f"x=range(0,{side})", f"offset=range(0,{side})"],

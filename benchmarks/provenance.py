@@ -26,8 +26,8 @@ import textwrap
 import time
 from pathlib import Path
 
+from snakesweep.api.plans import make_plan
 from snakesweep.execute.execution import execute_run
-from snakesweep.planning.plan import make_plan
 from snakesweep.provenance import record as provenance
 from snakesweep.store import runs as store
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from snakesweep.api.plans import make_plan
 from snakesweep.execute.execution import execute_run
 from snakesweep.merge.sweep import merge_runs, write_sweep
-from snakesweep.planning.plan import make_plan
 from snakesweep.store import runs as store
 from snakesweep.store.checksums import result_record
 

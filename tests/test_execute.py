@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 import xarray as xr
 
+from snakesweep.api.plans import make_plan
 from snakesweep.errors import ConfigError, ExperimentError
 from snakesweep.execute.execution import execute_run, failure_line, load_experiment, to_dataset
-from snakesweep.planning.plan import make_plan
 from snakesweep.store import runs as store
 
 

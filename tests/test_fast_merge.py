@@ -14,11 +14,12 @@ import pytest
 import xarray as xr
 
 from conftest import write
+from snakesweep.api.plans import make_plan
 from snakesweep.execute.execution import execute_run
 from snakesweep.merge import index as merge_index
 from snakesweep.merge import sweep as aggregate
 from snakesweep.merge.sweep import merge_runs, write_sweep
-from snakesweep.planning.plan import Plan, make_plan
+from snakesweep.planning.plan import Plan
 from snakesweep.provenance import record as provenance
 from snakesweep.store import runs as store
 from snakesweep.store.checksums import result_record

@@ -32,11 +32,12 @@ from hypothesis.extra import numpy as hnp
 
 from conftest import write
 from merge_check import misplaced
+from snakesweep.api.plans import make_plan
 from snakesweep.errors import ExperimentError
 from snakesweep.execute.execution import to_dataset, write_result
 from snakesweep.merge import index as merge_index
 from snakesweep.merge import sweep as aggregate
-from snakesweep.planning.plan import Plan, make_plan
+from snakesweep.planning.plan import Plan
 from snakesweep.store import runs as store
 from snakesweep.store.checksums import result_record
 

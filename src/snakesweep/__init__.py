@@ -17,6 +17,7 @@ accounting) and ``cli``.
 
 from typing import TYPE_CHECKING, Any
 
+from snakesweep.api.plans import make_plan
 from snakesweep.core.configs import canonical_json, run_id_of
 from snakesweep.errors import (
     ConfigError,
@@ -25,7 +26,7 @@ from snakesweep.errors import (
     RunFileError,
     SnakesweepError,
 )
-from snakesweep.planning.plan import Plan, make_plan
+from snakesweep.planning.plan import Plan
 from snakesweep.view.recording import NothingToShow, to_rerun
 
 if TYPE_CHECKING:

@@ -23,8 +23,8 @@ from harness import (
     run,
 )
 
+from snakesweep.api.plans import make_plan
 from snakesweep.execute.execution import execute_run, outcome_of_process
-from snakesweep.planning.plan import make_plan
 from snakesweep.store import runs as store
 
 

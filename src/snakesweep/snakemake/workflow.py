@@ -52,8 +52,9 @@ from snakesweep.view import report
 __all__ = ["BATCH_COMMAND", "BATCH_ID_PATTERN", "MERGE_COMMAND", "REPORT_COMMAND", "RULES",
            "RUN_COMMAND", "RUN_ID_PATTERN", "SNAKEFILE", "SweepWorkflow", "prepared",
            "run_snakemake", "write_invocation"]
+from snakesweep.api.plans import make_plan
 from snakesweep.execute.pool import CLIENT, ENV, Pool, start_pool
-from snakesweep.planning.plan import Plan, load_plan, make_plan
+from snakesweep.planning.plan import Plan, load_plan
 
 RULES = str(Path(__file__).parents[1] / "workflow" / "sweep.smk")
 SNAKEFILE = str(Path(__file__).parents[1] / "workflow" / "Snakefile")
