@@ -37,7 +37,7 @@ def make_plan(
     """The plan for a sweep, from the cache under ``results`` when nothing it depends on changed.
 
     ``from_run``: a run id (or a unique prefix) of ``results`` whose resolved config the
-    points start from (``--from``; see ``snakesweep.loaded``). ``check`` is called with the
+    points start from (``--from``; see ``planning.from_run``). ``check`` is called with the
     plan, a new one before it is cached: what it raises leaves ``results`` as it was (bad
     input writes nothing). ``cache_optional``: a plan that cannot be cached (a read-only or
     full disk) is used as it is, for commands that only read ``results``. An adaptive

@@ -122,7 +122,7 @@ def verified_plan(path: Path) -> Plan:
         st = os.stat(side)
         if [st.st_size, st.st_mtime_ns, st.st_ino] != data.get("configs_stat"):
             unseal(side.read_bytes(), "configs file", data.get("configs_sha256"),
-                    parse=False)
+                   parse=False)
         return Plan.from_json(data, path)
     except OSError as exc:
         raise Unverified(f"cannot be read ({exc.strerror or exc})") from None

@@ -48,7 +48,7 @@ def make_plan(
     """The plan for a sweep, from the cache under ``results`` when nothing it depends on changed.
 
     ``from_run``: a run id (or a unique prefix) of ``results`` whose resolved config the
-    points start from (``--from``; see ``snakesweep.loaded``). ``check`` is called with the
+    points start from (``--from``; see ``planning.from_run``). ``check`` is called with the
     plan, a new one before it is cached: what it raises leaves ``results`` as it was (bad
     input writes nothing). ``cache_optional``: a plan that cannot be cached (a read-only or
     full disk) is used as it is, for commands that only read ``results``. ``merged``: the
@@ -88,10 +88,10 @@ def compose_plan(
     """Expand the domain and compose every point (no cache), from a ``loaded`` run's config
     when given.
 
-    The domain is ``snakesweep.domain`` (see ``snakesweep.domain``) times the command line's
+    The domain is ``snakesweep.domain`` (see ``snakesweep.core.domain``) times the command line's
     swept keys, or, without one, the grid of ``hydra.sweeper.params`` and the command line
     exactly as Hydra's BasicSweeper makes it. With ``snakesweep.update``, the rounds whose
-    predecessors' runs are done in ``results`` follow (see ``snakesweep.rounds``; each
+    predecessors' runs are done in ``results`` follow (see ``snakesweep.planning.rounds``; each
     decided from their Results, which ``merged`` gives), after those of ``previous`` (a
     cached plan of the same sweep) as they were decided.
     """
@@ -122,7 +122,7 @@ def compose_plan(
                         points=tuple(compose.points), configs=compose.configs)
         grid = expand_domain(overrides, params, loader)  # type: ignore[arg-type]
 
-        def prefix_of(d: Any) -> list[str]:
+        def prefix_of(d: Domain) -> list[str]:
             """What every point of ``d`` starts with: the loaded run's config but the keys
             ``d`` sets, and the command line's fixed values."""
             keys = [k for k, _ in d.key_specs()]
@@ -175,7 +175,7 @@ def _configured_domain(options: dict[str, Any], sources: dict[str, str],
     return load_domain(spec, options, lambda s, k: import_source(s, k, sources), loader)
 
 
-def _check_grid(domain: Any, grid: Any, config_loader: Any,
+def _check_grid(domain: Domain, grid: Any, config_loader: Any,
                 overrides: Sequence[str] = ()) -> list[str]:
     """The command line's fixed values, once checked against the configured domain (a key
     in both is named by the command line's override, ``overrides``, when it is one)."""
@@ -201,7 +201,7 @@ def _check_grid(domain: Any, grid: Any, config_loader: Any,
 
 def _loaded_base(loaded: Loaded | None, params: Any, overrides: Sequence[str], config_loader: Any,
                  master: Any, domain_keys: Sequence[str] = ()) -> list[str]:
-    """A loaded run's group choices and config as overrides (see ``snakesweep.loaded``)."""
+    """A loaded run's group choices and config as overrides (``planning.from_run``)."""
     if loaded is None:
         return []
     from omegaconf import OmegaConf  # deferred: a cached plan is used without OmegaConf

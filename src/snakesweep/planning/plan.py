@@ -51,7 +51,7 @@ class Plan:
     points: Sequence[PlannedPoint]
     configs: Mapping[str, dict[str, Any]]
     launch: dict[str, Any] | None = None
-    """Set when Hydra's launcher made the plan (see ``snakesweep.hydra_job``): the task
+    """Set when Hydra's launcher made the plan (see ``snakesweep.hydra.launcher``): the task
     function's import paths, the directory of the jobs' Hydra configs, and the runs this
     launch executes (``batch``; the others are only merged)."""
     coords: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -343,5 +343,5 @@ def write_plan(plan: Plan, path: Path) -> None:
     store.replace_with(configs_path(path), lambda tmp: tmp.write_bytes(data), len(data))
     st = os.stat(configs_path(path))
     data, _ = seal({**header, "key": path.stem, "configs_sha256": digest,
-                     "configs_stat": [st.st_size, st.st_mtime_ns, st.st_ino]})
+                    "configs_stat": [st.st_size, st.st_mtime_ns, st.st_ino]})
     store.replace_with(path, lambda tmp: tmp.write_bytes(data), len(data))
