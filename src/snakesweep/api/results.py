@@ -18,6 +18,7 @@ from typing import Any
 from snakesweep.errors import ResultsError
 from snakesweep.merge.freshness import RUNS_TABLE, SWEEP
 from snakesweep.store import runs as store
+from snakesweep.store.checksums import why_corrupt
 from snakesweep.store.runs import resolve_run_id
 
 __all__ = ["RUN_COLUMNS", "Results", "ResultsError", "jsonable_rows", "load", "over_repeats",
@@ -224,8 +225,6 @@ class Results:
         full = self.resolve(run_id)
         status = store.run_statuses(self.root, [full])[full]
         if status == "corrupt":
-            from snakesweep.store.checksums import why_corrupt
-
             raise ResultsError(f"run {full}'s result is corrupt ({why_corrupt(self.root, full)}):"
                                " `snakesweep run` computes it again")
         if status not in ("done", "stale"):
