@@ -28,9 +28,9 @@ import time
 import warnings
 from pathlib import Path
 
+from snakesweep.api.plans import make_plan
 from snakesweep.execute import execution as execute
 from snakesweep.execute import isolation
-from snakesweep.planning.plan import make_plan
 from snakesweep.provenance import record as provenance
 
 

@@ -84,8 +84,8 @@ def build(root: Path, side: int) -> tuple[str, list[tuple[str, str, int, int, li
     os.chdir(root)
     sys.path.insert(0, str(root))
     from snakesweep import store
+    from snakesweep.api.plans import make_plan
     from snakesweep.execute.execution import execute_run
-    from snakesweep.planning.plan import make_plan
 
     plan = make_plan("conf", "config", [f"x=range(0,{side})", f"offset=range(0,{side})"],
                      "results")

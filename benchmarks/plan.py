@@ -39,7 +39,7 @@ OVERRIDES = ["model=m0,m1,m2,m3", "optimizer.lr=range(1,51)", "seed=range(0,50)"
 TIMED = """
 import json, sys, time
 t = time.perf_counter()
-from snakesweep.planning.plan import make_plan
+from snakesweep.api.plans import make_plan
 plan = make_plan("conf", "config", {overrides!r}, "results")
 print(json.dumps([time.perf_counter() - t, len(plan.points), plan.structure()]))
 """

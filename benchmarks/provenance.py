@@ -27,8 +27,8 @@ import time
 from pathlib import Path
 
 from snakesweep import store
+from snakesweep.api.plans import make_plan
 from snakesweep.execute.execution import execute_run
-from snakesweep.planning.plan import make_plan
 from snakesweep.provenance import record as provenance
 
 CONFIG = {"snakesweep": {"experiment": "trivial:main"}, "x": 1}

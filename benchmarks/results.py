@@ -86,9 +86,9 @@ def logged_run(tmp: Path, steps: int) -> tuple[float, float]:
     import os
 
     os.chdir(tmp)
+    from snakesweep.api.plans import make_plan
     from snakesweep.execute.execution import execute_run
     from snakesweep.merge.sweep import write_sweep
-    from snakesweep.planning.plan import make_plan
     from snakesweep.provenance import record as provenance
 
     plan = make_plan("conf", "config", [], "results")

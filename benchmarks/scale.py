@@ -37,7 +37,7 @@ rule simulate:
 
 PLAN = """
 import sys, time
-from snakesweep.planning.plan import make_plan
+from snakesweep.api.plans import make_plan
 t = time.perf_counter()
 plan = make_plan("conf", "config", sys.argv[1:], "results")
 print(len(plan.run_ids), time.perf_counter() - t)

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from conftest import snakesweep
+from snakesweep.api.plans import make_plan
 from snakesweep.execute.execution import execute_run
-from snakesweep.planning.plan import make_plan
 
 
 def test_plan_json_lists_points_with_overrides_and_params(project: Path) -> None:

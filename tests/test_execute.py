@@ -12,10 +12,10 @@ import pytest
 import xarray as xr
 
 from snakesweep import store
+from snakesweep.api.plans import make_plan
 from snakesweep.errors import ConfigError, ExperimentError
 from snakesweep.execute.execution import execute_contained, execute_run, failure_line
 from snakesweep.execute.experiment import load_experiment, to_dataset
-from snakesweep.planning.plan import make_plan
 
 
 def test_mapping_results_become_variables() -> None:

@@ -15,13 +15,14 @@ import xarray as xr
 
 from conftest import write
 from snakesweep import store
+from snakesweep.api.plans import make_plan
 from snakesweep.execute.execution import execute_run
 from snakesweep.merge import dataset, layouts
 from snakesweep.merge import index as merge_index
 from snakesweep.merge.dataset import merge_runs
 from snakesweep.merge.sweep import write_sweep
 from snakesweep.merge.table import run_table
-from snakesweep.planning.plan import Plan, make_plan
+from snakesweep.planning.plan import Plan
 from snakesweep.provenance import record as provenance
 from snakesweep.store import result_record
 

@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 
 from snakesweep.core.grid import expand_domain
 from snakesweep.errors import OverrideError
-from snakesweep.planning.plan import compose_plan
+from snakesweep.planning.make import compose_plan
 
 CASES = [
     ["a=1,2"],

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from snakesweep import store
+from snakesweep.api.plans import make_plan
 from snakesweep.execute.execution import execute_run
 from snakesweep.merge.dataset import merge_runs
 from snakesweep.merge.sweep import write_sweep
-from snakesweep.planning.plan import make_plan
 from snakesweep.store import result_record
 
 

@@ -33,12 +33,13 @@ from hypothesis.extra import numpy as hnp
 from conftest import write
 from merge_check import misplaced
 from snakesweep import store
+from snakesweep.api.plans import make_plan
 from snakesweep.errors import ExperimentError
 from snakesweep.execute.execution import write_result
 from snakesweep.execute.experiment import to_dataset
 from snakesweep.merge import dataset
 from snakesweep.merge.sweep import write_sweep
-from snakesweep.planning.plan import Plan, make_plan
+from snakesweep.planning.plan import Plan
 from snakesweep.store import result_record
 
 settings.register_profile("ci", max_examples=30, deadline=None, derandomize=True,

@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from snakesweep.api.plans import make_plan
 from snakesweep.errors import OverrideError
+from snakesweep.planning import composition, make
 from snakesweep.planning import plan as plan_module
-from snakesweep.planning.plan import load_plan, make_plan
+from snakesweep.planning.plan import load_plan
 
 
 def test_warm_cache_does_not_compose(conf_tree: Path, tmp_path: Path,
@@ -22,7 +24,7 @@ def test_warm_cache_does_not_compose(conf_tree: Path, tmp_path: Path,
     def no_compose(*args: object, **kwargs: object) -> None:
         raise AssertionError("composed again")
 
-    monkeypatch.setattr(plan_module, "compose_plan", no_compose)
+    monkeypatch.setattr(make, "compose_plan", no_compose)
     warm = make_plan(conf_tree, "config", ["a=1,2"], tmp_path / "results")
     assert warm == cold and warm.path == cold.path
     assert [p.params for p in warm.points] == [p.params for p in cold.points]
@@ -43,7 +45,7 @@ def test_cache_key_follows_config_files_and_overrides(conf_tree: Path, tmp_path:
 def test_warm_plan_in_a_fresh_process_imports_no_hydra(conf_tree: Path, tmp_path: Path) -> None:
     """What Snakemake does on every parse: load the cached plan without Hydra or xarray."""
     make_plan(conf_tree, "config", ["a=1,2"], tmp_path / "results")
-    code = ("import sys; from snakesweep.planning.plan import make_plan; "
+    code = ("import sys; from snakesweep.api.plans import make_plan; "
             f"p = make_plan({str(conf_tree)!r}, 'config', ['a=1,2'], "
             f"{str(tmp_path / 'results')!r}); "
             "print(len(p.points), 'hydra' in sys.modules, 'xarray' in sys.modules)")
@@ -80,11 +82,11 @@ def test_a_large_domain_is_composed_on_every_core_as_on_one(
         conf_tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Forked workers give the very points and configs one process gives."""
     domain_tree(conf_tree, "{model: 'mlp,cnn', optimizer.lr: 'range(0,30)', a: [1, 2]}")
-    one = plan_module.compose_plan(conf_tree, "config", ["seed=0,1"])
-    monkeypatch.setattr(plan_module, "PARALLEL_POINTS", 10)
-    monkeypatch.setattr(plan_module.os, "sched_getaffinity", lambda pid: {0, 1, 2})
-    assert plan_module._workers(240) == 3
-    forked = plan_module.compose_plan(conf_tree, "config", ["seed=0,1"])
+    one = make.compose_plan(conf_tree, "config", ["seed=0,1"])
+    monkeypatch.setattr(composition, "PARALLEL_POINTS", 10)
+    monkeypatch.setattr(composition.os, "sched_getaffinity", lambda pid: {0, 1, 2})
+    assert composition._workers(240) == 3
+    forked = make.compose_plan(conf_tree, "config", ["seed=0,1"])
     assert forked == one and len(forked.points) == 240
     assert all("domain" not in c["snakesweep"] for c in forked.configs.values())
 
@@ -92,15 +94,15 @@ def test_a_large_domain_is_composed_on_every_core_as_on_one(
 def test_a_worker_that_fails_raises_the_points_own_error(
         conf_tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A bad point in a worker's part is named as if composed here, and no worker is left."""
-    monkeypatch.setattr(plan_module, "PARALLEL_POINTS", 10)
-    monkeypatch.setattr(plan_module.os, "sched_getaffinity", lambda pid: {0, 1})
+    monkeypatch.setattr(composition, "PARALLEL_POINTS", 10)
+    monkeypatch.setattr(composition.os, "sched_getaffinity", lambda pid: {0, 1})
     for first in (True, False):  # the bad point in this process's part, then in a worker's
         parts = ["{nokey: [1]}", "{a: 'range(0,40)'}"]
         domain_tree(conf_tree, f"{{concat: [{', '.join(parts if first else parts[::-1])}]}}")
         with pytest.raises(OverrideError, match="override 'nokey=1'"):
-            plan_module.compose_plan(conf_tree, "config", [])
+            make.compose_plan(conf_tree, "config", [])
         with pytest.raises(ChildProcessError):
-            plan_module.os.waitpid(-1, plan_module.os.WNOHANG)
+            composition.os.waitpid(-1, composition.os.WNOHANG)
         config = conf_tree / "config.yaml"
         config.write_text("".join(line for line in config.read_text().splitlines(True)
                                   if not line.startswith("  domain:")))

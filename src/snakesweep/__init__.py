@@ -25,10 +25,11 @@ from snakesweep.errors import (
     RunFileError,
     SnakesweepError,
 )
-from snakesweep.planning.plan import Plan, make_plan
+from snakesweep.planning.plan import Plan
 from snakesweep.view.recording import NothingToShow, to_rerun
 
 if TYPE_CHECKING:
+    from snakesweep.api.plans import make_plan
     from snakesweep.api.results import Results, load, over_repeats
     from snakesweep.core.domain import Domain
     from snakesweep.execute.handle import Run
@@ -58,13 +59,13 @@ __all__ = [
 
 _LAZY = {"Results": "snakesweep.api.results", "load": "snakesweep.api.results",
          "over_repeats": "snakesweep.api.results", "Run": "snakesweep.execute.handle",
-         "Domain": "snakesweep.core.domain"}
+         "Domain": "snakesweep.core.domain", "make_plan": "snakesweep.api.plans"}
 
 
 def __getattr__(name: str) -> Any:
-    """``load``, ``Results``, ``Run``, ``Domain`` and ``over_repeats``, imported when first
-    asked for: a run's process
-    imports ``snakesweep`` and should not pay for them."""
+    """``load``, ``Results``, ``Run``, ``Domain``, ``over_repeats`` and ``make_plan``,
+    imported when first asked for: a run's process imports ``snakesweep`` and should not pay
+    for them (nor for the merge that ``make_plan``'s adaptive rounds read)."""
     if name in _LAZY:
         import importlib
 

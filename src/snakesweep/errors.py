@@ -61,6 +61,10 @@ class ResultsBusy(SnakesweepError, BlockingIOError):
         super().__init__(f"{results}/ is in use by {holder}: {reason}")
 
 
+class ResultsError(SnakesweepError, LookupError):
+    """A results directory, run id or filter key that is not there; names it."""
+
+
 class ResultsDirError(SnakesweepError, NotADirectoryError):
     """A results directory that cannot be one: a file, or a symbolic link to nothing."""
 

@@ -24,8 +24,8 @@ from harness import (
 )
 
 from snakesweep import store
+from snakesweep.api.plans import make_plan
 from snakesweep.execute.execution import execute_run, outcome_of_process
-from snakesweep.planning.plan import make_plan
 
 
 def damage(root: Path) -> dict[str, str]:

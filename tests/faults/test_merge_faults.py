@@ -24,8 +24,9 @@ from harness import TRACEBACK, Tally, counted_done, record, tree_digest
 from conftest import snakesweep, write
 from merge_check import misplaced
 from snakesweep import store
+from snakesweep.api.plans import make_plan
 from snakesweep.execute.execution import execute_run
-from snakesweep.planning.plan import Plan, make_plan
+from snakesweep.planning.plan import Plan
 from snakesweep.store import result_record
 
 EXPERIMENT = '''

@@ -16,15 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from snakesweep import store
-from snakesweep.errors import SnakesweepError
+from snakesweep.errors import ResultsError
 from snakesweep.store import RUNS_TABLE, SWEEP
+from snakesweep.store.runs import resolve_run_id
+
+__all__ = ["RUN_COLUMNS", "Results", "ResultsError", "jsonable_rows", "load", "over_repeats",
+           "resolve_run_id"]
 
 RUN_COLUMNS = ("run_id", "status", "duration", "debug", "commit")
 """The columns of ``runs.csv`` that are not swept keys or results."""
-
-
-class ResultsError(SnakesweepError, LookupError):
-    """A results directory, run id or filter key that is not there; names it."""
 
 
 def load(results: str | os.PathLike[str] = "results") -> Results:
@@ -254,32 +254,6 @@ def over_repeats(dataset: Any, dim: str = "repeat") -> Any:
         out[f"{name}_std"] = var.std(dim)
         out[f"{name}_count"] = var.count(dim)
     return xr.Dataset(out).assign_attrs(dataset.attrs)  # reductions drop the seed
-
-
-def resolve_run_id(results: str | os.PathLike[str], prefix: str, *,
-                   drafts: bool = False) -> str:
-    """The run id of ``results`` that ``prefix`` starts (among the runs with a directory,
-    and, with ``drafts``, the runs being written); one line naming the candidates when none
-    or several do."""
-    names: set[str] = set()
-    places = [store.runs_dir(results)] + ([store.drafts_dir(results)]
-                                          if drafts else [])
-    for where in places:
-        try:
-            with os.scandir(where) as entries:
-                names.update(e.name for e in entries if e.is_dir())
-        except FileNotFoundError:
-            pass
-    if prefix in names:
-        return prefix
-    matches = sorted(n for n in names if n.startswith(prefix)) if prefix else []
-    if len(matches) == 1:
-        return matches[0]
-    if not matches:
-        raise ResultsError(f"run {prefix!r}: no run of {str(results)!r} starts so")
-    shown = ", ".join(matches[:5]) + (f" and {len(matches) - 5} more" if len(matches) > 5
-                                      else "")
-    raise ResultsError(f"run {prefix!r} is ambiguous: {shown}")
 
 
 def _read(path: Path) -> str:

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from snakesweep import __version__, store
+from snakesweep.api.plans import make_plan
 from snakesweep.errors import SnakesweepError, first_line
-from snakesweep.planning.plan import Plan, make_plan
+from snakesweep.planning.plan import Plan
 from snakesweep.snakemake import arguments
 from snakesweep.store import locks
 

@@ -5,18 +5,22 @@ but without importing the experiment's module (which may take seconds: a deep-le
 framework, a dataset). The module is found as Python's import system finds it (its parent
 packages are imported, the module itself is not) and its source is read for the name.
 Where the source cannot tell (a compiled module, a module ``__getattr__``, a star import),
-the entry point is taken as it is and ``run`` tells.
+the entry point is taken as it is and ``run`` tells. ``import_entry`` imports one (the
+experiment, a domain or an update function) when it is to be called.
 """
 
 from __future__ import annotations
 
 import ast
 import difflib
+import importlib
 import importlib.util
 import os
 import pkgutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from snakesweep.errors import ConfigError, first_line
 
@@ -132,3 +136,29 @@ def _shown(path: str) -> str:
         return Path(path).resolve().relative_to(Path.cwd().resolve()).as_posix()
     except ValueError:
         return path
+
+
+def import_entry(spec: str, key: str, must_call: bool = True) -> Callable[..., Any]:
+    """Import the callable ``'package.module:function'`` that the config's ``key`` names
+    (modules of the working directory first); ``ConfigError`` naming ``key`` if it cannot
+    (with ``must_call=False``, an attribute that is not callable is returned as it is)."""
+    module_name, attr = entry_form(spec, key)
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(key, f"{spec!r}: cannot import {module_name!r}: "
+                          f"{first_line(exc)}") from None
+    except Exception as exc:  # noqa: BLE001 - the module's own code failed at import
+        raise ConfigError(key, f"{spec!r}: importing {module_name!r} "
+                          f"raised {type(exc).__name__}: {first_line(exc)}") from None
+    fn: Any = module
+    for part in attr.split("."):
+        fn = getattr(fn, part, None)
+        if fn is None:
+            raise ConfigError(key, f"{spec!r}: module {module_name!r} has no {attr!r}")
+    if must_call and not callable(fn):
+        raise ConfigError(key, f"{spec!r} is {type(fn).__name__}, not a function: name "
+                          "a callable")
+    return fn  # type: ignore[no-any-return]

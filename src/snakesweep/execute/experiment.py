@@ -3,17 +3,14 @@ returns, as the run's results (an ``xr.Dataset``)."""
 
 from __future__ import annotations
 
-import importlib
-import os
-import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from snakesweep.core.entries import entry_form
-from snakesweep.errors import ConfigError, ExperimentError, first_line
+from snakesweep.core.entries import import_entry
+from snakesweep.errors import ExperimentError, first_line
 from snakesweep.provenance import record as provenance
 
-__all__ = ["RESERVED_NAMES", "import_entry", "load_experiment", "to_dataset"]
+__all__ = ["RESERVED_NAMES", "load_experiment", "to_dataset"]
 
 RESERVED_NAMES = ("run_id", "status")
 """The sweep's own variables: no result may take their names."""
@@ -29,32 +26,6 @@ def load_experiment(spec: str, must_call: bool = True) -> Callable[..., Any]:
         return import_entry(spec, "snakesweep.experiment", must_call)
     finally:
         provenance.note_loaded(str(spec).partition(":")[0])
-
-
-def import_entry(spec: str, key: str, must_call: bool = True) -> Callable[..., Any]:
-    """Import the callable ``'package.module:function'`` that the config's ``key`` names
-    (modules of the working directory first); ``ConfigError`` naming ``key`` if it cannot
-    (with ``must_call=False``, an attribute that is not callable is returned as it is)."""
-    module_name, attr = entry_form(spec, key)
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConfigError(key, f"{spec!r}: cannot import {module_name!r}: "
-                          f"{first_line(exc)}") from None
-    except Exception as exc:  # noqa: BLE001 - the module's own code failed at import
-        raise ConfigError(key, f"{spec!r}: importing {module_name!r} "
-                          f"raised {type(exc).__name__}: {first_line(exc)}") from None
-    fn: Any = module
-    for part in attr.split("."):
-        fn = getattr(fn, part, None)
-        if fn is None:
-            raise ConfigError(key, f"{spec!r}: module {module_name!r} has no {attr!r}")
-    if must_call and not callable(fn):
-        raise ConfigError(key, f"{spec!r} is {type(fn).__name__}, not a function: name "
-                          "a callable")
-    return fn  # type: ignore[no-any-return]
 
 
 def to_dataset(result: Any, run_id: str, spec: str, reserved: tuple[str, ...] = ()) -> Any:

@@ -19,7 +19,10 @@ from typing import Any
 
 from snakesweep import store
 from snakesweep.core.configs import identity_of
+from snakesweep.core.grid import render_value
 from snakesweep.errors import ConfigError
+
+__all__ = ["Loaded", "load_run", "loaded_overrides", "render"]
 
 
 @dataclass(frozen=True)
@@ -28,7 +31,6 @@ class Loaded:
 
     run_id: str
     config: dict[str, Any]
-    """The part of its resolved config that names it (``identity_of``)."""
     overrides: tuple[str, ...]
     digest: str
     """A hash of its ``config.yaml``: what a plan made from it depends on."""
@@ -36,11 +38,9 @@ class Loaded:
 
 def load_run(results: str | os.PathLike[str], run_id: str) -> Loaded:
     """The run a (unique) prefix names, with its config and its overrides (``meta.json``)."""
-    import yaml
+    import yaml  # deferred: only --from reads a run's config.yaml
 
-    from snakesweep.api.results import resolve_run_id
-
-    full = resolve_run_id(results, run_id)
+    full = store.resolve_run_id(results, run_id)
     path = store.run_dir(results, full) / store.CONFIG
     try:
         text = path.read_bytes()
@@ -78,8 +78,6 @@ def _leaves(node: Mapping[str, Any], path: tuple[str, ...]) -> Iterable[tuple[tu
 
 def render(value: Any) -> str:
     """A plain value in Hydra's override grammar, as text (``${`` escaped)."""
-    from snakesweep.core.grid import render_value
-
     try:
         return render_value(value, interpolate=False)
     except TypeError:

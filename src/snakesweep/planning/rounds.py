@@ -19,26 +19,31 @@ reaches the same rounds, so nothing is computed twice.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from snakesweep import store
-from snakesweep.core.domain import Domain
-from snakesweep.core.domain_expansion import POINT, REPEAT, ROUND, Settings, settings_of
+from snakesweep.core.domain import Domain, call_entry, with_grid
+from snakesweep.core.domain_expansion import POINT, REPEAT, ROUND, Expansion, Settings, settings_of
 from snakesweep.core.domain_tree import DomainError
 from snakesweep.core.grid import Dimension
+from snakesweep.planning.composition import Composition
+from snakesweep.planning.plan import Plan, PlannedPoint
+from snakesweep.planning.sources import import_source
 
-if TYPE_CHECKING:
-    from snakesweep.core.domain_expansion import Expansion
-    from snakesweep.planning.plan import Plan, PlannedPoint
+__all__ = ["DEFAULT_MAX_ROUNDS", "MergedResults", "max_rounds_of", "next_rounds", "round_due"]
 
 DEFAULT_MAX_ROUNDS = 10
 
+MergedResults = Callable[[Plan, str | os.PathLike[str]], Any]
+"""What gives the update function its ``results``: the Results (``snakesweep.load``) of
+exactly a plan's runs in a results directory. The planning layer merges nothing itself:
+``snakesweep.api.plans.merged_results`` (above the merge) merges them, then loads them."""
+
 
 def max_rounds_of(options: Mapping[str, Any]) -> int:
+    """``snakesweep.max_rounds``: how many rounds at most, round 0 included."""
     value = options.get("max_rounds", DEFAULT_MAX_ROUNDS)
     if value is None:
         return DEFAULT_MAX_ROUNDS
@@ -54,22 +59,22 @@ def round_due(plan: Plan, results: str | os.PathLike[str]) -> bool:
 
 
 def next_rounds(first: Plan, expansion: Expansion, options: Mapping[str, Any],
-                compose: Any, results: str | os.PathLike[str] | None,
+                compose: Composition, results: str | os.PathLike[str] | None,
                 sources: dict[str, str], *, prefix_of: Callable[[Domain], Sequence[str]],
-                grid_dims: Sequence[Dimension], previous: Plan | None = None) -> Plan:
+                grid_dims: Sequence[Dimension], merged: MergedResults | None = None,
+                previous: Plan | None = None) -> Plan:
     """The plan of round 0 (``first``) and of every round that can be decided now.
 
     ``prefix_of``: the overrides every point of a round's domain starts with (checked
-    against the command line). ``previous``: a cached plan of the same sweep, whose rounds
-    are taken as they are.
+    against the command line). ``merged``: the Results of a plan's runs in ``results``,
+    which the update function decides the next round from; without it (or without
+    ``results``) no further round is decided. ``previous``: a cached plan of the same
+    sweep, whose rounds are taken as they are.
     """
-    from snakesweep.core.domain import call_entry, with_grid
-    from snakesweep.planning.plan import _import_source
-
     if ROUND in (*(d.name for d in expansion.dims), *expansion.coords):
         raise DomainError(f"key {ROUND!r}", "is also the coordinate of adaptive rounds: "
                           "rename the key")
-    update = _import_source(str(options["update"]), "snakesweep.update", sources)
+    update = import_source(str(options["update"]), "snakesweep.update", sources)
     limit = max_rounds_of(options)
     config_settings = settings_of(options)
     rounds: list[list[tuple[PlannedPoint, dict[str, Any]]]]
@@ -84,10 +89,10 @@ def next_rounds(first: Plan, expansion: Expansion, options: Mapping[str, Any],
         if len(rounds) >= limit:
             complete = True
             break
-        if results is None or not round_due(plan, results):
+        if results is None or merged is None or not round_due(plan, results):
             break
         made = call_entry(update, str(options["update"]), "snakesweep.update",
-                          _results_of(plan, results), len(rounds))
+                          merged(plan, results), len(rounds))
         if made is None:
             complete = True
             break
@@ -124,6 +129,7 @@ def _labels(params: Mapping[str, Any], expansion: Expansion) -> dict[str, Any]:
 
 
 def _rounds_of(plan: Plan) -> list[list[tuple[PlannedPoint, dict[str, Any]]]]:
+    """A plan's points, each with its labels, grouped by their round."""
     rounds: list[list[tuple[PlannedPoint, dict[str, Any]]]] = []
     for p in plan.points:
         k = int(p.params[ROUND])
@@ -137,8 +143,6 @@ def _stacked(first: Plan, rounds: Sequence[Sequence[tuple[PlannedPoint, dict[str
              configs: Mapping[str, dict[str, Any]], sources: dict[str, str], *,
              complete: bool) -> Plan:
     """One plan of every round's points along ``point``, with ``round`` among its labels."""
-    from snakesweep.planning.plan import Plan, PlannedPoint
-
     points: list[PlannedPoint] = []
     keys: dict[str, None] = {}
     for k, round_points in enumerate(rounds):
@@ -154,19 +158,3 @@ def _stacked(first: Plan, rounds: Sequence[Sequence[tuple[PlannedPoint, dict[str
                 points=tuple(points), configs={r: c for r, c in configs.items() if r in used},
                 coords={ROUND: (POINT,), **{k: (POINT,) for k in order}},
                 rounds={"count": len(rounds), "complete": complete}, sources=dict(sources))
-
-
-def _results_of(plan: Plan, results: str | os.PathLike[str]) -> Any:
-    """The Results of exactly this plan's runs: its merge, written unless already there."""
-    from snakesweep.api.results import load
-    from snakesweep.merge import freshness
-    from snakesweep.merge import sweep as aggregate
-
-    index = Path(results, store.SWEEP_INDEX)
-    try:
-        merged = json.loads(index.read_text(encoding="utf-8")).get("key")
-    except (OSError, ValueError):
-        merged = None
-    if merged is None or merged != freshness.merge_key(plan, results):
-        aggregate.write_sweep(plan, results)
-    return load(results)

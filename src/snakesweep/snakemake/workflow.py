@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from snakesweep import store
+from snakesweep.api.plans import make_plan
 from snakesweep.core.configs import RUN_ID_PATTERN
 from snakesweep.core.entries import check_entry
 from snakesweep.errors import SnakesweepError
@@ -46,7 +47,7 @@ from snakesweep.execute.hydra_task import add_import_paths
 from snakesweep.execute.pool import CLIENT, ENV, Pool
 from snakesweep.merge import freshness
 from snakesweep.merge import sweep as aggregate
-from snakesweep.planning.plan import Plan, load_plan, make_plan
+from snakesweep.planning.plan import Plan, load_plan
 from snakesweep.provenance import record as provenance
 from snakesweep.snakemake import arguments, recovery, slurm
 from snakesweep.snakemake.pool import POOL_PID_ENV, local_pool, stop_pool

@@ -101,6 +101,7 @@ from snakesweep.store.runs import (
     RunDraft,
     config_changes,
     read_meta,
+    resolve_run_id,
     shown_value,
     unused_runs,
 )
@@ -123,7 +124,8 @@ __all__ = [
     "batches_dir", "check_results", "clear_asides", "code_key_file", "config_changes",
     "damaged_dir", "drafts_dir", "file_sha256", "free_space", "invocation_file", "launch_dir",
     "local_path", "locks", "log_file", "merge_key_file", "no_space", "out_of_space",
-    "pid_alive", "plan_file", "read_meta", "replace_dir", "replace_with", "result_path",
+    "pid_alive", "plan_file", "read_meta", "resolve_run_id", "replace_dir", "replace_with",
+    "result_path",
     "result_record", "run_dir", "run_drafts", "run_lock_file", "run_statuses", "runs_dir",
     "session_file", "shown_value", "sweep_lock_file", "unused_runs", "why_corrupt",
     "write_atomic",

@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from snakesweep.core.configs import canonical_json, identity_of
+from snakesweep.errors import ResultsError
 from snakesweep.store.files import pid_alive
-from snakesweep.store.layout import CONFIG, META, run_dir, run_drafts, runs_dir
+from snakesweep.store.layout import CONFIG, META, drafts_dir, run_dir, run_drafts, runs_dir
 
 __all__ = ["ConfigChange", "RunDraft", "config_changes", "read_meta", "shown_value",
            "unused_runs"]
@@ -190,3 +191,28 @@ class RunDraft:
 
 
 _HOST = socket.gethostname().replace("-", "_")
+
+
+def resolve_run_id(results: str | os.PathLike[str], prefix: str, *,
+                   drafts: bool = False) -> str:
+    """The run id of ``results`` that ``prefix`` starts (among the runs with a directory,
+    and, with ``drafts``, the runs being written); one line naming the candidates when none
+    or several do."""
+    names: set[str] = set()
+    places = [runs_dir(results)] + ([drafts_dir(results)] if drafts else [])
+    for where in places:
+        try:
+            with os.scandir(where) as entries:
+                names.update(e.name for e in entries if e.is_dir())
+        except FileNotFoundError:
+            pass
+    if prefix in names:
+        return prefix
+    matches = sorted(n for n in names if n.startswith(prefix)) if prefix else []
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise ResultsError(f"run {prefix!r}: no run of {str(results)!r} starts so")
+    shown = ", ".join(matches[:5]) + (f" and {len(matches) - 5} more" if len(matches) > 5
+                                      else "")
+    raise ResultsError(f"run {prefix!r} is ambiguous: {shown}")
