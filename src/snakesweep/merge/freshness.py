@@ -33,10 +33,7 @@ from snakesweep import store
 from snakesweep.planning.plan import Plan
 from snakesweep.store import MERGED, MERGED_CHECKSUMS, SIZED, SWEEP_INDEX, Checksums
 
-__all__ = ["date_key", "merge_key", "merged_files",
-           "recorded_key", "remember_files", "stamp", "stamp_code", "staged_files"]
-
-__all__ = ["date_key", "merge_key", "merged_files", "recorded_key", "remember_files", "stamp",
+__all__ = ["merge_key", "merged_files", "recorded_key", "remember_files", "stamp",
            "stamp_code", "staged_files"]
 
 
@@ -119,32 +116,8 @@ def stamp(plan: Plan, results: str | os.PathLike[str],
     if key is None:
         key = merge_key(plan, results, statuses)
     fresh = key is not None and recorded_key(results) == key
-    return date_key(store.merge_key_file(results), key, fresh,
+    return store.date_key(store.merge_key_file(results), key, fresh,
                     [Path(results, n) for n in MERGED], plan.layout_digest)
-
-
-def date_key(path: Path, key: str | None, fresh: bool, outputs: Collection[Path],
-             salt: str = "") -> bool:
-    """Write the key file ``path`` of a rule whose other inputs are ``ancient``, and date it
-    so that Snakemake runs the rule exactly when its outputs are not ``fresh``: older than
-    any output when they are (its text: ``key``), else newer than every one of ``outputs``
-    (with new text each time: Snakemake skips an input whose checksum it recorded).
-    Returns ``fresh``."""
-    text = key if fresh and key else f"stale {key or 'incomplete'} {salt} {time.time_ns()}"
-    try:
-        current = path.read_text(encoding="utf-8")
-    except OSError:
-        current = None
-    if current != text:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        store.write_atomic(path, text)
-    if fresh:
-        os.utime(path, ns=(0, 0))
-    else:
-        newest = max((_mtime_ns(p) for p in outputs), default=0)
-        when = max(time.time_ns(), newest + 1_000_000)
-        os.utime(path, ns=(when, when))
-    return fresh
 
 
 def stamp_code(results: str | os.PathLike[str], stale: Collection[str]) -> None:
@@ -160,10 +133,3 @@ def stamp_code(results: str | os.PathLike[str], stale: Collection[str]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256("\0".join(sorted(stale)).encode()).hexdigest()[:16]
     store.write_atomic(path, f"stale {len(stale)} {digest} {time.time_ns()}\n")
-
-
-def _mtime_ns(path: Path) -> int:
-    try:
-        return os.stat(path).st_mtime_ns
-    except OSError:
-        return 0

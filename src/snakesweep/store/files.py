@@ -7,13 +7,15 @@ from __future__ import annotations
 import errno
 import os
 import shutil
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
 from typing import Any
 
 from snakesweep.errors import NoSpaceError
 
 __all__ = [
+    "date_key",
     "ENGINE", "SPACE_MARGIN", "Staging", "aside", "clear_asides", "free_space", "local_path",
     "no_space", "out_of_space", "pid_alive", "replace_dir", "replace_with",
     "write_atomic",
@@ -272,3 +274,34 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         pass
     return True
+
+
+def date_key(path: Path, key: str | None, fresh: bool, outputs: Collection[Path],
+             salt: str = "") -> bool:
+    """Write the key file ``path`` of a rule whose other inputs are ``ancient``, and date it
+    so that Snakemake runs the rule exactly when its outputs are not ``fresh``: older than
+    any output when they are (its text: ``key``), else newer than every one of ``outputs``
+    (with new text each time: Snakemake skips an input whose checksum it recorded).
+    Returns ``fresh``."""
+    text = key if fresh and key else f"stale {key or 'incomplete'} {salt} {time.time_ns()}"
+    try:
+        current = path.read_text(encoding="utf-8")
+    except OSError:
+        current = None
+    if current != text:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, text)
+    if fresh:
+        os.utime(path, ns=(0, 0))
+    else:
+        newest = max((_mtime_ns(p) for p in outputs), default=0)
+        when = max(time.time_ns(), newest + 1_000_000)
+        os.utime(path, ns=(when, when))
+    return fresh
+
+
+def _mtime_ns(path: Path) -> int:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return 0

@@ -13,7 +13,7 @@ Snakemake's report:
 A picture that cannot be drawn is a placeholder saying why, and the sweep goes on: a report
 is never what makes a sweep fail.
 
-Freshness follows content, as for the merge (``merge.freshness``): the report's key is a
+Freshness follows content, as for the merge (``snakesweep.merge.freshness``): the report's key is a
 hash of the merge key, the pictures setting and ``FORMAT``; ``stamp`` dates
 ``.snakesweep/report.key``, the rule's one input that is not ``ancient``, so that Snakemake
 writes the report again exactly when that key changes, whatever the files' times say.
@@ -33,7 +33,6 @@ from typing import Any
 
 from snakesweep import store
 from snakesweep.errors import ConfigError
-from snakesweep.merge import freshness
 from snakesweep.store import ReportPaths
 from snakesweep.view.pages import provenance_page, table_page
 from snakesweep.view.report_pictures import (
@@ -110,12 +109,12 @@ def recorded_key(results: str | os.PathLike[str]) -> str | None:
 
 def stamp(results: str | os.PathLike[str], merge_key: str | None,
           pictures: PictureMode) -> bool:
-    """Write and date ``report.key`` (``freshness.date_key``) so that Snakemake writes the
+    """Write and date ``report.key`` (``store.date_key``) so that Snakemake writes the
     report exactly when its key changes; returns whether the report is fresh."""
     paths = ReportPaths(str(results))
     key = report_key(merge_key, pictures)
     fresh = key is not None and recorded_key(results) == key
-    return freshness.date_key(paths.key_file, key, fresh,
+    return store.date_key(paths.key_file, key, fresh,
                               [paths.table, paths.provenance, paths.index,
                                paths.pictures / ".snakemake_timestamp"])
 
