@@ -43,6 +43,7 @@ from snakesweep.core.grid import (
     quote_non_ascii,
     render_value,
 )
+from snakesweep.core.options import Options
 from snakesweep.errors import ConfigError, OverrideError
 
 __all__ = ["Domain", "DomainError", "DomainPoint", "Expansion", "OPERATORS", "Settings"]
@@ -378,21 +379,16 @@ class Settings:
 SETTINGS = ("samples", "seed", "repeats", "seed_key")
 
 
-def settings_of(options: Mapping[str, Any], base: Settings | None = None) -> Settings:
-    """The ``snakesweep.*`` settings of a config over ``base``; ``DomainError`` naming a bad one."""
+def settings_of(options: Options | Mapping[str, Any], base: Settings | None = None) -> Settings:
+    """The ``snakesweep.*`` settings of a config's options (or of a Domain's arguments, read
+    as those options are) over ``base``; ``DomainError`` naming a bad one."""
+    if not isinstance(options, Options):
+        try:
+            options = Options.parse(options)
+        except ConfigError as exc:
+            raise DomainError(exc.culprit, exc.reason) from None
     found = dict((base or Settings()).__dict__)
-    for name in SETTINGS:
-        value = options.get(name)
-        if value is None:
-            continue
-        if name == "seed_key":
-            if not isinstance(value, str) or not value.strip("+~"):
-                raise DomainError("snakesweep.seed_key", f"expected a config key, got {value!r}")
-        elif isinstance(value, bool) or not isinstance(value, int) or value < (
-                0 if name == "seed" else 1):
-            need = "an integer >= 0" if name == "seed" else "an integer >= 1"
-            raise DomainError(f"snakesweep.{name}", f"expected {need}, got {value!r}")
-        found[name] = value
+    found.update((n, getattr(options, n)) for n in SETTINGS if getattr(options, n) is not None)
     return Settings(**found)
 
 
@@ -824,7 +820,7 @@ def with_grid(domain: Domain, dims: Sequence[Dimension]) -> Domain:
     return Domain._of(_op("product", [domain._node, *keys]), domain._settings)
 
 
-def load_domain(spec: Any, options: Mapping[str, Any],
+def load_domain(spec: Any, options: Options,
                 load: Callable[[str, str], Callable[..., Any]], loader: Any = None) -> Domain:
     """``snakesweep.domain`` as a Domain: the grammar, or ``"pkg.module:function"`` naming a
     function of no arguments that returns one. The config's settings apply over the

@@ -38,6 +38,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from snakesweep.core.configs import run_id_of
 from snakesweep.core.grid import Coordinate, Dimension
+from snakesweep.core.options import SweepOptions
 from snakesweep.errors import SnakesweepError, first_line
 from snakesweep.planning.plan import Plan, PlannedPoint, check_coordinates, write_plan
 from snakesweep.provenance import record as provenance
@@ -236,7 +237,9 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]],
     state.jobs.extend(jobs)
     first = _first_jobs(jobs)
     try:  # unusable snakesweep options fail here, before any job starts
-        provenance.CurrentCode({r: provenance.options_of(j.identity) for r, j in first.items()})
+        run_options = SweepOptions.from_configs({r: j.identity for r, j in first.items()})
+        run_options.check()
+        provenance.CurrentCode(run_options)
     except SnakesweepError as exc:
         raise LaunchError(f"snakesweep launcher: {exc}") from None
     started = datetime.now(UTC).isoformat()

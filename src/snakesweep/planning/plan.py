@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from snakesweep.core.grid import Coordinate, Dimension, unfit_labels
+from snakesweep.core.options import Options, SweepOptions, node_of
 from snakesweep.errors import ConfigError, OverrideError
 from snakesweep.store import runs as store
 
@@ -86,14 +87,22 @@ class Plan:
         return self._first_points[run_id]
 
     def run_options(self) -> dict[str, Mapping[str, Any]]:
-        """Each run's ``snakesweep`` options (its config's node), read without the configs."""
+        """Each run's ``snakesweep`` node as its config holds it (what the plan file stores),
+        read without the configs; ``options`` holds them parsed."""
         if self.stored is not None:
             table = self.stored["options"]
             return {r: table[i] for r, i in zip(self.stored["run_ids"],
                                                   self.stored["option_of"], strict=True)}
-        from snakesweep.provenance.record import options_of
+        return {r: node_of(c) for r, c in self.configs.items()}
 
-        return {r: options_of(c) for r, c in self.configs.items()}
+    @cached_property
+    def options(self) -> SweepOptions:
+        """Each run's ``snakesweep`` options, parsed once (``snakesweep.core.options``):
+        ``ConfigError`` for an option that is unknown or unusable."""
+        if self.stored is None:
+            return SweepOptions.parse(self.run_options())
+        return SweepOptions.from_table(self.stored["run_ids"], self.stored["options"],
+                                       self.stored["option_of"])
 
     @property
     def keys(self) -> list[str]:
@@ -120,8 +129,7 @@ class Plan:
 
     def experiment_of(self, run_id: str) -> str:
         """The ``snakesweep.experiment`` entry point of one run."""
-        node = self.configs[run_id].get("snakesweep") or {}
-        spec = node.get("experiment") if isinstance(node, dict) else None
+        spec = self.options[run_id].experiment
         if not spec:
             raise ConfigError(
                 "snakesweep.experiment",
@@ -347,6 +355,7 @@ def make_plan(
                      previous=cached), path=path)
     if plan is not cached:
         check_coordinates(plan)
+    plan.options.check()  # each run's options, and those the runs must share
     if check is not None:
         check(plan)
     if use_cache and plan is not cached:
@@ -418,8 +427,8 @@ def compose_plan(
         node = OmegaConf.select(master, "snakesweep", default=None)
         if node is not None and not isinstance(node, type(master)):
             _not_options(node, overrides)
-        options: dict[str, Any] = OmegaConf.to_container(  # type: ignore[assignment]
-            node, resolve=True) if isinstance(node, type(master)) else {}
+        options = Options.parse(OmegaConf.to_container(  # type: ignore[arg-type]
+            node, resolve=True) if isinstance(node, type(master)) else None)
         sources: dict[str, str] = {}
         loader = composer.config_loader
         domain = _configured_domain(options, sources, loader)
@@ -447,7 +456,7 @@ def compose_plan(
 
         prefix = prefix_of(domain)  # first: a key in both places is named as the override
         expansion = with_grid(domain, grid.dims).expand(prefix=prefix)
-        adaptive = options.get("update") is not None
+        adaptive = options.update is not None
         resume = adaptive and previous is not None and bool(previous.rounds)
         compose = _Composition(composer, grid.hydra_overrides, 0 if resume else len(expansion))
         compose.add_all([] if resume else expansion.points)
@@ -597,20 +606,19 @@ def _workers(points: int) -> int:
     return max(1, min(len(os.sched_getaffinity(0)), 8))
 
 
-def _configured_domain(options: dict[str, Any], sources: dict[str, str],
+def _configured_domain(options: Options, sources: dict[str, str],
                        loader: Any = None) -> Any:
     """``snakesweep.domain`` as a Domain, or None when the config has none."""
-    from snakesweep.core.domain import DomainError, load_domain, settings_of
+    from snakesweep.core.domain import DomainError, load_domain
 
-    spec = options.get("domain")
-    if spec is None:
+    if options.domain is None:
         for name in ("samples", "repeats", "update"):
-            if options.get(name) is not None:
+            if getattr(options, name) is not None:
                 raise DomainError(f"snakesweep.{name}", "needs snakesweep.domain (the "
                                   "command line's and hydra.sweeper.params' grid takes none)")
         return None
-    settings_of(options)
-    return load_domain(spec, options, lambda s, k: _import_source(s, k, sources), loader)
+    return load_domain(options.domain, options, lambda s, k: _import_source(s, k, sources),
+                       loader)
 
 
 def _import_source(spec: str, key: str, sources: dict[str, str]) -> Any:

@@ -27,23 +27,12 @@ from typing import TYPE_CHECKING, Any
 
 from snakesweep.core.domain import POINT, REPEAT, ROUND, Domain, DomainError, Settings, settings_of
 from snakesweep.core.grid import Dimension
+from snakesweep.core.options import Options
 from snakesweep.store import runs as store
 
 if TYPE_CHECKING:
     from snakesweep.core.domain import Expansion
     from snakesweep.planning.plan import Plan, PlannedPoint
-
-DEFAULT_MAX_ROUNDS = 10
-
-
-def max_rounds_of(options: Mapping[str, Any]) -> int:
-    value = options.get("max_rounds", DEFAULT_MAX_ROUNDS)
-    if value is None:
-        return DEFAULT_MAX_ROUNDS
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise DomainError("snakesweep.max_rounds", f"expected an integer >= 1, got {value!r}")
-    return value
-
 
 def round_due(plan: Plan, results: str | os.PathLike[str]) -> bool:
     """Whether every run of a plan that may grow is done (its next round can be made)."""
@@ -51,7 +40,7 @@ def round_due(plan: Plan, results: str | os.PathLike[str]) -> bool:
     return all(s == "done" for s in statuses.values())
 
 
-def next_rounds(first: Plan, expansion: Expansion, options: Mapping[str, Any],
+def next_rounds(first: Plan, expansion: Expansion, options: Options,
                 compose: Any, results: str | os.PathLike[str] | None,
                 sources: dict[str, str], *, prefix_of: Callable[[Domain], Sequence[str]],
                 grid_dims: Sequence[Dimension], previous: Plan | None = None) -> Plan:
@@ -67,8 +56,8 @@ def next_rounds(first: Plan, expansion: Expansion, options: Mapping[str, Any],
     if ROUND in (*(d.name for d in expansion.dims), *expansion.coords):
         raise DomainError(f"key {ROUND!r}", "is also the coordinate of adaptive rounds: "
                           "rename the key")
-    update = _import_source(str(options["update"]), "snakesweep.update", sources)
-    limit = max_rounds_of(options)
+    update = _import_source(str(options.update), "snakesweep.update", sources)
+    limit = options.max_rounds
     config_settings = settings_of(options)
     rounds: list[list[tuple[PlannedPoint, dict[str, Any]]]]
     if previous is not None and previous.rounds:
@@ -84,13 +73,13 @@ def next_rounds(first: Plan, expansion: Expansion, options: Mapping[str, Any],
             break
         if results is None or not round_due(plan, results):
             break
-        made = call_entry(update, str(options["update"]), "snakesweep.update",
+        made = call_entry(update, str(options.update), "snakesweep.update",
                           _results_of(plan, results), len(rounds))
         if made is None:
             complete = True
             break
         if not isinstance(made, Domain):
-            raise DomainError("snakesweep.update", f"{options['update']!r} returned a "
+            raise DomainError("snakesweep.update", f"{options.update!r} returned a "
                               f"{type(made).__name__}, not a snakesweep.Domain or None")
         grown = with_grid(Domain._of(made._node, _settings_of_round(made, config_settings)),
                           grid_dims)

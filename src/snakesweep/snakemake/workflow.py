@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from snakesweep.core.configs import RUN_ID_PATTERN
+from snakesweep.core.options import BatchSetting, batch_setting
 from snakesweep.errors import ResultsBusy
 from snakesweep.execute import batches, descendants, devices, resources
 from snakesweep.execute.batches import BATCH_ID_PATTERN, Batch
@@ -141,14 +142,14 @@ class SweepWorkflow:
                                  from_run=options["from_run"])
                 _check_entries(plan)
             sweep = cls(plan=plan, results=results,
-                        pictures=report.pictures_setting(plan.run_options()),
+                        pictures=plan.options.pictures,
                         busy=busy, _sweep_lock=sweep_lock, _workflow=workflow)
             sweep._lock = recovery.hold_workdir_lock() if main else None
-            sweep.resource_names = resources.resource_names(plan.run_options())
+            sweep.resource_names = list(plan.options.resource_names)
             # a job's own Snakemake (on a cluster node) computes the one job it is given
             statuses = sweep.check_merge() if main else {}
             if main:
-                sweep.form_batches(batches.batch_setting(options["batch"], "--batch"),
+                sweep.form_batches(batch_setting(options["batch"], "--batch"),
                                    _parallel_jobs(workflow), statuses,
                                    owner=sweep._lock is not None and busy is None)
         except SnakesweepError as exc:
@@ -193,15 +194,15 @@ class SweepWorkflow:
         return [str(store.result_path(self.results, r)) for r in self.targets
                 if r not in batched]
 
-    def form_batches(self, setting: int | str | None, jobs: int,
+    def form_batches(self, setting: BatchSetting, jobs: int,
                      statuses: Mapping[str, store.Status], owner: bool = True) -> None:
         """Make the pending runs into batches (and write their files) when jobs are batches:
         ``setting`` is ``--batch`` (else the sweep's ``snakesweep.batch``); ``jobs``, how many
         run at once; ``owner``, whether this parse may remove old batch files (see
         ``batches.write_batches``)."""
-        options = self.plan.run_options()
+        options = self.plan.options
         if setting is None:
-            setting = batches.sweep_setting(options)
+            setting = options.batch
         pending = [r for r in self.targets if statuses[r] != "done"]
         size = batches.batch_size(setting, len(pending), jobs)
         self.batches = [] if size == 1 else batches.form_batches(
@@ -223,15 +224,15 @@ class SweepWorkflow:
     @property
     def run_resources(self) -> dict[str, Any]:
         """``snakesweep.resources`` as the resources of a run's job."""
-        options = self.plan.run_options()
+        options = self.plan.options
         return resources.per_job(self.resource_names, lambda name, wildcards: (
-            resources.resources_of(options[wildcards.run_id])[name]))
+            options[wildcards.run_id].resources[name]))
 
     @property
     def batch_resources(self) -> dict[str, Any]:
         """The resources of a batch's job: those its runs share (``runtime``:
         their sum)."""
-        options = self.plan.run_options()
+        options = self.plan.options
 
         def value(name: str, wildcards: Any) -> Any:
             runs = self._batch_runs(wildcards.batch_id)
@@ -376,7 +377,7 @@ class SweepWorkflow:
         corrupt ones, and date the code and merge keys so that Snakemake computes exactly
         those again and merges exactly when the content changed. Returns every status."""
         statuses = store.run_statuses(self.results, self.plan.run_ids,
-                                      provenance.CurrentCode(self.plan.run_options()))
+                                      provenance.CurrentCode(self.plan.options))
         batch = set((self.plan.launch or {}).get("batch") or statuses)
         self.targets = [r for r in self.plan.run_ids if r in batch or statuses[r] == "done"]
         self.pending = sum(statuses[r] != "done" for r in self.targets)
@@ -523,8 +524,7 @@ def local_pool(pending: int, cores: int, plan: Plan) -> Pool | None:
     device slot (``snakesweep.devices``)."""
     if pending == 0 or os.environ.get("SNAKESWEEP_NO_POOL"):
         return None
-    options = next(iter(plan.run_options().values()), {})
-    slots = devices.capacity(options) if devices.configured(options) else None
+    slots = devices.capacity(plan.options.first())
     return start_pool(min(cores, pending, slots or cores), str(plan.path))
 
 
@@ -580,8 +580,7 @@ def _check_entries(plan: Plan) -> None:
     """Refuse, before any job, an experiment that cannot exist (importing none of them)."""
     from snakesweep.core.entries import check_entry
 
-    shared = {id(o): o for o in plan.run_options().values()}  # runs share their options
-    for spec in {o.get("experiment") for o in shared.values() if o.get("experiment")}:
+    for spec in {o.experiment for _, o in plan.options.distinct().values() if o.experiment}:
         check_entry(spec, "snakesweep.experiment")
 
 
@@ -661,10 +660,10 @@ def prepared(plan: Plan, results: str, cores: str, extra: Sequence[str],
     pool = None
     if _runs_here(extra):
         statuses = store.run_statuses(results, plan.run_ids,
-                                      provenance.CurrentCode(plan.run_options()))
+                                      provenance.CurrentCode(plan.options))
         pending = sum(s != "done" for s in statuses.values())
         count = len(os.sched_getaffinity(0)) if cores == "all" else int(cores)
-        setting = batch if batch is not None else batches.sweep_setting(plan.run_options())
+        setting = batch if batch is not None else plan.options.batch
         if batches.batch_size(setting, pending, count) > 1:
             pending = 0  # the runs go in batches, each a process of its own: no pool
         with _env(env):  # what the pool's workers inherit

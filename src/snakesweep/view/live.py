@@ -218,7 +218,7 @@ class LiveView:
         from snakesweep.provenance.record import CurrentCode
 
         if self._code is None or self._code[0] is not plan:
-            self._code = (plan, CurrentCode(plan.run_options()))
+            self._code = (plan, CurrentCode(plan.options))
         statuses = store.run_statuses(self.results, plan.run_ids, self._code[1])
         return {r for r, status in statuses.items() if status in ("stale", "corrupt")}
 

@@ -45,16 +45,16 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from snakesweep.errors import ConfigError, SnakesweepError
+from snakesweep.core.options import PICTURE_MODES, PictureMode
+from snakesweep.errors import SnakesweepError
 from snakesweep.merge import freshness
 from snakesweep.store import runs as store
 
 __all__ = ["MODES", "PICTURE_SCALE", "RENDER_TIMEOUT", "WINDOW", "Picture", "PictureMode",
            "Pictures", "RenderError", "ReportPaths", "build_report", "check_output", "main",
-           "pictures_of", "pictures_setting", "render_dataset", "render_pictures",
-           "render_recording", "stamp", "write_report"]
+           "render_dataset", "render_pictures", "render_recording", "stamp", "write_report"]
 
 FORMAT = 2
 """The version of what ``write_report`` writes: a new one writes every report again."""
@@ -68,10 +68,7 @@ RENDER_TIMEOUT = 120.0
 PICTURES_ENV = "SNAKESWEEP_PICTURES"
 """How the Snakefile tells the report job how the sweep's config wants its pictures drawn
 (a ``PictureMode``)."""
-PictureMode = Literal["matplotlib", "rerun", "off"]
-"""How the report's pictures are drawn: by matplotlib (``snakesweep.pictures: true``, the
-default), by rerun's viewer headless (``rerun``), or not at all (``false``)."""
-MODES: tuple[PictureMode, ...] = ("matplotlib", "rerun", "off")
+MODES: tuple[PictureMode, ...] = PICTURE_MODES
 REPORT_DIR = "report"
 CAPTIONS = Path(__file__).parents[1] / "workflow" / "report"
 """The captions that ship with the rules (reStructuredText, templated by Snakemake)."""
@@ -85,36 +82,6 @@ _FRAME = re.compile(r"^\s*(\d+:|at )")
 
 class RenderError(SnakesweepError, RuntimeError):
     """rerun's headless viewer drew no picture; the message says why."""
-
-
-# -- options ---------------------------------------------------------------------------------
-
-def pictures_of(options: Mapping[str, Any]) -> PictureMode:
-    """``snakesweep.pictures``: how the report draws its pictures: ``true`` (or null, the
-    default) → ``"matplotlib"``, ``rerun`` → ``"rerun"`` (rerun's viewer, headless),
-    ``false`` → ``"off"``; ``ConfigError`` naming the key for anything else."""
-    value = options.get("pictures")
-    if value is None or value is True:
-        return "matplotlib"
-    if value is False:
-        return "off"
-    if value == "rerun":
-        return "rerun"
-    raise ConfigError("snakesweep.pictures", f"expected true, false or rerun, got {value!r}")
-
-
-def pictures_setting(run_options: Mapping[str, Mapping[str, Any]]) -> PictureMode:
-    """The sweep's pictures: rerun's when any of its runs' configs asks for them, else
-    matplotlib's when any has pictures on, else off."""
-    seen: set[int] = set()
-    modes: set[PictureMode] = set()
-    for options in run_options.values():
-        if id(options) not in seen:  # runs of one plan share their options' object
-            seen.add(id(options))
-            modes.add(pictures_of(options))
-    if not modes:  # no run: the default
-        return "matplotlib"
-    return next(m for m in ("rerun", "matplotlib", "off") if m in modes)
 
 
 # -- paths and freshness ---------------------------------------------------------------------
