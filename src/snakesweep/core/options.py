@@ -362,9 +362,10 @@ class SweepOptions(Mapping[str, Options]):
         parsed: dict[int, Options] = {}
         runs = {}
         for run_id, node in nodes.items():
-            options = parsed.get(id(node))
+            key = id(node) if node else 0  # runs without options share the defaults
+            options = parsed.get(key)
             if options is None:
-                options = parsed[id(node)] = Options.parse(node)
+                options = parsed[key] = Options.parse(node)
             runs[run_id] = options
         return cls(runs)
 
