@@ -348,12 +348,14 @@ def _run_code(results: str, run_id: str) -> store.CodeNow | None:
     plan); None when its config cannot be read or its options are unusable."""
     import yaml
 
-    from snakesweep.provenance.record import CurrentCode, options_of
+    from snakesweep.core.options import Options, node_of
+    from snakesweep.provenance.record import CurrentCode
 
     try:
         text = (store.run_dir(results, run_id) / store.CONFIG).read_text(encoding="utf-8")
         config = yaml.safe_load(text)
-        return CurrentCode({run_id: options_of(config if isinstance(config, dict) else {})})
+        node = node_of(config if isinstance(config, dict) else {})
+        return CurrentCode({run_id: Options.parse(node)})
     except (OSError, yaml.YAMLError, SnakesweepError):
         return None
 
@@ -433,7 +435,7 @@ def _statuses(plan: Plan, results: str) -> dict[str, store.Status]:
     """Each run's status, stale ones told apart by the current code fingerprints."""
     from snakesweep.provenance.record import CurrentCode
 
-    return store.run_statuses(results, plan.run_ids, CurrentCode(plan.run_options()))
+    return store.run_statuses(results, plan.run_ids, CurrentCode(plan.options))
 
 
 def cmd_plan(ns: argparse.Namespace, extra: list[str]) -> int:
@@ -460,7 +462,7 @@ def cmd_status(ns: argparse.Namespace, extra: list[str]) -> int:
 
     _no_extra(extra, "status")
     plan = _plan(ns, _check_options, reading=True)
-    code = CurrentCode(plan.run_options())
+    code = CurrentCode(plan.options)
     statuses = store.run_statuses(ns.results, plan.run_ids, code)
     metas = {r: store.read_meta(ns.results, r) or {} for r in plan.run_ids
              if statuses[r] != "pending"}
@@ -671,9 +673,9 @@ def _run_rounds(ns: argparse.Namespace, plan: Plan, invocation: Path, extra: lis
 
 def _check_plan(plan: Plan, imports: bool = True) -> None:
     """Fail before any run starts when an entry point is malformed or cannot exist (with
-    ``imports``: cannot be imported, as the runs would), or provenance options are unusable."""
+    ``imports``: cannot be imported, as the runs would), or a ``snakesweep.code`` glob
+    matches no file (``make_plan`` checked the options themselves)."""
     from snakesweep.core.entries import check_entry
-    from snakesweep.execute import batches, resources
     from snakesweep.execute.experiment import load_experiment
     from snakesweep.provenance.record import CurrentCode
 
@@ -681,10 +683,7 @@ def _check_plan(plan: Plan, imports: bool = True) -> None:
         check_entry(spec, "snakesweep.experiment")  # says which name is wrong, importing none
         if imports:
             load_experiment(spec, must_call=False)  # one that cannot be called fails its runs
-    options = plan.run_options()
-    CurrentCode(options)  # checks each run's options
-    batches.sweep_setting(options)
-    resources.resource_names(options)
+    CurrentCode(plan.options)  # the files each run's snakesweep.code names
 
 
 def _no_extra(extra: list[str], command: str) -> None:
