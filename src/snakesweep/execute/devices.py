@@ -33,6 +33,9 @@ from typing import IO, Any
 
 from snakesweep.errors import ConfigError
 
+__all__ = ["VISIBLE", "capacity", "check_options", "configured", "devices_of", "hold_for_process",
+           "runs_per_device", "slot", "slots_dir"]
+
 VISIBLE = "CUDA_VISIBLE_DEVICES"
 
 _held: list[str] = []

@@ -17,6 +17,8 @@ from typing import Any
 
 from snakesweep.errors import ConfigError
 
+__all__ = ["SUMMED", "batch_value", "group_of", "per_job", "resource_names", "resources_of"]
+
 SUMMED = ("runtime",)
 """Resources a batch asks for the sum of, over its runs."""
 
