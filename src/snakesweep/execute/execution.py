@@ -29,7 +29,9 @@ from snakesweep.execute.experiment import RESERVED_NAMES, load_experiment, to_da
 from snakesweep.execute.handle import STEP, Run
 from snakesweep.execute.hydra_task import add_import_paths, import_task, run_task
 from snakesweep.planning.plan import Plan, load_plan
-from snakesweep.provenance import record as provenance
+from snakesweep.provenance.code import CurrentCode
+from snakesweep.provenance.places import Places
+from snakesweep.provenance.record import failed_record, run_record
 from snakesweep.store import locks, result_record
 
 __all__ = ["Outcome", "commit_unstored", "execute_contained", "execute_run", "failure_line",
@@ -69,7 +71,7 @@ def _done(results: str | os.PathLike[str], plan: Plan | None, run_id: str) -> bo
     stale, is no result of this attempt's: it is computed again, or its crash recorded)."""
     code = None
     if plan is not None and run_id in plan.options:
-        code = provenance.CurrentCode({run_id: plan.options[run_id]})
+        code = CurrentCode({run_id: plan.options[run_id]})
     return store.run_statuses(results, [run_id], code)[run_id] == "done"
 
 
@@ -95,7 +97,7 @@ def _execute_held(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> O
         draft.discard()
         raise ExperimentError(run_id, f"could not start: {exc.strerror or exc} "
                               f"({draft.path})") from None
-    places = provenance.Places.here()
+    places = Places.here()
     start = datetime.now(UTC)
     t0 = time.perf_counter()
     error: dict[str, str] | None = None
@@ -153,9 +155,9 @@ def _execute_held(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> O
         summary = error.pop("summary")
         meta["error"] = error
     try:
-        meta["provenance"] = provenance.run_record(options, results, draft.path)
+        meta["provenance"] = run_record(options, results, draft.path)
     except Exception as exc:  # noqa: BLE001 - a run's result outlives a failed record of it
-        meta["provenance"] = provenance.failed_record(options, exc)
+        meta["provenance"] = failed_record(options, exc)
     try:
         draft.commit(meta)
     except OSError as exc:  # a full disk: record the failure without the result, if it fits
