@@ -10,7 +10,8 @@ environment variables of its process (``environment``).
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,10 @@ __all__ = ["LISTED", "failed_record", "run_record", "sweep_record"]
 
 LISTED = 200
 """How many dirty and untracked paths a run's record lists (the rest are counted)."""
+
+_NEWEST_KEPT = ("git", "code", "experiment", "system", "versions", "environment",
+                "distributions")
+"""The parts of the newest run's record that ``results/provenance.json`` repeats."""
 
 
 def run_record(options: Options, results: str | os.PathLike[str],
@@ -95,46 +100,72 @@ def _listed(git: Mapping[str, Any]) -> dict[str, Any]:
 def sweep_record(metas: Mapping[str, Mapping[str, Any] | None]) -> dict[str, Any]:
     """``results/provenance.json``: the newest run's provenance, and how the runs divide by
     commit, code, host and debug. Made from the runs' records alone (same runs, same bytes)."""
-    recorded = {r: m for r, m in metas.items() if m and isinstance(m.get("provenance"), dict)
-                and isinstance(m["provenance"].get("git"), dict)
-                and isinstance(m["provenance"].get("code"), dict)}
-    starts = [m["start"] for m in metas.values() if m and m.get("start")]
-    ends = [m["end"] for m in metas.values() if m and m.get("end")]
-    compute = sum(float(m.get("duration") or 0) for m in metas.values() if m)
-    sweep: dict[str, Any] = {
+    recorded = {r: m for r, m in metas.items() if m and _has_record(m)}
+    record: dict[str, Any] = {"sweep": _sweep_summary(metas, recorded),
+                              "runs": _divisions(recorded)}
+    return {**record, **_newest(recorded)} if recorded else record
+
+
+def _has_record(meta: Mapping[str, Any]) -> bool:
+    """Whether a run's ``meta.json`` holds a record with its git state and code (not a
+    ``failed_record``)."""
+    record = meta.get("provenance")
+    return (isinstance(record, dict) and isinstance(record.get("git"), dict)
+            and isinstance(record.get("code"), dict))
+
+
+def _sweep_summary(metas: Mapping[str, Mapping[str, Any] | None],
+                   recorded: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """The ``sweep`` part: how many runs, when, how long, which are debug runs and which
+    record no provenance."""
+    debug_runs = sorted(r for r, m in recorded.items() if m["provenance"].get("debug"))
+    return {
         "runs": len(metas),
+        **_timing([m for m in metas.values() if m]),
+        "debug": bool(debug_runs),
+        "debug_runs": debug_runs,
+        "without_provenance": sorted(r for r in metas if r not in recorded),
+    }
+
+
+def _timing(metas: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """When the runs started and ended, the time between, and the seconds they computed."""
+    starts = [m["start"] for m in metas if m.get("start")]
+    ends = [m["end"] for m in metas if m.get("end")]
+    compute = sum(float(m.get("duration") or 0) for m in metas)
+    return {
         "start": min(starts) if starts else None,
         "end": max(ends) if ends else None,
         "duration": _seconds_between(min(starts), max(ends)) if starts and ends else None,
         "compute_seconds": round(compute, 6),
-        "debug": any(m["provenance"].get("debug") for m in recorded.values()),
-        "debug_runs": sorted(r for r, m in recorded.items() if m["provenance"].get("debug")),
-        "without_provenance": sorted(r for r, m in metas.items() if r not in recorded),
     }
 
-    def count(get: Any) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for m in recorded.values():
-            value = str(get(m))
-            counts[value] = counts.get(value, 0) + 1
-        return dict(sorted(counts.items()))
 
-    runs = {
-        "by_commit": count(lambda m: m["provenance"]["git"].get("commit")),
-        "by_code": count(lambda m: m["provenance"]["code"]["fingerprint"]),
-        "by_host": count(lambda m: m["provenance"]["system"].get("host")),
+def _divisions(recorded: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, int]]:
+    """The ``runs`` part: how many runs each commit, code fingerprint and host has."""
+    records = [m["provenance"] for m in recorded.values()]
+    return {
+        "by_commit": _count(r["git"].get("commit") for r in records),
+        "by_code": _count(r["code"]["fingerprint"] for r in records),
+        "by_host": _count(r["system"].get("host") for r in records),
     }
-    if not recorded:
-        return {"sweep": sweep, "runs": runs}
+
+
+def _count(values: Iterable[Any]) -> dict[str, int]:
+    """How many times each value occurs, by its text, sorted."""
+    return dict(sorted(Counter(str(v) for v in values).items()))
+
+
+def _newest(recorded: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """The newest run (the last to end) and its record's sweep-wide parts."""
     newest_id, newest = max(recorded.items(), key=lambda kv: (kv[1].get("end") or "", kv[0]))
     latest = newest["provenance"]
-    return {"sweep": sweep, "runs": runs, "newest_run": newest_id,
-            **{k: latest[k] for k in ("git", "code", "experiment", "system", "versions",
-                                      "environment", "distributions") if k in latest},
+    return {"newest_run": newest_id, **{k: latest[k] for k in _NEWEST_KEPT if k in latest},
             "command": latest.get("sweep", {}).get("command")}
 
 
 def _seconds_between(start: str, end: str) -> float | None:
+    """The seconds from one ISO time to another (None: either is not one)."""
     try:
         return round((datetime.fromisoformat(end) - datetime.fromisoformat(start))
                      .total_seconds(), 6)
