@@ -31,7 +31,7 @@ from pathlib import Path
 from snakesweep.api.plans import make_plan
 from snakesweep.execute import execution as execute
 from snakesweep.execute import isolation
-from snakesweep.provenance import record as provenance
+from snakesweep.provenance.session import SESSION_ENV, begin_session
 
 
 def sh(*args: str, cwd: Path) -> None:
@@ -78,7 +78,7 @@ def main() -> None:
         sh("git", "commit", "-qm", "bench", cwd=root)
         os.chdir(root)
         sys.path.insert(0, str(root))
-        os.environ[provenance.SESSION_ENV] = str(provenance.begin_session("results"))
+        os.environ[SESSION_ENV] = str(begin_session("results"))
 
         plan = make_plan("conf", "config", [f"x=range(0,{2 * args.runs})"], "results")
         execute.warm_up(plan)  # as the pool's master does before forking its workers

@@ -2,7 +2,7 @@
 
 In a temporary git repository with a one-file experiment:
 
-* per run, warm: ``provenance.run_record`` in a process that has recorded a run before (a
+* per run, warm: ``record.run_record`` in a process that has recorded a run before (a
   pool worker), against ``execute_run`` of the same trivial run measured in the same process;
 * per run, cold: importing ``snakesweep.provenance`` and the first ``run_record`` in a fresh
   process that has imported ``snakesweep`` (cluster jobs without a pool);
@@ -30,7 +30,9 @@ from snakesweep import store
 from snakesweep.api.plans import make_plan
 from snakesweep.core.options import Options
 from snakesweep.execute.execution import execute_run
-from snakesweep.provenance import record as provenance
+from snakesweep.provenance.code import CurrentCode
+from snakesweep.provenance.record import run_record
+from snakesweep.provenance.session import SESSION_ENV, begin_session
 
 OPTIONS = Options(experiment="trivial:main")
 
@@ -40,16 +42,16 @@ from pathlib import Path
 import snakesweep  # a job's process imports the package anyway, provenance or not
 t0 = time.perf_counter()
 from snakesweep.core.options import Options
-from snakesweep.provenance import record as provenance
-provenance.run_record(Options(experiment="trivial:main"), "results", Path("scratch"))
+from snakesweep.provenance.record import run_record
+run_record(Options(experiment="trivial:main"), "results", Path("scratch"))
 print(time.perf_counter() - t0)
 """
 
 SESSION = """
 import time
 t0 = time.perf_counter()
-from snakesweep.provenance import record as provenance
-provenance.begin_session("results")
+from snakesweep.provenance.session import begin_session
+begin_session("results")
 print(time.perf_counter() - t0)
 """
 
@@ -90,15 +92,15 @@ def main() -> None:
         (root / "scratch").mkdir()
 
         session = fresh(SESSION, root, 5)
-        session_file = provenance.begin_session("results")
-        os.environ[provenance.SESSION_ENV] = str(session_file)  # as Snakemake's onstart does
+        session_file = begin_session("results")
+        os.environ[SESSION_ENV] = str(session_file)  # as Snakemake's onstart does
         cold = fresh(COLD, root, 9)
 
         # warm: the same process, as a pool worker
         times = []
         for _ in range(args.repeats):
             t0 = time.perf_counter()
-            provenance.run_record(OPTIONS, "results", root / "scratch")
+            run_record(OPTIONS, "results", root / "scratch")
             times.append(time.perf_counter() - t0)
         warm = statistics.median(times)
 
@@ -110,11 +112,11 @@ def main() -> None:
             run_times.append(time.perf_counter() - t0)
         per_run = statistics.median(run_times)
 
-        os.environ.pop(provenance.SESSION_ENV)
+        os.environ.pop(SESSION_ENV)
         t0 = time.perf_counter()
-        provenance.run_record(OPTIONS, "results", root / "scratch")
+        run_record(OPTIONS, "results", root / "scratch")
         no_session = time.perf_counter() - t0
-        os.environ[provenance.SESSION_ENV] = str(session_file)
+        os.environ[SESSION_ENV] = str(session_file)
 
         # parse: N done runs, statuses with and without the stale check
         big = make_plan("conf", "config", [f"x=range(0,{args.runs})"], "bigresults")
@@ -133,7 +135,7 @@ def main() -> None:
             plain.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
             statuses = store.run_statuses("bigresults", big.run_ids,
-                                          provenance.CurrentCode(big.options))
+                                          CurrentCode(big.options))
             checked.append(time.perf_counter() - t0)
         assert set(statuses.values()) == {"done"}, set(statuses.values())
         size = len((store.run_dir("bigresults", big.run_ids[0]) / store.META).read_bytes())

@@ -89,11 +89,11 @@ def logged_run(tmp: Path, steps: int) -> tuple[float, float]:
     from snakesweep.api.plans import make_plan
     from snakesweep.execute.execution import execute_run
     from snakesweep.merge.sweep import write_sweep
-    from snakesweep.provenance import record as provenance
+    from snakesweep.provenance.session import SESSION_ENV, begin_session
 
     plan = make_plan("conf", "config", [], "results")
     # the invocation's provenance, once per sweep, as the Snakefile's onstart records it
-    os.environ[provenance.SESSION_ENV] = str(provenance.begin_session("results"))
+    os.environ[SESSION_ENV] = str(begin_session("results"))
     start = time.perf_counter()
     outcome = execute_run(plan, plan.run_ids[0], "results")
     executed = time.perf_counter() - start

@@ -23,7 +23,7 @@ from snakesweep.merge.dataset import merge_runs
 from snakesweep.merge.sweep import write_sweep
 from snakesweep.merge.table import run_table
 from snakesweep.planning.plan import Plan
-from snakesweep.provenance import record as provenance
+from snakesweep.provenance.record import sweep_record
 from snakesweep.store import result_record
 
 # Every kind of result the reference path merges: numbers of each dtype, curves with and
@@ -504,7 +504,7 @@ def test_cached_metas_give_the_same_tables_and_provenance(rich: Path) -> None:
     write_sweep(plan, "results")  # from the cache
     assert merged_files() == first
     whole = {r: store.read_meta("results", r) for r in plan.run_ids}
-    record = provenance.sweep_record(whole)
+    record = sweep_record(whole)
     assert record["newest_run"] and record["versions"] and record["system"]
     assert Path("results", "provenance.json").read_text() == json.dumps(record, indent=2) + "\n"
     table = run_table(plan, "results", merge_runs(plan, "results"), whole)

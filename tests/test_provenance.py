@@ -18,7 +18,12 @@ import xarray as xr
 
 from conftest import calls, snakesweep, tool, write
 from snakesweep.core.options import Options
-from snakesweep.provenance import record as provenance
+from snakesweep.errors import ConfigError
+from snakesweep.provenance.code import CurrentCode, named_files, ran_code
+from snakesweep.provenance.environment import ENV_ALLOWED, environment
+from snakesweep.provenance.git import is_debug, relevant_dirt
+from snakesweep.provenance.places import Places
+from snakesweep.provenance.record import sweep_record
 from snakesweep.snakemake.workflow import SNAKEFILE
 
 pytestmark = pytest.mark.usefixtures("tool_env")
@@ -342,9 +347,9 @@ def test_an_earlier_record_of_a_whole_package_hashes_as_it_did(
     monkeypatch.chdir(tmp_path)
     files = ("mypkg/__init__.py", "mypkg/train.py", "mypkg/unused.py")
     options = {"r": Options(experiment="mypkg.train:main")}
-    assert provenance.CurrentCode(options)("r", files) == "6c0dbf31a1062369"  # as recorded
+    assert CurrentCode(options)("r", files) == "6c0dbf31a1062369"  # as recorded
     (tmp_path / "mypkg" / "unused.py").unlink()
-    assert provenance.CurrentCode(options)("r", files) != "6c0dbf31a1062369"
+    assert CurrentCode(options)("r", files) != "6c0dbf31a1062369"
 
 
 @pytest.mark.slow
@@ -422,7 +427,7 @@ def test_no_secret_and_no_home_path_reaches_any_file_the_sweep_wrote(tmp_path: P
 
 
 def test_paths_and_text_are_made_relative_to_the_repository_and_home(tmp_path: Path) -> None:
-    places = provenance.Places(root=tmp_path / "repo", home=tmp_path)
+    places = Places(root=tmp_path / "repo", home=tmp_path)
     assert places.path(tmp_path / "repo" / "src" / "a.py") == "src/a.py"
     assert places.path(tmp_path / "repo") == "."
     assert places.path(tmp_path / "venv" / "lib") == "~/venv/lib"
@@ -434,11 +439,11 @@ def test_paths_and_text_are_made_relative_to_the_repository_and_home(tmp_path: P
 
 def test_ignore_globs_match_folders_and_paths() -> None:
     git = {"dirty_paths": ["docs/a/b.txt", "src/m.py"], "untracked": ["NOTES.md"]}
-    assert provenance.relevant_dirt(git, ["docs", "*.md"]) == ["src/m.py"]
-    assert provenance.relevant_dirt(git, ["docs/", "src/*", "NOTES.md"]) == []
-    assert provenance.is_debug(None, {"repository": True, **git}, ["docs", "*.md"]) is True
-    assert provenance.is_debug(False, {"repository": True, **git}, []) is False
-    with pytest.raises(provenance.ConfigError, match="snakesweep.debug"):
+    assert relevant_dirt(git, ["docs", "*.md"]) == ["src/m.py"]
+    assert relevant_dirt(git, ["docs/", "src/*", "NOTES.md"]) == []
+    assert is_debug(None, {"repository": True, **git}, ["docs", "*.md"]) is True
+    assert is_debug(False, {"repository": True, **git}, []) is False
+    with pytest.raises(ConfigError, match="snakesweep.debug"):
         Options.parse({"debug": "yes"})  # read with the other options, before any run
 
 
@@ -446,9 +451,9 @@ def test_only_allow_listed_environment_variables_are_recorded(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
     monkeypatch.setenv("MY_PASSWORD", "secret")
-    recorded = provenance.environment()
+    recorded = environment()
     assert recorded["CUDA_VISIBLE_DEVICES"] == "0,1"
-    assert set(recorded) <= set(provenance.ENV_ALLOWED)
+    assert set(recorded) <= set(ENV_ALLOWED)
 
 
 def test_a_run_outside_a_session_captures_provenance_itself(project: Path) -> None:
@@ -516,7 +521,7 @@ def test_the_sweep_record_counts_a_run_whose_record_failed_as_without_provenance
                 "fingerprint": "f1"}, "system": {"host": "h"}, "debug": False}}
     bad = {"start": "2026-01-01T00:00:02+00:00", "end": "2026-01-01T00:00:03+00:00",
            "duration": 1.0, "provenance": {"error": "GitCommandError: …"}}
-    record = provenance.sweep_record({"a": good, "b": bad})
+    record = sweep_record({"a": good, "b": bad})
     assert record["sweep"]["without_provenance"] == ["b"]
     assert record["runs"]["by_commit"] == {"abc": 1} and record["newest_run"] == "a"
 
@@ -531,7 +536,7 @@ def test_paths_through_a_symlinked_home_are_made_relative_too(
     monkeypatch.setenv("HOME", str(link))
     monkeypatch.setenv("PWD", str(link / "proj"))
     monkeypatch.chdir(link / "proj")
-    places = provenance.Places.here()
+    places = Places.here()
     assert places.root == real / "proj"
     text = f"{link}/proj/x.py {real}/proj/y.py {link}/venv {real}/data {tmp_path}/other"
     assert places.text(text) == f"x.py y.py ~/venv ~/data {tmp_path}/other"
@@ -548,10 +553,10 @@ def test_recorded_paths_are_relative_to_the_repository_from_a_subfolder(
     write(tmp_path / "exp" / "pkg" / "__pycache__" / "x.cpython-311.pyc", "bytes")
     monkeypatch.chdir(tmp_path / "exp")
     monkeypatch.syspath_prepend(str(tmp_path / "exp"))
-    code = provenance.ran_code(Options(experiment="tinyexp:main"))
+    code = ran_code(Options(experiment="tinyexp:main"))
     assert code.entry_file == "exp/tinyexp.py" and code.files == ("exp/tinyexp.py",)
-    assert provenance.ran_code(Options(experiment="pkg:main")).files == ("exp/pkg/__init__.py",)
-    globbed = provenance.named_files(Options(code=("pkg/**/*",)))
+    assert ran_code(Options(experiment="pkg:main")).files == ("exp/pkg/__init__.py",)
+    globbed = named_files(Options(code=("pkg/**/*",)))
     assert list(globbed) == ["exp/pkg/__init__.py"]  # no bytecode: it changes by itself
 
 

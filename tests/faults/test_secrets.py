@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from conftest import snakesweep, tool, write
-from snakesweep.provenance.record import ENV_ALLOWED
+from snakesweep.provenance.environment import ENV_ALLOWED
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("tool_env")]
 

@@ -349,7 +349,7 @@ def _run_code(results: str, run_id: str) -> store.CodeNow | None:
     import yaml
 
     from snakesweep.core.options import Options, node_of
-    from snakesweep.provenance.record import CurrentCode
+    from snakesweep.provenance.code import CurrentCode
 
     try:
         text = (store.run_dir(results, run_id) / store.CONFIG).read_text(encoding="utf-8")
@@ -433,7 +433,7 @@ def _check_options(plan: Plan) -> None:
 
 def _statuses(plan: Plan, results: str) -> dict[str, store.Status]:
     """Each run's status, stale ones told apart by the current code fingerprints."""
-    from snakesweep.provenance.record import CurrentCode
+    from snakesweep.provenance.code import CurrentCode
 
     return store.run_statuses(results, plan.run_ids, CurrentCode(plan.options))
 
@@ -458,7 +458,7 @@ def cmd_plan(ns: argparse.Namespace, extra: list[str]) -> int:
 
 
 def cmd_status(ns: argparse.Namespace, extra: list[str]) -> int:
-    from snakesweep.provenance.record import CurrentCode, fingerprint_of
+    from snakesweep.provenance.code import CurrentCode, fingerprint_of
 
     _no_extra(extra, "status")
     plan = _plan(ns, _check_options, reading=True)
@@ -677,7 +677,7 @@ def _check_plan(plan: Plan, imports: bool = True) -> None:
     matches no file (``make_plan`` checked the options themselves)."""
     from snakesweep.core.entries import check_entry
     from snakesweep.execute.experiment import load_experiment
-    from snakesweep.provenance.record import CurrentCode
+    from snakesweep.provenance.code import CurrentCode
 
     for spec in {plan.experiment_of(r) for r in plan.run_ids}:
         check_entry(spec, "snakesweep.experiment")  # says which name is wrong, importing none

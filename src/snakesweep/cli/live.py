@@ -38,7 +38,7 @@ from snakesweep.errors import SnakesweepError
 from snakesweep.merge.dataset import merge_runs
 from snakesweep.merge.index import RunMetas
 from snakesweep.planning.plan import Plan
-from snakesweep.provenance.record import CurrentCode
+from snakesweep.provenance.code import CurrentCode
 from snakesweep.view import recording, viewer
 
 # numpy and rerun are imported in the functions that use them: ``snakesweep run`` imports

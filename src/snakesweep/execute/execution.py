@@ -33,7 +33,9 @@ from snakesweep.execute.handle import STEP, Run
 from snakesweep.execute.hydra_task import add_import_paths, import_task, run_task
 from snakesweep.execute.output import captured_output
 from snakesweep.planning.plan import Plan, load_plan
-from snakesweep.provenance import record as provenance
+from snakesweep.provenance.code import CurrentCode
+from snakesweep.provenance.places import Places
+from snakesweep.provenance.record import failed_record, run_record
 from snakesweep.store import locks, result_record
 
 # numpy, xarray, netCDF4 and OmegaConf (~1 s to import together) are imported where a run
@@ -76,7 +78,7 @@ def _done(results: str | os.PathLike[str], plan: Plan | None, run_id: str) -> bo
     stale, is no result of this attempt's: it is computed again, or its crash recorded)."""
     code = None
     if plan is not None and run_id in plan.options:
-        code = provenance.CurrentCode({run_id: plan.options[run_id]})
+        code = CurrentCode({run_id: plan.options[run_id]})
     return store.run_statuses(results, [run_id], code)[run_id] == "done"
 
 
@@ -100,7 +102,7 @@ def _execute_held(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> O
         draft.discard()
         raise ExperimentError(run_id, f"could not start: {exc.strerror or exc} "
                               f"({draft.path})") from None
-    places = provenance.Places.here()
+    places = Places.here()
     start = datetime.now(UTC)
     t0 = time.perf_counter()
     error: dict[str, str] | None = None
@@ -158,9 +160,9 @@ def _execute_held(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> O
         summary = error.pop("summary")
         meta["error"] = error
     try:
-        meta["provenance"] = provenance.run_record(options, results, draft.path)
+        meta["provenance"] = run_record(options, results, draft.path)
     except Exception as exc:  # noqa: BLE001 - a run's result outlives a failed record of it
-        meta["provenance"] = provenance.failed_record(options, exc)
+        meta["provenance"] = failed_record(options, exc)
     try:
         draft.commit(meta)
     except OSError as exc:  # a full disk: record the failure without the result, if it fits

@@ -8,7 +8,7 @@ from typing import Any
 
 from snakesweep.core.entries import import_entry
 from snakesweep.errors import ExperimentError, first_line
-from snakesweep.provenance import record as provenance
+from snakesweep.provenance.code import mark_imports, note_loaded
 
 __all__ = ["RESERVED_NAMES", "load_experiment", "to_dataset"]
 
@@ -20,12 +20,12 @@ def load_experiment(spec: str, must_call: bool = True) -> Callable[..., Any]:
     """Import ``'package.module:function'``; a bad name raises ``ConfigError`` naming it.
 
     The project's modules the import loads are counted, and read, as the experiment's code
-    (``provenance.note_loaded``)."""
-    provenance.mark_imports()
+    (``provenance.code.note_loaded``)."""
+    mark_imports()
     try:
         return import_entry(spec, "snakesweep.experiment", must_call)
     finally:
-        provenance.note_loaded(str(spec).partition(":")[0])
+        note_loaded(str(spec).partition(":")[0])
 
 
 def to_dataset(result: Any, run_id: str, spec: str, reserved: tuple[str, ...] = ()) -> Any:

@@ -50,7 +50,7 @@ from snakesweep.hydra.errors import LaunchError
 from snakesweep.hydra.job import Job, compose_jobs, job_return
 from snakesweep.hydra.task import TaskRef, task_reference
 from snakesweep.planning.plan import Plan, PlannedPoint, check_coordinates, write_plan
-from snakesweep.provenance import record as provenance
+from snakesweep.provenance.code import CurrentCode
 from snakesweep.snakemake.driver import run_snakemake, write_invocation
 
 __all__ = ["JOB_DIMENSION", "LaunchState", "Layout", "launch", "launch_plan", "layout"]
@@ -121,7 +121,7 @@ def _check_options(first: Mapping[str, Job]) -> None:
     try:  # unusable snakesweep options fail here, before any job starts
         run_options = SweepOptions.from_configs({r: j.identity for r, j in first.items()})
         run_options.check()
-        provenance.CurrentCode(run_options)
+        CurrentCode(run_options)
     except SnakesweepError as exc:
         raise LaunchError(f"snakesweep launcher: {exc}") from None
 

@@ -22,7 +22,14 @@ from snakesweep import store
 from snakesweep.execute import batches, descendants
 from snakesweep.execute.pool import ENV
 from snakesweep.planning.plan import Plan
-from snakesweep.provenance import record as provenance
+from snakesweep.provenance.code import CurrentCode
+from snakesweep.provenance.session import (
+    COMMAND_ENV,
+    SESSION_ENV,
+    begin_session,
+    end_session,
+    session_path,
+)
 from snakesweep.snakemake import arguments
 from snakesweep.snakemake.pool import POOL_PID_ENV, POOL_PIPE_ENV, local_pool
 from snakesweep.snakemake.workflow import SNAKEFILE
@@ -49,13 +56,13 @@ def prepared(plan: Plan, results: str, cores: str, extra: Sequence[str],
     pool and removes the session afterwards. Snakemake holds the pool's control pipe too
     (``POOL_PIPE_ENV``, ``_call``), so the pool serves it as long as it lives, even when
     ``snakesweep run`` alone is killed."""
-    env = {**os.environ, provenance.COMMAND_ENV: json.dumps(list(command))}
-    session = provenance.session_path(results)
-    env[provenance.SESSION_ENV] = str(session)
+    env = {**os.environ, COMMAND_ENV: json.dumps(list(command))}
+    session = session_path(results)
+    env[SESSION_ENV] = str(session)
     pool = None
     if arguments.runs_here(extra):
         statuses = store.run_statuses(results, plan.run_ids,
-                                      provenance.CurrentCode(plan.options))
+                                      CurrentCode(plan.options))
         pending = sum(s != "done" for s in statuses.values())
         count = arguments.cores(cores)
         setting = batch if batch is not None else plan.options.batch
@@ -70,16 +77,16 @@ def prepared(plan: Plan, results: str, cores: str, extra: Sequence[str],
     try:
         try:
             with _env(env):
-                provenance.begin_session(results, session)
+                begin_session(results, session)
         except Exception as exc:  # noqa: BLE001 - runs still record what they can themselves
             print(f"snakesweep: could not record the session's provenance: {exc}",
                   file=sys.stderr)
-            env.pop(provenance.SESSION_ENV)
+            env.pop(SESSION_ENV)
         yield env
     finally:
         if pool is not None:
             pool.stop()
-        provenance.end_session(session)
+        end_session(session)
 
 
 @contextmanager
@@ -112,7 +119,7 @@ def run_snakemake(invocation: Path, cores: str, extra: Sequence[str],
     with descendants.adopted() as ended:
         if plan is None:
             code = _call(snakemake, {**os.environ,
-                                     provenance.COMMAND_ENV: json.dumps(list(command))})
+                                     COMMAND_ENV: json.dumps(list(command))})
         else:
             with prepared(plan, results, cores, extra, command, batch) as env:
                 code = _call(snakemake, env)

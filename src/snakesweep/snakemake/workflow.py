@@ -49,7 +49,8 @@ from snakesweep.execute.pool import CLIENT, ENV, Pool
 from snakesweep.merge import freshness
 from snakesweep.merge import sweep as aggregate
 from snakesweep.planning.plan import Plan, load_plan
-from snakesweep.provenance import record as provenance
+from snakesweep.provenance.code import Code, CurrentCode
+from snakesweep.provenance.session import SESSION_ENV, begin_session, end_session
 from snakesweep.snakemake import arguments, recovery, slurm
 from snakesweep.snakemake.pool import POOL_PID_ENV, local_pool, stop_pool
 from snakesweep.store import locks
@@ -89,7 +90,7 @@ class SweepWorkflow:
     targets: list[str] = field(default_factory=list)
     """The runs Snakemake may compute and the merge reads: all, but for a plan of Hydra's
     launcher, whose earlier batches' unfinished runs are merged as they are."""
-    code: dict[str, provenance.Code] = field(default_factory=dict, repr=False)
+    code: dict[str, Code] = field(default_factory=dict, repr=False)
     batches: list[Batch] = field(default_factory=list, repr=False)
     """The jobs of K pending runs each, when jobs are batches (``snakesweep.batches``)."""
     resource_names: list[str] = field(default_factory=list)
@@ -370,7 +371,7 @@ class SweepWorkflow:
         corrupt ones, and date the code and merge keys so that Snakemake computes exactly
         those again and merges exactly when the content changed. Returns every status."""
         statuses = store.run_statuses(self.results, self.plan.run_ids,
-                                      provenance.CurrentCode(self.plan.options))
+                                      CurrentCode(self.plan.options))
         batch = set((self.plan.launch or {}).get("batch") or statuses)
         self.targets = [r for r in self.plan.run_ids if r in batch or statuses[r] == "done"]
         self.pending = sum(statuses[r] != "done" for r in self.targets)
@@ -423,10 +424,10 @@ class SweepWorkflow:
         if (not workflow.local_exec or self.batches) and ENV in os.environ:  # not used: stop it
             os.environ.pop(ENV)
             stop_pool(os.environ.pop(POOL_PID_ENV, ""))
-        if provenance.SESSION_ENV not in os.environ:
+        if SESSION_ENV not in os.environ:
             try:
-                self.session = provenance.begin_session(self.results)
-                os.environ[provenance.SESSION_ENV] = str(self.session)
+                self.session = begin_session(self.results)
+                os.environ[SESSION_ENV] = str(self.session)
             except Exception as exc:  # noqa: BLE001 - runs still record what they can
                 print(f"snakesweep: could not record the session's provenance: {exc}",
                       file=sys.stderr)
@@ -452,8 +453,8 @@ class SweepWorkflow:
             os.environ.pop(ENV, None)
             self.pool = None
         if self.session is not None:
-            provenance.end_session(self.session)
-            os.environ.pop(provenance.SESSION_ENV, None)
+            end_session(self.session)
+            os.environ.pop(SESSION_ENV, None)
             self.session = None
         if not failed:
             self.say_unmerged()

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from snakesweep.errors import SnakesweepError
-from snakesweep.provenance.record import Places
+from snakesweep.provenance.places import Places
 from snakesweep.view.recording import to_rerun
 from snakesweep.view.viewer import RERUN, stop_group
 
