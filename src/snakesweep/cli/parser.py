@@ -17,9 +17,9 @@ from snakesweep.cli.status import cmd_plan, cmd_status
 from snakesweep.cli.view import cmd_view
 from snakesweep.snakemake import arguments
 
-__all__ = ["Command", "build_parser"]
+__all__ = ["build_parser"]
 
-Command = Callable[[argparse.Namespace, list[str]], int]
+_Command = Callable[[argparse.Namespace, list[str]], int]
 """What runs a command: its parsed arguments and those after ``--`` → its exit status."""
 
 _Subparsers: TypeAlias = "argparse._SubParsersAction[_Parser]"
@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _sweep_command(sub: _Subparsers, name: str, help: str,
-                   command: Command) -> argparse.ArgumentParser:
+                   command: _Command) -> argparse.ArgumentParser:
     """A command of a sweep: Hydra's arguments (overrides, ``-cd``, ``-cn``), ``--results``,
     ``--from``."""
     p = sub.add_parser(name, help=help, description=help)
