@@ -28,19 +28,20 @@ from pathlib import Path
 
 from snakesweep import store
 from snakesweep.api.plans import make_plan
+from snakesweep.core.options import Options
 from snakesweep.execute.execution import execute_run
 from snakesweep.provenance import record as provenance
 
-CONFIG = {"snakesweep": {"experiment": "trivial:main"}, "x": 1}
+OPTIONS = Options(experiment="trivial:main")
 
 COLD = """
 import sys, time
 from pathlib import Path
 import snakesweep  # a job's process imports the package anyway, provenance or not
 t0 = time.perf_counter()
+from snakesweep.core.options import Options
 from snakesweep.provenance import record as provenance
-config = {"snakesweep": {"experiment": "trivial:main"}, "x": 1}
-provenance.run_record(config, "results", Path("scratch"))
+provenance.run_record(Options(experiment="trivial:main"), "results", Path("scratch"))
 print(time.perf_counter() - t0)
 """
 
@@ -97,7 +98,7 @@ def main() -> None:
         times = []
         for _ in range(args.repeats):
             t0 = time.perf_counter()
-            provenance.run_record(CONFIG, "results", root / "scratch")
+            provenance.run_record(OPTIONS, "results", root / "scratch")
             times.append(time.perf_counter() - t0)
         warm = statistics.median(times)
 
@@ -111,7 +112,7 @@ def main() -> None:
 
         os.environ.pop(provenance.SESSION_ENV)
         t0 = time.perf_counter()
-        provenance.run_record(CONFIG, "results", root / "scratch")
+        provenance.run_record(OPTIONS, "results", root / "scratch")
         no_session = time.perf_counter() - t0
         os.environ[provenance.SESSION_ENV] = str(session_file)
 
@@ -132,7 +133,7 @@ def main() -> None:
             plain.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
             statuses = store.run_statuses("bigresults", big.run_ids,
-                                          provenance.CurrentCode(big.run_options()))
+                                          provenance.CurrentCode(big.options))
             checked.append(time.perf_counter() - t0)
         assert set(statuses.values()) == {"done"}, set(statuses.values())
         size = len((store.run_dir("bigresults", big.run_ids[0]) / store.META).read_bytes())

@@ -10,6 +10,7 @@ import pytest
 import xarray as xr
 
 from conftest import calls, snakesweep, write
+from snakesweep.core.options import Options, SweepOptions
 from snakesweep.errors import ConfigError
 from snakesweep.execute import batches, resources
 
@@ -161,7 +162,10 @@ def test_batch_sizes() -> None:
 
 def test_resources_every_run_must_name_the_same() -> None:
     with pytest.raises(ConfigError, match=r"snakesweep.resources.gpus.*run b"):
-        resources.resource_names({"a": {"resources": {"gpus": 1}}, "b": {"resources": {}}})
-    assert resources.batch_value("runtime", [{"resources": {"runtime": 5}}] * 3) == 15
-    assert resources.batch_value("runtime", [{"resources": {"runtime": 0.5}}] * 3) == 2
-    assert resources.group_of({"resources": {"mem_mb": 1, "runtime": 3}}) == (("mem_mb", 1),)
+        SweepOptions.parse({"a": {"resources": {"gpus": 1}}, "b": {"resources": {}}}).check()
+    five, half = Options.parse({"resources": {"runtime": 5}}), Options.parse(
+        {"resources": {"runtime": 0.5}})
+    assert resources.batch_value("runtime", [five] * 3) == 15
+    assert resources.batch_value("runtime", [half] * 3) == 2
+    assert resources.group_of(Options.parse({"resources": {"mem_mb": 1, "runtime": 3}})) == (
+        ("mem_mb", 1),)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import snakesweep, write
+from snakesweep.core.options import Options
 from snakesweep.execute import devices
 
 EXPERIMENT = '''
@@ -140,12 +141,12 @@ def test_unusable_devices_are_one_line_naming_the_key(tmp_path: Path, options: s
 def test_device_groups_and_slots_in_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     monkeypatch.delenv("SLURM_JOB_ID", raising=False)
-    assert devices.devices_of({"devices": ["0,1", "2, 3"]}) == ["0,1", "2,3"]
-    assert devices.capacity({"devices": [0, 1], "runs_per_device": 3}) == 6
-    with devices.slot({"devices": ["0,1", "2,3"]}) as first:
+    assert devices.devices_of(Options.parse({"devices": ["0,1", "2, 3"]})) == ["0,1", "2,3"]
+    assert devices.capacity(Options.parse({"devices": [0, 1], "runs_per_device": 3})) == 6
+    with devices.slot(Options.parse({"devices": ["0,1", "2,3"]})) as first:
         assert first == "0,1"
         assert os.environ["CUDA_VISIBLE_DEVICES"] == "0,1"
-        with devices.slot({"devices": ["0,1", "2,3"]}) as nested:  # this process's slot
+        with devices.slot(Options.parse({"devices": ["0,1", "2,3"]})) as nested:  # held
             assert nested == "0,1"
     assert "CUDA_VISIBLE_DEVICES" not in os.environ or os.environ["CUDA_VISIBLE_DEVICES"] != "0,1"
 
@@ -167,6 +168,6 @@ def test_slots_are_locked_by_device_id_so_other_lists_never_share_one(
     for handle in again:
         handle.close()
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # auto finds none: no limit
-    assert devices.capacity({"devices": "auto"}) is None
+    assert devices.capacity(Options.parse({"devices": "auto"})) is None
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
-    assert devices.capacity({"devices": "auto", "runs_per_device": 2}) == 4
+    assert devices.capacity(Options.parse({"devices": "auto", "runs_per_device": 2})) == 4

@@ -17,6 +17,7 @@ import pytest
 import xarray as xr
 
 from conftest import calls, snakesweep, tool, write
+from snakesweep.core.options import Options
 from snakesweep.provenance import record as provenance
 from snakesweep.snakemake.workflow import SNAKEFILE
 
@@ -340,7 +341,7 @@ def test_an_earlier_record_of_a_whole_package_hashes_as_it_did(
     write(tmp_path / "mypkg" / "unused.py", "UNUSED = 1\n")
     monkeypatch.chdir(tmp_path)
     files = ("mypkg/__init__.py", "mypkg/train.py", "mypkg/unused.py")
-    options = {"r": {"experiment": "mypkg.train:main"}}
+    options = {"r": Options(experiment="mypkg.train:main")}
     assert provenance.CurrentCode(options)("r", files) == "6c0dbf31a1062369"  # as recorded
     (tmp_path / "mypkg" / "unused.py").unlink()
     assert provenance.CurrentCode(options)("r", files) != "6c0dbf31a1062369"
@@ -438,7 +439,7 @@ def test_ignore_globs_match_folders_and_paths() -> None:
     assert provenance.is_debug(None, {"repository": True, **git}, ["docs", "*.md"]) is True
     assert provenance.is_debug(False, {"repository": True, **git}, []) is False
     with pytest.raises(provenance.ConfigError, match="snakesweep.debug"):
-        provenance.is_debug("yes", git, [])
+        Options.parse({"debug": "yes"})  # read with the other options, before any run
 
 
 def test_only_allow_listed_environment_variables_are_recorded(
@@ -547,10 +548,10 @@ def test_recorded_paths_are_relative_to_the_repository_from_a_subfolder(
     write(tmp_path / "exp" / "pkg" / "__pycache__" / "x.cpython-311.pyc", "bytes")
     monkeypatch.chdir(tmp_path / "exp")
     monkeypatch.syspath_prepend(str(tmp_path / "exp"))
-    code = provenance.ran_code({"experiment": "tinyexp:main"})
+    code = provenance.ran_code(Options(experiment="tinyexp:main"))
     assert code.entry_file == "exp/tinyexp.py" and code.files == ("exp/tinyexp.py",)
-    assert provenance.ran_code({"experiment": "pkg:main"}).files == ("exp/pkg/__init__.py",)
-    globbed = provenance.named_files({"code": ["pkg/**/*"]})
+    assert provenance.ran_code(Options(experiment="pkg:main")).files == ("exp/pkg/__init__.py",)
+    globbed = provenance.named_files(Options(code=("pkg/**/*",)))
     assert list(globbed) == ["exp/pkg/__init__.py"]  # no bytecode: it changes by itself
 
 

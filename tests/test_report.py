@@ -26,6 +26,7 @@ import pytest
 
 from conftest import APT_LOCK_WAIT, machine_lock, snakesweep, tool, write
 from snakesweep import store
+from snakesweep.core.options import Options, SweepOptions
 from snakesweep.errors import ConfigError
 from snakesweep.snakemake.workflow import RULES, SNAKEFILE
 from snakesweep.view import pages, report, report_pictures, screenshots
@@ -50,20 +51,20 @@ CAPTIONS = {
 # -- what the report job writes, without Snakemake -------------------------------------------
 
 def test_pictures_are_matplotlib_by_default_rerun_or_off_on_request() -> None:
-    assert report.pictures_of({}) == "matplotlib"
-    assert report.pictures_of({"pictures": None}) == "matplotlib"
-    assert report.pictures_of({"pictures": True}) == "matplotlib"
-    assert report.pictures_of({"pictures": "rerun"}) == "rerun"
-    assert report.pictures_of({"pictures": False}) == "off"
+    assert Options.parse({}).pictures == "matplotlib"
+    assert Options.parse({"pictures": None}).pictures == "matplotlib"
+    assert Options.parse({"pictures": True}).pictures == "matplotlib"
+    assert Options.parse({"pictures": "rerun"}).pictures == "rerun"
+    assert Options.parse({"pictures": False}).pictures == "off"
     for bad in ("yes", 1, [True], "matplotlib"):
         with pytest.raises(ConfigError, match=r"^snakesweep\.pictures: expected true, false "
                                               r"or rerun, got "):
-            report.pictures_of({"pictures": bad})
+            Options.parse({"pictures": bad})
     on, off, rerun = {"pictures": True}, {"pictures": False}, {"pictures": "rerun"}
-    assert report.pictures_setting({"a": off, "b": on}) == "matplotlib"  # any run asks
-    assert report.pictures_setting({"a": on, "b": rerun}) == "rerun"
-    assert report.pictures_setting({"a": off, "b": off}) == "off"
-    assert report.pictures_setting({}) == "matplotlib"
+    assert SweepOptions.parse({"a": off, "b": on}).pictures == "matplotlib"  # any run asks
+    assert SweepOptions.parse({"a": on, "b": rerun}).pictures == "rerun"
+    assert SweepOptions.parse({"a": off, "b": off}).pictures == "off"
+    assert SweepOptions.parse({}).pictures == "matplotlib"
 
 
 def test_why_rerun_failed_is_its_panic_else_its_last_error_else_its_last_line() -> None:

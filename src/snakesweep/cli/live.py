@@ -224,7 +224,7 @@ class LiveView:
     def _stale(self, plan: Plan) -> set[str]:
         """The done runs computed with other code than the plan's: computed again soon."""
         if self._code is None or self._code[0] is not plan:
-            self._code = (plan, CurrentCode(plan.run_options()))
+            self._code = (plan, CurrentCode(plan.options))
         statuses = store.run_statuses(self.results, plan.run_ids, self._code[1])
         return {r for r, status in statuses.items() if status in ("stale", "corrupt")}
 

@@ -12,9 +12,10 @@ from snakesweep import store
 from snakesweep.api.results import jsonable_rows, load, resolve_run_id
 from snakesweep.cli.command import no_extra
 from snakesweep.cli.table import print_table
+from snakesweep.core.options import Options, node_of
 from snakesweep.errors import SnakesweepError, first_line
 from snakesweep.execute.handle import read_log
-from snakesweep.provenance.record import CurrentCode, options_of
+from snakesweep.provenance.record import CurrentCode
 
 __all__ = ["cmd_runs", "cmd_show"]
 
@@ -155,6 +156,7 @@ def _run_code(results: str, run_id: str) -> store.CodeNow | None:
     try:
         text = (store.run_dir(results, run_id) / store.CONFIG).read_text(encoding="utf-8")
         config = yaml.safe_load(text)
-        return CurrentCode({run_id: options_of(config if isinstance(config, dict) else {})})
+        node = node_of(config if isinstance(config, dict) else {})
+        return CurrentCode({run_id: Options.parse(node)})
     except (OSError, yaml.YAMLError, SnakesweepError):
         return None

@@ -103,7 +103,7 @@ class _Status:
 def _read_status(ns: argparse.Namespace) -> _Status:
     """Read the plan and the runs' statuses, records and config changes from the results."""
     plan = plan_of(ns, check_options, reading=True)
-    code = CurrentCode(plan.run_options())
+    code = CurrentCode(plan.options)
     statuses = store.run_statuses(ns.results, plan.run_ids, code)
     metas = {r: store.read_meta(ns.results, r) or {} for r in plan.run_ids
              if statuses[r] != "pending"}

@@ -9,7 +9,6 @@ from collections.abc import Callable, Mapping
 from snakesweep import store
 from snakesweep.api.plans import make_plan
 from snakesweep.core.entries import check_entry
-from snakesweep.execute import batches, resources
 from snakesweep.execute.experiment import load_experiment
 from snakesweep.merge.sweep import unmerged_runs
 from snakesweep.planning.plan import Plan
@@ -30,15 +29,13 @@ def plan_of(ns: argparse.Namespace, check: Callable[[Plan], None] | None = None,
 
 def check_plan(plan: Plan, imports: bool = True) -> None:
     """Fail before any run starts when an entry point is malformed or cannot exist (with
-    ``imports``: cannot be imported, as the runs would), or provenance options are unusable."""
+    ``imports``: cannot be imported, as the runs would), or a ``snakesweep.code`` glob
+    matches no file (``make_plan`` checked the options themselves)."""
     for spec in {plan.experiment_of(r) for r in plan.run_ids}:
         check_entry(spec, "snakesweep.experiment")  # says which name is wrong, importing none
         if imports:
             load_experiment(spec, must_call=False)  # one that cannot be called fails its runs
-    options = plan.run_options()
-    CurrentCode(options)  # checks each run's options
-    batches.sweep_setting(options)
-    resources.resource_names(options)
+    CurrentCode(plan.options)  # the files each run's snakesweep.code names
 
 
 def check_options(plan: Plan) -> None:
@@ -49,7 +46,7 @@ def check_options(plan: Plan) -> None:
 
 def sweep_statuses(plan: Plan, results: str) -> dict[str, store.Status]:
     """Each run's status, stale ones told apart by the current code fingerprints."""
-    return store.run_statuses(results, plan.run_ids, CurrentCode(plan.run_options()))
+    return store.run_statuses(results, plan.run_ids, CurrentCode(plan.options))
 
 
 def left_out(plan: Plan, results: str, statuses: Mapping[str, str]) -> dict[str, str]:

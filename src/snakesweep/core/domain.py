@@ -26,6 +26,7 @@ from snakesweep.core.domain_tree import (
     zipped,
 )
 from snakesweep.core.grid import Dimension, dimension_name
+from snakesweep.core.options import Options
 from snakesweep.errors import SnakesweepError, first_line
 
 __all__ = ["Domain", "call_entry", "load_domain", "with_grid"]
@@ -197,7 +198,7 @@ def with_grid(domain: Domain, dims: Sequence[Dimension]) -> Domain:
     return Domain._of(combine("product", [domain._node, *keys]), domain._settings)
 
 
-def load_domain(spec: Any, options: Mapping[str, Any],
+def load_domain(spec: Any, options: Options,
                 load: Callable[[str, str], Callable[..., Any]], loader: Any = None) -> Domain:
     """``snakesweep.domain`` as a Domain: the grammar, or ``"pkg.module:function"`` naming a
     function of no arguments that returns one. The config's settings apply over the

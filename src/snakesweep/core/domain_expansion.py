@@ -31,6 +31,8 @@ from snakesweep.core.domain_tree import (
     keys_of,
 )
 from snakesweep.core.grid import Coordinate, Dimension, dimension_name
+from snakesweep.core.options import Options
+from snakesweep.errors import ConfigError
 
 __all__ = ["POINT", "REPEAT", "ROUND", "SAMPLE", "SETTINGS", "DomainPoint", "Entry",
            "Expansion", "Settings", "describe", "expand", "settings_of"]
@@ -60,21 +62,16 @@ class Settings:
 SETTINGS = ("samples", "seed", "repeats", "seed_key")
 
 
-def settings_of(options: Mapping[str, Any], base: Settings | None = None) -> Settings:
-    """The ``snakesweep.*`` settings of a config over ``base``; ``DomainError`` naming a bad one."""
+def settings_of(options: Options | Mapping[str, Any], base: Settings | None = None) -> Settings:
+    """The ``snakesweep.*`` settings of a config's options (or of a Domain's arguments, read
+    as those options are) over ``base``; ``DomainError`` naming a bad one."""
+    if not isinstance(options, Options):
+        try:
+            options = Options.parse(options)
+        except ConfigError as exc:
+            raise DomainError(exc.culprit, exc.reason) from None
     found = dict((base or Settings()).__dict__)
-    for name in SETTINGS:
-        value = options.get(name)
-        if value is None:
-            continue
-        if name == "seed_key":
-            if not isinstance(value, str) or not value.strip("+~"):
-                raise DomainError("snakesweep.seed_key", f"expected a config key, got {value!r}")
-        elif isinstance(value, bool) or not isinstance(value, int) or value < (
-                0 if name == "seed" else 1):
-            need = "an integer >= 0" if name == "seed" else "an integer >= 1"
-            raise DomainError(f"snakesweep.{name}", f"expected {need}, got {value!r}")
-        found[name] = value
+    found.update((n, getattr(options, n)) for n in SETTINGS if getattr(options, n) is not None)
     return Settings(**found)
 
 

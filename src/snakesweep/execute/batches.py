@@ -28,10 +28,10 @@ import sys
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from snakesweep import store
-from snakesweep.errors import ConfigError, SnakesweepError
+from snakesweep.core.options import Options
+from snakesweep.errors import SnakesweepError
 
 MAX_JOBS = 2_000
 """Pending runs beyond which jobs are batches whatever ``batch`` says (at most this many)."""
@@ -45,28 +45,6 @@ class Batch:
 
     batch_id: str
     run_ids: tuple[str, ...]
-
-
-def batch_setting(value: Any, culprit: str = "snakesweep.batch") -> int | str | None:
-    """``snakesweep.batch`` (or ``--batch``): a number of runs per job, ``auto``, or None."""
-    if value is None or value == "auto":
-        return value
-    if isinstance(value, str) and value.isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(culprit, f"expected a number of runs per job (>= 1), auto or null, "
-                          f"got {value!r}")
-    return value
-
-
-def sweep_setting(run_options: Mapping[str, Mapping[str, Any]]) -> int | str | None:
-    """The sweep's ``snakesweep.batch``: one value for every run."""
-    values = {json.dumps(batch_setting(o.get("batch"))) for o in run_options.values()}
-    if len(values) > 1:
-        raise ConfigError("snakesweep.batch", f"runs of one sweep set different values "
-                          f"({', '.join(sorted(values))}): set it once, in the primary config "
-                          "or with --batch")
-    return json.loads(values.pop()) if values else None
 
 
 def batch_size(setting: int | str | None, pending: int, jobs: int) -> int:
@@ -135,14 +113,13 @@ def run_batch(path: str | os.PathLike[str]) -> int:
     from snakesweep.execute import devices
     from snakesweep.execute.execution import execute_contained, failure_line, warm_up
     from snakesweep.planning.plan import load_plan
-    from snakesweep.provenance import record as provenance
 
     spec = json.loads(Path(path).read_text(encoding="utf-8"))
     formed = os.stat(path).st_mtime_ns
     plan = load_plan(spec["plan"])
     results, runs = spec["results"], list(spec["runs"])
     failed = 0
-    options = provenance.options_of(plan.configs[runs[0]]) if runs else {}
+    options = plan.options[runs[0]] if runs else Options()
     with devices.slot(options):  # CUDA_VISIBLE_DEVICES before the experiment is imported
         warm_up(plan)
         for i, run_id in enumerate(runs, 1):

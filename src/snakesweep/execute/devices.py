@@ -26,12 +26,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-from snakesweep.errors import ConfigError
+from snakesweep.core.options import Options
 
 VISIBLE = "CUDA_VISIBLE_DEVICES"
 
@@ -40,59 +40,23 @@ _held: list[str] = []
 uses the one its process holds rather than taking another."""
 
 
-def devices_of(options: Mapping[str, Any]) -> list[str] | None:
+def devices_of(options: Options) -> list[str] | None:
     """``snakesweep.devices``: the slots' devices, or None when runs get no devices.
 
     A list (of ids, or of ``"0,1"`` groups), one id, or ``auto``: the devices this process
     may see (``CUDA_VISIBLE_DEVICES``, else ``nvidia-smi -L``; none is no device).
     """
-    given = _given(options)
-    if isinstance(given, str):  # auto
+    if options.devices == "auto":
         return _visible_devices()
-    return given
+    return None if options.devices is None else list(options.devices)
 
 
-def _given(options: Mapping[str, Any]) -> list[str] | str | None:
-    value = options.get("devices")
-    if value is None or value == "auto":
-        return value
-    if isinstance(value, (int, str)) and not isinstance(value, bool):
-        value = [value]
-    if (not isinstance(value, (list, tuple)) or not value
-            or any(isinstance(v, bool) or not isinstance(v, (int, str)) or str(v).strip() == ""
-                   for v in value)):
-        raise ConfigError("snakesweep.devices", f"expected a list of device ids (such as "
-                          f"[0, 1] or ['0,1', '2,3']), one id, auto or null; got {value!r}")
-    return [str(v).replace(" ", "") for v in value]
-
-
-def configured(options: Mapping[str, Any]) -> bool:
-    """Whether runs with these options get devices (``snakesweep.devices`` is set)."""
-    return _given(options) is not None
-
-
-def runs_per_device(options: Mapping[str, Any]) -> int:
-    """``snakesweep.runs_per_device``: how many runs may share one slot (default 1)."""
-    value = options.get("runs_per_device", 1)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError("snakesweep.runs_per_device", f"expected a whole number >= 1, got "
-                          f"{value!r}")
-    return value
-
-
-def capacity(options: Mapping[str, Any]) -> int | None:
+def capacity(options: Options) -> int | None:
     """How many runs may run at once on this machine's devices; None when unlimited."""
     devices = devices_of(options)
-    share = runs_per_device(options)
     if not devices:  # none set, or `auto` found none: runs take no slot
         return None
-    return len(devices) * share
-
-
-def check_options(options: Mapping[str, Any]) -> None:
-    """Refuse ``snakesweep.devices``/``runs_per_device`` values that cannot be used."""
-    _given(options)
-    runs_per_device(options)
+    return len(devices) * options.runs_per_device
 
 
 def _visible_devices() -> list[str]:
@@ -116,11 +80,11 @@ def slots_dir() -> Path:
 
 
 @contextmanager
-def slot(options: Mapping[str, Any]) -> Iterator[str | None]:
+def slot(options: Options) -> Iterator[str | None]:
     """Hold a slot of ``snakesweep.devices`` for this process and set
     ``CUDA_VISIBLE_DEVICES`` to it; yields the device (None when runs get no devices, or
     the slot this process already holds)."""
-    if _held or not configured(options):
+    if _held or options.devices is None:
         yield _held[0] if _held else None
         return
     devices = devices_of(options) or []
@@ -132,7 +96,7 @@ def slot(options: Mapping[str, Any]) -> Iterator[str | None]:
         finally:
             _restore(saved)
         return
-    handles, device = _acquire(devices, runs_per_device(options))
+    handles, device = _acquire(devices, options.runs_per_device)
     saved = os.environ.get(VISIBLE)
     os.environ[VISIBLE] = device
     _held.append(device)
@@ -145,7 +109,7 @@ def slot(options: Mapping[str, Any]) -> Iterator[str | None]:
             handle.close()
 
 
-def hold_for_process(options: Mapping[str, Any]) -> str | None:
+def hold_for_process(options: Options) -> str | None:
     """Take a slot for the rest of this process's life (a pool worker); its device."""
     manager = slot(options)
     device = manager.__enter__()

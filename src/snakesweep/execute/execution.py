@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from snakesweep import store
+from snakesweep.core.options import DEFAULT_SEED_KEY, Options
 from snakesweep.errors import ExperimentError, SnakesweepError, first_line
 from snakesweep.execute import devices, isolation
 from snakesweep.execute.experiment import RESERVED_NAMES, load_experiment, to_dataset
@@ -67,8 +68,8 @@ def _done(results: str | os.PathLike[str], plan: Plan | None, run_id: str) -> bo
     """Whether a run is done with the code it would run now (one computed with other code,
     stale, is no result of this attempt's: it is computed again, or its crash recorded)."""
     code = None
-    if plan is not None and run_id in plan.configs:
-        code = provenance.CurrentCode({run_id: provenance.options_of(plan.configs[run_id])})
+    if plan is not None and run_id in plan.options:
+        code = provenance.CurrentCode({run_id: plan.options[run_id]})
     return store.run_statuses(results, [run_id], code)[run_id] == "done"
 
 
@@ -84,6 +85,7 @@ def _execute_held(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> O
     import yaml
 
     config = plan.configs[run_id]
+    options = plan.options[run_id]
     draft = store.RunDraft.begin(Path(results).absolute(), run_id)
     try:
         with open(draft.path / store.CONFIG, "w", encoding="utf-8") as f:
@@ -112,7 +114,7 @@ def _execute_held(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> O
         else:
             fn = load_experiment(spec)
             if takes_run(fn):
-                handle = open_run(run_id, config, draft.path)
+                handle = open_run(run_id, config, options, draft.path)
                 returned = fn(_as_dictconfig(config), handle)
                 ds = to_dataset({} if returned is None else returned, run_id, spec, dims)
                 ds = with_logged(ds, handle, run_id, spec, dims)
@@ -144,16 +146,16 @@ def _execute_held(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> O
     }
     if hydra:
         meta["hydra"] = hydra
-    if devices.configured(provenance.options_of(config)):
+    if options.devices is not None:
         meta["devices"] = os.environ.get(devices.VISIBLE, "")
     meta.update(recorded)
     if error:
         summary = error.pop("summary")
         meta["error"] = error
     try:
-        meta["provenance"] = provenance.run_record(config, results, draft.path)
+        meta["provenance"] = provenance.run_record(options, results, draft.path)
     except Exception as exc:  # noqa: BLE001 - a run's result outlives a failed record of it
-        meta["provenance"] = provenance.failed_record(config, exc)
+        meta["provenance"] = provenance.failed_record(options, exc)
     try:
         draft.commit(meta)
     except OSError as exc:  # a full disk: record the failure without the result, if it fits
@@ -215,15 +217,14 @@ def takes_run(fn: Callable[..., Any]) -> bool:
                                      or positional[1].name == "run")
 
 
-def open_run(run_id: str, config: Mapping[str, Any], draft: Path) -> Run:
-    """The run handle of one run, with its seed and debounce from ``snakesweep`` options."""
-    options = provenance.options_of(config)
+def open_run(run_id: str, config: Mapping[str, Any], options: Options, draft: Path) -> Run:
+    """The run handle of one run, with its seed and debounce from its ``snakesweep`` options."""
     seed: Any = config
-    for part in str(options.get("seed_key") or "seed").split("."):
+    for part in (options.seed_key or DEFAULT_SEED_KEY).split("."):
         seed = seed.get(part) if isinstance(seed, Mapping) else None
     return Run(run_id, _as_dictconfig(dict(config)), draft,
                seed=seed if isinstance(seed, int) and not isinstance(seed, bool) else None,
-               debounce=provenance.debounce_of(options))
+               debounce=options.debounce)
 
 
 def with_logged(ds: Any, handle: Run, run_id: str, spec: str, reserved: tuple[str, ...]) -> Any:
@@ -275,8 +276,8 @@ def _escape_interpolations(node: Any) -> Any:
 def execute_contained(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> Outcome:
     """``execute_run`` in a child process: a run that crashes it is still recorded as failed,
     and one that outlasts ``snakesweep.timeout`` is stopped and recorded as a timeout."""
-    timeout = timeout_of(plan, run_id)
-    options = provenance.options_of(plan.configs[run_id]) if run_id in plan.configs else {}
+    options = plan.options.get(run_id) or Options()
+    timeout = options.timeout
     with devices.slot(options):  # the child inherits CUDA_VISIBLE_DEVICES
         pid = os.fork()
         if pid == 0:  # the run's own process
@@ -329,9 +330,8 @@ def _ends_within(pid: int, seconds: float) -> bool:
 
 def timeout_of(plan: Plan, run_id: str) -> float | None:
     """A run's ``snakesweep.timeout`` in seconds, or None."""
-    if run_id not in plan.configs:
-        return None  # execute_run says what is wrong
-    return provenance.timeout_of(provenance.options_of(plan.configs[run_id]))
+    options = plan.options.get(run_id)
+    return None if options is None else options.timeout  # None: execute_run says what is wrong
 
 
 def kill_tree(pid: int) -> None:

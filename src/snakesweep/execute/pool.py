@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from snakesweep.core.options import Options
 from snakesweep.execute import devices, isolation
 
 if TYPE_CHECKING:
@@ -121,7 +122,7 @@ def serve(workers: int, plan_file: str, token: str, control: IO[bytes],
                         ours.close()
                         for other in [*reports.values(), *jobs.values()]:
                             other.close()
-                        if options:  # this worker's device, for every run it takes
+                        if options is not None:  # this worker's device, for every run it takes
                             devices.hold_for_process(options)
                         _work(listener, master, token, theirs)
                         code = 0
@@ -356,17 +357,15 @@ def _warm_up(plan_file: str) -> Plan | None:
     return plan
 
 
-def _device_options(plan_file: str) -> dict[str, Any]:
-    """The plan's ``snakesweep.devices`` options (of its first run), when it sets devices."""
+def _device_options(plan_file: str) -> Options | None:
+    """The plan's options (of its first run), when they give runs devices."""
     from snakesweep.planning.plan import load_plan
 
     try:
-        options = next(iter(load_plan(plan_file).run_options().values()), {})
+        options = load_plan(plan_file).options.first()
     except Exception:  # noqa: BLE001 - the runs report what is wrong with the plan
-        return {}
-    if options.get("devices") is None:
-        return {}
-    return {k: options[k] for k in ("devices", "runs_per_device") if k in options}
+        return None
+    return options if options.devices is not None else None
 
 
 def main() -> None:

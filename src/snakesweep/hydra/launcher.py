@@ -43,6 +43,7 @@ from snakesweep.core.grid import (
     dimension_name,
     parse_override,
 )
+from snakesweep.core.options import SweepOptions
 from snakesweep.errors import SnakesweepError
 from snakesweep.execute.hydra_task import job_config_path
 from snakesweep.hydra.errors import LaunchError
@@ -118,7 +119,9 @@ def _announce(config: DictConfig, job_overrides: Sequence[Sequence[str]],
 def _check_options(first: Mapping[str, Job]) -> None:
     """``LaunchError`` for unusable snakesweep options, before any job starts."""
     try:  # unusable snakesweep options fail here, before any job starts
-        provenance.CurrentCode({r: provenance.options_of(j.identity) for r, j in first.items()})
+        run_options = SweepOptions.from_configs({r: j.identity for r, j in first.items()})
+        run_options.check()
+        provenance.CurrentCode(run_options)
     except SnakesweepError as exc:
         raise LaunchError(f"snakesweep launcher: {exc}") from None
 

@@ -16,7 +16,6 @@ from snakesweep import store
 from snakesweep.core import plain_compose
 from snakesweep.core.configs import Composer
 from snakesweep.core.domain import Domain, load_domain, with_grid
-from snakesweep.core.domain_expansion import settings_of
 from snakesweep.core.domain_tree import DomainError
 from snakesweep.core.grid import (
     dimension_name,
@@ -24,6 +23,7 @@ from snakesweep.core.grid import (
     parse_override,
     sweeper_params_overrides,
 )
+from snakesweep.core.options import Options
 from snakesweep.errors import ConfigError, OverrideError
 from snakesweep.planning.cache import plan_path, usable_cache
 from snakesweep.planning.composition import Composition
@@ -71,6 +71,7 @@ def make_plan(
                      previous=cached, merged=merged), path=path)
     if plan is not cached:
         check_coordinates(plan)
+    plan.options.check()  # each run's options, and those the runs must share
     if check is not None:
         check(plan)
     if use_cache and plan is not cached:
@@ -106,8 +107,8 @@ def compose_plan(
         node = OmegaConf.select(master, "snakesweep", default=None)
         if node is not None and not isinstance(node, type(master)):
             _not_options(node, overrides)
-        options: dict[str, Any] = OmegaConf.to_container(  # type: ignore[assignment]
-            node, resolve=True) if isinstance(node, type(master)) else {}
+        options = Options.parse(OmegaConf.to_container(  # type: ignore[arg-type]
+            node, resolve=True) if isinstance(node, type(master)) else None)
         sources: dict[str, str] = {}
         loader = composer.config_loader
         domain = _configured_domain(options, sources, loader)
@@ -133,7 +134,7 @@ def compose_plan(
 
         prefix = prefix_of(domain)  # first: a key in both places is named as the override
         expansion = with_grid(domain, grid.dims).expand(prefix=prefix)
-        adaptive = options.get("update") is not None
+        adaptive = options.update is not None
         resume = adaptive and previous is not None and bool(previous.rounds)
         compose = Composition(composer, grid.hydra_overrides, 0 if resume else len(expansion))
         compose.add_all([] if resume else expansion.points)
@@ -163,18 +164,17 @@ def _not_options(node: Any, overrides: Sequence[str]) -> None:
     raise ConfigError("snakesweep", reason)
 
 
-def _configured_domain(options: dict[str, Any], sources: dict[str, str],
+def _configured_domain(options: Options, sources: dict[str, str],
                        loader: Any = None) -> Domain | None:
     """``snakesweep.domain`` as a Domain, or None when the config has none."""
-    spec = options.get("domain")
-    if spec is None:
+    if options.domain is None:
         for name in ("samples", "repeats", "update"):
-            if options.get(name) is not None:
+            if getattr(options, name) is not None:
                 raise DomainError(f"snakesweep.{name}", "needs snakesweep.domain (the "
                                   "command line's and hydra.sweeper.params' grid takes none)")
         return None
-    settings_of(options)
-    return load_domain(spec, options, lambda s, k: import_source(s, k, sources), loader)
+    return load_domain(options.domain, options, lambda s, k: import_source(s, k, sources),
+                       loader)
 
 
 def _check_grid(domain: Domain, grid: Any, config_loader: Any,

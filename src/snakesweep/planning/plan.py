@@ -21,6 +21,7 @@ from typing import Any
 from snakesweep import store
 from snakesweep.core.domain_expansion import describe
 from snakesweep.core.grid import Coordinate, Dimension, unfit_labels
+from snakesweep.core.options import SweepOptions, node_of
 from snakesweep.errors import ConfigError
 from snakesweep.planning.seal import Unverified, seal, unseal
 
@@ -78,14 +79,22 @@ class Plan:
         return self._first_points[run_id]
 
     def run_options(self) -> dict[str, Mapping[str, Any]]:
-        """Each run's ``snakesweep`` options (its config's node), read without the configs."""
+        """Each run's ``snakesweep`` node as its config holds it (what the plan file stores),
+        read without the configs; ``options`` holds them parsed."""
         if self.stored is not None:
             table = self.stored["options"]
             return {r: table[i] for r, i in zip(self.stored["run_ids"],
                                                   self.stored["option_of"], strict=True)}
-        from snakesweep.provenance.record import options_of
+        return {r: node_of(c) for r, c in self.configs.items()}
 
-        return {r: options_of(c) for r, c in self.configs.items()}
+    @cached_property
+    def options(self) -> SweepOptions:
+        """Each run's ``snakesweep`` options, parsed once (``snakesweep.core.options``):
+        ``ConfigError`` for an option that is unknown or unusable."""
+        if self.stored is None:
+            return SweepOptions.parse(self.run_options())
+        return SweepOptions.from_table(self.stored["run_ids"], self.stored["options"],
+                                       self.stored["option_of"])
 
     @property
     def keys(self) -> list[str]:
@@ -110,8 +119,7 @@ class Plan:
 
     def experiment_of(self, run_id: str) -> str:
         """The ``snakesweep.experiment`` entry point of one run."""
-        node = self.configs[run_id].get("snakesweep") or {}
-        spec = node.get("experiment") if isinstance(node, dict) else None
+        spec = self.options[run_id].experiment
         if not spec:
             raise ConfigError(
                 "snakesweep.experiment",

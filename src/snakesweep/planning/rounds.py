@@ -28,28 +28,17 @@ from snakesweep.core.domain import Domain, call_entry, with_grid
 from snakesweep.core.domain_expansion import POINT, REPEAT, ROUND, Expansion, Settings, settings_of
 from snakesweep.core.domain_tree import DomainError
 from snakesweep.core.grid import Dimension
+from snakesweep.core.options import Options
 from snakesweep.planning.composition import Composition
 from snakesweep.planning.plan import Plan, PlannedPoint
 from snakesweep.planning.sources import import_source
 
-__all__ = ["DEFAULT_MAX_ROUNDS", "MergedResults", "max_rounds_of", "next_rounds", "round_due"]
-
-DEFAULT_MAX_ROUNDS = 10
+__all__ = ["MergedResults", "next_rounds", "round_due"]
 
 MergedResults = Callable[[Plan, str | os.PathLike[str]], Any]
 """What gives the update function its ``results``: the Results (``snakesweep.load``) of
 exactly a plan's runs in a results directory. The planning layer merges nothing itself:
 ``snakesweep.api.plans.merged_results`` (above the merge) merges them, then loads them."""
-
-
-def max_rounds_of(options: Mapping[str, Any]) -> int:
-    """``snakesweep.max_rounds``: how many rounds at most, round 0 included."""
-    value = options.get("max_rounds", DEFAULT_MAX_ROUNDS)
-    if value is None:
-        return DEFAULT_MAX_ROUNDS
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise DomainError("snakesweep.max_rounds", f"expected an integer >= 1, got {value!r}")
-    return value
 
 
 def round_due(plan: Plan, results: str | os.PathLike[str]) -> bool:
@@ -58,7 +47,7 @@ def round_due(plan: Plan, results: str | os.PathLike[str]) -> bool:
     return all(s == "done" for s in statuses.values())
 
 
-def next_rounds(first: Plan, expansion: Expansion, options: Mapping[str, Any],
+def next_rounds(first: Plan, expansion: Expansion, options: Options,
                 compose: Composition, results: str | os.PathLike[str] | None,
                 sources: dict[str, str], *, prefix_of: Callable[[Domain], Sequence[str]],
                 grid_dims: Sequence[Dimension], merged: MergedResults | None = None,
@@ -74,8 +63,8 @@ def next_rounds(first: Plan, expansion: Expansion, options: Mapping[str, Any],
     if ROUND in (*(d.name for d in expansion.dims), *expansion.coords):
         raise DomainError(f"key {ROUND!r}", "is also the coordinate of adaptive rounds: "
                           "rename the key")
-    update = import_source(str(options["update"]), "snakesweep.update", sources)
-    limit = max_rounds_of(options)
+    update = import_source(str(options.update), "snakesweep.update", sources)
+    limit = options.max_rounds
     config_settings = settings_of(options)
     rounds: list[list[tuple[PlannedPoint, dict[str, Any]]]]
     if previous is not None and previous.rounds:
@@ -91,13 +80,13 @@ def next_rounds(first: Plan, expansion: Expansion, options: Mapping[str, Any],
             break
         if results is None or merged is None or not round_due(plan, results):
             break
-        made = call_entry(update, str(options["update"]), "snakesweep.update",
+        made = call_entry(update, str(options.update), "snakesweep.update",
                           merged(plan, results), len(rounds))
         if made is None:
             complete = True
             break
         if not isinstance(made, Domain):
-            raise DomainError("snakesweep.update", f"{options['update']!r} returned a "
+            raise DomainError("snakesweep.update", f"{options.update!r} returned a "
                               f"{type(made).__name__}, not a snakesweep.Domain or None")
         grown = with_grid(Domain._of(made._node, _settings_of_round(made, config_settings)),
                           grid_dims)

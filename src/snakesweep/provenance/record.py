@@ -54,6 +54,7 @@ from pathlib import Path
 from typing import Any
 
 from snakesweep import store
+from snakesweep.core.options import Options
 from snakesweep.errors import ConfigError, first_line
 
 SESSION_ENV = "SNAKESWEEP_SESSION"
@@ -268,68 +269,18 @@ def _matches(path: str, glob: str) -> bool:
     return any(fnmatch.fnmatchcase("/".join(parts[:n]), glob) for n in range(1, len(parts) + 1))
 
 
-def is_debug(option: Any, git: Mapping[str, Any], ignore: Iterable[str]) -> bool:
+def is_debug(option: bool | None, git: Mapping[str, Any], ignore: Iterable[str]) -> bool:
     """gaitmap's rule: a debug run when ``snakesweep.debug`` says so, or, when it is unset,
     when the working tree has changes that ``ignore`` does not cover."""
     if option is not None:
-        if not isinstance(option, bool):
-            raise ConfigError("snakesweep.debug", f"expected true, false or null, got {option!r}")
         return option
     return bool(git.get("repository")) and bool(relevant_dirt(git, ignore))
 
 
-def dirty_ignore(options: Mapping[str, Any], places: Places) -> list[str]:
+def dirty_ignore(options: Options, places: Places) -> list[str]:
     """The ignore globs of a run: ``dvc.lock`` and ``snakesweep.git_dirty_ignore``
     (relative to the repository root)."""
-    return [*(places.path(p) for p in DIRTY_IGNORED), *_ignore_globs(options)]
-
-
-def _ignore_globs(options: Mapping[str, Any]) -> list[str]:
-    """``snakesweep.git_dirty_ignore`` as a list of globs, or ``ConfigError``."""
-    extra = options.get("git_dirty_ignore") or []
-    if isinstance(extra, str):
-        extra = [extra]
-    if not isinstance(extra, list) or not all(isinstance(g, str) for g in extra):
-        raise ConfigError("snakesweep.git_dirty_ignore",
-                          f"expected a list of globs, got {extra!r}")
-    return extra
-
-
-def check_options(options: Mapping[str, Any]) -> None:
-    """Refuse ``snakesweep`` options that cannot be used (debug, git_dirty_ignore, debounce,
-    timeout, batch, resources, devices, runs_per_device, pictures), before any run starts
-    (``ConfigError`` naming the key)."""
-    from snakesweep.execute import batches, devices, resources
-    from snakesweep.view import report
-
-    is_debug(options.get("debug"), {}, ())
-    report.pictures_of(options)
-    _ignore_globs(options)
-    debounce_of(options)
-    timeout_of(options)
-    batches.batch_setting(options.get("batch"))
-    resources.resources_of(options)
-    devices.check_options(options)
-
-
-def timeout_of(options: Mapping[str, Any]) -> float | None:
-    """``snakesweep.timeout``: the seconds a run may take before it is stopped (default: none)."""
-    timeout = options.get("timeout")
-    if timeout is None:
-        return None
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
-        raise ConfigError("snakesweep.timeout", f"expected seconds (a number > 0) or null, "
-                          f"got {timeout!r}")
-    return float(timeout)
-
-
-def debounce_of(options: Mapping[str, Any]) -> float:
-    """``snakesweep.debounce``: seconds between flushes of a run's logged steps (default 1)."""
-    debounce = options.get("debounce", 1.0)
-    if isinstance(debounce, bool) or not isinstance(debounce, (int, float)) or debounce < 0:
-        raise ConfigError("snakesweep.debounce", f"expected seconds (a number >= 0), got "
-                          f"{debounce!r}")
-    return float(debounce)
+    return [*(places.path(p) for p in DIRTY_IGNORED), *options.git_dirty_ignore]
 
 
 # -- code ----------------------------------------------------------------------------------
@@ -508,7 +459,7 @@ def _imports_of(name: str, path: Path) -> frozenset[str]:
     return _IMPORTS[key]
 
 
-def ran_code(options: Mapping[str, Any], results: str | os.PathLike[str] | None = None,
+def ran_code(options: Options, results: str | os.PathLike[str] | None = None,
              places: Places | None = None) -> Code:
     """The code a run with these ``snakesweep`` options ran in this process.
 
@@ -519,7 +470,7 @@ def ran_code(options: Mapping[str, Any], results: str | os.PathLike[str] | None 
     ``fingerprint_sources``.
     """
     places = places or Places.here()
-    module = str(options.get("experiment") or "").partition(":")[0]
+    module = (options.experiment or "").partition(":")[0]
     files: dict[str, Path] = {}
     if module:
         note_loaded(module, places)  # what the run loaded
@@ -554,23 +505,12 @@ def fingerprint_sources(sources: Mapping[str, bytes]) -> str:
     return h.hexdigest()[:16]
 
 
-def _code_globs(options: Mapping[str, Any]) -> list[str] | None:
-    globs = options.get("code")
-    if globs is None:
-        return None
-    if isinstance(globs, str):
-        globs = [globs]
-    if not isinstance(globs, list) or not globs or not all(isinstance(g, str) for g in globs):
-        raise ConfigError("snakesweep.code", f"expected a list of file globs, got {globs!r}")
-    return list(globs)
-
-
-def named_files(options: Mapping[str, Any], places: Places | None = None) -> dict[str, Path]:
+def named_files(options: Options, places: Places | None = None) -> dict[str, Path]:
     """The files ``snakesweep.code`` globs (relative to the working directory) name now,
     by their recorded name; ``ConfigError`` for a glob that matches none."""
     places = places or Places.here()
     named: dict[str, Path] = {}
-    for glob in _code_globs(options) or ():
+    for glob in options.code or ():
         try:
             matched = [p for p in sorted(Path.cwd().glob(glob))
                        if p.is_file() and not _is_bytecode(p)]
@@ -618,24 +558,22 @@ class CurrentCode:
     and those its ``snakesweep.code`` globs name now, hashed as they are (a file gone is
     left out, so the fingerprint differs), once per distinct list of files.
 
-    Made from each run's ``snakesweep`` options (``Plan.run_options()``), which it checks
-    (``ConfigError`` naming the key); ``store.run_statuses`` calls it for the done runs.
+    Made from each run's parsed options (``Plan.options``); a ``snakesweep.code`` glob that
+    matches no file raises ``ConfigError``. ``store.run_statuses`` calls it for the done runs.
     """
 
-    def __init__(self, run_options: Mapping[str, Mapping[str, Any]],
+    def __init__(self, run_options: Mapping[str, Options],
                  places: Places | None = None) -> None:
         self.places = places or Places.here()
         self._named: dict[str, tuple[str, ...]] = {}
-        by_globs: dict[str, tuple[str, ...]] = {}
-        checked: dict[int, tuple[str, ...]] = {}
+        by_globs: dict[tuple[str, ...] | None, tuple[str, ...]] = {}
+        named: dict[int, tuple[str, ...]] = {}
         for run_id, options in run_options.items():
-            if id(options) not in checked:  # runs of one plan share their options' object
-                check_options(options)
-                key = json.dumps(_code_globs(options))
-                if key not in by_globs:
-                    by_globs[key] = tuple(sorted(named_files(options, self.places)))
-                checked[id(options)] = by_globs[key]
-            self._named[run_id] = checked[id(options)]
+            if id(options) not in named:  # runs of one plan share their options' object
+                if options.code not in by_globs:
+                    by_globs[options.code] = tuple(sorted(named_files(options, self.places)))
+                named[id(options)] = by_globs[options.code]
+            self._named[run_id] = named[id(options)]
         self._known: dict[tuple[tuple[str, ...], tuple[str, ...]], str] = {}
 
     def __call__(self, run_id: str, files: Sequence[str]) -> str:
@@ -666,12 +604,6 @@ class CurrentCode:
         if name.startswith("~/") and self.places.home is not None:
             return self.places.home / name[2:]
         return self.places.root / name  # an absolute name stays as it is
-
-
-def options_of(config: Mapping[str, Any]) -> Mapping[str, Any]:
-    """A config's ``snakesweep`` node (its options), or an empty mapping."""
-    node = config.get("snakesweep")
-    return node if isinstance(node, Mapping) else {}
 
 
 # -- environment and system ----------------------------------------------------------------
@@ -835,9 +767,10 @@ def command_line(command: Sequence[str] | None, places: Places) -> list[str]:
 
 # -- records -------------------------------------------------------------------------------
 
-def run_record(config: Mapping[str, Any], results: str | os.PathLike[str],
+def run_record(options: Options, results: str | os.PathLike[str],
                run_dir: Path) -> dict[str, Any]:
-    """The ``provenance`` of one run's ``meta.json``; writes the diff into ``run_dir``.
+    """The ``provenance`` of one run's ``meta.json`` (a run with these ``snakesweep``
+    options); writes the diff into ``run_dir``.
 
     Reads this invocation's session when there is one; else captures it now (slower,
     ~0.1 s: gitpython and every distribution).
@@ -849,10 +782,9 @@ def run_record(config: Mapping[str, Any], results: str | os.PathLike[str],
     else:
         session = found[0]
     places = Places.here()
-    options = options_of(config)
     code = ran_code(options, results, places)
     git = session["git"]
-    debug = is_debug(options.get("debug"), git, dirty_ignore(options, places))
+    debug = is_debug(options.debug, git, dirty_ignore(options, places))
     if git.get("dirty_paths") and diff is None and found is not None:
         try:
             diff = found[1].with_suffix(".diff").read_text(encoding="utf-8")
@@ -862,7 +794,7 @@ def run_record(config: Mapping[str, Any], results: str | os.PathLike[str],
         (run_dir / store.RUN_DIFF).write_text(diff, encoding="utf-8")
     return {
         "debug": debug,
-        "experiment": {"entry_point": options.get("experiment"), "file": code.entry_file},
+        "experiment": {"entry_point": options.experiment, "file": code.entry_file},
         "code": {"fingerprint": code.fingerprint, "files": list(code.files)},
         "git": {**_listed(git), "diff": store.RUN_DIFF if diff else None},
         "sweep": {"start": session["start"], "command": session["command"]},
@@ -873,13 +805,13 @@ def run_record(config: Mapping[str, Any], results: str | os.PathLike[str],
     }
 
 
-def failed_record(config: Mapping[str, Any], exc: BaseException) -> dict[str, Any]:
+def failed_record(options: Options, exc: BaseException) -> dict[str, Any]:
     """The ``provenance`` of a run whose record could not be made: why, and the code it ran
     when that can be told (so the run is not taken for stale)."""
     record: dict[str, Any] = {
         "error": Places.here().text(f"{type(exc).__name__}: {first_line(exc)}")}
     try:
-        code = ran_code(options_of(config))
+        code = ran_code(options)
     except Exception:  # noqa: BLE001 - without it, the run counts as stale
         return record
     record["code"] = {"fingerprint": code.fingerprint, "files": list(code.files)}

@@ -55,10 +55,10 @@ def prepared(plan: Plan, results: str, cores: str, extra: Sequence[str],
     pool = None
     if arguments.runs_here(extra):
         statuses = store.run_statuses(results, plan.run_ids,
-                                      provenance.CurrentCode(plan.run_options()))
+                                      provenance.CurrentCode(plan.options))
         pending = sum(s != "done" for s in statuses.values())
         count = arguments.cores(cores)
-        setting = batch if batch is not None else batches.sweep_setting(plan.run_options())
+        setting = batch if batch is not None else plan.options.batch
         if batches.batch_size(setting, pending, count) > 1:
             pending = 0  # the runs go in batches, each a process of its own: no pool
         with _env(env):  # what the pool's workers inherit

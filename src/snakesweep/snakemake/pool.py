@@ -25,8 +25,7 @@ def local_pool(pending: int, cores: int, plan: Plan) -> Pool | None:
     device slot (``snakesweep.devices``)."""
     if pending == 0 or os.environ.get("SNAKESWEEP_NO_POOL"):
         return None
-    options = next(iter(plan.run_options().values()), {})
-    slots = devices.capacity(options) if devices.configured(options) else None
+    slots = devices.capacity(plan.options.first())
     return start_pool(min(cores, pending, slots or cores), str(plan.path))
 
 

@@ -40,6 +40,7 @@ from snakesweep import store
 from snakesweep.api.plans import make_plan
 from snakesweep.core.configs import RUN_ID_PATTERN
 from snakesweep.core.entries import check_entry
+from snakesweep.core.options import BatchSetting, PictureMode, batch_setting
 from snakesweep.errors import SnakesweepError
 from snakesweep.execute import batches, resources
 from snakesweep.execute.batches import BATCH_ID_PATTERN, Batch
@@ -92,7 +93,7 @@ class SweepWorkflow:
     batches: list[Batch] = field(default_factory=list, repr=False)
     """The jobs of K pending runs each, when jobs are batches (``snakesweep.batches``)."""
     resource_names: list[str] = field(default_factory=list)
-    pictures: report.PictureMode = "matplotlib"
+    pictures: PictureMode = "matplotlib"
     """How the report's pictures are drawn (``snakesweep.pictures``)."""
     report_fresh: bool = False
     """Whether the report's files are the ones its key asks for (``report.stamp``)."""
@@ -136,14 +137,14 @@ class SweepWorkflow:
                                  from_run=options["from_run"])
                 _check_entries(plan)
             sweep = cls(plan=plan, results=results,
-                        pictures=report.pictures_setting(plan.run_options()),
+                        pictures=plan.options.pictures,
                         busy=busy, _sweep_lock=sweep_lock, _workflow=workflow)
             sweep._lock = recovery.hold_workdir_lock() if main else None
-            sweep.resource_names = resources.resource_names(plan.run_options())
+            sweep.resource_names = list(plan.options.resource_names)
             # a job's own Snakemake (on a cluster node) computes the one job it is given
             statuses = sweep.check_merge() if main else {}
             if main:
-                sweep.form_batches(batches.batch_setting(options["batch"], "--batch"),
+                sweep.form_batches(batch_setting(options["batch"], "--batch"),
                                    arguments.parallel_jobs(workflow), statuses,
                                    owner=sweep._lock is not None and busy is None)
         except SnakesweepError as exc:
@@ -188,15 +189,15 @@ class SweepWorkflow:
         return [str(store.result_path(self.results, r)) for r in self.targets
                 if r not in batched]
 
-    def form_batches(self, setting: int | str | None, jobs: int,
+    def form_batches(self, setting: BatchSetting, jobs: int,
                      statuses: Mapping[str, store.Status], owner: bool = True) -> None:
         """Make the pending runs into batches (and write their files) when jobs are batches:
         ``setting`` is ``--batch`` (else the sweep's ``snakesweep.batch``); ``jobs``, how many
         run at once; ``owner``, whether this parse may remove old batch files (see
         ``batches.write_batches``)."""
-        options = self.plan.run_options()
+        options = self.plan.options
         if setting is None:
-            setting = batches.sweep_setting(options)
+            setting = options.batch
         pending = [r for r in self.targets if statuses[r] != "done"]
         size = batches.batch_size(setting, len(pending), jobs)
         self.batches = [] if size == 1 else batches.form_batches(
@@ -218,15 +219,15 @@ class SweepWorkflow:
     @property
     def run_resources(self) -> dict[str, Any]:
         """``snakesweep.resources`` as the resources of a run's job."""
-        options = self.plan.run_options()
+        options = self.plan.options
         return resources.per_job(self.resource_names, lambda name, wildcards: (
-            resources.resources_of(options[wildcards.run_id])[name]))
+            options[wildcards.run_id].resources[name]))
 
     @property
     def batch_resources(self) -> dict[str, Any]:
         """The resources of a batch's job: those its runs share (``runtime``:
         their sum)."""
-        options = self.plan.run_options()
+        options = self.plan.options
 
         def value(name: str, wildcards: Any) -> Any:
             runs = self._batch_runs(wildcards.batch_id)
@@ -369,7 +370,7 @@ class SweepWorkflow:
         corrupt ones, and date the code and merge keys so that Snakemake computes exactly
         those again and merges exactly when the content changed. Returns every status."""
         statuses = store.run_statuses(self.results, self.plan.run_ids,
-                                      provenance.CurrentCode(self.plan.run_options()))
+                                      provenance.CurrentCode(self.plan.options))
         batch = set((self.plan.launch or {}).get("batch") or statuses)
         self.targets = [r for r in self.plan.run_ids if r in batch or statuses[r] == "done"]
         self.pending = sum(statuses[r] != "done" for r in self.targets)
@@ -508,6 +509,5 @@ class SweepWorkflow:
 
 def _check_entries(plan: Plan) -> None:
     """Refuse, before any job, an experiment that cannot exist (importing none of them)."""
-    shared = {id(o): o for o in plan.run_options().values()}  # runs share their options
-    for spec in {o.get("experiment") for o in shared.values() if o.get("experiment")}:
+    for spec in {o.experiment for _, o in plan.options.distinct().values() if o.experiment}:
         check_entry(spec, "snakesweep.experiment")

@@ -27,12 +27,10 @@ import json
 import os
 import sys
 import traceback
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from snakesweep import store
-from snakesweep.errors import ConfigError
 from snakesweep.store import ReportPaths
 from snakesweep.view.pages import provenance_page, table_page
 from snakesweep.view.report_pictures import (
@@ -46,42 +44,11 @@ from snakesweep.view.report_pictures import (
 from snakesweep.view.screenshots import RENDER_TIMEOUT, WINDOW
 
 __all__ = ["CAPTIONS", "FORMAT", "PICTURES_ENV", "PictureMode",
-           "main", "picture_labels", "pictures_of",
-           "pictures_setting", "recorded_key", "report_key", "stamp", "write_report"]
+           "main", "picture_labels", "recorded_key", "report_key", "stamp", "write_report"]
 
 PICTURES_ENV = "SNAKESWEEP_PICTURES"
 """How the Snakefile tells the report job how the sweep's config wants its pictures drawn
 (a ``PictureMode``)."""
-
-
-# -- options ---------------------------------------------------------------------------------
-
-def pictures_of(options: Mapping[str, Any]) -> PictureMode:
-    """``snakesweep.pictures``: how the report draws its pictures: ``true`` (or null, the
-    default) → ``"matplotlib"``, ``rerun`` → ``"rerun"`` (rerun's viewer, headless),
-    ``false`` → ``"off"``; ``ConfigError`` naming the key for anything else."""
-    value = options.get("pictures")
-    if value is None or value is True:
-        return "matplotlib"
-    if value is False:
-        return "off"
-    if value == "rerun":
-        return "rerun"
-    raise ConfigError("snakesweep.pictures", f"expected true, false or rerun, got {value!r}")
-
-
-def pictures_setting(run_options: Mapping[str, Mapping[str, Any]]) -> PictureMode:
-    """The sweep's pictures: rerun's when any of its runs' configs asks for them, else
-    matplotlib's when any has pictures on, else off."""
-    seen: set[int] = set()
-    modes: set[PictureMode] = set()
-    for options in run_options.values():
-        if id(options) not in seen:  # runs of one plan share their options' object
-            seen.add(id(options))
-            modes.add(pictures_of(options))
-    if not modes:  # no run: the default
-        return "matplotlib"
-    return next(m for m in ("rerun", "matplotlib", "off") if m in modes)
 
 
 # -- paths and freshness ---------------------------------------------------------------------

@@ -28,9 +28,10 @@ from dataclasses import asdict, dataclass, field
 from importlib.metadata import version
 from pathlib import Path
 from string import Template
-from typing import Any, Literal
+from typing import Any
 
 from snakesweep import store
+from snakesweep.core.options import PICTURE_MODES, PictureMode
 from snakesweep.view.dimensions import BOOKKEEPING, MAX_LINES, numeric_variables
 from snakesweep.view.pictures import file_stems, write_picture
 from snakesweep.view.screenshots import (
@@ -49,10 +50,7 @@ __all__ = ["CAPTIONS", "FORMAT", "MODES", "Picture", "PictureMode", "Pictures",
 
 FORMAT = 2
 """The version of what ``write_report`` writes: a new one writes every report again."""
-PictureMode = Literal["matplotlib", "rerun", "off"]
-"""How the report's pictures are drawn: by matplotlib (``snakesweep.pictures: true``, the
-default), by rerun's viewer headless (``rerun``), or not at all (``false``)."""
-MODES: tuple[PictureMode, ...] = ("matplotlib", "rerun", "off")
+MODES: tuple[PictureMode, ...] = PICTURE_MODES
 CAPTIONS = Path(__file__).parents[1] / "workflow" / "report"
 """The captions that ship with the rules (reStructuredText, templated by Snakemake)."""
 

@@ -1,0 +1,447 @@
+"""The ``snakesweep:`` node of a config: every option, its default, type, range and meaning.
+
+One frozen dataclass, ``Options``, is the schema: a field per option, whose metadata holds
+how it is read (``parse``), what it takes (``values``), its default as a user writes it and
+the text that documents it (``doc``; the README's table of options is printed from it by
+``docs/options_table.py``). ``Options.parse(node)`` reads a config's node once and refuses
+what cannot be used with one ``ConfigError`` naming the key (``snakesweep.timeout: expected
+seconds …``); a key that is no option is refused with a suggestion (``unknown option
+snakesweep.timeuot; did you mean timeout?``).
+
+Options may differ per run (a point may set ``snakesweep.timeout``): ``SweepOptions`` holds
+the parsed options of each run of a plan (each distinct node parsed once) and what the whole
+sweep takes from them, checked once: its ``batch``, its ``pictures`` and the
+``resource_names`` every run sets.
+
+A key of the node takes part in a run's identity only as ``snakesweep.experiment`` does
+(``configs.identity_of``); the others never change a run id.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from functools import cached_property
+from typing import Any, Literal
+
+from snakesweep.errors import ConfigError
+
+__all__ = ["DEFAULT_MAX_ROUNDS", "DEFAULT_SEED_KEY", "NODE", "PICTURE_MODES",
+           "SUMMED_RESOURCES", "BatchSetting", "Devices", "Options", "PictureMode",
+           "SweepOptions", "UnknownOption", "batch_setting", "node_of"]
+
+NODE = "snakesweep"
+"""The config's node that holds the options."""
+DEFAULT_MAX_ROUNDS = 10
+DEFAULT_SEED_KEY = "seed"
+PictureMode = Literal["matplotlib", "rerun", "off"]
+"""How the report's pictures are drawn: by matplotlib (``snakesweep.pictures: true``, the
+default), by rerun's viewer headless (``rerun``), or not at all (``false``)."""
+PICTURE_MODES: tuple[PictureMode, ...] = ("matplotlib", "rerun", "off")
+BatchSetting = int | Literal["auto"] | None
+"""Runs per job: a number, ``auto`` (one wave of jobs), or None (one run per job)."""
+Devices = tuple[str, ...] | Literal["auto"] | None
+"""The devices' slots (ids, or ``"0,1"`` groups), ``auto``, or None (no devices)."""
+SUMMED_RESOURCES = ("runtime",)
+"""Resources a batch asks for the sum of, over its runs (numbers only)."""
+
+_RESOURCE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_RESOURCE_TEXT = re.compile(r"[A-Za-z0-9_.,:=+@%/-]*\Z")
+"""Text a resource may hold: executors put some resources on a shell command line
+unquoted (the SLURM plugin's ``sbatch`` call: ``slurm_extra``, the partition…), so no
+space, quote, ``$``, ``;`` or backtick ever comes from a config."""
+
+
+class UnknownOption(ConfigError):
+    """A key of the ``snakesweep`` node that is no option; suggests the closest one."""
+
+    def __init__(self, key: str, known: Sequence[str]) -> None:
+        close = difflib.get_close_matches(key, known, n=1)
+        super().__init__(f"{NODE}.{key}", f"did you mean {close[0]}?" if close
+                         else f"the options are {', '.join(known)}")
+
+    def __str__(self) -> str:
+        return f"unknown option {self.culprit}; {self.reason}"
+
+
+# -- how each option is read ------------------------------------------------------------------
+
+def _error(name: str, reason: str) -> ConfigError:
+    return ConfigError(f"{NODE}.{name}", reason)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _entry(name: str, nullable: bool) -> Callable[[Any], str | None]:
+    def parse(value: Any) -> str | None:
+        if value is None or isinstance(value, str):
+            return value
+        raise _error(name, "expected 'package.module:function'"
+                     f"{' or null' if nullable else ''}, got {value!r}")
+    return parse
+
+
+def _domain(value: Any) -> Any:
+    return value  # the domain's grammar checks it when the plan expands it
+
+
+def _integer(name: str, least: int) -> Callable[[Any], int | None]:
+    """An integer >= ``least``, or None (unset): the messages of ``Domain``'s settings."""
+    def parse(value: Any) -> int | None:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise _error(name, f"expected an integer >= {least}, got {value!r}")
+        return value
+    return parse
+
+
+def _seed_key(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip("+~"):
+        raise _error("seed_key", f"expected a config key, got {value!r}")
+    return value
+
+
+def _max_rounds(value: Any) -> int:
+    parsed = _integer("max_rounds", 1)(value)
+    return DEFAULT_MAX_ROUNDS if parsed is None else parsed
+
+
+def _code(value: Any) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    globs = [value] if isinstance(value, str) else value
+    if not isinstance(globs, (list, tuple)) or not globs or not all(
+            isinstance(g, str) for g in globs):
+        raise _error("code", f"expected a list of file globs, got {value!r}")
+    return tuple(globs)
+
+
+def _git_dirty_ignore(value: Any) -> tuple[str, ...]:
+    globs = [value] if isinstance(value, str) and value else (value or [])
+    if not isinstance(globs, (list, tuple)) or not all(isinstance(g, str) for g in globs):
+        raise _error("git_dirty_ignore", f"expected a list of globs, got {value!r}")
+    return tuple(globs)
+
+
+def _debug(value: Any) -> bool | None:
+    if value is not None and not isinstance(value, bool):
+        raise _error("debug", f"expected true, false or null, got {value!r}")
+    return value
+
+
+def _pictures(value: Any) -> PictureMode:
+    if value is None or value is True:
+        return "matplotlib"
+    if value is False:
+        return "off"
+    if value == "rerun":
+        return "rerun"
+    raise _error("pictures", f"expected true, false or rerun, got {value!r}")
+
+
+def _debounce(value: Any) -> float:
+    if not _is_number(value) or value < 0:
+        raise _error("debounce", f"expected seconds (a number >= 0), got {value!r}")
+    return float(value)
+
+
+def _timeout(value: Any) -> float | None:
+    if value is None:
+        return None
+    if not _is_number(value) or value <= 0:
+        raise _error("timeout", f"expected seconds (a number > 0) or null, got {value!r}")
+    return float(value)
+
+
+def batch_setting(value: Any, culprit: str = f"{NODE}.batch") -> BatchSetting:
+    """``snakesweep.batch`` (or ``--batch``, the ``culprit`` then): a number of runs per job,
+    ``auto``, or None."""
+    if value is None or value == "auto":
+        return value
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(culprit, f"expected a number of runs per job (>= 1), auto or null, "
+                          f"got {value!r}")
+    return value
+
+
+def _resources(value: Any) -> dict[str, int | float | str]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise _error("resources", f"expected a mapping of Snakemake resources (such as "
+                     f"{{mem_mb: 4000, runtime: 30}}), got {value!r}")
+    out: dict[str, int | float | str] = {}
+    for name, v in value.items():
+        where = f"resources.{name}"
+        if not isinstance(name, str) or not _RESOURCE_NAME.match(name) or name.startswith("_"):
+            raise _error(where, "not a Snakemake resource name")
+        if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+            raise _error(where, f"expected a number or text, got {v!r}")
+        if name in SUMMED_RESOURCES and isinstance(v, str):
+            raise _error(where, f"expected a number (minutes), got {v!r}")
+        if isinstance(v, str) and not _RESOURCE_TEXT.match(v):
+            raise _error(where, f"{v!r} holds characters a resource may not (only letters, "
+                         "digits and _ . , : = + @ % / -: executors put resources on a shell "
+                         "command line)")
+        out[name] = v
+    return out
+
+
+def _devices(value: Any) -> Devices:
+    if value is None or value == "auto":
+        return value
+    if isinstance(value, (int, str)) and not isinstance(value, bool):
+        value = [value]
+    if (not isinstance(value, (list, tuple)) or not value
+            or any(isinstance(v, bool) or not isinstance(v, (int, str)) or str(v).strip() == ""
+                   for v in value)):
+        raise _error("devices", f"expected a list of device ids (such as [0, 1] or "
+                     f"['0,1', '2,3']), one id, auto or null; got {value!r}")
+    return tuple(str(v).replace(" ", "") for v in value)
+
+
+def _runs_per_device(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise _error("runs_per_device", f"expected a whole number >= 1, got {value!r}")
+    return value
+
+
+def _option(default: Any, parse: Callable[[Any], Any], values: str, doc: str, *,
+            shown: str | None = None, factory: Callable[[], Any] | None = None) -> Any:
+    """A field of ``Options``: its default, how a value is read, what it takes (``values``)
+    and what it does (``doc``); ``shown``: the default as the README names it."""
+    meta = {"parse": parse, "values": values, "doc": doc,
+            "default": shown if shown is not None else _shown(default)}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def _shown(default: Any) -> str:
+    if default is None:
+        return "null"
+    if isinstance(default, bool):
+        return str(default).lower()
+    return f"{default:g}" if isinstance(default, float) else str(default)
+
+
+# -- the schema ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Options:
+    """A config's ``snakesweep`` options, read and checked (``Options.parse``)."""
+
+    # what runs
+    experiment: str | None = _option(
+        None, _entry("experiment", nullable=False), "`package.module:function`",
+        "The function each run calls with its config; returns an `xr.Dataset` or a mapping "
+        "of names to values. The one option that is part of a run's identity.",
+        shown="(required)")
+    # the domain
+    domain: Any = _option(
+        None, _domain, "the domain's grammar, or `package.module:function`",
+        "What the sweep ranges over (see *The domain*), times the command line's swept keys; "
+        "without it, the command line's and `hydra.sweeper.params`' grid.")
+    samples: int | None = _option(
+        None, _integer("samples", 1), "integer ≥ 1",
+        "Draws per combination of the domain's discrete part, when it draws (`interval()`, "
+        "`mix`): required then, refused otherwise.")
+    seed: int | None = _option(
+        None, _integer("seed", 0), "integer ≥ 0",
+        "The root of the domain's randomness: its draws and the seeds of its repeats.",
+        shown="0")
+    repeats: int | None = _option(
+        None, _integer("repeats", 1), "integer ≥ 1",
+        "Each point this many times, each repetition with its own seed (at `seed_key`).")
+    seed_key: str | None = _option(
+        None, _seed_key, "a config key",
+        "The config key a repetition's seed is written to (as `++key=…`); `run.seed` reads it.",
+        shown=DEFAULT_SEED_KEY)
+    update: str | None = _option(
+        None, _entry("update", nullable=True), "`package.module:function`",
+        "Adaptive rounds: `f(results, round)` returns the next round's `Domain`, or None "
+        "to stop.")
+    max_rounds: int = _option(
+        DEFAULT_MAX_ROUNDS, _max_rounds, "integer ≥ 1",
+        "The most rounds an adaptive sweep makes, round 0 included.")
+    # provenance
+    code: tuple[str, ...] | None = _option(
+        None, _code, "list of file globs",
+        "Files (relative to the working directory) whose change stales a run, besides the "
+        "modules its experiment imports; each glob must match a file.")
+    git_dirty_ignore: tuple[str, ...] = _option(
+        (), _git_dirty_ignore, "list of globs",
+        "Uncommitted changes (relative to the repository root; a folder matches what is in "
+        "it) that do not make a run a debug run.", shown="[]")
+    debug: bool | None = _option(
+        None, _debug, "true, false or null",
+        "Whether runs are debug runs; null: when the working tree has uncommitted changes.")
+    # the report
+    pictures: PictureMode = _option(
+        "matplotlib", _pictures, "true, false or rerun",
+        "The report's pictures: drawn by matplotlib (true), by rerun's viewer headless "
+        "(rerun), or none (false).", shown="true")
+    # a run
+    debounce: float = _option(
+        1.0, _debounce, "seconds ≥ 0",
+        "How often a run's logged steps (`run.log`) are written to its draft, at most.")
+    timeout: float | None = _option(
+        None, _timeout, "seconds > 0, or null",
+        "A run still running after this long is stopped and recorded as failed (`Timeout`).")
+    # jobs
+    batch: BatchSetting = _option(
+        None, batch_setting, "integer ≥ 1, auto or null",
+        "Pending runs per Snakemake job, one after another (`snakesweep run --batch` wins); "
+        "auto: one wave of jobs over `--jobs`; null: one run per job. One value for the whole "
+        "sweep.")
+    resources: dict[str, int | float | str] = _option(
+        None, _resources, "mapping of Snakemake resources",
+        "The resources of each run's job (`mem_mb`, `runtime` in minutes, `slurm_partition`, "
+        "`gpus`…): numbers, or text of letters, digits and `_ . , : = + @ % / -`. Every run "
+        "names the same ones.", shown="{}", factory=dict)
+    devices: Devices = _option(
+        None, _devices, "list of device ids or groups (`[0, 1]`, `['0,1', '2,3']`), one id, "
+        "auto or null",
+        "The devices runs hold while they run, as `CUDA_VISIBLE_DEVICES`; auto: those this "
+        "machine shows (`CUDA_VISIBLE_DEVICES`, else `nvidia-smi -L`).")
+    runs_per_device: int = _option(
+        1, _runs_per_device, "integer ≥ 1",
+        "How many runs may use one device (an entry of `devices`) at once.")
+
+    @classmethod
+    def parse(cls, node: Mapping[str, Any] | None) -> Options:
+        """The options a config's ``snakesweep`` node gives (None: every default);
+        ``ConfigError`` naming the first key that is unknown or unusable."""
+        if not node:
+            return cls()
+        for key in node:
+            if key not in _PARSERS:
+                raise UnknownOption(str(key), cls.names())
+        return cls(**{name: parse(node[name]) for name, parse in _PARSERS.items()
+                      if name in node})
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        """Every option's name, in the schema's order."""
+        return tuple(_PARSERS)
+
+
+_PARSERS: dict[str, Callable[[Any], Any]] = {f.name: f.metadata["parse"] for f in fields(Options)}
+"""How each option is read, in the schema's order."""
+
+
+def node_of(config: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A config's ``snakesweep`` node as it holds it, or an empty mapping."""
+    node = config.get(NODE)
+    return node if isinstance(node, Mapping) else {}
+
+
+# -- a sweep's options ----------------------------------------------------------------------------
+
+class SweepOptions(Mapping[str, Options]):
+    """Each run's parsed options (runs of one node share one object) and what the whole
+    sweep takes from them; ``check`` refuses a sweep whose runs disagree."""
+
+    def __init__(self, runs: dict[str, Options]) -> None:
+        self._runs = runs
+
+    @classmethod
+    def parse(cls, nodes: Mapping[str, Mapping[str, Any] | None]) -> SweepOptions:
+        """Each run's options from its node (run id → node), each distinct node parsed
+        once (runs of one plan share their node's object)."""
+        parsed: dict[int, Options] = {}
+        runs = {}
+        for run_id, node in nodes.items():
+            key = id(node) if node else 0  # runs without options share the defaults
+            options = parsed.get(key)
+            if options is None:
+                options = parsed[key] = Options.parse(node)
+            runs[run_id] = options
+        return cls(runs)
+
+    @classmethod
+    def from_table(cls, run_ids: Sequence[str], nodes: Sequence[Mapping[str, Any]],
+                   option_of: Sequence[int]) -> SweepOptions:
+        """Each run's options from a table of distinct nodes and each run's index into it
+        (as a plan file stores them), each node parsed once."""
+        table = [Options.parse(node) for node in nodes]
+        made = cls(dict(zip(run_ids, map(table.__getitem__, option_of), strict=True)))
+        made.__dict__["_distinct"] = {id(table[i]): (run_ids[option_of.index(i)], table[i])
+                                      for i in sorted(set(option_of))}
+        return made
+
+    @classmethod
+    def from_configs(cls, configs: Mapping[str, Mapping[str, Any]]) -> SweepOptions:
+        """Each run's options from its resolved config (run id → config)."""
+        return cls.parse({r: node_of(c) for r, c in configs.items()})
+
+    def __getitem__(self, run_id: str) -> Options:
+        return self._runs[run_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._runs)
+
+    def __len__(self) -> int:
+        return len(self._runs)
+
+    def first(self) -> Options:
+        """The first run's options (every default for a sweep of no run)."""
+        return next(iter(self._runs.values()), Options())
+
+    def distinct(self) -> dict[int, tuple[str, Options]]:
+        """Each distinct options object once (by identity), with its first run."""
+        return dict(self._distinct)
+
+    @cached_property
+    def _distinct(self) -> dict[int, tuple[str, Options]]:
+        out: dict[int, tuple[str, Options]] = {}
+        for run_id, options in self._runs.items():
+            if id(options) not in out:
+                out[id(options)] = (run_id, options)
+        return out
+
+    def check(self) -> None:
+        """Refuse options the runs of one sweep must share but do not (``batch``, the
+        names of ``resources``): ``ConfigError`` naming the key."""
+        _ = self.batch, self.resource_names
+
+    @cached_property
+    def batch(self) -> BatchSetting:
+        """The sweep's ``snakesweep.batch``: one value for every run."""
+        values = {json.dumps(o.batch) for _, o in self._distinct.values()}
+        if len(values) > 1:
+            raise _error("batch", f"runs of one sweep set different values "
+                         f"({', '.join(sorted(values))}): set it once, in the primary config "
+                         "or with --batch")
+        return json.loads(values.pop()) if values else None
+
+    @cached_property
+    def pictures(self) -> PictureMode:
+        """The sweep's pictures: rerun's when any of its runs' configs asks for them, else
+        matplotlib's when any has pictures on, else off (matplotlib's for no run)."""
+        modes = {o.pictures for _, o in self._distinct.values()}
+        return next((m for m in ("rerun", "matplotlib", "off") if m in modes), "matplotlib")
+
+    @cached_property
+    def resource_names(self) -> tuple[str, ...]:
+        """The resource names of the sweep's runs, which every run must set (Snakemake
+        gives a rule's resources by name, to every job of it)."""
+        given = self._distinct.values()
+        names = dict.fromkeys(n for _, o in given for n in o.resources)
+        for run_id, options in given:
+            missing = [n for n in names if n not in options.resources]
+            if missing:
+                raise _error(f"resources.{missing[0]}", f"set for some runs but not for run "
+                             f"{run_id}: give every run a value (for example in the primary "
+                             "config)")
+        return tuple(names)
