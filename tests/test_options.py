@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 
 from conftest import REPO, snakesweep, tool
+from snakesweep.api.plans import make_plan
 from snakesweep.core.options import Options, SweepOptions, UnknownOption
 from snakesweep.errors import ConfigError
-from snakesweep.planning.plan import make_plan
 from snakesweep.snakemake.workflow import SNAKEFILE
 
 

@@ -8,6 +8,19 @@ from __future__ import annotations
 
 import errno
 
+__all__ = [
+    "ConfigError",
+    "ExperimentError",
+    "first_line",
+    "NoSpaceError",
+    "OverrideError",
+    "ResultsBusy",
+    "ResultsDirError",
+    "ResultsError",
+    "RunFileError",
+    "SnakesweepError",
+]
+
 
 class SnakesweepError(Exception):
     """Base of every error snakesweep raises on purpose."""

@@ -12,7 +12,16 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePath
 from typing import Any
 
+from snakesweep.core import plain_compose
+from snakesweep.core.grid import parse_override
 from snakesweep.errors import ConfigError, OverrideError, first_line
+
+# Hydra, OmegaConf (~0.3 s to import) and PyYAML are imported where a config is composed
+# or converted: a run id of plain data, and the store (every process) that hashes one, need
+# none of them.
+
+__all__ = ["IGNORED_NODES", "RUN_ID_LENGTH", "RUN_ID_PATTERN", "Composer", "canonical_json",
+           "identity_of", "resolve_config", "run_id_of"]
 
 RUN_ID_LENGTH = 16
 RUN_ID_PATTERN = r"[0-9a-f]{16}"
@@ -105,21 +114,34 @@ def _canonical_plain(obj: Any) -> Any:
     if kind is str or kind is int or kind is bool or obj is None:
         return obj
     if kind is dict:
-        out = {}
-        for k, v in obj.items():
-            if type(k) is not str:
-                raise _NotPlain
-            t = type(v)
-            out[k] = v if (t is str or t is int or t is bool or v is None) else (
-                _canonical_plain(v))
-        return out
+        return _canonical_plain_dict(obj)
     if kind is float:
-        if obj != obj or obj in (math.inf, -math.inf):
-            return "NaN" if obj != obj else ("Infinity" if obj > 0 else "-Infinity")
-        return int(obj) if obj.is_integer() and abs(obj) < 2**53 else obj
+        return _canonical_float(obj)
     if kind is list or kind is tuple:
         return [_canonical_plain(v) for v in obj]
     raise _NotPlain
+
+
+def _canonical_plain_dict(obj: dict[Any, Any]) -> dict[str, Any]:
+    """``_canonical_plain`` of a dict: its values canonical, its keys strings."""
+    out = {}
+    for k, v in obj.items():
+        if type(k) is not str:
+            raise _NotPlain
+        t = type(v)
+        out[k] = v if (t is str or t is int or t is bool or v is None) else (
+            _canonical_plain(v))
+    return out
+
+
+def _canonical_float(x: float) -> Any:
+    """A float by its value: an integral one (below 2**53) as an integer, NaN and the
+    infinities as the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"``."""
+    if x != x:
+        return "NaN"
+    if x in (math.inf, -math.inf):
+        return "Infinity" if x > 0 else "-Infinity"
+    return int(x) if x.is_integer() and abs(x) < 2**53 else x
 
 
 def _canonical(obj: Any, where: str) -> Any:
@@ -137,7 +159,7 @@ def _canonical(obj: Any, where: str) -> Any:
 
 
 def _canonical_other(obj: Any, where: str) -> Any:
-    import numpy as np
+    import numpy as np  # heavy: only a config that holds more than plain data needs it
 
     if obj is None or isinstance(obj, str):
         return obj
@@ -146,14 +168,7 @@ def _canonical_other(obj: Any, where: str) -> Any:
     if isinstance(obj, (int, np.integer)):
         return int(obj)
     if isinstance(obj, (float, np.floating)):
-        x = float(obj)
-        if math.isnan(x):
-            return "NaN"
-        if math.isinf(x):
-            return "Infinity" if x > 0 else "-Infinity"
-        if x.is_integer() and abs(x) < 2**53:
-            return int(x)
-        return x
+        return _canonical_float(float(obj))
     if isinstance(obj, Mapping):
         out = {}
         for k, v in obj.items():
@@ -218,8 +233,6 @@ class Composer:
         """The primary config as Hydra's multirun composes it (sweeps left out)."""
         from hydra.types import RunMode
 
-        from snakesweep.core.grid import parse_override
-
         for text in overrides:
             parse_override(text)  # a rejected override is named before Hydra composes
         return self._compose(list(overrides), RunMode.MULTIRUN, keep_hydra=True)
@@ -228,10 +241,8 @@ class Composer:
                       hydra_overrides: Sequence[str] = ()) -> dict[str, Any]:
         """The resolved config of one point: ``compose(config_name, overrides)``, resolved.
 
-        Built on plain data when it can be (see ``snakesweep._plain``), else composed.
+        Built on plain data when it can be (see ``plain_compose``), else composed.
         """
-        from snakesweep.core import plain_compose as _plain
-
         is_value = self._is_value
         values = []
         group = []
@@ -253,10 +264,10 @@ class Composer:
                 paths = tuple(e[0] for e in effects)  # type: ignore[index]
                 apart = base.apart.get(paths)
                 if apart is None:
-                    apart = base.apart[paths] = not _plain.overlapping(paths)
+                    apart = base.apart[paths] = not plain_compose.overlapping(paths)
                 if apart:
-                    plain = _plain.assign_all(base.plain, effects)  # type: ignore[arg-type]
-                    resolved = _plain.resolve(plain, base.interpolations)
+                    plain = plain_compose.assign_all(base.plain, effects)  # type: ignore[arg-type]
+                    resolved = plain_compose.resolve(plain, base.interpolations)
                     if resolved is not None:
                         return resolved
         return resolve_config(self.compose_point(overrides, hydra_overrides))
@@ -285,26 +296,24 @@ class Composer:
         the base: on untyped bases the outcome depends on nothing else (dicts, the leaf,
         None), so bases that agree there share one computation.
         """
-        from snakesweep.core import plain_compose as _plain
-
         ov = self._parsed[text]
         path = tuple(ov.key_or_group.split("."))
-        key = (text, _plain.path_signature(base.plain, path))
+        key = (text, plain_compose.path_signature(base.plain, path))
         if key not in self._effects:
             from omegaconf import OmegaConf
 
             effect = None
             if not (ov.is_delete() or ov.package
                     or isinstance(ov.value(), (dict, list))):
-                cfg = OmegaConf.create(_plain.along(base.plain, path))  # all it depends on
+                cfg = OmegaConf.create(plain_compose.along(base.plain, path))  # all it depends on
                 OmegaConf.set_struct(cfg, bool(OmegaConf.is_struct(base.cfg)))
                 self._apply([ov], cfg)
                 try:
-                    value = _plain.lookup(OmegaConf.to_container(cfg, resolve=False), path)
+                    value = plain_compose.lookup(OmegaConf.to_container(cfg, resolve=False), path)
                 except KeyError:
                     value = None
                 else:
-                    if not (isinstance(value, (dict, list)) or _plain.is_interpolation(value)
+                    if not (isinstance(value, (dict, list)) or plain_compose.is_interpolation(value)
                             or value == "???"):
                         effect = (path, value)
             self._effects[key] = effect
@@ -327,8 +336,6 @@ class Composer:
         """Whether Hydra applies this override to values (not to the defaults list)."""
         known = self._is_value.get(text)
         if known is None:
-            from snakesweep.core.grid import parse_override
-
             ov = parse_override(text, self.config_loader)
             self._parsed[text] = ov
             is_group = self.config_loader.repository.group_exists(ov.key_or_group)
@@ -383,19 +390,17 @@ class _Base:
     def __init__(self, cfg: Any) -> None:
         from omegaconf import OmegaConf
 
-        from snakesweep.core import plain_compose as _plain
-
         self.cfg = cfg
         self.plain: dict[str, Any] = OmegaConf.to_container(cfg, resolve=False)  # type: ignore[assignment]
         self.effects: dict[str, tuple[tuple[str, ...], Any] | None] = {}
         """Per value override: what it does to this base (see ``Composer._effect``)."""
         self.apart: dict[tuple[tuple[str, ...], ...], bool] = {}
         """Per combination of key paths: whether none is a prefix of another."""
-        strings = list(_plain.walk_strings(self.plain))
-        self.interpolations = [p for p, v in strings if _plain.is_interpolation(v)]
+        strings = list(plain_compose.walk_strings(self.plain))
+        self.interpolations = [p for p, v in strings if plain_compose.is_interpolation(v)]
         self.fast = _untyped(cfg) and not any(  # plain strings in lists (a domain) are fine
-            v == "???" or (_plain.is_interpolation(v) and (
-                "[]" in p or _plain.segments(v) is None)) for p, v in strings)
+            v == "???" or (plain_compose.is_interpolation(v) and (
+                "[]" in p or plain_compose.segments(v) is None)) for p, v in strings)
 
 
 def _untyped(cfg: Any) -> bool:

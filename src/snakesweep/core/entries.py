@@ -18,14 +18,16 @@ import importlib.util
 import os
 import pkgutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from snakesweep.errors import ConfigError, first_line
 
+__all__ = ["check_entry", "import_entry"]
 
-def entry_form(spec: object, key: str) -> tuple[str, str]:
+
+def _entry_form(spec: object, key: str) -> tuple[str, str]:
     """``'package.module:function'`` as (module, attribute), or ``ConfigError`` naming ``key``
     (imports nothing)."""
     module_name, sep, attr = spec.partition(":") if isinstance(spec, str) else ("", "", "")
@@ -38,7 +40,7 @@ def check_entry(spec: object, key: str) -> None:
     """Refuse, with ``ConfigError`` naming ``key``, an entry point whose module cannot be
     found (from the working directory or the installed packages) or whose module's source
     defines no such name; suggest the closest names."""
-    module_name, attr = entry_form(spec, key)
+    module_name, attr = _entry_form(spec, key)
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     try:
@@ -75,27 +77,47 @@ def _top_level_names(source: Path) -> set[str] | None:
     except (OSError, SyntaxError, ValueError):
         return None  # importing it will say what is wrong
     names: set[str] = set()
-    todo: list[ast.stmt] = list(tree.body)
+    for node in _top_level_statements(tree.body):
+        bound = _names_bound_by(node)
+        if bound is None:
+            return None
+        names.update(bound)
+    return None if "__getattr__" in names else names
+
+
+_BLOCKS = (ast.If, ast.Try, ast.With, ast.For, ast.While)
+"""Statements whose bodies run at the top level of a module, as the module's own do."""
+
+
+def _top_level_statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
+    """A module's statements and those in its blocks (``if``, ``try``, ``with``, ``for``,
+    ``while``), but none inside a function or a class."""
+    todo = list(body)
     while todo:
         node = todo.pop()
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(node.name)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            for alias in node.names:
-                if alias.name == "*":
-                    return None
-                names.add(alias.asname or alias.name.split(".")[0])
-        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            for target in targets:
-                names.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
-        elif isinstance(node, (ast.If, ast.Try, ast.With, ast.For, ast.While)):
+        yield node
+        if isinstance(node, _BLOCKS):
             for field in ("body", "orelse", "finalbody", "handlers"):
                 for child in getattr(node, field, []):
                     todo.extend(child.body if isinstance(child, ast.ExceptHandler) else [child])
-        for walrus in (n for n in ast.walk(node) if isinstance(n, ast.NamedExpr)):
-            names.add(walrus.target.id)
-    return None if "__getattr__" in names else names
+
+
+def _names_bound_by(node: ast.stmt) -> set[str] | None:
+    """The names one statement binds: a definition's, an import's, an assignment's targets,
+    and any ``:=`` target in it; None for a star import (which binds what it cannot say)."""
+    names = {n.target.id for n in ast.walk(node) if isinstance(n, ast.NamedExpr)}
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        names.add(node.name)
+    elif isinstance(node, (ast.Import, ast.ImportFrom)):
+        for alias in node.names:
+            if alias.name == "*":
+                return None
+            names.add(alias.asname or alias.name.split(".")[0])
+    elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        for target in targets:
+            names.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+    return names
 
 
 def _first_missing(module_name: str) -> str:
@@ -142,7 +164,7 @@ def import_entry(spec: str, key: str, must_call: bool = True) -> Callable[..., A
     """Import the callable ``'package.module:function'`` that the config's ``key`` names
     (modules of the working directory first); ``ConfigError`` naming ``key`` if it cannot
     (with ``must_call=False``, an attribute that is not callable is returned as it is)."""
-    module_name, attr = entry_form(spec, key)
+    module_name, attr = _entry_form(spec, key)
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,13 @@ from snakesweep.errors import OverrideError, first_line
 
 if TYPE_CHECKING:
     from hydra.core.override_parser.types import Override
+
+# Hydra (~0.2 s to import) is imported where an override is parsed: a plan read from its
+# file, and a run's process, need none of it.
+
+__all__ = ["NON_ASCII", "Coordinate", "Dimension", "Grid", "Point", "coordinate_of",
+           "dimension_name", "expand_domain", "parse_override", "quote_non_ascii",
+           "render_value", "sweeper_params_overrides", "unfit_labels"]
 
 Coordinate = str | int | float | bool
 
@@ -90,7 +98,7 @@ def parse_override(text: str, config_loader: Any = None, *, advise: bool = True)
     try:
         override = parser.parse_overrides([text])[0]
     except HydraException as exc:
-        raise OverrideError(text, first_line(exc) + (non_ascii_advice(text) if advise
+        raise OverrideError(text, first_line(exc) + (_non_ascii_advice(text) if advise
                                                      else "")) from None
     if not override.key_or_group:  # `=3`: Hydra's grammar lets it through to the defaults
         raise OverrideError(text, "no key: write key=value")
@@ -100,7 +108,7 @@ def parse_override(text: str, config_loader: Any = None, *, advise: bool = True)
 NON_ASCII = "Hydra's grammar takes non-ASCII text only in quoted values"
 
 
-def non_ascii_advice(text: str) -> str:
+def _non_ascii_advice(text: str) -> str:
     """For a command-line override with non-ASCII text that Hydra's grammar refused: the
     override as it would be taken (``name=größe`` → ``name='größe'``); "" for ASCII text."""
     if text.isascii():
@@ -133,13 +141,25 @@ def expand_domain(
     """Expand ``hydra.sweeper.params`` plus command-line ``overrides`` into a Grid.
 
     ``config_loader`` (Hydra's) is needed only for ``glob()`` over a config group. ``base``
-    overrides (a loaded run's config, see ``snakesweep.loaded``) come first in every point,
-    so the domain and the command line override them.
+    overrides (a loaded run's config, see ``snakesweep.planning.from_run``) come first in
+    every point, so the domain and the command line override them.
     """
-    from hydra.errors import HydraException
-
     texts = list(base) + sweeper_params_overrides(sweeper_params) + list(overrides)
-    keyed: dict[str, tuple[tuple[str, ...], tuple[Coordinate, ...] | None, str]] = {}
+    keyed, hydra_overrides = _keyed_choices(texts, config_loader)
+    return Grid(choices=tuple(c for c, _, _ in keyed.values()), dims=_dimensions(keyed),
+                swept=tuple(v is not None for _, v, _ in keyed.values()),
+                hydra_overrides=tuple(hydra_overrides))
+
+
+_Keyed = dict[str, tuple[tuple[str, ...], tuple[Coordinate, ...] | None, str]]
+"""Per key: the override strings it may contribute, its values when it is swept (None when
+it is fixed), and the override text that set it."""
+
+
+def _keyed_choices(texts: Sequence[str], config_loader: Any) -> tuple[_Keyed, list[str]]:
+    """Each key's choices (a later override of a key replaces its choices but keeps its
+    place, as BasicSweeper does), and the overrides of Hydra's own node."""
+    keyed: _Keyed = {}
     hydra_overrides: list[str] = []
     for text in texts:
         ov = parse_override(text, config_loader)
@@ -149,31 +169,43 @@ def expand_domain(
             hydra_overrides.append(text)
             continue
         key = ov.get_key_element()
-        if not ov.is_sweep_override():
+        if ov.is_sweep_override():
+            keyed[key] = (*_swept_values(ov, key, text), text)
+        else:
             keyed[key] = ((f"{key}={ov.get_value_element_as_str()}",), None, text)
-            continue
-        if not ov.is_discrete_sweep():
-            raise OverrideError(
-                text,
-                "interval() draws random values; a grid sweep needs a list, range() or glob() "
-                "(draws belong in snakesweep.domain, with snakesweep.samples)",
-            )
-        if getattr(ov._value, "shuffle", False):
-            raise OverrideError(
-                text, "shuffle() gives a random order; list the values or use sort() instead"
-            )
-        try:
-            strings = tuple(f"{key}={s}" for s in ov.sweep_string_iterator())
-            values = tuple(coordinate_of(v, s) for v, s in zip(
-                ov.sweep_iterator(), ov.sweep_string_iterator(), strict=True))
-        except HydraException as exc:
-            raise OverrideError(text, first_line(exc)) from None
-        if not strings:
-            raise OverrideError(text, "the sweep has no values")
-        keyed[key] = (strings, values, text)
+    return keyed, hydra_overrides
 
-    choices = tuple(c for c, _, _ in keyed.values())
-    swept = tuple(v is not None for _, v, _ in keyed.values())
+
+def _swept_values(ov: Override, key: str, text: str
+                  ) -> tuple[tuple[str, ...], tuple[Coordinate, ...]]:
+    """A sweep override's overrides (one per value) and its values, in its order; a sweep
+    that is no grid's (``interval()``, ``shuffle()``, no values) raises ``OverrideError``."""
+    from hydra.errors import HydraException
+
+    if not ov.is_discrete_sweep():
+        raise OverrideError(
+            text,
+            "interval() draws random values; a grid sweep needs a list, range() or glob() "
+            "(draws belong in snakesweep.domain, with snakesweep.samples)",
+        )
+    if getattr(ov._value, "shuffle", False):
+        raise OverrideError(
+            text, "shuffle() gives a random order; list the values or use sort() instead"
+        )
+    try:
+        strings = tuple(f"{key}={s}" for s in ov.sweep_string_iterator())
+        values = tuple(coordinate_of(v, s) for v, s in zip(
+            ov.sweep_iterator(), ov.sweep_string_iterator(), strict=True))
+    except HydraException as exc:
+        raise OverrideError(text, first_line(exc)) from None
+    if not strings:
+        raise OverrideError(text, "the sweep has no values")
+    return strings, values
+
+
+def _dimensions(keyed: _Keyed) -> tuple[Dimension, ...]:
+    """The swept keys as dimensions, in order; ``OverrideError`` when two keys give one
+    dimension (``+lr`` and ``lr``)."""
     dims = tuple(
         Dimension(name=dimension_name(key), values=values, overrides=strings)
         for key, (strings, values, _) in keyed.items()
@@ -184,7 +216,7 @@ def expand_domain(
         if names.count(name) > 1:
             culprits = [t for k, (_, v, t) in keyed.items() if v and dimension_name(k) == name]
             raise OverrideError(culprits[-1], f"key {name!r} is swept twice")
-    return Grid(choices=choices, dims=dims, swept=swept, hydra_overrides=tuple(hydra_overrides))
+    return dims
 
 
 def dimension_name(key: str) -> str:
@@ -232,8 +264,6 @@ def render_value(value: Any, *, interpolate: bool = True) -> str:
     Strings are quoted; a backslash is doubled only before a quote and at the end, as
     Hydra reads them. ``interpolate=False`` escapes ``${`` so that the text stays text.
     """
-    import re
-
     if value is None:
         return "null"
     if isinstance(value, bool):

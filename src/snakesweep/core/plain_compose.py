@@ -29,11 +29,15 @@ _REFERENCE = re.compile(rf"\$\{{({_KEY}(?:\.{_KEY})*)\}}")
 _TEXT = r"(?:[^$\\]|\$(?!\{))*"
 _SIMPLE = re.compile(rf"{_TEXT}(?:{_REFERENCE.pattern}{_TEXT})+")
 
-Path = tuple[str, ...]
+__all__ = ["KeyPath", "along", "assign_all", "is_interpolation", "lookup", "overlapping",
+           "path_signature", "resolve", "segments", "walk_strings"]
+
+KeyPath = tuple[str, ...]
+"""A key's path through a config's dicts (``("optimizer", "lr")``)."""
 
 
 @lru_cache(maxsize=65536)
-def segments(text: str) -> tuple[str | Path, ...] | None:
+def segments(text: str) -> tuple[str | KeyPath, ...] | None:
     """Split a simple interpolation string into text and reference paths; None if not simple."""
     if not _SIMPLE.fullmatch(text):
         return None
@@ -42,10 +46,11 @@ def segments(text: str) -> tuple[str | Path, ...] | None:
 
 
 def is_interpolation(value: Any) -> bool:
+    """Whether a value is a string that holds an interpolation (``${…}``)."""
     return isinstance(value, str) and "${" in value
 
 
-def walk_strings(node: Any, path: Path = ()) -> Iterator[tuple[Path, str]]:
+def walk_strings(node: Any, path: KeyPath = ()) -> Iterator[tuple[KeyPath, str]]:
     """Every string leaf of a plain config with its path (through dicts only)."""
     if isinstance(node, dict):
         for k, v in node.items():
@@ -58,7 +63,7 @@ def walk_strings(node: Any, path: Path = ()) -> Iterator[tuple[Path, str]]:
         yield path, node
 
 
-def lookup(root: Any, path: Path) -> Any:
+def lookup(root: Any, path: KeyPath) -> Any:
     """The value at ``path`` through dicts; ``KeyError`` if there is none."""
     node = root
     for key in path:
@@ -68,7 +73,7 @@ def lookup(root: Any, path: Path) -> Any:
     return node
 
 
-def assign(root: dict[str, Any], path: Path, value: Any) -> dict[str, Any]:
+def _assign(root: dict[str, Any], path: KeyPath, value: Any) -> dict[str, Any]:
     """A copy of ``root`` with ``path`` set; only the dicts along the path are copied."""
     head, *rest = path
     out = dict(root)
@@ -76,13 +81,13 @@ def assign(root: dict[str, Any], path: Path, value: Any) -> dict[str, Any]:
         child = root.get(head, {})
         if not isinstance(child, dict):
             raise KeyError(head)
-        out[head] = assign(child, tuple(rest), value)
+        out[head] = _assign(child, tuple(rest), value)
     else:
         out[head] = value
     return out
 
 
-def along(root: dict[str, Any], path: Path) -> dict[str, Any]:
+def along(root: dict[str, Any], path: KeyPath) -> dict[str, Any]:
     """The part of ``root`` that lies along ``path``: its dicts and, at the end, the leaf."""
     out: dict[str, Any] = {}
     node, here = root, out
@@ -97,7 +102,7 @@ def along(root: dict[str, Any], path: Path) -> dict[str, Any]:
     return out
 
 
-def assign_all(root: dict[str, Any], effects: Sequence[tuple[Path, Any]]) -> dict[str, Any]:
+def assign_all(root: dict[str, Any], effects: Sequence[tuple[KeyPath, Any]]) -> dict[str, Any]:
     """A copy of ``root`` with every (path, value) set (paths apart from each other); each
     dict along the paths is copied once, the rest is shared."""
     out = dict(root)
@@ -117,7 +122,7 @@ def assign_all(root: dict[str, Any], effects: Sequence[tuple[Path, Any]]) -> dic
     return out
 
 
-def path_signature(root: dict[str, Any], path: Path) -> tuple[str, ...]:
+def path_signature(root: dict[str, Any], path: KeyPath) -> tuple[str, ...]:
     """What lies along ``path``: 'dict' per level, then 'none', 'value', or 'missing'."""
     out = []
     node: Any = root
@@ -133,13 +138,13 @@ def path_signature(root: dict[str, Any], path: Path) -> tuple[str, ...]:
     return tuple(out)
 
 
-def overlapping(paths: Sequence[Path]) -> bool:
+def overlapping(paths: Sequence[KeyPath]) -> bool:
     """Whether one path is a prefix of (or equal to) another."""
     ordered = sorted(paths)
     return any(b[: len(a)] == a for a, b in zip(ordered, ordered[1:], strict=False))
 
 
-def resolve(root: dict[str, Any], interpolations: Sequence[Path]) -> dict[str, Any] | None:
+def resolve(root: dict[str, Any], interpolations: Sequence[KeyPath]) -> dict[str, Any] | None:
     """``root`` with the interpolations at ``interpolations`` resolved; None if not simple."""
     out = root
     for path in interpolations:
@@ -150,14 +155,14 @@ def resolve(root: dict[str, Any], interpolations: Sequence[Path]) -> dict[str, A
         value = _resolve_value(root, value, interpolations, depth=0)
         if value is _NOT_SIMPLE:
             return None
-        out = assign(out, path, value)
+        out = _assign(out, path, value)
     return out
 
 
 _NOT_SIMPLE = object()
 
 
-def _resolve_value(root: dict[str, Any], value: Any, interpolations: Sequence[Path],
+def _resolve_value(root: dict[str, Any], value: Any, interpolations: Sequence[KeyPath],
                    depth: int) -> Any:
     if not is_interpolation(value):
         return value

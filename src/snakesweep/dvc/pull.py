@@ -25,6 +25,14 @@ from typing import Any
 from snakesweep import store
 from snakesweep.errors import SnakesweepError, first_line
 
+__all__ = [
+    "describe",
+    "manifest_of",
+    "pull",
+    "PullReport",
+    "restore_runs",
+]
+
 
 @dataclass
 class PullReport:

@@ -5,4 +5,6 @@ import sys
 
 from snakesweep.execute.execution import main
 
+__all__: list[str] = []
+
 sys.exit(main())

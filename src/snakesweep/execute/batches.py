@@ -32,11 +32,18 @@ from pathlib import Path
 from snakesweep import store
 from snakesweep.core.options import Options
 from snakesweep.errors import SnakesweepError
+from snakesweep.execute import devices
+from snakesweep.execute.execution import execute_contained, failure_line, warm_up
+from snakesweep.planning.plan import load_plan
+
+__all__ = ["BATCH_ID_PATTERN", "MAX_JOBS", "Batch", "batch_size", "form_batches",
+           "main", "run_batch", "write_batches"]
 
 MAX_JOBS = 2_000
 """Pending runs beyond which jobs are batches whatever ``batch`` says (at most this many)."""
 
 BATCH_ID_PATTERN = "[0-9a-f]{16}"
+"""A batch id: 16 hex digits of SHA-256 over its runs' ids."""
 
 
 @dataclass(frozen=True)
@@ -110,10 +117,6 @@ def run_batch(path: str | os.PathLike[str]) -> int:
     ``python -m snakesweep.execute`` does), skipping a run done since the batch was formed
     (by an earlier attempt of this job, or another invocation); write its marker when every
     run is done. 1 when a run failed."""
-    from snakesweep.execute import devices
-    from snakesweep.execute.execution import execute_contained, failure_line, warm_up
-    from snakesweep.planning.plan import load_plan
-
     spec = json.loads(Path(path).read_text(encoding="utf-8"))
     formed = os.stat(path).st_mtime_ns
     plan = load_plan(spec["plan"])

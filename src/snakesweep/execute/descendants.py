@@ -11,6 +11,7 @@ and reaped, all within a bounded time. Elsewhere ``adopted()`` does nothing.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import sys
@@ -18,7 +19,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["adopted", "children"]
+__all__ = ["GRACE", "adopted", "children"]
 
 _PR_SET_CHILD_SUBREAPER = 36
 GRACE = 3.0
@@ -73,8 +74,6 @@ def _set_subreaper(on: bool) -> bool:
     if not sys.platform.startswith("linux"):
         return False
     try:
-        import ctypes
-
         libc = ctypes.CDLL(None, use_errno=True)
         return bool(libc.prctl(_PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0) == 0)
     except (OSError, AttributeError):

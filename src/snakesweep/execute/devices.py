@@ -33,6 +33,8 @@ from typing import IO, Any
 
 from snakesweep.core.options import Options
 
+__all__ = ["VISIBLE", "capacity", "devices_of", "hold_for_process", "slot", "slots_dir"]
+
 VISIBLE = "CUDA_VISIBLE_DEVICES"
 
 _held: list[str] = []

@@ -7,6 +7,7 @@ The same function serves the warm worker pool and the in-process fallback
 from __future__ import annotations
 
 import errno
+import inspect
 import os
 import select
 import shutil
@@ -21,6 +22,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from snakesweep import store
 from snakesweep.core.options import DEFAULT_SEED_KEY, Options
 from snakesweep.errors import ExperimentError, SnakesweepError, first_line
@@ -28,13 +31,17 @@ from snakesweep.execute import devices, isolation
 from snakesweep.execute.experiment import RESERVED_NAMES, load_experiment, to_dataset
 from snakesweep.execute.handle import STEP, Run
 from snakesweep.execute.hydra_task import add_import_paths, import_task, run_task
+from snakesweep.execute.output import captured_output
 from snakesweep.planning.plan import Plan, load_plan
 from snakesweep.provenance import record as provenance
 from snakesweep.store import locks, result_record
 
-__all__ = ["Outcome", "commit_unstored", "execute_contained", "execute_run", "failure_line",
-           "kill_tree", "main", "open_run", "outcome_of_process", "run_in_child", "takes_run",
-           "timeout_of", "warm_up", "with_logged", "write_result"]
+# numpy, xarray, netCDF4 and OmegaConf (~1 s to import together) are imported where a run
+# needs them (or by warm_up, before a pool forks): importing this module stays light.
+
+__all__ = ["Outcome", "execute_contained", "execute_run", "failure_line", "kill_tree", "main",
+           "open_run", "outcome_of_process", "takes_run", "timeout_of", "warm_up", "with_logged",
+           "write_result"]
 
 @dataclass(frozen=True)
 class Outcome:
@@ -82,8 +89,6 @@ def _waiting_for(run_id: str) -> Callable[[str], None]:
 
 def _execute_held(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> Outcome:
     """``execute_run`` once this process holds the run's lock."""
-    import yaml
-
     config = plan.configs[run_id]
     options = plan.options[run_id]
     draft = store.RunDraft.begin(Path(results).absolute(), run_id)
@@ -122,7 +127,7 @@ def _execute_held(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> O
                 ds = to_dataset(fn(_as_dictconfig(config)), run_id, spec, dims)
         write_result(ds, draft.path / store.RESULT)
 
-    with _captured_output(draft.path), isolation.isolated_run():
+    with captured_output(draft.path), isolation.isolated_run():
         try:
             isolation.run_in_copied_context(compute)
         except BaseException as exc:  # a run's error is data (KeyboardInterrupt too)
@@ -159,13 +164,13 @@ def _execute_held(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> O
     try:
         draft.commit(meta)
     except OSError as exc:  # a full disk: record the failure without the result, if it fits
-        error, summary = commit_unstored(draft, meta, exc)
+        error, summary = _commit_unstored(draft, meta, exc)
     if error:
         return Outcome(run_id, "failed", f"{error['type']}: {summary}")
     return Outcome(run_id, "done")
 
 
-def commit_unstored(draft: store.RunDraft, meta: dict[str, Any],
+def _commit_unstored(draft: store.RunDraft, meta: dict[str, Any],
                     exc: OSError) -> tuple[dict[str, str], str]:
     """Commit a run that could not be stored (its ``meta.json`` did not fit) as failed,
     without its result and artifacts, which free the space for the record. If even that
@@ -206,8 +211,6 @@ def write_result(ds: Any, path: Path) -> None:
 def takes_run(fn: Callable[..., Any]) -> bool:
     """Whether an experiment takes a second parameter, the run handle: a positional one
     without a default, or one named ``run``."""
-    import inspect
-
     try:
         params = list(inspect.signature(fn).parameters.values())
     except (TypeError, ValueError):
@@ -229,7 +232,7 @@ def open_run(run_id: str, config: Mapping[str, Any], options: Options, draft: Pa
 
 def with_logged(ds: Any, handle: Run, run_id: str, spec: str, reserved: tuple[str, ...]) -> Any:
     """The returned results and the logged values in one Dataset; a name in both is an error."""
-    import xarray as xr
+    import xarray as xr  # heavy: see the note above __all__
 
     logged = handle.dataset()
     clash = [n for n in logged.data_vars if n in (*RESERVED_NAMES, *reserved, STEP)]
@@ -255,7 +258,7 @@ def with_logged(ds: Any, handle: Run, run_id: str, spec: str, reserved: tuple[st
 
 def _as_dictconfig(config: dict[str, Any]) -> Any:
     """The resolved config as a read-only DictConfig; a literal ``${`` stays literal."""
-    from omegaconf import OmegaConf
+    from omegaconf import OmegaConf  # heavy: see the note above __all__
 
     cfg = OmegaConf.create(_escape_interpolations(config))
     OmegaConf.set_struct(cfg, True)
@@ -281,7 +284,7 @@ def execute_contained(plan: Plan, run_id: str, results: str | os.PathLike[str]) 
     with devices.slot(options):  # the child inherits CUDA_VISIBLE_DEVICES
         pid = os.fork()
         if pid == 0:  # the run's own process
-            run_in_child(plan, run_id, results)
+            _run_in_child(plan, run_id, results)
         timed_out = timeout is not None and not _ends_within(pid, timeout)
         if timed_out:
             kill_tree(pid)
@@ -297,7 +300,6 @@ def warm_up(plan: Plan) -> None:
     import numpy  # noqa: F401
     import omegaconf  # noqa: F401
     import xarray  # noqa: F401
-    import yaml  # noqa: F401
 
     try:
         if plan.launch is not None:
@@ -358,7 +360,7 @@ def kill_tree(pid: int) -> None:
             pass
 
 
-def run_in_child(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> None:
+def _run_in_child(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> None:
     """The body of a forked run process: run and exit (never returns)."""
     code = 0
     try:
@@ -415,53 +417,6 @@ def outcome_of_process(results: str | os.PathLike[str], run_id: str, pid: int,
         return Outcome(run_id, "failed", f"{kind}: {message} (and could not be recorded: "
                        f"{exc.strerror or exc}; it stays pending)", recorded=False)
     return Outcome(run_id, "failed", f"{kind}: {message}")
-
-
-_FD_STREAMS: list[Any] = []
-
-
-class _captured_output:
-    """Send this process's stdout and stderr (file descriptors 1 and 2) into the run directory.
-
-    During a run ``sys.stdout``/``sys.stderr`` are text streams over descriptors 1 and 2 that
-    live as long as the process: a logging handler one run sets up writes into whichever
-    run is going when it writes, never into a closed file.
-    """
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-
-    def __enter__(self) -> None:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        if not _FD_STREAMS:
-            _FD_STREAMS.extend(open(fd, "w", buffering=1, closefd=False)  # noqa: SIM115
-                               for fd in (1, 2))
-        self.saved = (os.dup(1), os.dup(2))
-        self.files = (open(self.directory / store.STDOUT, "wb"),
-                      open(self.directory / store.STDERR, "wb"))
-        os.dup2(self.files[0].fileno(), 1)
-        os.dup2(self.files[1].fileno(), 2)
-        self.streams = (sys.stdout, sys.stderr)
-        sys.stdout, sys.stderr = _FD_STREAMS
-
-    def __exit__(self, *exc: Any) -> None:
-        try:
-            for stream in _FD_STREAMS:
-                if not stream.closed:
-                    stream.flush()
-        except (OSError, ValueError):
-            pass  # the run broke its own output; the restore below still happens
-        finally:
-            if any(s.closed for s in _FD_STREAMS):  # the run closed sys.stdout or stderr
-                _FD_STREAMS.clear()
-            sys.stdout, sys.stderr = self.streams
-            os.dup2(self.saved[0], 1)
-            os.dup2(self.saved[1], 2)
-            for fd in self.saved:
-                os.close(fd)
-            for f in self.files:
-                f.close()
 
 
 def main(argv: list[str] | None = None) -> int:

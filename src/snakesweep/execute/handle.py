@@ -24,12 +24,18 @@ from typing import Any
 
 from snakesweep.errors import ExperimentError
 
+# numpy and xarray (~1 s to import together) are imported where logged values are numpy's or
+# become a Dataset: ``import snakesweep`` (an experiment's) imports this module.
+
+__all__ = ["LOG", "STEP", "WORK", "Run", "jsonify", "read_log"]
+
 LOG = "log.jsonl"
 """Logged steps in a run's draft: one line per flush, a JSON array of the steps it wrote
 (objects of ``step`` and the values); a step written again (it grew) replaces its copy."""
 WORK = "work"
 """``run.dir`` inside the draft: its files become artifacts."""
 STEP = "step"
+"""The dimension of logged values."""
 
 
 class Run:
@@ -134,10 +140,10 @@ class Run:
 
     def dataset(self) -> Any:
         """The logged values as variables over ``step`` (NaN where a key was not logged)."""
-        return logged_dataset(self._rows)
+        return _logged_dataset(self._rows)
 
 
-def logged_dataset(rows: list[dict[str, Any]]) -> Any:
+def _logged_dataset(rows: list[dict[str, Any]]) -> Any:
     """Rows of ``{step, key: value}`` as a Dataset over ``step``."""
     import numpy as np
     import xarray as xr

@@ -42,6 +42,7 @@ environment variables set from C).
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import gc
 import locale
@@ -61,6 +62,11 @@ try:  # a signal's handler as it is set, compared by identity (signal.getsignal 
     from _signal import getsignal as _getsignal
 except ImportError:  # pragma: no cover - CPython has it
     _getsignal = signal.getsignal
+
+# numpy.random (heavy) is imported at warm-up, which loads numpy anyway, and else only once
+# a run has loaded it: importing this module, or a run without numpy, does not pay for it.
+
+__all__ = ["isolated_run", "run_in_copied_context", "seeding_at_import", "unrestored"]
 
 _LOCALE_CATEGORIES = tuple(getattr(locale, name) for name in (
     "LC_CTYPE", "LC_COLLATE", "LC_TIME", "LC_MONETARY", "LC_NUMERIC", "LC_MESSAGES")
@@ -129,7 +135,7 @@ def _random_state(key: str) -> Any:
     return random.getstate()
 
 
-def start_random() -> None:
+def _start_random() -> None:
     """Put the global generators in the state a run starts with (see ``seeding_at_import``):
     fresh entropy is 128 bits from the OS for each (``np.random.seed()`` would take 8 times
     as long, for the same independence)."""
@@ -152,8 +158,8 @@ def start_random() -> None:
 def isolated_run() -> Iterator[None]:
     """Run a config: its changes to this process (see the module's docstring) are put back
     when it ends, and it starts with its own random state."""
-    state = ProcessState.capture()
-    start_random()
+    state = _ProcessState.capture()
+    _start_random()
     try:
         yield
     finally:
@@ -162,12 +168,10 @@ def isolated_run() -> Iterator[None]:
 
 def run_in_copied_context(fn: Callable[[], Any]) -> Any:
     """``fn()`` in a copy of the current context: context variables it sets stay there."""
-    import contextvars
-
     return contextvars.copy_context().run(fn)
 
 
-class ProcessState:
+class _ProcessState:
     """The parts of a process's state that a run may change and the next run must not see."""
 
     def __init__(self) -> None:
@@ -197,7 +201,7 @@ class ProcessState:
         self.warnings.__enter__()
 
     @classmethod
-    def capture(cls) -> ProcessState:
+    def capture(cls) -> _ProcessState:
         """The state of this process now."""
         return cls()
 
@@ -326,7 +330,7 @@ class ProcessState:
 
 
 def _interpreter_settings() -> tuple[Any, ...]:
-    """The interpreter's settings a run may change (``ProcessState._restore_interpreter``)."""
+    """The interpreter's settings a run may change (``_ProcessState._restore_interpreter``)."""
     socket = sys.modules.get("socket")
     digits = getattr(sys, "get_int_max_str_digits", None)  # Python 3.11 and later
     return (sys.getswitchinterval(), None if digits is None else digits(),

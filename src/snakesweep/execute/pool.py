@@ -32,13 +32,22 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
 from snakesweep.core.options import Options
 from snakesweep.execute import devices, isolation
+from snakesweep.execute.execution import (
+    Outcome,
+    execute_run,
+    failure_line,
+    kill_tree,
+    outcome_of_process,
+    timeout_of,
+    warm_up,
+)
+from snakesweep.planning.plan import Plan, load_plan
 
-if TYPE_CHECKING:
-    from snakesweep.planning.plan import Plan
+__all__ = ["CLIENT", "ENV", "Pool", "main", "start_pool"]
 
 ENV = "SNAKESWEEP_POOL"
 CLIENT = Path(__file__).parents[1] / "_client.sh"
@@ -82,11 +91,9 @@ def start_pool(workers: int, plan_file: str | os.PathLike[str]) -> Pool | None:
     return Pool(process, f"{port}:{token}")
 
 
-def serve(workers: int, plan_file: str, token: str, control: IO[bytes],
+def _serve(workers: int, plan_file: str, token: str, control: IO[bytes],
           announce: IO[bytes]) -> None:
     """Listen on 127.0.0.1, warm up, fork ``workers`` and serve until ``control`` closes."""
-    from snakesweep.execute.execution import kill_tree, outcome_of_process
-
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.bind(("127.0.0.1", 0))
     listener.listen(512)  # clients wait in the backlog while we warm up
@@ -162,10 +169,8 @@ def serve(workers: int, plan_file: str, token: str, control: IO[bytes],
         listener.close()
 
 
-def _answer(job: socket.socket | None, results: str, outcome: Any) -> None:
+def _answer(job: socket.socket | None, results: str, outcome: Outcome) -> None:
     """Tell the job whose worker died in its run what was recorded (``failure_line``)."""
-    from snakesweep.execute.execution import failure_line
-
     if job is None:
         return
     with job:
@@ -177,8 +182,6 @@ def _stop_workers(reports: dict[int, socket.socket], current: dict[int, tuple[st
                   jobs: dict[int, socket.socket], plan: Plan | None = None) -> None:
     """TERM every worker, KILL what is left after a few seconds; record runs cut short,
     and tell their jobs."""
-    from snakesweep.execute.execution import outcome_of_process
-
     for pid in reports:
         _signal(pid, signal.SIGTERM)
     deadline = time.monotonic() + 5
@@ -256,9 +259,6 @@ def _work(listener: socket.socket, master: int, token: str, report: socket.socke
     A run is taken (the job told ``taken``) only once the master knows of it and holds the
     job's connection, so that whatever becomes of this worker the job hears what became of
     its run; a job whose run was not taken runs it itself."""
-    from snakesweep.execute.execution import execute_run, failure_line, timeout_of
-    from snakesweep.planning.plan import load_plan
-
     listener.settimeout(1.0)
     plans: dict[str, Plan] = {}
     conn: socket.socket | None = None
@@ -346,9 +346,6 @@ def _reply(conn: socket.socket, code: int, line: str) -> None:
 def _warm_up(plan_file: str) -> Plan | None:
     """Import what every run needs, and the plan's experiment, before forking; the plan
     (None when it cannot be read)."""
-    from snakesweep.execute.execution import warm_up
-    from snakesweep.planning.plan import load_plan
-
     try:
         plan = load_plan(plan_file)
     except Exception:  # noqa: BLE001 - each run reports its own error
@@ -359,8 +356,6 @@ def _warm_up(plan_file: str) -> Plan | None:
 
 def _device_options(plan_file: str) -> Options | None:
     """The plan's options (of its first run), when they give runs devices."""
-    from snakesweep.planning.plan import load_plan
-
     try:
         options = load_plan(plan_file).options.first()
     except Exception:  # noqa: BLE001 - the runs report what is wrong with the plan
@@ -372,7 +367,7 @@ def main() -> None:
     """``python -m snakesweep.execute.pool WORKERS PLAN``; the token comes on stdin's first line."""
     workers, plan_file = sys.argv[1:3]
     token = sys.stdin.buffer.readline().decode().strip()
-    serve(int(workers), plan_file, token, sys.stdin.buffer, sys.stdout.buffer)
+    _serve(int(workers), plan_file, token, sys.stdin.buffer, sys.stdout.buffer)
 
 
 if __name__ == "__main__":

@@ -7,3 +7,5 @@ Python files a plan is made with), ``composition`` (points → configs, on every
 is cached, when a cached one is used), ``from_run`` (``--from``), ``make`` (``make_plan``).
 Planning merges nothing: ``snakesweep.api.plans`` gives it the merge of a round's runs.
 """
+
+__all__: list[str] = []

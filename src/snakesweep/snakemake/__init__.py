@@ -1,1 +1,3 @@
 """Snakemake: the rules' glue and the driver that starts it."""
+
+__all__: list[str] = []

@@ -19,6 +19,15 @@ from typing import Any
 
 from snakesweep.errors import first_line
 
+__all__ = [
+    "accounting_problem",
+    "ask_squeue_without_accounting",
+    "FIRST_CHECK",
+    "min_job_age",
+    "PLUGIN",
+    "PROBE",
+]
+
 PLUGIN = "slurm"
 """The name of the SLURM executor plugin, as ``--executor`` gives it."""
 PROBE = ("sacct", "--noheader", "--allocations", "--format=JobIdRaw", "--starttime=now-1hours")
