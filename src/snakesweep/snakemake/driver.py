@@ -16,6 +16,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from snakesweep import store
 from snakesweep.execute import batches, descendants
 from snakesweep.execute.pool import ENV
@@ -31,8 +33,6 @@ __all__ = ["TERMINATED", "prepared", "run_snakemake", "write_invocation"]
 
 def write_invocation(path: Path, options: Mapping[str, Any]) -> Path:
     """Write the Snakemake config file that gives these rules their ``snakesweep`` options."""
-    import yaml  # deferred: ~20 ms to import, and `snakesweep --version` imports this module
-
     path.parent.mkdir(parents=True, exist_ok=True)
     store.write_atomic(path, yaml.safe_dump({"snakesweep": dict(options)}))
     return path
