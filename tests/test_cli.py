@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -118,3 +120,17 @@ def test_a_closed_pipe_ends_quietly_as_git_log_does(project: Path) -> None:
         err = reader_gone.stderr.read()
         assert reader_gone.wait(timeout=120) == 128 + signal.SIGPIPE
     assert err == b""
+
+
+@pytest.mark.parametrize("args", [["--version"], ["plan"], ["status"]])
+def test_version_plan_and_status_import_no_array_library(project: Path, args: list[str]) -> None:
+    """Every command's module is imported up front, and none of them imports an array or
+    viewer library until a command uses it: ``--version``, ``plan`` and ``status`` stay
+    quick."""
+    code = ("import sys\nfrom snakesweep.cli import main\ntry:\n    main(sys.argv[1:])\n"
+            "except SystemExit:\n    pass\nprint(sorted(m for m in ('xarray', 'numpy', "
+            "'pandas', 'matplotlib', 'rerun') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code, *args], cwd=project,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[-1] == "[]"

@@ -1,6 +1,9 @@
-"""The ``snakesweep`` command: ``commands`` (the parser and what each command does) and
-``init`` (``snakesweep init``)."""
+"""The ``snakesweep`` command: ``entry`` (``main``: arguments in, exit status out),
+``parser`` (each command's arguments and help), and the commands by what they own:
+``status`` (plan, status), ``runs`` (runs, show), ``run`` (run, report), ``view``, ``dvc``
+(pull, history), ``init``; ``live`` is ``run --view``. ``sweep``, ``table`` and ``command``
+hold what several commands share."""
 
-from snakesweep.cli.commands import main
+from snakesweep.cli.entry import main
 
 __all__ = ["main"]

@@ -6,6 +6,7 @@ command names them and writes none.
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import os
 import sys
@@ -14,18 +15,22 @@ from pathlib import Path
 from string import Template
 
 from snakesweep import store
+from snakesweep.cli.command import no_extra
 from snakesweep.errors import ConfigError, SnakesweepError
 from snakesweep.snakemake.arguments import RERUN_TRIGGERS
 
-TEMPLATES = Path(__file__).parents[1] / "templates"
+__all__ = ["IGNORED", "STARTER", "Scaffold", "cmd_init", "init", "next_steps", "scaffold"]
+
+_TEMPLATES = Path(__file__).parents[1] / "templates"
 
 STARTER = "experiment:main"
 """The entry point of the starter experiment ``init`` writes when none is given."""
 
-STARTER_KEYS = {"seed": "0", "lr": "0.1", "steps": "50"}
-STARTER_DOMAIN = {"lr": "0.01,0.1,0.5", "seed": "range(0,2)"}
-USER_KEYS = {"seed": "0"}
-USER_DOMAIN = {"seed": "range(0,3)"}
+# The config keys and the domain of the starter experiment, and of a user's experiment:
+_STARTER_KEYS = {"seed": "0", "lr": "0.1", "steps": "50"}
+_STARTER_DOMAIN = {"lr": "0.01,0.1,0.5", "seed": "range(0,2)"}
+_USER_KEYS = {"seed": "0"}
+_USER_DOMAIN = {"seed": "range(0,3)"}
 
 
 @dataclass(frozen=True)
@@ -37,16 +42,26 @@ class Scaffold:
     experiment: str
 
 
+def cmd_init(ns: argparse.Namespace, extra: list[str]) -> int:
+    """``snakesweep init``: write the scaffold here and say what to type next."""
+    no_extra(extra, "init")
+    root = Path.cwd()
+    written = init(root, ns.experiment)
+    print(f"snakesweep: wrote {', '.join(written.files)}; .gitignore ignores {IGNORED}")
+    print(next_steps(root, written))
+    return 0
+
+
 def scaffold(root: Path, experiment: str | None = None) -> Scaffold:
     """The files of a new sweep in ``root`` running ``experiment`` (a starter if None)."""
     files: dict[str, str] = {}
     if experiment is None:
         experiment = STARTER
-        keys, domain = STARTER_KEYS, STARTER_DOMAIN
+        keys, domain = _STARTER_KEYS, _STARTER_DOMAIN
         files["experiment.py"] = _read("experiment.py")
         code = ["experiment.py"]
     else:
-        keys, domain = USER_KEYS, USER_DOMAIN
+        keys, domain = _USER_KEYS, _USER_DOMAIN
         code = _source_of(experiment, root)
     files["conf/config.yaml"] = Template(_read("config.yaml")).substitute(
         experiment=experiment,
@@ -142,7 +157,8 @@ def _upward(start: Path, name: str) -> Path | None:
 
 
 def _read(name: str) -> str:
-    return (TEMPLATES / name).read_text(encoding="utf-8")
+    """The text of one of the templates."""
+    return (_TEMPLATES / name).read_text(encoding="utf-8")
 
 
 def _source_of(experiment: str, root: Path) -> list[str]:

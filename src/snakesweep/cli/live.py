@@ -41,8 +41,8 @@ from snakesweep.planning.plan import Plan
 from snakesweep.provenance.code import CurrentCode
 from snakesweep.view import recording, viewer
 
-# numpy and rerun are imported in the functions that use them: ``snakesweep run`` imports
-# this module whether or not it shows the sweep.
+# numpy and rerun are imported in the functions that use them: every command imports this
+# module (the parser reads ``--view`` with ``target``), whether or not it shows a sweep.
 
 __all__ = ["ENDED", "ENDED_AT_END", "FLUSH_TIMEOUT", "NICE", "POLL", "PROGRESS", "LiveView",
            "Progress", "Target", "ViewError", "live_view", "target"]
