@@ -48,8 +48,10 @@ n = len(Domain.from_yaml(options["domain"], repeats=options["repeats"]).expand()
 print(json.dumps([time.perf_counter() - t, n]))
 """
 
-POINTS = ('[[f"model=m{m}", f"optimizer.lr={lr}", f"data.size={s}", f"++seed={r}"] '
-          "for m in range(4) for lr in range(1, 51) for s in range(50) for r in range(10)]")
+POINTS = (
+    '[[f"model=m{m}", f"optimizer.lr={lr}", f"data.size={s}", f"++seed={r}"] '
+    "for m in range(4) for lr in range(1, 51) for s in range(50) for r in range(10)]"
+)
 
 
 def main() -> None:

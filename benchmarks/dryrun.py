@@ -53,8 +53,13 @@ snakesweep:
 
 def dry_run(cwd: Path, *args: str) -> float:
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "snakemake", "-n", "-q", "--cores", "1", *args],
-                   cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "-q", "--cores", "1", *args],
+        cwd=cwd,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     return time.perf_counter() - start
 
 
@@ -79,8 +84,7 @@ def main() -> None:
             times_bare.append(dry_run(bare))
             times_ours.append(dry_run(ours, *snakesweep))
     tb, to = statistics.median(times_bare), statistics.median(times_ours)
-    print("snakemake -n on 10,000 runs (median of "
-          f"{args.repeats})")
+    print(f"snakemake -n on 10,000 runs (median of {args.repeats})")
     print(f"  Paramspace workflow      {tb:8.2f} s")
     print(f"  snakesweep               {to:8.2f} s")
     print(f"snakesweep / Paramspace    {to / tb:8.2f}x   (goal <= 1.3x)")

@@ -38,8 +38,9 @@ def run(cwd: Path, *args: str) -> float:
     if command[0] in ("dvc", "snakemake", "snakesweep"):
         command = [sys.executable, "-m", *command]
     start = time.perf_counter()
-    subprocess.run(command, cwd=cwd, check=True, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL)
+    subprocess.run(
+        command, cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     return time.perf_counter() - start
 
 
@@ -52,8 +53,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=3)
     ns = parser.parse_args()
-    os.environ.update(DVC_NO_ANALYTICS="1", PATH=f"{Path(sys.executable).parent}"
-                      f"{os.pathsep}{os.environ['PATH']}")
+    os.environ.update(
+        DVC_NO_ANALYTICS="1", PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         repo = Path(tmp, "repo")
         repo.mkdir()
@@ -61,8 +63,11 @@ def main() -> None:
         run(repo, "git", "init", "-q")
         run(repo, "snakesweep", "init", "--experiment", "trivial:main")
         conf = repo / "conf" / "config.yaml"
-        conf.write_text(conf.read_text().replace("seed: 0\n", "seed: 0\nx: 0\n")
-                        .replace("seed: range(0,3)", f"x: range(0,{ns.runs})"))
+        conf.write_text(
+            conf.read_text()
+            .replace("seed: 0\n", "seed: 0\nx: 0\n")
+            .replace("seed: range(0,3)", f"x: range(0,{ns.runs})")
+        )
         run(repo, "dvc", "init", "-q")
         print(f"computing {ns.runs} runs (dvc repro --no-commit) ...", flush=True)
         run(repo, "dvc", "repro", "--no-commit")
@@ -79,7 +84,8 @@ def main() -> None:
         bare = Path(tmp, "bare")
         (bare / "workflow").mkdir(parents=True)
         (bare / "workflow" / "Snakefile").write_text(
-            textwrap.dedent(BARE).replace("{runs}", str(ns.runs)))
+            textwrap.dedent(BARE).replace("{runs}", str(ns.runs))
+        )
         run(bare, "snakemake", "--cores", "2", "-q")
 
         run(repo, "dvc", "repro")  # warm DVC's state: every hash known
@@ -89,14 +95,14 @@ def main() -> None:
 
     print(f"\n{ns.runs} runs, median of {ns.repeats}")
     print(f"  dvc repro, nothing to do          {repro:7.2f} s")
-    print(f"  dvc status + bare snakemake -n    {status + dry:7.2f} s  "
-          f"({status:.2f} + {dry:.2f})")
+    print(f"  dvc status + bare snakemake -n    {status + dry:7.2f} s  ({status:.2f} + {dry:.2f})")
     print(f"  ratio                             {repro / (status + dry):7.2f}x  (target <= 1.5x)")
     print(f"  dvc commit of the run directories {commit:7.2f} s")
     print(f"  dvc add of the same files         {add:7.2f} s   ratio {commit / add:.2f}x")
     print(f"  dvc push of the run directories   {push:7.2f} s")
-    print(f"  dvc push of the added copy        {push_added:7.2f} s   "
-          f"ratio {push / push_added:.2f}x")
+    print(
+        f"  dvc push of the added copy        {push_added:7.2f} s   ratio {push / push_added:.2f}x"
+    )
     print(f"  tracking per run (commit + push)  {(commit + push) / ns.runs * 1000:7.2f} ms")
 
 

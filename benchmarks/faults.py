@@ -28,20 +28,36 @@ from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-COUNTED = {"test_bad_input": "bad input cases", "test_injection": "injection tests",
-           "test_secrets": "secret tests", "test_golden_ids": "golden id tests"}
+COUNTED = {
+    "test_bad_input": "bad input cases",
+    "test_injection": "injection tests",
+    "test_secrets": "secret tests",
+    "test_golden_ids": "golden id tests",
+}
 
 
 def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         table, junit = Path(tmp, "table.jsonl"), Path(tmp, "junit.xml")
         t0 = time.monotonic()
-        out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                              "tests/faults", f"--junitxml={junit}"], cwd=REPO,
-                             env={**os.environ, "SNAKESWEEP_FAULT_TABLE": str(table)})
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "tests/faults",
+                f"--junitxml={junit}",
+            ],
+            cwd=REPO,
+            env={**os.environ, "SNAKESWEEP_FAULT_TABLE": str(table)},
+        )
         elapsed = time.monotonic() - t0
-        rows = [json.loads(line) for line in table.read_text().splitlines()] \
-            if table.exists() else []
+        rows = (
+            [json.loads(line) for line in table.read_text().splitlines()] if table.exists() else []
+        )
         cases = Counter()
         failed = Counter()
         for case in ET.parse(junit).getroot().iter("testcase"):
@@ -49,11 +65,29 @@ def main() -> int:
             cases[module] += 1
             if case.find("failure") is not None or case.find("error") is not None:
                 failed[module] += 1
-    header = ["fault class", "injected", "runs lost", "completed twice",
-              "incomplete counted done", "tracebacks shown", "wrong values merged", "hangs"]
-    body = [[r["fault"], str(r["injected"]), str(r["lost"]), str(r["twice"]),
-             str(r["incomplete_done"]), str(r["tracebacks"]), str(r.get("wrong", 0)),
-             str(r.get("hangs", 0))] for r in rows]
+    header = [
+        "fault class",
+        "injected",
+        "runs lost",
+        "completed twice",
+        "incomplete counted done",
+        "tracebacks shown",
+        "wrong values merged",
+        "hangs",
+    ]
+    body = [
+        [
+            r["fault"],
+            str(r["injected"]),
+            str(r["lost"]),
+            str(r["twice"]),
+            str(r["incomplete_done"]),
+            str(r["tracebacks"]),
+            str(r.get("wrong", 0)),
+            str(r.get("hangs", 0)),
+        ]
+        for r in rows
+    ]
     widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(header)]
     print("| " + " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)) + " |")
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
@@ -66,15 +100,26 @@ def main() -> int:
     if kill:
         recovery = kill["recovery"]
         base = kill["baseline"]
-        print(f"recovery after kill -9 (next invocation to its first run started), over "
-              f"{len(recovery)} invocations: median {statistics.median(recovery):.2f} s, "
-              f"max {max(recovery):.2f} s; a fresh sweep's first invocation: {base:.2f} s "
-              f"(median ratio {statistics.median(recovery) / base:.2f}); goal <= 3 s")
-    print(f"fault suite: {sum(cases.values())} tests, {sum(failed.values())} failed, "
-          f"{elapsed:.0f} s (pytest exit status {out.returncode})")
-    dirty = [r["fault"] for r in rows
-             if r["lost"] or r["twice"] or r["incomplete_done"] or r["tracebacks"]
-             or r.get("wrong") or r.get("hangs")]
+        print(
+            f"recovery after kill -9 (next invocation to its first run started), over "
+            f"{len(recovery)} invocations: median {statistics.median(recovery):.2f} s, "
+            f"max {max(recovery):.2f} s; a fresh sweep's first invocation: {base:.2f} s "
+            f"(median ratio {statistics.median(recovery) / base:.2f}); goal <= 3 s"
+        )
+    print(
+        f"fault suite: {sum(cases.values())} tests, {sum(failed.values())} failed, "
+        f"{elapsed:.0f} s (pytest exit status {out.returncode})"
+    )
+    dirty = [
+        r["fault"]
+        for r in rows
+        if r["lost"]
+        or r["twice"]
+        or r["incomplete_done"]
+        or r["tracebacks"]
+        or r.get("wrong")
+        or r.get("hangs")
+    ]
     return 1 if dirty or out.returncode else 0
 
 

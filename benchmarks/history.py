@@ -55,13 +55,20 @@ def sweep(k: int, points: int) -> xr.Dataset:
     shape = (4, len(lrs), 5)
     ids = np.array([f"{i:016x}" for i in range(int(np.prod(shape)))]).reshape(shape)
     return xr.Dataset(
-        {"loss": (("model", "optimizer.lr", "seed", "step"), rng.random((*shape, 50))),
-         "accuracy": (("model", "optimizer.lr", "seed"), rng.random(shape)),
-         "run_id": (("model", "optimizer.lr", "seed"), ids),
-         "status": (("model", "optimizer.lr", "seed"), np.full(shape, "done"))},
-        coords={"model": ["linear", "mlp", "cnn", "rnn"], "optimizer.lr": lrs,
-                "seed": np.arange(5), "step": np.arange(50)},
-        attrs={"snakesweep_config_name": "config", "snakesweep_debug": 0})
+        {
+            "loss": (("model", "optimizer.lr", "seed", "step"), rng.random((*shape, 50))),
+            "accuracy": (("model", "optimizer.lr", "seed"), rng.random(shape)),
+            "run_id": (("model", "optimizer.lr", "seed"), ids),
+            "status": (("model", "optimizer.lr", "seed"), np.full(shape, "done")),
+        },
+        coords={
+            "model": ["linear", "mlp", "cnn", "rnn"],
+            "optimizer.lr": lrs,
+            "seed": np.arange(5),
+            "step": np.arange(50),
+        },
+        attrs={"snakesweep_config_name": "config", "snakesweep_debug": 0},
+    )
 
 
 def timed(args: list[str], cwd: Path) -> float:
@@ -76,9 +83,15 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=500)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    os.environ.update({"GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@b.invalid",
-                       "GIT_COMMITTER_NAME": "b", "GIT_COMMITTER_EMAIL": "b@b.invalid",
-                       "DVC_NO_ANALYTICS": "1"})
+    os.environ.update(
+        {
+            "GIT_AUTHOR_NAME": "b",
+            "GIT_AUTHOR_EMAIL": "b@b.invalid",
+            "GIT_COMMITTER_NAME": "b",
+            "GIT_COMMITTER_EMAIL": "b@b.invalid",
+            "DVC_NO_ANALYTICS": "1",
+        }
+    )
     with tempfile.TemporaryDirectory() as tmp:
         root, remote = Path(tmp, "repo"), Path(tmp, "remote")
         (root / "results").mkdir(parents=True)
@@ -92,10 +105,14 @@ def main() -> None:
             sh("git", "add", "-A", cwd=root)
             sh("git", "commit", "-qm", f"sweep {k}", cwd=root)
             dvc("push", "-q", cwd=root)
-        revs = subprocess.run(["git", "rev-list", "--reverse", "HEAD"], cwd=root, check=True,
-                              capture_output=True, text=True).stdout.split()
-        history = [sys.executable, "-m", "snakesweep", "history",
-                   f"--max-count={args.revisions}"]
+        revs = subprocess.run(
+            ["git", "rev-list", "--reverse", "HEAD"],
+            cwd=root,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.split()
+        history = [sys.executable, "-m", "snakesweep", "history", f"--max-count={args.revisions}"]
         by_hand = [sys.executable, "-c", BY_HAND, *revs]
         warm, cold, manual = [], [], []
         for _ in range(args.repeats):
@@ -111,10 +128,14 @@ def main() -> None:
     w, c, m = (statistics.median(t) for t in (warm, cold, manual))
     n = args.revisions
     print(f"{n} revisions of a {cells}-point sweep (a 50-step curve per point):")
-    print(f"  snakesweep history, cache warm   {w:6.2f} s  ({w / n * 1e3:5.0f} ms per revision)"
-          f"  {w / m:5.2f}x by hand")
-    print(f"  snakesweep history, from remote  {c:6.2f} s  ({c / n * 1e3:5.0f} ms per revision)"
-          f"  {c / m:5.2f}x by hand")
+    print(
+        f"  snakesweep history, cache warm   {w:6.2f} s  ({w / n * 1e3:5.0f} ms per revision)"
+        f"  {w / m:5.2f}x by hand"
+    )
+    print(
+        f"  snakesweep history, from remote  {c:6.2f} s  ({c / n * 1e3:5.0f} ms per revision)"
+        f"  {c / m:5.2f}x by hand"
+    )
     print(f"  by hand: git checkout + dvc checkout per revision, concat   {m:6.2f} s")
 
 

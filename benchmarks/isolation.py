@@ -40,6 +40,7 @@ def sh(*args: str, cwd: Path) -> None:
 
 def isolate(change: bool) -> float:
     """Seconds for one run's isolation (the run itself: nothing, or a few changes)."""
+
     def body() -> None:
         if change:
             os.environ["BENCH_CHANGE"] = "1"
@@ -65,14 +66,22 @@ def main() -> None:
         root = Path(tmp)
         (root / "trivial.py").write_text("def main(cfg):\n    return {'y': cfg.x}\n")
         (root / "conf").mkdir()
-        (root / "conf" / "config.yaml").write_text(textwrap.dedent("""
+        (root / "conf" / "config.yaml").write_text(
+            textwrap.dedent("""
             snakesweep:
               experiment: trivial:main
             x: 0
-            """))
+            """)
+        )
         (root / ".gitignore").write_text("results/\n")
-        os.environ.update({"GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@b.invalid",
-                           "GIT_COMMITTER_NAME": "b", "GIT_COMMITTER_EMAIL": "b@b.invalid"})
+        os.environ.update(
+            {
+                "GIT_AUTHOR_NAME": "b",
+                "GIT_AUTHOR_EMAIL": "b@b.invalid",
+                "GIT_COMMITTER_NAME": "b",
+                "GIT_COMMITTER_EMAIL": "b@b.invalid",
+            }
+        )
         sh("git", "init", "-q", cwd=root)
         sh("git", "add", "-A", cwd=root)
         sh("git", "commit", "-qm", "bench", cwd=root)
@@ -102,13 +111,18 @@ def main() -> None:
 
     on, off = statistics.median(with_it), statistics.median(without)
     paired = statistics.median(a - b for a, b in zip(with_it, without, strict=False))
-    print(f"isolation per run, a run that changes nothing  {quiet * 1e6:7.0f} us   "
-          f"{quiet / off:6.3f}x a trivial run's execute_run without it ({off * 1e3:.2f} ms)")
-    print(f"isolation per run, a run that changes 6 kinds  {busy * 1e6:7.0f} us   "
-          f"{busy / off:6.3f}x")
-    print(f"execute_run of a trivial run, with vs without  {on * 1e3:7.2f} ms vs "
-          f"{off * 1e3:.2f} ms: {on / off:.3f}x (medians of {args.runs} runs each, "
-          f"interleaved; median of the paired differences {paired * 1e3:+.2f} ms)")
+    print(
+        f"isolation per run, a run that changes nothing  {quiet * 1e6:7.0f} us   "
+        f"{quiet / off:6.3f}x a trivial run's execute_run without it ({off * 1e3:.2f} ms)"
+    )
+    print(
+        f"isolation per run, a run that changes 6 kinds  {busy * 1e6:7.0f} us   {busy / off:6.3f}x"
+    )
+    print(
+        f"execute_run of a trivial run, with vs without  {on * 1e3:7.2f} ms vs "
+        f"{off * 1e3:.2f} ms: {on / off:.3f}x (medians of {args.runs} runs each, "
+        f"interleaved; median of the paired differences {paired * 1e3:+.2f} ms)"
+    )
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ import textwrap
 import time
 from pathlib import Path
 
-APP = '''
+APP = """
 import time
 
 import hydra
@@ -40,7 +40,7 @@ def main(cfg):
 
 if __name__ == "__main__":
     main()
-'''
+"""
 
 
 def project(root: Path, sleep: float) -> Path:
@@ -59,20 +59,23 @@ def timed(command: list[str], cwd: Path) -> float:
 def plugin_import_ms() -> tuple[float, float]:
     """(importing the plugin's modules once Hydra's own are loaded, Hydra's start-up to a
     finished plugin discovery), in ms, in a fresh process."""
-    code = ("import time; t0 = time.perf_counter()\n"
-            "from hydra.core.plugins import Plugins\n"
-            "from hydra.plugins.launcher import Launcher\n"
-            "from hydra.core.config_store import ConfigStore\n"
-            "import hydra.core.utils, hydra.types, omegaconf\n"
-            "t1 = time.perf_counter()\n"
-            "import hydra_plugins.snakesweep_launcher.snakesweep_launcher\n"
-            "import hydra_plugins.snakesweep_launcher.config\n"
-            "t2 = time.perf_counter()\n"
-            "Plugins.instance().discover(Launcher)\n"
-            "t3 = time.perf_counter()\n"
-            "print((t2 - t1) * 1000, (t3 - t0) * 1000)\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout.split()
+    code = (
+        "import time; t0 = time.perf_counter()\n"
+        "from hydra.core.plugins import Plugins\n"
+        "from hydra.plugins.launcher import Launcher\n"
+        "from hydra.core.config_store import ConfigStore\n"
+        "import hydra.core.utils, hydra.types, omegaconf\n"
+        "t1 = time.perf_counter()\n"
+        "import hydra_plugins.snakesweep_launcher.snakesweep_launcher\n"
+        "import hydra_plugins.snakesweep_launcher.config\n"
+        "t2 = time.perf_counter()\n"
+        "Plugins.instance().discover(Launcher)\n"
+        "t3 = time.perf_counter()\n"
+        "print((t2 - t1) * 1000, (t3 - t0) * 1000)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
     return float(out[0]), float(out[1])
 
 
@@ -88,22 +91,32 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             root = project(Path(tmp), args.sleep)
             basic.append(timed([sys.executable, "app.py", "-m", *sweep], root))
-            ours = [sys.executable, "app.py", "-m", "hydra/launcher=snakesweep",
-                    "hydra.launcher.cores=2", *sweep]
+            ours = [
+                sys.executable,
+                "app.py",
+                "-m",
+                "hydra/launcher=snakesweep",
+                "hydra.launcher.cores=2",
+                *sweep,
+            ]
             first.append(timed([*ours, "hydra.sweep.dir=m1"], root))
             again.append(timed([*ours, "hydra.sweep.dir=m2"], root))
     base = statistics.median(basic)
     print(f"{args.jobs} jobs of {args.sleep} s, median of {args.repeats}:")
     print(f"  Hydra's BasicLauncher             {base:6.2f} s   1.00x")
-    for name, times in (("snakesweep, every run computed", first),
-                        ("snakesweep again, nothing computed", again)):
+    for name, times in (
+        ("snakesweep, every run computed", first),
+        ("snakesweep again, nothing computed", again),
+    ):
         t = statistics.median(times)
         print(f"  {name:34s}{t:6.2f} s   {t / base:.2f}x")
     imports = [plugin_import_ms() for _ in range(5)]
     ours = statistics.median(i[0] for i in imports)
     total = statistics.median(i[1] for i in imports)
-    print(f"plugin start-up: {ours:.2f} ms, against {total:.0f} ms for Hydra's start-up to a "
-          f"finished plugin discovery ({ours / total:.2%})")
+    print(
+        f"plugin start-up: {ours:.2f} ms, against {total:.0f} ms for Hydra's start-up to a "
+        f"finished plugin discovery ({ours / total:.2%})"
+    )
 
 
 if __name__ == "__main__":

@@ -34,9 +34,11 @@ def main(cfg):
     return {"y": float(cfg.x) * cfg.lr, "curve": np.arange(5) * cfg.lr}
 """
 
-SUMMARY = re.compile(r"live view: (\d+) runs in (\d+) updates \(([\d.]+) s\); "
-                     r"a run was in the stream ([\d.]+) s after it ended "
-                     r"\(median; max ([\d.]+) s\)")
+SUMMARY = re.compile(
+    r"live view: (\d+) runs in (\d+) updates \(([\d.]+) s\); "
+    r"a run was in the stream ([\d.]+) s after it ended "
+    r"\(median; max ([\d.]+) s\)"
+)
 
 
 def project(root: Path, runs: int, sleep: float) -> Path:
@@ -47,7 +49,8 @@ def project(root: Path, runs: int, sleep: float) -> Path:
     (root / "conf" / "config.yaml").write_text(
         f"snakesweep:\n  experiment: liveexp:main\nx: 0\nlr: 0.1\nsleep: {sleep}\n"
         f"hydra:\n  sweeper:\n    params:\n      x: range(0,{runs // lrs})\n"
-        f"      lr: {','.join(str(0.1 * (i + 1)) for i in range(lrs))}\n")
+        f"      lr: {','.join(str(0.1 * (i + 1)) for i in range(lrs))}\n"
+    )
     (root / "liveexp.py").write_text(EXPERIMENT)
     return root
 
@@ -87,13 +90,25 @@ def main() -> None:
             plain.append(wall)
             port = free_port()
             server = subprocess.Popen(
-                [str(Path(sys.executable).with_name("rerun")), "--bind", "127.0.0.1", "--port",
-                 str(port), "--save", str(Path(tmp, f"stream{i}.rrd"))],
-                start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                [
+                    str(Path(sys.executable).with_name("rerun")),
+                    "--bind",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--save",
+                    str(Path(tmp, f"stream{i}.rrd")),
+                ],
+                start_new_session=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             try:
                 time.sleep(2)  # the server listens
-                wall, err = sweep(project(Path(tmp, f"view{i}"), args.runs, args.sleep),
-                                  f"rerun+http://127.0.0.1:{port}/proxy")
+                wall, err = sweep(
+                    project(Path(tmp, f"view{i}"), args.runs, args.sleep),
+                    f"rerun+http://127.0.0.1:{port}/proxy",
+                )
             finally:
                 os.killpg(server.pid, signal.SIGTERM)
                 server.wait()
@@ -104,15 +119,22 @@ def main() -> None:
             shown, updates, busy = int(found[1]), int(found[2]), float(found[3])
             medians.append(float(found[4]))
             maxima.append(float(found[5]))
-            print(f"repeat {i + 1}: without --view {plain[-1]:.1f} s, with {wall:.1f} s; "
-                  f"{shown} runs shown in {updates} updates ({busy:.1f} s), delay median "
-                  f"{medians[-1]:.2f} s, max {maxima[-1]:.2f} s", flush=True)
+            print(
+                f"repeat {i + 1}: without --view {plain[-1]:.1f} s, with {wall:.1f} s; "
+                f"{shown} runs shown in {updates} updates ({busy:.1f} s), delay median "
+                f"{medians[-1]:.2f} s, max {maxima[-1]:.2f} s",
+                flush=True,
+            )
     base, live = statistics.median(plain), statistics.median(viewed)
     print(f"\n{args.runs} runs, --cores 2, {args.repeats} repeats interleaved")
-    print(f"wall time: without --view {base:.1f} s, with --view {live:.1f} s (median): "
-          f"{live / base:.3f}× ({(live / base - 1) * 100:+.1f}%; goal ≤ +10%)")
-    print(f"run ended → in the stream: median {statistics.median(medians):.2f} s "
-          f"(goal ≤ 0.5 s), worst max {max(maxima):.2f} s")
+    print(
+        f"wall time: without --view {base:.1f} s, with --view {live:.1f} s (median): "
+        f"{live / base:.3f}× ({(live / base - 1) * 100:+.1f}%; goal ≤ +10%)"
+    )
+    print(
+        f"run ended → in the stream: median {statistics.median(medians):.2f} s "
+        f"(goal ≤ 0.5 s), worst max {max(maxima):.2f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -47,11 +47,16 @@ def dataset(x: int, offset: int) -> Any:
     import numpy as np
     import xarray as xr
 
-    return xr.Dataset({"y": xr.DataArray(x * 10 + offset), "score": xr.DataArray(x / 7),
-                       "ok": xr.DataArray(x % 2 == 0),
-                       "curve": (("curve_dim_0",), np.arange(3) * x),
-                       "loss": (("step",), 1.0 / (np.arange(5) + 1 + x + offset))},
-                      coords={"step": np.arange(5)})
+    return xr.Dataset(
+        {
+            "y": xr.DataArray(x * 10 + offset),
+            "score": xr.DataArray(x / 7),
+            "ok": xr.DataArray(x % 2 == 0),
+            "curve": (("curve_dim_0",), np.arange(3) * x),
+            "loss": (("step",), 1.0 / (np.arange(5) + 1 + x + offset)),
+        },
+        coords={"step": np.arange(5)},
+    )
 
 
 def write_run(job: tuple[str, str, int, int, list[str], dict[str, Any]]) -> None:
@@ -74,8 +79,9 @@ def write_run(job: tuple[str, str, int, int, list[str], dict[str, Any]]) -> None
     os.rename(draft, final)
 
 
-def build(root: Path, side: int) -> tuple[str, list[tuple[str, str, int, int, list[str],
-                                                           dict[str, Any]]]]:
+def build(
+    root: Path, side: int
+) -> tuple[str, list[tuple[str, str, int, int, list[str], dict[str, Any]]]]:
     """The project, its plan and every run; returns the plan's path and the runs' jobs."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "conf").mkdir(exist_ok=True)
@@ -87,22 +93,31 @@ def build(root: Path, side: int) -> tuple[str, list[tuple[str, str, int, int, li
     from snakesweep.api.plans import make_plan
     from snakesweep.execute.execution import execute_run
 
-    plan = make_plan("conf", "config", [f"x=range(0,{side})", f"offset=range(0,{side})"],
-                     "results")
+    plan = make_plan("conf", "config", [f"x=range(0,{side})", f"offset=range(0,{side})"], "results")
     first = plan.run_ids[0]
     if not store.result_path("results", first).exists():
         execute_run(plan, first, "results")
     template = store.read_meta("results", first)
     assert template is not None
-    jobs = [("results", p.run_id, int(p.params["x"]), int(p.params["offset"]),  # type: ignore[call-overload]
-             list(p.overrides), template) for p in plan.points]
+    jobs = [
+        (
+            "results",
+            p.run_id,
+            int(p.params["x"]),
+            int(p.params["offset"]),  # type: ignore[call-overload]
+            list(p.overrides),
+            template,
+        )
+        for p in plan.points
+    ]
     missing = [j for j in jobs if not store.result_path("results", j[1]).exists()]
     if missing:
         t = time.perf_counter()
         with Pool(os.cpu_count() or 1) as pool:
             pool.map(write_run, missing, chunksize=100)
-        print(f"built {len(missing)} run directories in {time.perf_counter() - t:.0f} s",
-              flush=True)
+        print(
+            f"built {len(missing)} run directories in {time.perf_counter() - t:.0f} s", flush=True
+        )
     return str(plan.path), jobs
 
 
@@ -204,27 +219,37 @@ def forget(results: Path) -> None:
 def one_new_run(plan: str, results: Path, new: Any) -> tuple[float, dict[str, Any]]:
     """The sweep merged without ``new``, then ``new`` written and merged: the wall time of
     ``python -m snakesweep.merge`` and, again, the parts of ``write_sweep``."""
-    parse = ("from snakesweep.store import runs as store; "
-             "from snakesweep.planning.plan import load_plan; "
-             f"store.run_statuses('results', load_plan({plan!r}).run_ids)")
+    parse = (
+        "from snakesweep.store import runs as store; "
+        "from snakesweep.planning.plan import load_plan; "
+        f"store.run_statuses('results', load_plan({plan!r}).run_ids)"
+    )
     out = []
     for timed in ("command", "parts"):
         shutil.rmtree(results / "runs" / new[1])
         fresh(PARTS.format(plan=plan))
         write_run(new)
         fresh(parse)  # what the Snakefile parse before the merge job checks
-        out.append(wall("-m", "snakesweep.merge", plan, "results") if timed == "command"
-                   else json.loads(fresh(PARTS.format(plan=plan))))
+        out.append(
+            wall("-m", "snakesweep.merge", plan, "results")
+            if timed == "command"
+            else json.loads(fresh(PARTS.format(plan=plan)))
+        )
     return out[0], out[1]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--side", type=int, default=100)
-    parser.add_argument("--repeats", type=int, default=3,
-                        help="of the direct reader and of the new run (median)")
-    parser.add_argument("--dir", type=Path, default=None,
-                        help="build (or reuse) the sweep here instead of a temporary dir")
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="of the direct reader and of the new run (median)"
+    )
+    parser.add_argument(
+        "--dir",
+        type=Path,
+        default=None,
+        help="build (or reuse) the sweep here instead of a temporary dir",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = (args.dir or Path(tmp) / "sweep").absolute()
@@ -242,9 +267,11 @@ def main() -> None:
         direct_s = statistics.median(direct)
         print(f"\ncold merge of {runs} runs (no merge index), run statuses included:")
         print(f"  xarray per file : {xarray_s:7.2f} s  {runs / xarray_s:8.0f} runs/s")
-        print(f"  direct          : {direct_s:7.2f} s  {runs / direct_s:8.0f} runs/s"
-              f"  ({xarray_s / direct_s:.0f}x; median of {args.repeats}: "
-              f"{', '.join(f'{d:.2f}' for d in direct)} s)")
+        print(
+            f"  direct          : {direct_s:7.2f} s  {runs / direct_s:8.0f} runs/s"
+            f"  ({xarray_s / direct_s:.0f}x; median of {args.repeats}: "
+            f"{', '.join(f'{d:.2f}' for d in direct)} s)"
+        )
 
         new = jobs[len(jobs) // 2]
         forget(results)
@@ -253,18 +280,25 @@ def main() -> None:
         walls = [w for w, _ in tries]
         one = sorted((p for _, p in tries), key=lambda p: p["write_sweep"])[len(tries) // 2]
         print(f"\none new run joins the {runs}-run sweep.nc (medians of {args.repeats}):")
-        print(f"  python -m snakesweep.merge, wall: {statistics.median(walls):.2f} s "
-              f"({', '.join(f'{w:.2f}' for w in walls)}; goal: <= 1 s)")
-        print(f"  write_sweep: {one['write_sweep']:.2f} s, against {full['write_sweep']:.2f} s "
-              f"for the merge without an index ({full['write_sweep'] / one['write_sweep']:.1f}x)"
-              f" and {xarray_s:.0f} s for the xarray reader's merge alone "
-              f"({xarray_s / one['write_sweep']:.0f}x)")
+        print(
+            f"  python -m snakesweep.merge, wall: {statistics.median(walls):.2f} s "
+            f"({', '.join(f'{w:.2f}' for w in walls)}; goal: <= 1 s)"
+        )
+        print(
+            f"  write_sweep: {one['write_sweep']:.2f} s, against {full['write_sweep']:.2f} s "
+            f"for the merge without an index ({full['write_sweep'] / one['write_sweep']:.1f}x)"
+            f" and {xarray_s:.0f} s for the xarray reader's merge alone "
+            f"({xarray_s / one['write_sweep']:.0f}x)"
+        )
         print(f"  imports (numpy, pandas, xarray, netCDF4, h5py, rerun): {one['imports']:.2f} s")
         print("  parts of write_sweep (one new run | no index):")
-        for label in sorted(set(one["parts"]) | set(full["parts"]),
-                            key=lambda k: -one["parts"].get(k, 0)):
-            print(f"    {one['parts'].get(label, 0):6.3f} s | {full['parts'].get(label, 0):6.3f} s"
-                  f"  {label}")
+        for label in sorted(
+            set(one["parts"]) | set(full["parts"]), key=lambda k: -one["parts"].get(k, 0)
+        ):
+            print(
+                f"    {one['parts'].get(label, 0):6.3f} s | {full['parts'].get(label, 0):6.3f} s"
+                f"  {label}"
+            )
 
 
 if __name__ == "__main__":

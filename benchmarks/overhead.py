@@ -70,8 +70,20 @@ def run_plain(snakefile: str, n: int, extra: dict[str, str] | None = None) -> fl
         (root / "Snakefile").write_text(textwrap.dedent(snakefile))
         for name, text in (extra or {}).items():
             (root / name).write_text(text)
-        return timed([sys.executable, "-m", "snakemake", "--cores", "2", "--config", f"count={n}",
-                      "-q", "all"], root)
+        return timed(
+            [
+                sys.executable,
+                "-m",
+                "snakemake",
+                "--cores",
+                "2",
+                "--config",
+                f"count={n}",
+                "-q",
+                "all",
+            ],
+            root,
+        )
 
 
 def run_snakesweep(n: int) -> float:
@@ -82,13 +94,29 @@ def run_snakesweep(n: int) -> float:
         (root / "conf").mkdir()
         (root / "conf" / "config.yaml").write_text(CONFIG)
         (root / "trivial.py").write_text(EXPERIMENT)
-        (root / "invocation.yaml").write_text(
-            f"snakesweep:\n  overrides: ['x=range(0,{n})']\n")
+        (root / "invocation.yaml").write_text(f"snakesweep:\n  overrides: ['x=range(0,{n})']\n")
         # the plan is made once before timing, as `snakesweep run` does
-        subprocess.run([sys.executable, "-m", "snakesweep", "plan", f"x=range(0,{n})"],
-                       cwd=root, check=True, stdout=subprocess.DEVNULL)
-        return timed([sys.executable, "-m", "snakemake", "--snakefile", SNAKEFILE,
-                      "--configfile", "invocation.yaml", "--cores", "2", "-q"], root)
+        subprocess.run(
+            [sys.executable, "-m", "snakesweep", "plan", f"x=range(0,{n})"],
+            cwd=root,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        return timed(
+            [
+                sys.executable,
+                "-m",
+                "snakemake",
+                "--snakefile",
+                SNAKEFILE,
+                "--configfile",
+                "invocation.yaml",
+                "--cores",
+                "2",
+                "-q",
+            ],
+            root,
+        )
 
 
 def slope(fn, n1: int, n2: int, repeats: int) -> float:  # type: ignore[no-untyped-def]
@@ -110,10 +138,10 @@ def main() -> None:
     r = args.repeats
     bare = slope(lambda n: run_plain(BARE, n), args.n1, args.n2, r)
     ours = slope(run_snakesweep, args.n1, args.n2, r)
-    script = slope(lambda n: run_plain(SCRIPT, n, {"write.py": WRITE}), args.n1, args.script_n2,
-                   r)
-    print("per-run overhead through snakemake --cores 2 (slope between "
-          f"{args.n1} and {args.n2} runs)")
+    script = slope(lambda n: run_plain(SCRIPT, n, {"write.py": WRITE}), args.n1, args.script_n2, r)
+    print(
+        f"per-run overhead through snakemake --cores 2 (slope between {args.n1} and {args.n2} runs)"
+    )
     print(f"  bare shell: job          {bare * 1000:8.1f} ms")
     print(f"  snakesweep (warm pool)   {ours * 1000:8.1f} ms")
     print(f"  script: job (xarray)     {script * 1000:8.1f} ms")

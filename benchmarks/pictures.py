@@ -37,8 +37,12 @@ def sweep(root: Path, cores: str) -> Path:
     """The example sweep's results, computed in ``root``."""
     for part in ("conf", "workflow"):
         shutil.copytree(REPO / part, root / part)
-    subprocess.run([sys.executable, "-m", "snakesweep", "run", "--cores", cores,
-                    "snakesweep.pictures=false"], cwd=root, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "snakesweep", "run", "--cores", cores, "snakesweep.pictures=false"],
+        cwd=root,
+        check=True,
+        capture_output=True,
+    )
     return root / "results"
 
 
@@ -46,8 +50,12 @@ def report_job(results: Path, mode: str) -> float:
     """Seconds ``python -m snakesweep.view.report RESULTS`` takes with pictures ``mode``."""
     env = {**os.environ, "SNAKESWEEP_PICTURES": mode}
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "snakesweep.view.report", str(results)], env=env,
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "snakesweep.view.report", str(results)],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     return time.perf_counter() - start
 
 
@@ -60,8 +68,9 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="snakesweep-pictures-") as tmp:
         os.environ["XDG_CONFIG_HOME"] = str(Path(tmp, ".config"))  # rerun's analytics: off
-        subprocess.run([sys.executable, "-m", "rerun", "analytics", "disable"], check=True,
-                       capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "rerun", "analytics", "disable"], check=True, capture_output=True
+        )
         if ns.results is None:
             print("running the example sweep ...", flush=True)
             results = sweep(Path(tmp), ns.cores)
@@ -88,8 +97,7 @@ def measure(results: Path, out: Path, repeats: int) -> None:
     dataset = xr.load_dataset(results / "sweep.nc", engine="netcdf4")
     names = numeric_variables(dataset)[0]
     keep = [v for v in ("run_id", "status") if v in dataset.data_vars]
-    times: dict[str, dict[str, list[float]]] = {n: {"matplotlib": [], "rerun": []}
-                                               for n in names}
+    times: dict[str, dict[str, list[float]]] = {n: {"matplotlib": [], "rerun": []} for n in names}
     jobs: dict[str, list[float]] = {"matplotlib": [], "rerun": [], "off": []}
     rerun_fails: str | None = None
     for _ in range(repeats):
@@ -99,16 +107,19 @@ def measure(results: Path, out: Path, repeats: int) -> None:
             times[name]["matplotlib"].append(time.perf_counter() - start)
             if rerun_fails is None:
                 try:
-                    times[name]["rerun"].append(render_dataset(
-                        dataset[[name, *keep]], out / f"{name}.rerun.png"))
+                    times[name]["rerun"].append(
+                        render_dataset(dataset[[name, *keep]], out / f"{name}.rerun.png")
+                    )
                 except RenderError as exc:
                     rerun_fails = str(exc)
         for mode in jobs:
             if mode != "rerun" or rerun_fails is None:
                 jobs[mode].append(report_job(results, mode))
 
-    print(f"\n{len(names)} result variables of {results / 'sweep.nc'}, median of {repeats} "
-          f"(matplotlib's import, once a process: {imported:.2f} s)")
+    print(
+        f"\n{len(names)} result variables of {results / 'sweep.nc'}, median of {repeats} "
+        f"(matplotlib's import, once a process: {imported:.2f} s)"
+    )
     if rerun_fails:
         print(f"rerun's viewer cannot draw here, so its side is skipped: {rerun_fails}")
     print(f"{'picture':<28} {'matplotlib':>11} {'rerun':>9} {'rerun/matplotlib':>17}")

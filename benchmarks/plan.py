@@ -58,8 +58,10 @@ with initialize_config_dir(config_dir="{conf}", version_base="1.3"):
     print(json.dumps((time.perf_counter() - t) / len(sample)))
 """
 
-POINTS = ('[[f"model=m{m}", f"optimizer.lr={lr}", f"seed={s}"] '
-          "for m in range(4) for lr in range(1, 51) for s in range(50)]")
+POINTS = (
+    '[[f"model=m{m}", f"optimizer.lr={lr}", f"seed={s}"] '
+    "for m in range(4) for lr in range(1, 51) for s in range(50)]"
+)
 """The same points as override lists, for the compose() baseline."""
 
 
@@ -72,13 +74,15 @@ def write_conf(root: Path, config: str) -> None:
 
 
 def run(code: str, cwd: Path) -> Any:
-    out = subprocess.run([sys.executable, "-c", code], cwd=cwd, check=True,
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=cwd, check=True, capture_output=True, text=True
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def measure(root: Path, config: str, overrides: list[str], points: str, sample: int,
-            cold_goal: float) -> float:
+def measure(
+    root: Path, config: str, overrides: list[str], points: str, sample: int, cold_goal: float
+) -> float:
     """Time a cold and a warm plan in fresh processes against one compose() per point
     (sampled); print them; return the cold time."""
     write_conf(root, config)
@@ -90,12 +94,18 @@ def measure(root: Path, config: str, overrides: list[str], points: str, sample: 
     size = sum(f.stat().st_size for f in (root / "results").rglob("*.json"))
     baseline = per_compose * n
     print(f"plan of {n} points: {structure}")
-    print(f"  compose() per point      {per_compose * 1000:8.1f} ms  "
-          f"-> {baseline:6.0f} s for {n} (sampled {sample})")
-    print(f"  cold plan                {cold:8.2f} s   (whole process {cold_process:.2f} s; "
-          f"goal <= {cold_goal:g} s)")
-    print(f"  warm plan (cache)        {warm:8.3f} s   (goal <= 0.5 s; plan files "
-          f"{size / 1e6:.1f} MB)")
+    print(
+        f"  compose() per point      {per_compose * 1000:8.1f} ms  "
+        f"-> {baseline:6.0f} s for {n} (sampled {sample})"
+    )
+    print(
+        f"  cold plan                {cold:8.2f} s   (whole process {cold_process:.2f} s; "
+        f"goal <= {cold_goal:g} s)"
+    )
+    print(
+        f"  warm plan (cache)        {warm:8.3f} s   (goal <= 0.5 s; plan files "
+        f"{size / 1e6:.1f} MB)"
+    )
     print(f"compose() per point / cold {baseline / cold:8.0f}x")
     print(f"compose() per point / warm {baseline / warm:8.0f}x")
     return float(cold)

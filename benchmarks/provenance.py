@@ -75,14 +75,20 @@ def main() -> None:
         root = Path(tmp)
         (root / "trivial.py").write_text("def main(cfg):\n    return {'y': cfg.x}\n")
         (root / "conf").mkdir()
-        (root / "conf" / "config.yaml").write_text(textwrap.dedent("""
+        (root / "conf" / "config.yaml").write_text(
+            textwrap.dedent("""
             snakesweep:
               experiment: trivial:main
             x: 0
-            """))
+            """)
+        )
         (root / ".gitignore").write_text("results/\nscratch/\n")
-        env = {"GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@b.invalid",
-               "GIT_COMMITTER_NAME": "b", "GIT_COMMITTER_EMAIL": "b@b.invalid"}
+        env = {
+            "GIT_AUTHOR_NAME": "b",
+            "GIT_AUTHOR_EMAIL": "b@b.invalid",
+            "GIT_COMMITTER_NAME": "b",
+            "GIT_COMMITTER_EMAIL": "b@b.invalid",
+        }
         os.environ.update(env)
         sh("git", "init", "-q", cwd=root)
         sh("git", "add", "-A", cwd=root)
@@ -134,23 +140,28 @@ def main() -> None:
             store.run_statuses("bigresults", big.run_ids)
             plain.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
-            statuses = store.run_statuses("bigresults", big.run_ids,
-                                          CurrentCode(big.options))
+            statuses = store.run_statuses("bigresults", big.run_ids, CurrentCode(big.options))
             checked.append(time.perf_counter() - t0)
         assert set(statuses.values()) == {"done"}, set(statuses.values())
         size = len((store.run_dir("bigresults", big.run_ids[0]) / store.META).read_bytes())
 
-    print(f"per run, warm (pool worker)   {warm * 1e3:7.2f} ms   "
-          f"{warm / per_run:5.3f}x a trivial run's execute_run ({per_run * 1e3:.1f} ms); "
-          f"goal < 50 ms")
+    print(
+        f"per run, warm (pool worker)   {warm * 1e3:7.2f} ms   "
+        f"{warm / per_run:5.3f}x a trivial run's execute_run ({per_run * 1e3:.1f} ms); "
+        f"goal < 50 ms"
+    )
     print(f"per run, cold (fresh process) {cold * 1e3:7.2f} ms   goal < 50 ms")
-    print(f"per run, no session           {no_session * 1e3:7.2f} ms   "
-          "(captures git and distributions itself)")
+    print(
+        f"per run, no session           {no_session * 1e3:7.2f} ms   "
+        "(captures git and distributions itself)"
+    )
     print(f"per sweep, begin_session      {session * 1e3:7.2f} ms   once, at Snakemake's onstart")
-    print(f"per parse, {args.runs} runs' status  {statistics.median(checked) * 1e3:7.1f} ms with "
-          f"the stale check vs {statistics.median(plain) * 1e3:.1f} ms without: "
-          f"{statistics.median(checked) / statistics.median(plain):.2f}x "
-          f"(meta.json of {size} bytes)")
+    print(
+        f"per parse, {args.runs} runs' status  {statistics.median(checked) * 1e3:7.1f} ms with "
+        f"the stale check vs {statistics.median(plain) * 1e3:.1f} ms without: "
+        f"{statistics.median(checked) / statistics.median(plain):.2f}x "
+        f"(meta.json of {size} bytes)"
+    )
 
 
 if __name__ == "__main__":

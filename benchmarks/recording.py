@@ -40,7 +40,9 @@ def sweep(shape):
                       coords={**coords, "step": np.arange(100)})
 """
 
-EXPORT = MAKE + """
+EXPORT = (
+    MAKE
+    + """
 import json, sys, time
 import rerun
 from snakesweep.view.recording import to_rerun
@@ -49,8 +51,11 @@ t = time.perf_counter()
 to_rerun(ds, sys.argv[2])
 print(json.dumps(time.perf_counter() - t))
 """
+)
 
-PER_VALUE = MAKE + """
+PER_VALUE = (
+    MAKE
+    + """
 import itertools, json, sys, time
 import rerun as rr
 ds = sweep(sys.argv[1])
@@ -71,11 +76,13 @@ rec.flush()
 rec.disconnect()
 print(json.dumps(time.perf_counter() - t))
 """
+)
 
 
 def timed(script: str, shape: str, out: Path) -> float:
-    result = subprocess.run([sys.executable, "-c", script, shape, str(out)], check=True,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-c", script, shape, str(out)], check=True, capture_output=True, text=True
+    )
     return float(json.loads(result.stdout))
 
 
@@ -83,16 +90,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    print(f"{'shape':8} {'to_rerun (s)':>13} {'one log per value (s)':>22} {'ratio':>7} "
-          f"{'file (MB)':>10}")
+    print(
+        f"{'shape':8} {'to_rerun (s)':>13} {'one log per value (s)':>22} {'ratio':>7} "
+        f"{'file (MB)':>10}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         for shape in ("grid", "curves"):
-            ours = statistics.median(timed(EXPORT, shape, Path(tmp, f"{shape}.rrd"))
-                                     for _ in range(args.repeats))
+            ours = statistics.median(
+                timed(EXPORT, shape, Path(tmp, f"{shape}.rrd")) for _ in range(args.repeats)
+            )
             base = timed(PER_VALUE, shape, Path(tmp, f"{shape}-baseline.rrd"))
             size = Path(tmp, f"{shape}.rrd").stat().st_size / 1e6
-            print(f"{shape:8} {ours:13.2f} {base:22.1f} {ours / base:7.3f} {size:10.1f}",
-                  flush=True)
+            print(
+                f"{shape:8} {ours:13.2f} {base:22.1f} {ours / base:7.3f} {size:10.1f}", flush=True
+            )
 
 
 if __name__ == "__main__":

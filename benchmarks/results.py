@@ -58,22 +58,33 @@ def synthetic(root: Path, side: int) -> None:
     ids = np.array([[f"{i * side + j:016x}" for j in b] for i in a])
     rng = np.random.default_rng(0)
     scores = {n: rng.random((side, side)) for n in ("score", "loss", "accuracy")}
-    ds = xr.Dataset({**{n: (("a", "b"), v) for n, v in scores.items()},
-                     "run_id": (("a", "b"), ids), "status": (("a", "b"),
-                                                            np.full((side, side), "done"))},
-                    coords={"a": a, "b": b})
+    ds = xr.Dataset(
+        {
+            **{n: (("a", "b"), v) for n, v in scores.items()},
+            "run_id": (("a", "b"), ids),
+            "status": (("a", "b"), np.full((side, side), "done")),
+        },
+        coords={"a": a, "b": b},
+    )
     root.mkdir(parents=True)
     ds.to_netcdf(root / "sweep.nc", engine="netcdf4")
     aa, bb = np.meshgrid(a, b, indexing="ij")
-    pd.DataFrame({"run_id": ids.ravel(), "status": "done", "duration": 0.01, "debug": False,
-                  "commit": "", "a": aa.ravel(), "b": bb.ravel(),
-                  **{n: v.ravel() for n, v in scores.items()}}).to_csv(root / "runs.csv",
-                                                                       index=False)
+    pd.DataFrame(
+        {
+            "run_id": ids.ravel(),
+            "status": "done",
+            "duration": 0.01,
+            "debug": False,
+            "commit": "",
+            "a": aa.ravel(),
+            "b": bb.ravel(),
+            **{n: v.ravel() for n, v in scores.items()},
+        }
+    ).to_csv(root / "runs.csv", index=False)
 
 
 def fresh(code: str) -> float:
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])
 
 
@@ -82,7 +93,8 @@ def logged_run(tmp: Path, steps: int) -> tuple[float, float]:
     (tmp / "logbench.py").write_text(textwrap.dedent(EXPERIMENT))
     (tmp / "conf").mkdir()
     (tmp / "conf" / "config.yaml").write_text(
-        f"snakesweep:\n  experiment: logbench:train\nsteps: {steps}\n")
+        f"snakesweep:\n  experiment: logbench:train\nsteps: {steps}\n"
+    )
     import os
 
     os.chdir(tmp)
@@ -115,14 +127,18 @@ def main() -> None:
         ours = [fresh(OURS.format(root=str(root))) for _ in range(args.repeats)]
         base = [fresh(BASE.format(root=str(root))) for _ in range(args.repeats)]
         o, b = statistics.median(ours), statistics.median(base)
-        print(f"load + filter + to_dataframe(wide=True), {args.side ** 2:,} runs: {o:.2f} s "
-              f"(imports included) vs pandas by hand {b:.2f} s ({o / b:.1f}x)")
+        print(
+            f"load + filter + to_dataframe(wide=True), {args.side**2:,} runs: {o:.2f} s "
+            f"(imports included) vs pandas by hand {b:.2f} s ({o / b:.1f}x)"
+        )
         logged = Path(tmp, "logged").resolve()
         logged.mkdir()
         executed, merged = logged_run(logged, args.steps)
-        print(f"one run logging {args.steps:,} steps of 4 values: executed in {executed:.2f} s "
-              f"(its {args.steps:,} run.log calls included), merged in {merged:.2f} s "
-              f"({executed + merged:.2f} s)")
+        print(
+            f"one run logging {args.steps:,} steps of 4 values: executed in {executed:.2f} s "
+            f"(its {args.steps:,} run.log calls included), merged in {merged:.2f} s "
+            f"({executed + merged:.2f} s)"
+        )
 
 
 if __name__ == "__main__":

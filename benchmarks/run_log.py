@@ -47,8 +47,10 @@ def main() -> None:
             base.append(appended(args.calls))
             ours.append(logged(args.calls, Path(tmp, str(r))))
         o, b = statistics.median(ours), statistics.median(base)
-        print(f"run.log, 4 scalars: {o / args.calls * 1e6:.2f} µs per call vs list.append "
-              f"{b / args.calls * 1e6:.2f} µs ({o / b:.1f}x), median of {args.repeats}")
+        print(
+            f"run.log, 4 scalars: {o / args.calls * 1e6:.2f} µs per call vs list.append "
+            f"{b / args.calls * 1e6:.2f} µs ({o / b:.1f}x), median of {args.repeats}"
+        )
         import xarray as xr
 
         run = Run("bench", None, Path(tmp, "big"))
@@ -59,8 +61,10 @@ def main() -> None:
         written = time.perf_counter() - start
         xr.load_dataset(Path(tmp, "result.nc"), engine="netcdf4")
         total = time.perf_counter() - start
-        print(f"{args.calls:,} logged steps: written in {written:.2f} s, read back in "
-              f"{total - written:.2f} s ({total:.2f} s)")
+        print(
+            f"{args.calls:,} logged steps: written in {written:.2f} s, read back in "
+            f"{total - written:.2f} s ({total:.2f} s)"
+        )
 
 
 if __name__ == "__main__":

@@ -50,13 +50,16 @@ def overrides(points: int) -> list[str]:
 
 def timed(cmd: list[str], cwd: Path) -> tuple[float, float, str]:
     """Wall seconds, peak resident MB of the command (its own child-rusage), its stdout."""
-    probe = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
-             "p = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE, "
-             "stderr=subprocess.DEVNULL, text=True, check=True); "
-             "print(time.perf_counter() - t, "
-             "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024); print(p.stdout)")
-    out = subprocess.run([sys.executable, "-c", probe, *cmd], cwd=cwd, check=True,
-                         capture_output=True, text=True).stdout
+    probe = (
+        "import resource, subprocess, sys, time; t = time.perf_counter(); "
+        "p = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE, "
+        "stderr=subprocess.DEVNULL, text=True, check=True); "
+        "print(time.perf_counter() - t, "
+        "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024); print(p.stdout)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe, *cmd], cwd=cwd, check=True, capture_output=True, text=True
+    ).stdout
     first, _, rest = out.partition("\n")
     seconds, mb = map(float, first.split())
     return seconds, mb, rest
@@ -75,7 +78,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
         bare, ours = Path(a), Path(b)
         (bare / "Snakefile").write_text(
-            textwrap.dedent(PARAMSPACE.format(seeds=args.baseline_points // 200)))
+            textwrap.dedent(PARAMSPACE.format(seeds=args.baseline_points // 200))
+        )
         (ours / "conf" / "model").mkdir(parents=True)
         (ours / "conf" / "config.yaml").write_text(textwrap.dedent(CONFIG))
         for i in range(4):
@@ -87,27 +91,48 @@ def main() -> None:
         cold, cold_mb, out = timed(env_cmd, ours)
         cached, _, _ = timed(env_cmd, ours)
         runs = int(out.split()[0])
-        snakesweep = [sys.executable, "-m", "snakemake", "-n", "-q", "--cores", "2",
-                      "--snakefile", SNAKEFILE, "--configfile", "invocation.yaml"]
+        snakesweep = [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-n",
+            "-q",
+            "--cores",
+            "2",
+            "--snakefile",
+            SNAKEFILE,
+            "--configfile",
+            "invocation.yaml",
+        ]
         dry, dry_mb, _ = timed(snakesweep, ours)
-        stats = subprocess.run([c for c in snakesweep if c != "-q"], cwd=ours,
-                               capture_output=True, text=True).stdout
-        jobs = next((line.split()[-1] for line in stats.splitlines()
-                     if line.startswith("total")), "?")
-        base, base_mb, _ = timed([sys.executable, "-m", "snakemake", "-n", "-q", "--cores",
-                                  "2"], bare)
+        stats = subprocess.run(
+            [c for c in snakesweep if c != "-q"], cwd=ours, capture_output=True, text=True
+        ).stdout
+        jobs = next(
+            (line.split()[-1] for line in stats.splitlines() if line.startswith("total")), "?"
+        )
+        base, base_mb, _ = timed(
+            [sys.executable, "-m", "snakemake", "-n", "-q", "--cores", "2"], bare
+        )
     print(f"a sweep of {runs:,} runs ({os.cpu_count()} cores)")
-    print(f"  plan, cold (whole process)          {cold:7.2f} s  {cold_mb:6.0f} MB"
-          "   (goal <= 10 s)")
+    print(
+        f"  plan, cold (whole process)          {cold:7.2f} s  {cold_mb:6.0f} MB   (goal <= 10 s)"
+    )
     print(f"  plan, cached                        {cached:7.2f} s            (goal <= 1 s)")
-    print(f"  snakemake -n, snakesweep's rules     {dry:7.2f} s  {dry_mb:6.0f} MB"
-          f"   ({jobs} jobs; goal <= 20 s, <= 1 GB)")
-    print(f"  snakemake -n, Paramspace, {args.baseline_points:,} runs {base:7.2f} s  "
-          f"{base_mb:6.0f} MB")
+    print(
+        f"  snakemake -n, snakesweep's rules     {dry:7.2f} s  {dry_mb:6.0f} MB"
+        f"   ({jobs} jobs; goal <= 20 s, <= 1 GB)"
+    )
+    print(
+        f"  snakemake -n, Paramspace, {args.baseline_points:,} runs {base:7.2f} s  "
+        f"{base_mb:6.0f} MB"
+    )
     scale = args.points / args.baseline_points
-    print(f"snakesweep ({args.points:,}) / Paramspace ({args.baseline_points:,}): "
-          f"{dry / base:.2f}x time, {dry_mb / base_mb:.2f}x memory "
-          f"(per run: {dry / base / scale:.3f}x)")
+    print(
+        f"snakesweep ({args.points:,}) / Paramspace ({args.baseline_points:,}): "
+        f"{dry / base:.2f}x time, {dry_mb / base_mb:.2f}x memory "
+        f"(per run: {dry / base / scale:.3f}x)"
+    )
 
 
 if __name__ == "__main__":

@@ -42,12 +42,24 @@ def main() -> int:
         for part in ("conf", "workflow"):
             shutil.copytree(REPO / part, root / part)
         os.environ["XDG_CONFIG_HOME"] = str(root / ".config")  # rerun's settings: analytics
-        subprocess.run([sys.executable, "-m", "rerun", "analytics", "disable"], check=True,
-                       capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "rerun", "analytics", "disable"], check=True, capture_output=True
+        )
         start = time.monotonic()
         # the report's own pictures are not needed here: the override turns them off
-        subprocess.run([sys.executable, "-m", "snakesweep", "run", "--cores", args.cores,
-                        "snakesweep.pictures=false"], cwd=root, check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "snakesweep",
+                "run",
+                "--cores",
+                args.cores,
+                "snakesweep.pictures=false",
+            ],
+            cwd=root,
+            check=True,
+        )
         swept = time.monotonic() - start
         dataset = xr.load_dataset(root / "results" / "sweep.nc", engine="netcdf4")
     start = time.monotonic()
@@ -58,8 +70,9 @@ def main() -> int:
     seconds = time.monotonic() - start
     size = png_size(output)
     assert size is not None, output
-    print(f"{output}: {size[0]}x{size[1]} pixels, drawn in {seconds:.2f} s "
-          f"(the sweep: {swept:.1f} s)")
+    print(
+        f"{output}: {size[0]}x{size[1]} pixels, drawn in {seconds:.2f} s (the sweep: {swept:.1f} s)"
+    )
     return 0
 
 

@@ -63,8 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     what = parser.add_mutually_exclusive_group()
     what.add_argument("--write", action="store_true", help="write it into README.md")
-    what.add_argument("--check", action="store_true",
-                      help="exit 1 when README.md holds another table")
+    what.add_argument(
+        "--check", action="store_true", help="exit 1 when README.md holds another table"
+    )
     args = parser.parse_args(argv)
     if not (args.write or args.check):
         sys.stdout.write(table())
@@ -73,8 +74,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         if readme_table(text) == table():
             return 0
-        print("README.md's table of options is not the schema's: run "
-              "`python docs/options_table.py --write`", file=sys.stderr)
+        print(
+            "README.md's table of options is not the schema's: run "
+            "`python docs/options_table.py --write`",
+            file=sys.stderr,
+        )
         return 1
     README.write_text(with_table(text), encoding="utf-8")
     return 0

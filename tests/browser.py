@@ -42,11 +42,20 @@ PACKAGES = ["chromium", "mesa-vulkan-drivers"]
 """What ``install_chromium`` installs with apt."""
 LOCAL = "127.0.0.1"
 FLAGS = [
-    "--headless", "--no-sandbox", "--no-first-run", "--no-default-browser-check",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-quic", "--disable-extensions", "--mute-audio", "--window-size=1280,800",
+    "--headless",
+    "--no-sandbox",
+    "--no-first-run",
+    "--no-default-browser-check",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--disable-extensions",
+    "--mute-audio",
+    "--window-size=1280,800",
     f"--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE {LOCAL}",
-    "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
+    "--use-angle=swiftshader",
+    "--enable-unsafe-swiftshader",
 ]
 
 
@@ -69,13 +78,18 @@ def _install_chromium(timeout: float) -> Path:
     if CHROMIUM.exists():  # another worker installed it while this one waited
         return CHROMIUM
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", *APT_LOCK_WAIT, "--no-install-recommends",
-               *PACKAGES]
+    install = ["apt-get", "install", "-y", *APT_LOCK_WAIT, "--no-install-recommends", *PACKAGES]
 
     def run(command: list[str]) -> subprocess.CompletedProcess[str]:
         try:
-            return subprocess.run(command, capture_output=True, text=True, env=env,
-                                  stdin=subprocess.DEVNULL, timeout=timeout)
+            return subprocess.run(
+                command,
+                capture_output=True,
+                text=True,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                timeout=timeout,
+            )
         except (OSError, subprocess.TimeoutExpired) as exc:
             return subprocess.CompletedProcess(command, -1, "", str(exc))
 
@@ -85,8 +99,9 @@ def _install_chromium(timeout: float) -> Path:
         out = run(install)
     if out.returncode != 0:
         tail = "\n".join((out.stdout + out.stderr).strip().splitlines()[-5:])
-        raise BrowserError(f"{CHROMIUM} is missing, and `{' '.join(install)}` failed "
-                           f"({out.returncode}): {tail}")
+        raise BrowserError(
+            f"{CHROMIUM} is missing, and `{' '.join(install)}` failed ({out.returncode}): {tail}"
+        )
     if not CHROMIUM.exists():
         raise BrowserError(f"{CHROMIUM} is missing, also after `{' '.join(install)}`")
     return CHROMIUM
@@ -139,8 +154,9 @@ class Page:
 
     def evaluate(self, expression: str) -> Any:
         """The value of a JavaScript expression in the page (promises are awaited)."""
-        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True,
-                           awaitPromise=True)
+        result = self.call(
+            "Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True
+        )
         if "exceptionDetails" in result:
             raise BrowserError(f"{expression!r} threw: {result['exceptionDetails']}")
         return result["result"].get("value")
@@ -150,8 +166,13 @@ class Page:
         result = self.call("Page.captureScreenshot", format="png", optimizeForSpeed=True)
         return base64.b64decode(result["data"])
 
-    def wait_until(self, check: Callable[[bytes], bool], timeout: float = 90.0,
-                   every: float = 1.0, keep: Path | None = None) -> bytes:
+    def wait_until(
+        self,
+        check: Callable[[bytes], bool],
+        timeout: float = 90.0,
+        every: float = 1.0,
+        keep: Path | None = None,
+    ) -> bytes:
         """Screenshots every ``every`` s until ``check`` passes on one, which is returned;
         ``TimeoutError`` after ``timeout`` s. ``keep`` holds the latest screenshot."""
         deadline = time.monotonic() + timeout
@@ -162,9 +183,10 @@ class Page:
             if check(png):
                 return png
             if time.monotonic() > deadline:
-                raise TimeoutError(f"the page did not pass {check.__name__} within "
-                                   f"{timeout:.0f} s" + (f"; last screenshot: {keep}"
-                                                         if keep else ""))
+                raise TimeoutError(
+                    f"the page did not pass {check.__name__} within "
+                    f"{timeout:.0f} s" + (f"; last screenshot: {keep}" if keep else "")
+                )
             self.idle(every)
 
     def close(self) -> None:
@@ -201,8 +223,7 @@ class Page:
             self._send("Fetch.continueRequest", {"requestId": ident})
         else:
             self.requests.blocked.append(url)
-            self._send("Fetch.failRequest", {"requestId": ident,
-                                             "errorReason": "BlockedByClient"})
+            self._send("Fetch.failRequest", {"requestId": ident, "errorReason": "BlockedByClient"})
 
 
 @dataclass
@@ -215,8 +236,9 @@ class Browser:
 
     def open(self, url: str) -> Page:
         """A new tab showing ``url``."""
-        new_tab = urllib.request.Request(f"http://{LOCAL}:{self.port}/json/new?about:blank",
-                                         method="PUT")
+        new_tab = urllib.request.Request(
+            f"http://{LOCAL}:{self.port}/json/new?about:blank", method="PUT"
+        )
         with urllib.request.urlopen(new_tab, timeout=30) as answer:
             target = json.load(answer)
         page = Page(target["webSocketDebuggerUrl"])
@@ -226,17 +248,28 @@ class Browser:
 
 
 @contextmanager
-def chromium(tmp_path: Path, *flags: str, executable: Path = CHROMIUM,
-             timeout: float = 30.0) -> Iterator[Browser]:
+def chromium(
+    tmp_path: Path, *flags: str, executable: Path = CHROMIUM, timeout: float = 30.0
+) -> Iterator[Browser]:
     """Headless Chromium (``FLAGS`` and ``flags``) with a fresh profile in ``tmp_path``,
     stopped with its whole process group when the block ends."""
     profile = tmp_path / "chromium-profile"
     profile.mkdir()
     with (tmp_path / "chromium.log").open("wb") as log:
         process = subprocess.Popen(
-            [str(executable), *FLAGS, *flags, f"--user-data-dir={profile}",
-             "--remote-debugging-port=0", "about:blank"],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+            [
+                str(executable),
+                *FLAGS,
+                *flags,
+                f"--user-data-dir={profile}",
+                "--remote-debugging-port=0",
+                "about:blank",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
         browser = Browser(process, 0)
         try:
             browser.port = _devtools_port(process, profile / "DevToolsActivePort", timeout)
@@ -252,8 +285,10 @@ def _devtools_port(process: subprocess.Popen[bytes], path: Path, timeout: float)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise BrowserError(f"chromium exited with status {process.returncode}; "
-                               f"see {path.parent.parent / 'chromium.log'}")
+            raise BrowserError(
+                f"chromium exited with status {process.returncode}; "
+                f"see {path.parent.parent / 'chromium.log'}"
+            )
         if path.exists() and (text := path.read_text()).strip():
             return int(text.split()[0])
         time.sleep(0.1)
@@ -301,8 +336,8 @@ def pixels(png: bytes) -> np.ndarray:
         raise ValueError("not a PNG")
     pos, header, data = 8, b"", bytearray()
     while pos < len(png):
-        length, kind = struct.unpack(">I4s", png[pos:pos + 8])
-        chunk = png[pos + 8:pos + 8 + length]
+        length, kind = struct.unpack(">I4s", png[pos : pos + 8])
+        chunk = png[pos + 8 : pos + 8 + length]
         pos += 12 + length
         if kind == b"IHDR":
             header = chunk
@@ -311,8 +346,10 @@ def pixels(png: bytes) -> np.ndarray:
     width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", header)
     channels = {2: 3, 6: 4}.get(colour)
     if depth != 8 or channels is None or interlace:
-        raise ValueError(f"not an 8-bit RGB(A) PNG without interlacing (bit depth {depth}, "
-                         f"colour type {colour}, interlace {interlace})")
+        raise ValueError(
+            f"not an 8-bit RGB(A) PNG without interlacing (bit depth {depth}, "
+            f"colour type {colour}, interlace {interlace})"
+        )
     raw = np.frombuffer(zlib.decompress(bytes(data)), np.uint8).reshape(height, -1)
     rows = np.zeros((height + 1, width * channels), np.int64)  # row 0: the one above the top
     for y in range(height):

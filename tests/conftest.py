@@ -27,11 +27,19 @@ def _no_analytics(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """
     home = tmp_path_factory.mktemp("xdg")
     saved = dict(os.environ)
-    os.environ.update({"XDG_CONFIG_HOME": str(home / "config"),
-                       "XDG_DATA_HOME": str(home / "data"),
-                       "RERUN_ANALYTICS": "false", "DVC_NO_ANALYTICS": "1"})
-    subprocess.run([str(Path(sys.executable).with_name("rerun")), "analytics", "disable"],
-                   check=True, capture_output=True)
+    os.environ.update(
+        {
+            "XDG_CONFIG_HOME": str(home / "config"),
+            "XDG_DATA_HOME": str(home / "data"),
+            "RERUN_ANALYTICS": "false",
+            "DVC_NO_ANALYTICS": "1",
+        }
+    )
+    subprocess.run(
+        [str(Path(sys.executable).with_name("rerun")), "analytics", "disable"],
+        check=True,
+        capture_output=True,
+    )
     settings = json.loads((home / "config" / "rerun" / "analytics.json").read_text())
     assert settings["analytics_enabled"] is False
     yield
@@ -81,8 +89,7 @@ def machine_lock(name: str, timeout: float = 3600) -> Iterator[None]:
     the one SLURM of the machine. Waits up to ``timeout`` s for it."""
     from filelock import FileLock  # installed with snakemake
 
-    with FileLock(Path(tempfile.gettempdir()) / f"snakesweep-tests-{name}.lock",
-                  timeout=timeout):
+    with FileLock(Path(tempfile.gettempdir()) / f"snakesweep-tests-{name}.lock", timeout=timeout):
         yield
 
 
@@ -96,7 +103,9 @@ def write(path: Path, text: str) -> Path:
 def conf_tree(tmp_path: Path) -> Path:
     """A config tree with two groups, nested keys, an interpolation and a sweep in the config."""
     conf = tmp_path / "conf"
-    write(conf / "config.yaml", """
+    write(
+        conf / "config.yaml",
+        """
         defaults:
           - model: mlp
           - db: sqlite
@@ -117,7 +126,8 @@ def conf_tree(tmp_path: Path) -> Path:
           sweeper:
             params:
               seed: 0,1
-        """)
+        """,
+    )
     write(conf / "model" / "mlp.yaml", "kind: mlp\nwidth: 16\ndepth: 2\n")
     write(conf / "model" / "cnn.yaml", "kind: cnn\nwidth: 8\nkernel: 3\n")
     write(conf / "model" / "rnn.yaml", "kind: rnn\nwidth: 4\ncell: gru\n")
@@ -151,7 +161,9 @@ def main(cfg):
 def project(tmp_path: Path) -> Iterator[Path]:
     """A user's project: conf/ with a one-key domain, and the tiny experiment module."""
     sys.modules.pop("tinyexp", None)  # each project has its own tinyexp.py
-    write(tmp_path / "conf" / "config.yaml", """
+    write(
+        tmp_path / "conf" / "config.yaml",
+        """
         snakesweep:
           experiment: tinyexp:main
         x: 1
@@ -163,18 +175,25 @@ def project(tmp_path: Path) -> Iterator[Path]:
           sweeper:
             params:
               x: 1,2,3
-        """)
+        """,
+    )
     write(tmp_path / "tinyexp.py", TINY_EXPERIMENT)
     yield tmp_path
     sys.modules.pop("tinyexp", None)
 
 
-def snakesweep(*args: str, cwd: Path, env: dict[str, str] | None = None,
-               timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def snakesweep(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
     """Run the real ``snakesweep`` command line in ``cwd``."""
     return subprocess.run(
-        [sys.executable, "-m", "snakesweep", *args], cwd=cwd, capture_output=True, text=True,
-        env={**os.environ, **(env or {})}, timeout=timeout)
+        [sys.executable, "-m", "snakesweep", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+    )
 
 
 def calls(project: Path) -> list[str]:
@@ -190,16 +209,18 @@ def repo_copy(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def tool(*args: str, cwd: Path, check: bool = True,
-         timeout: float = 600) -> subprocess.CompletedProcess[str]:
+def tool(
+    *args: str, cwd: Path, check: bool = True, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
     """Run a real command line tool (git, dvc, snakemake) of this environment in ``cwd``."""
     command = list(args)
     if command[0] in ("dvc", "snakemake", "snakesweep"):
         command = [sys.executable, "-m", *command]
     out = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout)
     if check and out.returncode != 0:
-        raise AssertionError(f"{' '.join(args)} exited {out.returncode}:\n{out.stdout}\n"
-                             f"{out.stderr}")
+        raise AssertionError(
+            f"{' '.join(args)} exited {out.returncode}:\n{out.stdout}\n{out.stderr}"
+        )
     return out
 
 
@@ -210,13 +231,16 @@ def tool_environment(site_cache: Path) -> Iterator[None]:
     bin_dir = str(Path(sys.executable).parent)  # dvc.yaml's `snakemake …` runs through PATH
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
-        for key, value in {"GIT_AUTHOR_NAME": "snakesweep tests",
-                           "GIT_COMMITTER_NAME": "snakesweep tests",
-                           "GIT_AUTHOR_EMAIL": "tests@snakesweep.invalid",
-                           "GIT_COMMITTER_EMAIL": "tests@snakesweep.invalid",
-                           "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1",
-                           "DVC_NO_ANALYTICS": "1",
-                           "DVC_SITE_CACHE_DIR": str(site_cache)}.items():
+        for key, value in {
+            "GIT_AUTHOR_NAME": "snakesweep tests",
+            "GIT_COMMITTER_NAME": "snakesweep tests",
+            "GIT_AUTHOR_EMAIL": "tests@snakesweep.invalid",
+            "GIT_COMMITTER_EMAIL": "tests@snakesweep.invalid",
+            "GIT_CONFIG_GLOBAL": os.devnull,
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "DVC_NO_ANALYTICS": "1",
+            "DVC_SITE_CACHE_DIR": str(site_cache),
+        }.items():
             patch.setenv(key, value)
         yield
 
@@ -228,8 +252,9 @@ def tool_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         yield
 
 
-def made_once(tmp_path_factory: pytest.TempPathFactory, name: str,
-              make: Callable[[Path], None]) -> Path:
+def made_once(
+    tmp_path_factory: pytest.TempPathFactory, name: str, make: Callable[[Path], None]
+) -> Path:
     """``make(directory)`` run once in a test session, shared by its parallel workers
     (``pytest -n``), who would otherwise each make it: a fixture of a module whose tests
     run on several workers is made on each. The tests only read it (or copy it)."""
@@ -248,7 +273,7 @@ def made_once(tmp_path_factory: pytest.TempPathFactory, name: str,
     return where
 
 
-LOGGING_EXPERIMENT = '''
+LOGGING_EXPERIMENT = """
 import numpy as np
 
 
@@ -266,12 +291,14 @@ def train(cfg, run):
     if cfg.get("fail"):
         raise RuntimeError("failed after logging")
     return {"score": float(cfg.x)}
-'''
+"""
 
 
 def write_logging_project(root: Path) -> Path:
     """A project whose experiment logs, stores blobs and notes metadata; swept over x=1,2."""
-    write(root / "conf" / "config.yaml", """
+    write(
+        root / "conf" / "config.yaml",
+        """
         snakesweep:
           experiment: logexp:train
         x: 1
@@ -281,7 +308,8 @@ def write_logging_project(root: Path) -> Path:
           sweeper:
             params:
               x: 1,2
-        """)
+        """,
+    )
     write(root / "logexp.py", LOGGING_EXPERIMENT)
     return root
 

@@ -29,8 +29,11 @@ def misplaced(results: Path, sweeps_own: frozenset[str] = frozenset()) -> dict[s
     ids = ds["run_id"].values
     status = ds["status"].values
     statuses = store.run_statuses(results, sorted(set(ids.ravel().tolist())))
-    names = [str(n) for n in (*ds.data_vars, *ds.coords) if n not in ("run_id", "status")
-             and n not in ds.indexes and n not in sweeps_own]
+    names = [
+        str(n)
+        for n in (*ds.data_vars, *ds.coords)
+        if n not in ("run_id", "status") and n not in ds.indexes and n not in sweeps_own
+    ]
     for cell in np.ndindex(ids.shape):
         run_id, state = str(ids[cell]), str(status[cell])
         where = dict(zip(swept, cell, strict=True))
@@ -51,8 +54,9 @@ def _at(var: xr.DataArray, where: dict[str, int]) -> xr.DataArray:
     return var.isel({d: i for d, i in where.items() if d in var.dims})
 
 
-def _check_run(ds: xr.Dataset, where: dict[str, int], results: Path, run_id: str,
-               names: list[str]) -> str | None:
+def _check_run(
+    ds: xr.Dataset, where: dict[str, int], results: Path, run_id: str, names: list[str]
+) -> str | None:
     own = xr.load_dataset(store.result_path(results, run_id), engine=store.ENGINE)
     held = [str(n) for n in (*own.data_vars, *own.coords) if n not in own.indexes]
     for name in held:
@@ -79,8 +83,11 @@ def _check_run(ds: xr.Dataset, where: dict[str, int], results: Path, run_id: str
         if mismatch is not None:
             return f"{name!r}: the run holds {mismatch[0]!r}, sweep.nc {mismatch[1]!r}"
     for name in names:
-        if name not in held and set(where) & set(ds[name].dims) \
-                and not _missing(_at(ds[name], where).values):
+        if (
+            name not in held
+            and set(where) & set(ds[name].dims)
+            and not _missing(_at(ds[name], where).values)
+        ):
             return f"{name!r} holds values at a cell whose run has none"
     return None
 

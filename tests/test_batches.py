@@ -29,7 +29,8 @@ def merged(project: Path) -> xr.Dataset:
 
 @pytest.mark.slow
 def test_batches_give_the_sweep_of_one_run_per_job_with_fewer_jobs(
-        project: Path, tmp_path: Path) -> None:
+    project: Path, tmp_path: Path
+) -> None:
     single = snakesweep("run", "--cores", "2", *SEVEN, cwd=project)
     assert single.returncode == 0, single.stderr
     reference = merged(project)
@@ -63,8 +64,9 @@ def test_auto_makes_one_wave_of_jobs_and_a_second_run_has_nothing_to_do(project:
 
 @pytest.mark.slow
 def test_the_configs_batch_option_and_a_failing_run_in_a_batch(project: Path) -> None:
-    result = snakesweep("run", "--cores", "1", "+snakesweep.batch=4", "fail_on=2", *SEVEN,
-                        cwd=project)
+    result = snakesweep(
+        "run", "--cores", "1", "+snakesweep.batch=4", "fail_on=2", *SEVEN, cwd=project
+    )
     assert result.returncode == 1
     assert "1 of 7 runs failed" in result.stderr
     assert jobs_of(project, "run_batch") == 2
@@ -77,18 +79,28 @@ def test_the_configs_batch_option_and_a_failing_run_in_a_batch(project: Path) ->
     assert y == {1: 10, 3: 30, 4: 40, 5: 50, 6: 60, 7: 70}
 
 
-@pytest.mark.parametrize(("args", "culprit"), [
-    (["--batch", "0"], "--batch"),
-    (["--batch", "many"], "--batch"),
-    (["+snakesweep.batch=-1"], "snakesweep.batch"),
-    (["+snakesweep.resources=4"], "snakesweep.resources"),
-    (["+snakesweep.resources={mem_mb: [1]}"], "snakesweep.resources.mem_mb"),
-    (["+snakesweep.resources={runtime: long}"], "snakesweep.resources.runtime"),
-    (["+snakesweep.resources={slurm_extra: '$(touch pwned)'}"], "snakesweep.resources.slurm_extra"),
-    (["+snakesweep.resources={slurm_partition: 'a b'}"], "snakesweep.resources.slurm_partition"),
-])
+@pytest.mark.parametrize(
+    ("args", "culprit"),
+    [
+        (["--batch", "0"], "--batch"),
+        (["--batch", "many"], "--batch"),
+        (["+snakesweep.batch=-1"], "snakesweep.batch"),
+        (["+snakesweep.resources=4"], "snakesweep.resources"),
+        (["+snakesweep.resources={mem_mb: [1]}"], "snakesweep.resources.mem_mb"),
+        (["+snakesweep.resources={runtime: long}"], "snakesweep.resources.runtime"),
+        (
+            ["+snakesweep.resources={slurm_extra: '$(touch pwned)'}"],
+            "snakesweep.resources.slurm_extra",
+        ),
+        (
+            ["+snakesweep.resources={slurm_partition: 'a b'}"],
+            "snakesweep.resources.slurm_partition",
+        ),
+    ],
+)
 def test_unusable_batch_and_resources_are_one_line_naming_them(
-        project: Path, args: list[str], culprit: str) -> None:
+    project: Path, args: list[str], culprit: str
+) -> None:
     result = snakesweep("run", *args, cwd=project)
     assert result.returncode == 2
     assert culprit in result.stderr
@@ -100,7 +112,8 @@ def test_unusable_batch_and_resources_are_one_line_naming_them(
 
 @pytest.mark.slow
 def test_resources_reach_each_job_and_a_batch_asks_for_its_runs_total_runtime(
-        project: Path) -> None:
+    project: Path,
+) -> None:
     res = ["+snakesweep.resources={mem_mb: 300, runtime: 2, slurm_partition: debug}"]
     dry = snakesweep("run", *res, *SEVEN, "--", "-n", cwd=project)
     assert dry.returncode == 0, dry.stderr
@@ -117,7 +130,9 @@ def test_resources_reach_each_job_and_a_batch_asks_for_its_runs_total_runtime(
 
 @pytest.mark.slow
 def test_runs_with_other_resources_go_to_other_batches(tmp_path: Path) -> None:
-    write(tmp_path / "conf" / "config.yaml", """
+    write(
+        tmp_path / "conf" / "config.yaml",
+        """
         defaults:
           - _self_
           - size: small
@@ -130,19 +145,24 @@ def test_runs_with_other_resources_go_to_other_batches(tmp_path: Path) -> None:
             params:
               x: 1,2,3
               size: small,big
-        """)
+        """,
+    )
     write(tmp_path / "conf" / "size" / "small.yaml", "scale: 1\n")
-    write(tmp_path / "conf" / "size" / "big.yaml", """
+    write(
+        tmp_path / "conf" / "size" / "big.yaml",
+        """
         # @package _global_
         scale: 2
         snakesweep:
           resources: {mem_mb: 900}
-        """)
+        """,
+    )
     write(tmp_path / "tinyexp.py", "def main(cfg):\n    return {'y': cfg.x * cfg.scale}\n")
     dry = snakesweep("run", "--batch", "6", "--", "-n", cwd=tmp_path)
     assert dry.returncode == 0, dry.stderr
-    batch_lines = [line for line in re.findall(r"^\s*resources: (.*)$", dry.stdout, re.M)
-                   if "runtime=" in line]
+    batch_lines = [
+        line for line in re.findall(r"^\s*resources: (.*)$", dry.stdout, re.M) if "runtime=" in line
+    ]
     assert sorted(re.search(r"mem_mb=(\d+)", line)[1] for line in batch_lines) == ["100", "900"]
     assert all("runtime=3" in line for line in batch_lines)
 
@@ -163,9 +183,12 @@ def test_batch_sizes() -> None:
 def test_resources_every_run_must_name_the_same() -> None:
     with pytest.raises(ConfigError, match=r"snakesweep.resources.gpus.*run b"):
         SweepOptions.parse({"a": {"resources": {"gpus": 1}}, "b": {"resources": {}}}).check()
-    five, half = Options.parse({"resources": {"runtime": 5}}), Options.parse(
-        {"resources": {"runtime": 0.5}})
+    five, half = (
+        Options.parse({"resources": {"runtime": 5}}),
+        Options.parse({"resources": {"runtime": 0.5}}),
+    )
     assert resources.batch_value("runtime", [five] * 3) == 15
     assert resources.batch_value("runtime", [half] * 3) == 2
     assert resources.group_of(Options.parse({"resources": {"mem_mb": 1, "runtime": 3}})) == (
-        ("mem_mb", 1),)
+        ("mem_mb", 1),
+    )

@@ -20,9 +20,13 @@ def test_plan_json_lists_points_with_overrides_and_params(project: Path) -> None
     assert out.returncode == 0, out.stderr
     points = json.loads(out.stdout)
     assert [p["overrides"] for p in points] == [
-        ["x=1", "offset=5", "name=a"], ["x=1", "offset=5", "name=b"],
-        ["x=2", "offset=5", "name=a"], ["x=2", "offset=5", "name=b"],
-        ["x=3", "offset=5", "name=a"], ["x=3", "offset=5", "name=b"]]
+        ["x=1", "offset=5", "name=a"],
+        ["x=1", "offset=5", "name=b"],
+        ["x=2", "offset=5", "name=a"],
+        ["x=2", "offset=5", "name=b"],
+        ["x=3", "offset=5", "name=a"],
+        ["x=3", "offset=5", "name=b"],
+    ]
     assert points[0]["params"] == {"x": 1, "name": "a"}
     assert len({p["run_id"] for p in points}) == 6
     assert all(len(p["run_id"]) == 16 for p in points)
@@ -30,7 +34,8 @@ def test_plan_json_lists_points_with_overrides_and_params(project: Path) -> None
 
 
 def test_show_tells_a_run_computed_with_other_code_stale(
-        project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """``show`` tells a done run from one computed with other code, as ``status`` does."""
     monkeypatch.chdir(project)
     plan = make_plan("conf", "config", ["x=4"], "results")
@@ -57,19 +62,24 @@ def test_plan_table_and_status_before_running(project: Path) -> None:
     assert status.stdout.splitlines() == ["3 runs: 0 done, 3 pending, 0 failed"]
 
 
-@pytest.mark.parametrize("args, culprit", [
-    (["x=range("], "override 'x=range('"),
-    (["nokey=1,2"], "Could not override 'nokey'"),
-    (["x=interval(0,1)"], "override 'x=interval(0,1)'"),
-    (["-cn", "nothere"], "'nothere'"),
-    (["-cd", "noconf"], "noconf"),
-    (["snakesweep.experiment=nowhere_module:main"], "no module named 'nowhere_module'"),
-    (["snakesweep.experiment=tinyexp:nope"], "module 'tinyexp' (tinyexp.py) defines no 'nope'"),
-    (["snakesweep.experiment=tinyexp"], "not of the form 'package.module:function'"),
-    (["+snakesweep.debug=yes"], "snakesweep.debug: expected true, false or null, got 'yes'"),
-    (["+snakesweep.git_dirty_ignore=3"], "snakesweep.git_dirty_ignore: expected a list of "
-                                         "globs, got 3"),
-])
+@pytest.mark.parametrize(
+    "args, culprit",
+    [
+        (["x=range("], "override 'x=range('"),
+        (["nokey=1,2"], "Could not override 'nokey'"),
+        (["x=interval(0,1)"], "override 'x=interval(0,1)'"),
+        (["-cn", "nothere"], "'nothere'"),
+        (["-cd", "noconf"], "noconf"),
+        (["snakesweep.experiment=nowhere_module:main"], "no module named 'nowhere_module'"),
+        (["snakesweep.experiment=tinyexp:nope"], "module 'tinyexp' (tinyexp.py) defines no 'nope'"),
+        (["snakesweep.experiment=tinyexp"], "not of the form 'package.module:function'"),
+        (["+snakesweep.debug=yes"], "snakesweep.debug: expected true, false or null, got 'yes'"),
+        (
+            ["+snakesweep.git_dirty_ignore=3"],
+            "snakesweep.git_dirty_ignore: expected a list of globs, got 3",
+        ),
+    ],
+)
 def test_bad_input_is_one_line_and_status_2(project: Path, args: list[str], culprit: str) -> None:
     """Errors name the culprit on one line, without a traceback, before anything runs."""
     out = snakesweep("run", *args, cwd=project)
@@ -87,15 +97,16 @@ def test_snakemake_arguments_after_double_dash(project: Path) -> None:
     assert not (project / "results" / "runs").exists()
 
 
-@pytest.mark.parametrize("args", [["view", "a.rrd", "b.rrd"], ["pull", "extra"],
-                                  ["init", "extra"]])
+@pytest.mark.parametrize("args", [["view", "a.rrd", "b.rrd"], ["pull", "extra"], ["init", "extra"]])
 def test_a_stray_argument_to_a_command_without_overrides_is_refused(
-        project: Path, args: list[str]) -> None:
+    project: Path, args: list[str]
+) -> None:
     """Commands that take no overrides name the stray argument; argparse exits 2."""
     out = snakesweep(*args, cwd=project)
     assert out.returncode == 2
-    assert out.stderr.splitlines() == [f"snakesweep: unrecognized argument {args[-1]!r} "
-                                       "(see `snakesweep --help`)"]
+    assert out.stderr.splitlines() == [
+        f"snakesweep: unrecognized argument {args[-1]!r} (see `snakesweep --help`)"
+    ]
     assert "Traceback" not in out.stderr
 
 
@@ -113,8 +124,12 @@ def test_a_closed_pipe_ends_quietly_as_git_log_does(project: Path) -> None:
     import sys
 
     assert snakesweep("run", "--cores", "2", cwd=project).returncode == 0
-    with subprocess.Popen([sys.executable, "-m", "snakesweep", "runs"], cwd=project,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE) as reader_gone:
+    with subprocess.Popen(
+        [sys.executable, "-m", "snakesweep", "runs"],
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as reader_gone:
         assert reader_gone.stdout is not None and reader_gone.stderr is not None
         reader_gone.stdout.close()  # nobody reads: its first write meets a broken pipe
         err = reader_gone.stderr.read()
@@ -127,10 +142,17 @@ def test_version_plan_and_status_import_no_array_library(project: Path, args: li
     """Every command's module is imported up front, and none of them imports an array or
     viewer library until a command uses it: ``--version``, ``plan`` and ``status`` stay
     quick."""
-    code = ("import sys\nfrom snakesweep.cli import main\ntry:\n    main(sys.argv[1:])\n"
-            "except SystemExit:\n    pass\nprint(sorted(m for m in ('xarray', 'numpy', "
-            "'pandas', 'matplotlib', 'rerun') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code, *args], cwd=project,
-                         capture_output=True, text=True, timeout=300)
+    code = (
+        "import sys\nfrom snakesweep.cli import main\ntry:\n    main(sys.argv[1:])\n"
+        "except SystemExit:\n    pass\nprint(sorted(m for m in ('xarray', 'numpy', "
+        "'pandas', 'matplotlib', 'rerun') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines()[-1] == "[]"

@@ -20,10 +20,14 @@ from snakesweep.errors import ConfigError
 
 GOLDEN = [
     ({"a": 1, "b": {"c": [1, 2.5, "x"]}, "d": None, "e": True}, "a5ec465ff3200882"),
-    ({"model": {"name": "mlp", "hidden": 16}, "optimizer": {"lr": 0.001}, "seed": 3},
-     "80ccc4675316957c"),
-    ({"text": "héllo ✓", "big": 12345678901234567890, "neg": -0.0, "tiny": 1e-300},
-     "071095a1c81bcaad"),
+    (
+        {"model": {"name": "mlp", "hidden": 16}, "optimizer": {"lr": 0.001}, "seed": 3},
+        "80ccc4675316957c",
+    ),
+    (
+        {"text": "héllo ✓", "big": 12345678901234567890, "neg": -0.0, "tiny": 1e-300},
+        "071095a1c81bcaad",
+    ),
 ]
 
 
@@ -46,11 +50,18 @@ def test_golden_run_ids(config: dict[str, Any], run_id: str) -> None:
 
 def test_golden_run_ids_in_a_fresh_process() -> None:
     """Another interpreter (another hash seed) gives the same ids."""
-    code = ("import json, sys; from snakesweep.core.configs import run_id_of; "
-            "print(json.dumps([run_id_of(c) for c in json.load(sys.stdin)]))")
-    out = subprocess.run([sys.executable, "-c", code], input=json.dumps([c for c, _ in GOLDEN]),
-                         capture_output=True, text=True, check=True,
-                         env={"PYTHONHASHSEED": "12345", "PATH": ""})
+    code = (
+        "import json, sys; from snakesweep.core.configs import run_id_of; "
+        "print(json.dumps([run_id_of(c) for c in json.load(sys.stdin)]))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        input=json.dumps([c for c, _ in GOLDEN]),
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONHASHSEED": "12345", "PATH": ""},
+    )
     assert json.loads(out.stdout) == [r for _, r in GOLDEN]
 
 
@@ -139,15 +150,20 @@ decoded: ${oc.decode:'[1, 2]'}
 escaped: \\${not.a.reference}
 """
 
-POINTS = [[m, f"optimizer.lr={lr}", f"seed={s}", *extra]
-          for m in ("model=mlp", "model=cnn")
-          for lr in ("0.5", "1e-3", "2")
-          for s in (0, 7)
-          for extra in ([], ["optimizer.name=adam"], ["+new.key=3"], ["optimizer.flag=false"])]
+POINTS = [
+    [m, f"optimizer.lr={lr}", f"seed={s}", *extra]
+    for m in ("model=mlp", "model=cnn")
+    for lr in ("0.5", "1e-3", "2")
+    for s in (0, 7)
+    for extra in ([], ["optimizer.name=adam"], ["+new.key=3"], ["optimizer.flag=false"])
+]
 
 
-SIMPLE = "\n".join(line for line in INTERPOLATING.splitlines()
-                   if not line.startswith(("listed", "decoded", "escaped")))
+SIMPLE = "\n".join(
+    line
+    for line in INTERPOLATING.splitlines()
+    if not line.startswith(("listed", "decoded", "escaped"))
+)
 
 
 @pytest.mark.parametrize("config", [SIMPLE, INTERPOLATING], ids=["simple", "with-resolvers"])

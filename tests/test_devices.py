@@ -30,7 +30,9 @@ def main(cfg):
 
 
 def make(root: Path, options: str, runs: int = 8) -> Path:
-    write(root / "conf" / "config.yaml", f"""
+    write(
+        root / "conf" / "config.yaml",
+        f"""
         snakesweep:
           experiment: devexp:main
           {options}
@@ -40,7 +42,8 @@ def make(root: Path, options: str, runs: int = 8) -> Path:
           sweeper:
             params:
               x: range(0,{runs})
-        """)
+        """,
+    )
     write(root / "devexp.py", EXPERIMENT)
     return root
 
@@ -48,8 +51,10 @@ def make(root: Path, options: str, runs: int = 8) -> Path:
 def runs_of(root: Path) -> list[dict]:
     metas = [json.loads(p.read_text()) for p in (root / "results" / "runs").glob("*/meta.json")]
     for meta in metas:
-        meta["span"] = (datetime.fromisoformat(meta["start"]).timestamp(),
-                        datetime.fromisoformat(meta["end"]).timestamp())
+        meta["span"] = (
+            datetime.fromisoformat(meta["start"]).timestamp(),
+            datetime.fromisoformat(meta["end"]).timestamp(),
+        )
     return metas
 
 
@@ -65,13 +70,17 @@ def seen_devices(root: Path) -> dict[str, int]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("how", "args", "env"), [
-    ("warm pool", ["--cores", "2"], {}),
-    ("a process per run", ["--cores", "2"], {"SNAKESWEEP_NO_POOL": "1"}),
-    ("batches", ["--cores", "2", "--batch", "2"], {}),
-])
-def test_overlapping_runs_never_share_a_device(tmp_path: Path, how: str, args: list[str],
-                                               env: dict[str, str]) -> None:
+@pytest.mark.parametrize(
+    ("how", "args", "env"),
+    [
+        ("warm pool", ["--cores", "2"], {}),
+        ("a process per run", ["--cores", "2"], {"SNAKESWEEP_NO_POOL": "1"}),
+        ("batches", ["--cores", "2", "--batch", "2"], {}),
+    ],
+)
+def test_overlapping_runs_never_share_a_device(
+    tmp_path: Path, how: str, args: list[str], env: dict[str, str]
+) -> None:
     root = make(tmp_path / "p", "devices: [3, 5]")
     result = snakesweep("run", *args, cwd=root, env={"TMPDIR": str(tmp_path), **env})
     assert result.returncode == 0, result.stderr
@@ -88,8 +97,9 @@ def test_overlapping_runs_never_share_a_device(tmp_path: Path, how: str, args: l
 @pytest.mark.slow
 def test_more_cores_than_devices_waits_for_a_device(tmp_path: Path) -> None:
     root = make(tmp_path / "p", "devices: [0]", runs=4)
-    result = snakesweep("run", "--cores", "2", cwd=root,
-                        env={"TMPDIR": str(tmp_path), "SNAKESWEEP_NO_POOL": "1"})
+    result = snakesweep(
+        "run", "--cores", "2", cwd=root, env={"TMPDIR": str(tmp_path), "SNAKESWEEP_NO_POOL": "1"}
+    )
     assert result.returncode == 0, result.stderr
     metas = runs_of(root)
     assert {m["devices"] for m in metas} == {"0"}
@@ -110,11 +120,11 @@ def test_runs_per_device_lets_that_many_share_one(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_auto_takes_the_visible_devices_and_no_devices_records_nothing(
-        tmp_path: Path) -> None:
+def test_auto_takes_the_visible_devices_and_no_devices_records_nothing(tmp_path: Path) -> None:
     root = make(tmp_path / "auto", "devices: auto", runs=2)
-    result = snakesweep("run", "--cores", "1", cwd=root,
-                        env={"TMPDIR": str(tmp_path), "CUDA_VISIBLE_DEVICES": "4"})
+    result = snakesweep(
+        "run", "--cores", "1", cwd=root, env={"TMPDIR": str(tmp_path), "CUDA_VISIBLE_DEVICES": "4"}
+    )
     assert result.returncode == 0, result.stderr
     assert {m["devices"] for m in runs_of(root)} == {"4"}
 
@@ -124,13 +134,17 @@ def test_auto_takes_the_visible_devices_and_no_devices_records_nothing(
     assert all("devices" not in m for m in runs_of(plain))
 
 
-@pytest.mark.parametrize(("options", "culprit"), [
-    ("devices: [true]", "snakesweep.devices"),
-    ("devices: {a: 1}", "snakesweep.devices"),
-    ("devices: [0]\n          runs_per_device: 0", "snakesweep.runs_per_device"),
-])
-def test_unusable_devices_are_one_line_naming_the_key(tmp_path: Path, options: str,
-                                                      culprit: str) -> None:
+@pytest.mark.parametrize(
+    ("options", "culprit"),
+    [
+        ("devices: [true]", "snakesweep.devices"),
+        ("devices: {a: 1}", "snakesweep.devices"),
+        ("devices: [0]\n          runs_per_device: 0", "snakesweep.runs_per_device"),
+    ],
+)
+def test_unusable_devices_are_one_line_naming_the_key(
+    tmp_path: Path, options: str, culprit: str
+) -> None:
     root = make(tmp_path / "p", options, runs=2)
     result = snakesweep("run", cwd=root)
     assert result.returncode == 2
@@ -152,7 +166,8 @@ def test_device_groups_and_slots_in_order(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 def test_slots_are_locked_by_device_id_so_other_lists_never_share_one(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     monkeypatch.delenv("SLURM_JOB_ID", raising=False)
     first, device = devices._acquire(["1", "2"], 1)

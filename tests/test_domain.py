@@ -22,31 +22,40 @@ from snakesweep.core.draws import repeat_seeds
 
 def test_a_mapping_is_the_product_over_its_keys_last_fastest() -> None:
     assert list(Domain({"a": [1, 2], "b": "x,y"})) == [
-        {"a": 1, "b": "x"}, {"a": 1, "b": "y"}, {"a": 2, "b": "x"}, {"a": 2, "b": "y"}]
+        {"a": 1, "b": "x"},
+        {"a": 1, "b": "y"},
+        {"a": 2, "b": "x"},
+        {"a": 2, "b": "y"},
+    ]
 
 
-@pytest.mark.parametrize("values, expected", [
-    ("range(0,5)", [0, 1, 2, 3, 4]),
-    ("1,2,3", [1, 2, 3]),
-    ("choice(a,b)", ["a", "b"]),
-    ("sort(3,1,2)", [1, 2, 3]),
-    ("'a b','c,d'", ["a b", "c,d"]),
-    (["it's", "$(ls)", "{x}", "../up", 1.5, None, True], ["it's", "$(ls)", "{x}", "../up",
-                                                          1.5, None, True]),
-    ([[1, 2], {"k": "v"}], [[1, 2], {"k": "v"}]),
-    (7, [7]),
-])
-def test_values_are_a_yaml_list_or_hydras_sweep_grammar(values: object,
-                                                        expected: list[object]) -> None:
+@pytest.mark.parametrize(
+    "values, expected",
+    [
+        ("range(0,5)", [0, 1, 2, 3, 4]),
+        ("1,2,3", [1, 2, 3]),
+        ("choice(a,b)", ["a", "b"]),
+        ("sort(3,1,2)", [1, 2, 3]),
+        ("'a b','c,d'", ["a b", "c,d"]),
+        (
+            ["it's", "$(ls)", "{x}", "../up", 1.5, None, True],
+            ["it's", "$(ls)", "{x}", "../up", 1.5, None, True],
+        ),
+        ([[1, 2], {"k": "v"}], [[1, 2], {"k": "v"}]),
+        (7, [7]),
+    ],
+)
+def test_values_are_a_yaml_list_or_hydras_sweep_grammar(
+    values: object, expected: list[object]
+) -> None:
     assert [p["k"] for p in Domain({"k": values})] == expected
 
 
 NON_ASCII = ["café", "日本", "naïve x", "🙂", "x"]
 
 
-def test_non_ascii_words_in_a_yaml_list_are_quoted_for_hydra_and_stored_without_quotes(
-        ) -> None:
-    """"café" is a Unicode identifier, yet Hydra's grammar takes it only in quotes; the value
+def test_non_ascii_words_in_a_yaml_list_are_quoted_for_hydra_and_stored_without_quotes() -> None:
+    """ "café" is a Unicode identifier, yet Hydra's grammar takes it only in quotes; the value
     is the text itself, as the same values given quoted on the command line are."""
     from snakesweep.core.grid import expand_domain
 
@@ -54,18 +63,26 @@ def test_non_ascii_words_in_a_yaml_list_are_quoted_for_hydra_and_stored_without_
     assert [p.values["s"] for p in expansion.points] == NON_ASCII
     assert [p.params["s"] for p in expansion.points] == NON_ASCII
     assert [p.overrides for p in expansion.points] == [
-        ("s='café'",), ("s='日本'",), ("s='naïve x'",), ("s='🙂'",), ("s=x",)]
+        ("s='café'",),
+        ("s='日本'",),
+        ("s='naïve x'",),
+        ("s='🙂'",),
+        ("s=x",),
+    ]
     command_line = expand_domain(["s='café','日本','naïve x','🙂',x"])
-    assert [p.overrides for p in command_line.points()] == [p.overrides
-                                                             for p in expansion.points]
+    assert [p.overrides for p in command_line.points()] == [p.overrides for p in expansion.points]
 
 
-@pytest.mark.parametrize("source, advice, values", [
-    ("café,naïve x,3", """s: "'café','naïve x',3\"""", ["café", "naïve x", 3]),
-    ("café,naïve x,3", "s: [café, naïve x, 3]", ["café", "naïve x", 3]),
-])
+@pytest.mark.parametrize(
+    "source, advice, values",
+    [
+        ("café,naïve x,3", """s: "'café','naïve x',3\"""", ["café", "naïve x", 3]),
+        ("café,naïve x,3", "s: [café, naïve x, 3]", ["café", "naïve x", 3]),
+    ],
+)
 def test_advice_for_non_ascii_in_hydras_grammar_is_advice_that_works(
-        source: str, advice: str, values: list[object]) -> None:
+    source: str, advice: str, values: list[object]
+) -> None:
     """An unquoted non-ASCII word in a value of Hydra's grammar is refused with advice; the
     domain written as the advice says has the values, without quotes."""
     with pytest.raises(DomainError) as caught:
@@ -106,21 +123,35 @@ def test_batchflow_concat_of_two_keys_is_two_points() -> None:
 
 
 def test_batchflow_grid_times_sampler_gives_each_grid_point_its_own_draw() -> None:
-    d = (Domain({"a": [1, 2]}) * Domain({"b": [3, 4]}) * Domain({"c": "interval(0,1)"})
-         ).sample(1, seed=7)
+    d = (Domain({"a": [1, 2]}) * Domain({"b": [3, 4]}) * Domain({"c": "interval(0,1)"})).sample(
+        1, seed=7
+    )
     points = list(d)
     assert [(p["a"], p["b"]) for p in points] == [(1, 3), (1, 4), (2, 3), (2, 4)]
     draws = [p["c"] for p in points]
     assert len(set(draws)) == 4 and all(0 <= c < 1 for c in draws)
-    assert list(Domain.from_yaml({"a": [1, 2], "b": [3, 4], "c": "interval(0,1)"},
-                                 samples=1, seed=7)) == points
+    assert (
+        list(Domain.from_yaml({"a": [1, 2], "b": [3, 4], "c": "interval(0,1)"}, samples=1, seed=7))
+        == points
+    )
 
 
 def test_the_issues_example_is_eighteen_runs() -> None:
-    d = Domain.from_yaml({"product": [
-        {"model": ["mlp", "cnn"]},
-        {"zip": {"optimizer.lr": [0.001, 0.01, 0.1],
-                 "optimizer.momentum": [0.9, 0.95, 0.99]}}]}, repeats=3, seed=0)
+    d = Domain.from_yaml(
+        {
+            "product": [
+                {"model": ["mlp", "cnn"]},
+                {
+                    "zip": {
+                        "optimizer.lr": [0.001, 0.01, 0.1],
+                        "optimizer.momentum": [0.9, 0.95, 0.99],
+                    }
+                },
+            ]
+        },
+        repeats=3,
+        seed=0,
+    )
     points = list(d)
     assert len(d) == len(points) == 18
     seeds = repeat_seeds(0, 3)
@@ -128,25 +159,34 @@ def test_the_issues_example_is_eighteen_runs() -> None:
         {"model": "mlp", "optimizer.lr": 0.001, "optimizer.momentum": 0.9, "seed": seeds[0]},
         {"model": "mlp", "optimizer.lr": 0.001, "optimizer.momentum": 0.9, "seed": seeds[1]},
         {"model": "mlp", "optimizer.lr": 0.001, "optimizer.momentum": 0.9, "seed": seeds[2]},
-        {"model": "mlp", "optimizer.lr": 0.01, "optimizer.momentum": 0.95, "seed": seeds[0]}]
-    assert d.expand().structure() == ("model: 2 × optimizer.lr: 3 (optimizer.momentum) × "
-                                      "repeat: 3 (seed) = 18 points")
+        {"model": "mlp", "optimizer.lr": 0.01, "optimizer.momentum": 0.95, "seed": seeds[0]},
+    ]
+    assert d.expand().structure() == (
+        "model: 2 × optimizer.lr: 3 (optimizer.momentum) × repeat: 3 (seed) = 18 points"
+    )
 
 
 def test_zip_of_parts_pairs_their_flattened_points() -> None:
-    d = Domain.from_yaml({"zip": [{"a": [1, 2], "b": ["x"]}, {"concat": [{"c": [5]},
-                                                                         {"d": [6]}]}]})
+    d = Domain.from_yaml({"zip": [{"a": [1, 2], "b": ["x"]}, {"concat": [{"c": [5]}, {"d": [6]}]}]})
     assert list(d) == [{"a": 1, "b": "x", "c": 5}, {"a": 2, "b": "x", "d": 6}]
 
 
 def test_draws_inside_a_zip_or_a_concat_are_samples_many() -> None:
-    zipped = Domain.from_yaml({"zip": {"a": "interval(0,1)", "b": "int(interval(1,5))"}},
-                              samples=3, seed=2).expand()
+    zipped = Domain.from_yaml(
+        {"zip": {"a": "interval(0,1)", "b": "int(interval(1,5))"}}, samples=3, seed=2
+    ).expand()
     assert [d.name for d in zipped.dims] == ["a"] and zipped.coords == {"b": ("a",)}
     assert len({p.values["a"] for p in zipped.points}) == 3
-    chained = Domain.from_yaml({"concat": [{"a": "interval(0,1)"}, {"b": [1]},
-                                           {"mix": [{"weight": 1, "domain": {"c": [7]}}]}]},
-                               samples=3)
+    chained = Domain.from_yaml(
+        {
+            "concat": [
+                {"a": "interval(0,1)"},
+                {"b": [1]},
+                {"mix": [{"weight": 1, "domain": {"c": [7]}}]},
+            ]
+        },
+        samples=3,
+    )
     assert [sorted(p) for p in chained] == [["a"]] * 3 + [["b"]] + [["c"]] * 3
 
 
@@ -163,8 +203,7 @@ def test_config_groups_glob_only_in_the_config() -> None:
 
 
 def test_concat_chains_parts_and_its_points_lie_along_point() -> None:
-    d = Domain.from_yaml({"product": [{"m": ["a", "b"]},
-                                      {"concat": [{"x": [1, 2]}, {"y": [3]}]}]})
+    d = Domain.from_yaml({"product": [{"m": ["a", "b"]}, {"concat": [{"x": [1, 2]}, {"y": [3]}]}]})
     ex = d.expand()
     assert [p["m"] for p in d] == ["a"] * 3 + ["b"] * 3
     assert [dim.name for dim in ex.dims] == ["m", "point"]
@@ -174,11 +213,15 @@ def test_concat_chains_parts_and_its_points_lie_along_point() -> None:
 
 def test_a_sum_of_weighted_domains_is_a_mix_and_plain_terms_stay_chained() -> None:
     d1, d2, d3 = Domain(a=[1]), Domain(b=[2]), Domain(c=[3])
-    assert (0.3 * d1 + 0.7 * d2).to_yaml()["domain"] == {"mix": [
-        {"weight": 0.3, "domain": {"a": [1]}}, {"weight": 0.7, "domain": {"b": [2]}}]}
-    assert (d1 + 0.5 * d2 + 1.5 * d3).to_yaml()["domain"] == {"concat": [
-        {"a": [1]}, {"mix": [{"weight": 0.5, "domain": {"b": [2]}},
-                             {"weight": 1.5, "domain": {"c": [3]}}]}]}
+    assert (0.3 * d1 + 0.7 * d2).to_yaml()["domain"] == {
+        "mix": [{"weight": 0.3, "domain": {"a": [1]}}, {"weight": 0.7, "domain": {"b": [2]}}]
+    }
+    assert (d1 + 0.5 * d2 + 1.5 * d3).to_yaml()["domain"] == {
+        "concat": [
+            {"a": [1]},
+            {"mix": [{"weight": 0.5, "domain": {"b": [2]}}, {"weight": 1.5, "domain": {"c": [3]}}]},
+        ]
+    }
 
 
 def test_nested_products_and_concats_flatten() -> None:
@@ -188,6 +231,7 @@ def test_nested_products_and_concats_flatten() -> None:
 
 
 # -- draws -----------------------------------------------------------------------------------
+
 
 def draws_of(spec: str, n: int, seed: int = 0) -> np.ndarray:
     return np.array([p["x"] for p in Domain({"x": spec}).sample(n, seed=seed)])
@@ -232,8 +276,9 @@ def assert_even(bins: np.ndarray, k: int) -> None:
 
 
 def test_mixture_frequencies_follow_the_weights() -> None:
-    d = (0.3 * Domain(a=[1, 2]) + 0.5 * Domain(b="interval(0,1)") + 0.2 * Domain(c=[9])
-         ).sample(10_000, seed=3)
+    d = (0.3 * Domain(a=[1, 2]) + 0.5 * Domain(b="interval(0,1)") + 0.2 * Domain(c=[9])).sample(
+        10_000, seed=3
+    )
     points = list(d)
     n = len(points)
     for key, weight in (("a", 0.3), ("b", 0.5), ("c", 0.2)):
@@ -257,14 +302,16 @@ def test_each_random_key_has_its_own_stream() -> None:
 
 # -- repeats ---------------------------------------------------------------------------------
 
+
 def test_repeat_seeds_are_distinct_and_shared_by_every_point() -> None:
     d = Domain({"model": ["a", "b"]}).repeat(4)
     points = list(d)
     seeds = [p["seed"] for p in points]
     assert seeds[:4] == seeds[4:] == repeat_seeds(0, 4)
     assert len(set(seeds[:4])) == 4 and all(0 <= s < 2**32 for s in seeds)
-    assert seeds[:4] == [int(np.random.SeedSequence(0).spawn(4)[r].generate_state(1)[0])
-                         for r in range(4)]
+    assert seeds[:4] == [
+        int(np.random.SeedSequence(0).spawn(4)[r].generate_state(1)[0]) for r in range(4)
+    ]
     assert repeat_seeds(1, 4) != repeat_seeds(0, 4)
 
 
@@ -282,11 +329,21 @@ def test_seeds_and_draws_are_the_same_in_a_fresh_process() -> None:
                              samples=3, seed=11, repeats=2)
         print(json.dumps(list(d)))
     """)
-    outs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                           check=True, env={**os.environ, "PYTHONHASHSEED": h}).stdout
-            for h in ("0", "12345")]
-    here = list(Domain.from_yaml({"a": [1, 2], "x": "tag(log, interval(1e-3, 1))"},
-                                 samples=3, seed=11, repeats=2))
+    outs = [
+        subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": h},
+        ).stdout
+        for h in ("0", "12345")
+    ]
+    here = list(
+        Domain.from_yaml(
+            {"a": [1, 2], "x": "tag(log, interval(1e-3, 1))"}, samples=3, seed=11, repeats=2
+        )
+    )
     assert json.loads(outs[0]) == json.loads(outs[1]) == here
     assert len(here) == 2 * 3 * 2
 
@@ -299,8 +356,23 @@ ROUND_TRIPS = [
     (Domain(a=[1]) + Domain(b="x,y")).repeat(3, seed_key="trainer.seed"),
     (0.25 * Domain(a=[1, 2]) + 0.75 * Domain(x="interval(0,1)")).sample(5, seed=2),
     (Domain({"g": "choice(a,b)"}) * Domain({"x": "int(interval(1,9))"})).sample(2),
-    Domain({"s": ["it's", "$(rm -rf ~)", "a\nb", None, 1e-5, float("inf"), "C:\\data\\",
-                  "x\\'y", "${a}", "mlp", "true-ish"]}),
+    Domain(
+        {
+            "s": [
+                "it's",
+                "$(rm -rf ~)",
+                "a\nb",
+                None,
+                1e-5,
+                float("inf"),
+                "C:\\data\\",
+                "x\\'y",
+                "${a}",
+                "mlp",
+                "true-ish",
+            ]
+        }
+    ),
     Domain.from_yaml({"zip": {"a": "interval(0,1)", "b": "interval(0,1)"}}, samples=3),
     Domain.from_yaml({"concat": [{"a": "interval(0,1)"}, {"b": [1]}]}, samples=2),
 ]
@@ -326,37 +398,63 @@ def test_len_counts_the_points_and_refuses_what_expansion_refuses() -> None:
 
 # -- errors, one line each naming the culprit ------------------------------------------------
 
-@pytest.mark.parametrize("node, settings, message", [
-    ({"zip": {"optimizer.lr": [1, 2, 3], "optimizer.momentum": [1, 2]}}, {},
-     "zip: lengths differ: optimizer.lr has 3, optimizer.momentum has 2"),
-    ({"union": [{"a": [1]}, {"b": [2]}]}, {}, "'union' is not an operator"),
-    ({"mix": [{"weight": -1, "domain": {"a": [1]}}, {"weight": 2, "domain": {"b": [1]}}]},
-     {"samples": 3}, "mix: weight of part 1 is negative (-1)"),
-    ({"mix": [{"weight": 0, "domain": {"a": [1]}}, {"weight": 0, "domain": {"b": [1]}}]},
-     {"samples": 3}, "mix: weights [0, 0] sum to zero"),
-    ({"mix": [{"weight": 1, "domain": {"a": [1]}}]}, {}, "a mix draws its points: set "
-     "snakesweep.samples"),
-    ({"a": [1], "lr": "interval(0,1)"}, {}, "key 'lr': 'interval(0,1)' draws random values: "
-     "set snakesweep.samples"),
-    ({"product": [{"a": [1, 2]}, {"zip": {"a": [1, 2], "b": [3, 4]}}]}, {},
-     "key 'a': is in two factors of a product"),
-    ({"a": "range("}, {}, "key 'a': 'range(': no viable alternative at input"),
-    ({"a": []}, {}, "key 'a': has no values"),
-    ({"a": "shuffle(1,2)"}, {}, "shuffle() gives a random order"),
-    ({"a": "tag(log, interval(0, 1))"}, {"samples": 2}, "a log-uniform interval needs a start"),
-    ({"a": [1]}, {"samples": 2}, "snakesweep.samples: the domain draws nothing"),
-    ({"a": [1]}, {"repeats": 0}, "snakesweep.repeats: expected an integer >= 1, got 0"),
-    ({"seed": [1, 2]}, {"repeats": 2}, "snakesweep.seed_key: 'seed' is also a key"),
-    ({"mix": [{"weight": 1}]}, {"samples": 2}, "expected {weight: w, domain: part}"),
-    ({}, {}, "snakesweep.domain: is empty"),
-    ({"zip": {}}, {}, "snakesweep.domain.zip: takes a list of parts"),
-    ({"mix": [{"weight": float("inf"), "domain": {"a": [1]}}]}, {"samples": 2},
-     "weight of part 1 is inf, not a finite number"),
-    ({"repeat": [1, 2]}, {"repeats": 2}, "key 'repeat': is also the dimension of repeats"),
-    ([1, 2], {}, "expected a mapping of keys to values"),
-])
-def test_errors_name_their_culprit_in_one_line(node: object, settings: dict[str, object],
-                                               message: str) -> None:
+
+@pytest.mark.parametrize(
+    "node, settings, message",
+    [
+        (
+            {"zip": {"optimizer.lr": [1, 2, 3], "optimizer.momentum": [1, 2]}},
+            {},
+            "zip: lengths differ: optimizer.lr has 3, optimizer.momentum has 2",
+        ),
+        ({"union": [{"a": [1]}, {"b": [2]}]}, {}, "'union' is not an operator"),
+        (
+            {"mix": [{"weight": -1, "domain": {"a": [1]}}, {"weight": 2, "domain": {"b": [1]}}]},
+            {"samples": 3},
+            "mix: weight of part 1 is negative (-1)",
+        ),
+        (
+            {"mix": [{"weight": 0, "domain": {"a": [1]}}, {"weight": 0, "domain": {"b": [1]}}]},
+            {"samples": 3},
+            "mix: weights [0, 0] sum to zero",
+        ),
+        (
+            {"mix": [{"weight": 1, "domain": {"a": [1]}}]},
+            {},
+            "a mix draws its points: set snakesweep.samples",
+        ),
+        (
+            {"a": [1], "lr": "interval(0,1)"},
+            {},
+            "key 'lr': 'interval(0,1)' draws random values: set snakesweep.samples",
+        ),
+        (
+            {"product": [{"a": [1, 2]}, {"zip": {"a": [1, 2], "b": [3, 4]}}]},
+            {},
+            "key 'a': is in two factors of a product",
+        ),
+        ({"a": "range("}, {}, "key 'a': 'range(': no viable alternative at input"),
+        ({"a": []}, {}, "key 'a': has no values"),
+        ({"a": "shuffle(1,2)"}, {}, "shuffle() gives a random order"),
+        ({"a": "tag(log, interval(0, 1))"}, {"samples": 2}, "a log-uniform interval needs a start"),
+        ({"a": [1]}, {"samples": 2}, "snakesweep.samples: the domain draws nothing"),
+        ({"a": [1]}, {"repeats": 0}, "snakesweep.repeats: expected an integer >= 1, got 0"),
+        ({"seed": [1, 2]}, {"repeats": 2}, "snakesweep.seed_key: 'seed' is also a key"),
+        ({"mix": [{"weight": 1}]}, {"samples": 2}, "expected {weight: w, domain: part}"),
+        ({}, {}, "snakesweep.domain: is empty"),
+        ({"zip": {}}, {}, "snakesweep.domain.zip: takes a list of parts"),
+        (
+            {"mix": [{"weight": float("inf"), "domain": {"a": [1]}}]},
+            {"samples": 2},
+            "weight of part 1 is inf, not a finite number",
+        ),
+        ({"repeat": [1, 2]}, {"repeats": 2}, "key 'repeat': is also the dimension of repeats"),
+        ([1, 2], {}, "expected a mapping of keys to values"),
+    ],
+)
+def test_errors_name_their_culprit_in_one_line(
+    node: object, settings: dict[str, object], message: str
+) -> None:
     with pytest.raises(DomainError) as caught:
         d = Domain.from_yaml(node, **settings)
         d.expand()

@@ -115,15 +115,22 @@ def sweeps(tmp_path: Path) -> Iterator[Path]:
             """,
     }
     for name, text in shapes.items():
-        write(tmp_path / "conf" / f"{name}.yaml",
-              f"{BASE}{__import__('textwrap').dedent(text).lstrip()}")
-    write(tmp_path / "domains_mod.py", """
+        write(
+            tmp_path / "conf" / f"{name}.yaml",
+            f"{BASE}{__import__('textwrap').dedent(text).lstrip()}",
+        )
+    write(
+        tmp_path / "domains_mod.py",
+        """
         from snakesweep import Domain
 
         def make():
             return (Domain({"a": [1, 2]}) @ Domain({"b": [3, 4]})).repeat(2)
-        """)
-    write(tmp_path / "search_mod.py", """
+        """,
+    )
+    write(
+        tmp_path / "search_mod.py",
+        """
         from snakesweep import Domain
 
         def refine(results, round):
@@ -132,7 +139,8 @@ def sweeps(tmp_path: Path) -> Iterator[Path]:
                 f.write(f"{round} {len(runs)} {sorted(runs['status'])}\\n")
             best = runs.sort_values("y")["a"].iloc[-1]
             return Domain({"a": [int(best) + 10 * round]})
-        """)
+        """,
+    )
     yield tmp_path
     for name in ("domexp", "domains_mod", "search_mod"):
         sys.modules.pop(name, None)
@@ -148,8 +156,9 @@ def run(root: Path, name: str, *overrides: str) -> xr.Dataset:
 def test_product_zip_repeats_times_the_command_line(sweeps: Path) -> None:
     plan = snakesweep("plan", "-cn", "grid", "x=100,200", "+c=3", cwd=sweeps)
     assert plan.returncode == 0, plan.stderr
-    assert plan.stdout.splitlines()[0] == ("domain: model: 2 × a: 3 (b) × x: 2 × repeat: 2 "
-                                           "(seed) = 24 points")
+    assert plan.stdout.splitlines()[0] == (
+        "domain: model: 2 × a: 3 (b) × x: 2 × repeat: 2 (seed) = 24 points"
+    )
     ds = run(sweeps, "grid", "x=100,200", "+c=3")
     assert dict(ds.sizes) == {"model": 2, "a": 3, "x": 2, "repeat": 2}
     assert ds["b"].dims == ("a",) and list(ds["b"].values) == [0.5, 0.25, 0.125]
@@ -164,10 +173,8 @@ def test_product_zip_repeats_times_the_command_line(sweeps: Path) -> None:
     reduced = over_repeats(ds)
     assert dict(reduced.sizes) == {"model": 2, "a": 3, "x": 2}
     assert reduced["y_count"].min() == 2
-    np.testing.assert_allclose(reduced["y_mean"].sel(model="cnn", a=2, x=200),
-                               np.mean(y.values))
-    xr.testing.assert_allclose(load(sweeps / "results").over_repeats()["y_mean"],
-                               reduced["y_mean"])
+    np.testing.assert_allclose(reduced["y_mean"].sel(model="cnn", a=2, x=200), np.mean(y.values))
+    xr.testing.assert_allclose(load(sweeps / "results").over_repeats()["y_mean"], reduced["y_mean"])
     assert run(sweeps, "grid", "x=100,200", "+c=3").identical(ds)
     assert len(calls(sweeps)) == 24  # the same sweep again computes nothing
 
@@ -211,12 +218,15 @@ def test_a_config_may_name_a_python_domain(sweeps: Path) -> None:
     ds = run(sweeps, "made")
     assert dict(ds.sizes) == {"a": 2, "repeat": 2}
     assert list(ds["b"].values) == [3, 4]
-    write(sweeps / "domains_mod.py", """
+    write(
+        sweeps / "domains_mod.py",
+        """
         from snakesweep import Domain
 
         def make():
             return Domain({"a": [1, 2, 5]}) @ Domain({"b": [3, 4, 6]})
-        """)
+        """,
+    )
     sys.modules.pop("domains_mod", None)
     plan = snakesweep("plan", "-cn", "made", cwd=sweeps)
     assert plan.stdout.splitlines()[0] == "domain: a: 3 (b) = 3 points"  # the cache follows it
@@ -241,8 +251,9 @@ def test_adaptive_rounds_end_to_end(sweeps: Path) -> None:
     shutil.rmtree(sweeps / "results" / ".snakesweep" / "plans")
     replanned = snakesweep("plan", "-cn", "adaptive", cwd=sweeps)
     assert replanned.returncode == 0, replanned.stderr
-    assert replanned.stdout.splitlines()[0] == ("domain: point: 4 (round, a) = 4 points in 3 "
-                                                "round(s), complete")
+    assert replanned.stdout.splitlines()[0] == (
+        "domain: point: 4 (round, a) = 4 points in 3 round(s), complete"
+    )
     assert replanned.stdout.splitlines()[-1] == "4 points, 4 runs: 4 done, 0 pending, 0 failed"
     assert len(calls(sweeps)) == 4
 
@@ -264,19 +275,33 @@ def test_from_a_run_of_a_domain_sweep_is_the_same_sweep(sweeps: Path) -> None:
     assert len(points) == 12 and {p["status"] for p in points} == {"done"}
 
 
-@pytest.mark.parametrize("name, args, message", [
-    ("group_draw", [], "snakesweep.domain: key 'model': is a config group"),
-    ("grid", ["a=5"], "override 'a=5': key 'a' is also in snakesweep.domain"),
-    ("grid", ["snakesweep.repeats=-1"], "snakesweep.repeats: expected an integer >= 1, got -1"),
-    ("chain", ["+snakesweep.samples=3"], "snakesweep.samples: the domain draws nothing"),
-    ("made", ["snakesweep.domain=nowhere:make"], "snakesweep.domain: 'nowhere:make': cannot "
-     "import 'nowhere'"),
-    ("made", ["snakesweep.domain=json:loads"], "snakesweep.domain: 'json:loads' raised "
-     "TypeError"),
-    ("grid", ["snakesweep.domain.product.1.zip.b=[1]"], "zip: lengths differ: a has 3, b has 1"),
-])
-def test_bad_domains_exit_2_with_one_line(sweeps: Path, name: str, args: list[str],
-                                          message: str) -> None:
+@pytest.mark.parametrize(
+    "name, args, message",
+    [
+        ("group_draw", [], "snakesweep.domain: key 'model': is a config group"),
+        ("grid", ["a=5"], "override 'a=5': key 'a' is also in snakesweep.domain"),
+        ("grid", ["snakesweep.repeats=-1"], "snakesweep.repeats: expected an integer >= 1, got -1"),
+        ("chain", ["+snakesweep.samples=3"], "snakesweep.samples: the domain draws nothing"),
+        (
+            "made",
+            ["snakesweep.domain=nowhere:make"],
+            "snakesweep.domain: 'nowhere:make': cannot import 'nowhere'",
+        ),
+        (
+            "made",
+            ["snakesweep.domain=json:loads"],
+            "snakesweep.domain: 'json:loads' raised TypeError",
+        ),
+        (
+            "grid",
+            ["snakesweep.domain.product.1.zip.b=[1]"],
+            "zip: lengths differ: a has 3, b has 1",
+        ),
+    ],
+)
+def test_bad_domains_exit_2_with_one_line(
+    sweeps: Path, name: str, args: list[str], message: str
+) -> None:
     done = snakesweep("run", "-cn", name, *args, cwd=sweeps)
     assert done.returncode == 2, done.stderr
     assert message in done.stderr and "Traceback" not in done.stderr, done.stderr

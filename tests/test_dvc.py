@@ -14,10 +14,25 @@ from conftest import REPO, made_once, tool, tool_environment
 
 pytestmark = pytest.mark.usefixtures("tool_env")
 
-CODE = sorted({dep for stage in yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"].values()
-               for dep in stage["deps"] if dep.startswith("src/")})
-SHIPPED = (".gitignore", ".dvcignore", ".dvc/config", ".dvc/.gitignore", "conf", "workflow",
-           "dvc.yaml", "results/.gitignore", *CODE)
+CODE = sorted(
+    {
+        dep
+        for stage in yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"].values()
+        for dep in stage["deps"]
+        if dep.startswith("src/")
+    }
+)
+SHIPPED = (
+    ".gitignore",
+    ".dvcignore",
+    ".dvc/config",
+    ".dvc/.gitignore",
+    "conf",
+    "workflow",
+    "dvc.yaml",
+    "results/.gitignore",
+    *CODE,
+)
 
 
 def example_repo(path: Path) -> Path:
@@ -56,6 +71,7 @@ def set_repeats(repo: Path, repeats: int) -> None:
 def swept(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The example sweep in a new git repository after ``dvc repro``, its 18 runs committed:
     made once for these tests (each works on its own copy, ``copy_of``)."""
+
     def make(where: Path) -> None:
         with tool_environment(where / "dvc-site"):
             repo = example_repo(where / "repo")
@@ -79,20 +95,30 @@ def with_remote(repo: Path, remote: Path) -> None:
 
 @pytest.mark.slow
 def test_repro_tracks_runs_skips_when_nothing_changed_and_adds_only_new_points(
-        swept: Path, tmp_path: Path) -> None:
+    swept: Path, tmp_path: Path
+) -> None:
     repo = copy_of(swept, tmp_path / "repo")  # after its first `dvc repro`, committed
     lock = yaml.safe_load((repo / "dvc.lock").read_text())
     assert set(lock["stages"]) == {"run", "merge"}
     runs_out = next(o for o in lock["stages"]["run"]["outs"] if o["path"] == "results/runs")
     assert runs_out["nfiles"] == 18 * 5  # result, config, meta, stdout, stderr per run
     assert {d["path"] for d in lock["stages"]["run"]["deps"]} == {
-        "conf", "workflow/Snakefile", "src/snakesweep/examples/classifier.py"}
+        "conf",
+        "workflow/Snakefile",
+        "src/snakesweep/examples/classifier.py",
+    }
     assert {o["path"] for o in lock["stages"]["merge"]["outs"]} >= {
-        "results/sweep.nc", "results/runs.csv", "results/plots", "results/metrics.json"}
+        "results/sweep.nc",
+        "results/runs.csv",
+        "results/plots",
+        "results/metrics.json",
+    }
     assert tool("git", "status", "--porcelain", cwd=repo).stdout == ""  # all committed
     first, metas = (repo / "dvc.lock").read_bytes(), run_metas(repo)
-    merged = {n: (repo / "results" / n).read_bytes() for n in ("sweep.nc", "runs.csv",
-                                                              "sweep.json", "metrics.json")}
+    merged = {
+        n: (repo / "results" / n).read_bytes()
+        for n in ("sweep.nc", "runs.csv", "sweep.json", "metrics.json")
+    }
 
     again = tool("dvc", "repro", cwd=repo)
     assert "Stage 'run' didn't change, skipping" in again.stdout
@@ -124,8 +150,7 @@ def test_repro_tracks_runs_skips_when_nothing_changed_and_adds_only_new_points(
 
 
 @pytest.mark.slow
-def test_plots_and_metrics_are_files_dvc_renders_and_compares(swept: Path,
-                                                             tmp_path: Path) -> None:
+def test_plots_and_metrics_are_files_dvc_renders_and_compares(swept: Path, tmp_path: Path) -> None:
     repo = copy_of(swept, tmp_path / "repo")  # after its first `dvc repro`, committed
     shown = json.loads(tool("dvc", "plots", "show", "--json", cwd=repo).stdout)
     assert "errors" not in shown
@@ -145,8 +170,9 @@ def test_plots_and_metrics_are_files_dvc_renders_and_compares(swept: Path,
     set_repeats(repo, 2)
     tool("dvc", "repro", cwd=repo)
     diff = json.loads(tool("dvc", "plots", "diff", "HEAD", "--json", cwd=repo).stdout)
-    revs = {v["rev"] for v in diff["data"]["results/plots/loss.csv"][0]["content"]["data"]
-            ["values"]}
+    revs = {
+        v["rev"] for v in diff["data"]["results/plots/loss.csv"][0]["content"]["data"]["values"]
+    }
     assert revs == {"HEAD", "workspace"}
 
 
@@ -165,13 +191,15 @@ def test_a_clone_pulls_the_runs_and_computes_nothing(swept: Path, tmp_path: Path
     assert repro.stdout.count("didn't change, skipping") == 2
     tool("snakemake", "--cores", "2", cwd=clone)
     assert run_metas(clone) == run_metas(origin)
-    assert (clone / "results" / "sweep.nc").read_bytes() == \
-        (origin / "results" / "sweep.nc").read_bytes()
+    assert (clone / "results" / "sweep.nc").read_bytes() == (
+        origin / "results" / "sweep.nc"
+    ).read_bytes()
 
 
 @pytest.mark.slow
-def test_a_missing_or_damaged_run_is_named_and_computed_again_alone(swept: Path,
-                                                                  tmp_path: Path) -> None:
+def test_a_missing_or_damaged_run_is_named_and_computed_again_alone(
+    swept: Path, tmp_path: Path
+) -> None:
     origin = copy_of(swept, tmp_path / "origin")  # after its first `dvc repro`, committed
     remote = tmp_path / "remote"
     with_remote(origin, remote)
@@ -189,10 +217,14 @@ def test_a_missing_or_damaged_run_is_named_and_computed_again_alone(swept: Path,
     pulled = tool("snakesweep", "pull", cwd=clone, check=False)
     assert pulled.returncode == 1, pulled.stderr
     lines = [ln for ln in pulled.stderr.splitlines() if ln.startswith("snakesweep:")]
-    assert f"snakesweep: run {gone} is not in the DVC cache or remote (result.nc); it will " \
-           "be computed again" in lines
-    assert f"snakesweep: run {hurt} is damaged in the DVC cache (meta.json); it will be " \
-           "computed again" in lines
+    assert (
+        f"snakesweep: run {gone} is not in the DVC cache or remote (result.nc); it will "
+        "be computed again" in lines
+    )
+    assert (
+        f"snakesweep: run {hurt} is damaged in the DVC cache (meta.json); it will be "
+        "computed again" in lines
+    )
     assert "16 runs in results/runs, 2 to compute again" in lines[-1]
     assert "Traceback" not in pulled.stderr
 
@@ -203,8 +235,9 @@ def test_a_missing_or_damaged_run_is_named_and_computed_again_alone(swept: Path,
     assert {r for r in old if fresh[r] != old[r]} == {gone, hurt}
     merged = xr.load_dataset(clone / "results" / "sweep.nc")
     expected = xr.load_dataset(origin / "results" / "sweep.nc")
-    xr.testing.assert_equal(merged[["test_accuracy", "loss", "run_id"]],
-                            expected[["test_accuracy", "loss", "run_id"]])
+    xr.testing.assert_equal(
+        merged[["test_accuracy", "loss", "run_id"]], expected[["test_accuracy", "loss", "run_id"]]
+    )
 
     again = tool("snakesweep", "pull", cwd=clone, check=False)
     assert again.returncode == 0, again.stderr
@@ -214,12 +247,14 @@ def test_a_missing_or_damaged_run_is_named_and_computed_again_alone(swept: Path,
 
 
 def test_pull_outside_a_dvc_repository_or_with_a_broken_lock_says_so_in_one_line(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     outside = tool("snakesweep", "pull", cwd=tmp_path, check=False)
     assert outside.returncode == 2
     assert outside.stderr.splitlines() == [
         "snakesweep: not the root of a DVC repository (no .dvc/ here): run `snakesweep pull` "
-        "where dvc.yaml is, or `dvc init` first"]
+        "where dvc.yaml is, or `dvc init` first"
+    ]
     tool("git", "init", "-q", cwd=tmp_path)
     tool("dvc", "init", "-q", cwd=tmp_path)
     (tmp_path / "dvc.lock").write_text("stages: [1, 2\n")

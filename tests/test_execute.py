@@ -20,22 +20,33 @@ from snakesweep.execute.experiment import load_experiment, to_dataset
 
 def test_mapping_results_become_variables() -> None:
     """Numbers, numpy arrays and DataArrays become one Dataset."""
-    ds = to_dataset({"a": 1.5, "b": np.arange(3), "c": xr.DataArray([1, 2], dims="step")},
-                    "r1", "m:f")
+    ds = to_dataset(
+        {"a": 1.5, "b": np.arange(3), "c": xr.DataArray([1, 2], dims="step")}, "r1", "m:f"
+    )
     assert ds["a"].item() == 1.5
     assert ds["b"].dims == ("b_dim_0",)
     assert ds["c"].dims == ("step",)
 
 
-@pytest.mark.parametrize("result, words", [
-    ([1, 2], "returned list"),
-    ({"a": "text"}, "returned 'a' as str"),
-    ({"seed": 1.0}, "name of a swept key"),
-    ({"run_id": 1.0}, "name of a swept key or of 'run_id'"),
-    ({"c": xr.DataArray([1.0, 2.0], dims="t", coords={
-        "t": pd.date_range("2020-01-01", periods=2, tz="UTC")})},
-     "returned the coordinate 't' of times with a time zone"),
-])
+@pytest.mark.parametrize(
+    "result, words",
+    [
+        ([1, 2], "returned list"),
+        ({"a": "text"}, "returned 'a' as str"),
+        ({"seed": 1.0}, "name of a swept key"),
+        ({"run_id": 1.0}, "name of a swept key or of 'run_id'"),
+        (
+            {
+                "c": xr.DataArray(
+                    [1.0, 2.0],
+                    dims="t",
+                    coords={"t": pd.date_range("2020-01-01", periods=2, tz="UTC")},
+                )
+            },
+            "returned the coordinate 't' of times with a time zone",
+        ),
+    ],
+)
 def test_wrong_results_name_the_run_and_the_culprit(result: object, words: str) -> None:
     """A result of the wrong type or name gets one line with the run id."""
     with pytest.raises(ExperimentError) as info:
@@ -45,11 +56,14 @@ def test_wrong_results_name_the_run_and_the_culprit(result: object, words: str) 
     assert "\n" not in str(info.value)
 
 
-@pytest.mark.parametrize("spec, words", [
-    ("no_colon", "not of the form"),
-    ("surely_missing_module_xyz:main", "cannot import 'surely_missing_module_xyz'"),
-    ("json:no_such_function", "has no 'no_such_function'"),
-])
+@pytest.mark.parametrize(
+    "spec, words",
+    [
+        ("no_colon", "not of the form"),
+        ("surely_missing_module_xyz:main", "cannot import 'surely_missing_module_xyz'"),
+        ("json:no_such_function", "has no 'no_such_function'"),
+    ],
+)
 def test_bad_entry_points_are_named(spec: str, words: str) -> None:
     """An entry point that cannot be imported says which and why."""
     with pytest.raises(ConfigError) as info:
@@ -57,8 +71,9 @@ def test_bad_entry_points_are_named(spec: str, words: str) -> None:
     assert info.value.culprit == "snakesweep.experiment" and words in str(info.value)
 
 
-def test_failed_run_records_its_error_and_is_not_done(project: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_run_records_its_error_and_is_not_done(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """An exception in the experiment is data: type, message, traceback in meta.json."""
     monkeypatch.chdir(project)
     plan = make_plan("conf", "config", ["x=2", "fail_on=2"], "results")
@@ -72,13 +87,17 @@ def test_failed_run_records_its_error_and_is_not_done(project: Path,
 
 
 def test_run_output_is_captured_and_drafts_are_never_done(
-        project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Printed output lands in stdout.log; a draft directory left by a kill is not a run."""
     monkeypatch.chdir(project)
     (project / "tinyexp.py").write_text(
-        (project / "tinyexp.py").read_text().replace(
-            '    with open("calls.txt"',
-            '    print("hello from", cfg.x)\n    with open("calls.txt"'))
+        (project / "tinyexp.py")
+        .read_text()
+        .replace(
+            '    with open("calls.txt"', '    print("hello from", cfg.x)\n    with open("calls.txt"'
+        )
+    )
     plan = make_plan("conf", "config", ["x=4"], "results")
     (run_id,) = plan.run_ids
     draft = store.RunDraft.begin("results", run_id)
@@ -90,7 +109,8 @@ def test_run_output_is_captured_and_drafts_are_never_done(
 
 
 def test_missing_key_fails_the_run_with_one_line_naming_it(
-        project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """An experiment reading a key the config lacks: the run fails, the line names run and key."""
     monkeypatch.chdir(project)
     (project / "tinyexp.py").write_text("def main(cfg):\n    return {'y': cfg.optimizer.lr}\n")
@@ -104,7 +124,8 @@ def test_missing_key_fails_the_run_with_one_line_naming_it(
 
 
 def test_a_stale_run_whose_new_attempt_crashes_is_failed_not_done(
-        project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A run computed with other code (stale) is computed again; when that attempt's process
     dies before recording anything, the old result is no result of the current code: the
     run is failed, not taken as finished by another attempt."""

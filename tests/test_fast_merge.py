@@ -30,7 +30,7 @@ from snakesweep.store import result_record
 # without coordinates, own coordinates of other lengths in other runs (an outer join),
 # a dtype that differs between runs, a result some runs lack, attributes on results and on
 # coordinates, text labels, a 2-D result, logged steps. `bump.txt` changes a run's result.
-RICH = '''
+RICH = """
 from pathlib import Path
 
 import numpy as np
@@ -67,12 +67,14 @@ def main(cfg, run):
     if x == 3:
         out["y"] = float(out["y"]) + 0.5
     return out
-'''
+"""
 
 
 def rich_project(root: Path, module: str = "richexp") -> Path:
     sys.modules.pop(module, None)
-    write(root / "conf" / "config.yaml", f"""
+    write(
+        root / "conf" / "config.yaml",
+        f"""
         snakesweep:
           experiment: {module}:main
         x: 1
@@ -81,7 +83,8 @@ def rich_project(root: Path, module: str = "richexp") -> Path:
         tag: class
         opt:
           lr: 1
-        """)
+        """,
+    )
     write(root / f"{module}.py", RICH)
     return root
 
@@ -106,8 +109,10 @@ def run_all(plan: Plan, skip: Collection[str] = ()) -> None:
 
 def typed(attrs: dict[str, object]) -> dict[str, object]:
     """Attributes as comparable values, their types included."""
-    return {k: (type(v).__name__, getattr(v, "dtype", None), np.asarray(v).tolist())
-            for k, v in attrs.items()}
+    return {
+        k: (type(v).__name__, getattr(v, "dtype", None), np.asarray(v).tolist())
+        for k, v in attrs.items()
+    }
 
 
 def netcdf_bytes(ds: xr.Dataset, path: Path) -> bytes:
@@ -125,8 +130,9 @@ def assert_same_merge(plan: Plan, tmp_path: Path) -> xr.Dataset:
     for name, var in reference.variables.items():
         assert direct[name].dtype == var.dtype, name
         assert typed(direct[name].attrs) == typed(var.attrs), name
-    assert netcdf_bytes(direct, tmp_path / "direct.nc") == \
-        netcdf_bytes(reference, tmp_path / "reference.nc")
+    assert netcdf_bytes(direct, tmp_path / "direct.nc") == netcdf_bytes(
+        reference, tmp_path / "reference.nc"
+    )
     return direct
 
 
@@ -151,7 +157,8 @@ def test_the_direct_reader_gives_the_reference_dataset(rich: Path, tmp_path: Pat
 
 
 def test_logged_runs_merge_as_the_reference_merges_them(
-        logging_project: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    logging_project: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     """The logging experiment of the other tests: steps of other lengths, keys logged at
     some steps only, failed runs."""
     monkeypatch.chdir(logging_project)
@@ -244,7 +251,8 @@ def test_a_coordinate_of_no_dimension_is_read_directly(rich: Path, tmp_path: Pat
     run_id = plan.run_ids[0]
     path = store.result_path("results", run_id)
     ds = xr.load_dataset(path, engine=store.ENGINE).assign_coords(
-        label=("cls", ["first", "second"]))
+        label=("cls", ["first", "second"])
+    )
     ds.to_netcdf(tmp_path / "aux.nc", engine=store.ENGINE)
     shutil.copy(tmp_path / "aux.nc", path)
     rerecord(run_id)
@@ -254,8 +262,7 @@ def test_a_coordinate_of_no_dimension_is_read_directly(rich: Path, tmp_path: Pat
     assert "label" in merged.coords and "label" in merged["per_class"].coords
 
 
-def test_curves_of_other_lengths_without_coordinates_are_padded(
-        rich: Path, tmp_path: Path) -> None:
+def test_curves_of_other_lengths_without_coordinates_are_padded(rich: Path, tmp_path: Path) -> None:
     """Positions are their labels: the shorter curve gets NaN at its end, in both readers."""
     plan = plan_of("x=2", "offset=0,1")
     run_all(plan)
@@ -289,6 +296,7 @@ def test_unreadable_results_are_reported_as_the_reference_reports_them(rich: Pat
 
 # --- incremental -----------------------------------------------------------------------
 
+
 class Reads:
     """Which result files a merge reads."""
 
@@ -307,8 +315,14 @@ class Reads:
         return out
 
 
-MERGED = ("sweep.nc", "runs.csv", "metrics.json", "provenance.json", "provenance.diff",
-          "sweep.json")
+MERGED = (
+    "sweep.nc",
+    "runs.csv",
+    "metrics.json",
+    "provenance.json",
+    "provenance.diff",
+    "sweep.json",
+)
 
 
 def merged_files() -> dict[str, bytes]:
@@ -327,8 +341,10 @@ def assert_as_full_merge(plan: Plan) -> None:
     assert merged_files() == incremental
     with xr.open_dataset(Path("results", "sweep.nc"), engine=store.ENGINE) as ds:
         reference = merge_runs(plan, "results", reader="xarray")
-        xr.testing.assert_identical(ds.drop_attrs(deep=False)[list(reference.data_vars)],
-                                    reference.drop_attrs(deep=False)[list(reference.data_vars)])
+        xr.testing.assert_identical(
+            ds.drop_attrs(deep=False)[list(reference.data_vars)],
+            reference.drop_attrs(deep=False)[list(reference.data_vars)],
+        )
 
 
 @pytest.fixture
@@ -460,7 +476,8 @@ def test_an_index_of_another_layout_is_not_used(rich: Path, reads: Reads) -> Non
 
 
 def test_a_sweep_json_that_records_another_sweep_nc_means_a_full_merge(
-        rich: Path, reads: Reads) -> None:
+    rich: Path, reads: Reads
+) -> None:
     plan = plan_of("x=1,2", "offset=0,100")
     run_all(plan)
     write_sweep(plan, "results")

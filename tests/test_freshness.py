@@ -35,8 +35,7 @@ def test_new_file_times_and_no_metadata_leave_nothing_to_do(project: Path) -> No
     assert sorted(calls(project)) == ["1 plain", "2 plain", "3 plain"]
 
 
-def test_a_smaller_domain_merges_again_whichever_merged_file_is_asked_for(
-        project: Path) -> None:
+def test_a_smaller_domain_merges_again_whichever_merged_file_is_asked_for(project: Path) -> None:
     """No Snakemake metadata to see the change: the merge key alone decides."""
     assert snakesweep("run", "--cores", "2", cwd=project).returncode == 0
     shutil.rmtree(project / ".snakemake")

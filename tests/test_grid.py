@@ -41,23 +41,27 @@ CASES = [
 ]
 
 
-def basic_sweeper_jobs(conf: Path, overrides: list[str], tmp: Path,
-                       monkeypatch: pytest.MonkeyPatch) -> list[tuple[list[str], dict[str, Any]]]:
+def basic_sweeper_jobs(
+    conf: Path, overrides: list[str], tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> list[tuple[list[str], dict[str, Any]]]:
     """What Hydra's own multirun (BasicSweeper + BasicLauncher) gives each job."""
     monkeypatch.chdir(tmp)
     jobs: list[tuple[list[str], dict[str, Any]]] = []
 
     def task(cfg: Any) -> None:
-        jobs.append((list(HydraConfig.get().overrides.task),
-                     OmegaConf.to_container(cfg, resolve=True)))
+        jobs.append(
+            (list(HydraConfig.get().overrides.task), OmegaConf.to_container(cfg, resolve=True))
+        )
 
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
         hydra = GlobalHydra.instance().hydra
         assert hydra is not None
-        hydra.multirun(config_name="config", task_function=task,
-                       overrides=[*overrides, "hydra/job_logging=none",
-                                  "hydra/hydra_logging=none"])
+        hydra.multirun(
+            config_name="config",
+            task_function=task,
+            overrides=[*overrides, "hydra/job_logging=none", "hydra/hydra_logging=none"],
+        )
     return jobs
 
 
@@ -84,16 +88,22 @@ def test_dimensions_are_named_verbatim_with_typed_coordinates() -> None:
     """Swept keys name the dimensions; values keep their types, quoted strings unquoted."""
     domain = expand_domain(["optimizer.lr=1e-3,1e-2", "+seed=range(0,2)", "name='a b',c"])
     assert [(d.name, d.values) for d in domain.dims] == [
-        ("optimizer.lr", (0.001, 0.01)), ("seed", (0, 1)), ("name", ("a b", "c"))]
+        ("optimizer.lr", (0.001, 0.01)),
+        ("seed", (0, 1)),
+        ("name", ("a b", "c")),
+    ]
     assert len(domain) == 8 and domain.shape == (2, 2, 2)
 
 
-@pytest.mark.parametrize("override, words", [
-    ("a=range(", "no viable alternative"),
-    ("a=interval(0,1)", "interval()"),
-    ("a=shuffle(1,2)", "shuffle()"),
-    ("hydra.job.name=a,b", "Hydra's own config"),
-])
+@pytest.mark.parametrize(
+    "override, words",
+    [
+        ("a=range(", "no viable alternative"),
+        ("a=interval(0,1)", "interval()"),
+        ("a=shuffle(1,2)", "shuffle()"),
+        ("hydra.job.name=a,b", "Hydra's own config"),
+    ],
+)
 def test_rejected_override_is_named(override: str, words: str) -> None:
     """An override the grammar or the grid rejects raises OverrideError quoting it."""
     with pytest.raises(OverrideError) as info:

@@ -61,7 +61,8 @@ def history(repo: Path, *args: str) -> tuple[xr.Dataset, list[str]]:
 
 @pytest.mark.slow
 def test_history_stacks_three_dvc_tracked_revisions_along_over_time(
-        project: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    project: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     remotes = tmp_path_factory.mktemp("remotes")
     repo = dvc_project(project)
     tool("dvc", "remote", "add", "-d", "store", str(remotes / "old"), cwd=repo)
@@ -91,16 +92,24 @@ def test_history_stacks_three_dvc_tracked_revisions_along_over_time(
     assert ds.sizes["over_time"] == 3
     assert ds["over_time"].values.tolist() == [0, 1, 2]
     assert ds["commit"].values.tolist() == revisions
-    times = [datetime.fromtimestamp(int(tool("git", "show", "-s", "--format=%ct", r, cwd=repo)
-                                        .stdout), UTC).replace(tzinfo=None) for r in revisions]
+    times = [
+        datetime.fromtimestamp(
+            int(tool("git", "show", "-s", "--format=%ct", r, cwd=repo).stdout), UTC
+        ).replace(tzinfo=None)
+        for r in revisions
+    ]
     assert ds["commit_time"].values.tolist() == [np.datetime64(t, "ns").item() for t in times]
     # edited, then `dvc repro`, then committed: those runs saw a dirty tree (gaitmap's rule)
     assert ds["debug"].values.tolist() == [False, True, True]
     assert ds["x"].values.tolist() == [1, 2, 3, 4]
-    np.testing.assert_array_equal(ds["y"].values, [[10, 20, 30, NAN], [20, 40, 60, NAN],
-                                                   [20, 40, 60, 80]])
-    assert ds["status"].values.tolist() == [["done"] * 3 + [ABSENT], ["done"] * 3 + [ABSENT],
-                                            ["done"] * 4]
+    np.testing.assert_array_equal(
+        ds["y"].values, [[10, 20, 30, NAN], [20, 40, 60, NAN], [20, 40, 60, 80]]
+    )
+    assert ds["status"].values.tolist() == [
+        ["done"] * 3 + [ABSENT],
+        ["done"] * 3 + [ABSENT],
+        ["done"] * 4,
+    ]
     # same config, same run id: only the code changed between the first two revisions
     assert ds["run_id"].values[0, :3].tolist() == ds["run_id"].values[1, :3].tolist()
     assert ds["curve"].dims == ("over_time", "x", "curve_dim_0")
@@ -120,10 +129,16 @@ def test_history_stacks_three_dvc_tracked_revisions_along_over_time(
     assert set(ds["run_id"].dims) == {"over_time", "x", "offset"}
     skipped = [ln for ln in lines if ": skipped: " in ln or ": left out: " in ln]
     assert len(skipped) == 5
-    assert all(ln.endswith("skipped: its dvc.lock records no results/sweep.nc (the sweep was "
-                           "not run there)") for ln in skipped[:2])
-    assert all(ln.endswith("left out: its sweep is over (x), the newest over (x, offset)")
-               for ln in skipped[2:])
+    assert all(
+        ln.endswith(
+            "skipped: its dvc.lock records no results/sweep.nc (the sweep was not run there)"
+        )
+        for ln in skipped[:2]
+    )
+    assert all(
+        ln.endswith("left out: its sweep is over (x), the newest over (x, offset)")
+        for ln in skipped[2:]
+    )
     assert tool("git", "status", "--porcelain", cwd=repo).stdout == ""  # history is not tracked
 
     # a default remote DVC cannot use stops the history in one line, before any revision
@@ -132,19 +147,24 @@ def test_history_stacks_three_dvc_tracked_revisions_along_over_time(
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert out.stderr.splitlines() == [
         "snakesweep: history: DVC cannot use its config or default remote: s3 is supported, "
-        "but requires 'dvc-s3' to be installed"]
+        "but requires 'dvc-s3' to be installed"
+    ]
 
 
-def test_a_bad_range_or_one_without_results_gets_one_line_and_status_2(
-        project: Path) -> None:
+def test_a_bad_range_or_one_without_results_gets_one_line_and_status_2(project: Path) -> None:
     repo = dvc_project(project)
     for args, line in [
-        (["no-such-rev"], "snakesweep: history: 'no-such-rev' is not a revision range git "
-                          "knows (fatal: bad revision 'no-such-rev')"),
-        ([], "snakesweep: history: none of the 1 revision(s) of 'HEAD' has a results/sweep.nc "
-             "that DVC can give (`dvc repro`, then commit dvc.lock and `dvc push`)"),
-        (["--max-count", "0"], "snakesweep: history: --max-count 0: expected a positive "
-                               "number"),
+        (
+            ["no-such-rev"],
+            "snakesweep: history: 'no-such-rev' is not a revision range git "
+            "knows (fatal: bad revision 'no-such-rev')",
+        ),
+        (
+            [],
+            "snakesweep: history: none of the 1 revision(s) of 'HEAD' has a results/sweep.nc "
+            "that DVC can give (`dvc repro`, then commit dvc.lock and `dvc push`)",
+        ),
+        (["--max-count", "0"], "snakesweep: history: --max-count 0: expected a positive number"),
     ]:
         out = snakesweep("history", *args, cwd=repo)
         assert out.returncode == 2, out.stderr
@@ -159,20 +179,22 @@ def test_a_bad_range_or_one_without_results_gets_one_line_and_status_2(
 
 
 def sweep(x: list[object], y: list[float], **attrs: object) -> xr.Dataset:
-    return xr.Dataset({"y": ("x", y), "run_id": ("x", [f"r{v}" for v in x]),
-                       "status": ("x", ["done"] * len(x))}, coords={"x": x}, attrs=attrs)
+    return xr.Dataset(
+        {"y": ("x", y), "run_id": ("x", [f"r{v}" for v in x]), "status": ("x", ["done"] * len(x))},
+        coords={"x": x},
+        attrs=attrs,
+    )
 
 
 def revision(n: int) -> Revision:
-    return Revision(commit=f"{n:040x}", time=datetime(2026, 1, n + 1, tzinfo=UTC),
-                    subject=f"commit {n}")
+    return Revision(
+        commit=f"{n:040x}", time=datetime(2026, 1, n + 1, tzinfo=UTC), subject=f"commit {n}"
+    )
 
 
-def test_stacking_takes_the_union_of_values_in_the_newest_order_and_marks_absent_cells(
-        ) -> None:
+def test_stacking_takes_the_union_of_values_in_the_newest_order_and_marks_absent_cells() -> None:
     old = sweep(["mlp", "linear"], [1.0, 2.0], snakesweep_debug=1)
-    new = sweep(["cnn", "mlp"], [3.0, 4.0], snakesweep_debug=0).assign(
-        z=("x", [5.0, 6.0]))
+    new = sweep(["cnn", "mlp"], [3.0, 4.0], snakesweep_debug=0).assign(z=("x", [5.0, 6.0]))
     ds = stack_history([(revision(0), old), (revision(1), new)])
     assert ds["x"].values.tolist() == ["cnn", "mlp", "linear"]
     np.testing.assert_array_equal(ds["y"].values, [[NAN, 1, 2], [3, 4, NAN]])
@@ -184,8 +206,12 @@ def test_stacking_takes_the_union_of_values_in_the_newest_order_and_marks_absent
 
 
 def test_numeric_values_are_sorted_and_a_clashing_name_is_refused() -> None:
-    ds = stack_history([(revision(0), sweep([0.3, 0.03], [1.0, 2.0])),
-                        (revision(1), sweep([1.0, 0.3], [3.0, 4.0]))])
+    ds = stack_history(
+        [
+            (revision(0), sweep([0.3, 0.03], [1.0, 2.0])),
+            (revision(1), sweep([1.0, 0.3], [3.0, 4.0])),
+        ]
+    )
     assert ds["x"].values.tolist() == [0.03, 0.3, 1.0]
     with pytest.raises(HistoryError, match="named 'commit'"):
         stack_history([(revision(0), sweep([1], [1.0]).rename(y="commit"))])
@@ -194,22 +220,27 @@ def test_numeric_values_are_sorted_and_a_clashing_name_is_refused() -> None:
 def test_curves_of_other_lengths_and_values_of_other_kinds_keep_every_revision() -> None:
     """A curve that grew is NaN past the older end; keys whose values turned to text (the
     merge's rule for mixed values) are text in every revision, so none is dropped."""
+
     def curves(n: int) -> xr.Dataset:
-        return sweep([1, 2], [1.0, 2.0]).assign(curve=(("x", "curve_dim_0"),
-                                                       np.ones((2, n))))
+        return sweep([1, 2], [1.0, 2.0]).assign(curve=(("x", "curve_dim_0"), np.ones((2, n))))
 
     ds = stack_history([(revision(0), curves(3)), (revision(1), curves(5))])
     assert ds.sizes["curve_dim_0"] == 5 and "curve_dim_0" not in ds.coords
     np.testing.assert_array_equal(ds["curve"].values[0, 0], [1, 1, 1, NAN, NAN])
 
-    ds = stack_history([(revision(0), sweep([1, 2], [1.0, 2.0])),
-                        (revision(1), sweep(["1", "2", "auto"], [3.0, 4.0, 5.0]))])
+    ds = stack_history(
+        [
+            (revision(0), sweep([1, 2], [1.0, 2.0])),
+            (revision(1), sweep(["1", "2", "auto"], [3.0, 4.0, 5.0])),
+        ]
+    )
     assert ds["x"].values.tolist() == ["1", "2", "auto"]
     np.testing.assert_array_equal(ds["y"].values, [[1, 2, NAN], [3, 4, 5]])
 
 
 def test_revisions_follow_first_parents_oldest_first(project: Path) -> None:
     """A merged branch's own commits are not states of the branch it was merged into."""
+
     def commit_file(name: str) -> str:
         write(project / name, name)
         commit(project, name)
@@ -230,8 +261,19 @@ def test_revisions_follow_first_parents_oldest_first(project: Path) -> None:
 
 def test_a_history_keeps_no_attribute_of_one_revision_only() -> None:
     """Per-revision facts (commit, debug) are coordinates along over_time, not attributes."""
-    ds = stack_history([(revision(0), sweep([1], [1.0], snakesweep_config_name="config",
-                                            snakesweep_git_commit="abc",
-                                            snakesweep_debug=1))])
+    ds = stack_history(
+        [
+            (
+                revision(0),
+                sweep(
+                    [1],
+                    [1.0],
+                    snakesweep_config_name="config",
+                    snakesweep_git_commit="abc",
+                    snakesweep_debug=1,
+                ),
+            )
+        ]
+    )
     assert ds.attrs == {"snakesweep_config_name": "config"}
     assert ds["debug"].values.tolist() == [True]

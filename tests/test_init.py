@@ -10,20 +10,29 @@ import yaml
 
 from conftest import snakesweep, tool, write
 
-WRITTEN = {"experiment.py", "conf/config.yaml", "workflow/Snakefile",
-           "workflow/profiles/default/config.yaml", "workflow/plots/curves.json", "dvc.yaml",
-           "results/.gitignore", ".gitignore"}
+WRITTEN = {
+    "experiment.py",
+    "conf/config.yaml",
+    "workflow/Snakefile",
+    "workflow/profiles/default/config.yaml",
+    "workflow/plots/curves.json",
+    "dvc.yaml",
+    "results/.gitignore",
+    ".gitignore",
+}
 
 
 def files(root: Path) -> set[str]:
-    return {p.relative_to(root).as_posix() for p in root.rglob("*")
-            if p.is_file() and ".git" not in p.parts}
+    return {
+        p.relative_to(root).as_posix()
+        for p in root.rglob("*")
+        if p.is_file() and ".git" not in p.parts
+    }
 
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("tool_env")
-def test_init_in_a_git_repository_gives_a_sweep_that_snakemake_and_dvc_run(
-        tmp_path: Path) -> None:
+def test_init_in_a_git_repository_gives_a_sweep_that_snakemake_and_dvc_run(tmp_path: Path) -> None:
     tool("git", "init", "-q", cwd=tmp_path)
     write(tmp_path / "README.md", "my project\n")
     out = snakesweep("init", cwd=tmp_path)
@@ -31,8 +40,9 @@ def test_init_in_a_git_repository_gives_a_sweep_that_snakemake_and_dvc_run(
     assert files(tmp_path) == WRITTEN | {"README.md"}
     steps = [s.split("  #")[0].strip() for s in out.stdout.splitlines()]
     assert steps[1] == "next:" and steps[2] == "dvc init"
-    assert steps[3].startswith("git add .gitignore conf workflow dvc.yaml results/.gitignore "
-                               "experiment.py")
+    assert steps[3].startswith(
+        "git add .gitignore conf workflow dvc.yaml results/.gitignore experiment.py"
+    )
     assert steps[4].startswith("git commit") and steps[5] == "snakemake --cores all"
     assert (tmp_path / ".gitignore").read_text() == "/.snakemake/\n"
 
@@ -70,8 +80,7 @@ def test_init_names_the_files_that_exist_and_writes_nothing(tmp_path: Path) -> N
 
 
 @pytest.mark.slow
-def test_init_with_an_experiment_lists_its_module_as_code_dvc_depends_on(
-        tmp_path: Path) -> None:
+def test_init_with_an_experiment_lists_its_module_as_code_dvc_depends_on(tmp_path: Path) -> None:
     write(tmp_path / "mymod.py", "def main(cfg):\n    return {'score': cfg.seed}\n")
     out = snakesweep("init", "--experiment", "mymod:main", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
@@ -87,12 +96,16 @@ def test_init_with_an_experiment_lists_its_module_as_code_dvc_depends_on(
     assert list(ds["score"].values) == [0, 1, 2]
 
 
-@pytest.mark.parametrize(("experiment", "says"), [
-    ("train", "--experiment: 'train' is not 'package.module:function'"),
-    ("nowhere.train:main", "--experiment: cannot find module 'nowhere'"),
-])
+@pytest.mark.parametrize(
+    ("experiment", "says"),
+    [
+        ("train", "--experiment: 'train' is not 'package.module:function'"),
+        ("nowhere.train:main", "--experiment: cannot find module 'nowhere'"),
+    ],
+)
 def test_init_with_a_bad_experiment_says_which_in_one_line(
-        tmp_path: Path, experiment: str, says: str) -> None:
+    tmp_path: Path, experiment: str, says: str
+) -> None:
     out = snakesweep("init", "--experiment", experiment, cwd=tmp_path)
     assert out.returncode == 2
     (line,) = out.stderr.splitlines()

@@ -97,18 +97,28 @@ def text(cfg):
 def odd(tmp_path: Path) -> Path:
     sys.modules.pop("oddexp", None)
     write(tmp_path / "oddexp.py", ODD_EXPERIMENTS)
-    write(tmp_path / "conf" / "config.yaml", """
+    write(
+        tmp_path / "conf" / "config.yaml",
+        """
         snakesweep:
           experiment: oddexp:wanders
         x: 0
         cmd: echo \\${HOME}
-        """)
+        """,
+    )
     return tmp_path
 
 
 def sweep(project: Path, experiment: str, *overrides: str, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
-    out = snakesweep("run", "--cores", "1", f"snakesweep.experiment=oddexp:{experiment}",
-                     *overrides, cwd=project, env=env)
+    out = snakesweep(
+        "run",
+        "--cores",
+        "1",
+        f"snakesweep.experiment=oddexp:{experiment}",
+        *overrides,
+        cwd=project,
+        env=env,
+    )
     ds = xr.load_dataset(project / "results" / "sweep.nc", engine="netcdf4")
     return out, ds
 
@@ -124,14 +134,14 @@ def test_a_run_that_changes_directory_does_not_move_the_others(odd: Path) -> Non
 
 @pytest.mark.slow
 @pytest.mark.parametrize("env", [{}, {"SNAKESWEEP_NO_POOL": "1"}], ids=["pool", "fallback"])
-def test_a_run_that_kills_its_process_is_recorded_as_failed(odd: Path,
-                                                            env: dict[str, str]) -> None:
+def test_a_run_that_kills_its_process_is_recorded_as_failed(odd: Path, env: dict[str, str]) -> None:
     """os._exit in the experiment: that run is failed with the reason; the others are done."""
     out, ds = sweep(odd, "crashes", "x=1,2,3", env=env)
     assert out.returncode == 1
     assert list(ds["status"].values) == ["done", "failed", "done"]
-    meta = json.loads((odd / "results" / "runs" / str(ds["run_id"].values[1]) /
-                       "meta.json").read_text())
+    meta = json.loads(
+        (odd / "results" / "runs" / str(ds["run_id"].values[1]) / "meta.json").read_text()
+    )
     assert meta["error"]["type"] == "RunCrashed" and "exit status 3" in meta["error"]["message"]
 
 
@@ -146,8 +156,9 @@ def test_a_run_that_exits_with_status_0_is_failed_not_pending(odd: Path) -> None
 @pytest.mark.slow
 def test_a_keyboard_interrupt_in_one_run_spares_the_others(odd: Path) -> None:
     """The runs beside it, in other workers, finish."""
-    out = snakesweep("run", "--cores", "3", "snakesweep.experiment=oddexp:interrupts",
-                     "x=1,2,3", cwd=odd)
+    out = snakesweep(
+        "run", "--cores", "3", "snakesweep.experiment=oddexp:interrupts", "x=1,2,3", cwd=odd
+    )
     ds = xr.load_dataset(odd / "results" / "sweep.nc", engine="netcdf4")
     assert out.returncode == 1
     assert list(ds["status"].values) == ["done", "failed", "done"]
@@ -206,15 +217,15 @@ def test_a_text_result_fails_its_run_not_the_merge(odd: Path) -> None:
     out, ds = sweep(odd, "text", "x=1")
     assert out.returncode == 1
     assert ds["status"].item() == "failed"
-    meta = json.loads((odd / "results" / "runs" / ds["run_id"].item() /
-                       "meta.json").read_text())
+    meta = json.loads((odd / "results" / "runs" / ds["run_id"].item() / "meta.json").read_text())
     assert "must be numbers" in meta["error"]["message"]
 
 
 def test_two_experiments_are_two_runs(odd: Path) -> None:
     """The entry point is part of a run's identity."""
-    out = snakesweep("plan", "--format", "json", "snakesweep.experiment=oddexp:thirds,oddexp:logs",
-                     cwd=odd)
+    out = snakesweep(
+        "plan", "--format", "json", "snakesweep.experiment=oddexp:thirds,oddexp:logs", cwd=odd
+    )
     points = json.loads(out.stdout)
     assert len({p["run_id"] for p in points}) == 2
 
@@ -222,14 +233,17 @@ def test_two_experiments_are_two_runs(odd: Path) -> None:
 @pytest.mark.slow
 def test_nested_config_group_sweeps_merge(tmp_path: Path) -> None:
     """A swept group `model/enc` becomes the dimension `model.enc` (NetCDF forbids '/')."""
-    write(tmp_path / "conf" / "config.yaml", """
+    write(
+        tmp_path / "conf" / "config.yaml",
+        """
         defaults:
           - model/enc: a
           - _self_
         snakesweep:
           experiment: tinyexp:main
         x: 1
-        """)
+        """,
+    )
     write(tmp_path / "conf" / "model" / "enc" / "a.yaml", "width: 1\n")
     write(tmp_path / "conf" / "model" / "enc" / "b.yaml", "width: 2\n")
     write(tmp_path / "tinyexp.py", "def main(cfg):\n    return {'y': cfg.model.enc.width}\n")
@@ -250,19 +264,26 @@ def test_yaml_syntax_error_is_one_line(tmp_path: Path) -> None:
 
 def test_plan_cache_follows_environment_variables(odd: Path) -> None:
     """${oc.env:VAR} in the config: another value of VAR is another plan."""
-    write(odd / "conf" / "config.yaml", """
+    write(
+        odd / "conf" / "config.yaml",
+        """
         snakesweep:
           experiment: oddexp:thirds
         x: 0
         root: ${oc.env:SNAKESWEEP_TEST_ROOT}
-        """)
-    ids = [json.loads(snakesweep("plan", "--format", "json", cwd=odd,
-                                 env={"SNAKESWEEP_TEST_ROOT": v}).stdout)[0]["run_id"]
-           for v in ("/a", "/b")]
+        """,
+    )
+    ids = [
+        json.loads(
+            snakesweep("plan", "--format", "json", cwd=odd, env={"SNAKESWEEP_TEST_ROOT": v}).stdout
+        )[0]["run_id"]
+        for v in ("/a", "/b")
+    ]
     assert ids[0] != ids[1]
 
 
 # -- a process's state, in this process ------------------------------------------------------
+
 
 def _process_state() -> dict[str, object]:
     import gc
@@ -274,16 +295,24 @@ def _process_state() -> dict[str, object]:
 
     umask = os.umask(0o022)
     os.umask(umask)
-    return {"environ": dict(os.environ), "umask": umask, "filters": list(warnings.filters),
-            "root": (logging.root.level, list(logging.root.handlers)),
-            "disable": logging.root.manager.disable,
-            "signal": signal.getsignal(signal.SIGUSR2),
-            "mask": signal.pthread_sigmask(signal.SIG_BLOCK, []),
-            "alarm": signal.getitimer(signal.ITIMER_REAL),
-            "locale": locale.setlocale(locale.LC_TIME), "gc": (gc.isenabled(),
-                                                               gc.get_threshold()),
-            "argv": list(sys.argv), "path": list(sys.path), "meta_path": list(sys.meta_path),
-            "limit": sys.getrecursionlimit(), "cwd": os.getcwd(), "errors": np.geterr()}
+    return {
+        "environ": dict(os.environ),
+        "umask": umask,
+        "filters": list(warnings.filters),
+        "root": (logging.root.level, list(logging.root.handlers)),
+        "disable": logging.root.manager.disable,
+        "signal": signal.getsignal(signal.SIGUSR2),
+        "mask": signal.pthread_sigmask(signal.SIG_BLOCK, []),
+        "alarm": signal.getitimer(signal.ITIMER_REAL),
+        "locale": locale.setlocale(locale.LC_TIME),
+        "gc": (gc.isenabled(), gc.get_threshold()),
+        "argv": list(sys.argv),
+        "path": list(sys.path),
+        "meta_path": list(sys.meta_path),
+        "limit": sys.getrecursionlimit(),
+        "cwd": os.getcwd(),
+        "errors": np.geterr(),
+    }
 
 
 def test_what_a_run_changes_in_its_process_is_put_back(tmp_path: Path) -> None:

@@ -48,12 +48,17 @@ class ReferencedSweep(SweepTaskFunction):
             validate_config_path(self.config_path)
             job_name = detect_task_name(self.calling_file, self.calling_module)
             hydra_ = Hydra.create_main_hydra_file_or_module(
-                calling_file=self.calling_file, calling_module=self.calling_module,
-                config_path=self.config_path, job_name=job_name)
+                calling_file=self.calling_file,
+                calling_module=self.calling_module,
+                config_path=self.config_path,
+                job_name=job_name,
+            )
             self.returns = hydra_.multirun(
                 config_name=self.config_name,
                 task_function=self.task_function or launcher_tasks.return_100,
-                overrides=overrides, with_log_configuration=self.configure_logging)
+                overrides=overrides,
+                with_log_configuration=self.configure_logging,
+            )
         finally:
             GlobalHydra().clear()
         return self
@@ -62,10 +67,17 @@ class ReferencedSweep(SweepTaskFunction):
 @pytest.fixture
 def hydra_sweep_runner() -> Any:
     """Hydra's fixture of the same name, building a ``ReferencedSweep``."""
-    def runner(calling_file: str | None, calling_module: str | None, task_function: Any,
-               config_path: str | None, config_name: str | None,
-               overrides: list[str] | None, temp_dir: Path | None = None,
-               configure_logging: bool = False) -> ReferencedSweep:
+
+    def runner(
+        calling_file: str | None,
+        calling_module: str | None,
+        task_function: Any,
+        config_path: str | None,
+        config_name: str | None,
+        overrides: list[str] | None,
+        temp_dir: Path | None = None,
+        configure_logging: bool = False,
+    ) -> ReferencedSweep:
         sweep = ReferencedSweep()
         sweep.calling_file, sweep.calling_module = calling_file, calling_module
         sweep.task_function = task_function
@@ -74,6 +86,7 @@ def hydra_sweep_runner() -> Any:
         sweep.temp_dir = str(temp_dir)
         sweep.configure_logging = configure_logging
         return sweep
+
     return runner
 
 
@@ -91,30 +104,39 @@ def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("in_tmp")
-@pytest.mark.parametrize("launcher_name, overrides",
-                         [("snakesweep", ["hydra.launcher.cores=2"])])
+@pytest.mark.parametrize("launcher_name, overrides", [("snakesweep", ["hydra.launcher.cores=2"])])
 class TestSnakesweepLauncher(LauncherTestSuite):
     """Hydra's own launcher suite, every case but one, as Hydra wrote them."""
 
     def get_task_function(self) -> Any:
         return launcher_tasks.return_100  # the suite's is a closure: not importable
 
-    def test_sweep_with_custom_resolver(self, hydra_sweep_runner: Any, launcher_name: str,
-                                        overrides: list[str], tmpdir: Path) -> None:
+    def test_sweep_with_custom_resolver(
+        self, hydra_sweep_runner: Any, launcher_name: str, overrides: list[str], tmpdir: Path
+    ) -> None:
         """Hydra's case defines its task as a closure inside the test and registers its
         resolver in the test's process only: a launcher that imports the task function in
         each job's own process can have neither. So: the closure is refused with one line
         before any job starts, and the same sweep with a task (and resolver) of a module
         returns the resolver's value."""
+
         def task_func(c: Any) -> Any:
             return c.x
 
         sweep = hydra_sweep_runner(
-            calling_file=None, calling_module="hydra.test_utils.a_module",
-            task_function=task_func, config_path="configs", config_name="custom_resolver",
-            overrides=["hydra/launcher=" + launcher_name] + overrides, temp_dir=tmpdir)
-        with pytest.raises(Exception, match=r"task function .*task_func is defined inside "
-                           r"another function") as refused:
+            calling_file=None,
+            calling_module="hydra.test_utils.a_module",
+            task_function=task_func,
+            config_path="configs",
+            config_name="custom_resolver",
+            overrides=["hydra/launcher=" + launcher_name] + overrides,
+            temp_dir=tmpdir,
+        )
+        with pytest.raises(
+            Exception,
+            match=r"task function .*task_func is defined inside "
+            r"another function",
+        ) as refused:
             with sweep:
                 pass
         assert "\n" not in str(refused.value)
@@ -122,23 +144,29 @@ class TestSnakesweepLauncher(LauncherTestSuite):
         config = Path(tmpdir, "conf", "custom_resolver.yaml")
         write(config, "x: ${launcher_tasks_suffix:}\n")
         sweep = hydra_sweep_runner(
-            calling_file=None, calling_module="hydra.test_utils.a_module",
-            task_function=launcher_tasks.return_x, config_path=str(config.parent),
+            calling_file=None,
+            calling_module="hydra.test_utils.a_module",
+            task_function=launcher_tasks.return_x,
+            config_path=str(config.parent),
             config_name="custom_resolver",
-            overrides=["hydra/launcher=" + launcher_name] + overrides, temp_dir=tmpdir / "s")
+            overrides=["hydra/launcher=" + launcher_name] + overrides,
+            temp_dir=tmpdir / "s",
+        )
         with sweep:
             assert sweep.returns is not None
             assert [r.return_value for r in sweep.returns[0]] == ["foo"]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("task_launcher_cfg, extra_flags",
-                         [({}, ["-m", "hydra/launcher=snakesweep", "hydra.launcher.cores=1"])])
+@pytest.mark.parametrize(
+    "task_launcher_cfg, extra_flags",
+    [({}, ["-m", "hydra/launcher=snakesweep", "hydra.launcher.cores=1"])],
+)
 class TestSnakesweepLauncherIntegration(IntegrationTestSuite):
     """Hydra's own integration suite, unchanged: real apps started as scripts."""
 
 
-APP = '''
+APP = """
 import os
 
 import hydra
@@ -158,14 +186,16 @@ def main(cfg: DictConfig) -> dict:
 
 if __name__ == "__main__":
     main()
-'''
+"""
 
 
 @pytest.fixture
 def app(tmp_path: Path) -> Path:
     """An existing Hydra app whose config selects the launcher in its defaults list."""
     write(tmp_path / "my_app.py", APP)
-    write(tmp_path / "conf" / "config.yaml", """
+    write(
+        tmp_path / "conf" / "config.yaml",
+        """
         defaults:
           - model: mlp
           - override hydra/launcher: snakesweep
@@ -177,17 +207,24 @@ def app(tmp_path: Path) -> Path:
         hydra:
           launcher:
             cores: 2
-        """)
+        """,
+    )
     write(tmp_path / "conf" / "model" / "mlp.yaml", "name: mlp\nwidth: 2\n")
     write(tmp_path / "conf" / "model" / "cnn.yaml", "name: cnn\nwidth: 3\n")
     return tmp_path
 
 
-def sweep(app: Path, *overrides: str, sweep_dir: str = "multirun/first",
-          script: str = "my_app.py") -> subprocess.CompletedProcess[str]:
+def sweep(
+    app: Path, *overrides: str, sweep_dir: str = "multirun/first", script: str = "my_app.py"
+) -> subprocess.CompletedProcess[str]:
     """``python my_app.py -m OVERRIDES``, as a user types it."""
-    return subprocess.run([sys.executable, script, "-m", f"hydra.sweep.dir={sweep_dir}",
-                           *overrides], cwd=app, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, script, "-m", f"hydra.sweep.dir={sweep_dir}", *overrides],
+        cwd=app,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def calls(app: Path) -> list[str]:
@@ -203,28 +240,32 @@ def test_hydra_discovers_the_launcher_and_its_commented_config() -> None:
     found = {f"{p.__module__}.{p.__name__}" for p in Plugins.instance().discover(Launcher)}
     assert "hydra_plugins.snakesweep_launcher.snakesweep_launcher.SnakesweepLauncher" in found
     node = ConfigStore.instance().load("hydra/launcher/snakesweep.yaml").node
-    assert node._target_ == ("hydra_plugins.snakesweep_launcher.snakesweep_launcher."
-                             "SnakesweepLauncher")
+    assert node._target_ == (
+        "hydra_plugins.snakesweep_launcher.snakesweep_launcher.SnakesweepLauncher"
+    )
     assert set(node) == {"_target_", "cores", "results", "executor", "jobs", "snakemake_args"}
     lines = inspect.getsource(config.SnakesweepLauncherConf).splitlines()
-    fields = {n.target.id: n.lineno for n in ast.parse(
-        inspect.getsource(config.SnakesweepLauncherConf)).body[0].body  # type: ignore[attr-defined]
-        if isinstance(n, ast.AnnAssign) and n.target.id != "_target_"}  # type: ignore[union-attr]
+    fields = {
+        n.target.id: n.lineno
+        for n in ast.parse(inspect.getsource(config.SnakesweepLauncherConf)).body[0].body  # type: ignore[attr-defined]
+        if isinstance(n, ast.AnnAssign) and n.target.id != "_target_"
+    }  # type: ignore[union-attr]
     for name, lineno in fields.items():
         assert lines[lineno - 2].strip().startswith("#"), f"field {name} has no comment"
 
 
 def test_the_plugin_imports_none_of_snakesweep_until_it_launches() -> None:
     """Hydra imports every installed plugin at start-up: ours must cost it nothing more."""
-    code = ("import sys\n"
-            "from hydra.core.plugins import Plugins\n"
-            "from hydra.plugins.launcher import Launcher\n"
-            "assert any(p.__name__ == 'SnakesweepLauncher' "
-            "for p in Plugins.instance().discover(Launcher))\n"
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
-            "('snakesweep', 'snakemake', 'xarray', 'netCDF4', 'rerun')))\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
+    code = (
+        "import sys\n"
+        "from hydra.core.plugins import Plugins\n"
+        "from hydra.plugins.launcher import Launcher\n"
+        "assert any(p.__name__ == 'SnakesweepLauncher' "
+        "for p in Plugins.instance().discover(Launcher))\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('snakesweep', 'snakemake', 'xarray', 'netCDF4', 'rerun')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
 
@@ -232,8 +273,12 @@ def test_the_plugin_imports_none_of_snakesweep_until_it_launches() -> None:
 def test_an_app_swept_twice_computes_nothing_the_second_time(app: Path) -> None:
     first = sweep(app, "lr=0.1,0.2", "model=mlp,cnn")
     assert first.returncode == 0, first.stderr
-    assert calls(app) == ["lr=0.1 model=cnn", "lr=0.1 model=mlp",
-                          "lr=0.2 model=cnn", "lr=0.2 model=mlp"]
+    assert calls(app) == [
+        "lr=0.1 model=cnn",
+        "lr=0.1 model=mlp",
+        "lr=0.2 model=cnn",
+        "lr=0.2 model=mlp",
+    ]
     with xr.open_dataset(app / "results" / "sweep.nc") as ds:
         assert dict(ds.sizes) == {"lr": 2, "model": 2}
         assert ds["lr"].values.tolist() == [0.1, 0.2]
@@ -248,11 +293,12 @@ def test_an_app_swept_twice_computes_nothing_the_second_time(app: Path) -> None:
         assert (job / ".hydra" / "config.yaml").exists()
         assert (job / "my_app.log").exists()
     meta = json.loads((app / "results" / "runs" / run_ids[0] / "meta.json").read_text())
-    assert meta["hydra"] == {"output_dir": "multirun/first/0", "job_name": "my_app",
-                             "job_num": 0}
+    assert meta["hydra"] == {"output_dir": "multirun/first/0", "job_name": "my_app", "job_num": 0}
     assert meta["provenance"]["code"]["files"] == ["my_app.py"]  # the script, imported by name
     assert json.loads((app / "results" / "runs" / run_ids[0] / "return.json").read_text()) == {
-        "score": 0.2, "name": "mlp"}
+        "score": 0.2,
+        "name": "mlp",
+    }
 
     second = sweep(app, "lr=0.1,0.2", "model=mlp,cnn", sweep_dir="multirun/second")
     assert second.returncode == 0, second.stderr
@@ -260,24 +306,33 @@ def test_an_app_swept_twice_computes_nothing_the_second_time(app: Path) -> None:
     assert "4 jobs, 4 runs: 0 computed, 4 done before" in second.stdout + second.stderr
     job = app / "multirun" / "second" / "3"
     assert OmegaConf.load(job / ".hydra" / "overrides.yaml") == ["lr=0.2", "model=cnn"]
-    assert f"computed earlier: its results are in results/runs/{run_ids[3]}" in (
-        job / "my_app.log").read_text()
+    assert (
+        f"computed earlier: its results are in results/runs/{run_ids[3]}"
+        in (job / "my_app.log").read_text()
+    )
 
 
 @pytest.mark.slow
 def test_job_returns_carry_the_return_value_computed_or_not(
-        hydra_sweep_runner: Any, in_tmp: Path) -> None:
+    hydra_sweep_runner: Any, in_tmp: Path
+) -> None:
     """What sweepers read: each JobReturn's value, equal whether its run was computed now."""
+
     def returns(temp_dir: Path, values: str) -> list[Any]:
         with hydra_sweep_runner(
-                calling_file=None, calling_module="hydra.test_utils.a_module",
-                task_function=launcher_tasks.count_and_add, config_path="configs",
-                config_name="compose", temp_dir=temp_dir,
-                overrides=["hydra/launcher=snakesweep", f"+a={values}"]) as sweep:
+            calling_file=None,
+            calling_module="hydra.test_utils.a_module",
+            task_function=launcher_tasks.count_and_add,
+            config_path="configs",
+            config_name="compose",
+            temp_dir=temp_dir,
+            overrides=["hydra/launcher=snakesweep", f"+a={values}"],
+        ) as sweep:
             assert {r.status for r in sweep.returns[0]} == {JobStatus.COMPLETED}
             last = sweep.returns[0][-1]  # its run is shared with an earlier job
             assert OmegaConf.load(Path(last.working_dir, ".hydra", "overrides.yaml")) == [
-                f"+a={values.split(',')[-1]}"]
+                f"+a={values.split(',')[-1]}"
+            ]
             return [r.return_value for r in sweep.returns[0]]
 
     expected = [{"total": 10 + a, "label": f"a{a}"} for a in (0, 1, 2, 1)]
@@ -289,10 +344,26 @@ def test_job_returns_carry_the_return_value_computed_or_not(
     # the same runs as `snakesweep run` with the task as its experiment
     configs = Path(inspect.getfile(LauncherTestSuite)).parent / "configs"
     plan = subprocess.run(
-        [sys.executable, "-m", "snakesweep", "plan", "-cd", str(configs), "-cn", "compose",
-         "+a=0,1,2", "+snakesweep.experiment=launcher_tasks:count_and_add", "--format", "json"],
-        cwd=in_tmp, capture_output=True, text=True, check=True,
-        env={**os.environ, "PYTHONPATH": str(Path(launcher_tasks.__file__).parent)})
+        [
+            sys.executable,
+            "-m",
+            "snakesweep",
+            "plan",
+            "-cd",
+            str(configs),
+            "-cn",
+            "compose",
+            "+a=0,1,2",
+            "+snakesweep.experiment=launcher_tasks:count_and_add",
+            "--format",
+            "json",
+        ],
+        cwd=in_tmp,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(Path(launcher_tasks.__file__).parent)},
+    )
     assert [p["status"] for p in json.loads(plan.stdout)] == ["done"] * 3
 
 
@@ -315,21 +386,33 @@ def test_a_failing_point_fails_the_multirun_as_hydra_does_and_is_retried(app: Pa
     assert calls(app) == ["lr=0.1 model=mlp", "lr=0.5 model=mlp", "lr=0.5 model=mlp"]
 
 
-@pytest.mark.parametrize("source, reason", [
-    (APP.replace('@hydra.main(', 'def logged(fn):\n    def inner(cfg):\n'
-                 '        return fn(cfg)\n    return inner\n\n\n@hydra.main(').replace(
-        "def main(cfg: DictConfig)", "@logged\ndef main(cfg: DictConfig)"),
-     "the task function __main__.logged.<locals>.inner is defined inside another function"),
-    (APP.replace('if __name__ == "__main__":\n    main()', 'main()'),
-     "lives in my_app.py, which has no `if __name__"),
-], ids=["closure", "no-main-guard"])
+@pytest.mark.parametrize(
+    "source, reason",
+    [
+        (
+            APP.replace(
+                "@hydra.main(",
+                "def logged(fn):\n    def inner(cfg):\n"
+                "        return fn(cfg)\n    return inner\n\n\n@hydra.main(",
+            ).replace("def main(cfg: DictConfig)", "@logged\ndef main(cfg: DictConfig)"),
+            "the task function __main__.logged.<locals>.inner is defined inside another function",
+        ),
+        (
+            APP.replace('if __name__ == "__main__":\n    main()', "main()"),
+            "lives in my_app.py, which has no `if __name__",
+        ),
+    ],
+    ids=["closure", "no-main-guard"],
+)
 def test_a_task_that_cannot_be_imported_by_reference_gets_one_line(
-        app: Path, source: str, reason: str) -> None:
+    app: Path, source: str, reason: str
+) -> None:
     write(app / "my_app.py", source)
     out = sweep(app, "lr=0.1,0.2")
     assert out.returncode == 1
-    lines = [ln for ln in out.stderr.splitlines() if ln.strip()
-             and "HYDRA_FULL_ERROR" not in ln]  # Hydra's own hint, after any error
+    lines = [
+        ln for ln in out.stderr.splitlines() if ln.strip() and "HYDRA_FULL_ERROR" not in ln
+    ]  # Hydra's own hint, after any error
     assert len(lines) == 1 and reason in lines[0], out.stderr
     assert not (app / "results" / "runs").exists()
 
@@ -353,7 +436,9 @@ def test_an_optuna_sweep_reads_every_batch_from_its_job_returns(tmp_path: Path) 
     numbers the JobReturns carry; its draws are no grid, so they lie along `job`."""
     if importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper") is None:
         pytest.skip("hydra-optuna-sweeper is not installed (pip install -e '.[test]')")
-    write(tmp_path / "opt_app.py", """
+    write(
+        tmp_path / "opt_app.py",
+        """
         import hydra
 
 
@@ -364,8 +449,11 @@ def test_an_optuna_sweep_reads_every_batch_from_its_job_returns(tmp_path: Path) 
 
         if __name__ == "__main__":
             main()
-        """)
-    write(tmp_path / "conf" / "config.yaml", """
+        """,
+    )
+    write(
+        tmp_path / "conf" / "config.yaml",
+        """
         defaults:
           - override hydra/sweeper: optuna
           - override hydra/launcher: snakesweep
@@ -379,7 +467,8 @@ def test_an_optuna_sweep_reads_every_batch_from_its_job_returns(tmp_path: Path) 
             direction: minimize
             sampler: {seed: 1}
             params: {x: "interval(-2, 2)", y: "range(-3, 3)"}
-        """)
+        """,
+    )
     out = sweep(tmp_path, script="opt_app.py")
     assert out.returncode == 0, out.stderr
     assert (out.stdout + out.stderr).count("snakesweep is launching 3 jobs") == 2
@@ -397,19 +486,27 @@ def test_an_optuna_sweep_reads_every_batch_from_its_job_returns(tmp_path: Path) 
 @pytest.mark.slow
 def test_snakemake_arguments_pass_through(app: Path) -> None:
     assert sweep(app, "lr=0.1,0.2").returncode == 0
-    forced = sweep(app, "lr=0.1,0.2", "hydra.launcher.snakemake_args=[--forcerun,run_experiment]",
-                   sweep_dir="multirun/forced")
+    forced = sweep(
+        app,
+        "lr=0.1,0.2",
+        "hydra.launcher.snakemake_args=[--forcerun,run_experiment]",
+        sweep_dir="multirun/forced",
+    )
     assert forced.returncode == 0, forced.stderr
     assert len(calls(app)) == 4  # Snakemake's --forcerun computed both runs again
     assert "2 jobs, 2 runs: 2 computed, 0 done before" in forced.stdout + forced.stderr
 
-    broken = sweep(app, "lr=0.1,0.2", "hydra.launcher.snakemake_args=[--no-such-option]",
-                   sweep_dir="multirun/broken")
+    broken = sweep(
+        app,
+        "lr=0.1,0.2",
+        "hydra.launcher.snakemake_args=[--no-such-option]",
+        sweep_dir="multirun/broken",
+    )
     assert broken.returncode == 1  # every run is done, but Snakemake refused: said, not hidden
     assert "snakemake exited with status 2" in broken.stderr
 
 
-STRUCTURED_APP = '''
+STRUCTURED_APP = """
 import os
 from dataclasses import dataclass
 from enum import Enum
@@ -447,7 +544,7 @@ def main(cfg) -> dict:
 
 if __name__ == "__main__":
     main()
-'''
+"""
 
 
 @pytest.mark.slow
@@ -455,12 +552,21 @@ def test_a_structured_config_of_the_script_with_hydra_in_its_output_dirs(tmp_pat
     """Classes of the app's __main__ in the config, ${hydra:} in the sweep dir, chdir, a
     returned swept key and a ragged list, an escaped literal beside ${now:}."""
     write(tmp_path / "app.py", STRUCTURED_APP)
-    args = ["lr=0.1,0.2", "optimizer=SGD,ADAM", "hydra/launcher=snakesweep",
-            "hydra.job.chdir=True", "hydra.sweep.subdir=${hydra:job.name}_${hydra.job.num}"]
+    args = [
+        "lr=0.1,0.2",
+        "optimizer=SGD,ADAM",
+        "hydra/launcher=snakesweep",
+        "hydra.job.chdir=True",
+        "hydra.sweep.subdir=${hydra:job.name}_${hydra.job.num}",
+    ]
     out = sweep(tmp_path, *args, script="app.py")
     assert out.returncode == 0, out.stderr
-    assert calls(tmp_path) == ["ADAM lr=0.1 in app_1", "ADAM lr=0.2 in app_3",
-                               "SGD lr=0.1 in app_0", "SGD lr=0.2 in app_2"]
+    assert calls(tmp_path) == [
+        "ADAM lr=0.1 in app_1",
+        "ADAM lr=0.2 in app_3",
+        "SGD lr=0.1 in app_0",
+        "SGD lr=0.2 in app_2",
+    ]
     with xr.open_dataset(tmp_path / "results" / "sweep.nc") as ds:
         assert dict(ds.sizes) == {"lr": 2, "optimizer": 2}
         assert sorted(ds.data_vars) == ["loss", "run_id", "status"]  # lr is a dimension
@@ -468,7 +574,10 @@ def test_a_structured_config_of_the_script_with_hydra_in_its_output_dirs(tmp_pat
         run_id = str(ds["run_id"].values[0, 0])
     run = tmp_path / "results" / "runs" / run_id
     assert json.loads((run / "return.json").read_text()) == {
-        "lr": 0.1, "loss": 0.1, "ragged": [1, [2, 3]]}
+        "lr": 0.1,
+        "loss": 0.1,
+        "ragged": [1, [2, 3]],
+    }
     assert "data_dir: data" in (run / "config.yaml").read_text()
     again = sweep(tmp_path, *args, script="app.py", sweep_dir="multirun/again")
     assert again.returncode == 0, again.stderr
@@ -479,9 +588,9 @@ def test_executor_and_jobs_become_snakemake_arguments() -> None:
     from snakesweep.hydra.errors import LaunchError
     from snakesweep.hydra.launcher import _snakemake_args
 
-    assert _snakemake_args({"executor": "slurm", "jobs": 50,
-                            "snakemake_args": OmegaConf.create(["--retries", 2])}) == [
-        "--executor", "slurm", "--jobs", "50", "--retries", "2"]
+    assert _snakemake_args(
+        {"executor": "slurm", "jobs": 50, "snakemake_args": OmegaConf.create(["--retries", 2])}
+    ) == ["--executor", "slurm", "--jobs", "50", "--retries", "2"]
     assert _snakemake_args({"executor": None, "jobs": None, "snakemake_args": []}) == []
     with pytest.raises(LaunchError, match=r"snakemake_args: expected a list"):
         _snakemake_args({"snakemake_args": "--retries 2"})
@@ -492,26 +601,42 @@ def test_executor_and_jobs_become_snakemake_arguments() -> None:
 def test_only_per_invocation_values_count_by_their_text() -> None:
     from snakesweep.hydra.job import _pin_runtime
 
-    assert _pin_runtime({"a": "${now:%H}", "b": ["${hydra:runtime.output_dir}/x"],
-                         "c": "${hydra:runtime.choices.db}", "d": "${hydra:job.num}",
-                         "e": r"lit \${x} at ${now:%H}", "f": "${x}"}) == {
-        "a": r"\${now:%H}", "b": [r"\${hydra:runtime.output_dir}/x"],
-        "c": "${hydra:runtime.choices.db}", "d": r"\${hydra:job.num}",
-        "e": r"lit \${x} at \${now:%H}", "f": "${x}"}
+    assert _pin_runtime(
+        {
+            "a": "${now:%H}",
+            "b": ["${hydra:runtime.output_dir}/x"],
+            "c": "${hydra:runtime.choices.db}",
+            "d": "${hydra:job.num}",
+            "e": r"lit \${x} at ${now:%H}",
+            "f": "${x}",
+        }
+    ) == {
+        "a": r"\${now:%H}",
+        "b": [r"\${hydra:runtime.output_dir}/x"],
+        "c": "${hydra:runtime.choices.db}",
+        "d": r"\${hydra:job.num}",
+        "e": r"lit \${x} at \${now:%H}",
+        "f": "${x}",
+    }
 
 
 def job(num: int, *overrides: str) -> Any:
     from snakesweep.hydra.job import Job
 
-    return Job(num=num, overrides=list(overrides), config=OmegaConf.create(), run_id=f"{num}",
-               identity={})
+    return Job(
+        num=num, overrides=list(overrides), config=OmegaConf.create(), run_id=f"{num}", identity={}
+    )
 
 
 def test_the_jobs_of_a_grid_become_its_dimensions() -> None:
     from snakesweep.hydra.launcher import layout
 
-    jobs = [job(0, "db=mysql", "+a=1", "user=me"), job(1, "db=mysql", "+a=2", "user=me"),
-            job(2, "db=pg", "+a=1", "user=me"), job(3, "db=pg", "+a=2", "user=me")]
+    jobs = [
+        job(0, "db=mysql", "+a=1", "user=me"),
+        job(1, "db=mysql", "+a=2", "user=me"),
+        job(2, "db=pg", "+a=1", "user=me"),
+        job(3, "db=pg", "+a=2", "user=me"),
+    ]
     dims, cells, labels = layout(jobs)
     assert [(d.name, d.values) for d in dims] == [("db", ("mysql", "pg")), ("a", (1, 2))]
     assert cells == [(0, 0), (0, 1), (1, 0), (1, 1)]
@@ -521,8 +646,9 @@ def test_the_jobs_of_a_grid_become_its_dimensions() -> None:
 def test_jobs_that_are_no_grid_lie_along_the_job_number() -> None:
     from snakesweep.hydra.launcher import layout
 
-    dims, cells, labels = layout([job(4, "lr=0.1", "m=2"), job(5, "lr=0.3", "m=7"),
-                                  job(6, "lr=0.5")])
+    dims, cells, labels = layout(
+        [job(4, "lr=0.1", "m=2"), job(5, "lr=0.3", "m=7"), job(6, "lr=0.5")]
+    )
     assert [(d.name, d.values) for d in dims] == [("job", (4, 5, 6))]
     assert cells == [(0,), (1,), (2,)]
     assert labels == {"lr": [0.1, 0.3, 0.5], "m": [2, 7, None]}

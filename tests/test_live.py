@@ -55,17 +55,20 @@ def main(cfg):
 
 
 def gated_project(root: Path, points: int = 4, flaky: int | None = None) -> Path:
-    write(root / "conf" / "config.yaml", f"""
+    write(
+        root / "conf" / "config.yaml",
+        f"""
         snakesweep:
           experiment: gated:main
         x: 1
         last: {points}
-        flaky: {flaky if flaky is not None else 'null'}
+        flaky: {flaky if flaky is not None else "null"}
         hydra:
           sweeper:
             params:
               x: range(1,{points + 1})
-        """)
+        """,
+    )
     write(root / "gated.py", GATED)
     return root
 
@@ -112,8 +115,11 @@ def saving_viewer(path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     and its process (the leader of its group)."""
     port = free_port()
     rerun = str(Path(sys.executable).with_name("rerun"))
-    with group([rerun, "--bind", "127.0.0.1", "--port", str(port), "--save", str(path)],
-               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as server:
+    with group(
+        [rerun, "--bind", "127.0.0.1", "--port", str(port), "--save", str(path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    ) as server:
         deadline = time.monotonic() + 30
         while True:
             assert server.poll() is None, "rerun --save exited"
@@ -155,8 +161,7 @@ def y_values(rec: Recording | None) -> dict[int, float]:
     if rec is None or "/y" not in rec.entities:
         return {}
     entity = rec["/y"]
-    return {t: v[0] for t, v in zip(entity.times["x"], entity.rows["Scalars:scalars"],
-                                    strict=True)}
+    return {t: v[0] for t, v in zip(entity.times["x"], entity.rows["Scalars:scalars"], strict=True)}
 
 
 def progress(rec: Recording | None) -> str:
@@ -184,14 +189,37 @@ def content(rec: Recording) -> dict[str, Any]:
 def test_runs_reach_the_live_view_while_the_sweep_runs(tmp_path: Path) -> None:
     project = gated_project(tmp_path / "live", flaky=2)  # x=2 fails once, then is retried
     stream = tmp_path / "stream.rrd"
-    with saving_viewer(stream) as (address, _), open(tmp_path / "err", "w+") as log, group(
-            [sys.executable, "-m", "snakesweep", "run", "--cores", "2", "--retries", "1",
-             "--view", address], cwd=project, stdout=log, stderr=log) as sweep:
+    with (
+        saving_viewer(stream) as (address, _),
+        open(tmp_path / "err", "w+") as log,
+        group(
+            [
+                sys.executable,
+                "-m",
+                "snakesweep",
+                "run",
+                "--cores",
+                "2",
+                "--retries",
+                "1",
+                "--view",
+                address,
+            ],
+            cwd=project,
+            stdout=log,
+            stderr=log,
+        ) as sweep,
+    ):
         # the last point waits for the gate: these arrive while the sweep is still running
-        wait_for(lambda: y_values(received(stream)) == {1: 10.0, 2: 20.0, 3: 30.0} and
-                 progress(received(stream)).startswith(
-                     "**3 of 4 runs done** · 0 failed · 1 pending · ETA "),
-                 "runs x=1..3 in the live view")
+        wait_for(
+            lambda: (
+                y_values(received(stream)) == {1: 10.0, 2: 20.0, 3: 30.0}
+                and progress(received(stream)).startswith(
+                    "**3 of 4 runs done** · 0 failed · 1 pending · ETA "
+                )
+            ),
+            "runs x=1..3 in the live view",
+        )
         assert sweep.poll() is None
         (project / "gate").touch()
         assert sweep.wait(300) == 0, Path(log.name).read_text()
@@ -219,14 +247,22 @@ def test_a_viewer_that_goes_away_does_not_stop_the_sweep(tmp_path: Path) -> None
     project = gated_project(tmp_path / "live")
     stream = tmp_path / "stream.rrd"
     (project / "gate").touch()
-    out = snakesweep("run", "--cores", "2", "--view",
-                     f"rerun+http://127.0.0.1:{free_port()}/proxy", cwd=project)
+    out = snakesweep(
+        "run", "--cores", "2", "--view", f"rerun+http://127.0.0.1:{free_port()}/proxy", cwd=project
+    )
     assert out.returncode == 0, out.stderr  # nothing listens there: the sweep still runs
 
     project = gated_project(tmp_path / "closed")
-    with saving_viewer(stream) as (address, viewer), open(tmp_path / "err", "w+") as log, \
-            group([sys.executable, "-m", "snakesweep", "run", "--cores", "2", "--view",
-                   address], cwd=project, stdout=log, stderr=log) as sweep:
+    with (
+        saving_viewer(stream) as (address, viewer),
+        open(tmp_path / "err", "w+") as log,
+        group(
+            [sys.executable, "-m", "snakesweep", "run", "--cores", "2", "--view", address],
+            cwd=project,
+            stdout=log,
+            stderr=log,
+        ) as sweep,
+    ):
         wait_for(lambda: len(y_values(received(stream))) == 3, "runs x=1..3 in the live view")
         os.killpg(viewer.pid, signal.SIGKILL)  # the viewer is closed mid-sweep
         viewer.wait(10)
@@ -249,9 +285,15 @@ def _listening(port: int) -> bool:
 def test_view_web_serves_the_live_view_on_localhost_until_interrupted(tmp_path: Path) -> None:
     project = gated_project(tmp_path / "web", points=2)
     (project / "gate").touch()
-    with open(tmp_path / "err", "w+") as log, group(
+    with (
+        open(tmp_path / "err", "w+") as log,
+        group(
             [sys.executable, "-m", "snakesweep", "run", "--cores", "1", "--view", "web"],
-            cwd=project, stdout=subprocess.PIPE, stderr=log) as sweep:
+            cwd=project,
+            stdout=subprocess.PIPE,
+            stderr=log,
+        ) as sweep,
+    ):
         assert sweep.stdout is not None
         line = sweep.stdout.readline()
         assert line.startswith("snakesweep: live view of results/ at http://127.0.0.1:"), line
@@ -259,8 +301,9 @@ def test_view_web_serves_the_live_view_on_localhost_until_interrupted(tmp_path: 
         with urllib.request.urlopen(url, timeout=10) as page:
             assert page.status == 200 and "Rerun" in page.read().decode()
         line = sweep.stdout.readline()
-        assert line == f"snakesweep: the sweep has ended; the live view stays at {url} until " \
-                       "Ctrl-C\n"
+        assert (
+            line == f"snakesweep: the sweep has ended; the live view stays at {url} until Ctrl-C\n"
+        )
         with urllib.request.urlopen(url, timeout=10) as page:  # still served
             assert page.status == 200
         sweep.send_signal(signal.SIGTERM)
@@ -269,14 +312,16 @@ def test_view_web_serves_the_live_view_on_localhost_until_interrupted(tmp_path: 
         assert "snakesweep: live view: 2 runs in " in err and "live view stopped" not in err
     port = int(url.split(":")[2].split("/")[0])
     assert not _listening(port)  # the server went with it
-    assert xr.load_dataset(project / "results" / "sweep.nc")["y"].values.tolist() == [10.0,
-                                                                                      20.0]
+    assert xr.load_dataset(project / "results" / "sweep.nc")["y"].values.tolist() == [10.0, 20.0]
 
 
-@pytest.mark.parametrize("args, culprit", [
-    (["--view", "x=1,2"], "--view 'x=1,2': expected native, web, or a viewer's gRPC address"),
-    (["--view", "http://127.0.0.1:9876"], "--view 'http://127.0.0.1:9876'"),
-])
+@pytest.mark.parametrize(
+    "args, culprit",
+    [
+        (["--view", "x=1,2"], "--view 'x=1,2': expected native, web, or a viewer's gRPC address"),
+        (["--view", "http://127.0.0.1:9876"], "--view 'http://127.0.0.1:9876'"),
+    ],
+)
 def test_a_bad_view_is_one_line_naming_it(project: Path, args: list[str], culprit: str) -> None:
     out = snakesweep("run", *args, cwd=project)
     assert out.returncode == 2
@@ -286,12 +331,19 @@ def test_a_bad_view_is_one_line_naming_it(project: Path, args: list[str], culpri
 
 def test_the_native_view_without_a_display_says_what_to_do(project: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
-    out = subprocess.run([sys.executable, "-m", "snakesweep", "run", "--view"], cwd=project,
-                         capture_output=True, text=True, env=env, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-m", "snakesweep", "run", "--view"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert out.returncode == 2
     assert out.stderr.strip() == (
         "snakesweep: no display for the viewer window (neither DISPLAY nor WAYLAND_DISPLAY "
-        "is set); `--view web` serves the live view to a browser instead")
+        "is set); `--view web` serves the live view to a browser instead"
+    )
     assert not (project / "results" / "runs").exists()  # nothing ran
 
 
@@ -300,10 +352,13 @@ def test_a_mean_over_repeats_is_shown_only_when_every_repeat_has_ended() -> None
     from snakesweep.view.recording import layout
 
     ds = xr.Dataset(
-        {"y": (("x", "repeat"), [[1.0, 3.0], [5.0, np.nan]]),
-         "status": (("x", "repeat"), [["done", "done"], ["done", "pending"]]),
-         "run_id": (("x", "repeat"), [["a", "b"], ["c", "d"]])},
-        coords={"x": [1, 2], "repeat": [0, 1]})
+        {
+            "y": (("x", "repeat"), [[1.0, 3.0], [5.0, np.nan]]),
+            "status": (("x", "repeat"), [["done", "done"], ["done", "pending"]]),
+            "run_id": (("x", "repeat"), [["a", "b"], ["c", "d"]]),
+        },
+        coords={"x": [1, 2], "repeat": [0, 1]},
+    )
     [shown] = layout(_settled_values(ds, ENDED)).leaves()
     [ready] = layout(_settled_mask(ds, ENDED)).leaves()
     assert np.isfinite(ready.values).all(axis=-1).tolist() == [True, False]
@@ -316,7 +371,8 @@ def test_progress_says_counts_and_eta() -> None:
 
     assert Progress(3, 1, 6, 95.0, 2.5).text() == (
         "**3 of 10 runs done** · 1 failed · 6 pending · ETA 1 min 35 s · a run takes "
-        "2.5 s on average")
+        "2.5 s on average"
+    )
     assert Progress(10, 0, 0, None, 0.2).text() == (
-        "**10 of 10 runs done** · 0 failed · 0 pending · finished · a run takes 0.2 s on "
-        "average")
+        "**10 of 10 runs done** · 0 failed · 0 pending · finished · a run takes 0.2 s on average"
+    )

@@ -46,8 +46,16 @@ def test_run_table_has_one_row_per_run(two_key_plan) -> None:  # type: ignore[no
     for run_id in plan.run_ids:
         execute_run(plan, run_id, "results")
     _, table_path, table = write_sweep(plan, "results")
-    assert list(table.columns) == ["run_id", "status", "duration", "debug", "commit", "x",
-                                   "offset", "y"]
+    assert list(table.columns) == [
+        "run_id",
+        "status",
+        "duration",
+        "debug",
+        "commit",
+        "x",
+        "offset",
+        "y",
+    ]
     assert len(table) == 6 and table_path.read_text().count("\n") == 7
     assert sorted(table["status"]) == ["done"] * 4 + ["failed"] * 2
 
@@ -72,8 +80,7 @@ def test_unreadable_result_files_are_reported_together(two_key_plan) -> None:  #
     plan = two_key_plan
     for run_id in plan.run_ids:
         execute_run(plan, run_id, "results")
-    broken = [r for r in plan.run_ids
-              if store.run_statuses("results", [r])[r] == "done"][:2]
+    broken = [r for r in plan.run_ids if store.run_statuses("results", [r])[r] == "done"][:2]
     for run_id in broken:  # as a broken writer would leave them: recorded as they are
         store.result_path("results", run_id).write_bytes(b"not netcdf")
         meta_path = store.run_dir("results", run_id) / store.META

@@ -42,14 +42,23 @@ from snakesweep.merge.sweep import write_sweep
 from snakesweep.planning.plan import Plan
 from snakesweep.store import result_record
 
-settings.register_profile("ci", max_examples=30, deadline=None, derandomize=True,
-                          database=None, print_blob=True,
-                          suppress_health_check=[HealthCheck.too_slow,
-                                                 HealthCheck.data_too_large])
-settings.register_profile("explore", parent=settings.get_profile("ci"), max_examples=300,
-                          derandomize=False)
-settings.register_profile("quick", parent=settings.get_profile("explore"),
-                          phases=[Phase.explicit, Phase.reuse, Phase.generate])
+settings.register_profile(
+    "ci",
+    max_examples=30,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile(
+    "explore", parent=settings.get_profile("ci"), max_examples=300, derandomize=False
+)
+settings.register_profile(
+    "quick",
+    parent=settings.get_profile("explore"),
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+)
 settings.load_profile(os.environ.get("SNAKESWEEP_HYPOTHESIS_PROFILE", "ci"))
 """``ci`` (the default): 30 examples, the same every time; ``explore``: 300 new ones;
 ``quick``: as many, failures not shrunk."""
@@ -59,20 +68,25 @@ RUNS = 4
 DIMS = ("t", "s")
 DTYPES = ("int8", "int16", "int32", "int64", "uint64", "float32", "float64", "bool")
 FLOATS = st.floats(allow_nan=True, allow_infinity=True, width=64)
-INTS = {"int64": st.sampled_from([0, 1, -1, 2**53 + 1, 2**62, -2**63, 2**63 - 1])
-        | st.integers(-10, 10),
-        "uint64": st.sampled_from([0, 1, 2**53 + 1, 2**64 - 1]) | st.integers(0, 10)}
+INTS = {
+    "int64": st.sampled_from([0, 1, -1, 2**53 + 1, 2**62, -(2**63), 2**63 - 1])
+    | st.integers(-10, 10),
+    "uint64": st.sampled_from([0, 1, 2**53 + 1, 2**64 - 1]) | st.integers(0, 10),
+}
 
 
 @pytest.fixture(scope="module")
 def plan(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Plan]:
     """The sweep's plan (its conf composed once); each example merges in a directory of its own."""
     root = tmp_path_factory.mktemp("properties")
-    write(root / "conf" / "config.yaml", """
+    write(
+        root / "conf" / "config.yaml",
+        """
         snakesweep:
           experiment: propexp:main
         a: 0
-        """)
+        """,
+    )
     cwd = os.getcwd()
     os.chdir(root)
     try:
@@ -98,13 +112,28 @@ def labels_of(draw: st.DrawFn, n: int, shared: list[Any]) -> Any:
         return np.array(draw(st.lists(st.integers(0, 2), min_size=n, max_size=n)))
     kind = draw(st.sampled_from(["int", "float", "text"]))
     if kind == "text":
-        return np.array(draw(st.lists(st.sampled_from(["a", "b", "c", "dd"]), min_size=n,
-                                      max_size=n, unique=True)), dtype=object)
+        return np.array(
+            draw(
+                st.lists(
+                    st.sampled_from(["a", "b", "c", "dd"]), min_size=n, max_size=n, unique=True
+                )
+            ),
+            dtype=object,
+        )
     if kind == "int":
-        return np.array(draw(st.lists(st.integers(-3, 8), min_size=n, max_size=n,
-                                      unique=True)), dtype="int64")
-    return np.array(draw(st.lists(st.sampled_from([0.0, 0.5, 1.0, 1.5, 2.5, 3.0, -1.0]),
-                                  min_size=n, max_size=n, unique=True)))
+        return np.array(
+            draw(st.lists(st.integers(-3, 8), min_size=n, max_size=n, unique=True)), dtype="int64"
+        )
+    return np.array(
+        draw(
+            st.lists(
+                st.sampled_from([0.0, 0.5, 1.0, 1.5, 2.5, 3.0, -1.0]),
+                min_size=n,
+                max_size=n,
+                unique=True,
+            )
+        )
+    )
 
 
 @st.composite
@@ -124,13 +153,16 @@ def run_result(draw: st.DrawFn, shared: dict[str, Any]) -> dict[str, Any]:
         if not dims and draw(st.booleans()):
             out[name] = data.item()  # a plain number
             continue
-        out[name] = xr.DataArray(data, dims=dims,
-                                 coords={d: labels[d] for d in dims if d in labels})
+        out[name] = xr.DataArray(
+            data, dims=dims, coords={d: labels[d] for d in dims if d in labels}
+        )
     used = {d for v in out.values() if isinstance(v, xr.DataArray) for d in v.dims}
     if "t" in used and draw(st.booleans()):  # a coordinate that is no dimension's, along t
-        values = shared["w"][:sizes["t"]] if len(shared["w"]) >= sizes["t"] \
-            and draw(st.booleans()) else draw(st.lists(st.integers(-5, 5), min_size=sizes["t"],
-                                                       max_size=sizes["t"]))
+        values = (
+            shared["w"][: sizes["t"]]
+            if len(shared["w"]) >= sizes["t"] and draw(st.booleans())
+            else draw(st.lists(st.integers(-5, 5), min_size=sizes["t"], max_size=sizes["t"]))
+        )
         array = np.array(values, dtype="int64")
         if draw(st.integers(0, 3)) == 0:  # text
             array = np.array([f"w{v}" for v in values], dtype=object)
@@ -138,9 +170,16 @@ def run_result(draw: st.DrawFn, shared: dict[str, Any]) -> dict[str, Any]:
             if isinstance(v, xr.DataArray) and "t" in v.dims:
                 out[name] = v.assign_coords(w=("t", array))
     if "s" in used and "s" not in labels and draw(st.booleans()):  # named like a dimension
-        out["s"] = np.array(draw(st.lists(st.sampled_from([0.0, 0.25, 0.5, 0.75]),
-                                          min_size=sizes["s"], max_size=sizes["s"],
-                                          unique=True)))
+        out["s"] = np.array(
+            draw(
+                st.lists(
+                    st.sampled_from([0.0, 0.25, 0.5, 0.75]),
+                    min_size=sizes["s"],
+                    max_size=sizes["s"],
+                    unique=True,
+                )
+            )
+        )
     return out
 
 
@@ -150,11 +189,9 @@ def sweeps(draw: st.DrawFn) -> dict[str, Any]:
     shared = {"t": [0, 1, 2], "s": [0.5, 1.5, 2.5], "w": [3, 4, 5]}
     fates = st.sampled_from(["done", "done", "done", "failed", "pending"])
     first = [(draw(fates), draw(run_result(shared))) for _ in range(RUNS)]
-    again = [draw(st.sampled_from(["same", "same", "new", "failed", "done"]))
-             for _ in range(RUNS)]
+    again = [draw(st.sampled_from(["same", "same", "new", "failed", "done"])) for _ in range(RUNS)]
     second = [draw(run_result(shared)) for _ in range(RUNS)]
-    return {"first": first, "again": again, "second": second,
-            "break": draw(st.booleans())}
+    return {"first": first, "again": again, "second": second, "break": draw(st.booleans())}
 
 
 def write_run(results: Path, run_id: str, fate: str, result: dict[str, Any]) -> None:
@@ -163,8 +200,13 @@ def write_run(results: Path, run_id: str, fate: str, result: dict[str, Any]) -> 
     if fate == "pending":
         return
     draft = store.RunDraft.begin(results.absolute(), run_id)
-    meta: dict[str, Any] = {"run_id": run_id, "status": "failed", "start": "2026-01-01T00:00",
-                            "end": "2026-01-01T00:01", "duration": 1.0}
+    meta: dict[str, Any] = {
+        "run_id": run_id,
+        "status": "failed",
+        "start": "2026-01-01T00:00",
+        "end": "2026-01-01T00:01",
+        "duration": 1.0,
+    }
     if fate == "done":
         try:
             write_result(to_dataset(result, run_id, "propexp:main"), draft.path / store.RESULT)
@@ -200,7 +242,8 @@ def check_merge(plan: Plan, results: Path) -> None:
 
 @given(sweep=sweeps())
 def test_every_value_is_merged_at_its_cell_or_its_run_is_named(
-        plan: Plan, sweep: dict[str, Any]) -> None:
+    plan: Plan, sweep: dict[str, Any]
+) -> None:
     sys.modules.pop("propexp", None)
     with tempfile.TemporaryDirectory() as tmp:
         results = Path(tmp, "results")

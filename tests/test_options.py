@@ -28,16 +28,32 @@ def test_an_empty_node_is_every_default() -> None:
     defaults = Options()
     assert (defaults.max_rounds, defaults.debounce, defaults.runs_per_device) == (10, 1.0, 1)
     assert (defaults.pictures, defaults.timeout, defaults.batch, defaults.devices) == (
-        "matplotlib", None, None, None)
+        "matplotlib",
+        None,
+        None,
+        None,
+    )
     assert defaults.git_dirty_ignore == () and defaults.resources == {}
 
 
 def test_values_are_read_as_their_options_take_them() -> None:
-    parsed = Options.parse({
-        "experiment": "mypkg.train:main", "timeout": 5, "debounce": 0, "batch": "3",
-        "devices": [0, "1, 2"], "code": "data/*.csv", "git_dirty_ignore": "docs",
-        "pictures": False, "max_rounds": None, "resources": {"mem_mb": 4000, "runtime": 0.5},
-        "repeats": 3, "seed": 0, "seed_key": "+init.seed"})
+    parsed = Options.parse(
+        {
+            "experiment": "mypkg.train:main",
+            "timeout": 5,
+            "debounce": 0,
+            "batch": "3",
+            "devices": [0, "1, 2"],
+            "code": "data/*.csv",
+            "git_dirty_ignore": "docs",
+            "pictures": False,
+            "max_rounds": None,
+            "resources": {"mem_mb": 4000, "runtime": 0.5},
+            "repeats": 3,
+            "seed": 0,
+            "seed_key": "+init.seed",
+        }
+    )
     assert parsed.experiment == "mypkg.train:main"
     assert (parsed.timeout, parsed.debounce, parsed.batch) == (5.0, 0.0, 3)
     assert parsed.devices == ("0", "1,2") and parsed.code == ("data/*.csv",)
@@ -48,36 +64,49 @@ def test_values_are_read_as_their_options_take_them() -> None:
     assert Options.parse({"pictures": "rerun"}).pictures == "rerun"
 
 
-@pytest.mark.parametrize("node, message", [
-    ({"timeout": 0}, "snakesweep.timeout: expected seconds (a number > 0) or null, got 0"),
-    ({"timeout": True}, "snakesweep.timeout: expected seconds (a number > 0) or null, got True"),
-    ({"debounce": -1}, "snakesweep.debounce: expected seconds (a number >= 0), got -1"),
-    ({"debounce": None}, "snakesweep.debounce: expected seconds (a number >= 0), got None"),
-    ({"debug": "yes"}, "snakesweep.debug: expected true, false or null, got 'yes'"),
-    ({"pictures": "matplotlib"}, "snakesweep.pictures: expected true, false or rerun, got "
-                                 "'matplotlib'"),
-    ({"git_dirty_ignore": 3}, "snakesweep.git_dirty_ignore: expected a list of globs, got 3"),
-    ({"code": []}, "snakesweep.code: expected a list of file globs, got []"),
-    ({"batch": 0}, "snakesweep.batch: expected a number of runs per job (>= 1), auto or null, "
-                   "got 0"),
-    ({"resources": [1]}, "snakesweep.resources: expected a mapping of Snakemake resources"),
-    ({"resources": {"a b": 1}}, "snakesweep.resources.a b: not a Snakemake resource name"),
-    ({"resources": {"runtime": "1h"}}, "snakesweep.resources.runtime: expected a number "
-                                       "(minutes), got '1h'"),
-    ({"resources": {"slurm_extra": "--x $(id)"}}, "holds characters a resource may not"),
-    ({"devices": [True]}, "snakesweep.devices: expected a list of device ids"),
-    ({"devices": []}, "snakesweep.devices: expected a list of device ids"),
-    ({"runs_per_device": 0}, "snakesweep.runs_per_device: expected a whole number >= 1, got 0"),
-    ({"repeats": 0}, "snakesweep.repeats: expected an integer >= 1, got 0"),
-    ({"samples": 1.5}, "snakesweep.samples: expected an integer >= 1, got 1.5"),
-    ({"seed": -1}, "snakesweep.seed: expected an integer >= 0, got -1"),
-    ({"seed_key": "+"}, "snakesweep.seed_key: expected a config key, got '+'"),
-    ({"max_rounds": 0}, "snakesweep.max_rounds: expected an integer >= 1, got 0"),
-    ({"experiment": 3}, "snakesweep.experiment: expected 'package.module:function', got 3"),
-    ({"update": ["a:b"]}, "snakesweep.update: expected 'package.module:function' or null"),
-])
-def test_an_unusable_value_is_one_config_error_naming_its_key(node: dict[str, Any],
-                                                             message: str) -> None:
+@pytest.mark.parametrize(
+    "node, message",
+    [
+        ({"timeout": 0}, "snakesweep.timeout: expected seconds (a number > 0) or null, got 0"),
+        (
+            {"timeout": True},
+            "snakesweep.timeout: expected seconds (a number > 0) or null, got True",
+        ),
+        ({"debounce": -1}, "snakesweep.debounce: expected seconds (a number >= 0), got -1"),
+        ({"debounce": None}, "snakesweep.debounce: expected seconds (a number >= 0), got None"),
+        ({"debug": "yes"}, "snakesweep.debug: expected true, false or null, got 'yes'"),
+        (
+            {"pictures": "matplotlib"},
+            "snakesweep.pictures: expected true, false or rerun, got 'matplotlib'",
+        ),
+        ({"git_dirty_ignore": 3}, "snakesweep.git_dirty_ignore: expected a list of globs, got 3"),
+        ({"code": []}, "snakesweep.code: expected a list of file globs, got []"),
+        (
+            {"batch": 0},
+            "snakesweep.batch: expected a number of runs per job (>= 1), auto or null, got 0",
+        ),
+        ({"resources": [1]}, "snakesweep.resources: expected a mapping of Snakemake resources"),
+        ({"resources": {"a b": 1}}, "snakesweep.resources.a b: not a Snakemake resource name"),
+        (
+            {"resources": {"runtime": "1h"}},
+            "snakesweep.resources.runtime: expected a number (minutes), got '1h'",
+        ),
+        ({"resources": {"slurm_extra": "--x $(id)"}}, "holds characters a resource may not"),
+        ({"devices": [True]}, "snakesweep.devices: expected a list of device ids"),
+        ({"devices": []}, "snakesweep.devices: expected a list of device ids"),
+        ({"runs_per_device": 0}, "snakesweep.runs_per_device: expected a whole number >= 1, got 0"),
+        ({"repeats": 0}, "snakesweep.repeats: expected an integer >= 1, got 0"),
+        ({"samples": 1.5}, "snakesweep.samples: expected an integer >= 1, got 1.5"),
+        ({"seed": -1}, "snakesweep.seed: expected an integer >= 0, got -1"),
+        ({"seed_key": "+"}, "snakesweep.seed_key: expected a config key, got '+'"),
+        ({"max_rounds": 0}, "snakesweep.max_rounds: expected an integer >= 1, got 0"),
+        ({"experiment": 3}, "snakesweep.experiment: expected 'package.module:function', got 3"),
+        ({"update": ["a:b"]}, "snakesweep.update: expected 'package.module:function' or null"),
+    ],
+)
+def test_an_unusable_value_is_one_config_error_naming_its_key(
+    node: dict[str, Any], message: str
+) -> None:
     with pytest.raises(ConfigError) as caught:
         Options.parse(node)
     assert message in str(caught.value) and "\n" not in str(caught.value)
@@ -88,8 +117,11 @@ def test_an_unknown_option_is_refused_with_the_closest_name() -> None:
         Options.parse({"experiment": "m:f", "timeuot": 5})
     assert str(caught.value) == "unknown option snakesweep.timeuot; did you mean timeout?"
     assert isinstance(caught.value, ConfigError) and caught.value.culprit == "snakesweep.timeuot"
-    with pytest.raises(UnknownOption, match=r"^unknown option snakesweep\.zzz; the options are "
-                                            r"experiment, domain, "):
+    with pytest.raises(
+        UnknownOption,
+        match=r"^unknown option snakesweep\.zzz; the options are "
+        r"experiment, domain, ",
+    ):
         Options.parse({"zzz": 1})
     with pytest.raises(UnknownOption, match="did you mean runs_per_device"):
         Options.parse({"run_per_device": 2})
@@ -110,14 +142,24 @@ def test_runs_of_one_node_share_one_parse_and_a_sweep_shares_what_it_must() -> N
     assert list(sweep) == ["a", "b", "c"] and len(sweep.distinct()) == 2
     assert sweep.batch is None and sweep.resource_names == ()
     sweep.check()
-    with pytest.raises(ConfigError, match=r"^snakesweep\.batch: runs of one sweep set different "
-                                          r"values \(3, null\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^snakesweep\.batch: runs of one sweep set different "
+        r"values \(3, null\)",
+    ):
         SweepOptions.parse({"a": {"batch": 3}, "b": {}}).check()
-    with pytest.raises(ConfigError, match=r"snakesweep\.resources\.gpus: set for some runs but "
-                                          r"not for run b"):
+    with pytest.raises(
+        ConfigError,
+        match=r"snakesweep\.resources\.gpus: set for some runs but "
+        r"not for run b",
+    ):
         SweepOptions.parse({"a": {"resources": {"gpus": 1}}, "b": {}}).check()
-    both = SweepOptions.from_configs({"a": {"snakesweep": {"resources": {"gpus": 1}}},
-                                      "b": {"snakesweep": {"resources": {"gpus": 2}}}})
+    both = SweepOptions.from_configs(
+        {
+            "a": {"snakesweep": {"resources": {"gpus": 1}}},
+            "b": {"snakesweep": {"resources": {"gpus": 2}}},
+        }
+    )
     assert both.resource_names == ("gpus",) and SweepOptions.parse({}).first() == Options()
 
 
@@ -125,8 +167,11 @@ def test_a_plan_reads_each_runs_options_once_also_from_its_file(project: Path) -
     """Runs of one node share one parse; a run's own value (here through an interpolation)
     is its own; a cached plan reads the nodes its file stores, not the configs."""
     conf = project / "conf" / "config.yaml"
-    conf.write_text(conf.read_text().replace(
-        "snakesweep:\n", "snakesweep:\n  timeout: ${x}\n  batch: 2\n  debounce: 0\n"))
+    conf.write_text(
+        conf.read_text().replace(
+            "snakesweep:\n", "snakesweep:\n  timeout: ${x}\n  batch: 2\n  debounce: 0\n"
+        )
+    )
     made = make_plan(project / "conf", "config", [], project / "results")
     assert len(made.options) == 3 and made.options.batch == 2
     assert [made.options[r].timeout for r in made.run_ids] == [1.0, 2.0, 3.0]
@@ -137,6 +182,7 @@ def test_a_plan_reads_each_runs_options_once_also_from_its_file(project: Path) -
 
 
 # -- the commands ------------------------------------------------------------------------------
+
 
 def _misspelt(project: Path) -> None:
     conf = project / "conf" / "config.yaml"
@@ -149,8 +195,7 @@ def test_snakesweep_plan_refuses_a_misspelt_option(project: Path) -> None:
     _misspelt(project)
     out = snakesweep("plan", cwd=project)
     assert out.returncode == 2, out.stderr
-    assert out.stderr == ("snakesweep: unknown option snakesweep.timeuot; did you mean "
-                          "timeout?\n")
+    assert out.stderr == ("snakesweep: unknown option snakesweep.timeuot; did you mean timeout?\n")
     assert out.stdout == "" and not (project / "results").exists()
 
 
@@ -164,9 +209,11 @@ def test_plain_snakemake_refuses_a_misspelt_option(project: Path) -> None:
 
 # -- the README's table --------------------------------------------------------------------------
 
+
 def _table_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("options_table",
-                                                  REPO / "docs" / "options_table.py")
+    spec = importlib.util.spec_from_file_location(
+        "options_table", REPO / "docs" / "options_table.py"
+    )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -57,14 +57,26 @@ def ticks(ax, which: str = "x") -> list[str]:
 def test_curves_over_step_with_repeats_are_mean_lines_with_bands_a_panel_per_category() -> None:
     """The shipped example's shape: a panel per model, a line per lr, mean ± std bands."""
     loss = RNG.random((2, 3, 3, 20))
-    ds = xr.Dataset({"loss": (("model", "optimizer.lr", "repeat", "step"), loss,
-                              {"long_name": "training cross-entropy"})},
-                    coords={"model": ["linear", "mlp"], "optimizer.lr": [0.03, 0.3, 1.0],
-                            "repeat": [0, 1, 2], "seed": ("repeat", [7, 8, 9]),
-                            "step": np.arange(20)})
+    ds = xr.Dataset(
+        {
+            "loss": (
+                ("model", "optimizer.lr", "repeat", "step"),
+                loss,
+                {"long_name": "training cross-entropy"},
+            )
+        },
+        coords={
+            "model": ["linear", "mlp"],
+            "optimizer.lr": [0.03, 0.3, 1.0],
+            "repeat": [0, 1, 2],
+            "seed": ("repeat", [7, 8, 9]),
+            "step": np.arange(20),
+        },
+    )
     figure = draw_variable(ds, "loss")
     assert figure._suptitle.get_text() == (
-        "loss: training cross-entropy (mean ± std over 3 repeats)")
+        "loss: training cross-entropy (mean ± std over 3 repeats)"
+    )
     axes = panels(figure)
     assert [ax.get_title() for ax in axes] == ["model=linear", "model=mlp"]
     for m, ax in enumerate(axes):
@@ -73,8 +85,10 @@ def test_curves_over_step_with_repeats_are_mean_lines_with_bands_a_panel_per_cat
         for i, line in enumerate(ax.get_lines()):
             assert np.allclose(line.get_xdata(), np.arange(20))
             assert np.allclose(line.get_ydata(), loss[m, i].mean(axis=0))
-        lower, upper = loss[m, 0].mean(axis=0) - loss[m, 0].std(axis=0), \
-            loss[m, 0].mean(axis=0) + loss[m, 0].std(axis=0)
+        lower, upper = (
+            loss[m, 0].mean(axis=0) - loss[m, 0].std(axis=0),
+            loss[m, 0].mean(axis=0) + loss[m, 0].std(axis=0),
+        )
         band = bands(ax)[0].get_paths()[0].vertices[:, 1]
         assert np.isclose(band.min(), lower.min()) and np.isclose(band.max(), upper.max())
     assert axes[0].get_ylabel() == "loss" and axes[1].get_ylabel() == ""  # outer only
@@ -84,9 +98,15 @@ def test_curves_over_step_with_repeats_are_mean_lines_with_bands_a_panel_per_cat
 def test_an_oscillator_is_a_curve_per_combination_a_panel_per_integrator() -> None:
     """x(damping: 3, integrator: 2, dt: 2, step): trajectories, not heatmaps at one step."""
     x = RNG.random((3, 2, 2, 200))
-    ds = xr.Dataset({"x": (("damping", "integrator", "dt", "step"), x, {"units": "m"})},
-                    coords={"damping": [0.1, 0.5, 2.0], "integrator": ["euler", "rk4"],
-                            "dt": [0.01, 0.05], "step": np.arange(200)})
+    ds = xr.Dataset(
+        {"x": (("damping", "integrator", "dt", "step"), x, {"units": "m"})},
+        coords={
+            "damping": [0.1, 0.5, 2.0],
+            "integrator": ["euler", "rk4"],
+            "dt": [0.01, 0.05],
+            "step": np.arange(200),
+        },
+    )
     figure = draw_variable(ds, "x")
     axes = panels(figure)
     assert [ax.get_title() for ax in axes] == ["integrator=euler", "integrator=rk4"]
@@ -104,8 +124,10 @@ def test_an_oscillator_is_a_curve_per_combination_a_panel_per_integrator() -> No
 
 def test_a_scalar_over_a_swept_number_is_lines_over_it_one_per_category() -> None:
     acc = RNG.random((2, 3))
-    ds = xr.Dataset({"accuracy": (("model", "lr"), acc)},
-                    coords={"model": ["linear", "mlp"], "lr": ("lr", LR, {"units": "1/s"})})
+    ds = xr.Dataset(
+        {"accuracy": (("model", "lr"), acc)},
+        coords={"model": ["linear", "mlp"], "lr": ("lr", LR, {"units": "1/s"})},
+    )
     figure = draw_variable(ds, "accuracy")
     (ax,) = panels(figure)
     assert ax.get_xlabel() == "lr [1/s]" and ax.get_ylabel() == "accuracy"
@@ -124,11 +146,12 @@ def test_evenly_spaced_numbers_are_a_linear_axis() -> None:
     assert not draw_variable(ds, "y").legends  # one line needs no legend
 
 
-def test_two_numeric_dimensions_past_a_few_dozen_lines_are_a_heatmap_with_a_colour_bar(
-        ) -> None:
+def test_two_numeric_dimensions_past_a_few_dozen_lines_are_a_heatmap_with_a_colour_bar() -> None:
     values = RNG.random((MAX_LINES + 5, MAX_LINES + 10))
-    ds = xr.Dataset({"loss": (("a", "b"), values)},
-                    coords={"a": np.arange(MAX_LINES + 5), "b": np.linspace(0, 1, MAX_LINES + 10)})
+    ds = xr.Dataset(
+        {"loss": (("a", "b"), values)},
+        coords={"a": np.arange(MAX_LINES + 5), "b": np.linspace(0, 1, MAX_LINES + 10)},
+    )
     figure = draw_variable(ds, "loss")
     (ax,) = panels(figure)
     assert ax.get_xlabel() == "b" and ax.get_ylabel() == "a"  # the larger one across
@@ -141,9 +164,10 @@ def test_two_numeric_dimensions_past_a_few_dozen_lines_are_a_heatmap_with_a_colo
 
 def test_step_past_a_few_dozen_combinations_is_heatmaps_over_time_one_colour_scale() -> None:
     loss = RNG.random((8, 5, 30))  # 40 curves a panel would be too many
-    ds = xr.Dataset({"loss": (("a", "b", "step"), loss)},
-                    coords={"a": np.arange(8), "b": [0.1, 0.2, 0.3, 0.4, 0.5],
-                            "step": np.arange(30)})
+    ds = xr.Dataset(
+        {"loss": (("a", "b", "step"), loss)},
+        coords={"a": np.arange(8), "b": [0.1, 0.2, 0.3, 0.4, 0.5], "step": np.arange(30)},
+    )
     figure = draw_variable(ds, "loss")
     axes = panels(figure)
     assert [ax.get_title() for ax in axes] == [f"b={b}" for b in (0.1, 0.2, 0.3, 0.4, 0.5)]
@@ -155,9 +179,14 @@ def test_step_past_a_few_dozen_combinations_is_heatmaps_over_time_one_colour_sca
 
 def test_categories_alone_are_grouped_bars_with_error_bars_over_repeats() -> None:
     score = RNG.random((2, 3, 4))
-    ds = xr.Dataset({"score": (("data", "model", "repeat"), score)},
-                    coords={"data": ["moons", "blobs"], "model": ["linear", "mlp", "cnn"],
-                            "repeat": np.arange(4)})
+    ds = xr.Dataset(
+        {"score": (("data", "model", "repeat"), score)},
+        coords={
+            "data": ["moons", "blobs"],
+            "model": ["linear", "mlp", "cnn"],
+            "repeat": np.arange(4),
+        },
+    )
     figure = draw_variable(ds, "score")
     (ax,) = panels(figure)
     assert ticks(ax) == ["linear", "mlp", "cnn"] and ax.get_xlabel() == "model"
@@ -173,11 +202,16 @@ def test_random_draws_are_points_at_the_drawn_values() -> None:
     """A random search: the results at the learning rates drawn, a colour per model."""
     lr = 10 ** RNG.uniform(-4, -1, (2, 6))
     acc = RNG.random((2, 6, 3))
-    ds = xr.Dataset({"accuracy": (("model", "sample", "repeat"), acc)},
-                    coords={"model": ["linear", "mlp"], "sample": np.arange(6),
-                            "optimizer.lr": (("model", "sample"), lr),
-                            "width": (("model", "sample"), RNG.integers(1, 9, (2, 6))),
-                            "repeat": [0, 1, 2]})
+    ds = xr.Dataset(
+        {"accuracy": (("model", "sample", "repeat"), acc)},
+        coords={
+            "model": ["linear", "mlp"],
+            "sample": np.arange(6),
+            "optimizer.lr": (("model", "sample"), lr),
+            "width": (("model", "sample"), RNG.integers(1, 9, (2, 6))),
+            "repeat": [0, 1, 2],
+        },
+    )
     figure = draw_variable(ds, "accuracy")
     (ax,) = panels(figure)
     assert ax.get_xlabel() == "optimizer.lr" and ax.get_xscale() == "log"
@@ -186,8 +220,12 @@ def test_random_draws_are_points_at_the_drawn_values() -> None:
     assert np.allclose(mlp.lines[0].get_ydata(), acc[1].mean(axis=1))
     assert legend_of(figure) == ("model", ["linear", "mlp"])
     # a concatenation's keys, NaN where a part lacks them, are not where points lie
-    gaps = ds.assign_coords({"optimizer.lr": ds["optimizer.lr"].where(ds.sample < 3),
-                             "width": ds["width"].astype("f8").where(ds.sample < 3)})
+    gaps = ds.assign_coords(
+        {
+            "optimizer.lr": ds["optimizer.lr"].where(ds.sample < 3),
+            "width": ds["width"].astype("f8").where(ds.sample < 3),
+        }
+    )
     (ax,) = panels(draw_variable(gaps, "accuracy"))
     assert ax.get_xlabel() == "sample" and len(ax.get_lines()) == 2
 
@@ -202,8 +240,10 @@ def test_a_single_number_is_one_labelled_bar() -> None:
 
 def test_many_categories_beside_a_number_are_heatmap_rows() -> None:
     acc = RNG.random((30, 4))
-    ds = xr.Dataset({"acc": (("task", "lr"), acc)},
-                    coords={"task": [f"t{i}" for i in range(30)], "lr": [1, 2, 3, 4]})
+    ds = xr.Dataset(
+        {"acc": (("task", "lr"), acc)},
+        coords={"task": [f"t{i}" for i in range(30)], "lr": [1, 2, 3, 4]},
+    )
     figure = draw_variable(ds, "acc")
     (ax,) = panels(figure)
     assert ax.get_ylabel() == "task" and ax.get_xlabel() == "lr"
@@ -213,8 +253,9 @@ def test_many_categories_beside_a_number_are_heatmap_rows() -> None:
 
 def test_many_values_of_a_number_are_coloured_along_a_scale_with_a_colour_bar() -> None:
     wd = np.round(np.linspace(0.01, 0.2, 20), 3)
-    ds = xr.Dataset({"loss": (("wd", "step"), RNG.random((20, 10)))},
-                    coords={"wd": wd, "step": np.arange(10)})
+    ds = xr.Dataset(
+        {"loss": (("wd", "step"), RNG.random((20, 10)))}, coords={"wd": wd, "step": np.arange(10)}
+    )
     figure = draw_variable(ds, "loss")
     (ax,) = panels(figure)
     assert len(ax.get_lines()) == 20 and not figure.legends
@@ -224,9 +265,10 @@ def test_many_values_of_a_number_are_coloured_along_a_scale_with_a_colour_bar() 
 
 def test_panels_past_the_most_a_picture_holds_are_cut_and_the_title_says_so() -> None:
     loss = RNG.random((30, 3, 10))
-    ds = xr.Dataset({"loss": (("task", "lr", "step"), loss)},
-                    coords={"task": [f"t{i}" for i in range(30)], "lr": LR,
-                            "step": np.arange(10)})
+    ds = xr.Dataset(
+        {"loss": (("task", "lr", "step"), loss)},
+        coords={"task": [f"t{i}" for i in range(30)], "lr": LR, "step": np.arange(10)},
+    )
     figure = draw_variable(ds, "loss")
     assert len(panels(figure)) == MAX_PANELS
     assert figure._suptitle.get_text() == f"loss (the first {MAX_PANELS} of 30 panels)"
@@ -242,15 +284,25 @@ def test_failed_runs_are_gaps_not_errors() -> None:
 def test_a_sweep_is_one_figure_a_subfigure_per_variable_packed_in_rows() -> None:
     """The README's picture: the wide loss picture alone, the two accuracies side by side."""
     shape = (2, 3, 3)
-    ds = xr.Dataset({"loss": (("model", "lr", "repeat", "step"), RNG.random((*shape, 10))),
-                     "train_accuracy": (("model", "lr", "repeat"), RNG.random(shape)),
-                     "test_accuracy": (("model", "lr", "repeat"), RNG.random(shape)),
-                     "note": ("lr", ["a", "b", "c"]), "run_id": ("lr", ["a", "b", "c"])},
-                    coords={"model": ["linear", "mlp"], "lr": LR, "repeat": [0, 1, 2],
-                            "step": np.arange(10)})
+    ds = xr.Dataset(
+        {
+            "loss": (("model", "lr", "repeat", "step"), RNG.random((*shape, 10))),
+            "train_accuracy": (("model", "lr", "repeat"), RNG.random(shape)),
+            "test_accuracy": (("model", "lr", "repeat"), RNG.random(shape)),
+            "note": ("lr", ["a", "b", "c"]),
+            "run_id": ("lr", ["a", "b", "c"]),
+        },
+        coords={"model": ["linear", "mlp"], "lr": LR, "repeat": [0, 1, 2], "step": np.arange(10)},
+    )
     figure = draw_sweep(ds)
-    rows = [[sub._suptitle.get_text().split(" (")[0] for sub in row.subfigs
-             if sub._suptitle is not None] for row in figure.subfigs]
+    rows = [
+        [
+            sub._suptitle.get_text().split(" (")[0]
+            for sub in row.subfigs
+            if sub._suptitle is not None
+        ]
+        for row in figure.subfigs
+    ]
     assert rows == [["loss"], ["train_accuracy", "test_accuracy"]]
     assert len(panels(figure)) == 4  # two models, then an accuracy each
     with pytest.raises(NothingToShow, match="not numeric: note"):
@@ -266,8 +318,14 @@ def test_text_is_refused_naming_the_variable() -> None:
 def test_pictures_are_pngs_in_a_directory_replaced_whole(tmp_path: Path) -> None:
     from PIL import Image
 
-    ds = xr.Dataset({"loss": (("lr", "step"), RNG.random((3, 10))), "a/b": ("lr", [1, 2, 3]),
-                     "status": ("lr", ["done"] * 3)}, coords={"lr": LR, "step": np.arange(10)})
+    ds = xr.Dataset(
+        {
+            "loss": (("lr", "step"), RNG.random((3, 10))),
+            "a/b": ("lr", [1, 2, 3]),
+            "status": ("lr", ["done"] * 3),
+        },
+        coords={"lr": LR, "step": np.arange(10)},
+    )
     out = tmp_path / "pictures"
     out.mkdir()
     (out / "stale.png").write_bytes(b"old")
@@ -293,7 +351,11 @@ def test_a_picture_is_written_aside_and_renamed(tmp_path: Path) -> None:
 
 def test_file_stems_are_names_made_safe_and_distinct() -> None:
     assert file_stems(["loss", "a/b", "a_b", ".hidden"], reserved=["loss"]) == {
-        "loss": "loss_", "a/b": "a_b", "a_b": "a_b_", ".hidden": "hidden"}
+        "loss": "loss_",
+        "a/b": "a_b",
+        "a_b": "a_b_",
+        ".hidden": "hidden",
+    }
 
 
 def test_drawing_leaves_matplotlib_as_it_was(tmp_path: Path) -> None:
@@ -306,8 +368,13 @@ def test_drawing_leaves_matplotlib_as_it_was(tmp_path: Path) -> None:
         "assert 'matplotlib.pyplot' not in sys.modules\n"
         "assert matplotlib.rcParams._get_backend_or_none() is None\n"  # still undecided
         "assert matplotlib.rcParams['lines.linewidth'] == 7.0\n"
-        "print('ok')\n")
-    out = subprocess.run([sys.executable, "-c", script, str(tmp_path / "y.png")],
-                         capture_output=True, text=True, timeout=120)
+        "print('ok')\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "y.png")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.stdout == "ok\n", out.stderr
     assert (tmp_path / "y.png").is_file()

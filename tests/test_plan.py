@@ -16,8 +16,9 @@ from snakesweep.planning import plan as plan_module
 from snakesweep.planning.plan import load_plan
 
 
-def test_warm_cache_does_not_compose(conf_tree: Path, tmp_path: Path,
-                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_warm_cache_does_not_compose(
+    conf_tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The second make_plan reads the cache; composing again would raise here."""
     cold = make_plan(conf_tree, "config", ["a=1,2"], tmp_path / "results")
 
@@ -45,24 +46,29 @@ def test_cache_key_follows_config_files_and_overrides(conf_tree: Path, tmp_path:
 def test_warm_plan_in_a_fresh_process_imports_no_hydra(conf_tree: Path, tmp_path: Path) -> None:
     """What Snakemake does on every parse: load the cached plan without Hydra or xarray."""
     make_plan(conf_tree, "config", ["a=1,2"], tmp_path / "results")
-    code = ("import sys; from snakesweep.api.plans import make_plan; "
-            f"p = make_plan({str(conf_tree)!r}, 'config', ['a=1,2'], "
-            f"{str(tmp_path / 'results')!r}); "
-            "print(len(p.points), 'hydra' in sys.modules, 'xarray' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
+    code = (
+        "import sys; from snakesweep.api.plans import make_plan; "
+        f"p = make_plan({str(conf_tree)!r}, 'config', ['a=1,2'], "
+        f"{str(tmp_path / 'results')!r}); "
+        "print(len(p.points), 'hydra' in sys.modules, 'xarray' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["4", "False", "False"]
 
 
 def test_plan_file_round_trips(conf_tree: Path, tmp_path: Path) -> None:
     """A plan written to disk reads back equal, dimensions and coordinates included."""
-    plan = make_plan(conf_tree, "config", ["model=mlp,cnn", "optimizer.lr=0.1,0.2"],
-                     tmp_path / "results")
+    plan = make_plan(
+        conf_tree, "config", ["model=mlp,cnn", "optimizer.lr=0.1,0.2"], tmp_path / "results"
+    )
     assert plan.path is not None
     again = load_plan(plan.path)
     assert again == plan
     assert [(d.name, d.values) for d in again.dims] == [
-        ("seed", (0, 1)), ("model", ("mlp", "cnn")), ("optimizer.lr", (0.1, 0.2))]
+        ("seed", (0, 1)),
+        ("model", ("mlp", "cnn")),
+        ("optimizer.lr", (0.1, 0.2)),
+    ]
     assert json.loads(plan.path.read_text())["format"] == plan_module.PLAN_FORMAT
 
 
@@ -74,12 +80,16 @@ def test_equal_configs_share_one_run(conf_tree: Path, tmp_path: Path) -> None:
 
 def domain_tree(conf_tree: Path, domain: str) -> None:
     config = conf_tree / "config.yaml"
-    config.write_text(config.read_text().replace(
-        "  experiment: tinyexp:main\n", f"  experiment: tinyexp:main\n  domain: {domain}\n"))
+    config.write_text(
+        config.read_text().replace(
+            "  experiment: tinyexp:main\n", f"  experiment: tinyexp:main\n  domain: {domain}\n"
+        )
+    )
 
 
 def test_a_large_domain_is_composed_on_every_core_as_on_one(
-        conf_tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    conf_tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Forked workers give the very points and configs one process gives."""
     domain_tree(conf_tree, "{model: 'mlp,cnn', optimizer.lr: 'range(0,30)', a: [1, 2]}")
     one = make.compose_plan(conf_tree, "config", ["seed=0,1"])
@@ -92,7 +102,8 @@ def test_a_large_domain_is_composed_on_every_core_as_on_one(
 
 
 def test_a_worker_that_fails_raises_the_points_own_error(
-        conf_tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    conf_tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A bad point in a worker's part is named as if composed here, and no worker is left."""
     monkeypatch.setattr(composition, "PARALLEL_POINTS", 10)
     monkeypatch.setattr(composition.os, "sched_getaffinity", lambda pid: {0, 1})
@@ -104,5 +115,10 @@ def test_a_worker_that_fails_raises_the_points_own_error(
         with pytest.raises(ChildProcessError):
             composition.os.waitpid(-1, composition.os.WNOHANG)
         config = conf_tree / "config.yaml"
-        config.write_text("".join(line for line in config.read_text().splitlines(True)
-                                  if not line.startswith("  domain:")))
+        config.write_text(
+            "".join(
+                line
+                for line in config.read_text().splitlines(True)
+                if not line.startswith("  domain:")
+            )
+        )

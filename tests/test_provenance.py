@@ -49,8 +49,10 @@ def run(project: Path, *args: str, env: dict[str, str] | None = None) -> None:
 
 
 def metas(project: Path) -> dict[str, dict]:  # type: ignore[type-arg]
-    return {p.parent.name: json.loads(p.read_text())
-            for p in (project / "results" / "runs").glob("*/meta.json")}
+    return {
+        p.parent.name: json.loads(p.read_text())
+        for p in (project / "results" / "runs").glob("*/meta.json")
+    }
 
 
 def status(project: Path, *args: str) -> dict:  # type: ignore[type-arg]
@@ -67,9 +69,17 @@ def test_a_clean_sweep_records_commit_system_versions_and_times(project: Path) -
 
     for run_id, meta in metas(project).items():
         record = meta["provenance"]
-        assert record["git"] == {"repository": True, "commit": head, "branch": "main",
-                                 "detached": False, "dirty": False, "dirty_paths": [],
-                                 "untracked": [], "directory": ".", "diff": None}
+        assert record["git"] == {
+            "repository": True,
+            "commit": head,
+            "branch": "main",
+            "detached": False,
+            "dirty": False,
+            "dirty_paths": [],
+            "untracked": [],
+            "directory": ".",
+            "diff": None,
+        }
         assert record["debug"] is False
         assert record["experiment"] == {"entry_point": "tinyexp:main", "file": "tinyexp.py"}
         assert record["code"]["files"] == ["tinyexp.py"]
@@ -86,8 +96,7 @@ def test_a_clean_sweep_records_commit_system_versions_and_times(project: Path) -
     assert sweep["system"]["cores"] == os.cpu_count()
     assert sweep["system"]["python"] == ".".join(map(str, sys.version_info[:3]))
     for name in ("snakemake", "dvc", "hydra-core", "xarray", "rerun-sdk"):
-        assert sweep["versions"][name] and sweep["distributions"][name] == sweep["versions"][
-            name]
+        assert sweep["versions"][name] and sweep["distributions"][name] == sweep["versions"][name]
     assert (project / "results" / "provenance.diff").read_text() == ""
     with xr.open_dataset(project / "results" / "sweep.nc") as ds:
         assert ds.attrs["snakesweep_debug"] == 0
@@ -127,11 +136,13 @@ def test_a_dirty_tree_makes_a_debug_sweep_with_its_diff_saved(project: Path) -> 
 
 
 @pytest.mark.slow
-def test_dirty_paths_matching_git_dirty_ignore_do_not_make_a_debug_sweep(
-        project: Path) -> None:
+def test_dirty_paths_matching_git_dirty_ignore_do_not_make_a_debug_sweep(project: Path) -> None:
     conf = project / "conf" / "config.yaml"
-    conf.write_text(conf.read_text().replace(
-        "snakesweep:\n", "snakesweep:\n  git_dirty_ignore: ['docs', '*.md']\n"))
+    conf.write_text(
+        conf.read_text().replace(
+            "snakesweep:\n", "snakesweep:\n  git_dirty_ignore: ['docs', '*.md']\n"
+        )
+    )
     write(project / "docs" / "index.txt", "v1\n")
     git_project(project)
     write(project / "docs" / "index.txt", "v2\n")
@@ -161,7 +172,8 @@ def test_snakesweep_debug_forces_it_either_way(project: Path) -> None:
 
 @pytest.mark.slow
 def test_editing_the_experiment_stales_its_runs_and_snakemake_reruns_exactly_those(
-        project: Path) -> None:
+    project: Path,
+) -> None:
     write(project / "other.py", "def main(cfg):\n    return {'y': cfg.x * 100}\n")
     git_project(project)
     run(project, "snakesweep.experiment=tinyexp:main,other:main")
@@ -179,8 +191,10 @@ def test_editing_the_experiment_stales_its_runs_and_snakemake_reruns_exactly_tho
     assert len(stale) == 3
     assert {s["params"]["snakesweep.experiment"] for s in stale} == {"tinyexp:main"}
     assert {s["computed_with"] for s in stale} == {
-        m["provenance"]["code"]["fingerprint"] for m in before.values()
-        if m["provenance"]["experiment"]["entry_point"] == "tinyexp:main"}
+        m["provenance"]["code"]["fingerprint"]
+        for m in before.values()
+        if m["provenance"]["experiment"]["entry_point"] == "tinyexp:main"
+    }
 
     config = f"snakesweep={{overrides: {json.dumps(sweep)}}}"
     dry = tool("snakemake", "-n", "--snakefile", SNAKEFILE, "--config", config, cwd=project)
@@ -192,8 +206,11 @@ def test_editing_the_experiment_stales_its_runs_and_snakemake_reruns_exactly_tho
     assert len(calls(project)) == 6
     assert status(project, *sweep)["stale"] == []
     with xr.open_dataset(project / "results" / "sweep.nc") as ds:
-        assert sorted(ds["y"].sel({"snakesweep.experiment": "tinyexp:main"}).values.tolist()) \
-            == [1000, 2000, 3000]
+        assert sorted(ds["y"].sel({"snakesweep.experiment": "tinyexp:main"}).values.tolist()) == [
+            1000,
+            2000,
+            3000,
+        ]
     again = tool("snakemake", "-n", "--snakefile", SNAKEFILE, "--config", config, cwd=project)
     assert "Nothing to be done" in again.stdout + again.stderr
 
@@ -219,8 +236,14 @@ PACKAGE = {
     "mypkg/dynamic.py": "SHIFT = 0\n",
     "mypkg/unused.py": "NEVER = 'imported'\n",
 }
-RAN = ["mypkg/__init__.py", "mypkg/deep.py", "mypkg/dynamic.py", "mypkg/lazy.py",
-       "mypkg/train.py", "mypkg/util.py"]
+RAN = [
+    "mypkg/__init__.py",
+    "mypkg/deep.py",
+    "mypkg/dynamic.py",
+    "mypkg/lazy.py",
+    "mypkg/train.py",
+    "mypkg/util.py",
+]
 """The files of ``PACKAGE`` its runs run: all but ``unused.py``."""
 
 
@@ -234,8 +257,7 @@ def package_project(project: Path, experiment: str = "mypkg.train:main") -> Path
 
 
 @pytest.mark.slow
-def test_a_package_entry_point_is_fingerprinted_by_what_its_runs_import(
-        project: Path) -> None:
+def test_a_package_entry_point_is_fingerprinted_by_what_its_runs_import(project: Path) -> None:
     """Direct, transitive, in-function and importlib imports count; the package's other
     modules do not."""
     package_project(project)
@@ -258,8 +280,13 @@ def test_a_package_entry_point_is_fingerprinted_by_what_its_runs_import(
     assert status(project)["counts"]["done"] == 3  # the same bytes again: the same code
 
     (project / "mypkg" / "deep.py").write_text("FACTOR = 3\n")
-    assert status(project)["counts"] == {"done": 0, "stale": 3, "corrupt": 0, "pending": 0,
-                                         "failed": 0}
+    assert status(project)["counts"] == {
+        "done": 0,
+        "stale": 3,
+        "corrupt": 0,
+        "pending": 0,
+        "failed": 0,
+    }
     shutil.rmtree(project / ".snakemake")  # as after a clone and `dvc pull`: no metadata
     dry = tool("snakemake", "-n", "--snakefile", SNAKEFILE, cwd=project)
     assert "run_experiment        3" in dry.stdout + dry.stderr
@@ -285,8 +312,13 @@ def test_new_files_beside_the_experiment_stale_no_run(project: Path) -> None:
     write(project / "mypkg" / "newer.py", "NEW = 1\n")
     write(project / "mypkg" / "sub" / "__init__.py", "")
     write(project / "beside.py", "NEW = 1\n")  # beside the top-level tinyexp.py
-    assert status(project, *sweep)["counts"] == {"done": 6, "stale": 0, "corrupt": 0,
-                                                 "pending": 0, "failed": 0}
+    assert status(project, *sweep)["counts"] == {
+        "done": 6,
+        "stale": 0,
+        "corrupt": 0,
+        "pending": 0,
+        "failed": 0,
+    }
     config = f"snakesweep={{overrides: {json.dumps(sweep)}}}"
     dry = tool("snakemake", "-n", "--snakefile", SNAKEFILE, "--config", config, cwd=project)
     assert "Nothing to be done" in dry.stdout + dry.stderr
@@ -294,29 +326,43 @@ def test_new_files_beside_the_experiment_stale_no_run(project: Path) -> None:
     run(project, "snakesweep.experiment=tinyexp:main,mypkg.train:main", "x=4")
     after = metas(project)
     assert {r: m["start"] for r, m in after.items() if r in before} == {
-        r: m["start"] for r, m in before.items()}
+        r: m["start"] for r, m in before.items()
+    }
     new = [m["provenance"] for r, m in after.items() if r not in before]
     assert len(new) == 2 and all(p["debug"] for p in new)
     assert sorted(p["code"]["files"] for p in new) == [RAN, ["tinyexp.py"]]
 
 
-@pytest.mark.parametrize("how, args, env", [
-    ("pool", [], {}),
-    ("a process per run", [], {"SNAKESWEEP_NO_POOL": "1"}),
-    ("a batch", ["--batch", "6"], {}),
-])
+@pytest.mark.parametrize(
+    "how, args, env",
+    [
+        ("pool", [], {}),
+        ("a process per run", [], {"SNAKESWEEP_NO_POOL": "1"}),
+        ("a batch", ["--batch", "6"], {}),
+    ],
+)
 @pytest.mark.slow
 def test_every_way_of_running_records_the_same_files(
-        project: Path, how: str, args: list[str], env: dict[str, str]) -> None:
+    project: Path, how: str, args: list[str], env: dict[str, str]
+) -> None:
     """On one core: the pool's one worker runs both experiments, and records each one's own
     files."""
     package_project(project)
     git_project(project)
-    out = snakesweep("run", "--cores", "1", *args,
-                     "snakesweep.experiment=tinyexp:main,mypkg.train:main", cwd=project, env=env)
+    out = snakesweep(
+        "run",
+        "--cores",
+        "1",
+        *args,
+        "snakesweep.experiment=tinyexp:main,mypkg.train:main",
+        cwd=project,
+        env=env,
+    )
     assert out.returncode == 0, out.stderr
-    files = {m["provenance"]["experiment"]["entry_point"]: m["provenance"]["code"]["files"]
-             for m in metas(project).values()}
+    files = {
+        m["provenance"]["experiment"]["entry_point"]: m["provenance"]["code"]["files"]
+        for m in metas(project).values()
+    }
     assert files == {"tinyexp:main": ["tinyexp.py"], "mypkg.train:main": RAN}, how
     pids = {m["pid"] for m in metas(project).values()}
     assert len(pids) == (1 if how == "pool" else 6), how
@@ -331,13 +377,15 @@ def test_a_run_that_records_no_code_is_stale(project: Path) -> None:
     (project / "results" / "runs" / run_id / "meta.json").write_text(json.dumps(meta, indent=2))
     stale = status(project)["stale"]
     assert [(s["run_id"], s["computed_with"], s["current"]) for s in stale] == [
-        (run_id, None, None)]
+        (run_id, None, None)
+    ]
     cache = json.loads((project / "results" / ".snakesweep" / "checksums.json").read_text())
     assert list(cache["code_files"].values()) == [["tinyexp.py"]]  # the others' list, once
 
 
 def test_an_earlier_record_of_a_whole_package_hashes_as_it_did(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A run recorded with every file of its package (before the fingerprint followed its
     imports) is not stale after an upgrade; a recorded file gone changes the fingerprint."""
     (tmp_path / ".git").mkdir()
@@ -356,13 +404,16 @@ def test_an_earlier_record_of_a_whole_package_hashes_as_it_did(
 def test_code_globs_name_more_files_that_make_a_run(project: Path) -> None:
     """Besides the modules the experiment imports; a new file a glob names counts too."""
     conf = project / "conf" / "config.yaml"
-    conf.write_text(conf.read_text().replace(
-        "snakesweep:\n", "snakesweep:\n  code: ['data/*.csv']\n"))
+    conf.write_text(
+        conf.read_text().replace("snakesweep:\n", "snakesweep:\n  code: ['data/*.csv']\n")
+    )
     write(project / "data" / "table.csv", "a,b\n1,2\n")
     git_project(project)
     run(project)
     assert next(iter(metas(project).values()))["provenance"]["code"]["files"] == [
-        "data/table.csv", "tinyexp.py"]
+        "data/table.csv",
+        "tinyexp.py",
+    ]
     (project / "data" / "table.csv").write_text("a,b\n1,3\n")
     assert status(project)["counts"]["stale"] == 3
     (project / "data" / "table.csv").write_text("a,b\n1,2\n")
@@ -376,17 +427,20 @@ def test_code_globs_name_more_files_that_make_a_run(project: Path) -> None:
     conf.write_text(conf.read_text().replace("data/*.csv", "nothing/*.csv"))
     out = snakesweep("status", cwd=project)
     assert out.returncode == 2
-    assert out.stderr.strip() == ("snakesweep: snakesweep.code: 'nothing/*.csv' matches no "
-                                  "file in '.'")
+    assert out.stderr.strip() == (
+        "snakesweep: snakesweep.code: 'nothing/*.csv' matches no file in '.'"
+    )
 
 
 @pytest.mark.slow
 def test_outside_a_git_repository_everything_works_and_git_says_so(project: Path) -> None:
     run(project)
     for meta in metas(project).values():
-        assert meta["provenance"]["git"] == {"repository": False,
-                                             "reason": "not in a git repository",
-                                             "diff": None}
+        assert meta["provenance"]["git"] == {
+            "repository": False,
+            "reason": "not in a git repository",
+            "diff": None,
+        }
         assert meta["provenance"]["debug"] is False
     sweep = json.loads((project / "results" / "provenance.json").read_text())
     assert sweep["runs"]["by_commit"] == {"None": 3}
@@ -396,7 +450,9 @@ def test_outside_a_git_repository_everything_works_and_git_says_so(project: Path
 def test_no_secret_and_no_home_path_reaches_any_file_the_sweep_wrote(tmp_path: Path) -> None:
     home = tmp_path / "home" / "someone"
     project = home / "work" / "proj"
-    write(project / "conf" / "config.yaml", """
+    write(
+        project / "conf" / "config.yaml",
+        """
         snakesweep:
           experiment: failing:main
         x: 1
@@ -404,13 +460,21 @@ def test_no_secret_and_no_home_path_reaches_any_file_the_sweep_wrote(tmp_path: P
           sweeper:
             params:
               x: 1,2
-        """)
-    write(project / "failing.py", "def main(cfg):\n    if cfg.x == 2:\n"
-          "        raise ValueError('the failing point')\n    return {'y': cfg.x}\n")
+        """,
+    )
+    write(
+        project / "failing.py",
+        "def main(cfg):\n    if cfg.x == 2:\n"
+        "        raise ValueError('the failing point')\n    return {'y': cfg.x}\n",
+    )
     git_project(project)
     secret = "hunter2-0a1b2c3d-not-a-real-token"
-    env = {"HOME": str(home), "API_TOKEN": secret, "AWS_SECRET_ACCESS_KEY": secret,
-           "OMP_NUM_THREADS": "3"}
+    env = {
+        "HOME": str(home),
+        "API_TOKEN": secret,
+        "AWS_SECRET_ACCESS_KEY": secret,
+        "OMP_NUM_THREADS": "3",
+    }
     out = snakesweep("run", "--cores", "2", cwd=project, env=env)
     assert out.returncode == 1, out.stderr  # the failing point
 
@@ -448,7 +512,8 @@ def test_ignore_globs_match_folders_and_paths() -> None:
 
 
 def test_only_allow_listed_environment_variables_are_recorded(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
     monkeypatch.setenv("MY_PASSWORD", "secret")
     recorded = environment()
@@ -460,17 +525,29 @@ def test_a_run_outside_a_session_captures_provenance_itself(project: Path) -> No
     git_project(project)
     out = snakesweep("plan", cwd=project)
     assert out.returncode == 0, out.stderr
-    plan = next(p for p in (project / "results" / ".snakesweep" / "plans").glob("*.json")
-                if not p.name.endswith(".configs.json"))
+    plan = next(
+        p
+        for p in (project / "results" / ".snakesweep" / "plans").glob("*.json")
+        if not p.name.endswith(".configs.json")
+    )
     run_id = json.loads(plan.read_text())["run_ids"][0]
-    done = subprocess.run([sys.executable, "-m", "snakesweep.execute", str(plan), run_id,
-                           "results"], cwd=project, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "snakesweep.execute", str(plan), run_id, "results"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
     record = metas(project)[run_id]["provenance"]
     assert record["git"]["commit"] == tool("git", "rev-parse", "HEAD", cwd=project).stdout.strip()
     assert record["sweep"]["command"] == [
-        "python", "-m", "snakesweep.execute", plan.relative_to(project).as_posix(), run_id,
-        "results"]
+        "python",
+        "-m",
+        "snakesweep.execute",
+        plan.relative_to(project).as_posix(),
+        run_id,
+        "results",
+    ]
 
 
 @pytest.mark.slow
@@ -485,23 +562,34 @@ def test_each_invocation_records_its_own_session_and_leaves_none_behind(project:
     later = commit(project, "y times 1000")
     assert status(project)["counts"]["stale"] == 3
 
-    plan = next(p for p in (project / "results" / ".snakesweep" / "plans").glob("*.json")
-                if not p.name.endswith(".configs.json"))
+    plan = next(
+        p
+        for p in (project / "results" / ".snakesweep" / "plans").glob("*.json")
+        if not p.name.endswith(".configs.json")
+    )
     run_id = json.loads(plan.read_text())["run_ids"][0]
     shutil.rmtree(project / "results" / "runs" / run_id)
-    done = subprocess.run([sys.executable, "-m", "snakesweep.execute", str(plan), run_id,
-                           "results"], cwd=project, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "snakesweep.execute", str(plan), run_id, "results"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
     record = metas(project)[run_id]["provenance"]
     assert record["git"]["commit"] == later and record["git"]["dirty"] is False
-    assert status(project)["counts"] == {"done": 1, "stale": 2, "corrupt": 0, "pending": 0,
-                                         "failed": 0}
+    assert status(project)["counts"] == {
+        "done": 1,
+        "stale": 2,
+        "corrupt": 0,
+        "pending": 0,
+        "failed": 0,
+    }
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give .git another owner")
-def test_a_repository_git_refuses_to_read_is_said_so_and_the_sweep_goes_on(
-        project: Path) -> None:
+def test_a_repository_git_refuses_to_read_is_said_so_and_the_sweep_goes_on(project: Path) -> None:
     git_project(project)
     for path in [project / ".git", *(project / ".git").rglob("*")]:
         os.lchown(path, 12345, 12345)  # git: "detected dubious ownership"
@@ -516,18 +604,31 @@ def test_a_repository_git_refuses_to_read_is_said_so_and_the_sweep_goes_on(
 
 
 def test_the_sweep_record_counts_a_run_whose_record_failed_as_without_provenance() -> None:
-    good = {"start": "2026-01-01T00:00:00+00:00", "end": "2026-01-01T00:00:01+00:00",
-            "duration": 1.0, "provenance": {"git": {"commit": "abc"}, "code": {
-                "fingerprint": "f1"}, "system": {"host": "h"}, "debug": False}}
-    bad = {"start": "2026-01-01T00:00:02+00:00", "end": "2026-01-01T00:00:03+00:00",
-           "duration": 1.0, "provenance": {"error": "GitCommandError: …"}}
+    good = {
+        "start": "2026-01-01T00:00:00+00:00",
+        "end": "2026-01-01T00:00:01+00:00",
+        "duration": 1.0,
+        "provenance": {
+            "git": {"commit": "abc"},
+            "code": {"fingerprint": "f1"},
+            "system": {"host": "h"},
+            "debug": False,
+        },
+    }
+    bad = {
+        "start": "2026-01-01T00:00:02+00:00",
+        "end": "2026-01-01T00:00:03+00:00",
+        "duration": 1.0,
+        "provenance": {"error": "GitCommandError: …"},
+    }
     record = sweep_record({"a": good, "b": bad})
     assert record["sweep"]["without_provenance"] == ["b"]
     assert record["runs"]["by_commit"] == {"abc": 1} and record["newest_run"] == "a"
 
 
 def test_paths_through_a_symlinked_home_are_made_relative_too(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     real = tmp_path / "data" / "ann"
     (real / "proj" / ".git").mkdir(parents=True)
     (tmp_path / "home").mkdir()
@@ -545,7 +646,8 @@ def test_paths_through_a_symlinked_home_are_made_relative_too(
 
 
 def test_recorded_paths_are_relative_to_the_repository_from_a_subfolder(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / ".git").mkdir()
     write(tmp_path / "exp" / "tinyexp.py", "def main(cfg):\n    return {}\n")
     write(tmp_path / "exp" / "pkg" / "__init__.py", "")
@@ -561,8 +663,7 @@ def test_recorded_paths_are_relative_to_the_repository_from_a_subfolder(
 
 
 @pytest.mark.slow
-def test_a_record_lists_at_most_200_untracked_paths_and_counts_the_rest(
-        project: Path) -> None:
+def test_a_record_lists_at_most_200_untracked_paths_and_counts_the_rest(project: Path) -> None:
     git_project(project)
     for i in range(250):
         write(project / "scratch" / f"{i:03d}.txt", "x\n")

@@ -31,8 +31,11 @@ from snakesweep.errors import ConfigError
 from snakesweep.snakemake.workflow import RULES, SNAKEFILE
 from snakesweep.view import pages, report, report_pictures, screenshots
 
-NO_GPU = {"VK_ICD_FILENAMES": "/nonexistent", "VK_DRIVER_FILES": "/nonexistent",
-          "WGPU_BACKEND": "vulkan"}
+NO_GPU = {
+    "VK_ICD_FILENAMES": "/nonexistent",
+    "VK_DRIVER_FILES": "/nonexistent",
+    "WGPU_BACKEND": "vulkan",
+}
 """A Vulkan loader with no driver, and wgpu without its GL fallback: nothing can draw."""
 ICD_DIRS = ("/usr/share/vulkan/icd.d", "/etc/vulkan/icd.d", "/usr/local/share/vulkan/icd.d")
 CAPTIONS = {
@@ -50,6 +53,7 @@ CAPTIONS = {
 
 # -- what the report job writes, without Snakemake -------------------------------------------
 
+
 def test_pictures_are_matplotlib_by_default_rerun_or_off_on_request() -> None:
     assert Options.parse({}).pictures == "matplotlib"
     assert Options.parse({"pictures": None}).pictures == "matplotlib"
@@ -57,8 +61,11 @@ def test_pictures_are_matplotlib_by_default_rerun_or_off_on_request() -> None:
     assert Options.parse({"pictures": "rerun"}).pictures == "rerun"
     assert Options.parse({"pictures": False}).pictures == "off"
     for bad in ("yes", 1, [True], "matplotlib"):
-        with pytest.raises(ConfigError, match=r"^snakesweep\.pictures: expected true, false "
-                                              r"or rerun, got "):
+        with pytest.raises(
+            ConfigError,
+            match=r"^snakesweep\.pictures: expected true, false "
+            r"or rerun, got ",
+        ):
             Options.parse({"pictures": bad})
     on, off, rerun = {"pictures": True}, {"pictures": False}, {"pictures": "rerun"}
     assert SweepOptions.parse({"a": off, "b": on}).pictures == "matplotlib"  # any run asks
@@ -68,46 +75,69 @@ def test_pictures_are_matplotlib_by_default_rerun_or_off_on_request() -> None:
 
 
 def test_why_rerun_failed_is_its_panic_else_its_last_error_else_its_last_line() -> None:
-    panic = ("\x1b[2m2026-12-01T20:24:28Z\x1b[0m \x1b[33m WARN\x1b[0m egui_wgpu: Software\n"
-             "error: XDG_RUNTIME_DIR is invalid or not set in the environment.\n\n"
-             "thread 'main' panicked at 'Failed to create render state: No graphics adapter'\n"
-             "egui_kittest-0.37.0/src/wgpu.rs:77\nstack backtrace:\n   6: core::panicking\n"
-             "             at libc_start_call_main.h:58:16\n\n"
-             "Troubleshooting Rerun: https://www.rerun.io/docs\nReport bugs: https://github.com\n")
+    panic = (
+        "\x1b[2m2026-12-01T20:24:28Z\x1b[0m \x1b[33m WARN\x1b[0m egui_wgpu: Software\n"
+        "error: XDG_RUNTIME_DIR is invalid or not set in the environment.\n\n"
+        "thread 'main' panicked at 'Failed to create render state: No graphics adapter'\n"
+        "egui_kittest-0.37.0/src/wgpu.rs:77\nstack backtrace:\n   6: core::panicking\n"
+        "             at libc_start_call_main.h:58:16\n\n"
+        "Troubleshooting Rerun: https://www.rerun.io/docs\nReport bugs: https://github.com\n"
+    )
     assert screenshots.why_failed(panic) == "Failed to create render state: No graphics adapter"
     newer = "thread 'main' panicked at src/main.rs:3:5:\nno adapter\nnote: run with ...\n"
     assert screenshots.why_failed(newer) == "no adapter"
-    logged = ("2026-12-01T20:24:31.266359Z ERROR re_renderer::error_tracker: first\n"
-              "\x1b[2m2026-12-01T20:24:32Z\x1b[0m \x1b[31mERROR\x1b[0m re_viewer: Failed to load\n"
-              "Report bugs: https://github.com/rerun-io/rerun/issues\n")
+    logged = (
+        "2026-12-01T20:24:31.266359Z ERROR re_renderer::error_tracker: first\n"
+        "\x1b[2m2026-12-01T20:24:32Z\x1b[0m \x1b[31mERROR\x1b[0m re_viewer: Failed to load\n"
+        "Report bugs: https://github.com/rerun-io/rerun/issues\n"
+    )
     assert screenshots.why_failed(logged) == "Failed to load"
     assert screenshots.why_failed("error: XDG_RUNTIME_DIR is invalid\nKilled\n") == "Killed"
     assert screenshots.why_failed("") == ""
 
 
 def test_the_run_table_page_has_every_run_and_readable_numbers() -> None:
-    rows = [{"run_id": "ab12", "status": "done", "x": "1", "y": "0.30000000000000004",
-             "name": "<b>"},
-            {"run_id": "cd34", "status": "failed", "x": "2", "y": "", "name": "a&b"}]
-    page = pages.table_page(rows, ["run_id", "status", "x", "y", "name"],
-                             {"config_name": "config", "overrides": ["x=1,2"],
-                              "dims": {"x": [1, 2]}})
+    rows = [
+        {"run_id": "ab12", "status": "done", "x": "1", "y": "0.30000000000000004", "name": "<b>"},
+        {"run_id": "cd34", "status": "failed", "x": "2", "y": "", "name": "a&b"},
+    ]
+    page = pages.table_page(
+        rows,
+        ["run_id", "status", "x", "y", "name"],
+        {"config_name": "config", "overrides": ["x=1,2"], "dims": {"x": [1, 2]}},
+    )
     assert "<td>ab12</td>" in page and "<td>cd34</td>" in page
     assert '<td class="n">0.3</td>' in page and '<td class="n">1</td>' in page
     assert "<td>&lt;b&gt;</td>" in page and "<td>a&amp;b</td>" in page
     assert '<tr class="failed">' in page
-    assert "2 runs of sweep <code>config</code> with <code>x=1,2</code> over <code>x</code> " \
-           "(2): 1 done, 1 failed." in page
+    assert (
+        "2 runs of sweep <code>config</code> with <code>x=1,2</code> over <code>x</code> "
+        "(2): 1 done, 1 failed." in page
+    )
 
 
 def test_the_provenance_page_says_commit_dirt_code_versions_and_hosts() -> None:
     record = {
-        "sweep": {"runs": 2, "start": "s", "end": "e", "duration": 1.5, "compute_seconds": 1,
-                  "debug": True, "debug_runs": ["ab12"], "without_provenance": []},
+        "sweep": {
+            "runs": 2,
+            "start": "s",
+            "end": "e",
+            "duration": 1.5,
+            "compute_seconds": 1,
+            "debug": True,
+            "debug_runs": ["ab12"],
+            "without_provenance": [],
+        },
         "runs": {"by_commit": {"c0ffee": 2}, "by_code": {"f1n9": 2}, "by_host": {"box": 2}},
         "newest_run": "ab12",
-        "git": {"repository": True, "commit": "c0ffee", "branch": "main", "dirty": True,
-                "dirty_paths": ["exp.py"], "untracked": ["new.py"]},
+        "git": {
+            "repository": True,
+            "commit": "c0ffee",
+            "branch": "main",
+            "dirty": True,
+            "dirty_paths": ["exp.py"],
+            "untracked": ["new.py"],
+        },
         "code": {"fingerprint": "f1n9", "files": ["exp.py"]},
         "experiment": {"entry_point": "exp:main"},
         "system": {"python": "3.11.7", "host": "box", "cores": 2, "cores_usable": 2},
@@ -116,24 +146,36 @@ def test_the_provenance_page_says_commit_dirt_code_versions_and_hosts() -> None:
         "command": ["snakemake", "--cores", "2"],
     }
     page = pages.provenance_page(record)
-    for text in ("<code>c0ffee</code>", '<span class="dirty">dirty</span>: exp.py, new.py',
-                 "<code>f1n9</code>", "<code>exp:main</code>", "<code>box</code>",
-                 "not installed", "1 installed distributions", "snakemake --cores 2",
-                 '<span class="dirty">1</span>'):
+    for text in (
+        "<code>c0ffee</code>",
+        '<span class="dirty">dirty</span>: exp.py, new.py',
+        "<code>f1n9</code>",
+        "<code>exp:main</code>",
+        "<code>box</code>",
+        "not installed",
+        "1 installed distributions",
+        "snakemake --cores 2",
+        '<span class="dirty">1</span>',
+    ):
         assert text in page, text
     assert "not in a git repository" in pages.provenance_page(
-        {"git": {"repository": False, "reason": "not in a git repository"}})
+        {"git": {"repository": False, "reason": "not in a git repository"}}
+    )
 
 
 def test_pictures_off_are_one_placeholder_with_a_caption_saying_how_to_turn_them_on(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     out = tmp_path / "pictures"
     out.mkdir()
     (out / "stale.png").write_bytes(b"old")  # whatever was there is replaced whole
     made = report_pictures.render_pictures(None, out, pictures="off")
     assert made.state == "off"
-    assert sorted(p.name for p in out.iterdir()) == ["caption.rst", "pictures.json",
-                                                     "recording.svg"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "caption.rst",
+        "pictures.json",
+        "recording.svg",
+    ]
     caption = (out / "caption.rst").read_text()
     assert "**off**" in caption and "pictures: true" in caption
     assert "``snakesweep.pictures=true``" in caption
@@ -160,12 +202,19 @@ def sweep_dataset() -> Any:
     rng = np.random.default_rng(0)
     shape = (2, 3, 3)
     return xr.Dataset(
-        {"loss": (("model", "lr", "repeat", "step"), rng.random((*shape, 20))),
-         "test_accuracy": (("model", "lr", "repeat"), rng.random(shape)),
-         "run_id": (("model", "lr", "repeat"), np.full(shape, "0" * 16)),
-         "status": (("model", "lr", "repeat"), np.full(shape, "done"))},
-        coords={"model": ["linear", "mlp"], "lr": [0.03, 0.3, 1.0], "repeat": [0, 1, 2],
-                "step": np.arange(20)})
+        {
+            "loss": (("model", "lr", "repeat", "step"), rng.random((*shape, 20))),
+            "test_accuracy": (("model", "lr", "repeat"), rng.random(shape)),
+            "run_id": (("model", "lr", "repeat"), np.full(shape, "0" * 16)),
+            "status": (("model", "lr", "repeat"), np.full(shape, "done")),
+        },
+        coords={
+            "model": ["linear", "mlp"],
+            "lr": [0.03, 0.3, 1.0],
+            "repeat": [0, 1, 2],
+            "step": np.arange(20),
+        },
+    )
 
 
 def test_default_pictures_are_drawn_by_matplotlib_in_process(tmp_path: Path) -> None:
@@ -173,9 +222,15 @@ def test_default_pictures_are_drawn_by_matplotlib_in_process(tmp_path: Path) -> 
     made = report_pictures.render_pictures(sweep_dataset(), out)
     assert made.state == "rendered" and made.mode == "matplotlib" and made.fallback is None
     assert sorted(p.name for p in out.iterdir()) == [
-        "caption.rst", "loss.png", "pictures.json", "test_accuracy.png"]
+        "caption.rst",
+        "loss.png",
+        "pictures.json",
+        "test_accuracy.png",
+    ]
     assert [(p.variable, p.drawn_by) for p in made.pictures] == [
-        ("loss", "matplotlib"), ("test_accuracy", "matplotlib")]
+        ("loss", "matplotlib"),
+        ("test_accuracy", "matplotlib"),
+    ]
     assert all(p.seconds is not None and p.reason is None for p in made.pictures)
     assert screenshots.png_size(out / "loss.png") is not None
     record = json.loads((out / "pictures.json").read_text())
@@ -188,8 +243,7 @@ def test_default_pictures_are_drawn_by_matplotlib_in_process(tmp_path: Path) -> 
     assert labels["picture"].startswith("drawn by matplotlib in ")
 
 
-def test_the_report_key_follows_the_merge_key_and_the_pictures_setting(
-        tmp_path: Path) -> None:
+def test_the_report_key_follows_the_merge_key_and_the_pictures_setting(tmp_path: Path) -> None:
     assert report.report_key(None, "matplotlib") is None
     keys = {report.report_key("k", mode) for mode in ("matplotlib", "rerun", "off")}
     assert len(keys) == 3
@@ -210,6 +264,7 @@ def test_the_report_key_follows_the_merge_key_and_the_pictures_setting(
 
 # -- the real Snakemake and rerun ----------------------------------------------------------
 
+
 def vulkan_drivers() -> list[str]:
     return sorted(f for d in ICD_DIRS for f in glob.glob(os.path.join(d, "*.json")))
 
@@ -221,23 +276,38 @@ def gpu() -> None:
     if vulkan_drivers():
         return
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        pytest.skip("no Vulkan driver for rerun's headless viewer, and installing "
-                    "mesa-vulkan-drivers needs root and apt-get")
+        pytest.skip(
+            "no Vulkan driver for rerun's headless viewer, and installing "
+            "mesa-vulkan-drivers needs root and apt-get"
+        )
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", "-q", *APT_LOCK_WAIT, "--no-install-recommends",
-               "mesa-vulkan-drivers"]
+    install = [
+        "apt-get",
+        "install",
+        "-y",
+        "-q",
+        *APT_LOCK_WAIT,
+        "--no-install-recommends",
+        "mesa-vulkan-drivers",
+    ]
     with machine_lock("apt"):  # one apt at a time among parallel test workers
         if vulkan_drivers():  # another worker installed it while this one waited
             return
         out = subprocess.run(install, capture_output=True, text=True, env=env, timeout=900)
         if out.returncode != 0:  # a fresh machine's package lists may be missing
-            subprocess.run(["apt-get", "update", "-q", *APT_LOCK_WAIT], capture_output=True,
-                           env=env, timeout=900)
+            subprocess.run(
+                ["apt-get", "update", "-q", *APT_LOCK_WAIT],
+                capture_output=True,
+                env=env,
+                timeout=900,
+            )
             out = subprocess.run(install, capture_output=True, text=True, env=env, timeout=900)
     if out.returncode != 0 or not vulkan_drivers():
         tail = "\n".join((out.stdout + out.stderr).strip().splitlines()[-5:])
-        pytest.skip(f"no Vulkan driver for rerun's headless viewer; apt-get install "
-                    f"mesa-vulkan-drivers failed ({out.returncode}): {tail}")
+        pytest.skip(
+            f"no Vulkan driver for rerun's headless viewer; apt-get install "
+            f"mesa-vulkan-drivers failed ({out.returncode}): {tail}"
+        )
 
 
 def results_of(html: str) -> dict[str, Any]:
@@ -268,9 +338,14 @@ def pictures_project(project: Path, pictures: bool | str = True) -> Path:
     the rules, and a git commit."""
     value = pictures if isinstance(pictures, str) else str(pictures).lower()
     config = project / "conf" / "config.yaml"
-    config.write_text(config.read_text().replace(
-        "  experiment: tinyexp:main\n", f"  experiment: tinyexp:main\n  pictures: {value}\n"))
-    write(project / "Snakefile", f"""
+    config.write_text(
+        config.read_text().replace(
+            "  experiment: tinyexp:main\n", f"  experiment: tinyexp:main\n  pictures: {value}\n"
+        )
+    )
+    write(
+        project / "Snakefile",
+        f"""
         include: {RULES!r}
 
 
@@ -278,7 +353,8 @@ def pictures_project(project: Path, pictures: bool | str = True) -> Path:
             default_target: True
             input:
                 rules.sweep.input,
-        """)
+        """,
+    )
     write(project / ".gitignore", "calls.txt\nsleeping.txt\n*.html\n")
     tool("git", "init", "-q", "-b", "main", cwd=project)
     tool("git", "add", "-A", cwd=project)
@@ -316,8 +392,10 @@ def check_picture(entry: dict[str, Any], variable: str, drawn_by: str, caption: 
     image = Image.open(io.BytesIO(entry["bytes"]))
     assert image.format == "PNG"
     if drawn_by == "rerun":
-        assert image.size == (screenshots.WINDOW[0] * screenshots.PICTURE_SCALE,
-                              screenshots.WINDOW[1] * screenshots.PICTURE_SCALE)
+        assert image.size == (
+            screenshots.WINDOW[0] * screenshots.PICTURE_SCALE,
+            screenshots.WINDOW[1] * screenshots.PICTURE_SCALE,
+        )
     else:
         assert image.size[0] >= 600 and image.size[1] >= 400
     colours = image.convert("RGB").getcolors(64)
@@ -331,7 +409,8 @@ def check_picture(entry: dict[str, Any], variable: str, drawn_by: str, caption: 
 @pytest.mark.slow
 @pytest.mark.usefixtures("tool_env")
 def test_the_report_shows_the_table_a_picture_per_variable_and_the_provenance(
-        project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The default pictures are matplotlib's: drawn where no GPU is, in the report job."""
     for key, value in NO_GPU.items():
         monkeypatch.setenv(key, value)
@@ -359,8 +438,7 @@ def test_the_report_shows_the_table_a_picture_per_variable_and_the_provenance(
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("gpu", "tool_env")
-def test_with_pictures_rerun_they_are_rerun_s_screenshots_of_the_recording(
-        project: Path) -> None:
+def test_with_pictures_rerun_they_are_rerun_s_screenshots_of_the_recording(project: Path) -> None:
     pictures_project(project, "rerun")
     made = tool("snakemake", "--cores", "2", cwd=project)
     assert "snakesweep: report: 2 picture(s) drawn (2 by rerun) in " in made.stderr
@@ -374,16 +452,19 @@ def test_with_pictures_rerun_they_are_rerun_s_screenshots_of_the_recording(
 @pytest.mark.slow
 @pytest.mark.usefixtures("tool_env")
 def test_where_rerun_cannot_draw_matplotlib_does_and_caption_and_terminal_say_why(
-        project: Path) -> None:
+    project: Path,
+) -> None:
     pictures_project(project, "rerun")
     out = snakesweep("report", "--cores", "2", cwd=project, env=NO_GPU)
     assert out.returncode == 0, out.stderr
     assert json.loads((project / "results" / "sweep.json").read_text())["runs"]["done"] == 3
     # the terminal: the report job's stderr, which Snakemake shows
     said = [line for line in out.stderr.splitlines() if "snakesweep: report: " in line]
-    assert said[0].startswith("snakesweep: report: rerun's viewer could not draw the "
-                              "pictures; matplotlib drew them instead: rerun's viewer could "
-                              "not draw "), said
+    assert said[0].startswith(
+        "snakesweep: report: rerun's viewer could not draw the "
+        "pictures; matplotlib drew them instead: rerun's viewer could "
+        "not draw "
+    ), said
     assert "No graphics adapter was found" in said[0]  # rerun's own words
     assert said[1].startswith("snakesweep: report: 2 picture(s) drawn (2 by matplotlib)")
     log = (project / "results" / ".snakesweep" / "logs" / "sweep_report.log").read_text()
@@ -402,7 +483,8 @@ def test_where_rerun_cannot_draw_matplotlib_does_and_caption_and_terminal_say_wh
 @pytest.mark.slow
 @pytest.mark.usefixtures("tool_env")
 def test_with_pictures_off_the_report_has_the_table_and_says_how_to_turn_them_on(
-        project: Path) -> None:
+    project: Path,
+) -> None:
     pictures_project(project, pictures=False)
     tool("snakemake", "--snakefile", SNAKEFILE, "--cores", "2", cwd=project)
     tool("snakemake", "--snakefile", SNAKEFILE, "--report", "report.html", cwd=project)
@@ -428,7 +510,8 @@ def test_a_bad_pictures_value_is_one_line_naming_the_key(project: Path, command:
     out = snakesweep(command, "+snakesweep.pictures=maybe", cwd=project)
     assert out.returncode == 2
     assert out.stderr.strip().splitlines() == [
-        "snakesweep: snakesweep.pictures: expected true, false or rerun, got 'maybe'"]
+        "snakesweep: snakesweep.pictures: expected true, false or rerun, got 'maybe'"
+    ]
     assert not (project / "results" / "runs").exists()
 
 
@@ -437,7 +520,8 @@ def test_a_report_is_a_html_or_zip_file(project: Path) -> None:
     assert out.returncode == 2
     assert out.stderr.strip().splitlines() == [
         "snakesweep: --output 'report.pdf': Snakemake writes a report to a .html file (or a "
-        ".zip of one with its files)"]
+        ".zip of one with its files)"
+    ]
 
 
 def test_the_rules_declare_what_the_report_job_writes() -> None:
@@ -448,14 +532,18 @@ def test_the_rules_declare_what_the_report_job_writes() -> None:
     assert "SWEEP.report_files," in merge.split("rule sweep:")[1].split("rule merge_runs:")[0]
     paths = store.ReportPaths("out")
     assert [str(p) for p in paths.outputs] == [
-        "out/report/runs.html", "out/report/provenance.html", "out/report/pictures",
-        "out/report/report.json"]
+        "out/report/runs.html",
+        "out/report/provenance.html",
+        "out/report/pictures",
+        "out/report/report.json",
+    ]
 
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("tool_env")
 def test_the_report_goes_under_results_and_never_makes_the_next_sweep_a_debug_sweep(
-        project: Path) -> None:
+    project: Path,
+) -> None:
     write(project / ".gitignore", "calls.txt\nsleeping.txt\n/.snakemake/\n")
     tool("git", "init", "-q", "-b", "main", cwd=project)
     tool("git", "add", "-A", cwd=project)
@@ -463,8 +551,7 @@ def test_the_report_goes_under_results_and_never_makes_the_next_sweep_a_debug_sw
 
     out = snakesweep("report", "--cores", "2", cwd=project)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.splitlines()[-1] == \
-        "snakesweep: report written to results/report.html"
+    assert out.stdout.splitlines()[-1] == "snakesweep: report written to results/report.html"
     check_report((project / "results" / "report.html").read_text(), project)
     grown = snakesweep("run", "--cores", "2", "x=1,2,3,4", cwd=project)
     assert grown.returncode == 0, grown.stderr

@@ -103,15 +103,14 @@ def test_show_tells_a_run_and_runs_lists_them(swept: Path) -> None:
 
 
 @pytest.mark.slow
-def test_from_a_run_its_config_beats_the_tree_and_the_domain_beats_it(
-        project: Path) -> None:
+def test_from_a_run_its_config_beats_the_tree_and_the_domain_beats_it(project: Path) -> None:
     first = cli("run", "x=1", "offset=5", "name=first", "--cores", "1", cwd=project)
     assert first.returncode == 0, first.stderr
     [earlier] = [p.name for p in (project / "results" / "runs").iterdir()]
     config = (project / "conf" / "config.yaml").read_text()
     (project / "conf" / "config.yaml").write_text(
-        config.replace("offset: 0", "offset: 1").replace("name: plain", "name: tree")
-        + "extra: 1\n")
+        config.replace("offset: 0", "offset: 1").replace("name: plain", "name: tree") + "extra: 1\n"
+    )
     again = cli("run", "--from", earlier[:6], "name=cli", "--cores", "2", cwd=project)
     assert again.returncode == 0, again.stderr
     res = snakesweep.load(project / "results")
@@ -133,22 +132,35 @@ def test_from_an_unknown_or_ambiguous_run_is_one_line(project: Path) -> None:
     ambiguous = cli("plan", "--from", "aa", cwd=project)
     assert ambiguous.returncode == 2
     assert ambiguous.stderr.strip() == (
-        "snakesweep: run 'aa' is ambiguous: aa11000000000000, aa22000000000000")
+        "snakesweep: run 'aa' is ambiguous: aa11000000000000, aa22000000000000"
+    )
 
 
 def test_a_loaded_config_leaves_the_groups_the_command_line_selects() -> None:
     from snakesweep.planning.from_run import loaded_overrides
 
-    loaded = {"model": {"kind": "mlp", "width": 16}, "lr": 0.1, "tags": ["a", "b"],
-              "empty": {}, "note": "it's ${x}"}
+    loaded = {
+        "model": {"kind": "mlp", "width": 16},
+        "lr": 0.1,
+        "tags": ["a", "b"],
+        "empty": {},
+        "note": "it's ${x}",
+    }
     assert loaded_overrides(loaded, ["model"]) == [
-        "++lr=0.1", "++tags=['a','b']", "++empty={}", "++note='it\\'s \\${x}'"]
+        "++lr=0.1",
+        "++tags=['a','b']",
+        "++empty={}",
+        "++note='it\\'s \\${x}'",
+    ]
 
 
 @pytest.mark.slow
 def test_from_restores_its_groups_and_leaves_what_the_command_line_and_tree_set(
-        project: Path) -> None:
-    write(project / "conf" / "config.yaml", """
+    project: Path,
+) -> None:
+    write(
+        project / "conf" / "config.yaml",
+        """
         defaults:
           - model: mlp
           - _self_
@@ -160,7 +172,8 @@ def test_from_restores_its_groups_and_leaves_what_the_command_line_and_tree_set(
         offset: 0
         fail_on: null
         sleep: 0
-        """)
+        """,
+    )
     write(project / "conf" / "model" / "mlp.yaml", "kind: mlp\ndepth: 2\n")
     write(project / "conf" / "model" / "cnn.yaml", "kind: cnn\nkernel: 3\n")
     first = cli("run", "model=cnn", "lr=0.5", "+extra=1", "--cores", "1", cwd=project)

@@ -19,8 +19,15 @@ from snakesweep.snakemake import arguments
 from snakesweep.snakemake.workflow import CONFIG_SCHEMA, RULES
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULTS = {"config_dir": "conf", "config_name": "config", "overrides": [],
-            "results": "results", "plan": None, "from_run": None, "batch": None}
+DEFAULTS = {
+    "config_dir": "conf",
+    "config_name": "config",
+    "overrides": [],
+    "results": "results",
+    "plan": None,
+    "from_run": None,
+    "batch": None,
+}
 
 
 def validated(config: dict[str, Any]) -> dict[str, Any]:
@@ -42,19 +49,24 @@ def test_the_rules_validate_the_config_against_the_packaged_schema() -> None:
 def test_the_schema_fills_in_every_default_and_keeps_the_snakefile_s_own_keys() -> None:
     assert validated({}) == {"snakesweep": DEFAULTS}
     given = {"snakesweep": {"overrides": ["x=1,2"], "batch": "auto"}, "mine": 3}
-    assert validated(given) == {"snakesweep": {**DEFAULTS, "overrides": ["x=1,2"],
-                                               "batch": "auto"}, "mine": 3}
+    assert validated(given) == {
+        "snakesweep": {**DEFAULTS, "overrides": ["x=1,2"], "batch": "auto"},
+        "mine": 3,
+    }
     for batch in (1, 50, "7", None):
         assert validated({"snakesweep": {"batch": batch}})["snakesweep"]["batch"] == batch
 
 
-@pytest.mark.parametrize(("options", "said"), [
-    ({"resluts": "out"}, "Additional properties are not allowed ('resluts' was unexpected)"),
-    ({"overrides": "x=1"}, "'x=1' is not of type 'array'"),
-    ({"results": 3}, "3 is not of type 'string'"),
-    ({"batch": 0}, "0 is not valid under any of the given schemas"),
-    ({"batch": "many"}, "'many' is not valid under any of the given schemas"),
-])
+@pytest.mark.parametrize(
+    ("options", "said"),
+    [
+        ({"resluts": "out"}, "Additional properties are not allowed ('resluts' was unexpected)"),
+        ({"overrides": "x=1"}, "'x=1' is not of type 'array'"),
+        ({"results": 3}, "3 is not of type 'string'"),
+        ({"batch": 0}, "0 is not valid under any of the given schemas"),
+        ({"batch": "many"}, "'many' is not valid under any of the given schemas"),
+    ],
+)
 def test_a_misspelt_key_or_a_wrong_type_is_refused(options: dict[str, Any], said: str) -> None:
     with pytest.raises(WorkflowError, match="Error validating config file") as refused:
         validated({"snakesweep": options})
@@ -62,7 +74,8 @@ def test_a_misspelt_key_or_a_wrong_type_is_refused(options: dict[str, Any], said
 
 
 def test_every_profile_gives_snakemake_the_rerun_triggers_snakesweep_run_gives(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     """One list (``arguments.RERUN_TRIGGERS``): the profile ``snakesweep init`` writes is made
     from it, and is the repository's own; the SLURM profile has the same triggers."""
     written = scaffold(tmp_path).files

@@ -39,11 +39,12 @@ def test_logged_values_are_variables_over_step_exactly_as_logged(logging_project
     assert meta["artifacts"] == [
         {"name": "extra.csv", "metadata": {}},
         {"name": "notes/readme.txt", "metadata": {}},
-        {"name": "weights.npy", "metadata": {"dtype": "float32", "shape": [4]}}]
-    assert np.frombuffer((run / "artifacts" / "weights.npy").read_bytes(),
-                         dtype="float32").tolist() == [0, 2, 4, 6]
-    assert (run / "artifacts" / "notes" / "readme.txt").read_text() == (
-        f"run {run_id} with seed 7")
+        {"name": "weights.npy", "metadata": {"dtype": "float32", "shape": [4]}},
+    ]
+    assert np.frombuffer(
+        (run / "artifacts" / "weights.npy").read_bytes(), dtype="float32"
+    ).tolist() == [0, 2, 4, 6]
+    assert (run / "artifacts" / "notes" / "readme.txt").read_text() == (f"run {run_id} with seed 7")
     assert not (run / "work").exists()
 
 
@@ -61,13 +62,18 @@ def test_a_failing_run_keeps_what_it_logged_next_to_its_error(logging_project: P
 
 @pytest.mark.slow
 def test_a_run_killed_mid_way_leaves_its_flushed_steps_and_is_not_done(tmp_path: Path) -> None:
-    write(tmp_path / "conf" / "config.yaml", """
+    write(
+        tmp_path / "conf" / "config.yaml",
+        """
         snakesweep:
           experiment: slowexp:train
           debounce: 0
         x: 1
-        """)
-    write(tmp_path / "slowexp.py", '''
+        """,
+    )
+    write(
+        tmp_path / "slowexp.py",
+        """
         import os
         import time
 
@@ -80,10 +86,15 @@ def test_a_run_killed_mid_way_leaves_its_flushed_steps_and_is_not_done(tmp_path:
                 if not os.path.exists("hurry.txt"):
                     time.sleep(0.05)
             return None  # it only logs
-        ''')
-    process = subprocess.Popen([sys.executable, "-m", "snakesweep", "run", "--cores", "1"],
-                               cwd=tmp_path, start_new_session=True,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        """,
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "snakesweep", "run", "--cores", "1"],
+        cwd=tmp_path,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 60
     while not (tmp_path / "logged.txt").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -97,7 +108,8 @@ def test_a_run_killed_mid_way_leaves_its_flushed_steps_and_is_not_done(tmp_path:
     assert "0 done, 1 pending" in status.stdout
     shown = snakesweep("show", draft.parent.name, cwd=tmp_path)
     assert f"run {draft.parent.name}: pending (an attempt not finished: its draft is" in (
-        shown.stdout)
+        shown.stdout
+    )
     assert f"last logged step: {steps[-1]} " in shown.stdout
 
     (tmp_path / "hurry.txt").touch()
@@ -114,8 +126,11 @@ def test_a_result_both_returned_and_logged_is_an_error_naming_both(tmp_path: Pat
     run = Run("abc", None, tmp_path)
     run.log(loss=1.0)
     returned = to_dataset({"loss": 0.5, "score": 1.0}, "abc", "m:f")
-    with pytest.raises(ExperimentError, match=r"run abc: 'm:f' returned 'loss' and also "
-                       r"logged it with run.log\(loss=...\)"):
+    with pytest.raises(
+        ExperimentError,
+        match=r"run abc: 'm:f' returned 'loss' and also "
+        r"logged it with run.log\(loss=...\)",
+    ):
         with_logged(returned, run, "abc", "m:f", ())
 
 
@@ -132,7 +147,8 @@ def test_a_value_that_is_no_number_names_the_run_the_key_and_the_step(tmp_path: 
 
 
 def test_blob_names_are_relative_without_dots_and_data_is_bytes_text_or_a_file(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     run = Run("abc", None, tmp_path)
     for bad in ("../x", "/etc/passwd", ""):
         with pytest.raises(ExperimentError, match=r"a blob's name is a relative path"):
@@ -149,9 +165,17 @@ def test_blob_names_are_relative_without_dots_and_data_is_bytes_text_or_a_file(
 
 
 def test_metadata_is_json_after_run_loggers_rules_and_merges(tmp_path: Path) -> None:
-    assert jsonify({"a": np.float64(1.5), "b": float("nan"), "c": Path("x/y"),
-                    "d": np.arange(3), "e": (1, np.int64(2))}, "r", "metadata") == {
-        "a": 1.5, "b": None, "c": "x/y", "d": [0, 1, 2], "e": [1, 2]}
+    assert jsonify(
+        {
+            "a": np.float64(1.5),
+            "b": float("nan"),
+            "c": Path("x/y"),
+            "d": np.arange(3),
+            "e": (1, np.int64(2)),
+        },
+        "r",
+        "metadata",
+    ) == {"a": 1.5, "b": None, "c": "x/y", "d": [0, 1, 2], "e": [1, 2]}
     run = Run("abc", None, tmp_path)
     run.update_metadata({"opt": {"name": "sgd", "lr": 1}, "done": False})
     run.update_metadata(opt={"lr": 2, "momentum": 0.9}, done=True)
@@ -175,8 +199,7 @@ def test_steps_are_flushed_at_most_every_debounce_seconds(tmp_path: Path) -> Non
     assert len(read_log(tmp_path)) == 100
 
 
-def test_who_gets_a_run_handle_and_what_a_logging_only_experiment_returns(
-        tmp_path: Path) -> None:
+def test_who_gets_a_run_handle_and_what_a_logging_only_experiment_returns(tmp_path: Path) -> None:
     from snakesweep.execute.execution import takes_run, with_logged
     from snakesweep.execute.experiment import to_dataset
 
@@ -184,6 +207,7 @@ def test_who_gets_a_run_handle_and_what_a_logging_only_experiment_returns(
     def verbose(cfg, verbose=False): ...  # noqa: E704
     def handle(cfg, run): ...  # noqa: E704
     def named(cfg, run=None): ...  # noqa: E704
+
     assert [takes_run(f) for f in (one, verbose, handle, named)] == [False, False, True, True]
 
     run = Run("abc", None, tmp_path)

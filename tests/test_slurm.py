@@ -62,8 +62,9 @@ def slurm_problem() -> str | None:
     """Why the SLURM here cannot take jobs, or None when ``sinfo`` shows a partition up
     with a node that takes jobs."""
     try:
-        out = subprocess.run(["sinfo", "-h", "-o", "%P %a %t"], capture_output=True,
-                             text=True, timeout=20)
+        out = subprocess.run(
+            ["sinfo", "-h", "-o", "%P %a %t"], capture_output=True, text=True, timeout=20
+        )
     except FileNotFoundError:
         return "sinfo is not installed"
     except subprocess.TimeoutExpired:
@@ -79,14 +80,16 @@ def slurm_problem() -> str | None:
 
 def default_partition() -> str:
     """The partition sbatch uses when none is given (``sinfo`` marks it with ``*``)."""
-    names = subprocess.run(["sinfo", "-h", "-o", "%P"], capture_output=True, text=True,
-                           timeout=20, check=True).stdout.split()
+    names = subprocess.run(
+        ["sinfo", "-h", "-o", "%P"], capture_output=True, text=True, timeout=20, check=True
+    ).stdout.split()
     return next((n.rstrip("*") for n in names if n.endswith("*")), names[0])
 
 
 def _script(step: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["bash", str(SCRIPT), step], capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        ["bash", str(SCRIPT), step], capture_output=True, text=True, timeout=timeout
+    )
 
 
 @contextmanager
@@ -99,15 +102,18 @@ def local_slurm(say: Callable[[str], None] = lambda line: None) -> Iterator[str]
     sessions of other checkouts, would otherwise start the one SLURM twice, or stop it while
     another still uses it."""
     if importlib.util.find_spec("snakemake_executor_plugin_slurm") is None:
-        raise SlurmUnavailable("snakemake-executor-plugin-slurm is not installed "
-                               "(pip install -e '.[test]')")
+        raise SlurmUnavailable(
+            "snakemake-executor-plugin-slurm is not installed (pip install -e '.[test]')"
+        )
     with machine_lock("slurm"):  # one user of the machine's SLURM at a time
         problem = slurm_problem()
         started = False
         if problem is not None:
             if os.geteuid() != 0:
-                raise SlurmUnavailable(f"no SLURM here ({problem}), and starting one with "
-                                       f"{SCRIPT.relative_to(REPO)} needs root")
+                raise SlurmUnavailable(
+                    f"no SLURM here ({problem}), and starting one with "
+                    f"{SCRIPT.relative_to(REPO)} needs root"
+                )
             installed = shutil.which("slurmctld") or Path("/usr/sbin/slurmctld").exists()
             for step in ([] if installed else ["install"]) + ["start"]:
                 say(f"SLURM: {problem}; slurm-local.sh {step} …")
@@ -120,9 +126,11 @@ def local_slurm(say: Callable[[str], None] = lambda line: None) -> Iterator[str]
                     if step == "start":
                         _script("stop", 120)  # whatever part of it did start
                     tail = "\n".join((out.stdout + out.stderr).strip().splitlines()[-8:])
-                    raise SlurmUnavailable(f"no SLURM here ({problem}), and "
-                                           f"slurm-local.sh {step} failed ({out.returncode}): "
-                                           f"{tail}")
+                    raise SlurmUnavailable(
+                        f"no SLURM here ({problem}), and "
+                        f"slurm-local.sh {step} failed ({out.returncode}): "
+                        f"{tail}"
+                    )
             started = True
             problem = slurm_problem()
             if problem is not None:
@@ -138,10 +146,21 @@ def local_slurm(say: Callable[[str], None] = lambda line: None) -> Iterator[str]
 
 def slurm_args(partition: str, jobs: int = RUNS) -> list[str]:
     """Snakemake's arguments for this SLURM: what ``profiles/slurm/config.yaml`` says."""
-    return ["--executor", "slurm", "--jobs", str(jobs),
-            "--default-resources", f"slurm_partition={partition}", "runtime=10", "mem_mb=1000",
-            "--slurm-no-account", "--slurm-status-command", "squeue",
-            "--slurm-init-seconds-before-status-checks", "1"]
+    return [
+        "--executor",
+        "slurm",
+        "--jobs",
+        str(jobs),
+        "--default-resources",
+        f"slurm_partition={partition}",
+        "runtime=10",
+        "mem_mb=1000",
+        "--slurm-no-account",
+        "--slurm-status-command",
+        "squeue",
+        "--slurm-init-seconds-before-status-checks",
+        "1",
+    ]
 
 
 @dataclass
@@ -176,23 +195,33 @@ def invoke(root: Path, *argv: str, timeout: float = 900) -> Sweep:
     """Run ``argv`` in ``root`` to its end, in a session of its own: a timeout kills the
     whole group (``snakesweep run`` and the Snakemake under it)."""
     t0 = time.monotonic()
-    proc = subprocess.Popen(argv, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        argv,
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     try:
         output, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         output, _ = proc.communicate()
-        raise AssertionError(f"{' '.join(argv)} did not end within {timeout} s:\n"
-                             + "\n".join(output.splitlines()[-60:])) from None
+        raise AssertionError(
+            f"{' '.join(argv)} did not end within {timeout} s:\n"
+            + "\n".join(output.splitlines()[-60:])
+        ) from None
     return Sweep(root, proc.returncode, output, time.monotonic() - t0)
 
 
-def sweep_on_slurm(root: Path, partition: str, *run_args: str, jobs: int = RUNS,
-                   timeout: float = 900) -> Sweep:
+def sweep_on_slurm(
+    root: Path, partition: str, *run_args: str, jobs: int = RUNS, timeout: float = 900
+) -> Sweep:
     """``snakesweep run RUN_ARGS -- --executor slurm …`` in ``root``."""
-    return invoke(root, *command("run", *run_args, "--", *slurm_args(partition, jobs)),
-                  timeout=timeout)
+    return invoke(
+        root, *command("run", *run_args, "--", *slurm_args(partition, jobs)), timeout=timeout
+    )
 
 
 def load(root: Path) -> xr.Dataset:
@@ -267,7 +296,8 @@ def unbatched(slurm: str, tmp_path_factory: pytest.TempPathFactory) -> Sweep:
 
 
 def test_a_sweep_through_the_slurm_executor_equals_the_local_run(
-        unbatched: Sweep, local: Sweep) -> None:
+    unbatched: Sweep, local: Sweep
+) -> None:
     assert_same_sweep(unbatched, local)
     per_job = assert_ran_on_slurm(unbatched)
     assert len(per_job) == RUNS, per_job  # one cluster job per run
@@ -275,15 +305,17 @@ def test_a_sweep_through_the_slurm_executor_equals_the_local_run(
 
 
 def test_the_shipped_profile_runs_the_sweep_with_plain_snakemake(
-        slurm: str, local: Sweep, tmp_path: Path) -> None:
+    slurm: str, local: Sweep, tmp_path: Path
+) -> None:
     """In a repository laid out as this one: ``snakemake --profile profiles/slurm``."""
     root = make_project(tmp_path, RUNS)
     shutil.copytree(REPO / "workflow", root / "workflow")  # its Snakefile, default profile
     shutil.copytree(PROFILE, root / "profiles" / "slurm")
     if slurm != "debug":  # a SLURM other than slurm-local.sh's
         config = root / "profiles" / "slurm" / "config.yaml"
-        config.write_text(config.read_text().replace("slurm_partition: debug",
-                                                     f"slurm_partition: {slurm}"))
+        config.write_text(
+            config.read_text().replace("slurm_partition: debug", f"slurm_partition: {slurm}")
+        )
     sweep = invoke(root, sys.executable, "-m", "snakemake", "--profile", "profiles/slurm")
     assert_same_sweep(sweep, local)
     assert len(assert_ran_on_slurm(sweep)) == RUNS
@@ -291,7 +323,8 @@ def test_the_shipped_profile_runs_the_sweep_with_plain_snakemake(
 
 @pytest.mark.parametrize("how", ["--batch 3", "snakesweep.batch: 3"])
 def test_batches_of_three_runs_take_fewer_cluster_jobs_for_the_same_sweep(
-        how: str, slurm: str, local: Sweep, unbatched: Sweep, tmp_path: Path) -> None:
+    how: str, slurm: str, local: Sweep, unbatched: Sweep, tmp_path: Path
+) -> None:
     """``snakesweep run --batch 3`` or ``snakesweep.batch: 3`` in the config: 3 pending runs
     per SLURM job, in one process; the same sweep.nc."""
     cli = how.startswith("--")
@@ -300,12 +333,12 @@ def test_batches_of_three_runs_take_fewer_cluster_jobs_for_the_same_sweep(
     assert_same_sweep(sweep, local)
     per_job = assert_ran_on_slurm(sweep)
     assert sorted(per_job.values()) == [3, 3], per_job  # 6 runs: two jobs of three
-    assert len(sweep.submitted) < len(unbatched.submitted), (sweep.submitted,
-                                                             unbatched.submitted)
+    assert len(sweep.submitted) < len(unbatched.submitted), (sweep.submitted, unbatched.submitted)
 
 
 def test_batch_auto_makes_one_wave_of_the_jobs_it_may_submit(
-        slurm: str, local: Sweep, unbatched: Sweep, tmp_path: Path) -> None:
+    slurm: str, local: Sweep, unbatched: Sweep, tmp_path: Path
+) -> None:
     """``snakesweep.batch: auto`` with ``--jobs J``: K = ceil(6 / J) runs per cluster job.
     J is not this machine's core count (``snakesweep run`` passes ``--cores all``), so a K
     taken from the cores rather than from ``--jobs`` shows."""

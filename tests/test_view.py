@@ -25,14 +25,25 @@ def test_a_sweep_leaves_a_recording_and_remakes_it_when_it_is_lost(project: Path
     assert set(rec.entities) == {"/y", "/curve"}
     assert rec["/y"].times == {"x": [1, 2, 3]}
     assert rec["/y"].rows["Scalars:scalars"] == [[10.0], [20.0], [30.0]]
-    assert tensor(rec["/curve"].static["Tensor:data"]).tolist() == [[0, 1, 2], [0, 2, 4],
-                                                                   [0, 3, 6]]
+    assert tensor(rec["/curve"].static["Tensor:data"]).tolist() == [[0, 1, 2], [0, 2, 4], [0, 3, 6]]
     index = (project / "results" / "sweep.json").read_bytes()
 
     (project / "results" / "sweep.rrd").unlink()
-    out = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", "--snakefile",
-                          _snakefile(), "results/sweep.rrd"], cwd=project, capture_output=True,
-                         text=True)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--cores",
+            "2",
+            "--snakefile",
+            _snakefile(),
+            "results/sweep.rrd",
+        ],
+        cwd=project,
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0, out.stderr
     assert "merge_runs" in out.stderr and "run_experiment" not in out.stderr
     assert set(read(project / "results" / "sweep.rrd").entities) == {"/y", "/curve"}
@@ -51,8 +62,7 @@ def test_a_sweep_without_results_gets_a_recording_that_says_so(project: Path) ->
     out = snakesweep("run", "--cores", "1", cwd=project)
     assert out.returncode == 0, out.stderr
     rec = read(project / "results" / "sweep.rrd")
-    assert rec["/note"].static["TextDocument:text"] == [
-        "Nothing to show: no result variables."]
+    assert rec["/note"].static["TextDocument:text"] == ["Nothing to show: no result variables."]
 
 
 def test_view_web_serves_the_recording_on_localhost_until_stopped(tmp_path: Path) -> None:
@@ -63,14 +73,20 @@ def test_view_web_serves_the_recording_on_localhost_until_stopped(tmp_path: Path
 
     (tmp_path / "results").mkdir()
     to_rerun(xr.Dataset({"y": ("x", np.arange(3.0))}), tmp_path / "results" / "sweep.rrd")
-    with subprocess.Popen([sys.executable, "-m", "snakesweep", "view", "--web"], cwd=tmp_path,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                          start_new_session=True) as server:
+    with subprocess.Popen(
+        [sys.executable, "-m", "snakesweep", "view", "--web"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    ) as server:
         try:
             assert server.stdout is not None and server.stderr is not None
             line = server.stdout.readline()
-            assert line.startswith("snakesweep: serving results/sweep.rrd at "
-                                   "http://127.0.0.1:"), line + server.stderr.read()
+            assert line.startswith("snakesweep: serving results/sweep.rrd at http://127.0.0.1:"), (
+                line + server.stderr.read()
+            )
             url = line.split(" at ", 1)[1].strip()
             assert "rerun%2Bhttp%3A%2F%2F127.0.0.1%3A" in url  # the page loads from this server
             with urllib.request.urlopen(url, timeout=10) as page:
@@ -96,7 +112,8 @@ def test_view_without_a_recording_says_how_to_make_one(tmp_path: Path) -> None:
     assert out.returncode == 2
     assert out.stderr.splitlines() == [
         "snakesweep: no recording at results/sweep.rrd: run the sweep first (`snakesweep run` "
-        "or `snakemake --cores all`), which writes it beside sweep.nc"]
+        "or `snakemake --cores all`), which writes it beside sweep.nc"
+    ]
 
 
 def test_view_without_a_display_points_to_the_web_viewer(tmp_path: Path) -> None:

@@ -68,12 +68,12 @@ def bar_heights(png: bytes) -> list[int]:
 def shows_the_losses(png: bytes) -> bool:
     """Whether a screenshot shows one bar per model, their heights in the ratio of LOSS."""
     heights = np.array(bar_heights(png), dtype=float)
-    return (len(heights) == len(LOSS)
-            and np.allclose(heights / heights.max(), LOSS / LOSS.max(), atol=0.03))
+    return len(heights) == len(LOSS) and np.allclose(
+        heights / heights.max(), LOSS / LOSS.max(), atol=0.03
+    )
 
 
-def test_the_web_viewer_draws_the_bar_chart_of_a_sweep(chromium_exe: Path,
-                                                       tmp_path: Path) -> None:
+def test_the_web_viewer_draws_the_bar_chart_of_a_sweep(chromium_exe: Path, tmp_path: Path) -> None:
     recording = to_rerun(SWEEP, tmp_path / "sweep.rrd")
     with serve_web(recording) as viewer, chromium(tmp_path, executable=chromium_exe) as browser:
         start = time.monotonic()
@@ -92,8 +92,9 @@ def test_the_web_viewer_draws_the_bar_chart_of_a_sweep(chromium_exe: Path,
     assert group_gone(viewer.process.pid)
 
 
-def test_the_browser_lets_requests_through_to_127_0_0_1_only(chromium_exe: Path,
-                                                             tmp_path: Path) -> None:
+def test_the_browser_lets_requests_through_to_127_0_0_1_only(
+    chromium_exe: Path, tmp_path: Path
+) -> None:
     with chromium(tmp_path, executable=chromium_exe) as browser:
         local = f"http://127.0.0.1:{browser.port}/json/version"
         page = browser.open(local)

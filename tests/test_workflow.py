@@ -36,7 +36,12 @@ def test_sweep_runs_every_point_and_merges(project: Path) -> None:
     for run_id in ds["run_id"].values:
         run = project / "results" / "runs" / str(run_id)
         assert {p.name for p in run.iterdir()} >= {
-            "result.nc", "config.yaml", "meta.json", "stdout.log", "stderr.log"}
+            "result.nc",
+            "config.yaml",
+            "meta.json",
+            "stdout.log",
+            "stderr.log",
+        }
         assert json.loads((run / "meta.json").read_text())["status"] == "done"
     table = (project / "results" / "runs.csv").read_text().splitlines()
     assert table[0] == "run_id,status,duration,debug,commit,x,y" and len(table) == 4
@@ -81,9 +86,13 @@ def test_failing_point_does_not_stop_the_others(project: Path) -> None:
 
 def test_killed_run_is_not_done_and_runs_again(project: Path) -> None:
     """SIGKILL to the whole sweep mid-run leaves nothing counted done; the next run finishes it."""
-    proc = subprocess.Popen([sys.executable, "-m", "snakesweep", "run", "--cores", "1",
-                             "x=7", "sleep=30"], cwd=project, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "snakesweep", "run", "--cores", "1", "x=7", "sleep=30"],
+        cwd=project,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 60
     while not (project / "sleeping.txt").exists():
         assert time.monotonic() < deadline and proc.poll() is None
@@ -96,8 +105,13 @@ def test_killed_run_is_not_done_and_runs_again(project: Path) -> None:
         assert time.monotonic() < deadline, pool_processes(project)
         time.sleep(0.2)
     status = snakesweep("status", "x=7", "sleep=30", "--format", "json", cwd=project)
-    assert json.loads(status.stdout)["counts"] == {"done": 0, "stale": 0, "corrupt": 0,
-                                                      "pending": 1, "failed": 0}
+    assert json.loads(status.stdout)["counts"] == {
+        "done": 0,
+        "stale": 0,
+        "corrupt": 0,
+        "pending": 1,
+        "failed": 0,
+    }
     assert not list((project / "results" / "runs").glob("*/result.nc"))
     out = snakesweep("run", "x=7", "sleep=0.1", cwd=project)
     assert out.returncode == 0, out.stderr
@@ -151,11 +165,17 @@ def test_results_dir_option(project: Path) -> None:
 
 
 def test_plain_snakemake_started_in_the_wrong_directory_says_where_to_start(
-        repo_copy: Path) -> None:
+    repo_copy: Path,
+) -> None:
     """From workflow/ (where the Snakefile is), conf/ is not found: the message names
     Snakemake's own ways, not snakesweep's -cd."""
-    out = subprocess.run([sys.executable, "-m", "snakemake", "-n"], cwd=repo_copy / "workflow",
-                         capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n"],
+        cwd=repo_copy / "workflow",
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode != 0
     said = out.stdout + out.stderr
     assert "config directory 'conf' does not exist" in said
@@ -166,8 +186,13 @@ def test_plain_snakemake_started_in_the_wrong_directory_says_where_to_start(
 def test_plain_snakemake_names_a_misspelt_experiment_before_any_job(repo_copy: Path) -> None:
     misspelt = "snakesweep.experiment=snakesweep.examples.classifer:train"
     overrides = f'snakesweep={{overrides: ["{misspelt}"]}}'
-    out = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--config", overrides],
-                         cwd=repo_copy, capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--config", overrides],
+        cwd=repo_copy,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode != 0
     said = out.stdout + out.stderr
     assert "no module named 'snakesweep.examples.classifer'" in said
@@ -176,15 +201,24 @@ def test_plain_snakemake_names_a_misspelt_experiment_before_any_job(repo_copy: P
 
 
 def test_plain_snakemake_refuses_a_misspelt_option_and_a_wrong_type_before_any_job(
-        repo_copy: Path) -> None:
+    repo_copy: Path,
+) -> None:
     """The rules validate ``--config snakesweep={...}`` against their schema: Snakemake's own
     error names the key, and nothing is planned or run."""
-    for options, said in (("{resluts: elsewhere}",
-                           "Additional properties are not allowed ('resluts' was unexpected)"),
-                          ("{overrides: seed=1}", "'seed=1' is not of type 'array'")):
-        out = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--config",
-                              f"snakesweep={options}"], cwd=repo_copy, capture_output=True,
-                             text=True, timeout=300)
+    for options, said in (
+        (
+            "{resluts: elsewhere}",
+            "Additional properties are not allowed ('resluts' was unexpected)",
+        ),
+        ("{overrides: seed=1}", "'seed=1' is not of type 'array'"),
+    ):
+        out = subprocess.run(
+            [sys.executable, "-m", "snakemake", "-n", "--config", f"snakesweep={options}"],
+            cwd=repo_copy,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert out.returncode != 0
         text = out.stdout + out.stderr
         assert "Error validating config file" in text and said in text
@@ -195,15 +229,27 @@ def test_plain_snakemake_refuses_a_misspelt_option_and_a_wrong_type_before_any_j
 def test_repository_example_with_plain_snakemake(repo_copy: Path) -> None:
     """`snakemake --cores 2` in the repository runs the shipped example, then has nothing to do."""
     env = {**os.environ, "PYTHONPATH": ""}
-    first = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2"], cwd=repo_copy,
-                           capture_output=True, text=True, env=env, timeout=600)
+    first = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "2"],
+        cwd=repo_copy,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert first.returncode == 0, first.stderr[-3000:]
     ds = xr.load_dataset(repo_copy / "results" / "sweep.nc", engine="netcdf4")
     assert dict(ds.sizes) == {"model": 2, "optimizer.lr": 3, "repeat": 3, "step": 60}
     assert ds["seed"].dims == ("repeat",)  # snakesweep.repeats: a seed per repetition
     assert (ds["status"] == "done").all()
     assert float(ds["test_accuracy"].mean()) > 0.7
-    second = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2"],
-                            cwd=repo_copy, capture_output=True, text=True, env=env, timeout=600)
+    second = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "2"],
+        cwd=repo_copy,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert second.returncode == 0
     assert "Nothing to be done" in second.stdout + second.stderr

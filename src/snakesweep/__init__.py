@@ -57,9 +57,14 @@ __all__ = [
 ]
 
 
-_LAZY = {"Results": "snakesweep.api.results", "load": "snakesweep.api.results",
-         "over_repeats": "snakesweep.api.results", "Run": "snakesweep.execute.handle",
-         "Domain": "snakesweep.core.domain", "make_plan": "snakesweep.api.plans"}
+_LAZY = {
+    "Results": "snakesweep.api.results",
+    "load": "snakesweep.api.results",
+    "over_repeats": "snakesweep.api.results",
+    "Run": "snakesweep.execute.handle",
+    "Domain": "snakesweep.core.domain",
+    "make_plan": "snakesweep.api.plans",
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -94,8 +94,12 @@ class NoSpaceError(SnakesweepError, OSError):
     """A write that failed for want of space (or of inodes) on the disk that holds ``path``;
     ``advice`` says what to do (free space, then run again, by default)."""
 
-    def __init__(self, path: str, free: int | None = None,
-                 advice: str = "free some space on that disk, then run again") -> None:
+    def __init__(
+        self,
+        path: str,
+        free: int | None = None,
+        advice: str = "free some space on that disk, then run again",
+    ) -> None:
         self.path = path
         self.free = free
         self.advice = advice
@@ -123,9 +127,16 @@ def first_line(exc: BaseException | str) -> str:
     Their hints ("To append to your config use +x=1", available options) are kept;
     OmegaConf's trailer (full_key, object_type) and Hydra's search path are not.
     """
-    skip = ("full_key:", "object_type", "reference_type", "Config search path",
-            "provider=", "Set the environment variable HYDRA_FULL_ERROR",
-            "See https://hydra.cc", "^")
+    skip = (
+        "full_key:",
+        "object_type",
+        "reference_type",
+        "Config search path",
+        "provider=",
+        "Set the environment variable HYDRA_FULL_ERROR",
+        "See https://hydra.cc",
+        "^",
+    )
     lines = [ln.strip() for ln in str(exc).splitlines()]
     kept = [ln for ln in lines if ln and not ln.startswith(skip)]
     text = " ".join(kept) if kept else type(exc).__name__

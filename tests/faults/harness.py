@@ -46,19 +46,28 @@ def main(cfg, run):
 '''
 
 
-def make_project(root: Path, runs: int, sleep: float = 0.0, floats: int = 1,
-                 fail: tuple[int, ...] = (), transient: tuple[int, ...] = (),
-                 slow: tuple[int, ...] = (), options: str = "") -> Path:
+def make_project(
+    root: Path,
+    runs: int,
+    sleep: float = 0.0,
+    floats: int = 1,
+    fail: tuple[int, ...] = (),
+    transient: tuple[int, ...] = (),
+    slow: tuple[int, ...] = (),
+    options: str = "",
+) -> Path:
     """A project whose sweep is ``x=range(0, runs)`` of the experiment above; ``options``
     are more lines of the ``snakesweep`` node (``timeout: 2``)."""
     root.mkdir(parents=True, exist_ok=True)
-    node = "".join(f"  {line}\n" for line in ["experiment: faultexp:main",
-                                               *options.splitlines()] if line)
+    node = "".join(
+        f"  {line}\n" for line in ["experiment: faultexp:main", *options.splitlines()] if line
+    )
     (root / "conf").mkdir(exist_ok=True)
     (root / "conf" / "config.yaml").write_text(
         f"snakesweep:\n{node}x: 0\nsleep: {sleep}\nfloats: {floats}\nfail: {list(fail)}\n"
         f"transient: {list(transient)}\nslow: {list(slow)}\n"
-        f"hydra:\n  sweeper:\n    params:\n      x: range(0,{runs})\n")
+        f"hydra:\n  sweeper:\n    params:\n      x: range(0,{runs})\n"
+    )
     (root / "faultexp.py").write_text(EXPERIMENT)
     return root
 
@@ -67,20 +76,38 @@ def command(*args: str) -> list[str]:
     return [sys.executable, "-m", "snakesweep", *args]
 
 
-def run(root: Path, *args: str, timeout: float = 600,
-        env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    root: Path, *args: str, timeout: float = 600, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """``snakesweep ARGS`` in ``root``, to its end."""
-    return subprocess.run(command(*args), cwd=root, capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        command(*args),
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
 
 
-def bounded(root: Path, *args: str, timeout: float = 300, tally: Tally | None = None,
-            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def bounded(
+    root: Path,
+    *args: str,
+    timeout: float = 300,
+    tally: Tally | None = None,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
     """``snakesweep ARGS`` in ``root``, in a process group of its own that is killed whole
     past ``timeout`` seconds (a hang: counted in ``tally``, and returned with status -9)."""
-    proc = subprocess.Popen(command(*args), cwd=root, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True,
-                            env={**os.environ, **(env or {})})
+    proc = subprocess.Popen(
+        command(*args),
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        env={**os.environ, **(env or {})},
+    )
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -93,12 +120,12 @@ def bounded(root: Path, *args: str, timeout: float = 300, tally: Tally | None = 
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
-def mount_tmpfs(path: Path, size: str, remount: bool = False
-                ) -> subprocess.CompletedProcess[str]:
+def mount_tmpfs(path: Path, size: str, remount: bool = False) -> subprocess.CompletedProcess[str]:
     """Mount a tmpfs of ``size`` (``3m``) at ``path``, or resize the one there (root only)."""
     options = f"remount,size={size}" if remount else f"size={size}"
-    return subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)],
-                          capture_output=True, text=True)
+    return subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True, text=True
+    )
 
 
 @contextmanager
@@ -187,8 +214,12 @@ def incomplete_counted_done(root: Path, done: set[str], results: str = "results"
                 whole = "y" in ds and "payload" in ds
         except Exception:  # noqa: BLE001 - any unreadable result is what this counts
             whole = False
-        if not whole or not meta or meta.get("status") != "done" or \
-                not (directory / "config.yaml").is_file():
+        if (
+            not whole
+            or not meta
+            or meta.get("status") != "done"
+            or not (directory / "config.yaml").is_file()
+        ):
             bad.append(run_id)
     return bad
 
@@ -218,13 +249,26 @@ class Tally:
     def clean(self) -> bool:
         """Nothing lost, nothing twice, nothing partial counted done, no traceback shown,
         no wrong value merged, no hang."""
-        return self.lost == self.twice == self.incomplete_done == self.tracebacks == \
-            self.wrong == self.hangs == 0
+        return (
+            self.lost
+            == self.twice
+            == self.incomplete_done
+            == self.tracebacks
+            == self.wrong
+            == self.hangs
+            == 0
+        )
 
 
-def account(tally: Tally, root: Path, expected: set[str], outputs: list[str],
-            results: str = "results", damaged: frozenset[str] = frozenset(),
-            recorded: bool = True) -> Tally:
+def account(
+    tally: Tally,
+    root: Path,
+    expected: set[str],
+    outputs: list[str],
+    results: str = "results",
+    damaged: frozenset[str] = frozenset(),
+    recorded: bool = True,
+) -> Tally:
     """Fill in a row: the ``expected`` runs not counted done (lost), runs computed again once
     done, runs counted done that are not whole, and the tracebacks in what the user saw.
     The ``damaged`` runs were damaged on purpose: computing them again is no double.
@@ -272,8 +316,9 @@ class KillCampaign:
     kills_during_runs: int
 
 
-def kill_campaign(root: Path, kills: int, seed: int, window: tuple[float, float],
-                  cores: int = 2) -> KillCampaign:
+def kill_campaign(
+    root: Path, kills: int, seed: int, window: tuple[float, float], cores: int = 2
+) -> KillCampaign:
     """Start ``snakesweep run``; SIGKILL its whole process group at a seeded random moment;
     again, ``kills`` times; then let a last invocation finish. Checks the results after
     every kill. A moment is, at random, one within ``window[0]`` s of the start, or one
@@ -287,8 +332,13 @@ def kill_campaign(root: Path, kills: int, seed: int, window: tuple[float, float]
         started_count = len(side(root, "started.txt"))
         out = open(logs / f"{i}.log", "w")  # noqa: SIM115 - closed below
         t0 = time.time()
-        proc = subprocess.Popen(command("run", "--cores", str(cores)), cwd=root, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            command("run", "--cores", str(cores)),
+            cwd=root,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         invocations += 1
         last = i == kills
         try:

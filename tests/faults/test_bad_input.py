@@ -79,6 +79,7 @@ def sh(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 def ran(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A project with a config group, whose 17-run sweep ran once, successfully: made once
     for these tests (each works on its own copy)."""
+
     def make(root: Path) -> None:
         write(root / "conf" / "config.yaml", CONFIG)
         write(root / "conf" / "dom.yaml", DOMAIN_CONFIG)
@@ -152,6 +153,7 @@ class Case:
 def _conf(text: str, name: str = "config.yaml") -> Callable[[Path], object]:
     def setup(root: Path) -> None:
         (root / "conf" / name).write_text(text, encoding="utf-8")
+
     return setup
 
 
@@ -182,8 +184,7 @@ CASES = [
     Case("grammar-double-equals", ("x==1",), ("override 'x==1'",)),
     Case("grammar-unclosed-dict", ("x={a:1",), ("override 'x={a:1'",)),
     Case("grammar-non-ascii-key", ("größe=1",), ("override 'größe=1'",)),
-    Case("grammar-non-ascii-unquoted-value", ("name=größe",), ("override 'name=größe'",
-                                                               "quoted")),
+    Case("grammar-non-ascii-unquoted-value", ("name=größe",), ("override 'name=größe'", "quoted")),
     Case("grammar-long-unknown-key", (f"{LONG_KEY}=1",), (f"override '{'k' * 200}",)),
     # keys, groups and types of the tree
     Case("unknown-key", ("nokey=1",), ("Could not override 'nokey'", "+nokey=1")),
@@ -191,100 +192,191 @@ CASES = [
     Case("unknown-key-deleted", ("~nokey",), ("'~nokey'", "'nokey' does not exist")),
     Case("unknown-group-option", ("model=nosuch",), ("model/nosuch", "big small")),
     Case("unknown-group-options-swept", ("model=small,nosuch",), ("model/nosuch",)),
-    Case("unknown-group-in-defaults", (), ("nogroup/a",),
-         setup=_edited("  - model: small\n", "  - nogroup: a\n")),
-    Case("unknown-option-in-defaults", (), ("model/nosuch",),
-         setup=_edited("  - model: small\n", "  - model: nosuch\n")),
+    Case(
+        "unknown-group-in-defaults",
+        (),
+        ("nogroup/a",),
+        setup=_edited("  - model: small\n", "  - nogroup: a\n"),
+    ),
+    Case(
+        "unknown-option-in-defaults",
+        (),
+        ("model/nosuch",),
+        setup=_edited("  - model: small\n", "  - model: nosuch\n"),
+    ),
     Case("append-existing-key", ("+x=1",), ("override '+x=1'", "already at 'x'")),
     Case("append-existing-group", ("+model=big",), ("Multiple values for model",)),
-    Case("options-node-set-to-a-number", ("snakesweep=3",), ("override 'snakesweep=3'",
-                                                             "mapping", "not 3")),
-    Case("options-node-set-to-a-list", ("snakesweep=[1]",), ("override 'snakesweep=[1]'",
-                                                             "Cannot merge")),
-    Case("typed-hydra-node", ("hydra.job.chdir=notabool",),
-         ("override 'hydra.job.chdir=notabool'", "not a valid bool")),
-    Case("typed-option", ("+snakesweep.debug=yes",),
-         ("snakesweep.debug: expected true, false or null, got 'yes'",)),
-    Case("option-misspelt", (), ("unknown option snakesweep.timeuot; did you mean timeout?",),
-         setup=_edited("  experiment: tinyexp:main\n",
-                       "  experiment: tinyexp:main\n  timeuot: 5\n")),
-    Case("option-misspelt-on-command-line", ("+snakesweep.timeuot=5",),
-         ("unknown option snakesweep.timeuot; did you mean timeout?",)),
+    Case(
+        "options-node-set-to-a-number",
+        ("snakesweep=3",),
+        ("override 'snakesweep=3'", "mapping", "not 3"),
+    ),
+    Case(
+        "options-node-set-to-a-list",
+        ("snakesweep=[1]",),
+        ("override 'snakesweep=[1]'", "Cannot merge"),
+    ),
+    Case(
+        "typed-hydra-node",
+        ("hydra.job.chdir=notabool",),
+        ("override 'hydra.job.chdir=notabool'", "not a valid bool"),
+    ),
+    Case(
+        "typed-option",
+        ("+snakesweep.debug=yes",),
+        ("snakesweep.debug: expected true, false or null, got 'yes'",),
+    ),
+    Case(
+        "option-misspelt",
+        (),
+        ("unknown option snakesweep.timeuot; did you mean timeout?",),
+        setup=_edited("  experiment: tinyexp:main\n", "  experiment: tinyexp:main\n  timeuot: 5\n"),
+    ),
+    Case(
+        "option-misspelt-on-command-line",
+        ("+snakesweep.timeuot=5",),
+        ("unknown option snakesweep.timeuot; did you mean timeout?",),
+    ),
     Case("hydra-internals-swept", ("hydra.run.dir=a,b",), ("hydra.run.dir=a,b",)),
-    Case("hydra-internals-swept-in-conf", (), ("hydra.job.name=a,b", "Hydra's own config"),
-         setup=_edited("      x: range(1,18)\n",
-                       "      x: range(1,18)\n      hydra.job.name: a,b\n")),
+    Case(
+        "hydra-internals-swept-in-conf",
+        (),
+        ("hydra.job.name=a,b", "Hydra's own config"),
+        setup=_edited(
+            "      x: range(1,18)\n", "      x: range(1,18)\n      hydra.job.name: a,b\n"
+        ),
+    ),
     Case("random-draw-on-command-line", ("x=interval(0,1)",), ("override 'x=interval(0,1)'",)),
     # the experiment
-    Case("experiment-module-missing", ("snakesweep.experiment=nosuch:main",),
-         ("snakesweep.experiment", "'nosuch:main'")),
-    Case("experiment-spec-malformed", ("snakesweep.experiment=tinyexp",),
-         ("snakesweep.experiment", "'tinyexp'", "package.module:function")),
-    Case("experiment-module-misspelt", ("snakesweep.experiment=tinyexpp:main",),
-         ("snakesweep.experiment", "no module named 'tinyexpp'", "did you mean tinyexp?")),
-    Case("experiment-attribute-missing", ("snakesweep.experiment=tinyexp:nosuch",),
-         ("snakesweep.experiment", "module 'tinyexp' (tinyexp.py) defines no 'nosuch'")),
-    Case("experiment-attribute-misspelt", ("snakesweep.experiment=tinyexp:mian",),
-         ("snakesweep.experiment", "defines no 'mian' (did you mean main?)")),
+    Case(
+        "experiment-module-missing",
+        ("snakesweep.experiment=nosuch:main",),
+        ("snakesweep.experiment", "'nosuch:main'"),
+    ),
+    Case(
+        "experiment-spec-malformed",
+        ("snakesweep.experiment=tinyexp",),
+        ("snakesweep.experiment", "'tinyexp'", "package.module:function"),
+    ),
+    Case(
+        "experiment-module-misspelt",
+        ("snakesweep.experiment=tinyexpp:main",),
+        ("snakesweep.experiment", "no module named 'tinyexpp'", "did you mean tinyexp?"),
+    ),
+    Case(
+        "experiment-attribute-missing",
+        ("snakesweep.experiment=tinyexp:nosuch",),
+        ("snakesweep.experiment", "module 'tinyexp' (tinyexp.py) defines no 'nosuch'"),
+    ),
+    Case(
+        "experiment-attribute-misspelt",
+        ("snakesweep.experiment=tinyexp:mian",),
+        ("snakesweep.experiment", "defines no 'mian' (did you mean main?)"),
+    ),
     # config files
     Case("config-dir-missing", ("-cd", "nope"), ("config directory 'nope'", "does not exist")),
-    Case("config-dir-is-a-file", ("-cd", "conf/config.yaml"),
-         ("config directory 'conf/config.yaml'", "not a directory")),
+    Case(
+        "config-dir-is-a-file",
+        ("-cd", "conf/config.yaml"),
+        ("config directory 'conf/config.yaml'", "not a directory"),
+    ),
     Case("config-name-missing", ("-cn", "nope"), ("config name 'nope'",)),
-    Case("config-yaml-syntax", (), ("conf/config.yaml", "line "),
-         setup=_conf("defaults:\n  - model: small\nx: [1, 2\nname: plain\n")),
+    Case(
+        "config-yaml-syntax",
+        (),
+        ("conf/config.yaml", "line "),
+        setup=_conf("defaults:\n  - model: small\nx: [1, 2\nname: plain\n"),
+    ),
     Case("config-not-a-mapping", (), ("must be a DictConfig",), setup=_conf("- a\n- list\n")),
-    Case("config-without-experiment", (), ("snakesweep.experiment", "not set"),
-         setup=_conf("x: 1\n")),
-    Case("interpolation-missing-in-conf", (), ("'name'", "'nope'"),
-         setup=_edited("name: plain\n", "name: ${nope}\n")),
+    Case(
+        "config-without-experiment", (), ("snakesweep.experiment", "not set"), setup=_conf("x: 1\n")
+    ),
+    Case(
+        "interpolation-missing-in-conf",
+        (),
+        ("'name'", "'nope'"),
+        setup=_edited("name: plain\n", "name: ${nope}\n"),
+    ),
     Case("interpolation-missing-on-command-line", ("name=${nope}",), ("'name'", "'nope'")),
-    Case("env-interpolation-unset", (), ("'name'", "SNAKESWEEP_TEST_UNSET_VARIABLE"),
-         setup=_edited("name: plain\n", "name: ${oc.env:SNAKESWEEP_TEST_UNSET_VARIABLE}\n")),
+    Case(
+        "env-interpolation-unset",
+        (),
+        ("'name'", "SNAKESWEEP_TEST_UNSET_VARIABLE"),
+        setup=_edited("name: plain\n", "name: ${oc.env:SNAKESWEEP_TEST_UNSET_VARIABLE}\n"),
+    ),
     # empty domains, and a key set twice
     Case("domain-empty-choice", ("x=choice()",), ("override 'x=choice()'", "empty choice")),
     Case("domain-empty-range", ("x=range(0)",), ("override 'x=range(0)'", "no values")),
-    Case("domain-empty-glob", ("model=glob(nomatch*)",), ("override 'model=glob(nomatch*)'",
-                                                         "no values")),
-    Case("domain-empty-mapping", ("-cn", "dom"), ("snakesweep.domain", "is empty"),
-         setup=_domain(" {}\n")),
-    Case("domain-empty-list", ("-cn", "dom"), ("snakesweep.domain: key 'x'", "no values"),
-         setup=_domain("\n    x: []\n")),
-    Case("domain-zip-unequal", ("-cn", "dom"),
-         ("zip: lengths differ: x has 3, offset has 2",),
-         setup=_domain("\n    zip:\n      x: [1, 2, 3]\n      offset: [1, 2]\n")),
-    Case("domain-unknown-operator", ("-cn", "dom"), ("'blend' is not an operator",),
-         setup=_domain("\n    blend: [{x: [1]}]\n")),
-    Case("domain-key-also-on-command-line", ("-cn", "dom", "x=5"),
-         ("override 'x=5'", "also in snakesweep.domain")),
-    Case("domain-key-also-swept-on-command-line", ("-cn", "dom", "x=5,6"),
-         ("override 'x=5,6'", "also in snakesweep.domain")),
+    Case(
+        "domain-empty-glob",
+        ("model=glob(nomatch*)",),
+        ("override 'model=glob(nomatch*)'", "no values"),
+    ),
+    Case(
+        "domain-empty-mapping",
+        ("-cn", "dom"),
+        ("snakesweep.domain", "is empty"),
+        setup=_domain(" {}\n"),
+    ),
+    Case(
+        "domain-empty-list",
+        ("-cn", "dom"),
+        ("snakesweep.domain: key 'x'", "no values"),
+        setup=_domain("\n    x: []\n"),
+    ),
+    Case(
+        "domain-zip-unequal",
+        ("-cn", "dom"),
+        ("zip: lengths differ: x has 3, offset has 2",),
+        setup=_domain("\n    zip:\n      x: [1, 2, 3]\n      offset: [1, 2]\n"),
+    ),
+    Case(
+        "domain-unknown-operator",
+        ("-cn", "dom"),
+        ("'blend' is not an operator",),
+        setup=_domain("\n    blend: [{x: [1]}]\n"),
+    ),
+    Case(
+        "domain-key-also-on-command-line",
+        ("-cn", "dom", "x=5"),
+        ("override 'x=5'", "also in snakesweep.domain"),
+    ),
+    Case(
+        "domain-key-also-swept-on-command-line",
+        ("-cn", "dom", "x=5,6"),
+        ("override 'x=5,6'", "also in snakesweep.domain"),
+    ),
     # options
-    Case("results-is-a-file", ("--results", "conf/config.yaml"),
-         ("'conf/config.yaml'", "not a directory")),
+    Case(
+        "results-is-a-file",
+        ("--results", "conf/config.yaml"),
+        ("'conf/config.yaml'", "not a directory"),
+    ),
     Case("unknown-option", ("--nope",), ("'--nope'",)),
     Case("bad-format", ("--format", "yaml"), ("--format", "'yaml'"), ("plan", "status")),
-    Case("snakemake-args-after-double-dash", ("--", "--dry-run"), ("--dry-run",),
-         ("plan", "status")),
+    Case(
+        "snakemake-args-after-double-dash", ("--", "--dry-run"), ("--dry-run",), ("plan", "status")
+    ),
     Case("cores-zero", ("--cores", "0"), ("--cores", "'0'"), RUN),
     Case("cores-negative", ("--cores", "-1"), ("--cores", "'-1'"), RUN),
     Case("cores-text", ("--cores", "abc"), ("--cores", "'abc'"), RUN),
     # run ids
-    Case("from-ambiguous-prefix", ("--from", "{ambiguous}"),
-         ("run '{ambiguous}' is ambiguous",)),
+    Case("from-ambiguous-prefix", ("--from", "{ambiguous}"), ("run '{ambiguous}' is ambiguous",)),
     Case("from-unknown-id", ("--from", "{unknown}"), ("'{unknown}'",)),
     Case("from-empty-id", ("--from", ""), ("run ''",)),
     Case("show-unknown-id", ("{unknown}",), ("'{unknown}'",), ("show",)),
-    Case("show-ambiguous-prefix", ("{ambiguous}",), ("run '{ambiguous}' is ambiguous",),
-         ("show",)),
+    Case("show-ambiguous-prefix", ("{ambiguous}",), ("run '{ambiguous}' is ambiguous",), ("show",)),
     Case("runs-where-without-equals", ("--where", "nokey"), ("--where 'nokey'",), ("runs",)),
     Case("runs-where-not-a-number", ("--where", "x=abc"), ("--where 'x=abc'",), ("runs",)),
     Case("runs-where-unknown-column", ("--where", "nokey=1"), ("'nokey'",), ("runs",)),
     Case("runs-bad-status", ("--status", "nosuch"), ("--status", "'nosuch'"), ("runs",)),
 ]
 
-PARAMS = [pytest.param(command, case, id=f"{command}:{case.id}")
-          for case in CASES for command in case.commands]
+PARAMS = [
+    pytest.param(command, case, id=f"{command}:{case.id}")
+    for case in CASES
+    for command in case.commands
+]
 
 
 def test_enough_cases() -> None:
@@ -292,8 +384,9 @@ def test_enough_cases() -> None:
 
 
 @pytest.mark.parametrize("command, case", PARAMS)
-def test_bad_input_is_refused_before_any_run(ran: Path, tmp_path: Path, command: str,
-                                             case: Case) -> None:
+def test_bad_input_is_refused_before_any_run(
+    ran: Path, tmp_path: Path, command: str, case: Case
+) -> None:
     project = tmp_path / "project"
     shutil.copytree(ran, project, symlinks=True)  # results/ and .snakemake/ with it
     ids = run_ids(project)
@@ -312,7 +405,7 @@ def test_bad_input_is_refused_before_any_run(ran: Path, tmp_path: Path, command:
     assert out.stderr.endswith("\n") and out.stderr.count("\n") == 1, said
     assert "\r" not in out.stderr, said
     line = out.stderr.rstrip("\n")
-    assert line.startswith("snakesweep: ") and line[len("snakesweep: "):].strip(), said
+    assert line.startswith("snakesweep: ") and line[len("snakesweep: ") :].strip(), said
     for culprit in case.culprit:
         assert fill(culprit, names) in line, said
     assert calls(project) == executed, "a run executed"
@@ -394,39 +487,58 @@ def main(cfg):
 
 @pytest.fixture
 def bad_project(tmp_path: Path) -> Path:
-    write(tmp_path / "conf" / "config.yaml", """
+    write(
+        tmp_path / "conf" / "config.yaml",
+        """
         snakesweep:
           experiment: badexp:main
         kind: ok1
-        """)
+        """,
+    )
     write(tmp_path / "badexp.py", BAD_EXPERIMENT)
     return tmp_path
 
 
 BAD_RUNS = [
-    pytest.param(["snakesweep.experiment=badexp:main,badexp:CONST", "kind=ok1,ok2"],
-                 {"CONST": ("'badexp:CONST'", "callable")}, id="not-callable"),
-    pytest.param(["kind=ok1,ok2,string,list"],
-                 {"kind=string": ("returned str", "expected an xarray.Dataset"),
-                  "kind=list": ("returned list", "expected an xarray.Dataset")},
-                 id="wrong-return-type"),
-    pytest.param(["kind=ok1,ok2,ok3,clash"],
-                 {"kind=clash": ("'kind'", "swept key")}, id="dimension-named-as-a-swept-key"),
-    pytest.param(["kind=ok1,ok2,object,complex"],
-                 {"kind=object": ("'y' as object",), "kind=complex": ("'y' as complex",)},
-                 id="unserialisable-values"),
-    pytest.param(["kind=ok1,ok2,ok3,dictstr"],
-                 {"kind=dictstr": ("'y' as dict",)}, id="dict-of-text"),
-    pytest.param(["kind=ok1,ok2,ok3,ok4,raise"],
-                 {"kind=raise": ("RuntimeError", "the experiment broke at kind=raise")},
-                 id="raises"),
+    pytest.param(
+        ["snakesweep.experiment=badexp:main,badexp:CONST", "kind=ok1,ok2"],
+        {"CONST": ("'badexp:CONST'", "callable")},
+        id="not-callable",
+    ),
+    pytest.param(
+        ["kind=ok1,ok2,string,list"],
+        {
+            "kind=string": ("returned str", "expected an xarray.Dataset"),
+            "kind=list": ("returned list", "expected an xarray.Dataset"),
+        },
+        id="wrong-return-type",
+    ),
+    pytest.param(
+        ["kind=ok1,ok2,ok3,clash"],
+        {"kind=clash": ("'kind'", "swept key")},
+        id="dimension-named-as-a-swept-key",
+    ),
+    pytest.param(
+        ["kind=ok1,ok2,object,complex"],
+        {"kind=object": ("'y' as object",), "kind=complex": ("'y' as complex",)},
+        id="unserialisable-values",
+    ),
+    pytest.param(
+        ["kind=ok1,ok2,ok3,dictstr"], {"kind=dictstr": ("'y' as dict",)}, id="dict-of-text"
+    ),
+    pytest.param(
+        ["kind=ok1,ok2,ok3,ok4,raise"],
+        {"kind=raise": ("RuntimeError", "the experiment broke at kind=raise")},
+        id="raises",
+    ),
 ]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("sweep, bad", BAD_RUNS)
-def test_bad_runs_fail_alone_with_their_error(bad_project: Path, sweep: list[str],
-                                              bad: dict[str, tuple[str, ...]]) -> None:
+def test_bad_runs_fail_alone_with_their_error(
+    bad_project: Path, sweep: list[str], bad: dict[str, tuple[str, ...]]
+) -> None:
     out = sh("run", "--cores", "2", *sweep, cwd=bad_project)
     said = f"exit {out.returncode}\nstdout: {out.stdout[-3000:]}\nstderr: {out.stderr[-3000:]}"
     assert "Traceback (most recent call last)" not in out.stdout + out.stderr, said
@@ -454,12 +566,15 @@ def test_bad_runs_fail_alone_with_their_error(bad_project: Path, sweep: list[str
     assert 4 <= total <= 6 and 1 <= len(failed) <= 2, sorted(metas)
     assert out.stderr.splitlines()[-1] == (
         f"snakesweep: {len(failed)} of {total} runs failed; `snakesweep status` lists them, "
-        "`snakesweep run` again retries them"), said
+        "`snakesweep run` again retries them"
+    ), said
 
     status = sh("status", *sweep, cwd=bad_project)
     assert status.returncode == 0, status.stderr
-    assert f"{total} runs: {total - len(failed)} done, 0 pending, {len(failed)} failed" \
+    assert (
+        f"{total} runs: {total - len(failed)} done, 0 pending, {len(failed)} failed"
         in status.stdout
+    )
     assert all(run_id in status.stdout for run_id in failed)
     assert "Traceback" not in status.stdout + status.stderr
 

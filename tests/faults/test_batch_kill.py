@@ -16,11 +16,17 @@ pytestmark = pytest.mark.slow
 
 
 def test_a_batch_killed_part_way_keeps_its_finished_runs_and_computes_the_rest_once(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     root = make_project(tmp_path / "p", runs=6, sleep=0.4)
-    proc = subprocess.Popen(command("run", "--cores", "1", "--batch", "6"), cwd=root,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        command("run", "--cores", "1", "--batch", "6"),
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 120
     while len(side(root, "finished.txt")) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -35,8 +41,12 @@ def test_a_batch_killed_part_way_keeps_its_finished_runs_and_computes_the_rest_o
 
     again = run(root, "run", "--cores", "1", "--batch", "6")
     assert again.returncode == 0, again.stderr
-    tally = account(Tally("kill -9 of a batch job part-way (6 runs, batch: 6)", injected=1),
-                    root, counted_done(root), [first, again.stdout, again.stderr])
+    tally = account(
+        Tally("kill -9 of a batch job part-way (6 runs, batch: 6)", injected=1),
+        root,
+        counted_done(root),
+        [first, again.stdout, again.stderr],
+    )
     assert len(counted_done(root)) == 6
     assert completed_twice(root) == []
     assert tally.clean, tally

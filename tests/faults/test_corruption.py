@@ -40,8 +40,11 @@ def damage(root: Path) -> dict[str, str]:
     overwritten.write_bytes(bytes(reversed(overwritten.read_bytes())))  # same size
     assert overwritten.stat().st_size == size
     (runs / ids[3] / "meta.json").unlink()
-    return {ids[1]: "result.nc has 100 bytes", ids[2]: "sha256 differs",
-            ids[3]: "meta.json is missing"}
+    return {
+        ids[1]: "result.nc has 100 bytes",
+        ids[2]: "sha256 differs",
+        ids[3]: "meta.json is missing",
+    }
 
 
 @pytest.mark.slow
@@ -62,13 +65,23 @@ def test_damaged_runs_are_named_never_merged_and_computed_again_alone(tmp_path: 
 
     # The merge on its own (what `dvc repro`'s merge stage runs) never reads them.
     plan = next((root / "results" / ".snakesweep" / "plans").glob("*.configs.json"))
-    merge = subprocess.run([sys.executable, "-m", "snakesweep.merge",
-                            str(plan).replace(".configs.json", ".json"), "results"],
-                           cwd=root, capture_output=True, text=True)
+    merge = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakesweep.merge",
+            str(plan).replace(".configs.json", ".json"),
+            "results",
+        ],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
     assert merge.returncode == 0, merge.stderr
     with xr.open_dataset(root / "results" / "sweep.nc", engine="netcdf4") as ds:
-        status_of = dict(zip(ds["run_id"].values.tolist(), ds["status"].values.tolist(),
-                             strict=True))
+        status_of = dict(
+            zip(ds["run_id"].values.tolist(), ds["status"].values.tolist(), strict=True)
+        )
         y = dict(zip(ds["run_id"].values.tolist(), ds["y"].values.tolist(), strict=True))
     for run_id in damaged:
         assert status_of[run_id] == "corrupt" and np.isnan(y[run_id])
@@ -80,10 +93,18 @@ def test_damaged_runs_are_named_never_merged_and_computed_again_alone(tmp_path: 
     assert "3 run(s) whose result is not the file recorded at completion (corrupt)" in out.stderr
     computed = finished_counts(root) - before
     assert set(computed) == set(damaged) and set(computed.values()) == {1}
-    tally = Tally("corruption: result.nc cut or overwritten, meta.json gone", injected=3,
-                  incomplete_done=len(counted_while_damaged & set(damaged)))
-    account(tally, root, every, [status.stdout, status.stderr, out.stdout, out.stderr],
-            damaged=frozenset(damaged))
+    tally = Tally(
+        "corruption: result.nc cut or overwritten, meta.json gone",
+        injected=3,
+        incomplete_done=len(counted_while_damaged & set(damaged)),
+    )
+    account(
+        tally,
+        root,
+        every,
+        [status.stdout, status.stderr, out.stdout, out.stderr],
+        damaged=frozenset(damaged),
+    )
     assert tally.clean, tally
     with xr.open_dataset(root / "results" / "sweep.nc", engine="netcdf4") as ds:
         assert set(ds["status"].values.tolist()) == {"done"}
@@ -103,14 +124,19 @@ def test_a_damaged_sweep_nc_is_merged_again_without_computing_a_run(tmp_path: Pa
     assert out.returncode == 0, out.stderr
     assert finished_counts(root) == before
     assert sweep.read_bytes() == good
-    tally = account(Tally("corruption: sweep.nc overwritten", injected=1), root,
-                    set(finished_counts(root)), [out.stdout, out.stderr])
+    tally = account(
+        Tally("corruption: sweep.nc overwritten", injected=1),
+        root,
+        set(finished_counts(root)),
+        [out.stdout, out.stderr],
+    )
     assert tally.clean, tally
     assert "merge_runs" in out.stderr
 
 
 def test_a_done_run_recorded_before_checksums_is_trusted_and_one_without_meta_is_not(
-        project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A meta.json written before results had checksums still counts its run done, so an
     upgrade computes nothing again; a result whose meta.json is gone does not."""
     monkeypatch.chdir(project)
@@ -127,7 +153,8 @@ def test_a_done_run_recorded_before_checksums_is_trusted_and_one_without_meta_is
 
 
 def test_a_run_killed_after_writing_its_result_is_failed_not_corrupt(
-        project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A process killed between writing result.nc in its draft and committing the run: its
     draft is committed as failed without that result, so nothing half-done looks done."""
     monkeypatch.chdir(project)

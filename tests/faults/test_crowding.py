@@ -36,7 +36,8 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 
 @pytest.mark.slow
 def test_a_full_disk_keeps_what_fit_counts_nothing_partial_and_completes_once_freed(
-        tmp_path: Path, small_disk: Path) -> None:
+    tmp_path: Path, small_disk: Path
+) -> None:
     root = make_project(tmp_path, 24, floats=25_000)  # 24 runs of ~200 kB on 3 MB
     out = run(root, "run", "--cores", "2")
 
@@ -56,8 +57,12 @@ def test_a_full_disk_keeps_what_fit_counts_nothing_partial_and_completes_once_fr
     assert again.returncode == 0, again.stderr
     everything = counted_done(root)
     assert len(everything) == 24
-    tally = account(Tally("disk full (3 MB tmpfs)", injected=24 - len(done)), root, everything,
-                    [out.stdout, out.stderr, again.stdout, again.stderr])
+    tally = account(
+        Tally("disk full (3 MB tmpfs)", injected=24 - len(done)),
+        root,
+        everything,
+        [out.stdout, out.stderr, again.stdout, again.stderr],
+    )
     assert tally.clean, tally
     assert all(finished_counts(root)[r] == first[r] for r in done), "a done run ran again"
     assert (root / "results" / "sweep.nc").is_file()
@@ -65,16 +70,22 @@ def test_a_full_disk_keeps_what_fit_counts_nothing_partial_and_completes_once_fr
 
 @pytest.mark.slow
 def test_two_overlapping_sweeps_at_once_the_later_waits_and_nothing_runs_twice(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     root = make_project(tmp_path, 30, sleep=0.1)
     logs = [open(tmp_path / f"{name}.log", "w+") for name in ("first", "second")]  # noqa: SIM115
-    first = subprocess.Popen(command("run", "--cores", "2"), cwd=root, stdout=logs[0],
-                             stderr=subprocess.STDOUT)
+    first = subprocess.Popen(
+        command("run", "--cores", "2"), cwd=root, stdout=logs[0], stderr=subprocess.STDOUT
+    )
     deadline = time.monotonic() + 120
     while not side(root, "started.txt") and time.monotonic() < deadline:
         time.sleep(0.05)
-    second = subprocess.Popen(command("run", "--cores", "2", "x=range(15,45)"), cwd=root,
-                              stdout=logs[1], stderr=subprocess.STDOUT)
+    second = subprocess.Popen(
+        command("run", "--cores", "2", "x=range(15,45)"),
+        cwd=root,
+        stdout=logs[1],
+        stderr=subprocess.STDOUT,
+    )
     codes = [first.wait(timeout=600), second.wait(timeout=600)]
     first_log, second_log = ((tmp_path / f"{n}.log").read_text() for n in ("first", "second"))
     for log in logs:
@@ -87,6 +98,10 @@ def test_two_overlapping_sweeps_at_once_the_later_waits_and_nothing_runs_twice(
     assert len(finished) == 45 and set(finished.values()) == {1}
     plan = json.loads(run(root, "plan", "--format", "json", "x=range(0,45)").stdout)
     assert {p["status"] for p in plan} == {"done"}
-    tally = account(Tally("two overlapping sweeps at once", injected=15), root,
-                    {p["run_id"] for p in plan}, [first_log, second_log])
+    tally = account(
+        Tally("two overlapping sweeps at once", injected=15),
+        root,
+        {p["run_id"] for p in plan},
+        [first_log, second_log],
+    )
     assert tally.clean, tally

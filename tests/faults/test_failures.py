@@ -30,7 +30,8 @@ def by_x(root: Path) -> dict[int, str]:
 
 @pytest.mark.slow
 def test_ten_percent_failing_points_are_recorded_listed_summed_up_and_retried(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     root = make_project(tmp_path, RUNS, fail=FAILING)
     ids = by_x(root)
     out = run(root, "run", "--cores", "2")
@@ -38,7 +39,8 @@ def test_ten_percent_failing_points_are_recorded_listed_summed_up_and_retried(
     assert out.returncode == 1
     assert out.stderr.splitlines()[-1] == (
         "snakesweep: 2 of 20 runs failed; `snakesweep status` lists them, "
-        "`snakesweep run` again retries them")
+        "`snakesweep run` again retries them"
+    )
     assert TRACEBACK not in out.stdout + out.stderr
     failed = {ids[x] for x in FAILING}
     assert counted_done(root) == set(ids.values()) - failed
@@ -59,9 +61,12 @@ def test_ten_percent_failing_points_are_recorded_listed_summed_up_and_retried(
 
     again = run(root, "run", "--cores", "2")  # still failing: retried, earlier errors kept
     assert again.returncode == 1
-    tally = account(Tally("failures: 10% of points raise", injected=2), root,
-                    set(ids.values()) - failed, [out.stdout, out.stderr, again.stdout,
-                                                 again.stderr])
+    tally = account(
+        Tally("failures: 10% of points raise", injected=2),
+        root,
+        set(ids.values()) - failed,
+        [out.stdout, out.stderr, again.stdout, again.stderr],
+    )
     assert tally.clean, tally
     assert finished_counts(root)[ids[0]] == 1, "a done run was computed again"
     for x in FAILING:
@@ -88,7 +93,8 @@ def test_retries_pass_through_to_snakemake_for_transient_errors(tmp_path: Path) 
 @pytest.mark.slow
 @pytest.mark.parametrize("pool", [True, False], ids=["warm pool", "process per run"])
 def test_a_run_past_its_timeout_is_stopped_and_recorded_as_a_timeout_failure(
-        tmp_path: Path, pool: bool) -> None:
+    tmp_path: Path, pool: bool
+) -> None:
     """One status everywhere: failed, with the error Timeout, on the console, in
     meta.json, in `status`, in sweep.nc and runs.csv."""
     # 30 s: far below the slow run's 600, far above what a run takes here under load
@@ -102,16 +108,21 @@ def test_a_run_past_its_timeout_is_stopped_and_recorded_as_a_timeout_failure(
     assert out.returncode == 1
     assert out.stderr.splitlines()[-1].startswith("snakesweep: 1 of 4 runs failed;")
     assert elapsed < 120, "the slow run (600 s) was not stopped"
-    tally = account(Tally(f"timeout ({'warm pool' if pool else 'process per run'})",
-                          injected=1), root, set(ids.values()) - {ids[2]},
-                    [out.stdout, out.stderr])
+    tally = account(
+        Tally(f"timeout ({'warm pool' if pool else 'process per run'})", injected=1),
+        root,
+        set(ids.values()) - {ids[2]},
+        [out.stdout, out.stderr],
+    )
     assert tally.clean, tally
     meta = meta_of(root / "results" / "runs" / ids[2])
     assert meta is not None and meta["status"] == "failed"
     assert meta["error"]["type"] == "Timeout"
     assert "snakesweep.timeout (30 s)" in meta["error"]["message"]
-    assert (f"snakesweep: run {ids[2]} failed: Timeout: the run took longer than "
-            "snakesweep.timeout (30 s) and was stopped (see ") in out.stderr
+    assert (
+        f"snakesweep: run {ids[2]} failed: Timeout: the run took longer than "
+        "snakesweep.timeout (30 s) and was stopped (see "
+    ) in out.stderr
     assert "ended before replying" not in out.stderr
     status = run(root, "status")
     assert f"{ids[2]}  Timeout: the run took longer than snakesweep.timeout" in status.stdout
@@ -128,5 +139,6 @@ def test_a_timeout_that_is_not_a_number_of_seconds_is_refused(tmp_path: Path) ->
     out = run(root, "run", "--cores", "1")
     assert out.returncode == 2
     assert out.stderr.splitlines() == [
-        "snakesweep: snakesweep.timeout: expected seconds (a number > 0) or null, got 'soon'"]
+        "snakesweep: snakesweep.timeout: expected seconds (a number > 0) or null, got 'soon'"
+    ]
     assert not (root / "results" / "runs").exists()

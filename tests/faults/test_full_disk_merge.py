@@ -21,8 +21,15 @@ from harness import (
     small_disk_at,
 )
 
-MERGED = ("sweep.nc", "runs.csv", "sweep.rrd", "sweep.json", "metrics.json",
-          "provenance.json", "provenance.diff")
+MERGED = (
+    "sweep.nc",
+    "runs.csv",
+    "sweep.rrd",
+    "sweep.json",
+    "metrics.json",
+    "provenance.json",
+    "provenance.diff",
+)
 
 
 @pytest.fixture
@@ -33,8 +40,11 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 
 
 def _digests(results: Path) -> dict[str, str]:
-    return {name: hashlib.sha256((results / name).read_bytes()).hexdigest()
-            for name in MERGED if (results / name).exists()}
+    return {
+        name: hashlib.sha256((results / name).read_bytes()).hexdigest()
+        for name in MERGED
+        if (results / name).exists()
+    }
 
 
 def _dead_pid() -> int:
@@ -46,7 +56,8 @@ def _dead_pid() -> int:
 
 @pytest.mark.slow
 def test_a_merge_that_does_not_fit_says_so_and_keeps_the_merged_files_whole(
-        tmp_path: Path, small_disk: Path) -> None:
+    tmp_path: Path, small_disk: Path
+) -> None:
     """The merge of 12 runs of 100 kB each does not fit beside the merge of 4: it ends
     within its bound, says "no space left on device (results/…)" in one line, leaves the
     previous merged files as they were (sweep.json describing them) and nothing aside;
@@ -65,14 +76,18 @@ def test_a_merge_that_does_not_fit_says_so_and_keeps_the_merged_files_whole(
     assert tally.hangs == 0, tally.notes
     assert full.returncode != 0
     assert TRACEBACK not in shown
-    said = [line for line in full.stderr.splitlines()
-            if "no space left on device (results/" in line.lower()]
+    said = [
+        line
+        for line in full.stderr.splitlines()
+        if "no space left on device (results/" in line.lower()
+    ]
     assert said, full.stderr[-3000:]
     assert any("free some space" in line for line in said), said
     assert asides(small_disk) == []
     assert _digests(small_disk) == before, "the previous merged files changed"
-    assert freshness.recorded_key(small_disk) is not None, \
+    assert freshness.recorded_key(small_disk) is not None, (
         "sweep.json does not describe the merged files"
+    )
     tally.injected += 1
 
     dead = _dead_pid()  # what a merge killed mid-write leaves; the next merge clears it
@@ -89,6 +104,7 @@ def test_a_merge_that_does_not_fit_says_so_and_keeps_the_merged_files_whole(
         assert [str(s) for s in ds["status"].values] == ["done"] * 12
         tally.wrong += int((ds["y"].values != ds["x"].values * 2).sum())
     plan = json.loads(bounded(root, "plan", "--format", "json", "x=range(0,12)").stdout)
-    account(tally, root, {p["run_id"] for p in plan},
-            [first.stderr, shown, again.stdout, again.stderr])
+    account(
+        tally, root, {p["run_id"] for p in plan}, [first.stderr, shown, again.stdout, again.stderr]
+    )
     assert tally.clean, tally

@@ -38,30 +38,72 @@ GOLDEN: list[tuple[str, Any, str]] = [
     ("flat ints", {"a": 1, "b": 2}, "43258cff783fe703"),
     ("integral floats are the integers", {"a": 1.0, "b": 2.0}, "43258cff783fe703"),
     ("keys in another order", {"b": 2, "a": 1}, "43258cff783fe703"),
-    ("hydra and snakesweep's options are no part of a run",
-     {"hydra": {"run": {"dir": "out"}}, "b": 2, "a": 1,
-      "snakesweep": {"repeats": 3, "debounce": 0.5}}, "43258cff783fe703"),
-    ("an interpolation counts as its value", OmegaConf.create({"a": 1, "b": "${c}", "c": 2}),
-     "efc55b7cd6ef9b27"),
-    ("numpy scalars count as the numbers they equal",
-     {"a": np.int64(1), "b": np.float32(2.0)}, "43258cff783fe703"),
-    ("the experiment is part of a run", {"a": 1, "b": 2, "snakesweep": {"experiment": "m:f"}},
-     "e429c0081aca0269"),
-    ("another experiment is another run",
-     {"a": 1, "b": 2, "snakesweep": {"experiment": "m:g"}}, "1b9a10831bb91017"),
-    ("nested", {"model": {"name": "mlp", "layers": [64, 32], "act": {"kind": "relu",
-                                                                       "slope": 0.0}},
-                "seed": 3}, "9cd2fb5028b74285"),
-    ("nested, every level reordered, a tuple, -0.0 and 64.0",
-     {"seed": 3, "model": {"act": {"slope": -0.0, "kind": "relu"}, "layers": (64.0, 32),
-                           "name": "mlp"}}, "9cd2fb5028b74285"),
-    ("nested, a numpy array for the list",
-     {"model": {"layers": np.array([64, 32]), "name": "mlp",
-                "act": {"kind": "relu", "slope": np.float64(0)}}, "seed": np.int32(3)},
-     "9cd2fb5028b74285"),
-    ("list order is part of a run", {"model": {"name": "mlp", "layers": [32, 64],
-                                               "act": {"kind": "relu", "slope": 0.0}},
-                                     "seed": 3}, "aadfbdea557fbf29"),
+    (
+        "hydra and snakesweep's options are no part of a run",
+        {
+            "hydra": {"run": {"dir": "out"}},
+            "b": 2,
+            "a": 1,
+            "snakesweep": {"repeats": 3, "debounce": 0.5},
+        },
+        "43258cff783fe703",
+    ),
+    (
+        "an interpolation counts as its value",
+        OmegaConf.create({"a": 1, "b": "${c}", "c": 2}),
+        "efc55b7cd6ef9b27",
+    ),
+    (
+        "numpy scalars count as the numbers they equal",
+        {"a": np.int64(1), "b": np.float32(2.0)},
+        "43258cff783fe703",
+    ),
+    (
+        "the experiment is part of a run",
+        {"a": 1, "b": 2, "snakesweep": {"experiment": "m:f"}},
+        "e429c0081aca0269",
+    ),
+    (
+        "another experiment is another run",
+        {"a": 1, "b": 2, "snakesweep": {"experiment": "m:g"}},
+        "1b9a10831bb91017",
+    ),
+    (
+        "nested",
+        {
+            "model": {"name": "mlp", "layers": [64, 32], "act": {"kind": "relu", "slope": 0.0}},
+            "seed": 3,
+        },
+        "9cd2fb5028b74285",
+    ),
+    (
+        "nested, every level reordered, a tuple, -0.0 and 64.0",
+        {
+            "seed": 3,
+            "model": {"act": {"slope": -0.0, "kind": "relu"}, "layers": (64.0, 32), "name": "mlp"},
+        },
+        "9cd2fb5028b74285",
+    ),
+    (
+        "nested, a numpy array for the list",
+        {
+            "model": {
+                "layers": np.array([64, 32]),
+                "name": "mlp",
+                "act": {"kind": "relu", "slope": np.float64(0)},
+            },
+            "seed": np.int32(3),
+        },
+        "9cd2fb5028b74285",
+    ),
+    (
+        "list order is part of a run",
+        {
+            "model": {"name": "mlp", "layers": [32, 64], "act": {"kind": "relu", "slope": 0.0}},
+            "seed": 3,
+        },
+        "aadfbdea557fbf29",
+    ),
     ("booleans", {"flag": True, "other": False}, "97071956dc58b0d7"),
     ("true is not 1 and false is not 0", {"flag": 1, "other": 0}, "d5b52bf7f2784c92"),
     ("None", {"a": None}, "d091f9c83c091f79"),
@@ -71,32 +113,70 @@ GOLDEN: list[tuple[str, Any, str]] = [
     ("unicode", {"text": "héllo wörld ✓ 🐍 日本語", "ключ": "значение"}, "781ab1d72fbab48c"),
     ("NFC é", {"text": "h\u00e9llo"}, "d50b6f6a9ad0e1cc"),
     ("NFD é is other text", {"text": "he\u0301llo"}, "f4bc00d24b5cdf3e"),
-    ("keys with dots, spaces, nothing; text with escapes",
-     {"a.b": 1, "": 2, "with space": "x\ny\t\"q\"\\ '\u0007", "$": "${not.resolved}"},
-     "49f7ed0665704be5"),
+    (
+        "keys with dots, spaces, nothing; text with escapes",
+        {"a.b": 1, "": 2, "with space": 'x\ny\t"q"\\ \'\u0007', "$": "${not.resolved}"},
+        "49f7ed0665704be5",
+    ),
     ("empty containers", {"d": {}, "l": []}, "906acf646e0ddef4"),
     ("an empty dict is not an empty list", {"d": [], "l": {}}, "7b8ad3b90fc158cd"),
     ("the empty config", {}, "44136fa355b3678a"),
-    ("large integers", {"big": 2**64 + 1, "neg": -(2**63), "huge": 10**30, "zero": 0},
-     "9d16678cf317c00d"),
+    (
+        "large integers",
+        {"big": 2**64 + 1, "neg": -(2**63), "huge": 10**30, "zero": 0},
+        "9d16678cf317c00d",
+    ),
     ("2**53 - 1 as a float is that integer", {"x": float(2**53 - 1)}, "e9b5e276a84ec2ef"),
     ("2**53 - 1", {"x": 2**53 - 1}, "e9b5e276a84ec2ef"),
     ("2**53 as a float stays a float", {"x": float(2**53)}, "78280c1fb5c44176"),
     ("2**53", {"x": 2**53}, "9799d751f6b78d19"),
-    ("floats in shortest round-trip form",
-     {"lr": 0.1, "eps": 1e-300, "denormal": 5e-324, "max": 1.7976931348623157e308,
-      "sum": 0.1 + 0.2, "neg": -2.5}, "59cb1ddad8bf2fb4"),
-    ("NaN and infinities", {"a": math.nan, "b": math.inf, "c": -math.inf},
-     "1e1ed5b8eb528e2f"),
-    ("numpy NaN and infinities", {"a": np.float64("nan"), "b": np.float32("inf"),
-                                  "c": np.float16("-inf")}, "1e1ed5b8eb528e2f"),
-    ("a list of everything", {"l": [1, "1", 1.5, None, True, [], {}, [[]], {"k": [None]}]},
-     "8fbf92846bffd6c4"),
+    (
+        "floats in shortest round-trip form",
+        {
+            "lr": 0.1,
+            "eps": 1e-300,
+            "denormal": 5e-324,
+            "max": 1.7976931348623157e308,
+            "sum": 0.1 + 0.2,
+            "neg": -2.5,
+        },
+        "59cb1ddad8bf2fb4",
+    ),
+    ("NaN and infinities", {"a": math.nan, "b": math.inf, "c": -math.inf}, "1e1ed5b8eb528e2f"),
+    (
+        "numpy NaN and infinities",
+        {"a": np.float64("nan"), "b": np.float32("inf"), "c": np.float16("-inf")},
+        "1e1ed5b8eb528e2f",
+    ),
+    (
+        "a list of everything",
+        {"l": [1, "1", 1.5, None, True, [], {}, [[]], {"k": [None]}]},
+        "8fbf92846bffd6c4",
+    ),
     ("deep nesting", _DEEP, "8196956d00c877f6"),
 ]
 
-WORDS = ("alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota",
-         "kappa", "lambda", "mu", "nu", "xi", "omicron", "pi", "rho", "sigma", "tau")
+WORDS = (
+    "alpha",
+    "beta",
+    "gamma",
+    "delta",
+    "epsilon",
+    "zeta",
+    "eta",
+    "theta",
+    "iota",
+    "kappa",
+    "lambda",
+    "mu",
+    "nu",
+    "xi",
+    "omicron",
+    "pi",
+    "rho",
+    "sigma",
+    "tau",
+)
 FROM_A_SET_ID = "e449822a5cb98d68"
 """The id of ``{word: len(word) for word in set(WORDS)}``: its keys are inserted in an
 order that changes with the hash seed."""
@@ -132,7 +212,7 @@ COMPOSED: list[tuple[tuple[str, ...], str]] = [
     (("+extra='é;$(x)'",), "e3d0decc4033fca4"),
 ]
 
-CHILD = textwrap.dedent('''
+CHILD = textwrap.dedent("""
     import json, pickle, sys
     from snakesweep.core.configs import Composer, run_id_of
 
@@ -142,7 +222,7 @@ CHILD = textwrap.dedent('''
     with Composer(conf_dir, "config") as composer:
         composed = [run_id_of(composer.resolve_point(list(p))) for p in points]
     print(json.dumps({"ids": ids, "from_set": from_set, "composed": composed}))
-''')
+""")
 
 
 def conf_tree(root: Path) -> Path:
@@ -152,11 +232,17 @@ def conf_tree(root: Path) -> Path:
 
 
 def ids_in_a_fresh_interpreter(hash_seed: str, conf_dir: Path) -> dict[str, Any]:
-    payload = pickle.dumps(([c for _, c, _ in GOLDEN], WORDS, str(conf_dir),
-                            [p for p, _ in COMPOSED]))
-    out = subprocess.run([sys.executable, "-c", CHILD], input=payload, capture_output=True,
-                         env={**os.environ, "PYTHONHASHSEED": hash_seed}, timeout=120,
-                         cwd=conf_dir.parent)
+    payload = pickle.dumps(
+        ([c for _, c, _ in GOLDEN], WORDS, str(conf_dir), [p for p, _ in COMPOSED])
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD],
+        input=payload,
+        capture_output=True,
+        env={**os.environ, "PYTHONHASHSEED": hash_seed},
+        timeout=120,
+        cwd=conf_dir.parent,
+    )
     assert out.returncode == 0, out.stderr.decode()
     return json.loads(out.stdout)
 
@@ -167,11 +253,18 @@ def test_a_pinned_config_has_its_pinned_id(name: str, config: Any, run_id: str) 
 
 
 SAME_RUN = [
-    {"flat ints", "integral floats are the integers", "keys in another order",
-     "hydra and snakesweep's options are no part of a run",
-     "numpy scalars count as the numbers they equal"},
-    {"nested", "nested, every level reordered, a tuple, -0.0 and 64.0",
-     "nested, a numpy array for the list"},
+    {
+        "flat ints",
+        "integral floats are the integers",
+        "keys in another order",
+        "hydra and snakesweep's options are no part of a run",
+        "numpy scalars count as the numbers they equal",
+    },
+    {
+        "nested",
+        "nested, every level reordered, a tuple, -0.0 and 64.0",
+        "nested, a numpy array for the list",
+    },
     {"2**53 - 1 as a float is that integer", "2**53 - 1"},
     {"NaN and infinities", "numpy NaN and infinities"},
 ]
@@ -201,20 +294,28 @@ def test_hydra_composed_points_have_their_pinned_ids(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("hash_seed", HASH_SEEDS)
 def test_every_pinned_id_is_the_same_under_another_hash_seed(
-        tmp_path: Path, hash_seed: str) -> None:
+    tmp_path: Path, hash_seed: str
+) -> None:
     got = ids_in_a_fresh_interpreter(hash_seed, conf_tree(tmp_path))
     assert dict(zip([n for n, _, _ in GOLDEN], got["ids"], strict=True)) == {
-        n: run_id for n, _, run_id in GOLDEN}
+        n: run_id for n, _, run_id in GOLDEN
+    }
     assert got["from_set"] == FROM_A_SET_ID
     assert got["composed"] == [run_id for _, run_id in COMPOSED]
 
 
 def test_the_hash_seeds_used_do_reorder_a_set_of_text() -> None:
     """So the checks above do run under different string hashes."""
-    orders = {subprocess.run([sys.executable, "-c", f"print(list(set({WORDS!r})))"],
-                             capture_output=True, text=True, check=True,
-                             env={**os.environ, "PYTHONHASHSEED": seed}).stdout
-              for seed in HASH_SEEDS[:3]}
+    orders = {
+        subprocess.run(
+            [sys.executable, "-c", f"print(list(set({WORDS!r})))"],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        ).stdout
+        for seed in HASH_SEEDS[:3]
+    }
     assert len(orders) > 1
 
 
@@ -229,8 +330,16 @@ PLANNED = {
 
 
 def planned_ids(project: Path, hash_seed: str, results: str) -> dict[tuple[str, ...], str]:
-    out = snakesweep("plan", "--format", "json", "--results", results, "name=a,b",
-                     cwd=project, env={"PYTHONHASHSEED": hash_seed})
+    out = snakesweep(
+        "plan",
+        "--format",
+        "json",
+        "--results",
+        results,
+        "name=a,b",
+        cwd=project,
+        env={"PYTHONHASHSEED": hash_seed},
+    )
     assert out.returncode == 0, out.stderr
     return {tuple(p["overrides"]): p["run_id"] for p in json.loads(out.stdout)}
 
@@ -241,10 +350,8 @@ def test_plan_gives_the_pinned_ids_under_two_hash_seeds(project: Path) -> None:
 
 
 @pytest.mark.slow
-def test_a_run_is_stored_under_its_pinned_id_and_its_config_gives_it_back(
-        project: Path) -> None:
-    out = snakesweep("run", "name=a,b", "--cores", "2", cwd=project,
-                     env={"PYTHONHASHSEED": "777"})
+def test_a_run_is_stored_under_its_pinned_id_and_its_config_gives_it_back(project: Path) -> None:
+    out = snakesweep("run", "name=a,b", "--cores", "2", cwd=project, env={"PYTHONHASHSEED": "777"})
     assert out.returncode == 0, out.stderr
     runs = project / "results" / "runs"
     assert sorted(p.name for p in runs.iterdir()) == sorted(PLANNED.values())

@@ -41,7 +41,7 @@ SHELL_VALUES = [
     f"; {touch(3)}",
     f"| {touch(4)}",
     f"&& {touch(5)} && echo",
-    f"it's '; {touch(6)}; echo ' and \"; {touch(7)}; echo \" and \"$({touch(8)})\"",
+    f'it\'s \'; {touch(6)}; echo \' and "; {touch(7)}; echo " and "$({touch(8)})"',
 ]
 """Swept on the command line: six runs."""
 
@@ -93,8 +93,12 @@ def make_project(root: Path, domain: list[str] | None = None) -> Path:
     options: dict[str, object] = {"experiment": "injexp:main"}
     if domain is not None:
         options["domain"] = {"name": domain}
-    config = {"snakesweep": options, "name": "plain", "label": LABEL,
-              "extra": {KEY: "a key is data too", "plain": 1}}
+    config = {
+        "snakesweep": options,
+        "name": "plain",
+        "label": LABEL,
+        "extra": {KEY: "a key is data too", "plain": 1},
+    }
     write(project / "conf" / "config.yaml", yaml.safe_dump(config, allow_unicode=True))
     write(project / "injexp.py", EXPERIMENT)
     sys.modules.pop("injexp", None)
@@ -127,8 +131,12 @@ def snapshot(root: Path, project: Path) -> dict[str, str]:
 def created_by_a_payload(root: Path) -> list[str]:
     """Paths whose name holds UID, under root, in /tmp, in the working directory, in the
     directory that holds every test's tmp dir."""
-    places = [*root.rglob(f"*{UID}*"), *Path("/tmp").glob(f"*{UID}*"),
-              *Path.cwd().glob(f"*{UID}*"), *root.parent.glob(f"*{UID}*")]
+    places = [
+        *root.rglob(f"*{UID}*"),
+        *Path("/tmp").glob(f"*{UID}*"),
+        *Path.cwd().glob(f"*{UID}*"),
+        *root.parent.glob(f"*{UID}*"),
+    ]
     return sorted({str(p) for p in places})
 
 
@@ -146,8 +154,11 @@ def stored_exactly(project: Path, values: list[str]) -> None:
     for run_dir in runs.iterdir():
         config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
         seen = json.loads((run_dir / "artifacts" / "seen.json").read_text(encoding="utf-8"))
-        assert seen == {"name": config["name"], "label": LABEL,
-                        "extra": {KEY: "a key is data too", "plain": 1}}
+        assert seen == {
+            "name": config["name"],
+            "label": LABEL,
+            "extra": {KEY: "a key is data too", "plain": 1},
+        }
         assert config["label"] == LABEL and config["extra"][KEY] == "a key is data too"
         meta = json.loads((run_dir / "meta.json").read_text(encoding="utf-8"))
         assert meta["status"] == "done", meta
@@ -185,8 +196,13 @@ def test_shell_text_swept_on_the_command_line_is_data(tmp_path: Path) -> None:
     stored_exactly(project, SHELL_VALUES)
     nothing_else_happened(tmp_path, project, before)
 
-    planned = snakesweep("plan", "--format", "json",
-                         "name=" + ",".join(hydra_quoted(v) for v in SHELL_VALUES), cwd=project)
+    planned = snakesweep(
+        "plan",
+        "--format",
+        "json",
+        "name=" + ",".join(hydra_quoted(v) for v in SHELL_VALUES),
+        cwd=project,
+    )
     assert planned.returncode == 0, planned.stderr
     points = json.loads(planned.stdout)
     assert [p["params"]["name"] for p in points] == SHELL_VALUES
@@ -215,7 +231,11 @@ def test_a_value_in_the_results_option_is_not_a_shell_command_either(tmp_path: P
     sweep(project, "--results", results, f"name={hydra_quoted(SHELL_VALUES[0])},'b'")
     assert (project / results / "sweep.nc").is_file()
     assert {p.name for p in project.iterdir()} - {"__pycache__"} == {
-        ".snakemake", "conf", "injexp.py", results}
+        ".snakemake",
+        "conf",
+        "injexp.py",
+        results,
+    }
     ds = xr.load_dataset(project / results / "sweep.nc")
     assert sorted(ds["name"].values.tolist()) == sorted([SHELL_VALUES[0], "b"])
     assert created_by_a_payload(tmp_path) == [str(project / results)]

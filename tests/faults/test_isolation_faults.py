@@ -143,10 +143,31 @@ def changes(cfg):
             "y": float(cfg.x), "payload": np.arange(2.0)}
 '''
 
-KINDS = ("environ", "random", "numpy_random", "sys_path", "argv", "import_hooks",
-         "recursion_limit", "gc", "umask", "warnings", "logging", "new_logger",
-         "signal_handlers", "timers", "signal_mask", "locale", "numpy_errors", "cwd",
-         "decimal", "timezone", "interpreter", "excepthooks", "socket_timeout")
+KINDS = (
+    "environ",
+    "random",
+    "numpy_random",
+    "sys_path",
+    "argv",
+    "import_hooks",
+    "recursion_limit",
+    "gc",
+    "umask",
+    "warnings",
+    "logging",
+    "new_logger",
+    "signal_handlers",
+    "timers",
+    "signal_mask",
+    "locale",
+    "numpy_errors",
+    "cwd",
+    "decimal",
+    "timezone",
+    "interpreter",
+    "excepthooks",
+    "socket_timeout",
+)
 
 SEEDED_AT_IMPORT = '''
 import random
@@ -193,9 +214,11 @@ def reloads(cfg):
     return {"modules": float(seen), "y": float(cfg.x), "payload": np.arange(2.0)}
 '''
 
-MODES = {"pool": ((), {}),
-         "process": ((), {"SNAKESWEEP_NO_POOL": "1"}),
-         "batch": (("--batch", str(POINTS)), {})}
+MODES = {
+    "pool": ((), {}),
+    "process": ((), {"SNAKESWEEP_NO_POOL": "1"}),
+    "batch": (("--batch", str(POINTS)), {}),
+}
 
 
 def sweep(root: Path, experiment: str, mode: str, tally: Tally) -> xr.Dataset:
@@ -203,14 +226,16 @@ def sweep(root: Path, experiment: str, mode: str, tally: Tally) -> xr.Dataset:
     ``sweep.nc``, every run done (counted into ``tally``, not yet recorded)."""
     root.mkdir(parents=True)
     (root / "conf").mkdir()
-    (root / "conf" / "config.yaml").write_text(
-        f"snakesweep:\n  experiment: {experiment}\nx: 0\n")
-    for name, text in (("isoexp.py", CHANGES), ("isoseeded.py", SEEDED_AT_IMPORT),
-                       ("isohelp.py", HELPER), ("isoreload.py", RELOADS)):
+    (root / "conf" / "config.yaml").write_text(f"snakesweep:\n  experiment: {experiment}\nx: 0\n")
+    for name, text in (
+        ("isoexp.py", CHANGES),
+        ("isoseeded.py", SEEDED_AT_IMPORT),
+        ("isohelp.py", HELPER),
+        ("isoreload.py", RELOADS),
+    ):
         (root / name).write_text(text)
     options, env = MODES[mode]
-    out = run(root, "run", "--cores", "2", *options, f"x=range(0,{POINTS})", env=env,
-              timeout=300)
+    out = run(root, "run", "--cores", "2", *options, f"x=range(0,{POINTS})", env=env, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     ds = xr.load_dataset(root / "results" / "sweep.nc", engine="netcdf4")
     expected = {str(r) for r in ds["run_id"].values}
@@ -223,17 +248,20 @@ def sweep(root: Path, experiment: str, mode: str, tally: Tally) -> xr.Dataset:
 def wrong_values(sweeps: dict[str, xr.Dataset], names: tuple[str, ...]) -> int:
     """Cells that differ from the process per run's, or are not 0 (a change seen)."""
     reference = sweeps["process"]
-    return sum(int(np.sum((ds[name].values != reference[name].values) |
-                          (ds[name].values != 0)))
-               for name in names for ds in sweeps.values())
+    return sum(
+        int(np.sum((ds[name].values != reference[name].values) | (ds[name].values != 0)))
+        for name in names
+        for ds in sweeps.values()
+    )
 
 
 @pytest.fixture(scope="module")
 def changed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, xr.Dataset]]:
     """The sweep whose runs change their process, in every mode: its directory and
     ``sweep.nc``."""
-    tally = Tally(f"a run changes its process ({len(KINDS)} kinds: environment, random "
-                  "state, logging, …)")
+    tally = Tally(
+        f"a run changes its process ({len(KINDS)} kinds: environment, random state, logging, …)"
+    )
     root = tmp_path_factory.mktemp("changes")
     sweeps = {mode: sweep(root / mode, "isoexp:changes", mode, tally) for mode in MODES}
     tally.wrong = wrong_values(sweeps, KINDS)
@@ -244,7 +272,8 @@ def changed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, x
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", KINDS)
 def test_a_run_never_sees_what_an_earlier_run_changed(
-        changed: dict[str, tuple[Path, xr.Dataset]], kind: str) -> None:
+    changed: dict[str, tuple[Path, xr.Dataset]], kind: str
+) -> None:
     """With the pool, a process per run or a batch, no run finds another's change."""
     for mode, (_, ds) in changed.items():
         assert ds[kind].values.tolist() == [0.0] * POINTS, (mode, ds[kind].values)
@@ -253,12 +282,14 @@ def test_a_run_never_sees_what_an_earlier_run_changed(
 @pytest.mark.slow
 @pytest.mark.parametrize("generator", ["draw_random", "draw_numpy"])
 def test_unseeded_runs_never_draw_the_same_numbers(
-        changed: dict[str, tuple[Path, xr.Dataset]], generator: str) -> None:
+    changed: dict[str, tuple[Path, xr.Dataset]], generator: str
+) -> None:
     """Each run draws from a state of its own: not a copy of another worker's (or another
     run's of the batch), nor the continuation of the previous run's."""
     draws = np.concatenate([ds[generator].values for _, ds in changed.values()])
-    assert len(set(draws.tolist())) == len(draws), {m: ds[generator].values
-                                                    for m, (_, ds) in changed.items()}
+    assert len(set(draws.tolist())) == len(draws), {
+        m: ds[generator].values for m, (_, ds) in changed.items()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -268,22 +299,30 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, xr
     tally = Tally("the experiment seeds the global generators at import, warns in each run")
     root = tmp_path_factory.mktemp("seeded")
     sweeps = {mode: sweep(root / mode, "isoseeded:draws", mode, tally) for mode in MODES}
-    fresh = {"draw_random": random.Random(7).random(),
-             "draw_numpy": float(np.random.RandomState(7).random_sample())}
-    tally.wrong = sum(int(np.sum(ds[name].values != value))
-                      for ds in sweeps.values() for name, value in fresh.items())
+    fresh = {
+        "draw_random": random.Random(7).random(),
+        "draw_numpy": float(np.random.RandomState(7).random_sample()),
+    }
+    tally.wrong = sum(
+        int(np.sum(ds[name].values != value))
+        for ds in sweeps.values()
+        for name, value in fresh.items()
+    )
     record(tally)
     return {mode: (root / mode, ds) for mode, ds in sweeps.items()}
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("generator", ["draw_random", "draw_numpy"])
-def test_a_seed_set_at_import_starts_every_run(seeded: dict[str, tuple[Path, xr.Dataset]],
-                                               generator: str) -> None:
+def test_a_seed_set_at_import_starts_every_run(
+    seeded: dict[str, tuple[Path, xr.Dataset]], generator: str
+) -> None:
     """``np.random.seed(7)`` at the top of the module: every run draws the numbers that a
     fresh process importing it draws, in every mode."""
-    fresh = {"draw_random": random.Random(7).random(),
-             "draw_numpy": float(np.random.RandomState(7).random_sample())}[generator]
+    fresh = {
+        "draw_random": random.Random(7).random(),
+        "draw_numpy": float(np.random.RandomState(7).random_sample()),
+    }[generator]
     for mode, (_, ds) in seeded.items():
         assert ds[generator].values.tolist() == [fresh] * POINTS, (mode, ds[generator].values)
 
@@ -302,8 +341,10 @@ def test_a_module_reloaded_by_a_run_is_not_what_the_next_run_sees(tmp_path: Path
     """``importlib.reload`` in a run: the next run finds the module as it was imported
     before the runs (the worker that ran it is replaced), as a fresh process would."""
     tally = Tally("a run reloads a module")
-    sweeps = {mode: sweep(tmp_path / mode, "isoreload:reloads", mode, tally)
-              for mode in ("pool", "process")}
+    sweeps = {
+        mode: sweep(tmp_path / mode, "isoreload:reloads", mode, tally)
+        for mode in ("pool", "process")
+    }
     tally.wrong = wrong_values(sweeps, ("modules",))
     record(tally)
     assert tally.wrong == 0, {m: ds["modules"].values for m, ds in sweeps.items()}

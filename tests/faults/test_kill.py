@@ -46,7 +46,8 @@ def merged(root: Path) -> xr.Dataset:
 
 @pytest.mark.slow
 def test_twenty_kills_lose_nothing_double_nothing_and_merge_as_if_never_killed(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     calm = make_project(tmp_path / "calm", RUNS, sleep=SLEEP)
     t0 = time.time()
     out = run(calm, "run", "--cores", "2")
@@ -67,20 +68,25 @@ def test_twenty_kills_lose_nothing_double_nothing_and_merge_as_if_never_killed(
     assert tally.notes == []  # the last invocation finished the sweep by itself
     assert tally.clean, tally  # nothing lost, twice, partial yet done, or traceback shown
     assert set(finished_counts(killed)) == ids
-    assert not list((killed / "results" / ".snakesweep" / "drafts").glob("*/*")), \
+    assert not list((killed / "results" / ".snakesweep" / "drafts").glob("*/*")), (
         "a draft of a killed attempt outlived the sweep"
+    )
     xr.testing.assert_identical(merged(killed), merged(calm))
 
 
 @pytest.mark.slow
-def test_plain_snakemake_killed_goes_on_without_unlock_or_rerun_incomplete(
-        tmp_path: Path) -> None:
+def test_plain_snakemake_killed_goes_on_without_unlock_or_rerun_incomplete(tmp_path: Path) -> None:
     """The rules clear a killed Snakemake's lock and the incomplete markers of the runs it
     committed when they are parsed, so plain `snakemake` needs no --unlock either."""
     root = make_project(tmp_path, 30, sleep=0.2)
     snakemake = [sys.executable, "-m", "snakemake", "--snakefile", SNAKEFILE, "--cores", "2"]
-    proc = subprocess.Popen(snakemake, cwd=root, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        snakemake,
+        cwd=root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 120
     while len(side(root, "finished.txt")) < 4 and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -94,5 +100,9 @@ def test_plain_snakemake_killed_goes_on_without_unlock_or_rerun_incomplete(
     assert cleared and int(cleared.group(1)) > 0, again.stderr
     finished = finished_counts(root)
     assert len(finished) == 30
-    assert account(Tally("kill -9 of plain snakemake", injected=1), root, set(finished),
-                   [again.stdout, again.stderr]).clean
+    assert account(
+        Tally("kill -9 of plain snakemake", injected=1),
+        root,
+        set(finished),
+        [again.stdout, again.stderr],
+    ).clean

@@ -63,13 +63,16 @@ def main(cfg):
 def shapes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A project whose experiment returns results of the shape ``case`` names."""
     sys.modules.pop("shapesexp", None)
-    write(tmp_path / "conf" / "config.yaml", """
+    write(
+        tmp_path / "conf" / "config.yaml",
+        """
         snakesweep:
           experiment: shapesexp:main
         a: 0
         case: all
         fail: []
-        """)
+        """,
+    )
     write(tmp_path / "shapesexp.py", EXPERIMENT)
     monkeypatch.chdir(tmp_path)
     yield tmp_path
@@ -86,8 +89,12 @@ def computed(*overrides: str) -> Plan:
 
 def merged(plan: Plan) -> subprocess.CompletedProcess[str]:
     """The merge job's command: ``python -m snakesweep.merge PLAN RESULTS``."""
-    return subprocess.run([sys.executable, "-m", "snakesweep.merge", str(plan.path),
-                           "results"], capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "snakesweep.merge", str(plan.path), "results"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def sweep() -> xr.Dataset:
@@ -121,12 +128,15 @@ def test_an_array_named_like_a_dimension_is_its_coordinate(shapes: Path) -> None
     short = make_plan("conf", "config", ["a=1", "case=named-short"], "results")
     outcome = execute_run(short, short.run_ids[0], "results")
     assert outcome.status == "failed"
-    assert "returned 'time' of shape (3,) beside results along a dimension 'time' of " \
+    assert (
+        "returned 'time' of shape (3,) beside results along a dimension 'time' of "
         "length 4" in outcome.message
+    )
 
 
 def test_curves_of_other_lengths_are_padded_and_runs_that_do_not_fit_are_named(
-        shapes: Path) -> None:
+    shapes: Path,
+) -> None:
     """Curves of 9, 10, 11 values (no coordinates) are padded with NaN; the run whose curve
     has other dimensions is left out: the merge says which and why, sweep.json, sweep.nc,
     runs.csv and `snakesweep status` say so, and everything else is merged."""
@@ -163,7 +173,8 @@ def test_integers_past_64_bits_are_refused_when_planned(shapes: Path) -> None:
         assert out.stderr.splitlines() == [
             "snakesweep: swept key 'a': 18446744073709551616 lies outside the 64-bit "
             "integers a coordinate of sweep.nc holds (-2**63 to 2**63-1); sweep it as text "
-            "(quoted: a='…'), or as smaller numbers"]
+            "(quoted: a='…'), or as smaller numbers"
+        ]
         assert TRACEBACK not in out.stdout + out.stderr
     assert not Path("results").exists()
     out = snakesweep("plan", "a=9007199254740993,0.5", cwd=shapes)
@@ -197,8 +208,11 @@ def unreadable(root: Path, run_id: str) -> None:
 
 
 def merged_digest(root: Path) -> dict[str, str]:
-    return {k: v for k, v in tree_digest(root / "results").items()
-            if "/" not in k and not k.startswith(".")}
+    return {
+        k: v
+        for k, v in tree_digest(root / "results").items()
+        if "/" not in k and not k.startswith(".")
+    }
 
 
 @pytest.mark.slow
@@ -206,16 +220,21 @@ def test_a_sweep_of_every_shape_merges_every_value(tmp_path: Path) -> None:
     """`snakesweep run` of runs whose results vary in coordinates, names and lengths: every
     value in sweep.nc at its cell; the run that does not fit named, and the only one out."""
     root = tmp_path
-    write(root / "conf" / "config.yaml", """
+    write(
+        root / "conf" / "config.yaml",
+        """
         snakesweep:
           experiment: shapesexp:main
         a: 0
         case: all
         fail: []
-        """)
+        """,
+    )
     write(root / "shapesexp.py", EXPERIMENT)
-    tally = Tally("results of every shape (coordinates by run, named like a dimension, "
-                  "ragged, a run that does not fit)")
+    tally = Tally(
+        "results of every shape (coordinates by run, named like a dimension, "
+        "ragged, a run that does not fit)"
+    )
     out = snakesweep("run", "a=1,2,3,4", "--cores", "2", cwd=root)
     tally.injected = 4
     assert out.returncode == 1, out.stderr[-3000:]
@@ -240,13 +259,16 @@ def test_a_merge_that_fails_keeps_the_previous_merged_files(tmp_path: Path) -> N
     deletes none of the merged files; they are the previous merge's, byte for byte, and the
     run is named."""
     root = tmp_path
-    write(root / "conf" / "config.yaml", """
+    write(
+        root / "conf" / "config.yaml",
+        """
         snakesweep:
           experiment: shapesexp:main
         a: 0
         case: coords
         fail: []
-        """)
+        """,
+    )
     write(root / "shapesexp.py", EXPERIMENT)
     tally = Tally("a merge that cannot read a run (the merge job fails)")
     first = snakesweep("run", "a=1,2,3", "--cores", "2", cwd=root)

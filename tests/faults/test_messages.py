@@ -38,8 +38,10 @@ def _holders(where: Path) -> list[str]:
             continue
         try:
             fds = os.listdir(f"/proc/{entry}/fd")
-            links = [os.readlink(f"/proc/{entry}/cwd"),
-                     *(os.readlink(f"/proc/{entry}/fd/{fd}") for fd in fds)]
+            links = [
+                os.readlink(f"/proc/{entry}/cwd"),
+                *(os.readlink(f"/proc/{entry}/fd/{fd}") for fd in fds),
+            ]
         except OSError:
             continue
         if any(link.startswith(f"{where}/") or link == str(where) for link in links):
@@ -48,8 +50,7 @@ def _holders(where: Path) -> list[str]:
 
 
 @pytest.mark.slow
-def test_killing_the_pools_parent_names_each_run_cut_short_as_recorded(
-        tmp_path: Path) -> None:
+def test_killing_the_pools_parent_names_each_run_cut_short_as_recorded(tmp_path: Path) -> None:
     """kill -9 of `snakesweep run` alone (the pool's parent; its Snakemake goes on): each run
     the pool's workers had is named with what its meta.json records, runs the pool no
     longer takes are computed in processes of their own, nothing says "Broken pipe"; the
@@ -57,8 +58,13 @@ def test_killing_the_pools_parent_names_each_run_cut_short_as_recorded(
     root = make_project(tmp_path / "p", 10, sleep=1.5).resolve()
     log = tmp_path / "first.log"
     with open(log, "w") as out:
-        proc = subprocess.Popen(command("run", "--cores", "2"), cwd=root, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            command("run", "--cores", "2"),
+            cwd=root,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + 120
         while len(side(root, "started.txt")) < 3 and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -72,15 +78,18 @@ def test_killing_the_pools_parent_names_each_run_cut_short_as_recorded(
         for pid in hung:
             os.kill(pid, signal.SIGKILL)
     shown = log.read_text()
-    tally = Tally("kill -9 of snakesweep run alone (the pool's parent)", injected=1,
-                  hangs=int(bool(hung)))
+    tally = Tally(
+        "kill -9 of snakesweep run alone (the pool's parent)", injected=1, hangs=int(bool(hung))
+    )
     assert "Broken pipe" not in shown and "Errno 32" not in shown, shown[-3000:]
     said = re.findall(r"snakesweep: run ([0-9a-f]{16}) failed: (.*) \(see (\S+)\)", shown)
     for run_id, message, where in said:
         meta = meta_of(Path(where).parent)
         assert meta is not None, f"run {run_id}: {where} does not exist"
-        assert message.split(": ", 1)[1].startswith(meta["error"]["message"][:40]), \
-            (message, meta["error"])
+        assert message.split(": ", 1)[1].startswith(meta["error"]["message"][:40]), (
+            message,
+            meta["error"],
+        )
     assert "ended before replying" not in shown
     for line in shown.splitlines():
         if line.startswith("snakesweep: ") and "failed" in line:
@@ -106,9 +115,14 @@ def test_a_run_directory_removed_mid_sweep_leaves_the_others_merged(tmp_path: Pa
     assert first.returncode == 0, first.stderr
     removed = run_dirs(root)[0]
     tally = Tally("a finished run's directory removed mid-sweep", injected=1)
-    proc = subprocess.Popen(command("run", "--cores", "2", "x=range(0,8)"), cwd=root,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        command("run", "--cores", "2", "x=range(0,8)"),
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 120
     while len(run_dirs(root)) < 4 and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -121,20 +135,31 @@ def test_a_run_directory_removed_mid_sweep_leaves_the_others_merged(tmp_path: Pa
         tally.hangs += 1
     assert TRACEBACK not in out + err
     with xr.open_dataset(root / "results" / "sweep.nc", engine="netcdf4") as ds:
-        status = dict(zip(ds["run_id"].values.tolist(), ds["status"].values.tolist(),
-                          strict=True))
-        tally.wrong += int((ds["y"].values[ds["status"].values == "done"]
-                            != ds["x"].values[ds["status"].values == "done"] * 2).sum())
+        status = dict(zip(ds["run_id"].values.tolist(), ds["status"].values.tolist(), strict=True))
+        tally.wrong += int(
+            (
+                ds["y"].values[ds["status"].values == "done"]
+                != ds["x"].values[ds["status"].values == "done"] * 2
+            ).sum()
+        )
     assert status[removed.name] == "pending"
     assert sorted(status.values()).count("done") == 7
-    named = [line for line in err.splitlines() if removed.name in line
-             and line.startswith("snakesweep: ") and "run again" in line]
+    named = [
+        line
+        for line in err.splitlines()
+        if removed.name in line and line.startswith("snakesweep: ") and "run again" in line
+    ]
     assert named, err[-3000:]
 
     again = bounded(root, "run", "--cores", "2", "x=range(0,8)", tally=tally)
     assert again.returncode == 0, again.stderr
-    account(tally, root, counted_done(root), [out, err, again.stdout, again.stderr],
-            damaged=frozenset({removed.name}))
+    account(
+        tally,
+        root,
+        counted_done(root),
+        [out, err, again.stdout, again.stderr],
+        damaged=frozenset({removed.name}),
+    )
     assert len(counted_done(root)) == 8
     assert tally.clean, tally
 
@@ -149,7 +174,8 @@ def test_a_dangling_results_link_is_named_in_one_line(tmp_path: Path) -> None:
         assert out.stderr.splitlines() == [
             f"snakesweep: --results 'results' is a symbolic link to "
             f"'{tmp_path / 'unmounted' / 'results'}', which does not exist: create that "
-            "directory, or remove the link"], out.stderr
+            "directory, or remove the link"
+        ], out.stderr
     assert not (tmp_path / "unmounted").exists()
 
 
@@ -176,7 +202,8 @@ def test_status_of_a_new_domain_on_a_read_only_results_directory(tmp_path: Path)
         assert refused.returncode == 2
         assert len(refused.stderr.splitlines()) == 1, refused.stderr
         assert refused.stderr.startswith(
-            "snakesweep: [Errno 30] Read-only file system: 'results/.snakesweep/plans/")
+            "snakesweep: [Errno 30] Read-only file system: 'results/.snakesweep/plans/"
+        )
         assert ".tmp" not in refused.stderr
     finally:
         subprocess.run(["umount", "-l", str(results)], capture_output=True)
@@ -200,12 +227,14 @@ def main(cfg, run):
 @pytest.mark.slow
 @pytest.mark.parametrize("pool", [True, False], ids=["warm pool", "process per run"])
 def test_when_snakesweep_run_returns_every_process_it_started_has_ended(
-        tmp_path: Path, pool: bool) -> None:
+    tmp_path: Path, pool: bool
+) -> None:
     """Runs that leave processes running (holding files under results/): when the command
     returns they are gone, named on the way out, and nothing holds results/ open."""
     root = tmp_path / "p"
     (root / "conf").mkdir(parents=True)
-    (root / "conf" / "config.yaml").write_text(textwrap.dedent(f"""
+    (root / "conf" / "config.yaml").write_text(
+        textwrap.dedent(f"""
         snakesweep:
           experiment: leaving:main
         x: 0
@@ -214,13 +243,18 @@ def test_when_snakesweep_run_returns_every_process_it_started_has_ended(
           sweeper:
             params:
               x: 1,2
-        """))
+        """)
+    )
     (root / "leaving.py").write_text(LEAVING)
     out = run(root, "run", "--cores", "2", env={} if pool else {"SNAKESWEEP_NO_POOL": "1"})
     holding = _holders(root / "results")
     left = [int(p) for p in (root / "children.txt").read_text().split()]
-    alive = [p for p in left if os.path.exists(f"/proc/{p}")
-             and open(f"/proc/{p}/stat").read().split(")")[1].split()[0] != "Z"]
+    alive = [
+        p
+        for p in left
+        if os.path.exists(f"/proc/{p}")
+        and open(f"/proc/{p}/stat").read().split(")")[1].split()[0] != "Z"
+    ]
     for pid in alive:
         os.kill(pid, signal.SIGKILL)
     assert out.returncode == 0, out.stderr
@@ -242,8 +276,11 @@ def test_status_says_which_keys_changed_and_how_many_runs_sit_unused(tmp_path: P
     assert status.returncode == 0, status.stderr
     lines = status.stdout.splitlines()
     assert lines[0] == "3 runs: 0 done, 3 pending, 0 failed"
-    assert lines[1] == ("pending: the config changed since the runs in results/runs were "
-                        "computed (floats: 1 → 2): 3 pending run(s) are runs there with "
-                        "these values, under new run ids")
-    assert lines[2] == ("unused: 3 run(s) in results/runs are no run of this sweep (other "
-                        "configs); they are kept")
+    assert lines[1] == (
+        "pending: the config changed since the runs in results/runs were "
+        "computed (floats: 1 → 2): 3 pending run(s) are runs there with "
+        "these values, under new run ids"
+    )
+    assert lines[2] == (
+        "unused: 3 run(s) in results/runs are no run of this sweep (other configs); they are kept"
+    )

@@ -18,20 +18,21 @@ from harness import TRACEBACK, Tally, account, run
 
 TEXTS = ["café", "日本", "naïve x", "🙂", "x"]
 
-EXPERIMENT = '''
+EXPERIMENT = """
 import numpy as np
 
 
 def main(cfg):
     return {"y": float(len(cfg.s)), "payload": np.arange(2.0)}
-'''
+"""
 
 
 def project(root: Path, domain: str | None) -> Path:
     (root / "conf").mkdir(parents=True)
     node = f"  domain:\n    s: {domain}\n" if domain is not None else ""
     (root / "conf" / "config.yaml").write_text(
-        f"snakesweep:\n  experiment: textexp:main\n{node}s: a\n", encoding="utf-8")
+        f"snakesweep:\n  experiment: textexp:main\n{node}s: a\n", encoding="utf-8"
+    )
     (root / "textexp.py").write_text(EXPERIMENT)
     return root
 
@@ -56,8 +57,12 @@ def test_non_ascii_words_in_the_yaml_domain_are_the_command_lines_runs(tmp_path:
 
     out = run(root, "run", "--cores", "2")
     assert out.returncode == 0, out.stderr[-3000:]
-    tally = account(Tally("non-ASCII values in the config's domain", injected=len(TEXTS)),
-                    root, set(ids.values()), [out.stdout, out.stderr])
+    tally = account(
+        Tally("non-ASCII values in the config's domain", injected=len(TEXTS)),
+        root,
+        set(ids.values()),
+        [out.stdout, out.stderr],
+    )
     assert tally.clean, tally
     ds = xr.load_dataset(root / "results" / "sweep.nc", engine="netcdf4")
     assert ds["s"].values.tolist() == TEXTS
@@ -69,7 +74,8 @@ def test_non_ascii_words_in_the_yaml_domain_are_the_command_lines_runs(tmp_path:
 
 
 def test_an_unquoted_non_ascii_word_in_hydras_grammar_gets_advice_that_works(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     """``s: "café,naïve x,x"`` is refused (exit 2, one line); either form the line advises
     plans the command line's runs, the values without quotes."""
     root = project(tmp_path / "bad", '"café,naïve x,x"')

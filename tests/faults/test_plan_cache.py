@@ -18,7 +18,8 @@ def _plan_files(root: Path) -> tuple[Path, Path]:
 
 @pytest.mark.slow
 def test_a_damaged_plan_cache_is_made_again_and_never_merges_a_run_at_another_cell(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     """A plan file cut short, random bytes for its configs file, then two run ids swapped
     in a plan file that is still valid JSON: each command says the cache is made again,
     none shows a traceback, no run is computed again, and sweep.nc has every value at its

@@ -26,10 +26,24 @@ from snakesweep.provenance.environment import ENV_ALLOWED
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("tool_env")]
 
-NAMES = ("AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SESSION_TOKEN", "GITHUB_TOKEN",
-         "GH_TOKEN", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "WANDB_API_KEY", "OPENAI_API_KEY",
-         "ANTHROPIC_API_KEY", "AZURE_CLIENT_SECRET", "SLACK_TOKEN", "NPM_TOKEN",
-         "MY_PROJECT_SECRET", "OMP_NUM_THREADS_SECRET", "SNAKESWEEP_TOKEN")
+NAMES = (
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SESSION_TOKEN",
+    "GITHUB_TOKEN",
+    "GH_TOKEN",
+    "HF_TOKEN",
+    "HUGGING_FACE_HUB_TOKEN",
+    "WANDB_API_KEY",
+    "OPENAI_API_KEY",
+    "ANTHROPIC_API_KEY",
+    "AZURE_CLIENT_SECRET",
+    "SLACK_TOKEN",
+    "NPM_TOKEN",
+    "MY_PROJECT_SECRET",
+    "OMP_NUM_THREADS_SECRET",
+    "SNAKESWEEP_TOKEN",
+)
 SECRETS = {name: f"fake-{name.lower().replace('_', '-')}-{uuid.uuid4().hex}" for name in NAMES}
 DB_PASSWORD = f"fake-db-password-{uuid.uuid4().hex}"
 SECRETS["DATABASE_URL"] = f"postgresql://admin:{DB_PASSWORD}@db.internal:5432/app"
@@ -96,15 +110,18 @@ def encodings(token: str) -> dict[str, bytes]:
     """The token as bytes, and base64-encoded at each of the three alignments."""
     found = {"bytes": token.encode()}
     for shift in range(3):
-        core = base64.b64encode(b"\0" * shift + token.encode())[4 if shift else 0:]
+        core = base64.b64encode(b"\0" * shift + token.encode())[4 if shift else 0 :]
         found[f"base64+{shift}"] = core[:-4]  # the last group depends on what follows
     return found
 
 
 def decoded_recording(path: Path) -> bytes:
     """A rerun recording's contents as text (its chunks are compressed on disk)."""
-    out = subprocess.run([str(Path(sys.executable).with_name("rerun")), "rrd", "print", "-vvv",
-                          str(path)], capture_output=True, timeout=120)
+    out = subprocess.run(
+        [str(Path(sys.executable).with_name("rerun")), "rrd", "print", "-vvv", str(path)],
+        capture_output=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     return out.stdout
 
@@ -135,8 +152,7 @@ def printed(*outs: subprocess.CompletedProcess[str]) -> str:
 
 def provenance_recorded(repo: Path, runs: int) -> None:
     """Provenance names the allowed variables, and only those; every run saw the secrets."""
-    expected = {k: v for k, v in {**os.environ, **ALLOWED}.items()
-                if k in ENV_ALLOWED}
+    expected = {k: v for k, v in {**os.environ, **ALLOWED}.items() if k in ENV_ALLOWED}
     sweep = json.loads((repo / "results" / "provenance.json").read_text())
     assert sweep["environment"] == expected
     assert set(ALLOWED) <= set(sweep["environment"]) <= set(ENV_ALLOWED)
@@ -153,8 +169,11 @@ def searched(repo: Path, *more: Path) -> list[Path]:
     """Where the sweep and its tools write: all of the project but git's own objects
     (compressed), and the user caches, configs and data, and DVC's site cache."""
     parts = [p for p in repo.iterdir() if p.name != ".git"]
-    homes = [Path(os.environ[v]) for v in ("XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME",
-                                           "DVC_SITE_CACHE_DIR") if v in os.environ]
+    homes = [
+        Path(os.environ[v])
+        for v in ("XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "DVC_SITE_CACHE_DIR")
+        if v in os.environ
+    ]
     return [*parts, *[h for h in homes if h.exists()], *more]
 
 
@@ -167,8 +186,11 @@ def test_snakesweep_run_writes_no_secret(tmp_path: Path, secret_env: None) -> No
     status = snakesweep("status", cwd=repo)
     runs = snakesweep("runs", "--format", "json", cwd=repo)
 
-    failed = [json.loads(p.read_text()) for p in (repo / "results" / "runs").glob("*/meta.json")
-              if json.loads(p.read_text())["status"] == "failed"]
+    failed = [
+        json.loads(p.read_text())
+        for p in (repo / "results" / "runs").glob("*/meta.json")
+        if json.loads(p.read_text())["status"] == "failed"
+    ]
     assert len(failed) == 1 and "seed 2 diverged" in json.dumps(failed[0])
     stdout_logs = list((repo / "results" / "runs").glob("*/stdout.log"))
     assert any("training with seed" in p.read_text() for p in stdout_logs)
@@ -198,5 +220,4 @@ def test_dvc_repro_and_push_write_no_secret(tmp_path: Path, secret_env: None) ->
     provenance_recorded(repo, runs=3)
     assert leaks([cache], {"canary": CANARY}), "the cache holds the runs' provenance"
     assert leaks(searched(repo, cache, tmp, remote), TOKENS) == []
-    assert [name for name, token in TOKENS.items() if token in printed(repro, push, status)] \
-        == []
+    assert [name for name, token in TOKENS.items() if token in printed(repro, push, status)] == []

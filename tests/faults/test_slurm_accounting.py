@@ -40,13 +40,30 @@ def slurm() -> Iterator[str]:
 
 
 def test_a_sweep_on_a_slurm_without_accounting_ends_and_says_squeue_tells_job_states(
-        slurm: str, tmp_path: Path) -> None:
+    slurm: str, tmp_path: Path
+) -> None:
     root = make_project(tmp_path, RUNS)
-    argv = command("run", "--", "--executor", "slurm", "--jobs", str(RUNS),
-                   "--default-resources", f"slurm_partition={slurm}", "--slurm-no-account",
-                   "--slurm-init-seconds-before-status-checks", "1")
-    proc = subprocess.Popen(argv, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, start_new_session=True)
+    argv = command(
+        "run",
+        "--",
+        "--executor",
+        "slurm",
+        "--jobs",
+        str(RUNS),
+        "--default-resources",
+        f"slurm_partition={slurm}",
+        "--slurm-no-account",
+        "--slurm-init-seconds-before-status-checks",
+        "1",
+    )
+    proc = subprocess.Popen(
+        argv,
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     tally = Tally("SLURM without accounting, no status command given", injected=1)
     try:
         output, _ = proc.communicate(timeout=BOUND)
@@ -64,5 +81,6 @@ def test_a_sweep_on_a_slurm_without_accounting_ends_and_says_squeue_tells_job_st
         "snakesweep: SLURM's accounting does not answer here (sacct: Slurm accounting storage "
         "is disabled), so job states come from squeue: --slurm-status-command squeue, as the "
         "profile profiles/slurm sets it (without it, Snakemake would wait forever for jobs "
-        "that ended)"], output[-3000:]
+        "that ended)"
+    ], output[-3000:]
     assert len(ids) == RUNS and set(finished_counts(root).values()) == {1}

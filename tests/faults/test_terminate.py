@@ -18,9 +18,14 @@ pytestmark = pytest.mark.slow
 
 def test_sigterm_to_snakesweep_run_stops_its_snakemake(tmp_path: Path) -> None:
     root = make_project(tmp_path / "p", runs=2, sleep=5).resolve()
-    proc = subprocess.Popen(command("run", "--cores", "2"), cwd=root, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        command("run", "--cores", "2"),
+        cwd=root,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while not side(root, "started.txt") and time.monotonic() < deadline:

@@ -50,15 +50,19 @@ class Installed:
     env: dict[str, str]
     calls: Path
 
-    def run(self, command: str | list[str], cwd: Path, timeout: float = 600,
-            check: bool = True) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, command: str | list[str], cwd: Path, timeout: float = 600, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         """A command line as a user types it (a string goes through bash)."""
         args = ["bash", "-c", command] if isinstance(command, str) else command
-        out = subprocess.run(args, cwd=cwd, env=self.env, capture_output=True, text=True,
-                             timeout=timeout)
+        out = subprocess.run(
+            args, cwd=cwd, env=self.env, capture_output=True, text=True, timeout=timeout
+        )
         if check and out.returncode != 0:
-            raise AssertionError(f"`{command}` in {cwd} exited {out.returncode}:\n"
-                                 f"{out.stdout[-4000:]}\n{out.stderr[-4000:]}")
+            raise AssertionError(
+                f"`{command}` in {cwd} exited {out.returncode}:\n"
+                f"{out.stdout[-4000:]}\n{out.stderr[-4000:]}"
+            )
         return out
 
     def count_calls(self) -> int:
@@ -79,15 +83,38 @@ class Packaging:
 def packaging(tmp_path_factory: pytest.TempPathFactory) -> Packaging:
     """`python -m build` of this repository, as for a package index (made once a session,
     whichever worker asks first)."""
+
     def make(where: Path) -> None:
-        subprocess.run([sys.executable, "-m", "venv", str(where / "venv")], check=True,
-                       timeout=300)
-        subprocess.run([str(where / "venv" / "bin" / "python"), "-m", "pip", "install",
-                        "--quiet", "build", "twine"],
-                       check=True, capture_output=True, text=True, timeout=900)
-        subprocess.run([str(where / "venv" / "bin" / "python"), "-m", "build", "--outdir",
-                        str(where / "dist"), str(REPO)],
-                       check=True, capture_output=True, text=True, timeout=600)
+        subprocess.run([sys.executable, "-m", "venv", str(where / "venv")], check=True, timeout=300)
+        subprocess.run(
+            [
+                str(where / "venv" / "bin" / "python"),
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "build",
+                "twine",
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        subprocess.run(
+            [
+                str(where / "venv" / "bin" / "python"),
+                "-m",
+                "build",
+                "--outdir",
+                str(where / "dist"),
+                str(REPO),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
 
     where = made_once(tmp_path_factory, "journey-packaging", make)
     (wheel,) = (where / "dist").glob("snakesweep-*.whl")
@@ -98,42 +125,77 @@ def packaging(tmp_path_factory: pytest.TempPathFactory) -> Packaging:
 @pytest.fixture(scope="module")
 def installed(packaging: Packaging, tmp_path_factory: pytest.TempPathFactory) -> Installed:
     """The wheel in a fresh virtual environment (not `-e`, nothing of this repository)."""
+
     def make(where: Path) -> None:
-        subprocess.run([sys.executable, "-m", "venv", str(where / "venv")], check=True,
-                       timeout=300)
-        subprocess.run([str(where / "venv" / "bin" / "python"), "-m", "pip", "install",
-                        "--quiet", str(packaging.dist.wheel)],
-                       check=True, capture_output=True, text=True, timeout=1800)
+        subprocess.run([sys.executable, "-m", "venv", str(where / "venv")], check=True, timeout=300)
+        subprocess.run(
+            [
+                str(where / "venv" / "bin" / "python"),
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                str(packaging.dist.wheel),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=1800,
+        )
 
     home = made_once(tmp_path_factory, "journey-venv", make)
     venv = home / "venv"
-    keep = {k: v for k, v in os.environ.items()
-            if k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")
-            and not k.startswith(("SNAKESWEEP_", "PYTEST_"))}
+    keep = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")
+        and not k.startswith(("SNAKESWEEP_", "PYTEST_"))
+    }
     calls = tmp_path_factory.mktemp("journey") / "calls.txt"
-    env = {**keep,
-           "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
-           "VIRTUAL_ENV": str(venv),
-           "GIT_AUTHOR_NAME": "A User", "GIT_COMMITTER_NAME": "A User",
-           "GIT_AUTHOR_EMAIL": "user@snakesweep.invalid",
-           "GIT_COMMITTER_EMAIL": "user@snakesweep.invalid",
-           "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1",
-           "DVC_NO_ANALYTICS": "1", "DVC_SITE_CACHE_DIR": str(calls.parent / "dvc-site"),
-           "JOURNEY_CALLS": str(calls)}
+    env = {
+        **keep,
+        "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+        "VIRTUAL_ENV": str(venv),
+        "GIT_AUTHOR_NAME": "A User",
+        "GIT_COMMITTER_NAME": "A User",
+        "GIT_AUTHOR_EMAIL": "user@snakesweep.invalid",
+        "GIT_COMMITTER_EMAIL": "user@snakesweep.invalid",
+        "GIT_CONFIG_GLOBAL": os.devnull,
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "DVC_NO_ANALYTICS": "1",
+        "DVC_SITE_CACHE_DIR": str(calls.parent / "dvc-site"),
+        "JOURNEY_CALLS": str(calls),
+    }
     return Installed(venv=venv, env=env, calls=calls)
 
 
 def test_the_sdist_and_the_wheel_are_ready_for_a_package_index(packaging: Packaging) -> None:
     dist = packaging.dist
-    checked = subprocess.run([str(packaging.python), "-m", "twine", "check", "--strict",
-                              str(dist.wheel), str(dist.sdist)],
-                             capture_output=True, text=True, timeout=300)
+    checked = subprocess.run(
+        [
+            str(packaging.python),
+            "-m",
+            "twine",
+            "check",
+            "--strict",
+            str(dist.wheel),
+            str(dist.sdist),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert checked.stdout.count("PASSED") == 2
 
     in_wheel = set(zipfile.ZipFile(dist.wheel).namelist())
-    tracked = subprocess.run(["git", "ls-files", "src/snakesweep", "src/hydra_plugins"],
-                             cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+    tracked = subprocess.run(
+        ["git", "ls-files", "src/snakesweep", "src/hydra_plugins"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     package_files = {p.removeprefix("src/") for p in tracked}
     assert package_files, "git lists no package files"
     assert package_files - in_wheel == set(), "files the package reads are missing"
@@ -141,19 +203,33 @@ def test_the_sdist_and_the_wheel_are_ready_for_a_package_index(packaging: Packag
     assert not any(name.startswith("tests/") for name in in_wheel)
     metadata = next(n for n in in_wheel if n.endswith(".dist-info/METADATA"))
     text = zipfile.ZipFile(dist.wheel).read(metadata).decode()
-    for field in ("Classifier: ", "Project-URL: ", "License-Expression: MIT",
-                  "License-File: LICENSE", "Requires-Dist: dvc", "Provides-Extra: slurm"):
+    for field in (
+        "Classifier: ",
+        "Project-URL: ",
+        "License-Expression: MIT",
+        "License-File: LICENSE",
+        "Requires-Dist: dvc",
+        "Provides-Extra: slurm",
+    ):
         assert field in text, field
 
     with tarfile.open(dist.sdist) as tar:
         in_sdist = {name.split("/", 1)[1] for name in tar.getnames() if "/" in name}
-    for needed in ("tests/conftest.py", "tests/faults/harness.py", "tests/journey/test_journey.py",
-                   "LICENSE", "CHANGELOG.md", "conf/config.yaml", "workflow/Snakefile"):
+    for needed in (
+        "tests/conftest.py",
+        "tests/faults/harness.py",
+        "tests/journey/test_journey.py",
+        "LICENSE",
+        "CHANGELOG.md",
+        "conf/config.yaml",
+        "workflow/Snakefile",
+    ):
         assert needed in in_sdist, needed
 
 
 def test_a_user_installs_the_wheel_and_follows_init_to_a_shared_sweep(
-        installed: Installed, tmp_path: Path) -> None:
+    installed: Installed, tmp_path: Path
+) -> None:
     repo = tmp_path / "myproject"
     repo.mkdir()
     installed.run("git init -q", cwd=repo)
@@ -161,13 +237,14 @@ def test_a_user_installs_the_wheel_and_follows_init_to_a_shared_sweep(
 
     version = installed.run("snakesweep --version", cwd=repo).stdout
     assert version.startswith("snakesweep ")
-    where = installed.run(["python", "-c", "import snakesweep; print(snakesweep.__file__)"],
-                          cwd=tmp_path).stdout
+    where = installed.run(
+        ["python", "-c", "import snakesweep; print(snakesweep.__file__)"], cwd=tmp_path
+    ).stdout
     assert str(installed.venv) in where and str(REPO) not in where
 
     init = installed.run("snakesweep init --experiment mymod:fit", cwd=repo)
     lines = init.stdout.splitlines()
-    steps = [line.split("  #")[0].strip() for line in lines[lines.index("next:") + 1:]]
+    steps = [line.split("  #")[0].strip() for line in lines[lines.index("next:") + 1 :]]
     assert steps[-1].startswith("dvc remote add -d store URL")
     remote = tmp_path / "remote"
     steps[-1] = steps[-1].replace("URL", str(remote))
@@ -208,7 +285,8 @@ def test_a_user_installs_the_wheel_and_follows_init_to_a_shared_sweep(
 
 
 def test_dvc_reads_the_pipeline_of_a_fresh_clone_of_this_repository(
-        installed: Installed, tmp_path: Path) -> None:
+    installed: Installed, tmp_path: Path
+) -> None:
     clone = tmp_path / "snakesweep"
     installed.run(f"git clone -q {REPO} {clone}", cwd=tmp_path)
     status = installed.run("dvc status", cwd=clone)

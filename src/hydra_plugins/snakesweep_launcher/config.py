@@ -7,9 +7,7 @@ from hydra.core.config_store import ConfigStore
 
 @dataclass
 class SnakesweepLauncherConf:
-    _target_: str = (
-        "hydra_plugins.snakesweep_launcher.snakesweep_launcher.SnakesweepLauncher"
-    )
+    _target_: str = "hydra_plugins.snakesweep_launcher.snakesweep_launcher.SnakesweepLauncher"
 
     # cores Snakemake may use at once on this machine (snakemake --cores); null: all of them
     cores: int | None = None

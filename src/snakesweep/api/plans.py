@@ -43,9 +43,17 @@ def make_plan(
     full disk) is used as it is, for commands that only read ``results``. An adaptive
     sweep's next round is decided once its runs are done, from their merged Results.
     """
-    return make.make_plan(config_dir, config_name, overrides, results, use_cache=use_cache,
-                          from_run=from_run, check=check, cache_optional=cache_optional,
-                          merged=merged_results)
+    return make.make_plan(
+        config_dir,
+        config_name,
+        overrides,
+        results,
+        use_cache=use_cache,
+        from_run=from_run,
+        check=check,
+        cache_optional=cache_optional,
+        merged=merged_results,
+    )
 
 
 def merged_results(plan: Plan, results: str | os.PathLike[str]) -> Results:

@@ -20,8 +20,15 @@ from snakesweep.errors import ResultsError
 from snakesweep.store import RUNS_TABLE, SWEEP
 from snakesweep.store.runs import resolve_run_id
 
-__all__ = ["RUN_COLUMNS", "Results", "ResultsError", "jsonable_rows", "load", "over_repeats",
-           "resolve_run_id"]
+__all__ = [
+    "RUN_COLUMNS",
+    "Results",
+    "ResultsError",
+    "jsonable_rows",
+    "load",
+    "over_repeats",
+    "resolve_run_id",
+]
 
 RUN_COLUMNS = ("run_id", "status", "duration", "debug", "commit")
 """The columns of ``runs.csv`` that are not swept keys or results."""
@@ -32,8 +39,10 @@ def load(results: str | os.PathLike[str] = "results") -> Results:
     root = Path(results)
     for name in (SWEEP, RUNS_TABLE):
         if not (root / name).is_file():
-            raise ResultsError(f"{str(root / name)!r} does not exist: run the sweep first "
-                               "(`snakesweep run`, `snakemake --cores N`) or `dvc pull`")
+            raise ResultsError(
+                f"{str(root / name)!r} does not exist: run the sweep first "
+                "(`snakesweep run`, `snakemake --cores N`) or `dvc pull`"
+            )
     return Results(root)
 
 
@@ -50,8 +59,12 @@ class Results:
     def _table(self) -> Any:
         import pandas as pd
 
-        return pd.read_csv(self.root / RUNS_TABLE, dtype={"run_id": str, "commit": str},
-                           keep_default_na=False, na_values=[""])
+        return pd.read_csv(
+            self.root / RUNS_TABLE,
+            dtype={"run_id": str, "commit": str},
+            keep_default_na=False,
+            na_values=[""],
+        )
 
     @cached_property
     def _sweep(self) -> Any:
@@ -115,8 +128,9 @@ class Results:
         for key, wanted in criteria.items():
             if key not in table.columns:
                 known = ", ".join(c for c in table.columns if c not in RUN_COLUMNS[2:])
-                raise ResultsError(f"filter: no column {key!r} in {self.root / RUNS_TABLE}; "
-                                   f"known: {known}")
+                raise ResultsError(
+                    f"filter: no column {key!r} in {self.root / RUNS_TABLE}; known: {known}"
+                )
             column = table[key]
             if callable(wanted):
                 hit = column.map(lambda v, f=wanted: bool(f(v)))
@@ -134,8 +148,9 @@ class Results:
         """Long form: run_id, swept keys, variable, step, value (one row per value); or,
         ``wide``, one row per run with a column per scalar result."""
         if wide:
-            return self.runs.drop(columns=[c for c in ("debug", "commit") if c in
-                                           self._table.columns])
+            return self.runs.drop(
+                columns=[c for c in ("debug", "commit") if c in self._table.columns]
+            )
         return self._long()
 
     def _long(self) -> Any:
@@ -145,11 +160,16 @@ class Results:
         ds = self._sweep
         keys = list(ds["run_id"].dims)
         ids = ds["run_id"].values.reshape(-1).astype(str)
-        grids = np.meshgrid(*(ds[k].values if k in ds.coords else np.arange(ds.sizes[k])
-                              for k in keys), indexing="ij")
+        grids = np.meshgrid(
+            *(ds[k].values if k in ds.coords else np.arange(ds.sizes[k]) for k in keys),
+            indexing="ij",
+        )
         labels = {k: g.reshape(-1) for k, g in zip(keys, grids, strict=True)}
-        keep = np.ones(len(ids), dtype=bool) if self._selected is None else np.isin(
-            ids, list(self._selected))
+        keep = (
+            np.ones(len(ids), dtype=bool)
+            if self._selected is None
+            else np.isin(ids, list(self._selected))
+        )
         frames = []
         for name, var in ds.data_vars.items():
             if name in ("run_id", "status"):
@@ -163,9 +183,17 @@ class Results:
             else:
                 steps = np.array([None])
             cell, position = np.nonzero(~np.isnan(data) & keep[:, None])
-            frames.append(pd.DataFrame({
-                "run_id": ids[cell], **{k: v[cell] for k, v in labels.items()},
-                "variable": name, "step": steps[position], "value": data[cell, position]}))
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "run_id": ids[cell],
+                        **{k: v[cell] for k, v in labels.items()},
+                        "variable": name,
+                        "step": steps[position],
+                        "value": data[cell, position],
+                    }
+                )
+            )
         columns = ["run_id", *keys, "variable", "step", "value"]
         if not frames:
             return pd.DataFrame(columns=columns)
@@ -183,11 +211,19 @@ class Results:
             for artifact in meta.get("artifacts") or []:
                 if name is not None and artifact["name"] != name:
                     continue
-                rows.append({"run_id": run["run_id"], **{k: run[k] for k in keys},
-                             "name": artifact["name"],
-                             "path": str(store.run_dir(self.root, run["run_id"]) / store.ARTIFACTS
-                                         / artifact["name"]),
-                             "metadata": artifact.get("metadata") or {}})
+                rows.append(
+                    {
+                        "run_id": run["run_id"],
+                        **{k: run[k] for k in keys},
+                        "name": artifact["name"],
+                        "path": str(
+                            store.run_dir(self.root, run["run_id"])
+                            / store.ARTIFACTS
+                            / artifact["name"]
+                        ),
+                        "metadata": artifact.get("metadata") or {},
+                    }
+                )
         return pd.DataFrame(rows, columns=["run_id", *keys, "name", "path", "metadata"])
 
     # -- one run -------------------------------------------------------------------------
@@ -207,15 +243,18 @@ class Results:
         """A run's ``meta.json``."""
         meta = store.read_meta(self.root, self.resolve(run_id))
         if meta is None:
-            raise ResultsError(f"run {run_id}: no readable meta.json in "
-                               f"{store.run_dir(self.root, run_id)}")
+            raise ResultsError(
+                f"run {run_id}: no readable meta.json in {store.run_dir(self.root, run_id)}"
+            )
         return meta
 
     def logs(self, run_id: str) -> dict[str, str]:
         """What a run printed: ``{"stdout": …, "stderr": …}``."""
         directory = store.run_dir(self.root, self.resolve(run_id))
-        return {stream: _read(directory / name)
-                for stream, name in (("stdout", store.STDOUT), ("stderr", store.STDERR))}
+        return {
+            stream: _read(directory / name)
+            for stream, name in (("stdout", store.STDOUT), ("stderr", store.STDERR))
+        }
 
     def __getitem__(self, run_id: str) -> Any:
         """A run's own Dataset (its ``result.nc``)."""
@@ -225,8 +264,9 @@ class Results:
         status = store.run_statuses(self.root, [full])[full]
         if status == "corrupt":
             why = store.why_corrupt(self.root, full)
-            raise ResultsError(f"run {full}'s result is corrupt ({why}):"
-                               " `snakesweep run` computes it again")
+            raise ResultsError(
+                f"run {full}'s result is corrupt ({why}): `snakesweep run` computes it again"
+            )
         if status not in ("done", "stale"):
             raise ResultsError(f"run {full} has no result (status: {status})")
         return xr.load_dataset(store.result_path(self.root, full), engine=store.ENGINE)
@@ -243,9 +283,11 @@ def over_repeats(dataset: Any, dim: str = "repeat") -> Any:
     import xarray as xr
 
     if dim not in dataset.dims:
-        raise ResultsError(f"over_repeats: the Dataset has no dimension {dim!r} "
-                           f"(its dimensions: {', '.join(map(str, dataset.dims))}); "
-                           "set snakesweep.repeats")
+        raise ResultsError(
+            f"over_repeats: the Dataset has no dimension {dim!r} "
+            f"(its dimensions: {', '.join(map(str, dataset.dims))}); "
+            "set snakesweep.repeats"
+        )
     out = {}
     for name, var in dataset.data_vars.items():
         if name in ("run_id", "status") or dim not in var.dims or var.dtype.kind not in "biuf":
@@ -266,4 +308,3 @@ def _read(path: Path) -> str:
 def jsonable_rows(table: Any) -> list[Mapping[str, Any]]:
     """A DataFrame's rows as JSON-ready dicts (NaN → null, numpy → Python)."""
     return json.loads(table.to_json(orient="records"))
-

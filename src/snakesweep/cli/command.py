@@ -13,8 +13,10 @@ __all__ = ["interrupt", "no_extra"]
 def no_extra(extra: list[str], command: str) -> None:
     """Refuse arguments after ``--`` for ``command``, which passes none to Snakemake."""
     if extra:
-        raise SnakesweepError(f"`snakesweep {command}` takes no Snakemake arguments "
-                              f"(got {' '.join(extra)!r} after --)")
+        raise SnakesweepError(
+            f"`snakesweep {command}` takes no Snakemake arguments "
+            f"(got {' '.join(extra)!r} after --)"
+        )
 
 
 def interrupt(signum: int, frame: Any) -> None:

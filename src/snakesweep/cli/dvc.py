@@ -24,11 +24,16 @@ def cmd_pull(ns: argparse.Namespace, extra: list[str]) -> int:
 def cmd_history(ns: argparse.Namespace, extra: list[str]) -> int:
     """``snakesweep history [REVISIONS]``: the sweep of each revision, stacked over time."""
     no_extra(extra, "history")
-    history = write_history(ns.revisions, ns.results, max_count=ns.max_count,
-                            progress=lambda line: print(f"snakesweep: {line}", file=sys.stderr,
-                                                        flush=True))
+    history = write_history(
+        ns.revisions,
+        ns.results,
+        max_count=ns.max_count,
+        progress=lambda line: print(f"snakesweep: {line}", file=sys.stderr, flush=True),
+    )
     skipped = f" ({len(history.skipped)} left out, see above)" if history.skipped else ""
-    print(f"snakesweep: {len(history.loaded)} revision(s){skipped} stacked along over_time "
-          f"in {history.path}; `snakesweep view {history.recording}` steps through them",
-          file=sys.stderr)
+    print(
+        f"snakesweep: {len(history.loaded)} revision(s){skipped} stacked along over_time "
+        f"in {history.path}; `snakesweep view {history.recording}` steps through them",
+        file=sys.stderr,
+    )
     return 0

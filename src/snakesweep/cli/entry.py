@@ -23,7 +23,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     snakemake_args: list[str] = []
     if "--" in args:
         cut = args.index("--")
-        args, snakemake_args = args[:cut], args[cut + 1:]
+        args, snakemake_args = args[:cut], args[cut + 1 :]
     parser = build_parser()
     ns, rest = parser.parse_known_args(args)
     ns.argv = list(sys.argv[1:] if argv is None else argv)
@@ -53,8 +53,9 @@ def _results_refused(ns: argparse.Namespace) -> bool:
     return False
 
 
-def _add_overrides(ns: argparse.Namespace, rest: list[str],
-                   parser: argparse.ArgumentParser) -> None:
+def _add_overrides(
+    ns: argparse.Namespace, rest: list[str], parser: argparse.ArgumentParser
+) -> None:
     """Overrides after an option (``--cores 2 seed=1,2``) keep their order; anything else
     left over is bad usage (exit status 2)."""
     for arg in rest:
@@ -78,15 +79,18 @@ def _run(ns: argparse.Namespace, snakemake_args: list[str]) -> int:
         _quiet_stdout()
         return 128 + signal.SIGPIPE
     except ExceptionGroup as group:
-        print(f"snakesweep: {group.message}: " + "; ".join(str(e) for e in group.exceptions),
-              file=sys.stderr)
+        print(
+            f"snakesweep: {group.message}: " + "; ".join(str(e) for e in group.exceptions),
+            file=sys.stderr,
+        )
         return 2
     except OSError as exc:
         print(f"snakesweep: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("snakesweep: interrupted; finished runs are kept, run again to go on",
-              file=sys.stderr)
+        print(
+            "snakesweep: interrupted; finished runs are kept, run again to go on", file=sys.stderr
+        )
         return 130
 
 

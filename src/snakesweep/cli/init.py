@@ -70,10 +70,12 @@ def scaffold(root: Path, experiment: str | None = None) -> Scaffold:
     )
     files["workflow/Snakefile"] = _read("Snakefile")
     files["workflow/profiles/default/config.yaml"] = Template(_read("profile.yaml")).substitute(
-        rerun_triggers=", ".join(RERUN_TRIGGERS))
+        rerun_triggers=", ".join(RERUN_TRIGGERS)
+    )
     files["workflow/plots/curves.json"] = _read("curves.json")
     files["dvc.yaml"] = Template(_read("dvc.yaml.in")).substitute(
-        code="\n".join(f"      - {c}" for c in code) or "      # add your experiment's code")
+        code="\n".join(f"      - {c}" for c in code) or "      # add your experiment's code"
+    )
     files["results/.gitignore"] = _read("results.gitignore")
     return Scaffold(files=files, code=code, experiment=experiment)
 
@@ -91,7 +93,8 @@ def init(root: Path, experiment: str | None = None) -> Scaffold:
     if existing:
         raise SnakesweepError(
             f"init writes nothing: {', '.join(existing)} already exist{'s' * (len(existing) == 1)}"
-            " (move them aside, or add snakesweep to your own files by hand; see the README)")
+            " (move them aside, or add snakesweep to your own files by hand; see the README)"
+        )
     written: list[Path] = []
     try:
         for rel in plan.files:
@@ -115,8 +118,9 @@ def _ignore(gitignore: Path, line: str) -> None:
         text = ""
     if line in text.splitlines():
         return
-    store.write_atomic(gitignore, text + ("\n" if text and not text.endswith("\n") else "")
-                       + line + "\n")
+    store.write_atomic(
+        gitignore, text + ("\n" if text and not text.endswith("\n") else "") + line + "\n"
+    )
 
 
 def next_steps(root: Path, plan: Scaffold) -> str:
@@ -132,9 +136,11 @@ def next_steps(root: Path, plan: Scaffold) -> str:
         lines.append("  git init                  # DVC needs a git repository")
     if _upward(root, ".dvc") is None:
         subdir = git_top is not None and git_top != root.resolve()
-        lines.append("  dvc init --subdir         # once: DVC in this part of the git repository"
-                     if subdir else
-                     "  dvc init                  # once: this repository has no .dvc/ yet")
+        lines.append(
+            "  dvc init --subdir         # once: DVC in this part of the git repository"
+            if subdir
+            else "  dvc init                  # once: this repository has no .dvc/ yet"
+        )
     lines += [
         f"  git add .gitignore conf workflow dvc.yaml results/.gitignore {code}",
         f"  git commit -m 'A sweep of {plan.experiment}'   # runs of committed code are final",

@@ -44,8 +44,20 @@ from snakesweep.view import recording, viewer
 # numpy and rerun are imported in the functions that use them: every command imports this
 # module (the parser reads ``--view`` with ``target``), whether or not it shows a sweep.
 
-__all__ = ["ENDED", "ENDED_AT_END", "FLUSH_TIMEOUT", "NICE", "POLL", "PROGRESS", "LiveView",
-           "Progress", "Target", "ViewError", "live_view", "target"]
+__all__ = [
+    "ENDED",
+    "ENDED_AT_END",
+    "FLUSH_TIMEOUT",
+    "NICE",
+    "POLL",
+    "PROGRESS",
+    "LiveView",
+    "Progress",
+    "Target",
+    "ViewError",
+    "live_view",
+    "target",
+]
 
 PROGRESS = "/progress"
 """The entity of the progress text (not in ``sweep.rrd``)."""
@@ -75,8 +87,11 @@ class Progress:
     def text(self) -> str:
         """One markdown paragraph for the ``/progress`` entity."""
         total = self.done + self.failed + self.pending
-        parts = [f"**{self.done} of {total} runs done**", f"{self.failed} failed",
-                 f"{self.pending} pending"]
+        parts = [
+            f"**{self.done} of {total} runs done**",
+            f"{self.failed} failed",
+            f"{self.pending} pending",
+        ]
         if self.pending and self.eta is not None:
             parts.append(f"ETA {_duration(self.eta)}")
         elif not self.pending:
@@ -142,8 +157,9 @@ class LiveView:
         self._seen = None
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._watch, name="snakesweep live view",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._watch, name="snakesweep live view", daemon=True
+        )
         self._thread.start()
 
     def stop(self) -> None:
@@ -175,8 +191,9 @@ class LiveView:
                 pass
             done.set()
 
-        threading.Thread(target=let_go, name="snakesweep live view: disconnect",
-                         daemon=True).start()
+        threading.Thread(
+            target=let_go, name="snakesweep live view: disconnect", daemon=True
+        ).start()
         if not done.wait(2 * FLUSH_TIMEOUT):
             import rerun as rr
 
@@ -189,8 +206,11 @@ class LiveView:
         say(f"snakesweep: {self.summary()}", file=sys.stderr, flush=True)
         server = self.server
         if serve and server is not None and server.process is not None:
-            say(f"snakesweep: the sweep has ended; the live view stays at {server.page} "
-                "until Ctrl-C", flush=True)
+            say(
+                f"snakesweep: the sweep has ended; the live view stays at {server.page} "
+                "until Ctrl-C",
+                flush=True,
+            )
             server.wait()
 
     def _watch(self) -> None:
@@ -210,9 +230,12 @@ class LiveView:
             self.update(final)
         except Exception as exc:  # the view is not the sweep: it stops, the sweep goes on
             self.error = exc
-            print(f"snakesweep: the live view stopped ({type(exc).__name__}: {exc}); the "
-                  "sweep goes on, and results/sweep.rrd is written as usual", file=sys.stderr,
-                  flush=True)
+            print(
+                f"snakesweep: the live view stopped ({type(exc).__name__}: {exc}); the "
+                "sweep goes on, and results/sweep.rrd is written as usual",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def update(self, final: bool = False) -> None:
         """Merge the runs so far and send what changed in their mapping, then the progress;
@@ -233,8 +256,7 @@ class LiveView:
 
         plan = self.plan  # follow() may swap it meanwhile
         metas = self._metas.read(plan.run_ids)  # each meta.json read once, then by stat
-        dataset = _with_stale(merge_runs(plan, self.results, metas=metas),
-                              self._stale(plan))
+        dataset = _with_stale(merge_runs(plan, self.results, metas=metas), self._stale(plan))
         ended = ENDED_AT_END if final else ENDED
         status = dataset["status"].values
         progress = self._progress(status, metas)
@@ -263,14 +285,16 @@ class LiveView:
                 else:
                     shown = (leaf.values, getattr(leaf, "value_range", None))
                     last = self._sent.values.get(leaf.path)
-                    if last is None or last[1] != shown[1] or not np.array_equal(
-                            last[0], shown[0], equal_nan=True):
+                    if (
+                        last is None
+                        or last[1] != shown[1]
+                        or not np.array_equal(last[0], shown[0], equal_nan=True)
+                    ):
                         recording.send(rec, leaf)
                         self._sent.values[leaf.path] = shown
         import rerun as rr
 
-        rec.log(PROGRESS, rr.TextDocument(progress.text(), media_type="text/markdown"),
-                static=True)
+        rec.log(PROGRESS, rr.TextDocument(progress.text(), media_type="text/markdown"), static=True)
         rec.flush(timeout_sec=FLUSH_TIMEOUT)
         now = time.time()
         first = not self.updates
@@ -287,15 +311,15 @@ class LiveView:
         """What the view did: runs shown, updates, how soon after ending a run was shown."""
         import numpy as np
 
-        text = (f"live view: {len(self.shown)} runs in {self.updates} updates "
-                f"({self.busy:.1f} s)")
+        text = f"live view: {len(self.shown)} runs in {self.updates} updates ({self.busy:.1f} s)"
         if self.latencies:
-            text += (f"; a run was in the stream {np.median(self.latencies):.2f} s after it "
-                     f"ended (median; max {max(self.latencies):.2f} s)")
+            text += (
+                f"; a run was in the stream {np.median(self.latencies):.2f} s after it "
+                f"ended (median; max {max(self.latencies):.2f} s)"
+            )
         return text
 
-    def _progress(self, status: Any, metas: Mapping[str, Mapping[str, Any] | None]
-                  ) -> Progress:
+    def _progress(self, status: Any, metas: Mapping[str, Mapping[str, Any] | None]) -> Progress:
         import numpy as np
 
         values, counts = np.unique(status, return_counts=True)
@@ -308,8 +332,11 @@ class LiveView:
         now = time.monotonic()
         here = ended - self._ended_at_start  # the pace of this invocation, not of earlier ones
         eta = (now - self._started) / here * pending if here else None
-        durations = [m["duration"] for m in metas.values()
-                     if m and isinstance(m.get("duration"), int | float)]
+        durations = [
+            m["duration"]
+            for m in metas.values()
+            if m and isinstance(m.get("duration"), int | float)
+        ]
         mean = sum(durations) / len(durations) if durations else None
         return Progress(done, failed, pending, eta, mean)
 
@@ -362,8 +389,11 @@ def _ended(dataset: Any, ended: tuple[str, ...]) -> Any:
 
 def _numeric(dataset: Any) -> list[str]:
     """The result variables the recording shows (``recording.layout`` maps these)."""
-    return [str(n) for n, v in dataset.data_vars.items()
-            if n not in recording.BOOKKEEPING and v.dtype.kind in "biuf"]
+    return [
+        str(n)
+        for n, v in dataset.data_vars.items()
+        if n not in recording.BOOKKEEPING and v.dtype.kind in "biuf"
+    ]
 
 
 def _settled_values(dataset: Any, ended: tuple[str, ...]) -> Any:
@@ -389,16 +419,18 @@ def _settled_mask(dataset: Any, statuses: tuple[str, ...]) -> Any:
     numeric = {}
     for name in _numeric(dataset):
         var = dataset[name]
-        if var.dims[:status.ndim] == status.dims:  # as the merge lays them out: swept first
+        if var.dims[: status.ndim] == status.dims:  # as the merge lays them out: swept first
             extra = (1,) * (var.ndim - status.ndim)
-            numeric[name] = var.copy(data=np.broadcast_to(mask.reshape(mask.shape + extra),
-                                                          var.shape))
+            numeric[name] = var.copy(
+                data=np.broadcast_to(mask.reshape(mask.shape + extra), var.shape)
+            )
         else:
             numeric[name] = status.copy(data=mask).broadcast_like(var).transpose(*var.dims)
     return dataset.assign(numeric)
 
 
 # --- where the stream goes ------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Target:
@@ -412,16 +444,20 @@ def target(text: str) -> Target:
     """``--view``'s value: ``native`` (the default), ``web``, or a ``rerun+http://…/proxy`` URL."""
     if text in ("native", "web"):
         return Target(text)
-    if text.startswith(("rerun://", "rerun+http://", "rerun+https://")) and \
-            text.rstrip("/").endswith("/proxy"):
+    if text.startswith(("rerun://", "rerun+http://", "rerun+https://")) and text.rstrip(
+        "/"
+    ).endswith("/proxy"):
         return Target("url", text)
-    raise ViewError(f"--view {text!r}: expected native, web, or a viewer's gRPC address "
-                    "such as rerun+http://127.0.0.1:9876/proxy")
+    raise ViewError(
+        f"--view {text!r}: expected native, web, or a viewer's gRPC address "
+        "such as rerun+http://127.0.0.1:9876/proxy"
+    )
 
 
 @contextmanager
-def live_view(where: Target, plan: Plan, results: str | os.PathLike[str],
-              say: Any = print) -> Iterator[LiveView]:
+def live_view(
+    where: Target, plan: Plan, results: str | os.PathLike[str], say: Any = print
+) -> Iterator[LiveView]:
     """Start the viewer (unless it runs already) and stream the sweep to it while the block
     runs; ``end`` the view inside the block to say how it went and, for the web viewer,
     to keep serving it. Leaving the block stops what it started but a viewer's window."""
@@ -446,4 +482,3 @@ def live_view(where: Target, plan: Plan, results: str | os.PathLike[str],
 def _application_id(plan: Plan) -> str:
     """The application id of the sweep's recording, so the viewer keeps one layout for both."""
     return f"snakesweep {plan.config_name}"
-

@@ -40,28 +40,52 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"snakesweep {__version__}")
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
-    for add in (_add_plan, _add_run, _add_report, _add_status, _add_view, _add_init, _add_pull,
-                _add_history, _add_show, _add_runs):
+    for add in (
+        _add_plan,
+        _add_run,
+        _add_report,
+        _add_status,
+        _add_view,
+        _add_init,
+        _add_pull,
+        _add_history,
+        _add_show,
+        _add_runs,
+    ):
         add(sub)
     return parser
 
 
-def _sweep_command(sub: _Subparsers, name: str, help: str,
-                   command: _Command) -> argparse.ArgumentParser:
+def _sweep_command(
+    sub: _Subparsers, name: str, help: str, command: _Command
+) -> argparse.ArgumentParser:
     """A command of a sweep: Hydra's arguments (overrides, ``-cd``, ``-cn``), ``--results``,
     ``--from``."""
     p = sub.add_parser(name, help=help, description=help)
-    p.add_argument("overrides", nargs="*", metavar="OVERRIDE",
-                   help="Hydra overrides, e.g. 'optimizer.lr=1e-3,1e-2' model=mlp,cnn")
-    p.add_argument("-cd", "--config-dir", default="conf",
-                   help="directory of the Hydra config tree (default: conf)")
-    p.add_argument("-cn", "--config-name", default="config",
-                   help="primary config name (default: config)")
+    p.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="OVERRIDE",
+        help="Hydra overrides, e.g. 'optimizer.lr=1e-3,1e-2' model=mlp,cnn",
+    )
+    p.add_argument(
+        "-cd",
+        "--config-dir",
+        default="conf",
+        help="directory of the Hydra config tree (default: conf)",
+    )
+    p.add_argument(
+        "-cn", "--config-name", default="config", help="primary config name (default: config)"
+    )
     _results_option(p, "where runs, sweep.nc and runs.csv go")
-    p.add_argument("--from", dest="from_run", metavar="RUN_ID",
-                   help="start every point from this earlier run's resolved config (a "
-                   "unique prefix is enough). Precedence: the config tree < that run's "
-                   "config < the domain (hydra.sweeper.params) and these overrides")
+    p.add_argument(
+        "--from",
+        dest="from_run",
+        metavar="RUN_ID",
+        help="start every point from this earlier run's resolved config (a "
+        "unique prefix is enough). Precedence: the config tree < that run's "
+        "config < the domain (hydra.sweeper.params) and these overrides",
+    )
     p.set_defaults(command=command)
     return p
 
@@ -71,123 +95,195 @@ def _results_option(p: argparse.ArgumentParser, what: str) -> None:
 
 
 def _cores_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--cores", default="all", type=_cores,
-                   help="cores for Snakemake's local executor (default: all)")
+    p.add_argument(
+        "--cores",
+        default="all",
+        type=_cores,
+        help="cores for Snakemake's local executor (default: all)",
+    )
 
 
 def _add_plan(sub: _Subparsers) -> None:
-    p = _sweep_command(sub, "plan", "Show the points of the sweep and their run ids; run "
-                       "nothing.", cmd_plan)
+    p = _sweep_command(
+        sub, "plan", "Show the points of the sweep and their run ids; run nothing.", cmd_plan
+    )
     p.add_argument("--format", choices=("table", "json"), default="table")
 
 
 def _add_run(sub: _Subparsers) -> None:
-    p = _sweep_command(sub, "run", "Run the pending points through Snakemake, then merge all "
-                       "runs. Arguments after -- go to Snakemake.", cmd_run)
+    p = _sweep_command(
+        sub,
+        "run",
+        "Run the pending points through Snakemake, then merge all "
+        "runs. Arguments after -- go to Snakemake.",
+        cmd_run,
+    )
     _cores_option(p)
-    p.add_argument("--retries", type=_retries, default=0, metavar="N",
-                   help="attempts Snakemake makes again at a failed run within this "
-                   "invocation, for transient errors (Snakemake's --retries; default: 0)")
-    p.add_argument("--batch", type=_batch, default=None, metavar="K|auto",
-                   help="K pending runs per Snakemake job, computed one after another in "
-                   "one process; auto: one wave of jobs over --jobs (default: the config's "
-                   "snakesweep.batch, else one run per job)")
-    p.add_argument("--view", nargs="?", const="native", default=None, type=_view,
-                   metavar="web|URL", help="show the runs in rerun's viewer as they finish: "
-                   "a native window, `--view web` the web viewer on 127.0.0.1 (address "
-                   "printed; served until Ctrl-C after the sweep), or a running viewer's "
-                   "rerun+http://HOST:PORT/proxy")
+    p.add_argument(
+        "--retries",
+        type=_retries,
+        default=0,
+        metavar="N",
+        help="attempts Snakemake makes again at a failed run within this "
+        "invocation, for transient errors (Snakemake's --retries; default: 0)",
+    )
+    p.add_argument(
+        "--batch",
+        type=_batch,
+        default=None,
+        metavar="K|auto",
+        help="K pending runs per Snakemake job, computed one after another in "
+        "one process; auto: one wave of jobs over --jobs (default: the config's "
+        "snakesweep.batch, else one run per job)",
+    )
+    p.add_argument(
+        "--view",
+        nargs="?",
+        const="native",
+        default=None,
+        type=_view,
+        metavar="web|URL",
+        help="show the runs in rerun's viewer as they finish: "
+        "a native window, `--view web` the web viewer on 127.0.0.1 (address "
+        "printed; served until Ctrl-C after the sweep), or a running viewer's "
+        "rerun+http://HOST:PORT/proxy",
+    )
 
 
 def _add_report(sub: _Subparsers) -> None:
-    p = _sweep_command(sub, "report", "Run the pending points and merge, as run does, then "
-                       "write Snakemake's HTML report of the sweep: the run table, a picture "
-                       "of each result (snakesweep.pictures), the provenance. Arguments after "
-                       "-- go to Snakemake's run.", cmd_report)
-    p.add_argument("-o", "--output", default=None, metavar="FILE",
-                   help="the report: a .html file, or a .zip (default: RESULTS/report.html, "
-                   "which git ignores)")
+    p = _sweep_command(
+        sub,
+        "report",
+        "Run the pending points and merge, as run does, then "
+        "write Snakemake's HTML report of the sweep: the run table, a picture "
+        "of each result (snakesweep.pictures), the provenance. Arguments after "
+        "-- go to Snakemake's run.",
+        cmd_report,
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        default=None,
+        metavar="FILE",
+        help="the report: a .html file, or a .zip (default: RESULTS/report.html, "
+        "which git ignores)",
+    )
     _cores_option(p)
 
 
 def _add_status(sub: _Subparsers) -> None:
-    p = _sweep_command(sub, "status", "Count done, pending and failed runs; list the failed "
-                       "ones.", cmd_status)
+    p = _sweep_command(
+        sub, "status", "Count done, pending and failed runs; list the failed ones.", cmd_status
+    )
     p.add_argument("--format", choices=("table", "json"), default="table")
 
 
 def _add_view(sub: _Subparsers) -> None:
-    p = sub.add_parser("view", help="Open the sweep's recording (results/sweep.rrd) in the "
-                       "rerun viewer; --web serves it to a browser on 127.0.0.1.",
-                       description="Open a recording in rerun's viewer, laid out by the "
-                       "blueprint stored in it. Without a display, use --web.")
-    p.add_argument("recording", nargs="?", metavar="RECORDING",
-                   help="a .rrd file (default: RESULTS/sweep.rrd)")
+    p = sub.add_parser(
+        "view",
+        help="Open the sweep's recording (results/sweep.rrd) in the "
+        "rerun viewer; --web serves it to a browser on 127.0.0.1.",
+        description="Open a recording in rerun's viewer, laid out by the "
+        "blueprint stored in it. Without a display, use --web.",
+    )
+    p.add_argument(
+        "recording", nargs="?", metavar="RECORDING", help="a .rrd file (default: RESULTS/sweep.rrd)"
+    )
     _results_option(p, "the results directory of the sweep")
-    p.add_argument("--web", action="store_true",
-                   help="serve the web viewer on 127.0.0.1 and print its address")
-    p.add_argument("--port", type=int, default=0,
-                   help="the web viewer's port (default: a free one)")
+    p.add_argument(
+        "--web", action="store_true", help="serve the web viewer on 127.0.0.1 and print its address"
+    )
+    p.add_argument(
+        "--port", type=int, default=0, help="the web viewer's port (default: a free one)"
+    )
     p.set_defaults(command=cmd_view)
 
 
 def _add_init(sub: _Subparsers) -> None:
-    p = sub.add_parser("init", help="Add conf/, workflow/ and dvc.yaml for a new sweep here.",
-                       description="Add a working sweep beside your code: conf/ (with a "
-                       "hydra.sweeper.params domain), workflow/Snakefile and dvc.yaml. "
-                       "Refuses to overwrite files that exist.")
-    p.add_argument("--experiment", metavar="MODULE:FUNCTION",
-                   help="your experiment's entry point (default: write a starter experiment.py)")
+    p = sub.add_parser(
+        "init",
+        help="Add conf/, workflow/ and dvc.yaml for a new sweep here.",
+        description="Add a working sweep beside your code: conf/ (with a "
+        "hydra.sweeper.params domain), workflow/Snakefile and dvc.yaml. "
+        "Refuses to overwrite files that exist.",
+    )
+    p.add_argument(
+        "--experiment",
+        metavar="MODULE:FUNCTION",
+        help="your experiment's entry point (default: write a starter experiment.py)",
+    )
     p.set_defaults(command=cmd_init)
 
 
 def _add_pull(sub: _Subparsers) -> None:
-    p = sub.add_parser("pull", help="dvc pull, then every run the DVC cache holds whole; "
-                       "names the runs it cannot restore. Arguments after -- go to dvc pull.",
-                       description="Run `dvc pull`; then check every run of results/runs "
-                       "against the hashes in dvc.lock, put the whole ones in place, set "
-                       "damaged ones aside and name the runs that will be computed again.")
+    p = sub.add_parser(
+        "pull",
+        help="dvc pull, then every run the DVC cache holds whole; "
+        "names the runs it cannot restore. Arguments after -- go to dvc pull.",
+        description="Run `dvc pull`; then check every run of results/runs "
+        "against the hashes in dvc.lock, put the whole ones in place, set "
+        "damaged ones aside and name the runs that will be computed again.",
+    )
     _results_option(p, "the results directory dvc.yaml tracks")
     p.set_defaults(command=cmd_pull)
 
 
 def _add_history(sub: _Subparsers) -> None:
-    p = sub.add_parser("history", help="Stack the sweep of each git revision of a range, read "
-                       "through DVC, along over_time: RESULTS/history.nc and history.rrd.",
-                       description="Read results/sweep.nc as each commit of a git revision "
-                       "range recorded it (through DVC: from the cache or the remote) and "
-                       "stack them along a dimension over_time, with commit and commit_time "
-                       "coordinates, into RESULTS/history.nc and a recording whose log_tick "
-                       "timeline steps through the revisions.")
-    p.add_argument("revisions", nargs="?", metavar="REVISIONS",
-                   help="a git revision range, e.g. HEAD~5..HEAD, followed along first parents "
-                   "(default: the last 10 commits)")
-    p.add_argument("-n", "--max-count", type=int, metavar="N",
-                   help="only the newest N commits of the range")
+    p = sub.add_parser(
+        "history",
+        help="Stack the sweep of each git revision of a range, read "
+        "through DVC, along over_time: RESULTS/history.nc and history.rrd.",
+        description="Read results/sweep.nc as each commit of a git revision "
+        "range recorded it (through DVC: from the cache or the remote) and "
+        "stack them along a dimension over_time, with commit and commit_time "
+        "coordinates, into RESULTS/history.nc and a recording whose log_tick "
+        "timeline steps through the revisions.",
+    )
+    p.add_argument(
+        "revisions",
+        nargs="?",
+        metavar="REVISIONS",
+        help="a git revision range, e.g. HEAD~5..HEAD, followed along first parents "
+        "(default: the last 10 commits)",
+    )
+    p.add_argument(
+        "-n", "--max-count", type=int, metavar="N", help="only the newest N commits of the range"
+    )
     _results_option(p, "the results directory dvc.yaml tracks")
     p.set_defaults(command=cmd_history)
 
 
 def _add_show(sub: _Subparsers) -> None:
-    p = sub.add_parser("show", help="One run: status, config, times, metadata, artifacts, "
-                       "the last logged step, its error.",
-                       description="Show one run of RESULTS: its status, resolved config, "
-                       "times, metadata, artifacts, last logged step and error; a run still "
-                       "going (or killed) shows the steps it flushed. A unique prefix of a "
-                       "run id is enough.")
+    p = sub.add_parser(
+        "show",
+        help="One run: status, config, times, metadata, artifacts, "
+        "the last logged step, its error.",
+        description="Show one run of RESULTS: its status, resolved config, "
+        "times, metadata, artifacts, last logged step and error; a run still "
+        "going (or killed) shows the steps it flushed. A unique prefix of a "
+        "run id is enough.",
+    )
     p.add_argument("run_id", metavar="RUN_ID", help="a run id, or a unique prefix of one")
     _results_option(p, "the results directory")
     p.set_defaults(command=cmd_show)
 
 
 def _add_runs(sub: _Subparsers) -> None:
-    p = sub.add_parser("runs", help="The run table, filtered: --where KEY=VALUE, --status.",
-                       description="List the runs of RESULTS (runs.csv): one row per run with "
-                       "its status, swept values and scalar results. --where KEY=VALUE keeps "
-                       "the runs whose column equals VALUE (given twice for one key: either "
-                       "value); --status keeps one status.")
-    p.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
-                   help="keep runs whose KEY (a swept key, a result, status) equals VALUE")
+    p = sub.add_parser(
+        "runs",
+        help="The run table, filtered: --where KEY=VALUE, --status.",
+        description="List the runs of RESULTS (runs.csv): one row per run with "
+        "its status, swept values and scalar results. --where KEY=VALUE keeps "
+        "the runs whose column equals VALUE (given twice for one key: either "
+        "value); --status keeps one status.",
+    )
+    p.add_argument(
+        "--where",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="keep runs whose KEY (a swept key, a result, status) equals VALUE",
+    )
     p.add_argument("--status", choices=("done", "failed", "pending", "corrupt"))
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
     _results_option(p, "the results directory")
@@ -223,6 +319,7 @@ def _batch(text: str) -> int | str:
     if text == "auto":
         return text
     if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a number of runs per job "
-                                         "(1 or more) or auto")
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected a number of runs per job (1 or more) or auto"
+        )
     return int(text)

@@ -48,12 +48,12 @@ def cmd_report(ns: argparse.Namespace, extra: list[str]) -> int:
     check_output(ns.output)
     plan = plan_of(ns, check_plan)
     invocation = _invocation(ns, plan, None)
-    with locks.sweep_lock(ns.results, "snakesweep report",
-                          locks.say_waiting(ns.results)) as lock:
+    with locks.sweep_lock(ns.results, "snakesweep report", locks.say_waiting(ns.results)) as lock:
         if lock.waited:  # the other run may have changed what the plan depends on
             plan = plan_of(ns, check_plan)
-        code = build_report(plan, invocation, ns.output, str(ns.cores), extra,
-                            ["snakesweep", *ns.argv], ns.results)
+        code = build_report(
+            plan, invocation, ns.output, str(ns.cores), extra, ["snakesweep", *ns.argv], ns.results
+        )
     if code == 0:
         print(f"snakesweep: report written to {ns.output}{_dirties(ns.output, ns.results)}")
     return code
@@ -63,9 +63,15 @@ def _invocation(ns: argparse.Namespace, plan: Plan, batch: int | str | None) -> 
     """The Snakemake config file of this command's sweep (``rules.write_invocation``)."""
     return write_invocation(
         store.invocation_file(ns.results, plan.path.stem if plan.path else "invocation"),
-        {"config_dir": ns.config_dir, "config_name": ns.config_name,
-         "overrides": list(ns.overrides), "results": ns.results, "from_run": ns.from_run,
-         "batch": batch})
+        {
+            "config_dir": ns.config_dir,
+            "config_name": ns.config_name,
+            "overrides": list(ns.overrides),
+            "results": ns.results,
+            "from_run": ns.from_run,
+            "batch": batch,
+        },
+    )
 
 
 def _run_viewed(ns: argparse.Namespace, plan: Plan, invocation: Path, extra: list[str]) -> int:
@@ -74,8 +80,9 @@ def _run_viewed(ns: argparse.Namespace, plan: Plan, invocation: Path, extra: lis
     previous = signal.signal(signal.SIGTERM, interrupt)  # stops the viewer as Ctrl-C does
     try:
         with live_view(ns.view, plan, ns.results) as view:
-            with locks.sweep_lock(ns.results, "snakesweep run",
-                                  locks.say_waiting(ns.results)) as lock:
+            with locks.sweep_lock(
+                ns.results, "snakesweep run", locks.say_waiting(ns.results)
+            ) as lock:
                 if lock.waited:
                     plan = plan_of(ns, check_plan)
                     view.follow(plan)
@@ -86,26 +93,40 @@ def _run_viewed(ns: argparse.Namespace, plan: Plan, invocation: Path, extra: lis
         signal.signal(signal.SIGTERM, previous)
 
 
-def _run_rounds(ns: argparse.Namespace, plan: Plan, invocation: Path, extra: list[str],
-                view: LiveView | None = None) -> int:
+def _run_rounds(
+    ns: argparse.Namespace,
+    plan: Plan,
+    invocation: Path,
+    extra: list[str],
+    view: LiveView | None = None,
+) -> int:
     """Run Snakemake, and again for each round an adaptive sweep asks for; the summary line.
 
     ``view`` is told of each round's plan."""
-    code = run_snakemake(invocation, str(ns.cores), extra, ["snakesweep", *ns.argv], plan,
-                         ns.results, ns.batch)
+    code = run_snakemake(
+        invocation, str(ns.cores), extra, ["snakesweep", *ns.argv], plan, ns.results, ns.batch
+    )
     statuses = sweep_statuses(plan, ns.results)
-    while code == 0 and plan.rounds and not plan.rounds["complete"] and all(
-            s == "done" for s in statuses.values()):  # an adaptive sweep's next round
+    while (
+        code == 0
+        and plan.rounds
+        and not plan.rounds["complete"]
+        and all(s == "done" for s in statuses.values())
+    ):  # an adaptive sweep's next round
         grown = plan_of(ns, check_plan)
         if len(grown.points) == len(plan.points):
             break
         plan = grown
         if view is not None:
             view.follow(plan)
-        print(f"snakesweep: round {plan.rounds['count'] - 1}: {plan.structure()}",  # type: ignore[index]
-              file=sys.stderr, flush=True)
-        code = run_snakemake(invocation, str(ns.cores), extra, ["snakesweep", *ns.argv],
-                             plan, ns.results, ns.batch)
+        print(
+            f"snakesweep: round {plan.rounds['count'] - 1}: {plan.structure()}",  # type: ignore[index]
+            file=sys.stderr,
+            flush=True,
+        )
+        code = run_snakemake(
+            invocation, str(ns.cores), extra, ["snakesweep", *ns.argv], plan, ns.results, ns.batch
+        )
         statuses = sweep_statuses(plan, ns.results)
     return _summary(ns.results, plan, statuses, code)
 
@@ -114,22 +135,32 @@ def _summary(results: str, plan: Plan, statuses: dict[str, store.Status], code: 
     """Say how the sweep went, on stderr; the command's exit status."""
     counts = count_statuses(statuses)
     if counts["failed"]:
-        print(f"snakesweep: {counts['failed']} of {len(statuses)} runs failed; "
-              f"`snakesweep status` lists them, `snakesweep run` again retries them",
-              file=sys.stderr)
+        print(
+            f"snakesweep: {counts['failed']} of {len(statuses)} runs failed; "
+            f"`snakesweep status` lists them, `snakesweep run` again retries them",
+            file=sys.stderr,
+        )
         return 1
     unmerged = left_out(plan, results, statuses) if code == 0 else {}
     if unmerged:
-        print(f"snakesweep: {len(unmerged)} of {len(statuses)} runs are done but not in "
-              f"{results}/sweep.nc: their results do not fit with the other runs' "
-              "(`snakesweep status` says why)", file=sys.stderr)
+        print(
+            f"snakesweep: {len(unmerged)} of {len(statuses)} runs are done but not in "
+            f"{results}/sweep.nc: their results do not fit with the other runs' "
+            "(`snakesweep status` says why)",
+            file=sys.stderr,
+        )
         return 1
     if code != 0:
-        print(f"snakesweep: snakemake exited with status {code} ({describe_counts(counts)})",
-              file=sys.stderr)
+        print(
+            f"snakesweep: snakemake exited with status {code} ({describe_counts(counts)})",
+            file=sys.stderr,
+        )
         return code
-    where = (f"; results in {results}/sweep.nc, `snakesweep view` shows them"
-             if not counts["pending"] else "")
+    where = (
+        f"; results in {results}/sweep.nc, `snakesweep view` shows them"
+        if not counts["pending"]
+        else ""
+    )
     print(f"snakesweep: {describe_counts(counts)}{where}", file=sys.stderr)
     return 0
 
@@ -141,11 +172,14 @@ def _dirties(path: str, results: str) -> str:
     if Path(path).absolute().is_relative_to(Path(results).absolute()):
         return ""
     try:
-        shown = subprocess.run(["git", "status", "--porcelain", "--", path], capture_output=True,
-                               text=True, timeout=30).stdout
+        shown = subprocess.run(
+            ["git", "status", "--porcelain", "--", path], capture_output=True, text=True, timeout=30
+        ).stdout
     except (OSError, subprocess.TimeoutExpired):
         return ""
     if not shown.strip():
         return ""
-    return (f" (git sees it as a change: add {path!r} to .gitignore, or the next sweep is a "
-            "debug sweep; the default, RESULTS/report.html, is ignored)")
+    return (
+        f" (git sees it as a change: add {path!r} to .gitignore, or the next sweep is a "
+        "debug sweep; the default, RESULTS/report.html, is ignored)"
+    )

@@ -35,9 +35,10 @@ def cmd_runs(ns: argparse.Namespace, extra: list[str]) -> int:
     elif ns.format == "csv":
         print(table.to_csv(index=False), end="")
     else:
-        print_table(list(table.columns),
-                    [["" if _missing(v) else str(v) for v in row]
-                     for row in table.itertuples(index=False)])
+        print_table(
+            list(table.columns),
+            [["" if _missing(v) else str(v) for v in row] for row in table.itertuples(index=False)],
+        )
         print(f"{len(table)} of {len(everything)} runs")
     return 0
 
@@ -52,7 +53,8 @@ def _criteria(where: list[str], runs: Any) -> dict[str, list[Any]]:
             raise SnakesweepError(f"--where {item!r}: expected KEY=VALUE")
         column = runs.get(key)
         criteria.setdefault(key, []).append(
-            _typed(text, column.dtype.kind if column is not None else "O", item))
+            _typed(text, column.dtype.kind if column is not None else "O", item)
+        )
     return criteria
 
 
@@ -63,8 +65,9 @@ def _typed(text: str, kind: str, item: str) -> Any:
         try:
             return float(text)
         except ValueError:
-            raise SnakesweepError(f"--where {item!r}: the column holds numbers, and "
-                                  f"{text!r} is none") from None
+            raise SnakesweepError(
+                f"--where {item!r}: the column holds numbers, and {text!r} is none"
+            ) from None
     if kind == "b":
         if text.lower() not in ("true", "false"):
             raise SnakesweepError(f"--where {item!r}: the column holds true/false")
@@ -82,16 +85,18 @@ def cmd_show(ns: argparse.Namespace, extra: list[str]) -> int:
     no_extra(extra, "show")
     run_id = resolve_run_id(ns.results, ns.run_id, drafts=True)
     directory = store.run_dir(ns.results, run_id)
-    drafts = sorted(store.run_drafts(ns.results, run_id).glob("*"),
-                    key=lambda p: p.stat().st_mtime)
+    drafts = sorted(store.run_drafts(ns.results, run_id).glob("*"), key=lambda p: p.stat().st_mtime)
     status = store.run_statuses(ns.results, [run_id], _run_code(ns.results, run_id))[run_id]
     meta = store.read_meta(ns.results, run_id) or {}
     committed = directory / store.META  # (Snakemake makes the run's directory early)
-    newer = bool(drafts) and (not committed.is_file()
-                              or drafts[-1].stat().st_mtime > committed.stat().st_mtime)
+    newer = bool(drafts) and (
+        not committed.is_file() or drafts[-1].stat().st_mtime > committed.stat().st_mtime
+    )
     where = drafts[-1] if newer else directory  # an attempt going on (or killed) wins
-    print(f"run {run_id}: {status}" + (f" (an attempt not finished: its draft is {where})"
-                                       if newer else ""))
+    print(
+        f"run {run_id}: {status}"
+        + (f" (an attempt not finished: its draft is {where})" if newer else "")
+    )
     _say_times(meta)
     _say_config(where / store.CONFIG)
     _say_records(meta, directory)
@@ -102,8 +107,11 @@ def cmd_show(ns: argparse.Namespace, extra: list[str]) -> int:
 
 def _say_times(meta: dict[str, Any]) -> None:
     """When the run started and ended, how long it took and where."""
-    times = [f"{label} {meta[key]}" for key, label in (("start", "started"), ("end", "ended"))
-             if meta.get(key)]
+    times = [
+        f"{label} {meta[key]}"
+        for key, label in (("start", "started"), ("end", "ended"))
+        if meta.get(key)
+    ]
     if meta.get("duration") is not None:
         times.append(f"{meta['duration']} s")
     if meta.get("host"):
@@ -126,8 +134,10 @@ def _say_records(meta: dict[str, Any], directory: Path) -> None:
         print(f"  metadata: {json.dumps(meta['metadata'], sort_keys=True)}")
     for artifact in meta.get("artifacts") or []:
         extra_meta = artifact.get("metadata")
-        print(f"  artifact {directory / 'artifacts' / artifact['name']}"
-              + (f" {json.dumps(extra_meta, sort_keys=True)}" if extra_meta else ""))
+        print(
+            f"  artifact {directory / 'artifacts' / artifact['name']}"
+            + (f" {json.dumps(extra_meta, sort_keys=True)}" if extra_meta else "")
+        )
 
 
 def _say_last_step(where: Path) -> None:
@@ -144,8 +154,7 @@ def _say_error(meta: dict[str, Any], directory: Path) -> None:
     error = meta.get("error")
     if error:
         print(f"  error: {error.get('type')}: {first_line(str(error.get('message', '')))}")
-        print(f"  traceback and output: {directory / store.META}, "
-              f"{directory / store.STDERR}")
+        print(f"  traceback and output: {directory / store.META}, {directory / store.STDERR}")
 
 
 def _run_code(results: str, run_id: str) -> store.CodeNow | None:

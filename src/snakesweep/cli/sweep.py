@@ -14,17 +14,32 @@ from snakesweep.merge.sweep import unmerged_runs
 from snakesweep.planning.plan import Plan
 from snakesweep.provenance.code import CurrentCode
 
-__all__ = ["check_options", "check_plan", "count_statuses", "describe_counts", "left_out",
-           "plan_of", "sweep_statuses"]
+__all__ = [
+    "check_options",
+    "check_plan",
+    "count_statuses",
+    "describe_counts",
+    "left_out",
+    "plan_of",
+    "sweep_statuses",
+]
 
 
-def plan_of(ns: argparse.Namespace, check: Callable[[Plan], None] | None = None,
-            reading: bool = False) -> Plan:
+def plan_of(
+    ns: argparse.Namespace, check: Callable[[Plan], None] | None = None, reading: bool = False
+) -> Plan:
     """The plan of the command's sweep; ``check`` refuses it before a new one is cached
     (bad input leaves the results directory as it was). ``reading``: the command only reads
     the results, which may be on a read-only disk (the plan is then not cached)."""
-    return make_plan(ns.config_dir, ns.config_name, ns.overrides, ns.results,
-                     from_run=ns.from_run, check=check, cache_optional=reading)
+    return make_plan(
+        ns.config_dir,
+        ns.config_name,
+        ns.overrides,
+        ns.results,
+        from_run=ns.from_run,
+        check=check,
+        cache_optional=reading,
+    )
 
 
 def check_plan(plan: Plan, imports: bool = True) -> None:
@@ -51,8 +66,7 @@ def sweep_statuses(plan: Plan, results: str) -> dict[str, store.Status]:
 
 def left_out(plan: Plan, results: str, statuses: Mapping[str, str]) -> dict[str, str]:
     """The done runs the last merge left out of ``sweep.nc``, and why."""
-    return {r: why for r, why in unmerged_runs(results, plan).items()
-            if statuses.get(r) == "done"}
+    return {r: why for r, why in unmerged_runs(results, plan).items() if statuses.get(r) == "done"}
 
 
 def count_statuses(statuses: Mapping[str, str]) -> dict[str, int]:
@@ -65,5 +79,4 @@ def count_statuses(statuses: Mapping[str, str]) -> dict[str, int]:
 
 def describe_counts(counts: dict[str, int]) -> str:
     """``counts`` in words; stale and corrupt only when there are some."""
-    return ", ".join(f"{n} {s}" for s, n in counts.items()
-                     if n or s not in ("stale", "corrupt"))
+    return ", ".join(f"{n} {s}" for s, n in counts.items() if n or s not in ("stale", "corrupt"))

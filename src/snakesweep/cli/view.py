@@ -25,8 +25,11 @@ def cmd_view(ns: argparse.Namespace, extra: list[str]) -> int:
             return open_native(path)
         with serve_web(path, ns.port) as viewer:
             print(f"snakesweep: serving {path} at {viewer.url}", flush=True)
-            print("snakesweep: open that address in a browser; Ctrl-C stops the server",
-                  file=sys.stderr, flush=True)
+            print(
+                "snakesweep: open that address in a browser; Ctrl-C stops the server",
+                file=sys.stderr,
+                flush=True,
+            )
             return viewer.process.wait()
     except KeyboardInterrupt:  # the viewer's process group is stopped on the way out
         return 0

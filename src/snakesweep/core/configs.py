@@ -20,8 +20,16 @@ from snakesweep.errors import ConfigError, OverrideError, first_line
 # or converted: a run id of plain data, and the store (every process) that hashes one, need
 # none of them.
 
-__all__ = ["IGNORED_NODES", "RUN_ID_LENGTH", "RUN_ID_PATTERN", "Composer", "canonical_json",
-           "identity_of", "resolve_config", "run_id_of"]
+__all__ = [
+    "IGNORED_NODES",
+    "RUN_ID_LENGTH",
+    "RUN_ID_PATTERN",
+    "Composer",
+    "canonical_json",
+    "identity_of",
+    "resolve_config",
+    "run_id_of",
+]
 
 RUN_ID_LENGTH = 16
 RUN_ID_PATTERN = r"[0-9a-f]{16}"
@@ -95,8 +103,9 @@ def _to_plain(obj: Any) -> Any:
 
     if isinstance(obj, (DictConfig, ListConfig)):
         try:
-            return OmegaConf.to_container(obj, resolve=True, throw_on_missing=True,
-                                          enum_to_str=True)
+            return OmegaConf.to_container(
+                obj, resolve=True, throw_on_missing=True, enum_to_str=True
+            )
         except MissingMandatoryValue as exc:
             raise ConfigError(_full_key(exc), "missing mandatory value (???): set it") from None
         except OmegaConfBaseException as exc:
@@ -129,8 +138,7 @@ def _canonical_plain_dict(obj: dict[Any, Any]) -> dict[str, Any]:
         if type(k) is not str:
             raise _NotPlain
         t = type(v)
-        out[k] = v if (t is str or t is int or t is bool or v is None) else (
-            _canonical_plain(v))
+        out[k] = v if (t is str or t is int or t is bool or v is None) else (_canonical_plain(v))
     return out
 
 
@@ -210,13 +218,18 @@ class Composer:
 
         if not self.config_dir.is_dir():
             raise ConfigError(f"config directory {str(self.config_dir)!r}", "does not exist")
-        if not any((self.config_dir / f"{self.config_name}{ext}").is_file()
-                   for ext in ("", ".yaml", ".yml")):
-            raise ConfigError(f"config name {self.config_name!r}",
-                              f"no such primary config in {str(self.config_dir)!r}")
+        if not any(
+            (self.config_dir / f"{self.config_name}{ext}").is_file()
+            for ext in ("", ".yaml", ".yml")
+        ):
+            raise ConfigError(
+                f"config name {self.config_name!r}",
+                f"no such primary config in {str(self.config_dir)!r}",
+            )
         GlobalHydra.instance().clear()
         self._init = initialize_config_dir(
-            config_dir=str(self.config_dir), version_base="1.3", job_name="snakesweep")
+            config_dir=str(self.config_dir), version_base="1.3", job_name="snakesweep"
+        )
         self._init.__enter__()
         return self
 
@@ -237,8 +250,9 @@ class Composer:
             parse_override(text)  # a rejected override is named before Hydra composes
         return self._compose(list(overrides), RunMode.MULTIRUN, keep_hydra=True)
 
-    def resolve_point(self, overrides: Sequence[str],
-                      hydra_overrides: Sequence[str] = ()) -> dict[str, Any]:
+    def resolve_point(
+        self, overrides: Sequence[str], hydra_overrides: Sequence[str] = ()
+    ) -> dict[str, Any]:
         """The resolved config of one point: ``compose(config_name, overrides)``, resolved.
 
         Built on plain data when it can be (see ``plain_compose``), else composed.
@@ -303,8 +317,7 @@ class Composer:
             from omegaconf import OmegaConf
 
             effect = None
-            if not (ov.is_delete() or ov.package
-                    or isinstance(ov.value(), (dict, list))):
+            if not (ov.is_delete() or ov.package or isinstance(ov.value(), (dict, list))):
                 cfg = OmegaConf.create(plain_compose.along(base.plain, path))  # all it depends on
                 OmegaConf.set_struct(cfg, bool(OmegaConf.is_struct(base.cfg)))
                 self._apply([ov], cfg)
@@ -313,8 +326,11 @@ class Composer:
                 except KeyError:
                     value = None
                 else:
-                    if not (isinstance(value, (dict, list)) or plain_compose.is_interpolation(value)
-                            or value == "???"):
+                    if not (
+                        isinstance(value, (dict, list))
+                        or plain_compose.is_interpolation(value)
+                        or value == "???"
+                    ):
                         effect = (path, value)
             self._effects[key] = effect
         return self._effects[key]
@@ -328,8 +344,10 @@ class Composer:
         try:
             ConfigLoaderImpl._apply_overrides_to_config(values, cfg)
         except (HydraException, OmegaConfBaseException) as exc:
-            culprit = next((o.input_line for o in values if f"'{o.key_or_group}'" in str(exc)),
-                           " ".join(o.input_line for o in values))
+            culprit = next(
+                (o.input_line for o in values if f"'{o.key_or_group}'" in str(exc)),
+                " ".join(o.input_line for o in values),
+            )
             raise OverrideError(culprit, first_line(exc)) from None
 
     def _value_override(self, text: str) -> bool:
@@ -354,26 +372,41 @@ class Composer:
         assert hydra is not None
         try:
             cfg = hydra.compose_config(
-                config_name=self.config_name, overrides=overrides, run_mode=run_mode,
-                from_shell=False, with_log_configuration=False)
+                config_name=self.config_name,
+                overrides=overrides,
+                run_mode=run_mode,
+                from_shell=False,
+                with_log_configuration=False,
+            )
         except (HydraException, OmegaConfBaseException, yaml.YAMLError) as exc:
             msg = first_line(exc)
             cause = exc.__cause__
             if isinstance(cause, (HydraException, OmegaConfBaseException)):
                 msg = first_line(f"{msg}: {first_line(cause)}")  # Hydra's says only where
-            culprit = next((o for o in overrides
-                            if f"'{o.split('=')[0].lstrip('+~')}'" in msg
-                            or f"override {o}" in msg), None)
+            culprit = next(
+                (
+                    o
+                    for o in overrides
+                    if f"'{o.split('=')[0].lstrip('+~')}'" in msg or f"override {o}" in msg
+                ),
+                None,
+            )
             if culprit is not None:
                 raise OverrideError(culprit, msg) from None
             raise ConfigError(f"config {self.config_name!r}", msg) from None
         except OSError as exc:  # Hydra looks each override's key up as a group's directory
-            culprit = next((o for o in overrides
-                            if str(exc.filename).endswith("/" + o.split("=")[0].lstrip("+~"))),
-                           None)
+            culprit = next(
+                (
+                    o
+                    for o in overrides
+                    if str(exc.filename).endswith("/" + o.split("=")[0].lstrip("+~"))
+                ),
+                None,
+            )
             if culprit is not None:
-                raise OverrideError(culprit, f"{exc.strerror} (Hydra looks its key up as a "
-                                    "config group)") from None
+                raise OverrideError(
+                    culprit, f"{exc.strerror} (Hydra looks its key up as a config group)"
+                ) from None
             raise
         if not keep_hydra and "hydra" in cfg:
             with open_dict(cfg):
@@ -399,8 +432,13 @@ class _Base:
         strings = list(plain_compose.walk_strings(self.plain))
         self.interpolations = [p for p, v in strings if plain_compose.is_interpolation(v)]
         self.fast = _untyped(cfg) and not any(  # plain strings in lists (a domain) are fine
-            v == "???" or (plain_compose.is_interpolation(v) and (
-                "[]" in p or plain_compose.segments(v) is None)) for p, v in strings)
+            v == "???"
+            or (
+                plain_compose.is_interpolation(v)
+                and ("[]" in p or plain_compose.segments(v) is None)
+            )
+            for p, v in strings
+        )
 
 
 def _untyped(cfg: Any) -> bool:
@@ -431,4 +469,3 @@ def resolve_config(cfg: Any) -> dict[str, Any]:
 def _full_key(exc: Any) -> str:
     key = getattr(exc, "full_key", None)
     return f"key {key!r}" if key else "config"
-

@@ -57,8 +57,12 @@ class Domain:
         self._weight: float | None = None
 
     @classmethod
-    def _of(cls, node: Node, settings: Settings = _DEFAULTS,
-            terms: tuple[tuple[float | None, Node], ...] | None = None) -> Domain:
+    def _of(
+        cls,
+        node: Node,
+        settings: Settings = _DEFAULTS,
+        terms: tuple[tuple[float | None, Node], ...] | None = None,
+    ) -> Domain:
         d = cls.__new__(cls)
         d._node, d._settings, d._weight = node, settings, None
         d._terms = terms if terms is not None else ((None, node),)
@@ -87,8 +91,10 @@ class Domain:
             raise TypeError(f"unsupported operand for {op}: Domain and {type(other).__name__}")
         for d in (self, other):
             if d._settings != Settings():
-                raise DomainError(f"snakesweep.Domain {op}", "repeat() and sample() apply to "
-                                  "the whole domain: call them after combining")
+                raise DomainError(
+                    f"snakesweep.Domain {op}",
+                    "repeat() and sample() apply to the whole domain: call them after combining",
+                )
         return other
 
     def __mul__(self, other: Any) -> Domain:
@@ -170,8 +176,10 @@ class Domain:
         ``repeats`` and ``seed_key`` as ``snakesweep.*`` gives them."""
         unknown = set(settings) - set(SETTINGS)
         if unknown:
-            raise DomainError("snakesweep", f"unknown domain setting(s) {sorted(unknown)}; "
-                              f"known: {', '.join(SETTINGS)}")
+            raise DomainError(
+                "snakesweep",
+                f"unknown domain setting(s) {sorted(unknown)}; known: {', '.join(SETTINGS)}",
+            )
         return cls._of(parse_domain(domain), settings_of(settings))
 
     def to_yaml(self) -> dict[str, Any]:
@@ -193,21 +201,30 @@ def with_grid(domain: Domain, dims: Sequence[Dimension]) -> Domain:
     """The domain times the command line's swept keys (their BasicSweeper values), last."""
     if not dims:
         return domain
-    keys = [Key(d.name, list(d.values), tuple(
-        Value(o, v, v) for o, v in zip(d.overrides, d.values, strict=True))) for d in dims]
+    keys = [
+        Key(
+            d.name,
+            list(d.values),
+            tuple(Value(o, v, v) for o, v in zip(d.overrides, d.values, strict=True)),
+        )
+        for d in dims
+    ]
     return Domain._of(combine("product", [domain._node, *keys]), domain._settings)
 
 
-def load_domain(spec: Any, options: Options,
-                load: Callable[[str, str], Callable[..., Any]], loader: Any = None) -> Domain:
+def load_domain(
+    spec: Any, options: Options, load: Callable[[str, str], Callable[..., Any]], loader: Any = None
+) -> Domain:
     """``snakesweep.domain`` as a Domain: the grammar, or ``"pkg.module:function"`` naming a
     function of no arguments that returns one. The config's settings apply over the
     Domain's own. ``loader``: Hydra's config loader, for ``glob()`` over a config group."""
     if isinstance(spec, str):
         made = call_entry(load(spec, "snakesweep.domain"), spec, "snakesweep.domain")
         if not isinstance(made, Domain):
-            raise DomainError("snakesweep.domain", f"{spec!r} returned a "
-                              f"{type(made).__name__}, not a snakesweep.Domain")
+            raise DomainError(
+                "snakesweep.domain",
+                f"{spec!r} returned a {type(made).__name__}, not a snakesweep.Domain",
+            )
         return Domain._of(made._node, settings_of(options, made._settings))
     return Domain._of(parse_domain(spec, loader=loader), settings_of(options))
 
@@ -219,5 +236,4 @@ def call_entry(fn: Callable[..., Any], spec: str, key: str, *args: Any) -> Any:
     except SnakesweepError:
         raise
     except Exception as exc:  # noqa: BLE001 - the user's code: say where, in one line
-        raise DomainError(key, f"{spec!r} raised {type(exc).__name__}: "
-                          f"{first_line(exc)}") from None
+        raise DomainError(key, f"{spec!r} raised {type(exc).__name__}: {first_line(exc)}") from None

@@ -34,8 +34,20 @@ from snakesweep.core.grid import Coordinate, Dimension, dimension_name
 from snakesweep.core.options import Options
 from snakesweep.errors import ConfigError
 
-__all__ = ["POINT", "REPEAT", "ROUND", "SAMPLE", "SETTINGS", "DomainPoint", "Entry",
-           "Expansion", "Settings", "describe", "expand", "settings_of"]
+__all__ = [
+    "POINT",
+    "REPEAT",
+    "ROUND",
+    "SAMPLE",
+    "SETTINGS",
+    "DomainPoint",
+    "Entry",
+    "Expansion",
+    "Settings",
+    "describe",
+    "expand",
+    "settings_of",
+]
 
 REPEAT = "repeat"
 ROUND = "round"
@@ -44,6 +56,7 @@ SAMPLE = "sample"
 
 
 # -- settings ----------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -76,6 +89,7 @@ def settings_of(options: Options | Mapping[str, Any], base: Settings | None = No
 
 
 # -- expansion ---------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class DomainPoint:
@@ -169,13 +183,16 @@ class _Expander:
             flats = [self.flatten(p, _child(path, node, i)) for i, p in enumerate(node.parts)]
             lengths = {len(f) for f in flats}
             if len(lengths) > 1:
-                sizes = ", ".join(f"{'+'.join(keys_of(p))} has {len(f)}"
-                                  for p, f in zip(node.parts, flats, strict=True))
+                sizes = ", ".join(
+                    f"{'+'.join(keys_of(p))} has {len(f)}"
+                    for p, f in zip(node.parts, flats, strict=True)
+                )
                 raise DomainError("zip", f"lengths differ: {sizes}")
             return [_merge(es) for es in zip(*flats, strict=True)]
         if node.kind == "concat":
-            return [e for i, p in enumerate(node.parts)
-                    for e in self.flatten(p, _child(path, node, i))]
+            return [
+                e for i, p in enumerate(node.parts) for e in self.flatten(p, _child(path, node, i))
+            ]
         return self.draw(node, path, self.samples)
 
     # n random points of a node (what a mix or a product's random part draws)
@@ -195,9 +212,12 @@ class _Expander:
 
             weights = np.array(node.weights) / sum(node.weights)
             picks = self.rng(f"{path}|mix").choice(len(node.parts), size=n, p=weights)
-            drawn = {int(i): iter(self.draw(node.parts[i], _child(path, node, int(i)),
-                                            int((picks == i).sum())))
-                     for i in np.unique(picks)}
+            drawn = {
+                int(i): iter(
+                    self.draw(node.parts[i], _child(path, node, int(i)), int((picks == i).sum()))
+                )
+                for i in np.unique(picks)
+            }
             return [next(drawn[int(i)]) for i in picks]
         flat = self.flatten(node, path)
         return [flat[i] for i in self.rng(f"{path}|pick").integers(0, len(flat), n)]
@@ -205,30 +225,44 @@ class _Expander:
     def factors(self, node: Node, path: str) -> tuple[list[_Factor], list[tuple[Node, str]]]:
         """A product's discrete factors (each a dimension) and its random parts."""
         parts = node.parts if isinstance(node, Op) and node.kind == "product" else (node,)
-        paths = ([_child(path, node, i) for i in range(len(parts))]
-                 if isinstance(node, Op) and node.kind == "product" else [path])
+        paths = (
+            [_child(path, node, i) for i in range(len(parts))]
+            if isinstance(node, Op) and node.kind == "product"
+            else [path]
+        )
         factors: list[_Factor] = []
         randoms: list[tuple[Node, str]] = []
         for part, where in zip(parts, paths, strict=True):
             if isinstance(part, Key) and part.draw is None:
-                factors.append(_Factor(part.name, [v.coordinate for v in part.values], [],
-                                       [{part.name: v} for v in part.values]))
-            elif isinstance(part, Key) or part.kind == "mix" or (
-                    part.kind == "product" and is_random(part)):
+                factors.append(
+                    _Factor(
+                        part.name,
+                        [v.coordinate for v in part.values],
+                        [],
+                        [{part.name: v} for v in part.values],
+                    )
+                )
+            elif (
+                isinstance(part, Key)
+                or part.kind == "mix"
+                or (part.kind == "product" and is_random(part))
+            ):
                 randoms.append((part, where))
             else:
                 entries = self.flatten(part, where)
                 keys = keys_of(part)
                 if part.kind == "zip" and all(keys[0] in e for e in entries):
                     first = keys[0]  # a zip of keys: along its first key
-                    factors.append(_Factor(first, [e[first].coordinate for e in entries],
-                                           keys[1:], entries))
+                    factors.append(
+                        _Factor(first, [e[first].coordinate for e in entries], keys[1:], entries)
+                    )
                 else:  # a concat, or a zip whose first part is one
                     factors.append(_Factor(POINT, list(range(len(entries))), keys, entries))
         return factors, randoms
 
-    def cells(self, factors: list[_Factor], randoms: list[tuple[Node, str]], path: str
-              ) -> Iterator[tuple[tuple[int, ...], Entry]]:
+    def cells(
+        self, factors: list[_Factor], randoms: list[tuple[Node, str]], path: str
+    ) -> Iterator[tuple[tuple[int, ...], Entry]]:
         """Each cell of the discrete factors and, per cell, its own random draws."""
         ranges = [range(len(f.entries)) for f in factors]
         if not randoms:
@@ -262,8 +296,9 @@ def _merge(entries: Any) -> Entry:
     return merged
 
 
-def expand(node: Node, settings: Settings, round_: int = 0,
-           prefix: Sequence[str] = ()) -> Expansion:
+def expand(
+    node: Node, settings: Settings, round_: int = 0, prefix: Sequence[str] = ()
+) -> Expansion:
     """Every point of a domain tree and its layout (see the module's docstring).
 
     ``prefix``: overrides every point starts with (the command line's fixed values).
@@ -275,11 +310,14 @@ def expand(node: Node, settings: Settings, round_: int = 0,
     if random_parts:
         synthetic.add(_add_random_dimension(dims, coords, random_parts, ex.samples))
     elif settings.samples is not None and not is_random(node):
-        raise DomainError("snakesweep.samples", "the domain draws nothing (no interval() and "
-                          "no mix): leave samples out")
+        raise DomainError(
+            "snakesweep.samples",
+            "the domain draws nothing (no interval() and no mix): leave samples out",
+        )
     seeds = _add_repeats(dims, coords, settings)
-    points = _points(ex.cells(factors, random_parts, ""), dims, settings.seed_key,
-                     tuple(prefix), seeds)
+    points = _points(
+        ex.cells(factors, random_parts, ""), dims, settings.seed_key, tuple(prefix), seeds
+    )
     return Expansion(tuple(dims), coords, points, frozenset(synthetic))
 
 
@@ -289,20 +327,25 @@ def _check_settings(node: Node, settings: Settings) -> None:
     randoms = draws_of(node)
     if settings.samples is None and is_random(node):
         culprit = f"key {randoms[0].key!r}" if randoms else "mix"
-        what = (f"{randoms[0].source!r} draws random values" if randoms
-                else "a mix draws its points")
-        raise DomainError(culprit, f"{what}: set snakesweep.samples (draws per point of the "
-                          "rest of the domain)")
+        what = f"{randoms[0].source!r} draws random values" if randoms else "a mix draws its points"
+        raise DomainError(
+            culprit, f"{what}: set snakesweep.samples (draws per point of the rest of the domain)"
+        )
     if settings.repeats is not None and dimension_name(settings.seed_key) in keys_of(node):
-        raise DomainError("snakesweep.seed_key", f"{settings.seed_key!r} is also a key of the "
-                          "domain: repeats write their seed to it")
+        raise DomainError(
+            "snakesweep.seed_key",
+            f"{settings.seed_key!r} is also a key of the domain: repeats write their seed to it",
+        )
     if settings.repeats is not None and REPEAT in keys_of(node):
-        raise DomainError(f"key {REPEAT!r}", "is also the dimension of repeats: rename the key "
-                          "or leave snakesweep.repeats out")
+        raise DomainError(
+            f"key {REPEAT!r}",
+            "is also the dimension of repeats: rename the key or leave snakesweep.repeats out",
+        )
 
 
-def _discrete_layout(factors: list[_Factor], keys: list[str]
-                     ) -> tuple[list[Dimension], dict[str, tuple[str, ...]], set[str]]:
+def _discrete_layout(
+    factors: list[_Factor], keys: list[str]
+) -> tuple[list[Dimension], dict[str, tuple[str, ...]], set[str]]:
     """The dimensions of the discrete factors (each named once), the coordinates along them,
     and which of them are positions, not keys (``keys``: the domain's)."""
     names: list[str] = []
@@ -320,8 +363,12 @@ def _discrete_layout(factors: list[_Factor], keys: list[str]
     return dims, coords, synthetic
 
 
-def _add_random_dimension(dims: list[Dimension], coords: dict[str, tuple[str, ...]],
-                          random_parts: list[tuple[Node, str]], samples: int) -> str:
+def _add_random_dimension(
+    dims: list[Dimension],
+    coords: dict[str, tuple[str, ...]],
+    random_parts: list[tuple[Node, str]],
+    samples: int,
+) -> str:
     """Append the dimension of the random draws (``sample``, or ``point`` with a mix) and
     put the drawn keys along every dimension; its name."""
     names = [d.name for d in dims]
@@ -336,8 +383,9 @@ def _add_random_dimension(dims: list[Dimension], coords: dict[str, tuple[str, ..
     return name
 
 
-def _add_repeats(dims: list[Dimension], coords: dict[str, tuple[str, ...]],
-                 settings: Settings) -> list[int | None]:
+def _add_repeats(
+    dims: list[Dimension], coords: dict[str, tuple[str, ...]], settings: Settings
+) -> list[int | None]:
     """Append the ``repeat`` dimension, with the seed key along it; each repetition's seed
     (``[None]``: no repeats)."""
     if settings.repeats is None:
@@ -348,9 +396,13 @@ def _add_repeats(dims: list[Dimension], coords: dict[str, tuple[str, ...]],
     return seeds
 
 
-def _points(cells: Iterator[tuple[tuple[int, ...], Entry]], dims: list[Dimension],
-            seed_key: str, prefix: tuple[str, ...], seeds: list[int | None]
-            ) -> list[DomainPoint]:
+def _points(
+    cells: Iterator[tuple[tuple[int, ...], Entry]],
+    dims: list[Dimension],
+    seed_key: str,
+    prefix: tuple[str, ...],
+    seeds: list[int | None],
+) -> list[DomainPoint]:
     """The point of each cell (each repetition of it, with ``seeds``), labelled along
     ``dims``."""
     points = []
@@ -368,7 +420,13 @@ def _points(cells: Iterator[tuple[tuple[int, ...], Entry]], dims: list[Dimension
             continue
         for r, seed in enumerate(seeds):
             assert seed is not None
-            points.append(DomainPoint((*combo, r), (*overrides, seed_overrides[r]),
-                                      {**params, REPEAT: r, seed_name: seed}, entry,
-                                      (seed_name, seed)))
+            points.append(
+                DomainPoint(
+                    (*combo, r),
+                    (*overrides, seed_overrides[r]),
+                    {**params, REPEAT: r, seed_name: seed},
+                    entry,
+                    (seed_name, seed),
+                )
+            )
     return points

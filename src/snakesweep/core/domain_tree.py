@@ -12,8 +12,21 @@ from snakesweep.core.draws import Draw
 from snakesweep.core.grid import Coordinate, dimension_name
 from snakesweep.errors import ConfigError
 
-__all__ = ["OPERATORS", "DomainError", "Key", "Node", "Op", "Value", "check_weights", "combine",
-           "draws_of", "is_random", "keys_of", "leaves", "zipped"]
+__all__ = [
+    "OPERATORS",
+    "DomainError",
+    "Key",
+    "Node",
+    "Op",
+    "Value",
+    "check_weights",
+    "combine",
+    "draws_of",
+    "is_random",
+    "keys_of",
+    "leaves",
+    "zipped",
+]
 
 OPERATORS = ("product", "zip", "concat", "mix")
 
@@ -22,8 +35,10 @@ class DomainError(ConfigError):
     """A domain that cannot be expanded; names the key, operator or option at fault."""
 
     def __init__(self, culprit: str, reason: str) -> None:
-        super().__init__(culprit if culprit.startswith("snakesweep.") else
-                         f"snakesweep.domain: {culprit}", reason)
+        super().__init__(
+            culprit if culprit.startswith("snakesweep.") else f"snakesweep.domain: {culprit}",
+            reason,
+        )
 
 
 @dataclass(frozen=True)
@@ -105,8 +120,10 @@ def combine(kind: str, parts: Sequence[Node], weights: Sequence[float] = ()) -> 
         for i, part in enumerate(flat):
             for key in keys_of(part):
                 if key in seen:
-                    raise DomainError(f"key {key!r}", "is in two factors of a product; a key "
-                                      "may vary along one dimension only")
+                    raise DomainError(
+                        f"key {key!r}",
+                        "is in two factors of a product; a key may vary along one dimension only",
+                    )
                 seen[key] = i
         if len(flat) == 1:
             return flat[0]

@@ -60,8 +60,9 @@ class Draw:
                 return [int(v) for v in np.minimum(np.floor(x), self.high)]
             return [int(v) for v in rng.integers(int(self.low), int(self.high) + 1, n)]
         if self.log:
-            return [float(v) for v in np.exp(rng.uniform(math.log(self.low),
-                                                         math.log(self.high), n))]
+            return [
+                float(v) for v in np.exp(rng.uniform(math.log(self.low), math.log(self.high), n))
+            ]
         return [float(v) for v in rng.uniform(self.low, self.high, n)]
 
 
@@ -76,5 +77,4 @@ def stream(root: int, path: str, round_: int = 0) -> np.random.Generator:
     """The generator of one random node of a domain (see the module's docstring)."""
     import numpy as np
 
-    return np.random.default_rng(
-        np.random.SeedSequence([root, zlib.crc32(path.encode()), round_]))
+    return np.random.default_rng(np.random.SeedSequence([root, zlib.crc32(path.encode()), round_]))

@@ -48,16 +48,22 @@ def check_entry(spec: object, key: str) -> None:
     except ImportError as exc:  # a parent package is missing, or its import failed
         found = None
         if not isinstance(exc, ModuleNotFoundError):
-            raise ConfigError(key, f"{spec!r}: importing {module_name!r} failed: "
-                              f"{first_line(exc)}") from None
+            raise ConfigError(
+                key, f"{spec!r}: importing {module_name!r} failed: {first_line(exc)}"
+            ) from None
     except Exception as exc:  # noqa: BLE001 - a parent package's own code failed at import
-        raise ConfigError(key, f"{spec!r}: importing a package of {module_name!r} raised "
-                          f"{type(exc).__name__}: {first_line(exc)}") from None
+        raise ConfigError(
+            key,
+            f"{spec!r}: importing a package of {module_name!r} raised "
+            f"{type(exc).__name__}: {first_line(exc)}",
+        ) from None
     if found is None:
         missing = _first_missing(module_name)
-        raise ConfigError(key, f"{spec!r}: no module named {missing!r} in "
-                          f"{os.getcwd()!r} or the installed packages"
-                          + _suggest(missing, _siblings(missing)))
+        raise ConfigError(
+            key,
+            f"{spec!r}: no module named {missing!r} in "
+            f"{os.getcwd()!r} or the installed packages" + _suggest(missing, _siblings(missing)),
+        )
     origin = found.origin
     if not origin or not origin.endswith(".py") or not os.path.isfile(origin):
         return
@@ -65,8 +71,11 @@ def check_entry(spec: object, key: str) -> None:
     first = attr.split(".")[0]
     if names is None or first in names:
         return
-    raise ConfigError(key, f"{spec!r}: module {module_name!r} ({_shown(origin)}) defines no "
-                      f"{first!r}" + _suggest(first, sorted(names)))
+    raise ConfigError(
+        key,
+        f"{spec!r}: module {module_name!r} ({_shown(origin)}) defines no "
+        f"{first!r}" + _suggest(first, sorted(names)),
+    )
 
 
 def _top_level_names(source: Path) -> set[str] | None:
@@ -170,17 +179,19 @@ def import_entry(spec: str, key: str, must_call: bool = True) -> Callable[..., A
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise ConfigError(key, f"{spec!r}: cannot import {module_name!r}: "
-                          f"{first_line(exc)}") from None
+        raise ConfigError(
+            key, f"{spec!r}: cannot import {module_name!r}: {first_line(exc)}"
+        ) from None
     except Exception as exc:  # noqa: BLE001 - the module's own code failed at import
-        raise ConfigError(key, f"{spec!r}: importing {module_name!r} "
-                          f"raised {type(exc).__name__}: {first_line(exc)}") from None
+        raise ConfigError(
+            key,
+            f"{spec!r}: importing {module_name!r} raised {type(exc).__name__}: {first_line(exc)}",
+        ) from None
     fn: Any = module
     for part in attr.split("."):
         fn = getattr(fn, part, None)
         if fn is None:
             raise ConfigError(key, f"{spec!r}: module {module_name!r} has no {attr!r}")
     if must_call and not callable(fn):
-        raise ConfigError(key, f"{spec!r} is {type(fn).__name__}, not a function: name "
-                          "a callable")
+        raise ConfigError(key, f"{spec!r} is {type(fn).__name__}, not a function: name a callable")
     return fn  # type: ignore[no-any-return]

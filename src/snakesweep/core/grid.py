@@ -25,9 +25,21 @@ if TYPE_CHECKING:
 # Hydra (~0.2 s to import) is imported where an override is parsed: a plan read from its
 # file, and a run's process, need none of it.
 
-__all__ = ["NON_ASCII", "Coordinate", "Dimension", "Grid", "Point", "coordinate_of",
-           "dimension_name", "expand_domain", "parse_override", "quote_non_ascii",
-           "render_value", "sweeper_params_overrides", "unfit_labels"]
+__all__ = [
+    "NON_ASCII",
+    "Coordinate",
+    "Dimension",
+    "Grid",
+    "Point",
+    "coordinate_of",
+    "dimension_name",
+    "expand_domain",
+    "parse_override",
+    "quote_non_ascii",
+    "render_value",
+    "sweeper_params_overrides",
+    "unfit_labels",
+]
 
 Coordinate = str | int | float | bool
 
@@ -98,8 +110,9 @@ def parse_override(text: str, config_loader: Any = None, *, advise: bool = True)
     try:
         override = parser.parse_overrides([text])[0]
     except HydraException as exc:
-        raise OverrideError(text, first_line(exc) + (_non_ascii_advice(text) if advise
-                                                     else "")) from None
+        raise OverrideError(
+            text, first_line(exc) + (_non_ascii_advice(text) if advise else "")
+        ) from None
     if not override.key_or_group:  # `=3`: Hydra's grammar lets it through to the defaults
         raise OverrideError(text, "no key: write key=value")
     return override
@@ -128,8 +141,9 @@ def quote_non_ascii(value: str) -> str | None:
     of words (quotes, brackets, a function) or holds no such word."""
     if not value.strip() or value.isascii() or any(c in value for c in "'\"[]{}()\\$="):
         return None
-    return ",".join(part if part.isascii() else render_value(part.strip())
-                    for part in value.split(","))
+    return ",".join(
+        part if part.isascii() else render_value(part.strip()) for part in value.split(",")
+    )
 
 
 def expand_domain(
@@ -146,9 +160,12 @@ def expand_domain(
     """
     texts = list(base) + sweeper_params_overrides(sweeper_params) + list(overrides)
     keyed, hydra_overrides = _keyed_choices(texts, config_loader)
-    return Grid(choices=tuple(c for c, _, _ in keyed.values()), dims=_dimensions(keyed),
-                swept=tuple(v is not None for _, v, _ in keyed.values()),
-                hydra_overrides=tuple(hydra_overrides))
+    return Grid(
+        choices=tuple(c for c, _, _ in keyed.values()),
+        dims=_dimensions(keyed),
+        swept=tuple(v is not None for _, v, _ in keyed.values()),
+        hydra_overrides=tuple(hydra_overrides),
+    )
 
 
 _Keyed = dict[str, tuple[tuple[str, ...], tuple[Coordinate, ...] | None, str]]
@@ -176,8 +193,9 @@ def _keyed_choices(texts: Sequence[str], config_loader: Any) -> tuple[_Keyed, li
     return keyed, hydra_overrides
 
 
-def _swept_values(ov: Override, key: str, text: str
-                  ) -> tuple[tuple[str, ...], tuple[Coordinate, ...]]:
+def _swept_values(
+    ov: Override, key: str, text: str
+) -> tuple[tuple[str, ...], tuple[Coordinate, ...]]:
     """A sweep override's overrides (one per value) and its values, in its order; a sweep
     that is no grid's (``interval()``, ``shuffle()``, no values) raises ``OverrideError``."""
     from hydra.errors import HydraException
@@ -194,8 +212,10 @@ def _swept_values(ov: Override, key: str, text: str
         )
     try:
         strings = tuple(f"{key}={s}" for s in ov.sweep_string_iterator())
-        values = tuple(coordinate_of(v, s) for v, s in zip(
-            ov.sweep_iterator(), ov.sweep_string_iterator(), strict=True))
+        values = tuple(
+            coordinate_of(v, s)
+            for v, s in zip(ov.sweep_iterator(), ov.sweep_string_iterator(), strict=True)
+        )
     except HydraException as exc:
         raise OverrideError(text, first_line(exc)) from None
     if not strings:
@@ -242,19 +262,22 @@ def unfit_labels(values: Sequence[Coordinate | None]) -> str | None:
     lacks the key, so an integer past 2**63 (or, as a float, one past 2**53 that has no
     float of its own) would be stored as another value, or break the merge."""
     given = [v for v in values if v is not None]
-    if not given or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                            for v in given):
+    if not given or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in given):
         return None
     ints = [v for v in given if isinstance(v, int)]
     for v in ints:
-        if not -2 ** 63 <= v < 2 ** 63:
-            return (f"{v} lies outside the 64-bit integers a coordinate of sweep.nc holds "
-                    f"(-2**63 to 2**63-1)")
+        if not -(2**63) <= v < 2**63:
+            return (
+                f"{v} lies outside the 64-bit integers a coordinate of sweep.nc holds "
+                f"(-2**63 to 2**63-1)"
+            )
     if len(given) < len(values) or len(ints) < len(given):
         for v in ints:
             if int(float(v)) != v:
-                return (f"{v} has no exact float, and the key's coordinate in sweep.nc is "
-                        "float (some of its values are floats, or some points lack it)")
+                return (
+                    f"{v} has no exact float, and the key's coordinate in sweep.nc is "
+                    "float (some of its values are floats, or some points lack it)"
+                )
     return None
 
 
@@ -283,7 +306,9 @@ def render_value(value: Any, *, interpolate: bool = True) -> str:
     if isinstance(value, (list, tuple)):
         return "[" + ",".join(render_value(v, interpolate=interpolate) for v in value) + "]"
     if isinstance(value, Mapping):
-        return "{" + ",".join(f"{k}:{render_value(v, interpolate=interpolate)}"
-                              for k, v in value.items()) + "}"
+        return (
+            "{"
+            + ",".join(f"{k}:{render_value(v, interpolate=interpolate)}" for k, v in value.items())
+            + "}"
+        )
     raise TypeError(f"a {type(value).__name__} is not a config value")
-

@@ -29,9 +29,21 @@ from typing import Any, Literal
 
 from snakesweep.errors import ConfigError
 
-__all__ = ["DEFAULT_MAX_ROUNDS", "DEFAULT_SEED_KEY", "NODE", "PICTURE_MODES",
-           "SUMMED_RESOURCES", "BatchSetting", "Devices", "Options", "PictureMode",
-           "SweepOptions", "UnknownOption", "batch_setting", "node_of"]
+__all__ = [
+    "DEFAULT_MAX_ROUNDS",
+    "DEFAULT_SEED_KEY",
+    "NODE",
+    "PICTURE_MODES",
+    "SUMMED_RESOURCES",
+    "BatchSetting",
+    "Devices",
+    "Options",
+    "PictureMode",
+    "SweepOptions",
+    "UnknownOption",
+    "batch_setting",
+    "node_of",
+]
 
 NODE = "snakesweep"
 """The config's node that holds the options."""
@@ -60,14 +72,17 @@ class UnknownOption(ConfigError):
 
     def __init__(self, key: str, known: Sequence[str]) -> None:
         close = difflib.get_close_matches(key, known, n=1)
-        super().__init__(f"{NODE}.{key}", f"did you mean {close[0]}?" if close
-                         else f"the options are {', '.join(known)}")
+        super().__init__(
+            f"{NODE}.{key}",
+            f"did you mean {close[0]}?" if close else f"the options are {', '.join(known)}",
+        )
 
     def __str__(self) -> str:
         return f"unknown option {self.culprit}; {self.reason}"
 
 
 # -- how each option is read ------------------------------------------------------------------
+
 
 def _error(name: str, reason: str) -> ConfigError:
     return ConfigError(f"{NODE}.{name}", reason)
@@ -81,8 +96,11 @@ def _entry(name: str, nullable: bool) -> Callable[[Any], str | None]:
     def parse(value: Any) -> str | None:
         if value is None or isinstance(value, str):
             return value
-        raise _error(name, "expected 'package.module:function'"
-                     f"{' or null' if nullable else ''}, got {value!r}")
+        raise _error(
+            name,
+            f"expected 'package.module:function'{' or null' if nullable else ''}, got {value!r}",
+        )
+
     return parse
 
 
@@ -92,12 +110,14 @@ def _domain(value: Any) -> Any:
 
 def _integer(name: str, least: int) -> Callable[[Any], int | None]:
     """An integer >= ``least``, or None (unset): the messages of ``Domain``'s settings."""
+
     def parse(value: Any) -> int | None:
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
             raise _error(name, f"expected an integer >= {least}, got {value!r}")
         return value
+
     return parse
 
 
@@ -118,8 +138,11 @@ def _code(value: Any) -> tuple[str, ...] | None:
     if value is None:
         return None
     globs = [value] if isinstance(value, str) else value
-    if not isinstance(globs, (list, tuple)) or not globs or not all(
-            isinstance(g, str) for g in globs):
+    if (
+        not isinstance(globs, (list, tuple))
+        or not globs
+        or not all(isinstance(g, str) for g in globs)
+    ):
         raise _error("code", f"expected a list of file globs, got {value!r}")
     return tuple(globs)
 
@@ -169,8 +192,9 @@ def batch_setting(value: Any, culprit: str = f"{NODE}.batch") -> BatchSetting:
     if isinstance(value, str) and value.isdigit():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(culprit, f"expected a number of runs per job (>= 1), auto or null, "
-                          f"got {value!r}")
+        raise ConfigError(
+            culprit, f"expected a number of runs per job (>= 1), auto or null, got {value!r}"
+        )
     return value
 
 
@@ -178,8 +202,11 @@ def _resources(value: Any) -> dict[str, int | float | str]:
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        raise _error("resources", f"expected a mapping of Snakemake resources (such as "
-                     f"{{mem_mb: 4000, runtime: 30}}), got {value!r}")
+        raise _error(
+            "resources",
+            f"expected a mapping of Snakemake resources (such as "
+            f"{{mem_mb: 4000, runtime: 30}}), got {value!r}",
+        )
     out: dict[str, int | float | str] = {}
     for name, v in value.items():
         where = f"resources.{name}"
@@ -190,9 +217,12 @@ def _resources(value: Any) -> dict[str, int | float | str]:
         if name in SUMMED_RESOURCES and isinstance(v, str):
             raise _error(where, f"expected a number (minutes), got {v!r}")
         if isinstance(v, str) and not _RESOURCE_TEXT.match(v):
-            raise _error(where, f"{v!r} holds characters a resource may not (only letters, "
-                         "digits and _ . , : = + @ % / -: executors put resources on a shell "
-                         "command line)")
+            raise _error(
+                where,
+                f"{v!r} holds characters a resource may not (only letters, "
+                "digits and _ . , : = + @ % / -: executors put resources on a shell "
+                "command line)",
+            )
         out[name] = v
     return out
 
@@ -202,11 +232,19 @@ def _devices(value: Any) -> Devices:
         return value
     if isinstance(value, (int, str)) and not isinstance(value, bool):
         value = [value]
-    if (not isinstance(value, (list, tuple)) or not value
-            or any(isinstance(v, bool) or not isinstance(v, (int, str)) or str(v).strip() == ""
-                   for v in value)):
-        raise _error("devices", f"expected a list of device ids (such as [0, 1] or "
-                     f"['0,1', '2,3']), one id, auto or null; got {value!r}")
+    if (
+        not isinstance(value, (list, tuple))
+        or not value
+        or any(
+            isinstance(v, bool) or not isinstance(v, (int, str)) or str(v).strip() == ""
+            for v in value
+        )
+    ):
+        raise _error(
+            "devices",
+            f"expected a list of device ids (such as [0, 1] or "
+            f"['0,1', '2,3']), one id, auto or null; got {value!r}",
+        )
     return tuple(str(v).replace(" ", "") for v in value)
 
 
@@ -216,12 +254,23 @@ def _runs_per_device(value: Any) -> int:
     return value
 
 
-def _option(default: Any, parse: Callable[[Any], Any], values: str, doc: str, *,
-            shown: str | None = None, factory: Callable[[], Any] | None = None) -> Any:
+def _option(
+    default: Any,
+    parse: Callable[[Any], Any],
+    values: str,
+    doc: str,
+    *,
+    shown: str | None = None,
+    factory: Callable[[], Any] | None = None,
+) -> Any:
     """A field of ``Options``: its default, how a value is read, what it takes (``values``)
     and what it does (``doc``); ``shown``: the default as the README names it."""
-    meta = {"parse": parse, "values": values, "doc": doc,
-            "default": shown if shown is not None else _shown(default)}
+    meta = {
+        "parse": parse,
+        "values": values,
+        "doc": doc,
+        "default": shown if shown is not None else _shown(default),
+    }
     if factory is not None:
         return field(default_factory=factory, metadata=meta)
     return field(default=default, metadata=meta)
@@ -237,86 +286,143 @@ def _shown(default: Any) -> str:
 
 # -- the schema ---------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Options:
     """A config's ``snakesweep`` options, read and checked (``Options.parse``)."""
 
     # what runs
     experiment: str | None = _option(
-        None, _entry("experiment", nullable=False), "`package.module:function`",
+        None,
+        _entry("experiment", nullable=False),
+        "`package.module:function`",
         "The function each run calls with its config; returns an `xr.Dataset` or a mapping "
         "of names to values. The one option that is part of a run's identity.",
-        shown="(required)")
+        shown="(required)",
+    )
     # the domain
     domain: Any = _option(
-        None, _domain, "the domain's grammar, or `package.module:function`",
+        None,
+        _domain,
+        "the domain's grammar, or `package.module:function`",
         "What the sweep ranges over (see *The domain*), times the command line's swept keys; "
-        "without it, the command line's and `hydra.sweeper.params`' grid.")
+        "without it, the command line's and `hydra.sweeper.params`' grid.",
+    )
     samples: int | None = _option(
-        None, _integer("samples", 1), "integer ≥ 1",
+        None,
+        _integer("samples", 1),
+        "integer ≥ 1",
         "Draws per combination of the domain's discrete part, when it draws (`interval()`, "
-        "`mix`): required then, refused otherwise.")
+        "`mix`): required then, refused otherwise.",
+    )
     seed: int | None = _option(
-        None, _integer("seed", 0), "integer ≥ 0",
+        None,
+        _integer("seed", 0),
+        "integer ≥ 0",
         "The root of the domain's randomness: its draws and the seeds of its repeats.",
-        shown="0")
+        shown="0",
+    )
     repeats: int | None = _option(
-        None, _integer("repeats", 1), "integer ≥ 1",
-        "Each point this many times, each repetition with its own seed (at `seed_key`).")
+        None,
+        _integer("repeats", 1),
+        "integer ≥ 1",
+        "Each point this many times, each repetition with its own seed (at `seed_key`).",
+    )
     seed_key: str | None = _option(
-        None, _seed_key, "a config key",
+        None,
+        _seed_key,
+        "a config key",
         "The config key a repetition's seed is written to (as `++key=…`); `run.seed` reads it.",
-        shown=DEFAULT_SEED_KEY)
+        shown=DEFAULT_SEED_KEY,
+    )
     update: str | None = _option(
-        None, _entry("update", nullable=True), "`package.module:function`",
-        "Adaptive rounds: `f(results, round)` returns the next round's `Domain`, or None "
-        "to stop.")
+        None,
+        _entry("update", nullable=True),
+        "`package.module:function`",
+        "Adaptive rounds: `f(results, round)` returns the next round's `Domain`, or None to stop.",
+    )
     max_rounds: int = _option(
-        DEFAULT_MAX_ROUNDS, _max_rounds, "integer ≥ 1",
-        "The most rounds an adaptive sweep makes, round 0 included.")
+        DEFAULT_MAX_ROUNDS,
+        _max_rounds,
+        "integer ≥ 1",
+        "The most rounds an adaptive sweep makes, round 0 included.",
+    )
     # provenance
     code: tuple[str, ...] | None = _option(
-        None, _code, "list of file globs",
+        None,
+        _code,
+        "list of file globs",
         "Files (relative to the working directory) whose change stales a run, besides the "
-        "modules its experiment imports; each glob must match a file.")
+        "modules its experiment imports; each glob must match a file.",
+    )
     git_dirty_ignore: tuple[str, ...] = _option(
-        (), _git_dirty_ignore, "list of globs",
+        (),
+        _git_dirty_ignore,
+        "list of globs",
         "Uncommitted changes (relative to the repository root; a folder matches what is in "
-        "it) that do not make a run a debug run.", shown="[]")
+        "it) that do not make a run a debug run.",
+        shown="[]",
+    )
     debug: bool | None = _option(
-        None, _debug, "true, false or null",
-        "Whether runs are debug runs; null: when the working tree has uncommitted changes.")
+        None,
+        _debug,
+        "true, false or null",
+        "Whether runs are debug runs; null: when the working tree has uncommitted changes.",
+    )
     # the report
     pictures: PictureMode = _option(
-        "matplotlib", _pictures, "true, false or rerun",
+        "matplotlib",
+        _pictures,
+        "true, false or rerun",
         "The report's pictures: drawn by matplotlib (true), by rerun's viewer headless "
-        "(rerun), or none (false).", shown="true")
+        "(rerun), or none (false).",
+        shown="true",
+    )
     # a run
     debounce: float = _option(
-        1.0, _debounce, "seconds ≥ 0",
-        "How often a run's logged steps (`run.log`) are written to its draft, at most.")
+        1.0,
+        _debounce,
+        "seconds ≥ 0",
+        "How often a run's logged steps (`run.log`) are written to its draft, at most.",
+    )
     timeout: float | None = _option(
-        None, _timeout, "seconds > 0, or null",
-        "A run still running after this long is stopped and recorded as failed (`Timeout`).")
+        None,
+        _timeout,
+        "seconds > 0, or null",
+        "A run still running after this long is stopped and recorded as failed (`Timeout`).",
+    )
     # jobs
     batch: BatchSetting = _option(
-        None, batch_setting, "integer ≥ 1, auto or null",
+        None,
+        batch_setting,
+        "integer ≥ 1, auto or null",
         "Pending runs per Snakemake job, one after another (`snakesweep run --batch` wins); "
         "auto: one wave of jobs over `--jobs`; null: one run per job. One value for the whole "
-        "sweep.")
+        "sweep.",
+    )
     resources: dict[str, int | float | str] = _option(
-        None, _resources, "mapping of Snakemake resources",
+        None,
+        _resources,
+        "mapping of Snakemake resources",
         "The resources of each run's job (`mem_mb`, `runtime` in minutes, `slurm_partition`, "
         "`gpus`…): numbers, or text of letters, digits and `_ . , : = + @ % / -`. Every run "
-        "names the same ones.", shown="{}", factory=dict)
+        "names the same ones.",
+        shown="{}",
+        factory=dict,
+    )
     devices: Devices = _option(
-        None, _devices, "list of device ids or groups (`[0, 1]`, `['0,1', '2,3']`), one id, "
-        "auto or null",
+        None,
+        _devices,
+        "list of device ids or groups (`[0, 1]`, `['0,1', '2,3']`), one id, auto or null",
         "The devices runs hold while they run, as `CUDA_VISIBLE_DEVICES`; auto: those this "
-        "machine shows (`CUDA_VISIBLE_DEVICES`, else `nvidia-smi -L`).")
+        "machine shows (`CUDA_VISIBLE_DEVICES`, else `nvidia-smi -L`).",
+    )
     runs_per_device: int = _option(
-        1, _runs_per_device, "integer ≥ 1",
-        "How many runs may use one device (an entry of `devices`) at once.")
+        1,
+        _runs_per_device,
+        "integer ≥ 1",
+        "How many runs may use one device (an entry of `devices`) at once.",
+    )
 
     @classmethod
     def parse(cls, node: Mapping[str, Any] | None) -> Options:
@@ -327,8 +433,7 @@ class Options:
         for key in node:
             if key not in _PARSERS:
                 raise UnknownOption(str(key), cls.names())
-        return cls(**{name: parse(node[name]) for name, parse in _PARSERS.items()
-                      if name in node})
+        return cls(**{name: parse(node[name]) for name, parse in _PARSERS.items() if name in node})
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
@@ -347,6 +452,7 @@ def node_of(config: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 # -- a sweep's options ----------------------------------------------------------------------------
+
 
 class SweepOptions(Mapping[str, Options]):
     """Each run's parsed options (runs of one node share one object) and what the whole
@@ -370,14 +476,16 @@ class SweepOptions(Mapping[str, Options]):
         return cls(runs)
 
     @classmethod
-    def from_table(cls, run_ids: Sequence[str], nodes: Sequence[Mapping[str, Any]],
-                   option_of: Sequence[int]) -> SweepOptions:
+    def from_table(
+        cls, run_ids: Sequence[str], nodes: Sequence[Mapping[str, Any]], option_of: Sequence[int]
+    ) -> SweepOptions:
         """Each run's options from a table of distinct nodes and each run's index into it
         (as a plan file stores them), each node parsed once."""
         table = [Options.parse(node) for node in nodes]
         made = cls(dict(zip(run_ids, map(table.__getitem__, option_of), strict=True)))
-        made.__dict__["_distinct"] = {id(table[i]): (run_ids[option_of.index(i)], table[i])
-                                      for i in sorted(set(option_of))}
+        made.__dict__["_distinct"] = {
+            id(table[i]): (run_ids[option_of.index(i)], table[i]) for i in sorted(set(option_of))
+        }
         return made
 
     @classmethod
@@ -420,9 +528,12 @@ class SweepOptions(Mapping[str, Options]):
         """The sweep's ``snakesweep.batch``: one value for every run."""
         values = {json.dumps(o.batch) for _, o in self._distinct.values()}
         if len(values) > 1:
-            raise _error("batch", f"runs of one sweep set different values "
-                         f"({', '.join(sorted(values))}): set it once, in the primary config "
-                         "or with --batch")
+            raise _error(
+                "batch",
+                f"runs of one sweep set different values "
+                f"({', '.join(sorted(values))}): set it once, in the primary config "
+                "or with --batch",
+            )
         return json.loads(values.pop()) if values else None
 
     @cached_property
@@ -441,7 +552,10 @@ class SweepOptions(Mapping[str, Options]):
         for run_id, options in given:
             missing = [n for n in names if n not in options.resources]
             if missing:
-                raise _error(f"resources.{missing[0]}", f"set for some runs but not for run "
-                             f"{run_id}: give every run a value (for example in the primary "
-                             "config)")
+                raise _error(
+                    f"resources.{missing[0]}",
+                    f"set for some runs but not for run "
+                    f"{run_id}: give every run a value (for example in the primary "
+                    "config)",
+                )
         return tuple(names)

@@ -29,8 +29,18 @@ _REFERENCE = re.compile(rf"\$\{{({_KEY}(?:\.{_KEY})*)\}}")
 _TEXT = r"(?:[^$\\]|\$(?!\{))*"
 _SIMPLE = re.compile(rf"{_TEXT}(?:{_REFERENCE.pattern}{_TEXT})+")
 
-__all__ = ["KeyPath", "along", "assign_all", "is_interpolation", "lookup", "overlapping",
-           "path_signature", "resolve", "segments", "walk_strings"]
+__all__ = [
+    "KeyPath",
+    "along",
+    "assign_all",
+    "is_interpolation",
+    "lookup",
+    "overlapping",
+    "path_signature",
+    "resolve",
+    "segments",
+    "walk_strings",
+]
 
 KeyPath = tuple[str, ...]
 """A key's path through a config's dicts (``("optimizer", "lr")``)."""
@@ -162,8 +172,9 @@ def resolve(root: dict[str, Any], interpolations: Sequence[KeyPath]) -> dict[str
 _NOT_SIMPLE = object()
 
 
-def _resolve_value(root: dict[str, Any], value: Any, interpolations: Sequence[KeyPath],
-                   depth: int) -> Any:
+def _resolve_value(
+    root: dict[str, Any], value: Any, interpolations: Sequence[KeyPath], depth: int
+) -> Any:
     if not is_interpolation(value):
         return value
     parts = segments(value)
@@ -179,15 +190,23 @@ def _resolve_value(root: dict[str, Any], value: Any, interpolations: Sequence[Ke
         except KeyError:
             return _NOT_SIMPLE
         if isinstance(target, (dict, list)):
-            if len(parts) != 3 or parts[0] or parts[2] or any(
-                    p[: len(part)] == part for p in interpolations):
+            if (
+                len(parts) != 3
+                or parts[0]
+                or parts[2]
+                or any(p[: len(part)] == part for p in interpolations)
+            ):
                 return _NOT_SIMPLE
             return target
         target = _resolve_value(root, target, interpolations, depth + 1)
         if target is _NOT_SIMPLE:
             return target
         resolved.append(target)
-    if len(resolved) == 3 and resolved[0] == "" and resolved[2] == "" and not isinstance(
-            parts[1], str):
+    if (
+        len(resolved) == 3
+        and resolved[0] == ""
+        and resolved[2] == ""
+        and not isinstance(parts[1], str)
+    ):
         return resolved[1]
     return "".join(str(p) for p in resolved)

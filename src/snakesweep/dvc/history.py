@@ -41,9 +41,21 @@ from snakesweep.errors import SnakesweepError, first_line
 from snakesweep.merge.sweep import write_recording
 from snakesweep.store import HISTORY, HISTORY_RECORDING, SWEEP
 
-__all__ = ["ABSENT", "COORDS", "DEFAULT_COUNT", "OVER_TIME",
-           "History", "HistoryError", "Revision", "current_remotes", "list_revisions",
-           "read_sweep", "stack_history", "swept_dims", "write_history"]
+__all__ = [
+    "ABSENT",
+    "COORDS",
+    "DEFAULT_COUNT",
+    "OVER_TIME",
+    "History",
+    "HistoryError",
+    "Revision",
+    "current_remotes",
+    "list_revisions",
+    "read_sweep",
+    "stack_history",
+    "swept_dims",
+    "write_history",
+]
 
 OVER_TIME = "over_time"
 COORDS = ("commit", "commit_time", "debug")
@@ -89,8 +101,9 @@ class History:
     recording: Path | None = None
 
 
-def list_revisions(revisions: str | None, max_count: int | None = None,
-                   where: str | os.PathLike[str] = ".") -> list[Revision]:
+def list_revisions(
+    revisions: str | None, max_count: int | None = None, where: str | os.PathLike[str] = "."
+) -> list[Revision]:
     """The commits of ``revisions`` (a git revision range; None: ``HEAD``), oldest first.
 
     Commits are followed along first parents. ``max_count`` keeps the newest that many
@@ -102,33 +115,44 @@ def list_revisions(revisions: str | None, max_count: int | None = None,
     if spec.startswith("-"):
         raise HistoryError(spec, f"{spec!r}: a revision range cannot start with '-'")
     if max_count is not None and max_count < 1:
-        raise HistoryError(str(max_count), f"--max-count {max_count}: expected a positive "
-                           "number")
+        raise HistoryError(str(max_count), f"--max-count {max_count}: expected a positive number")
     if max_count is None and revisions is None:
         max_count = DEFAULT_COUNT
     try:
         repo = git.Repo(where, search_parent_directories=True)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-        raise HistoryError(spec, "not in a git repository: a history is read from git "
-                           "revisions") from None
+        raise HistoryError(
+            spec, "not in a git repository: a history is read from git revisions"
+        ) from None
     with repo:
-        args = ["--first-parent", "--reverse",
-                *([f"--max-count={max_count}"] if max_count is not None else []),
-                "--end-of-options", spec, "--"]
+        args = [
+            "--first-parent",
+            "--reverse",
+            *([f"--max-count={max_count}"] if max_count is not None else []),
+            "--end-of-options",
+            spec,
+            "--",
+        ]
         try:
             shas = repo.git.rev_list(*args).split()
         except git.GitCommandError as exc:
             stderr = str(exc.stderr).strip()
             if stderr.startswith("stderr: '") and stderr.endswith("'"):  # gitpython's quoting
-                stderr = stderr[len("stderr: '"):-1].strip()
+                stderr = stderr[len("stderr: '") : -1].strip()
             reason = first_line(stderr.splitlines()[0] if stderr else f"status {exc.status}")
-            raise HistoryError(spec, f"{spec!r} is not a revision range git knows ({reason})"
-                               ) from None
+            raise HistoryError(
+                spec, f"{spec!r} is not a revision range git knows ({reason})"
+            ) from None
         out = []
         for sha in shas:
             commit = repo.commit(sha)
-            out.append(Revision(commit=sha, time=commit.committed_datetime.astimezone(UTC),
-                                subject=str(commit.summary)))
+            out.append(
+                Revision(
+                    commit=sha,
+                    time=commit.committed_datetime.astimezone(UTC),
+                    subject=str(commit.summary),
+                )
+            )
     if not out:
         raise HistoryError(spec, f"{spec!r} has no commits (`git log {spec}` lists none)")
     return out
@@ -151,11 +175,15 @@ def current_remotes() -> dict[str, Any] | None:
             if default:
                 repo.cloud.get_remote_odb(default)
     except NotDvcRepoError:
-        raise HistoryError(".", "not the root of a DVC repository (no .dvc/ here): run "
-                           "`snakesweep history` where dvc.yaml is") from None
+        raise HistoryError(
+            ".",
+            "not the root of a DVC repository (no .dvc/ here): run "
+            "`snakesweep history` where dvc.yaml is",
+        ) from None
     except (DvcException, ImportError, OSError, ValueError) as exc:
-        raise HistoryError(".", f"DVC cannot use its config or default remote: "
-                           f"{first_line(exc)}") from None
+        raise HistoryError(
+            ".", f"DVC cannot use its config or default remote: {first_line(exc)}"
+        ) from None
     if not remotes:
         return None
     return {"remote": remotes, **({"core": {"remote": default}} if default else {})}
@@ -175,8 +203,9 @@ def read_sweep(revision: Revision, path: str, config: dict[str, Any] | None) -> 
         fs = DVCFileSystem(repo=".", rev=revision.commit, config=config)
         info = fs.info(path)
     except FileNotFoundError:
-        raise LookupError(f"no {path} at this revision (not a DVC output or a git-tracked "
-                          "file)") from None
+        raise LookupError(
+            f"no {path} at this revision (not a DVC output or a git-tracked file)"
+        ) from None
     except (DvcException, OSError, ImportError) as exc:
         raise LookupError(f"DVC cannot read this revision: {first_line(exc)}") from None
     if (info.get("dvc_info") or {}).get("isdvc") and not info.get("md5"):
@@ -187,10 +216,15 @@ def read_sweep(revision: Revision, path: str, config: dict[str, Any] | None) -> 
             fs.get_file(path, str(local))
         except FileNotFoundError:
             remote = ((config or {}).get("core") or {}).get("remote")
-            where = (f"remote {remote!r} did not give it (never pushed, or unreachable)"
-                     if remote else "there is no default remote")
-            raise LookupError(f"{path} (md5 {info.get('md5')}) is not in the DVC cache and "
-                              f"{where}: `dvc push` it from a machine that has it") from None
+            where = (
+                f"remote {remote!r} did not give it (never pushed, or unreachable)"
+                if remote
+                else "there is no default remote"
+            )
+            raise LookupError(
+                f"{path} (md5 {info.get('md5')}) is not in the DVC cache and "
+                f"{where}: `dvc push` it from a machine that has it"
+            ) from None
         except (DvcException, OSError, ImportError) as exc:
             raise LookupError(f"DVC cannot give {path}: {first_line(exc)}") from None
         try:
@@ -219,8 +253,11 @@ def stack_history(sweeps: Sequence[tuple[Revision, Any]]) -> Any:
     stacked = _concat([_aligned(ds, indexes, fills, padded) for ds in datasets], fills)
     stacked = _with_revisions(stacked, [r for r, _ in sweeps], datasets)
     # of the attributes every revision agrees on (drop_conflicts), those of the whole sweep
-    stacked.attrs = {k: v for k, v in stacked.attrs.items()
-                     if k in ("snakesweep_config_name", "snakesweep_overrides")}
+    stacked.attrs = {
+        k: v
+        for k, v in stacked.attrs.items()
+        if k in ("snakesweep_config_name", "snakesweep_overrides")
+    }
     return stacked.drop_vars(sorted(bare))  # positions given above, not coordinates
 
 
@@ -229,16 +266,21 @@ def _check_names(datasets: Sequence[Any]) -> None:
     for name in (OVER_TIME, *COORDS):
         for ds in datasets:
             if name in ds.variables or name in ds.dims:
-                raise HistoryError(name, f"a sweep has a key or result named {name!r}, which "
-                                   "the history names its revisions by")
+                raise HistoryError(
+                    name,
+                    f"a sweep has a key or result named {name!r}, which "
+                    "the history names its revisions by",
+                )
 
 
 def _with_positions(datasets: Sequence[Any]) -> list[Any]:
     """Each Dataset with its dimensions that have no coordinate labelled by position."""
     import numpy as np  # heavy: only a history needs it
 
-    return [ds.assign_coords({d: np.arange(ds.sizes[d]) for d in ds.dims
-                              if d not in ds.indexes}) for ds in datasets]
+    return [
+        ds.assign_coords({d: np.arange(ds.sizes[d]) for d in ds.dims if d not in ds.indexes})
+        for ds in datasets
+    ]
 
 
 def _text_where_mixed(datasets: list[Any]) -> list[Any]:
@@ -247,13 +289,16 @@ def _text_where_mixed(datasets: list[Any]) -> list[Any]:
     for dim in {str(d) for ds in datasets for d in ds.indexes}:
         kinds = {_kind(ds.indexes[dim]) for ds in datasets if dim in ds.indexes}
         if len(kinds) > 1:
-            datasets = [ds.assign_coords({dim: ds.indexes[dim].astype(str)})
-                        if dim in ds.indexes else ds for ds in datasets]
+            datasets = [
+                ds.assign_coords({dim: ds.indexes[dim].astype(str)}) if dim in ds.indexes else ds
+                for ds in datasets
+            ]
     return datasets
 
 
-def _fills(datasets: Sequence[Any], indexes: Mapping[str, list[Any]]
-           ) -> tuple[dict[str, Any], set[str]]:
+def _fills(
+    datasets: Sequence[Any], indexes: Mapping[str, list[Any]]
+) -> tuple[dict[str, Any], set[str]]:
     """What fills a cell a revision lacks, per variable (``absent`` for ``status``), and the
     results that some cell of some revision lacks (NaN there)."""
     import numpy as np  # heavy: only a history needs it
@@ -270,13 +315,16 @@ def _fills(datasets: Sequence[Any], indexes: Mapping[str, list[Any]]
     return fills, padded
 
 
-def _aligned(ds: Any, indexes: Mapping[str, list[Any]], fills: Mapping[str, Any],
-             padded: set[str]) -> Any:
+def _aligned(
+    ds: Any, indexes: Mapping[str, list[Any]], fills: Mapping[str, Any], padded: set[str]
+) -> Any:
     """One revision's Dataset on the union of the labels, its missing cells filled."""
     integral = {n for n in padded if n in ds.data_vars and ds[n].dtype.kind in "biu"}
     text = {str(n) for n, v in ds.data_vars.items() if v.dtype.kind in "SU"}
-    ds = ds.assign({n: ds[n].astype("f8") for n in integral}  # NaN needs a float
-                   | {n: ds[n].astype(object) for n in text})  # "absent" needs room
+    ds = ds.assign(
+        {n: ds[n].astype("f8") for n in integral}  # NaN needs a float
+        | {n: ds[n].astype(object) for n in text}
+    )  # "absent" needs room
     return ds.reindex({d: v for d, v in indexes.items() if d in ds.dims}, fill_value=fills)
 
 
@@ -284,27 +332,40 @@ def _concat(aligned: list[Any], fills: Mapping[str, Any]) -> Any:
     """The aligned Datasets stacked along ``over_time``, text as text again."""
     import xarray as xr  # heavy: only a history needs it
 
-    stacked = xr.concat(aligned, dim=OVER_TIME, join="outer", fill_value=fills,
-                        data_vars="all", coords="different", compat="equals",
-                        combine_attrs="drop_conflicts")
-    return stacked.assign({n: v.astype(str) for n, v in stacked.data_vars.items()
-                           if v.dtype.kind == "O"})
+    stacked = xr.concat(
+        aligned,
+        dim=OVER_TIME,
+        join="outer",
+        fill_value=fills,
+        data_vars="all",
+        coords="different",
+        compat="equals",
+        combine_attrs="drop_conflicts",
+    )
+    return stacked.assign(
+        {n: v.astype(str) for n, v in stacked.data_vars.items() if v.dtype.kind == "O"}
+    )
 
 
-def _with_revisions(stacked: Any, revisions: Sequence[Revision], datasets: Sequence[Any]
-                    ) -> Any:
+def _with_revisions(stacked: Any, revisions: Sequence[Revision], datasets: Sequence[Any]) -> Any:
     """``stacked`` labelled along ``over_time``: position, commit, commit time, debug."""
     import numpy as np  # heavy: only a history needs it
     import pandas as pd  # heavy: only a history needs it
 
-    stacked = stacked.assign_coords({
-        OVER_TIME: np.arange(len(revisions)),
-        "commit": (OVER_TIME, np.array([r.commit for r in revisions])),
-        "commit_time": (OVER_TIME, pd.DatetimeIndex(
-            [r.time.replace(tzinfo=None) for r in revisions]).as_unit("ns")),
-        "debug": (OVER_TIME, np.array([bool(ds.attrs.get("snakesweep_debug")) for ds in
-                                       datasets])),
-    })
+    stacked = stacked.assign_coords(
+        {
+            OVER_TIME: np.arange(len(revisions)),
+            "commit": (OVER_TIME, np.array([r.commit for r in revisions])),
+            "commit_time": (
+                OVER_TIME,
+                pd.DatetimeIndex([r.time.replace(tzinfo=None) for r in revisions]).as_unit("ns"),
+            ),
+            "debug": (
+                OVER_TIME,
+                np.array([bool(ds.attrs.get("snakesweep_debug")) for ds in datasets]),
+            ),
+        }
+    )
     stacked["commit_time"].attrs["timezone"] = "UTC"
     return stacked
 
@@ -329,9 +390,13 @@ def _kind(index: Any) -> str:
     return "boolean" if kind == "b" else "number" if kind in "iuf" else "text"
 
 
-def write_history(revisions: str | None, results: str | os.PathLike[str] = "results", *,
-                  max_count: int | None = None,
-                  progress: Callable[[str], None] | None = None) -> History:
+def write_history(
+    revisions: str | None,
+    results: str | os.PathLike[str] = "results",
+    *,
+    max_count: int | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> History:
     """Read the sweep of every revision of the range through DVC, stack them, write
     ``history.nc`` and ``history.rrd`` under ``results``; say how it goes on ``progress``."""
     say = progress or (lambda line: None)
@@ -341,8 +406,10 @@ def write_history(revisions: str | None, results: str | os.PathLike[str] = "resu
     path = _repo_relative(results, SWEEP)
     read: list[tuple[Revision, Any]] = []
     n = len(history.revisions)
-    places = {r.commit: f"[{i}/{n}] {r.short} {r.time:%Y-%m-%d %H:%M} UTC"
-              for i, r in enumerate(history.revisions, 1)}
+    places = {
+        r.commit: f"[{i}/{n}] {r.short} {r.time:%Y-%m-%d %H:%M} UTC"
+        for i, r in enumerate(history.revisions, 1)
+    }
     for revision in history.revisions:
         where = places[revision.commit]
         try:
@@ -355,14 +422,19 @@ def write_history(revisions: str | None, results: str | os.PathLike[str] = "resu
         read.append((revision, sweep))
         say(f"{where}: {int(sweep['run_id'].size)} cells, {revision.subject}")
     if not read:
-        raise HistoryError(spec, f"none of the {n} revision(s) of {spec!r} has a {path} that "
-                           "DVC can give (`dvc repro`, then commit dvc.lock and `dvc push`)")
+        raise HistoryError(
+            spec,
+            f"none of the {n} revision(s) of {spec!r} has a {path} that "
+            "DVC can give (`dvc repro`, then commit dvc.lock and `dvc push`)",
+        )
     newest = set(swept_dims(read[-1][1]))
     for revision, sweep in read:
         dims = swept_dims(sweep)
         if set(dims) != newest:
-            why = (f"its sweep is over ({', '.join(dims) or 'nothing'}), the newest over "
-                   f"({', '.join(swept_dims(read[-1][1]))})")
+            why = (
+                f"its sweep is over ({', '.join(dims) or 'nothing'}), the newest over "
+                f"({', '.join(swept_dims(read[-1][1]))})"
+            )
             history.skipped[revision.commit] = why
             say(f"{places[revision.commit]}: left out: {why}")
     read = [(r, s) for r, s in read if r.commit not in history.skipped]
@@ -386,6 +458,9 @@ def _repo_relative(results: str | os.PathLike[str], name: str) -> str:
     """``results/name`` relative to the working directory (the DVC root), as DVC names it."""
     path = store.local_path(os.path.abspath(Path(results, name)))
     if os.path.isabs(path):
-        raise HistoryError(str(results), f"--results {str(results)!r} is not inside this DVC "
-                           "repository, where `snakesweep history` runs")
+        raise HistoryError(
+            str(results),
+            f"--results {str(results)!r} is not inside this DVC "
+            "repository, where `snakesweep history` runs",
+        )
     return Path(path).as_posix()

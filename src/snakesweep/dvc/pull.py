@@ -51,12 +51,16 @@ class PullReport:
         return sorted({*self.missing, *self.damaged})
 
 
-def pull(results: str | os.PathLike[str] = "results", dvc_args: list[str] | None = None,
-         ) -> PullReport:
+def pull(
+    results: str | os.PathLike[str] = "results",
+    dvc_args: list[str] | None = None,
+) -> PullReport:
     """``dvc pull``, then every run the cache holds whole, checked against its hashes."""
     if not Path(".dvc").is_dir():
-        raise SnakesweepError("not the root of a DVC repository (no .dvc/ here): run "
-                              "`snakesweep pull` where dvc.yaml is, or `dvc init` first")
+        raise SnakesweepError(
+            "not the root of a DVC repository (no .dvc/ here): run "
+            "`snakesweep pull` where dvc.yaml is, or `dvc init` first"
+        )
     runs = store.runs_dir(results)
     pulled = _dvc("pull", *(dvc_args or []), check=False)
     if pulled.returncode != 0:
@@ -68,8 +72,10 @@ def manifest_of(runs: Path) -> dict[str, list[tuple[str, str]]]:
     """Per run id, its files and their md5 as ``dvc.lock`` records them."""
     oid = _locked_dir_hash(runs)
     if oid is None:
-        raise SnakesweepError(f"dvc.lock records no output {runs.as_posix()!r}: run `dvc repro` "
-                              "(or `dvc commit`) first")
+        raise SnakesweepError(
+            f"dvc.lock records no output {runs.as_posix()!r}: run `dvc repro` "
+            "(or `dvc commit`) first"
+        )
     path = _cache_path(oid)
     reason = "it is not there"
     if _md5(path) != oid.removesuffix(".dir"):
@@ -81,7 +87,8 @@ def manifest_of(runs: Path) -> dict[str, list[tuple[str, str]]]:
         raise SnakesweepError(
             f"the list of runs of {runs.as_posix()!r} ({oid}) is not in the DVC cache and the "
             f"default remote cannot give it ({reason}): push it from a machine that has it "
-            "(`dvc push`)") from None
+            "(`dvc push`)"
+        ) from None
     manifest: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for relpath, md5 in pairs:
         run_id, _, rest = relpath.partition("/")
@@ -109,8 +116,9 @@ def restore_runs(runs: Path, manifest: dict[str, list[tuple[str, str]]]) -> Pull
                 continue
             report.set_aside[run_id] = _set_aside(final, results)
         missing = [rel for rel, md5 in files if not _cache_path(md5).is_file()]
-        damaged = [rel for rel, md5 in files
-                   if rel not in missing and _md5(_cache_path(md5)) != md5]
+        damaged = [
+            rel for rel, md5 in files if rel not in missing and _md5(_cache_path(md5)) != md5
+        ]
         if missing:
             report.missing[run_id] = missing
         elif damaged:
@@ -129,8 +137,11 @@ def restore_runs(runs: Path, manifest: dict[str, list[tuple[str, str]]]) -> Pull
 
 def _computed_here(results: Path, run_id: str, files: dict[str, str]) -> bool:
     meta = store.read_meta(results, run_id) or {}
-    return (_md5(store.run_dir(results, run_id) / store.META) != files.get(store.META)
-            and meta.get("status") == "done" and store.result_path(results, run_id).is_file())
+    return (
+        _md5(store.run_dir(results, run_id) / store.META) != files.get(store.META)
+        and meta.get("status") == "done"
+        and store.result_path(results, run_id).is_file()
+    )
 
 
 def _set_aside(final: Path, results: Path) -> Path:
@@ -147,19 +158,33 @@ def _set_aside(final: Path, results: Path) -> Path:
 
 def describe(report: PullReport, results: str) -> list[str]:
     """One line per fact a user acts on."""
-    lines = [f"snakesweep: run {r} differs from dvc.lock and is kept: it was computed here "
-             "(`dvc commit` records it)" for r in report.kept]
-    lines += [f"snakesweep: run {r} did not match dvc.lock: set aside in {path}"
-              for r, path in report.set_aside.items()]
-    for kind, runs in (("not in the DVC cache or remote", report.missing),
-                       ("damaged in the DVC cache", report.damaged)):
+    lines = [
+        f"snakesweep: run {r} differs from dvc.lock and is kept: it was computed here "
+        "(`dvc commit` records it)"
+        for r in report.kept
+    ]
+    lines += [
+        f"snakesweep: run {r} did not match dvc.lock: set aside in {path}"
+        for r, path in report.set_aside.items()
+    ]
+    for kind, runs in (
+        ("not in the DVC cache or remote", report.missing),
+        ("damaged in the DVC cache", report.damaged),
+    ):
         for run_id, files in runs.items():
-            lines.append(f"snakesweep: run {run_id} is {kind} ({', '.join(files)}); "
-                         "it will be computed again")
+            lines.append(
+                f"snakesweep: run {run_id} is {kind} ({', '.join(files)}); "
+                "it will be computed again"
+            )
     done = len(report.present) + len(report.restored) + len(report.kept)
-    lines.append(f"snakesweep: {done} runs in {results}/runs"
-                 + (f", {len(report.lost)} to compute again: run `dvc repro` or "
-                    "`snakemake --cores all`" if report.lost else ""))
+    lines.append(
+        f"snakesweep: {done} runs in {results}/runs"
+        + (
+            f", {len(report.lost)} to compute again: run `dvc repro` or `snakemake --cores all`"
+            if report.lost
+            else ""
+        )
+    )
     return lines
 
 
@@ -186,8 +211,9 @@ def _locked_dir_hash(runs: Path) -> str | None:
                 if str(out.get("path", "")).rstrip("/") == target and out.get("md5"):
                     return str(out["md5"])
     except (AttributeError, TypeError):
-        raise SnakesweepError("dvc.lock is not what DVC writes (stages → outs → path, md5): "
-                              "restore it from git") from None
+        raise SnakesweepError(
+            "dvc.lock is not what DVC writes (stages → outs → path, md5): restore it from git"
+        ) from None
     return None
 
 
@@ -221,8 +247,9 @@ def _repo() -> Any:
         try:
             from dvc.repo import Repo
         except ImportError:
-            raise SnakesweepError("DVC is not installed (snakesweep requires it): "
-                                  "pip install 'dvc>=3,<4'") from None
+            raise SnakesweepError(
+                "DVC is not installed (snakesweep requires it): pip install 'dvc>=3,<4'"
+            ) from None
         try:
             _REPO.append(Repo())
         except Exception as exc:  # noqa: BLE001 - DVC's own NotDvcRepoError and kin
@@ -243,8 +270,10 @@ def _md5(path: Path) -> str | None:
 
 def _dvc(*args: str, check: bool) -> subprocess.CompletedProcess[Any]:
     try:
-        dvc = [shutil.which("dvc") or sys.executable, *([] if shutil.which("dvc") else
-                                                        ["-m", "dvc"])]
+        dvc = [
+            shutil.which("dvc") or sys.executable,
+            *([] if shutil.which("dvc") else ["-m", "dvc"]),
+        ]
         done = subprocess.run([*dvc, *args], text=True, check=False)
     except OSError as exc:
         raise SnakesweepError(f"cannot run dvc: {exc}") from None

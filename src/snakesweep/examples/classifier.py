@@ -61,8 +61,12 @@ def train(cfg: Any) -> dict[str, Any]:
         return float(np.mean((forward(x[idx])[1] > 0.5) == y[idx]))
 
     return {
-        "loss": xr.DataArray(losses, dims="step", coords={"step": np.arange(len(losses))},
-                             attrs={"long_name": "training cross-entropy"}),
+        "loss": xr.DataArray(
+            losses,
+            dims="step",
+            coords={"step": np.arange(len(losses))},
+            attrs={"long_name": "training cross-entropy"},
+        ),
         "train_accuracy": accuracy(train_idx),
         "test_accuracy": accuracy(test_idx),
     }

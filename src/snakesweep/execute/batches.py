@@ -36,8 +36,16 @@ from snakesweep.execute import devices
 from snakesweep.execute.execution import execute_contained, failure_line, warm_up
 from snakesweep.planning.plan import load_plan
 
-__all__ = ["BATCH_ID_PATTERN", "MAX_JOBS", "Batch", "batch_size", "form_batches",
-           "main", "run_batch", "write_batches"]
+__all__ = [
+    "BATCH_ID_PATTERN",
+    "MAX_JOBS",
+    "Batch",
+    "batch_size",
+    "form_batches",
+    "main",
+    "run_batch",
+    "write_batches",
+]
 
 MAX_JOBS = 2_000
 """Pending runs beyond which jobs are batches whatever ``batch`` says (at most this many)."""
@@ -66,8 +74,9 @@ def batch_size(setting: int | str | None, pending: int, jobs: int) -> int:
     return max(1, size, math.ceil(pending / MAX_JOBS))
 
 
-def form_batches(run_ids: Sequence[str], size: int,
-                 group_of: Callable[[str], Hashable] = lambda _: None) -> list[Batch]:
+def form_batches(
+    run_ids: Sequence[str], size: int, group_of: Callable[[str], Hashable] = lambda _: None
+) -> list[Batch]:
     """Chunks of ``size`` runs, each of one group (runs with other resources go apart)."""
     groups: dict[Hashable, list[str]] = {}
     for run_id in run_ids:
@@ -75,15 +84,19 @@ def form_batches(run_ids: Sequence[str], size: int,
     out = []
     for members in groups.values():
         for i in range(0, len(members), size):
-            chunk = tuple(members[i:i + size])
+            chunk = tuple(members[i : i + size])
             digest = hashlib.sha256("\n".join(chunk).encode()).hexdigest()[:16]
             out.append(Batch(digest, chunk))
     return out
 
 
-def write_batches(results: str | os.PathLike[str], plan_file: str | os.PathLike[str],
-                  batches: Sequence[Batch], statuses: Mapping[str, str],
-                  owner: bool = True) -> None:
+def write_batches(
+    results: str | os.PathLike[str],
+    plan_file: str | os.PathLike[str],
+    batches: Sequence[Batch],
+    statuses: Mapping[str, str],
+    owner: bool = True,
+) -> None:
     """Write each batch's file. The ``owner`` (the one Snakemake of ours alive here) also
     removes the files of batches no longer formed and every marker left (a
     marker outlives its batch when the merge that consumes it never ran); another parse
@@ -96,13 +109,19 @@ def write_batches(results: str | os.PathLike[str], plan_file: str | os.PathLike[
         keep = {f"{b.batch_id}.json" for b in batches}
         with os.scandir(where) as entries:
             for entry in entries:
-                if entry.name.endswith(".done") or (entry.name.endswith(".json")
-                                                    and entry.name not in keep):
+                if entry.name.endswith(".done") or (
+                    entry.name.endswith(".json") and entry.name not in keep
+                ):
                     Path(entry.path).unlink(missing_ok=True)
     for b in batches:
-        text = json.dumps({"plan": store.local_path(os.path.abspath(plan_file)),
-                           "results": store.local_path(os.path.abspath(results)),
-                           "runs": {r: statuses[r] for r in b.run_ids}}, indent=1)
+        text = json.dumps(
+            {
+                "plan": store.local_path(os.path.abspath(plan_file)),
+                "results": store.local_path(os.path.abspath(results)),
+                "runs": {r: statuses[r] for r in b.run_ids},
+            },
+            indent=1,
+        )
         path = store.batch_file(results, b.batch_id)
         try:
             if not owner or path.read_text(encoding="utf-8") == text:
@@ -133,8 +152,12 @@ def run_batch(path: str | os.PathLike[str]) -> int:
             if line:
                 failed += 1
                 print(line, file=sys.stderr, flush=True)
-            print(f"snakesweep: batch {Path(path).stem}: {i} of {len(runs)} runs ended "
-                  f"({failed} failed)", file=sys.stderr, flush=True)
+            print(
+                f"snakesweep: batch {Path(path).stem}: {i} of {len(runs)} runs ended "
+                f"({failed} failed)",
+                file=sys.stderr,
+                flush=True,
+            )
     if failed:
         return 1
     store.write_atomic(Path(path).with_suffix(".done"), "")
@@ -160,8 +183,11 @@ def main(argv: list[str] | None = None) -> int:
         return run_batch(args[0])
     except (SnakesweepError, OSError, ValueError, KeyError) as exc:
         what = f"no {exc}" if isinstance(exc, KeyError) else str(exc)
-        print(f"snakesweep: batch {args[0]}: {what} (run the sweep again: its batches are "
-              "formed again from the runs still pending)", file=sys.stderr)
+        print(
+            f"snakesweep: batch {args[0]}: {what} (run the sweep again: its batches are "
+            "formed again from the runs still pending)",
+            file=sys.stderr,
+        )
         return 2
 
 

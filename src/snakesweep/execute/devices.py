@@ -68,8 +68,9 @@ def _visible_devices() -> list[str]:
     if shutil.which("nvidia-smi") is None:
         return []
     try:
-        listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True,
-                                 timeout=30, check=True).stdout
+        listing = subprocess.run(
+            ["nvidia-smi", "-L"], capture_output=True, text=True, timeout=30, check=True
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return []
     return [str(i) for i, line in enumerate(listing.splitlines()) if line.startswith("GPU ")]
@@ -143,8 +144,12 @@ def _acquire(devices: list[str], share: int) -> tuple[list[IO[str]], str]:
                 if held is not None:
                     return held, device
         if not said:
-            print(f"snakesweep: every device slot ({len(devices) * share}) is in use; "
-                  "waiting for one", file=sys.stderr, flush=True)
+            print(
+                f"snakesweep: every device slot ({len(devices) * share}) is in use; "
+                "waiting for one",
+                file=sys.stderr,
+                flush=True,
+            )
             said = True
         time.sleep(0.05)
 

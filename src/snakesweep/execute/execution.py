@@ -41,9 +41,22 @@ from snakesweep.store import locks, result_record
 # numpy, xarray, netCDF4 and OmegaConf (~1 s to import together) are imported where a run
 # needs them (or by warm_up, before a pool forks): importing this module stays light.
 
-__all__ = ["Outcome", "execute_contained", "execute_run", "failure_line", "kill_tree", "main",
-           "open_run", "outcome_of_process", "takes_run", "timeout_of", "warm_up", "with_logged",
-           "write_result"]
+__all__ = [
+    "Outcome",
+    "execute_contained",
+    "execute_run",
+    "failure_line",
+    "kill_tree",
+    "main",
+    "open_run",
+    "outcome_of_process",
+    "takes_run",
+    "timeout_of",
+    "warm_up",
+    "with_logged",
+    "write_result",
+]
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -67,8 +80,12 @@ def execute_run(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> Out
         raise ExperimentError(run_id, f"not a run of the plan {str(plan.path)!r}")
     with locks.run_lock(results, run_id, _waiting_for(run_id)) as waited:
         if waited and _done(results, plan, run_id):
-            print(f"snakesweep: run {run_id} was finished by the process it waited for; "
-                  "not computed again", file=sys.stderr, flush=True)
+            print(
+                f"snakesweep: run {run_id} was finished by the process it waited for; "
+                "not computed again",
+                file=sys.stderr,
+                flush=True,
+            )
             return Outcome(run_id, "done")
         return _execute_held(plan, run_id, results)
 
@@ -84,8 +101,13 @@ def _done(results: str | os.PathLike[str], plan: Plan | None, run_id: str) -> bo
 
 def _waiting_for(run_id: str) -> Callable[[str], None]:
     def say(holder: str) -> None:
-        print(f"snakesweep: run {run_id} is being computed by another process ({holder}); "
-              "waiting for it", file=sys.stderr, flush=True)
+        print(
+            f"snakesweep: run {run_id} is being computed by another process ({holder}); "
+            "waiting for it",
+            file=sys.stderr,
+            flush=True,
+        )
+
     return say
 
 
@@ -96,20 +118,21 @@ def _execute_held(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> O
     draft = store.RunDraft.begin(Path(results).absolute(), run_id)
     try:
         with open(draft.path / store.CONFIG, "w", encoding="utf-8") as f:
-            yaml.dump(config, f, Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper),
-                      sort_keys=False)
+            yaml.dump(
+                config, f, Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper), sort_keys=False
+            )
     except OSError as exc:  # a full disk: nothing of this attempt is kept
         draft.discard()
-        raise ExperimentError(run_id, f"could not start: {exc.strerror or exc} "
-                              f"({draft.path})") from None
+        raise ExperimentError(
+            run_id, f"could not start: {exc.strerror or exc} ({draft.path})"
+        ) from None
     places = Places.here()
     start = datetime.now(UTC)
     t0 = time.perf_counter()
     error: dict[str, str] | None = None
     hydra: dict[str, Any] = {}
     handle: Run | None = None
-    dims = (*(d.name for d in plan.dims), *((plan.launch or {}).get("labels") or {}),
-            *plan.coords)
+    dims = (*(d.name for d in plan.dims), *((plan.launch or {}).get("labels") or {}), *plan.coords)
 
     def compute() -> None:  # in a copy of the context: context variables stay with the run
         nonlocal handle
@@ -136,8 +159,12 @@ def _execute_held(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> O
             trace = places.text(traceback.format_exc())
             print(trace, end="", file=sys.stderr)
             (draft.path / store.RESULT).unlink(missing_ok=True)
-            error = {"type": type(exc).__name__, "message": places.text(str(exc)),
-                     "summary": places.text(first_line(exc)), "traceback": trace}
+            error = {
+                "type": type(exc).__name__,
+                "message": places.text(str(exc)),
+                "summary": places.text(first_line(exc)),
+                "traceback": trace,
+            }
     duration = time.perf_counter() - t0
     recorded = handle.finish(draft.path / store.ARTIFACTS) if handle is not None else {}
     meta: dict[str, Any] = {
@@ -172,8 +199,9 @@ def _execute_held(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> O
     return Outcome(run_id, "done")
 
 
-def _commit_unstored(draft: store.RunDraft, meta: dict[str, Any],
-                    exc: OSError) -> tuple[dict[str, str], str]:
+def _commit_unstored(
+    draft: store.RunDraft, meta: dict[str, Any], exc: OSError
+) -> tuple[dict[str, str], str]:
     """Commit a run that could not be stored (its ``meta.json`` did not fit) as failed,
     without its result and artifacts, which free the space for the record. If even that
     does not fit, nothing is kept: the run stays pending, and ``ExperimentError`` says why."""
@@ -192,8 +220,9 @@ def _commit_unstored(draft: store.RunDraft, meta: dict[str, Any],
         draft.commit(meta)
     except OSError as again:
         draft.discard()
-        raise ExperimentError(draft.run_id, f"could not be recorded: "
-                              f"{again.strerror or again}; it stays pending") from None
+        raise ExperimentError(
+            draft.run_id, f"could not be recorded: {again.strerror or again}; it stays pending"
+        ) from None
     return error, summary
 
 
@@ -205,8 +234,11 @@ def write_result(ds: Any, path: Path) -> None:
     except Exception as exc:
         path.unlink(missing_ok=True)
         if store.out_of_space(path.parent, exc, ds.nbytes):
-            raise OSError(errno.ENOSPC, f"No space left on device for the result "
-                          f"({ds.nbytes} bytes) in {path.parent}: {first_line(exc)}") from exc
+            raise OSError(
+                errno.ENOSPC,
+                f"No space left on device for the result "
+                f"({ds.nbytes} bytes) in {path.parent}: {first_line(exc)}",
+            ) from exc
         raise
 
 
@@ -218,8 +250,9 @@ def takes_run(fn: Callable[..., Any]) -> bool:
     except (TypeError, ValueError):
         return False
     positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    return len(positional) >= 2 and (positional[1].default is inspect.Parameter.empty
-                                     or positional[1].name == "run")
+    return len(positional) >= 2 and (
+        positional[1].default is inspect.Parameter.empty or positional[1].name == "run"
+    )
 
 
 def open_run(run_id: str, config: Mapping[str, Any], options: Options, draft: Path) -> Run:
@@ -227,9 +260,13 @@ def open_run(run_id: str, config: Mapping[str, Any], options: Options, draft: Pa
     seed: Any = config
     for part in (options.seed_key or DEFAULT_SEED_KEY).split("."):
         seed = seed.get(part) if isinstance(seed, Mapping) else None
-    return Run(run_id, _as_dictconfig(dict(config)), draft,
-               seed=seed if isinstance(seed, int) and not isinstance(seed, bool) else None,
-               debounce=options.debounce)
+    return Run(
+        run_id,
+        _as_dictconfig(dict(config)),
+        draft,
+        seed=seed if isinstance(seed, int) and not isinstance(seed, bool) else None,
+        debounce=options.debounce,
+    )
 
 
 def with_logged(ds: Any, handle: Run, run_id: str, spec: str, reserved: tuple[str, ...]) -> Any:
@@ -239,23 +276,35 @@ def with_logged(ds: Any, handle: Run, run_id: str, spec: str, reserved: tuple[st
     logged = handle.dataset()
     clash = [n for n in logged.data_vars if n in (*RESERVED_NAMES, *reserved, STEP)]
     if clash:
-        raise ExperimentError(run_id, f"run.log({clash[0]}=...) logs {clash[0]!r}, which is "
-                              "the name of a swept key, of 'run_id'/'status' or of 'step': "
-                              "rename it")
+        raise ExperimentError(
+            run_id,
+            f"run.log({clash[0]}=...) logs {clash[0]!r}, which is "
+            "the name of a swept key, of 'run_id'/'status' or of 'step': "
+            "rename it",
+        )
     both = sorted(set(ds.data_vars) & set(logged.data_vars))
     if both:
-        raise ExperimentError(run_id, f"{spec!r} returned {both[0]!r} and also logged it with "
-                              f"run.log({both[0]}=...): rename one of them")
+        raise ExperimentError(
+            run_id,
+            f"{spec!r} returned {both[0]!r} and also logged it with "
+            f"run.log({both[0]}=...): rename one of them",
+        )
     if not logged.data_vars:
         return ds
     if STEP in ds.data_vars or (STEP in ds.dims and STEP not in ds.coords):
-        raise ExperimentError(run_id, f"{spec!r} returned {STEP!r} as a result or a dimension "
-                              "without coordinates, and logged steps: name it otherwise")
+        raise ExperimentError(
+            run_id,
+            f"{spec!r} returned {STEP!r} as a result or a dimension "
+            "without coordinates, and logged steps: name it otherwise",
+        )
     try:
         return xr.merge([ds, logged], join="outer", compat="no_conflicts")
     except (ValueError, xr.MergeError) as exc:
-        raise ExperimentError(run_id, f"{spec!r}: its returned results and its logged steps "
-                              f"do not fit together: {first_line(exc)}") from None
+        raise ExperimentError(
+            run_id,
+            f"{spec!r}: its returned results and its logged steps "
+            f"do not fit together: {first_line(exc)}",
+        ) from None
 
 
 def _as_dictconfig(config: dict[str, Any]) -> Any:
@@ -291,8 +340,7 @@ def execute_contained(plan: Plan, run_id: str, results: str | os.PathLike[str]) 
         if timed_out:
             kill_tree(pid)
         _, status = os.waitpid(pid, 0)
-    return outcome_of_process(results, run_id, pid, status, timeout if timed_out else None,
-                              plan)
+    return outcome_of_process(results, run_id, pid, status, timeout if timed_out else None, plan)
 
 
 def warm_up(plan: Plan) -> None:
@@ -376,9 +424,14 @@ def _run_in_child(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> N
         os._exit(code)
 
 
-def outcome_of_process(results: str | os.PathLike[str], run_id: str, pid: int,
-                       status: int, timed_out: float | None = None,
-                       plan: Plan | None = None) -> Outcome:
+def outcome_of_process(
+    results: str | os.PathLike[str],
+    run_id: str,
+    pid: int,
+    status: int,
+    timed_out: float | None = None,
+    plan: Plan | None = None,
+) -> Outcome:
     """What became of a run from the wait status of the process that ran it.
 
     A process that committed its run recorded its outcome; one that left its draft behind
@@ -393,8 +446,11 @@ def outcome_of_process(results: str | os.PathLike[str], run_id: str, pid: int,
         meta = store.read_meta(results, run_id) or {}
         if meta.get("status") in store.FAILED:
             error = meta.get("error", {})
-            return Outcome(run_id, "failed",
-                           f"{error.get('type')}: {first_line(str(error.get('message', '')))}")
+            return Outcome(
+                run_id,
+                "failed",
+                f"{error.get('type')}: {first_line(str(error.get('message', '')))}",
+            )
         return Outcome(run_id, "done")
     code = os.waitstatus_to_exitcode(status)
     how = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
@@ -402,22 +458,31 @@ def outcome_of_process(results: str | os.PathLike[str], run_id: str, pid: int,
     message = f"the run's process ended with {how} before recording a result"
     if timed_out is not None:
         kind = "Timeout"
-        message = (f"the run took longer than snakesweep.timeout ({timed_out:g} s) and was "
-                   "stopped")
+        message = f"the run took longer than snakesweep.timeout ({timed_out:g} s) and was stopped"
     if _done(results, plan, run_id):
         draft.discard()  # another attempt finished it meanwhile: keep that one
         return Outcome(run_id, "done")
     (draft.path / store.RESULT).unlink(missing_ok=True)  # written, but the run never ended
     try:
-        draft.commit({
-            "run_id": run_id, "status": state,
-            "end": datetime.now(UTC).isoformat(), "host": socket.gethostname(),
-            "pid": pid, "error": {"type": kind, "message": message, "traceback": ""},
-        })
+        draft.commit(
+            {
+                "run_id": run_id,
+                "status": state,
+                "end": datetime.now(UTC).isoformat(),
+                "host": socket.gethostname(),
+                "pid": pid,
+                "error": {"type": kind, "message": message, "traceback": ""},
+            }
+        )
     except OSError as exc:  # a full disk: the run stays pending, its draft goes
         draft.discard()
-        return Outcome(run_id, "failed", f"{kind}: {message} (and could not be recorded: "
-                       f"{exc.strerror or exc}; it stays pending)", recorded=False)
+        return Outcome(
+            run_id,
+            "failed",
+            f"{kind}: {message} (and could not be recorded: "
+            f"{exc.strerror or exc}; it stays pending)",
+            recorded=False,
+        )
     return Outcome(run_id, "failed", f"{kind}: {message}")
 
 

@@ -40,43 +40,59 @@ def to_dataset(result: Any, run_id: str, spec: str, reserved: tuple[str, ...] = 
         variables = {}
         for name, value in result.items():
             if not isinstance(name, str):
-                raise ExperimentError(run_id, f"{spec!r} returned a result named {name!r}: "
-                                      "names must be strings")
+                raise ExperimentError(
+                    run_id, f"{spec!r} returned a result named {name!r}: names must be strings"
+                )
             if isinstance(value, xr.DataArray):
                 variables[name] = value.rename(name)
             elif isinstance(value, (bool, int, float, np.number, np.bool_)):
                 variables[name] = xr.DataArray(value)
             elif isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
                 variables[name] = xr.DataArray(
-                    value, dims=[f"{name}_dim_{i}" for i in range(value.ndim)])
+                    value, dims=[f"{name}_dim_{i}" for i in range(value.ndim)]
+                )
             else:
                 raise ExperimentError(
-                    run_id, f"{spec!r} returned {name!r} as {type(value).__name__}: expected "
-                    "a number, a numeric numpy array or an xarray.DataArray")
+                    run_id,
+                    f"{spec!r} returned {name!r} as {type(value).__name__}: expected "
+                    "a number, a numeric numpy array or an xarray.DataArray",
+                )
         try:
             ds = xr.Dataset(variables)
         except ValueError as exc:  # sizes that conflict, a scalar named like a dimension
-            raise ExperimentError(run_id, f"{spec!r} returned results that do not fit in one "
-                                  f"Dataset: {first_line(exc)}") from None
+            raise ExperimentError(
+                run_id,
+                f"{spec!r} returned results that do not fit in one Dataset: {first_line(exc)}",
+            ) from None
     else:
         raise ExperimentError(
-            run_id, f"{spec!r} returned {type(result).__name__}: expected an xarray.Dataset "
-            "or a mapping of names to numbers, numpy arrays or xarray.DataArrays")
+            run_id,
+            f"{spec!r} returned {type(result).__name__}: expected an xarray.Dataset "
+            "or a mapping of names to numbers, numpy arrays or xarray.DataArrays",
+        )
     for name, var in variables.items():
         if var.dtype.kind not in "biuf":
-            raise ExperimentError(run_id, f"{spec!r} returned {name!r} of dtype {var.dtype}: "
-                                  "results must be numbers (bool, int or float)")
+            raise ExperimentError(
+                run_id,
+                f"{spec!r} returned {name!r} of dtype {var.dtype}: "
+                "results must be numbers (bool, int or float)",
+            )
     for name, coord in ds.coords.items():
         if getattr(coord.dtype, "tz", None) is not None:  # pandas' DatetimeTZDtype
             raise ExperimentError(
-                run_id, f"{spec!r} returned the coordinate {name!r} of times with a time zone "
+                run_id,
+                f"{spec!r} returned the coordinate {name!r} of times with a time zone "
                 f"({coord.dtype}), which NetCDF cannot store: give it times without one "
-                "(`.tz_convert(None)` gives them in UTC)")
+                "(`.tz_convert(None)` gives them in UTC)",
+            )
     ds = _named_dimensions(ds, run_id, spec)
     clash = [n for n in (*variables, *ds.dims, *ds.coords) if n in (*RESERVED_NAMES, *reserved)]
     if clash:
-        raise ExperimentError(run_id, f"{spec!r} returned {clash[0]!r}, which is the name of "
-                              "a swept key or of 'run_id'/'status': rename it")
+        raise ExperimentError(
+            run_id,
+            f"{spec!r} returned {clash[0]!r}, which is the name of "
+            "a swept key or of 'run_id'/'status': rename it",
+        )
     return ds
 
 
@@ -89,9 +105,12 @@ def _named_dimensions(ds: Any, run_id: str, spec: str) -> Any:
         coord = ds[name].variable
         if coord.ndim != 1 or coord.size != ds.sizes[name]:
             raise ExperimentError(
-                run_id, f"{spec!r} returned {name!r} of shape {coord.shape} beside results "
+                run_id,
+                f"{spec!r} returned {name!r} of shape {coord.shape} beside results "
                 f"along a dimension {name!r} of length {ds.sizes[name]}: a result named like "
-                "a dimension is its coordinate, one value per position; rename one of them")
+                "a dimension is its coordinate, one value per position; rename one of them",
+            )
         ds = ds.drop_vars(name).assign_coords(
-            {name: (name, coord.values, coord.attrs, coord.encoding)})
+            {name: (name, coord.values, coord.attrs, coord.encoding)}
+        )
     return ds

@@ -42,8 +42,15 @@ class Run:
     """One run, as its experiment sees it: ``id``, ``config``, ``seed``, ``dir``, and
     ``log``, ``blob``, ``update_metadata``."""
 
-    def __init__(self, run_id: str, config: Any, draft: Path, *, seed: int | None = None,
-                 debounce: float = 1.0) -> None:
+    def __init__(
+        self,
+        run_id: str,
+        config: Any,
+        draft: Path,
+        *,
+        seed: int | None = None,
+        debounce: float = 1.0,
+    ) -> None:
         self.id = run_id
         self.config = config
         self.seed = seed
@@ -65,11 +72,14 @@ class Run:
         elif type(step) is not int:
             step = _step(step, self.id)
         if self._step is not None and step < self._step:
-            raise ExperimentError(self.id, f"run.log(step={step}): steps must not decrease "
-                                  f"(the last was {self._step})")
+            raise ExperimentError(
+                self.id,
+                f"run.log(step={step}): steps must not decrease (the last was {self._step})",
+            )
         for key, value in values.items():
-            if type(value) is not float and (type(value) is not int or not
-                                             -2**63 <= value < 2**63):
+            if type(value) is not float and (
+                type(value) is not int or not -(2**63) <= value < 2**63
+            ):
                 values[key] = _number(value, self.id, key, step)
         if step == self._step:
             self._rows[-1].update(values)
@@ -92,8 +102,12 @@ class Run:
             self._flushed = len(self._rows)
         self._last_flush = time.monotonic() if now is None else now
 
-    def blob(self, name: str, data: bytes | str | os.PathLike[str],
-             metadata: Mapping[str, Any] | None = None) -> Path:
+    def blob(
+        self,
+        name: str,
+        data: bytes | str | os.PathLike[str],
+        metadata: Mapping[str, Any] | None = None,
+    ) -> Path:
         """Store ``data`` (bytes, text, or the path of a file, copied) as ``artifacts/NAME``."""
         relative = _artifact_name(name, self.id)
         meta = jsonify(dict(metadata or {}), self.id, f"blob {name!r} metadata")
@@ -104,14 +118,15 @@ class Run:
         elif isinstance(data, os.PathLike):
             source = Path(data)
             if not source.is_file():
-                raise ExperimentError(self.id, f"run.blob({name!r}): {str(source)!r} is not a "
-                                      "file")
+                raise ExperimentError(self.id, f"run.blob({name!r}): {str(source)!r} is not a file")
             shutil.copyfile(source, target)
         elif isinstance(data, str):
             target.write_text(data, encoding="utf-8")
         else:
-            raise ExperimentError(self.id, f"run.blob({name!r}): data must be bytes, str or "
-                                  f"a path, got {type(data).__name__}")
+            raise ExperimentError(
+                self.id,
+                f"run.blob({name!r}): data must be bytes, str or a path, got {type(data).__name__}",
+            )
         self._blobs[relative.as_posix()] = meta
         return target
 
@@ -135,8 +150,10 @@ class Run:
         shutil.rmtree(self.dir, ignore_errors=True)
         listed: dict[str, Any] = {p.relative_to(self.dir).as_posix(): {} for p in files}
         listed.update({k: v for k, v in self._blobs.items() if k in listed})
-        return {"artifacts": [{"name": k, "metadata": v} for k, v in sorted(listed.items())],
-                "metadata": self.metadata}
+        return {
+            "artifacts": [{"name": k, "metadata": v} for k, v in sorted(listed.items())],
+            "metadata": self.metadata,
+        }
 
     def dataset(self) -> Any:
         """The logged values as variables over ``step`` (NaN where a key was not logged)."""
@@ -157,8 +174,9 @@ def _logged_dataset(rows: list[dict[str, Any]]) -> Any:
         if all(type(r.get(key)) is int for r in rows):  # logged at every step, all integers
             data = np.fromiter((r[key] for r in rows), dtype=np.int64, count=len(rows))
         else:
-            data = np.fromiter((r.get(key, math.nan) for r in rows), dtype=np.float64,
-                               count=len(rows))
+            data = np.fromiter(
+                (r.get(key, math.nan) for r in rows), dtype=np.float64, count=len(rows)
+            )
         variables[key] = xr.DataArray(data, dims=[STEP])
     return xr.Dataset(variables, coords={STEP: steps})
 
@@ -200,8 +218,11 @@ def jsonify(value: Any, run_id: str, where: str) -> Any:
     tolist = getattr(value, "tolist", None)  # numpy scalars and arrays
     if callable(tolist):
         return jsonify(tolist(), run_id, where)
-    raise ExperimentError(run_id, f"{where}: {type(value).__name__} is not JSON data "
-                          "(numbers, strings, lists, mappings, None, paths, numpy values)")
+    raise ExperimentError(
+        run_id,
+        f"{where}: {type(value).__name__} is not JSON data "
+        "(numbers, strings, lists, mappings, None, paths, numpy values)",
+    )
 
 
 def _merge(into: dict[str, Any], update: Mapping[str, Any]) -> None:
@@ -215,8 +236,9 @@ def _merge(into: dict[str, Any], update: Mapping[str, Any]) -> None:
 def _step(step: Any, run_id: str) -> int:
     import numpy as np
 
-    if isinstance(step, (np.integer,)) or (hasattr(step, "ndim") and step.ndim == 0
-                                           and np.asarray(step).dtype.kind in "iu"):
+    if isinstance(step, (np.integer,)) or (
+        hasattr(step, "ndim") and step.ndim == 0 and np.asarray(step).dtype.kind in "iu"
+    ):
         return int(step)
     raise ExperimentError(run_id, f"run.log(step={step!r}): a step is an integer")
 
@@ -230,18 +252,31 @@ def _number(value: Any, run_id: str, key: str, step: int) -> float | int:
         return int(value)
     if isinstance(value, (int, float, np.integer, np.floating)):
         number = value.item() if isinstance(value, np.generic) else value
-        if isinstance(number, int) and not -2**63 <= number < 2**63:
-            raise ExperimentError(run_id, f"run.log: {key!r} at step {step} is {number}, "
-                                  "outside 64-bit integers: log it as a float")
+        if isinstance(number, int) and not -(2**63) <= number < 2**63:
+            raise ExperimentError(
+                run_id,
+                f"run.log: {key!r} at step {step} is {number}, "
+                "outside 64-bit integers: log it as a float",
+            )
         return number
-    raise ExperimentError(run_id, f"run.log: {key!r} at step {step} is {type(value).__name__}"
-                          f" {value!r:.60}: logged values are numbers")
+    raise ExperimentError(
+        run_id,
+        f"run.log: {key!r} at step {step} is {type(value).__name__}"
+        f" {value!r:.60}: logged values are numbers",
+    )
 
 
 def _artifact_name(name: str, run_id: str) -> PurePosixPath:
     path = PurePosixPath(name)
-    if (not name or path.is_absolute() or ".." in path.parts or "\\" in name
-            or name.endswith("/") or path.name in ("", ".")):
-        raise ExperimentError(run_id, f"run.blob({name!r}): a blob's name is a relative path "
-                              "without '..'")
+    if (
+        not name
+        or path.is_absolute()
+        or ".." in path.parts
+        or "\\" in name
+        or name.endswith("/")
+        or path.name in ("", ".")
+    ):
+        raise ExperimentError(
+            run_id, f"run.blob({name!r}): a blob's name is a relative path without '..'"
+        )
     return path

@@ -34,9 +34,18 @@ from snakesweep import store
 from snakesweep.errors import ExperimentError
 from snakesweep.execute.experiment import RESERVED_NAMES, load_experiment, to_dataset
 
-__all__ = ["RETURN_VARIABLE", "add_import_paths", "import_task", "job_config_path",
-           "job_output_dir", "job_record", "load_job_config", "plain_value", "result_dataset",
-           "run_task"]
+__all__ = [
+    "RETURN_VARIABLE",
+    "add_import_paths",
+    "import_task",
+    "job_config_path",
+    "job_output_dir",
+    "job_record",
+    "load_job_config",
+    "plain_value",
+    "result_dataset",
+    "run_task",
+]
 
 RETURN_VARIABLE = "return_value"
 """The result variable a task's returned number becomes."""
@@ -86,8 +95,13 @@ def load_job_config(launch: Mapping[str, Any], run_id: str) -> Any:
         return _JobUnpickler(f, main).load()
 
 
-def run_task(launch: Mapping[str, Any], run_id: str, run_dir: Path,
-             record: dict[str, Any], reserved: tuple[str, ...] = ()) -> Any:
+def run_task(
+    launch: Mapping[str, Any],
+    run_id: str,
+    run_dir: Path,
+    record: dict[str, Any],
+    reserved: tuple[str, ...] = (),
+) -> Any:
     """Run the job of ``run_id`` with Hydra's ``run_job``; its results as a Dataset.
 
     Writes the return value to ``run_dir/return.json``; fills ``record`` (the run's
@@ -110,10 +124,16 @@ def run_task(launch: Mapping[str, Any], run_id: str, run_dir: Path,
     JobRuntime.instance().set("name", str(config.hydra.job.name))
     HydraConfig.instance().set_config(config)  # ${hydra:…} in the sweep dir resolves
     record.update(job_record(config))
-    ret = run_job(task_function=task, config=config, job_dir_key="hydra.sweep.dir",
-                  job_subdir_key="hydra.sweep.subdir",
-                  hydra_context=HydraContext(config_loader=None,  # type: ignore[arg-type]
-                                             callbacks=Callbacks(config)))
+    ret = run_job(
+        task_function=task,
+        config=config,
+        job_dir_key="hydra.sweep.dir",
+        job_subdir_key="hydra.sweep.subdir",
+        hydra_context=HydraContext(
+            config_loader=None,  # type: ignore[arg-type]
+            callbacks=Callbacks(config),
+        ),
+    )
     if ret.status == JobStatus.FAILED:
         raise ret._return_value
     value = plain_value(ret._return_value, run_id)
@@ -123,8 +143,11 @@ def run_task(launch: Mapping[str, Any], run_id: str, run_dir: Path,
 
 def job_record(config: Any) -> dict[str, Any]:
     """What ``meta.json`` keeps of a job's Hydra config: where it ran and as what."""
-    return {"output_dir": store.local_path(job_output_dir(config)),
-            "job_name": str(config.hydra.job.name), "job_num": int(config.hydra.job.num)}
+    return {
+        "output_dir": store.local_path(job_output_dir(config)),
+        "job_name": str(config.hydra.job.name),
+        "job_num": int(config.hydra.job.num),
+    }
 
 
 def job_output_dir(config: Any) -> str:
@@ -132,8 +155,12 @@ def job_output_dir(config: Any) -> str:
     config set in ``HydraConfig``, which ``${hydra:…}`` in it resolves against."""
     from omegaconf import OmegaConf  # OmegaConf: loaded by a Hydra job only
 
-    return os.path.abspath(os.path.join(str(OmegaConf.select(config, "hydra.sweep.dir")),
-                                        str(OmegaConf.select(config, "hydra.sweep.subdir"))))
+    return os.path.abspath(
+        os.path.join(
+            str(OmegaConf.select(config, "hydra.sweep.dir")),
+            str(OmegaConf.select(config, "hydra.sweep.subdir")),
+        )
+    )
 
 
 def plain_value(value: Any, run_id: str) -> Any:
@@ -152,8 +179,9 @@ def plain_value(value: Any, run_id: str) -> Any:
         out = {}
         for k, v in value.items():
             if not isinstance(k, str):
-                raise ExperimentError(run_id, f"the task returned a mapping with the key {k!r}: "
-                                      "keys must be strings")
+                raise ExperimentError(
+                    run_id, f"the task returned a mapping with the key {k!r}: keys must be strings"
+                )
             out[k] = plain_value(v, run_id)
         return out
     if isinstance(value, (list, tuple)):
@@ -161,9 +189,12 @@ def plain_value(value: Any, run_id: str) -> Any:
     tolist = getattr(value, "tolist", None)  # numpy scalars and arrays, torch tensors
     if callable(tolist):
         return plain_value(tolist(), run_id)
-    raise ExperimentError(run_id, f"the task returned a {type(value).__name__}: snakesweep "
-                          "keeps a task's return value as JSON; return numbers, strings, "
-                          "lists, mappings, None or numpy values")
+    raise ExperimentError(
+        run_id,
+        f"the task returned a {type(value).__name__}: snakesweep "
+        "keeps a task's return value as JSON; return numbers, strings, "
+        "lists, mappings, None or numpy values",
+    )
 
 
 def result_dataset(value: Any, run_id: str, spec: str, reserved: tuple[str, ...] = ()) -> Any:
@@ -191,4 +222,3 @@ def result_dataset(value: Any, run_id: str, spec: str, reserved: tuple[str, ...]
                     numeric[name] = array
         return to_dataset(numeric, run_id, spec, reserved)
     return xr.Dataset()
-

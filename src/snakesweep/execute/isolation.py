@@ -68,14 +68,21 @@ except ImportError:  # pragma: no cover - CPython has it
 
 __all__ = ["isolated_run", "run_in_copied_context", "seeding_at_import", "unrestored"]
 
-_LOCALE_CATEGORIES = tuple(getattr(locale, name) for name in (
-    "LC_CTYPE", "LC_COLLATE", "LC_TIME", "LC_MONETARY", "LC_NUMERIC", "LC_MESSAGES")
-    if hasattr(locale, name))
-_SIGNALS = tuple(s for s in signal.valid_signals()  # the real-time ones are left alone
-                 if s not in (signal.SIGKILL, signal.SIGSTOP)
-                 and s < getattr(signal, "SIGRTMIN", signal.NSIG))
-_TIMERS = tuple(getattr(signal, name) for name in ("ITIMER_REAL", "ITIMER_VIRTUAL",
-                                                   "ITIMER_PROF") if hasattr(signal, name))
+_LOCALE_CATEGORIES = tuple(
+    getattr(locale, name)
+    for name in ("LC_CTYPE", "LC_COLLATE", "LC_TIME", "LC_MONETARY", "LC_NUMERIC", "LC_MESSAGES")
+    if hasattr(locale, name)
+)
+_SIGNALS = tuple(
+    s
+    for s in signal.valid_signals()  # the real-time ones are left alone
+    if s not in (signal.SIGKILL, signal.SIGSTOP) and s < getattr(signal, "SIGRTMIN", signal.NSIG)
+)
+_TIMERS = tuple(
+    getattr(signal, name)
+    for name in ("ITIMER_REAL", "ITIMER_VIRTUAL", "ITIMER_PROF")
+    if hasattr(signal, name)
+)
 
 _random_starts: dict[str, Any] = {}
 """The state each global generator starts a run with, when the experiment's import seeded it
@@ -104,7 +111,8 @@ def seeding_at_import() -> Iterator[None]:
     owners: list[tuple[str, Any, tuple[str, ...]]] = [
         ("random", random, ("seed", "setstate")),
         ("numpy", numpy.random, ("seed", "set_state")),
-        ("numpy", numpy.random.mtrand, ("seed", "set_state"))]
+        ("numpy", numpy.random.mtrand, ("seed", "set_state")),
+    ]
     for key, owner, names in owners:
         for name in names:
             original = getattr(owner, name)
@@ -124,6 +132,7 @@ def _noting(seeded: set[str], key: str, fn: Callable[..., Any]) -> Callable[...,
     def seeding(*args: Any, **kwargs: Any) -> Any:
         seeded.add(key)
         return fn(*args, **kwargs)
+
     return seeding
 
 
@@ -208,10 +217,20 @@ class _ProcessState:
     def restore(self) -> None:
         """Put the state back; what cannot be is listed in ``unrestored()``."""
         _unrestored.clear()
-        for step in (self._restore_warnings, self._restore_directory, self._restore_sys,
-                     self._restore_gc, self._restore_environment, self._restore_logging,
-                     self._restore_signals, self._restore_locale, self._restore_time_zone,
-                     self._restore_interpreter, self._restore_decimal, self._check_modules):
+        for step in (
+            self._restore_warnings,
+            self._restore_directory,
+            self._restore_sys,
+            self._restore_gc,
+            self._restore_environment,
+            self._restore_logging,
+            self._restore_signals,
+            self._restore_locale,
+            self._restore_time_zone,
+            self._restore_interpreter,
+            self._restore_decimal,
+            self._check_modules,
+        ):
             try:
                 step()
             except Exception as exc:  # noqa: BLE001 - the process is not reused
@@ -225,8 +244,11 @@ class _ProcessState:
 
     def _restore_sys(self) -> None:
         lists: tuple[tuple[list[Any], list[Any]], ...] = (
-            (sys.path, self.path), (sys.argv, self.argv), (sys.meta_path, self.meta_path),
-            (sys.path_hooks, self.path_hooks))
+            (sys.path, self.path),
+            (sys.argv, self.argv),
+            (sys.meta_path, self.meta_path),
+            (sys.path_hooks, self.path_hooks),
+        )
         for current, saved in lists:
             if current != saved:
                 current[:] = saved
@@ -324,8 +346,10 @@ class _ProcessState:
         names = list(sys.modules)
         if names[:count] == self.module_names:
             return
-        moved = next((saved for saved, now in zip(self.module_names, names, strict=False)
-                      if saved != now), self.module_names[min(len(names), count - 1)])
+        moved = next(
+            (saved for saved, now in zip(self.module_names, names, strict=False) if saved != now),
+            self.module_names[min(len(names), count - 1)],
+        )
         _unrestored.append(f"a module removed, replaced or reloaded: {moved!r}")
 
 
@@ -333,26 +357,46 @@ def _interpreter_settings() -> tuple[Any, ...]:
     """The interpreter's settings a run may change (``_ProcessState._restore_interpreter``)."""
     socket = sys.modules.get("socket")
     digits = getattr(sys, "get_int_max_str_digits", None)  # Python 3.11 and later
-    return (sys.getswitchinterval(), None if digits is None else digits(),
-            sys.dont_write_bytecode, sys.excepthook, threading.excepthook,
-            None if socket is None else socket.getdefaulttimeout())
+    return (
+        sys.getswitchinterval(),
+        None if digits is None else digits(),
+        sys.dont_write_bytecode,
+        sys.excepthook,
+        threading.excepthook,
+        None if socket is None else socket.getdefaulttimeout(),
+    )
 
 
 def _environ_data() -> dict[Any, Any]:
     """The mapping behind ``os.environ`` (encoded keys and values): copied and compared
     without decoding every entry, as ``os.environ.copy()`` does (20 times slower)."""
     data = getattr(os.environ, "_data", None)
-    return data if isinstance(data, dict) else {os.fsencode(k): os.fsencode(v)
-                                                 for k, v in os.environ.items()}
+    return (
+        data
+        if isinstance(data, dict)
+        else {os.fsencode(k): os.fsencode(v) for k, v in os.environ.items()}
+    )
 
 
 def _loggers() -> list[logging.Logger]:
     loggers: list[logging.Logger] = [logging.root]
-    loggers.extend(logger for logger in list(logging.root.manager.loggerDict.values())
-                   if isinstance(logger, logging.Logger))
+    loggers.extend(
+        logger
+        for logger in list(logging.root.manager.loggerDict.values())
+        if isinstance(logger, logging.Logger)
+    )
     return loggers
 
 
 def _logger_states() -> list[tuple[logging.Logger, int, list[Any], list[Any], bool, bool]]:
-    return [(logger, logger.level, list(logger.handlers), list(logger.filters),
-             logger.propagate, logger.disabled) for logger in _loggers()]
+    return [
+        (
+            logger,
+            logger.level,
+            list(logger.handlers),
+            list(logger.filters),
+            logger.propagate,
+            logger.disabled,
+        )
+        for logger in _loggers()
+    ]

@@ -31,11 +31,15 @@ class captured_output:
         sys.stdout.flush()
         sys.stderr.flush()
         if not _FD_STREAMS:
-            _FD_STREAMS.extend(open(fd, "w", buffering=1, closefd=False)  # noqa: SIM115
-                               for fd in (1, 2))
+            _FD_STREAMS.extend(
+                open(fd, "w", buffering=1, closefd=False)  # noqa: SIM115
+                for fd in (1, 2)
+            )
         self.saved = (os.dup(1), os.dup(2))
-        self.files = (open(self.directory / store.STDOUT, "wb"),
-                      open(self.directory / store.STDERR, "wb"))
+        self.files = (
+            open(self.directory / store.STDOUT, "wb"),
+            open(self.directory / store.STDERR, "wb"),
+        )
         os.dup2(self.files[0].fileno(), 1)
         os.dup2(self.files[1].fileno(), 2)
         self.streams = (sys.stdout, sys.stderr)

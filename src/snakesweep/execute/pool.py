@@ -78,7 +78,9 @@ def start_pool(workers: int, plan_file: str | os.PathLike[str]) -> Pool | None:
     token = secrets.token_hex(16)
     process = subprocess.Popen(
         [sys.executable, "-m", "snakesweep.execute.pool", str(workers), str(plan_file)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
     assert process.stdin is not None and process.stdout is not None
     process.stdin.write(token.encode() + b"\n")
     process.stdin.flush()
@@ -91,8 +93,9 @@ def start_pool(workers: int, plan_file: str | os.PathLike[str]) -> Pool | None:
     return Pool(process, f"{port}:{token}")
 
 
-def _serve(workers: int, plan_file: str, token: str, control: IO[bytes],
-          announce: IO[bytes]) -> None:
+def _serve(
+    workers: int, plan_file: str, token: str, control: IO[bytes], announce: IO[bytes]
+) -> None:
     """Listen on 127.0.0.1, warm up, fork ``workers`` and serve until ``control`` closes."""
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.bind(("127.0.0.1", 0))
@@ -162,8 +165,11 @@ def _serve(workers: int, plan_file: str, token: str, control: IO[bytes],
                 stopped_for = timed_out.pop(pid, None)
                 if pid in current:
                     results, run_id = current.pop(pid)
-                    _answer(jobs.pop(pid, None), results, outcome_of_process(
-                        results, run_id, pid, status, stopped_for, plan))
+                    _answer(
+                        jobs.pop(pid, None),
+                        results,
+                        outcome_of_process(results, run_id, pid, status, stopped_for, plan),
+                    )
     finally:
         _stop_workers(reports, current, jobs, plan)
         listener.close()
@@ -178,8 +184,12 @@ def _answer(job: socket.socket | None, results: str, outcome: Outcome) -> None:
         _reply(job, 1 if line else 0, line)
 
 
-def _stop_workers(reports: dict[int, socket.socket], current: dict[int, tuple[str, str]],
-                  jobs: dict[int, socket.socket], plan: Plan | None = None) -> None:
+def _stop_workers(
+    reports: dict[int, socket.socket],
+    current: dict[int, tuple[str, str]],
+    jobs: dict[int, socket.socket],
+    plan: Plan | None = None,
+) -> None:
     """TERM every worker, KILL what is left after a few seconds; record runs cut short,
     and tell their jobs."""
     for pid in reports:
@@ -195,8 +205,11 @@ def _stop_workers(reports: dict[int, socket.socket], current: dict[int, tuple[st
                 sock.close()
                 if pid in current:  # a run cut short is recorded as failed
                     results, run_id = current.pop(pid)
-                    _answer(jobs.pop(pid, None), results,
-                            outcome_of_process(results, run_id, pid, status, plan=plan))
+                    _answer(
+                        jobs.pop(pid, None),
+                        results,
+                        outcome_of_process(results, run_id, pid, status, plan=plan),
+                    )
         if waiting and time.monotonic() > deadline:
             for pid in waiting:
                 _signal(pid, signal.SIGKILL)
@@ -217,9 +230,13 @@ def _ignore(*_: Any) -> None:
     """SIGINT in a worker: Snakemake stops the sweep; the run's own children die of it."""
 
 
-def _read_reports(sock: socket.socket, pid: int, current: dict[int, tuple[str, str]],
-                  jobs: dict[int, socket.socket],
-                  deadlines: dict[int, tuple[float, float]] | None = None) -> None:
+def _read_reports(
+    sock: socket.socket,
+    pid: int,
+    current: dict[int, tuple[str, str]],
+    jobs: dict[int, socket.socket],
+    deadlines: dict[int, tuple[float, float]] | None = None,
+) -> None:
     """Follow a worker's ``start RESULTS RUN_ID TIMEOUT`` (with the job's connection) and
     ``end`` messages, as many as its socket holds now."""
     while True:
@@ -279,8 +296,11 @@ def _work(listener: socket.socket, master: int, token: str, report: socket.socke
                 results = os.path.abspath(results)
                 timeout = timeout_of(plans[plan_file], run_id)
                 try:
-                    socket.send_fds(report, [f"start\t{results}\t{run_id}\t{timeout or ''}\n"
-                                             .encode()], [conn.fileno()])
+                    socket.send_fds(
+                        report,
+                        [f"start\t{results}\t{run_id}\t{timeout or ''}\n".encode()],
+                        [conn.fileno()],
+                    )
                 except OSError:
                     raise _PoolGone from None  # the job runs it itself
                 try:

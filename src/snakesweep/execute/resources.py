@@ -35,9 +35,12 @@ def batch_value(name: str, runs: Iterable[Options]) -> int | float | str:
     return values[0]
 
 
-def per_job(names: Iterable[str],
-            value: Callable[[str, Any], int | float | str]) -> dict[str, Callable[[Any], Any]]:
+def per_job(
+    names: Iterable[str], value: Callable[[str, Any], int | float | str]
+) -> dict[str, Callable[[Any], Any]]:
     """Snakemake resources ``{name: function of the job's wildcards}``."""
+
     def of(name: str) -> Callable[[Any], Any]:
         return lambda wildcards: value(name, wildcards)
+
     return {name: of(name) for name in names}

@@ -33,10 +33,12 @@ class TaskFailed(LaunchError, RuntimeError):
         self.error = dict(error)
         self.type = str(error.get("type", "Error"))
         trace = str(error.get("traceback") or "").rstrip()
-        super().__init__(f"run {run_id} failed: {self.type}: "
-                         f"{first_line(str(error.get('message', '')))}"
-                         + (f"\n{trace}" if trace else "")
-                         + f"\n(its meta.json, stdout.log and stderr.log are in {where})")
+        super().__init__(
+            f"run {run_id} failed: {self.type}: "
+            f"{first_line(str(error.get('message', '')))}"
+            + (f"\n{trace}" if trace else "")
+            + f"\n(its meta.json, stdout.log and stderr.log are in {where})"
+        )
 
 
 def _describe(task: Any) -> str:

@@ -26,8 +26,7 @@ from snakesweep.execute.hydra_task import job_output_dir
 from snakesweep.hydra.errors import LaunchError, TaskFailed
 from snakesweep.hydra.task import TaskRef
 
-__all__ = ["Job", "compose_job", "compose_jobs", "identity_config", "job_return",
-           "stored_return"]
+__all__ = ["Job", "compose_job", "compose_jobs", "identity_config", "job_return", "stored_return"]
 
 
 @dataclass
@@ -43,20 +42,28 @@ class Job:
     """Its output directory (absolute), as Hydra's ``run_job`` makes it."""
 
 
-def compose_jobs(config_loader: Any, master: DictConfig, job_overrides: Sequence[Sequence[str]],
-                 initial_job_idx: int, task: TaskRef) -> list[Job]:
+def compose_jobs(
+    config_loader: Any,
+    master: DictConfig,
+    job_overrides: Sequence[Sequence[str]],
+    initial_job_idx: int,
+    task: TaskRef,
+) -> list[Job]:
     """The jobs of one batch, numbered from ``initial_job_idx``; ``HydraConfig`` left as
     Hydra's ``run_job`` leaves it."""
     hydra_cfg = HydraConfig.instance().cfg
     try:
-        return [compose_job(config_loader, master, list(o), initial_job_idx + i, task)
-                for i, o in enumerate(job_overrides)]
+        return [
+            compose_job(config_loader, master, list(o), initial_job_idx + i, task)
+            for i, o in enumerate(job_overrides)
+        ]
     finally:
         HydraConfig.instance().cfg = hydra_cfg  # as Hydra's run_job leaves it
 
 
-def compose_job(config_loader: Any, master: DictConfig, overrides: list[str], num: int,
-                task: TaskRef) -> Job:
+def compose_job(
+    config_loader: Any, master: DictConfig, overrides: list[str], num: int, task: TaskRef
+) -> Job:
     """One job's config as Hydra's launchers compose it, and the run it resolves to."""
     config = config_loader.load_sweep_config(master, overrides)
     with open_dict(config):
@@ -67,10 +74,18 @@ def compose_job(config_loader: Any, master: DictConfig, overrides: list[str], nu
         identity = identity_config(config, task)
         run_id = run_id_of(identity)
     except (OmegaConfBaseException, SnakesweepError) as exc:
-        raise LaunchError(f"snakesweep launcher: job #{num} ({' '.join(overrides)}): its "
-                          f"config cannot be resolved: {first_line(exc)}") from None
-    return Job(num=num, overrides=overrides, config=config, run_id=run_id, identity=identity,
-               output_dir=job_output_dir(config))
+        raise LaunchError(
+            f"snakesweep launcher: job #{num} ({' '.join(overrides)}): its "
+            f"config cannot be resolved: {first_line(exc)}"
+        ) from None
+    return Job(
+        num=num,
+        overrides=overrides,
+        config=config,
+        run_id=run_id,
+        identity=identity,
+        output_dir=job_output_dir(config),
+    )
 
 
 def identity_config(config: DictConfig, task: TaskRef) -> dict[str, Any]:
@@ -88,16 +103,19 @@ def identity_config(config: DictConfig, task: TaskRef) -> dict[str, Any]:
     pinned = _pin_runtime(raw)
     if pinned is not raw:
         task_cfg = OmegaConf.create(pinned)
-    plain = _jsonable(OmegaConf.to_container(task_cfg, resolve=True, throw_on_missing=False,
-                                             enum_to_str=True))
+    plain = _jsonable(
+        OmegaConf.to_container(task_cfg, resolve=True, throw_on_missing=False, enum_to_str=True)
+    )
     assert isinstance(plain, dict)
     node = plain.get("snakesweep")
     plain["snakesweep"] = {**(node if isinstance(node, dict) else {}), "experiment": task.spec}
     return {str(k): v for k, v in plain.items()}
 
 
-_VOLATILE = re.compile(r"(?<!\\)\$\{\s*(now\s*:|hydra\s*:\s*(?:runtime\.(?:output_dir|cwd)"
-                       r"|sweep\.|run\.|job\.(?:num|id)\b))")
+_VOLATILE = re.compile(
+    r"(?<!\\)\$\{\s*(now\s*:|hydra\s*:\s*(?:runtime\.(?:output_dir|cwd)"
+    r"|sweep\.|run\.|job\.(?:num|id)\b))"
+)
 
 
 def _pin_runtime(node: Any) -> Any:
@@ -124,8 +142,9 @@ def _jsonable(node: Any) -> Any:
     return str(node) if isinstance(node, PurePath) else node
 
 
-def job_return(job: Job, results: str, meta: Mapping[str, Any], *,
-               computed_here: bool) -> JobReturn:
+def job_return(
+    job: Job, results: str, meta: Mapping[str, Any], *, computed_here: bool
+) -> JobReturn:
     """The ``JobReturn`` of a job from its run; a job whose run was computed elsewhere or
     before gets its output directory's ``.hydra/`` files and a log saying so."""
     config = copy.deepcopy(job.config)
@@ -145,8 +164,13 @@ def job_return(job: Job, results: str, meta: Mapping[str, Any], *,
     chdir = config.hydra.job.chdir
     if chdir is None:  # as run_job decides it, by the app's version_base
         chdir = not version.base_at_least("1.2")
-    ret = JobReturn(overrides=list(job.overrides), cfg=task_cfg, hydra_cfg=hydra_cfg,
-                    working_dir=output_dir if chdir else os.getcwd(), task_name=name)
+    ret = JobReturn(
+        overrides=list(job.overrides),
+        cfg=task_cfg,
+        hydra_cfg=hydra_cfg,
+        working_dir=output_dir if chdir else os.getcwd(),
+        task_name=name,
+    )
     run_dir = store.run_dir(results, job.run_id)
     if not computed_here:
         Path(output_dir).mkdir(parents=True, exist_ok=True)
@@ -156,8 +180,10 @@ def job_return(job: Job, results: str, meta: Mapping[str, Any], *,
             _save_config(hydra_cfg, "hydra.yaml", hydra_output)
             _save_config(config.hydra.overrides.task, "overrides.yaml", hydra_output)
         with open(Path(output_dir, f"{name}.log"), "a", encoding="utf-8") as f:
-            f.write(f"snakesweep: this job is run {job.run_id}, computed earlier: its results "
-                    f"are in {run_dir}; nothing was computed here\n")
+            f.write(
+                f"snakesweep: this job is run {job.run_id}, computed earlier: its results "
+                f"are in {run_dir}; nothing was computed here\n"
+            )
     if meta.get("status") in store.FAILED:
         ret.status = JobStatus.FAILED
         ret.return_value = TaskFailed(job.run_id, meta.get("error") or {}, run_dir)

@@ -76,8 +76,9 @@ class LaunchState:
     jobs: list[Job] = field(default_factory=list)
 
 
-def launch(launcher: Any, job_overrides: Sequence[Sequence[str]],
-           initial_job_idx: int) -> list[JobReturn]:
+def launch(
+    launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
+) -> list[JobReturn]:
     """Run one batch of Hydra jobs through Snakemake; a ``JobReturn`` per job, in order."""
     setup_globals()
     config, context = launcher.config, launcher.hydra_context
@@ -97,16 +98,17 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]],
     _check_options(first)
     started = datetime.now(UTC).isoformat()
     launch_dir = store.launch_dir(
-        results, f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{initial_job_idx}")
+        results, f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{initial_job_idx}"
+    )
     plan = launch_plan(state.jobs, jobs, task, launch_dir, config)
-    code = _run_snakemake(plan, first, results, str(options.get("cores") or "all"),
-                          snakemake_args)
+    code = _run_snakemake(plan, first, results, str(options.get("cores") or "all"), snakemake_args)
     _check_finished(results, first, code)
     return _job_returns(jobs, first, results, started)
 
 
-def _announce(config: DictConfig, job_overrides: Sequence[Sequence[str]],
-              initial_job_idx: int) -> None:
+def _announce(
+    config: DictConfig, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
+) -> None:
     """Make the sweep's output directory and log the batch's jobs, as Hydra's launchers do."""
     sweep_dir = Path(str(config.hydra.sweep.dir))
     sweep_dir.mkdir(parents=True, exist_ok=True)
@@ -126,8 +128,9 @@ def _check_options(first: Mapping[str, Job]) -> None:
         raise LaunchError(f"snakesweep launcher: {exc}") from None
 
 
-def _run_snakemake(plan: Plan, first: Mapping[str, Job], results: str, cores: str,
-                   snakemake_args: list[str]) -> int:
+def _run_snakemake(
+    plan: Plan, first: Mapping[str, Job], results: str, cores: str, snakemake_args: list[str]
+) -> int:
     """Write the launch's plan and each run's job config beside it, run Snakemake on them
     (then remove them); Snakemake's exit status."""
     assert plan.launch is not None
@@ -136,10 +139,13 @@ def _run_snakemake(plan: Plan, first: Mapping[str, Job], results: str, cores: st
         for run_id, job in first.items():  # done ones too: `--forcerun` computes them again
             _write_pickle(job_config_path(plan.launch, run_id), job.config)
         write_plan(plan, launch_dir / "plan.json")
-        invocation = write_invocation(launch_dir / "invocation.yaml",
-                                      {"plan": str(launch_dir / "plan.json"), "results": results})
-        return run_snakemake(invocation, cores, snakemake_args,
-                             [Path(sys.executable).name, *sys.argv])
+        invocation = write_invocation(
+            launch_dir / "invocation.yaml",
+            {"plan": str(launch_dir / "plan.json"), "results": results},
+        )
+        return run_snakemake(
+            invocation, cores, snakemake_args, [Path(sys.executable).name, *sys.argv]
+        )
     finally:
         shutil.rmtree(launch_dir, ignore_errors=True)
 
@@ -149,56 +155,96 @@ def _check_finished(results: str, first: Mapping[str, Job], code: int) -> None:
     after = store.run_statuses(results, list(first))
     unfinished = sorted(r for r, s in after.items() if s not in ("done", "failed"))
     if unfinished or (code != 0 and "failed" not in after.values()):
-        what = (f"{len(unfinished)} of {len(first)} runs did not finish (first: "
-                f"{unfinished[0]})" if unfinished else "the merge of the runs did not finish")
-        raise LaunchError(f"snakesweep launcher: snakemake exited with status {code} and {what}; "
-                          "see Snakemake's messages above. Finished runs are kept: run the same "
-                          "command again to go on")
+        what = (
+            f"{len(unfinished)} of {len(first)} runs did not finish (first: {unfinished[0]})"
+            if unfinished
+            else "the merge of the runs did not finish"
+        )
+        raise LaunchError(
+            f"snakesweep launcher: snakemake exited with status {code} and {what}; "
+            "see Snakemake's messages above. Finished runs are kept: run the same "
+            "command again to go on"
+        )
 
 
-def _job_returns(jobs: Sequence[Job], first: Mapping[str, Job], results: str,
-                 started: str) -> list[JobReturn]:
+def _job_returns(
+    jobs: Sequence[Job], first: Mapping[str, Job], results: str, started: str
+) -> list[JobReturn]:
     """Each job's ``JobReturn`` from its run, and a line saying what was computed."""
     metas = {r: store.read_meta(results, r) or {} for r in first}
     computed = {r for r, j in first.items() if _computed_by(metas[r], j, started)}
-    returns = [job_return(job, results, metas[job.run_id],
-                          computed_here=job.run_id in computed and job is first[job.run_id])
-               for job in jobs]
+    returns = [
+        job_return(
+            job,
+            results,
+            metas[job.run_id],
+            computed_here=job.run_id in computed and job is first[job.run_id],
+        )
+        for job in jobs
+    ]
     failed = sum(r.status == JobStatus.FAILED for r in returns)
-    log.info(f"snakesweep: {_count(len(jobs), 'job')}, {_count(len(first), 'run')}: "
-             f"{len(computed)} computed, "
-             f"{len(first) - len(computed)} done before"
-             + (f", {failed} jobs failed" if failed else "") + f"; results in {results}/sweep.nc")
+    log.info(
+        f"snakesweep: {_count(len(jobs), 'job')}, {_count(len(first), 'run')}: "
+        f"{len(computed)} computed, "
+        f"{len(first) - len(computed)} done before"
+        + (f", {failed} jobs failed" if failed else "")
+        + f"; results in {results}/sweep.nc"
+    )
     return returns
 
 
 def _computed_by(meta: Mapping[str, Any], job: Job, since: str) -> bool:
     """Whether this job computed its run in this launch (in its own output directory)."""
     record = meta.get("hydra") or {}
-    return (record.get("output_dir") == store.local_path(job.output_dir)
-            and str(meta.get("start") or meta.get("end") or "") >= since)
+    return (
+        record.get("output_dir") == store.local_path(job.output_dir)
+        and str(meta.get("start") or meta.get("end") or "") >= since
+    )
 
 
-def launch_plan(jobs: Sequence[Job], batch: Sequence[Job], task: TaskRef, launch_dir: Path,
-                master: DictConfig) -> Plan:
+def launch_plan(
+    jobs: Sequence[Job], batch: Sequence[Job], task: TaskRef, launch_dir: Path, master: DictConfig
+) -> Plan:
     """The plan of every job of the multirun so far, computing the runs of ``batch``."""
     dims, indexes, labels = layout(jobs)
-    points = tuple(PlannedPoint(run_id=j.run_id, index=i, overrides=tuple(j.overrides),
-                                params={d.name: d.values[k] for d, k in zip(dims, i, strict=True)})
-                   for j, i in zip(jobs, indexes, strict=True))
+    points = tuple(
+        PlannedPoint(
+            run_id=j.run_id,
+            index=i,
+            overrides=tuple(j.overrides),
+            params={d.name: d.values[k] for d, k in zip(dims, i, strict=True)},
+        )
+        for j, i in zip(jobs, indexes, strict=True)
+    )
     configs: dict[str, dict[str, Any]] = {}
     for job in jobs:
         configs.setdefault(job.run_id, job.identity)
-    source = next((str(s.path) for s in master.hydra.runtime.config_sources
-                   if s.provider == "main" and s.path), "")
+    source = next(
+        (
+            str(s.path)
+            for s in master.hydra.runtime.config_sources
+            if s.provider == "main" and s.path
+        ),
+        "",
+    )
     plan = Plan(
-        config_dir=source, config_name=str(master.hydra.job.config_name),
+        config_dir=source,
+        config_name=str(master.hydra.job.config_name),
         overrides=tuple(str(o) for o in master.hydra.overrides.task),
-        dims=dims, points=points, configs=configs,
-        launch={"task": task.spec, "unwrap": task.unwrap, "sys_path": list(task.sys_path),
-                "main": task.main, "jobs": str(launch_dir),
-                "batch": sorted({j.run_id for j in batch}), "version_base": _version_base(),
-                "labels": labels})
+        dims=dims,
+        points=points,
+        configs=configs,
+        launch={
+            "task": task.spec,
+            "unwrap": task.unwrap,
+            "sys_path": list(task.sys_path),
+            "main": task.main,
+            "jobs": str(launch_dir),
+            "batch": sorted({j.run_id for j in batch}),
+            "version_base": _version_base(),
+            "labels": labels,
+        },
+    )
     check_coordinates(plan)
     return plan
 
@@ -219,12 +265,11 @@ def layout(jobs: Sequence[Job]) -> Layout:
     """
     parsed = [_swept_values(job) for job in jobs]
     keys = list(dict.fromkeys(k for keyed in parsed for k in keyed))
-    varying = [k for k in keys
-               if len({keyed.get(k, (None,))[0] for keyed in parsed}) > 1]
+    varying = [k for k in keys if len({keyed.get(k, (None,))[0] for keyed in parsed}) > 1]
     values = _values_in_order(parsed, varying)
     combos = [tuple(keyed.get(k, (None,))[0] for k in varying) for keyed in parsed]
     size = math.prod(len(values[k]) for k in varying)
-    grid = (all(None not in c for c in combos) and len(set(combos)) == len(combos) == size)
+    grid = all(None not in c for c in combos) and len(set(combos)) == len(combos) == size
     if not grid:
         return _job_layout(jobs, parsed, varying)
     return _grid_layout(varying, values, combos)
@@ -240,13 +285,15 @@ def _swept_values(job: Job) -> _Keyed:
         value = ov.value()
         label = ov.get_value_element_as_str()
         keyed[dimension_name(ov.get_key_element())] = (
-            label, coordinate_of(value, label) if not isinstance(value, (list, dict))
-            else label)
+            label,
+            coordinate_of(value, label) if not isinstance(value, (list, dict)) else label,
+        )
     return keyed
 
 
-def _values_in_order(parsed: Sequence[_Keyed], varying: Sequence[str]
-                     ) -> dict[str, dict[str, Coordinate]]:
+def _values_in_order(
+    parsed: Sequence[_Keyed], varying: Sequence[str]
+) -> dict[str, dict[str, Coordinate]]:
     """Each varying key's values (text → coordinate), in the order they first appear."""
     values: dict[str, dict[str, Coordinate]] = {k: {} for k in varying}
     for keyed in parsed:
@@ -256,19 +303,26 @@ def _values_in_order(parsed: Sequence[_Keyed], varying: Sequence[str]
     return values
 
 
-def _job_layout(jobs: Sequence[Job], parsed: Sequence[_Keyed], varying: Sequence[str]
-                ) -> Layout:
+def _job_layout(jobs: Sequence[Job], parsed: Sequence[_Keyed], varying: Sequence[str]) -> Layout:
     """Jobs that are no grid: one dimension ``job``, each varying key's value along it."""
     nums = tuple(j.num for j in jobs)
     along: dict[str, list[Coordinate | None]] = {
-        k: [keyed[k][1] if k in keyed else None for keyed in parsed] for k in varying
-        if k != JOB_DIMENSION}
-    return ((Dimension(JOB_DIMENSION, nums, tuple(f"job={n}" for n in nums)),),
-            [(i,) for i in range(len(jobs))], along)
+        k: [keyed[k][1] if k in keyed else None for keyed in parsed]
+        for k in varying
+        if k != JOB_DIMENSION
+    }
+    return (
+        (Dimension(JOB_DIMENSION, nums, tuple(f"job={n}" for n in nums)),),
+        [(i,) for i in range(len(jobs))],
+        along,
+    )
 
 
-def _grid_layout(varying: Sequence[str], values: Mapping[str, dict[str, Coordinate]],
-                 combos: Sequence[tuple[str | None, ...]]) -> Layout:
+def _grid_layout(
+    varying: Sequence[str],
+    values: Mapping[str, dict[str, Coordinate]],
+    combos: Sequence[tuple[str | None, ...]],
+) -> Layout:
     """Jobs that are a grid: a dimension per varying key, each job at its cell."""
     dims = []
     for k in varying:
@@ -278,8 +332,11 @@ def _grid_layout(varying: Sequence[str], values: Mapping[str, dict[str, Coordina
             coords = list(labels)
         dims.append(Dimension(k, tuple(coords), tuple(f"{k}={v}" for v in labels)))
     positions = [{label: i for i, label in enumerate(values[k])} for k in varying]
-    return tuple(dims), [tuple(p[str(c)] for p, c in zip(positions, combo, strict=True))
-                         for combo in combos], {}
+    return (
+        tuple(dims),
+        [tuple(p[str(c)] for p, c in zip(positions, combo, strict=True)) for combo in combos],
+        {},
+    )
 
 
 def _first_jobs(jobs: Sequence[Job]) -> dict[str, Job]:
@@ -310,19 +367,21 @@ def _snakemake_args(options: Mapping[str, Any]) -> list[str]:
     if OmegaConf.is_config(extra):
         extra = OmegaConf.to_container(extra, resolve=True)
     if not isinstance(extra, list) or not all(isinstance(a, (str, int, float)) for a in extra):
-        raise LaunchError("snakesweep launcher: hydra.launcher.snakemake_args: expected a list "
-                          f"of arguments, e.g. ['--retries', '2'], got {extra!r}")
+        raise LaunchError(
+            "snakesweep launcher: hydra.launcher.snakemake_args: expected a list "
+            f"of arguments, e.g. ['--retries', '2'], got {extra!r}"
+        )
     moved = next((str(a) for a in extra if str(a).split("=")[0] in ("--directory", "-d")), None)
     if moved:
-        raise LaunchError(f"snakesweep launcher: hydra.launcher.snakemake_args: {moved!r} is "
-                          "not supported: the runs are found relative to where the app "
-                          "started; start the app in that directory, or set "
-                          "hydra.launcher.results")
+        raise LaunchError(
+            f"snakesweep launcher: hydra.launcher.snakemake_args: {moved!r} is "
+            "not supported: the runs are found relative to where the app "
+            "started; start the app in that directory, or set "
+            "hydra.launcher.results"
+        )
     return args + [str(a) for a in extra]
 
 
 def _count(n: int, noun: str) -> str:
     """``1 job``, ``2 jobs``."""
     return f"{n} {noun}{'s' * (n != 1)}"
-
-

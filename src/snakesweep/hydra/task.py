@@ -40,16 +40,24 @@ def task_reference(task: Any) -> TaskRef:
     module_name = getattr(task, "__module__", None)
     qualname = getattr(task, "__qualname__", None)
     if not isinstance(module_name, str) or not isinstance(qualname, str):
-        raise TaskReferenceError(task, "is not a function defined at module level: snakesweep "
-                                 "runs each job in its own process and imports the task "
-                                 "function there by module and name")
+        raise TaskReferenceError(
+            task,
+            "is not a function defined at module level: snakesweep "
+            "runs each job in its own process and imports the task "
+            "function there by module and name",
+        )
     if "<locals>" in qualname:
-        raise TaskReferenceError(task, "is defined inside another function: snakesweep "
-                                 "imports the task function by module and name in each job's "
-                                 "process; define it at module level")
+        raise TaskReferenceError(
+            task,
+            "is defined inside another function: snakesweep "
+            "imports the task function by module and name in each job's "
+            "process; define it at module level",
+        )
     if "<lambda>" in qualname:
-        raise TaskReferenceError(task, "is a lambda, which has no name to import it by: "
-                                 "define it with def at module level")
+        raise TaskReferenceError(
+            task,
+            "is a lambda, which has no name to import it by: define it with def at module level",
+        )
     module = sys.modules.get(module_name)
     sys_path: tuple[str, ...] = ()
     if module_name == "__main__":
@@ -60,18 +68,27 @@ def task_reference(task: Any) -> TaskRef:
         elif file:
             module_name = Path(file).stem
             if not module_name.isidentifier():
-                raise TaskReferenceError(task, f"lives in {Path(file).name}, which cannot be "
-                                         "imported by that name: rename the file to a valid "
-                                         "Python module name")
+                raise TaskReferenceError(
+                    task,
+                    f"lives in {Path(file).name}, which cannot be "
+                    "imported by that name: rename the file to a valid "
+                    "Python module name",
+                )
             sys_path = (store.local_path(os.path.dirname(os.path.abspath(file))),)
         if file and not _has_main_guard(Path(file)):
-            raise TaskReferenceError(task, f"lives in {Path(file).name}, which has no "
-                                     "`if __name__ == \"__main__\":` guard: snakesweep "
-                                     "imports the file in each job's process, so it must "
-                                     "not start the app on import")
+            raise TaskReferenceError(
+                task,
+                f"lives in {Path(file).name}, which has no "
+                '`if __name__ == "__main__":` guard: snakesweep '
+                "imports the file in each job's process, so it must "
+                "not start the app on import",
+            )
         if not file:
-            raise TaskReferenceError(task, "lives in __main__ without a file (an interactive "
-                                     "session or python -c): put it in a module or a script")
+            raise TaskReferenceError(
+                task,
+                "lives in __main__ without a file (an interactive "
+                "session or python -c): put it in a module or a script",
+            )
     else:
         sys_path = _import_root(module, module_name)
     target: Any = module
@@ -81,12 +98,19 @@ def task_reference(task: Any) -> TaskRef:
     while candidate is not task:
         candidate = getattr(candidate, "__wrapped__", None)
         if candidate is None:
-            raise TaskReferenceError(task, f"is not what {module_name}:{qualname} names "
-                                     "(a decorator without functools.wraps?): snakesweep "
-                                     "imports the task function by module and name")
+            raise TaskReferenceError(
+                task,
+                f"is not what {module_name}:{qualname} names "
+                "(a decorator without functools.wraps?): snakesweep "
+                "imports the task function by module and name",
+            )
         depth += 1
-    return TaskRef(f"{module_name}:{qualname}", depth, sys_path,
-                   main=getattr(task, "__module__", None) == "__main__")
+    return TaskRef(
+        f"{module_name}:{qualname}",
+        depth,
+        sys_path,
+        main=getattr(task, "__module__", None) == "__main__",
+    )
 
 
 def _has_main_guard(path: Path) -> bool:
@@ -99,7 +123,8 @@ def _has_main_guard(path: Path) -> bool:
         if isinstance(node, ast.If) and isinstance(node.test, ast.Compare):
             names = [node.test.left, *node.test.comparators]
             if any(isinstance(n, ast.Name) and n.id == "__name__" for n in names) and any(
-                    isinstance(n, ast.Constant) and n.value == "__main__" for n in names):
+                isinstance(n, ast.Constant) and n.value == "__main__" for n in names
+            ):
                 return True
     return False
 
@@ -117,4 +142,3 @@ def _import_root(module: Any, module_name: str) -> tuple[str, ...]:
     if any(root == p or p in root.parents for p in prefixes):
         return ()
     return (store.local_path(str(root)),)
-

@@ -31,8 +31,18 @@ from typing import Any
 from snakesweep.merge.index import RunShape
 from snakesweep.planning.plan import Plan
 
-__all__ = ["Form", "disagreeing", "encoding_of", "forms", "inexact", "inexact_reason",
-           "joined_indexes", "missing", "padded_sizes", "taken"]
+__all__ = [
+    "Form",
+    "disagreeing",
+    "encoding_of",
+    "forms",
+    "inexact",
+    "inexact_reason",
+    "joined_indexes",
+    "missing",
+    "padded_sizes",
+    "taken",
+]
 
 Form = tuple[Any, ...]
 """What a name is in one run: ``("result"|"coordinate", dims, kind)`` or
@@ -61,7 +71,8 @@ def forms(shape: RunShape) -> dict[str, Form]:
     out: dict[str, list[Any]] = {}
     for name, var in shape.variables.items():
         out.setdefault(name, []).append(
-            ("coordinate" if var.coordinate else "result", var.dims, _kind(var.dtype)))
+            ("coordinate" if var.coordinate else "result", var.dims, _kind(var.dtype))
+        )
         for dim in var.dims:
             coord = shape.coords.get(dim)
             form = ("dimension", None if coord is None else _kind(coord.dtype, labels=True))
@@ -78,12 +89,12 @@ def _said(form: Form, other: Form) -> str:
         return "a dimension " + (f"labelled by {form[1]}" if form[1] else "without labels")
     what, dims, kind = form
     kind = f" of {kind}" if len(other) != 3 or other[2] != kind else ""
-    return (f"a {what} over {', '.join(map(repr, dims))}" if dims else f"a scalar {what}") \
-        + kind
+    return (f"a {what} over {', '.join(map(repr, dims))}" if dims else f"a scalar {what}") + kind
 
 
-def disagreeing(order: Sequence[str], shapes: Mapping[str, RunShape],
-                taken: Collection[str]) -> dict[str, str]:
+def disagreeing(
+    order: Sequence[str], shapes: Mapping[str, RunShape], taken: Collection[str]
+) -> dict[str, str]:
     """The runs of ``order`` (domain order; each has a shape) whose results cannot share a
     Dataset with the others', and why (see the module's docstring). Runs of one shape
     (one object) are decided together: a sweep has few."""
@@ -97,25 +108,35 @@ def disagreeing(order: Sequence[str], shapes: Mapping[str, RunShape],
     return {r: reasons[id(shapes[r])] for r in order if id(shapes[r]) in reasons}
 
 
-def _unfit(groups: Mapping[int, tuple[RunShape, list[str]]],
-           found: Mapping[int, Mapping[str, Form]], taken: Collection[str]) -> dict[int, str]:
+def _unfit(
+    groups: Mapping[int, tuple[RunShape, list[str]]],
+    found: Mapping[int, Mapping[str, Form]],
+    taken: Collection[str],
+) -> dict[int, str]:
     """The groups whose results use a name of the sweep's own, or are not numbers; why."""
     reasons: dict[int, str] = {}
     for k, (shape, _) in groups.items():
         clash = [n for n in found[k] if n in taken]
-        text = [n for n, v in shape.variables.items()
-                if not v.coordinate and _kind(v.dtype) != "numbers"]
+        text = [
+            n
+            for n, v in shape.variables.items()
+            if not v.coordinate and _kind(v.dtype) != "numbers"
+        ]
         if clash:
-            reasons[k] = (f"its result names {clash[0]!r}, which is a swept key, a "
-                          "coordinate of the domain or 'run_id'/'status'")
+            reasons[k] = (
+                f"its result names {clash[0]!r}, which is a swept key, a "
+                "coordinate of the domain or 'run_id'/'status'"
+            )
         elif text:
-            reasons[k] = f"its result {text[0]!r} is not numbers " \
-                f"({shape.variables[text[0]].dtype})"
+            reasons[k] = f"its result {text[0]!r} is not numbers ({shape.variables[text[0]].dtype})"
     return reasons
 
 
-def _outvoted(groups: Mapping[int, tuple[RunShape, list[str]]],
-              found: Mapping[int, Mapping[str, Form]], reasons: dict[int, str]) -> None:
+def _outvoted(
+    groups: Mapping[int, tuple[RunShape, list[str]]],
+    found: Mapping[int, Mapping[str, Form]],
+    reasons: dict[int, str],
+) -> None:
     """Add to ``reasons`` the groups holding a name in another form than most runs do."""
     counts: dict[str, Counter[Form]] = {}
     for k, (_, runs) in groups.items():  # in the order of their first runs
@@ -129,33 +150,45 @@ def _outvoted(groups: Mapping[int, tuple[RunShape, list[str]]],
         for name, form in found[k].items():
             if form != chosen[name]:
                 others = counts[name][chosen[name]]
-                reasons[k] = (f"{name!r} is {_said(form, chosen[name])} here, "
-                              f"{_said(chosen[name], form)} in {others} other "
-                              f"run{'s' if others > 1 else ''}")
+                reasons[k] = (
+                    f"{name!r} is {_said(form, chosen[name])} here, "
+                    f"{_said(chosen[name], form)} in {others} other "
+                    f"run{'s' if others > 1 else ''}"
+                )
                 break
 
 
-def _unalignable(groups: Mapping[int, tuple[RunShape, list[str]]],
-                 reasons: dict[int, str]) -> None:
+def _unalignable(groups: Mapping[int, tuple[RunShape, list[str]]], reasons: dict[int, str]) -> None:
     """Add to ``reasons`` the groups whose labels repeat along a dimension other groups
     label otherwise."""
     kept = [k for k in groups if k not in reasons]
     for dim in dict.fromkeys(d for k in kept for d in groups[k][0].coords):
-        having = [k for k in kept if dim in groups[k][0].coords
-                  and any(dim in v.dims for v in groups[k][0].variables.values())]
+        having = [
+            k
+            for k in kept
+            if dim in groups[k][0].coords
+            and any(dim in v.dims for v in groups[k][0].variables.values())
+        ]
         indexes = [groups[k][0].index(dim) for k in having]
         if all(i.equals(indexes[0]) for i in indexes[1:]):
             continue
         for k, index in zip(having, indexes, strict=True):
             if not index.index.is_unique:
-                reasons[k] = (f"its labels along {dim!r} repeat, and other runs label "
-                              f"{dim!r} otherwise: it cannot be aligned with them")
+                reasons[k] = (
+                    f"its labels along {dim!r} repeat, and other runs label "
+                    f"{dim!r} otherwise: it cannot be aligned with them"
+                )
 
 
 def taken(plan: Plan) -> set[str]:
     """The names a run's results may not use: those of the sweep's own variables."""
-    return {*(d.name for d in plan.dims), *plan.coords,
-            *((plan.launch or {}).get("labels") or {}), "run_id", "status"}
+    return {
+        *(d.name for d in plan.dims),
+        *plan.coords,
+        *((plan.launch or {}).get("labels") or {}),
+        "run_id",
+        "status",
+    }
 
 
 def padded_sizes(shapes: Sequence[RunShape]) -> dict[str, int]:
@@ -210,7 +243,7 @@ def inexact(values: Any, dtype: Any) -> Any:
     digits = np.finfo(dtype).nmant + 1
     if values.dtype.itemsize * 8 - (values.dtype.kind == "i") <= digits:
         return None
-    limit = 2 ** digits
+    limit = 2**digits
     big = values > limit
     if values.dtype.kind == "i":
         big |= values < -limit
@@ -222,9 +255,11 @@ def inexact(values: Any, dtype: Any) -> Any:
 
 def inexact_reason(name: str, value: Any, dtype: Any) -> str:
     """Why a run holding ``value`` (``inexact``) in its ``name`` is left out."""
-    return (f"its {name!r} holds {value}, which sweep.nc cannot hold exactly: {name!r} is "
-            f"{dtype} there (a cell lacks it, it is padded or aligned, or runs hold it as "
-            "other types)")
+    return (
+        f"its {name!r} holds {value}, which sweep.nc cannot hold exactly: {name!r} is "
+        f"{dtype} there (a cell lacks it, it is padded or aligned, or runs hold it as "
+        "other types)"
+    )
 
 
 def encoding_of(coord: Any, dtype: Any) -> dict[str, Any]:

@@ -37,8 +37,12 @@ UNMERGED = "unmerged"
 """The status, in ``sweep.nc`` and ``runs.csv``, of a done run the merge left out."""
 
 
-def merge_runs(plan: Plan, results: str | os.PathLike[str], reader: ReaderName = "direct",
-               metas: Mapping[str, Mapping[str, Any] | None] | None = None) -> Any:
+def merge_runs(
+    plan: Plan,
+    results: str | os.PathLike[str],
+    reader: ReaderName = "direct",
+    metas: Mapping[str, Mapping[str, Any] | None] | None = None,
+) -> Any:
     """The sweep's Dataset, built from the run directories under ``results``.
 
     ``reader="xarray"`` reads every run with ``xr.load_dataset`` (the reference the direct
@@ -61,8 +65,12 @@ class Merged:
     """The done runs left out of the Dataset, and why (in domain order)."""
 
 
-def merged(plan: Plan, results: str | os.PathLike[str], reader: ReaderName = "direct",
-           metas: Mapping[str, Mapping[str, Any] | None] | None = None) -> Merged:
+def merged(
+    plan: Plan,
+    results: str | os.PathLike[str],
+    reader: ReaderName = "direct",
+    metas: Mapping[str, Mapping[str, Any] | None] | None = None,
+) -> Merged:
     """``merge_runs``' Dataset, with each merged run's shape and the runs left out."""
     statuses = dict(store.run_statuses(results, plan.run_ids))
     if reader == "direct":
@@ -71,8 +79,7 @@ def merged(plan: Plan, results: str | os.PathLike[str], reader: ReaderName = "di
         except Unsupported:
             pass  # the reference reader merges it, or raises what it raises
         else:
-            return Merged(_dataset(plan, statuses, assembled), assembled.shapes,
-                          assembled.unmerged)
+            return Merged(_dataset(plan, statuses, assembled), assembled.shapes, assembled.unmerged)
     assembled = reference_variables(plan, load_datasets(results, statuses))
     return Merged(_dataset(plan, statuses, assembled), None, assembled.unmerged)
 
@@ -101,8 +108,11 @@ def _dataset(plan: Plan, statuses: Mapping[str, str], assembled: Assembled) -> A
     # NetCDF forbids '/' in names: a nested config group `model/enc` becomes `model.enc`
     renames = {d: d.replace("/", ".") for d in (*dims, *coords) if "/" in d}
     # the results' coordinates are aligned with the results (outer join), then marked
-    ds = xr.Dataset({**variables, **assembled.coordinates}, coords=coords).set_coords(
-        list(assembled.coordinates)).rename(renames)
+    ds = (
+        xr.Dataset({**variables, **assembled.coordinates}, coords=coords)
+        .set_coords(list(assembled.coordinates))
+        .rename(renames)
+    )
     for old, new in renames.items():
         ds[new].attrs["hydra_key"] = old
     return ds.assign_attrs(
@@ -135,8 +145,10 @@ def _label_values(values: Sequence[Any]) -> Any:
 
     given = [v for v in values if v is not None]
     if given and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in given):
-        return np.array([np.nan if v is None else v for v in values],
-                        dtype=float if len(given) < len(values) else None)
+        return np.array(
+            [np.nan if v is None else v for v in values],
+            dtype=float if len(given) < len(values) else None,
+        )
     return np.array(["" if v is None else str(v) for v in values], dtype=str)
 
 

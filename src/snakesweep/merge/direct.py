@@ -40,8 +40,12 @@ class Unsupported(Exception):
     """
 
 
-def direct_variables(plan: Plan, results: str | os.PathLike[str], statuses: Mapping[str, str],
-                     metas: Mapping[str, Mapping[str, Any] | None] | None) -> Assembled:
+def direct_variables(
+    plan: Plan,
+    results: str | os.PathLike[str],
+    statuses: Mapping[str, str],
+    metas: Mapping[str, Mapping[str, Any] | None] | None,
+) -> Assembled:
     """Each result's DataArray as ``reference.reference_variables`` makes it, the runs left
     out and each merged run's shape; the runs ``merge_index`` says ``sweep.nc`` holds as they
     are now are not read."""
@@ -60,14 +64,22 @@ def direct_variables(plan: Plan, results: str | os.PathLike[str], statuses: Mapp
         if not inexact:
             break
         unmerged.update(inexact)
-    return Assembled(variables, coordinates,
-                     {r: unmerged[r] for r in order if r in unmerged},
-                     {r: p.shape for p in parts for r in p.runs})
+    return Assembled(
+        variables,
+        coordinates,
+        {r: unmerged[r] for r in order if r in unmerged},
+        {r: p.shape for p in parts for r in p.runs},
+    )
 
 
-def _previous_parts(plan: Plan, results: str | os.PathLike[str], done: list[str],
-                    metas: Mapping[str, Mapping[str, Any] | None] | None,
-                    cells: Mapping[str, list[int]], position: Mapping[str, int]) -> list[Part]:
+def _previous_parts(
+    plan: Plan,
+    results: str | os.PathLike[str],
+    done: list[str],
+    metas: Mapping[str, Mapping[str, Any] | None] | None,
+    cells: Mapping[str, list[int]],
+    position: Mapping[str, int],
+) -> list[Part]:
     """The done runs ``sweep.nc`` holds as they are now, with their values from there
     (none without a merge index for this layout)."""
     previous = merge_index.previous(results, plan.layout_digest)
@@ -88,8 +100,9 @@ def _previous_parts(plan: Plan, results: str | os.PathLike[str], done: list[str]
         return []
 
 
-def _read(results: str | os.PathLike[str], unread: list[str], position: Mapping[str, int]
-          ) -> list[Part]:
+def _read(
+    results: str | os.PathLike[str], unread: list[str], position: Mapping[str, int]
+) -> list[Part]:
     """The runs ``unread``, read from their result files; every unreadable one raised at
     once."""
     reader = Reader()
@@ -107,8 +120,7 @@ def _read(results: str | os.PathLike[str], unread: list[str], position: Mapping[
     return reader.parts(position)
 
 
-def _without(parts: list[Part], runs: Collection[str], position: Mapping[str, int]
-             ) -> list[Part]:
+def _without(parts: list[Part], runs: Collection[str], position: Mapping[str, int]) -> list[Part]:
     """``parts`` but ``runs``."""
     import numpy as np
 
@@ -120,8 +132,14 @@ def _without(parts: list[Part], runs: Collection[str], position: Mapping[str, in
         elif any(keep):
             rows = np.flatnonzero(keep)
             members = [part.runs[i] for i in rows]
-            out.append(Part(part.shape, members, {n: v[rows] for n, v in part.values.items()},
-                            position[members[0]]))
+            out.append(
+                Part(
+                    part.shape,
+                    members,
+                    {n: v[rows] for n, v in part.values.items()},
+                    position[members[0]],
+                )
+            )
     return out
 
 
@@ -141,8 +159,9 @@ def _cells(plan: Plan) -> dict[str, list[int]]:
     return cells
 
 
-def _assembled(plan: Plan, parts: list[Part], cells: Mapping[str, list[int]]
-               ) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
+def _assembled(
+    plan: Plan, parts: list[Part], cells: Mapping[str, list[int]]
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
     """Each result and coordinate over the swept dims and its own, as the reference
     assembles it: names in the order runs first hold them, aligned as
     ``reference._labelled`` aligns them (padded along dims without labels), attributes and
@@ -159,19 +178,28 @@ def _assembled(plan: Plan, parts: list[Part], cells: Mapping[str, list[int]]
     inexact: dict[str, str] = {}
     for name in names:
         having = [p for p in parts if name in p.shape.variables]
-        coords, own_sizes, rows = _aligned(name, having[0].shape.variables[name].dims, having,
-                                           sizes, joined)
-        coordinate, merged, wrong = _result(plan, name, having, coords, own_sizes, rows,
-                                            kept, cells)
+        coords, own_sizes, rows = _aligned(
+            name, having[0].shape.variables[name].dims, having, sizes, joined
+        )
+        coordinate, merged, wrong = _result(
+            plan, name, having, coords, own_sizes, rows, kept, cells
+        )
         for run_id, why in wrong.items():
             inexact.setdefault(run_id, why)
         (coordinates if coordinate else variables)[name] = merged
     return variables, coordinates, inexact
 
 
-def _result(plan: Plan, name: str, having: list[Part], coords: dict[str, Any],
-            own_sizes: list[int], rows: list[Any], kept: int, cells: Mapping[str, list[int]]
-            ) -> tuple[bool, Any, dict[str, str]]:
+def _result(
+    plan: Plan,
+    name: str,
+    having: list[Part],
+    coords: dict[str, Any],
+    own_sizes: list[int],
+    rows: list[Any],
+    kept: int,
+    cells: Mapping[str, list[int]],
+) -> tuple[bool, Any, dict[str, str]]:
     """One result (or coordinate: True) as a DataArray, from the aligned ``rows`` of the
     parts ``having`` it; and the runs holding integers its type cannot hold exactly."""
     import numpy as np
@@ -183,13 +211,26 @@ def _result(plan: Plan, name: str, having: list[Part], coords: dict[str, Any],
         raise Unsupported(name)
     count = sum(len(p.runs) for p in having)
     if first.coordinate and count == kept and all(_all_equal(r, rows[0][0]) for r in rows):
-        return True, xr.DataArray(rows[0][0].astype(dtype), dims=first.dims, coords=coords,
-                                  attrs=first.attrs), {}
+        return (
+            True,
+            xr.DataArray(
+                rows[0][0].astype(dtype), dims=first.dims, coords=coords, attrs=first.attrs
+            ),
+            {},
+        )
     final, fill = (dtype, None) if count == len(cells) else alignment.missing(dtype)
     shape = tuple(len(d.values) for d in plan.dims)
     data = _filled(shape, own_sizes, final, fill, having, rows, cells)
-    return first.coordinate, xr.DataArray(data, dims=[d.name for d in plan.dims] + list(
-        first.dims), coords=coords, attrs=first.attrs), _inexact(name, having, final)
+    return (
+        first.coordinate,
+        xr.DataArray(
+            data,
+            dims=[d.name for d in plan.dims] + list(first.dims),
+            coords=coords,
+            attrs=first.attrs,
+        ),
+        _inexact(name, having, final),
+    )
 
 
 def _inexact(name: str, having: list[Part], final: Any) -> dict[str, str]:
@@ -205,15 +246,25 @@ def _inexact(name: str, having: list[Part], final: Any) -> dict[str, str]:
     return out
 
 
-def _filled(shape: tuple[int, ...], own_sizes: list[int], final: Any, fill: Any,
-            having: list[Part], rows: list[Any], cells: Mapping[str, list[int]]) -> Any:
+def _filled(
+    shape: tuple[int, ...],
+    own_sizes: list[int],
+    final: Any,
+    fill: Any,
+    having: list[Part],
+    rows: list[Any],
+    cells: Mapping[str, list[int]],
+) -> Any:
     """One result over the swept dims (``shape``) and its own: each part's rows in their
     runs' cells, ``fill`` (None: every cell is some run's) in the others."""
     import numpy as np
 
     ncells = int(np.prod(shape, dtype=np.int64))
-    data = np.full((ncells, *own_sizes), fill, dtype=final) if fill is not None \
+    data = (
+        np.full((ncells, *own_sizes), fill, dtype=final)
+        if fill is not None
         else np.empty((ncells, *own_sizes), dtype=final)
+    )
     for part, values in zip(having, rows, strict=True):
         where = [cells[r] for r in part.runs]
         if all(len(c) == 1 for c in where):
@@ -237,8 +288,13 @@ def _all_equal(rows: Any, row: Any) -> bool:
     return bool(np.all(same))
 
 
-def _aligned(name: str, own: tuple[str, ...], having: list[Part], padded: Mapping[str, int],
-             joined: Mapping[str, Any]) -> tuple[dict[str, Any], list[int], list[Any]]:
+def _aligned(
+    name: str,
+    own: tuple[str, ...],
+    having: list[Part],
+    padded: Mapping[str, int],
+    joined: Mapping[str, Any],
+) -> tuple[dict[str, Any], list[int], list[Any]]:
     """One result's own coordinates, sizes and each part's rows after ``xr.align`` to the
     union of every run's labels (``joined``; ``reference._labelled``), each padded first
     along its dims without labels to their ``padded`` sizes.
@@ -251,12 +307,23 @@ def _aligned(name: str, own: tuple[str, ...], having: list[Part], padded: Mappin
     import numpy as np
 
     coords, sizes, moves = _moves(name, own, having, padded, joined)
-    return coords, sizes, [_moved(np.asarray(part.values[name]), move)
-                           for part, move in zip(having, moves, strict=True)]
+    return (
+        coords,
+        sizes,
+        [
+            _moved(np.asarray(part.values[name]), move)
+            for part, move in zip(having, moves, strict=True)
+        ],
+    )
 
 
-def _moves(name: str, own: tuple[str, ...], having: list[Part], padded: Mapping[str, int],
-           joined: Mapping[str, Any]) -> tuple[dict[str, Any], list[int], list[list[Any]]]:
+def _moves(
+    name: str,
+    own: tuple[str, ...],
+    having: list[Part],
+    padded: Mapping[str, int],
+    joined: Mapping[str, Any],
+) -> tuple[dict[str, Any], list[int], list[list[Any]]]:
     """``_aligned``'s coordinates and sizes, and for each part and own dim where each
     position takes its value from (-1: none; None: it is not moved)."""
     import numpy as np
@@ -298,9 +365,15 @@ def _moved(values: Any, move: list[Any]) -> Any:
         dtype, fill = alignment.missing(values.dtype)
         if math.prod(values.shape[1:]) == 0:  # nothing to place: all of it is fill,
             return np.full(  # of the fill's own type, as xarray makes it
-                (len(values), *(s if m is None else len(m)
-                                for s, m in zip(values.shape[1:], move, strict=True))),
-                fill)
+                (
+                    len(values),
+                    *(
+                        s if m is None else len(m)
+                        for s, m in zip(values.shape[1:], move, strict=True)
+                    ),
+                ),
+                fill,
+            )
         values = values.astype(dtype)
     for axis, m in enumerate(move):
         if m is None:

@@ -33,12 +33,20 @@ from snakesweep import store
 from snakesweep.planning.plan import Plan
 from snakesweep.store import MERGED, MERGED_CHECKSUMS, SIZED, SWEEP_INDEX, Checksums
 
-__all__ = ["merge_key", "merged_files", "recorded_key", "remember_files", "stamp",
-           "stamp_code", "staged_files"]
+__all__ = [
+    "merge_key",
+    "merged_files",
+    "recorded_key",
+    "remember_files",
+    "stamp",
+    "stamp_code",
+    "staged_files",
+]
 
 
-def merge_key(plan: Plan, results: str | os.PathLike[str],
-              statuses: Mapping[str, str] | None = None) -> str | None:
+def merge_key(
+    plan: Plan, results: str | os.PathLike[str], statuses: Mapping[str, str] | None = None
+) -> str | None:
     """The hash of the layout and of every run's ``meta.json``; None while a run is not done.
 
     Each ``meta.json`` enters by its sha256, hashed once per change of the file (kept with
@@ -73,13 +81,14 @@ def merged_files(results: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
 def staged_files(staged: Mapping[str, Path]) -> dict[str, dict[str, Any]]:
     """``merged_files`` of files written aside, before they are renamed into place
     (``staged``: the aside path of each of ``SIZED``)."""
-    return {name: {"bytes": os.stat(staged[name]).st_size,
-                   "sha256": store.file_sha256(staged[name])}
-            for name in SIZED if name in staged}
+    return {
+        name: {"bytes": os.stat(staged[name]).st_size, "sha256": store.file_sha256(staged[name])}
+        for name in SIZED
+        if name in staged
+    }
 
 
-def remember_files(results: str | os.PathLike[str], files: Mapping[str, Mapping[str, Any]]
-                   ) -> None:
+def remember_files(results: str | os.PathLike[str], files: Mapping[str, Mapping[str, Any]]) -> None:
     """Keep the digests of merged files just renamed into place (``staged_files``), so that
     nobody hashes them again (best effort: it is a cache)."""
     checksums = Checksums(results, MERGED_CHECKSUMS)
@@ -106,8 +115,12 @@ def recorded_key(results: str | os.PathLike[str]) -> str | None:
     return key
 
 
-def stamp(plan: Plan, results: str | os.PathLike[str],
-          statuses: Mapping[str, str] | None = None, key: str | None = None) -> bool:
+def stamp(
+    plan: Plan,
+    results: str | os.PathLike[str],
+    statuses: Mapping[str, str] | None = None,
+    key: str | None = None,
+) -> bool:
     """Write ``merge.key`` and date it so that Snakemake merges exactly when it must
     (``key``: the merge key, when the caller has it already).
 
@@ -116,8 +129,13 @@ def stamp(plan: Plan, results: str | os.PathLike[str],
     if key is None:
         key = merge_key(plan, results, statuses)
     fresh = key is not None and recorded_key(results) == key
-    return store.date_key(store.merge_key_file(results), key, fresh,
-                    [Path(results, n) for n in MERGED], plan.layout_digest)
+    return store.date_key(
+        store.merge_key_file(results),
+        key,
+        fresh,
+        [Path(results, n) for n in MERGED],
+        plan.layout_digest,
+    )
 
 
 def stamp_code(results: str | os.PathLike[str], stale: Collection[str]) -> None:

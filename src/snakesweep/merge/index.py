@@ -82,18 +82,31 @@ class RunShape:
             from xarray.indexes import PandasIndex
 
             found = self._indexes[dim] = PandasIndex.from_variables(
-                {dim: self.coords[dim]}, options={})
+                {dim: self.coords[dim]}, options={}
+            )
         return found
 
     @cached_property
     def encoded(self) -> Any:
         """The shape as JSON values, or None when something in it has no exact JSON form."""
         try:
-            return {"vars": [[n, list(v.dims), list(v.shape), _dtype(v.dtype),
-                              _pairs(v.attrs), *([1] if v.coordinate else [])]
-                             for n, v in self.variables.items()],
-                    "coords": [[d, _value(c.values), _pairs(c.attrs), _pairs(c.encoding)]
-                               for d, c in self.coords.items()]}
+            return {
+                "vars": [
+                    [
+                        n,
+                        list(v.dims),
+                        list(v.shape),
+                        _dtype(v.dtype),
+                        _pairs(v.attrs),
+                        *([1] if v.coordinate else []),
+                    ]
+                    for n, v in self.variables.items()
+                ],
+                "coords": [
+                    [d, _value(c.values), _pairs(c.attrs), _pairs(c.encoding)]
+                    for d, c in self.coords.items()
+                ],
+            }
         except _NoJson:
             return None
 
@@ -109,24 +122,34 @@ class RunShape:
     def of(cls, ds: Any) -> RunShape:
         """What a run's result (as ``xr.load_dataset`` reads it) holds besides its values."""
         index = [str(k) for k, c in ds.coords.items() if c.dims == (k,)]
-        variables = {str(n): VarShape(tuple(map(str, v.dims)), v.shape, v.dtype, dict(v.attrs))
-                     for n, v in ds.data_vars.items()}
-        variables.update({str(n): VarShape(tuple(map(str, c.dims)), c.shape, c.dtype,
-                                           dict(c.attrs), coordinate=True)
-                          for n, c in ds.coords.items() if str(n) not in index})
+        variables = {
+            str(n): VarShape(tuple(map(str, v.dims)), v.shape, v.dtype, dict(v.attrs))
+            for n, v in ds.data_vars.items()
+        }
+        variables.update(
+            {
+                str(n): VarShape(
+                    tuple(map(str, c.dims)), c.shape, c.dtype, dict(c.attrs), coordinate=True
+                )
+                for n, c in ds.coords.items()
+                if str(n) not in index
+            }
+        )
         return cls(variables, {d: _without_source(ds.variables[d]) for d in index})
 
     @classmethod
     def decode(cls, data: Any) -> RunShape:
         import xarray as xr
 
-        variables = {n: VarShape(tuple(dims), tuple(shape), _undtype(dt), _unpairs(attrs),
-                                 bool(coordinate))
-                     for n, dims, shape, dt, attrs, *coordinate in data["vars"]}
+        variables = {
+            n: VarShape(tuple(dims), tuple(shape), _undtype(dt), _unpairs(attrs), bool(coordinate))
+            for n, dims, shape, dt, attrs, *coordinate in data["vars"]
+        }
         coords = {}
         for dim, values, attrs, encoding in data["coords"]:
-            coords[dim] = xr.IndexVariable(dim, _unvalue(values), attrs=_unpairs(attrs),
-                                           encoding=_unpairs(encoding))
+            coords[dim] = xr.IndexVariable(
+                dim, _unvalue(values), attrs=_unpairs(attrs), encoding=_unpairs(encoding)
+            )
         return cls(variables, coords)
 
 
@@ -236,8 +259,7 @@ class Previous:
         """The shape of ``run_id``'s result as merged, if the run merged is the one whose
         result now has ``sha256``; None otherwise (it must be read)."""
         entry = self.runs.get(run_id)
-        if sha256 is None or not isinstance(entry, list) or len(entry) != 2 \
-                or entry[0] != sha256:
+        if sha256 is None or not isinstance(entry, list) or len(entry) != 2 or entry[0] != sha256:
             return None
         key = entry[1]
         if key not in self._decoded:
@@ -274,8 +296,12 @@ def previous(results: str | os.PathLike[str], layout: str) -> Previous | None:
     return Previous(Path(results, SWEEP), runs, shapes)
 
 
-def save(results: str | os.PathLike[str], layout: str, sweep: Mapping[str, Any] | None,
-         merged: Mapping[str, tuple[str | None, RunShape]]) -> None:
+def save(
+    results: str | os.PathLike[str],
+    layout: str,
+    sweep: Mapping[str, Any] | None,
+    merged: Mapping[str, tuple[str | None, RunShape]],
+) -> None:
     """Record what the ``sweep.nc`` just written holds: ``sweep`` is its size and sha256 (as
     ``sweep.json`` records them), ``merged`` each done run's result checksum and shape.
     Runs without a checksum or whose shape has no exact JSON form are left out (read again
@@ -292,8 +318,10 @@ def save(results: str | os.PathLike[str], layout: str, sweep: Mapping[str, Any] 
             continue
         shapes.setdefault(key, shape.encoded)
         runs[run_id] = [sha256, key]
-    text = json.dumps({"format": FORMAT, "layout": layout, "sweep": dict(sweep),
-                       "shapes": shapes, "runs": runs}, separators=(",", ":"))
+    text = json.dumps(
+        {"format": FORMAT, "layout": layout, "sweep": dict(sweep), "shapes": shapes, "runs": runs},
+        separators=(",", ":"),
+    )
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         store.write_atomic(path, text)
@@ -316,8 +344,11 @@ def slim(meta: Mapping[str, Any]) -> dict[str, Any]:
         for part, key in (("git", "commit"), ("code", "fingerprint"), ("system", "host")):
             if part in record:
                 value = record[part]
-                kept[part] = ({key: value[key]} if key in value else {}) \
-                    if isinstance(value, dict) else value
+                kept[part] = (
+                    ({key: value[key]} if key in value else {})
+                    if isinstance(value, dict)
+                    else value
+                )
         out["provenance"] = kept
     return out
 
@@ -365,8 +396,10 @@ class RunMetas:
             return
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            store.write_atomic(self.path, json.dumps({"format": FORMAT, "runs": self._known},
-                                                     separators=(",", ":")))
+            store.write_atomic(
+                self.path,
+                json.dumps({"format": FORMAT, "runs": self._known}, separators=(",", ":")),
+            )
         except OSError:
             pass
         self._changed = False

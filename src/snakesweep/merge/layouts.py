@@ -78,8 +78,8 @@ class _Layout:
         pieces = []
         for span in self.spans:
             end = span.offset + span.nbytes
-            pieces.append(raw[span.offset:end])
-            work[span.offset:end] = bytes(span.nbytes)
+            pieces.append(raw[span.offset : end])
+            work[span.offset : end] = bytes(span.nbytes)
         if work != self.masked:
             return None
         return self.variant(tuple(pieces[i] for i in self.coord_slots.values())), pieces
@@ -90,11 +90,21 @@ class _Layout:
         if found is None:
             import xarray as xr
 
-            values = {d: self.spans[i].decode(raw)[0]
-                      for (d, i), raw in zip(self.coord_slots.items(), coords, strict=True)}
-            found = self.variants[coords] = RunShape(self.shape.variables, {
-                d: xr.IndexVariable(d, values[d], attrs=dict(c.attrs), encoding=dict(c.encoding))
-                if d in values else c for d, c in self.shape.coords.items()})
+            values = {
+                d: self.spans[i].decode(raw)[0]
+                for (d, i), raw in zip(self.coord_slots.items(), coords, strict=True)
+            }
+            found = self.variants[coords] = RunShape(
+                self.shape.variables,
+                {
+                    d: xr.IndexVariable(
+                        d, values[d], attrs=dict(c.attrs), encoding=dict(c.encoding)
+                    )
+                    if d in values
+                    else c
+                    for d, c in self.shape.coords.items()
+                },
+            )
         return found
 
     @classmethod
@@ -109,12 +119,17 @@ class _Layout:
         slot = {name: i for i, name in enumerate(n for n, s in found.items() if s is not None)}
         masked = bytearray(raw)
         for span in spans:
-            masked[span.offset:span.offset + span.nbytes] = bytes(span.nbytes)
-        layout = cls(shape, len(raw), spans, bytes(masked),
-                     {n: slot.get(n) for n in shape.variables},
-                     {d: slot[d] for d in shape.coords if d in slot},
-                     {n: ds.variables[n].values for n in shape.variables if n not in slot})
-        pieces = [raw[s.offset:s.offset + s.nbytes] for s in spans]
+            masked[span.offset : span.offset + span.nbytes] = bytes(span.nbytes)
+        layout = cls(
+            shape,
+            len(raw),
+            spans,
+            bytes(masked),
+            {n: slot.get(n) for n in shape.variables},
+            {d: slot[d] for d in shape.coords if d in slot},
+            {n: ds.variables[n].values for n in shape.variables if n not in slot},
+        )
+        pieces = [raw[s.offset : s.offset + s.nbytes] for s in spans]
         layout.variants[tuple(pieces[i] for i in layout.coord_slots.values())] = shape
         return layout, pieces
 
@@ -162,9 +177,10 @@ def _span(h5: Any, name: str, var: Any, raw: bytes) -> _Span | None:
     if offset is None:
         return None
     span = _Span(offset, nbytes, stored, var.shape, boolean)
-    decoded = span.decode(raw[offset:offset + nbytes])[0]
+    decoded = span.decode(raw[offset : offset + nbytes])[0]
     if decoded.dtype != var.dtype or not np.array_equal(
-            decoded, var.values, equal_nan=var.dtype.kind in "fc"):
+        decoded, var.values, equal_nan=var.dtype.kind in "fc"
+    ):
         return None
     return span
 
@@ -175,7 +191,8 @@ def _decoded(encoding: Mapping[str, Any]) -> bool:
 
     fill = encoding.get("_FillValue")
     return any(k in encoding for k in _ENCODED) or (
-        fill is not None and not (isinstance(fill, float | np.floating) and np.isnan(fill)))
+        fill is not None and not (isinstance(fill, float | np.floating) and np.isnan(fill))
+    )
 
 
 def _stored(h5: Any, name: str, var: Any) -> Any:
@@ -199,8 +216,13 @@ def _contiguous(obj: Any, nbytes: int, size: int) -> int | None:
 
     plist = obj.id.get_create_plist()
     offset = obj.id.get_offset()
-    if plist.get_layout() != h5py.h5d.CONTIGUOUS or plist.get_nfilters() or offset is None \
-            or obj.id.get_storage_size() != nbytes or offset + nbytes > size:
+    if (
+        plist.get_layout() != h5py.h5d.CONTIGUOUS
+        or plist.get_nfilters()
+        or offset is None
+        or obj.id.get_storage_size() != nbytes
+        or offset + nbytes > size
+    ):
         return None
     return int(offset)
 
@@ -212,8 +234,9 @@ class Reader:
 
     def __init__(self) -> None:
         self.layouts: dict[int, list[_Layout]] = {}
-        self.groups: dict[tuple[int, int], tuple[_Layout, RunShape, list[str],
-                                                 list[list[bytes]]]] = {}
+        self.groups: dict[
+            tuple[int, int], tuple[_Layout, RunShape, list[str], list[list[bytes]]]
+        ] = {}
 
     def add(self, run_id: str, path: str) -> None:
         """Read one run's file: through a layout seen before, else as a new one."""
@@ -227,15 +250,23 @@ class Reader:
                 return
         layout, pieces = _Layout.parse(path, raw)
         known.insert(0, layout)
-        del known[self.KEPT:]
-        self._keep(run_id, layout, layout.variant(
-            tuple(pieces[i] for i in layout.coord_slots.values())), pieces)
+        del known[self.KEPT :]
+        self._keep(
+            run_id,
+            layout,
+            layout.variant(tuple(pieces[i] for i in layout.coord_slots.values())),
+            pieces,
+        )
 
     def _keep(self, run_id: str, layout: _Layout, shape: RunShape, pieces: list[bytes]) -> None:
         group = self.groups.get((id(layout), id(shape)))
         if group is None:
-            group = self.groups[id(layout), id(shape)] = (layout, shape, [], [
-                [] for _ in layout.spans])
+            group = self.groups[id(layout), id(shape)] = (
+                layout,
+                shape,
+                [],
+                [[] for _ in layout.spans],
+            )
         group[2].append(run_id)
         for column, piece in zip(group[3], pieces, strict=True):
             column.append(piece)

@@ -43,8 +43,7 @@ def raise_unreadable(errors: list[RunFileError]) -> None:
         raise ExceptionGroup(f"{len(errors)} run result file(s) cannot be read", errors)
 
 
-def load_datasets(results: str | os.PathLike[str], statuses: Mapping[str, str]
-                  ) -> dict[str, Any]:
+def load_datasets(results: str | os.PathLike[str], statuses: Mapping[str, str]) -> dict[str, Any]:
     """Each done run's ``result.nc``, read with ``xr.load_dataset``."""
     import xarray as xr
 
@@ -76,9 +75,9 @@ def reference_variables(plan: Plan, datasets: Mapping[str, Any]) -> Assembled:
     return Assembled(variables, coordinates, {r: unmerged[r] for r in order if r in unmerged})
 
 
-def _reference_arrays(plan: Plan, kept: list[str], shapes: Mapping[str, RunShape],
-                      datasets: Mapping[str, Any]
-                      ) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
+def _reference_arrays(
+    plan: Plan, kept: list[str], shapes: Mapping[str, RunShape], datasets: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
     """The variables and coordinates of the ``kept`` runs, placed by ``xr.align``; and the
     runs holding integers their variable's type cannot hold exactly."""
     import numpy as np
@@ -98,8 +97,11 @@ def _reference_arrays(plan: Plan, kept: list[str], shapes: Mapping[str, RunShape
         dtype = np.result_type(*(a.dtype for a in arrays))
         if dtype.kind not in "biufc" and not coordinate:
             raise SnakesweepError(f"result {name!r} is not numeric ({dtype})")
-        if coordinate and len(having) == len(kept) and all(
-                _equal(a.values, arrays[0].values) for a in arrays[1:]):
+        if (
+            coordinate
+            and len(having) == len(kept)
+            and all(_equal(a.values, arrays[0].values) for a in arrays[1:])
+        ):
             coordinates[name] = _shared(arrays[0], dtype, dims)
             continue
         merged, wrong = _over_cells(plan, name, aligned, dtype, datasets)
@@ -114,12 +116,14 @@ def _shared(template: Any, dtype: Any, dims: list[str]) -> Any:
     import xarray as xr
 
     own = {k: v for k, v in template.coords.items() if k not in dims}
-    return xr.DataArray(template.values.astype(dtype), dims=template.dims, coords=own,
-                        attrs=template.attrs)
+    return xr.DataArray(
+        template.values.astype(dtype), dims=template.dims, coords=own, attrs=template.attrs
+    )
 
 
-def _over_cells(plan: Plan, name: str, aligned: Mapping[str, Any], dtype: Any,
-                datasets: Mapping[str, Any]) -> tuple[Any, dict[str, str]]:
+def _over_cells(
+    plan: Plan, name: str, aligned: Mapping[str, Any], dtype: Any, datasets: Mapping[str, Any]
+) -> tuple[Any, dict[str, str]]:
     """One result (aligned, by run) over the swept dims and its own: NaN (or "", NaT) in
     the cells of runs that lack it; and the runs whose values its type cannot hold."""
     import numpy as np
@@ -136,14 +140,18 @@ def _over_cells(plan: Plan, name: str, aligned: Mapping[str, Any], dtype: Any,
         value = alignment.inexact(datasets[run_id].variables[name].values, final)
         if value is not None:
             inexact[run_id] = alignment.inexact_reason(name, value, final)
-    data = np.full(shape + template.shape, fill, dtype=final) if fill is not None \
+    data = (
+        np.full(shape + template.shape, fill, dtype=final)
+        if fill is not None
         else np.empty(shape + template.shape, dtype=final)
+    )
     for index, run_id in cells:
         if run_id in aligned:
             data[index] = aligned[run_id].values
     own = {k: v for k, v in template.coords.items() if k not in dims}
-    return xr.DataArray(data, dims=dims + list(template.dims), coords=own,
-                        attrs=template.attrs), inexact
+    return xr.DataArray(
+        data, dims=dims + list(template.dims), coords=own, attrs=template.attrs
+    ), inexact
 
 
 def _positioned(ds: Any, name: str, sizes: Mapping[str, int]) -> Any:
@@ -153,13 +161,17 @@ def _positioned(ds: Any, name: str, sizes: Mapping[str, int]) -> Any:
     import xarray as xr
 
     var = ds.variables[name]
-    array = xr.DataArray(var, coords={d: ds.variables[d] for d in var.dims if d in ds.indexes},
-                         name=name)
+    array = xr.DataArray(
+        var, coords={d: ds.variables[d] for d in var.dims if d in ds.indexes}, name=name
+    )
     short = {d: sizes[d] for d in var.dims if d not in ds.indexes and array.sizes[d] < sizes[d]}
     if short:
         fill = alignment.missing(array.dtype)[1]
-        array = array.assign_coords({d: np.arange(array.sizes[d]) for d in short}).reindex(
-            {d: np.arange(n) for d, n in short.items()}, fill_value=fill).drop_vars(list(short))
+        array = (
+            array.assign_coords({d: np.arange(array.sizes[d]) for d in short})
+            .reindex({d: np.arange(n) for d, n in short.items()}, fill_value=fill)
+            .drop_vars(list(short))
+        )
     return array
 
 
@@ -167,12 +179,17 @@ def _labelled(array: Any, joined: Mapping[str, Any]) -> Any:
     """``array`` reindexed (as ``xr.align`` reindexes it) along each labelled dim whose
     labels are not the union of every run's, ``joined``; its coordinates keep their
     attributes."""
-    moves = {d: joined[d] for d in array.dims
-             if d in array.xindexes and not array.xindexes[d].equals(joined[d])}
+    moves = {
+        d: joined[d]
+        for d in array.dims
+        if d in array.xindexes and not array.xindexes[d].equals(joined[d])
+    }
     if not moves:
         return array
-    out = array.reindex({d: index.create_variables()[d] for d, index in moves.items()},
-                        fill_value=alignment.missing(array.dtype)[1])
+    out = array.reindex(
+        {d: index.create_variables()[d] for d, index in moves.items()},
+        fill_value=alignment.missing(array.dtype)[1],
+    )
     for dim in moves:
         out[dim].attrs.update(array[dim].attrs)
         out[dim].encoding.update(alignment.encoding_of(array[dim].variable, out[dim].dtype))

@@ -23,8 +23,13 @@ from snakesweep.planning.plan import Plan
 __all__ = ["reused"]
 
 
-def reused(plan: Plan, previous: merge_index.Previous, shapes: Mapping[str, RunShape],
-           cells: Mapping[str, list[int]], position: Mapping[str, int]) -> list[Part]:
+def reused(
+    plan: Plan,
+    previous: merge_index.Previous,
+    shapes: Mapping[str, RunShape],
+    cells: Mapping[str, list[int]],
+    position: Mapping[str, int],
+) -> list[Part]:
     """The runs of ``shapes`` whose values ``sweep.nc`` holds, with those values as their
     results hold them (read once from ``sweep.nc``); a run whose values cannot be had back
     exactly from there (a dtype narrowed past what it holds, labels it lacks) is left out,
@@ -63,8 +68,15 @@ def reused(plan: Plan, previous: merge_index.Previous, shapes: Mapping[str, RunS
     return parts
 
 
-def _held(old: Any, arrays: dict[str, Any], name: str, var: VarShape, shape: RunShape,
-          rows: list[int], swept: int) -> Any:
+def _held(
+    old: Any,
+    arrays: dict[str, Any],
+    name: str,
+    var: VarShape,
+    shape: RunShape,
+    rows: list[int],
+    swept: int,
+) -> Any:
     """One result (or coordinate) of some runs, as their files hold it, from the merged
     ``old`` Dataset (None when it cannot be had back exactly)."""
     import numpy as np
@@ -106,7 +118,7 @@ def _narrowed(values: Any, dtype: Any) -> Any:
     if values.dtype.kind == "c" and dtype.kind != "c":
         return None
     if values.dtype.kind == "f" and dtype.kind in "biu":
-        if not np.isfinite(values).all() or (np.abs(values) >= 2.0 ** 53).any():
+        if not np.isfinite(values).all() or (np.abs(values) >= 2.0**53).any():
             return None  # past 2**53 a float no longer tells which integer it was
     with np.errstate(all="ignore"):
         back = values.astype(dtype)

@@ -30,8 +30,14 @@ from snakesweep.store import METRICS, PLOTS
 # numpy and pandas are imported in the functions that use them: the Snakefile and the CLI
 # import the merge and need neither.
 
-__all__ = ["MAX_CURVES", "MAX_STEPS", "curves", "stage_summaries", "summary_metrics",
-           "write_summaries"]
+__all__ = [
+    "MAX_CURVES",
+    "MAX_STEPS",
+    "curves",
+    "stage_summaries",
+    "summary_metrics",
+    "write_summaries",
+]
 MAX_CURVES = 100
 """Sweeps with more points than this get one mean curve per value of the first dimension."""
 MAX_STEPS = 1000
@@ -58,8 +64,11 @@ def summary_metrics(dataset: Any) -> dict[str, Any]:
         values = var.values.astype("f8")
         values = values[np.isfinite(values)]
         if values.size:
-            summary[str(name)] = {"mean": float(values.mean()), "min": float(values.min()),
-                                  "max": float(values.max())}
+            summary[str(name)] = {
+                "mean": float(values.mean()),
+                "min": float(values.min()),
+                "max": float(values.max()),
+            }
     return metrics
 
 
@@ -86,11 +95,18 @@ def curves(dataset: Any) -> dict[str, Any]:
             var = var.isel({own[0]: np.unique(np.r_[np.arange(0, length, every), length - 1])})
         flat = var.to_series().dropna()
         index = flat.index.to_frame(index=False)
-        points = [" ".join(f"{k}={v}" for k, v in zip(keys, row, strict=True)) + suffix
-                  for row in index[keys].itertuples(index=False, name=None)] if keys else "all"
+        points = (
+            [
+                " ".join(f"{k}={v}" for k, v in zip(keys, row, strict=True)) + suffix
+                for row in index[keys].itertuples(index=False, name=None)
+            ]
+            if keys
+            else "all"
+        )
         column = str(name) if str(name) not in ("point", "step") else f"{name}_value"
-        out[str(name)] = pd.DataFrame({"point": points, "step": index[own[0]].to_numpy(),
-                                       column: flat.to_numpy()})
+        out[str(name)] = pd.DataFrame(
+            {"point": points, "step": index[own[0]].to_numpy(), column: flat.to_numpy()}
+        )
     return out
 
 
@@ -126,4 +142,5 @@ def stage_summaries(dataset: Any, staged: store.Staging) -> None:
     def write_plots(directory: Path) -> None:
         for name, frame in frames.items():
             _write_csv(frame, directory / f"{name}.csv")
+
     staged.tree(PLOTS, write_plots)

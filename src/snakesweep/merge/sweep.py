@@ -39,9 +39,21 @@ from snakesweep.store import (
 )
 from snakesweep.view import recording
 
-__all__ = ["MERGE_ADVICE", "main", "provenance_attrs", "recording_bytes", "recording_name",
-           "stage_provenance", "sweep_index", "sweep_record", "unmerged_lines", "unmerged_runs",
-           "write_provenance", "write_recording", "write_sweep"]
+__all__ = [
+    "MERGE_ADVICE",
+    "main",
+    "provenance_attrs",
+    "recording_bytes",
+    "recording_name",
+    "stage_provenance",
+    "sweep_index",
+    "sweep_record",
+    "unmerged_lines",
+    "unmerged_runs",
+    "write_provenance",
+    "write_recording",
+    "write_sweep",
+]
 
 
 def write_sweep(plan: Plan, results: str | os.PathLike[str]) -> tuple[Path, Path, Any]:
@@ -67,35 +79,45 @@ def write_sweep(plan: Plan, results: str | os.PathLike[str]) -> tuple[Path, Path
     try:
         with store.Staging(results) as staged:
             written = {
-                SWEEP: staged.file(SWEEP, lambda tmp: ds.to_netcdf(tmp, engine=store.ENGINE),
-                                   int(ds.nbytes)),
+                SWEEP: staged.file(
+                    SWEEP, lambda tmp: ds.to_netcdf(tmp, engine=store.ENGINE), int(ds.nbytes)
+                ),
                 RUNS_TABLE: staged.file(RUNS_TABLE, lambda tmp: table.to_csv(tmp, index=False)),
             }
             staged.data(RECORDING, recording_bytes(ds))
             summaries.stage_summaries(ds, staged)
             stage_provenance(record, results, staged)
-            index = sweep_index(plan, results, table, freshness.staged_files(written),
-                                made.unmerged)
+            index = sweep_index(
+                plan, results, table, freshness.staged_files(written), made.unmerged
+            )
             staged.text(SWEEP_INDEX, json.dumps(index, indent=2) + "\n")
             staged.commit()
     except NoSpaceError as exc:
         raise NoSpaceError(exc.path, exc.free, MERGE_ADVICE) from exc.__cause__
     freshness.remember_files(results, index["files"])
-    merge_index.save(results, plan.layout_digest,
-                     None if made.shapes is None else index["files"].get(SWEEP),
-                     {r: ((metas.get(r) or {}).get("result_sha256"), shape)
-                      for r, shape in (made.shapes or {}).items()})
+    merge_index.save(
+        results,
+        plan.layout_digest,
+        None if made.shapes is None else index["files"].get(SWEEP),
+        {
+            r: ((metas.get(r) or {}).get("result_sha256"), shape)
+            for r, shape in (made.shapes or {}).items()
+        },
+    )
     cache.save()
     return Path(results, SWEEP), Path(results, RUNS_TABLE), table
 
 
-MERGE_ADVICE = ("free some space on that disk, then run again to merge; the runs and the "
-                "merged files are kept as they were")
+MERGE_ADVICE = (
+    "free some space on that disk, then run again to merge; the runs and the "
+    "merged files are kept as they were"
+)
 """What to do when a merge found the disk full."""
 
 
-def sweep_record(results: str | os.PathLike[str],
-                 metas: Mapping[str, Mapping[str, Any] | None]) -> dict[str, Any]:
+def sweep_record(
+    results: str | os.PathLike[str], metas: Mapping[str, Mapping[str, Any] | None]
+) -> dict[str, Any]:
     """``provenance.sweep_record`` of the runs, from their ``merge_index.slim`` metas and
     the newest run's whole ``meta.json``, the only one it reads more of."""
     record = provenance.sweep_record(metas)
@@ -125,8 +147,9 @@ def write_provenance(record: Mapping[str, Any], results: str | os.PathLike[str])
         staged.commit()
 
 
-def stage_provenance(record: Mapping[str, Any], results: str | os.PathLike[str],
-                     staged: store.Staging) -> None:
+def stage_provenance(
+    record: Mapping[str, Any], results: str | os.PathLike[str], staged: store.Staging
+) -> None:
     """``write_provenance``'s files, written aside into ``staged``."""
     diff = ""
     newest = record.get("newest_run")
@@ -151,8 +174,9 @@ def recording_bytes(dataset: Any) -> bytes:
     try:
         return recording.encode(dataset, application_id=recording_name(dataset))
     except recording.NothingToShow as exc:
-        return recording.encode_note(f"Nothing to show: {exc.reason}.",
-                                     application_id=recording_name(dataset))
+        return recording.encode_note(
+            f"Nothing to show: {exc.reason}.", application_id=recording_name(dataset)
+        )
 
 
 def recording_name(dataset: Any) -> str:
@@ -162,17 +186,23 @@ def recording_name(dataset: Any) -> str:
     return f"snakesweep {kind}{dataset.attrs.get('snakesweep_config_name', 'sweep')}"
 
 
-def sweep_index(plan: Plan, results: str | os.PathLike[str], table: Any,
-                files: Mapping[str, Any] | None = None,
-                unmerged: Mapping[str, str] | None = None) -> dict[str, Any]:
+def sweep_index(
+    plan: Plan,
+    results: str | os.PathLike[str],
+    table: Any,
+    files: Mapping[str, Any] | None = None,
+    unmerged: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
     """What ``sweep.nc`` holds, readable without opening it: its merge key, layout, runs,
     and the done runs it leaves out (``unmerged``: run id → why), if any.
 
     ``files``: the sizes and sha256 of ``sweep.nc`` and ``runs.csv`` it records (see
     ``freshness``); by default, those of the files in ``results``.
     """
-    statuses = {r: "done" if s == UNMERGED else s  # the key is of the runs, as they are
-                for r, s in zip(table["run_id"], table["status"], strict=True)}
+    statuses = {
+        r: "done" if s == UNMERGED else s  # the key is of the runs, as they are
+        for r, s in zip(table["run_id"], table["status"], strict=True)
+    }
     counts = {s: int((table["status"] == s).sum()) for s in ("done", "failed", "pending")}
     index: dict[str, Any] = {
         "key": freshness.merge_key(plan, results, statuses),
@@ -216,31 +246,41 @@ def main(argv: list[str] | None = None) -> int:
         print(f"snakesweep: {group.message}:", file=sys.stderr)
         for exc in group.exceptions:
             print(f"  {exc}", file=sys.stderr)
-        print("snakesweep: move those run directories aside and run again to compute them "
-              "again (in a DVC repository, `snakesweep pull` does both)", file=sys.stderr)
+        print(
+            "snakesweep: move those run directories aside and run again to compute them "
+            "again (in a DVC repository, `snakesweep pull` does both)",
+            file=sys.stderr,
+        )
         return 2
     except SnakesweepError as exc:
         print(f"snakesweep: {exc}", file=sys.stderr)
         return 2
     counts = table["status"].value_counts().to_dict()
     unmerged = counts.get(UNMERGED, 0)
-    print(f"snakesweep: merged {len(table)} runs ({counts.get('done', 0)} done, "
-          f"{counts.get('failed', 0)} failed, {counts.get('pending', 0)} pending"
-          f"{f', {unmerged} unmerged' if unmerged else ''}) into {sweep_path}",
-          file=sys.stderr)
+    print(
+        f"snakesweep: merged {len(table)} runs ({counts.get('done', 0)} done, "
+        f"{counts.get('failed', 0)} failed, {counts.get('pending', 0)} pending"
+        f"{f', {unmerged} unmerged' if unmerged else ''}) into {sweep_path}",
+        file=sys.stderr,
+    )
     for line in unmerged_lines(unmerged_runs(args[1]), sweep_path):
         print(line, file=sys.stderr)
     return 0
 
 
-def unmerged_lines(unmerged: Mapping[str, str], sweep_path: str | os.PathLike[str],
-                   most: int = 10) -> list[str]:
+def unmerged_lines(
+    unmerged: Mapping[str, str], sweep_path: str | os.PathLike[str], most: int = 10
+) -> list[str]:
     """What a merge says of the done runs it left out: one line each (``most`` at most)."""
-    lines = [f"snakesweep: run {r} is done but not in {sweep_path} (status {UNMERGED}): {why}"
-             for r, why in list(unmerged.items())[:most]]
+    lines = [
+        f"snakesweep: run {r} is done but not in {sweep_path} (status {UNMERGED}): {why}"
+        for r, why in list(unmerged.items())[:most]
+    ]
     if len(unmerged) > most:
-        lines.append(f"snakesweep: and {len(unmerged) - most} more runs not in {sweep_path}; "
-                     "`snakesweep status` lists them all")
+        lines.append(
+            f"snakesweep: and {len(unmerged) - most} more runs not in {sweep_path}; "
+            "`snakesweep status` lists them all"
+        )
     return lines
 
 

@@ -33,9 +33,7 @@ from snakesweep.planning.sources import sources_changed
 __all__ = ["plan_key", "plan_path", "usable_cache", "verified_plan"]
 
 
-def plan_key(
-    config_dir: str | os.PathLike[str], config_name: str, overrides: Sequence[str]
-) -> str:
+def plan_key(config_dir: str | os.PathLike[str], config_name: str, overrides: Sequence[str]) -> str:
     """A hash of everything a plan depends on.
 
     The files of the config directory and of ``file://`` directories the primary config
@@ -48,9 +46,11 @@ def plan_key(
     h.update(json.dumps([PLAN_FORMAT, versions, config_name, list(overrides)]).encode())
     root = Path(config_dir)
     if not root.is_dir():
-        raise ConfigError(f"config directory {str(config_dir)!r}",
-                          ("is a file, not a directory" if root.exists() else "does not exist")
-                          + " (give it with -cd/--config-dir)")
+        raise ConfigError(
+            f"config directory {str(config_dir)!r}",
+            ("is a file, not a directory" if root.exists() else "does not exist")
+            + " (give it with -cd/--config-dir)",
+        )
     roots = [root, *_search_path_dirs(root, config_name)]
     for top in roots:
         for path in _config_files(top):
@@ -82,12 +82,13 @@ def _search_path_dirs(root: Path, config_name: str) -> list[Path]:
         data = yaml.safe_load(primary.read_text(encoding="utf-8")) if primary.is_file() else None
     except (OSError, yaml.YAMLError):
         return []
-    entries = ((data or {}).get("hydra") or {}).get("searchpath") or [] if isinstance(
-        data, dict) else []
+    entries = (
+        ((data or {}).get("hydra") or {}).get("searchpath") or [] if isinstance(data, dict) else []
+    )
     dirs = []
     for entry in entries:
         if isinstance(entry, str) and entry.startswith("file://"):
-            path = Path(entry[len("file://"):])
+            path = Path(entry[len("file://") :])
             dirs.append(path if path.is_absolute() else Path.cwd() / path)
     return [d for d in dirs if d.is_dir()]
 
@@ -121,8 +122,7 @@ def verified_plan(path: Path) -> Plan:
         side = configs_path(path)
         st = os.stat(side)
         if [st.st_size, st.st_mtime_ns, st.st_ino] != data.get("configs_stat"):
-            unseal(side.read_bytes(), "configs file", data.get("configs_sha256"),
-                   parse=False)
+            unseal(side.read_bytes(), "configs file", data.get("configs_sha256"), parse=False)
         return Plan.from_json(data, path)
     except OSError as exc:
         raise Unverified(f"cannot be read ({exc.strerror or exc})") from None
@@ -130,8 +130,9 @@ def verified_plan(path: Path) -> Plan:
         raise Unverified(f"is not a plan ({exc!r})") from None
 
 
-def usable_cache(path: Path, results: str | os.PathLike[str], grows: bool = True
-                 ) -> tuple[Plan | None, bool]:
+def usable_cache(
+    path: Path, results: str | os.PathLike[str], grows: bool = True
+) -> tuple[Plan | None, bool]:
     """The cached plan at ``path`` (None when there is none, it was made with other code,
     or it does not verify: see ``verified_plan``) and whether it is the current plan
     (False: an adaptive sweep's next round is due, and ``grows``: it can be made now)."""
@@ -140,8 +141,11 @@ def usable_cache(path: Path, results: str | os.PathLike[str], grows: bool = True
     try:
         cached = verified_plan(path)
     except Unverified as exc:
-        print(f"snakesweep: the cached plan {str(path)!r} {exc}; making it again",
-              file=sys.stderr, flush=True)
+        print(
+            f"snakesweep: the cached plan {str(path)!r} {exc}; making it again",
+            file=sys.stderr,
+            flush=True,
+        )
         return None, False
     if sources_changed(cached.sources):
         return None, False  # made with other code: every round is decided again

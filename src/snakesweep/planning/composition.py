@@ -38,8 +38,9 @@ class Composition:
         self.progress = Progress(total)
         self._stripped: dict[int, tuple[Any, Any]] = {}
 
-    def add(self, overrides: Sequence[str], index: tuple[int, ...],
-            params: dict[str, Coordinate]) -> PlannedPoint:
+    def add(
+        self, overrides: Sequence[str], index: tuple[int, ...], params: dict[str, Coordinate]
+    ) -> PlannedPoint:
         """Compose one point, keep it (and its config, once per run) and return it."""
         run_id, resolved = self._resolve(overrides)
         self.progress.step()
@@ -53,7 +54,7 @@ class Composition:
                 self.add(p.overrides, p.index, p.params)
             return
         size = -(-len(points) // workers)
-        chunks = [points[i:i + size] for i in range(0, len(points), size)]
+        chunks = [points[i : i + size] for i in range(0, len(points), size)]
         children: list[tuple[int, int]] = []
         payloads: list[bytes] = []
         try:
@@ -91,8 +92,10 @@ class Composition:
             try:
                 os.close(read)
                 try:
-                    payload = pickle.dumps(("ok", [self._resolve(p.overrides) for p in chunk]),
-                                           protocol=pickle.HIGHEST_PROTOCOL)
+                    payload = pickle.dumps(
+                        ("ok", [self._resolve(p.overrides) for p in chunk]),
+                        protocol=pickle.HIGHEST_PROTOCOL,
+                    )
                 except BaseException:  # noqa: BLE001 - the parent composes this part again
                     payload = pickle.dumps(("error", None))
                 with os.fdopen(write, "wb") as f:
@@ -113,12 +116,20 @@ class Composition:
             kept = self._stripped.get(id(options))
             if kept is None:  # points of one base share the node: strip it once
                 kept = self._stripped[id(options)] = (
-                    options, {k: v for k, v in options.items() if k != "domain"})
+                    options,
+                    {k: v for k, v in options.items() if k != "domain"},
+                )
             resolved = {**resolved, "snakesweep": kept[1]}
         return run_id_of(resolved), resolved
 
-    def _keep(self, run_id: str, resolved: dict[str, Any], overrides: Sequence[str],
-              index: tuple[int, ...], params: dict[str, Coordinate]) -> PlannedPoint:
+    def _keep(
+        self,
+        run_id: str,
+        resolved: dict[str, Any],
+        overrides: Sequence[str],
+        index: tuple[int, ...],
+        params: dict[str, Coordinate],
+    ) -> PlannedPoint:
         self.configs.setdefault(run_id, resolved)
         point = PlannedPoint(run_id, tuple(index), tuple(overrides), params)
         self.points.append(point)
@@ -148,11 +159,18 @@ class Progress:
         now = time.monotonic()
         if now - self.last > 2.0:
             self.last = now
-            print(f"snakesweep: composed {self.count}/{self.total} points",
-                  file=sys.stderr, flush=True)
+            print(
+                f"snakesweep: composed {self.count}/{self.total} points",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def done(self) -> None:
         """Say how long it took, when progress was said."""
         if self.last != self.start:
-            print(f"snakesweep: composed {self.total} points in "
-                  f"{time.monotonic() - self.start:.1f} s", file=sys.stderr, flush=True)
+            print(
+                f"snakesweep: composed {self.total} points in "
+                f"{time.monotonic() - self.start:.1f} s",
+                file=sys.stderr,
+                flush=True,
+            )

@@ -50,8 +50,12 @@ def load_run(results: str | os.PathLike[str], run_id: str) -> Loaded:
     if not isinstance(config, dict):
         raise ConfigError(f"--from {run_id}", f"{str(path)!r} holds no config")
     meta = store.read_meta(results, full) or {}
-    return Loaded(full, identity_of(config), tuple(str(o) for o in meta.get("overrides") or []),
-                  hashlib.sha256(text).hexdigest()[:16])
+    return Loaded(
+        full,
+        identity_of(config),
+        tuple(str(o) for o in meta.get("overrides") or []),
+        hashlib.sha256(text).hexdigest()[:16],
+    )
 
 
 def loaded_overrides(config: Mapping[str, Any], skip: Iterable[str] = ()) -> list[str]:
@@ -67,8 +71,9 @@ def loaded_overrides(config: Mapping[str, Any], skip: Iterable[str] = ()) -> lis
     return out
 
 
-def _leaves(node: Mapping[str, Any], path: tuple[str, ...]) -> Iterable[tuple[tuple[str, ...],
-                                                                          Any]]:
+def _leaves(
+    node: Mapping[str, Any], path: tuple[str, ...]
+) -> Iterable[tuple[tuple[str, ...], Any]]:
     for key, value in node.items():
         if isinstance(value, Mapping) and value:
             yield from _leaves(value, (*path, str(key)))

@@ -64,11 +64,25 @@ def make_plan(
         loaded = load_run(results, from_run)
         key_overrides = [f"--from={loaded.run_id}:{loaded.digest}", *overrides]
     path = plan_path(config_dir, config_name, key_overrides, results)
-    cached, current = (usable_cache(path, results, grows=merged is not None) if use_cache
-                       else (None, False))
-    plan = cached if cached is not None and current else dataclasses.replace(
-        compose_plan(config_dir, config_name, overrides, loaded=loaded, results=results,
-                     previous=cached, merged=merged), path=path)
+    cached, current = (
+        usable_cache(path, results, grows=merged is not None) if use_cache else (None, False)
+    )
+    plan = (
+        cached
+        if cached is not None and current
+        else dataclasses.replace(
+            compose_plan(
+                config_dir,
+                config_name,
+                overrides,
+                loaded=loaded,
+                results=results,
+                previous=cached,
+                merged=merged,
+            ),
+            path=path,
+        )
+    )
     if plan is not cached:
         check_coordinates(plan)
     plan.options.check()  # each run's options, and those the runs must share
@@ -84,9 +98,14 @@ def make_plan(
 
 
 def compose_plan(
-    config_dir: str | os.PathLike[str], config_name: str, overrides: Sequence[str] = (),
-    *, loaded: Loaded | None = None, results: str | os.PathLike[str] | None = None,
-    previous: Plan | None = None, merged: MergedResults | None = None,
+    config_dir: str | os.PathLike[str],
+    config_name: str,
+    overrides: Sequence[str] = (),
+    *,
+    loaded: Loaded | None = None,
+    results: str | os.PathLike[str] | None = None,
+    previous: Plan | None = None,
+    merged: MergedResults | None = None,
 ) -> Plan:
     """Expand the domain and compose every point (no cache), from a ``loaded`` run's config
     when given.
@@ -107,30 +126,41 @@ def compose_plan(
         node = OmegaConf.select(master, "snakesweep", default=None)
         if node is not None and not isinstance(node, type(master)):
             _not_options(node, overrides)
-        options = Options.parse(OmegaConf.to_container(  # type: ignore[arg-type]
-            node, resolve=True) if isinstance(node, type(master)) else None)
+        options = Options.parse(
+            OmegaConf.to_container(  # type: ignore[arg-type]
+                node, resolve=True
+            )
+            if isinstance(node, type(master))
+            else None
+        )
         sources: dict[str, str] = {}
         loader = composer.config_loader
         domain = _configured_domain(options, sources, loader)
         if domain is None:
             base = _loaded_base(loaded, params, overrides, loader, master)
-            grid = expand_domain(overrides, params, loader,  # type: ignore[arg-type]
-                                 base=base)
+            grid = expand_domain(overrides, params, loader, base=base)  # type: ignore[arg-type]
             compose = Composition(composer, grid.hydra_overrides, len(grid))
             for point in grid.points():
                 compose.add(point.overrides, point.index, point.params)
             compose.progress.done()
-            return Plan(config_dir=str(config_dir), config_name=config_name,
-                        overrides=tuple(overrides), dims=grid.dims,
-                        points=tuple(compose.points), configs=compose.configs)
+            return Plan(
+                config_dir=str(config_dir),
+                config_name=config_name,
+                overrides=tuple(overrides),
+                dims=grid.dims,
+                points=tuple(compose.points),
+                configs=compose.configs,
+            )
         grid = expand_domain(overrides, params, loader)  # type: ignore[arg-type]
 
         def prefix_of(d: Domain) -> list[str]:
             """What every point of ``d`` starts with: the loaded run's config but the keys
             ``d`` sets, and the command line's fixed values."""
             keys = [k for k, _ in d.key_specs()]
-            return [*_loaded_base(loaded, params, overrides, loader, master, keys),
-                    *_check_grid(d, grid, loader, overrides)]
+            return [
+                *_loaded_base(loaded, params, overrides, loader, master, keys),
+                *_check_grid(d, grid, loader, overrides),
+            ]
 
         prefix = prefix_of(domain)  # first: a key in both places is named as the override
         expansion = with_grid(domain, grid.dims).expand(prefix=prefix)
@@ -138,14 +168,29 @@ def compose_plan(
         resume = adaptive and previous is not None and bool(previous.rounds)
         compose = Composition(composer, grid.hydra_overrides, 0 if resume else len(expansion))
         compose.add_all([] if resume else expansion.points)
-        plan = Plan(config_dir=str(config_dir), config_name=config_name,
-                    overrides=tuple(overrides), dims=expansion.dims,
-                    points=tuple(compose.points), configs=dict(compose.configs),
-                    coords=expansion.coords, sources=sources)
+        plan = Plan(
+            config_dir=str(config_dir),
+            config_name=config_name,
+            overrides=tuple(overrides),
+            dims=expansion.dims,
+            points=tuple(compose.points),
+            configs=dict(compose.configs),
+            coords=expansion.coords,
+            sources=sources,
+        )
         if adaptive:
-            plan = next_rounds(plan, expansion, options, compose, results, sources,
-                               prefix_of=prefix_of, grid_dims=grid.dims, merged=merged,
-                               previous=previous if resume else None)
+            plan = next_rounds(
+                plan,
+                expansion,
+                options,
+                compose,
+                results,
+                sources,
+                prefix_of=prefix_of,
+                grid_dims=grid.dims,
+                merged=merged,
+                previous=previous if resume else None,
+            )
         compose.progress.done()
         return plan
 
@@ -155,54 +200,78 @@ def _not_options(node: Any, overrides: Sequence[str]) -> None:
     from omegaconf import OmegaConf  # deferred: a cached plan is used without OmegaConf
 
     value = OmegaConf.to_container(node) if OmegaConf.is_config(node) else node
-    reason = (f"snakesweep's options are a mapping (experiment: 'package.module:function', "
-              f"domain, ...), not {value!r}")
-    setter = next((o for o in reversed(overrides)
-                   if o.lstrip("+~").partition("=")[0].partition("@")[0] == "snakesweep"), None)
+    reason = (
+        f"snakesweep's options are a mapping (experiment: 'package.module:function', "
+        f"domain, ...), not {value!r}"
+    )
+    setter = next(
+        (
+            o
+            for o in reversed(overrides)
+            if o.lstrip("+~").partition("=")[0].partition("@")[0] == "snakesweep"
+        ),
+        None,
+    )
     if setter is not None:
         raise OverrideError(setter, reason)
     raise ConfigError("snakesweep", reason)
 
 
-def _configured_domain(options: Options, sources: dict[str, str],
-                       loader: Any = None) -> Domain | None:
+def _configured_domain(
+    options: Options, sources: dict[str, str], loader: Any = None
+) -> Domain | None:
     """``snakesweep.domain`` as a Domain, or None when the config has none."""
     if options.domain is None:
         for name in ("samples", "repeats", "update"):
             if getattr(options, name) is not None:
-                raise DomainError(f"snakesweep.{name}", "needs snakesweep.domain (the "
-                                  "command line's and hydra.sweeper.params' grid takes none)")
+                raise DomainError(
+                    f"snakesweep.{name}",
+                    "needs snakesweep.domain (the "
+                    "command line's and hydra.sweeper.params' grid takes none)",
+                )
         return None
-    return load_domain(options.domain, options, lambda s, k: import_source(s, k, sources),
-                       loader)
+    return load_domain(options.domain, options, lambda s, k: import_source(s, k, sources), loader)
 
 
-def _check_grid(domain: Domain, grid: Any, config_loader: Any,
-                overrides: Sequence[str] = ()) -> list[str]:
+def _check_grid(
+    domain: Domain, grid: Any, config_loader: Any, overrides: Sequence[str] = ()
+) -> list[str]:
     """The command line's fixed values, once checked against the configured domain (a key
     in both is named by the command line's override, ``overrides``, when it is one)."""
     names = {dimension_name(k) for k, _ in domain.key_specs()}
     names.update(domain.keys())
     for key, random in domain.key_specs():
         if random and config_loader.repository.group_exists(dimension_name(key)):
-            raise DomainError(f"key {key!r}", "is a config group: a group's options are "
-                              "listed (or given as Hydra's glob()), never drawn at random")
+            raise DomainError(
+                f"key {key!r}",
+                "is a config group: a group's options are "
+                "listed (or given as Hydra's glob()), never drawn at random",
+            )
     fixed = []
     for choice, swept in zip(grid.choices, grid.swept, strict=True):
         text = choice[0]
         key = dimension_name(text.partition("=")[0])
         if key in names:
-            text = next((o for o in overrides
-                         if dimension_name(o.partition("=")[0].lstrip("+~")) == key), text)
-            raise OverrideError(text, f"key {key!r} is also in snakesweep.domain; set it "
-                                "in one place")
+            text = next(
+                (o for o in overrides if dimension_name(o.partition("=")[0].lstrip("+~")) == key),
+                text,
+            )
+            raise OverrideError(
+                text, f"key {key!r} is also in snakesweep.domain; set it in one place"
+            )
         if not swept:
             fixed.append(text)
     return fixed
 
 
-def _loaded_base(loaded: Loaded | None, params: Any, overrides: Sequence[str], config_loader: Any,
-                 master: Any, domain_keys: Sequence[str] = ()) -> list[str]:
+def _loaded_base(
+    loaded: Loaded | None,
+    params: Any,
+    overrides: Sequence[str],
+    config_loader: Any,
+    master: Any,
+    domain_keys: Sequence[str] = (),
+) -> list[str]:
     """A loaded run's group choices and config as overrides (``planning.from_run``)."""
     if loaded is None:
         return []
@@ -229,6 +298,9 @@ def _loaded_base(loaded: Loaded | None, params: Any, overrides: Sequence[str], c
         if not ov.is_hydra_override() and is_group(ov) and ov.key_or_group not in set_groups:
             choices.append(text)
     tree = OmegaConf.to_container(master, resolve=False)
-    interpolated = [".".join(p) for p, v in plain_compose.walk_strings(tree)
-                    if plain_compose.is_interpolation(v) and p[:1] != ("hydra",)]
+    interpolated = [
+        ".".join(p)
+        for p, v in plain_compose.walk_strings(tree)
+        if plain_compose.is_interpolation(v) and p[:1] != ("hydra",)
+    ]
     return choices + loaded_overrides(loaded.config, [*set_keys, *interpolated])

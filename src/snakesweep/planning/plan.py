@@ -25,8 +25,15 @@ from snakesweep.core.options import SweepOptions, node_of
 from snakesweep.errors import ConfigError
 from snakesweep.planning.seal import Unverified, seal, unseal
 
-__all__ = ["PLAN_FORMAT", "Plan", "PlannedPoint", "check_coordinates", "configs_path",
-           "load_plan", "write_plan"]
+__all__ = [
+    "PLAN_FORMAT",
+    "Plan",
+    "PlannedPoint",
+    "check_coordinates",
+    "configs_path",
+    "load_plan",
+    "write_plan",
+]
 
 PLAN_FORMAT = 3
 
@@ -83,8 +90,10 @@ class Plan:
         read without the configs; ``options`` holds them parsed."""
         if self.stored is not None:
             table = self.stored["options"]
-            return {r: table[i] for r, i in zip(self.stored["run_ids"],
-                                                  self.stored["option_of"], strict=True)}
+            return {
+                r: table[i]
+                for r, i in zip(self.stored["run_ids"], self.stored["option_of"], strict=True)
+            }
         return {r: node_of(c) for r, c in self.configs.items()}
 
     @cached_property
@@ -93,14 +102,17 @@ class Plan:
         ``ConfigError`` for an option that is unknown or unusable."""
         if self.stored is None:
             return SweepOptions.parse(self.run_options())
-        return SweepOptions.from_table(self.stored["run_ids"], self.stored["options"],
-                                       self.stored["option_of"])
+        return SweepOptions.from_table(
+            self.stored["run_ids"], self.stored["options"], self.stored["option_of"]
+        )
 
     @property
     def keys(self) -> list[str]:
         """The labels of every point: each dimension, then each coordinate."""
-        return [*(d.name for d in self.dims), *(k for k in self.coords
-                                                if k not in {d.name for d in self.dims})]
+        return [
+            *(d.name for d in self.dims),
+            *(k for k in self.coords if k not in {d.name for d in self.dims}),
+        ]
 
     def structure(self) -> str:
         """The layout in one line: each dimension, its size, the coordinates along it."""
@@ -138,14 +150,24 @@ class Plan:
         """
         if self.stored is not None:
             return str(self.stored["layout"])
-        h = hashlib.sha256(json.dumps([self.config_name, list(self.overrides),
-                                       [[d.name, list(d.values)] for d in self.dims],
-                                       {k: list(v) for k, v in self.coords.items()}],
-                                      separators=(",", ":")).encode())
+        h = hashlib.sha256(
+            json.dumps(
+                [
+                    self.config_name,
+                    list(self.overrides),
+                    [[d.name, list(d.values)] for d in self.dims],
+                    {k: list(v) for k, v in self.coords.items()},
+                ],
+                separators=(",", ":"),
+            ).encode()
+        )
         keys = list(self.coords)
-        h.update("\n".join(
-            f"{p.run_id}{p.index}{[p.params.get(k) for k in keys] if keys else ''}"
-            for p in self.points).encode())
+        h.update(
+            "\n".join(
+                f"{p.run_id}{p.index}{[p.params.get(k) for k in keys] if keys else ''}"
+                for p in self.points
+            ).encode()
+        )
         return h.hexdigest()[:16]
 
     def to_json(self) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -159,8 +181,9 @@ class Plan:
         for options_of_run in self.run_options().values():
             text = texts.get(id(options_of_run))
             if text is None:
-                text = texts[id(options_of_run)] = json.dumps(options_of_run, sort_keys=True,
-                                                              default=str)
+                text = texts[id(options_of_run)] = json.dumps(
+                    options_of_run, sort_keys=True, default=str
+                )
             if text not in option_index:
                 option_index[text] = len(options)
                 options.append(options_of_run)
@@ -182,30 +205,57 @@ class Plan:
             **({"rounds": self.rounds} if self.rounds is not None else {}),
             **({"sources": self.sources} if self.sources else {}),
         }
-        side = {"layout": self.layout_digest,
-                "points": [[position[p.run_id], p.index, p.overrides,
-                            *([{str(i): p.params[k] for i, k in enumerate(keys) if k in p.params}]
-                              if keys else [])] for p in self.points],
-                "configs": [self.configs[r] for r in run_ids]}
+        side = {
+            "layout": self.layout_digest,
+            "points": [
+                [
+                    position[p.run_id],
+                    p.index,
+                    p.overrides,
+                    *(
+                        [{str(i): p.params[k] for i, k in enumerate(keys) if k in p.params}]
+                        if keys
+                        else []
+                    ),
+                ]
+                for p in self.points
+            ],
+            "configs": [self.configs[r] for r in run_ids],
+        }
         return header, side
 
     @classmethod
     def from_json(cls, data: dict[str, Any], path: Path | None = None) -> Plan:
         """A plan from its plan file; its configs file (beside it) is read when first needed."""
         if data.get("format") != PLAN_FORMAT:
-            raise ConfigError(f"plan {str(path)!r}", f"format {data.get('format')!r}, not "
-                              f"{PLAN_FORMAT}: made by another snakesweep; delete it")
-        dims = tuple(Dimension(name=n, values=tuple(v), overrides=tuple(o))
-                     for n, v, o in data["dims"])
+            raise ConfigError(
+                f"plan {str(path)!r}",
+                f"format {data.get('format')!r}, not "
+                f"{PLAN_FORMAT}: made by another snakesweep; delete it",
+            )
+        dims = tuple(
+            Dimension(name=n, values=tuple(v), overrides=tuple(o)) for n, v, o in data["dims"]
+        )
         coords = {k: tuple(v) for k, v in data["coords"].items()}
-        side = _Side(configs_path(path) if path is not None else None, data["layout"],
-                     data.get("configs_sha256"))
-        return cls(config_dir=data["config_dir"], config_name=data["config_name"],
-                   overrides=tuple(data["overrides"]), dims=dims,
-                   points=_Points(data["points"], dims, list(coords), data["run_ids"], side),
-                   configs=_Configs(data["run_ids"], side), launch=data.get("launch"),
-                   coords=coords, rounds=data.get("rounds"), sources=data.get("sources") or {},
-                   path=path, stored=data)
+        side = _Side(
+            configs_path(path) if path is not None else None,
+            data["layout"],
+            data.get("configs_sha256"),
+        )
+        return cls(
+            config_dir=data["config_dir"],
+            config_name=data["config_name"],
+            overrides=tuple(data["overrides"]),
+            dims=dims,
+            points=_Points(data["points"], dims, list(coords), data["run_ids"], side),
+            configs=_Configs(data["run_ids"], side),
+            launch=data.get("launch"),
+            coords=coords,
+            rounds=data.get("rounds"),
+            sources=data.get("sources") or {},
+            path=path,
+            stored=data,
+        )
 
 
 def configs_path(path: str | os.PathLike[str]) -> Path:
@@ -235,11 +285,15 @@ class _Side:
             except OSError as exc:
                 raise ConfigError(where, f"cannot be read: {exc.strerror or exc}") from None
             except Unverified as exc:
-                raise ConfigError(where, f"{exc}: run the command again, it makes the plan "
-                                  "again") from None
+                raise ConfigError(
+                    where, f"{exc}: run the command again, it makes the plan again"
+                ) from None
             if data.get("layout") != self.layout:  # the plan grew after its file was read
-                raise ConfigError(where, "changed while it was read "
-                                  "(another snakesweep made it again): run the command again")
+                raise ConfigError(
+                    where,
+                    "changed while it was read "
+                    "(another snakesweep made it again): run the command again",
+                )
             self._data = data
         return self._data
 
@@ -247,10 +301,21 @@ class _Side:
 class _Points(Sequence[PlannedPoint]):
     """The points of a plan read from disk, built when first looked at."""
 
-    def __init__(self, count: int, dims: tuple[Dimension, ...], keys: list[str],
-                 run_ids: list[str], side: _Side) -> None:
+    def __init__(
+        self,
+        count: int,
+        dims: tuple[Dimension, ...],
+        keys: list[str],
+        run_ids: list[str],
+        side: _Side,
+    ) -> None:
         self._count, self._dims, self._keys, self._run_ids, self._side = (
-            count, dims, keys, run_ids, side)
+            count,
+            dims,
+            keys,
+            run_ids,
+            side,
+        )
         self._points: list[PlannedPoint] | None = None
 
     def _built(self) -> list[PlannedPoint]:
@@ -320,8 +385,10 @@ def check_coordinates(plan: Plan) -> None:
     for key, values in columns.items():
         reason = unfit_labels(values)
         if reason is not None:
-            raise ConfigError(f"swept key {key!r}", f"{reason}; sweep it as text (quoted: "
-                              f"{key}='…'), or as smaller numbers")
+            raise ConfigError(
+                f"swept key {key!r}",
+                f"{reason}; sweep it as text (quoted: {key}='…'), or as smaller numbers",
+            )
 
 
 def load_plan(path: str | os.PathLike[str]) -> Plan:
@@ -331,14 +398,13 @@ def load_plan(path: str | os.PathLike[str]) -> Plan:
         data, _ = unseal(Path(path).read_bytes(), "its plan file")
         return Plan.from_json(data, Path(path))
     except OSError as exc:
-        raise ConfigError(f"plan {str(path)!r}", f"cannot be read: {exc.strerror or exc}"
-                          ) from None
+        raise ConfigError(f"plan {str(path)!r}", f"cannot be read: {exc.strerror or exc}") from None
     except Unverified as exc:
-        raise ConfigError(f"plan {str(path)!r}", f"{exc}: run the command again, it makes "
-                          "the plan again") from None
+        raise ConfigError(
+            f"plan {str(path)!r}", f"{exc}: run the command again, it makes the plan again"
+        ) from None
     except (KeyError, TypeError, ValueError) as exc:  # a sealed file of an unknown shape
-        raise ConfigError(f"plan {str(path)!r}", f"is not a plan ({exc!r}): delete it"
-                          ) from None
+        raise ConfigError(f"plan {str(path)!r}", f"is not a plan ({exc!r}): delete it") from None
 
 
 def write_plan(plan: Plan, path: Path) -> None:
@@ -350,6 +416,12 @@ def write_plan(plan: Plan, path: Path) -> None:
     data, digest = seal(side)
     store.replace_with(configs_path(path), lambda tmp: tmp.write_bytes(data), len(data))
     st = os.stat(configs_path(path))
-    data, _ = seal({**header, "key": path.stem, "configs_sha256": digest,
-                    "configs_stat": [st.st_size, st.st_mtime_ns, st.st_ino]})
+    data, _ = seal(
+        {
+            **header,
+            "key": path.stem,
+            "configs_sha256": digest,
+            "configs_stat": [st.st_size, st.st_mtime_ns, st.st_ino],
+        }
+    )
     store.replace_with(path, lambda tmp: tmp.write_bytes(data), len(data))

@@ -47,11 +47,19 @@ def round_due(plan: Plan, results: str | os.PathLike[str]) -> bool:
     return all(s == "done" for s in statuses.values())
 
 
-def next_rounds(first: Plan, expansion: Expansion, options: Options,
-                compose: Composition, results: str | os.PathLike[str] | None,
-                sources: dict[str, str], *, prefix_of: Callable[[Domain], Sequence[str]],
-                grid_dims: Sequence[Dimension], merged: MergedResults | None = None,
-                previous: Plan | None = None) -> Plan:
+def next_rounds(
+    first: Plan,
+    expansion: Expansion,
+    options: Options,
+    compose: Composition,
+    results: str | os.PathLike[str] | None,
+    sources: dict[str, str],
+    *,
+    prefix_of: Callable[[Domain], Sequence[str]],
+    grid_dims: Sequence[Dimension],
+    merged: MergedResults | None = None,
+    previous: Plan | None = None,
+) -> Plan:
     """The plan of round 0 (``first``) and of every round that can be decided now.
 
     ``prefix_of``: the overrides every point of a round's domain starts with (checked
@@ -61,8 +69,9 @@ def next_rounds(first: Plan, expansion: Expansion, options: Options,
     sweep, whose rounds are taken as they are.
     """
     if ROUND in (*(d.name for d in expansion.dims), *expansion.coords):
-        raise DomainError(f"key {ROUND!r}", "is also the coordinate of adaptive rounds: "
-                          "rename the key")
+        raise DomainError(
+            f"key {ROUND!r}", "is also the coordinate of adaptive rounds: rename the key"
+        )
     update = import_source(str(options.update), "snakesweep.update", sources)
     limit = options.max_rounds
     config_settings = settings_of(options)
@@ -80,23 +89,33 @@ def next_rounds(first: Plan, expansion: Expansion, options: Options,
             break
         if results is None or merged is None or not round_due(plan, results):
             break
-        made = call_entry(update, str(options.update), "snakesweep.update",
-                          merged(plan, results), len(rounds))
+        made = call_entry(
+            update, str(options.update), "snakesweep.update", merged(plan, results), len(rounds)
+        )
         if made is None:
             complete = True
             break
         if not isinstance(made, Domain):
-            raise DomainError("snakesweep.update", f"{options.update!r} returned a "
-                              f"{type(made).__name__}, not a snakesweep.Domain or None")
-        grown = with_grid(Domain._of(made._node, _settings_of_round(made, config_settings)),
-                          grid_dims)
+            raise DomainError(
+                "snakesweep.update",
+                f"{options.update!r} returned a "
+                f"{type(made).__name__}, not a snakesweep.Domain or None",
+            )
+        grown = with_grid(
+            Domain._of(made._node, _settings_of_round(made, config_settings)), grid_dims
+        )
         if ROUND in grown.keys():
-            raise DomainError(f"key {ROUND!r}", "is also the coordinate of adaptive rounds: "
-                              "rename the key")
+            raise DomainError(
+                f"key {ROUND!r}", "is also the coordinate of adaptive rounds: rename the key"
+            )
         ex = grown.expand(prefix=prefix_of(made), round_=len(rounds))
         compose.progress.total += len(ex)
-        rounds.append([(compose.add(p.overrides, p.index, p.params), _labels(p.params, ex))
-                       for p in ex.points])
+        rounds.append(
+            [
+                (compose.add(p.overrides, p.index, p.params), _labels(p.params, ex))
+                for p in ex.points
+            ]
+        )
     return _stacked(first, rounds, compose.configs, sources, complete=complete)
 
 
@@ -105,11 +124,13 @@ def _settings_of_round(made: Domain, config: Settings) -> Settings:
     defaults (``samples`` only for a domain that draws)."""
     own, default = made.settings, Settings()
     return Settings(
-        samples=own.samples if own.samples is not None else (
-            config.samples if made.is_random else None),
+        samples=own.samples
+        if own.samples is not None
+        else (config.samples if made.is_random else None),
         seed=own.seed if own.seed != default.seed else config.seed,
         repeats=own.repeats if own.repeats is not None else config.repeats,
-        seed_key=own.seed_key if own.seed_key != default.seed_key else config.seed_key)
+        seed_key=own.seed_key if own.seed_key != default.seed_key else config.seed_key,
+    )
 
 
 def _labels(params: Mapping[str, Any], expansion: Expansion) -> dict[str, Any]:
@@ -128,9 +149,14 @@ def _rounds_of(plan: Plan) -> list[list[tuple[PlannedPoint, dict[str, Any]]]]:
     return rounds
 
 
-def _stacked(first: Plan, rounds: Sequence[Sequence[tuple[PlannedPoint, dict[str, Any]]]],
-             configs: Mapping[str, dict[str, Any]], sources: dict[str, str], *,
-             complete: bool) -> Plan:
+def _stacked(
+    first: Plan,
+    rounds: Sequence[Sequence[tuple[PlannedPoint, dict[str, Any]]]],
+    configs: Mapping[str, dict[str, Any]],
+    sources: dict[str, str],
+    *,
+    complete: bool,
+) -> Plan:
     """One plan of every round's points along ``point``, with ``round`` among its labels."""
     points: list[PlannedPoint] = []
     keys: dict[str, None] = {}
@@ -141,9 +167,14 @@ def _stacked(first: Plan, rounds: Sequence[Sequence[tuple[PlannedPoint, dict[str
             points.append(PlannedPoint(p.run_id, (len(points),), p.overrides, params))
     order = [k for k in keys if k != REPEAT] + ([REPEAT] if REPEAT in keys else [])
     used = {p.run_id for p in points}
-    return Plan(config_dir=first.config_dir, config_name=first.config_name,
-                overrides=first.overrides,
-                dims=(Dimension(POINT, tuple(range(len(points))), ()),),
-                points=tuple(points), configs={r: c for r, c in configs.items() if r in used},
-                coords={ROUND: (POINT,), **{k: (POINT,) for k in order}},
-                rounds={"count": len(rounds), "complete": complete}, sources=dict(sources))
+    return Plan(
+        config_dir=first.config_dir,
+        config_name=first.config_name,
+        overrides=first.overrides,
+        dims=(Dimension(POINT, tuple(range(len(points))), ()),),
+        points=tuple(points),
+        configs={r: c for r, c in configs.items() if r in used},
+        coords={ROUND: (POINT,), **{k: (POINT,) for k in order}},
+        rounds={"count": len(rounds), "complete": complete},
+        sources=dict(sources),
+    )

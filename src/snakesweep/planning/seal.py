@@ -35,17 +35,19 @@ def seal(data: Mapping[str, Any]) -> tuple[bytes, str]:
     return body[:-1] + b',"sha256":"' + digest.encode() + b'"}', digest
 
 
-def unseal(raw: bytes, what: str, expected: str | None = None, parse: bool = True
-          ) -> tuple[dict[str, Any], str]:
+def unseal(
+    raw: bytes, what: str, expected: str | None = None, parse: bool = True
+) -> tuple[dict[str, Any], str]:
     """The mapping ``seal`` wrote (``{}`` unless ``parse``) and its digest; raises
     ``Unverified`` when ``raw`` is not whole (``what`` names it), or, with ``expected``,
     is not the file of that digest."""
     found = _SEAL.search(raw, max(0, len(raw) - _SEAL_LENGTH))
     if found is None:
-        raise Unverified(f"does not verify: its {what} is cut short or was not written "
-                         "by snakesweep")
+        raise Unverified(
+            f"does not verify: its {what} is cut short or was not written by snakesweep"
+        )
     digest = found.group(1).decode()
-    h = hashlib.sha256(memoryview(raw)[:found.start()])  # no copy of a file of megabytes
+    h = hashlib.sha256(memoryview(raw)[: found.start()])  # no copy of a file of megabytes
     h.update(b"}")
     if h.hexdigest() != digest:
         raise Unverified(f"does not verify: its {what} was changed after it was written")

@@ -30,8 +30,18 @@ from snakesweep.core.options import Options
 from snakesweep.errors import ConfigError, first_line
 from snakesweep.provenance.places import Places
 
-__all__ = ["SOURCE_KEPT", "Code", "CurrentCode", "files_of", "fingerprint_of",
-           "fingerprint_sources", "mark_imports", "named_files", "note_loaded", "ran_code"]
+__all__ = [
+    "SOURCE_KEPT",
+    "Code",
+    "CurrentCode",
+    "files_of",
+    "fingerprint_of",
+    "fingerprint_sources",
+    "mark_imports",
+    "named_files",
+    "note_loaded",
+    "ran_code",
+]
 
 
 @dataclass(frozen=True)
@@ -90,16 +100,19 @@ def note_loaded(entry: str, places: Places | None = None) -> None:
             _source(found[1])
 
 
-def _module_file_of(module: Any, places: Places,
-                    known: dict[str, tuple[str, Path] | None]) -> tuple[str, Path] | None:
+def _module_file_of(
+    module: Any, places: Places, known: dict[str, tuple[str, Path] | None]
+) -> tuple[str, Path] | None:
     """The file of a loaded module when it is the project's own (see ``_project_file``)."""
     file = getattr(module, "__file__", None)
     return _project_file(file, places, known) if isinstance(file, str) else None  # built-in
 
 
-def _project_file(file: str | os.PathLike[str], places: Places,
-                  known: dict[str, tuple[str, Path] | None] | None = None
-                  ) -> tuple[str, Path] | None:
+def _project_file(
+    file: str | os.PathLike[str],
+    places: Places,
+    known: dict[str, tuple[str, Path] | None] | None = None,
+) -> tuple[str, Path] | None:
     """The recorded name and absolute path of ``file`` when it is the project's own: in the
     repository (as spelt, a link to a file elsewhere included), and neither an installed
     library (in any site-packages, or under an interpreter's prefix inside the repository:
@@ -119,8 +132,11 @@ def _judge_file(file: str | os.PathLike[str], places: Places) -> tuple[str, Path
         return None  # most modules, told apart cheaply: an experiment imports hundreds
     path, real = Path(spelt), Path(os.path.realpath(file))
     name = places.path(path)
-    if (name.startswith(("/", "~/")) or _is_bytecode(path)
-            or any(part in _INSTALLED for part in real.parts)):
+    if (
+        name.startswith(("/", "~/"))
+        or _is_bytecode(path)
+        or any(part in _INSTALLED for part in real.parts)
+    ):
         return None
     for prefix in {sys.prefix, sys.base_prefix, sys.exec_prefix}:
         inside = Path(os.path.realpath(prefix))
@@ -204,8 +220,9 @@ def _imports_of(name: str, path: Path) -> frozenset[str]:
     return _IMPORTS[key]
 
 
-def ran_code(options: Options, results: str | os.PathLike[str] | None = None,
-             places: Places | None = None) -> Code:
+def ran_code(
+    options: Options, results: str | os.PathLike[str] | None = None, places: Places | None = None
+) -> Code:
     """The code a run with these ``snakesweep`` options ran in this process.
 
     The project's modules the experiment ran (see ``_code_modules``: its entry point's
@@ -233,8 +250,11 @@ def ran_code(options: Options, results: str | os.PathLike[str] | None = None,
         data = _source(files[name])
         if data is not None:
             sources[name] = data
-    return Code(fingerprint=fingerprint_sources(sources), files=tuple(sources),
-                entry_file=places.path(entry) if entry else None)
+    return Code(
+        fingerprint=fingerprint_sources(sources),
+        files=tuple(sources),
+        entry_file=places.path(entry) if entry else None,
+    )
 
 
 def fingerprint_sources(sources: Mapping[str, bytes]) -> str:
@@ -257,14 +277,18 @@ def named_files(options: Options, places: Places | None = None) -> dict[str, Pat
     named: dict[str, Path] = {}
     for glob in options.code or ():
         try:
-            matched = [p for p in sorted(Path.cwd().glob(glob))
-                       if p.is_file() and not _is_bytecode(p)]
+            matched = [
+                p for p in sorted(Path.cwd().glob(glob)) if p.is_file() and not _is_bytecode(p)
+            ]
         except (ValueError, NotImplementedError) as exc:
-            raise ConfigError("snakesweep.code", f"{glob!r}: {first_line(exc)} (globs are "
-                              "relative to the working directory)") from None
+            raise ConfigError(
+                "snakesweep.code",
+                f"{glob!r}: {first_line(exc)} (globs are relative to the working directory)",
+            ) from None
         if not matched:
-            raise ConfigError("snakesweep.code", f"{glob!r} matches no file in "
-                              f"{places.path(Path.cwd())!r}")
+            raise ConfigError(
+                "snakesweep.code", f"{glob!r} matches no file in {places.path(Path.cwd())!r}"
+            )
         named.update((places.path(p), p) for p in matched)
     return named
 
@@ -305,8 +329,7 @@ class CurrentCode:
     matches no file raises ``ConfigError``. ``store.run_statuses`` calls it for the done runs.
     """
 
-    def __init__(self, run_options: Mapping[str, Options],
-                 places: Places | None = None) -> None:
+    def __init__(self, run_options: Mapping[str, Options], places: Places | None = None) -> None:
         self.places = places or Places.here()
         self._named: dict[str, tuple[str, ...]] = {}
         by_globs: dict[tuple[str, ...] | None, tuple[str, ...]] = {}
@@ -349,7 +372,6 @@ class CurrentCode:
         return self.places.root / name  # an absolute name stays as it is
 
 
-
 def fingerprint_of(meta: Mapping[str, Any] | None) -> str | None:
     """The code fingerprint a run's ``meta.json`` records."""
     try:
@@ -364,5 +386,4 @@ def files_of(meta: Mapping[str, Any] | None) -> list[str] | None:
         files = meta["provenance"]["code"]["files"]  # type: ignore[index]
     except (KeyError, TypeError):
         return None
-    return files if isinstance(files, list) and all(isinstance(f, str) for f in files) \
-        else None
+    return files if isinstance(files, list) and all(isinstance(f, str) for f in files) else None

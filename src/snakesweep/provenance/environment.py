@@ -13,14 +13,32 @@ from typing import Any
 __all__ = ["ENV_ALLOWED", "VERSIONS", "distributions", "environment", "system", "versions"]
 
 ENV_ALLOWED = (
-    "CUDA_VISIBLE_DEVICES", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-    "NUMEXPR_NUM_THREADS", "PYTHONHASHSEED", "SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID",
-    "SLURM_ARRAY_TASK_ID", "SLURM_JOB_PARTITION", "SLURM_CPUS_PER_TASK", "SLURM_NODELIST",
+    "CUDA_VISIBLE_DEVICES",
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+    "PYTHONHASHSEED",
+    "SLURM_JOB_ID",
+    "SLURM_ARRAY_JOB_ID",
+    "SLURM_ARRAY_TASK_ID",
+    "SLURM_JOB_PARTITION",
+    "SLURM_CPUS_PER_TASK",
+    "SLURM_NODELIST",
 )
 """The only environment variables provenance records (when set)."""
 
-VERSIONS = ("snakesweep", "snakemake", "dvc", "hydra-core", "omegaconf", "xarray", "numpy",
-            "netCDF4", "rerun-sdk")
+VERSIONS = (
+    "snakesweep",
+    "snakemake",
+    "dvc",
+    "hydra-core",
+    "omegaconf",
+    "xarray",
+    "numpy",
+    "netCDF4",
+    "rerun-sdk",
+)
 """Distributions whose versions every record names up front."""
 
 
@@ -69,17 +87,19 @@ def system() -> dict[str, Any]:
             memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
         except (AttributeError, ValueError, OSError):
             memory = None
-        _SYSTEM.update({
-            "python": platform.python_version(),
-            "implementation": platform.python_implementation(),
-            "os": platform.platform(),
-            "machine": platform.machine(),
-            "cpu": _cpu_model(),
-            "cores": os.cpu_count(),
-            "cores_usable": usable,
-            "memory_bytes": memory,
-            "host": socket.gethostname(),
-        })
+        _SYSTEM.update(
+            {
+                "python": platform.python_version(),
+                "implementation": platform.python_implementation(),
+                "os": platform.platform(),
+                "machine": platform.machine(),
+                "cpu": _cpu_model(),
+                "cores": os.cpu_count(),
+                "cores_usable": usable,
+                "memory_bytes": memory,
+                "host": socket.gethostname(),
+            }
+        )
     return dict(_SYSTEM)
 
 

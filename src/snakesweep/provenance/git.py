@@ -17,8 +17,7 @@ from snakesweep.core.options import Options
 from snakesweep.errors import first_line
 from snakesweep.provenance.places import Places
 
-__all__ = ["DIRTY_IGNORED", "OWN_PATHS", "dirty_ignore", "git_state", "is_debug",
-           "relevant_dirt"]
+__all__ = ["DIRTY_IGNORED", "OWN_PATHS", "dirty_ignore", "git_state", "is_debug", "relevant_dirt"]
 
 OWN_PATHS = (".snakemake",)
 """Paths (relative to the working directory) that git state leaves out, besides the results
@@ -29,9 +28,9 @@ DIRTY_IGNORED = ("dvc.lock",)
 run: DVC's record of the stages' outputs, which ``dvc repro`` changes itself."""
 
 
-def git_state(where: str | os.PathLike[str] = ".",
-              own: Sequence[str | os.PathLike[str]] = ()) -> tuple[dict[str, Any], str,
-                                                                   Path | None]:
+def git_state(
+    where: str | os.PathLike[str] = ".", own: Sequence[str | os.PathLike[str]] = ()
+) -> tuple[dict[str, Any], str, Path | None]:
     """The git state of the repository holding ``where``, its diff, and its root.
 
     Paths under ``own`` (the sweep's own output: its results directory, ``.snakemake``) are
@@ -42,8 +41,7 @@ def git_state(where: str | os.PathLike[str] = ".",
     try:
         import git  # deferred: gitpython takes ~0.1 s to import, paid by sessions alone
     except ImportError as exc:  # gitpython without a usable git executable
-        return {"repository": False, "reason": f"git is not available: {first_line(exc)}"}, \
-            "", None
+        return {"repository": False, "reason": f"git is not available: {first_line(exc)}"}, "", None
     try:
         repo = git.Repo(where, search_parent_directories=True)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
@@ -52,14 +50,18 @@ def git_state(where: str | os.PathLike[str] = ".",
         return _read_state(repo, where, own)
     except (git.GitError, OSError, ValueError) as exc:
         reason = Places.here().text(first_line(str(getattr(exc, "stderr", "")) or exc))
-        return {"repository": False, "reason": f"git cannot read the repository: {reason}"}, \
-            "", None
+        return (
+            {"repository": False, "reason": f"git cannot read the repository: {reason}"},
+            "",
+            None,
+        )
     finally:
         repo.close()
 
 
-def _read_state(repo: Any, where: str | os.PathLike[str],
-                own: Sequence[str | os.PathLike[str]]) -> tuple[dict[str, Any], str, Path]:
+def _read_state(
+    repo: Any, where: str | os.PathLike[str], own: Sequence[str | os.PathLike[str]]
+) -> tuple[dict[str, Any], str, Path]:
     """``git_state`` of an open repository."""
     root = Path(repo.working_tree_dir or where).resolve()
     # a plain command first: a git that refuses the repository says why here, where the
@@ -75,15 +77,21 @@ def _read_state(repo: Any, where: str | os.PathLike[str],
         branch = None  # detached HEAD
     places = Places.here(root)
     skip = [places.path(p) for p in own]
-    dirty, untracked = ([p for p in paths if not any(_matches(p, g) for g in skip)]
-                        for paths in changes)
+    dirty, untracked = (
+        [p for p in paths if not any(_matches(p, g) for g in skip)] for paths in changes
+    )
     diff = ""
     if dirty and commit is not None:
         diff = repo.git.diff("HEAD", "--no-color", "--no-ext-diff", "--binary")
         diff += "\n" if diff else ""
     state = {
-        "repository": True, "commit": commit, "branch": branch, "detached": branch is None,
-        "dirty": bool(dirty or untracked), "dirty_paths": dirty, "untracked": untracked,
+        "repository": True,
+        "commit": commit,
+        "branch": branch,
+        "detached": branch is None,
+        "dirty": bool(dirty or untracked),
+        "dirty_paths": dirty,
+        "untracked": untracked,
         "directory": places.path(Path.cwd()),
     }
     return state, diff, root

@@ -60,8 +60,10 @@ class Places:
         out = [(str(self.root), "", ".")]
         if self.home is not None:
             out.append((str(self.home), "~/", "~"))
-        targets = {str(self.root): ("", "."),
-                   **({str(self.home): ("~/", "~")} if self.home is not None else {})}
+        targets = {
+            str(self.root): ("", "."),
+            **({str(self.home): ("~/", "~")} if self.home is not None else {}),
+        }
         out += [(a, *targets[r]) for a, r in self.aliases if r in targets]
         return sorted(out, key=lambda spelling: -len(spelling[0]))
 

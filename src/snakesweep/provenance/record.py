@@ -30,13 +30,11 @@ __all__ = ["LISTED", "failed_record", "run_record", "sweep_record"]
 LISTED = 200
 """How many dirty and untracked paths a run's record lists (the rest are counted)."""
 
-_NEWEST_KEPT = ("git", "code", "experiment", "system", "versions", "environment",
-                "distributions")
+_NEWEST_KEPT = ("git", "code", "experiment", "system", "versions", "environment", "distributions")
 """The parts of the newest run's record that ``results/provenance.json`` repeats."""
 
 
-def run_record(options: Options, results: str | os.PathLike[str],
-               run_dir: Path) -> dict[str, Any]:
+def run_record(options: Options, results: str | os.PathLike[str], run_dir: Path) -> dict[str, Any]:
     """The ``provenance`` of one run's ``meta.json`` (a run with these ``snakesweep``
     options); writes the diff into ``run_dir``.
 
@@ -77,7 +75,8 @@ def failed_record(options: Options, exc: BaseException) -> dict[str, Any]:
     """The ``provenance`` of a run whose record could not be made: why, and the code it ran
     when that can be told (so the run is not taken for stale)."""
     record: dict[str, Any] = {
-        "error": Places.here().text(f"{type(exc).__name__}: {first_line(exc)}")}
+        "error": Places.here().text(f"{type(exc).__name__}: {first_line(exc)}")
+    }
     try:
         code = ran_code(options)
     except Exception:  # noqa: BLE001 - without it, the run counts as stale
@@ -101,8 +100,10 @@ def sweep_record(metas: Mapping[str, Mapping[str, Any] | None]) -> dict[str, Any
     """``results/provenance.json``: the newest run's provenance, and how the runs divide by
     commit, code, host and debug. Made from the runs' records alone (same runs, same bytes)."""
     recorded = {r: m for r, m in metas.items() if m and _has_record(m)}
-    record: dict[str, Any] = {"sweep": _sweep_summary(metas, recorded),
-                              "runs": _divisions(recorded)}
+    record: dict[str, Any] = {
+        "sweep": _sweep_summary(metas, recorded),
+        "runs": _divisions(recorded),
+    }
     return {**record, **_newest(recorded)} if recorded else record
 
 
@@ -110,12 +111,16 @@ def _has_record(meta: Mapping[str, Any]) -> bool:
     """Whether a run's ``meta.json`` holds a record with its git state and code (not a
     ``failed_record``)."""
     record = meta.get("provenance")
-    return (isinstance(record, dict) and isinstance(record.get("git"), dict)
-            and isinstance(record.get("code"), dict))
+    return (
+        isinstance(record, dict)
+        and isinstance(record.get("git"), dict)
+        and isinstance(record.get("code"), dict)
+    )
 
 
-def _sweep_summary(metas: Mapping[str, Mapping[str, Any] | None],
-                   recorded: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+def _sweep_summary(
+    metas: Mapping[str, Mapping[str, Any] | None], recorded: Mapping[str, Mapping[str, Any]]
+) -> dict[str, Any]:
     """The ``sweep`` part: how many runs, when, how long, which are debug runs and which
     record no provenance."""
     debug_runs = sorted(r for r, m in recorded.items() if m["provenance"].get("debug"))
@@ -160,14 +165,18 @@ def _newest(recorded: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """The newest run (the last to end) and its record's sweep-wide parts."""
     newest_id, newest = max(recorded.items(), key=lambda kv: (kv[1].get("end") or "", kv[0]))
     latest = newest["provenance"]
-    return {"newest_run": newest_id, **{k: latest[k] for k in _NEWEST_KEPT if k in latest},
-            "command": latest.get("sweep", {}).get("command")}
+    return {
+        "newest_run": newest_id,
+        **{k: latest[k] for k in _NEWEST_KEPT if k in latest},
+        "command": latest.get("sweep", {}).get("command"),
+    }
 
 
 def _seconds_between(start: str, end: str) -> float | None:
     """The seconds from one ISO time to another (None: either is not one)."""
     try:
-        return round((datetime.fromisoformat(end) - datetime.fromisoformat(start))
-                     .total_seconds(), 6)
+        return round(
+            (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds(), 6
+        )
     except ValueError:
         return None

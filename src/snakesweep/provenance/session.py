@@ -28,8 +28,17 @@ from snakesweep.provenance.environment import distributions, versions
 from snakesweep.provenance.git import OWN_PATHS, git_state
 from snakesweep.provenance.places import Places
 
-__all__ = ["COMMAND_ENV", "SESSION_ENV", "SESSION_FORMAT", "begin_session",
-           "capture_session", "command_line", "end_session", "read_session", "session_path"]
+__all__ = [
+    "COMMAND_ENV",
+    "SESSION_ENV",
+    "SESSION_FORMAT",
+    "begin_session",
+    "capture_session",
+    "command_line",
+    "end_session",
+    "read_session",
+    "session_path",
+]
 
 SESSION_ENV = "SNAKESWEEP_SESSION"
 """How the run jobs of one invocation find its session."""
@@ -39,8 +48,9 @@ COMMAND_ENV = "SNAKESWEEP_COMMAND"
 """How ``snakesweep run`` tells the Snakemake it starts which command the user typed."""
 
 
-def capture_session(results: str | os.PathLike[str],
-                    command: Sequence[str] | None = None) -> tuple[dict[str, Any], str]:
+def capture_session(
+    results: str | os.PathLike[str], command: Sequence[str] | None = None
+) -> tuple[dict[str, Any], str]:
     """The sweep-wide provenance of this invocation, and the working tree's diff."""
     git, diff, root = git_state(".", [results, *OWN_PATHS])
     places = Places.here(root)
@@ -49,8 +59,10 @@ def capture_session(results: str | os.PathLike[str],
         "start": datetime.now(UTC).isoformat(),
         "command": command_line(command, places),
         "git": git,
-        "python": {"version": platform.python_version(),
-                   "implementation": platform.python_implementation()},
+        "python": {
+            "version": platform.python_version(),
+            "implementation": platform.python_implementation(),
+        },
         "versions": versions(),
         "distributions": distributions(),
     }, diff

@@ -12,8 +12,17 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["ELSEWHERE", "QUIET", "QUIET_SHORT", "RERUN_TRIGGERS", "computes", "cores",
-           "parallel_jobs", "runs_here", "workflow_cores"]
+__all__ = [
+    "ELSEWHERE",
+    "QUIET",
+    "QUIET_SHORT",
+    "RERUN_TRIGGERS",
+    "computes",
+    "cores",
+    "parallel_jobs",
+    "runs_here",
+    "workflow_cores",
+]
 
 RERUN_TRIGGERS = ("mtime", "params", "software-env", "code")
 """Snakemake's rerun triggers but ``input``, which ``snakesweep run`` gives it: the merge
@@ -22,22 +31,69 @@ then the runs' results) while its content does not. The one list of them: the pr
 ``snakesweep init`` writes is made from it, and a test checks the repository's profiles
 (``workflow/profiles/default``, ``profiles/slurm``) against it."""
 
-QUIET = ("--dry-run", "--dryrun", "--unlock", "--list-rules", "--list", "--list-target-rules",
-         "--lt", "--lint", "--print-compilation", "--dag", "--rulegraph", "--filegraph",
-         "--d3dag", "--summary", "--detailed-summary", "--list-changes", "--lc",
-         "--list-input-changes", "--li", "--list-params-changes", "--lp", "--list-untracked",
-         "--lu", "--cleanup-metadata", "--cm", "--cleanup-shadow", "--containerize",
-         "--generate-unit-tests", "--archive", "--export-cwl", "--list-conda-envs",
-         "--conda-cleanup-envs", "--conda-create-envs-only", "--touch", "--report", "--version",
-         "--help")
+QUIET = (
+    "--dry-run",
+    "--dryrun",
+    "--unlock",
+    "--list-rules",
+    "--list",
+    "--list-target-rules",
+    "--lt",
+    "--lint",
+    "--print-compilation",
+    "--dag",
+    "--rulegraph",
+    "--filegraph",
+    "--d3dag",
+    "--summary",
+    "--detailed-summary",
+    "--list-changes",
+    "--lc",
+    "--list-input-changes",
+    "--li",
+    "--list-params-changes",
+    "--lp",
+    "--list-untracked",
+    "--lu",
+    "--cleanup-metadata",
+    "--cm",
+    "--cleanup-shadow",
+    "--containerize",
+    "--generate-unit-tests",
+    "--archive",
+    "--export-cwl",
+    "--list-conda-envs",
+    "--conda-cleanup-envs",
+    "--conda-create-envs-only",
+    "--touch",
+    "--report",
+    "--version",
+    "--help",
+)
 """Snakemake options after which it computes no run (``--report`` but with
 ``--report-after-run``): such a Snakemake does not wait for the results directory."""
 QUIET_SHORT = frozenset("nlSDth")
 """The same, as short options (``-n``, ``-np``)."""
 
-ELSEWHERE = ("--executor", "-e", "--profile", "--workflow-profile", "--slurm", "--cluster",
-             "--kubernetes", "-n", "--dry-run", "--dryrun", "--unlock", "--touch", "-t",
-             "--list", "-l", "--summary", "-S")
+ELSEWHERE = (
+    "--executor",
+    "-e",
+    "--profile",
+    "--workflow-profile",
+    "--slurm",
+    "--cluster",
+    "--kubernetes",
+    "-n",
+    "--dry-run",
+    "--dryrun",
+    "--unlock",
+    "--touch",
+    "-t",
+    "--list",
+    "-l",
+    "--summary",
+    "-S",
+)
 """Snakemake options after which ``snakesweep run`` starts no pool before Snakemake: its
 jobs may run elsewhere, or none run. (A profile that sets an executor is caught later: the
 ``onstart`` of a workflow whose jobs are not local stops the pool.)"""
@@ -57,8 +113,10 @@ def runs_here(extra: Sequence[str]) -> bool:
     its command line and environment tell."""
     if os.environ.get("SNAKEMAKE_PROFILE"):
         return False
-    return not any(a.split("=", 1)[0] in ELSEWHERE or
-                   (a.startswith("-e") and not a.startswith("--")) for a in extra)
+    return not any(
+        a.split("=", 1)[0] in ELSEWHERE or (a.startswith("-e") and not a.startswith("--"))
+        for a in extra
+    )
 
 
 def cores(value: Any) -> int:

@@ -46,9 +46,14 @@ def write_invocation(path: Path, options: Mapping[str, Any]) -> Path:
 
 
 @contextmanager
-def prepared(plan: Plan, results: str, cores: str, extra: Sequence[str],
-             command: Sequence[str], batch: int | str | None = None
-             ) -> Iterator[dict[str, str]]:
+def prepared(
+    plan: Plan,
+    results: str,
+    cores: str,
+    extra: Sequence[str],
+    command: Sequence[str],
+    batch: int | str | None = None,
+) -> Iterator[dict[str, str]]:
     """The environment of one Snakemake invocation of ``snakesweep run``: its session and,
     when its runs go to the local executor one job per run (not in batches: ``batch`` is
     ``--batch``), the worker pool, both started before Snakemake so the pool warms up
@@ -61,8 +66,7 @@ def prepared(plan: Plan, results: str, cores: str, extra: Sequence[str],
     env[SESSION_ENV] = str(session)
     pool = None
     if arguments.runs_here(extra):
-        statuses = store.run_statuses(results, plan.run_ids,
-                                      CurrentCode(plan.options))
+        statuses = store.run_statuses(results, plan.run_ids, CurrentCode(plan.options))
         pending = sum(s != "done" for s in statuses.values())
         count = arguments.cores(cores)
         setting = batch if batch is not None else plan.options.batch
@@ -72,15 +76,19 @@ def prepared(plan: Plan, results: str, cores: str, extra: Sequence[str],
             pool = local_pool(pending, count, plan)
         if pool is not None:
             assert pool.process.stdin is not None
-            env.update({ENV: pool.address, POOL_PID_ENV: str(pool.process.pid),
-                        POOL_PIPE_ENV: str(pool.process.stdin.fileno())})
+            env.update(
+                {
+                    ENV: pool.address,
+                    POOL_PID_ENV: str(pool.process.pid),
+                    POOL_PIPE_ENV: str(pool.process.stdin.fileno()),
+                }
+            )
     try:
         try:
             with _env(env):
                 begin_session(results, session)
         except Exception as exc:  # noqa: BLE001 - runs still record what they can themselves
-            print(f"snakesweep: could not record the session's provenance: {exc}",
-                  file=sys.stderr)
+            print(f"snakesweep: could not record the session's provenance: {exc}", file=sys.stderr)
             env.pop(SESSION_ENV)
         yield env
     finally:
@@ -100,9 +108,15 @@ def _env(env: Mapping[str, str]) -> Iterator[None]:
         os.environ.update(saved)
 
 
-def run_snakemake(invocation: Path, cores: str, extra: Sequence[str],
-                  command: Sequence[str], plan: Plan | None = None,
-                  results: str = "results", batch: int | str | None = None) -> int:
+def run_snakemake(
+    invocation: Path,
+    cores: str,
+    extra: Sequence[str],
+    command: Sequence[str],
+    plan: Plan | None = None,
+    results: str = "results",
+    batch: int | str | None = None,
+) -> int:
     """Run Snakemake on snakesweep's Snakefile with this invocation's options; its exit status.
 
     What a killed run left (Snakemake's locks and incomplete markers) is cleared when the
@@ -112,20 +126,34 @@ def run_snakemake(invocation: Path, cores: str, extra: Sequence[str],
     Snakemake does. When it returns, every process it started has ended: processes the
     runs left running are ended (``snakesweep.descendants``), and named.
     """
-    snakemake = [sys.executable, "-m", "snakemake", "--snakefile", SNAKEFILE,
-                 "--configfile", str(invocation), "--cores", cores,
-                 "--rerun-triggers", *arguments.RERUN_TRIGGERS, "--keep-going",
-                 "--rerun-incomplete", *extra]
+    snakemake = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        SNAKEFILE,
+        "--configfile",
+        str(invocation),
+        "--cores",
+        cores,
+        "--rerun-triggers",
+        *arguments.RERUN_TRIGGERS,
+        "--keep-going",
+        "--rerun-incomplete",
+        *extra,
+    ]
     with descendants.adopted() as ended:
         if plan is None:
-            code = _call(snakemake, {**os.environ,
-                                     COMMAND_ENV: json.dumps(list(command))})
+            code = _call(snakemake, {**os.environ, COMMAND_ENV: json.dumps(list(command))})
         else:
             with prepared(plan, results, cores, extra, command, batch) as env:
                 code = _call(snakemake, env)
     if ended:
-        print(f"snakesweep: ended {len(ended)} process(es) the runs left running: "
-              f"{'; '.join(ended[:3])}{'; …' if len(ended) > 3 else ''}", file=sys.stderr)
+        print(
+            f"snakesweep: ended {len(ended)} process(es) the runs left running: "
+            f"{'; '.join(ended[:3])}{'; …' if len(ended) > 3 else ''}",
+            file=sys.stderr,
+        )
     return code
 
 
@@ -141,8 +169,9 @@ def _call(command: Sequence[str], env: Mapping[str, str]) -> int:
     env = dict(env)
     held = locks.hand_over(env)  # Snakemake holds them too, while it lives
     pipe = env.pop(POOL_PIPE_ENV, "")  # the descriptor, not its number, is what it needs
-    process = subprocess.Popen(list(command), env=env,
-                               pass_fds=(*held, *([int(pipe)] if pipe.isdigit() else [])))
+    process = subprocess.Popen(
+        list(command), env=env, pass_fds=(*held, *([int(pipe)] if pipe.isdigit() else []))
+    )
     main = threading.current_thread() is threading.main_thread()
 
     def forward(signum: int, frame: Any) -> None:

@@ -33,8 +33,14 @@ from snakesweep.errors import ResultsBusy
 from snakesweep.snakemake import arguments
 from snakesweep.store import locks
 
-__all__ = ["SNAKEMAKE", "WORKDIR_LOCK", "clear_run_markers", "clear_stale_locks",
-           "hold_results", "hold_workdir_lock"]
+__all__ = [
+    "SNAKEMAKE",
+    "WORKDIR_LOCK",
+    "clear_run_markers",
+    "clear_stale_locks",
+    "hold_results",
+    "hold_workdir_lock",
+]
 
 SNAKEMAKE = Path(".snakemake")
 WORKDIR_LOCK = SNAKEMAKE / "snakesweep.lock"
@@ -53,8 +59,7 @@ def hold_workdir_lock() -> IO[str] | None:
     return handle
 
 
-def hold_results(results: str, argv: Sequence[str]
-                 ) -> tuple[locks.SweepLock | None, str | None]:
+def hold_results(results: str, argv: Sequence[str]) -> tuple[locks.SweepLock | None, str | None]:
     """The sweep lock of ``results`` for this Snakemake (``snakesweep.locks``): inherited from
     ``snakesweep run``, or taken, after waiting for another live invocation when this one
     computes (``argv``: its arguments). One that computes nothing (a dry run, ``--unlock``,
@@ -66,15 +71,22 @@ def hold_results(results: str, argv: Sequence[str]
         try:
             return locks.hold_sweep(results, "snakemake", locks.say_waiting(results)), None
         except KeyboardInterrupt:  # Ctrl-C while waiting: nothing was started
-            print(f"snakesweep: stopped waiting for {results}/; this snakemake computed "
-                  "nothing", file=sys.stderr, flush=True)
+            print(
+                f"snakesweep: stopped waiting for {results}/; this snakemake computed nothing",
+                file=sys.stderr,
+                flush=True,
+            )
             raise SystemExit(130) from None
     try:
         return locks.hold_sweep(results, "snakemake", locks.say_waiting(results), wait=0), None
     except ResultsBusy as exc:
-        print(f"snakesweep: {results}/ is in use by {exc.holder}; this snakemake computes "
-              "nothing (Snakemake's --unlock removes only Snakemake's lock files; a new "
-              "`snakesweep run` or `snakemake` waits for it)", file=sys.stderr, flush=True)
+        print(
+            f"snakesweep: {results}/ is in use by {exc.holder}; this snakemake computes "
+            "nothing (Snakemake's --unlock removes only Snakemake's lock files; a new "
+            "`snakesweep run` or `snakemake` waits for it)",
+            file=sys.stderr,
+            flush=True,
+        )
         return None, exc.holder
 
 

@@ -54,8 +54,9 @@ def accounting_problem(timeout: float = 30) -> str | None:
 def min_job_age(timeout: float = 30) -> int | None:
     """SLURM's ``MinJobAge`` (seconds a finished job stays in squeue), or None if unknown."""
     try:
-        out = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True,
-                             timeout=timeout)
+        out = subprocess.run(
+            ["scontrol", "show", "config"], capture_output=True, text=True, timeout=timeout
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     found = re.search(r"^MinJobAge\s*=\s*(\d+)\s*(sec|s)?\s*$", out.stdout, re.MULTILINE)
@@ -76,15 +77,19 @@ def ask_squeue_without_accounting(workflow: Any) -> str | None:
     if problem is None:
         return None
     settings.status_command = "squeue"
-    line = (f"snakesweep: SLURM's accounting does not answer here (sacct: {problem}), so "
-            "job states come from squeue: --slurm-status-command squeue, as the profile "
-            "profiles/slurm sets it (without it, Snakemake would wait forever for jobs that "
-            "ended)")
+    line = (
+        f"snakesweep: SLURM's accounting does not answer here (sacct: {problem}), so "
+        "job states come from squeue: --slurm-status-command squeue, as the profile "
+        "profiles/slurm sets it (without it, Snakemake would wait forever for jobs that "
+        "ended)"
+    )
     first = getattr(settings, "init_seconds_before_status_checks", None) or FIRST_CHECK
     age = min_job_age()
     if age is not None and age < 3 * first:  # the plugin then asks sacct after all
-        line += (f"; but SLURM's MinJobAge ({age} s) is below 3 x "
-                 f"--slurm-init-seconds-before-status-checks ({first} s), and the plugin then "
-                 f"asks sacct anyway: give --slurm-init-seconds-before-status-checks "
-                 f"{max(1, age // 3 - 1)}")
+        line += (
+            f"; but SLURM's MinJobAge ({age} s) is below 3 x "
+            f"--slurm-init-seconds-before-status-checks ({first} s), and the plugin then "
+            f"asks sacct anyway: give --slurm-init-seconds-before-status-checks "
+            f"{max(1, age // 3 - 1)}"
+        )
     return line

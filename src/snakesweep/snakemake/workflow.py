@@ -24,6 +24,7 @@ through the command line, and never a config value: the shell command is the sam
 for every sweep, so Snakemake's code and params triggers never rerun finished runs when the
 domain grows.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -56,9 +57,18 @@ from snakesweep.snakemake.pool import POOL_PID_ENV, local_pool, stop_pool
 from snakesweep.store import locks
 from snakesweep.view import report
 
-__all__ = ["BATCH_COMMAND", "BATCH_ID_PATTERN", "CONFIG_SCHEMA", "MERGE_COMMAND",
-           "REPORT_COMMAND", "RULES", "RUN_COMMAND", "RUN_ID_PATTERN", "SNAKEFILE",
-           "SweepWorkflow"]
+__all__ = [
+    "BATCH_COMMAND",
+    "BATCH_ID_PATTERN",
+    "CONFIG_SCHEMA",
+    "MERGE_COMMAND",
+    "REPORT_COMMAND",
+    "RULES",
+    "RUN_COMMAND",
+    "RUN_ID_PATTERN",
+    "SNAKEFILE",
+    "SweepWorkflow",
+]
 
 RULES = str(Path(__file__).parents[1] / "workflow" / "sweep.smk")
 SNAKEFILE = str(Path(__file__).parents[1] / "workflow" / "Snakefile")
@@ -68,10 +78,12 @@ CONFIG_SCHEMA = str(Path(__file__).parents[1] / "workflow" / "schemas" / "config
 
 RUN_COMMAND = '. "$SNAKESWEEP_CLIENT"; snakesweep_run {wildcards.run_id}'
 BATCH_COMMAND = '"$SNAKESWEEP_PYTHON" -m snakesweep.execute.batches {input.batch:q}'
-MERGE_COMMAND = ('"$SNAKESWEEP_PYTHON" -m snakesweep.merge "$SNAKESWEEP_PLAN" '
-                 '"$SNAKESWEEP_RESULTS" 2> {log:q}')
-REPORT_COMMAND = ('"$SNAKESWEEP_PYTHON" -m snakesweep.view.report "$SNAKESWEEP_RESULTS" {threads} '
-                  '{log:q}')
+MERGE_COMMAND = (
+    '"$SNAKESWEEP_PYTHON" -m snakesweep.merge "$SNAKESWEEP_PLAN" "$SNAKESWEEP_RESULTS" 2> {log:q}'
+)
+REPORT_COMMAND = (
+    '"$SNAKESWEEP_PYTHON" -m snakesweep.view.report "$SNAKESWEEP_RESULTS" {threads} {log:q}'
+)
 """The report job: it writes its log itself, and says the same on stderr, which Snakemake
 shows (a picture rerun could not draw, and why)."""
 REPORT_THREADS = 4
@@ -122,43 +134,59 @@ class SweepWorkflow:
             raise WorkflowError(
                 f"snakesweep: config directory {str(options['config_dir'])!r} does not exist "
                 f"in {os.getcwd()!r}: start snakemake from your project's top directory (the "
-                "one holding conf/), or name it: --config 'snakesweep={config_dir: DIR}'")
+                "one holding conf/), or name it: --config 'snakesweep={config_dir: DIR}'"
+            )
         main = workflow is None or not (workflow.remote_exec or workflow.subprocess_exec)
         results = str(options["results"])
         try:
             store.check_results(options["results"], "config['snakesweep']['results']")
-            sweep_lock, busy = (recovery.hold_results(results, sys.argv[1:]) if main
-                                else (None, None))
+            sweep_lock, busy = (
+                recovery.hold_results(results, sys.argv[1:]) if main else (None, None)
+            )
             if options["plan"]:  # written by Hydra's launcher (snakesweep.launcher)
                 plan = load_plan(options["plan"])
                 add_import_paths(plan.launch or {})
             else:
-                plan = make_plan(options["config_dir"], options["config_name"],
-                                 list(options["overrides"]), options["results"],
-                                 from_run=options["from_run"])
+                plan = make_plan(
+                    options["config_dir"],
+                    options["config_name"],
+                    list(options["overrides"]),
+                    options["results"],
+                    from_run=options["from_run"],
+                )
                 _check_entries(plan)
-            sweep = cls(plan=plan, results=results,
-                        pictures=plan.options.pictures,
-                        busy=busy, _sweep_lock=sweep_lock, _workflow=workflow)
+            sweep = cls(
+                plan=plan,
+                results=results,
+                pictures=plan.options.pictures,
+                busy=busy,
+                _sweep_lock=sweep_lock,
+                _workflow=workflow,
+            )
             sweep._lock = recovery.hold_workdir_lock() if main else None
             sweep.resource_names = list(plan.options.resource_names)
             # a job's own Snakemake (on a cluster node) computes the one job it is given
             statuses = sweep.check_merge() if main else {}
             if main:
-                sweep.form_batches(batch_setting(options["batch"], "--batch"),
-                                   arguments.parallel_jobs(workflow), statuses,
-                                   owner=sweep._lock is not None and busy is None)
+                sweep.form_batches(
+                    batch_setting(options["batch"], "--batch"),
+                    arguments.parallel_jobs(workflow),
+                    statuses,
+                    owner=sweep._lock is not None and busy is None,
+                )
         except SnakesweepError as exc:
             raise WorkflowError(f"snakesweep: {exc}") from None
         if sweep._lock is not None and busy is None:  # no other Snakemake of ours is alive
             sweep.recover(statuses)
-        os.environ.update({
-            "SNAKESWEEP_PYTHON": sys.executable,
-            "SNAKESWEEP_CLIENT": str(CLIENT),
-            "SNAKESWEEP_PLAN": str(plan.path),
-            "SNAKESWEEP_RESULTS": sweep.results,
-            report.PICTURES_ENV: sweep.pictures,
-        })
+        os.environ.update(
+            {
+                "SNAKESWEEP_PYTHON": sys.executable,
+                "SNAKESWEEP_CLIENT": str(CLIENT),
+                "SNAKESWEEP_PLAN": str(plan.path),
+                "SNAKESWEEP_RESULTS": sweep.results,
+                report.PICTURES_ENV: sweep.pictures,
+            }
+        )
         return sweep
 
     @property
@@ -182,16 +210,24 @@ class SweepWorkflow:
 
         if self.batches:
             return [*self.batch_markers, *map(ancient, self._done_results())]
-        return [str(store.result_path(self.results, r)) if r in self.stale
-                else ancient(str(store.result_path(self.results, r))) for r in self.targets]
+        return [
+            str(store.result_path(self.results, r))
+            if r in self.stale
+            else ancient(str(store.result_path(self.results, r)))
+            for r in self.targets
+        ]
 
     def _done_results(self) -> list[str]:
         batched = {r for b in self.batches for r in b.run_ids}
-        return [str(store.result_path(self.results, r)) for r in self.targets
-                if r not in batched]
+        return [str(store.result_path(self.results, r)) for r in self.targets if r not in batched]
 
-    def form_batches(self, setting: BatchSetting, jobs: int,
-                     statuses: Mapping[str, store.Status], owner: bool = True) -> None:
+    def form_batches(
+        self,
+        setting: BatchSetting,
+        jobs: int,
+        statuses: Mapping[str, store.Status],
+        owner: bool = True,
+    ) -> None:
         """Make the pending runs into batches (and write their files) when jobs are batches:
         ``setting`` is ``--batch`` (else the sweep's ``snakesweep.batch``); ``jobs``, how many
         run at once; ``owner``, whether this parse may remove old batch files (see
@@ -201,8 +237,11 @@ class SweepWorkflow:
             setting = options.batch
         pending = [r for r in self.targets if statuses[r] != "done"]
         size = batches.batch_size(setting, len(pending), jobs)
-        self.batches = [] if size == 1 else batches.form_batches(
-            pending, size, lambda r: resources.group_of(options[r]))
+        self.batches = (
+            []
+            if size == 1
+            else batches.form_batches(pending, size, lambda r: resources.group_of(options[r]))
+        )
         batches.write_batches(self.results, self.plan_file, self.batches, statuses, owner)
 
     @property
@@ -221,8 +260,9 @@ class SweepWorkflow:
     def run_resources(self) -> dict[str, Any]:
         """``snakesweep.resources`` as the resources of a run's job."""
         options = self.plan.options
-        return resources.per_job(self.resource_names, lambda name, wildcards: (
-            options[wildcards.run_id].resources[name]))
+        return resources.per_job(
+            self.resource_names, lambda name, wildcards: options[wildcards.run_id].resources[name]
+        )
 
     @property
     def batch_resources(self) -> dict[str, Any]:
@@ -233,6 +273,7 @@ class SweepWorkflow:
         def value(name: str, wildcards: Any) -> Any:
             runs = self._batch_runs(wildcards.batch_id)
             return resources.batch_value(name, [options[r] for r in runs])
+
         return resources.per_job(self.resource_names, value)
 
     def _batch_runs(self, batch_id: str) -> list[str]:
@@ -321,8 +362,7 @@ class SweepWorkflow:
     def report_files(self) -> list[str]:
         """What the sweep's report is made of, every one flagged for Snakemake's report but
         ``report.json``: the target that writes them (pictures or their placeholders)."""
-        return [self.report_table, self.report_provenance, self.report_pictures,
-                self.report_index]
+        return [self.report_table, self.report_provenance, self.report_pictures, self.report_index]
 
     def report_source(self, path: str) -> Any:
         """A merged file as an input of the report job: ``ancient`` while the report is
@@ -370,17 +410,21 @@ class SweepWorkflow:
         """Count the pending runs, find the stale ones (computed with other code) and the
         corrupt ones, and date the code and merge keys so that Snakemake computes exactly
         those again and merges exactly when the content changed. Returns every status."""
-        statuses = store.run_statuses(self.results, self.plan.run_ids,
-                                      CurrentCode(self.plan.options))
+        statuses = store.run_statuses(
+            self.results, self.plan.run_ids, CurrentCode(self.plan.options)
+        )
         batch = set((self.plan.launch or {}).get("batch") or statuses)
         self.targets = [r for r in self.plan.run_ids if r in batch or statuses[r] == "done"]
         self.pending = sum(statuses[r] != "done" for r in self.targets)
         self.stale = frozenset(r for r in self.targets if statuses[r] in ("stale", "corrupt"))
         corrupt = [r for r in self.targets if statuses[r] == "corrupt"]
         if corrupt:
-            print(f"snakesweep: {len(corrupt)} run(s) whose result is not the file recorded "
-                  f"at completion (corrupt), computed again: {', '.join(corrupt[:5])}"
-                  + (", …" if len(corrupt) > 5 else ""), file=sys.stderr)
+            print(
+                f"snakesweep: {len(corrupt)} run(s) whose result is not the file recorded "
+                f"at completion (corrupt), computed again: {', '.join(corrupt[:5])}"
+                + (", …" if len(corrupt) > 5 else ""),
+                file=sys.stderr,
+            )
         key = freshness.merge_key(self.plan, self.results, statuses)
         freshness.stamp(self.plan, self.results, statuses, key=key)
         self.report_fresh = report.stamp(self.results, key, self.pictures)
@@ -392,11 +436,14 @@ class SweepWorkflow:
         runs' results (see ``snakesweep.recovery``)."""
         locks = recovery.clear_stale_locks()
         markers = recovery.clear_run_markers(
-            [str(store.result_path(self.results, r)) for r in statuses])
+            [str(store.result_path(self.results, r)) for r in statuses]
+        )
         if locks or markers:
-            print(f"snakesweep: cleared what a killed run left ({locks} Snakemake lock "
-                  f"file(s), {markers} incomplete marker(s) of finished runs)",
-                  file=sys.stderr)
+            print(
+                f"snakesweep: cleared what a killed run left ({locks} Snakemake lock "
+                f"file(s), {markers} incomplete marker(s) of finished runs)",
+                file=sys.stderr,
+            )
 
     def start(self, workflow: Any) -> None:
         """Snakemake's ``onstart``: record this invocation's provenance for its runs (through
@@ -413,9 +460,11 @@ class SweepWorkflow:
         if self.busy is not None:
             from snakemake.exceptions import WorkflowError  # Snakemake's: ~0.1 s to import
 
-            raise WorkflowError(f"snakesweep: {self.results}/ is in use by {self.busy}; "
-                                "this snakemake computes nothing: run it again when that one "
-                                "has ended (`snakesweep run` waits for it by itself)")
+            raise WorkflowError(
+                f"snakesweep: {self.results}/ is in use by {self.busy}; "
+                "this snakemake computes nothing: run it again when that one "
+                "has ended (`snakesweep run` waits for it by itself)"
+            )
         told = slurm.ask_squeue_without_accounting(workflow)
         if told:
             print(told, file=sys.stderr, flush=True)
@@ -429,8 +478,9 @@ class SweepWorkflow:
                 self.session = begin_session(self.results)
                 os.environ[SESSION_ENV] = str(self.session)
             except Exception as exc:  # noqa: BLE001 - runs still record what they can
-                print(f"snakesweep: could not record the session's provenance: {exc}",
-                      file=sys.stderr)
+                print(
+                    f"snakesweep: could not record the session's provenance: {exc}", file=sys.stderr
+                )
         if ENV not in os.environ and workflow.local_exec and not self.batches:
             self.pool = local_pool(self.pending, arguments.workflow_cores(workflow), self.plan)
             if self.pool is not None:
@@ -465,14 +515,19 @@ class SweepWorkflow:
         failed_runs = [r for r in self.plan.run_ids if statuses[r] == "failed"]
         pending = [r for r in self.plan.run_ids if statuses[r] != "done" and r not in failed_runs]
         if failed_runs:
-            print(f"snakesweep: {len(failed_runs)} of {len(statuses)} runs failed; merged the "
-                  f"rest into {self.sweep_file}. See `snakesweep status` or "
-                  f"{self.results}/runs/<run_id>/meta.json; run again to retry them.",
-                  file=sys.stderr)
+            print(
+                f"snakesweep: {len(failed_runs)} of {len(statuses)} runs failed; merged the "
+                f"rest into {self.sweep_file}. See `snakesweep status` or "
+                f"{self.results}/runs/<run_id>/meta.json; run again to retry them.",
+                file=sys.stderr,
+            )
         elif pending:
-            print(f"snakesweep: merged the finished runs into {self.sweep_file}; "
-                  f"{len(pending)} of {len(statuses)} have no result in {self.results}/runs/ "
-                  f"(first: {pending[0]}); run again to compute them.", file=sys.stderr)
+            print(
+                f"snakesweep: merged the finished runs into {self.sweep_file}; "
+                f"{len(pending)} of {len(statuses)} have no result in {self.results}/runs/ "
+                f"(first: {pending[0]}); run again to compute them.",
+                file=sys.stderr,
+            )
         self.say_unmerged()
 
     def _merge_finished(self, apart: bool) -> bool:
@@ -483,18 +538,26 @@ class SweepWorkflow:
             if key is not None and freshness.recorded_key(self.results) == key:
                 return False  # the merge ran: what failed came after it
             if apart:
-                merged = subprocess.run([sys.executable, "-m", "snakesweep.merge",
-                                         str(self.plan.path), self.results], check=False)
+                merged = subprocess.run(
+                    [sys.executable, "-m", "snakesweep.merge", str(self.plan.path), self.results],
+                    check=False,
+                )
                 if merged.returncode != 0:
                     return False  # it said why
             else:
                 aggregate.write_sweep(self.plan, self.results)
         except Exception as exc:  # noqa: BLE001 - the workflow already failed; say why this did too
-            causes = [f"snakesweep: {exc.message}: {cause}" for cause in exc.exceptions] \
-                if isinstance(exc, ExceptionGroup) else []  # each run that cannot be read
-            print(f"snakesweep: could not merge the finished runs"
-                  f"{'' if causes else f': {exc}'}; the merged files are the previous "
-                  "merge's", file=sys.stderr)
+            causes = (
+                [f"snakesweep: {exc.message}: {cause}" for cause in exc.exceptions]
+                if isinstance(exc, ExceptionGroup)
+                else []
+            )  # each run that cannot be read
+            print(
+                f"snakesweep: could not merge the finished runs"
+                f"{'' if causes else f': {exc}'}; the merged files are the previous "
+                "merge's",
+                file=sys.stderr,
+            )
             for line in causes:
                 print(line, file=sys.stderr)
             return False
@@ -503,8 +566,9 @@ class SweepWorkflow:
     def say_unmerged(self) -> None:
         """Name the done runs the merge left out of ``sweep.nc``, and why (its own log is
         in a file: what Snakemake, ``dvc repro`` or ``snakesweep run`` show is this)."""
-        for line in aggregate.unmerged_lines(aggregate.unmerged_runs(self.results, self.plan),
-                                             self.sweep_file):
+        for line in aggregate.unmerged_lines(
+            aggregate.unmerged_runs(self.results, self.plan), self.sweep_file
+        ):
             print(line, file=sys.stderr)
 
 

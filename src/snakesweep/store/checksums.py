@@ -73,8 +73,9 @@ class Checksums:
             self._known = known if isinstance(known, dict) else {}
         return self._known
 
-    def run(self, run_id: str, result: os.stat_result
-            ) -> tuple[bool, str | None, tuple[str, ...] | None]:
+    def run(
+        self, run_id: str, result: os.stat_result
+    ) -> tuple[bool, str | None, tuple[str, ...] | None]:
         """Whether the result of ``run_id`` (whose ``os.stat`` is ``result``) is the file its
         ``meta.json`` recorded, and the code fingerprint and files that records (the same
         tuple for runs that record the same files).
@@ -140,8 +141,10 @@ class Checksums:
         if recorded is None:
             whole = _DONE.match(text) is not None  # recorded before checksums were
         else:
-            whole = int(recorded.group(2)) == result.st_size and \
-                file_sha256(f"{self._runs}/{run_id}/{RESULT}") == recorded.group(1).decode()
+            whole = (
+                int(recorded.group(2)) == result.st_size
+                and file_sha256(f"{self._runs}/{run_id}/{RESULT}") == recorded.group(1).decode()
+            )
         entry = [*key, whole, fingerprint, hashlib.sha256(text).hexdigest(), listed]
         self._cache()[run_id] = entry
         self._changed = True
@@ -198,8 +201,7 @@ def _recorded_code(text: bytes) -> tuple[str | None, list[str] | None]:
         fingerprint, files = code["fingerprint"], code["files"]
     except (ValueError, KeyError, TypeError):
         return None, None
-    return (fingerprint, files) if isinstance(fingerprint, str) and _names(files) \
-        else (None, None)
+    return (fingerprint, files) if isinstance(fingerprint, str) and _names(files) else (None, None)
 
 
 def _names(files: Any) -> bool:

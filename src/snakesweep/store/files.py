@@ -16,8 +16,18 @@ from snakesweep.errors import NoSpaceError
 
 __all__ = [
     "date_key",
-    "ENGINE", "SPACE_MARGIN", "Staging", "aside", "clear_asides", "free_space", "local_path",
-    "no_space", "out_of_space", "pid_alive", "replace_dir", "replace_with",
+    "ENGINE",
+    "SPACE_MARGIN",
+    "Staging",
+    "aside",
+    "clear_asides",
+    "free_space",
+    "local_path",
+    "no_space",
+    "out_of_space",
+    "pid_alive",
+    "replace_dir",
+    "replace_with",
     "write_atomic",
 ]
 
@@ -68,8 +78,7 @@ def free_space(directory: str | os.PathLike[str]) -> int:
     return blocks * st.f_frsize
 
 
-def out_of_space(directory: str | os.PathLike[str], exc: BaseException, needed: int = 0
-                 ) -> bool:
+def out_of_space(directory: str | os.PathLike[str], exc: BaseException, needed: int = 0) -> bool:
     """Whether a write into ``directory`` that raised ``exc`` failed for want of space: its
     error says so (ENOSPC or EDQUOT, anywhere in its chain), or, for libraries that do not
     say why (netCDF: "HDF error"; rerun: "os error 28"), the disk has less free than the
@@ -104,14 +113,16 @@ def no_space(path: Path, exc: BaseException, needed: int = 0) -> NoSpaceError | 
     return NoSpaceError(local_path(path), free)
 
 
-def _failed_write(tmp: Path, path: Path, exc: BaseException, needed: int
-                  ) -> NoSpaceError | None:
+def _failed_write(tmp: Path, path: Path, exc: BaseException, needed: int) -> NoSpaceError | None:
     """Remove what a failed write of ``path`` left aside at ``tmp`` (a file or a
     directory); its ``NoSpaceError`` when the disk was full."""
     written = _size_of(tmp)
     _remove(tmp)
-    if isinstance(exc, OSError) and exc.filename is not None and \
-            os.fspath(exc.filename).startswith(os.fspath(tmp)):
+    if (
+        isinstance(exc, OSError)
+        and exc.filename is not None
+        and os.fspath(exc.filename).startswith(os.fspath(tmp))
+    ):
         exc.filename = os.fspath(path)  # name the file meant, not the one aside
     return no_space(path, exc, max(needed, written))
 
@@ -186,6 +197,7 @@ class Staging:
         def fill() -> None:
             tmp.mkdir()
             write(tmp)
+
         self._write(tmp, path, fill, 0)
         return tmp
 
@@ -264,7 +276,6 @@ def local_path(path: str | os.PathLike[str]) -> str:
     return os.path.relpath(given, here) if inside else given
 
 
-
 def pid_alive(pid: int) -> bool:
     """Whether the process ``pid`` (on this host) is alive."""
     try:
@@ -276,8 +287,9 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def date_key(path: Path, key: str | None, fresh: bool, outputs: Collection[Path],
-             salt: str = "") -> bool:
+def date_key(
+    path: Path, key: str | None, fresh: bool, outputs: Collection[Path], salt: str = ""
+) -> bool:
     """Write the key file ``path`` of a rule whose other inputs are ``ancient``, and date it
     so that Snakemake runs the rule exactly when its outputs are not ``fresh``: older than
     any output when they are (its text: ``key``), else newer than every one of ``outputs``

@@ -35,16 +35,67 @@ from pathlib import Path
 from snakesweep.errors import ResultsDirError
 
 __all__ = [
-    "ARTIFACTS", "BATCHES", "CHECKSUMS", "CODE_KEY", "CONFIG", "DAMAGED", "DRAFTS",
-    "HISTORY", "HISTORY_RECORDING", "INVOCATIONS", "LAUNCHES", "LOGS", "MERGED",
-    "MERGED_CHECKSUMS", "MERGE_INDEX", "MERGE_KEY", "MERGE_METAS", "META", "METRICS",
-    "PLANS", "PLOTS", "PROVENANCE", "PROVENANCE_DIFF", "RECORDING", "REPORT_DIR",
-    "REPORT_HTML", "REPORT_KEY", "RESULT", "RETURN", "RUNS", "RUNS_TABLE", "RUN_DIFF",
-    "RUN_LOCKS", "SESSIONS", "SIZED", "STATE", "STDERR", "STDOUT", "SWEEP", "SWEEP_INDEX",
-    "SWEEP_LOCK", "ReportPaths", "batch_file", "batch_marker", "batches_dir",
-    "check_results", "code_key_file", "damaged_dir", "drafts_dir", "invocation_file",
-    "launch_dir", "log_file", "merge_key_file", "plan_file", "result_path", "run_dir",
-    "run_drafts", "run_lock_file", "runs_dir", "session_file", "sweep_lock_file",
+    "ARTIFACTS",
+    "BATCHES",
+    "CHECKSUMS",
+    "CODE_KEY",
+    "CONFIG",
+    "DAMAGED",
+    "DRAFTS",
+    "HISTORY",
+    "HISTORY_RECORDING",
+    "INVOCATIONS",
+    "LAUNCHES",
+    "LOGS",
+    "MERGED",
+    "MERGED_CHECKSUMS",
+    "MERGE_INDEX",
+    "MERGE_KEY",
+    "MERGE_METAS",
+    "META",
+    "METRICS",
+    "PLANS",
+    "PLOTS",
+    "PROVENANCE",
+    "PROVENANCE_DIFF",
+    "RECORDING",
+    "REPORT_DIR",
+    "REPORT_HTML",
+    "REPORT_KEY",
+    "RESULT",
+    "RETURN",
+    "RUNS",
+    "RUNS_TABLE",
+    "RUN_DIFF",
+    "RUN_LOCKS",
+    "SESSIONS",
+    "SIZED",
+    "STATE",
+    "STDERR",
+    "STDOUT",
+    "SWEEP",
+    "SWEEP_INDEX",
+    "SWEEP_LOCK",
+    "ReportPaths",
+    "batch_file",
+    "batch_marker",
+    "batches_dir",
+    "check_results",
+    "code_key_file",
+    "damaged_dir",
+    "drafts_dir",
+    "invocation_file",
+    "launch_dir",
+    "log_file",
+    "merge_key_file",
+    "plan_file",
+    "result_path",
+    "run_dir",
+    "run_drafts",
+    "run_lock_file",
+    "runs_dir",
+    "session_file",
+    "sweep_lock_file",
 ]
 
 PathLike = str | os.PathLike[str]
@@ -237,8 +288,13 @@ def check_results(results: PathLike, given: str = "--results") -> None:
     culprit = f"{given} {os.fspath(results)!r}"
     if path.is_symlink() and not path.exists():
         target = os.readlink(path)
-        raise ResultsDirError(culprit, f"is a symbolic link to {target!r}, which does not "
-                              "exist: create that directory, or remove the link")
+        raise ResultsDirError(
+            culprit,
+            f"is a symbolic link to {target!r}, which does not "
+            "exist: create that directory, or remove the link",
+        )
     if path.exists() and not path.is_dir():
-        raise ResultsDirError(culprit, "is a file, not a directory: give a directory for "
-                              "the runs and the merged files")
+        raise ResultsDirError(
+            culprit,
+            "is a file, not a directory: give a directory for the runs and the merged files",
+        )

@@ -36,16 +36,35 @@ from typing import IO
 from snakesweep.errors import ConfigError, ResultsBusy
 from snakesweep.store.layout import run_lock_file, sweep_lock_file
 
-__all__ = ["FD_ENV", "POLL", "UNLOCKABLE", "WAIT_ENV", "SweepLock", "hand_over", "held_sweeps",
-           "hold_sweep", "inherited_sweep", "run_lock", "say_waiting", "sweep_lock",
-           "wait_setting"]
+__all__ = [
+    "FD_ENV",
+    "POLL",
+    "UNLOCKABLE",
+    "WAIT_ENV",
+    "SweepLock",
+    "hand_over",
+    "held_sweeps",
+    "hold_sweep",
+    "inherited_sweep",
+    "run_lock",
+    "say_waiting",
+    "sweep_lock",
+    "wait_setting",
+]
 
 FD_ENV = "SNAKESWEEP_LOCK_FD"
 """The descriptors of the sweep locks a Snakemake inherits from ``snakesweep run``."""
 WAIT_ENV = "SNAKESWEEP_LOCK_WAIT"
 """Seconds an invocation waits for the sweep lock at most (unset: until it is free)."""
-UNLOCKABLE = (errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSPC, errno.EDQUOT,
-              errno.EROFS, errno.EACCES)
+UNLOCKABLE = (
+    errno.ENOLCK,
+    errno.EOPNOTSUPP,
+    errno.EINVAL,
+    errno.ENOSPC,
+    errno.EDQUOT,
+    errno.EROFS,
+    errno.EACCES,
+)
 """Why a run's lock may not be taken, the run going on without it."""
 POLL = 0.1
 """Seconds between two tries at a lock while a bounded wait lasts."""
@@ -82,8 +101,9 @@ class SweepLock:
             self.handle.close()
 
 
-def hold_sweep(results: str, holder: str, waiting: Callable[[str], None],
-               wait: float | None = None) -> SweepLock:
+def hold_sweep(
+    results: str, holder: str, waiting: Callable[[str], None], wait: float | None = None
+) -> SweepLock:
     """Take the sweep lock of ``results`` for this process, writing ``holder`` (what this
     process is, e.g. ``"snakesweep run"``) into it; hold it until ``release``.
 
@@ -104,8 +124,7 @@ def hold_sweep(results: str, holder: str, waiting: Callable[[str], None],
 
 
 @contextmanager
-def sweep_lock(results: str, holder: str,
-               waiting: Callable[[str], None]) -> Iterator[SweepLock]:
+def sweep_lock(results: str, holder: str, waiting: Callable[[str], None]) -> Iterator[SweepLock]:
     """``hold_sweep`` for the length of a ``with`` block."""
     ours = _key(results) not in _HELD
     lock = hold_sweep(results, holder, waiting)
@@ -138,8 +157,12 @@ def inherited_sweep(results: str, holder: str) -> SweepLock | None:
         _try(fcntl.flock, handle)
         handle.seek(0)
         first = handle.read().split(" and its ", 1)[0].strip()
-        lock = SweepLock(results, handle, f"{first} and its {_described(holder)}" if first
-                         else _described(holder), waited=False)
+        lock = SweepLock(
+            results,
+            handle,
+            f"{first} and its {_described(holder)}" if first else _described(holder),
+            waited=False,
+        )
         lock.note()
         _HELD[_key(results)] = lock
         return lock
@@ -172,22 +195,27 @@ def wait_setting() -> float | None:
     except ValueError:
         seconds = -1.0
     if not seconds >= 0:
-        raise ConfigError(WAIT_ENV, f"{text!r}: expected seconds to wait for a results "
-                          "directory in use (0 or more; unset: until it is free)")
+        raise ConfigError(
+            WAIT_ENV,
+            f"{text!r}: expected seconds to wait for a results "
+            "directory in use (0 or more; unset: until it is free)",
+        )
     return seconds
 
 
 @contextmanager
-def run_lock(results: str | os.PathLike[str], run_id: str,
-             waiting: Callable[[str], None] | None = None) -> Iterator[bool]:
+def run_lock(
+    results: str | os.PathLike[str], run_id: str, waiting: Callable[[str], None] | None = None
+) -> Iterator[bool]:
     """Hold the lock of one run while this process computes it; yields whether another
     process held it first (this one then waited for it to end: ``waiting`` was told who).
     The lock file goes when it is released."""
     path = run_lock_file(results, run_id)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, waited = _acquire(path, fcntl.lockf, str(results),
-                                  waiting or (lambda _: None), None)
+        handle, waited = _acquire(
+            path, fcntl.lockf, str(results), waiting or (lambda _: None), None
+        )
     except OSError as exc:
         if exc.errno not in UNLOCKABLE:
             raise
@@ -206,8 +234,13 @@ def run_lock(results: str | os.PathLike[str], run_id: str,
         handle.close()
 
 
-def _acquire(path: Path, lock: Callable[[int, int], object], results: str,
-             waiting: Callable[[str], None], wait: float | None) -> tuple[IO[str], bool]:
+def _acquire(
+    path: Path,
+    lock: Callable[[int, int], object],
+    results: str,
+    waiting: Callable[[str], None],
+    wait: float | None,
+) -> tuple[IO[str], bool]:
     """Open ``path`` and lock it (``lock``: ``fcntl.flock`` or ``fcntl.lockf``), waiting as
     ``hold_sweep`` says; a file removed or replaced meanwhile is opened again."""
     waited = False
@@ -227,8 +260,9 @@ def _acquire(path: Path, lock: Callable[[int, int], object], results: str,
                 else:
                     while not _try(lock, handle):
                         if time.monotonic() >= deadline:
-                            raise ResultsBusy(results, _holder(handle, holder),
-                                              _refusal(wait, waited))
+                            raise ResultsBusy(
+                                results, _holder(handle, holder), _refusal(wait, waited)
+                            )
                         time.sleep(POLL)
             if _same(os.fstat(handle.fileno()), path):
                 return handle, waited
@@ -250,10 +284,14 @@ def _try(lock: Callable[[int, int], object], handle: IO[str]) -> bool:
 
 def _refusal(wait: float | None, waited: bool) -> str:
     if waited:
-        return (f"gave up after waiting {wait:g} s ({WAIT_ENV}); run again when it has "
-                "ended, or unset it to wait until then")
-    return (f"not waiting for it ({WAIT_ENV}={wait:g}); run again when it has ended, or "
-            "unset it to wait until then")
+        return (
+            f"gave up after waiting {wait:g} s ({WAIT_ENV}); run again when it has "
+            "ended, or unset it to wait until then"
+        )
+    return (
+        f"not waiting for it ({WAIT_ENV}={wait:g}); run again when it has ended, or "
+        "unset it to wait until then"
+    )
 
 
 def _holder(handle: IO[str], default: str) -> str:
@@ -282,7 +320,11 @@ def say_waiting(results: str) -> Callable[[str], None]:
     """What an invocation says while another one holds ``results``."""
 
     def say(holder: str) -> None:
-        print(f"snakesweep: {results}/ is in use by {holder}; waiting for it to finish, then "
-              "computing what is still pending (Ctrl-C stops waiting)", file=sys.stderr,
-              flush=True)
+        print(
+            f"snakesweep: {results}/ is in use by {holder}; waiting for it to finish, then "
+            "computing what is still pending (Ctrl-C stops waiting)",
+            file=sys.stderr,
+            flush=True,
+        )
+
     return say

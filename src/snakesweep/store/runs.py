@@ -21,8 +21,7 @@ from snakesweep.errors import ResultsError
 from snakesweep.store.files import pid_alive
 from snakesweep.store.layout import CONFIG, META, drafts_dir, run_dir, run_drafts, runs_dir
 
-__all__ = ["ConfigChange", "RunDraft", "config_changes", "read_meta", "shown_value",
-           "unused_runs"]
+__all__ = ["ConfigChange", "RunDraft", "config_changes", "read_meta", "shown_value", "unused_runs"]
 
 
 def read_meta(results: str | os.PathLike[str], run_id: str) -> dict[str, Any] | None:
@@ -41,8 +40,11 @@ def unused_runs(results: str | os.PathLike[str], run_ids: Iterable[str]) -> list
     wanted = set(run_ids)
     try:
         with os.scandir(runs_dir(results)) as entries:
-            return sorted(e.name for e in entries if e.is_dir() and not e.name.startswith(".")
-                          and e.name not in wanted)
+            return sorted(
+                e.name
+                for e in entries
+                if e.is_dir() and not e.name.startswith(".") and e.name not in wanted
+            )
     except OSError:
         return []
 
@@ -58,9 +60,13 @@ class ConfigChange:
     """How many of the pending runs compared differ there."""
 
 
-def config_changes(results: str | os.PathLike[str], configs: Mapping[str, Mapping[str, Any]],
-                   swept: Mapping[str, Mapping[str, Any]], unused: Sequence[str],
-                   most: int = 200) -> tuple[list[ConfigChange], int]:
+def config_changes(
+    results: str | os.PathLike[str],
+    configs: Mapping[str, Mapping[str, Any]],
+    swept: Mapping[str, Mapping[str, Any]],
+    unused: Sequence[str],
+    most: int = 200,
+) -> tuple[list[ConfigChange], int]:
     """Why runs are pending that look like runs already in ``results``: each pending run's
     config (``configs``; its swept values in ``swept``) is compared, as its run id sees it,
     with the config of the nearest ``unused`` run that has the same swept values. Returns
@@ -77,6 +83,7 @@ def config_changes(results: str | os.PathLike[str], configs: Mapping[str, Mappin
                     walk(v, f"{prefix}.{k}" if prefix else str(k))
             else:
                 out[prefix] = canonical_json(node)
+
         walk(identity_of(config), "")
         return out
 
@@ -109,8 +116,10 @@ def config_changes(results: str | os.PathLike[str], configs: Mapping[str, Mappin
         for key in best[1]:
             counts[key] = counts.get(key, 0) + 1
             example.setdefault(key, (_at(best[2], key), _at(configs[run_id], key)))
-    changes = [ConfigChange(k, *example[k], n)
-               for k, n in sorted(counts.items(), key=lambda kn: (-kn[1], kn[0]))]
+    changes = [
+        ConfigChange(k, *example[k], n)
+        for k, n in sorted(counts.items(), key=lambda kn: (-kn[1], kn[0]))
+    ]
     return changes, matched
 
 
@@ -139,8 +148,9 @@ class RunDraft:
     host) is removed by the next attempt at the same run.
     """
 
-    def __init__(self, results: str | os.PathLike[str], run_id: str,
-                 pid: int | None = None) -> None:
+    def __init__(
+        self, results: str | os.PathLike[str], run_id: str, pid: int | None = None
+    ) -> None:
         self.results = Path(results).absolute()
         self.run_id = run_id
         self.path = run_drafts(self.results, run_id) / f"{_HOST}-{pid or os.getpid()}"
@@ -152,8 +162,7 @@ class RunDraft:
         draft.path.parent.mkdir(parents=True, exist_ok=True)
         for other in draft.path.parent.iterdir():
             host, _, pid = other.name.rpartition("-")
-            if (other != draft.path and host == _HOST and pid.isdigit()
-                    and not pid_alive(int(pid))):
+            if other != draft.path and host == _HOST and pid.isdigit() and not pid_alive(int(pid)):
                 shutil.rmtree(other, ignore_errors=True)
         shutil.rmtree(draft.path, ignore_errors=True)
         draft.path.mkdir()
@@ -165,8 +174,7 @@ class RunDraft:
         earlier = read_meta(self.results, self.run_id)
         if earlier:
             meta["earlier_attempts"] = earlier.pop("earlier_attempts", []) + [
-                {k: earlier[k] for k in ("status", "start", "end", "host", "error")
-                 if k in earlier}
+                {k: earlier[k] for k in ("status", "start", "end", "host", "error") if k in earlier}
             ]
         self.path.mkdir(parents=True, exist_ok=True)
         with open(self.path / META, "w", encoding="utf-8") as f:
@@ -193,8 +201,7 @@ class RunDraft:
 _HOST = socket.gethostname().replace("-", "_")
 
 
-def resolve_run_id(results: str | os.PathLike[str], prefix: str, *,
-                   drafts: bool = False) -> str:
+def resolve_run_id(results: str | os.PathLike[str], prefix: str, *, drafts: bool = False) -> str:
     """The run id of ``results`` that ``prefix`` starts (among the runs with a directory,
     and, with ``drafts``, the runs being written); one line naming the candidates when none
     or several do."""
@@ -213,6 +220,5 @@ def resolve_run_id(results: str | os.PathLike[str], prefix: str, *,
         return matches[0]
     if not matches:
         raise ResultsError(f"run {prefix!r}: no run of {str(results)!r} starts so")
-    shown = ", ".join(matches[:5]) + (f" and {len(matches) - 5} more" if len(matches) > 5
-                                      else "")
+    shown = ", ".join(matches[:5]) + (f" and {len(matches) - 5} more" if len(matches) > 5 else "")
     raise ResultsError(f"run {prefix!r} is ambiguous: {shown}")

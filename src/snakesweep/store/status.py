@@ -34,8 +34,9 @@ CodeNow = Callable[[str, tuple[str, ...]], str]
 records (``provenance.CurrentCode``): called for the done runs only, once per run."""
 
 
-def run_statuses(results: str | os.PathLike[str], run_ids: Iterable[str],
-                 code: CodeNow | None = None) -> dict[str, Status]:
+def run_statuses(
+    results: str | os.PathLike[str], run_ids: Iterable[str], code: CodeNow | None = None
+) -> dict[str, Status]:
     """The status of each run (see ``Status``).
 
     A result counts as done only when it is the file its ``meta.json`` recorded at

@@ -27,8 +27,19 @@ if TYPE_CHECKING:
     import numpy as np
     import xarray as xr
 
-__all__ = ["BOOKKEEPING", "MAX_LINES", "REPEAT", "NothingToShow", "combinations", "even_spacing",
-           "is_categorical", "label", "labels", "numeric_variables", "over_repeat"]
+__all__ = [
+    "BOOKKEEPING",
+    "MAX_LINES",
+    "REPEAT",
+    "NothingToShow",
+    "combinations",
+    "even_spacing",
+    "is_categorical",
+    "label",
+    "labels",
+    "numeric_variables",
+    "over_repeat",
+]
 
 BOOKKEEPING = ("run_id", "status")
 """Variables of a sweep's Dataset that say where a cell came from, not what it holds."""
@@ -42,10 +53,15 @@ class NothingToShow(SnakesweepError, ValueError):
 
     def __init__(self, skipped: Sequence[str]) -> None:
         self.skipped = list(skipped)
-        self.reason = (f"no numeric variable (not numeric: {', '.join(self.skipped)})"
-                       if self.skipped else "no result variables")
-        super().__init__(f"nothing to show: the Dataset has {self.reason}; a recording or a "
-                         "picture shows numeric results over the swept dimensions")
+        self.reason = (
+            f"no numeric variable (not numeric: {', '.join(self.skipped)})"
+            if self.skipped
+            else "no result variables"
+        )
+        super().__init__(
+            f"nothing to show: the Dataset has {self.reason}; a recording or a "
+            "picture shows numeric results over the swept dimensions"
+        )
 
 
 def numeric_variables(dataset: xr.Dataset) -> tuple[list[str], list[str]]:

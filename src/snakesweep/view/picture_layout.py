@@ -49,9 +49,27 @@ if TYPE_CHECKING:
     import numpy as np
     import xarray as xr
 
-__all__ = ["CLOCKS", "DRAWS", "MAX_COLOURS", "MAX_PANELS", "PANEL", "Axis", "Choice", "axis_of",
-           "choose", "dim_label", "facet_title", "figure_size", "hue_labels", "hue_scale",
-           "pack_rows", "panel_grid", "panels", "picture_title", "value_label"]
+__all__ = [
+    "CLOCKS",
+    "DRAWS",
+    "MAX_COLOURS",
+    "MAX_PANELS",
+    "PANEL",
+    "Axis",
+    "Choice",
+    "axis_of",
+    "choose",
+    "dim_label",
+    "facet_title",
+    "figure_size",
+    "hue_labels",
+    "hue_scale",
+    "pack_rows",
+    "panel_grid",
+    "panels",
+    "picture_title",
+    "value_label",
+]
 
 CLOCKS = ("step", "over_time")
 """The dimensions that are a curve's x axis whenever a variable has them, by precedence."""
@@ -92,9 +110,14 @@ def _drawn(data: xr.DataArray, dim: str) -> str | None:
     import numpy as np
 
     for name, coord in data.coords.items():
-        if (name not in data.dims and name != ROUND and dim in coord.dims
-                and coord.dtype.kind in "iuf" and coord.size >= 2
-                and np.isfinite(coord.values.astype("f8")).all()):
+        if (
+            name not in data.dims
+            and name != ROUND
+            and dim in coord.dims
+            and coord.dtype.kind in "iuf"
+            and coord.size >= 2
+            and np.isfinite(coord.values.astype("f8")).all()
+        ):
             return str(name)
     return None
 
@@ -116,13 +139,19 @@ def choose(data: xr.DataArray) -> Choice:
     return _lines(data, x, categorical, [d for d in numeric if d != x])
 
 
-def _points(data: xr.DataArray, drawn: str, draws: str | None, categorical: list[str],
-            numeric: list[str]) -> Choice:
+def _points(
+    data: xr.DataArray, drawn: str, draws: str | None, categorical: list[str], numeric: list[str]
+) -> Choice:
     """A point per draw (along ``draws``) at its value of ``drawn``, coloured by the last
     categorical dimension."""
     hue = tuple(d for d in categorical[-1:] if data.sizes[d] <= MAX_COLOURS)
-    return Choice("points", drawn, hue, draws, (*(d for d in categorical if d not in hue),
-                                                *(d for d in numeric if d != draws)))
+    return Choice(
+        "points",
+        drawn,
+        hue,
+        draws,
+        (*(d for d in categorical if d not in hue), *(d for d in numeric if d != draws)),
+    )
 
 
 def _bars(data: xr.DataArray, categorical: list[str]) -> Choice:
@@ -170,7 +199,7 @@ class Axis:
         else:
             inner = (c[1:] + c[:-1]) / 2
             mid = np.concatenate([[2 * c[0] - inner[0]], inner, [2 * c[-1] - inner[-1]]])
-        return 10 ** mid if self.log else mid
+        return 10**mid if self.log else mid
 
 
 def axis_of(data: xr.DataArray, dim: str, cells: bool = False) -> Axis:
@@ -242,8 +271,7 @@ def panel_grid(data: xr.DataArray, facets: Sequence[str], count: int) -> tuple[i
     return ncols, max(1, math.ceil(count / ncols))
 
 
-def figure_size(choice: Choice, data: xr.DataArray, ncols: int, nrows: int
-          ) -> tuple[float, float]:
+def figure_size(choice: Choice, data: xr.DataArray, ncols: int, nrows: int) -> tuple[float, float]:
     """The figure's size in inches: the panels, and room for a legend or a colour bar."""
     panel = PANEL[0]
     if choice.kind == "bars":  # bars as wide as they are many
@@ -262,13 +290,17 @@ def figure_size(choice: Choice, data: xr.DataArray, ncols: int, nrows: int
 def hue_scale(data: xr.DataArray, choice: Choice) -> bool:
     """Whether the lines' colours follow a scale shown by a colour bar (one numeric
     dimension with more values than a legend tells apart) rather than a legend."""
-    return (choice.kind == "lines" and len(choice.hue) == 1
-            and not is_categorical(data, choice.hue[0])
-            and data.sizes[choice.hue[0]] > MAX_COLOURS)
+    return (
+        choice.kind == "lines"
+        and len(choice.hue) == 1
+        and not is_categorical(data, choice.hue[0])
+        and data.sizes[choice.hue[0]] > MAX_COLOURS
+    )
 
 
-def picture_title(var: xr.DataArray, name: str, choice: Choice, spread: bool, shown: int,
-           panels: int) -> str:
+def picture_title(
+    var: xr.DataArray, name: str, choice: Choice, spread: bool, shown: int, panels: int
+) -> str:
     title = name
     long_name = var.attrs.get("long_name")
     if long_name and long_name != name:
@@ -290,5 +322,3 @@ def facet_title(data: xr.DataArray, panel: dict[str, int]) -> str:
 
 def hue_labels(data: xr.DataArray, hue: Sequence[str]) -> list[str]:
     return [", ".join(combo) for combo in itertools.product(*(labels(data, d) for d in hue))]
-
-

@@ -45,8 +45,15 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure, SubFigure
 
-__all__ = ["DPI", "NotNumeric", "draw_sweep", "draw_variable", "file_stems", "write_picture",
-           "write_pictures"]
+__all__ = [
+    "DPI",
+    "NotNumeric",
+    "draw_sweep",
+    "draw_variable",
+    "file_stems",
+    "write_picture",
+    "write_pictures",
+]
 
 DPI = 150
 """Pixels per inch of the PNG files."""
@@ -60,11 +67,13 @@ class NotNumeric(SnakesweepError, ValueError):
 
     def __init__(self, name: str, dtype: Any) -> None:
         self.name = name
-        super().__init__(f"variable {name!r} is not numeric ({dtype}): a picture draws "
-                         "numbers or booleans")
+        super().__init__(
+            f"variable {name!r} is not numeric ({dtype}): a picture draws numbers or booleans"
+        )
 
 
 # -- axes ------------------------------------------------------------------------------
+
 
 def _place(ax: Axes, axis: Axis, which: Literal["x", "y"]) -> None:
     """Scale, ticks and label of one axis of ``ax``."""
@@ -84,8 +93,10 @@ def _place(ax: Axes, axis: Axis, which: Literal["x", "y"]) -> None:
 
 # -- drawing -----------------------------------------------------------------------------
 
-def draw_variable(dataset: xr.Dataset, name: str, *,
-                  figure: Figure | SubFigure | None = None) -> Figure:
+
+def draw_variable(
+    dataset: xr.Dataset, name: str, *, figure: Figure | SubFigure | None = None
+) -> Figure:
     """Draw the numeric variable ``name`` of ``dataset`` (a sweep's, or a slice of it) and
     return the figure: a new one on matplotlib's Agg canvas, or the one that holds
     ``figure`` (a figure or subfigure to draw into). Raises ``KeyError`` for a variable
@@ -96,13 +107,14 @@ def draw_variable(dataset: xr.Dataset, name: str, *,
     data, spread = over_repeat(var)
     choice = layout.choose(data)
     panels = list(layout.panels(data, choice.facets))
-    shown = panels[:layout.MAX_PANELS]
+    shown = panels[: layout.MAX_PANELS]
     ncols, nrows = layout.panel_grid(data, choice.facets, len(shown))
-    target = figure if figure is not None else _figure(
-        layout.figure_size(choice, data, ncols, nrows))
+    target = (
+        figure if figure is not None else _figure(layout.figure_size(choice, data, ncols, nrows))
+    )
     axes = target.subplots(nrows, ncols, squeeze=False, sharex=True, sharey=True)
     used = [axes[i // ncols][i % ncols] for i in range(len(shown))]
-    for ax in axes.flat[len(shown):]:
+    for ax in axes.flat[len(shown) :]:
         ax.set_visible(False)
     title = layout.picture_title(var, name, choice, spread is not None, len(shown), len(panels))
     target.suptitle(title, fontsize="large")
@@ -134,14 +146,18 @@ def draw_sweep(dataset: xr.Dataset, names: Sequence[str] | None = None) -> Figur
         data = over_repeat(var)[0]
         choice = layout.choose(data)
         count = min(len(list(layout.panels(data, choice.facets))), layout.MAX_PANELS)
-        sizes.append(layout.figure_size(choice, data,
-                                        *layout.panel_grid(data, choice.facets, count)))
+        sizes.append(
+            layout.figure_size(choice, data, *layout.panel_grid(data, choice.facets, count))
+        )
     rows = layout.pack_rows([w for w, _ in sizes], max(max(w for w, _ in sizes), 12.0))
     width = max(sum(sizes[i][0] for i in row) for row in rows)
     heights = [max(sizes[i][1] for i in row) for row in rows]
     figure = _figure((width, sum(heights)))
-    for row, place in zip(rows, figure.subfigures(len(rows), 1, height_ratios=heights,
-                                                  squeeze=False)[:, 0], strict=True):
+    for row, place in zip(
+        rows,
+        figure.subfigures(len(rows), 1, height_ratios=heights, squeeze=False)[:, 0],
+        strict=True,
+    ):
         widths = [sizes[i][0] for i in row]
         margin = (width - sum(widths)) / 2 if sum(widths) < 0.8 * width else 0.0
         if margin:  # a short row keeps its pictures' widths, centred
@@ -181,14 +197,23 @@ def _styles(data: xr.DataArray, hue: Sequence[str]) -> list[dict[str, Any]]:
 
     if len(hue) == 2 and data.sizes[hue[1]] <= len(_STYLES):
         first = colours(hue[0], data.sizes[hue[0]])
-        return [{"color": first[i], "linestyle": _STYLES[j]}
-                for i in range(data.sizes[hue[0]]) for j in range(data.sizes[hue[1]])]
+        return [
+            {"color": first[i], "linestyle": _STYLES[j]}
+            for i in range(data.sizes[hue[0]])
+            for j in range(data.sizes[hue[1]])
+        ]
     return [{"color": c} for c in colours(hue[0] if len(hue) == 1 else None, count)]
 
 
-def _lines(target: Figure | SubFigure, used: list[Axes], data: xr.DataArray,
-           spread: xr.DataArray | None, name: str, choice: Choice,
-           panels: list[dict[str, int]]) -> None:
+def _lines(
+    target: Figure | SubFigure,
+    used: list[Axes],
+    data: xr.DataArray,
+    spread: xr.DataArray | None,
+    name: str,
+    choice: Choice,
+    panels: list[dict[str, int]],
+) -> None:
     import numpy as np
 
     assert choice.x is not None
@@ -201,12 +226,20 @@ def _lines(target: Figure | SubFigure, used: list[Axes], data: xr.DataArray,
         part_spread = spread.isel(panel) if spread is not None else None
         for k, combo in enumerate(layout.panels(part, choice.hue)):
             y = np.asarray(part.isel(combo).transpose(choice.x).values)
-            ax.plot(axis.centers, y, marker=marker, markersize=4, linewidth=1.6,
-                    label=names[k] if choice.hue else name, **styles[k])
+            ax.plot(
+                axis.centers,
+                y,
+                marker=marker,
+                markersize=4,
+                linewidth=1.6,
+                label=names[k] if choice.hue else name,
+                **styles[k],
+            )
             if part_spread is not None:
                 s = np.asarray(part_spread.isel(combo).transpose(choice.x).values)
-                ax.fill_between(axis.centers, y - s, y + s, color=styles[k]["color"],
-                                alpha=0.18, linewidth=0)
+                ax.fill_between(
+                    axis.centers, y - s, y + s, color=styles[k]["color"], alpha=0.18, linewidth=0
+                )
         if choice.facets:
             ax.set_title(layout.facet_title(data, panel), fontsize="medium")
         ax.grid(True, alpha=0.3)
@@ -220,8 +253,9 @@ def _lines(target: Figure | SubFigure, used: list[Axes], data: xr.DataArray,
         _legend(target, used[0], ", ".join(choice.hue), spread is not None)
 
 
-def _colour_scale(target: Figure | SubFigure, used: list[Axes], data: xr.DataArray, dim: str,
-                  colours: list[Any]) -> None:
+def _colour_scale(
+    target: Figure | SubFigure, used: list[Axes], data: xr.DataArray, dim: str, colours: list[Any]
+) -> None:
     """A colour bar of the lines' colours, one step per value of ``dim``."""
     import numpy as np
     from matplotlib.cm import ScalarMappable
@@ -243,16 +277,30 @@ def _legend(target: Figure | SubFigure, ax: Axes, title: str, band: bool) -> Non
     if band:
         handles.append(Patch(color="0.5", alpha=0.3, linewidth=0))
         names.append("± std")
-    rows = max(1, int(target.get_figheight() / 0.26) - 2) if hasattr(
-        target, "get_figheight") else 14
-    target.legend(handles, names, title=title, loc="outside right center",
-                  ncols=math.ceil(len(handles) / rows), fontsize="small",
-                  title_fontsize="small", frameon=False)
+    rows = (
+        max(1, int(target.get_figheight() / 0.26) - 2) if hasattr(target, "get_figheight") else 14
+    )
+    target.legend(
+        handles,
+        names,
+        title=title,
+        loc="outside right center",
+        ncols=math.ceil(len(handles) / rows),
+        fontsize="small",
+        title_fontsize="small",
+        frameon=False,
+    )
 
 
-def _points(target: Figure | SubFigure, used: list[Axes], data: xr.DataArray,
-            spread: xr.DataArray | None, name: str, choice: Choice,
-            panels: list[dict[str, int]]) -> None:
+def _points(
+    target: Figure | SubFigure,
+    used: list[Axes],
+    data: xr.DataArray,
+    spread: xr.DataArray | None,
+    name: str,
+    choice: Choice,
+    panels: list[dict[str, int]],
+) -> None:
     """The results at the drawn values of ``choice.x``: a point per draw, with error bars
     over the repeats."""
     import numpy as np
@@ -271,8 +319,16 @@ def _points(target: Figure | SubFigure, used: list[Axes], data: xr.DataArray,
             label = names[k] if choice.hue else name
             if part_spread is not None:
                 error = np.asarray(part_spread.isel(combo).values).ravel()
-                ax.errorbar(x, y, yerr=error, fmt="o", markersize=4, capsize=2,
-                            color=styles[k]["color"], label=label)
+                ax.errorbar(
+                    x,
+                    y,
+                    yerr=error,
+                    fmt="o",
+                    markersize=4,
+                    capsize=2,
+                    color=styles[k]["color"],
+                    label=label,
+                )
             else:
                 ax.scatter(x, y, s=18, color=styles[k]["color"], label=label)
         if choice.facets:
@@ -289,9 +345,15 @@ def _points(target: Figure | SubFigure, used: list[Axes], data: xr.DataArray,
         _legend(target, used[0], ", ".join(choice.hue), False)
 
 
-def _bars(target: Figure | SubFigure, used: list[Axes], data: xr.DataArray,
-          spread: xr.DataArray | None, name: str, choice: Choice,
-          panels: list[dict[str, int]]) -> None:
+def _bars(
+    target: Figure | SubFigure,
+    used: list[Axes],
+    data: xr.DataArray,
+    spread: xr.DataArray | None,
+    name: str,
+    choice: Choice,
+    panels: list[dict[str, int]],
+) -> None:
     import numpy as np
 
     n = data.sizes[choice.x] if choice.x is not None else 1
@@ -306,12 +368,21 @@ def _bars(target: Figure | SubFigure, used: list[Axes], data: xr.DataArray,
         for k, group in enumerate(groups):
             order = [choice.x] if choice.x is not None else []
             values = np.atleast_1d(part.isel(group).transpose(*order).values)
-            error = (np.atleast_1d(part_spread.isel(group).transpose(*order).values)
-                     if part_spread is not None else None)
+            error = (
+                np.atleast_1d(part_spread.isel(group).transpose(*order).values)
+                if part_spread is not None
+                else None
+            )
             offset = (k - (len(groups) - 1) / 2) * width
-            bars = ax.bar(np.arange(n) + offset, values, width, yerr=error, capsize=3,
-                          color=styles[k]["color"],
-                          label=names[k] if choice.hue else name)
+            bars = ax.bar(
+                np.arange(n) + offset,
+                values,
+                width,
+                yerr=error,
+                capsize=3,
+                color=styles[k]["color"],
+                label=names[k] if choice.hue else name,
+            )
             if error is None and n * len(groups) <= 12:
                 ax.bar_label(bars, fmt="{:.3g}", padding=2, fontsize="small")
         if choice.facets:
@@ -329,8 +400,14 @@ def _bars(target: Figure | SubFigure, used: list[Axes], data: xr.DataArray,
         _legend(target, used[0], ", ".join(choice.hue), False)
 
 
-def _heatmaps(target: Figure | SubFigure, used: list[Axes], data: xr.DataArray, name: str,
-              choice: Choice, panels: list[dict[str, int]]) -> None:
+def _heatmaps(
+    target: Figure | SubFigure,
+    used: list[Axes],
+    data: xr.DataArray,
+    name: str,
+    choice: Choice,
+    panels: list[dict[str, int]],
+) -> None:
     import numpy as np
     from matplotlib.colors import Normalize
 
@@ -341,8 +418,14 @@ def _heatmaps(target: Figure | SubFigure, used: list[Axes], data: xr.DataArray, 
     mesh = None
     for ax, panel in zip(used, panels, strict=True):
         values = np.asarray(data.isel(panel).transpose(choice.y, choice.x).values)
-        mesh = ax.pcolormesh(x.edges, y.edges, np.ma.masked_invalid(values),
-                             cmap=_SEQUENTIAL, norm=norm, shading="flat")
+        mesh = ax.pcolormesh(
+            x.edges,
+            y.edges,
+            np.ma.masked_invalid(values),
+            cmap=_SEQUENTIAL,
+            norm=norm,
+            shading="flat",
+        )
         if choice.facets:
             ax.set_title(layout.facet_title(data, panel), fontsize="medium")
     _place(used[0], x, "x")
@@ -369,6 +452,7 @@ def _tidy(axes: Any, count: int, ncols: int) -> None:
 
 # -- files -------------------------------------------------------------------------------
 
+
 def file_stems(names: Sequence[str], reserved: Sequence[str] = ()) -> dict[str, str]:
     """A file name (without its suffix) per variable: the name, where it is one, and none of
     ``reserved``."""
@@ -381,8 +465,9 @@ def file_stems(names: Sequence[str], reserved: Sequence[str] = ()) -> dict[str, 
     return out
 
 
-def write_picture(dataset: xr.Dataset, name: str, path: str | os.PathLike[str], *,
-                  dpi: int = DPI) -> Path:
+def write_picture(
+    dataset: xr.Dataset, name: str, path: str | os.PathLike[str], *, dpi: int = DPI
+) -> Path:
     """Write ``draw_variable(dataset, name)`` as a PNG to ``path`` (written aside and renamed
     into place); return the path."""
     path = Path(path)
@@ -391,8 +476,9 @@ def write_picture(dataset: xr.Dataset, name: str, path: str | os.PathLike[str], 
     return path
 
 
-def write_pictures(dataset: xr.Dataset, directory: str | os.PathLike[str], *,
-                   dpi: int = DPI) -> dict[str, Path]:
+def write_pictures(
+    dataset: xr.Dataset, directory: str | os.PathLike[str], *, dpi: int = DPI
+) -> dict[str, Path]:
     """Write a PNG of each numeric variable of ``dataset`` into ``directory``
     (``<variable>.png``, see ``file_stems``), replacing it whole: the directory is written
     aside and renamed into place. Returns the file of each variable. Raises
@@ -416,8 +502,9 @@ def write_pictures(dataset: xr.Dataset, directory: str | os.PathLike[str], *,
                 errors.append(exc)
             files[name] = out / f"{stem}.png"
         if errors:
-            raise ExceptionGroup(f"{len(errors)} of {len(names)} variables could not be "
-                                 "drawn", errors)
+            raise ExceptionGroup(
+                f"{len(errors)} of {len(names)} variables could not be drawn", errors
+            )
         store.replace_dir(out, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)

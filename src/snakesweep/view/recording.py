@@ -63,9 +63,24 @@ if TYPE_CHECKING:
     import numpy as np
     import xarray as xr
 
-__all__ = ["BOOKKEEPING", "CLOCKS", "REPEAT", "Bars", "Branch", "NothingToShow", "Series", "Tensor",
-           "blueprint", "encode", "encode_note", "layout", "send", "send_rows", "to_rerun",
-           "write_note"]
+__all__ = [
+    "BOOKKEEPING",
+    "CLOCKS",
+    "REPEAT",
+    "Bars",
+    "Branch",
+    "NothingToShow",
+    "Series",
+    "Tensor",
+    "blueprint",
+    "encode",
+    "encode_note",
+    "layout",
+    "send",
+    "send_rows",
+    "to_rerun",
+    "write_note",
+]
 
 CLOCKS = {"over_time": "log_tick", "step": "step"}
 """Dimensions that become rerun timelines, by precedence, and the timeline each becomes."""
@@ -75,8 +90,18 @@ APPLICATION_ID = "snakesweep"
 
 # Series colours when a spread is drawn (rerun picks its own otherwise); the spread's
 # lines are the same colour, fainter.
-_PALETTE = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
-            (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)]
+_PALETTE = [
+    (31, 119, 180),
+    (255, 127, 14),
+    (44, 160, 44),
+    (214, 39, 40),
+    (148, 103, 189),
+    (140, 86, 75),
+    (227, 119, 194),
+    (127, 127, 127),
+    (188, 189, 34),
+    (23, 190, 207),
+]
 
 
 @dataclass(frozen=True)
@@ -163,15 +188,17 @@ def layout(dataset: xr.Dataset) -> Branch:
         data, spread = over_repeat(dataset[name])
         scope = _Scope(clock, _value_range(data))
         branch = _map(data, spread, "/" + _part(name), name, scope)
-        root.children.append(branch if isinstance(branch, Branch)
-                             else Branch(branch.path, name, [branch]))
+        root.children.append(
+            branch if isinstance(branch, Branch) else Branch(branch.path, name, [branch])
+        )
     if not root.children:
         raise NothingToShow(skipped)
     return root
 
 
-def _map(data: xr.DataArray, spread: xr.DataArray | None, path: str, title: str,
-         scope: _Scope) -> Branch | Leaf:
+def _map(
+    data: xr.DataArray, spread: xr.DataArray | None, path: str, title: str, scope: _Scope
+) -> Branch | Leaf:
     """Peel categorical dimensions, then numeric ones beyond three, into branches; over
     ``step``, a few dozen curves or fewer are one view."""
     clock = scope.clock
@@ -181,18 +208,25 @@ def _map(data: xr.DataArray, spread: xr.DataArray | None, path: str, title: str,
     if categorical and (numeric or len(categorical) > 1):
         return _peel(data, spread, path, title, scope, categorical[0])
     timeline = _timeline(data, clock)
-    if (clock == "step" and timeline is not None and free
-            and combinations(data, free) <= MAX_LINES):
-        return _series(data, spread, path, f"{title} over step, by {' × '.join(free)}",
-                       timeline, free)
+    if clock == "step" and timeline is not None and free and combinations(data, free) <= MAX_LINES:
+        return _series(
+            data, spread, path, f"{title} over step, by {' × '.join(free)}", timeline, free
+        )
     if len(numeric) > 3:
         return _peel(data, spread, path, title, scope, numeric[0])
     return _leaf(data, spread, path, title, scope, timeline, categorical, numeric)
 
 
-def _leaf(data: xr.DataArray, spread: xr.DataArray | None, path: str, title: str,
-          scope: _Scope, timeline: Timeline | None, categorical: Sequence[str],
-          numeric: Sequence[str]) -> Branch | Leaf:
+def _leaf(
+    data: xr.DataArray,
+    spread: xr.DataArray | None,
+    path: str,
+    title: str,
+    scope: _Scope,
+    timeline: Timeline | None,
+    categorical: Sequence[str],
+    numeric: Sequence[str],
+) -> Branch | Leaf:
     """One view of what remains besides the clock: one categorical dimension (bars), or
     none and up to three numeric ones (scalars, a line or bars, a tensor)."""
     if categorical:
@@ -210,19 +244,33 @@ def _leaf(data: xr.DataArray, spread: xr.DataArray | None, path: str, title: str
     return _tensor(data, spread, path, title, timeline, list(numeric), scope.value_range)
 
 
-def _peel(data: xr.DataArray, spread: xr.DataArray | None, path: str, title: str,
-          scope: _Scope, dim: str) -> Branch:
+def _peel(
+    data: xr.DataArray, spread: xr.DataArray | None, path: str, title: str, scope: _Scope, dim: str
+) -> Branch:
     branch = Branch(path, title)
     for i, value in enumerate(labels(data, dim)):
         part = f"{dim}={value}"
         child_spread = spread.isel({dim: i}) if spread is not None else None
-        branch.children.append(_map(data.isel({dim: i}), child_spread,
-                                    f"{path}/{_part(part)}", f"{title}, {part}", scope))
+        branch.children.append(
+            _map(
+                data.isel({dim: i}),
+                child_spread,
+                f"{path}/{_part(part)}",
+                f"{title}, {part}",
+                scope,
+            )
+        )
     return branch
 
 
-def _series(data: xr.DataArray, spread: xr.DataArray | None, path: str, title: str,
-            timeline: Timeline | None, by: Sequence[str]) -> Series:
+def _series(
+    data: xr.DataArray,
+    spread: xr.DataArray | None,
+    path: str,
+    title: str,
+    timeline: Timeline | None,
+    by: Sequence[str],
+) -> Series:
     """A series per combination of values of ``by`` (or one), with ``mean ± std`` lines when
     spread is known."""
     import numpy as np
@@ -233,14 +281,21 @@ def _series(data: xr.DataArray, spread: xr.DataArray | None, path: str, title: s
         values = values.reshape(len(timeline.times), -1)
     else:
         values = values.reshape(-1)
-    names = [", ".join(f"{d}={v}" for d, v in zip(by, combo, strict=True))
-             for combo in itertools.product(*(labels(data, d) for d in by))] if by else [title]
+    names = (
+        [
+            ", ".join(f"{d}={v}" for d, v in zip(by, combo, strict=True))
+            for combo in itertools.product(*(labels(data, d) for d in by))
+        ]
+        if by
+        else [title]
+    )
     if spread is None:
         return Series(path, title, values, names, timeline)
     std = spread.transpose(*order).values.reshape(values.shape)
     colors = [_PALETTE[i % len(_PALETTE)] for i in range(len(names))]
     return Series(
-        path, f"{title} (mean ± std over {REPEAT})",
+        path,
+        f"{title} (mean ± std over {REPEAT})",
         np.concatenate([values, values - std, values + std], axis=-1),
         names + [f"{n} − std" for n in names] + [f"{n} + std" for n in names],
         timeline,
@@ -249,8 +304,15 @@ def _series(data: xr.DataArray, spread: xr.DataArray | None, path: str, title: s
     )
 
 
-def _bars(data: xr.DataArray, spread: xr.DataArray | None, path: str, title: str,
-          timeline: Timeline | None, dim: str, abscissa: bool) -> Branch | Bars:
+def _bars(
+    data: xr.DataArray,
+    spread: xr.DataArray | None,
+    path: str,
+    title: str,
+    timeline: Timeline | None,
+    dim: str,
+    abscissa: bool,
+) -> Branch | Bars:
     """Bars over ``dim``: at its values when they are evenly spaced numbers, else at positions."""
     order = ([timeline.dim] if timeline is not None else []) + [dim]
     x = even_spacing(data, dim) if abscissa else None
@@ -261,22 +323,30 @@ def _bars(data: xr.DataArray, spread: xr.DataArray | None, path: str, title: str
     bars = Bars(path, name, data.transpose(*order).values, x, timeline)
     if spread is None:
         return bars
-    std = Bars(f"{path}/std", f"{name}: std over {REPEAT}",
-               spread.transpose(*order).values, x, timeline)
+    std = Bars(
+        f"{path}/std", f"{name}: std over {REPEAT}", spread.transpose(*order).values, x, timeline
+    )
     return Branch(path, title, [bars, std])
 
 
-def _tensor(data: xr.DataArray, spread: xr.DataArray | None, path: str, title: str,
-            timeline: Timeline | None, dims: list[str],
-            value_range: tuple[float, float] | None) -> Branch | Tensor:
+def _tensor(
+    data: xr.DataArray,
+    spread: xr.DataArray | None,
+    path: str,
+    title: str,
+    timeline: Timeline | None,
+    dims: list[str],
+    value_range: tuple[float, float] | None,
+) -> Branch | Tensor:
     """A heatmap or volume, coloured on the variable's whole range so views compare."""
     order = ([timeline.dim] if timeline is not None else []) + dims
     name = f"{title} over {' × '.join(dims)}"
     tensor = Tensor(path, name, data.transpose(*order).values, dims, timeline, value_range)
     if spread is None:
         return tensor
-    std = Tensor(f"{path}/std", f"{name}: std over {REPEAT}",
-                 spread.transpose(*order).values, dims, timeline)
+    std = Tensor(
+        f"{path}/std", f"{name}: std over {REPEAT}", spread.transpose(*order).values, dims, timeline
+    )
     return Branch(path, title, [tensor, std])
 
 
@@ -315,8 +385,7 @@ def _part(text: str) -> str:
     return str(rr.escape_entity_path_part(text))
 
 
-def blueprint(root: Branch, header: str | None = None,
-              play_state: PlayState | None = None) -> Any:
+def blueprint(root: Branch, header: str | None = None, play_state: PlayState | None = None) -> Any:
     """The rerun blueprint of an entity tree: grids mirror branches, typed views show leaves.
 
     Variables are stacked one per row; a static scalar is shown as text (a time series view
@@ -331,24 +400,31 @@ def blueprint(root: Branch, header: str | None = None,
         if isinstance(node, Branch):
             return rrb.Grid(*(build(c) for c in node.children), name=node.title)
         if isinstance(node, Series) and node.timeline is not None:
-            return rrb.TimeSeriesView(origin=node.path, contents="$origin", name=node.title,
-                                      axis_x=_whole(node.timeline))
-        view: Any = {Series: rrb.TextDocumentView, Bars: rrb.BarChartView,
-                     Tensor: rrb.TensorView}[type(node)]
+            return rrb.TimeSeriesView(
+                origin=node.path, contents="$origin", name=node.title, axis_x=_whole(node.timeline)
+            )
+        view: Any = {Series: rrb.TextDocumentView, Bars: rrb.BarChartView, Tensor: rrb.TensorView}[
+            type(node)
+        ]
         return view(origin=node.path, contents="$origin", name=node.title)
 
     timelines = [leaf.timeline.name for leaf in root.leaves() if leaf.timeline is not None]
     rows = [build(child) for child in root.children]
     body = rrb.Vertical(*rows, name=root.title) if len(rows) > 1 else rows[0]
     if header is not None:
-        body = rrb.Vertical(rrb.TextDocumentView(origin=header, name="progress"), body,
-                            row_shares=[1, 9], name=root.title)
+        body = rrb.Vertical(
+            rrb.TextDocumentView(origin=header, name="progress"),
+            body,
+            row_shares=[1, 9],
+            name=root.title,
+        )
     return rrb.Blueprint(
         body,
         rrb.BlueprintPanel(state="collapsed"),
         rrb.SelectionPanel(state="collapsed"),
         rrb.TimePanel(timeline=timelines[0], state="collapsed", play_state=play_state)
-        if timelines else rrb.TimePanel(state="hidden"),
+        if timelines
+        else rrb.TimePanel(state="hidden"),
         auto_views=False,
     )
 
@@ -359,13 +435,21 @@ def _whole(timeline: Timeline) -> Any:
     import rerun.blueprint as rrb
 
     start, end = int(timeline.times.min()), int(timeline.times.max())
-    return rrb.TimeAxis(view_range=rr.TimeRange(start=rr.TimeRangeBoundary.absolute(seq=start),
-                                                end=rr.TimeRangeBoundary.absolute(seq=end)))
+    return rrb.TimeAxis(
+        view_range=rr.TimeRange(
+            start=rr.TimeRangeBoundary.absolute(seq=start),
+            end=rr.TimeRangeBoundary.absolute(seq=end),
+        )
+    )
 
 
-def to_rerun(dataset: xr.Dataset, path: str | os.PathLike[str], *,
-             application_id: str = APPLICATION_ID, play_state: PlayState | None = None
-             ) -> Path:
+def to_rerun(
+    dataset: xr.Dataset,
+    path: str | os.PathLike[str],
+    *,
+    application_id: str = APPLICATION_ID,
+    play_state: PlayState | None = None,
+) -> Path:
     """Write ``dataset`` as a rerun recording with its blueprint to ``path``; return the path.
 
     The file is written aside and renamed into place, so it is whole or absent. Raises
@@ -377,8 +461,12 @@ def to_rerun(dataset: xr.Dataset, path: str | os.PathLike[str], *,
     return Path(path)
 
 
-def encode(dataset: xr.Dataset, *, application_id: str = APPLICATION_ID,
-           play_state: PlayState | None = None) -> bytes:
+def encode(
+    dataset: xr.Dataset,
+    *,
+    application_id: str = APPLICATION_ID,
+    play_state: PlayState | None = None,
+) -> bytes:
     """The bytes of ``dataset``'s recording with its blueprint (the ``.rrd`` that
     ``to_rerun`` writes). Raises ``NothingToShow`` when no variable is numeric."""
     root = layout(dataset)
@@ -388,8 +476,9 @@ def encode(dataset: xr.Dataset, *, application_id: str = APPLICATION_ID,
     return out[0]
 
 
-def write_note(path: str | os.PathLike[str], text: str, *,
-               application_id: str = APPLICATION_ID) -> Path:
+def write_note(
+    path: str | os.PathLike[str], text: str, *, application_id: str = APPLICATION_ID
+) -> Path:
     """Write a recording that holds one markdown note (for a sweep with nothing to plot)."""
     data = encode_note(text, application_id=application_id)
     store.replace_with(Path(path), lambda tmp: tmp.write_bytes(data), len(data))
@@ -440,12 +529,20 @@ def send(rec: Any, leaf: Leaf) -> None:
     import rerun as rr
 
     if isinstance(leaf, Series):
-        rec.log(leaf.path, rr.SeriesLines(names=leaf.names, colors=leaf.colors,
-                                          widths=leaf.widths), static=True, strict=True)
+        rec.log(
+            leaf.path,
+            rr.SeriesLines(names=leaf.names, colors=leaf.colors, widths=leaf.widths),
+            static=True,
+            strict=True,
+        )
         if leaf.timeline is None:
-            rec.log(leaf.path, rr.Scalars(leaf.values),
-                    rr.TextDocument(_as_text(leaf), media_type="text/markdown"),
-                    static=True, strict=True)
+            rec.log(
+                leaf.path,
+                rr.Scalars(leaf.values),
+                rr.TextDocument(_as_text(leaf), media_type="text/markdown"),
+                static=True,
+                strict=True,
+            )
             return
         _send_scalars(rec, leaf, leaf.timeline.times, leaf.values)
         return
@@ -455,11 +552,15 @@ def send(rec: Any, leaf: Leaf) -> None:
             gap = leaf.abscissa[1] - leaf.abscissa[0]
             widths = np.full(len(leaf.abscissa), 0.8 * gap, dtype="f4")
             left = leaf.abscissa - 0.4 * gap
-        rows: list[Any] = [rr.BarChart(v, abscissa=left, widths=widths)
-                for v in (leaf.values if leaf.timeline is not None else [leaf.values])]
+        rows: list[Any] = [
+            rr.BarChart(v, abscissa=left, widths=widths)
+            for v in (leaf.values if leaf.timeline is not None else [leaf.values])
+        ]
     else:
-        rows = [rr.Tensor(v, dim_names=leaf.dim_names, value_range=leaf.value_range)
-                for v in (leaf.values if leaf.timeline is not None else [leaf.values])]
+        rows = [
+            rr.Tensor(v, dim_names=leaf.dim_names, value_range=leaf.value_range)
+            for v in (leaf.values if leaf.timeline is not None else [leaf.values])
+        ]
     if leaf.timeline is None:
         rec.log(leaf.path, rows[0], static=True, strict=True)
         return
@@ -475,8 +576,12 @@ def send_rows(rec: Any, leaf: Series, which: np.ndarray) -> None:
     import rerun as rr
 
     assert leaf.timeline is not None, "a static series has no rows"
-    rec.log(leaf.path, rr.SeriesLines(names=leaf.names, colors=leaf.colors,
-                                      widths=leaf.widths), static=True, strict=True)
+    rec.log(
+        leaf.path,
+        rr.SeriesLines(names=leaf.names, colors=leaf.colors, widths=leaf.widths),
+        static=True,
+        strict=True,
+    )
     _send_scalars(rec, leaf, leaf.timeline.times[which], leaf.values[which])
 
 
@@ -486,9 +591,11 @@ def _send_scalars(rec: Any, leaf: Series, times: np.ndarray, values: np.ndarray)
     assert leaf.timeline is not None
     rows, width = values.shape
     rec.send_columns(
-        leaf.path, indexes=[rr.TimeColumn(leaf.timeline.name, sequence=times)],
+        leaf.path,
+        indexes=[rr.TimeColumn(leaf.timeline.name, sequence=times)],
         columns=rr.Scalars.columns(scalars=values.reshape(-1)).partition([width] * rows),
-        strict=True)
+        strict=True,
+    )
 
 
 def _as_text(leaf: Series) -> str:

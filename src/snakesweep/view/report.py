@@ -43,8 +43,18 @@ from snakesweep.view.report_pictures import (
 )
 from snakesweep.view.screenshots import RENDER_TIMEOUT, WINDOW
 
-__all__ = ["CAPTIONS", "FORMAT", "PICTURES_ENV", "PictureMode",
-           "main", "picture_labels", "recorded_key", "report_key", "stamp", "write_report"]
+__all__ = [
+    "CAPTIONS",
+    "FORMAT",
+    "PICTURES_ENV",
+    "PictureMode",
+    "main",
+    "picture_labels",
+    "recorded_key",
+    "report_key",
+    "stamp",
+    "write_report",
+]
 
 PICTURES_ENV = "SNAKESWEEP_PICTURES"
 """How the Snakefile tells the report job how the sweep's config wants its pictures drawn
@@ -52,6 +62,7 @@ PICTURES_ENV = "SNAKESWEEP_PICTURES"
 
 
 # -- paths and freshness ---------------------------------------------------------------------
+
 
 def report_key(merge_key: str | None, pictures: PictureMode) -> str | None:
     """What the report is made from: the merged runs (their key), how its pictures are drawn,
@@ -74,23 +85,31 @@ def recorded_key(results: str | os.PathLike[str]) -> str | None:
     return key if isinstance(key, str) else None
 
 
-def stamp(results: str | os.PathLike[str], merge_key: str | None,
-          pictures: PictureMode) -> bool:
+def stamp(results: str | os.PathLike[str], merge_key: str | None, pictures: PictureMode) -> bool:
     """Write and date ``report.key`` (``store.date_key``) so that Snakemake writes the
     report exactly when its key changes; returns whether the report is fresh."""
     paths = ReportPaths(str(results))
     key = report_key(merge_key, pictures)
     fresh = key is not None and recorded_key(results) == key
-    return store.date_key(paths.key_file, key, fresh,
-                              [paths.table, paths.provenance, paths.index,
-                               paths.pictures / ".snakemake_timestamp"])
+    return store.date_key(
+        paths.key_file,
+        key,
+        fresh,
+        [paths.table, paths.provenance, paths.index, paths.pictures / ".snakemake_timestamp"],
+    )
 
 
 # -- the report job --------------------------------------------------------------------------
 
-def write_report(results: str | os.PathLike[str], pictures: PictureMode = "matplotlib", *,
-                 window: tuple[int, int] = WINDOW, timeout: float = RENDER_TIMEOUT,
-                 jobs: int = 1) -> Pictures:
+
+def write_report(
+    results: str | os.PathLike[str],
+    pictures: PictureMode = "matplotlib",
+    *,
+    window: tuple[int, int] = WINDOW,
+    timeout: float = RENDER_TIMEOUT,
+    jobs: int = 1,
+) -> Pictures:
     """Write ``RESULTS/report/`` from the merged files: the run table, the provenance
     summary, the pictures (or their placeholders), then ``report.json`` (its key), last."""
     results = str(results)
@@ -104,11 +123,19 @@ def write_report(results: str | os.PathLike[str], pictures: PictureMode = "matpl
     store.write_atomic(paths.table, table_page(rows, columns, index))
     record = json.loads(Path(results, store.PROVENANCE).read_text(encoding="utf-8"))
     store.write_atomic(paths.provenance, provenance_page(record))
-    made = render_pictures(Path(results, store.SWEEP), paths.pictures, window=window,
-                           timeout=timeout, pictures=pictures, jobs=jobs)
+    made = render_pictures(
+        Path(results, store.SWEEP),
+        paths.pictures,
+        window=window,
+        timeout=timeout,
+        pictures=pictures,
+        jobs=jobs,
+    )
     key = report_key((index or {}).get("key"), pictures)
-    store.write_atomic(paths.index, json.dumps(
-        {"key": key, "format": FORMAT, "pictures": made.state}, indent=1) + "\n")
+    store.write_atomic(
+        paths.index,
+        json.dumps({"key": key, "format": FORMAT, "pictures": made.state}, indent=1) + "\n",
+    )
     return made
 
 
@@ -132,9 +159,11 @@ def picture_labels(results: str | os.PathLike[str], stem: str) -> dict[str, str]
                     drawn += " (rerun could not)"
             else:
                 drawn = "off" if record.get("state") == "off" else "not drawn"
-            return {"variable": str(p.get("variable")),
-                    "over": " × ".join(map(str, p.get("dims") or [])) or "—",
-                    "picture": drawn}
+            return {
+                "variable": str(p.get("variable")),
+                "over": " × ".join(map(str, p.get("dims") or [])) or "—",
+                "picture": drawn,
+            }
     return {"variable": stem, "over": "—", "picture": "?"}
 
 
@@ -160,8 +189,11 @@ def main(argv: list[str] | None = None) -> int:
             say(f"{PICTURES_ENV}={mode!r}: expected one of {', '.join(MODES)}")
             return 2
         try:
-            made = write_report(args[0], mode,  # type: ignore[arg-type]
-                                jobs=int(args[1]) if len(args) >= 2 else 1)
+            made = write_report(
+                args[0],
+                mode,  # type: ignore[arg-type]
+                jobs=int(args[1]) if len(args) >= 2 else 1,
+            )
         except (OSError, ValueError, KeyError) as exc:
             say(f"cannot write the report from {args[0]}: {exc}")
             return 2
@@ -186,15 +218,21 @@ def _outcome(made: Pictures) -> list[str]:
     how = " and ".join(f"{n} by {who}" for who, n in by.items())
     lines = []
     if made.fallback:
-        lines.append(f"rerun's viewer could not draw the pictures; matplotlib drew them "
-                     f"instead: {made.fallback}")
+        lines.append(
+            f"rerun's viewer could not draw the pictures; matplotlib drew them "
+            f"instead: {made.fallback}"
+        )
     if made.state == "rendered":
         drawing = sum(p.seconds or 0 for p in drawn)
-        lines.append(f"{len(drawn)} picture(s) drawn ({how}) in {drawing:.2f} s "
-                     f"({made.seconds:.1f} s with reading the sweep)")
+        lines.append(
+            f"{len(drawn)} picture(s) drawn ({how}) in {drawing:.2f} s "
+            f"({made.seconds:.1f} s with reading the sweep)"
+        )
     elif made.state == "failed":
-        lines.append(f"{len(drawn)} of {len(made.pictures)} picture(s) drawn; the others are "
-                     f"placeholders: {made.reason}")
+        lines.append(
+            f"{len(drawn)} of {len(made.pictures)} picture(s) drawn; the others are "
+            f"placeholders: {made.reason}"
+        )
     elif made.state == "nothing":
         lines.append(f"no pictures: {made.reason}")
     return lines

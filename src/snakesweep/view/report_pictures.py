@@ -45,8 +45,7 @@ from snakesweep.view.screenshots import (
 # xarray and matplotlib are imported in the functions that use them: the rules import the
 # report, and a sweep without pictures needs neither.
 
-__all__ = ["CAPTIONS", "FORMAT", "MODES", "Picture", "PictureMode", "Pictures",
-           "render_pictures"]
+__all__ = ["CAPTIONS", "FORMAT", "MODES", "Picture", "PictureMode", "Pictures", "render_pictures"]
 
 FORMAT = 2
 """The version of what ``write_report`` writes: a new one writes every report again."""
@@ -99,9 +98,15 @@ class Pictures:
         return {"format": FORMAT, **out}
 
 
-def render_pictures(source: Any, out_dir: str | os.PathLike[str], *,
-                    pictures: PictureMode = "matplotlib", window: tuple[int, int] = WINDOW,
-                    timeout: float = RENDER_TIMEOUT, jobs: int = 1) -> Pictures:
+def render_pictures(
+    source: Any,
+    out_dir: str | os.PathLike[str],
+    *,
+    pictures: PictureMode = "matplotlib",
+    window: tuple[int, int] = WINDOW,
+    timeout: float = RENDER_TIMEOUT,
+    jobs: int = 1,
+) -> Pictures:
     """Draw one picture per numeric result variable of ``source`` (a Dataset, or the path of
     ``sweep.nc``) into ``out_dir``: ``<variable>.png``.
 
@@ -126,8 +131,12 @@ def render_pictures(source: Any, out_dir: str | os.PathLike[str], *,
     work.mkdir(parents=True)
     try:
         if pictures == "off":
-            made = Pictures("off", "off", [_placeholder(work, "recording", [], "pictures are "
-                                                        "off")], window=window)
+            made = Pictures(
+                "off",
+                "off",
+                [_placeholder(work, "recording", [], "pictures are off")],
+                window=window,
+            )
         else:
             made = _draw(source, work, pictures, window, timeout, jobs)
         store.write_atomic(work / "pictures.json", json.dumps(made.record(), indent=1) + "\n")
@@ -138,8 +147,9 @@ def render_pictures(source: Any, out_dir: str | os.PathLike[str], *,
     return made
 
 
-def _draw(source: Any, work: Path, mode: PictureMode, window: tuple[int, int],
-          timeout: float, jobs: int) -> Pictures:
+def _draw(
+    source: Any, work: Path, mode: PictureMode, window: tuple[int, int], timeout: float, jobs: int
+) -> Pictures:
     """The pictures of ``source``'s numeric variables, drawn into ``work`` as ``mode`` says."""
     made = Pictures("rendered", mode, window=window)
     start = time.monotonic()
@@ -180,8 +190,9 @@ def _draw(source: Any, work: Path, mode: PictureMode, window: tuple[int, int],
     return made
 
 
-def _draw_matplotlib(ds: Any, name: str, stem: str, work: Path,
-                     rerun_failed: str | None) -> Picture:
+def _draw_matplotlib(
+    ds: Any, name: str, stem: str, work: Path, rerun_failed: str | None
+) -> Picture:
     """One variable's picture drawn by matplotlib (``rerun_failed``: why rerun could not)."""
     dims = [str(d) for d in ds[name].dims]
     start = time.monotonic()
@@ -192,33 +203,47 @@ def _draw_matplotlib(ds: Any, name: str, stem: str, work: Path,
         if rerun_failed:
             why = f"{rerun_failed}; then {why}"
         return _placeholder(work, stem, dims, why, name)
-    return Picture(name, f"{stem}.png", dims, round(time.monotonic() - start, 3),
-                   rerun_failed, "matplotlib")
+    return Picture(
+        name, f"{stem}.png", dims, round(time.monotonic() - start, 3), rerun_failed, "matplotlib"
+    )
 
 
-def _draw_rerun(ds: Any, names: Sequence[str], stems: Mapping[str, str], work: Path,
-                window: tuple[int, int], timeout: float, jobs: int) -> dict[str, Picture | str]:
+def _draw_rerun(
+    ds: Any,
+    names: Sequence[str],
+    stems: Mapping[str, str],
+    work: Path,
+    window: tuple[int, int],
+    timeout: float,
+    jobs: int,
+) -> dict[str, Picture | str]:
     """The pictures rerun's viewer draws, by variable, or why it could not draw one; the
     variables it was not tried on (since it could not draw the first) are left out."""
     keep = [v for v in BOOKKEEPING if v in ds.data_vars]
 
     def draw(name: str) -> Picture | str:
         try:
-            seconds = render_dataset(ds[[name, *keep]], work / f"{stems[name]}.png",
-                                     window=window, timeout=timeout)
+            seconds = render_dataset(
+                ds[[name, *keep]], work / f"{stems[name]}.png", window=window, timeout=timeout
+            )
         except RenderError as exc:
             return f"rerun's viewer could not draw {name}: {exc}"
         except Exception as exc:  # noqa: BLE001 - this variable only: say why, go on
             return f"the recording of {name} cannot be written: {exc}"
-        return Picture(name, f"{stems[name]}.png", [str(d) for d in ds[name].dims],
-                       round(seconds, 3), None, "rerun")
+        return Picture(
+            name,
+            f"{stems[name]}.png",
+            [str(d) for d in ds[name].dims],
+            round(seconds, 3),
+            None,
+            "rerun",
+        )
 
     first = draw(names[0])
     if not isinstance(first, Picture):  # rerun would fail again, slowly
         return {names[0]: first}
     with ThreadPoolExecutor(max(1, jobs)) as pool:
-        return {names[0]: first, **dict(zip(names[1:], pool.map(draw, names[1:]),
-                                            strict=True))}
+        return {names[0]: first, **dict(zip(names[1:], pool.map(draw, names[1:]), strict=True))}
 
 
 def _dataset(source: Any) -> Any:
@@ -230,8 +255,9 @@ def _dataset(source: Any) -> Any:
     return source
 
 
-def _placeholder(work: Path, stem: str, dims: list[str], reason: str,
-                 variable: str | None = None) -> Picture:
+def _placeholder(
+    work: Path, stem: str, dims: list[str], reason: str, variable: str | None = None
+) -> Picture:
     """An SVG that says the picture of ``variable`` (all, when None) was not drawn, and why."""
     title = f"{variable}: not drawn" if variable else "The pictures: not drawn"
     lines = [title, *_wrap(reason[:500], 84)[:6]]
@@ -239,12 +265,15 @@ def _placeholder(work: Path, stem: str, dims: list[str], reason: str,
     bold = ' font-weight="bold"'
     texts = "\n".join(
         f'  <text x="24" y="{44 + 26 * i}" font-size="{20 if i == 0 else 15}"'
-        f'{bold if i == 0 else ""}>{html.escape(line)}</text>'
-        for i, line in enumerate(lines))
-    svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="720" height="{height}" '
-           f'viewBox="0 0 720 {height}" font-family="sans-serif">\n'
-           f'  <rect x="1" y="1" width="718" height="{height - 2}" fill="#f6f6f6" '
-           f'stroke="#999" stroke-dasharray="6 4"/>\n{texts}\n</svg>\n')
+        f"{bold if i == 0 else ''}>{html.escape(line)}</text>"
+        for i, line in enumerate(lines)
+    )
+    svg = (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="720" height="{height}" '
+        f'viewBox="0 0 720 {height}" font-family="sans-serif">\n'
+        f'  <rect x="1" y="1" width="718" height="{height - 2}" fill="#f6f6f6" '
+        f'stroke="#999" stroke-dasharray="6 4"/>\n{texts}\n</svg>\n'
+    )
     store.write_atomic(work / f"{stem}.svg", svg)
     return Picture(variable or "recording", f"{stem}.svg", dims, None, reason)
 
@@ -272,8 +301,12 @@ def _caption(made: Pictures) -> str:
         "why": (made.reason or "").replace("{", "(").replace("}", ")"),
         "max_lines": str(MAX_LINES),
     }
-    name = {"rendered": "pictures", "failed": "pictures-failed", "off": "pictures-off",
-            "nothing": "pictures-nothing"}[made.state]
+    name = {
+        "rendered": "pictures",
+        "failed": "pictures-failed",
+        "off": "pictures-off",
+        "nothing": "pictures-nothing",
+    }[made.state]
     if made.state == "rendered" and made.fallback:
         name = "pictures-fallback"
     elif made.state == "rendered" and made.mode == "rerun":

@@ -23,8 +23,17 @@ from snakesweep.provenance.places import Places
 from snakesweep.view.recording import to_rerun
 from snakesweep.view.viewer import RERUN, stop_group
 
-__all__ = ["NOISE", "PICTURE_SCALE", "RENDER_TIMEOUT", "WINDOW", "RenderError", "png_size",
-           "render_dataset", "render_recording", "why_failed"]
+__all__ = [
+    "NOISE",
+    "PICTURE_SCALE",
+    "RENDER_TIMEOUT",
+    "WINDOW",
+    "RenderError",
+    "png_size",
+    "render_dataset",
+    "render_recording",
+    "why_failed",
+]
 
 WINDOW = (1200, 750)
 """The viewer's window for one variable's picture, in logical points."""
@@ -33,8 +42,14 @@ PICTURE_SCALE = 2
 a picture is ``PICTURE_SCALE`` times the window, in pixels."""
 RENDER_TIMEOUT = 120.0
 """Seconds one picture may take before the viewer is stopped (here: 2–5 s)."""
-NOISE = ("XDG_RUNTIME_DIR", "Troubleshooting Rerun", "Report bugs", "stack backtrace",
-         "note: run with", "re_perf_telemetry")
+NOISE = (
+    "XDG_RUNTIME_DIR",
+    "Troubleshooting Rerun",
+    "Report bugs",
+    "stack backtrace",
+    "note: run with",
+    "re_perf_telemetry",
+)
 """Lines of rerun's stderr that never say why it failed."""
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _LOG_LINE = re.compile(r"^\S+Z\s+(ERROR|WARN)\s+\S+:\s*(.*)$")
@@ -45,8 +60,13 @@ class RenderError(SnakesweepError, RuntimeError):
     """rerun's headless viewer drew no picture; the message says why."""
 
 
-def render_dataset(dataset: Any, png: str | os.PathLike[str], *,
-                   window: tuple[int, int] = WINDOW, timeout: float = RENDER_TIMEOUT) -> float:
+def render_dataset(
+    dataset: Any,
+    png: str | os.PathLike[str],
+    *,
+    window: tuple[int, int] = WINDOW,
+    timeout: float = RENDER_TIMEOUT,
+) -> float:
     """Draw ``dataset``'s recording (``recording.to_rerun``, its time cursor at the end of
     its timeline) into ``png`` with rerun's headless viewer; returns the seconds rerun took.
     Raises ``RenderError`` when it draws nothing."""
@@ -59,9 +79,14 @@ def render_dataset(dataset: Any, png: str | os.PathLike[str], *,
         rrd.unlink(missing_ok=True)
 
 
-def render_recording(rrd: str | os.PathLike[str], png: str | os.PathLike[str], *,
-                     window: tuple[int, int] = WINDOW, timeout: float = RENDER_TIMEOUT,
-                     env: Mapping[str, str] | None = None) -> float:
+def render_recording(
+    rrd: str | os.PathLike[str],
+    png: str | os.PathLike[str],
+    *,
+    window: tuple[int, int] = WINDOW,
+    timeout: float = RENDER_TIMEOUT,
+    env: Mapping[str, str] | None = None,
+) -> float:
     """Draw the recording ``rrd`` as rerun's viewer lays it out (its blueprint) into ``png``:
     ``rerun RRD --headless --screenshot-to PNG --window-size WxH``, in its own process group
     (stopped, group and all, when done or past ``timeout``), its server on 127.0.0.1 and a
@@ -70,32 +95,52 @@ def render_recording(rrd: str | os.PathLike[str], png: str | os.PathLike[str], *
     png = Path(png)
     tmp = png.with_name(f".{png.stem}.{os.getpid()}.tmp.png")  # rerun reads the format off it
     width, height = window
-    command = [*RERUN, os.fspath(rrd), "--headless", "--screenshot-to", str(tmp),
-               "--window-size", f"{width}x{height}", "--bind", "127.0.0.1", "--port", "auto"]
+    command = [
+        *RERUN,
+        os.fspath(rrd),
+        "--headless",
+        "--screenshot-to",
+        str(tmp),
+        "--window-size",
+        f"{width}x{height}",
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        "auto",
+    ]
     # RUST_LOG=error: no log line becomes a notification drawn over the picture
     child_env = {**(os.environ if env is None else env), "RUST_LOG": "error"}
     start = time.monotonic()
     try:
         with tempfile.TemporaryFile() as err:
-            process = subprocess.Popen(command, stdin=subprocess.DEVNULL,
-                                       stdout=subprocess.DEVNULL, stderr=err, env=child_env,
-                                       start_new_session=True)
+            process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+                env=child_env,
+                start_new_session=True,
+            )
             try:
                 code = process.wait(timeout)
             except subprocess.TimeoutExpired:
-                raise RenderError(f"rerun's headless viewer drew nothing within {timeout:g} s "
-                                  "(stopped)") from None
+                raise RenderError(
+                    f"rerun's headless viewer drew nothing within {timeout:g} s (stopped)"
+                ) from None
             finally:
                 stop_group(process)  # and whatever it started
             err.seek(0)
             stderr = err.read().decode(errors="replace")
         seconds = time.monotonic() - start
         if code != 0:
-            raise RenderError(f"rerun's headless viewer exited with status {code}: "
-                              f"{why_failed(stderr)}")
+            raise RenderError(
+                f"rerun's headless viewer exited with status {code}: {why_failed(stderr)}"
+            )
         if png_size(tmp) is None:
-            raise RenderError("rerun's headless viewer wrote no picture"
-                              + (f": {why_failed(stderr)}" if why_failed(stderr) else ""))
+            raise RenderError(
+                "rerun's headless viewer wrote no picture"
+                + (f": {why_failed(stderr)}" if why_failed(stderr) else "")
+            )
         os.replace(tmp, png)
         return seconds
     finally:

@@ -23,8 +23,17 @@ from urllib.parse import quote
 
 from snakesweep.errors import SnakesweepError
 
-__all__ = ["RERUN", "LiveServer", "ViewerError", "WebViewer", "check_recording", "live_server",
-           "open_native", "serve_web", "stop_group"]
+__all__ = [
+    "RERUN",
+    "LiveServer",
+    "ViewerError",
+    "WebViewer",
+    "check_recording",
+    "live_server",
+    "open_native",
+    "serve_web",
+    "stop_group",
+]
 
 RERUN = [sys.executable, "-m", "rerun"]
 """How the viewer is started: the ``rerun`` program of rerun-sdk, with this Python."""
@@ -47,8 +56,10 @@ class WebViewer:
 def check_recording(path: Path) -> None:
     """Fail with what to do when there is no recording to show."""
     if not path.is_file():
-        raise ViewerError(f"no recording at {path}: run the sweep first (`snakesweep run` or "
-                          "`snakemake --cores all`), which writes it beside sweep.nc")
+        raise ViewerError(
+            f"no recording at {path}: run the sweep first (`snakesweep run` or "
+            "`snakemake --cores all`), which writes it beside sweep.nc"
+        )
 
 
 def open_native(path: Path) -> int:
@@ -60,10 +71,13 @@ def open_native(path: Path) -> int:
 
 
 def _check_display(instead: str) -> None:
-    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY")
-                                                 or os.environ.get("WAYLAND_DISPLAY")):
-        raise ViewerError("no display for the viewer window (neither DISPLAY nor "
-                          f"WAYLAND_DISPLAY is set); {instead}")
+    if sys.platform.startswith("linux") and not (
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    ):
+        raise ViewerError(
+            "no display for the viewer window (neither DISPLAY nor "
+            f"WAYLAND_DISPLAY is set); {instead}"
+        )
 
 
 @contextmanager
@@ -77,13 +91,21 @@ def serve_web(path: Path | None, port: int = 0, timeout: float = 30.0) -> Iterat
         check_recording(path)
     web = port or _free_port()
     grpc = _free_port()
-    command = [*RERUN, "--serve-web", *([str(path)] if path is not None else []),
-               "--bind", "127.0.0.1", "--web-viewer-port", str(web), "--port", str(grpc)]
+    command = [
+        *RERUN,
+        "--serve-web",
+        *([str(path)] if path is not None else []),
+        "--bind",
+        "127.0.0.1",
+        "--web-viewer-port",
+        str(web),
+        "--port",
+        str(grpc),
+    ]
     with tempfile.TemporaryFile() as log, _child(command, stderr=log) as process:
         _wait_listening(process, log, web, timeout)
         address = _proxy(grpc)
-        yield WebViewer(f"http://127.0.0.1:{web}/?url=" + quote(address, safe=""), process,
-                        address)
+        yield WebViewer(f"http://127.0.0.1:{web}/?url=" + quote(address, safe=""), process, address)
 
 
 def _proxy(port: int) -> str:
@@ -116,8 +138,7 @@ def _interrupt(signum: int, frame: Any) -> None:
 
 
 @contextmanager
-def live_server(kind: str, url: str | None = None, timeout: float = 30.0
-                ) -> Iterator[LiveServer]:
+def live_server(kind: str, url: str | None = None, timeout: float = 30.0) -> Iterator[LiveServer]:
     """A viewer for a live stream: ``web`` serves one on 127.0.0.1 until the block ends;
     ``native`` opens a window, left open after; ``url`` is a viewer already running."""
     if kind == "url":
@@ -130,10 +151,13 @@ def live_server(kind: str, url: str | None = None, timeout: float = 30.0
         _check_display("`--view web` serves the live view to a browser instead")
         port = _free_port()
         with tempfile.TemporaryFile() as log:
-            process = subprocess.Popen([*RERUN, "--bind", "127.0.0.1", "--port", str(port),
-                                        "--expect-data-soon"], stdin=subprocess.DEVNULL,
-                                       stdout=subprocess.DEVNULL, stderr=log,
-                                       start_new_session=True)
+            process = subprocess.Popen(
+                [*RERUN, "--bind", "127.0.0.1", "--port", str(port), "--expect-data-soon"],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                start_new_session=True,
+            )
             try:
                 _wait_listening(process, log, port, timeout)
             except BaseException:
@@ -143,11 +167,14 @@ def live_server(kind: str, url: str | None = None, timeout: float = 30.0
 
 
 @contextmanager
-def _child(command: list[str], stderr: IO[bytes] | None = None,
-           ) -> Iterator[subprocess.Popen[bytes]]:
+def _child(
+    command: list[str],
+    stderr: IO[bytes] | None = None,
+) -> Iterator[subprocess.Popen[bytes]]:
     """A child in its own process group, stopped (group and all) when the block ends."""
-    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stderr=stderr,
-                               start_new_session=True)
+    process = subprocess.Popen(
+        command, stdin=subprocess.DEVNULL, stderr=stderr, start_new_session=True
+    )
     try:
         yield process
     finally:
@@ -169,24 +196,28 @@ def stop_group(process: subprocess.Popen[bytes]) -> None:
             continue
 
 
-def _wait_listening(process: subprocess.Popen[bytes], log: IO[bytes], port: int,
-                    timeout: float) -> None:
+def _wait_listening(
+    process: subprocess.Popen[bytes], log: IO[bytes], port: int, timeout: float
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             log.seek(0)
             err = log.read().decode(errors="replace")
             last = next((ln for ln in reversed(err.splitlines()) if ln.strip()), "")
-            raise ViewerError(f"the rerun viewer exited with status {process.returncode}"
-                              + (f": {last.strip()}" if last else "")
-                              + f"; is port {port} free?")
+            raise ViewerError(
+                f"the rerun viewer exited with status {process.returncode}"
+                + (f": {last.strip()}" if last else "")
+                + f"; is port {port} free?"
+            )
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 return
         except OSError:
             time.sleep(0.1)
-    raise ViewerError(f"the rerun web viewer did not answer on 127.0.0.1:{port} within "
-                      f"{timeout:.0f} s")
+    raise ViewerError(
+        f"the rerun web viewer did not answer on 127.0.0.1:{port} within {timeout:.0f} s"
+    )
 
 
 def _free_port() -> int:
