@@ -21,12 +21,23 @@ from __future__ import annotations
 
 import difflib
 import json
-import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from functools import cached_property
-from typing import Any, Literal
+from typing import Any
 
+from snakesweep.core import option_values as read
+from snakesweep.core.option_values import (
+    DEFAULT_MAX_ROUNDS,
+    DEFAULT_SEED_KEY,
+    NODE,
+    PICTURE_MODES,
+    SUMMED_RESOURCES,
+    BatchSetting,
+    Devices,
+    PictureMode,
+    batch_setting,
+)
 from snakesweep.errors import ConfigError
 
 __all__ = [
@@ -45,27 +56,6 @@ __all__ = [
     "node_of",
 ]
 
-NODE = "snakesweep"
-"""The config's node that holds the options."""
-DEFAULT_MAX_ROUNDS = 10
-DEFAULT_SEED_KEY = "seed"
-PictureMode = Literal["matplotlib", "rerun", "off"]
-"""How the report's pictures are drawn: by matplotlib (``snakesweep.pictures: true``, the
-default), by rerun's viewer headless (``rerun``), or not at all (``false``)."""
-PICTURE_MODES: tuple[PictureMode, ...] = ("matplotlib", "rerun", "off")
-BatchSetting = int | Literal["auto"] | None
-"""Runs per job: a number, ``auto`` (one wave of jobs), or None (one run per job)."""
-Devices = tuple[str, ...] | Literal["auto"] | None
-"""The devices' slots (ids, or ``"0,1"`` groups), ``auto``, or None (no devices)."""
-SUMMED_RESOURCES = ("runtime",)
-"""Resources a batch asks for the sum of, over its runs (numbers only)."""
-
-_RESOURCE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-_RESOURCE_TEXT = re.compile(r"[A-Za-z0-9_.,:=+@%/-]*\Z")
-"""Text a resource may hold: executors put some resources on a shell command line
-unquoted (the SLURM plugin's ``sbatch`` call: ``slurm_extra``, the partition…), so no
-space, quote, ``$``, ``;`` or backtick ever comes from a config."""
-
 
 class UnknownOption(ConfigError):
     """A key of the ``snakesweep`` node that is no option; suggests the closest one."""
@@ -79,179 +69,6 @@ class UnknownOption(ConfigError):
 
     def __str__(self) -> str:
         return f"unknown option {self.culprit}; {self.reason}"
-
-
-# -- how each option is read ------------------------------------------------------------------
-
-
-def _error(name: str, reason: str) -> ConfigError:
-    return ConfigError(f"{NODE}.{name}", reason)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _entry(name: str, nullable: bool) -> Callable[[Any], str | None]:
-    def parse(value: Any) -> str | None:
-        if value is None or isinstance(value, str):
-            return value
-        raise _error(
-            name,
-            f"expected 'package.module:function'{' or null' if nullable else ''}, got {value!r}",
-        )
-
-    return parse
-
-
-def _domain(value: Any) -> Any:
-    return value  # the domain's grammar checks it when the plan expands it
-
-
-def _integer(name: str, least: int) -> Callable[[Any], int | None]:
-    """An integer >= ``least``, or None (unset): the messages of ``Domain``'s settings."""
-
-    def parse(value: Any) -> int | None:
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int) or value < least:
-            raise _error(name, f"expected an integer >= {least}, got {value!r}")
-        return value
-
-    return parse
-
-
-def _seed_key(value: Any) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.strip("+~"):
-        raise _error("seed_key", f"expected a config key, got {value!r}")
-    return value
-
-
-def _max_rounds(value: Any) -> int:
-    parsed = _integer("max_rounds", 1)(value)
-    return DEFAULT_MAX_ROUNDS if parsed is None else parsed
-
-
-def _code(value: Any) -> tuple[str, ...] | None:
-    if value is None:
-        return None
-    globs = [value] if isinstance(value, str) else value
-    if (
-        not isinstance(globs, (list, tuple))
-        or not globs
-        or not all(isinstance(g, str) for g in globs)
-    ):
-        raise _error("code", f"expected a list of file globs, got {value!r}")
-    return tuple(globs)
-
-
-def _git_dirty_ignore(value: Any) -> tuple[str, ...]:
-    globs = [value] if isinstance(value, str) and value else (value or [])
-    if not isinstance(globs, (list, tuple)) or not all(isinstance(g, str) for g in globs):
-        raise _error("git_dirty_ignore", f"expected a list of globs, got {value!r}")
-    return tuple(globs)
-
-
-def _debug(value: Any) -> bool | None:
-    if value is not None and not isinstance(value, bool):
-        raise _error("debug", f"expected true, false or null, got {value!r}")
-    return value
-
-
-def _pictures(value: Any) -> PictureMode:
-    if value is None or value is True:
-        return "matplotlib"
-    if value is False:
-        return "off"
-    if value == "rerun":
-        return "rerun"
-    raise _error("pictures", f"expected true, false or rerun, got {value!r}")
-
-
-def _debounce(value: Any) -> float:
-    if not _is_number(value) or value < 0:
-        raise _error("debounce", f"expected seconds (a number >= 0), got {value!r}")
-    return float(value)
-
-
-def _timeout(value: Any) -> float | None:
-    if value is None:
-        return None
-    if not _is_number(value) or value <= 0:
-        raise _error("timeout", f"expected seconds (a number > 0) or null, got {value!r}")
-    return float(value)
-
-
-def batch_setting(value: Any, culprit: str = f"{NODE}.batch") -> BatchSetting:
-    """``snakesweep.batch`` (or ``--batch``, the ``culprit`` then): a number of runs per job,
-    ``auto``, or None."""
-    if value is None or value == "auto":
-        return value
-    if isinstance(value, str) and value.isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(
-            culprit, f"expected a number of runs per job (>= 1), auto or null, got {value!r}"
-        )
-    return value
-
-
-def _resources(value: Any) -> dict[str, int | float | str]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise _error(
-            "resources",
-            f"expected a mapping of Snakemake resources (such as "
-            f"{{mem_mb: 4000, runtime: 30}}), got {value!r}",
-        )
-    out: dict[str, int | float | str] = {}
-    for name, v in value.items():
-        where = f"resources.{name}"
-        if not isinstance(name, str) or not _RESOURCE_NAME.match(name) or name.startswith("_"):
-            raise _error(where, "not a Snakemake resource name")
-        if isinstance(v, bool) or not isinstance(v, (int, float, str)):
-            raise _error(where, f"expected a number or text, got {v!r}")
-        if name in SUMMED_RESOURCES and isinstance(v, str):
-            raise _error(where, f"expected a number (minutes), got {v!r}")
-        if isinstance(v, str) and not _RESOURCE_TEXT.match(v):
-            raise _error(
-                where,
-                f"{v!r} holds characters a resource may not (only letters, "
-                "digits and _ . , : = + @ % / -: executors put resources on a shell "
-                "command line)",
-            )
-        out[name] = v
-    return out
-
-
-def _devices(value: Any) -> Devices:
-    if value is None or value == "auto":
-        return value
-    if isinstance(value, (int, str)) and not isinstance(value, bool):
-        value = [value]
-    if (
-        not isinstance(value, (list, tuple))
-        or not value
-        or any(
-            isinstance(v, bool) or not isinstance(v, (int, str)) or str(v).strip() == ""
-            for v in value
-        )
-    ):
-        raise _error(
-            "devices",
-            f"expected a list of device ids (such as [0, 1] or "
-            f"['0,1', '2,3']), one id, auto or null; got {value!r}",
-        )
-    return tuple(str(v).replace(" ", "") for v in value)
-
-
-def _runs_per_device(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise _error("runs_per_device", f"expected a whole number >= 1, got {value!r}")
-    return value
 
 
 def _option(
@@ -284,6 +101,10 @@ def _shown(default: Any) -> str:
     return f"{default:g}" if isinstance(default, float) else str(default)
 
 
+def _sweep_error(name: str, reason: str) -> ConfigError:
+    return ConfigError(f"{NODE}.{name}", reason)
+
+
 # -- the schema ---------------------------------------------------------------------------------
 
 
@@ -294,7 +115,7 @@ class Options:
     # what runs
     experiment: str | None = _option(
         None,
-        _entry("experiment", nullable=False),
+        read.entry("experiment", nullable=False),
         "`package.module:function`",
         "The function each run calls with its config; returns an `xr.Dataset` or a mapping "
         "of names to values. The one option that is part of a run's identity.",
@@ -303,61 +124,61 @@ class Options:
     # the domain
     domain: Any = _option(
         None,
-        _domain,
+        read.domain,
         "the domain's grammar, or `package.module:function`",
         "What the sweep ranges over (see *The domain*), times the command line's swept keys; "
         "without it, the command line's and `hydra.sweeper.params`' grid.",
     )
     samples: int | None = _option(
         None,
-        _integer("samples", 1),
+        read.integer("samples", 1),
         "integer ≥ 1",
         "Draws per combination of the domain's discrete part, when it draws (`interval()`, "
         "`mix`): required then, refused otherwise.",
     )
     seed: int | None = _option(
         None,
-        _integer("seed", 0),
+        read.integer("seed", 0),
         "integer ≥ 0",
         "The root of the domain's randomness: its draws and the seeds of its repeats.",
         shown="0",
     )
     repeats: int | None = _option(
         None,
-        _integer("repeats", 1),
+        read.integer("repeats", 1),
         "integer ≥ 1",
         "Each point this many times, each repetition with its own seed (at `seed_key`).",
     )
     seed_key: str | None = _option(
         None,
-        _seed_key,
+        read.seed_key,
         "a config key",
         "The config key a repetition's seed is written to (as `++key=…`); `run.seed` reads it.",
         shown=DEFAULT_SEED_KEY,
     )
     update: str | None = _option(
         None,
-        _entry("update", nullable=True),
+        read.entry("update", nullable=True),
         "`package.module:function`",
         "Adaptive rounds: `f(results, round)` returns the next round's `Domain`, or None to stop.",
     )
     max_rounds: int = _option(
         DEFAULT_MAX_ROUNDS,
-        _max_rounds,
+        read.max_rounds,
         "integer ≥ 1",
         "The most rounds an adaptive sweep makes, round 0 included.",
     )
     # provenance
     code: tuple[str, ...] | None = _option(
         None,
-        _code,
+        read.code,
         "list of file globs",
         "Files (relative to the working directory) whose change stales a run, besides the "
         "modules its experiment imports; each glob must match a file.",
     )
     git_dirty_ignore: tuple[str, ...] = _option(
         (),
-        _git_dirty_ignore,
+        read.git_dirty_ignore,
         "list of globs",
         "Uncommitted changes (relative to the repository root; a folder matches what is in "
         "it) that do not make a run a debug run.",
@@ -365,14 +186,14 @@ class Options:
     )
     debug: bool | None = _option(
         None,
-        _debug,
+        read.debug,
         "true, false or null",
         "Whether runs are debug runs; null: when the working tree has uncommitted changes.",
     )
     # the report
     pictures: PictureMode = _option(
         "matplotlib",
-        _pictures,
+        read.pictures,
         "true, false or rerun",
         "The report's pictures: drawn by matplotlib (true), by rerun's viewer headless "
         "(rerun), or none (false).",
@@ -381,13 +202,13 @@ class Options:
     # a run
     debounce: float = _option(
         1.0,
-        _debounce,
+        read.debounce,
         "seconds ≥ 0",
         "How often a run's logged steps (`run.log`) are written to its draft, at most.",
     )
     timeout: float | None = _option(
         None,
-        _timeout,
+        read.timeout,
         "seconds > 0, or null",
         "A run still running after this long is stopped and recorded as failed (`Timeout`).",
     )
@@ -402,7 +223,7 @@ class Options:
     )
     resources: dict[str, int | float | str] = _option(
         None,
-        _resources,
+        read.resources,
         "mapping of Snakemake resources",
         "The resources of each run's job (`mem_mb`, `runtime` in minutes, `slurm_partition`, "
         "`gpus`…): numbers, or text of letters, digits and `_ . , : = + @ % / -`. Every run "
@@ -412,14 +233,14 @@ class Options:
     )
     devices: Devices = _option(
         None,
-        _devices,
+        read.devices,
         "list of device ids or groups (`[0, 1]`, `['0,1', '2,3']`), one id, auto or null",
         "The devices runs hold while they run, as `CUDA_VISIBLE_DEVICES`; auto: those this "
         "machine shows (`CUDA_VISIBLE_DEVICES`, else `nvidia-smi -L`).",
     )
     runs_per_device: int = _option(
         1,
-        _runs_per_device,
+        read.runs_per_device,
         "integer ≥ 1",
         "How many runs may use one device (an entry of `devices`) at once.",
     )
@@ -528,7 +349,7 @@ class SweepOptions(Mapping[str, Options]):
         """The sweep's ``snakesweep.batch``: one value for every run."""
         values = {json.dumps(o.batch) for _, o in self._distinct.values()}
         if len(values) > 1:
-            raise _error(
+            raise _sweep_error(
                 "batch",
                 f"runs of one sweep set different values "
                 f"({', '.join(sorted(values))}): set it once, in the primary config "
@@ -552,7 +373,7 @@ class SweepOptions(Mapping[str, Options]):
         for run_id, options in given:
             missing = [n for n in names if n not in options.resources]
             if missing:
-                raise _error(
+                raise _sweep_error(
                     f"resources.{missing[0]}",
                     f"set for some runs but not for run "
                     f"{run_id}: give every run a value (for example in the primary "
