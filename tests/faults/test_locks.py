@@ -394,12 +394,20 @@ def test_a_bounded_wait_says_who_it_waits_for_and_gives_up_in_one_line(held: Pat
     assert not (held / "results" / "runs").exists()
 
 
+def _interruptible() -> None:
+    """In the child: SIGINT neither ignored nor blocked, as in a shell's foreground job (a test
+    worker may have inherited either, and a child inherits both across exec)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 @pytest.mark.parametrize("starter", ["snakesweep run", "plain snakemake"])
 def test_ctrl_c_of_a_waiting_starter_ends_it_in_one_line(starter: str, held: Path) -> None:
     """Ctrl-C while waiting for a results directory in use: one line, status 130, no
     traceback, nothing computed."""
     process = subprocess.Popen(
         STARTERS[starter],
+        preexec_fn=_interruptible,  # as a terminal starts it, whatever this worker inherited
         cwd=held,
         stderr=subprocess.PIPE,
         stdout=subprocess.PIPE,
