@@ -349,7 +349,7 @@ def test_the_native_view_without_a_display_says_what_to_do(project: Path) -> Non
 
 def test_a_mean_over_repeats_is_shown_only_when_every_repeat_has_ended() -> None:
     from snakesweep.cli.live import ENDED, _settled_mask, _settled_values
-    from snakesweep.view.recording import layout
+    from snakesweep.view.mapping import layout
 
     ds = xr.Dataset(
         {

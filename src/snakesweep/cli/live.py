@@ -4,7 +4,7 @@ A thread of ``snakesweep run`` watches ``results/runs/``, where a run appears wh
 is committed (``store.RunDraft.commit`` renames its directory into place). Whenever the set
 of run directories changes, it merges the runs so far in memory (``merge.dataset.merge_runs``;
 nothing is written) and sends to the viewer what changed in the recording's own mapping of
-them (``recording.layout``), so the N-D picture fills in while the sweep runs:
+them (``mapping.layout``), so the N-D picture fills in while the sweep runs:
 
 * a row of a time series is sent once, when every run it shows is done (its repeats
   included) with the current code, so it is sent with the value it has in the final
@@ -39,7 +39,7 @@ from snakesweep.merge.dataset import merge_runs
 from snakesweep.merge.index import RunMetas
 from snakesweep.planning.plan import Plan
 from snakesweep.provenance.code import CurrentCode
-from snakesweep.view import recording, viewer
+from snakesweep.view import mapping, recording, viewer
 
 # numpy and rerun are imported in the functions that use them: every command imports this
 # module (the parser reads ``--view`` with ``target``), whether or not it shows a sweep.
@@ -260,21 +260,21 @@ class LiveView:
         ended = ENDED_AT_END if final else ENDED
         status = dataset["status"].values
         progress = self._progress(status, metas)
-        root: recording.Branch | None
-        settled: recording.Branch | None
+        root: mapping.Branch | None
+        settled: mapping.Branch | None
         try:
-            root = recording.layout(_settled_values(dataset, ended))
-            settled = recording.layout(_settled_mask(dataset, ended))
-        except recording.NothingToShow:  # no result yet, or none to show
+            root = mapping.layout(_settled_values(dataset, ended))
+            settled = mapping.layout(_settled_mask(dataset, ended))
+        except mapping.NothingToShow:  # no result yet, or none to show
             root = settled = None
         rec = self.stream
         if root is not None and settled is not None:
             shape = tuple((leaf.path, leaf.title) for leaf in root.leaves())
             if shape != self._sent.shape:
-                rec.send_blueprint(recording.blueprint(root, header=PROGRESS))
+                rec.send_blueprint(mapping.blueprint(root, header=PROGRESS))
                 self._sent = _Sent(shape=shape)
             for leaf, mask in zip(root.leaves(), settled.leaves(), strict=True):
-                if isinstance(leaf, recording.Series) and leaf.timeline is not None:
+                if isinstance(leaf, mapping.Series) and leaf.timeline is not None:
                     ready = np.isfinite(mask.values).all(axis=-1)
                     times = leaf.timeline.times
                     sent = self._sent.rows.setdefault(leaf.path, set())
@@ -388,20 +388,20 @@ def _ended(dataset: Any, ended: tuple[str, ...]) -> Any:
 
 
 def _numeric(dataset: Any) -> list[str]:
-    """The result variables the recording shows (``recording.layout`` maps these)."""
+    """The result variables the recording shows (``mapping.layout`` maps these)."""
     return [
         str(n)
         for n, v in dataset.data_vars.items()
-        if n not in recording.BOOKKEEPING and v.dtype.kind in "biuf"
+        if n not in mapping.BOOKKEEPING and v.dtype.kind in "biuf"
     ]
 
 
 def _settled_values(dataset: Any, ended: tuple[str, ...]) -> Any:
     """The Dataset with every point whose repeats have not all ended set to NaN, so a mean
     over ``repeat`` is shown only with its final value."""
-    if recording.REPEAT not in dataset.dims:
+    if mapping.REPEAT not in dataset.dims:
         return dataset
-    whole = dataset["status"].copy(data=_ended(dataset, ended)).all(recording.REPEAT)
+    whole = dataset["status"].copy(data=_ended(dataset, ended)).all(mapping.REPEAT)
     return dataset.assign({n: dataset[n].astype("f8").where(whole) for n in _numeric(dataset)})
 
 
@@ -412,8 +412,8 @@ def _settled_mask(dataset: Any, statuses: tuple[str, ...]) -> Any:
 
     status = dataset["status"]
     ended = _ended(dataset, statuses)
-    if recording.REPEAT in status.dims:
-        axis = status.dims.index(recording.REPEAT)
+    if mapping.REPEAT in status.dims:
+        axis = status.dims.index(mapping.REPEAT)
         ended = np.broadcast_to(ended.all(axis=axis, keepdims=True), ended.shape)
     mask = np.where(ended, 1.0, np.nan)
     numeric = {}
