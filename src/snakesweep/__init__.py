@@ -1,18 +1,13 @@
 """snakesweep: a Hydra-defined parameter sweep, scheduled by Snakemake, merged into one Dataset.
 
-The parts, one module each: ``domain`` (what a sweep ranges over: ``Domain``), ``grid``
-(Hydra's overrides → BasicSweeper's points), ``draws`` (random values and seeds),
-``rounds`` (adaptive sweeps), ``configs`` (composition and
-run ids), ``plan`` (the cached set of runs), ``execute`` and ``pool`` (running configs),
-``store`` (run directories), ``locks`` (who computes into a results directory, and
-which process computes which run), ``run`` (the handle an experiment logs to), ``results`` (the
-Python face: ``load``), ``aggregate`` (→ ``sweep.nc`` and ``runs.csv``), ``freshness``
-(when to merge again), ``summaries`` (what DVC shows), ``dimensions`` (the roles of a
-Dataset's dimensions), ``recording`` (→ ``sweep.rrd``), ``pictures`` (→ PNGs, by matplotlib)
-and ``viewer`` (rerun's viewer), ``entries`` (entry points), ``provenance`` (git, code,
-environment), ``history`` (the sweep across git revisions), ``tracking`` (DVC),
-``scaffold`` (``init``), ``rules`` (the Snakemake glue), ``slurm`` (a SLURM without
-accounting) and ``cli``.
+A package per layer, each importing only those below it (``.importlinter``): ``cli`` and
+``rules`` (the command, the rules a Snakefile includes); ``hydra`` (the launcher);
+``snakemake`` and ``dvc`` (the rules' glue and driver; runs pulled one at a time, history);
+``api`` (``load``, ``Results``, ``make_plan``); ``merge`` (the runs → ``sweep.nc``);
+``view`` (the recording, pictures, the viewer, the report); ``execute`` (runs, the pool,
+batches, devices); ``planning`` and ``provenance`` (the plan; git, code, environment);
+``store`` (the results directory); ``core`` (the domain, composition, run ids, options);
+``errors``.
 """
 
 from typing import TYPE_CHECKING, Any

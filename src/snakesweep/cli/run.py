@@ -60,7 +60,7 @@ def cmd_report(ns: argparse.Namespace, extra: list[str]) -> int:
 
 
 def _invocation(ns: argparse.Namespace, plan: Plan, batch: int | str | None) -> Path:
-    """The Snakemake config file of this command's sweep (``rules.write_invocation``)."""
+    """The Snakemake config file of this command's sweep (``snakemake.driver.write_invocation``)."""
     return write_invocation(
         store.invocation_file(ns.results, plan.path.stem if plan.path else "invocation"),
         {

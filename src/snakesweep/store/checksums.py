@@ -30,7 +30,7 @@ from snakesweep.store.layout import CHECKSUMS, META, RESULT, run_dir, runs_dir
 __all__ = ["CODE_FILES", "Checksums", "file_sha256", "result_record", "why_corrupt"]
 
 # By pattern rather than by parsing: a parse is ~10x slower. The checksum keys come first
-# and together (``execute.result_checksum``); in a string value the quotes would be escaped.
+# and together (``execute.execution``); in a string value the quotes would be escaped.
 _RECORDED = re.compile(rb'"result_sha256": "([0-9a-f]{64})",\s*"result_bytes": (\d+)')
 _DONE = re.compile(rb'^\{\s*"run_id": "[0-9a-f]+",\s*"status": "done"')
 _CODE = re.compile(rb'"code": \{\s*"fingerprint": "([0-9a-f]+)",\s*"files": (\[[^\]]*\])')

@@ -7,7 +7,7 @@ removes Snakemake's own lock files, never touches them.
 - The sweep lock, ``results/.snakesweep/run.lock`` (``flock``). Whatever starts work on a
   results directory holds it: ``snakesweep run`` and ``report`` for the whole command, and
   every Snakemake that parses the rules to compute (plain ``snakemake``, the stages of
-  ``dvc repro``, Hydra's launcher, ``rules.run_snakemake``). A Snakemake that
+  ``dvc repro``, Hydra's launcher, ``snakemake.driver.run_snakemake``). A Snakemake that
   ``snakesweep run`` starts inherits its open lock file (named by ``SNAKESWEEP_LOCK_FD``),
   so the lock is held while either of them lives: ``kill -9`` of ``snakesweep run`` alone
   leaves its Snakemake the holder. Another invocation waits for it, saying who holds it

@@ -15,7 +15,7 @@ rule run_experiment:
 
 
 # K pending runs in one job, one after another (snakesweep.batch, --batch, or a sweep past
-# snakesweep.batches.MAX_JOBS pending runs); the marker says every run of it is done.
+# snakesweep.execute.batches.MAX_JOBS pending runs); the marker says every run of it is done.
 rule run_batch:
     input:
         batch=SWEEP.batch_file_pattern,
