@@ -5,7 +5,7 @@ A Snakefile includes the rules with::
     from snakesweep.rules import RULES
     include: RULES
 
-They read their options from Snakemake's config under the key ``snakesweep``, validated
+They read their settings from Snakemake's config under the key ``snakesweep``, validated
 against ``CONFIG_SCHEMA`` (``config_dir``, ``config_name``, ``overrides``, ``results``,
 ``from_run``, ``batch``; or ``plan``, a plan file that Hydra's launcher wrote), make the
 plan (from its cache when nothing changed) and ask for one ``run_experiment`` job per run
@@ -69,7 +69,7 @@ __all__ = [
 RULES = str(Path(__file__).parents[1] / "workflow" / "sweep.smk")
 SNAKEFILE = str(Path(__file__).parents[1] / "workflow" / "Snakefile")
 CONFIG_SCHEMA = str(Path(__file__).parents[1] / "workflow" / "schemas" / "config.schema.yaml")
-"""The JSON schema (in YAML) of Snakemake's config as these rules read it: the options under
+"""The JSON schema (in YAML) of Snakemake's config as these rules read it: the settings under
 ``snakesweep``, their types and defaults; ``sweep.smk`` validates the config against it."""
 
 RUN_COMMAND = '. "$SNAKESWEEP_CLIENT"; snakesweep_run {wildcards.run_id}'
@@ -119,36 +119,36 @@ class SweepWorkflow(SweepLifecycle):
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], workflow: Any = None) -> SweepWorkflow:
-        """Read the ``snakesweep`` options of Snakemake's config and make the plan; in the
+        """Read the ``snakesweep`` settings of Snakemake's config and make the plan; in the
         main Snakemake process (not a job's, on a cluster node), hold the results directory
         first, waiting for another live invocation (``snakesweep.locks``), and clear what a
         killed one left (``snakesweep.recovery``)."""
         from snakemake.exceptions import WorkflowError  # Snakemake's: ~0.1 s to import
 
-        options = config["snakesweep"]  # validated against CONFIG_SCHEMA, defaults filled in
-        if not options["plan"] and not Path(options["config_dir"]).is_dir():
+        settings = config["snakesweep"]  # validated against CONFIG_SCHEMA, defaults filled in
+        if not settings["plan"] and not Path(settings["config_dir"]).is_dir():
             raise WorkflowError(
-                f"snakesweep: config directory {str(options['config_dir'])!r} does not exist "
+                f"snakesweep: config directory {str(settings['config_dir'])!r} does not exist "
                 f"in {os.getcwd()!r}: start snakemake from your project's top directory (the "
                 "one holding conf/), or name it: --config 'snakesweep={config_dir: DIR}'"
             )
         main = workflow is None or not (workflow.remote_exec or workflow.subprocess_exec)
-        results = str(options["results"])
+        results = str(settings["results"])
         try:
-            store.check_results(options["results"], "config['snakesweep']['results']")
+            store.check_results(settings["results"], "config['snakesweep']['results']")
             sweep_lock, busy = (
                 recovery.hold_results(results, sys.argv[1:]) if main else (None, None)
             )
-            if options["plan"]:  # written by Hydra's launcher (snakesweep.launcher)
-                plan = load_plan(options["plan"])
+            if settings["plan"]:  # written by Hydra's launcher (snakesweep.launcher)
+                plan = load_plan(settings["plan"])
                 add_import_paths(plan.launch or {})
             else:
                 plan = make_plan(
-                    options["config_dir"],
-                    options["config_name"],
-                    list(options["overrides"]),
-                    options["results"],
-                    from_run=options["from_run"],
+                    settings["config_dir"],
+                    settings["config_name"],
+                    list(settings["overrides"]),
+                    settings["results"],
+                    from_run=settings["from_run"],
                 )
                 _check_entries(plan)
             sweep = cls(
@@ -165,7 +165,7 @@ class SweepWorkflow(SweepLifecycle):
             statuses = sweep.check_merge() if main else {}
             if main:
                 sweep.form_batches(
-                    batch_setting(options["batch"], "--batch"),
+                    batch_setting(settings["batch"], "--batch"),
                     arguments.parallel_jobs(workflow),
                     statuses,
                     owner=sweep._lock is not None and busy is None,
