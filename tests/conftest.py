@@ -18,6 +18,20 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
+LONGEST_FIRST = (
+    "tests/test_slurm.py",
+    "tests/faults/test_slurm_accounting.py",
+    "tests/journey/",
+)
+"""The longest work, started first: the SLURM tests are one xdist group, run one after another
+on one worker, and the journey builds and installs the wheel; started last, either would be
+the suite's tail while the other workers idle."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: not item.nodeid.startswith(LONGEST_FIRST))  # stable: else as found
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _no_analytics(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """No tool the tests start sends usage data.
