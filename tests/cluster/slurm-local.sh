@@ -32,6 +32,7 @@ configure() {
   local acct="AccountingStorageType=accounting_storage/none"
   [ "$WITH_DBD" = 1 ] && acct=$'AccountingStorageType=accounting_storage/slurmdbd\nAccountingStorageHost=127.0.0.1'
   cat > /etc/slurm/slurm.conf <<EOF
+# slurm-local.sh: removed by its stop step
 ClusterName=local
 SlurmctldHost=${host}(127.0.0.1)
 SlurmUser=root
@@ -150,6 +151,15 @@ do_stop() {
   if [ -f /run/munge/munged.pid ]; then
     pid=$(cat /run/munge/munged.pid); kill "$pid" 2>/dev/null || true
     for _ in $(seq 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+  fi
+  # A configured SLURM that is not running costs every `scontrol` ~9 s of retries, and
+  # snakemake-executor-plugin-slurm calls it whenever Snakemake starts: take the config away.
+  if grep -q '^# slurm-local.sh' /etc/slurm/slurm.conf 2>/dev/null; then
+    if [ -f "$D/slurm.conf.bak" ] && ! grep -q '^# slurm-local.sh' "$D/slurm.conf.bak"; then
+      mv "$D/slurm.conf.bak" /etc/slurm/slurm.conf
+    else
+      rm -f /etc/slurm/slurm.conf
+    fi
   fi
   log "stopped"
 }
