@@ -27,6 +27,7 @@ DEFAULTS = {
     "plan": None,
     "from_run": None,
     "batch": None,
+    "pooled": False,
 }
 
 
@@ -73,7 +74,7 @@ def test_a_misspelt_key_or_a_wrong_type_is_refused(options: dict[str, Any], said
     assert said in str(refused.value)
 
 
-def test_every_profile_gives_snakemake_the_rerun_triggers_snakesweep_run_gives(
+def test_every_profile_gives_snakemake_the_rerun_triggers_and_scheduler_snakesweep_run_gives(
     tmp_path: Path,
 ) -> None:
     """One list (``arguments.RERUN_TRIGGERS``): the profile ``snakesweep init`` writes is made
@@ -83,7 +84,14 @@ def test_every_profile_gives_snakemake_the_rerun_triggers_snakesweep_run_gives(
     assert profile == (REPO / "workflow" / "profiles" / "default" / "config.yaml").read_text()
     for text in (profile, (REPO / "profiles" / "slurm" / "config.yaml").read_text()):
         assert yaml.safe_load(text)["rerun-triggers"] == list(arguments.RERUN_TRIGGERS)
+        assert yaml.safe_load(text)["scheduler"] == arguments.SCHEDULER == "greedy"
     assert "input" not in arguments.RERUN_TRIGGERS
+
+
+def test_the_greedy_scheduler_unless_the_user_chose_one() -> None:
+    assert arguments.scheduling(["--jobs", "4"]) == ["--scheduler", "greedy"]
+    assert arguments.scheduling(["--scheduler", "ilp"]) == []
+    assert arguments.scheduling(["--scheduler=ilp"]) == []
 
 
 def test_cores_are_all_or_a_positive_number() -> None:

@@ -17,7 +17,7 @@ from string import Template
 from snakesweep import store
 from snakesweep.cli.command import no_extra
 from snakesweep.errors import ConfigError, SnakesweepError
-from snakesweep.snakemake.arguments import RERUN_TRIGGERS
+from snakesweep.snakemake.arguments import RERUN_TRIGGERS, SCHEDULER
 
 __all__ = ["IGNORED", "STARTER", "Scaffold", "cmd_init", "init", "next_steps", "scaffold"]
 
@@ -70,7 +70,7 @@ def scaffold(root: Path, experiment: str | None = None) -> Scaffold:
     )
     files["workflow/Snakefile"] = _read("Snakefile")
     files["workflow/profiles/default/config.yaml"] = Template(_read("profile.yaml")).substitute(
-        rerun_triggers=", ".join(RERUN_TRIGGERS)
+        rerun_triggers=", ".join(RERUN_TRIGGERS), scheduler=SCHEDULER
     )
     files["workflow/plots/curves.json"] = _read("curves.json")
     files["dvc.yaml"] = Template(_read("dvc.yaml.in")).substitute(

@@ -22,6 +22,7 @@ from snakesweep.cli.sweep import (
     sweep_statuses,
 )
 from snakesweep.planning.plan import Plan
+from snakesweep.snakemake import arguments
 from snakesweep.snakemake.driver import TERMINATED, run_snakemake, write_invocation
 from snakesweep.snakemake.report import build_report, check_output
 from snakesweep.store import locks
@@ -32,8 +33,8 @@ __all__ = ["cmd_report", "cmd_run"]
 def cmd_run(ns: argparse.Namespace, extra: list[str]) -> int:
     """``snakesweep run``: the pending runs through Snakemake, then the merge."""
     plan = plan_of(ns, check_plan)
-    invocation = _invocation(ns, plan, ns.batch)
     extra = [*(["--retries", str(ns.retries)] if ns.retries else []), *extra]
+    invocation = _invocation(ns, plan, ns.batch, pooled=arguments.runs_here(extra))
     if ns.view is not None:
         return _run_viewed(ns, plan, invocation, extra)
     with locks.sweep_lock(ns.results, "snakesweep run", locks.say_waiting(ns.results)) as lock:
@@ -59,8 +60,11 @@ def cmd_report(ns: argparse.Namespace, extra: list[str]) -> int:
     return code
 
 
-def _invocation(ns: argparse.Namespace, plan: Plan, batch: int | str | None) -> Path:
-    """The Snakemake config file of this command's sweep (``snakemake.driver.write_invocation``)."""
+def _invocation(
+    ns: argparse.Namespace, plan: Plan, batch: int | str | None, pooled: bool = False
+) -> Path:
+    """The Snakemake config file of this command's sweep (``snakemake.driver.write_invocation``);
+    ``pooled``: its jobs run here, in the warm pool ``run`` starts."""
     return write_invocation(
         store.invocation_file(ns.results, plan.path.stem if plan.path else "invocation"),
         {
@@ -70,6 +74,7 @@ def _invocation(ns: argparse.Namespace, plan: Plan, batch: int | str | None) -> 
             "results": ns.results,
             "from_run": ns.from_run,
             "batch": batch,
+            "pooled": pooled,
         },
     )
 
@@ -104,7 +109,7 @@ def _run_rounds(
 
     ``view`` is told of each round's plan."""
     code = run_snakemake(
-        invocation, str(ns.cores), extra, ["snakesweep", *ns.argv], plan, ns.results, ns.batch
+        invocation, str(ns.cores), extra, ["snakesweep", *ns.argv], plan, ns.results
     )
     statuses = sweep_statuses(plan, ns.results)
     while (
@@ -125,7 +130,7 @@ def _run_rounds(
             flush=True,
         )
         code = run_snakemake(
-            invocation, str(ns.cores), extra, ["snakesweep", *ns.argv], plan, ns.results, ns.batch
+            invocation, str(ns.cores), extra, ["snakesweep", *ns.argv], plan, ns.results
         )
         statuses = sweep_statuses(plan, ns.results)
     return _summary(ns.results, plan, statuses, code)

@@ -39,8 +39,12 @@ from snakesweep.planning.plan import load_plan
 __all__ = [
     "BATCH_ID_PATTERN",
     "MAX_JOBS",
+    "POOLED_MAX",
+    "POOLED_WAVES",
     "Batch",
+    "BatchStopped",
     "batch_size",
+    "compute_batch",
     "form_batches",
     "main",
     "run_batch",
@@ -49,6 +53,11 @@ __all__ = [
 
 MAX_JOBS = 2_000
 """Pending runs beyond which jobs are batches whatever ``batch`` says (at most this many)."""
+
+POOLED_MAX = 16
+"""Runs per job, at most, when ``snakesweep run`` batches on its own (``batch_size``)."""
+POOLED_WAVES = 4
+"""Jobs per parallel job, at least, when ``snakesweep run`` batches on its own."""
 
 BATCH_ID_PATTERN = "[0-9a-f]{16}"
 """A batch id: 16 hex digits of SHA-256 over its runs' ids."""
@@ -62,13 +71,18 @@ class Batch:
     run_ids: tuple[str, ...]
 
 
-def batch_size(setting: int | str | None, pending: int, jobs: int) -> int:
-    """Runs per job: K as set; for ``auto``, one wave over ``jobs`` parallel jobs; 1 when
-    unset, unless more than ``MAX_JOBS`` runs are pending."""
+def batch_size(setting: int | str | None, pending: int, jobs: int, pooled: bool = False) -> int:
+    """Runs per job: K as set; for ``auto``, one wave over ``jobs`` parallel jobs; when unset,
+    1, or for jobs run in ``snakesweep run``'s warm pool (``pooled``) up to ``POOLED_MAX``
+    with at least ``POOLED_WAVES`` jobs per parallel job (a run's Snakemake job costs more
+    than a run: up to 16 runs share one, and a core idle at the end waits for at most
+    one job); and never more than ``MAX_JOBS`` jobs."""
     if setting == "auto":
         size = math.ceil(pending / max(1, jobs))
     elif isinstance(setting, int):
         size = setting
+    elif pooled:
+        size = min(POOLED_MAX, pending // (POOLED_WAVES * max(1, jobs)))
     else:
         size = 1
     return max(1, size, math.ceil(pending / MAX_JOBS))
@@ -131,37 +145,59 @@ def write_batches(
         store.write_atomic(path, text)
 
 
-def run_batch(path: str | os.PathLike[str]) -> int:
-    """Compute a batch's runs in sequence (each in its own forked process, as
-    ``python -m snakesweep.execute`` does), skipping a run done since the batch was formed
-    (by an earlier attempt of this job, or another invocation); write its marker when every
-    run is done. 1 when a run failed."""
+class BatchStopped(SnakesweepError):
+    """A batch's runs stop before its end (the process computing them is unfit for the
+    rest); carries the run after which they stopped."""
+
+
+def compute_batch(
+    path: str | os.PathLike[str],
+    execute: Callable[[str, str, str], str],
+    progress: bool = True,
+) -> tuple[list[str], int]:
+    """Compute a batch's runs in sequence with ``execute(plan_file, run_id, results)`` (which
+    returns the run's failure line, empty when it did not fail), skipping a run done since
+    the batch was formed (by an earlier attempt of this job, or another invocation); write
+    its marker when every run is done. The failure lines, and how many runs it has. With
+    ``progress``, each run's end and failure is said on stderr."""
     spec = json.loads(Path(path).read_text(encoding="utf-8"))
     formed = os.stat(path).st_mtime_ns
-    plan = load_plan(spec["plan"])
     results, runs = spec["results"], list(spec["runs"])
-    failed = 0
-    options = plan.options[runs[0]] if runs else Options()
-    with devices.slot(options):  # CUDA_VISIBLE_DEVICES before the experiment is imported
-        warm_up(plan)
-        for i, run_id in enumerate(runs, 1):
-            if _done_since(results, run_id, formed):
-                continue
-            outcome = execute_contained(plan, run_id, results)
-            line = failure_line(outcome, results)
+    failed: list[str] = []
+    for i, run_id in enumerate(runs, 1):
+        if _done_since(results, run_id, formed):
+            continue
+        line = execute(spec["plan"], run_id, results)
+        if line:
+            failed.append(line)
+        if progress:
             if line:
-                failed += 1
                 print(line, file=sys.stderr, flush=True)
             print(
                 f"snakesweep: batch {Path(path).stem}: {i} of {len(runs)} runs ended "
-                f"({failed} failed)",
+                f"({len(failed)} failed)",
                 file=sys.stderr,
                 flush=True,
             )
-    if failed:
-        return 1
-    store.write_atomic(Path(path).with_suffix(".done"), "")
-    return 0
+    if not failed:
+        store.write_atomic(Path(path).with_suffix(".done"), "")
+    return failed, len(runs)
+
+
+def run_batch(path: str | os.PathLike[str]) -> int:
+    """Compute a batch's runs here (``compute_batch``), each in its own forked process, as
+    ``python -m snakesweep.execute`` does. 1 when a run failed."""
+    spec = json.loads(Path(path).read_text(encoding="utf-8"))
+    plan = load_plan(spec["plan"])
+    options = plan.options[spec["runs"][0]] if spec["runs"] else Options()
+
+    def execute(plan_file: str, run_id: str, results: str) -> str:
+        return failure_line(execute_contained(plan, run_id, results), results)
+
+    with devices.slot(options):  # CUDA_VISIBLE_DEVICES before the experiment is imported
+        warm_up(plan)
+        failed, _ = compute_batch(path, execute)
+    return 1 if failed else 0
 
 
 def _done_since(results: str, run_id: str, formed: int) -> bool:

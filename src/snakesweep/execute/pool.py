@@ -22,6 +22,7 @@ started the pool did, however it ended.
 
 from __future__ import annotations
 
+import importlib
 import os
 import secrets
 import select
@@ -31,11 +32,13 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
 from snakesweep.core.options import Options
-from snakesweep.execute import devices, isolation
+from snakesweep.execute import batches, devices, isolation
 from snakesweep.execute.execution import (
     Outcome,
     execute_run,
@@ -47,10 +50,20 @@ from snakesweep.execute.execution import (
 )
 from snakesweep.planning.plan import Plan, load_plan
 
-__all__ = ["CLIENT", "ENV", "Pool", "main", "start_pool"]
+__all__ = ["CLIENT", "ENV", "NOT_HERE", "PROGRAMS", "REQUESTS", "Pool", "main", "start_pool"]
 
 ENV = "SNAKESWEEP_POOL"
 CLIENT = Path(__file__).parents[1] / "_client.sh"
+
+REQUESTS = {"run": 3, "batch": 1, "merge": 4, "report": 5}
+"""What a job asks of the pool (``_client.sh``), and how many fields follow: ``run PLAN
+RUN_ID RESULTS``, ``batch BATCH_FILE``, ``merge CWD PLAN RESULTS LOG``, ``report CWD RESULTS
+THREADS LOG PICTURES``."""
+PROGRAMS = {"merge": "snakesweep.merge.sweep", "report": "snakesweep.view.report"}
+"""The jobs a worker runs as their ``python -m`` would (the module's ``main``), named, not
+imported: they sit above this layer, and run here only as the programs they are."""
+NOT_HERE = 100
+"""A reply's code when the job should do the rest itself, in a fresh process."""
 
 
 class Pool:
@@ -271,7 +284,8 @@ class _PoolGone(Exception):
 
 
 def _work(listener: socket.socket, master: int, token: str, report: socket.socket) -> None:
-    """A worker: take one run at a time from the socket until the master goes away.
+    """A worker: take one request at a time from the socket until the master goes away, or
+    until what it did leaves the process unfit for the next (then the master forks another).
 
     A run is taken (the job told ``taken``) only once the master knows of it and holds the
     job's connection, so that whatever becomes of this worker the job hears what became of
@@ -282,46 +296,136 @@ def _work(listener: socket.socket, master: int, token: str, report: socket.socke
     # a process the experiment forks must not hold the job's connection or our pipes open
     os.register_at_fork(after_in_child=lambda: _close_quietly(conn, report, listener))
     threads = threading.active_count()
+
+    def fit() -> bool:  # nothing left behind that cannot be put back
+        return threading.active_count() <= threads and not isolation.unrestored()
+
     while os.getppid() == master:
         try:
             conn, _ = listener.accept()
         except TimeoutError:
             continue
         with conn:
-            run_id = None
+            kind, fields = "run", ["?"]
             try:
-                plan_file, run_id, results = _read_request(conn, token)
-                if plan_file not in plans:
-                    plans[plan_file] = load_plan(plan_file)
-                results = os.path.abspath(results)
-                timeout = timeout_of(plans[plan_file], run_id)
-                try:
-                    socket.send_fds(
-                        report,
-                        [f"start\t{results}\t{run_id}\t{timeout or ''}\n".encode()],
-                        [conn.fileno()],
-                    )
-                except OSError:
-                    raise _PoolGone from None  # the job runs it itself
-                try:
-                    conn.sendall(b"taken\n")
-                except OSError:  # the job is gone (Snakemake was stopped): run nothing
-                    _report_end(report)
-                    continue
-                try:
-                    outcome = execute_run(plans[plan_file], run_id, results)
-                finally:
-                    _report_end(report)
-                line = failure_line(outcome, results)
-                _reply(conn, 1 if line else 0, line)
+                kind, fields = _read_request(conn, token)
+                if kind in PROGRAMS:
+                    _reply(conn, *_program(kind, fields))
+                    return  # a merge or a report leaves its imports and threads: a fresh worker
+                task = _Task(conn, report, plans)
+                if kind == "batch":
+                    code, line = _batch(task, fields[0], fit)
+                else:
+                    plan_file, run_id, results = fields
+                    code, line = task.run(plan_file, run_id, results)
+                _reply(conn, code, line)
             except _PoolGone:
                 return
+            except _JobGone:
+                pass
             except Exception as exc:  # noqa: BLE001 - told to the job, which fails
-                named = f"run {run_id}: " if run_id else ""
+                named = f"{kind} {fields[0]}: " if fields else ""
                 _reply(conn, 2, f"snakesweep: {named}{exc}")
         conn = None
-        if threading.active_count() > threads or isolation.unrestored():
+        if not fit():
             return  # a run left threads behind, or what cannot be put back: a fresh worker
+
+
+class _Task:
+    """One job's work in a worker: runs, each announced to the master (with the job's
+    connection) before it starts, the job told ``taken`` before the first."""
+
+    def __init__(self, conn: socket.socket, report: socket.socket, plans: dict[str, Plan]):
+        self.conn, self.report, self.plans = conn, report, plans
+        self.taken = False
+
+    def plan(self, plan_file: str) -> Plan:
+        if plan_file not in self.plans:
+            self.plans[plan_file] = load_plan(plan_file)
+        return self.plans[plan_file]
+
+    def run(self, plan_file: str, run_id: str, results: str) -> tuple[int, str]:
+        """Compute one run: its exit code and failure line (``_JobGone`` when the job is)."""
+        plan = self.plan(plan_file)
+        results = os.path.abspath(results)
+        timeout = timeout_of(plan, run_id)
+        try:
+            socket.send_fds(
+                self.report,
+                [f"start\t{results}\t{run_id}\t{timeout or ''}\n".encode()],
+                [self.conn.fileno()],
+            )
+        except OSError:
+            raise _PoolGone from None  # the job runs it itself
+        if not self.taken:
+            try:
+                self.conn.sendall(b"taken\n")
+            except OSError:  # the job is gone (Snakemake was stopped): run nothing
+                _report_end(self.report)
+                raise _JobGone from None
+            self.taken = True
+        try:
+            outcome = execute_run(plan, run_id, results)
+        finally:
+            _report_end(self.report)
+        line = failure_line(outcome, results)
+        return (1 if line else 0), line
+
+
+class _JobGone(Exception):
+    """The job that asked is gone: nothing more of its work is done."""
+
+
+def _batch(task: _Task, path: str, fit: Callable[[], bool]) -> tuple[int, str]:
+    """A batch's runs one after another in this worker (``batches.compute_batch``). When a
+    run leaves the process unfit for the next, the job is told ``NOT_HERE``: it runs the
+    rest of the batch in a fresh process."""
+    unfit: list[str] = []
+
+    def execute(plan_file: str, run_id: str, results: str) -> str:
+        if unfit:
+            raise batches.BatchStopped(unfit[0])
+        code, line = task.run(plan_file, run_id, results)
+        if not fit():
+            unfit.append(run_id)
+        return line
+
+    try:
+        failed, total = batches.compute_batch(path, execute, progress=False)
+    except batches.BatchStopped as stopped:
+        return NOT_HERE, (
+            f"snakesweep: run {stopped} changed what its process cannot put back: "
+            "the rest of its batch runs in a fresh process"
+        )
+    if failed:
+        return 1, (
+            f"snakesweep: batch {Path(path).stem}: {len(failed)} of {total} runs failed; "
+            f"the first: {failed[0].removeprefix('snakesweep: ')}"
+        )
+    return 0, ""
+
+
+def _program(kind: str, fields: list[str]) -> tuple[int, str]:
+    """The merge or the report, as ``python -m`` would run it in the job's shell (its working
+    directory; the merge's stderr to its log), here where xarray and the rest are imported."""
+    cwd, *args = fields
+    os.chdir(cwd)
+    if kind == "merge":
+        plan_file, results, log = args
+        argv = [plan_file, results]
+        with open(log, "w", encoding="utf-8") as stream:
+            os.dup2(stream.fileno(), 2)
+    else:
+        results, threads, log, pictures = args
+        argv = [results, threads, log]
+        os.environ["SNAKESWEEP_PICTURES"] = pictures
+    try:
+        code = importlib.import_module(PROGRAMS[kind]).main(argv)
+    except Exception:  # noqa: BLE001 - as `python -m` says it, to the job's stderr or log
+        traceback.print_exc()
+        code = 1
+    sys.stderr.flush()
+    return int(code or 0), ""
 
 
 def _report_end(report: socket.socket) -> None:
@@ -342,7 +446,7 @@ def _close_quietly(*things: Any) -> None:
             pass
 
 
-def _read_request(conn: socket.socket, token: str) -> tuple[str, str, str]:
+def _read_request(conn: socket.socket, token: str) -> tuple[str, list[str]]:
     conn.settimeout(10)
     request = b""
     while not request.endswith(b"\n"):
@@ -350,10 +454,12 @@ def _read_request(conn: socket.socket, token: str) -> tuple[str, str, str]:
         if not chunk:
             break
         request += chunk
-    given, plan_file, run_id, results = request.decode().rstrip("\n").split("\t")
+    given, kind, *fields = request.decode().rstrip("\n").split("\t")
     if not secrets.compare_digest(given, token):
         raise PermissionError("the request did not carry the pool's token")
-    return plan_file, run_id, results
+    if len(fields) != REQUESTS.get(kind):
+        raise ValueError(f"not a request of the pool: {kind!r} with {len(fields)} fields")
+    return kind, fields
 
 
 def _reply(conn: socket.socket, code: int, line: str) -> None:

@@ -67,10 +67,30 @@ def distributions() -> dict[str, str]:
 
     found: dict[str, str] = {}
     for dist in dists():
-        name = dist.metadata["Name"]
+        name, version = _name_and_version(dist)
         if name and name not in found:  # the first on sys.path is the one imported
-            found[name] = dist.version
+            found[name] = version
     return dict(sorted(found.items(), key=lambda kv: kv[0].lower()))
+
+
+def _name_and_version(dist: Any) -> tuple[str | None, str]:
+    """A distribution's name and version from its metadata's first lines (the headers), not
+    through ``dist.metadata``, whose e-mail parser reads the whole description: a fifth of
+    the time, for every distribution installed."""
+    text = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or ""
+    name = version = None
+    for line in text.splitlines():
+        if not line:
+            break  # the end of the headers
+        if line.startswith("Name:"):
+            name = line[5:].strip()
+        elif line.startswith("Version:"):
+            version = line[8:].strip()
+        if name and version:
+            break
+    if name is None or version is None:  # an unusual layout: the parser's reading
+        return dist.metadata["Name"], dist.version
+    return name, version
 
 
 _SYSTEM: dict[str, Any] = {}

@@ -17,10 +17,12 @@ __all__ = [
     "QUIET",
     "QUIET_SHORT",
     "RERUN_TRIGGERS",
+    "SCHEDULER",
     "computes",
     "cores",
     "parallel_jobs",
     "runs_here",
+    "scheduling",
     "workflow_cores",
 ]
 
@@ -30,6 +32,12 @@ follows its key (``merge.key``), and its set of inputs changes with batches (the
 then the runs' results) while its content does not. The one list of them: the profile
 ``snakesweep init`` writes is made from it, and a test checks the repository's profiles
 (``workflow/profiles/default``, ``profiles/slurm``) against it."""
+
+SCHEDULER = "greedy"
+"""Snakemake's job scheduler for a sweep: its jobs are alike, so the default ILP scheduler
+(a CBC solver started each round, over every ready job) buys nothing and cost 40-50% of the
+wall time of a sweep of small runs. ``snakesweep run`` and the profiles give it; a
+``--scheduler`` of the user's own wins."""
 
 QUIET = (
     "--dry-run",
@@ -97,6 +105,13 @@ ELSEWHERE = (
 """Snakemake options after which ``snakesweep run`` starts no pool before Snakemake: its
 jobs may run elsewhere, or none run. (A profile that sets an executor is caught later: the
 ``onstart`` of a workflow whose jobs are not local stops the pool.)"""
+
+
+def scheduling(extra: Sequence[str]) -> list[str]:
+    """``--scheduler greedy``, unless these arguments choose a scheduler themselves."""
+    if any(a.split("=", 1)[0] == "--scheduler" for a in extra):
+        return []
+    return ["--scheduler", SCHEDULER]
 
 
 def computes(argv: Sequence[str]) -> bool:

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from snakesweep import store
-from snakesweep.execute import batches, descendants
+from snakesweep.execute import descendants
 from snakesweep.execute.pool import ENV
 from snakesweep.planning.plan import Plan
 from snakesweep.provenance.code import CurrentCode
@@ -52,12 +52,11 @@ def prepared(
     cores: str,
     extra: Sequence[str],
     command: Sequence[str],
-    batch: int | str | None = None,
 ) -> Iterator[dict[str, str]]:
     """The environment of one Snakemake invocation of ``snakesweep run``: its session and,
-    when its runs go to the local executor one job per run (not in batches: ``batch`` is
-    ``--batch``), the worker pool, both started before Snakemake so the pool warms up
-    (imports, the experiment) while Snakemake starts. Yields the environment; stops the
+    when its runs go to the local executor (a job per run or per batch of them), the worker
+    pool, both started before Snakemake so the pool warms up (imports, the experiment)
+    while Snakemake starts. Yields the environment; stops the
     pool and removes the session afterwards. Snakemake holds the pool's control pipe too
     (``POOL_PIPE_ENV``, ``_call``), so the pool serves it as long as it lives, even when
     ``snakesweep run`` alone is killed."""
@@ -68,12 +67,8 @@ def prepared(
     if arguments.runs_here(extra):
         statuses = store.run_statuses(results, plan.run_ids, CurrentCode(plan.options))
         pending = sum(s != "done" for s in statuses.values())
-        count = arguments.cores(cores)
-        setting = batch if batch is not None else plan.options.batch
-        if batches.batch_size(setting, pending, count) > 1:
-            pending = 0  # the runs go in batches, each a process of its own: no pool
         with _env(env):  # what the pool's workers inherit
-            pool = local_pool(pending, count, plan)
+            pool = local_pool(pending, arguments.cores(cores), plan)
         if pool is not None:
             assert pool.process.stdin is not None
             env.update(
@@ -115,7 +110,6 @@ def run_snakemake(
     command: Sequence[str],
     plan: Plan | None = None,
     results: str = "results",
-    batch: int | str | None = None,
 ) -> int:
     """Run Snakemake on snakesweep's Snakefile with this invocation's options; its exit status.
 
@@ -140,13 +134,14 @@ def run_snakemake(
         *arguments.RERUN_TRIGGERS,
         "--keep-going",
         "--rerun-incomplete",
+        *arguments.scheduling(extra),
         *extra,
     ]
     with descendants.adopted() as ended:
         if plan is None:
             code = _call(snakemake, {**os.environ, COMMAND_ENV: json.dumps(list(command))})
         else:
-            with prepared(plan, results, cores, extra, command, batch) as env:
+            with prepared(plan, results, cores, extra, command) as env:
                 code = _call(snakemake, env)
     if ended:
         print(

@@ -48,7 +48,7 @@ class SweepLifecycle:
         ``SNAKESWEEP_SESSION``, which the pool and the jobs inherit); start the worker pool.
 
         Under ``snakesweep run`` both exist already (``prepared``): only a pool meant for
-        local jobs is dropped when the jobs run elsewhere or in batches. A Snakemake that
+        local jobs is dropped when the jobs run elsewhere. A Snakemake that
         does not hold the results directory (``busy``) stops here, naming who does; one
         whose jobs go to a SLURM without accounting has its plugin ask squeue
         (``snakesweep.slurm``). Should Snakemake end by an error no job had (a run's
@@ -68,7 +68,7 @@ class SweepLifecycle:
             print(told, file=sys.stderr, flush=True)
         self._finished = False
         atexit.register(self._unfinished)
-        if (not workflow.local_exec or self.batches) and ENV in os.environ:  # not used: stop it
+        if not workflow.local_exec and ENV in os.environ:  # not used: stop it
             os.environ.pop(ENV)
             stop_pool(os.environ.pop(POOL_PID_ENV, ""))
         if SESSION_ENV not in os.environ:
@@ -79,7 +79,7 @@ class SweepLifecycle:
                 print(
                     f"snakesweep: could not record the session's provenance: {exc}", file=sys.stderr
                 )
-        if ENV not in os.environ and workflow.local_exec and not self.batches:
+        if ENV not in os.environ and workflow.local_exec:
             self.pool = local_pool(self.pending, arguments.workflow_cores(workflow), self.plan)
             if self.pool is not None:
                 os.environ[ENV] = self.pool.address

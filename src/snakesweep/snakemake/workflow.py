@@ -73,15 +73,12 @@ CONFIG_SCHEMA = str(Path(__file__).parents[1] / "workflow" / "schemas" / "config
 ``snakesweep``, their types and defaults; ``sweep.smk`` validates the config against it."""
 
 RUN_COMMAND = '. "$SNAKESWEEP_CLIENT"; snakesweep_run {wildcards.run_id}'
-BATCH_COMMAND = '"$SNAKESWEEP_PYTHON" -m snakesweep.execute.batches {input.batch:q}'
-MERGE_COMMAND = (
-    '"$SNAKESWEEP_PYTHON" -m snakesweep.merge "$SNAKESWEEP_PLAN" "$SNAKESWEEP_RESULTS" 2> {log:q}'
-)
-REPORT_COMMAND = (
-    '"$SNAKESWEEP_PYTHON" -m snakesweep.view.report "$SNAKESWEEP_RESULTS" {threads} {log:q}'
-)
-"""The report job: it writes its log itself, and says the same on stderr, which Snakemake
-shows (a picture rerun could not draw, and why)."""
+BATCH_COMMAND = '. "$SNAKESWEEP_CLIENT"; snakesweep_batch {input.batch:q}'
+MERGE_COMMAND = '. "$SNAKESWEEP_CLIENT"; snakesweep_merge {log:q}'
+REPORT_COMMAND = '. "$SNAKESWEEP_CLIENT"; snakesweep_report {threads} {log:q}'
+"""The jobs: each hands its work to the warm worker pool when there is one (``_client.sh``),
+or runs it in a fresh Python. The report job writes its log itself, and says the same on
+stderr, which Snakemake shows (a picture rerun could not draw, and why)."""
 REPORT_THREADS = 4
 """rerun's pictures drawn at once, at most (each is a viewer that mostly waits)."""
 
@@ -169,6 +166,7 @@ class SweepWorkflow(SweepLifecycle):
                     arguments.parallel_jobs(workflow),
                     statuses,
                     owner=sweep._lock is not None and busy is None,
+                    pooled=bool(settings["pooled"]),
                 )
         except SnakesweepError as exc:
             raise WorkflowError(f"snakesweep: {exc}") from None
@@ -223,16 +221,18 @@ class SweepWorkflow(SweepLifecycle):
         jobs: int,
         statuses: Mapping[str, store.Status],
         owner: bool = True,
+        pooled: bool = False,
     ) -> None:
         """Make the pending runs into batches (and write their files) when jobs are batches:
         ``setting`` is ``--batch`` (else the sweep's ``snakesweep.batch``); ``jobs``, how many
         run at once; ``owner``, whether this parse may remove old batch files (see
-        ``batches.write_batches``)."""
+        ``batches.write_batches``); ``pooled``, whether the jobs run here, in the warm pool of
+        ``snakesweep run`` (then, with ``batch`` unset, small batches: ``batch_size``)."""
         options = self.plan.options
         if setting is None:
             setting = options.batch
         pending = [r for r in self.targets if statuses[r] != "done"]
-        size = batches.batch_size(setting, len(pending), jobs)
+        size = batches.batch_size(setting, len(pending), jobs, pooled)
         self.batches = (
             []
             if size == 1
