@@ -65,3 +65,38 @@ def test_a_run_whose_result_is_gone_is_computed_again_alone(project: Path) -> No
     assert dry_run(project).count("run_experiment:") == 1
     assert snakesweep("run", cwd=project).returncode == 0
     assert sorted(calls(project)) == ["1 plain", "2 plain", "2 plain", "3 plain"]
+
+
+def test_a_finished_sweep_starts_no_snakemake_until_a_file_it_makes_is_missing_or_changed(
+    project: Path,
+) -> None:
+    """``snakesweep run`` answers "nothing to be done" from the keys the rules use, at once;
+    whatever would make Snakemake do something makes it start, and do just that."""
+    assert snakesweep("run", "--cores", "2", "x=range(0,3)", cwd=project).returncode == 0
+    logs = project / ".snakemake" / "log"
+    started = len(list(logs.glob("*.snakemake.log")))
+
+    again = snakesweep("run", "--cores", "2", "x=range(0,3)", cwd=project)
+    assert again.returncode == 0, again.stderr
+    assert "snakesweep: nothing to be done" in again.stderr
+    assert "snakesweep: 3 done, 0 pending, 0 failed" in again.stderr
+    assert len(list(logs.glob("*.snakemake.log"))) == started  # no Snakemake
+
+    (project / "results" / "report" / "runs.html").unlink()
+    report = snakesweep("run", "--cores", "2", "x=range(0,3)", cwd=project)
+    assert report.returncode == 0, report.stderr
+    assert "nothing to be done" not in report.stderr
+    assert (project / "results" / "report" / "runs.html").is_file()
+
+    with open(project / "results" / "runs.csv", "a") as table:
+        table.write("damaged\n")
+    merge = snakesweep("run", "--cores", "2", "x=range(0,3)", cwd=project)
+    assert merge.returncode == 0, merge.stderr
+    assert "damaged" not in (project / "results" / "runs.csv").read_text()
+
+    code = project / "tinyexp.py"
+    code.write_text(code.read_text() + "\n# edited\n")  # every run stale
+    stale = snakesweep("run", "--cores", "2", "x=range(0,3)", cwd=project)
+    assert stale.returncode == 0, stale.stderr
+    assert len(calls(project)) == 6  # computed again, once each
+    assert "nothing to be done" in snakesweep("run", "x=range(0,3)", cwd=project).stderr

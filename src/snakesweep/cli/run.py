@@ -21,10 +21,12 @@ from snakesweep.cli.sweep import (
     plan_of,
     sweep_statuses,
 )
+from snakesweep.execute import batches
 from snakesweep.planning.plan import Plan
 from snakesweep.snakemake import arguments
 from snakesweep.snakemake.driver import TERMINATED, run_snakemake, write_invocation
 from snakesweep.snakemake.report import build_report, check_output
+from snakesweep.snakemake.uptodate import nothing_to_do
 from snakesweep.store import locks
 
 __all__ = ["cmd_report", "cmd_run"]
@@ -107,10 +109,19 @@ def _run_rounds(
 ) -> int:
     """Run Snakemake, and again for each round an adaptive sweep asks for; the summary line.
 
-    ``view`` is told of each round's plan."""
-    code = run_snakemake(
-        invocation, str(ns.cores), extra, ["snakesweep", *ns.argv], plan, ns.results
-    )
+    ``view`` is told of each round's plan. Snakemake is not started when it would have
+    nothing to do (and no Snakemake option was given)."""
+    if not extra and nothing_to_do(plan, ns.results):
+        batches.write_batches(ns.results, plan.path or "", [], {})  # what a parse clears
+        print(
+            "snakesweep: nothing to be done: every run is done, merged and in the report",
+            file=sys.stderr,
+        )
+        code = 0
+    else:
+        code = run_snakemake(
+            invocation, str(ns.cores), extra, ["snakesweep", *ns.argv], plan, ns.results
+        )
     statuses = sweep_statuses(plan, ns.results)
     while (
         code == 0
