@@ -494,6 +494,8 @@ def main() -> None:
     workers, plan_file = sys.argv[1:3]
     token = sys.stdin.buffer.readline().decode().strip()
     _serve(int(workers), plan_file, token, sys.stdin.buffer, sys.stdout.buffer)
+    sys.stderr.flush()
+    os._exit(0)  # the workers have ended: no interpreter teardown (xarray's and the rest's)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import atexit
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +97,7 @@ class SweepLifecycle:
         if self.busy is not None:  # another invocation's results: not ours to merge
             return
         self._finished = True
+        _cancel_timers()
         if self.pool is not None:
             self.pool.stop()
             os.environ.pop(ENV, None)
@@ -168,3 +170,13 @@ class SweepLifecycle:
             aggregate.unmerged_runs(self.results, self.plan), self._sweep_file
         ):
             print(line, file=sys.stderr)
+
+
+def _cancel_timers() -> None:
+    """Cancel the timers Snakemake's scheduler left: each of its rounds starts one (of its
+    ``--max-jobs-per-timespan``, 1 s by default) to look again, and its process waits for
+    every one before it exits. Once the jobs are over (``onsuccess``, ``onerror``) none has
+    anything left to do, and the sweep would end up to a second later."""
+    for thread in threading.enumerate():
+        if isinstance(thread, threading.Timer):
+            thread.cancel()
