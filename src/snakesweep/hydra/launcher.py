@@ -47,7 +47,7 @@ from snakesweep.core.options import SweepOptions
 from snakesweep.errors import SnakesweepError
 from snakesweep.execute.hydra_task import job_config_path
 from snakesweep.hydra.errors import LaunchError
-from snakesweep.hydra.job import Job, compose_jobs, job_return
+from snakesweep.hydra.job import Job, JobComposer, compose_jobs, job_return
 from snakesweep.hydra.task import TaskRef, task_reference
 from snakesweep.planning.plan import Plan, PlannedPoint, check_coordinates, write_plan
 from snakesweep.provenance.code import CurrentCode
@@ -89,7 +89,10 @@ def launch(
     snakemake_args = _snakemake_args(options)
     results = store.local_path(str(options.get("results") or "results"))
     _announce(config, job_overrides, initial_job_idx)
-    jobs = compose_jobs(context.config_loader, config, job_overrides, initial_job_idx, task)
+    composer = context.config_loader
+    if not isinstance(composer, JobComposer):  # setup() puts one in; a sweeper may not
+        composer = JobComposer(composer)
+    jobs = compose_jobs(composer, config, job_overrides, initial_job_idx, task)
     if launcher.state is None:
         launcher.state = LaunchState()
     state: LaunchState = launcher.state
