@@ -674,12 +674,13 @@ def test_the_job_composer_composes_as_hydra_does(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, overrides: list[str]
 ) -> None:
     """A job's config from a copy of its config-group choices' base, with its value
-    overrides applied, is the one Hydra's load_sweep_config composes: text and types."""
+    overrides applied, is the one Hydra's load_sweep_config composes: text and types; and
+    the YAML of done jobs' .hydra files, written by libyaml, is OmegaConf's."""
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
     from hydra.types import RunMode
 
-    from snakesweep.hydra.job import JobComposer
+    from snakesweep.hydra.job import JobComposer, to_yaml
 
     write(
         tmp_path / "conf" / "config.yaml",
@@ -692,6 +693,9 @@ def test_the_job_composer_composes_as_hydra_does(
         nested: {a: 0}
         tags: []
         out_dir: ${hydra:runtime.output_dir}
+        texts: ["yes", "1", "1.5", "null", "é ✓ 日本", "a\\nb", ": x", "#c", "''", "~",
+                "${lr}", "'quoted'", "${now:%H}",
+                "a long line of text that goes on and on and on and on, past eighty columns"]
         hydra:
           job:
             config:
@@ -721,7 +725,7 @@ def test_the_job_composer_composes_as_hydra_does(
                     composer.load_sweep_config(master, overrides)
                 return
             ours = composer.load_sweep_config(master, overrides)
-            assert OmegaConf.to_yaml(ours) == OmegaConf.to_yaml(hydras)
+            assert OmegaConf.to_yaml(ours) == OmegaConf.to_yaml(hydras) == to_yaml(ours)
             assert OmegaConf.get_type(ours, "hydra") is OmegaConf.get_type(hydras, "hydra")
             assert OmegaConf.is_struct(ours) and OmegaConf.is_struct(hydras)
         assert composer.repository is loader.repository  # the rest is the loader's

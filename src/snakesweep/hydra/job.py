@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any
 
+import yaml
 from hydra import version
 from hydra._internal.config_loader_impl import ConfigLoaderImpl, get_overrides_dirname
 from hydra.core.config_loader import ConfigLoader
@@ -31,6 +32,7 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.plugins.config_source import ConfigSource
 from hydra.types import RunMode
 from omegaconf import AnyNode, DictConfig, OmegaConf, flag_override, open_dict, read_write
+from omegaconf._utils import OmegaConfDumper
 from omegaconf.errors import OmegaConfBaseException
 
 from snakesweep import store
@@ -48,6 +50,7 @@ __all__ = [
     "identity_config",
     "job_return",
     "stored_return",
+    "to_yaml",
 ]
 
 
@@ -329,7 +332,29 @@ def _save_configs(task_cfg: DictConfig, hydra_cfg: DictConfig, hydra_output: Pat
         ("hydra.yaml", hydra_cfg),
         ("overrides.yaml", hydra_cfg.hydra.overrides.task),
     ):
-        (hydra_output / name).write_text(OmegaConf.to_yaml(node), encoding="utf-8")
+        (hydra_output / name).write_text(to_yaml(node), encoding="utf-8")
+
+
+class _CDumper(getattr(yaml, "CDumper", yaml.Dumper)):  # type: ignore[misc]
+    """OmegaConf's YAML dumper on libyaml's emitter (Python's when PyYAML has no libyaml)."""
+
+
+_CDumper.add_representer(str, OmegaConfDumper.str_representer)
+
+
+def to_yaml(node: Any) -> str:
+    """``OmegaConf.to_yaml(node)``, the same text, written by libyaml: the ``.hydra/``
+    files of many jobs whose runs were done before cost a fraction of Hydra's time."""
+    container = OmegaConf.to_container(node, resolve=False, enum_to_str=True)
+    return str(
+        yaml.dump(
+            container,
+            default_flow_style=False,
+            allow_unicode=True,
+            sort_keys=False,
+            Dumper=_CDumper,
+        )
+    )
 
 
 def stored_return(results: str | os.PathLike[str], run_id: str) -> Any:

@@ -53,7 +53,15 @@ from snakesweep.planning.plan import Plan, PlannedPoint, check_coordinates, writ
 from snakesweep.provenance.code import CurrentCode
 from snakesweep.snakemake.driver import run_snakemake, write_invocation
 
-__all__ = ["JOB_DIMENSION", "LaunchState", "Layout", "launch", "launch_plan", "layout"]
+__all__ = [
+    "JOB_DIMENSION",
+    "SCHEDULER",
+    "LaunchState",
+    "Layout",
+    "launch",
+    "launch_plan",
+    "layout",
+]
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +71,11 @@ job number."""
 
 Layout = tuple[tuple[Dimension, ...], list[tuple[int, ...]], dict[str, list[Coordinate | None]]]
 """The dimensions of the jobs' Dataset, each job's cell, and the labels along ``job``."""
+
+SCHEDULER = ("--scheduler", "greedy")
+"""Snakemake's greedy job selection: its default (an ILP solved again whenever a job ends,
+over every job ready) costs tens of seconds of a sweep of hundreds of small jobs, and
+the runs of a launch are alike. ``hydra.launcher.snakemake_args`` may choose another."""
 
 _Keyed = dict[str, tuple[str, Coordinate]]
 """A job's swept keys → the text of its value and the value as a coordinate."""
@@ -147,7 +160,10 @@ def _run_snakemake(
             {"plan": str(launch_dir / "plan.json"), "results": results},
         )
         return run_snakemake(
-            invocation, cores, snakemake_args, [Path(sys.executable).name, *sys.argv]
+            invocation,
+            cores,
+            [*SCHEDULER, *snakemake_args],  # the last --scheduler is Snakemake's
+            [Path(sys.executable).name, *sys.argv],
         )
     finally:
         shutil.rmtree(launch_dir, ignore_errors=True)
