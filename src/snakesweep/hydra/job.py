@@ -83,6 +83,7 @@ class JobComposer(ConfigLoader):
         self._parser = OverridesParser.create()
         self._master: DictConfig | None = None
         self._bases: dict[tuple[str, ...], bytes] = {}
+        self._kinds: dict[str, tuple[Override, str | None]] = {}
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.config_loader, name)
@@ -134,19 +135,13 @@ class JobComposer(ConfigLoader):
         self, master_config: DictConfig, sweep_overrides: list[str]
     ) -> DictConfig:
         """The config of the job with these overrides, as ``load_sweep_config`` returns it."""
-        parsed = self._parser.parse_overrides(list(sweep_overrides))
-        if any(o.is_hydra_override() or o.is_sweep_override() for o in parsed):
-            return self.config_loader.load_sweep_config(master_config, list(sweep_overrides))
         if master_config is not self._master:
-            self._master, self._bases = master_config, {}
-        repository = self.config_loader.repository  # type: ignore[attr-defined]
-        group: list[str] = []
-        values: list[Override] = []
-        for ov in parsed:  # as Hydra's defaults list tells them apart
-            if isinstance(ov.value(), dict) or not repository.group_exists(ov.key_or_group):
-                values.append(ov)
-            else:
-                group.append(str(ov.input_line))
+            self._master, self._bases, self._kinds = master_config, {}, {}
+        parsed = [self._parse(text) for text in sweep_overrides]
+        if any(kind is None for _, kind in parsed):
+            return self.config_loader.load_sweep_config(master_config, list(sweep_overrides))
+        group = [str(ov.input_line) for ov, kind in parsed if kind == "group"]
+        values = [ov for ov, kind in parsed if kind == "value"]
         base = self._bases.get(tuple(group))
         if base is None:
             composed = self.config_loader.load_sweep_config(master_config, group)
@@ -156,16 +151,32 @@ class JobComposer(ConfigLoader):
         config: DictConfig = pickle.loads(base)
         ConfigLoaderImpl._apply_overrides_to_config(values, config)
         hydra = config.hydra
-        hydra.overrides.task = [str(ov.input_line) for ov in parsed]
+        hydra.overrides.task = list(sweep_overrides)
         dirname = hydra.job.config.override_dirname
         hydra.job.override_dirname = get_overrides_dirname(
-            overrides=parsed,
+            overrides=[ov for ov, _ in parsed],
             kv_sep=dirname.kv_sep,
             item_sep=dirname.item_sep,
             exclude_keys=dirname.exclude_keys,
         )
         OmegaConf.copy_cache(from_config=master_config, to_config=config)
         return config
+
+    def _parse(self, text: str) -> tuple[Override, str | None]:
+        """An override, parsed once, and what Hydra does with it: a config-group choice
+        (``group``), a value (``value``), or None: Hydra's own config, or a sweep."""
+        known = self._kinds.get(text)
+        if known is None:
+            (ov,) = self._parser.parse_overrides([text])
+            kind: str | None = "value"
+            if ov.is_hydra_override() or ov.is_sweep_override():
+                kind = None
+            elif not isinstance(ov.value(), dict) and self.repository.group_exists(
+                ov.key_or_group
+            ):  # as Hydra's defaults list tells them apart
+                kind = "group"
+            known = self._kinds[text] = (ov, kind)
+        return known
 
 
 def compose_jobs(
