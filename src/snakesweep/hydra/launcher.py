@@ -1,11 +1,13 @@
 """The core of Hydra's ``hydra/launcher=snakesweep``: a batch of Hydra jobs → one Snakemake run.
 
-``launch`` composes each job's config as Hydra's own launchers do (``load_sweep_config``),
-gives it its run id (the content address of the config the task sees, without the
-``hydra`` node, with the task function's reference as ``snakesweep.experiment``), writes
-a plan whose ``launch`` section names the task function by reference, and runs Snakemake
-on snakesweep's rules: one job per pending run, in parallel per ``hydra.launcher.cores``
-or on a cluster through an executor plugin. Each job runs through Hydra's ``run_job`` in a
+``launch`` composes each job's config as Hydra's own launchers do (``load_sweep_config``;
+``JobComposer`` gives the same config at the cost of a copy, and stands in for the config
+loader the sweeper validates each batch with), gives it its run id (the content address
+of the config the task sees, without the ``hydra`` node, with the task function's
+reference as ``snakesweep.experiment``), writes a plan whose ``launch`` section names the
+task function by reference, and runs Snakemake on snakesweep's rules (``SCHEDULER``): one
+job per pending run, in parallel per ``hydra.launcher.cores`` or on a cluster through an
+executor plugin. Each job runs through Hydra's ``run_job`` in a
 worker (``snakesweep.execute.hydra_task``). Then every job gets its ``JobReturn``, from the
 run it resolved to, whether that run was computed now or before (``snakesweep.hydra.job``).
 
