@@ -334,6 +334,16 @@ def test_job_returns_carry_the_return_value_computed_or_not(
             assert OmegaConf.load(Path(last.working_dir, ".hydra", "overrides.yaml")) == [
                 f"+a={values.split(',')[-1]}"
             ]
+            for num, r in enumerate(sweep.returns[0]):  # as Hydra's run_job makes them
+                assert r.cfg is not None and r.hydra_cfg is not None
+                assert "hydra" not in r.cfg and r.cfg.a == int(values.split(",")[num])
+                assert r.overrides == [f"+a={r.cfg.a}"]
+                hydra_node = r.hydra_cfg.hydra
+                assert (hydra_node.job.num, hydra_node.sweep.subdir) == (num, str(num))
+                assert hydra_node.runtime.output_dir == r.working_dir  # Hydra 1.1: chdir
+                assert OmegaConf.to_yaml(r.hydra_cfg) == Path(
+                    r.working_dir, ".hydra", "hydra.yaml"
+                ).read_text(encoding="utf-8")  # computed here or not
             return [r.return_value for r in sweep.returns[0]]
 
     expected = [{"total": 10 + a, "label": f"a{a}"} for a in (0, 1, 2, 1)]
