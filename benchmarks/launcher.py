@@ -2,7 +2,10 @@
 
 Measured in the same run, interleaved REPEATS times, each in a fresh directory:
 
-- Hydra's BasicLauncher (the default: jobs one after another in the app's process);
+- Hydra's BasicLauncher (the default: jobs one after another in the app's process), the
+  baseline every ratio is against;
+- Hydra's joblib launcher (`hydra/launcher=joblib hydra.launcher.n_jobs=2`), when
+  hydra-joblib-launcher is installed;
 - `hydra/launcher=snakesweep hydra.launcher.cores=2`, first time (every run computed);
 - the same command again (every run done: nothing computed);
 - the start-up cost the plugin adds to Hydra: importing its two modules once Hydra's own are
@@ -13,11 +16,13 @@ The task sleeps SLEEP seconds and returns a number, so the ratios show the fixed
 going through Snakemake against the parallelism it gives.
 
     python benchmarks/launcher.py [--jobs 8] [--sleep 0.5] [--repeats 3]
+    python benchmarks/launcher.py --jobs 400 --sleep 0 --repeats 1   # trivial jobs, issue 27
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import statistics
 import subprocess
 import sys
@@ -86,11 +91,30 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     sweep = [f"x=range(0,{args.jobs})"]
-    basic, first, again = [], [], []
+    joblib = importlib.util.find_spec("hydra_plugins.hydra_joblib_launcher") is not None
+    basic: list[float] = []
+    parallel: list[float] = []
+    first: list[float] = []
+    again: list[float] = []
     for _ in range(args.repeats):
         with tempfile.TemporaryDirectory() as tmp:
             root = project(Path(tmp), args.sleep)
             basic.append(timed([sys.executable, "app.py", "-m", *sweep], root))
+            if joblib:
+                parallel.append(
+                    timed(
+                        [
+                            sys.executable,
+                            "app.py",
+                            "-m",
+                            "hydra/launcher=joblib",
+                            "hydra.launcher.n_jobs=2",
+                            "hydra.sweep.dir=j",
+                            *sweep,
+                        ],
+                        root,
+                    )
+                )
             ours = [
                 sys.executable,
                 "app.py",
@@ -103,13 +127,22 @@ def main() -> None:
             again.append(timed([*ours, "hydra.sweep.dir=m2"], root))
     base = statistics.median(basic)
     print(f"{args.jobs} jobs of {args.sleep} s, median of {args.repeats}:")
-    print(f"  Hydra's BasicLauncher             {base:6.2f} s   1.00x")
-    for name, times in (
+    print(f"  {'Hydra BasicLauncher':34s}{base:7.2f} s   1.00x")
+    rows = [
+        ("Hydra joblib launcher, n_jobs=2", parallel),
         ("snakesweep, every run computed", first),
         ("snakesweep again, nothing computed", again),
-    ):
-        t = statistics.median(times)
-        print(f"  {name:34s}{t:6.2f} s   {t / base:.2f}x")
+    ]
+    for name, times in rows:
+        if times:
+            t = statistics.median(times)
+            print(f"  {name:34s}{t:7.2f} s   {t / base:.2f}x")
+    if parallel:
+        t = statistics.median(parallel)
+        print(
+            f"  against joblib: snakesweep {statistics.median(first) / t:.2f}x, "
+            f"again {statistics.median(again) / t:.2f}x"
+        )
     imports = [plugin_import_ms() for _ in range(5)]
     ours = statistics.median(i[0] for i in imports)
     total = statistics.median(i[1] for i in imports)

@@ -7,6 +7,7 @@ import importlib.util
 import inspect
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -333,6 +334,16 @@ def test_job_returns_carry_the_return_value_computed_or_not(
             assert OmegaConf.load(Path(last.working_dir, ".hydra", "overrides.yaml")) == [
                 f"+a={values.split(',')[-1]}"
             ]
+            for num, r in enumerate(sweep.returns[0]):  # as Hydra's run_job makes them
+                assert r.cfg is not None and r.hydra_cfg is not None
+                assert "hydra" not in r.cfg and r.cfg.a == int(values.split(",")[num])
+                assert r.overrides == [f"+a={r.cfg.a}"]
+                hydra_node = r.hydra_cfg.hydra
+                assert (hydra_node.job.num, hydra_node.sweep.subdir) == (num, str(num))
+                assert hydra_node.runtime.output_dir == r.working_dir  # Hydra 1.1: chdir
+                assert OmegaConf.to_yaml(r.hydra_cfg) == Path(
+                    r.working_dir, ".hydra", "hydra.yaml"
+                ).read_text(encoding="utf-8")  # computed here or not
             return [r.return_value for r in sweep.returns[0]]
 
     expected = [{"total": 10 + a, "label": f"a{a}"} for a in (0, 1, 2, 1)]
@@ -652,3 +663,79 @@ def test_jobs_that_are_no_grid_lie_along_the_job_number() -> None:
     assert [(d.name, d.values) for d in dims] == [("job", (4, 5, 6))]
     assert cells == [(0,), (1,), (2,)]
     assert labels == {"lr": [0.1, 0.3, 0.5], "m": [2, 7, None]}
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["lr=0.2"],
+        ["model=cnn", "lr=0.3"],
+        ["lr=0.3", "model=cnn", "+extra.depth=4"],
+        ["~fail_at", "model.width=7"],
+        ["nested={a: 1}", "tags=[x,y]"],
+        ["nested={a: 1, b: [1, 2]}"],  # not in the struct: refused alike
+        ["model=cnn", "nope=1"],
+        ["lr=${fail_at}"],
+        ["hydra.job.chdir=true", "lr=0.5"],  # Hydra's own config: composed by Hydra
+        [],
+    ],
+)
+def test_the_job_composer_composes_as_hydra_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, overrides: list[str]
+) -> None:
+    """A job's config from a copy of its config-group choices' base, with its value
+    overrides applied, is the one Hydra's load_sweep_config composes: text and types; and
+    the YAML of done jobs' .hydra files, written by libyaml, is OmegaConf's."""
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.types import RunMode
+
+    from snakesweep.hydra.job import JobComposer, to_yaml
+
+    write(
+        tmp_path / "conf" / "config.yaml",
+        """
+        defaults:
+          - model: mlp
+          - _self_
+        lr: 0.1
+        fail_at: -1
+        nested: {a: 0}
+        tags: []
+        out_dir: ${hydra:runtime.output_dir}
+        texts: ["yes", "1", "1.5", "null", "é ✓ 日本", "a\\nb", ": x", "#c", "''", "~",
+                "${lr}", "'quoted'", "${now:%H}",
+                "a long line of text that goes on and on and on and on, past eighty columns"]
+        hydra:
+          job:
+            config:
+              override_dirname:
+                exclude_keys: [model]
+        """,
+    )
+    write(tmp_path / "conf" / "model" / "mlp.yaml", "name: mlp\nwidth: 2\n")
+    write(tmp_path / "conf" / "model" / "cnn.yaml", "name: cnn\nwidth: 3\n")
+    monkeypatch.chdir(tmp_path)
+    with initialize_config_dir(str(tmp_path / "conf"), version_base="1.3", job_name="app"):
+        hydra_ = GlobalHydra.instance().hydra
+        assert hydra_ is not None
+        master = hydra_.compose_config(
+            "config",
+            ["hydra.sweep.dir=m", "lr=0.1,0.2"],
+            run_mode=RunMode.MULTIRUN,
+            with_log_configuration=False,
+        )
+        loader = GlobalHydra.instance().config_loader()
+        composer = JobComposer(loader)
+        for _ in range(2):  # composed, then from the cached base
+            try:
+                hydras = loader.load_sweep_config(master, overrides)
+            except Exception as exc:  # noqa: BLE001 - whatever Hydra raises, we raise
+                with pytest.raises(type(exc), match=re.escape(str(exc))):
+                    composer.load_sweep_config(master, overrides)
+                return
+            ours = composer.load_sweep_config(master, overrides)
+            assert OmegaConf.to_yaml(ours) == OmegaConf.to_yaml(hydras) == to_yaml(ours)
+            assert OmegaConf.get_type(ours, "hydra") is OmegaConf.get_type(hydras, "hydra")
+            assert OmegaConf.is_struct(ours) and OmegaConf.is_struct(hydras)
+        assert composer.repository is loader.repository  # the rest is the loader's

@@ -1,5 +1,6 @@
-"""The launcher Hydra finds: a thin shell; its core (``snakesweep.launcher``) is imported in
-``launch()``, so a Hydra app that does not launch through snakesweep never pays for it."""
+"""The launcher Hydra finds: a thin shell; its core (``snakesweep.hydra``) is imported in
+``setup()`` and ``launch()``, so a Hydra app that does not launch through snakesweep never
+pays for it."""
 
 from collections.abc import Sequence
 from typing import Any
@@ -27,6 +28,13 @@ class SnakesweepLauncher(Launcher):
         task_function: TaskFunction,
         config: DictConfig,
     ) -> None:
+        from snakesweep.hydra.job import JobComposer
+
+        # The sweeper composes every job of a batch before it launches it
+        # (validate_batch_is_legal), through this same context: a JobComposer makes that,
+        # and the launch's own composition, cost a copy per job instead of a compose.
+        if not isinstance(hydra_context.config_loader, JobComposer):
+            hydra_context.config_loader = JobComposer(hydra_context.config_loader)
         self.config = config
         self.task_function = task_function
         self.hydra_context = hydra_context

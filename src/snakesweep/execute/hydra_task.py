@@ -122,7 +122,8 @@ def run_task(
 
         VersionBase.instance().setbase(Version(str(launch["version_base"])))
     JobRuntime.instance().set("name", str(config.hydra.job.name))
-    HydraConfig.instance().set_config(config)  # ${hydra:…} in the sweep dir resolves
+    # ${hydra:…} in the sweep dir resolves: set_config without its copy (run_job sets it)
+    HydraConfig.instance().cfg = config
     record.update(job_record(config))
     ret = run_job(
         task_function=task,

@@ -1,22 +1,38 @@
 """One Hydra job of a launch: its config composed as Hydra's launchers compose it, the run
 it resolves to (the run id of its config without ``hydra``), and the ``JobReturn`` Hydra
-gets back from that run, computed now or before."""
+gets back from that run, computed now or before.
+
+Hydra's ``load_sweep_config`` composes a job from scratch (tens of milliseconds: every
+config file read again); ``JobComposer`` gives the same config at the cost of a copy, so
+a sweep of many jobs is composed about once per combination of config-group choices.
+"""
 
 from __future__ import annotations
 
 import copy
 import json
 import os
+import pickle
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any
 
+import yaml
 from hydra import version
+from hydra._internal.config_loader_impl import ConfigLoaderImpl, get_overrides_dirname
+from hydra.core.config_loader import ConfigLoader
+from hydra.core.config_search_path import ConfigSearchPath
 from hydra.core.hydra_config import HydraConfig
-from hydra.core.utils import JobReturn, JobStatus, _save_config
-from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+from hydra.core.object_type import ObjectType
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override
+from hydra.core.utils import JobReturn, JobStatus
+from hydra.plugins.config_source import ConfigSource
+from hydra.types import RunMode
+from omegaconf import AnyNode, DictConfig, OmegaConf, flag_override, open_dict, read_write
+from omegaconf._utils import OmegaConfDumper
 from omegaconf.errors import OmegaConfBaseException
 
 from snakesweep import store
@@ -26,7 +42,16 @@ from snakesweep.execute.hydra_task import job_output_dir
 from snakesweep.hydra.errors import LaunchError, TaskFailed
 from snakesweep.hydra.task import TaskRef
 
-__all__ = ["Job", "compose_job", "compose_jobs", "identity_config", "job_return", "stored_return"]
+__all__ = [
+    "Job",
+    "JobComposer",
+    "compose_job",
+    "compose_jobs",
+    "identity_config",
+    "job_return",
+    "stored_return",
+    "to_yaml",
+]
 
 
 @dataclass
@@ -42,34 +67,148 @@ class Job:
     """Its output directory (absolute), as Hydra's ``run_job`` makes it."""
 
 
+class JobComposer(ConfigLoader):
+    """Composes jobs' configs as Hydra's ``load_sweep_config`` does, at the cost of a copy.
+
+    Hydra composes once per combination of a job's config-group choices (a base, kept
+    pickled); each job gets a copy of its base with its value overrides applied by Hydra's
+    own override logic (after the master's Hydra overrides, as Hydra applies them), and
+    the ``hydra`` node's per-job fields (``overrides.task``, ``job.override_dirname``) set
+    as Hydra sets them. A job that overrides Hydra's own config, or sweeps, is composed by
+    Hydra. A ``ConfigLoader``: all else is the wrapped loader's, so it can stand in for it.
+    """
+
+    def __init__(self, config_loader: ConfigLoader) -> None:
+        self.config_loader = config_loader
+        self._parser = OverridesParser.create()
+        self._master: DictConfig | None = None
+        self._bases: dict[tuple[str, ...], bytes] = {}
+        self._kinds: dict[str, tuple[Override, str | None]] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.config_loader, name)
+
+    def load_configuration(
+        self,
+        config_name: str | None,
+        overrides: list[str],
+        run_mode: RunMode,
+        from_shell: bool = True,
+        validate_sweep_overrides: bool = True,
+    ) -> DictConfig:
+        """The wrapped loader's."""
+        return self.config_loader.load_configuration(
+            config_name, overrides, run_mode, from_shell, validate_sweep_overrides
+        )
+
+    def get_search_path(self) -> ConfigSearchPath:
+        """The wrapped loader's."""
+        return self.config_loader.get_search_path()
+
+    def get_sources(self) -> list[ConfigSource]:
+        """The wrapped loader's."""
+        return self.config_loader.get_sources()
+
+    def list_groups(self, parent_name: str) -> list[str]:
+        """The wrapped loader's."""
+        return self.config_loader.list_groups(parent_name)
+
+    def get_group_options(
+        self,
+        group_name: str,
+        results_filter: ObjectType | None = ObjectType.CONFIG,
+        config_name: str | None = None,
+        overrides: list[str] | None = None,
+    ) -> list[str]:
+        """The wrapped loader's."""
+        return self.config_loader.get_group_options(
+            group_name, results_filter, config_name, overrides
+        )
+
+    def compute_defaults_list(
+        self, config_name: str | None, overrides: list[str], run_mode: RunMode
+    ) -> Any:
+        """The wrapped loader's."""
+        return self.config_loader.compute_defaults_list(config_name, overrides, run_mode)
+
+    def load_sweep_config(
+        self, master_config: DictConfig, sweep_overrides: list[str]
+    ) -> DictConfig:
+        """The config of the job with these overrides, as ``load_sweep_config`` returns it."""
+        if master_config is not self._master:
+            self._master, self._bases, self._kinds = master_config, {}, {}
+        parsed = [self._parse(text) for text in sweep_overrides]
+        if any(kind is None for _, kind in parsed):
+            return self.config_loader.load_sweep_config(master_config, list(sweep_overrides))
+        group = [str(ov.input_line) for ov, kind in parsed if kind == "group"]
+        values = [ov for ov, kind in parsed if kind == "value"]
+        base = self._bases.get(tuple(group))
+        if base is None:
+            composed = self.config_loader.load_sweep_config(master_config, group)
+            base = self._bases[tuple(group)] = pickle.dumps(
+                composed, protocol=pickle.HIGHEST_PROTOCOL
+            )
+        config: DictConfig = pickle.loads(base)
+        ConfigLoaderImpl._apply_overrides_to_config(values, config)
+        hydra = config.hydra
+        hydra.overrides.task = list(sweep_overrides)
+        dirname = hydra.job.config.override_dirname
+        hydra.job.override_dirname = get_overrides_dirname(
+            overrides=[ov for ov, _ in parsed],
+            kv_sep=dirname.kv_sep,
+            item_sep=dirname.item_sep,
+            exclude_keys=dirname.exclude_keys,
+        )
+        OmegaConf.copy_cache(from_config=master_config, to_config=config)
+        return config
+
+    def _parse(self, text: str) -> tuple[Override, str | None]:
+        """An override, parsed once, and what Hydra does with it: a config-group choice
+        (``group``), a value (``value``), or None: Hydra's own config, or a sweep."""
+        known = self._kinds.get(text)
+        if known is None:
+            (ov,) = self._parser.parse_overrides([text])
+            kind: str | None = "value"
+            if ov.is_hydra_override() or ov.is_sweep_override():
+                kind = None
+            elif not isinstance(ov.value(), dict) and self.repository.group_exists(
+                ov.key_or_group
+            ):  # as Hydra's defaults list tells them apart
+                kind = "group"
+            known = self._kinds[text] = (ov, kind)
+        return known
+
+
 def compose_jobs(
-    config_loader: Any,
+    composer: JobComposer,
     master: DictConfig,
     job_overrides: Sequence[Sequence[str]],
     initial_job_idx: int,
     task: TaskRef,
 ) -> list[Job]:
     """The jobs of one batch, numbered from ``initial_job_idx``; ``HydraConfig`` left as
-    Hydra's ``run_job`` leaves it."""
+    it was."""
     hydra_cfg = HydraConfig.instance().cfg
     try:
         return [
-            compose_job(config_loader, master, list(o), initial_job_idx + i, task)
+            compose_job(composer, master, list(o), initial_job_idx + i, task)
             for i, o in enumerate(job_overrides)
         ]
     finally:
-        HydraConfig.instance().cfg = hydra_cfg  # as Hydra's run_job leaves it
+        HydraConfig.instance().cfg = hydra_cfg
 
 
 def compose_job(
-    config_loader: Any, master: DictConfig, overrides: list[str], num: int, task: TaskRef
+    composer: JobComposer, master: DictConfig, overrides: list[str], num: int, task: TaskRef
 ) -> Job:
     """One job's config as Hydra's launchers compose it, and the run it resolves to."""
-    config = config_loader.load_sweep_config(master, overrides)
+    config = composer.load_sweep_config(master, overrides)
     with open_dict(config):
         config.hydra.job.id = f"{config.hydra.job.name}_{num}"
         config.hydra.job.num = num
-    HydraConfig.instance().set_config(config)  # ${hydra:…} resolves against this job
+    # ${hydra:…} resolves against this job: HydraConfig.set_config without its copy
+    OmegaConf.set_readonly(config.hydra, True)
+    HydraConfig.instance().cfg = config  # type: ignore[assignment]
     try:
         identity = identity_config(config, task)
         run_id = run_id_of(identity)
@@ -145,21 +284,17 @@ def _jsonable(node: Any) -> Any:
 def job_return(
     job: Job, results: str, meta: Mapping[str, Any], *, computed_here: bool
 ) -> JobReturn:
-    """The ``JobReturn`` of a job from its run; a job whose run was computed elsewhere or
-    before gets its output directory's ``.hydra/`` files and a log saying so."""
-    config = copy.deepcopy(job.config)
+    """The ``JobReturn`` of a job from its run, as Hydra's ``run_job`` makes it; a job whose
+    run was computed elsewhere or before gets its output directory's ``.hydra/`` files and
+    a log saying so. Takes ``job.config`` over (its ``hydra`` node becomes the return's)."""
+    config = job.config
     output_dir = job.output_dir
     with read_write(config.hydra.runtime), open_dict(config.hydra.runtime):
         config.hydra.runtime.output_dir = output_dir
-    task_cfg = copy.deepcopy(config)
-    with read_write(task_cfg), open_dict(task_cfg):
-        del task_cfg["hydra"]
-    # what run_job hands back: HydraConfig's copy of the hydra node, which keeps
-    # interpolations into the task's config working
-    current = HydraConfig.instance().cfg
-    HydraConfig.instance().set_config(config)
-    hydra_cfg: DictConfig = copy.deepcopy(HydraConfig.instance().cfg)  # type: ignore[assignment]
-    HydraConfig.instance().cfg = current
+    task_cfg = _without_hydra(config)
+    hydra_cfg = OmegaConf.create()  # what run_job hands back: the hydra node on its own
+    with flag_override(hydra_cfg, "no_deepcopy_set_nodes", True):
+        hydra_cfg["hydra"] = config._get_node("hydra")
     name = str(config.hydra.job.name)
     chdir = config.hydra.job.chdir
     if chdir is None:  # as run_job decides it, by the app's version_base
@@ -175,10 +310,7 @@ def job_return(
     if not computed_here:
         Path(output_dir).mkdir(parents=True, exist_ok=True)
         if config.hydra.output_subdir is not None:
-            hydra_output = Path(output_dir, str(config.hydra.output_subdir))
-            _save_config(task_cfg, "config.yaml", hydra_output)
-            _save_config(hydra_cfg, "hydra.yaml", hydra_output)
-            _save_config(config.hydra.overrides.task, "overrides.yaml", hydra_output)
+            _save_configs(task_cfg, hydra_cfg, Path(output_dir, str(config.hydra.output_subdir)))
         with open(Path(output_dir, f"{name}.log"), "a", encoding="utf-8") as f:
             f.write(
                 f"snakesweep: this job is run {job.run_id}, computed earlier: its results "
@@ -191,6 +323,49 @@ def job_return(
         ret.status = JobStatus.COMPLETED
         ret.return_value = stored_return(results, job.run_id)
     return ret
+
+
+def _without_hydra(config: DictConfig) -> DictConfig:
+    """A deep copy of a config but its ``hydra`` node (which is not copied)."""
+    hydra = config._get_node("hydra")
+    task_cfg = copy.deepcopy(config, memo={id(hydra): AnyNode(None)})
+    with read_write(task_cfg), open_dict(task_cfg):
+        del task_cfg["hydra"]
+    return task_cfg
+
+
+def _save_configs(task_cfg: DictConfig, hydra_cfg: DictConfig, hydra_output: Path) -> None:
+    """A job's ``.hydra/`` files as ``run_job`` writes them: ``config.yaml`` (the task's),
+    ``hydra.yaml``, ``overrides.yaml``."""
+    hydra_output.mkdir(parents=True, exist_ok=True)
+    for name, node in (
+        ("config.yaml", task_cfg),
+        ("hydra.yaml", hydra_cfg),
+        ("overrides.yaml", hydra_cfg.hydra.overrides.task),
+    ):
+        (hydra_output / name).write_text(to_yaml(node), encoding="utf-8")
+
+
+class _CDumper(getattr(yaml, "CDumper", yaml.Dumper)):  # type: ignore[misc]
+    """OmegaConf's YAML dumper on libyaml's emitter (Python's when PyYAML has no libyaml)."""
+
+
+_CDumper.add_representer(str, OmegaConfDumper.str_representer)
+
+
+def to_yaml(node: Any) -> str:
+    """``OmegaConf.to_yaml(node)``, the same text, written by libyaml: the ``.hydra/``
+    files of many jobs whose runs were done before cost a fraction of Hydra's time."""
+    container = OmegaConf.to_container(node, resolve=False, enum_to_str=True)
+    return str(
+        yaml.dump(
+            container,
+            default_flow_style=False,
+            allow_unicode=True,
+            sort_keys=False,
+            Dumper=_CDumper,
+        )
+    )
 
 
 def stored_return(results: str | os.PathLike[str], run_id: str) -> Any:

@@ -1,11 +1,13 @@
 """The core of Hydra's ``hydra/launcher=snakesweep``: a batch of Hydra jobs → one Snakemake run.
 
-``launch`` composes each job's config as Hydra's own launchers do (``load_sweep_config``),
-gives it its run id (the content address of the config the task sees, without the
-``hydra`` node, with the task function's reference as ``snakesweep.experiment``), writes
-a plan whose ``launch`` section names the task function by reference, and runs Snakemake
-on snakesweep's rules: one job per pending run, in parallel per ``hydra.launcher.cores``
-or on a cluster through an executor plugin. Each job runs through Hydra's ``run_job`` in a
+``launch`` composes each job's config as Hydra's own launchers do (``load_sweep_config``;
+``JobComposer`` gives the same config at the cost of a copy, and stands in for the config
+loader the sweeper validates each batch with), gives it its run id (the content address
+of the config the task sees, without the ``hydra`` node, with the task function's
+reference as ``snakesweep.experiment``), writes a plan whose ``launch`` section names the
+task function by reference, and runs Snakemake on snakesweep's rules (``SCHEDULER``): one
+job per pending run, in parallel per ``hydra.launcher.cores`` or on a cluster through an
+executor plugin. Each job runs through Hydra's ``run_job`` in a
 worker (``snakesweep.execute.hydra_task``). Then every job gets its ``JobReturn``, from the
 run it resolved to, whether that run was computed now or before (``snakesweep.hydra.job``).
 
@@ -17,6 +19,7 @@ run is, and runs nothing.
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
 import os
@@ -24,7 +27,8 @@ import pickle
 import shutil
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,13 +51,21 @@ from snakesweep.core.options import SweepOptions
 from snakesweep.errors import SnakesweepError
 from snakesweep.execute.hydra_task import job_config_path
 from snakesweep.hydra.errors import LaunchError
-from snakesweep.hydra.job import Job, compose_jobs, job_return
+from snakesweep.hydra.job import Job, JobComposer, compose_jobs, job_return
 from snakesweep.hydra.task import TaskRef, task_reference
 from snakesweep.planning.plan import Plan, PlannedPoint, check_coordinates, write_plan
 from snakesweep.provenance.code import CurrentCode
 from snakesweep.snakemake.driver import run_snakemake, write_invocation
 
-__all__ = ["JOB_DIMENSION", "LaunchState", "Layout", "launch", "launch_plan", "layout"]
+__all__ = [
+    "JOB_DIMENSION",
+    "SCHEDULER",
+    "LaunchState",
+    "Layout",
+    "launch",
+    "launch_plan",
+    "layout",
+]
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +75,11 @@ job number."""
 
 Layout = tuple[tuple[Dimension, ...], list[tuple[int, ...]], dict[str, list[Coordinate | None]]]
 """The dimensions of the jobs' Dataset, each job's cell, and the labels along ``job``."""
+
+SCHEDULER = ("--scheduler", "greedy")
+"""Snakemake's greedy job selection: its default (an ILP solved again whenever a job ends,
+over every job ready) costs tens of seconds of a sweep of hundreds of small jobs, and
+the runs of a launch are alike. ``hydra.launcher.snakemake_args`` may choose another."""
 
 _Keyed = dict[str, tuple[str, Coordinate]]
 """A job's swept keys → the text of its value and the value as a coordinate."""
@@ -89,7 +106,11 @@ def launch(
     snakemake_args = _snakemake_args(options)
     results = store.local_path(str(options.get("results") or "results"))
     _announce(config, job_overrides, initial_job_idx)
-    jobs = compose_jobs(context.config_loader, config, job_overrides, initial_job_idx, task)
+    composer = context.config_loader
+    if not isinstance(composer, JobComposer):  # setup() puts one in; a sweeper may not
+        composer = JobComposer(composer)
+    with _gc_paused():
+        jobs = compose_jobs(composer, config, job_overrides, initial_job_idx, task)
     if launcher.state is None:
         launcher.state = LaunchState()
     state: LaunchState = launcher.state
@@ -103,7 +124,22 @@ def launch(
     plan = launch_plan(state.jobs, jobs, task, launch_dir, config)
     code = _run_snakemake(plan, first, results, str(options.get("cores") or "all"), snakemake_args)
     _check_finished(results, first, code)
-    return _job_returns(jobs, first, results, started)
+    with _gc_paused():
+        return _job_returns(jobs, first, results, started)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector paused: its collections walk every live object, and
+    the configs of hundreds of jobs (thousands of objects each) stay alive while they are
+    composed, which made collecting cost as much as composing."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _announce(
@@ -144,7 +180,10 @@ def _run_snakemake(
             {"plan": str(launch_dir / "plan.json"), "results": results},
         )
         return run_snakemake(
-            invocation, cores, snakemake_args, [Path(sys.executable).name, *sys.argv]
+            invocation,
+            cores,
+            [*SCHEDULER, *snakemake_args],  # the last --scheduler is Snakemake's
+            [Path(sys.executable).name, *sys.argv],
         )
     finally:
         shutil.rmtree(launch_dir, ignore_errors=True)
