@@ -5,8 +5,9 @@
 loader the sweeper validates each batch with), gives it its run id (the content address
 of the config the task sees, without the ``hydra`` node, with the task function's
 reference as ``snakesweep.experiment``), writes a plan whose ``launch`` section names the
-task function by reference, and runs Snakemake on snakesweep's rules (``SCHEDULER``): one
-job per pending run, in parallel per ``hydra.launcher.cores`` or on a cluster through an
+task function by reference, and runs Snakemake on snakesweep's rules (its greedy scheduler,
+``snakemake.arguments.scheduling``): a job per few pending runs in the rules' warm pool,
+in parallel per ``hydra.launcher.cores``, or a job per run on a cluster through an
 executor plugin. Each job runs through Hydra's ``run_job`` in a
 worker (``snakesweep.execute.hydra_task``). Then every job gets its ``JobReturn``, from the
 run it resolved to, whether that run was computed now or before (``snakesweep.hydra.job``).
@@ -55,11 +56,11 @@ from snakesweep.hydra.job import Job, JobComposer, compose_jobs, job_return
 from snakesweep.hydra.task import TaskRef, task_reference
 from snakesweep.planning.plan import Plan, PlannedPoint, check_coordinates, write_plan
 from snakesweep.provenance.code import CurrentCode
+from snakesweep.snakemake import arguments
 from snakesweep.snakemake.driver import run_snakemake, write_invocation
 
 __all__ = [
     "JOB_DIMENSION",
-    "SCHEDULER",
     "LaunchState",
     "Layout",
     "launch",
@@ -75,11 +76,6 @@ job number."""
 
 Layout = tuple[tuple[Dimension, ...], list[tuple[int, ...]], dict[str, list[Coordinate | None]]]
 """The dimensions of the jobs' Dataset, each job's cell, and the labels along ``job``."""
-
-SCHEDULER = ("--scheduler", "greedy")
-"""Snakemake's greedy job selection: its default (an ILP solved again whenever a job ends,
-over every job ready) costs tens of seconds of a sweep of hundreds of small jobs, and
-the runs of a launch are alike. ``hydra.launcher.snakemake_args`` may choose another."""
 
 _Keyed = dict[str, tuple[str, Coordinate]]
 """A job's swept keys → the text of its value and the value as a coordinate."""
@@ -177,13 +173,15 @@ def _run_snakemake(
         write_plan(plan, launch_dir / "plan.json")
         invocation = write_invocation(
             launch_dir / "invocation.yaml",
-            {"plan": str(launch_dir / "plan.json"), "results": results},
+            {
+                "plan": str(launch_dir / "plan.json"),
+                "results": results,
+                "pooled": arguments.runs_here(snakemake_args),  # the rules' pool: batches
+            },
         )
+        # the greedy scheduler unless snakemake_args choose another (arguments.scheduling)
         return run_snakemake(
-            invocation,
-            cores,
-            [*SCHEDULER, *snakemake_args],  # the last --scheduler is Snakemake's
-            [Path(sys.executable).name, *sys.argv],
+            invocation, cores, snakemake_args, [Path(sys.executable).name, *sys.argv]
         )
     finally:
         shutil.rmtree(launch_dir, ignore_errors=True)
