@@ -218,7 +218,8 @@ class Options:
         batch_setting,
         "integer ≥ 1, auto or null",
         "Pending runs per Snakemake job, one after another (`snakesweep run --batch` wins); "
-        "auto: one wave of jobs over `--jobs`; null: one run per job. One value for the whole "
+        "auto: one wave of jobs over `--jobs`; null: one run per job, but `snakesweep run` on "
+        "this machine puts up to 16 in a job (at least 4 jobs a core). One value for the whole "
         "sweep.",
     )
     resources: dict[str, int | float | str] = _option(
