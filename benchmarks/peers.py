@@ -40,6 +40,7 @@ xyzpy and hydra-joblib-launcher are benchmark-only dependencies: `pip install -e
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import statistics
 import subprocess
@@ -204,11 +205,14 @@ def timed(tool: Tool, root: Path, k: int, work: float, label: str) -> float:
     start = time.perf_counter()
     done = subprocess.run(command, cwd=root, capture_output=True, text=True)
     seconds = time.perf_counter() - start
-    if done.returncode:
-        sys.exit(
-            f"{tool.name} failed ({' '.join(command)} in {root}):\n"
-            f"{done.stdout[-2000:]}{done.stderr[-2000:]}"
+    if done.returncode:  # told, and left out of the medians: the other timings go on
+        print(
+            f"{tool.name} failed ({' '.join(command)}):",
+            done.stdout[-1500:],
+            done.stderr[-1500:],
+            file=sys.stderr,
         )
+        return math.nan
     return seconds
 
 
@@ -245,9 +249,16 @@ def measure(tools: list[Tool], args: argparse.Namespace) -> dict[str, dict[str, 
     return times
 
 
+def median(times: list[float]) -> float:
+    """The median of the timings that did not fail."""
+    done = [t for t in times if not math.isnan(t)]
+    return statistics.median(done) if done else math.nan
+
+
 def figures(tool_times: dict[str, list[float]], n1: int, n2: int) -> dict[str, float | None]:
-    """The rows' figures for one tool, in seconds; None where it was not timed."""
-    med = {what: statistics.median(ts) for what, ts in tool_times.items()}
+    """The rows' figures for one tool, in seconds; None where it was not timed, NaN where
+    every attempt failed."""
+    med = {what: median(ts) for what, ts in tool_times.items()}
     slope = (med["n2"] - med["n1"]) / (n2 - n1)
     return {
         "total": med["n2"],
@@ -281,8 +292,11 @@ def table(
             if value is None:
                 cells.append(f"{'recomputes all':>{width}s}")
                 continue
+            if math.isnan(value):
+                cells.append(f"{'failed':>{width}s}")
+                continue
             ref = base[key]
-            ratio = f"{value / ref:6.2f}x" if ref else "      -"
+            ratio = f"{value / ref:6.2f}x" if ref and not math.isnan(ref) else "      -"
             cells.append(f"{value * scale:8.2f} {unit:2s} {ratio}".rjust(width))
         lines.append(f"{title:30s}" + "".join(cells))
     return "\n".join(lines)
