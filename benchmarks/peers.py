@@ -42,6 +42,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -200,17 +201,29 @@ def project(root: Path) -> Path:
     return root
 
 
-def timed(tool: Tool, root: Path, k: int, work: float, label: str) -> float:
+def timed(tool: Tool, root: Path, k: int, work: float, label: str, timeout: float) -> float:
+    """Seconds the command took; NaN (told on stderr, left out of the medians) if it failed
+    or was still running after `timeout` s (then it is killed, with its process group)."""
     command = tool.command(k, work, label)
     start = time.perf_counter()
-    done = subprocess.run(command, cwd=root, capture_output=True, text=True)
+    process = subprocess.Popen(
+        command,
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        out, err = process.communicate()
+        err += f"\n(killed after {timeout:g} s)"
     seconds = time.perf_counter() - start
-    if done.returncode:  # told, and left out of the medians: the other timings go on
+    if process.returncode:
         print(
-            f"{tool.name} failed ({' '.join(command)}):",
-            done.stdout[-1500:],
-            done.stderr[-1500:],
-            file=sys.stderr,
+            f"{tool.name} failed ({' '.join(command)}):", out[-1500:], err[-1500:], file=sys.stderr
         )
         return math.nan
     return seconds
@@ -234,18 +247,30 @@ def measure(tools: list[Tool], args: argparse.Namespace) -> dict[str, dict[str, 
         order = tools[r % len(tools) :] + tools[: r % len(tools)]
         for tool in order:
             with tempfile.TemporaryDirectory() as tmp:
-                note(tool, "n1", timed(tool, project(Path(tmp)), args.n1 // 2, 0.0, "n1"))
+                note(
+                    tool,
+                    "n1",
+                    timed(tool, project(Path(tmp)), args.n1 // 2, 0.0, "n1", args.timeout),
+                )
         for tool in order:
             with tempfile.TemporaryDirectory() as tmp:
                 root = project(Path(tmp))
-                note(tool, "n2", timed(tool, root, args.n2 // 2, 0.0, "n2"))
+                note(tool, "n2", timed(tool, root, args.n2 // 2, 0.0, "n2", args.timeout))
                 if tool.resumes:
-                    note(tool, "again", timed(tool, root, args.n2 // 2, 0.0, "again"))
-                    note(tool, "more", timed(tool, root, args.n2 // 2 + 10, 0.0, "more"))
+                    note(tool, "again", timed(tool, root, args.n2 // 2, 0.0, "again", args.timeout))
+                    note(
+                        tool,
+                        "more",
+                        timed(tool, root, args.n2 // 2 + 10, 0.0, "more", args.timeout),
+                    )
         for tool in order:
             with tempfile.TemporaryDirectory() as tmp:
                 root = project(Path(tmp))
-                note(tool, "work", timed(tool, root, args.work_points // 2, args.work, "work"))
+                note(
+                    tool,
+                    "work",
+                    timed(tool, root, args.work_points // 2, args.work, "work", args.timeout),
+                )
     return times
 
 
@@ -309,6 +334,9 @@ def main() -> None:
     parser.add_argument("--work-points", type=int, default=100, help="points of W2")
     parser.add_argument("--work", type=float, default=0.05, help="CPU seconds a W2 point")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--timeout", type=float, default=300, help="s before an invocation counts as failed"
+    )
     parser.add_argument(
         "--only",
         default=",".join(TOOLS),
