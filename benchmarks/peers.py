@@ -137,6 +137,7 @@ class Tool:
     # the invocation (Hydra's sweep directory)
     command: Callable[[int, float, str], list[str]]
     resumes: bool  # keeps finished points: a re-run computes only what is missing
+    pythonpath: str | None = None  # where its snakesweep comes from, when not installed
 
 
 def snakesweep_run(*options: str) -> Callable[[int, float, str], list[str]]:
@@ -190,7 +191,11 @@ TOOLS = {
         hydra_app("hydra/launcher=snakesweep", "hydra.launcher.cores=2"),
         True,
     ),
+    # not by default: snakesweep of another source tree (SNAKESWEEP_BEFORE=…/src), e.g. a
+    # `git archive` of an earlier commit, beside the installed one in the same run
+    "before": Tool("before", snakesweep_run(), True, os.environ.get("SNAKESWEEP_BEFORE")),
 }
+DEFAULT = [name for name in TOOLS if name != "before"]
 
 
 def project(root: Path) -> Path:
@@ -206,9 +211,13 @@ def timed(tool: Tool, root: Path, k: int, work: float, label: str, timeout: floa
     or was still running after `timeout` s (then it is killed, with its process group)."""
     command = tool.command(k, work, label)
     start = time.perf_counter()
+    env = dict(os.environ)
+    if tool.pythonpath:
+        env["PYTHONPATH"] = tool.pythonpath
     process = subprocess.Popen(
         command,
         cwd=root,
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -339,8 +348,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--only",
-        default=",".join(TOOLS),
-        help=f"comma-separated tools, the first the baseline (default: {','.join(TOOLS)})",
+        default=",".join(DEFAULT),
+        help=f"comma-separated tools, the first the baseline (default: {','.join(DEFAULT)}; "
+        "before: the snakesweep of SNAKESWEEP_BEFORE=…/src)",
     )
     parser.add_argument("--quick", action="store_true", help="a smoke run: --n2 100, 1 repeat")
     args = parser.parse_args()
