@@ -58,6 +58,7 @@ from snakesweep.planning.plan import Plan, PlannedPoint, check_coordinates, writ
 from snakesweep.provenance.code import CurrentCode
 from snakesweep.snakemake import arguments
 from snakesweep.snakemake.driver import run_snakemake, write_invocation
+from snakesweep.snakemake.uptodate import nothing_to_do
 
 __all__ = [
     "JOB_DIMENSION",
@@ -164,8 +165,12 @@ def _run_snakemake(
     plan: Plan, first: Mapping[str, Job], results: str, cores: str, snakemake_args: list[str]
 ) -> int:
     """Write the launch's plan and each run's job config beside it, run Snakemake on them
-    (then remove them); Snakemake's exit status."""
+    (then remove them); Snakemake's exit status. No Snakemake when it would have nothing to
+    do (every run done, merged and in the report) and no argument of its own was given."""
     assert plan.launch is not None
+    chosen = [a for a in snakemake_args if a.startswith("-") and a not in ("--executor", "--jobs")]
+    if not chosen and nothing_to_do(plan, results):
+        return 0
     launch_dir = Path(str(plan.launch["jobs"]))
     try:
         for run_id, job in first.items():  # done ones too: `--forcerun` computes them again
