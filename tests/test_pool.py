@@ -106,8 +106,14 @@ def test_a_job_no_pool_takes_runs_in_a_fresh_python(
         "SNAKESWEEP_RESULTS": "results",
         "SNAKESWEEP_PYTHON": sys.executable,
     }
-    for run_id in run_ids:
-        assert job(f"snakesweep_run {run_id}", env, project).returncode == 0
+    assert job(f"snakesweep_run {run_ids[0]}", env, project).returncode == 0
+    (batch,) = batches.form_batches(run_ids[1:], 3)
+    statuses = store.run_statuses(project / "results", run_ids)
+    batches.write_batches(project / "results", plan_file, [batch], statuses)
+    many = job(f"snakesweep_batch {store.batch_file('results', batch.batch_id)}", env, project)
+    assert many.returncode == 0, many.stderr
+    assert "3 of 3 runs ended (0 failed)" in many.stderr  # a fresh Python says each run's end
+    assert sorted(calls(project)) == ["0 plain", "1 plain", "2 plain", "3 plain"]
     merge = job("snakesweep_merge results/merge.log", env, project)
     assert merge.returncode == 0, merge.stderr
     assert "merged 4 runs (4 done" in (project / "results" / "merge.log").read_text()

@@ -334,16 +334,17 @@ def test_new_files_beside_the_experiment_stale_no_run(project: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "how, args, env",
+    "how, args, env, processes",
     [
-        ("pool", [], {}),
-        ("a process per run", [], {"SNAKESWEEP_NO_POOL": "1"}),
-        ("a batch", ["--batch", "6"], {}),
+        ("pool", [], {}, 1),
+        ("a process per run", [], {"SNAKESWEEP_NO_POOL": "1"}, 6),
+        ("a batch, in the pool", ["--batch", "6"], {}, 1),
+        ("a batch, a process forked per run", ["--batch", "6"], {"SNAKESWEEP_NO_POOL": "1"}, 6),
     ],
 )
 @pytest.mark.slow
 def test_every_way_of_running_records_the_same_files(
-    project: Path, how: str, args: list[str], env: dict[str, str]
+    project: Path, how: str, args: list[str], env: dict[str, str], processes: int
 ) -> None:
     """On one core: the pool's one worker runs both experiments, and records each one's own
     files."""
@@ -365,7 +366,7 @@ def test_every_way_of_running_records_the_same_files(
     }
     assert files == {"tinyexp:main": ["tinyexp.py"], "mypkg.train:main": RAN}, how
     pids = {m["pid"] for m in metas(project).values()}
-    assert len(pids) == (1 if how == "pool" else 6), how
+    assert len(pids) == processes, how
 
 
 @pytest.mark.slow

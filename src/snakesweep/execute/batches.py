@@ -189,7 +189,8 @@ def run_batch(path: str | os.PathLike[str]) -> int:
     ``python -m snakesweep.execute`` does. 1 when a run failed."""
     spec = json.loads(Path(path).read_text(encoding="utf-8"))
     plan = load_plan(spec["plan"])
-    options = plan.options[spec["runs"][0]] if spec["runs"] else Options()
+    runs = list(spec["runs"])  # run id -> its status when the batch was formed
+    options = plan.options[runs[0]] if runs else Options()
 
     def execute(plan_file: str, run_id: str, results: str) -> str:
         return failure_line(execute_contained(plan, run_id, results), results)
