@@ -306,7 +306,7 @@ def _work(listener: socket.socket, master: int, token: str, report: socket.socke
         except TimeoutError:
             continue
         with conn:
-            kind, fields = "run", ["?"]
+            kind, fields = "request", list[str]()
             try:
                 kind, fields = _read_request(conn, token)
                 if kind in PROGRAMS:
