@@ -34,6 +34,14 @@ def job(command: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedPro
     )
 
 
+def batch_of(project: Path, plan_file: Path, run_ids: list[str], members: list[str]) -> Path:
+    """The file of one batch of ``members``, written as a parse writes it (relative path)."""
+    (batch,) = batches.form_batches(members, len(members))
+    statuses = store.run_statuses(project / "results", run_ids)
+    batches.write_batches(project / "results", plan_file, [batch], statuses)
+    return store.batch_file("results", batch.batch_id)
+
+
 @pytest.fixture
 def planned(project: Path) -> tuple[Path, list[str]]:
     """The project's plan of x = 0..3 (written by ``snakesweep plan``), and its run ids."""
@@ -72,10 +80,7 @@ def test_the_pool_computes_a_run_a_batch_the_merge_and_the_report(
     assert one.returncode == 0, one.stderr
     assert store.result_path(project / "results", run_ids[0]).is_file()
 
-    (batch,) = batches.form_batches(run_ids[1:], 3)
-    statuses = store.run_statuses(project / "results", run_ids)
-    batches.write_batches(project / "results", plan_file, [batch], statuses)
-    path = store.batch_file("results", batch.batch_id)
+    path = batch_of(project, plan_file, run_ids, run_ids[1:])
     many = job(f"snakesweep_batch {path}", env, project)
     assert many.returncode == 0, many.stderr
     assert many.stderr == ""  # Snakemake's count of jobs is the progress: no line per run
@@ -107,10 +112,9 @@ def test_a_job_no_pool_takes_runs_in_a_fresh_python(
         "SNAKESWEEP_PYTHON": sys.executable,
     }
     assert job(f"snakesweep_run {run_ids[0]}", env, project).returncode == 0
-    (batch,) = batches.form_batches(run_ids[1:], 3)
-    statuses = store.run_statuses(project / "results", run_ids)
-    batches.write_batches(project / "results", plan_file, [batch], statuses)
-    many = job(f"snakesweep_batch {store.batch_file('results', batch.batch_id)}", env, project)
+    many = job(
+        f"snakesweep_batch {batch_of(project, plan_file, run_ids, run_ids[1:])}", env, project
+    )
     assert many.returncode == 0, many.stderr
     assert "3 of 3 runs ended (0 failed)" in many.stderr  # a fresh Python says each run's end
     assert sorted(calls(project)) == ["0 plain", "1 plain", "2 plain", "3 plain"]
