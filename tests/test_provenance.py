@@ -67,6 +67,8 @@ def test_a_clean_sweep_records_commit_system_versions_and_times(project: Path) -
     head = tool("git", "rev-parse", "HEAD", cwd=project).stdout.strip()
     run(project)
 
+    # the session `snakesweep run` captures while Snakemake starts is every run's
+    assert len({meta["provenance"]["sweep"]["start"] for meta in metas(project).values()}) == 1
     for run_id, meta in metas(project).items():
         record = meta["provenance"]
         assert record["git"] == {

@@ -73,10 +73,15 @@ def session_path(results: str | os.PathLike[str]) -> Path:
     return store.session_file(results, uuid.uuid4().hex[:16])
 
 
-def begin_session(results: str | os.PathLike[str], path: Path | None = None) -> Path:
+def begin_session(
+    results: str | os.PathLike[str],
+    path: Path | None = None,
+    command: Sequence[str] | None = None,
+) -> Path:
     """Capture this invocation's session and write it (and its diff) at ``path`` (default:
-    a new ``session_path``); return its path, for ``SNAKESWEEP_SESSION``."""
-    session, diff = capture_session(results)
+    a new ``session_path``); return its path, for ``SNAKESWEEP_SESSION``. ``command``: the
+    command line to record (default: ``command_line``'s)."""
+    session, diff = capture_session(results, command)
     path = path or session_path(results)
     path.parent.mkdir(parents=True, exist_ok=True)
     store.write_atomic(path.with_suffix(".diff"), diff)

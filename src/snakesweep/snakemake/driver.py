@@ -56,7 +56,9 @@ def prepared(
     """The environment of one Snakemake invocation of ``snakesweep run``: its session and,
     when its runs go to the local executor (a job per run or per batch of them), the worker
     pool, both started before Snakemake so the pool warms up (imports, the experiment)
-    while Snakemake starts. Yields the environment; stops the
+    while Snakemake starts. The session is captured (git, ~0.2 s) in a thread while
+    Snakemake starts too: a run that comes before it is written captures its own, as a run
+    without a session does. Yields the environment; stops the
     pool and removes the session afterwards. Snakemake holds the pool's control pipe too
     (``POOL_PIPE_ENV``, ``_call``), so the pool serves it as long as it lives, even when
     ``snakesweep run`` alone is killed."""
@@ -78,18 +80,24 @@ def prepared(
                     POOL_PIPE_ENV: str(pool.process.stdin.fileno()),
                 }
             )
+    recorder = threading.Thread(
+        target=_record_session, args=(results, session, command), name="snakesweep-session"
+    )
+    recorder.start()
     try:
-        try:
-            with _env(env):
-                begin_session(results, session)
-        except Exception as exc:  # noqa: BLE001 - runs still record what they can themselves
-            print(f"snakesweep: could not record the session's provenance: {exc}", file=sys.stderr)
-            env.pop(SESSION_ENV)
         yield env
     finally:
+        recorder.join()
         if pool is not None:
             pool.stop()
         end_session(session)
+
+
+def _record_session(results: str, path: Path, command: Sequence[str]) -> None:
+    try:
+        begin_session(results, path, command)
+    except Exception as exc:  # noqa: BLE001 - runs still record what they can themselves
+        print(f"snakesweep: could not record the session's provenance: {exc}", file=sys.stderr)
 
 
 @contextmanager
