@@ -690,7 +690,7 @@ def test_the_job_composer_composes_as_hydra_does(
     from hydra.core.global_hydra import GlobalHydra
     from hydra.types import RunMode
 
-    from snakesweep.hydra.job import JobComposer, to_yaml
+    from snakesweep.hydra.job import Job, JobComposer, job_return, to_yaml
 
     write(
         tmp_path / "conf" / "config.yaml",
@@ -738,4 +738,14 @@ def test_the_job_composer_composes_as_hydra_does(
             assert OmegaConf.to_yaml(ours) == OmegaConf.to_yaml(hydras) == to_yaml(ours)
             assert OmegaConf.get_type(ours, "hydra") is OmegaConf.get_type(hydras, "hydra")
             assert OmegaConf.is_struct(ours) and OmegaConf.is_struct(hydras)
+            # a done job's .hydra/hydra.yaml, from its base's node and its own fields
+            job = Job(
+                3, overrides, ours, "r", {}, str(tmp_path / "out"), composer.hydra_base(overrides)
+            )
+            returned = job_return(
+                job, str(tmp_path / "results"), {"status": "failed"}, computed_here=False
+            )
+            assert (tmp_path / "out" / ".hydra" / "hydra.yaml").read_text(
+                encoding="utf-8"
+            ) == OmegaConf.to_yaml(returned.hydra_cfg)
         assert composer.repository is loader.repository  # the rest is the loader's

@@ -31,7 +31,15 @@ from hydra.core.override_parser.types import Override
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.plugins.config_source import ConfigSource
 from hydra.types import RunMode
-from omegaconf import AnyNode, DictConfig, OmegaConf, flag_override, open_dict, read_write
+from omegaconf import (
+    AnyNode,
+    DictConfig,
+    ListConfig,
+    OmegaConf,
+    flag_override,
+    open_dict,
+    read_write,
+)
 from omegaconf._utils import OmegaConfDumper
 from omegaconf.errors import OmegaConfBaseException
 
@@ -65,6 +73,14 @@ class Job:
     identity: dict[str, Any]
     output_dir: str = ""
     """Its output directory (absolute), as Hydra's ``run_job`` makes it."""
+    hydra_base: Mapping[str, Any] | None = None
+    """The ``hydra`` node of the base it was copied from, as plain data (``JobComposer``):
+    the job's differs in ``PER_JOB`` alone; None when Hydra composed it."""
+
+
+PER_JOB = (("job", "id"), ("job", "num"), ("job", "override_dirname"), ("overrides", "task"))
+"""The fields of the ``hydra`` node in which the jobs copied from one base differ (with
+``runtime.output_dir``, which ``job_return`` sets)."""
 
 
 class JobComposer(ConfigLoader):
@@ -84,6 +100,10 @@ class JobComposer(ConfigLoader):
         self._master: DictConfig | None = None
         self._bases: dict[tuple[str, ...], bytes] = {}
         self._kinds: dict[str, tuple[Override, str | None]] = {}
+        self._composed: dict[tuple[str, ...], DictConfig] = {}
+        self._hydra_bases: dict[tuple[str, ...], dict[str, Any]] = {}
+        """Configs composed since the last ``take``: the sweeper's validation of a batch
+        composes every job of it just before the launch does."""
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.config_loader, name)
@@ -137,6 +157,46 @@ class JobComposer(ConfigLoader):
         """The config of the job with these overrides, as ``load_sweep_config`` returns it."""
         if master_config is not self._master:
             self._master, self._bases, self._kinds = master_config, {}, {}
+            self._composed, self._hydra_bases = {}, {}
+        config = self._compose(master_config, sweep_overrides)
+        self._composed[tuple(sweep_overrides)] = config
+        return config
+
+    def take(self, master_config: DictConfig, sweep_overrides: list[str]) -> DictConfig:
+        """``load_sweep_config``'s config for the launch, which keeps it: the one composed
+        for the sweeper's validation of the batch when there is one (nobody else holds it),
+        else a new one."""
+        if master_config is self._master:
+            config = self._composed.pop(tuple(sweep_overrides), None)
+            if config is not None:
+                return config
+        return self.load_sweep_config(master_config, sweep_overrides)
+
+    def hydra_base(self, sweep_overrides: list[str]) -> dict[str, Any] | None:
+        """The ``hydra`` node, as plain data, of the base the job with these overrides was
+        copied from; None when Hydra composed it."""
+        group = self._group(sweep_overrides)
+        if group is None or group not in self._bases:
+            return None
+        if group not in self._hydra_bases:
+            base = pickle.loads(self._bases[group])
+            plain = OmegaConf.to_container(base.hydra, resolve=False, enum_to_str=True)
+            assert isinstance(plain, dict)
+            self._hydra_bases[group] = {str(k): v for k, v in plain.items()}
+        return self._hydra_bases[group]
+
+    def _group(self, sweep_overrides: list[str]) -> tuple[str, ...] | None:
+        """The config-group choices of a job's overrides; None when Hydra composes it."""
+        parsed = [self._parse(text) for text in sweep_overrides]
+        if any(kind is None for _, kind in parsed):
+            return None
+        return tuple(str(ov.input_line) for ov, kind in parsed if kind == "group")
+
+    def forget(self) -> None:
+        """Drop what ``take`` did not take (a batch's validation composes only its own)."""
+        self._composed = {}
+
+    def _compose(self, master_config: DictConfig, sweep_overrides: list[str]) -> DictConfig:
         parsed = [self._parse(text) for text in sweep_overrides]
         if any(kind is None for _, kind in parsed):
             return self.config_loader.load_sweep_config(master_config, list(sweep_overrides))
@@ -195,6 +255,7 @@ def compose_jobs(
             for i, o in enumerate(job_overrides)
         ]
     finally:
+        composer.forget()
         HydraConfig.instance().cfg = hydra_cfg
 
 
@@ -202,7 +263,7 @@ def compose_job(
     composer: JobComposer, master: DictConfig, overrides: list[str], num: int, task: TaskRef
 ) -> Job:
     """One job's config as Hydra's launchers compose it, and the run it resolves to."""
-    config = composer.load_sweep_config(master, overrides)
+    config = composer.take(master, overrides)
     with open_dict(config):
         config.hydra.job.id = f"{config.hydra.job.name}_{num}"
         config.hydra.job.num = num
@@ -224,6 +285,7 @@ def compose_job(
         run_id=run_id,
         identity=identity,
         output_dir=job_output_dir(config),
+        hydra_base=composer.hydra_base(overrides),
     )
 
 
@@ -310,7 +372,9 @@ def job_return(
     if not computed_here:
         Path(output_dir).mkdir(parents=True, exist_ok=True)
         if config.hydra.output_subdir is not None:
-            _save_configs(task_cfg, hydra_cfg, Path(output_dir, str(config.hydra.output_subdir)))
+            _save_configs(
+                task_cfg, _hydra_plain(job), Path(output_dir, str(config.hydra.output_subdir))
+            )
         with open(Path(output_dir, f"{name}.log"), "a", encoding="utf-8") as f:
             f.write(
                 f"snakesweep: this job is run {job.run_id}, computed earlier: its results "
@@ -334,16 +398,36 @@ def _without_hydra(config: DictConfig) -> DictConfig:
     return task_cfg
 
 
-def _save_configs(task_cfg: DictConfig, hydra_cfg: DictConfig, hydra_output: Path) -> None:
+def _hydra_plain(job: Job) -> dict[str, Any]:
+    """``{"hydra": …}`` of a job, as plain data: its base's, with the fields in which jobs
+    differ taken from its own node (converting the whole node costs ~1 ms a job)."""
+    node = job.config.hydra
+    if job.hydra_base is None:
+        plain = OmegaConf.to_container(node, resolve=False, enum_to_str=True)
+        assert isinstance(plain, dict)
+        return {"hydra": plain}
+    hydra = dict(job.hydra_base)
+    for part, key in (*PER_JOB, ("runtime", "output_dir")):
+        field = node[part]._get_node(key)
+        value = (  # as to_container(resolve=False) gives it: interpolations as text
+            OmegaConf.to_container(field, resolve=False)
+            if isinstance(field, ListConfig)
+            else field._value()
+        )
+        hydra[part] = {**hydra[part], key: value}
+    return {"hydra": hydra}
+
+
+def _save_configs(task_cfg: DictConfig, hydra: Mapping[str, Any], hydra_output: Path) -> None:
     """A job's ``.hydra/`` files as ``run_job`` writes them: ``config.yaml`` (the task's),
-    ``hydra.yaml``, ``overrides.yaml``."""
+    ``hydra.yaml``, ``overrides.yaml``; ``hydra``: ``{"hydra": …}`` as plain data."""
     hydra_output.mkdir(parents=True, exist_ok=True)
-    for name, node in (
-        ("config.yaml", task_cfg),
-        ("hydra.yaml", hydra_cfg),
-        ("overrides.yaml", hydra_cfg.hydra.overrides.task),
+    for name, data in (
+        ("config.yaml", OmegaConf.to_container(task_cfg, resolve=False, enum_to_str=True)),
+        ("hydra.yaml", hydra),
+        ("overrides.yaml", hydra["hydra"]["overrides"]["task"]),
     ):
-        (hydra_output / name).write_text(to_yaml(node), encoding="utf-8")
+        (hydra_output / name).write_text(_dump(data), encoding="utf-8")
 
 
 class _CDumper(getattr(yaml, "CDumper", yaml.Dumper)):  # type: ignore[misc]
@@ -356,7 +440,10 @@ _CDumper.add_representer(str, OmegaConfDumper.str_representer)
 def to_yaml(node: Any) -> str:
     """``OmegaConf.to_yaml(node)``, the same text, written by libyaml: the ``.hydra/``
     files of many jobs whose runs were done before cost a fraction of Hydra's time."""
-    container = OmegaConf.to_container(node, resolve=False, enum_to_str=True)
+    return _dump(OmegaConf.to_container(node, resolve=False, enum_to_str=True))
+
+
+def _dump(container: Any) -> str:
     return str(
         yaml.dump(
             container,

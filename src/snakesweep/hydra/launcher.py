@@ -305,7 +305,8 @@ def layout(jobs: Sequence[Job]) -> Layout:
     Hydra's BasicSweeper makes); otherwise one dimension ``job``, Hydra's job number, with
     each such key's value per job (None where a job does not set it) as a coordinate.
     """
-    parsed = [_swept_values(job) for job in jobs]
+    known: dict[str, tuple[str, tuple[str, Coordinate]] | None] = {}  # by override text
+    parsed = [_swept_values(job, known) for job in jobs]
     keys = list(dict.fromkeys(k for keyed in parsed for k in keyed))
     varying = [k for k in keys if len({keyed.get(k, (None,))[0] for keyed in parsed}) > 1]
     values = _values_in_order(parsed, varying)
@@ -317,20 +318,30 @@ def layout(jobs: Sequence[Job]) -> Layout:
     return _grid_layout(varying, values, combos)
 
 
-def _swept_values(job: Job) -> _Keyed:
-    """A job's overrides of the task's config (not Hydra's own), by key."""
+def _swept_values(job: Job, known: dict[str, tuple[str, tuple[str, Coordinate]] | None]) -> _Keyed:
+    """A job's overrides of the task's config (not Hydra's own), by key; each override text
+    parsed once (``known``: what each text gave)."""
     keyed: _Keyed = {}
     for text in job.overrides:
-        ov = parse_override(text)
-        if ov.is_hydra_override():
-            continue
-        value = ov.value()
-        label = ov.get_value_element_as_str()
-        keyed[dimension_name(ov.get_key_element())] = (
-            label,
-            coordinate_of(value, label) if not isinstance(value, (list, dict)) else label,
-        )
+        if text not in known:
+            known[text] = _swept_value(text)
+        entry = known[text]
+        if entry is not None:
+            keyed[entry[0]] = entry[1]
     return keyed
+
+
+def _swept_value(text: str) -> tuple[str, tuple[str, Coordinate]] | None:
+    """An override's dimension, label and coordinate; None for Hydra's own config."""
+    ov = parse_override(text)
+    if ov.is_hydra_override():
+        return None
+    value = ov.value()
+    label = ov.get_value_element_as_str()
+    return dimension_name(ov.get_key_element()), (
+        label,
+        coordinate_of(value, label) if not isinstance(value, (list, dict)) else label,
+    )
 
 
 def _values_in_order(
