@@ -14,7 +14,10 @@ start-up included, as a user runs it. The tools (columns):
 - Hydra's BasicLauncher: `python app.py -m 'x=range(0,K)' 'y=1,2'`, the jobs one after
   another in the app's process (2 cores or not);
 - Hydra's joblib launcher: `hydra/launcher=joblib hydra.launcher.n_jobs=2`;
-- snakesweep's Hydra launcher: `hydra/launcher=snakesweep hydra.launcher.cores=2`.
+- snakesweep's Hydra launcher: `hydra/launcher=snakesweep hydra.launcher.cores=2`;
+- Snakemake's floor: bare `snakemake --cores 2 --scheduler greedy` on a Snakefile of one
+  `shell:` job per point that writes a line (no Python per job, no work, nothing merged):
+  what any tool that keeps Snakemake as its engine pays at least. Not timed on W2.
 
 Hydra's launchers return each job's result to the app; they store and merge nothing.
 
@@ -122,8 +125,25 @@ if __name__ == "__main__":
     main()
 """
 
+FLOOR = """
+K = int(config["half"])
+
+
+rule all:
+    input:
+        expand("floor/{x}_{y}.txt", x=range(K), y=(1, 2)),
+
+
+rule point:
+    output:
+        "floor/{x}_{y}.txt",
+    shell:
+        "echo {wildcards.x} {wildcards.y} > {output}"
+"""
+
 FILES = {
     "peer_task.py": TASK,
+    "Snakefile": FLOOR,
     "conf/config.yaml": CONFIG,
     "app.py": APP,
     "xyz_sweep.py": XYZ,
@@ -138,6 +158,7 @@ class Tool:
     command: Callable[[int, float, str], list[str]]
     resumes: bool  # keeps finished points: a re-run computes only what is missing
     pythonpath: str | None = None  # where its snakesweep comes from, when not installed
+    works: bool = True  # computes f: timed on W2
 
 
 def snakesweep_run(*options: str) -> Callable[[int, float, str], list[str]]:
@@ -178,6 +199,21 @@ def xyzpy_script(k: int, work: float, label: str) -> list[str]:
     return [sys.executable, "xyz_sweep.py", str(k), str(work)]
 
 
+def snakemake_floor(k: int, work: float, label: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--cores",
+        "2",
+        "--scheduler",
+        "greedy",
+        "--config",
+        f"half={k}",  # a one-letter key is refused by Snakemake
+        "--quiet",  # last: it takes values
+    ]
+
+
 TOOLS = {
     "snakesweep": Tool("snakesweep", snakesweep_run(), True),
     "batch-auto": Tool("--batch auto", snakesweep_run("--batch", "auto"), True),
@@ -191,6 +227,7 @@ TOOLS = {
         hydra_app("hydra/launcher=snakesweep", "hydra.launcher.cores=2"),
         True,
     ),
+    "snakemake-floor": Tool("Snakemake floor", snakemake_floor, True, works=False),
     # not by default: snakesweep of another source tree (SNAKESWEEP_BEFORE=…/src), e.g. a
     # `git archive` of an earlier commit, beside the installed one in the same run
     "before": Tool("before", snakesweep_run(), True, os.environ.get("SNAKESWEEP_BEFORE")),
@@ -273,6 +310,8 @@ def measure(tools: list[Tool], args: argparse.Namespace) -> dict[str, dict[str, 
                         timed(tool, root, args.n2 // 2 + 10, 0.0, "more", args.timeout),
                     )
         for tool in order:
+            if not tool.works:
+                continue
             with tempfile.TemporaryDirectory() as tmp:
                 root = project(Path(tmp))
                 note(
@@ -298,7 +337,7 @@ def figures(tool_times: dict[str, list[float]], n1: int, n2: int) -> dict[str, f
         "total": med["n2"],
         "slope": slope,
         "startup": med["n1"] - slope * n1,
-        "work": med["work"],
+        "work": med.get("work"),
         "again": med.get("again"),
         "more": med.get("more"),
     }
@@ -324,7 +363,7 @@ def table(
         for t in tools:
             value = results[t.name][key]
             if value is None:
-                cells.append(f"{'recomputes all':>{width}s}")
+                cells.append(f"{'recomputes all' if key != 'work' else 'not timed':>{width}s}")
                 continue
             if math.isnan(value):
                 cells.append(f"{'failed':>{width}s}")
