@@ -213,10 +213,10 @@ def test_concat_chains_parts_and_its_points_lie_along_point() -> None:
 
 def test_a_sum_of_weighted_domains_is_a_mix_and_plain_terms_stay_chained() -> None:
     d1, d2, d3 = Domain(a=[1]), Domain(b=[2]), Domain(c=[3])
-    assert (0.3 * d1 + 0.7 * d2).to_yaml()["domain"] == {
+    assert (0.3 * d1 + 0.7 * d2).to_dict()["domain"] == {
         "mix": [{"weight": 0.3, "domain": {"a": [1]}}, {"weight": 0.7, "domain": {"b": [2]}}]
     }
-    assert (d1 + 0.5 * d2 + 1.5 * d3).to_yaml()["domain"] == {
+    assert (d1 + 0.5 * d2 + 1.5 * d3).to_dict()["domain"] == {
         "concat": [
             {"a": [1]},
             {"mix": [{"weight": 0.5, "domain": {"b": [2]}}, {"weight": 1.5, "domain": {"c": [3]}}]},
@@ -380,10 +380,27 @@ ROUND_TRIPS = [
 
 @pytest.mark.parametrize("domain", ROUND_TRIPS, ids=range(len(ROUND_TRIPS)))
 def test_yaml_and_python_round_trip(domain: Domain) -> None:
-    text = yaml.safe_dump({"snakesweep": domain.to_yaml()})
-    again = Domain.from_yaml(**yaml.safe_load(text)["snakesweep"])
+    text = domain.to_yaml()
+    assert isinstance(text, str) and yaml.safe_load(text) == domain.to_dict()
+    again = Domain.from_yaml(text)
     assert again == domain
     assert json.dumps(list(again), sort_keys=True) == json.dumps(list(domain), sort_keys=True)
+    assert Domain.from_yaml(domain.to_dict()) == domain
+    assert Domain.from_yaml(**domain.to_dict()) == domain
+    pasted = yaml.safe_dump({"snakesweep": domain.to_dict()})  # a config's node, whole
+    assert Domain.from_yaml(pasted) == domain
+
+
+def test_from_yaml_reads_settings_beside_the_domain_and_its_arguments_win() -> None:
+    d = Domain({"a": [1, 2, 3]}).repeat(2, seed_key="s")
+    assert d.to_dict() == {"domain": {"a": [1, 2, 3]}, "repeats": 2, "seed_key": "s"}
+    assert Domain.from_yaml(d.to_yaml(), repeats=3) == Domain({"a": [1, 2, 3]}).repeat(
+        3, seed_key="s"
+    )
+    with pytest.raises(DomainError, match=r"unknown domain setting\(s\) \['sample'\]"):
+        Domain.from_yaml("domain: {a: [1]}\nsample: 3\n")
+    with pytest.raises(DomainError, match="Domain.from_yaml: is not YAML"):
+        Domain.from_yaml("domain: {a: [1]")
 
 
 def test_len_counts_the_points_and_refuses_what_expansion_refuses() -> None:

@@ -11,6 +11,8 @@ import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
+import yaml
+
 from snakesweep.core.domain_expansion import SETTINGS, Expansion, Settings, expand, settings_of
 from snakesweep.core.domain_grammar import parse_domain, parse_key, to_yaml
 from snakesweep.core.domain_tree import (
@@ -41,8 +43,9 @@ class Domain:
     (``0.3 * d1 + 0.7 * d2``; consecutive weighted terms of a sum form one mix).
     ``repeat(R)`` and ``sample(N, seed=…)`` set the expansion's settings; ``len`` and
     ``iter`` give its points (ordered dicts of key → value). ``Domain.from_yaml(node)``
-    reads the config's grammar; ``to_yaml()`` gives what goes under ``snakesweep:``, and
-    ``Domain.from_yaml(**d.to_yaml())`` is ``d`` again.
+    reads the config's grammar; ``to_dict()`` gives what goes under ``snakesweep:`` (the
+    ``domain`` and its settings), ``to_yaml()`` the same as YAML text, and
+    ``Domain.from_yaml`` reads either back: ``Domain.from_yaml(d.to_yaml()) == d``.
     """
 
     __slots__ = ("_node", "_settings", "_terms", "_weight")
@@ -173,7 +176,20 @@ class Domain:
     @classmethod
     def from_yaml(cls, domain: Any, **settings: Any) -> Domain:
         """A domain written in the config's grammar, with ``samples``, ``seed``,
-        ``repeats`` and ``seed_key`` as ``snakesweep.*`` gives them."""
+        ``repeats`` and ``seed_key`` as ``snakesweep.*`` gives them. ``domain`` is a domain
+        node, or what ``to_dict()`` gives (``{"domain": node, **settings}``, also under a
+        ``snakesweep`` key), or either as YAML text (what ``to_yaml()`` gives); settings
+        given here win over its own."""
+        if isinstance(domain, str):
+            try:
+                domain = yaml.safe_load(domain)
+            except yaml.YAMLError as exc:
+                raise DomainError("Domain.from_yaml", f"is not YAML: {first_line(exc)}") from None
+        if isinstance(domain, Mapping) and set(domain) == {"snakesweep"}:
+            domain = domain["snakesweep"]  # a config's node, pasted whole
+        if _is_options(domain):
+            settings = {**{k: v for k, v in domain.items() if k != "domain"}, **settings}
+            domain = domain["domain"]
         unknown = set(settings) - set(SETTINGS)
         if unknown:
             raise DomainError(
@@ -182,9 +198,14 @@ class Domain:
             )
         return cls._of(parse_domain(domain), settings_of(settings))
 
-    def to_yaml(self) -> dict[str, Any]:
-        """The ``snakesweep:`` options that give this domain: ``domain`` and its settings."""
+    def to_dict(self) -> dict[str, Any]:
+        """The ``snakesweep:`` options that give this domain: ``domain`` and its settings
+        (those that are not the defaults)."""
         return {"domain": to_yaml(self._node), **self._settings.to_yaml()}
+
+    def to_yaml(self) -> str:
+        """``to_dict()`` as YAML text, to paste under ``snakesweep:``."""
+        return str(yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Domain):
@@ -194,7 +215,14 @@ class Domain:
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        return f"Domain.from_yaml(**{self.to_yaml()!r})"
+        return f"Domain.from_yaml({self.to_dict()!r})"
+
+
+def _is_options(node: Any) -> bool:
+    """Whether a mapping is ``snakesweep:`` options (``domain`` and settings; what else it
+    holds is told as an unknown setting), not a domain node: a domain node's key takes a
+    list or a string, never a mapping."""
+    return isinstance(node, Mapping) and isinstance(node.get("domain"), Mapping)
 
 
 def with_grid(domain: Domain, dims: Sequence[Dimension]) -> Domain:
