@@ -30,6 +30,10 @@ def test_load_reads_the_dataset_and_the_run_table(swept: Path) -> None:
     assert res.runs["x"].tolist() == [1, 2]
     assert res.runs["score"].tolist() == [1.0, 2.0]
     assert dict(res.dataset.sizes) == {"x": 2, "step": 3}
+    assert repr(res) == f"<Results {str(swept / 'results')!r}: 2 runs (2 done)>"
+    shown = res.filter(x=2)._repr_html_()  # what a notebook shows
+    assert "1 run (1 done)</p>" in shown and "xr-wrap" in shown  # xarray's own view
+    assert res.runs["run_id"][1] in shown and res.runs["run_id"][0] not in shown
 
 
 @pytest.mark.slow
@@ -39,10 +43,36 @@ def test_filter_by_scalar_list_predicate_and_status(swept: Path) -> None:
     assert res.filter(x=[1, 2], status="done").runs["x"].tolist() == [1, 2]
     assert res.filter(score=lambda s: s > 1.5).runs["x"].tolist() == [2]
     assert len(res.filter(status="failed")) == 0
-    masked = res.filter(x=2).dataset
-    assert masked["score"].values[0] != masked["score"].values[0]  # NaN: not selected
+    assert res.filter(x=2).dataset["score"].values.tolist() == [2.0]  # selected, as .sel
     with pytest.raises(ResultsError, match=r"filter: no column 'model' in .*known: .*x"):
         res.filter(model="mlp")
+
+
+@pytest.mark.slow
+def test_a_filter_selects_along_swept_dimensions_and_masks_what_is_no_grid(
+    logging_project: Path,
+) -> None:
+    """As an xarray user expects: filtering on a swept key drops the other values of its
+    dimension; cells that are no run of the filter's inside the selection are NaN."""
+    out = cli("run", "x=1,2", "seed=7,8,9", "--cores", "2", cwd=logging_project)
+    assert out.returncode == 0, out.stderr
+    res = snakesweep.load(logging_project / "results")
+    assert dict(res.dataset.sizes) == {"x": 2, "seed": 3, "step": 3}
+
+    kept = res.filter(seed=[9, 7]).dataset
+    assert dict(kept.sizes) == {"x": 2, "seed": 2, "step": 3}
+    assert kept["seed"].values.tolist() == [7, 9]  # in the sweep's order
+    assert kept["score"].values.tolist() == [[1.0, 1.0], [2.0, 2.0]]  # nothing masked
+    assert kept.equals(res.dataset.sel(seed=[7, 9]))
+
+    runs = res.runs.set_index(["x", "seed"])["run_id"]
+    diagonal = res.filter(run_id=[runs[1, 7], runs[2, 8]]).dataset  # no grid: masked
+    assert dict(diagonal.sizes) == {"x": 2, "seed": 2, "step": 3}
+    assert diagonal["score"].values.tolist()[0][0] == 1.0
+    assert diagonal["score"].values.tolist()[1][1] == 2.0
+    assert all(v != v for v in (diagonal["score"][0, 1].item(), diagonal["score"][1, 0].item()))
+
+    assert dict(res.filter(status="failed").dataset.sizes) == {"x": 0, "seed": 0, "step": 3}
 
 
 @pytest.mark.slow

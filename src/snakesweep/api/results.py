@@ -32,6 +32,8 @@ __all__ = [
 
 RUN_COLUMNS = ("run_id", "status", "duration", "debug", "commit")
 """The columns of ``runs.csv`` that are not swept keys or results."""
+HEAD = 10
+"""Rows of the run table a notebook shows."""
 
 
 def load(results: str | os.PathLike[str] = "results") -> Results:
@@ -91,12 +93,23 @@ class Results:
 
     @property
     def dataset(self) -> Any:
-        """The sweep's Dataset (opened lazily); filtered, the other runs' cells masked."""
+        """The sweep's Dataset (opened lazily). Filtered, it is selected along each swept
+        dimension to the values its runs have, as ``.sel`` would (``filter(model="mlp")``
+        leaves ``model`` one long); the cells of that selection that are no run of the
+        filter's (a filter on a result, or on several keys' combinations, need not pick
+        a whole grid) are masked: NaN, ``run_id`` included."""
         ds = self._sweep
         if self._selected is None:
             return ds
+        import numpy as np
+
         keep = ds["run_id"].isin(list(self._selected))
-        return ds.where(keep)
+        dims = keep.dims
+        chosen = {
+            dim: np.flatnonzero(keep.any(dim=[d for d in dims if d != dim]).values) for dim in dims
+        }
+        ds, keep = ds.isel(chosen), keep.isel(chosen)
+        return ds if bool(keep.all()) else ds.where(keep)
 
     @property
     def keys(self) -> list[str]:
@@ -107,7 +120,28 @@ class Results:
         return len(self.run_ids)
 
     def __repr__(self) -> str:
-        return f"<Results {str(self.root)!r}: {len(self)} runs>"
+        return f"<Results {str(self.root)!r}: {self._size()}{self._counts()}>"
+
+    def _repr_html_(self) -> str:
+        """In a notebook: the counts by status, the Dataset's own view, the run table's
+        first rows."""
+        from html import escape
+
+        runs = self.runs
+        return (
+            f"<div><p><b>Results</b> <code>{escape(str(self.root))}</code>: {self._size()}"
+            f"{escape(self._counts())}</p>"
+            f"{self.dataset._repr_html_()}"
+            f"<details><summary>runs ({len(runs)}; the first {min(len(runs), HEAD)})"
+            f"</summary>{runs.head(HEAD).to_html(index=False)}</details></div>"
+        )
+
+    def _size(self) -> str:
+        return f"{len(self)} run{'' if len(self) == 1 else 's'}"
+
+    def _counts(self) -> str:
+        counts = self.runs["status"].value_counts()
+        return f" ({', '.join(f'{n} {s}' for s, n in counts.items())})" if len(counts) else ""
 
     def over_repeats(self) -> Any:
         """The Dataset with ``repeat`` reduced to mean, std and count (see ``over_repeats``)."""
@@ -119,7 +153,8 @@ class Results:
         """The runs whose columns match: a scalar (equal), a list (one of), or a predicate.
 
         Keys are columns of the run table: ``status``, the swept keys (``model``,
-        ``optimizer.lr``) and scalar results.
+        ``optimizer.lr``) and scalar results. Its ``dataset`` is selected along the swept
+        dimensions (as ``.sel``), and masked only where its runs form no grid.
         """
         table = self.runs
         if status is not None:
