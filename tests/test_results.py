@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -73,6 +74,28 @@ def test_a_filter_selects_along_swept_dimensions_and_masks_what_is_no_grid(
     assert all(v != v for v in (diagonal["score"][0, 1].item(), diagonal["score"][1, 0].item()))
 
     assert dict(res.filter(status="failed").dataset.sizes) == {"x": 0, "seed": 0, "step": 3}
+
+
+@pytest.mark.slow
+def test_plot_draws_as_the_report_does_or_along_the_dimensions_asked_for(swept: Path) -> None:
+    res = snakesweep.load(swept / "results")
+
+    def drawn(figure: Any) -> list[Any]:  # the panels with lines
+        return [ax for ax in figure.axes if ax.get_visible() and ax.get_lines()]
+
+    (curves,) = drawn(res.plot("loss"))  # as the report: curves over step, a line per x
+    assert curves.get_xlabel() == "step" and len(curves.get_lines()) == 2
+    panels = drawn(res.plot("loss", x="step", col="x"))
+    assert len(panels) == 2 and [len(ax.get_lines()) for ax in panels] == [1, 1]
+    (by_x,) = drawn(res.plot("loss", x="x", hue="step"))
+    assert by_x.get_xlabel() == "x" and len(by_x.get_lines()) == 3
+    (only,) = drawn(res.filter(x=2).plot("loss", x="step"))  # the filter's runs alone
+    assert len(only.get_lines()) == 1
+    assert type(res.plot()).__name__ == "Figure"  # the first numeric result
+    with pytest.raises(ResultsError, match=r"plot: loss: col='seed' is not a dimension .*x, step"):
+        res.plot("loss", col="seed")
+    with pytest.raises(ResultsError, match=r"plot: no variable 'lost' in .*; numeric: .*loss"):
+        res.plot("lost")
 
 
 @pytest.mark.slow

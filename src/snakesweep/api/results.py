@@ -143,6 +143,37 @@ class Results:
         counts = self.runs["status"].value_counts()
         return f" ({', '.join(f'{n} {s}' for s, n in counts.items())})" if len(counts) else ""
 
+    def plot(
+        self,
+        var: str | None = None,
+        *,
+        x: str | None = None,
+        hue: str | None = None,
+        col: str | None = None,
+    ) -> Any:
+        """A picture of the result ``var`` (default: the first numeric one) of these runs,
+        as the report draws it (``snakesweep.view.pictures``): a matplotlib ``Figure``
+        (Agg canvas; a notebook shows it). What the dimensions' roles choose, or lines over
+        ``x``, one per value of ``hue``, a panel per value of ``col`` (and of any other
+        dimension). ``ResultsError`` naming a variable or dimension it lacks."""
+        from snakesweep.view.dimensions import NothingToShow, numeric_variables
+        from snakesweep.view.pictures import NotNumeric, draw_variable
+
+        ds = self.dataset
+        names, skipped = numeric_variables(ds)
+        if var is None:
+            if not names:
+                raise ResultsError(f"plot: {NothingToShow(skipped).reason}")
+            var = names[0]
+        if var not in ds.data_vars:
+            raise ResultsError(
+                f"plot: no variable {var!r} in {self.root / SWEEP}; numeric: {', '.join(names)}"
+            )
+        try:
+            return draw_variable(ds, var, x=x, hue=hue, col=col)
+        except (NotNumeric, ValueError) as exc:
+            raise ResultsError(f"plot: {var}: {exc}") from None
+
     def over_repeats(self) -> Any:
         """The Dataset with ``repeat`` reduced to mean, std and count (see ``over_repeats``)."""
         return over_repeats(self.dataset)

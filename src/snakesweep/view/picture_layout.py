@@ -59,6 +59,7 @@ __all__ = [
     "Choice",
     "axis_of",
     "choose",
+    "chosen",
     "dim_label",
     "facet_title",
     "figure_size",
@@ -137,6 +138,34 @@ def choose(data: xr.DataArray) -> Choice:
         return _bars(data, categorical)
     x = clock or max(numeric, key=lambda d: data.sizes[d])  # the first of the largest
     return _lines(data, x, categorical, [d for d in numeric if d != x])
+
+
+def chosen(
+    data: xr.DataArray, x: str | None = None, hue: str | None = None, col: str | None = None
+) -> Choice:
+    """``choose(data)``, or, with any of ``x``, ``hue`` and ``col`` given, lines over ``x``
+    (``choose``'s x axis when not given), a line per value of ``hue``, a panel per value of
+    ``col`` and of every other dimension. ``ValueError`` naming a dimension ``data`` lacks."""
+    if x is None and hue is None and col is None:
+        return choose(data)
+    dims = [str(d) for d in data.dims]
+    given = {role: d for role, d in (("x", x), ("hue", hue), ("col", col)) if d is not None}
+    for role, dim in given.items():
+        if dim not in dims:
+            raise ValueError(
+                f"{role}={dim!r} is not a dimension of this variable; "
+                f"its dimensions: {', '.join(dims) or 'none'}"
+            )
+    if len(set(given.values())) < len(given):
+        raise ValueError(f"x, hue and col are different dimensions, not {given}")
+    if x is None:
+        auto = choose(data).x
+        rest = [d for d in dims if d not in (hue, col)]
+        x = auto if auto in rest else max(rest, key=lambda d: data.sizes[d], default=None)
+    if x is None:
+        raise ValueError(f"nothing to draw along: every dimension is taken ({given})")
+    facets = (*([col] if col else []), *(d for d in dims if d not in (x, hue, col)))
+    return Choice("lines", x, (hue,) if hue else (), None, facets)
 
 
 def _points(

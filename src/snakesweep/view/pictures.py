@@ -95,17 +95,26 @@ def _place(ax: Axes, axis: Axis, which: Literal["x", "y"]) -> None:
 
 
 def draw_variable(
-    dataset: xr.Dataset, name: str, *, figure: Figure | SubFigure | None = None
+    dataset: xr.Dataset,
+    name: str,
+    *,
+    figure: Figure | SubFigure | None = None,
+    x: str | None = None,
+    hue: str | None = None,
+    col: str | None = None,
 ) -> Figure:
     """Draw the numeric variable ``name`` of ``dataset`` (a sweep's, or a slice of it) and
     return the figure: a new one on matplotlib's Agg canvas, or the one that holds
-    ``figure`` (a figure or subfigure to draw into). Raises ``KeyError`` for a variable
-    ``dataset`` lacks and ``NotNumeric`` for one that is not numbers."""
+    ``figure`` (a figure or subfigure to draw into). ``x``, ``hue``, ``col``: lines over
+    ``x``, one per value of ``hue``, a panel per value of ``col`` (``layout.chosen``),
+    instead of what the dimensions' roles choose. Raises ``KeyError`` for a variable
+    ``dataset`` lacks, ``NotNumeric`` for one that is not numbers, and ``ValueError`` for
+    a dimension it lacks."""
     var = dataset[name]
     if var.dtype.kind not in "biuf":
         raise NotNumeric(name, var.dtype)
     data, spread = over_repeat(var)
-    choice = layout.choose(data)
+    choice = layout.chosen(data, x, hue, col)
     panels = list(layout.panels(data, choice.facets))
     shown = panels[: layout.MAX_PANELS]
     ncols, nrows = layout.panel_grid(data, choice.facets, len(shown))
