@@ -67,6 +67,9 @@ def test_plan_table_and_status_before_running(project: Path) -> None:
     [
         (["x=range("], "override 'x=range('"),
         (["nokey=1,2"], "Could not override 'nokey'"),
+        (["ofset=2"], "Could not override 'ofset'. To append to your config use +ofset=2"),
+        (["ofset=2"], "is not in struct; did you mean offset?\n"),  # a value
+        (["ofset=1,2"], "+ofset=1; did you mean offset?\n"),  # a sweep: named by its point
         (["x=interval(0,1)"], "override 'x=interval(0,1)'"),
         (["-cn", "nothere"], "'nothere'"),
         (["-cd", "noconf"], "noconf"),

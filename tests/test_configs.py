@@ -207,3 +207,16 @@ def test_typed_structured_configs_take_the_exact_path(tmp_path: Path) -> None:
         resolved = [composer.resolve_point([f"lr={v}"]) for v in (1, 2)]
     assert resolved == [{"lr": 1.0, "steps": 5, "copy": 5.0}, {"lr": 2.0, "steps": 5, "copy": 5.0}]
     assert isinstance(resolved[0]["lr"], float) and isinstance(resolved[0]["copy"], float)
+
+
+def test_a_key_the_config_lacks_gets_the_closest_keys_at_its_first_missing_part() -> None:
+    from omegaconf import OmegaConf
+
+    from snakesweep.core.configs import did_you_mean
+
+    cfg = OmegaConf.create({"optimizer": {"lr": 0.1, "steps": 60}, "n_points": 3, "seed": 0})
+    assert did_you_mean(cfg, "n_point") == "; did you mean n_points?"
+    assert did_you_mean(cfg, "optimizer.lrr") == "; did you mean optimizer.lr?"
+    assert did_you_mean(cfg, "optimzer.lr") == "; did you mean optimizer.lr?"  # the rest kept
+    assert did_you_mean(cfg, "seed.value") == ""  # seed is a value: nothing under it
+    assert did_you_mean(cfg, "zzz") == ""

@@ -320,7 +320,7 @@ class Composer:
             if not (ov.is_delete() or ov.package or isinstance(ov.value(), (dict, list))):
                 cfg = OmegaConf.create(plain_compose.along(base.plain, path))  # all it depends on
                 OmegaConf.set_struct(cfg, bool(OmegaConf.is_struct(base.cfg)))
-                self._apply([ov], cfg)
+                self._apply([ov], cfg, base.cfg)
                 try:
                     value = plain_compose.lookup(OmegaConf.to_container(cfg, resolve=False), path)
                 except KeyError:
@@ -336,7 +336,9 @@ class Composer:
         return self._effects[key]
 
     @staticmethod
-    def _apply(values: list[Any], cfg: Any) -> None:
+    def _apply(values: list[Any], cfg: Any, whole: Any = None) -> None:
+        """Hydra's override logic on ``cfg``; ``OverrideError`` naming the override it
+        refused, with the keys closest to a missing one in ``whole`` (default ``cfg``)."""
         from hydra._internal.config_loader_impl import ConfigLoaderImpl
         from hydra.errors import HydraException
         from omegaconf.errors import OmegaConfBaseException
@@ -345,10 +347,16 @@ class Composer:
             ConfigLoaderImpl._apply_overrides_to_config(values, cfg)
         except (HydraException, OmegaConfBaseException) as exc:
             culprit = next(
-                (o.input_line for o in values if f"'{o.key_or_group}'" in str(exc)),
-                " ".join(o.input_line for o in values),
+                (o for o in values if f"'{o.key_or_group}'" in str(exc)),
+                None,
             )
-            raise OverrideError(culprit, first_line(exc)) from None
+            if culprit is None:
+                raise OverrideError(
+                    " ".join(o.input_line for o in values), first_line(exc)
+                ) from None
+            known = cfg if whole is None else whole
+            hint = did_you_mean(known, culprit.key_or_group) if _missing_key(exc) else ""
+            raise OverrideError(culprit.input_line, first_line(exc) + hint) from None
 
     def _value_override(self, text: str) -> bool:
         """Whether Hydra applies this override to values (not to the defaults list)."""
@@ -392,7 +400,8 @@ class Composer:
                 None,
             )
             if culprit is not None:
-                raise OverrideError(culprit, msg) from None
+                hint = self._hint(overrides, culprit, run_mode) if _missing_key(exc) else ""
+                raise OverrideError(culprit, msg + hint) from None
             raise ConfigError(f"config {self.config_name!r}", msg) from None
         except OSError as exc:  # Hydra looks each override's key up as a group's directory
             culprit = next(
@@ -413,8 +422,46 @@ class Composer:
                 del cfg["hydra"]
         return cfg
 
+    def _hint(self, overrides: list[str], culprit: str, run_mode: Any) -> str:
+        """``did_you_mean`` for the key of ``culprit``, in the config the other overrides
+        compose (an error's path: composed again); "" when that fails too."""
+        try:
+            cfg = self._compose([o for o in overrides if o != culprit], run_mode)
+        except (ConfigError, OverrideError):
+            return ""
+        return did_you_mean(cfg, culprit.split("=")[0].lstrip("+~"))
+
 
 _UNKNOWN = object()
+
+
+def _missing_key(exc: BaseException) -> bool:
+    """Whether Hydra or OmegaConf refused an override for a key the config lacks."""
+    text = f"{exc} {exc.__cause__ or ''}"
+    return "not in struct" in text or "Could not override" in text
+
+
+def did_you_mean(cfg: Any, key: str) -> str:
+    """``"; did you mean a.b?"`` for a dotted ``key`` that ``cfg`` lacks: the keys closest to
+    its first missing part, among that part's siblings, with the rest of the path; "" when
+    none is close."""
+    import difflib
+
+    from omegaconf import DictConfig
+
+    node, done = cfg, list[str]()
+    parts = key.split(".")
+    for i, part in enumerate(parts):
+        if not isinstance(node, DictConfig):
+            return ""
+        if part not in node:
+            keys = [str(k) for k in node.keys()]
+            close = difflib.get_close_matches(part, keys, n=3, cutoff=0.6)
+            paths = [".".join([*done, c, *parts[i + 1 :]]) for c in close]
+            return f"; did you mean {' or '.join(paths)}?" if paths else ""
+        node = node._get_node(part)
+        done.append(part)
+    return ""
 
 
 class _Base:
