@@ -484,3 +484,25 @@ def test_python_operators_refuse_settings_inside_a_combination() -> None:
         Domain(a=[1]).repeat(2) * Domain(b=[2])
     with pytest.raises(DomainError, match="weight of part 1 is negative"):
         -0.5 * Domain(a=[1])
+
+
+def test_from_yaml_reads_text_as_a_config_file_does_and_a_configs_snakesweep_node() -> None:
+    assert list(Domain.from_yaml("lr: [1e-4, 1e-3]")) == [{"lr": 0.0001}, {"lr": 0.001}]
+    texts = Domain({"s": ["1e-4", "1", "true", "null"]})  # strings that read as other things
+    assert Domain.from_yaml(texts.to_yaml()) == texts
+    config = (
+        "snakesweep:\n  experiment: m:f\n  pictures: true\n  domain: {a: [1, 2]}\n  repeats: 2\n"
+    )
+    assert Domain.from_yaml(config) == Domain({"a": [1, 2]}).repeat(
+        2
+    )  # its other options: not ours
+    with pytest.raises(DomainError, match=r"snakesweep.domain: expected a mapping .*got 'm:fn'"):
+        Domain.from_yaml("domain: m:fn\nrepeats: 2\n")
+
+
+def test_a_domain_read_back_sums_as_the_expression_that_wrote_it() -> None:
+    a, b, c = Domain(a=[1]), Domain(b=[2]), Domain(c=[3])
+    for written in (0.3 * a + 0.7 * b, a + 0.5 * b + 1.5 * c, a + b):
+        read = Domain.from_yaml(written.to_yaml())
+        assert read + 0.5 * c == written + 0.5 * c  # a mix grows, it does not nest
+        assert read + c == written + c

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +76,63 @@ def test_a_filter_selects_along_swept_dimensions_and_masks_what_is_no_grid(
     assert all(v != v for v in (diagonal["score"][0, 1].item(), diagonal["score"][1, 0].item()))
 
     assert dict(res.filter(status="failed").dataset.sizes) == {"x": 0, "seed": 0, "step": 3}
+    with pytest.raises(ResultsError, match=r"plot: loss: no run to draw \(0 runs here\)"):
+        res.filter(status="failed").plot("loss", x="step")
+
+
+@pytest.mark.slow
+def test_filtered_parts_one_after_another_beside_the_whole_do_not_crash(tmp_path: Path) -> None:
+    """Each filtered part opened the file for itself and kept a lazy view of it; with the
+    whole sweep open beside them, netCDF's library crashed (SIGSEGV) a few parts on."""
+    write(
+        tmp_path / "conf" / "config.yaml",
+        """
+        snakesweep:
+          experiment: exp:main
+          domain:
+            a: [1, 2, 3]
+            b: [x, y]
+          repeats: 2
+        a: 0
+        b: x
+        seed: 0
+        """,
+    )
+    write(
+        tmp_path / "exp.py",
+        """
+        import numpy
+
+
+        def main(cfg, run):
+            if cfg.a == 3 and cfg.b == "y":
+                raise RuntimeError("boom")
+            for s in range(3):
+                run.log(step=s, loss=float(cfg.a) / (s + 1))
+            return {"score": float(cfg.a) * 2, "maybe": float("nan") if cfg.b == "x" else 1.0,
+                    "flag": cfg.b == "x", "curve": numpy.arange(5) * cfg.a}
+        """,
+    )
+    swept = cli("run", "--cores", "2", cwd=tmp_path)
+    assert swept.returncode == 1 and "2 of 12 runs failed" in swept.stderr  # a=3, b=y
+    script = """
+import snakesweep
+r = snakesweep.load("results")
+whole = r.dataset
+for f in [dict(a=2), dict(a=[3, 1]), dict(b="y"), dict(status="done"),
+          dict(score=lambda v: v > 4)]:
+    part = r.filter(**f).dataset
+    part.identical(whole)
+    print(dict(part.sizes))
+"""
+    parts = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert parts.returncode == 0, parts.stderr
+    assert (
+        parts.stdout.splitlines()[-1]
+        == "{'a': 1, 'b': 1, 'repeat': 2, 'curve_dim_0': 5, 'step': 3}"  # a=3, b=x
+    )
 
 
 @pytest.mark.slow

@@ -108,8 +108,8 @@ class Results:
         chosen = {
             dim: np.flatnonzero(keep.any(dim=[d for d in dims if d != dim]).values) for dim in dims
         }
-        ds, keep = ds.isel(chosen), keep.isel(chosen)
-        return ds if bool(keep.all()) else ds.where(keep)
+        ds, keep = ds.isel(chosen).load(), keep.isel(chosen)  # read now, as `where` would:
+        return ds if bool(keep.all()) else ds.where(keep)  # no view of a file left behind
 
     @property
     def keys(self) -> list[str]:
@@ -167,8 +167,11 @@ class Results:
             var = names[0]
         if var not in ds.data_vars:
             raise ResultsError(
-                f"plot: no variable {var!r} in {self.root / SWEEP}; numeric: {', '.join(names)}"
+                f"plot: no variable {var!r} in {self.root / SWEEP}; numeric: "
+                f"{', '.join(names) or 'none'}"
             )
+        if not len(self) or 0 in ds[var].shape:
+            raise ResultsError(f"plot: {var}: no run to draw ({self._size()} here{self._counts()})")
         try:
             return draw_variable(ds, var, x=x, hue=hue, col=col)
         except (NotNumeric, ValueError) as exc:
@@ -206,7 +209,11 @@ class Results:
                 hit = column == wanted
             mask = hit if mask is None else mask & hit
         chosen = table if mask is None else table[mask]
-        return Results(self.root, chosen["run_id"].tolist())
+        part = Results(self.root, chosen["run_id"].tolist())
+        for shared in ("_table", "_sweep"):  # what is read already: one open file, not one
+            if shared in self.__dict__:  #   per filtered part (netCDF's library crashed so)
+                part.__dict__[shared] = self.__dict__[shared]
+        return part
 
     # -- as tables -----------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from snakesweep.core.domain_tree import (
     DomainError,
     Key,
     Node,
+    Op,
     Value,
     check_weights,
     combine,
@@ -68,7 +69,7 @@ class Domain:
     ) -> Domain:
         d = cls.__new__(cls)
         d._node, d._settings, d._weight = node, settings, None
-        d._terms = terms if terms is not None else ((None, node),)
+        d._terms = terms if terms is not None else _terms_of(node)
         return d
 
     # -- settings
@@ -181,13 +182,24 @@ class Domain:
         ``snakesweep`` key), or either as YAML text (what ``to_yaml()`` gives); settings
         given here win over its own."""
         if isinstance(domain, str):
+            from omegaconf._utils import get_yaml_loader  # YAML as a config file reads
+
             try:
-                domain = yaml.safe_load(domain)
+                domain = yaml.load(domain, Loader=get_yaml_loader())  # noqa: S506 - safe
             except yaml.YAMLError as exc:
                 raise DomainError("Domain.from_yaml", f"is not YAML: {first_line(exc)}") from None
         if isinstance(domain, Mapping) and set(domain) == {"snakesweep"}:
-            domain = domain["snakesweep"]  # a config's node, pasted whole
+            node = domain["snakesweep"]  # a config's node, pasted whole: its other options
+            if isinstance(node, Mapping) and "domain" in node:  # (experiment, …) are not ours
+                domain = {k: v for k, v in node.items() if k == "domain" or k in SETTINGS}
         if _is_options(domain):
+            if not isinstance(domain["domain"], Mapping):
+                raise DomainError(
+                    "snakesweep.domain",
+                    f"expected a mapping of keys to values or an operator, got "
+                    f"{domain['domain']!r} (a Python domain, 'module:function', is the "
+                    "config's: Domain.from_yaml reads the grammar)",
+                )
             settings = {**{k: v for k, v in domain.items() if k != "domain"}, **settings}
             domain = domain["domain"]
         unknown = set(settings) - set(SETTINGS)
@@ -204,8 +216,19 @@ class Domain:
         return {"domain": to_yaml(self._node), **self._settings.to_yaml()}
 
     def to_yaml(self) -> str:
-        """``to_dict()`` as YAML text, to paste under ``snakesweep:``."""
-        return str(yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True))
+        """``to_dict()`` as YAML text, to paste under ``snakesweep:`` (written as OmegaConf
+        writes a config: a string that would read as a number is quoted)."""
+        from omegaconf._utils import get_omega_conf_dumper
+
+        return str(
+            yaml.dump(
+                self.to_dict(),
+                Dumper=get_omega_conf_dumper(),
+                default_flow_style=False,
+                sort_keys=False,
+                allow_unicode=True,
+            )
+        )
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Domain):
@@ -221,8 +244,26 @@ class Domain:
 def _is_options(node: Any) -> bool:
     """Whether a mapping is ``snakesweep:`` options (``domain`` and settings; what else it
     holds is told as an unknown setting), not a domain node: a domain node's key takes a
-    list or a string, never a mapping."""
-    return isinstance(node, Mapping) and isinstance(node.get("domain"), Mapping)
+    list or a string, never a mapping; ``domain`` beside settings alone is options too."""
+    if not isinstance(node, Mapping) or "domain" not in node:
+        return False
+    others = set(node) - {"domain"}
+    return isinstance(node["domain"], Mapping) or (bool(others) and others <= set(SETTINGS))
+
+
+def _terms_of(node: Node) -> tuple[tuple[float | None, Node], ...]:
+    """The terms of a sum that make ``node`` (a mix's weighted parts; a concatenation's
+    parts, its mixes' weighted ones), so that ``+`` extends a domain read from YAML as it
+    extends the expression that wrote it."""
+    if isinstance(node, Op) and node.kind == "mix":
+        return tuple(zip(node.weights, node.parts, strict=True))
+    if isinstance(node, Op) and node.kind == "concat":
+        terms: list[tuple[float | None, Node]] = []
+        for part in node.parts:
+            mixed = isinstance(part, Op) and part.kind == "mix"
+            terms.extend(_terms_of(part) if mixed else [(None, part)])
+        return tuple(terms)
+    return ((None, node),)
 
 
 def with_grid(domain: Domain, dims: Sequence[Dimension]) -> Domain:

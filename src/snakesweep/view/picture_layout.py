@@ -157,7 +157,8 @@ def chosen(
                 f"its dimensions: {', '.join(dims) or 'none'}"
             )
     if len(set(given.values())) < len(given):
-        raise ValueError(f"x, hue and col are different dimensions, not {given}")
+        named = ", ".join(f"{role}={dim!r}" for role, dim in given.items())
+        raise ValueError(f"x, hue and col name different dimensions, not {named}")
     if x is None:
         auto = choose(data).x
         rest = [d for d in dims if d not in (hue, col)]

@@ -29,6 +29,7 @@ from snakesweep import store
 from snakesweep.errors import SnakesweepError
 from snakesweep.view import picture_layout as layout
 from snakesweep.view.dimensions import (
+    REPEAT,
     NothingToShow,
     combinations,
     is_categorical,
@@ -113,6 +114,11 @@ def draw_variable(
     var = dataset[name]
     if var.dtype.kind not in "biuf":
         raise NotNumeric(name, var.dtype)
+    if REPEAT in var.dims and REPEAT in (x, hue, col):
+        raise ValueError(
+            f"{REPEAT!r} is averaged over: the picture draws the mean ± std of the repeats "
+            f"(filter(repeat=…) draws one)"
+        )
     data, spread = over_repeat(var)
     choice = layout.chosen(data, x, hue, col)
     panels = list(layout.panels(data, choice.facets))
