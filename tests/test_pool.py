@@ -147,3 +147,36 @@ def test_snakesweep_run_gives_snakemake_a_job_per_few_runs_computed_in_its_pool(
     assert alone.returncode == 0, alone.stderr  # --batch 1: a job per run, as before
     logs = "".join(p.read_text() for p in (project / ".snakemake" / "log").glob("*.log"))
     assert len(re.findall(r"^localrule run_experiment:", logs, re.M)) == 4
+
+
+@pytest.mark.slow
+def test_a_run_in_the_pool_finds_the_modules_a_fresh_process_would(tmp_path: Path) -> None:
+    """The pool imports what runs need and nothing the merge or the report would like
+    warm (a first run that sets MPLBACKEND before importing matplotlib gets that backend),
+    and no rerun for runs that do not use it."""
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "config.yaml").write_text(
+        "snakesweep:\n  experiment: plotexp:main\n  domain: {x: [1, 2, 3]}\nx: 0\n"
+    )
+    (tmp_path / "plotexp.py").write_text(
+        "import os\nimport sys\n\n\n"
+        "def main(cfg):\n"
+        "    already = {m: float(m in sys.modules) for m in ('matplotlib', 'rerun')}\n"
+        "    os.environ['MPLBACKEND'] = 'pdf'\n"
+        "    import matplotlib.pyplot\n\n"
+        "    pdf = float(matplotlib.get_backend() == 'pdf')\n"
+        "    return {'pdf': pdf, 'had_matplotlib': already['matplotlib'],\n"
+        "            'had_rerun': already['rerun']}\n"
+    )
+    out = snakesweep("run", "--cores", "2", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    pids = {
+        json.loads(p.read_text())["pid"]
+        for p in (tmp_path / "results" / "runs").glob("*/meta.json")
+    }
+    assert len(pids) <= 2  # the pool's workers ran them
+    with xr.open_dataset(tmp_path / "results" / "sweep.nc") as ds:
+        assert ds["pdf"].values.tolist() == [1.0, 1.0, 1.0]
+        assert ds["had_rerun"].values.tolist() == [0.0, 0.0, 0.0]
+        # each worker's first run finds no matplotlib (a later one, what an earlier imported)
+        assert ds["had_matplotlib"].values.tolist().count(0.0) >= len(pids)

@@ -3,8 +3,7 @@
 Python start-up plus heavy imports (numpy, xarray, the experiment's own) cost about half a
 second per run; a bare Snakemake ``shell:`` job costs ~25 ms. So a sweep started on the
 local executor starts this pool once (the Snakefile's ``onstart``): a master process listens
-on 127.0.0.1, imports what the runs need (and the merge's and the report's, which a worker
-runs too: ``PRELOADED``, ``IDLE_PRELOADED``), and forks one worker per core. Each Snakemake job
+on 127.0.0.1, imports what the runs need, and forks one worker per core. Each Snakemake job
 is a few lines of bash (``_client.sh``) that send the run id with the pool's random token
 and wait for the reply; a worker runs the config with ``execute_run`` exactly as the
 in-process fallback does, and gives the next run the process as it found it (the working
@@ -65,16 +64,6 @@ PROGRAMS = {"merge": "snakesweep.merge.sweep", "report": "snakesweep.view.report
 imported: they sit above this layer, and run here only as the programs they are."""
 NOT_HERE = 100
 """A reply's code when the job should do the rest itself, in a fresh process."""
-PRELOADED = ("matplotlib.figure", "matplotlib.backends.backend_agg", *PROGRAMS.values())
-"""Imported by the master before it forks, besides what runs need, so that the report's
-worker does not import them (~0.35 s): matplotlib without ``pyplot`` starts no thread and
-picks no backend."""
-IDLE_PRELOADED = ("rerun", "rerun.blueprint")
-"""Imported by each worker once it is idle (no job yet: Snakemake is still starting), so that
-the merge's worker does not import them (~0.4 s). Not by the master: rerun's import starts
-a tokio runtime's threads, which a fork would not copy."""
-IDLE = 0.05
-"""Seconds without a job after which a worker counts as idle."""
 
 
 class Pool:
@@ -301,8 +290,7 @@ def _work(listener: socket.socket, master: int, token: str, report: socket.socke
     A run is taken (the job told ``taken``) only once the master knows of it and holds the
     job's connection, so that whatever becomes of this worker the job hears what became of
     its run; a job whose run was not taken runs it itself."""
-    listener.settimeout(IDLE)
-    idle_preloaded = False
+    listener.settimeout(1.0)
     plans: dict[str, Plan] = {}
     conn: socket.socket | None = None
     # a process the experiment forks must not hold the job's connection or our pipes open
@@ -316,11 +304,6 @@ def _work(listener: socket.socket, master: int, token: str, report: socket.socke
         try:
             conn, _ = listener.accept()
         except TimeoutError:
-            if not idle_preloaded:
-                idle_preloaded = True
-                _preload(IDLE_PRELOADED)
-                threads = threading.active_count()  # rerun's, not a run's
-                listener.settimeout(1.0)
             continue
         with conn:
             kind, fields = "request", list[str]()
@@ -494,16 +477,7 @@ def _warm_up(plan_file: str) -> Plan | None:
     except Exception:  # noqa: BLE001 - each run reports its own error
         return None
     warm_up(plan)
-    _preload(PRELOADED)
     return plan
-
-
-def _preload(names: tuple[str, ...]) -> None:
-    for name in names:
-        try:
-            importlib.import_module(name)
-        except Exception:  # noqa: BLE001 - the job that needs it reports what is wrong
-            pass
 
 
 def _device_options(plan_file: str) -> Options | None:
