@@ -738,6 +738,10 @@ def test_the_job_composer_composes_as_hydra_does(
             assert OmegaConf.to_yaml(ours) == OmegaConf.to_yaml(hydras) == to_yaml(ours)
             assert OmegaConf.get_type(ours, "hydra") is OmegaConf.get_type(hydras, "hydra")
             assert OmegaConf.is_struct(ours) and OmegaConf.is_struct(hydras)
+            # the validation's config goes to the first job that takes it; the same
+            # overrides again (a batch's duplicate jobs) get configs of their own
+            taken = [composer.take(master, overrides) for _ in range(3)]
+            assert taken[0] is ours and len({id(c) for c in taken}) == 3
             # a done job's .hydra/hydra.yaml, from its base's node and its own fields
             job = Job(
                 3, overrides, ours, "r", {}, str(tmp_path / "out"), composer.hydra_base(overrides)

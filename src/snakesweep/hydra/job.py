@@ -155,22 +155,26 @@ class JobComposer(ConfigLoader):
         self, master_config: DictConfig, sweep_overrides: list[str]
     ) -> DictConfig:
         """The config of the job with these overrides, as ``load_sweep_config`` returns it."""
-        if master_config is not self._master:
-            self._master, self._bases, self._kinds = master_config, {}, {}
-            self._composed, self._hydra_bases = {}, {}
+        self._follow(master_config)
         config = self._compose(master_config, sweep_overrides)
         self._composed[tuple(sweep_overrides)] = config
         return config
+
+    def _follow(self, master_config: DictConfig) -> None:
+        """Forget what was composed for another master config."""
+        if master_config is not self._master:
+            self._master, self._bases, self._kinds = master_config, {}, {}
+            self._composed, self._hydra_bases = {}, {}
 
     def take(self, master_config: DictConfig, sweep_overrides: list[str]) -> DictConfig:
         """``load_sweep_config``'s config for the launch, which keeps it: the one composed
         for the sweeper's validation of the batch when there is one (nobody else holds it),
         else a new one."""
-        if master_config is self._master:
-            config = self._composed.pop(tuple(sweep_overrides), None)
-            if config is not None:
-                return config
-        return self.load_sweep_config(master_config, sweep_overrides)
+        self._follow(master_config)
+        config = self._composed.pop(tuple(sweep_overrides), None)
+        if config is not None:
+            return config
+        return self._compose(master_config, sweep_overrides)  # not kept: it is the launch's
 
     def hydra_base(self, sweep_overrides: list[str]) -> dict[str, Any] | None:
         """The ``hydra`` node, as plain data, of the base the job with these overrides was
