@@ -62,6 +62,31 @@ def status(project: Path, *args: str) -> dict:  # type: ignore[type-arg]
 
 
 @pytest.mark.slow
+def test_runs_that_come_before_a_slow_session_is_captured_wait_for_it(
+    project: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The session is captured while Snakemake starts; with a git slower than that start,
+    the first runs wait for it rather than capture their own: one session, before them."""
+    git_project(project)
+    slow = tmp_path_factory.mktemp("slow-git")
+    real = shutil.which("git")
+    write(
+        slow / "git",
+        f"""
+        #!/bin/bash
+        case " $* " in *" status "*|*" diff "*) sleep 3;; esac
+        exec {real} "$@"
+        """,
+    )
+    (slow / "git").chmod(0o755)
+    run(project, env={"PATH": f"{slow}:{os.environ['PATH']}"})
+    records = metas(project)
+    assert len({m["provenance"]["sweep"]["start"] for m in records.values()}) == 1
+    assert all(m["provenance"]["sweep"]["start"] <= m["start"] for m in records.values())
+    assert not list((project / "results" / ".snakesweep" / "sessions").iterdir())
+
+
+@pytest.mark.slow
 def test_a_clean_sweep_records_commit_system_versions_and_times(project: Path) -> None:
     git_project(project)
     head = tool("git", "rev-parse", "HEAD", cwd=project).stdout.strip()

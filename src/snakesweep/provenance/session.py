@@ -17,6 +17,7 @@ import json
 import os
 import platform
 import sys
+import time
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -35,13 +36,17 @@ __all__ = [
     "begin_session",
     "capture_session",
     "command_line",
+    "end_reservation",
     "end_session",
     "read_session",
+    "reserve_session",
     "session_path",
 ]
 
 SESSION_ENV = "SNAKESWEEP_SESSION"
 """How the run jobs of one invocation find its session."""
+SESSION_WAIT = 60.0
+"""Seconds a run waits, at most, for a session being captured (``reserve_session``)."""
 SESSION_FORMAT = 2
 
 COMMAND_ENV = "SNAKESWEEP_COMMAND"
@@ -52,11 +57,12 @@ def capture_session(
     results: str | os.PathLike[str], command: Sequence[str] | None = None
 ) -> tuple[dict[str, Any], str]:
     """The sweep-wide provenance of this invocation, and the working tree's diff."""
+    start = datetime.now(UTC)  # before git, which may take a while: the runs come after
     git, diff, root = git_state(".", [results, *OWN_PATHS])
     places = Places.here(root)
     return {
         "format": SESSION_FORMAT,
-        "start": datetime.now(UTC).isoformat(),
+        "start": start.isoformat(),
         "command": command_line(command, places),
         "git": git,
         "python": {
@@ -89,9 +95,26 @@ def begin_session(
     return path
 
 
+def reserve_session(path: Path) -> None:
+    """Say that the session at ``path`` is being captured: a run that needs it before it is
+    written waits for it (``read_session``) instead of capturing its own. ``begin_session``'s
+    caller calls ``end_reservation`` once it wrote the session, or failed to."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _reservation(path).touch()
+
+
+def end_reservation(path: Path) -> None:
+    """The session at ``path`` is written, or will never be: runs stop waiting for it."""
+    _reservation(path).unlink(missing_ok=True)
+
+
+def _reservation(path: Path) -> Path:
+    return path.with_suffix(".capturing")
+
+
 def end_session(path: str | os.PathLike[str]) -> None:
     """Delete a session ``begin_session`` wrote (its runs have recorded it)."""
-    for name in (Path(path), Path(path).with_suffix(".diff")):
+    for name in (Path(path), Path(path).with_suffix(".diff"), _reservation(Path(path))):
         name.unlink(missing_ok=True)
 
 
@@ -105,10 +128,15 @@ def read_session() -> tuple[dict[str, Any], Path] | None:
     if not named:
         return None
     path = Path(named)
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
+    deadline = time.monotonic() + SESSION_WAIT
+    while True:  # a session still being captured is waited for, a while
+        try:
+            st = os.stat(path)
+            break
+        except OSError:
+            if not _reservation(path).exists() or time.monotonic() > deadline:
+                return None
+            time.sleep(0.02)
     stamp = (st.st_mtime_ns, st.st_size)
     cached = _SESSION_CACHE.get(str(path))
     if cached and cached[0] == stamp:

@@ -27,7 +27,9 @@ from snakesweep.provenance.session import (
     COMMAND_ENV,
     SESSION_ENV,
     begin_session,
+    end_reservation,
     end_session,
+    reserve_session,
     session_path,
 )
 from snakesweep.snakemake import arguments
@@ -57,8 +59,8 @@ def prepared(
     when its runs go to the local executor (a job per run or per batch of them), the worker
     pool, both started before Snakemake so the pool warms up (imports, the experiment)
     while Snakemake starts. The session is captured (git, ~0.2 s) in a thread while
-    Snakemake starts too: a run that comes before it is written captures its own, as a run
-    without a session does. Yields the environment; stops the
+    Snakemake starts too: a run that needs it before it is written waits for it
+    (``reserve_session``). Yields the environment; stops the
     pool and removes the session afterwards. Snakemake holds the pool's control pipe too
     (``POOL_PIPE_ENV``, ``_call``), so the pool serves it as long as it lives, even when
     ``snakesweep run`` alone is killed."""
@@ -80,6 +82,7 @@ def prepared(
                     POOL_PIPE_ENV: str(pool.process.stdin.fileno()),
                 }
             )
+    reserve_session(session)  # runs that come before it is written wait for it
     recorder = threading.Thread(
         target=_record_session, args=(results, session, command), name="snakesweep-session"
     )
@@ -98,6 +101,8 @@ def _record_session(results: str, path: Path, command: Sequence[str]) -> None:
         begin_session(results, path, command)
     except Exception as exc:  # noqa: BLE001 - runs still record what they can themselves
         print(f"snakesweep: could not record the session's provenance: {exc}", file=sys.stderr)
+    finally:
+        end_reservation(path)
 
 
 @contextmanager
