@@ -19,6 +19,8 @@ from snakesweep import store
 from snakesweep.errors import ResultsError
 from snakesweep.store import RUNS_TABLE, SWEEP
 from snakesweep.store.runs import resolve_run_id
+from snakesweep.view.dimensions import NothingToShow, numeric_variables
+from snakesweep.view.pictures import NotNumeric, draw_variable
 
 __all__ = [
     "RUN_COLUMNS",
@@ -156,9 +158,6 @@ class Results:
         (Agg canvas; a notebook shows it). What the dimensions' roles choose, or lines over
         ``x``, one per value of ``hue``, a panel per value of ``col`` (and of any other
         dimension). ``ResultsError`` naming a variable or dimension it lacks."""
-        from snakesweep.view.dimensions import NothingToShow, numeric_variables
-        from snakesweep.view.pictures import NotNumeric, draw_variable
-
         ds = self.dataset
         names, skipped = numeric_variables(ds)
         if var is None:
