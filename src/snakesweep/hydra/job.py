@@ -101,9 +101,10 @@ class JobComposer(ConfigLoader):
         self._bases: dict[tuple[str, ...], bytes] = {}
         self._kinds: dict[str, tuple[Override, str | None]] = {}
         self._composed: dict[tuple[str, ...], DictConfig] = {}
-        self._hydra_bases: dict[tuple[str, ...], dict[str, Any]] = {}
         """Configs composed since the last ``take``: the sweeper's validation of a batch
         composes every job of it just before the launch does."""
+        self._hydra_bases: dict[tuple[str, ...], dict[str, Any]] = {}
+        """Each base's ``hydra`` node as plain data, by its config-group choices."""
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.config_loader, name)
@@ -201,17 +202,15 @@ class JobComposer(ConfigLoader):
         self._composed = {}
 
     def _compose(self, master_config: DictConfig, sweep_overrides: list[str]) -> DictConfig:
-        parsed = [self._parse(text) for text in sweep_overrides]
-        if any(kind is None for _, kind in parsed):
+        group = self._group(sweep_overrides)
+        if group is None:
             return self.config_loader.load_sweep_config(master_config, list(sweep_overrides))
-        group = [str(ov.input_line) for ov, kind in parsed if kind == "group"]
+        parsed = [self._parse(text) for text in sweep_overrides]  # known: parsed once
         values = [ov for ov, kind in parsed if kind == "value"]
-        base = self._bases.get(tuple(group))
+        base = self._bases.get(group)
         if base is None:
-            composed = self.config_loader.load_sweep_config(master_config, group)
-            base = self._bases[tuple(group)] = pickle.dumps(
-                composed, protocol=pickle.HIGHEST_PROTOCOL
-            )
+            composed = self.config_loader.load_sweep_config(master_config, list(group))
+            base = self._bases[group] = pickle.dumps(composed, protocol=pickle.HIGHEST_PROTOCOL)
         config: DictConfig = pickle.loads(base)
         ConfigLoaderImpl._apply_overrides_to_config(values, config)
         hydra = config.hydra

@@ -117,7 +117,7 @@ def draw_variable(
     if REPEAT in var.dims and REPEAT in (x, hue, col):
         raise ValueError(
             f"{REPEAT!r} is averaged over: the picture draws the mean ± std of the repeats "
-            f"(filter(repeat=…) draws one)"
+            "(select one repeat to draw it alone)"
         )
     data, spread = over_repeat(var)
     choice = layout.chosen(data, x, hue, col)
