@@ -1,7 +1,8 @@
 """snakesweep: a Hydra-defined parameter sweep, scheduled by Snakemake, merged into one Dataset.
 
 A package per layer, each importing only those below it (``.importlinter``): ``cli`` and
-``rules`` (the command, the rules a Snakefile includes); ``hydra`` (the launcher);
+``rules`` (the command, the rules a Snakefile includes); ``sweeps`` (sweeps started from
+Python: ``sweep``, ``Sweep``); ``hydra`` (the launcher);
 ``snakemake`` and ``dvc`` (the rules' glue and driver; runs pulled one at a time, history);
 ``api`` (``load``, ``Results``, ``make_plan``); ``merge`` (the runs → ``sweep.nc``);
 ``view`` (the recording, pictures, the viewer, the report); ``execute`` (runs, the pool,
@@ -19,6 +20,7 @@ from snakesweep.errors import (
     OverrideError,
     RunFileError,
     SnakesweepError,
+    SweepError,
 )
 from snakesweep.planning.plan import Plan
 from snakesweep.view.recording import NothingToShow, to_rerun
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
     from snakesweep.api.results import Results, load, over_repeats
     from snakesweep.core.domain import Domain
     from snakesweep.execute.handle import Run
+    from snakesweep.sweeps.sweep import Sweep, sweep
 
 __version__ = "0.1.0"
 
@@ -42,12 +45,15 @@ __all__ = [
     "Run",
     "RunFileError",
     "SnakesweepError",
+    "Sweep",
+    "SweepError",
     "__version__",
     "canonical_json",
     "load",
     "make_plan",
     "over_repeats",
     "run_id_of",
+    "sweep",
     "to_rerun",
 ]
 
@@ -59,11 +65,14 @@ _LAZY = {
     "Run": "snakesweep.execute.handle",
     "Domain": "snakesweep.core.domain",
     "make_plan": "snakesweep.api.plans",
+    "Sweep": "snakesweep.sweeps.sweep",
+    "sweep": "snakesweep.sweeps.sweep",
 }
 
 
 def __getattr__(name: str) -> Any:
-    """``load``, ``Results``, ``Run``, ``Domain``, ``over_repeats`` and ``make_plan``,
+    """``load``, ``Results``, ``Run``, ``Domain``, ``over_repeats``, ``make_plan``,
+    ``sweep`` and ``Sweep``,
     imported when first asked for: a run's process imports ``snakesweep`` and should not pay
     for them (nor for the merge that ``make_plan``'s adaptive rounds read)."""
     if name in _LAZY:

@@ -19,6 +19,7 @@ __all__ = [
     "ResultsError",
     "RunFileError",
     "SnakesweepError",
+    "SweepError",
 ]
 
 
@@ -61,6 +62,11 @@ class RunFileError(SnakesweepError, OSError):
         self.path = path
         self.reason = reason
         super().__init__(f"run {run_id}: {path}: {reason}")
+
+
+class SweepError(SnakesweepError, RuntimeError):
+    """A sweep started from Python that ended with nothing merged to return (Snakemake
+    failed before the merge); the message is the line ``snakesweep run`` would print."""
 
 
 class ResultsBusy(SnakesweepError, BlockingIOError):

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from snakesweep import store
 from snakesweep.api.results import Results, load
@@ -33,6 +34,7 @@ def make_plan(
     from_run: str | None = None,
     check: Callable[[Plan], object] | None = None,
     cache_optional: bool = False,
+    domain_options: Mapping[str, Any] | None = None,
 ) -> Plan:
     """The plan for a sweep, from the cache under ``results`` when nothing it depends on changed.
 
@@ -42,6 +44,8 @@ def make_plan(
     input writes nothing). ``cache_optional``: a plan that cannot be cached (a read-only or
     full disk) is used as it is, for commands that only read ``results``. An adaptive
     sweep's next round is decided once its runs are done, from their merged Results.
+    ``domain_options``: ``snakesweep`` domain options (``Domain.to_dict()``) that replace
+    the config's.
     """
     return make.make_plan(
         config_dir,
@@ -53,6 +57,7 @@ def make_plan(
         check=check,
         cache_optional=cache_optional,
         merged=merged_results,
+        domain_options=domain_options,
     )
 
 

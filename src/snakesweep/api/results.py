@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Iterable, Mapping
 from functools import cached_property
 from pathlib import Path
@@ -172,9 +173,11 @@ class Results:
         if not len(self) or 0 in ds[var].shape:
             raise ResultsError(f"plot: {var}: no run to draw ({self._size()} here{self._counts()})")
         try:
-            return draw_variable(ds, var, x=x, hue=hue, col=col)
+            figure = draw_variable(ds, var, x=x, hue=hue, col=col)
         except (NotNumeric, ValueError) as exc:
             raise ResultsError(f"plot: {var}: {exc}") from None
+        _shown_by_ipython(figure)
+        return figure
 
     def over_repeats(self) -> Any:
         """The Dataset with ``repeat`` reduced to mean, std and count (see ``over_repeats``)."""
@@ -380,3 +383,19 @@ def _read(path: Path) -> str:
 def jsonable_rows(table: Any) -> list[Mapping[str, Any]]:
     """A DataFrame's rows as JSON-ready dicts (NaN → null, numpy → Python)."""
     return json.loads(table.to_json(orient="records"))
+
+
+def _shown_by_ipython(figure: Any) -> None:
+    """Let IPython (a notebook) show a Figure drawn without pyplot as a PNG, as its inline
+    backend shows pyplot's: a display formatter for ``Figure``, registered once."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None  # type: ignore[attr-defined]
+    if shell is None:
+        return
+    from IPython.core.pylabtools import print_figure
+
+    png = shell.display_formatter.formatters["image/png"]
+    try:
+        png.lookup_by_type(type(figure))
+    except KeyError:
+        png.for_type(type(figure), lambda fig: print_figure(fig, "png", bbox_inches="tight"))

@@ -13,20 +13,12 @@ from pathlib import Path
 from snakesweep import store
 from snakesweep.cli.command import interrupt
 from snakesweep.cli.live import LiveView, live_view
-from snakesweep.cli.sweep import (
-    check_plan,
-    count_statuses,
-    describe_counts,
-    left_out,
-    plan_of,
-    sweep_statuses,
-)
-from snakesweep.execute import batches
+from snakesweep.cli.sweep import check_plan, plan_of
 from snakesweep.planning.plan import Plan
 from snakesweep.snakemake import arguments
-from snakesweep.snakemake.driver import TERMINATED, run_snakemake, write_invocation
+from snakesweep.snakemake.driver import TERMINATED, write_invocation
 from snakesweep.snakemake.report import build_report, check_output
-from snakesweep.snakemake.uptodate import nothing_to_do
+from snakesweep.snakemake.rounds import run_rounds, summary
 from snakesweep.store import locks
 
 __all__ = ["cmd_report", "cmd_run"]
@@ -107,78 +99,21 @@ def _run_rounds(
     extra: list[str],
     view: LiveView | None = None,
 ) -> int:
-    """Run Snakemake, and again for each round an adaptive sweep asks for; the summary line.
-
-    ``view`` is told of each round's plan. Snakemake is not started when it would have
-    nothing to do (and no Snakemake option was given)."""
-    if not extra and nothing_to_do(plan, ns.results):
-        batches.write_batches(ns.results, plan.path or "", [], {})  # what a parse clears
-        print(
-            "snakesweep: nothing to be done: every run is done, merged and in the report",
-            file=sys.stderr,
-        )
-        code = 0
-    else:
-        code = run_snakemake(
-            invocation, str(ns.cores), extra, ["snakesweep", *ns.argv], plan, ns.results
-        )
-    statuses = sweep_statuses(plan, ns.results)
-    while (
-        code == 0
-        and plan.rounds
-        and not plan.rounds["complete"]
-        and all(s == "done" for s in statuses.values())
-    ):  # an adaptive sweep's next round
-        grown = plan_of(ns, check_plan)
-        if len(grown.points) == len(plan.points):
-            break
-        plan = grown
-        if view is not None:
-            view.follow(plan)
-        print(
-            f"snakesweep: round {plan.rounds['count'] - 1}: {plan.structure()}",  # type: ignore[index]
-            file=sys.stderr,
-            flush=True,
-        )
-        code = run_snakemake(
-            invocation, str(ns.cores), extra, ["snakesweep", *ns.argv], plan, ns.results
-        )
-        statuses = sweep_statuses(plan, ns.results)
-    return _summary(ns.results, plan, statuses, code)
-
-
-def _summary(results: str, plan: Plan, statuses: dict[str, store.Status], code: int) -> int:
-    """Say how the sweep went, on stderr; the command's exit status."""
-    counts = count_statuses(statuses)
-    if counts["failed"]:
-        print(
-            f"snakesweep: {counts['failed']} of {len(statuses)} runs failed; "
-            f"`snakesweep status` lists them, `snakesweep run` again retries them",
-            file=sys.stderr,
-        )
-        return 1
-    unmerged = left_out(plan, results, statuses) if code == 0 else {}
-    if unmerged:
-        print(
-            f"snakesweep: {len(unmerged)} of {len(statuses)} runs are done but not in "
-            f"{results}/sweep.nc: their results do not fit with the other runs' "
-            "(`snakesweep status` says why)",
-            file=sys.stderr,
-        )
-        return 1
-    if code != 0:
-        print(
-            f"snakesweep: snakemake exited with status {code} ({describe_counts(counts)})",
-            file=sys.stderr,
-        )
-        return code
-    where = (
-        f"; results in {results}/sweep.nc, `snakesweep view` shows them"
-        if not counts["pending"]
-        else ""
+    """The sweep to its end (``snakemake.rounds``), ``view`` told of each round's plan; the
+    summary line, and the exit status."""
+    code, plan, statuses = run_rounds(
+        plan,
+        ns.results,
+        invocation,
+        str(ns.cores),
+        extra,
+        ["snakesweep", *ns.argv],
+        remake=lambda: plan_of(ns, check_plan),
+        follow=view.follow if view is not None else None,
     )
-    print(f"snakesweep: {describe_counts(counts)}{where}", file=sys.stderr)
-    return 0
+    code, line = summary(ns.results, plan, statuses, code)
+    print(line, file=sys.stderr)
+    return code
 
 
 def _dirties(path: str, results: str) -> str:

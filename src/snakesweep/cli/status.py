@@ -10,18 +10,12 @@ from typing import Any
 
 from snakesweep import store
 from snakesweep.cli.command import no_extra
-from snakesweep.cli.sweep import (
-    check_options,
-    count_statuses,
-    describe_counts,
-    left_out,
-    plan_of,
-    sweep_statuses,
-)
+from snakesweep.cli.sweep import check_options, plan_of
 from snakesweep.cli.table import labels, print_table
 from snakesweep.errors import first_line
 from snakesweep.planning.plan import Plan
 from snakesweep.provenance.code import CurrentCode, fingerprint_of
+from snakesweep.snakemake.rounds import count_statuses, describe_counts, left_out, sweep_statuses
 
 __all__ = ["cmd_plan", "cmd_status"]
 

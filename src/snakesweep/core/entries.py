@@ -24,7 +24,12 @@ from typing import Any
 
 from snakesweep.errors import ConfigError, first_line
 
-__all__ = ["check_entry", "import_entry"]
+__all__ = ["BY_VALUE", "check_entry", "import_entry"]
+
+BY_VALUE = "__main__"
+"""The module of experiments shipped by value: ``__main__:<name>`` is the function a
+notebook or a script's ``__main__`` gave ``snakesweep.sweep``, pickled under the results
+(``store.function_file``); its source there is its code."""
 
 
 def _entry_form(spec: object, key: str) -> tuple[str, str]:

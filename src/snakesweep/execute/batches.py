@@ -196,7 +196,7 @@ def run_batch(path: str | os.PathLike[str]) -> int:
         return failure_line(execute_contained(plan, run_id, results), results)
 
     with devices.slot(options):  # CUDA_VISIBLE_DEVICES before the experiment is imported
-        warm_up(plan)
+        warm_up(plan, store.results_of_plan(spec["plan"]))
         failed, _ = compute_batch(path, execute)
     return 1 if failed else 0
 

@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 
 from snakesweep import store
+from snakesweep.core.configs import IGNORED_NODES
 from snakesweep.core.options import DEFAULT_SEED_KEY, Options
 from snakesweep.errors import ExperimentError, SnakesweepError, first_line
 from snakesweep.execute import devices, isolation
@@ -142,14 +143,23 @@ def _execute_held(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> O
         if plan.launch is not None:  # a job of Hydra's launcher: Hydra's run_job runs it
             ds = run_task(plan.launch, run_id, draft.path, hydra, dims)
         else:
-            fn = load_experiment(spec)
-            if takes_run(fn):
+            fn = load_experiment(spec, results=results)
+            keywords = keyword_parameters(fn)
+            if keywords is not None:  # def f(lr=1e-3, width=32, run=None): the config's keys
+                handle = (
+                    open_run(run_id, config, options, draft.path) if "run" in keywords else None
+                )
+                returned = fn(**_keywords(config, keywords, run_id, spec, handle))
+            elif takes_run(fn):
                 handle = open_run(run_id, config, options, draft.path)
                 returned = fn(_as_dictconfig(config), handle)
+            else:
+                returned = fn(_as_dictconfig(config))
+            if handle is not None:
                 ds = to_dataset({} if returned is None else returned, run_id, spec, dims)
                 ds = with_logged(ds, handle, run_id, spec, dims)
             else:
-                ds = to_dataset(fn(_as_dictconfig(config)), run_id, spec, dims)
+                ds = to_dataset(returned, run_id, spec, dims)
         write_result(ds, draft.path / store.RESULT)
 
     with captured_output(draft.path), isolation.isolated_run():
@@ -240,6 +250,45 @@ def write_result(ds: Any, path: Path) -> None:
                 f"({ds.nbytes} bytes) in {path.parent}: {first_line(exc)}",
             ) from exc
         raise
+
+
+def keyword_parameters(fn: Callable[..., Any]) -> frozenset[str] | None:
+    """The parameters of an experiment called with the config's top-level keys as keywords
+    (every parameter has a default, as in ``def train(lr=1e-3, width=32)``; one named
+    ``run`` gets the run handle; ``**kwargs`` takes any key, named ``"**"``); None for one
+    called with the config."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    if not params or any(
+        p.kind is p.VAR_POSITIONAL
+        or (p.kind is not p.VAR_KEYWORD and p.default is inspect.Parameter.empty)
+        or p.kind is p.POSITIONAL_ONLY
+        for p in params
+    ):
+        return None
+    return frozenset("**" if p.kind is p.VAR_KEYWORD else p.name for p in params)
+
+
+def _keywords(
+    config: Mapping[str, Any],
+    names: frozenset[str],
+    run_id: str,
+    spec: str,
+    handle: Run | None,
+) -> dict[str, Any]:
+    """The keywords of a keyword experiment's call: the config's keys (but snakesweep's and
+    Hydra's nodes), and ``run``."""
+    given = {k: v for k, v in config.items() if k not in IGNORED_NODES}
+    unknown = [k for k in given if k not in names and "**" not in names]
+    if unknown:
+        raise ExperimentError(
+            run_id,
+            f"{spec!r} takes no parameter {unknown[0]!r}, which the config sets: add it "
+            "(with a default) to the function, or take the config whole (def f(cfg))",
+        )
+    return {**given, **({"run": handle} if "run" in names else {})}
 
 
 def takes_run(fn: Callable[..., Any]) -> bool:
@@ -343,9 +392,10 @@ def execute_contained(plan: Plan, run_id: str, results: str | os.PathLike[str]) 
     return outcome_of_process(results, run_id, pid, status, timeout if timed_out else None, plan)
 
 
-def warm_up(plan: Plan) -> None:
-    """Import what every run needs, and the plan's experiment, so that the processes
-    forked for its runs start warm; a failing import is left for each run to report."""
+def warm_up(plan: Plan, results: str | os.PathLike[str] | None = None) -> None:
+    """Import what every run needs, and the plan's experiment (one shipped by value into
+    ``results``: loaded), so that the processes forked for its runs start warm; a failing
+    import is left for each run to report."""
     import netCDF4  # noqa: F401
     import numpy  # noqa: F401
     import omegaconf  # noqa: F401
@@ -359,7 +409,7 @@ def warm_up(plan: Plan) -> None:
                 if plan.launch is not None:  # a task of Hydra's launcher, and Hydra itself
                     import_task(plan.launch)
                 else:
-                    load_experiment(plan.experiment_of(run_id))
+                    load_experiment(plan.experiment_of(run_id), results=results)
     except (Exception, SystemExit):  # noqa: BLE001 - each run reports its own error
         pass
 

@@ -3,11 +3,13 @@ returns, as the run's results (an ``xr.Dataset``)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from snakesweep.core.entries import import_entry
-from snakesweep.errors import ExperimentError, first_line
+from snakesweep import store
+from snakesweep.core.entries import BY_VALUE, import_entry
+from snakesweep.errors import ConfigError, ExperimentError, first_line
 from snakesweep.provenance.code import mark_imports, note_loaded
 
 __all__ = ["RESERVED_NAMES", "load_experiment", "to_dataset"]
@@ -16,16 +18,43 @@ RESERVED_NAMES = ("run_id", "status")
 """The sweep's own variables: no result may take their names."""
 
 
-def load_experiment(spec: str, must_call: bool = True) -> Callable[..., Any]:
+def load_experiment(
+    spec: str, must_call: bool = True, results: str | os.PathLike[str] | None = None
+) -> Callable[..., Any]:
     """Import ``'package.module:function'``; a bad name raises ``ConfigError`` naming it.
+    ``'__main__:function'`` is the function shipped by value into ``results`` when there is
+    one (``BY_VALUE``).
 
     The project's modules the import loads are counted, and read, as the experiment's code
     (``provenance.code.note_loaded``)."""
     mark_imports()
+    module, _, name = str(spec).partition(":")
     try:
+        if module == BY_VALUE and results is not None:
+            shipped = store.function_file(results, name)
+            if shipped.is_file():
+                return _unpickled(shipped, spec)
         return import_entry(spec, "snakesweep.experiment", must_call)
     finally:
-        note_loaded(str(spec).partition(":")[0])
+        note_loaded(module)
+
+
+def _unpickled(path: os.PathLike[str], spec: str) -> Callable[..., Any]:
+    """The function pickled in ``path`` (by ``snakesweep.sweep``)."""
+    import pickle
+
+    try:
+        with open(path, "rb") as f:
+            fn = pickle.load(f)  # noqa: S301 - written by this sweep's own snakesweep.sweep
+    except Exception as exc:  # noqa: BLE001 - a module it needs is missing here, a bad file
+        raise ConfigError(
+            "snakesweep.experiment",
+            f"{spec!r}: the function shipped by value ({path}) cannot be loaded here: "
+            f"{type(exc).__name__}: {first_line(exc)} (install what it imports where it runs)",
+        ) from None
+    if not callable(fn):
+        raise ConfigError("snakesweep.experiment", f"{spec!r}: {path} holds no function")
+    return fn  # type: ignore[no-any-return]
 
 
 def to_dataset(result: Any, run_id: str, spec: str, reserved: tuple[str, ...] = ()) -> Any:

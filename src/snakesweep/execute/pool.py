@@ -37,6 +37,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+from snakesweep import store
 from snakesweep.core.options import Options
 from snakesweep.execute import batches, devices, isolation
 from snakesweep.execute.execution import (
@@ -476,7 +477,7 @@ def _warm_up(plan_file: str) -> Plan | None:
         plan = load_plan(plan_file)
     except Exception:  # noqa: BLE001 - each run reports its own error
         return None
-    warm_up(plan)
+    warm_up(plan, store.results_of_plan(plan_file))
     return plan
 
 

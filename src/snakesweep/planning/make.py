@@ -8,14 +8,16 @@ command line's swept keys, or Hydra's grid; an adaptive sweep's rounds follow (`
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from snakesweep import store
 from snakesweep.core import plain_compose
 from snakesweep.core.configs import Composer
 from snakesweep.core.domain import Domain, load_domain, with_grid
+from snakesweep.core.domain_expansion import SETTINGS
 from snakesweep.core.domain_tree import DomainError
 from snakesweep.core.grid import (
     dimension_name,
@@ -46,6 +48,7 @@ def make_plan(
     check: Callable[[Plan], object] | None = None,
     cache_optional: bool = False,
     merged: MergedResults | None = None,
+    domain_options: Mapping[str, Any] | None = None,
 ) -> Plan:
     """The plan for a sweep, from the cache under ``results`` when nothing it depends on changed.
 
@@ -56,10 +59,14 @@ def make_plan(
     full disk) is used as it is, for commands that only read ``results``. ``merged``: the
     Results of a plan's runs (``snakesweep.api.plans`` gives it), from which an adaptive
     sweep's next round is decided once its runs are done; without it, none is.
+    ``domain_options``: the ``snakesweep`` domain options given in Python
+    (``Domain.to_dict()``), which replace the config's domain and its settings.
     """
     config_dir, results = store.local_path(config_dir), store.local_path(results)
     loaded = None
     key_overrides = list(overrides)
+    if domain_options is not None:
+        key_overrides.append(f"--domain={json.dumps(domain_options, sort_keys=True, default=repr)}")
     if from_run is not None:  # `--from ''` is a bad id, not no --from
         loaded = load_run(results, from_run)
         key_overrides = [f"--from={loaded.run_id}:{loaded.digest}", *overrides]
@@ -79,6 +86,7 @@ def make_plan(
                 results=results,
                 previous=cached,
                 merged=merged,
+                domain_options=domain_options,
             ),
             path=path,
         )
@@ -106,9 +114,10 @@ def compose_plan(
     results: str | os.PathLike[str] | None = None,
     previous: Plan | None = None,
     merged: MergedResults | None = None,
+    domain_options: Mapping[str, Any] | None = None,
 ) -> Plan:
     """Expand the domain and compose every point (no cache), from a ``loaded`` run's config
-    when given.
+    when given; ``domain_options`` (``domain`` and its settings) replace the config's.
 
     The domain is ``snakesweep.domain`` (see ``snakesweep.core.domain``) times the command line's
     swept keys, or, without one, the grid of ``hydra.sweeper.params`` and the command line
@@ -126,13 +135,13 @@ def compose_plan(
         node = OmegaConf.select(master, "snakesweep", default=None)
         if node is not None and not isinstance(node, type(master)):
             _not_options(node, overrides)
-        options = Options.parse(
-            OmegaConf.to_container(  # type: ignore[arg-type]
-                node, resolve=True
-            )
-            if isinstance(node, type(master))
-            else None
+        given: Any = (
+            OmegaConf.to_container(node, resolve=True) if isinstance(node, type(master)) else None
         )
+        if domain_options is not None:  # given in Python: the config's domain gives way
+            kept = {k: v for k, v in (given or {}).items() if k != "domain" and k not in SETTINGS}
+            given = {**kept, **domain_options}
+        options = Options.parse(given)
         sources: dict[str, str] = {}
         loader = composer.config_loader
         domain = _configured_domain(options, sources, loader)

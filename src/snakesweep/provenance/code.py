@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from snakesweep import store
+from snakesweep.core.entries import BY_VALUE
 from snakesweep.core.options import Options
 from snakesweep.errors import ConfigError, first_line
 from snakesweep.provenance.places import Places
@@ -229,11 +231,18 @@ def ran_code(
     module, the modules loaded while it was imported or run, and what they import, directly
     or inside a function), and the files ``snakesweep.code`` globs name. A module counts
     when it lies in the repository, not in an installed library nor under ``results``. See
-    ``fingerprint_sources``.
+    ``fingerprint_sources``. An experiment shipped by value into ``results`` (``__main__:f``)
+    ran its source there (``store.function_source``), and those files.
     """
     places = places or Places.here()
-    module = (options.experiment or "").partition(":")[0]
+    module, _, name = (options.experiment or "").partition(":")
     files: dict[str, Path] = {}
+    shipped = store.function_source(results, name) if results is not None else None
+    if module == BY_VALUE and shipped is not None and shipped.is_file():
+        files = {places.path(shipped): shipped}  # shipped by value: its source is its code
+        files.update(named_files(options, places))
+        sources = {n: data for n in sorted(files) if (data := _source(files[n])) is not None}
+        return Code(fingerprint_sources(sources), tuple(sources), places.path(shipped))
     if module:
         note_loaded(module, places)  # what the run loaded
         files = dict(_code_modules(module, places).values())

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from snakesweep import store
+from snakesweep.core.entries import BY_VALUE
 from snakesweep.core.options import Options
 from snakesweep.errors import first_line
 from snakesweep.provenance.code import ran_code
@@ -60,7 +61,13 @@ def run_record(options: Options, results: str | os.PathLike[str], run_dir: Path)
         (run_dir / store.RUN_DIFF).write_text(diff, encoding="utf-8")
     return {
         "debug": debug,
-        "experiment": {"entry_point": options.experiment, "file": code.entry_file},
+        "experiment": {
+            "entry_point": options.experiment,
+            "file": code.entry_file,
+            "shipped": "by value"
+            if (options.experiment or "").partition(":")[0] == BY_VALUE
+            else "by reference",
+        },
         "code": {"fingerprint": code.fingerprint, "files": list(code.files)},
         "git": {**_listed(git), "diff": store.RUN_DIFF if diff else None},
         "sweep": {"start": session["start"], "command": session["command"]},

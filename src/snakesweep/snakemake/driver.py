@@ -123,6 +123,7 @@ def run_snakemake(
     command: Sequence[str],
     plan: Plan | None = None,
     results: str = "results",
+    output: int | None = None,
 ) -> int:
     """Run Snakemake on snakesweep's Snakefile with this invocation's options; its exit status.
 
@@ -131,7 +132,8 @@ def run_snakemake(
     reaches the runs' provenance through the environment, never a shell. With ``plan``
     (the plan those options give, into ``results``), the session and the pool start before
     Snakemake does. When it returns, every process it started has ended: processes the
-    runs left running are ended (``snakesweep.descendants``), and named.
+    runs left running are ended (``snakesweep.descendants``), and named. ``output``: the
+    file descriptor Snakemake writes its output to (default: this process's).
     """
     snakemake = [
         sys.executable,
@@ -152,10 +154,10 @@ def run_snakemake(
     ]
     with descendants.adopted() as ended:
         if plan is None:
-            code = _call(snakemake, {**os.environ, COMMAND_ENV: json.dumps(list(command))})
+            code = _call(snakemake, {**os.environ, COMMAND_ENV: json.dumps(list(command))}, output)
         else:
             with prepared(plan, results, cores, extra, command) as env:
-                code = _call(snakemake, env)
+                code = _call(snakemake, env, output)
     if ended:
         print(
             f"snakesweep: ended {len(ended)} process(es) the runs left running: "
@@ -169,7 +171,7 @@ TERMINATED = threading.Event()
 """Set when a SIGTERM was passed to a Snakemake of ``_call``: the sweep was stopped."""
 
 
-def _call(command: Sequence[str], env: Mapping[str, str]) -> int:
+def _call(command: Sequence[str], env: Mapping[str, str], output: int | None = None) -> int:
     """Run ``command`` to its end, passing it a SIGTERM this process gets (so stopping
     ``snakesweep run`` stops its Snakemake, which stops its jobs, and the pool after it),
     and the sweep locks this process holds (``locks.hand_over``) and the pool's control
@@ -178,7 +180,11 @@ def _call(command: Sequence[str], env: Mapping[str, str]) -> int:
     held = locks.hand_over(env)  # Snakemake holds them too, while it lives
     pipe = env.pop(POOL_PIPE_ENV, "")  # the descriptor, not its number, is what it needs
     process = subprocess.Popen(
-        list(command), env=env, pass_fds=(*held, *([int(pipe)] if pipe.isdigit() else []))
+        list(command),
+        env=env,
+        pass_fds=(*held, *([int(pipe)] if pipe.isdigit() else [])),
+        stdout=output,
+        stderr=output,
     )
     main = threading.current_thread() is threading.main_thread()
 

@@ -46,6 +46,8 @@ __all__ = [
     "HISTORY_RECORDING",
     "INVOCATIONS",
     "LAUNCHES",
+    "CONFIGS",
+    "FUNCTIONS",
     "LOGS",
     "MERGED",
     "MERGED_CHECKSUMS",
@@ -93,6 +95,10 @@ __all__ = [
     "run_dir",
     "run_drafts",
     "run_lock_file",
+    "config_dir",
+    "function_file",
+    "function_source",
+    "results_of_plan",
     "runs_dir",
     "session_file",
     "sweep_lock_file",
@@ -158,6 +164,12 @@ SESSIONS = Path(STATE, "sessions")
 LAUNCHES = Path(STATE, "launches")
 INVOCATIONS = Path(STATE, "invocations")
 LOGS = Path(STATE, "logs")
+CONFIGS = Path(STATE, "configs")
+"""Config directories ``snakesweep.sweep`` writes for a sweep with no config tree (a dict,
+or its experiment's keyword defaults), one per config, named by its digest."""
+FUNCTIONS = Path(STATE, "functions")
+"""Experiments shipped by value (a notebook's or ``__main__``'s functions): each one's
+pickle and its source, which is its code (``snakesweep.sweeps.experiments``)."""
 DAMAGED = Path(STATE, "damaged")
 """Run directories ``snakesweep pull`` set aside."""
 
@@ -235,6 +247,28 @@ def launch_dir(results: PathLike, name: str) -> Path:
 def invocation_file(results: PathLike, name: str) -> Path:
     """The Snakemake config file of one command's sweep."""
     return Path(results, INVOCATIONS, f"{name}.yaml")
+
+
+def config_dir(results: PathLike, digest: str) -> Path:
+    """A config directory ``snakesweep.sweep`` wrote (its ``config.yaml``)."""
+    return Path(results, CONFIGS, digest)
+
+
+def function_file(results: PathLike, name: str) -> Path:
+    """The pickle (cloudpickle) of the experiment ``__main__:<name>``, shipped by value."""
+    return Path(results, FUNCTIONS, f"{name}.pkl")
+
+
+def function_source(results: PathLike, name: str) -> Path:
+    """The source of the experiment ``__main__:<name>``: its code, as a module's file is."""
+    return Path(results, FUNCTIONS, f"{name}.py")
+
+
+def results_of_plan(plan_file: PathLike) -> Path | None:
+    """The results directory whose plan cache holds ``plan_file``, or None (a plan of
+    Hydra's launcher, or one elsewhere)."""
+    path = Path(plan_file)
+    return path.parents[2] if path.parent.parts[-2:] == PLANS.parts else None
 
 
 def log_file(results: PathLike, rule: str) -> Path:

@@ -1,0 +1,398 @@
+"""Sweeps started from Python: ``snakesweep.sweep(...)`` and ``Sweep``.
+
+They run on the engine of ``snakesweep run``: the plan (``api.make_plan``, cached under
+the results), then Snakemake on snakesweep's Snakefile with the warm worker pool (or a
+cluster's executor), round after round (``snakemake.rounds``), under the results' lock;
+and they return the merged ``Results``. A run started here and the same config from the
+command line have one run id and one result. Snakemake runs as its own process, started
+as ``snakesweep run`` starts it (``snakemake.driver``): its signal handling, logging and
+working directory stay out of the caller's interpreter, a notebook's kernel included.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from snakesweep import store
+from snakesweep.api.plans import make_plan
+from snakesweep.api.results import Results, load
+from snakesweep.core.domain import Domain
+from snakesweep.core.entries import check_entry
+from snakesweep.errors import ConfigError, SweepError
+from snakesweep.execute.experiment import load_experiment
+from snakesweep.planning.plan import Plan
+from snakesweep.provenance.code import CurrentCode
+from snakesweep.snakemake import arguments
+from snakesweep.snakemake.driver import write_invocation
+from snakesweep.snakemake.rounds import (
+    count_statuses,
+    describe_counts,
+    run_rounds,
+    summary,
+    sweep_statuses,
+)
+from snakesweep.store import locks
+from snakesweep.sweeps.configs import CONFIG_NAME, defaults_of, written_config
+from snakesweep.sweeps.experiments import Experiment, experiment_of
+from snakesweep.sweeps.progress import Progress, in_notebook
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["FAILURES_SHOWN", "LOG_KEPT", "Sweep", "sweep"]
+
+FAILURES_SHOWN = 5
+"""Failed runs a call names, each with the first line of its error (the rest counted)."""
+
+LOG_KEPT = 10 << 20
+"""Bytes of Snakemake's log (appended to by each call with a bar) kept before it is
+rotated (its previous part kept as ``snakemake.log.1``)."""
+
+DomainLike = Domain | Mapping[str, Any] | Sequence[str] | str | None
+
+
+def sweep(
+    experiment: str | Callable[..., Any] | None,
+    domain: DomainLike = None,
+    *,
+    config_dir: str | os.PathLike[str] = "conf",
+    config_name: str = "config",
+    overrides: Sequence[str] = (),
+    results: str | os.PathLike[str] = "results",
+    config: Mapping[str, Any] | None = None,
+    cores: int | str | None = None,
+    executor: str | None = None,
+    batch: int | str | None = None,
+    retries: int = 0,
+    progress: bool | None = None,
+) -> Results:
+    """Compute the runs of a sweep that are not done yet, merge them, and return the
+    ``Results``; a second call with the same arguments computes nothing.
+
+    ``experiment``: ``"package.module:function"``, a function (a notebook's or
+    ``__main__``'s is shipped by value; see ``Sweep``), or None for the config's
+    ``snakesweep.experiment``. ``domain``: a ``Domain``, a mapping in the domain grammar
+    (``{"lr": [0.1, 0.01], "seed": "range(3)"}``), or Hydra sweep overrides
+    (``["lr=0.1,0.01"]``);
+    a Domain or mapping replaces the config's ``snakesweep.domain``. The config is the tree
+    ``config_dir``/``config_name``, or, with no such directory, ``config=`` or the
+    experiment's keyword defaults. ``executor``: a Snakemake executor (``"slurm"``);
+    ``batch``: runs per job (a number or ``"auto"``); ``retries``: attempts after a
+    failure; ``progress``: a bar of the runs (default: in Jupyter; elsewhere Snakemake's
+    own output, as ``snakesweep run`` shows it).
+    """
+    return Sweep(
+        experiment,
+        domain,
+        config_dir=config_dir,
+        config_name=config_name,
+        overrides=overrides,
+        results=results,
+        config=config,
+    ).run(cores=cores, executor=executor, batch=batch, retries=retries, progress=progress)
+
+
+class Sweep:
+    """A sweep built step by step: ``plan()`` its points, run ids and statuses; ``run()``;
+    ``status()``; ``results``; ``len()``, its runs.
+
+    A function defined in a notebook cell or in ``__main__`` is shipped to the workers by
+    value (cloudpickle, written under the results) and its source is its code: editing the
+    cell makes its runs stale, as editing a module does. One that closes over more than
+    ``sweeps.experiments.SHIPPED_LIMIT`` bytes is refused. An importable function is
+    shipped by reference, as ``"module:function"``.
+    """
+
+    def __init__(
+        self,
+        experiment: str | Callable[..., Any] | None = None,
+        domain: DomainLike = None,
+        *,
+        config_dir: str | os.PathLike[str] = "conf",
+        config_name: str = "config",
+        overrides: Sequence[str] = (),
+        results: str | os.PathLike[str] = "results",
+        config: Mapping[str, Any] | None = None,
+    ) -> None:
+        if isinstance(overrides, str):
+            raise ConfigError("overrides", f"expected a list of overrides, got {overrides!r}")
+        self.directory = str(results)
+        store.check_results(self.directory, "results")
+        self.experiment: Experiment | None = (
+            experiment_of(experiment) if experiment is not None else None
+        )
+        self._domain, swept = _domain_options(domain)
+        self.overrides: tuple[str, ...] = (*overrides, *swept)
+        self._given = experiment
+        self.config_dir, self.config_name = self._config_tree(config_dir, config_name, config)
+
+    # -- what it is
+    def plan(self) -> pd.DataFrame:
+        """The points: each one's params, run id and status, in domain order."""
+        import pandas as pd
+
+        plan = self._plan()
+        statuses = sweep_statuses(plan, self.directory)
+        return pd.DataFrame(
+            [{**p.params, "run_id": p.run_id, "status": statuses[p.run_id]} for p in plan.points]
+        )
+
+    def status(self) -> dict[str, int]:
+        """How many runs are done, stale, corrupt, pending and failed."""
+        plan = self._plan()
+        return count_statuses(sweep_statuses(plan, self.directory))
+
+    @property
+    def results(self) -> Results:
+        """The merged results as they are (``snakesweep.load``)."""
+        return load(self.directory)
+
+    def __len__(self) -> int:
+        return len(self._plan().run_ids)
+
+    def __repr__(self) -> str:
+        plan = self._plan()
+        counts = describe_counts(count_statuses(sweep_statuses(plan, self.directory)))
+        return (
+            f"<Sweep {self._experiment_spec(plan)}: {len(plan.run_ids)} runs, "
+            f"{plan.structure()}; {counts}; results in {self.directory}/>"
+        )
+
+    def _repr_html_(self) -> str:
+        import html
+
+        frame = self.plan()
+        counts = describe_counts(count_statuses(dict(zip(frame.run_id, frame.status, strict=True))))
+        return (
+            f"<p><b>Sweep</b> {html.escape(self._experiment_spec(self._plan()))}: "
+            f"{len(set(frame.run_id))} runs ({html.escape(counts)}); results in "
+            f"<code>{html.escape(self.directory)}/</code></p>" + frame.head(10).to_html(index=False)
+        )
+
+    # -- running it
+    def run(
+        self,
+        *,
+        cores: int | str | None = None,
+        executor: str | None = None,
+        batch: int | str | None = None,
+        retries: int = 0,
+        progress: bool | None = None,
+    ) -> Results:
+        """Compute the pending runs and merge them (see ``snakesweep.sweep``); the Results.
+
+        Ctrl-C (a notebook's interrupt) stops Snakemake and its jobs; finished runs are
+        kept and a partial one leaves nothing behind; ``KeyboardInterrupt`` is raised after.
+        """
+        extra = _snakemake_arguments(executor, retries)
+        cores_text = str(cores if cores is not None else "all")
+        if cores is not None:
+            try:
+                arguments.cores(cores)
+            except ValueError:
+                raise ConfigError("cores", f"{cores!r} is not a number of cores >= 1") from None
+        if batch is not None and not (
+            batch == "auto"
+            or (isinstance(batch, int) and not isinstance(batch, bool) and batch > 0)
+        ):
+            raise ConfigError("batch", f"{batch!r}: expected a number of runs >= 1, or 'auto'")
+        shown = in_notebook() if progress is None else progress
+        with locks.sweep_lock(
+            self.directory, "snakesweep.sweep", locks.say_waiting(self.directory)
+        ):
+            plan = self._plan()
+            invocation = write_invocation(
+                store.invocation_file(self.directory, f"python-{plan.path.stem}"),  # type: ignore[union-attr]
+                {
+                    "plan": str(plan.path),
+                    "results": self.directory,
+                    "batch": batch,
+                    "pooled": arguments.runs_here(extra),
+                },
+            )
+            statuses = sweep_statuses(plan, self.directory)
+            with _progress(shown, plan, self.directory, statuses) as (bar, output):
+                try:
+                    code, plan, statuses = run_rounds(
+                        plan,
+                        self.directory,
+                        invocation,
+                        cores_text,
+                        extra,
+                        ["snakesweep.sweep", *_described(self)],
+                        remake=self._plan,
+                        follow=bar.follow if bar is not None else None,
+                        output=output,
+                    )
+                except KeyboardInterrupt:
+                    counts = count_statuses(sweep_statuses(plan, self.directory))
+                    print(
+                        f"snakesweep: stopped ({describe_counts(counts)}); the finished runs "
+                        "are kept: run the sweep again to compute the rest",
+                        file=sys.stderr,
+                    )
+                    raise
+        _say_failures(plan, self.directory, statuses)
+        code, line = summary(self.directory, plan, statuses, code)
+        print(line, file=sys.stderr)
+        if code != 0 and not Path(self.directory, store.SWEEP).is_file():
+            raise SweepError(line.removeprefix("snakesweep: "))
+        return load(self.directory)
+
+    # -- the parts
+    def _plan(self) -> Plan:
+        """The plan of this sweep (cached under the results), its experiment checked."""
+        if self.experiment is not None:
+            self.experiment.ship(self.directory)  # what its code fingerprint reads
+        return make_plan(
+            self.config_dir,
+            self.config_name,
+            self._all_overrides(),
+            self.directory,
+            check=self._check,
+            domain_options=self._domain,
+        )
+
+    def _all_overrides(self) -> list[str]:
+        spec = self.experiment.spec if self.experiment is not None else None
+        return [*([f"++snakesweep.experiment='{spec}'"] if spec else []), *self.overrides]
+
+    def _check(self, plan: Plan) -> None:
+        """Refuse an experiment the runs could not load, before any is cached or run."""
+        for spec in {plan.experiment_of(r) for r in plan.run_ids}:
+            if self.experiment is not None and spec == self.experiment.spec:
+                if self.experiment.by_value:
+                    continue  # loaded from its pickle by the runs
+            check_entry(spec, "snakesweep.experiment")
+            load_experiment(spec, must_call=False, results=self.directory)
+        CurrentCode(plan.options)  # the files each run's snakesweep.code names
+
+    def _experiment_spec(self, plan: Plan) -> str:
+        if self.experiment is not None:
+            return self.experiment.spec
+        return plan.experiment_of(plan.run_ids[0]) if plan.run_ids else "(no runs)"
+
+    def _config_tree(
+        self,
+        config_dir: str | os.PathLike[str],
+        config_name: str,
+        config: Mapping[str, Any] | None,
+    ) -> tuple[str, str]:
+        """The config tree: ``config_dir``, or one written for ``config=`` or for the
+        experiment's keyword defaults when there is no such directory."""
+        if config is not None:
+            if str(config_dir) != "conf" or config_name != "config":
+                raise ConfigError("config", "give config= or config_dir=/config_name=, not both")
+            if not isinstance(config, Mapping):
+                raise ConfigError("config", f"expected a mapping, got {type(config).__name__}")
+            return str(written_config(self.directory, config)), CONFIG_NAME
+        if Path(config_dir).is_dir():
+            return str(config_dir), config_name
+        defaults = (
+            defaults_of(self._given)
+            if self._given is not None and str(config_dir) == "conf"
+            else None
+        )
+        if defaults is None:
+            raise ConfigError(
+                f"config directory {str(config_dir)!r}",
+                f"does not exist in {os.getcwd()!r}: give config_dir=, a config={{...}}, "
+                "or an experiment whose parameters all have defaults (they are the config)",
+            )
+        return str(written_config(self.directory, defaults)), CONFIG_NAME
+
+
+def _domain_options(domain: DomainLike) -> tuple[dict[str, Any] | None, tuple[str, ...]]:
+    """A Domain, a mapping or YAML text as ``snakesweep`` domain options; a list of Hydra
+    sweep overrides as overrides."""
+    if domain is None:
+        return None, ()
+    if isinstance(domain, Domain):
+        return domain.to_dict(), ()
+    if isinstance(domain, (Mapping, str)):
+        return Domain.from_yaml(domain).to_dict(), ()
+    if isinstance(domain, Sequence) and all(isinstance(o, str) for o in domain):
+        return None, tuple(domain)
+    raise ConfigError(
+        "domain",
+        f"expected a snakesweep.Domain, a mapping in the domain grammar or a list of Hydra "
+        f"sweep overrides, got {type(domain).__name__}",
+    )
+
+
+def _snakemake_arguments(executor: str | None, retries: int) -> list[str]:
+    """Snakemake's options for ``executor`` and ``retries`` (never a config value)."""
+    extra: list[str] = []
+    if executor not in (None, "local"):
+        if not isinstance(executor, str) or not executor.replace("-", "_").isidentifier():
+            raise ConfigError("executor", f"{executor!r} is not the name of a Snakemake executor")
+        extra += ["--executor", executor]
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise ConfigError("retries", f"{retries!r}: expected a number of retries >= 0")
+    if retries:
+        extra += ["--retries", str(retries)]
+    return extra
+
+
+def _described(s: Sweep) -> list[str]:
+    """The call, as the runs' provenance records the command that started them."""
+    return [
+        f"experiment={s.experiment.spec if s.experiment else None}",
+        f"config_dir={s.config_dir}",
+        f"config_name={s.config_name}",
+        *s.overrides,
+        *([f"domain={json.dumps(s._domain, sort_keys=True, default=repr)}"] if s._domain else []),
+    ]
+
+
+@contextmanager
+def _progress(
+    shown: bool, plan: Plan, results: str, statuses: Mapping[str, str]
+) -> Iterator[tuple[Progress | None, int | None]]:
+    """With a bar: the bar, and the log file Snakemake's own output goes to instead."""
+    if not shown:
+        yield None, None
+        return
+    log = store.log_file(results, "snakemake")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    if log.is_file() and log.stat().st_size > LOG_KEPT:
+        os.replace(log, log.with_suffix(".log.1"))  # the one before kept, no more
+    bar = Progress(plan, results, statuses)
+    try:
+        with open(log, "a", encoding="utf-8") as f:
+            f.write(f"# snakesweep.sweep, {datetime.now().astimezone().isoformat()}\n")
+            f.flush()
+            yield bar, f.fileno()
+    finally:
+        bar.close()
+        print(f"snakesweep: Snakemake's log: {log}", file=sys.stderr)
+
+
+def _say_failures(plan: Plan, results: str, statuses: Mapping[str, str]) -> None:
+    """Name the failed runs (at most ``FAILURES_SHOWN``): run id, params, first line."""
+    failed = [r for r in plan.run_ids if statuses.get(r) == "failed"]
+    for run_id in failed[:FAILURES_SHOWN]:
+        params = ", ".join(f"{k}={v}" for k, v in plan.point_of(run_id).params.items())
+        print(
+            f"snakesweep: run {run_id} ({params}) failed: {_error_of(results, run_id)}",
+            file=sys.stderr,
+        )
+    if len(failed) > FAILURES_SHOWN:
+        print(f"snakesweep: … and {len(failed) - FAILURES_SHOWN} more failed runs", file=sys.stderr)
+
+
+def _error_of(results: str, run_id: str) -> str:
+    try:
+        meta = json.loads((store.run_dir(results, run_id) / store.META).read_text("utf-8"))
+        error = meta["error"]
+        lines = str(error["message"]).strip().splitlines()
+        return f"{error['type']}: {lines[0] if lines else ''}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "(its meta.json gives no error)"
