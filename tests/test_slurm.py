@@ -351,3 +351,28 @@ def test_batch_auto_makes_one_wave_of_the_jobs_it_may_submit(
     size = -(-RUNS // jobs)
     assert sorted(per_job.values()) == [size] * (RUNS // size), (jobs, per_job)
     assert len(sweep.submitted) < len(unbatched.submitted)
+
+
+def test_a_sweep_from_python_ships_its_own_function_to_slurm_in_batches(
+    slurm: str, local: Sweep, tmp_path: Path
+) -> None:
+    """``snakesweep.sweep(f, executor="slurm", batch=3)`` from a script whose ``f`` lives in
+    its ``__main__``: pickled, loaded by each cluster job, two jobs of three runs, the
+    local run's values."""
+    root = make_project(tmp_path, RUNS)
+    (root / "script.py").write_text(
+        "import faultexp\nimport snakesweep\n\n\n"
+        "def experiment(cfg, run):\n    return faultexp.main(cfg, run)\n\n\n"
+        'if __name__ == "__main__":\n'
+        '    snakesweep.sweep(experiment, executor="slurm", batch=3, '
+        f"snakemake_args={slurm_args(slurm)[2:]!r})\n"
+    )
+    sweep = invoke(root, sys.executable, "script.py")
+    assert sweep.returncode == 0, sweep.tail()
+    per_job = assert_ran_on_slurm(sweep)
+    assert sorted(per_job.values()) == [3, 3], per_job
+    with load(sweep.root) as ds, load(local.root) as expected:
+        assert ds.attrs["snakesweep_overrides"] == "++snakesweep.experiment='__main__:experiment'"
+        xr.testing.assert_equal(ds.drop_vars("run_id"), expected.drop_vars("run_id"))
+    shipped = {meta_of(d)["provenance"]["experiment"]["shipped"] for d in run_dirs(root)}
+    assert shipped == {"by value"}

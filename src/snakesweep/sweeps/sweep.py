@@ -72,6 +72,7 @@ def sweep(
     batch: int | str | None = None,
     retries: int = 0,
     progress: bool | None = None,
+    snakemake_args: Sequence[str] = (),
 ) -> Results:
     """Compute the runs of a sweep that are not done yet, merge them, and return the
     ``Results``; a second call with the same arguments computes nothing.
@@ -86,7 +87,9 @@ def sweep(
     experiment's keyword defaults. ``executor``: a Snakemake executor (``"slurm"``);
     ``batch``: runs per job (a number or ``"auto"``); ``retries``: attempts after a
     failure; ``progress``: a bar of the runs (default: in Jupyter; elsewhere Snakemake's
-    own output, as ``snakesweep run`` shows it).
+    own output, as ``snakesweep run`` shows it); ``snakemake_args``: Snakemake's own
+    options, as after ``--`` of ``snakesweep run`` (a ``--profile``, an executor's
+    settings such as ``--slurm-partition``-style resources).
     """
     return Sweep(
         experiment,
@@ -96,7 +99,14 @@ def sweep(
         overrides=overrides,
         results=results,
         config=config,
-    ).run(cores=cores, executor=executor, batch=batch, retries=retries, progress=progress)
+    ).run(
+        cores=cores,
+        executor=executor,
+        batch=batch,
+        retries=retries,
+        progress=progress,
+        snakemake_args=snakemake_args,
+    )
 
 
 class Sweep:
@@ -185,13 +195,14 @@ class Sweep:
         batch: int | str | None = None,
         retries: int = 0,
         progress: bool | None = None,
+        snakemake_args: Sequence[str] = (),
     ) -> Results:
         """Compute the pending runs and merge them (see ``snakesweep.sweep``); the Results.
 
         Ctrl-C (a notebook's interrupt) stops Snakemake and its jobs; finished runs are
         kept and a partial one leaves nothing behind; ``KeyboardInterrupt`` is raised after.
         """
-        extra = _snakemake_arguments(executor, retries)
+        extra = _snakemake_arguments(executor, retries, snakemake_args)
         cores_text = str(cores if cores is not None else "all")
         if cores is not None:
             try:
@@ -327,8 +338,13 @@ def _domain_options(domain: DomainLike) -> tuple[dict[str, Any] | None, tuple[st
     )
 
 
-def _snakemake_arguments(executor: str | None, retries: int) -> list[str]:
-    """Snakemake's options for ``executor`` and ``retries`` (never a config value)."""
+def _snakemake_arguments(
+    executor: str | None, retries: int, given: Sequence[str] = ()
+) -> list[str]:
+    """Snakemake's options for ``executor`` and ``retries``, then those ``given`` (never a
+    config value)."""
+    if isinstance(given, str) or not all(isinstance(a, str) for a in given):
+        raise ConfigError("snakemake_args", f"expected a list of strings, got {given!r}")
     extra: list[str] = []
     if executor not in (None, "local"):
         if not isinstance(executor, str) or not executor.replace("-", "_").isidentifier():
@@ -338,7 +354,7 @@ def _snakemake_arguments(executor: str | None, retries: int) -> list[str]:
         raise ConfigError("retries", f"{retries!r}: expected a number of retries >= 0")
     if retries:
         extra += ["--retries", str(retries)]
-    return extra
+    return [*extra, *given]
 
 
 def _described(s: Sweep) -> list[str]:
