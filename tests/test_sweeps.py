@@ -18,6 +18,9 @@ import xarray as xr
 from conftest import calls, snakesweep, write
 from snakesweep import Domain, Sweep
 from snakesweep.errors import ConfigError
+from snakesweep.execute.execution import keyword_parameters
+from snakesweep.sweeps.configs import defaults_of
+from snakesweep.sweeps.experiments import experiment_of
 
 SCRIPT = """
 import sys
@@ -80,6 +83,43 @@ def test_a_function_of_main_is_shipped_by_value_and_a_second_call_computes_nothi
     assert again.returncode == 0, again.stderr
     assert "nothing to be done" in again.stderr
     assert len(calls(root)) == 6  # nothing computed twice
+    [config] = (root / "results" / ".snakesweep" / "configs").iterdir()
+    cli = snakesweep("status", "-cd", str(config), "lr=0.1,0.2", "seed=range(3)", cwd=root)
+    assert cli.returncode == 0, cli.stderr
+    assert "6 runs: 6 done" in cli.stdout  # the command line finds the function's runs
+
+
+@pytest.mark.slow
+def test_what_the_function_reads_is_its_code_values_helpers_and_modules(tmp_path: Path) -> None:
+    root = git_project(tmp_path)
+    script = """
+        import mylib
+        import snakesweep
+
+        SCALE = {scale}
+
+        def scaled(x):
+            return x * SCALE
+
+        def train(x=0):
+            with open("calls.txt", "a") as f:
+                f.write(f"{{x}}\\n")
+            return {{"y": mylib.shift(scaled(x))}}
+
+        if __name__ == "__main__":
+            res = snakesweep.sweep(train, ["x=1,2"], cores=2)
+            print("Y", res.dataset["y"].values.tolist())
+        """
+    write(root / "mylib.py", "def shift(v):\n    return v + 100\n")
+    assert "Y [103, 106]" in run_script(root, script.format(scale=3)).stdout
+    assert "Y [105, 110]" in run_script(root, script.format(scale=5)).stdout  # a value
+    write(root / "mylib.py", "def shift(v):\n    return v + 200\n")
+    assert "Y [205, 210]" in run_script(root, script.format(scale=5)).stdout  # a module
+    out = run_script(root, script.format(scale=5).replace("x * SCALE", "SCALE * x"))
+    assert "Y [205, 210]" in out.stdout  # a helper's source
+    assert len(calls(root)) == 8  # each change recomputed both runs, nothing else did
+    [meta, *_] = metas(root)
+    assert "mylib.py" in meta["provenance"]["code"]["files"]
 
 
 @pytest.mark.slow
@@ -112,7 +152,7 @@ def test_the_command_line_and_python_share_run_ids_and_results(project: Path) ->
         project,
         """
         import snakesweep
-        s = snakesweep.Sweep("tinyexp:main", ["x=1,2,3"])
+        s = snakesweep.Sweep("tinyexp:main")  # the config's sweep, as the command line's
         print("PLAN", sorted(s.plan().status))
         res = s.run(cores=2)
         print("IDS", sorted(res.dataset["run_id"].values.tolist()))
@@ -120,7 +160,8 @@ def test_the_command_line_and_python_share_run_ids_and_results(project: Path) ->
     )
     assert script.returncode == 0, script.stderr
     assert "PLAN ['done', 'done', 'done']" in script.stdout
-    assert len(calls(project)) == 3  # the merge is made again: it records other overrides
+    assert "nothing to be done" in script.stderr  # the same plan, the same merge
+    assert len(calls(project)) == 3
     with xr.open_dataset(project / "results" / "sweep.nc") as ds:
         assert f"IDS {sorted(ds['run_id'].values.tolist())}" in script.stdout
 
@@ -182,7 +223,7 @@ def test_without_a_config_directory_the_keyword_defaults_are_the_config(
     plan = s.plan()
     assert plan["lr"].tolist() == [0.1, 0.01]
     [config] = (tmp_path / "results" / ".snakesweep" / "configs").glob("*/config.yaml")
-    assert config.read_text() == "lr: 0.1\nlayers: 2\n"
+    assert config.read_text() == "lr: 0.1\nlayers: 2\nsnakesweep:\n  experiment: __main__:train\n"
     given = Sweep(train, {"lr": [0.1, 0.01]}, config={"lr": 0.1, "layers": 2})
     assert given.plan()["run_id"].tolist() == plan["run_id"].tolist()
 
@@ -201,6 +242,8 @@ def test_bad_arguments_get_one_line_naming_them(
         (lambda: Sweep("nomodule:f", config={"a": 1}), "nomodule"),
         (lambda: Sweep(needs_config, 42, config={"a": 1}), "domain: expected a snakesweep"),
         (lambda: Sweep(needs_config, config={"a": object()}), "config key 'a'"),
+        (lambda: Sweep(needs_config, config={"a": 1}, overrides=[1]), "overrides: expected"),
+        (lambda: Sweep(needs_config, config={"a": 1}, results=None), "results: expected"),
         (lambda: Sweep(needs_config, config={"a": 1}).run(retries=-1), "retries: -1"),
         (lambda: Sweep(needs_config, config={"a": 1}).run(cores=0), "cores: 0 is not"),
         (lambda: Sweep(needs_config, config={"a": 1}).run(batch="x"), "batch: 'x'"),
@@ -229,6 +272,32 @@ def test_a_closure_over_a_large_object_is_refused_naming_it(
     assert "'train' would be shipped to every worker by value as 12.0 MB" in message
     assert "12.0 MB of it 'table' (bytes), which it closes over" in message
     assert not (tmp_path / "results").exists()
+
+
+def test_a_function_only_this_process_can_import_is_shipped_by_value(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(tmp_path / "scripts" / "nextdoor.py", "def train(lr=0.1):\n    return {'y': lr}\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path / "scripts"))  # as `python scripts/s.py` has it
+    import nextdoor  # type: ignore[import-not-found]
+
+    assert experiment_of(nextdoor.train).spec == "__main__:train"
+    assert experiment_of(xr.open_dataset).spec == "xarray.backends.api:open_dataset"
+
+
+def test_an_experiment_whose_parameters_have_defaults_takes_the_config_as_keywords() -> None:
+    def handle_first(run, lr=0.1):  # type: ignore[no-untyped-def]
+        return {}
+
+    def config_first(cfg, run=None):  # type: ignore[no-untyped-def]
+        return {}
+
+    assert keyword_parameters(handle_first) == {"run", "lr"}
+    assert keyword_parameters(lambda lr=0.1, **more: {}) == {"lr", "**"}
+    assert keyword_parameters(config_first) is None
+    assert defaults_of(handle_first) == {"lr": 0.1}
+    assert defaults_of(config_first) is None
 
 
 # -- interrupt ----------------------------------------------------------------------------------
@@ -318,5 +387,11 @@ def test_failed_runs_are_named_with_their_params_and_first_line(tmp_path: Path) 
     [said] = [line for line in out.stderr.splitlines() if "(x=2) failed:" in line]
     assert said.startswith("snakesweep: run ")
     assert said.endswith(" (x=2) failed: ValueError: two is not allowed")
-    assert "1 of 3 runs failed" in out.stderr
+    assert "1 of 3 runs failed; Sweep(...).plan() lists them" in out.stderr
     assert "REPR <Results 'results': 3 runs (2 done, 1 failed)>" in out.stdout
+    none = run_script(root, (root / "script.py").read_text().replace("x == 2", "x > 0"))
+    assert none.returncode == 1
+    assert none.stderr.rstrip().splitlines()[-1] == (
+        "snakesweep.errors.SweepError: 3 of 3 runs failed; "
+        "Sweep(...).plan() lists them, and calling sweep() again retries them"
+    )

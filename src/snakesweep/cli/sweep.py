@@ -6,9 +6,9 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
+from snakesweep import store
 from snakesweep.api.plans import make_plan
-from snakesweep.core.entries import check_entry
-from snakesweep.execute.experiment import load_experiment
+from snakesweep.execute.experiment import check_experiment
 from snakesweep.planning.plan import Plan
 from snakesweep.provenance.code import CurrentCode
 
@@ -40,10 +40,9 @@ def check_plan(plan: Plan, imports: bool = True) -> None:
     """Fail before any run starts when an entry point is malformed or cannot exist (with
     ``imports``: cannot be imported, as the runs would), or a ``snakesweep.code`` glob
     matches no file (``make_plan`` checked the options themselves)."""
+    results = store.results_of_plan(plan.path) if plan.path is not None else None
     for spec in {plan.experiment_of(r) for r in plan.run_ids}:
-        check_entry(spec, "snakesweep.experiment")  # says which name is wrong, importing none
-        if imports:
-            load_experiment(spec, must_call=False)  # one that cannot be called fails its runs
+        check_experiment(spec, results, imports)  # one that cannot be called fails its runs
     CurrentCode(plan.options)  # the files each run's snakesweep.code names
 
 

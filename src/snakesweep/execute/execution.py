@@ -254,16 +254,18 @@ def write_result(ds: Any, path: Path) -> None:
 
 def keyword_parameters(fn: Callable[..., Any]) -> frozenset[str] | None:
     """The parameters of an experiment called with the config's top-level keys as keywords
-    (every parameter has a default, as in ``def train(lr=1e-3, width=32)``; one named
-    ``run`` gets the run handle; ``**kwargs`` takes any key, named ``"**"``); None for one
-    called with the config."""
+    (every parameter but ``run`` has a default, as in ``def train(lr=1e-3, width=32)``; one
+    named ``run`` gets the run handle; ``**kwargs`` takes any key, named ``"**"``); None for
+    one called with the config."""
     try:
         params = list(inspect.signature(fn).parameters.values())
     except (TypeError, ValueError):
         return None
     if not params or any(
         p.kind is p.VAR_POSITIONAL
-        or (p.kind is not p.VAR_KEYWORD and p.default is inspect.Parameter.empty)
+        or (
+            p.kind is not p.VAR_KEYWORD and p.default is inspect.Parameter.empty and p.name != "run"
+        )
         or p.kind is p.POSITIONAL_ONLY
         for p in params
     ):

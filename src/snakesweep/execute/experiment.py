@@ -8,11 +8,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from snakesweep import store
-from snakesweep.core.entries import BY_VALUE, import_entry
+from snakesweep.core.entries import BY_VALUE, check_entry, import_entry
 from snakesweep.errors import ConfigError, ExperimentError, first_line
 from snakesweep.provenance.code import mark_imports, note_loaded
 
-__all__ = ["RESERVED_NAMES", "load_experiment", "to_dataset"]
+__all__ = ["RESERVED_NAMES", "check_experiment", "load_experiment", "to_dataset"]
 
 RESERVED_NAMES = ("run_id", "status")
 """The sweep's own variables: no result may take their names."""
@@ -37,6 +37,27 @@ def load_experiment(
         return import_entry(spec, "snakesweep.experiment", must_call)
     finally:
         note_loaded(module)
+
+
+def check_experiment(
+    spec: str, results: str | os.PathLike[str] | None, imports: bool = True
+) -> None:
+    """Refuse, with ``ConfigError``, an experiment its runs could not load: one whose module
+    cannot exist (``check_entry``), with ``imports`` one that cannot be imported, or one
+    shipped by value (``__main__:f``) whose pickle ``results`` lacks."""
+    module, _, name = str(spec).partition(":")
+    if module == BY_VALUE:
+        if results is None or not store.function_file(results, name).is_file():
+            raise ConfigError(
+                "snakesweep.experiment",
+                f"{spec!r} is a function that snakesweep.sweep() ships by value, and "
+                f"{results}/{store.FUNCTIONS} holds none named {name!r}: start this sweep "
+                "from Python (snakesweep.sweep) once, in this results directory",
+            )
+        return
+    check_entry(spec, "snakesweep.experiment")  # says which name is wrong, importing none
+    if imports:
+        load_experiment(spec, must_call=False, results=results)
 
 
 def _unpickled(path: os.PathLike[str], spec: str) -> Callable[..., Any]:

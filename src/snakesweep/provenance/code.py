@@ -33,6 +33,7 @@ from snakesweep.errors import ConfigError, first_line
 from snakesweep.provenance.places import Places
 
 __all__ = [
+    "IMPORTS_LINE",
     "SOURCE_KEPT",
     "Code",
     "CurrentCode",
@@ -55,6 +56,11 @@ class Code:
     """Relative to the repository root, sorted."""
     entry_file: str | None
 
+
+IMPORTS_LINE = "# snakesweep: imports "
+"""The first line of a function's source shipped by value (``store.function_source``) when
+it reads modules: their names, after it. The project's among them, and what they import,
+are part of its code, as a module's imports are."""
 
 SOURCE_KEPT = 1 << 20
 """Files up to this size are kept as this process first read them (see ``note_loaded``)."""
@@ -162,14 +168,16 @@ def _source(path: Path) -> bytes | None:
     return data
 
 
-def _code_modules(entry: str, places: Places) -> dict[str, tuple[str, Path]]:
+def _code_modules(
+    entry: str, places: Places, roots: Sequence[str] | None = None
+) -> dict[str, tuple[str, Path]]:
     """The project's loaded modules that the experiment whose module is ``entry`` ran, each
-    with its file's recorded name and path: that module, those loaded while it was imported
-    or run, what their sources import, and so on, with the packages holding each;
-    snakesweep's own only within ``entry``'s package."""
+    with its file's recorded name and path: that module (or, given, the modules ``roots``
+    names), those loaded while it was imported or run, what their sources import, and so on,
+    with the packages holding each; snakesweep's own only within ``entry``'s package."""
     modules = dict(sys.modules)
     package = entry.rpartition(".")[0]
-    todo = [entry, *_LOADED_BY.get(entry, ())]
+    todo = [*([entry] if roots is None else roots), *_LOADED_BY.get(entry, ())]
     seen: set[str] = set()
     found: dict[str, tuple[str, Path]] = {}
     known = _VERDICTS.setdefault(places, {})
@@ -239,7 +247,14 @@ def ran_code(
     files: dict[str, Path] = {}
     shipped = store.function_source(results, name) if results is not None else None
     if module == BY_VALUE and shipped is not None and shipped.is_file():
-        files = {places.path(shipped): shipped}  # shipped by value: its source is its code
+        note_loaded(module, places)  # what unpickling it and its run loaded
+        source = _source(shipped) or b""
+        first = source.split(b"\n", 1)[0].decode("utf-8", "replace")
+        read = (
+            first.removeprefix(IMPORTS_LINE).split(", ") if first.startswith(IMPORTS_LINE) else []
+        )
+        files = dict(_code_modules(module, places, [m for m in read if m]).values())
+        files[places.path(shipped)] = shipped  # shipped by value: its source is its code
         files.update(named_files(options, places))
         sources = {n: data for n in sorted(files) if (data := _source(files[n])) is not None}
         return Code(fingerprint_sources(sources), tuple(sources), places.path(shipped))
@@ -336,10 +351,18 @@ class CurrentCode:
 
     Made from each run's parsed options (``Plan.options``); a ``snakesweep.code`` glob that
     matches no file raises ``ConfigError``. ``store.run_statuses`` calls it for the done runs.
+    ``sources``: files, by recorded name, whose bytes are these rather than the file's (a
+    function ``snakesweep.sweep`` has not shipped yet).
     """
 
-    def __init__(self, run_options: Mapping[str, Options], places: Places | None = None) -> None:
+    def __init__(
+        self,
+        run_options: Mapping[str, Options],
+        places: Places | None = None,
+        sources: Mapping[str, bytes] | None = None,
+    ) -> None:
         self.places = places or Places.here()
+        self._sources = dict(sources or {})
         self._named: dict[str, tuple[str, ...]] = {}
         by_globs: dict[tuple[str, ...] | None, tuple[str, ...]] = {}
         named: dict[int, tuple[str, ...]] = {}
@@ -368,6 +391,9 @@ class CurrentCode:
     def _hash(self, names: Iterable[str]) -> str:
         sources = {}
         for name in names:
+            if name in self._sources:
+                sources[name] = self._sources[name]
+                continue
             try:
                 sources[name] = self._path(name).read_bytes()
             except OSError:

@@ -18,6 +18,7 @@ from snakesweep.snakemake.driver import run_snakemake
 from snakesweep.snakemake.uptodate import nothing_to_do
 
 __all__ = [
+    "CLI_NEXT",
     "count_statuses",
     "describe_counts",
     "left_out",
@@ -77,16 +78,22 @@ def run_rounds(
     return code, plan, statuses
 
 
+CLI_NEXT = "`snakesweep status` lists them, `snakesweep run` again retries them"
+"""What to do about failed runs, said to the command line's user."""
+
+
 def summary(
-    results: str, plan: Plan, statuses: Mapping[str, store.Status], code: int
+    results: str,
+    plan: Plan,
+    statuses: Mapping[str, store.Status],
+    code: int,
+    next_step: str = CLI_NEXT,
 ) -> tuple[int, str]:
-    """How the sweep went, in one line, and the exit status that says it."""
+    """How the sweep went, in one line, and the exit status that says it; ``next_step``:
+    what to do about failed runs."""
     counts = count_statuses(statuses)
     if counts["failed"]:
-        return 1, (
-            f"snakesweep: {counts['failed']} of {len(statuses)} runs failed; "
-            f"`snakesweep status` lists them, `snakesweep run` again retries them"
-        )
+        return 1, f"snakesweep: {counts['failed']} of {len(statuses)} runs failed; {next_step}"
     unmerged = left_out(plan, results, statuses) if code == 0 else {}
     if unmerged:
         return 1, (
@@ -104,9 +111,12 @@ def summary(
     return 0, f"snakesweep: {describe_counts(counts)}{where}"
 
 
-def sweep_statuses(plan: Plan, results: str | os.PathLike[str]) -> dict[str, store.Status]:
-    """Each run's status, stale ones told apart by the current code fingerprints."""
-    return store.run_statuses(results, plan.run_ids, CurrentCode(plan.options))
+def sweep_statuses(
+    plan: Plan, results: str | os.PathLike[str], sources: Mapping[str, bytes] | None = None
+) -> dict[str, store.Status]:
+    """Each run's status, stale ones told apart by the current code fingerprints (of files
+    as they are, or as ``sources`` gives them, by recorded name)."""
+    return store.run_statuses(results, plan.run_ids, CurrentCode(plan.options, sources=sources))
 
 
 def left_out(plan: Plan, results: str, statuses: Mapping[str, str]) -> dict[str, str]:

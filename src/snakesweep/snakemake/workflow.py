@@ -38,11 +38,11 @@ from typing import IO, Any
 from snakesweep import store
 from snakesweep.api.plans import make_plan
 from snakesweep.core.configs import RUN_ID_PATTERN
-from snakesweep.core.entries import check_entry
 from snakesweep.core.options import BatchSetting, PictureMode, batch_setting
 from snakesweep.errors import SnakesweepError
 from snakesweep.execute import batches, resources
 from snakesweep.execute.batches import BATCH_ID_PATTERN, Batch
+from snakesweep.execute.experiment import check_experiment
 from snakesweep.execute.hydra_task import add_import_paths
 from snakesweep.execute.pool import CLIENT, Pool
 from snakesweep.merge import freshness
@@ -147,7 +147,7 @@ class SweepWorkflow(SweepLifecycle):
                     settings["results"],
                     from_run=settings["from_run"],
                 )
-                _check_entries(plan)
+                _check_entries(plan, results)
             sweep = cls(
                 plan=plan,
                 results=results,
@@ -442,7 +442,7 @@ class SweepWorkflow(SweepLifecycle):
             )
 
 
-def _check_entries(plan: Plan) -> None:
+def _check_entries(plan: Plan, results: str) -> None:
     """Refuse, before any job, an experiment that cannot exist (importing none of them)."""
     for spec in {o.experiment for _, o in plan.options.distinct().values() if o.experiment}:
-        check_entry(spec, "snakesweep.experiment")
+        check_experiment(spec, results, imports=False)

@@ -15,7 +15,7 @@ from snakesweep import store
 from snakesweep.core.entries import import_entry
 from snakesweep.errors import ConfigError, first_line
 
-__all__ = ["CONFIG_NAME", "defaults_of", "written_config"]
+__all__ = ["CONFIG_NAME", "defaults_of", "written_config", "written_experiment"]
 
 CONFIG_NAME = "config"
 
@@ -38,11 +38,27 @@ def defaults_of(experiment: str | Callable[..., Any]) -> dict[str, Any] | None:
     return config or None
 
 
-def written_config(results: str | Path, config: Mapping[str, Any]) -> Path:
+def written_experiment(config_dir: str | Path, config_name: str) -> str | None:
+    """``snakesweep.experiment`` as the primary config file writes it (not composed: one
+    that a config group or its defaults set is not seen), or None."""
+    import yaml  # deferred: as the rest of the config's reading
+
+    try:
+        node = yaml.safe_load(Path(config_dir, f"{config_name}.yaml").read_text("utf-8"))
+    except (OSError, ValueError, yaml.YAMLError):
+        return None
+    options = node.get("snakesweep") if isinstance(node, dict) else None
+    spec = options.get("experiment") if isinstance(options, dict) else None
+    return spec if isinstance(spec, str) else None
+
+
+def written_config(
+    results: str | Path, config: Mapping[str, Any], experiment: str | None = None
+) -> Path:
     """Write ``config`` (keys are strings; values numbers, strings, booleans, None, lists
-    and mappings of them) as the ``config.yaml`` of a directory named by its digest under
-    ``results``; that directory. ``ConfigError`` names a key whose value a config cannot
-    hold."""
+    and mappings of them), with ``snakesweep.experiment`` when given, as the ``config.yaml``
+    of a directory named by its digest under ``results``; that directory. ``ConfigError``
+    names a key whose value a config cannot hold."""
     from omegaconf import OmegaConf
 
     for key, value in config.items():
@@ -56,7 +72,14 @@ def written_config(results: str | Path, config: Mapping[str, Any]) -> Path:
             ) from None
         if not isinstance(key, str) or not key.isidentifier():
             raise ConfigError(f"config key {key!r}", "config keys are names (identifiers)")
-    text = OmegaConf.to_yaml(OmegaConf.create(dict(config)), sort_keys=False)
+    whole = dict(config)
+    if experiment:
+        options = whole.get("snakesweep")
+        whole["snakesweep"] = {
+            **(options if isinstance(options, Mapping) else {}),
+            "experiment": experiment,
+        }
+    text = OmegaConf.to_yaml(OmegaConf.create(whole), sort_keys=False)
     directory = store.config_dir(results, hashlib.sha256(text.encode()).hexdigest()[:12])
     path = directory / f"{CONFIG_NAME}.yaml"
     if not path.is_file() or path.read_text(encoding="utf-8") != text:

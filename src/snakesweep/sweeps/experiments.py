@@ -12,9 +12,13 @@ included, as always).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import inspect
+import json
+import subprocess
+import sys
 import types
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -24,6 +28,7 @@ from typing import Any
 from snakesweep import store
 from snakesweep.core.entries import BY_VALUE, check_entry
 from snakesweep.errors import ConfigError, first_line
+from snakesweep.provenance.code import IMPORTS_LINE
 
 __all__ = ["SHIPPED_LIMIT", "Experiment", "experiment_of"]
 
@@ -79,16 +84,48 @@ def experiment_of(experiment: str | Callable[..., Any]) -> Experiment:
 
 
 def _imported_again(module: str, qualname: str) -> Any:
-    """What ``module``'s ``qualname`` is once imported, or None."""
+    """What ``module``'s ``qualname`` is once imported, as a run's process would import it
+    (from the working directory or the paths of a fresh interpreter), or None."""
     if "<locals>" in qualname:
         return None
     try:
         found: Any = importlib.import_module(module)
     except Exception:  # noqa: BLE001 - not importable here: shipped by value
         return None
+    if not _on_workers_path(found):
+        return None  # next to a script, or on a path added here (sys.path.append)
     for part in qualname.split("."):
         found = getattr(found, part, None)
     return found
+
+
+def _on_workers_path(module: types.ModuleType) -> bool:
+    """Whether a run's process finds ``module`` where this one did: under the working
+    directory or a directory on a fresh interpreter's ``sys.path`` (this one's may have
+    more: a script's own directory, a notebook's ``sys.path.append``)."""
+    file = getattr(module, "__file__", None)
+    if not isinstance(file, str):
+        return True  # built in, or a namespace package: nowhere else to look
+    depth = module.__name__.count(".") + (Path(file).name == "__init__.py")
+    root = Path(file).resolve().parents[depth]
+    return root == Path.cwd().resolve() or root in _fresh_path()
+
+
+@functools.cache
+def _fresh_path() -> frozenset[Path]:
+    """The directories of a fresh interpreter's ``sys.path`` (as a run's process has it)."""
+    out = subprocess.run(
+        [sys.executable, "-c", "import json, sys; print(json.dumps(sys.path))"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    try:
+        entries = json.loads(out.stdout)
+    except ValueError:
+        return frozenset()
+    return frozenset(Path(e).resolve() for e in entries if e)
 
 
 def _by_value(fn: Callable[..., Any]) -> Experiment:
@@ -143,8 +180,9 @@ def _mb(n: int) -> str:
     return f"{n / 2**20:.1f} MB"
 
 
-def _captured(fn: Callable[..., Any]) -> Iterator[tuple[str, Any]]:
-    """The values ``fn`` closes over and the globals its code reads (modules aside)."""
+def _captured(fn: Callable[..., Any], with_modules: bool = False) -> Iterator[tuple[str, Any]]:
+    """The values ``fn`` closes over and the globals its code reads (modules too, with
+    ``with_modules``)."""
     code = getattr(fn, "__code__", None)
     if code is None:
         return
@@ -155,7 +193,7 @@ def _captured(fn: Callable[..., Any]) -> Iterator[tuple[str, Any]]:
             continue
     names = getattr(fn, "__globals__", {})
     for var in sorted(_global_names(code)):
-        if var in names and not isinstance(names[var], types.ModuleType):
+        if var in names and (with_modules or not isinstance(names[var], types.ModuleType)):
             yield var, names[var]
 
 
@@ -170,10 +208,16 @@ def _global_names(code: types.CodeType) -> set[str]:
 
 def _source_of(fn: Callable[..., Any], pickled: bytes) -> str:
     """The code of a function shipped by value: its source, and that of the functions and
-    classes of its ``__main__`` it reads (helpers in other cells), each once; where no
-    source can be read, the pickle's digest stands for it."""
+    classes of its ``__main__`` it reads (helpers in other cells), each once; a digest of
+    each other value it reads there (a constant, a table); and the modules it reads, on a
+    first line. Where no source can be read, the pickle's digest stands for it."""
+    import cloudpickle
+
     parts: list[str] = []
+    values: dict[str, str] = {}
+    modules: set[str] = set()
     seen: set[int] = set()
+    home = getattr(fn, "__module__", None)
 
     def add(obj: Any) -> None:
         if id(obj) in seen:
@@ -183,22 +227,28 @@ def _source_of(fn: Callable[..., Any], pickled: bytes) -> str:
             parts.append(inspect.getsource(obj))
         except (OSError, TypeError):
             parts.append(f"# {getattr(obj, '__qualname__', obj)!s}: no source to be read\n")
+        if not isinstance(obj, types.FunctionType):
             return
-        code = getattr(obj, "__code__", None)
-        names = getattr(obj, "__globals__", {})
-        for var in sorted(_global_names(code)) if code is not None else ():
-            value = names.get(var)
-            if (
-                isinstance(value, (types.FunctionType, type))
-                and getattr(value, "__module__", None) == getattr(fn, "__module__", None)
-                and value is not obj
-            ):
-                add(value)
+        for name, value in _captured(obj, with_modules=True):
+            if isinstance(value, types.ModuleType):
+                modules.add(value.__name__)
+            elif isinstance(value, (types.FunctionType, type)):
+                if getattr(value, "__module__", None) == home:
+                    add(value)
+                elif getattr(value, "__module__", None):
+                    modules.add(value.__module__)
+            elif name not in values:
+                try:
+                    values[name] = hashlib.sha256(cloudpickle.dumps(value)).hexdigest()[:16]
+                except Exception:  # noqa: BLE001 - what cannot be pickled failed before
+                    values[name] = "unpicklable"
 
     add(fn)
+    head = f"{IMPORTS_LINE}{', '.join(sorted(modules))}\n" if modules else ""
+    tail = "".join(f"# {name}: sha256 {digest}\n" for name, digest in sorted(values.items()))
     if any(p.endswith("no source to be read\n") for p in parts):
-        parts.append(f"# pickle sha256: {hashlib.sha256(pickled).hexdigest()}\n")
-    return "".join(parts)
+        tail += f"# pickle sha256: {hashlib.sha256(pickled).hexdigest()}\n"
+    return head + "".join(parts) + tail
 
 
 def _read(path: Path) -> bytes | None:

@@ -24,11 +24,11 @@ from snakesweep import store
 from snakesweep.api.plans import make_plan
 from snakesweep.api.results import Results, load
 from snakesweep.core.domain import Domain
-from snakesweep.core.entries import check_entry
 from snakesweep.errors import ConfigError, SweepError
-from snakesweep.execute.experiment import load_experiment
+from snakesweep.execute.experiment import check_experiment
 from snakesweep.planning.plan import Plan
 from snakesweep.provenance.code import CurrentCode
+from snakesweep.provenance.places import Places
 from snakesweep.snakemake import arguments
 from snakesweep.snakemake.driver import write_invocation
 from snakesweep.snakemake.rounds import (
@@ -39,7 +39,12 @@ from snakesweep.snakemake.rounds import (
     sweep_statuses,
 )
 from snakesweep.store import locks
-from snakesweep.sweeps.configs import CONFIG_NAME, defaults_of, written_config
+from snakesweep.sweeps.configs import (
+    CONFIG_NAME,
+    defaults_of,
+    written_config,
+    written_experiment,
+)
 from snakesweep.sweeps.experiments import Experiment, experiment_of
 from snakesweep.sweeps.progress import Progress, in_notebook
 
@@ -47,6 +52,9 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = ["FAILURES_SHOWN", "LOG_KEPT", "Sweep", "sweep"]
+
+PYTHON_NEXT = "Sweep(...).plan() lists them, and calling sweep() again retries them"
+"""What to do about failed runs, said to a caller in Python."""
 
 FAILURES_SHOWN = 5
 """Failed runs a call names, each with the first line of its error (the rest counted)."""
@@ -131,8 +139,16 @@ class Sweep:
         results: str | os.PathLike[str] = "results",
         config: Mapping[str, Any] | None = None,
     ) -> None:
-        if isinstance(overrides, str):
-            raise ConfigError("overrides", f"expected a list of overrides, got {overrides!r}")
+        if (
+            not isinstance(overrides, Sequence)
+            or isinstance(overrides, str)
+            or not all(isinstance(o, str) for o in overrides)
+        ):
+            raise ConfigError(
+                "overrides", f"expected a list of Hydra overrides (strings), got {overrides!r}"
+            )
+        if not isinstance(results, (str, os.PathLike)):
+            raise ConfigError("results", f"expected a directory, got {results!r}")
         self.directory = str(results)
         store.check_results(self.directory, "results")
         self.experiment: Experiment | None = (
@@ -149,15 +165,14 @@ class Sweep:
         import pandas as pd
 
         plan = self._plan()
-        statuses = sweep_statuses(plan, self.directory)
+        statuses = self._statuses(plan)
         return pd.DataFrame(
             [{**p.params, "run_id": p.run_id, "status": statuses[p.run_id]} for p in plan.points]
         )
 
     def status(self) -> dict[str, int]:
         """How many runs are done, stale, corrupt, pending and failed."""
-        plan = self._plan()
-        return count_statuses(sweep_statuses(plan, self.directory))
+        return count_statuses(self._statuses(self._plan()))
 
     @property
     def results(self) -> Results:
@@ -169,7 +184,7 @@ class Sweep:
 
     def __repr__(self) -> str:
         plan = self._plan()
-        counts = describe_counts(count_statuses(sweep_statuses(plan, self.directory)))
+        counts = describe_counts(count_statuses(self._statuses(plan)))
         return (
             f"<Sweep {self._experiment_spec(plan)}: {len(plan.run_ids)} runs, "
             f"{plan.structure()}; {counts}; results in {self.directory}/>"
@@ -200,7 +215,9 @@ class Sweep:
         """Compute the pending runs and merge them (see ``snakesweep.sweep``); the Results.
 
         Ctrl-C (a notebook's interrupt) stops Snakemake and its jobs; finished runs are
-        kept and a partial one leaves nothing behind; ``KeyboardInterrupt`` is raised after.
+        kept, one cut short is recorded as failed (computed again by the next call), and
+        ``KeyboardInterrupt`` is raised after. ``SweepError`` when no run is done (every
+        one failed, or Snakemake did before the merge).
         """
         extra = _snakemake_arguments(executor, retries, snakemake_args)
         cores_text = str(cores if cores is not None else "all")
@@ -218,6 +235,8 @@ class Sweep:
         with locks.sweep_lock(
             self.directory, "snakesweep.sweep", locks.say_waiting(self.directory)
         ):
+            if self.experiment is not None:
+                self.experiment.ship(self.directory)  # what its runs load, and their code
             plan = self._plan()
             invocation = write_invocation(
                 store.invocation_file(self.directory, f"python-{plan.path.stem}"),  # type: ignore[union-attr]
@@ -251,17 +270,28 @@ class Sweep:
                     )
                     raise
         _say_failures(plan, self.directory, statuses)
-        code, line = summary(self.directory, plan, statuses, code)
+        code, line = summary(self.directory, plan, statuses, code, PYTHON_NEXT)
         print(line, file=sys.stderr)
-        if code != 0 and not Path(self.directory, store.SWEEP).is_file():
+        if code != 0 and (
+            not Path(self.directory, store.SWEEP).is_file()
+            or not any(s == "done" for s in statuses.values())
+        ):  # nothing to look at: say so where the caller is
             raise SweepError(line.removeprefix("snakesweep: "))
         return load(self.directory)
 
     # -- the parts
+    def _statuses(self, plan: Plan) -> dict[str, store.Status]:
+        """Each run's status, a function shipped by value judged by its source as it is
+        here, not as it was last shipped (reading writes nothing: a sweep may be running)."""
+        sources = {}
+        if self.experiment is not None and self.experiment.source is not None:
+            name = self.experiment.spec.partition(":")[2]
+            shipped = Places.here().path(store.function_source(self.directory, name))
+            sources[shipped] = self.experiment.source.encode()
+        return sweep_statuses(plan, self.directory, sources)
+
     def _plan(self) -> Plan:
         """The plan of this sweep (cached under the results), its experiment checked."""
-        if self.experiment is not None:
-            self.experiment.ship(self.directory)  # what its code fingerprint reads
         return make_plan(
             self.config_dir,
             self.config_name,
@@ -272,17 +302,18 @@ class Sweep:
         )
 
     def _all_overrides(self) -> list[str]:
+        """The overrides, and the experiment's when the primary config names another (so a
+        sweep the config already describes has the plan, and merge, of the command line's)."""
         spec = self.experiment.spec if self.experiment is not None else None
-        return [*([f"++snakesweep.experiment='{spec}'"] if spec else []), *self.overrides]
+        if spec is None or spec == written_experiment(self.config_dir, self.config_name):
+            return list(self.overrides)
+        return [f"++snakesweep.experiment='{spec}'", *self.overrides]
 
     def _check(self, plan: Plan) -> None:
         """Refuse an experiment the runs could not load, before any is cached or run."""
-        for spec in {plan.experiment_of(r) for r in plan.run_ids}:
-            if self.experiment is not None and spec == self.experiment.spec:
-                if self.experiment.by_value:
-                    continue  # loaded from its pickle by the runs
-            check_entry(spec, "snakesweep.experiment")
-            load_experiment(spec, must_call=False, results=self.directory)
+        shipped = self.experiment.spec if self.experiment and self.experiment.by_value else None
+        for spec in {plan.experiment_of(r) for r in plan.run_ids} - {shipped}:
+            check_experiment(spec, self.directory)
         CurrentCode(plan.options)  # the files each run's snakesweep.code names
 
     def _experiment_spec(self, plan: Plan) -> str:
@@ -303,7 +334,7 @@ class Sweep:
                 raise ConfigError("config", "give config= or config_dir=/config_name=, not both")
             if not isinstance(config, Mapping):
                 raise ConfigError("config", f"expected a mapping, got {type(config).__name__}")
-            return str(written_config(self.directory, config)), CONFIG_NAME
+            return str(written_config(self.directory, config, self._spec())), CONFIG_NAME
         if Path(config_dir).is_dir():
             return str(config_dir), config_name
         defaults = (
@@ -317,7 +348,10 @@ class Sweep:
                 f"does not exist in {os.getcwd()!r}: give config_dir=, a config={{...}}, "
                 "or an experiment whose parameters all have defaults (they are the config)",
             )
-        return str(written_config(self.directory, defaults)), CONFIG_NAME
+        return str(written_config(self.directory, defaults, self._spec())), CONFIG_NAME
+
+    def _spec(self) -> str | None:
+        return self.experiment.spec if self.experiment is not None else None
 
 
 def _domain_options(domain: DomainLike) -> tuple[dict[str, Any] | None, tuple[str, ...]]:
