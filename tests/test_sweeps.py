@@ -166,6 +166,40 @@ def test_the_command_line_and_python_share_run_ids_and_results(project: Path) ->
         assert f"IDS {sorted(ds['run_id'].values.tolist())}" in script.stdout
 
 
+@pytest.mark.slow
+def test_snakemake_runs_in_the_callers_interpreter_and_leaves_it_as_it_was(
+    tmp_path: Path,
+) -> None:
+    root = git_project(tmp_path)
+    out = run_script(
+        root,
+        """
+        import fcntl, os, signal, sys
+        import snakesweep
+        from snakesweep.snakemake.recovery import WORKDIR_LOCK
+
+        def f(x=0):
+            return {"y": x}
+
+        def state():
+            handlers = [signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)]
+            return dict(os.environ), handlers, list(sys.path), list(sys.argv)
+
+        before = state()
+        snakesweep.sweep(f, ["x=1,2"], cores=2)
+        print("SAME", state() == before)
+        with open(WORKDIR_LOCK) as lock:  # no Snakemake of ours is alive here any more
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        res = snakesweep.sweep(f, ["x=1,2,3"], cores=2)
+        print("SAME", state() == before, res.dataset["y"].values.tolist())
+        print("HERE", "snakemake.api" in sys.modules)
+        """,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ["SAME True", "SAME True [1, 2, 3]", "HERE True"]
+    assert len(metas(root)) == 3
+
+
 # -- the domain, the config -------------------------------------------------------------------
 
 

@@ -124,6 +124,7 @@ def run_snakemake(
     plan: Plan | None = None,
     results: str = "results",
     output: int | None = None,
+    here: bool = False,
 ) -> int:
     """Run Snakemake on snakesweep's Snakefile with this invocation's options; its exit status.
 
@@ -133,12 +134,11 @@ def run_snakemake(
     (the plan those options give, into ``results``), the session and the pool start before
     Snakemake does. When it returns, every process it started has ended: processes the
     runs left running are ended (``snakesweep.descendants``), and named. ``output``: the
-    file descriptor Snakemake writes its output to (default: this process's).
+    file descriptor that Snakemake's output, and the pool's, go to (default: this
+    process's). ``here``: Snakemake runs in this process, through its Python entry point
+    (``_call_here``), not as a process of its own.
     """
-    snakemake = [
-        sys.executable,
-        "-m",
-        "snakemake",
+    arguments_ = [
         "--snakefile",
         SNAKEFILE,
         "--configfile",
@@ -152,12 +152,13 @@ def run_snakemake(
         *arguments.scheduling(extra),
         *extra,
     ]
-    with descendants.adopted() as ended:
+    snakemake = [sys.executable, "-m", "snakemake", *arguments_]
+    with descendants.adopted() as ended, _output_to(output):
         if plan is None:
-            code = _call(snakemake, {**os.environ, COMMAND_ENV: json.dumps(list(command))}, output)
+            code = _call(snakemake, {**os.environ, COMMAND_ENV: json.dumps(list(command))})
         else:
             with prepared(plan, results, cores, extra, command) as env:
-                code = _call(snakemake, env, output)
+                code = _call_here(arguments_, env) if here else _call(snakemake, env)
     if ended:
         print(
             f"snakesweep: ended {len(ended)} process(es) the runs left running: "
@@ -167,11 +168,90 @@ def run_snakemake(
     return code
 
 
+@contextmanager
+def _output_to(fd: int | None) -> Iterator[None]:
+    """This process's output, and what it starts, written to ``fd`` for the block (the
+    descriptors 1 and 2, and ``sys.stdout``/``sys.stderr``); as it was after."""
+    if fd is None:
+        yield
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = (os.dup(1), os.dup(2))
+    streams = (sys.stdout, sys.stderr)
+    writer = open(fd, "w", encoding="utf-8", buffering=1, closefd=False)  # noqa: SIM115
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    sys.stdout = sys.stderr = writer
+    try:
+        yield
+    finally:
+        writer.flush()
+        sys.stdout, sys.stderr = streams
+        for target, copy in zip((1, 2), saved, strict=True):
+            os.dup2(copy, target)
+            os.close(copy)
+
+
+def _call_here(argv: Sequence[str], env: Mapping[str, str]) -> int:
+    """Snakemake in this process, on the arguments of its command line: its own
+    ``parse_args`` and ``args_to_api`` build the calls of its Python API (profiles,
+    executors and their settings as the command line has them). Its exit status.
+
+    While it runs, ``env`` is the environment and ``sys.argv`` Snakemake's; after it, the
+    environment, ``sys.argv``, ``sys.path`` and the SIGINT and SIGTERM handlers are as they
+    were (Snakemake installs its own SIGTERM handler; it, and its import, add to the path).
+    Ctrl-C stops it as it stops Snakemake's own process (its jobs cancelled), and is raised
+    here after, as ``KeyboardInterrupt``."""
+    saved = (dict(os.environ), sys.argv, list(sys.path))
+    from snakemake.cli import args_to_api, parse_args  # Snakemake's: ~1 s to import
+
+    interrupted = threading.Event()
+
+    def interrupt(signum: int, frame: Any) -> None:
+        interrupted.set()
+        if signum == signal.SIGTERM:
+            TERMINATED.set()
+        raise KeyboardInterrupt
+
+    main = threading.current_thread() is threading.main_thread()
+    signals = (signal.SIGINT, signal.SIGTERM)
+    handlers = {s: signal.getsignal(s) for s in signals} if main else {}
+    os.environ.update(env)
+    sys.argv = ["snakemake", *argv]
+    try:
+        for s in handlers:
+            signal.signal(s, interrupt)
+        try:
+            parser, args = parse_args(list(argv))
+            code = 0 if args_to_api(args, parser) else 1
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        except KeyboardInterrupt:
+            interrupted.set()
+            code = 130
+        except Exception as exc:  # noqa: BLE001 - as Snakemake's own main says it
+            from snakemake.exceptions import print_exception
+
+            print_exception(exc)
+            code = 1
+    finally:
+        for s, handler in handlers.items():
+            signal.signal(s, handler)
+        os.environ.clear()
+        os.environ.update(saved[0])
+        sys.argv = saved[1]
+        sys.path[:] = saved[2]
+    if interrupted.is_set():
+        raise KeyboardInterrupt
+    return code
+
+
 TERMINATED = threading.Event()
 """Set when a SIGTERM was passed to a Snakemake of ``_call``: the sweep was stopped."""
 
 
-def _call(command: Sequence[str], env: Mapping[str, str], output: int | None = None) -> int:
+def _call(command: Sequence[str], env: Mapping[str, str]) -> int:
     """Run ``command`` to its end, passing it a SIGTERM this process gets (so stopping
     ``snakesweep run`` stops its Snakemake, which stops its jobs, and the pool after it),
     and the sweep locks this process holds (``locks.hand_over``) and the pool's control
@@ -183,8 +263,6 @@ def _call(command: Sequence[str], env: Mapping[str, str], output: int | None = N
         list(command),
         env=env,
         pass_fds=(*held, *([int(pipe)] if pipe.isdigit() else [])),
-        stdout=output,
-        stderr=output,
     )
     main = threading.current_thread() is threading.main_thread()
 

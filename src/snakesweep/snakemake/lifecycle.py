@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from snakesweep import store
 from snakesweep.execute.batches import Batch
@@ -39,6 +39,7 @@ class SweepLifecycle:
     session: Path | None
     busy: str | None
     _finished: bool
+    _lock: IO[str] | None
 
     @property
     def _sweep_file(self) -> str:
@@ -97,6 +98,10 @@ class SweepLifecycle:
         if self.busy is not None:  # another invocation's results: not ours to merge
             return
         self._finished = True
+        atexit.unregister(self._unfinished)  # a Snakemake run in-process: the process lives on
+        if self._lock is not None:  # no longer a live Snakemake here (the results' lock,
+            self._lock.close()  # held to the process's end, keeps the next one waiting)
+            self._lock = None
         _cancel_timers()
         if self.pool is not None:
             self.pool.stop()

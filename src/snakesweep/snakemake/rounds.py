@@ -38,13 +38,15 @@ def run_rounds(
     remake: Callable[[], Plan],
     follow: Callable[[Plan], None] | None = None,
     output: int | None = None,
+    here: bool = False,
 ) -> tuple[int, Plan, dict[str, store.Status]]:
     """Run Snakemake on ``invocation``, and again for each round an adaptive sweep asks for
     (``remake`` gives the grown plan; ``follow`` is told of it); Snakemake's exit status,
     the last plan and its runs' statuses.
 
     Snakemake is not started when it would have nothing to do (and no Snakemake option was
-    given). ``output``: a file descriptor for Snakemake's own output (else this process's).
+    given). ``output``: a file descriptor for Snakemake's own output (else this process's);
+    ``here``: Snakemake runs in this process (``driver.run_snakemake``).
     """
     if not extra and nothing_to_do(plan, results):
         batches.write_batches(results, plan.path or "", [], {})  # what a parse clears
@@ -54,7 +56,7 @@ def run_rounds(
         )
         code = 0
     else:
-        code = run_snakemake(invocation, cores, extra, command, plan, results, output)
+        code = run_snakemake(invocation, cores, extra, command, plan, results, output, here)
     statuses = sweep_statuses(plan, results)
     while (
         code == 0
@@ -73,7 +75,7 @@ def run_rounds(
             file=sys.stderr,
             flush=True,
         )
-        code = run_snakemake(invocation, cores, extra, command, plan, results, output)
+        code = run_snakemake(invocation, cores, extra, command, plan, results, output, here)
         statuses = sweep_statuses(plan, results)
     return code, plan, statuses
 

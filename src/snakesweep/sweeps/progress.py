@@ -34,7 +34,10 @@ class Progress:
         self.results = results
         self._status: dict[str, str] = dict(statuses)
         self._seen: dict[str, float] = {}
-        self._bar = _bar(len(self._status), sum(s == "done" for s in self._status.values()))
+        self._stream = None if in_notebook() else _terminal()
+        self._bar = _bar(
+            len(self._status), sum(s == "done" for s in self._status.values()), self._stream
+        )
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._show()
@@ -55,6 +58,8 @@ class Progress:
         self._thread.join()
         self._look()
         self._bar.close()
+        if self._stream is not None and self._stream is not sys.stderr:
+            self._stream.close()  # the descriptor ``_terminal`` made
 
     def _follow(self) -> None:
         while not self._stop.wait(POLL):
@@ -94,9 +99,10 @@ def _status_of(meta: os.PathLike[str]) -> str:
     return status if status in ("done", "failed") else "pending"
 
 
-def _bar(total: int, done: int) -> Any:
-    """tqdm's notebook widget in Jupyter with ipywidgets, else its text bar on stderr."""
-    if in_notebook():
+def _bar(total: int, done: int, stream: Any) -> Any:
+    """tqdm's notebook widget in Jupyter with ipywidgets, else its text bar (on ``stream``,
+    or a notebook's stderr)."""
+    if stream is None:
         try:
             import ipywidgets  # noqa: F401
             from tqdm.notebook import tqdm
@@ -107,5 +113,21 @@ def _bar(total: int, done: int) -> Any:
     from tqdm import tqdm as text
 
     return text(
-        total=total, initial=done, desc="sweep", unit="run", file=sys.stderr, dynamic_ncols=True
+        total=total,
+        initial=done,
+        desc="sweep",
+        unit="run",
+        file=stream or sys.stderr,
+        dynamic_ncols=True,
     )
+
+
+def _terminal() -> Any:
+    """Where the text bar goes: this process's stderr, through a descriptor of its own when
+    it is descriptor 2 (which Snakemake's output is sent elsewhere through meanwhile)."""
+    try:
+        if sys.stderr.fileno() == 2:
+            return os.fdopen(os.dup(2), "w", buffering=1, encoding="utf-8")
+    except (AttributeError, OSError, ValueError):  # a notebook's stream, or none
+        pass
+    return sys.stderr
