@@ -9,8 +9,10 @@
 2. A sweep of ``--runs`` trivial runs, computed from scratch with ``cores=2``: from Python
    (a script calling ``snakesweep.sweep``, the function in a module of the project, so the
    two sweeps run the same code) and with ``snakesweep run``, each in a project of its
-   own; the ratio Python / CLI (goal: within 10%), and the per-run cost over the 18-run
-   start-up.
+   own; the ratio Python / CLI (goal: within 10%).
+3. A notebook's next sweep: in an interpreter that ran one sweep already, 9 new runs with
+   Snakemake in the interpreter (what a script gets) and in a process of its own (what a
+   Jupyter kernel gets, where an event loop runs), the second forced here.
 
 Each figure is the median of ``--repeats``, the two interleaved. Times are wall times of
 whole processes on this machine: compare ratios, not seconds.
@@ -91,6 +93,18 @@ def cli_sweep(root: Path, points: int, seeds: int) -> float:
     )[0]
 
 
+NEXT = """
+import sys, time
+import snakesweep
+import snakesweep.sweeps.sweep as api
+if {own_process}:
+    api._event_loop_running = lambda: True  # as in a Jupyter kernel: Snakemake's own process
+snakesweep.sweep("trivial:main", ["x=range(0,3)", "seed=range(0,2)"], cores=2)
+t = time.perf_counter()
+snakesweep.sweep("trivial:main", ["x=range(10,13)", "seed=range(0,3)"], cores=2)
+print(time.perf_counter() - t, file=sys.stderr)
+"""
+
 FRESH = """
 import sys, time
 t = time.perf_counter()
@@ -109,6 +123,7 @@ def main() -> None:
     points = args.runs // seeds
     fixed: dict[str, list[float]] = {"warm": [], "fresh": [], "cli again": []}
     whole: dict[str, list[float]] = {"python": [], "cli": []}
+    following: dict[str, list[float]] = {"in the interpreter": [], "own process": []}
     with tempfile.TemporaryDirectory(prefix="snakesweep-python-api-") as tmp:
         for i in range(args.repeats):
             small = project(Path(tmp, f"small{i}"))
@@ -125,12 +140,16 @@ def main() -> None:
                     whole["python"].append(seconds - again)
                 else:
                     whole["cli"].append(cli_sweep(root, points, seeds))
+            for how, own in (("in the interpreter", False), ("own process", True)):
+                root = project(Path(tmp, f"next-{own}{i}"))
+                (root / "next.py").write_text(NEXT.format(own_process=own))
+                following[how].append(float(timed(root, sys.executable, "next.py")[1].split()[-1]))
+            every = {**fixed, **whole, **following}
             print(
-                f"repeat {i + 1}: "
-                + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in {**fixed, **whole}.items()),
+                f"repeat {i + 1}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in every.items()),
                 file=sys.stderr,
             )
-    med = {k: statistics.median(v) for k, v in {**fixed, **whole}.items()}
+    med = {k: statistics.median(v) for k, v in {**fixed, **whole, **following}.items()}
     ratio = med["python"] / med["cli"]
     print("finished 18-run sweep, nothing to do:")
     print(f"  snakesweep.sweep() again, same interpreter  {med['warm'] * 1000:8.0f} ms")
@@ -140,6 +159,9 @@ def main() -> None:
     print(f"  snakesweep.sweep()                          {med['python']:8.2f} s")
     print(f"  `snakesweep run` (baseline)                 {med['cli']:8.2f} s")
     print(f"  ratio                                       {ratio:8.3f}  (goal <= 1.10)")
+    print("a next sweep of 9 new runs in an interpreter that ran one:")
+    print(f"  Snakemake in the interpreter                {med['in the interpreter']:8.2f} s")
+    print(f"  Snakemake in a process of its own           {med['own process']:8.2f} s")
 
 
 if __name__ == "__main__":

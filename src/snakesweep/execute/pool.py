@@ -137,11 +137,15 @@ def _serve(
         while not stopping:
             while len(reports) < workers:
                 ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+                # a SIGTERM sent to a worker before it resets its handler would be taken by
+                # the master's (copied by the fork) and lost: held back until it has
+                signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
                 pid = os.fork()
                 if pid == 0:  # a worker: never returns into the master's code
                     code = 1
                     try:
                         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
                         signal.signal(signal.SIGINT, _ignore)  # exec'd children get the default
                         ours.close()
                         for other in [*reports.values(), *jobs.values()]:
@@ -152,6 +156,7 @@ def _serve(
                         code = 0
                     finally:
                         os._exit(code)
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
                 theirs.close()
                 ours.setblocking(False)
                 reports[pid] = ours
