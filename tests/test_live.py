@@ -243,6 +243,36 @@ def test_runs_reach_the_live_view_while_the_sweep_runs(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_a_sweep_from_python_streams_its_runs_to_the_live_view(tmp_path: Path) -> None:
+    """``snakesweep.sweep(..., view=ADDRESS)``: as ``run --view``, and the call returns."""
+    project = gated_project(tmp_path / "live")
+    stream = tmp_path / "stream.rrd"
+    with saving_viewer(stream) as (address, _), open(tmp_path / "err", "w+") as log:
+        write(
+            project / "script.py",
+            f"""
+            import snakesweep
+            res = snakesweep.sweep(None, cores=2, view={address!r})
+            print("RESULT", res.dataset["y"].values.tolist())
+            """,
+        )
+        with group([sys.executable, "script.py"], cwd=project, stdout=log, stderr=log) as sweep:
+            wait_for(
+                lambda: y_values(received(stream)) == {1: 10.0, 2: 20.0, 3: 30.0},
+                "runs x=1..3 in the live view",
+            )
+            assert sweep.poll() is None  # the last run waits for the gate: still running
+            (project / "gate").touch()
+            assert sweep.wait(300) == 0, Path(log.name).read_text()
+        output = Path(log.name).read_text()
+    assert "RESULT [10.0, 20.0, 30.0, 40.0]" in output
+    assert "snakesweep: live view: 4 runs in " in output
+    live = read_stream(stream)
+    assert y_values(live) == {1: 10.0, 2: 20.0, 3: 30.0, 4: 40.0}
+    assert progress(live).startswith("**4 of 4 runs done** · 0 failed · 0 pending · finished")
+
+
+@pytest.mark.slow
 def test_a_viewer_that_goes_away_does_not_stop_the_sweep(tmp_path: Path) -> None:
     project = gated_project(tmp_path / "live")
     stream = tmp_path / "stream.rrd"
@@ -348,7 +378,7 @@ def test_the_native_view_without_a_display_says_what_to_do(project: Path) -> Non
 
 
 def test_a_mean_over_repeats_is_shown_only_when_every_repeat_has_ended() -> None:
-    from snakesweep.cli.live import ENDED, _settled_mask, _settled_values
+    from snakesweep.api.live import ENDED, _settled_mask, _settled_values
     from snakesweep.view.mapping import layout
 
     ds = xr.Dataset(
@@ -367,7 +397,7 @@ def test_a_mean_over_repeats_is_shown_only_when_every_repeat_has_ended() -> None
 
 
 def test_progress_says_counts_and_eta() -> None:
-    from snakesweep.cli.live import Progress
+    from snakesweep.api.live import Progress
 
     assert Progress(3, 1, 6, 95.0, 2.5).text() == (
         "**3 of 10 runs done** · 1 failed · 6 pending · ETA 1 min 35 s · a run takes "

@@ -17,7 +17,7 @@ import xarray as xr
 
 from conftest import calls, snakesweep, write
 from snakesweep import Domain, Sweep
-from snakesweep.errors import ConfigError
+from snakesweep.errors import ConfigError, SnakesweepError
 from snakesweep.execute.execution import keyword_parameters
 from snakesweep.sweeps.configs import defaults_of
 from snakesweep.sweeps.experiments import experiment_of
@@ -282,9 +282,10 @@ def test_bad_arguments_get_one_line_naming_them(
         (lambda: Sweep(needs_config, config={"a": 1}).run(cores=0), "cores: 0 is not"),
         (lambda: Sweep(needs_config, config={"a": 1}).run(batch="x"), "batch: 'x'"),
         (lambda: Sweep(needs_config, config={"a": 1}).run(executor="a b"), "executor: 'a b'"),
+        (lambda: Sweep(needs_config, config={"a": 1}).run(view="nope"), "view 'nope': expected"),
     ]
     for call, says in cases:
-        with pytest.raises(ConfigError) as caught:
+        with pytest.raises(SnakesweepError) as caught:
             call()
         assert says in str(caught.value), str(caught.value)
         assert "\n" not in str(caught.value)

@@ -8,9 +8,9 @@ from collections.abc import Callable
 from typing import NoReturn, TypeAlias
 
 from snakesweep import __version__
+from snakesweep.api.live import Target, ViewError, target
 from snakesweep.cli.dvc import cmd_history, cmd_pull
 from snakesweep.cli.init import cmd_init
-from snakesweep.cli.live import Target, ViewError, target
 from snakesweep.cli.run import cmd_report, cmd_run
 from snakesweep.cli.runs import cmd_runs, cmd_show
 from snakesweep.cli.status import cmd_plan, cmd_status

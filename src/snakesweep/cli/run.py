@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 from snakesweep import store
+from snakesweep.api.live import LiveView, live_view
 from snakesweep.cli.command import interrupt
-from snakesweep.cli.live import LiveView, live_view
 from snakesweep.cli.sweep import check_plan, plan_of
 from snakesweep.planning.plan import Plan
 from snakesweep.snakemake import arguments

@@ -16,12 +16,13 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from snakesweep import store
+from snakesweep.api.live import LiveView, live_view, target
 from snakesweep.api.plans import make_plan
 from snakesweep.api.results import Results, load
 from snakesweep.core.domain import Domain
@@ -81,6 +82,7 @@ def sweep(
     batch: int | str | None = None,
     retries: int = 0,
     progress: bool | None = None,
+    view: str | None = None,
     snakemake_args: Sequence[str] = (),
 ) -> Results:
     """Compute the runs of a sweep that are not done yet, merge them, and return the
@@ -96,7 +98,9 @@ def sweep(
     experiment's keyword defaults. ``executor``: a Snakemake executor (``"slurm"``);
     ``batch``: runs per job (a number or ``"auto"``); ``retries``: attempts after a
     failure; ``progress``: a bar of the runs (default: in Jupyter; elsewhere Snakemake's
-    own output, as ``snakesweep run`` shows it); ``snakemake_args``: Snakemake's own
+    own output, as ``snakesweep run`` shows it); ``view``: the runs in rerun's viewer as they
+    finish (``"native"``, ``"web"`` or a running viewer's ``rerun+http://…/proxy``), as
+    ``snakesweep run --view`` shows them; ``snakemake_args``: Snakemake's own
     options, as after ``--`` of ``snakesweep run`` (a ``--profile``, an executor's
     settings such as ``--slurm-partition``-style resources).
     """
@@ -114,6 +118,7 @@ def sweep(
         batch=batch,
         retries=retries,
         progress=progress,
+        view=view,
         snakemake_args=snakemake_args,
     )
 
@@ -211,6 +216,7 @@ class Sweep:
         batch: int | str | None = None,
         retries: int = 0,
         progress: bool | None = None,
+        view: str | None = None,
         snakemake_args: Sequence[str] = (),
     ) -> Results:
         """Compute the pending runs and merge them (see ``snakesweep.sweep``); the Results.
@@ -233,6 +239,7 @@ class Sweep:
         ):
             raise ConfigError("batch", f"{batch!r}: expected a number of runs >= 1, or 'auto'")
         shown = in_notebook() if progress is None else progress
+        where = target(view, name="view") if view is not None else None
         with locks.sweep_lock(
             self.directory, "snakesweep.sweep", locks.say_waiting(self.directory)
         ):
@@ -248,8 +255,15 @@ class Sweep:
                     "pooled": arguments.runs_here(extra),
                 },
             )
-            statuses = sweep_statuses(plan, self.directory)
-            with _progress(shown, plan, self.directory, statuses) as (bar, output):
+            with ExitStack() as shown_to:
+                bar, output = shown_to.enter_context(
+                    _progress(shown, plan, self.directory, sweep_statuses(plan, self.directory))
+                )
+                live = (
+                    shown_to.enter_context(live_view(where, plan, self.directory))
+                    if where is not None
+                    else None
+                )
                 try:
                     code, plan, statuses = run_rounds(
                         plan,
@@ -259,7 +273,7 @@ class Sweep:
                         extra,
                         ["snakesweep.sweep", *_described(self)],
                         remake=self._plan,
-                        follow=bar.follow if bar is not None else None,
+                        follow=_both(bar, live),
                         output=output,
                         here=not _event_loop_running(),
                     )
@@ -271,6 +285,8 @@ class Sweep:
                         file=sys.stderr,
                     )
                     raise
+                if live is not None:
+                    live.end(serve=False)  # the recording stays: `snakesweep view` shows it
         _say_failures(plan, self.directory, statuses)
         code, line = summary(self.directory, plan, statuses, code, PYTHON_NEXT)
         print(line, file=sys.stderr)
@@ -354,6 +370,19 @@ class Sweep:
 
     def _spec(self) -> str | None:
         return self.experiment.spec if self.experiment is not None else None
+
+
+def _both(*followers: Progress | LiveView | None) -> Callable[[Plan], None] | None:
+    """What tells the bar and the live view of a round's plan (None: neither is shown)."""
+    shown = [f for f in followers if f is not None]
+    if not shown:
+        return None
+
+    def follow(plan: Plan) -> None:
+        for f in shown:
+            f.follow(plan)
+
+    return follow
 
 
 def _event_loop_running() -> bool:

@@ -1,6 +1,7 @@
-"""Live view: a sweep's runs in rerun's viewer as they finish (``snakesweep run --view``).
+"""Live view: a sweep's runs in rerun's viewer as they finish (``snakesweep run --view``,
+``snakesweep.sweep(..., view=...)``).
 
-A thread of ``snakesweep run`` watches ``results/runs/``, where a run appears whole when it
+A thread of the invocation watches ``results/runs/``, where a run appears whole when it
 is committed (``store.RunDraft.commit`` renames its directory into place). Whenever the set
 of run directories changes, it merges the runs so far in memory (``merge.dataset.merge_runs``;
 nothing is written) and sends to the viewer what changed in the recording's own mapping of
@@ -440,8 +441,9 @@ class Target:
     url: str | None = None
 
 
-def target(text: str) -> Target:
-    """``--view``'s value: ``native`` (the default), ``web``, or a ``rerun+http://…/proxy`` URL."""
+def target(text: str, name: str = "--view") -> Target:
+    """``--view``'s value (or that of another option, ``name``): ``native`` (the default),
+    ``web``, or a ``rerun+http://…/proxy`` URL."""
     if text in ("native", "web"):
         return Target(text)
     if text.startswith(("rerun://", "rerun+http://", "rerun+https://")) and text.rstrip(
@@ -449,7 +451,7 @@ def target(text: str) -> Target:
     ).endswith("/proxy"):
         return Target("url", text)
     raise ViewError(
-        f"--view {text!r}: expected native, web, or a viewer's gRPC address "
+        f"{name} {text!r}: expected native, web, or a viewer's gRPC address "
         "such as rerun+http://127.0.0.1:9876/proxy"
     )
 
