@@ -260,6 +260,9 @@ def test_without_a_config_directory_the_keyword_defaults_are_the_config(
     assert config.read_text() == "lr: 0.1\nlayers: 2\nsnakesweep:\n  experiment: __main__:train\n"
     given = Sweep(train, {"lr": [0.1, 0.01]}, config={"lr": 0.1, "layers": 2})
     assert given.plan()["run_id"].tolist() == plan["run_id"].tolist()
+    write(tmp_path / "conf" / "config.yaml", "snakesweep:\n  experiment: other:main\nlr: 1\n")
+    beside = Sweep(train, {"lr": [0.1, 0.01]}, config_dir=None)  # conf/ is another sweep's
+    assert beside.plan()["run_id"].tolist() == plan["run_id"].tolist()
 
 
 def test_bad_arguments_get_one_line_naming_them(

@@ -72,7 +72,7 @@ def sweep(
     experiment: str | Callable[..., Any] | None,
     domain: DomainLike = None,
     *,
-    config_dir: str | os.PathLike[str] = "conf",
+    config_dir: str | os.PathLike[str] | None = "conf",
     config_name: str = "config",
     overrides: Sequence[str] = (),
     results: str | os.PathLike[str] = "results",
@@ -94,9 +94,9 @@ def sweep(
     (``{"lr": [0.1, 0.01], "seed": "range(3)"}``), or Hydra sweep overrides
     (``["lr=0.1,0.01"]``);
     a Domain or mapping replaces the config's ``snakesweep.domain``. The config is the tree
-    ``config_dir``/``config_name``, or, with no such directory, ``config=`` or the
-    experiment's keyword defaults. ``executor``: a Snakemake executor (``"slurm"``);
-    ``batch``: runs per job (a number or ``"auto"``); ``retries``: attempts after a
+    ``config_dir``/``config_name``, or, with ``config_dir=None`` (or no ``conf/``),
+    ``config=`` or the experiment's keyword defaults. ``executor``: a Snakemake executor
+    (``"slurm"``); ``batch``: runs per job (a number or ``"auto"``); ``retries``: attempts after a
     failure; ``progress``: a bar of the runs (default: in Jupyter; elsewhere Snakemake's
     own output, as ``snakesweep run`` shows it); ``view``: the runs in rerun's viewer as they
     finish (``"native"``, ``"web"`` or a running viewer's ``rerun+http://…/proxy``), as
@@ -139,7 +139,7 @@ class Sweep:
         experiment: str | Callable[..., Any] | None = None,
         domain: DomainLike = None,
         *,
-        config_dir: str | os.PathLike[str] = "conf",
+        config_dir: str | os.PathLike[str] | None = "conf",
         config_name: str = "config",
         overrides: Sequence[str] = (),
         results: str | os.PathLike[str] = "results",
@@ -341,30 +341,34 @@ class Sweep:
 
     def _config_tree(
         self,
-        config_dir: str | os.PathLike[str],
+        config_dir: str | os.PathLike[str] | None,
         config_name: str,
         config: Mapping[str, Any] | None,
     ) -> tuple[str, str]:
-        """The config tree: ``config_dir``, or one written for ``config=`` or for the
-        experiment's keyword defaults when there is no such directory."""
+        """The config tree: ``config_dir``, or, with ``config_dir=None`` or no such
+        directory as the default ``conf``, one written for ``config=`` or for the
+        experiment's keyword defaults."""
         if config is not None:
-            if str(config_dir) != "conf" or config_name != "config":
+            if config_dir not in (None, "conf") or config_name != "config":
                 raise ConfigError("config", "give config= or config_dir=/config_name=, not both")
             if not isinstance(config, Mapping):
                 raise ConfigError("config", f"expected a mapping, got {type(config).__name__}")
             return str(written_config(self.directory, config, self._spec())), CONFIG_NAME
-        if Path(config_dir).is_dir():
+        if config_dir is not None and Path(config_dir).is_dir():
             return str(config_dir), config_name
         defaults = (
             defaults_of(self._given)
-            if self._given is not None and str(config_dir) == "conf"
+            if self._given is not None and config_dir in (None, "conf")
             else None
         )
         if defaults is None:
             raise ConfigError(
-                f"config directory {str(config_dir)!r}",
-                f"does not exist in {os.getcwd()!r}: give config_dir=, a config={{...}}, "
-                "or an experiment whose parameters all have defaults (they are the config)",
+                "config_dir=None"
+                if config_dir is None
+                else f"config directory {str(config_dir)!r}",
+                ("gives no config" if config_dir is None else f"does not exist in {os.getcwd()!r}")
+                + ": give config_dir=, a config={...}, or an experiment whose parameters all "
+                "have defaults (they are the config)",
             )
         return str(written_config(self.directory, defaults, self._spec())), CONFIG_NAME
 
