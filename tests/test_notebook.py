@@ -17,11 +17,27 @@ NOTEBOOK = Path(__file__).resolve().parents[1] / "examples" / "sweep.ipynb"
 pytestmark = pytest.mark.slow
 
 
-def executed(root: Path) -> list[dict[str, str]]:
-    """Run the notebook in ``root``; each code cell's outputs joined by kind: its streams
-    (``stdout``, ``stderr``), its ``text/plain``, and the kinds of data it displayed."""
+EDITED = [  # cells a user adds after the notebook's: the experiment's cell edited, run again
+    """def oscillator(freq=1.0, damping=0.1, steps=40):
+    t = np.linspace(0.0, 10.0, steps)
+    signal = np.exp(-2 * damping * t) * np.cos(2 * np.pi * freq * t)  # edited
+    return {
+        "signal": xr.DataArray(signal, dims="time", coords={"time": t}),
+        "energy": float(np.mean(signal[-10:] ** 2)),
+    }""",
+    """edited = snakesweep.Sweep(oscillator, {"freq": [0.5, 1.0, 2.0], "damping": [0.1, 0.3]})
+print(edited.status())
+print(edited.run(cores=2))""",
+]
+
+
+def executed(root: Path, more: list[str] = EDITED) -> list[dict[str, str]]:
+    """Run the notebook in ``root``, then the cells ``more``; each code cell's outputs
+    joined by kind: its streams (``stdout``, ``stderr``), its ``text/plain``, and the kinds
+    of data it displayed."""
     shutil.copy(NOTEBOOK, root / NOTEBOOK.name)
     notebook = nbformat.read(root / NOTEBOOK.name, as_version=4)
+    notebook.cells.extend(nbformat.v4.new_code_cell(source) for source in more)
     nbclient.NotebookClient(
         notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(root)}}
     ).execute()
@@ -45,7 +61,7 @@ def executed(root: Path) -> list[dict[str, str]]:
 def test_the_example_notebook_sweeps_filters_and_plots(tmp_path: Path) -> None:
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
     (tmp_path / ".gitignore").write_text("results/\n.snakemake/\n")
-    _, swept, energy, filtered, plotted, planned, again = executed(tmp_path)
+    _, swept, energy, filtered, plotted, planned, again, _, edited = executed(tmp_path)
     assert swept["text"] == "<Results 'results': 6 runs (6 done)>"
     assert "text/html" in swept["kinds"]  # the Dataset's own HTML and the run table
     assert "6/6" in swept["stderr"] and "0 failed, 0 pending" in swept["stderr"]  # the bar
@@ -58,5 +74,10 @@ def test_the_example_notebook_sweeps_filters_and_plots(tmp_path: Path) -> None:
     assert planned["text"].count(" done") == 6
     assert again["stdout"].strip() == "<Results 'results': 6 runs (6 done)>"
     assert "nothing to be done" in again["stderr"]
+    # the cell edited: every run is stale, and computed again
+    assert edited["stdout"].splitlines() == [
+        "{'done': 0, 'stale': 6, 'corrupt': 0, 'pending': 0, 'failed': 0}",
+        "<Results 'results': 6 runs (6 done)>",
+    ]
     log = (tmp_path / "results" / ".snakesweep" / "logs" / "snakemake.log").read_text()
-    assert log.count("# snakesweep.sweep, ") == 2 and log.count("Building DAG of jobs") == 1
+    assert log.count("# snakesweep.sweep, ") == 3 and log.count("Building DAG of jobs") == 2

@@ -283,6 +283,27 @@ def test_a_user_installs_the_wheel_and_follows_init_to_a_shared_sweep(
     assert installed.count_calls() == 3
     assert installed.run("git status --porcelain", cwd=clone).stdout == ""
 
+    # The colleague explores from Python: the same sweep (nothing computed), then a
+    # function of their script's own, shipped to the workers by value
+    write(
+        clone / "explore.py",
+        """
+        import snakesweep
+
+        print(snakesweep.sweep("mymod:fit", cores=2))
+
+        def double(a=1):
+            return {"b": a * 2}
+
+        res = snakesweep.sweep(double, ["a=1,2"], config_dir=None, results="results/double")
+        print(res.dataset["b"].values.tolist())
+        """,
+    )
+    explored = installed.run(["python", "explore.py"], cwd=clone)
+    assert explored.stdout.splitlines() == ["<Results 'results': 3 runs (3 done)>", "[2, 4]"]
+    assert "nothing to be done" in explored.stderr
+    assert installed.count_calls() == 3
+
 
 def test_dvc_reads_the_pipeline_of_a_fresh_clone_of_this_repository(
     installed: Installed, tmp_path: Path
