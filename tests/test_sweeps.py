@@ -398,6 +398,56 @@ def test_an_interrupt_stops_the_sweep_and_keeps_the_finished_runs(tmp_path: Path
         assert sorted(ds["v"].values.tolist()) == list(range(10))
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("delay", [0.6, 1.0, 1.4])
+def test_a_ctrl_c_while_snakemake_starts_leaves_the_interpreter_able_to_sweep_again(
+    tmp_path: Path, delay: float
+) -> None:
+    """Snakemake imports much for the first time as it starts: an interrupt then waits for
+    its jobs to start, or a module (or its plugin registries) would stay broken."""
+    root = git_project(tmp_path)
+    write(
+        root / "script.py",
+        """
+        import sys, time
+        import snakesweep
+
+        def slow(i=0):
+            time.sleep(1)
+            return {"v": i}
+
+        print("READY", flush=True)
+        time.sleep(0.3)
+        try:
+            snakesweep.sweep(slow, {"i": "range(4)"}, cores=2)
+            print("FIRST finished", flush=True)
+        except KeyboardInterrupt:
+            print("FIRST interrupted", flush=True)
+        res = snakesweep.sweep(slow, {"i": "range(4)"}, cores=2)
+        print("SECOND", res.dataset["v"].values.tolist(), flush=True)
+        """,
+    )
+    process = subprocess.Popen(
+        [sys.executable, "script.py"],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline().strip() == "READY"
+    time.sleep(delay)  # the first call is planning, importing Snakemake or parsing its rules
+    os.killpg(process.pid, signal.SIGINT)
+    try:
+        out, err = process.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        raise AssertionError("the script did not end within 120 s") from None
+    assert process.returncode == 0, err
+    assert out.splitlines() == ["FIRST interrupted", "SECOND [0, 1, 2, 3]"], err
+
+
 # -- a failure ---------------------------------------------------------------------------------
 
 

@@ -5,6 +5,7 @@ the processes the runs left ended."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -32,7 +33,7 @@ from snakesweep.provenance.session import (
     reserve_session,
     session_path,
 )
-from snakesweep.snakemake import arguments
+from snakesweep.snakemake import arguments, recovery, starting
 from snakesweep.snakemake.pool import POOL_PID_ENV, POOL_PIPE_ENV, local_pool
 from snakesweep.snakemake.workflow import SNAKEFILE
 from snakesweep.store import locks
@@ -199,20 +200,29 @@ def _call_here(argv: Sequence[str], env: Mapping[str, str]) -> int:
     executors and their settings as the command line has them). Its exit status.
 
     While it runs, ``env`` is the environment and ``sys.argv`` Snakemake's; after it, the
-    environment, ``sys.argv``, ``sys.path`` and the SIGINT and SIGTERM handlers are as they
-    were (Snakemake installs its own SIGTERM handler; it, and its import, add to the path).
-    Ctrl-C stops it as it stops Snakemake's own process (its jobs cancelled), and is raised
-    here after, as ``KeyboardInterrupt``."""
-    saved = (dict(os.environ), sys.argv, list(sys.path))
-    from snakemake.cli import args_to_api, parse_args  # Snakemake's: ~1 s to import
+    environment, ``sys.argv``, ``sys.path``, the SIGINT and SIGTERM handlers and the
+    thread's asyncio event loop are as they were (Snakemake installs a SIGTERM handler and
+    an event loop; it, and its import, add to the path), and no workdir lock of ours is held
+    (``recovery.release_workdir_locks``: a dry run never finishes). Ctrl-C stops it as it
+    stops Snakemake's own process (its jobs cancelled), and is raised here after, as
+    ``KeyboardInterrupt``; until its jobs start, an interrupt waits (``starting``: a first
+    import cut short would leave a module or its plugin registries broken in this process).
+    A bad argument is said in argparse's one line, without its usage."""
+    import asyncio
 
+    saved = (dict(os.environ), sys.argv, list(sys.path))
+    loops = getattr(asyncio.get_event_loop_policy(), "_local", None)  # the thread's loop
+    loop = (getattr(loops, "_loop", None), getattr(loops, "_set_called", False))
     interrupted = threading.Event()
 
     def interrupt(signum: int, frame: Any) -> None:
         interrupted.set()
         if signum == signal.SIGTERM:
             TERMINATED.set()
-        raise KeyboardInterrupt
+        if starting.holding():
+            starting.note()  # raised when the jobs start (``starting``)
+        else:
+            raise KeyboardInterrupt
 
     main = threading.current_thread() is threading.main_thread()
     signals = (signal.SIGINT, signal.SIGTERM)
@@ -220,10 +230,14 @@ def _call_here(argv: Sequence[str], env: Mapping[str, str]) -> int:
     os.environ.update(env)
     sys.argv = ["snakemake", *argv]
     try:
+        if handlers:
+            starting.hold()
         for s in handlers:
             signal.signal(s, interrupt)
         try:
-            parser, args = parse_args(list(argv))
+            from snakemake.cli import args_to_api, parse_args  # ~1 s to import, the 1st time
+
+            parser, args = _read_arguments(parse_args, argv)
             code = 0 if args_to_api(args, parser) else 1
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else 1
@@ -236,15 +250,38 @@ def _call_here(argv: Sequence[str], env: Mapping[str, str]) -> int:
             print_exception(exc)
             code = 1
     finally:
+        with contextlib.suppress(KeyboardInterrupt):
+            starting.release()  # one noted is ``interrupted``, raised below
         for s, handler in handlers.items():
             signal.signal(s, handler)
         os.environ.clear()
         os.environ.update(saved[0])
         sys.argv = saved[1]
         sys.path[:] = saved[2]
+        asyncio.set_event_loop(loop[0])
+        if loops is not None and hasattr(loops, "_set_called"):
+            loops._set_called = loop[1]  # as if Snakemake had never set one
+        recovery.release_workdir_locks()
     if interrupted.is_set():
         raise KeyboardInterrupt
     return code
+
+
+def _read_arguments(parse_args: Any, argv: Sequence[str]) -> Any:
+    """Snakemake's ``parse_args(argv)``; what it says on stderr passed on, but for a bad
+    argument only argparse's last line (``snakemake: error: …``), not its usage."""
+    import io
+
+    said = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(said):
+            parsed = parse_args(list(argv))
+    except SystemExit:
+        lines = [line for line in said.getvalue().splitlines() if line.strip()]
+        print(lines[-1] if lines else "snakemake: bad arguments", file=sys.stderr)
+        raise
+    sys.stderr.write(said.getvalue())
+    return parsed
 
 
 TERMINATED = threading.Event()

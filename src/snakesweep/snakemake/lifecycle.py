@@ -20,7 +20,7 @@ from snakesweep.merge import freshness
 from snakesweep.merge import sweep as aggregate
 from snakesweep.planning.plan import Plan
 from snakesweep.provenance.session import SESSION_ENV, begin_session, end_session
-from snakesweep.snakemake import arguments, slurm
+from snakesweep.snakemake import arguments, slurm, starting
 from snakesweep.snakemake.pool import POOL_PID_ENV, local_pool, stop_pool
 
 __all__ = ["SweepLifecycle"]
@@ -57,6 +57,7 @@ class SweepLifecycle:
         directory removed before the merge read it: Snakemake stops, calling neither
         ``onsuccess`` nor ``onerror``), ``finish`` still runs when its process exits, and
         merges what finished."""
+        starting.release()  # in this process (snakesweep.sweep): Ctrl-C, held until now
         if self.busy is not None:
             from snakemake.exceptions import WorkflowError  # Snakemake's: ~0.1 s to import
 

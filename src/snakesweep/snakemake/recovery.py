@@ -56,7 +56,19 @@ def hold_workdir_lock() -> IO[str] | None:
     except OSError:
         handle.close()
         return None
+    _WORKDIR_LOCKS.append(handle)
     return handle
+
+
+_WORKDIR_LOCKS: list[IO[str]] = []
+"""The workdir locks this process took (``hold_workdir_lock``)."""
+
+
+def release_workdir_locks() -> None:
+    """Let go of the workdir locks this process holds: a Snakemake run in it has ended
+    (``driver._call_here``), whether or not it finished (a dry run does not)."""
+    while _WORKDIR_LOCKS:
+        _WORKDIR_LOCKS.pop().close()
 
 
 def hold_results(results: str, argv: Sequence[str]) -> tuple[locks.SweepLock | None, str | None]:

@@ -224,7 +224,8 @@ class Sweep:
         Ctrl-C (a notebook's interrupt) stops Snakemake and its jobs; finished runs are
         kept, one cut short is recorded as failed (computed again by the next call), and
         ``KeyboardInterrupt`` is raised after. ``SweepError`` when no run is done (every
-        one failed, or Snakemake did before the merge).
+        one failed), or Snakemake failed with runs it never computed (a bad option of its
+        own, an executor it lacks); failed runs alone are named, and ``Results`` counts them.
         """
         extra = _snakemake_arguments(executor, retries, snakemake_args)
         cores_text = str(cores if cores is not None else "all")
@@ -293,7 +294,8 @@ class Sweep:
         if code != 0 and (
             not Path(self.directory, store.SWEEP).is_file()
             or not any(s == "done" for s in statuses.values())
-        ):  # nothing to look at: say so where the caller is
+            or any(s not in ("done", "failed") for s in statuses.values())
+        ):  # nothing to look at, or Snakemake stopped short: say so where the caller is
             raise SweepError(line.removeprefix("snakesweep: "))
         return load(self.directory)
 
