@@ -154,12 +154,14 @@ def run_snakemake(
         *extra,
     ]
     snakemake = [sys.executable, "-m", "snakemake", *arguments_]
+    starting.raise_if_came()  # an interrupt held while the sweep started: none is begun
     with descendants.adopted() as ended, _output_to(output):
         if plan is None:
             code = _call(snakemake, {**os.environ, COMMAND_ENV: json.dumps(list(command))})
         else:
             with prepared(plan, results, cores, extra, command) as env:
                 code = _call_here(arguments_, env) if here else _call(snakemake, env)
+                starting.raise_if_came()  # held while Snakemake, a process, took it too
     if ended:
         print(
             f"snakesweep: ended {len(ended)} process(es) the runs left running: "
@@ -213,47 +215,30 @@ def _call_here(argv: Sequence[str], env: Mapping[str, str]) -> int:
     saved = (dict(os.environ), sys.argv, list(sys.path))
     loops = getattr(asyncio.get_event_loop_policy(), "_local", None)  # the thread's loop
     loop = (getattr(loops, "_loop", None), getattr(loops, "_set_called", False))
-    interrupted = threading.Event()
-
-    def interrupt(signum: int, frame: Any) -> None:
-        interrupted.set()
-        if signum == signal.SIGTERM:
-            TERMINATED.set()
-        if starting.holding():
-            starting.note()  # raised when the jobs start (``starting``)
-        else:
-            raise KeyboardInterrupt
-
-    main = threading.current_thread() is threading.main_thread()
-    signals = (signal.SIGINT, signal.SIGTERM)
-    handlers = {s: signal.getsignal(s) for s in signals} if main else {}
     os.environ.update(env)
     sys.argv = ["snakemake", *argv]
     try:
-        if handlers:
-            starting.hold()
-        for s in handlers:
-            signal.signal(s, interrupt)
-        try:
-            from snakemake.cli import args_to_api, parse_args  # ~1 s to import, the 1st time
+        with starting.held():
+            try:
+                from snakemake.cli import args_to_api, parse_args  # ~1 s, the first time
 
-            parser, args = _read_arguments(parse_args, argv)
-            code = 0 if args_to_api(args, parser) else 1
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        except KeyboardInterrupt:
-            interrupted.set()
-            code = 130
-        except Exception as exc:  # noqa: BLE001 - as Snakemake's own main says it
-            from snakemake.exceptions import print_exception
+                parser, args = _read_arguments(parse_args, argv)
+                code = 0 if args_to_api(args, parser) else 1
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else 1
+            except KeyboardInterrupt:  # raised at the jobs' start (``starting.release``)
+                code = 130
+            except Exception as exc:  # noqa: BLE001 - as Snakemake's own main says it
+                from snakemake.exceptions import print_exception
 
-            print_exception(exc)
-            code = 1
+                print_exception(exc)
+                code = 1
+            if starting.terminated():
+                TERMINATED.set()
+            starting.raise_if_came()  # Snakemake took it, cancelled its jobs and returned
+            if code == 130:
+                raise KeyboardInterrupt
     finally:
-        with contextlib.suppress(KeyboardInterrupt):
-            starting.release()  # one noted is ``interrupted``, raised below
-        for s, handler in handlers.items():
-            signal.signal(s, handler)
         os.environ.clear()
         os.environ.update(saved[0])
         sys.argv = saved[1]
@@ -262,8 +247,6 @@ def _call_here(argv: Sequence[str], env: Mapping[str, str]) -> int:
         if loops is not None and hasattr(loops, "_set_called"):
             loops._set_called = loop[1]  # as if Snakemake had never set one
         recovery.release_workdir_locks()
-    if interrupted.is_set():
-        raise KeyboardInterrupt
     return code
 
 

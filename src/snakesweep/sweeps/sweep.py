@@ -31,7 +31,7 @@ from snakesweep.execute.experiment import check_experiment
 from snakesweep.planning.plan import Plan
 from snakesweep.provenance.code import CurrentCode
 from snakesweep.provenance.places import Places
-from snakesweep.snakemake import arguments
+from snakesweep.snakemake import arguments, starting
 from snakesweep.snakemake.driver import write_invocation
 from snakesweep.snakemake.rounds import (
     count_statuses,
@@ -156,6 +156,18 @@ class Sweep:
         if not isinstance(results, (str, os.PathLike)):
             raise ConfigError("results", f"expected a directory, got {results!r}")
         self.directory = str(results)
+        with starting.held():  # a first import of Hydra, for the domain: never cut short
+            self._made(experiment, domain, overrides, config_dir, config_name, config)
+
+    def _made(
+        self,
+        experiment: str | Callable[..., Any] | None,
+        domain: DomainLike,
+        overrides: Sequence[str],
+        config_dir: str | os.PathLike[str] | None,
+        config_name: str,
+        config: Mapping[str, Any] | None,
+    ) -> None:
         store.check_results(self.directory, "results")
         self.experiment: Experiment | None = (
             experiment_of(experiment) if experiment is not None else None
@@ -241,8 +253,9 @@ class Sweep:
             raise ConfigError("batch", f"{batch!r}: expected a number of runs >= 1, or 'auto'")
         shown = in_notebook() if progress is None else progress
         where = target(view, name="view") if view is not None else None
-        with locks.sweep_lock(
-            self.directory, "snakesweep.sweep", locks.say_waiting(self.directory)
+        with (
+            starting.held(),
+            locks.sweep_lock(self.directory, "snakesweep.sweep", locks.say_waiting(self.directory)),
         ):
             if self.experiment is not None:
                 self.experiment.ship(self.directory)  # what its runs load, and their code
@@ -311,7 +324,12 @@ class Sweep:
         return sweep_statuses(plan, self.directory, sources)
 
     def _plan(self) -> Plan:
-        """The plan of this sweep (cached under the results), its experiment checked."""
+        """The plan of this sweep (cached under the results), its experiment checked; an
+        interrupt waits for it (``starting``: its first imports of Hydra)."""
+        with starting.held():
+            return self._made_plan()
+
+    def _made_plan(self) -> Plan:
         return make_plan(
             self.config_dir,
             self.config_name,
