@@ -108,7 +108,11 @@ def test_a_clean_sweep_records_commit_system_versions_and_times(project: Path) -
             "diff": None,
         }
         assert record["debug"] is False
-        assert record["experiment"] == {"entry_point": "tinyexp:main", "file": "tinyexp.py"}
+        assert record["experiment"] == {
+            "entry_point": "tinyexp:main",
+            "file": "tinyexp.py",
+            "shipped": "by reference",
+        }
         assert record["code"]["files"] == ["tinyexp.py"]
         assert record["sweep"]["command"] == ["snakesweep", "run", "--cores", "2"]
         assert record["sweep"]["start"] <= meta["start"] <= meta["end"]

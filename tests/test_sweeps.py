@@ -45,6 +45,28 @@ def run_script(root: Path, text: str, timeout: float = 300) -> subprocess.Comple
     )
 
 
+def started(root: Path) -> subprocess.Popen[str]:
+    """``python script.py`` in ``root``, in a process group of its own: a Ctrl-C (and a
+    Jupyter kernel's interrupt) signals the whole group."""
+    return subprocess.Popen(
+        [sys.executable, "script.py"],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def ended(process: subprocess.Popen[str], seconds: float) -> tuple[str, str]:
+    """Its stdout and stderr once it ends; it fails the test if it has not ended in time."""
+    try:
+        return process.communicate(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        raise AssertionError(f"the script did not end within {seconds} s") from None
+
+
 def git_project(root: Path) -> Path:
     subprocess.run(["git", "init", "-q", str(root)], check=True)
     write(root / ".gitignore", "results/\ncalls.txt\n.snakemake/\n")
@@ -360,14 +382,7 @@ def test_an_interrupt_stops_the_sweep_and_keeps_the_finished_runs(tmp_path: Path
             snakesweep.sweep(slow, {"i": "range(10)"}, cores=2)
         """,
     )
-    process = subprocess.Popen(
-        [sys.executable, "script.py"],
-        cwd=root,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # its own group: Ctrl-C and a kernel's interrupt signal one
-    )
+    process = started(root)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and process.poll() is None:
         runs = root / "results" / "runs"
@@ -376,11 +391,7 @@ def test_an_interrupt_stops_the_sweep_and_keeps_the_finished_runs(tmp_path: Path
         time.sleep(0.2)
     assert process.poll() is None, process.communicate()[1]
     os.killpg(process.pid, signal.SIGINT)  # as a terminal's Ctrl-C does
-    try:
-        _, err = process.communicate(timeout=60)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        raise AssertionError("the sweep did not stop within 60 s of Ctrl-C") from None
+    _, err = ended(process, 60)
     assert process.returncode != 0
     assert "snakesweep: stopped (" in err and "KeyboardInterrupt" in err
     time.sleep(0.5)
@@ -427,23 +438,12 @@ def test_a_ctrl_c_while_snakemake_starts_leaves_the_interpreter_able_to_sweep_ag
         print("SECOND", res.dataset["v"].values.tolist(), flush=True)
         """,
     )
-    process = subprocess.Popen(
-        [sys.executable, "script.py"],
-        cwd=root,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    process = started(root)
     assert process.stdout is not None
     assert process.stdout.readline().strip() == "READY"
     time.sleep(delay)  # the first call is planning, importing Snakemake or parsing its rules
     os.killpg(process.pid, signal.SIGINT)
-    try:
-        out, err = process.communicate(timeout=120)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        raise AssertionError("the script did not end within 120 s") from None
+    out, err = ended(process, 120)
     assert process.returncode == 0, err
     assert out.splitlines() == ["FIRST interrupted", "SECOND [0, 1, 2, 3]"], err
 

@@ -157,9 +157,9 @@ class Sweep:
             raise ConfigError("results", f"expected a directory, got {results!r}")
         self.directory = str(results)
         with starting.held():  # a first import of Hydra, for the domain: never cut short
-            self._made(experiment, domain, overrides, config_dir, config_name, config)
+            self._take(experiment, domain, overrides, config_dir, config_name, config)
 
-    def _made(
+    def _take(
         self,
         experiment: str | Callable[..., Any] | None,
         domain: DomainLike,
@@ -168,6 +168,7 @@ class Sweep:
         config_name: str,
         config: Mapping[str, Any] | None,
     ) -> None:
+        """The experiment, the domain and the config tree, each checked (``ConfigError``)."""
         store.check_results(self.directory, "results")
         self.experiment: Experiment | None = (
             experiment_of(experiment) if experiment is not None else None
