@@ -215,10 +215,19 @@ def test_snakemake_runs_in_the_callers_interpreter_and_leaves_it_as_it_was(
         res = snakesweep.sweep(f, ["x=1,2,3"], cores=2)
         print("SAME", state() == before, res.dataset["y"].values.tolist())
         print("HERE", "snakemake.api" in sys.modules)
+        import gc
+        from snakemake.workflow import Workflow
+        gc.collect()
+        print("KEPT", sum(type(o) is Workflow for o in gc.get_objects()))  # none: all let go
         """,
     )
     assert out.returncode == 0, out.stderr
-    assert out.stdout.splitlines() == ["SAME True", "SAME True [1, 2, 3]", "HERE True"]
+    assert out.stdout.splitlines() == [
+        "SAME True",
+        "SAME True [1, 2, 3]",
+        "HERE True",
+        "KEPT 0",
+    ]
     assert len(metas(root)) == 3
 
 

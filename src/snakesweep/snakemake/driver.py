@@ -215,6 +215,8 @@ def _call_here(argv: Sequence[str], env: Mapping[str, str]) -> int:
     saved = (dict(os.environ), sys.argv, list(sys.path))
     loops = getattr(asyncio.get_event_loop_policy(), "_local", None)  # the thread's loop
     loop = (getattr(loops, "_loop", None), getattr(loops, "_set_called", False))
+    namespace: dict[str, Any] = {}  # the globals Snakefiles run in, and as imported
+    pristine: dict[str, Any] = {}
     os.environ.update(env)
     sys.argv = ["snakemake", *argv]
     try:
@@ -222,6 +224,8 @@ def _call_here(argv: Sequence[str], env: Mapping[str, str]) -> int:
             try:
                 from snakemake.cli import args_to_api, parse_args  # ~1 s, the first time
 
+                namespace = vars(sys.modules["snakemake.workflow"])
+                pristine = dict(namespace)
                 parser, args = _read_arguments(parse_args, argv)
                 code = 0 if args_to_api(args, parser) else 1
             except SystemExit as exc:
@@ -247,7 +251,26 @@ def _call_here(argv: Sequence[str], env: Mapping[str, str]) -> int:
         if loops is not None and hasattr(loops, "_set_called"):
             loops._set_called = loop[1]  # as if Snakemake had never set one
         recovery.release_workdir_locks()
+        if pristine:  # what the Snakefile defined goes, with what it holds
+            namespace.clear()
+            namespace.update(pristine)
+        _forget_workflows()
     return code
+
+
+def _forget_workflows() -> None:
+    """Let the workflows Snakemake ran in this process go, with their DAGs and our
+    ``SweepWorkflow``: the ``functools.lru_cache`` of its persistence's methods keys on them
+    (through their rules). (The Snakefile runs in the globals of ``snakemake.workflow``,
+    which ``_call_here`` puts back as imported: each next workflow's copy of them,
+    ``vanilla_globals``, would hold the last one's ``rules`` and ``SWEEP``.)"""
+    persistence = sys.modules.get("snakemake.persistence")
+    for cls in vars(persistence).values() if persistence is not None else ():
+        if isinstance(cls, type) and cls.__module__ == persistence.__name__:  # type: ignore[union-attr]
+            for attribute in vars(cls).values():
+                clear = getattr(attribute, "cache_clear", None)
+                if callable(clear):
+                    clear()
 
 
 def _read_arguments(parse_args: Any, argv: Sequence[str]) -> Any:
