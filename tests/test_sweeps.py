@@ -365,6 +365,12 @@ def test_an_experiment_whose_parameters_have_defaults_takes_the_config_as_keywor
     assert keyword_parameters(handle_first) == {"run", "lr"}
     assert keyword_parameters(lambda lr=0.1, **more: {}) == {"lr", "**"}
     assert keyword_parameters(config_first) is None
+
+    def hydra_style(cfg=None):  # type: ignore[no-untyped-def]
+        return {}
+
+    assert keyword_parameters(hydra_style, {"x": 1, "snakesweep": {}}) is None  # as before
+    assert keyword_parameters(handle_first, {"lr": 0.1, "snakesweep": {}}) == {"run", "lr"}
     assert defaults_of(handle_first) == {"lr": 0.1}
     assert defaults_of(config_first) is None
 

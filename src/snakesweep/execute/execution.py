@@ -144,7 +144,7 @@ def _execute_held(plan: Plan, run_id: str, results: str | os.PathLike[str]) -> O
             ds = run_task(plan.launch, run_id, draft.path, hydra, dims)
         else:
             fn = load_experiment(spec, results=results)
-            keywords = keyword_parameters(fn)
+            keywords = keyword_parameters(fn, config)
             if keywords is not None:  # def f(lr=1e-3, width=32, run=None): the config's keys
                 handle = (
                     open_run(run_id, config, options, draft.path) if "run" in keywords else None
@@ -252,11 +252,14 @@ def write_result(ds: Any, path: Path) -> None:
         raise
 
 
-def keyword_parameters(fn: Callable[..., Any]) -> frozenset[str] | None:
+def keyword_parameters(
+    fn: Callable[..., Any], config: Mapping[str, Any] | None = None
+) -> frozenset[str] | None:
     """The parameters of an experiment called with the config's top-level keys as keywords
-    (every parameter but ``run`` has a default, as in ``def train(lr=1e-3, width=32)``; one
-    named ``run`` gets the run handle; ``**kwargs`` takes any key, named ``"**"``); None for
-    one called with the config."""
+    (every parameter but ``run`` has a default, as in ``def train(lr=1e-3, width=32)``, and,
+    given ``config``, one is named like a key of it: ``def main(cfg=None)`` still takes the
+    config whole); one named ``run`` gets the run handle; ``**kwargs`` takes any key, named
+    ``"**"``. None for one called with the config."""
     try:
         params = list(inspect.signature(fn).parameters.values())
     except (TypeError, ValueError):
@@ -270,7 +273,10 @@ def keyword_parameters(fn: Callable[..., Any]) -> frozenset[str] | None:
         for p in params
     ):
         return None
-    return frozenset("**" if p.kind is p.VAR_KEYWORD else p.name for p in params)
+    names = frozenset("**" if p.kind is p.VAR_KEYWORD else p.name for p in params)
+    if config is not None and not (names - {"run", "**"}) & set(config):
+        return None
+    return names
 
 
 def _keywords(
