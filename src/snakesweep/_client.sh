@@ -15,7 +15,7 @@
 # _snakesweep_pool WHAT KIND FIELD...: the pool's answer (its code, its line on stderr);
 # 100 when no pool took the work. (Jobs run under `set -e`: call it as `… || code=$?`.)
 _snakesweep_pool() {
-    local what=$1 reply= request
+    local what=$1 kind=$2 reply= request
     shift
     [ -n "${SNAKESWEEP_POOL:-}" ] || return 100
     { exec 3<>"/dev/tcp/127.0.0.1/${SNAKESWEEP_POOL%%:*}"; } 2>/dev/null || return 100
@@ -28,7 +28,9 @@ _snakesweep_pool() {
             return 1
         fi
         exec 3>&-
-        if [ -n "${reply#*$'\t'}" ]; then
+        # a run's or a batch's failure line: not when a progress display says it
+        if [ -n "${reply#*$'\t'}" ] && { [ -z "${SNAKESWEEP_DISPLAY:-}" ] ||
+            { [ "$kind" != run ] && [ "$kind" != batch ]; }; }; then
             printf '%s\n' "${reply#*$'\t'}" >&2
         fi
         return "${reply%%$'\t'*}"

@@ -148,6 +148,13 @@ def _add_run(sub: _Subparsers) -> None:
         "printed; served until Ctrl-C after the sweep), or a running viewer's "
         "rerun+http://HOST:PORT/proxy",
     )
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="Snakemake's own output (its blocks of job lines), not the sweep's progress "
+        "display; Snakemake's log file has it either way (.snakemake/log/)",
+    )
 
 
 def _add_report(sub: _Subparsers) -> None:

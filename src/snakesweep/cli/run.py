@@ -18,7 +18,8 @@ from snakesweep.planning.plan import Plan
 from snakesweep.snakemake import arguments
 from snakesweep.snakemake.driver import TERMINATED, write_invocation
 from snakesweep.snakemake.report import build_report, check_output
-from snakesweep.snakemake.rounds import run_rounds, summary
+from snakesweep.snakemake.rounds import run_rounds
+from snakesweep.snakemake.summary import summary
 from snakesweep.store import locks
 
 __all__ = ["cmd_report", "cmd_run"]
@@ -110,6 +111,7 @@ def _run_rounds(
         ["snakesweep", *ns.argv],
         remake=lambda: plan_of(ns, check_plan),
         follow=view.follow if view is not None else None,
+        display=not ns.verbose,
     )
     code, line = summary(ns.results, plan, statuses, code)
     print(line, file=sys.stderr)

@@ -15,7 +15,7 @@ from snakesweep.cli.table import labels, print_table
 from snakesweep.errors import first_line
 from snakesweep.planning.plan import Plan
 from snakesweep.provenance.code import CurrentCode, fingerprint_of
-from snakesweep.snakemake.rounds import count_statuses, describe_counts, left_out, sweep_statuses
+from snakesweep.snakemake.summary import count_statuses, describe_counts, left_out, sweep_statuses
 
 __all__ = ["cmd_plan", "cmd_status"]
 

@@ -33,7 +33,7 @@ from snakesweep import store
 from snakesweep.core.options import Options
 from snakesweep.errors import SnakesweepError
 from snakesweep.execute import devices
-from snakesweep.execute.execution import execute_contained, failure_line, warm_up
+from snakesweep.execute.execution import DISPLAY_ENV, execute_contained, failure_line, warm_up
 from snakesweep.planning.plan import load_plan
 
 __all__ = [
@@ -197,7 +197,7 @@ def run_batch(path: str | os.PathLike[str]) -> int:
 
     with devices.slot(options):  # CUDA_VISIBLE_DEVICES before the experiment is imported
         warm_up(plan, store.results_of_plan(spec["plan"]))
-        failed, _ = compute_batch(path, execute)
+        failed, _ = compute_batch(path, execute, progress=not os.environ.get(DISPLAY_ENV))
     return 1 if failed else 0
 
 

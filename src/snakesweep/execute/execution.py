@@ -43,6 +43,7 @@ from snakesweep.store import locks, result_record
 # needs them (or by warm_up, before a pool forks): importing this module stays light.
 
 __all__ = [
+    "DISPLAY_ENV",
     "Outcome",
     "execute_contained",
     "execute_run",
@@ -57,6 +58,10 @@ __all__ = [
     "with_logged",
     "write_result",
 ]
+
+DISPLAY_ENV = "SNAKESWEEP_DISPLAY"
+"""Set while a progress display says each run's end (``snakemake --logger snakesweep``):
+the jobs then leave their runs' failure lines to it."""
 
 
 @dataclass(frozen=True)
@@ -557,7 +562,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"snakesweep: {exc}", file=sys.stderr)
         return 2
     line = failure_line(outcome, results)
-    if line:
+    if line and not os.environ.get(DISPLAY_ENV):
         print(line, file=sys.stderr)
     return 1 if line else 0
 

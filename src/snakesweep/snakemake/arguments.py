@@ -19,6 +19,7 @@ __all__ = [
     "RERUN_TRIGGERS",
     "SCHEDULER",
     "computes",
+    "display",
     "cores",
     "parallel_jobs",
     "runs_here",
@@ -112,6 +113,14 @@ def scheduling(extra: Sequence[str]) -> list[str]:
     if any(a.split("=", 1)[0] == "--scheduler" for a in extra):
         return []
     return ["--scheduler", SCHEDULER]
+
+
+def display(extra: Sequence[str]) -> list[str]:
+    """``--logger snakesweep`` (the sweep's progress display, ``snakesweep.display``), unless
+    these arguments choose Snakemake's loggers themselves."""
+    if any(a.split("=", 1)[0] == "--logger" for a in extra):
+        return []
+    return ["--logger", "snakesweep"]
 
 
 def computes(argv: Sequence[str]) -> bool:

@@ -126,6 +126,7 @@ def run_snakemake(
     results: str = "results",
     output: int | None = None,
     here: bool = False,
+    display: bool = False,
 ) -> int:
     """Run Snakemake on snakesweep's Snakefile with this invocation's options; its exit status.
 
@@ -137,7 +138,8 @@ def run_snakemake(
     runs left running are ended (``snakesweep.descendants``), and named. ``output``: the
     file descriptor that Snakemake's output, and the pool's, go to (default: this
     process's). ``here``: Snakemake runs in this process, through its Python entry point
-    (``_call_here``), not as a process of its own.
+    (``_call_here``), not as a process of its own. ``display``: Snakemake shows the sweep's
+    progress (``--logger snakesweep``), not its job blocks.
     """
     arguments_ = [
         "--snakefile",
@@ -151,6 +153,7 @@ def run_snakemake(
         "--keep-going",
         "--rerun-incomplete",
         *arguments.scheduling(extra),
+        *(arguments.display(extra) if display else []),
         *extra,
     ]
     snakemake = [sys.executable, "-m", "snakemake", *arguments_]

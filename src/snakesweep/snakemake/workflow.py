@@ -48,7 +48,7 @@ from snakesweep.execute.pool import CLIENT, Pool
 from snakesweep.merge import freshness
 from snakesweep.planning.plan import Plan, load_plan
 from snakesweep.provenance.code import Code, CurrentCode
-from snakesweep.snakemake import arguments, recovery
+from snakesweep.snakemake import arguments, display, recovery
 from snakesweep.snakemake.lifecycle import SweepLifecycle
 from snakesweep.store import locks
 from snakesweep.view import report
@@ -168,6 +168,7 @@ class SweepWorkflow(SweepLifecycle):
                     owner=sweep._lock is not None and busy is None,
                     pooled=bool(settings["pooled"]),
                 )
+                display.announce(lambda: sweep.runs_shown(statuses))
         except SnakesweepError as exc:
             raise WorkflowError(f"snakesweep: {exc}") from None
         if sweep._lock is not None and busy is None:  # no other Snakemake of ours is alive
@@ -182,6 +183,16 @@ class SweepWorkflow(SweepLifecycle):
             }
         )
         return sweep
+
+    def runs_shown(self, statuses: Mapping[str, store.Status]) -> display.SweepRuns:
+        """The sweep as its progress display shows it (``snakesweep.display``)."""
+        return display.SweepRuns(
+            results=self.results,
+            statuses={r: statuses[r] for r in self.targets},
+            plan=self.plan,
+            params={r: display.params_text(self.plan.point_of(r).params) for r in self.targets},
+            batches={b.batch_id: b.run_ids for b in self.batches},
+        )
 
     @property
     def result_pattern(self) -> str:

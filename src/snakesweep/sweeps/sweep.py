@@ -33,10 +33,10 @@ from snakesweep.provenance.code import CurrentCode
 from snakesweep.provenance.places import Places
 from snakesweep.snakemake import arguments, starting
 from snakesweep.snakemake.driver import write_invocation
-from snakesweep.snakemake.rounds import (
+from snakesweep.snakemake.rounds import run_rounds
+from snakesweep.snakemake.summary import (
     count_statuses,
     describe_counts,
-    run_rounds,
     summary,
     sweep_statuses,
 )
