@@ -254,6 +254,9 @@ def test_a_user_installs_the_wheel_and_follows_init_to_a_shared_sweep(
         out = installed.run(step, cwd=repo)
         if step.startswith("snakemake --cores all"):
             assert installed.count_calls() == 3, "three seeds, each run once"
+            # the progress display: the wheel's logger plugin, which init's profile names
+            assert "snakesweep: 3 runs: 3 to compute, 0 done before" in out.stderr
+            assert "localrule" not in out.stderr
             assert (repo / "results" / "sweep.nc").is_file()
             again = installed.run("snakemake --cores 2 -n", cwd=repo)
             assert "Nothing to be done" in again.stdout + again.stderr

@@ -97,9 +97,13 @@ def params_text(params: Mapping[str, Any]) -> str:
 
 class SweepDisplay:
     """What one Snakemake shows: it is given Snakemake's log records (``handle``, in the
-    thread of Snakemake's queue listener) and the sweep (``sweep``, from the rules)."""
+    thread of Snakemake's queue listener) and the sweep (``sweep``, from the rules).
+    ``settings``: Snakemake's output settings; ``stream``: where it writes (Snakemake's:
+    stderr, or stdout with ``--stdout``); ``argv``: Snakemake's arguments (``sys.argv``)."""
 
-    def __init__(self, settings: Any, stream: Any = None) -> None:
+    def __init__(
+        self, settings: Any, stream: Any = None, argv: Sequence[str] | None = None
+    ) -> None:
         global _active
         self.stream = stream if stream is not None else _stream(settings)
         quiet = {str(q).rsplit(".", 1)[-1].lower() for q in (settings.quiet or ())}
@@ -125,7 +129,7 @@ class SweepDisplay:
             settings.verbose
             or settings.debug_dag
             or settings.dryrun
-            or not arguments.computes(sys.argv[1:])  # --report, --summary, --list, …
+            or not arguments.computes(sys.argv[1:] if argv is None else argv)  # --report, …
         )
         self.terminal = _is_terminal(self.stream)
         _active = self
@@ -378,7 +382,9 @@ class SweepDisplay:
         from rich.console import Console
         from rich.live import Live
 
-        self._console = Console(file=self.stream, no_color=self.nocolor, force_terminal=True)
+        self._console = Console(
+            file=self.stream, no_color=self.nocolor, force_terminal=True, soft_wrap=True
+        )
         self._live = Live(
             get_renderable=self.render,
             console=self._console,
