@@ -300,7 +300,7 @@ class SweepDisplay:
     def counts(self) -> dict[str, int]:
         """Runs done, failed (here), stale and pending, of all; ``to_do``: left to compute."""
         counts = {"done": 0, "failed": 0, "stale": 0, "pending": 0}
-        for status in self.statuses.values():
+        for status in list(self.statuses.values()):  # rich's thread reads it too
             key = "stale" if status in ("stale", "corrupt") else status
             counts[key if key in counts else "pending"] += 1
         counts["total"] = len(self.statuses)
@@ -318,38 +318,38 @@ class SweepDisplay:
 
     def render(self) -> Any:
         """The live display as it is now (a ``rich`` renderable): the bar and the counts,
-        then what the sweep is doing, its pace and the time left."""
+        then what the sweep is doing, its pace and the time left. Without the lock: rich's
+        refresh thread calls it holding its own, which ``handle`` may wait for."""
         from rich.console import Group
         from rich.progress_bar import ProgressBar
         from rich.table import Table
         from rich.text import Text
 
-        with self._lock:
-            if self.runs is None:
-                done, total = self.job_counts
-                counts = {"done": done, "failed": 0, "stale": 0, "pending": total - done}
-                counts.update(total=total, to_do=total - done)
-                unit = "jobs"
-            else:
-                counts, unit = self.counts(), "runs"
-            finished = counts["done"] + counts["failed"]
-            line = Table.grid(padding=(0, 1))
-            line.add_row(
-                Text("snakesweep", style="bold cyan"),
-                ProgressBar(total=max(counts["total"], 1), completed=finished, width=24),
-                Text.assemble(
-                    (f"{finished}/{counts['total']} {unit}", "bold"),
-                    f" · {counts['done']} done",
-                    *[(f" · {counts['failed']} failed", "red")] * bool(counts["failed"]),
-                    *[(f" · {counts['stale']} stale", "yellow")] * bool(counts["stale"]),
-                    f" · {counts['pending']} pending",
-                    no_wrap=True,
-                    overflow="ellipsis",
-                ),
-            )
-            pace = self._pace()
-            doing = Text(f"  {self.phase}{f' · {pace}' if pace else ''}", style="dim")
-            return Group(line, doing)
+        if self.runs is None:
+            done, total = self.job_counts
+            counts = {"done": done, "failed": 0, "stale": 0, "pending": total - done}
+            counts.update(total=total, to_do=total - done)
+            unit = "jobs"
+        else:
+            counts, unit = self.counts(), "runs"
+        finished = counts["done"] + counts["failed"]
+        line = Table.grid(padding=(0, 1))
+        line.add_row(
+            Text("snakesweep", style="bold cyan"),
+            ProgressBar(total=max(counts["total"], 1), completed=finished, width=24),
+            Text.assemble(
+                (f"{finished}/{counts['total']} {unit}", "bold"),
+                f" · {counts['done']} done",
+                *[(f" · {counts['failed']} failed", "red")] * bool(counts["failed"]),
+                *[(f" · {counts['stale']} stale", "yellow")] * bool(counts["stale"]),
+                f" · {counts['pending']} pending",
+                no_wrap=True,
+                overflow="ellipsis",
+            ),
+        )
+        pace = self._pace()
+        doing = Text(f"  {self.phase}{f' · {pace}' if pace else ''}", style="dim")
+        return Group(line, doing)
 
     def close(self) -> None:
         """Snakemake ended: the display ends; under plain ``snakemake``, the sweep's summary."""
