@@ -76,7 +76,7 @@ class Session:
 
     @property
     def id(self) -> str:
-        return f"{self.page.relative_to(REPO)}[{self.setup}]"
+        return f"{self.page.relative_to(REPO)}:{self.setup}"
 
 
 def read_blocks(page: Path) -> list[Block]:
