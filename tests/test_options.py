@@ -3,7 +3,8 @@
 Each option's default, type and range; an unknown key refused with a suggestion, by the
 real ``snakesweep`` commands and a plain ``snakemake`` (exit status 2 and one line: a
 misspelt option was once accepted silently); what a sweep's runs must share; and the
-README's table, which is the one the schema prints.
+options reference page's table (docs/reference/options.md), which is the one the schema
+prints.
 """
 
 from __future__ import annotations
@@ -207,7 +208,7 @@ def test_plain_snakemake_refuses_a_misspelt_option(project: Path) -> None:
     assert not (project / "results" / "runs").exists()
 
 
-# -- the README's table --------------------------------------------------------------------------
+# -- the options page's table ----------------------------------------------------------------------
 
 
 def _table_script() -> ModuleType:
@@ -220,11 +221,12 @@ def _table_script() -> ModuleType:
     return module
 
 
-def test_the_readmes_table_of_options_is_the_one_the_schema_prints() -> None:
+def test_the_options_pages_table_is_the_one_the_schema_prints() -> None:
     """When this fails: ``python docs/options_table.py --write``."""
     script = _table_script()
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    assert script.readme_table(readme) == script.table()
+    page = (REPO / "docs" / "reference" / "options.md").read_text(encoding="utf-8")
+    assert script.PAGE == REPO / "docs" / "reference" / "options.md"
+    assert script.page_table(page) == script.table()
     rows = script.table().splitlines()
     assert len(rows) == 2 + len(fields(Options)) and rows[2].startswith("| `experiment` |")
 

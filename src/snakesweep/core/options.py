@@ -2,11 +2,11 @@
 
 One frozen dataclass, ``Options``, is the schema: a field per option, whose metadata holds
 how it is read (``parse``), what it takes (``values``), its default as a user writes it and
-the text that documents it (``doc``; the README's table of options is printed from it by
-``docs/options_table.py``). ``Options.parse(node)`` reads a config's node once and refuses
-what cannot be used with one ``ConfigError`` naming the key (``snakesweep.timeout: expected
-seconds …``); a key that is no option is refused with a suggestion (``unknown option
-snakesweep.timeuot; did you mean timeout?``).
+the text that documents it (``doc``; the table of options in ``docs/reference/options.md``
+is printed from it by ``docs/options_table.py``). ``Options.parse(node)`` reads a config's
+node once and refuses what cannot be used with one ``ConfigError`` naming the key
+(``snakesweep.timeout: expected seconds …``); a key that is no option is refused with a
+suggestion (``unknown option snakesweep.timeuot; did you mean timeout?``).
 
 Options may differ per run (a point may set ``snakesweep.timeout``): ``SweepOptions`` holds
 the parsed options of each run of a plan (each distinct node parsed once) and what the whole
@@ -81,7 +81,7 @@ def _option(
     factory: Callable[[], Any] | None = None,
 ) -> Any:
     """A field of ``Options``: its default, how a value is read, what it takes (``values``)
-    and what it does (``doc``); ``shown``: the default as the README names it."""
+    and what it does (``doc``); ``shown``: the default as the docs name it."""
     meta = {
         "parse": parse,
         "values": values,
