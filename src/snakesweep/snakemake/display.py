@@ -65,6 +65,9 @@ SAID_FAILED = (
 BATCH_RULE = "run_batch"
 SNAKEMAKE_NEXT = "`snakesweep status` lists them, `snakemake` again retries them"
 """What to do about failed runs, said to the user of plain ``snakemake``."""
+SAID_AS_IS = ("Nothing to be done",)
+"""Snakemake's messages (of its INFO ones, which it otherwise leaves to its log) that the
+display passes on as they are."""
 PHASES = {"merge_runs": "merging the runs", "sweep_report": "drawing the report's pictures"}
 
 _active: SweepDisplay | None = None
@@ -176,7 +179,8 @@ class SweepDisplay:
                 if self.runs is None:
                     self._jobs_done()
             elif event in ("error", "group_error") or (
-                not event and record.levelno >= logging.WARNING
+                not event
+                and (record.levelno >= logging.WARNING or _said(record, SAID_AS_IS))
             ):
                 if not self._said_already(record):
                     self._pass(record)
@@ -418,6 +422,10 @@ class SweepDisplay:
 
     def _results(self) -> str:
         return self.runs.results if self.runs is not None else "results"
+
+
+def _said(record: logging.LogRecord, beginnings: Sequence[str]) -> bool:
+    return isinstance(record.msg, str) and record.msg.startswith(tuple(beginnings))
 
 
 def _counted(counts: Mapping[str, int]) -> str:
