@@ -179,8 +179,7 @@ class SweepDisplay:
                 if self.runs is None:
                     self._jobs_done()
             elif event in ("error", "group_error") or (
-                not event
-                and (record.levelno >= logging.WARNING or _said(record, SAID_AS_IS))
+                not event and (record.levelno >= logging.WARNING or _said(record, SAID_AS_IS))
             ):
                 if not self._said_already(record):
                     self._pass(record)
