@@ -14,6 +14,7 @@ from typing import Any
 
 __all__ = [
     "ELSEWHERE",
+    "LOGGER",
     "QUIET",
     "QUIET_SHORT",
     "RERUN_TRIGGERS",
@@ -39,6 +40,10 @@ SCHEDULER = "greedy"
 (a CBC solver started each round, over every ready job) buys nothing and cost 40-50% of the
 wall time of a sweep of small runs. ``snakesweep run`` and the profiles give it; a
 ``--scheduler`` of the user's own wins."""
+
+LOGGER = "snakesweep"
+"""The progress display's name as a Snakemake logger plugin (``snakemake --logger
+snakesweep``: the package ``snakemake_logger_plugin_snakesweep``)."""
 
 QUIET = (
     "--dry-run",
@@ -120,7 +125,7 @@ def display(extra: Sequence[str]) -> list[str]:
     these arguments choose Snakemake's loggers themselves."""
     if any(a.split("=", 1)[0] == "--logger" for a in extra):
         return []
-    return ["--logger", "snakesweep"]
+    return ["--logger", LOGGER]
 
 
 def computes(argv: Sequence[str]) -> bool:

@@ -39,21 +39,18 @@ from snakesweep.snakemake.summary import summary, sweep_statuses
 
 __all__ = [
     "PLAIN_INTERVAL",
-    "PLUGIN",
     "SweepDisplay",
     "SweepRuns",
     "announce",
     "params_text",
 ]
 
-PLUGIN = "snakesweep"
-"""The logger plugin's name: ``snakemake --logger snakesweep``."""
-
 PLAIN_INTERVAL = 1.0
 """Seconds between two lines of runs finished, when the output is not a terminal (a line
 names the last run and how many finished since the line before)."""
 
 RUN_RULE = "run_experiment"
+BATCH_RULE = "run_batch"
 RUN_COMMANDS = ("snakesweep_run ", "snakesweep_batch ")
 """What the shell commands of run jobs hold (``RUN_COMMAND``, ``BATCH_COMMAND``): the
 errors Snakemake says of those jobs are the failures this display said already."""
@@ -62,7 +59,6 @@ SAID_FAILED = (
     "At least one job did not complete successfully",
 )
 """What Snakemake says at its end after failed jobs: said already, when all were runs."""
-BATCH_RULE = "run_batch"
 SNAKEMAKE_NEXT = "`snakesweep status` lists them, `snakemake` again retries them"
 """What to do about failed runs, said to the user of plain ``snakemake``."""
 SAID_AS_IS = ("Nothing to be done",)
@@ -142,14 +138,15 @@ class SweepDisplay:
         """The sweep this Snakemake computes: its display begins."""
         with self._lock:
             self.runs = runs
-            self.statuses = dict(runs.statuses)
+            # a run that failed before is computed again: pending until it ends
+            self.statuses = {r: "pending" if s == "failed" else s for r, s in runs.statuses.items()}
             if self.steps_aside:
                 return
             os.environ[DISPLAY_ENV] = "1"  # the jobs leave their failure lines to this
             if self.quiet:
                 return
             counts = self.counts()
-            todo = counts["pending"] + counts["stale"] + counts["failed"]
+            todo = counts["to_do"]
             if self.terminal:
                 self._start_live()
             else:
