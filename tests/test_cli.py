@@ -92,6 +92,44 @@ def test_bad_input_is_one_line_and_status_2(project: Path, args: list[str], culp
     assert not (project / "results" / "runs").exists()
 
 
+@pytest.mark.parametrize(
+    "override, said",
+    [
+        ("lr=0.5", "Key 'lr' is not in struct; did you mean optimizer.lr?"),  # its parent left out
+        ("stps=3", "Key 'stps' is not in struct; did you mean optimizer.steps?"),
+        ("optimizer.lrr=0.01,0.1", "+optimizer.lrr=0.01; did you mean optimizer.lr?"),  # a sweep
+        ("model=mpl", "Available options in 'model': linear mlp; did you mean model=mlp?"),
+        ("model=cnn", "Could not find 'model/cnn' Available options in 'model': linear mlp"),
+        (
+            "snakesweep.timeuot=60",
+            "Key 'timeuot' is not in struct; did you mean +snakesweep.timeout?",
+        ),
+        ("~optimizer.lrr", "'optimizer.lrr' does not exist; did you mean optimizer.lr?"),
+    ],
+)
+def test_an_unknown_key_or_option_gets_the_closest_ones(
+    repo_copy: Path, override: str, said: str
+) -> None:
+    """In the shipped example: a key the config lacks is answered with the closest dotted
+    keys, a config group's missing option with the closest options, on one line (status 2)."""
+    out = snakesweep("plan", override, cwd=repo_copy)
+    assert out.returncode == 2
+    assert out.stderr.startswith(f"snakesweep: override {override.split(',')[0]!r}: ")
+    assert out.stderr.endswith(f"{said}\n") and out.stderr.count("\n") == 1
+    assert "Traceback" not in out.stderr
+
+
+def test_a_misspelt_domain_key_gets_the_closest_key(repo_copy: Path) -> None:
+    """A key of ``snakesweep.domain`` the config lacks is named by its first point, with the
+    closest key."""
+    config = repo_copy / "conf" / "config.yaml"
+    config.write_text(config.read_text().replace("    optimizer.lr: [", "    optimizer.lrr: ["))
+    out = snakesweep("plan", cwd=repo_copy)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.startswith("snakesweep: override 'optimizer.lrr=0.03': ")
+    assert out.stderr.endswith("; did you mean optimizer.lr?\n") and out.stderr.count("\n") == 1
+
+
 def test_snakemake_arguments_after_double_dash(project: Path) -> None:
     """Arguments after -- reach Snakemake: a dry run computes nothing."""
     out = snakesweep("run", "--", "--dry-run", cwd=project)
