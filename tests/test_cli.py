@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import snakesweep
+from conftest import snakesweep, write
 from snakesweep.api.plans import make_plan
 from snakesweep.execute.execution import execute_run
 
@@ -128,6 +128,66 @@ def test_a_misspelt_domain_key_gets_the_closest_key(repo_copy: Path) -> None:
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert out.stderr.startswith("snakesweep: override 'optimizer.lrr=0.03': ")
     assert out.stderr.endswith("; did you mean optimizer.lr?\n") and out.stderr.count("\n") == 1
+
+
+def test_help_lists_each_command_on_one_line_then_examples() -> None:
+    """``snakesweep --help``: one line per command (its longer text is in its own --help),
+    then examples."""
+    out = snakesweep("--help", cwd=Path.cwd(), env={"COLUMNS": "80"})
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    start = lines.index("  COMMAND") + 1
+    commands = lines[start : lines.index("", start)]
+    assert [line.split()[0] for line in commands] == [
+        "plan",
+        "run",
+        "report",
+        "status",
+        "view",
+        "init",
+        "pull",
+        "history",
+        "show",
+        "runs",
+        "completion",
+    ]
+    assert all(len(line) <= 80 and line.rstrip().endswith(".") for line in commands)
+    assert lines[-1] == "`snakesweep COMMAND --help` tells more of each command."
+    long = snakesweep("report", "--help", cwd=Path.cwd()).stdout
+    assert "Snakemake's HTML report of the sweep: the run table" in " ".join(long.split())
+
+
+def _examples() -> list[str]:
+    """The commands of ``snakesweep --help``'s examples."""
+    from snakesweep.cli.parser import build_parser
+
+    epilog = build_parser().epilog or ""
+    return [line.split("  ")[1] for line in epilog.splitlines() if line.startswith("  ")]
+
+
+@pytest.mark.slow
+def test_the_help_examples_work_on_the_shipped_example(repo_copy: Path, tmp_path: Path) -> None:
+    """Each example of ``snakesweep --help`` works, in order, in a copy of the repository
+    (``init`` in a new project whose mypkg/train.py has a main)."""
+    import shlex
+
+    examples = _examples()
+    assert examples[0] == "snakesweep plan" and len(examples) == 7
+    for example in examples:
+        words = shlex.split(example)
+        if words[0] == "eval":
+            out = snakesweep("completion", "bash", cwd=repo_copy)
+        elif words[1] == "init":
+            fresh = tmp_path / "fresh"
+            write(fresh / "mypkg" / "train.py", "def main(cfg):\n    return {'y': 1.0}\n")
+            out = snakesweep(*words[1:], cwd=fresh)
+            assert snakesweep("plan", cwd=fresh).returncode == 0
+        else:
+            out = snakesweep(*words[1:], cwd=repo_copy)
+        assert out.returncode == 0, f"{example}: {out.stderr}"
+        if words[1] == "show":
+            assert out.stdout.startswith(f"run {words[2]}")
+    assert "36 done" in snakesweep("status", "data.noise=0.1,0.4", cwd=repo_copy).stdout
 
 
 def test_snakemake_arguments_after_double_dash(project: Path) -> None:

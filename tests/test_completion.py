@@ -1,0 +1,182 @@
+"""Shell completion: `snakesweep completion bash` completes commands, options, config keys
+and group options in overrides, and run ids, in the real bash; the keys are listed quickly,
+and no name from a config reaches a shell command line."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import snakesweep, write
+from snakesweep.cli.completion import keys_of
+
+COMMANDS = (
+    "plan",
+    "run",
+    "report",
+    "status",
+    "view",
+    "init",
+    "pull",
+    "history",
+    "show",
+    "runs",
+    "completion",
+)
+RUN_IDS = ("28cb5eb5313a2740", "9951c060bd334b46", "d506b7e7500e956d")
+
+
+@pytest.fixture
+def completing(repo_copy: Path) -> Path:
+    """The shipped example, three runs in results/runs, and its bash completion script."""
+    for run_id in RUN_IDS:
+        (repo_copy / "results" / "runs" / run_id).mkdir(parents=True)
+    (repo_copy / "results" / "runs" / "28cb-not-a-run").mkdir()
+    out = snakesweep("completion", "bash", cwd=repo_copy)
+    assert out.returncode == 0, out.stderr
+    (repo_copy / "completion.bash").write_text(out.stdout)
+    return repo_copy
+
+
+def complete_in_bash(root: Path, *words: str) -> list[str]:
+    """COMPREPLY of the script's completion function for the words typed (the last one
+    being completed), as bash fills COMP_WORDS: ``model=m`` is ``model``, ``=``, ``m``."""
+    script = root / "completion.bash"
+    code = (
+        'source "$0"; COMP_WORDS=("$@"); COMP_CWORD=$(( ${#COMP_WORDS[@]} - 1 )); '
+        '_snakesweep snakesweep; printf "%s\\n" "${COMPREPLY[@]}"'
+    )
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"  # its snakesweep
+    out = subprocess.run(
+        ["bash", "-c", code, str(script), "snakesweep", *words],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PATH": path},
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    return [line for line in out.stdout.splitlines() if line]
+
+
+@pytest.mark.parametrize(
+    "words, expected",
+    [
+        pytest.param(("",), list(COMMANDS), id="commands"),
+        (("st",), ["status"]),
+        (("plan", "--fo"), ["--format"]),
+        (("plan", "--format", ""), ["table", "json"]),
+        (("completion", ""), ["bash", "zsh"]),
+        (("show", "28"), ["28cb5eb5313a2740"]),  # a run id prefix; 28cb-not-a-run is none
+        (("run", "--from", "99"), ["9951c060bd334b46"]),
+        (("show", "--results", "elsewhere", "28"), []),
+        (("plan", "optimizer."), ["optimizer.lr=", "optimizer.steps="]),
+        (("run", "--cores", "2", "data.n"), ["data.n_samples=", "data.noise="]),
+        (("plan", "mo"), ["model=", "model.name=", "model.hidden="]),
+        (("plan", "model", "="), ["linear", "mlp"]),  # model=: bash splits at the "="
+        (("plan", "model", "=", "m"), ["mlp"]),
+        (("plan", "-cd", "nowhere", "optimizer."), []),  # -cd's config tree
+    ],
+)
+def test_bash_completes_commands_options_run_ids_and_config_keys(
+    completing: Path, words: tuple[str, ...], expected: list[str]
+) -> None:
+    """The candidates bash offers for the word being typed."""
+    assert complete_in_bash(completing, *words) == expected
+
+
+def test_the_keys_come_from_the_yaml_files_alone(conf_tree: Path) -> None:
+    """Every dotted key of the primary config, its groups with their options and the keys
+    of the options chosen; a group it does not choose with +; hydra's and the domain's left
+    out; names a shell would treat specially never offered."""
+    write(conf_tree / "db" / "$(touch pwned).yaml", "driver: x\n")
+    with open(conf_tree / "config.yaml", "a", encoding="utf-8") as f:
+        f.write("'$(touch pwned)': 1\n'a b': 2\nnested:\n  'x;y': 3\n  ok: 4\n")
+    write(conf_tree / "extra" / "one.yaml", "k: 1\n")
+    keys = keys_of(conf_tree)
+    assert keys == [
+        "snakesweep.experiment=",
+        "optimizer.lr=",
+        "optimizer.momentum=",
+        "optimizer.name=",
+        "a=",
+        "b=",
+        "flag=",
+        "name=",
+        "seed=",
+        "lr_copy=",
+        "nested.ok=",
+        "db=",
+        "db=postgres",
+        "db=sqlite",
+        "db.driver=",
+        "db.port=",
+        "+extra=",
+        "+extra=one",
+        "model=",
+        "model=cnn",
+        "model=mlp",
+        "model=rnn",
+        "model.kind=",
+        "model.width=",
+        "model.depth=",
+    ]
+
+
+def test_no_config_name_reaches_a_shell_command(completing: Path) -> None:
+    """A key named ``$(touch pwned)`` is neither offered nor run while completing."""
+    with open(completing / "conf" / "config.yaml", "a", encoding="utf-8") as f:
+        f.write("'$(touch pwned)': 1\n'`touch pwned`': 2\n")
+    offered = complete_in_bash(completing, "plan", "")
+    assert "optimizer.lr=" in offered and not any("pwned" in k for k in offered)
+    assert not (completing / "pwned").exists()
+
+
+def test_listing_the_keys_imports_neither_hydra_nor_snakemake(repo_copy: Path) -> None:
+    """``completion --keys`` (asked at each Tab) is answered from the YAML files, without
+    Hydra or Snakemake; a config that cannot be read lists nothing."""
+    code = (
+        "import sys\nfrom snakesweep.cli import main\nstatus = main(sys.argv[1:])\n"
+        "print(status, sorted(m for m in ('hydra', 'snakemake', 'omegaconf', 'xarray', "
+        "'shtab') if m in sys.modules))"
+    )
+    for args, listed in (
+        (["completion", "--keys"], True),
+        (["completion", "--keys", "-cd", "x"], False),
+    ):
+        out = subprocess.run(
+            [sys.executable, "-c", code, *args],
+            cwd=repo_copy,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert out.returncode == 0 and out.stderr == ""
+        *keys, last = out.stdout.splitlines()
+        assert last == "0 []"
+        assert ("optimizer.lr=" in keys) is listed and ("model=mlp" in keys) is listed
+
+
+def test_the_zsh_script_is_written(repo_copy: Path) -> None:
+    """zsh's script defines the completion of snakesweep with its own functions (checked by
+    ``zsh -n`` where zsh is installed)."""
+    out = snakesweep("completion", "zsh", cwd=repo_copy)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("#compdef snakesweep\n")
+    assert "_snakesweep_overrides() {" in out.stdout and "_snakesweep_run_ids() {" in out.stdout
+    assert "compdef _shtab_snakesweep -N snakesweep" in out.stdout
+    zsh = shutil.which("zsh")
+    if zsh is not None:
+        checked = subprocess.run([zsh, "-n"], input=out.stdout, capture_output=True, text=True)
+        assert checked.returncode == 0, checked.stderr
+
+
+def test_a_bad_shell_is_one_line(repo_copy: Path) -> None:
+    out = snakesweep("completion", "fish", cwd=repo_copy)
+    assert out.returncode == 2 and out.stderr.count("\n") == 1
+    assert out.stderr.startswith("snakesweep: argument shell: invalid choice: 'fish'")
