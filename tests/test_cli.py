@@ -130,6 +130,36 @@ def test_a_misspelt_domain_key_gets_the_closest_key(repo_copy: Path) -> None:
     assert out.stderr.endswith("; did you mean optimizer.lr?\n") and out.stderr.count("\n") == 1
 
 
+@pytest.mark.parametrize(
+    "args, said",
+    [
+        (["plan", "-cn", "confg"], "no such primary config in {conf!r}; did you mean -cn config?"),
+        (
+            ["plan", "-cn", "zzz"],
+            "no such primary config in {conf!r} (its configs: config; give one with -cn)",
+        ),
+        (
+            ["plan", "-cd", "nowhere"],
+            "config directory 'nowhere': does not exist (give it with "
+            "-cd/--config-dir, or write one here with `snakesweep init`)",
+        ),
+        (
+            ["show", "ffff"],
+            "run 'ffff': no run of 'results' starts so (`snakesweep runs` lists them)",
+        ),
+    ],
+)
+def test_a_config_or_run_not_found_says_what_to_do(
+    repo_copy: Path, args: list[str], said: str
+) -> None:
+    """A config name, config directory or run that is not there: the closest name, or what
+    there is, or the command that makes or lists it; one line, exit status 2."""
+    out = snakesweep(*args, cwd=repo_copy)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    conf = str((repo_copy / "conf").resolve())
+    assert out.stderr.endswith(said.format(conf=conf) + "\n") and out.stderr.count("\n") == 1
+
+
 def test_help_lists_each_command_on_one_line_then_examples() -> None:
     """``snakesweep --help``: one line per command (its longer text is in its own --help),
     then examples."""

@@ -226,7 +226,8 @@ class Composer:
         ):
             raise ConfigError(
                 f"config name {self.config_name!r}",
-                f"no such primary config in {str(self.config_dir)!r}",
+                f"no such primary config in {str(self.config_dir)!r}"
+                + _names_there(self.config_name, self.config_dir),
             )
         GlobalHydra.instance().clear()
         self._init = initialize_config_dir(
@@ -479,6 +480,18 @@ def did_you_mean(cfg: Any, key: str) -> str:
         node = node._get_node(part)
         done.append(part)
     return ""
+
+
+def _names_there(name: str, config_dir: Path) -> str:
+    """``"; did you mean config?"`` for a primary config's name that ``config_dir`` lacks,
+    else the names it has (give one with -cn)."""
+    import difflib
+
+    names = sorted(p.stem for p in config_dir.glob("*.y*ml") if p.suffix in (".yaml", ".yml"))
+    close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
+    if close:
+        return f"; did you mean -cn {' or '.join(close)}?"
+    return f" (its configs: {', '.join(names)}; give one with -cn)" if names else ""
 
 
 def _option_like(override: str, options: Sequence[str] | None) -> str:
