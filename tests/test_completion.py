@@ -162,18 +162,49 @@ def test_listing_the_keys_imports_neither_hydra_nor_snakemake(repo_copy: Path) -
         assert ("optimizer.lr=" in keys) is listed and ("model=mlp" in keys) is listed
 
 
-def test_the_zsh_script_is_written(repo_copy: Path) -> None:
-    """zsh's script defines the completion of snakesweep with its own functions (checked by
-    ``zsh -n`` where zsh is installed)."""
-    out = snakesweep("completion", "zsh", cwd=repo_copy)
+ZSH_SESSION = r"""
+zmodload zsh/zpty
+zpty z zsh -f -i
+zpty -w z 'autoload -U compinit; compinit -u; eval "$(snakesweep completion zsh)"; print RE""ADY'
+zpty -r z line '*READY*'
+for typed expected in "$@"; do
+  zpty -w -n z "$typed"$'\t'
+  zpty -r z got "*$expected*"  # waits for the completion (the caller's timeout bounds it)
+  print -r -- "completed: $expected"
+  zpty -w -n z $'\C-u'
+done
+zpty -d z
+"""
+
+
+def test_the_zsh_script_completes_in_zsh(completing: Path) -> None:
+    """zsh's script (``#compdef``, evaluated after compinit) completes a command, an option,
+    a run id, a config key and a group's option in a real interactive zsh; skipped where
+    zsh is not installed."""
+    out = snakesweep("completion", "zsh", cwd=completing)
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("#compdef snakesweep\n")
     assert "_snakesweep_overrides() {" in out.stdout and "_snakesweep_run_ids() {" in out.stdout
-    assert "compdef _shtab_snakesweep -N snakesweep" in out.stdout
     zsh = shutil.which("zsh")
-    if zsh is not None:
-        checked = subprocess.run([zsh, "-n"], input=out.stdout, capture_output=True, text=True)
-        assert checked.returncode == 0, checked.stderr
+    if zsh is None:
+        pytest.skip("zsh is not installed")
+    cases = [
+        ("snakesweep sh", "snakesweep show"),
+        ("snakesweep plan --fo", "--format"),
+        ("snakesweep show 28", "28cb5eb5313a2740"),
+        ("snakesweep plan optimizer.", "optimizer.steps="),  # two keys: both listed
+        ("snakesweep plan model=m", "model=mlp"),
+    ]
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    done = subprocess.run(
+        [zsh, "-f", "-c", ZSH_SESSION, "zsh", *(word for case in cases for word in case)],
+        cwd=completing,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PATH": path},
+        timeout=60,
+    )
+    assert done.stdout.splitlines() == [f"completed: {expected}" for _, expected in cases]
 
 
 def test_a_bad_shell_is_one_line(repo_copy: Path) -> None:

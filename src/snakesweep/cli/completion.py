@@ -127,7 +127,8 @@ _snakesweep_run_ids() {  # the runs of RESULTS/runs
   for (( i = 2; i < CURRENT; i++ )); do
     [[ ${words[i]} == --results ]] && results=${words[i+1]}
   done
-  runs=(${results}/runs/[0-9a-f]*(N/:t))
+  setopt localoptions extendedglob
+  runs=(${results}/runs/[0-9a-f](#c16)(N/:t))
   compadd -- ${runs}
 }
 """
