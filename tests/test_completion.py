@@ -5,9 +5,13 @@ and no name from a config reaches a shell command line."""
 from __future__ import annotations
 
 import os
+import pty
+import re
+import select
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -88,6 +92,56 @@ def test_bash_completes_commands_options_run_ids_and_config_keys(
 ) -> None:
     """The candidates bash offers for the word being typed."""
     assert complete_in_bash(completing, *words) == expected
+
+
+def typed_in_bash(root: Path, keys: list[tuple[bytes, bytes]]) -> None:
+    """Type each line of ``keys`` into an interactive bash (a pty) that sourced the script,
+    waiting for the echo that matches its pattern; an AssertionError with what bash showed
+    when it does not come."""
+    master, slave = pty.openpty()
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    bash = subprocess.Popen(
+        ["bash", "--norc", "--noprofile", "-i"],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        cwd=root,
+        env={**os.environ, "PATH": path, "PS1": "$ ", "TERM": "dumb", "INPUTRC": "/dev/null"},
+        start_new_session=True,
+    )
+    os.close(slave)
+
+    def shown(pattern: bytes) -> None:
+        seen, end = b"", time.monotonic() + 30
+        while time.monotonic() < end and not re.search(pattern, seen):
+            if select.select([master], [], [], 0.2)[0]:
+                seen += os.read(master, 4096)
+        assert re.search(pattern, seen), seen
+
+    try:
+        os.write(master, b"source completion.bash; echo RE''ADY\n")
+        shown(rb"READY\r?\n")
+        for typed, pattern in keys:
+            os.write(master, typed)
+            shown(pattern)
+            os.write(master, b"\x15")  # C-u: the line emptied
+    finally:
+        bash.kill()
+        bash.wait()
+        os.close(master)
+
+
+def test_a_key_is_completed_without_a_space_and_an_option_with_one(completing: Path) -> None:
+    """In an interactive bash, Tab after ``optimizer.l`` leaves ``optimizer.lr=`` for the
+    value to follow; after ``model=m`` (bash splits the word at "=") ``model=mlp``."""
+    typed_in_bash(
+        completing,
+        [
+            (b"snakesweep plan optimizer.l\tX", rb"optimizer\.lr=X"),
+            (b"snakesweep plan model=m\tX", rb"model=mlp X"),
+            (b"snakesweep show 28\tX", rb"show 28cb5eb5313a2740 X"),
+        ],
+    )
 
 
 def test_the_keys_come_from_the_yaml_files_alone(conf_tree: Path) -> None:
