@@ -100,6 +100,7 @@ def test_bad_input_is_one_line_and_status_2(project: Path, args: list[str], culp
         ("optimizer.lrr=0.01,0.1", "+optimizer.lrr=0.01; did you mean optimizer.lr?"),  # a sweep
         ("model=mpl", "Available options in 'model': linear mlp; did you mean model=mlp?"),
         ("model=cnn", "Could not find 'model/cnn' Available options in 'model': linear mlp"),
+        ("+model=mpl", "Available options in 'model': linear mlp; did you mean +model=mlp?"),
         (
             "snakesweep.timeuot=60",
             "Key 'timeuot' is not in struct; did you mean +snakesweep.timeout?",

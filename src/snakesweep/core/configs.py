@@ -499,7 +499,7 @@ def _option_like(override: str, options: Sequence[str] | None) -> str:
     there: the group's options closest to it; "" when none is close."""
     import difflib
 
-    group, _, option = override.lstrip("+~").partition("=")
+    group, _, option = override.partition("=")  # group keeps its + (+db=sqlite)
     close = difflib.get_close_matches(option, list(options or ()), n=3, cutoff=0.6)
     return f"; did you mean {' or '.join(f'{group}={c}' for c in close)}?" if close else ""
 
