@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import snakesweep
+from conftest import snakesweep, write
 from snakesweep.api.plans import make_plan
 from snakesweep.execute.execution import execute_run
 
@@ -90,6 +90,135 @@ def test_bad_input_is_one_line_and_status_2(project: Path, args: list[str], culp
     assert out.stderr.count("\n") == 1 and culprit in out.stderr
     assert out.stderr.startswith("snakesweep: ") and "Traceback" not in out.stderr
     assert not (project / "results" / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    "override, said",
+    [
+        ("lr=0.5", "Key 'lr' is not in struct; did you mean optimizer.lr?"),  # its parent left out
+        ("stps=3", "Key 'stps' is not in struct; did you mean optimizer.steps?"),
+        ("optimizer.lrr=0.01,0.1", "+optimizer.lrr=0.01; did you mean optimizer.lr?"),  # a sweep
+        ("model=mpl", "Available options in 'model': linear mlp; did you mean model=mlp?"),
+        ("model=cnn", "Could not find 'model/cnn' Available options in 'model': linear mlp"),
+        ("+model=mpl", "Available options in 'model': linear mlp; did you mean +model=mlp?"),
+        (
+            "snakesweep.timeuot=60",
+            "Key 'timeuot' is not in struct; did you mean +snakesweep.timeout?",
+        ),
+        ("~optimizer.lrr", "'optimizer.lrr' does not exist; did you mean optimizer.lr?"),
+    ],
+)
+def test_an_unknown_key_or_option_gets_the_closest_ones(
+    repo_copy: Path, override: str, said: str
+) -> None:
+    """In the shipped example: a key the config lacks is answered with the closest dotted
+    keys, a config group's missing option with the closest options, on one line (status 2)."""
+    out = snakesweep("plan", override, cwd=repo_copy)
+    assert out.returncode == 2
+    assert out.stderr.startswith(f"snakesweep: override {override.split(',')[0]!r}: ")
+    assert out.stderr.endswith(f"{said}\n") and out.stderr.count("\n") == 1
+    assert "Traceback" not in out.stderr
+
+
+def test_a_misspelt_domain_key_gets_the_closest_key(repo_copy: Path) -> None:
+    """A key of ``snakesweep.domain`` the config lacks is named by its first point, with the
+    closest key."""
+    config = repo_copy / "conf" / "config.yaml"
+    config.write_text(config.read_text().replace("    optimizer.lr: [", "    optimizer.lrr: ["))
+    out = snakesweep("plan", cwd=repo_copy)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.startswith("snakesweep: override 'optimizer.lrr=0.03': ")
+    assert out.stderr.endswith("; did you mean optimizer.lr?\n") and out.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    "args, said",
+    [
+        (["plan", "-cn", "confg"], "no such primary config in {conf!r}; did you mean -cn config?"),
+        (
+            ["plan", "-cn", "zzz"],
+            "no such primary config in {conf!r} (its configs: config; give one with -cn)",
+        ),
+        (
+            ["plan", "-cd", "nowhere"],
+            "config directory 'nowhere': does not exist (give it with "
+            "-cd/--config-dir, or write one here with `snakesweep init`)",
+        ),
+        (
+            ["show", "ffff"],
+            "run 'ffff': no run of 'results' starts so (`snakesweep runs` lists them)",
+        ),
+    ],
+)
+def test_a_config_or_run_not_found_says_what_to_do(
+    repo_copy: Path, args: list[str], said: str
+) -> None:
+    """A config name, config directory or run that is not there: the closest name, or what
+    there is, or the command that makes or lists it; one line, exit status 2."""
+    out = snakesweep(*args, cwd=repo_copy)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    conf = str((repo_copy / "conf").resolve())
+    assert out.stderr.endswith(said.format(conf=conf) + "\n") and out.stderr.count("\n") == 1
+
+
+def test_help_lists_each_command_on_one_line_then_examples() -> None:
+    """``snakesweep --help``: one line per command (its longer text is in its own --help),
+    then examples."""
+    out = snakesweep("--help", cwd=Path.cwd(), env={"COLUMNS": "80"})
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    start = lines.index("  COMMAND") + 1
+    commands = lines[start : lines.index("", start)]
+    assert [line.split()[0] for line in commands] == [
+        "plan",
+        "run",
+        "report",
+        "status",
+        "view",
+        "init",
+        "pull",
+        "history",
+        "show",
+        "runs",
+        "completion",
+    ]
+    assert all(len(line) <= 80 and line.rstrip().endswith(".") for line in commands)
+    assert lines[-1] == "`snakesweep COMMAND --help` tells more of each command."
+    long = snakesweep("report", "--help", cwd=Path.cwd()).stdout
+    assert "Snakemake's HTML report of the sweep: the run table" in " ".join(long.split())
+
+
+def _examples() -> list[str]:
+    """The commands of ``snakesweep --help``'s examples."""
+    from snakesweep.cli.parser import build_parser
+
+    epilog = build_parser().epilog or ""
+    return [line.split("  ")[1] for line in epilog.splitlines() if line.startswith("  ")]
+
+
+@pytest.mark.slow
+def test_the_help_examples_work_on_the_shipped_example(repo_copy: Path, tmp_path: Path) -> None:
+    """Each example of ``snakesweep --help`` works, in order, in a copy of the repository
+    (``init`` in a new project whose mypkg/train.py has a main)."""
+    import shlex
+
+    examples = _examples()
+    assert examples[0] == "snakesweep plan" and len(examples) == 7
+    for example in examples:
+        words = shlex.split(example)
+        if words[0] == "eval":
+            out = snakesweep("completion", "bash", cwd=repo_copy)
+        elif words[1] == "init":
+            fresh = tmp_path / "fresh"
+            write(fresh / "mypkg" / "train.py", "def main(cfg):\n    return {'y': 1.0}\n")
+            out = snakesweep(*words[1:], cwd=fresh)
+            assert snakesweep("plan", cwd=fresh).returncode == 0
+        else:
+            out = snakesweep(*words[1:], cwd=repo_copy)
+        assert out.returncode == 0, f"{example}: {out.stderr}"
+        if words[1] == "show":
+            assert out.stdout.startswith(f"run {words[2]}")
+    assert "36 done" in snakesweep("status", "data.noise=0.1,0.4", cwd=repo_copy).stdout
 
 
 def test_snakemake_arguments_after_double_dash(project: Path) -> None:

@@ -220,3 +220,9 @@ def test_a_key_the_config_lacks_gets_the_closest_keys_at_its_first_missing_part(
     assert did_you_mean(cfg, "optimzer.lr") == "; did you mean optimizer.lr?"  # the rest kept
     assert did_you_mean(cfg, "seed.value") == ""  # seed is a value: nothing under it
     assert did_you_mean(cfg, "zzz") == ""
+    assert did_you_mean(cfg, "lr") == "; did you mean optimizer.lr?"  # its parents left out
+    assert did_you_mean(cfg, "step") == "; did you mean optimizer.steps?"
+    assert did_you_mean(cfg, "optimizer.lr") == ""  # there
+    options = OmegaConf.create({"snakesweep": {"experiment": "m:f"}})
+    assert did_you_mean(options, "snakesweep.timeuot") == "; did you mean +snakesweep.timeout?"
+    assert did_you_mean(options, "snakesweep.timeout") == ""  # an option: Hydra says add it (+)

@@ -101,6 +101,7 @@ def test_init_with_an_experiment_lists_its_module_as_code_dvc_depends_on(tmp_pat
     [
         ("train", "--experiment: 'train' is not 'package.module:function'"),
         ("nowhere.train:main", "--experiment: cannot find module 'nowhere'"),
+        ("nowhere.train:main", "(run init where your code is, or leave --experiment out for"),
     ],
 )
 def test_init_with_a_bad_experiment_says_which_in_one_line(

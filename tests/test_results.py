@@ -240,11 +240,13 @@ def test_from_an_unknown_or_ambiguous_run_is_one_line(project: Path) -> None:
         (project / "results" / "runs" / f"{name}{'0' * 12}").mkdir(parents=True)
     unknown = cli("plan", "--from", "ffff", cwd=project)
     assert unknown.returncode == 2
-    assert unknown.stderr.strip() == "snakesweep: run 'ffff': no run of 'results' starts so"
+    assert unknown.stderr.strip() == (
+        "snakesweep: run 'ffff': no run of 'results' starts so (`snakesweep runs` lists them)"
+    )
     ambiguous = cli("plan", "--from", "aa", cwd=project)
     assert ambiguous.returncode == 2
     assert ambiguous.stderr.strip() == (
-        "snakesweep: run 'aa' is ambiguous: aa11000000000000, aa22000000000000"
+        "snakesweep: run 'aa' is ambiguous: aa11000000000000, aa22000000000000; give more of its id"
     )
 
 

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from snakesweep import store
+from snakesweep.cli import completion
 from snakesweep.cli.parser import build_parser
 from snakesweep.errors import SnakesweepError
 
@@ -20,6 +21,8 @@ __all__ = ["main"]
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``snakesweep`` command."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if args[:2] == ["completion", "--keys"]:  # asked at each Tab: no parser built
+        return completion.print_keys(args[2:])
     snakemake_args: list[str] = []
     if "--" in args:
         cut = args.index("--")

@@ -185,7 +185,11 @@ def _source_of(experiment: str, root: Path) -> list[str]:
     finally:
         sys.path.remove(str(root))
     if spec is None:
-        raise ConfigError("--experiment", f"cannot find module {top!r} from {str(root)!r}")
+        raise ConfigError(
+            "--experiment",
+            f"cannot find module {top!r} from {str(root)!r} (run init where your code is, "
+            "or leave --experiment out for a starter experiment.py)",
+        )
     if spec.origin is None or spec.origin == "namespace":  # a package without __init__.py
         locations = list(spec.submodule_search_locations or [])
         if not locations:

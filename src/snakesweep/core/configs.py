@@ -14,6 +14,8 @@ from typing import Any
 
 from snakesweep.core import plain_compose
 from snakesweep.core.grid import parse_override
+from snakesweep.core.option_values import NODE
+from snakesweep.core.options import Options
 from snakesweep.errors import ConfigError, OverrideError, first_line
 
 # Hydra, OmegaConf (~0.3 s to import) and PyYAML are imported where a config is composed
@@ -224,7 +226,8 @@ class Composer:
         ):
             raise ConfigError(
                 f"config name {self.config_name!r}",
-                f"no such primary config in {str(self.config_dir)!r}",
+                f"no such primary config in {str(self.config_dir)!r}"
+                + _names_there(self.config_name, self.config_dir),
             )
         GlobalHydra.instance().clear()
         self._init = initialize_config_dir(
@@ -372,7 +375,7 @@ class Composer:
     def _compose(self, overrides: list[str], run_mode: Any, keep_hydra: bool = False) -> Any:
         import yaml
         from hydra.core.global_hydra import GlobalHydra
-        from hydra.errors import HydraException
+        from hydra.errors import HydraException, MissingConfigException
         from omegaconf import open_dict
         from omegaconf.errors import OmegaConfBaseException
 
@@ -400,8 +403,13 @@ class Composer:
                 None,
             )
             if culprit is not None:
-                hint = self._hint(overrides, culprit, run_mode) if _missing_key(exc) else ""
-                raise OverrideError(culprit, msg + hint) from None
+                if isinstance(exc, MissingConfigException):
+                    hint = _option_like(culprit, exc.options)
+                elif _missing_key(exc):
+                    hint = self._hint(overrides, culprit, run_mode)
+                else:
+                    hint = ""
+                raise OverrideError(culprit, (msg.rstrip(".") if hint else msg) + hint) from None
             raise ConfigError(f"config {self.config_name!r}", msg) from None
         except OSError as exc:  # Hydra looks each override's key up as a group's directory
             culprit = next(
@@ -438,13 +446,15 @@ _UNKNOWN = object()
 def _missing_key(exc: BaseException) -> bool:
     """Whether Hydra or OmegaConf refused an override for a key the config lacks."""
     text = f"{exc} {exc.__cause__ or ''}"
-    return "not in struct" in text or "Could not override" in text
+    return any(said in text for said in ("not in struct", "Could not override", "does not exist"))
 
 
 def did_you_mean(cfg: Any, key: str) -> str:
     """``"; did you mean a.b?"`` for a dotted ``key`` that ``cfg`` lacks: the keys closest to
-    its first missing part, among that part's siblings, with the rest of the path; "" when
-    none is close."""
+    its first missing part, among that part's siblings, with the rest of the path (under
+    ``snakesweep``, the options too: ``+snakesweep.timeout`` for one the config does not
+    set); else the config's dotted keys ending in the same key, or closest to it whole
+    (``lr`` → ``optimizer.lr``); "" when none is close."""
     import difflib
 
     from omegaconf import DictConfig
@@ -456,12 +466,68 @@ def did_you_mean(cfg: Any, key: str) -> str:
             return ""
         if part not in node:
             keys = [str(k) for k in node.keys()]
+            if done == [NODE]:
+                if part in Options.names():
+                    return ""  # an option the config does not set: Hydra's hint (+) is it
+                keys += [name for name in Options.names() if name not in keys]
             close = difflib.get_close_matches(part, keys, n=3, cutoff=0.6)
-            paths = [".".join([*done, c, *parts[i + 1 :]]) for c in close]
+            paths = [
+                ("" if c in node else "+") + ".".join([*done, c, *parts[i + 1 :]]) for c in close
+            ]
+            if not paths and not done:
+                paths = _paths_like(cfg, key)
             return f"; did you mean {' or '.join(paths)}?" if paths else ""
         node = node._get_node(part)
         done.append(part)
     return ""
+
+
+def _names_there(name: str, config_dir: Path) -> str:
+    """``"; did you mean config?"`` for a primary config's name that ``config_dir`` lacks,
+    else the names it has (give one with -cn)."""
+    import difflib
+
+    names = sorted(p.stem for p in config_dir.glob("*.y*ml") if p.suffix in (".yaml", ".yml"))
+    close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
+    if close:
+        return f"; did you mean -cn {' or '.join(close)}?"
+    return f" (its configs: {', '.join(names)}; give one with -cn)" if names else ""
+
+
+def _option_like(override: str, options: Sequence[str] | None) -> str:
+    """``"; did you mean model=mlp?"`` for ``model=mpl``, a config group's option that is not
+    there: the group's options closest to it; "" when none is close."""
+    import difflib
+
+    group, _, option = override.partition("=")  # group keeps its + (+db=sqlite)
+    close = difflib.get_close_matches(option, list(options or ()), n=3, cutoff=0.6)
+    return f"; did you mean {' or '.join(f'{group}={c}' for c in close)}?" if close else ""
+
+
+def _paths_like(cfg: Any, key: str) -> list[str]:
+    """Up to 3 dotted keys of ``cfg`` whose last part is (closest to) the last of ``key``
+    (``lr`` → ``optimizer.lr``, ``stps`` → ``optimizer.steps``), else the closest to ``key``
+    whole; the domain's keys (``snakesweep.domain``) are not the config's."""
+    import difflib
+
+    from omegaconf import DictConfig
+
+    paths: list[str] = []
+    stack: list[tuple[str, Any]] = [("", cfg)]
+    while stack:
+        prefix, node = stack.pop()
+        for k in node.keys():
+            path = f"{prefix}{k}"
+            paths.append(path)
+            child = node._get_node(k)
+            if isinstance(child, DictConfig) and path != f"{NODE}.domain":
+                stack.append((f"{path}.", child))
+    paths.sort()
+    leaf = key.rsplit(".", 1)[-1]
+    leaves = {p.rsplit(".", 1)[-1] for p in paths}
+    close = difflib.get_close_matches(leaf, leaves, n=3, cutoff=0.75)
+    ending = [p for p in paths if p != key and p.rsplit(".", 1)[-1] in close]
+    return (ending or difflib.get_close_matches(key, paths, n=3, cutoff=0.7))[:3]
 
 
 class _Base:

@@ -49,7 +49,7 @@ def plan_key(config_dir: str | os.PathLike[str], config_name: str, overrides: Se
         raise ConfigError(
             f"config directory {str(config_dir)!r}",
             ("is a file, not a directory" if root.exists() else "does not exist")
-            + " (give it with -cd/--config-dir)",
+            + " (give it with -cd/--config-dir, or write one here with `snakesweep init`)",
         )
     roots = [root, *_search_path_dirs(root, config_name)]
     for top in roots:

@@ -219,6 +219,8 @@ def resolve_run_id(results: str | os.PathLike[str], prefix: str, *, drafts: bool
     if len(matches) == 1:
         return matches[0]
     if not matches:
-        raise ResultsError(f"run {prefix!r}: no run of {str(results)!r} starts so")
+        raise ResultsError(
+            f"run {prefix!r}: no run of {str(results)!r} starts so (`snakesweep runs` lists them)"
+        )
     shown = ", ".join(matches[:5]) + (f" and {len(matches) - 5} more" if len(matches) > 5 else "")
-    raise ResultsError(f"run {prefix!r} is ambiguous: {shown}")
+    raise ResultsError(f"run {prefix!r} is ambiguous: {shown}; give more of its id")
