@@ -105,14 +105,18 @@ def test_on_a_terminal_the_display_moves_then_leaves_the_failures_and_the_summar
     )
     assert code == 1
     assert "━" in raw and re.search(r"\d/6 runs", raw), "the bar and the counts were drawn"
+    shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", raw)  # the text, without its styles
+    assert "6/6 runs · 5 done · 1 failed · 0 pending" in shown, "followed to the end"
     run_id = failed_run(project)
-    assert screen == [
+    stays = [
         f"snakesweep: run {run_id} failed (x=2): ValueError: x=2 is the failing point",
         "snakesweep: 1 of 6 runs failed; merged the rest into results/sweep.nc. See "
         "`snakesweep status` or results/runs/<run_id>/meta.json; run again to retry them.",
         "snakesweep: 1 of 6 runs failed; `snakesweep status` lists them, `snakesweep run` "
         "again retries them",
     ]
+    assert [line for line in screen if line in stays] == stays, screen
+    assert screen[-1] == stays[-1], "the display is gone at the end: the summary is last"
 
 
 @pytest.mark.slow

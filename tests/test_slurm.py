@@ -171,11 +171,14 @@ class Sweep:
     returncode: int
     output: str
     seconds: float = 0.0
+    log: str = ""
+    """Snakemake's log file of this invocation (the progress display leaves it what it
+    says of each job)."""
 
     @property
     def submitted(self) -> list[str]:
         """The SLURM job ids Snakemake submitted (run jobs and the merge), as it said."""
-        return SUBMITTED.findall(self.output)
+        return SUBMITTED.findall(self.log)
 
     @property
     def run_jobs(self) -> dict[str, str | None]:
@@ -195,6 +198,7 @@ def invoke(root: Path, *argv: str, timeout: float = 900) -> Sweep:
     """Run ``argv`` in ``root`` to its end, in a session of its own: a timeout kills the
     whole group (``snakesweep run`` and the Snakemake under it)."""
     t0 = time.monotonic()
+    started = time.time()
     proc = subprocess.Popen(
         argv,
         cwd=root,
@@ -212,7 +216,9 @@ def invoke(root: Path, *argv: str, timeout: float = 900) -> Sweep:
             f"{' '.join(argv)} did not end within {timeout} s:\n"
             + "\n".join(output.splitlines()[-60:])
         ) from None
-    return Sweep(root, proc.returncode, output, time.monotonic() - t0)
+    logs = sorted((root / ".snakemake" / "log").glob("*.snakemake.log"), key=os.path.getmtime)
+    log = logs[-1].read_text() if logs and os.path.getmtime(logs[-1]) >= started else ""
+    return Sweep(root, proc.returncode, output, time.monotonic() - t0, log)
 
 
 def sweep_on_slurm(

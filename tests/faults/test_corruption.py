@@ -131,7 +131,7 @@ def test_a_damaged_sweep_nc_is_merged_again_without_computing_a_run(tmp_path: Pa
         [out.stdout, out.stderr],
     )
     assert tally.clean, tally
-    assert "merge_runs" in out.stderr
+    assert "snakesweep: merging the runs into results/sweep.nc" in out.stderr
 
 
 def test_a_done_run_recorded_before_checksums_is_trusted_and_one_without_meta_is_not(

@@ -4,6 +4,7 @@ with its error, listed by `snakesweep status`, summed up in one line, and retrie
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -119,10 +120,13 @@ def test_a_run_past_its_timeout_is_stopped_and_recorded_as_a_timeout_failure(
     assert meta is not None and meta["status"] == "failed"
     assert meta["error"]["type"] == "Timeout"
     assert "snakesweep.timeout (30 s)" in meta["error"]["message"]
-    assert (
-        f"snakesweep: run {ids[2]} failed: Timeout: the run took longer than "
-        "snakesweep.timeout (30 s) and was stopped (see "
-    ) in out.stderr
+    assert re.search(  # said once, by the progress display: its run id, its point
+        rf"^snakesweep: run {ids[2]} failed \(x=2\b[^)]*\): Timeout: the run took longer "
+        r"than snakesweep.timeout \(30 s\) and was stopped",
+        out.stderr,
+        re.M,
+    ), out.stderr
+    assert out.stderr.count(ids[2]) == 1, out.stderr
     assert "ended before replying" not in out.stderr
     status = run(root, "status")
     assert f"{ids[2]}  Timeout: the run took longer than snakesweep.timeout" in status.stdout

@@ -121,11 +121,12 @@ def scheduling(extra: Sequence[str]) -> list[str]:
 
 
 def display(extra: Sequence[str]) -> list[str]:
-    """``--logger snakesweep`` (the sweep's progress display, ``snakesweep.display``), unless
-    these arguments choose Snakemake's loggers themselves."""
+    """``--logger=snakesweep`` (the sweep's progress display, ``snakesweep.display``), unless
+    these arguments choose Snakemake's loggers themselves. With its ``=``: ``--logger``
+    takes one or more values, and would take the targets after it as loggers too."""
     if any(a.split("=", 1)[0] == "--logger" for a in extra):
         return []
-    return ["--logger", LOGGER]
+    return [f"--logger={LOGGER}"]
 
 
 def computes(argv: Sequence[str]) -> bool:
