@@ -107,6 +107,22 @@ def machine_lock(name: str, timeout: float = 3600) -> Iterator[None]:
         yield
 
 
+COMMANDS = (
+    "plan",
+    "run",
+    "report",
+    "status",
+    "view",
+    "init",
+    "pull",
+    "history",
+    "show",
+    "runs",
+    "completion",
+)
+"""``snakesweep``'s commands, in the order of its ``--help``."""
+
+
 def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")

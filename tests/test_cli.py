@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import snakesweep, write
+from conftest import COMMANDS, snakesweep, write
 from snakesweep.api.plans import make_plan
 from snakesweep.execute.execution import execute_run
 
@@ -169,19 +169,7 @@ def test_help_lists_each_command_on_one_line_then_examples() -> None:
     lines = out.stdout.splitlines()
     start = lines.index("  COMMAND") + 1
     commands = lines[start : lines.index("", start)]
-    assert [line.split()[0] for line in commands] == [
-        "plan",
-        "run",
-        "report",
-        "status",
-        "view",
-        "init",
-        "pull",
-        "history",
-        "show",
-        "runs",
-        "completion",
-    ]
+    assert [line.split()[0] for line in commands] == list(COMMANDS)
     assert all(len(line) <= 80 and line.rstrip().endswith(".") for line in commands)
     assert lines[-1] == "`snakesweep COMMAND --help` tells more of each command."
     long = snakesweep("report", "--help", cwd=Path.cwd()).stdout

@@ -16,22 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import snakesweep, write
+from conftest import COMMANDS, snakesweep, write
 from snakesweep.cli.completion import keys_of
 
-COMMANDS = (
-    "plan",
-    "run",
-    "report",
-    "status",
-    "view",
-    "init",
-    "pull",
-    "history",
-    "show",
-    "runs",
-    "completion",
-)
 RUN_IDS = ("28cb5eb5313a2740", "9951c060bd334b46", "d506b7e7500e956d")
 
 
